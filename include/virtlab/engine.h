@@ -1,0 +1,47 @@
+/* engine.h — CPU virtualization engines: native, bt, vtx, svm, pv, qemu-*.
+ *
+ * An engine is a VMM (plus, where the technique has one, the hardware
+ * extension it programs). The runner (engines/run.c) knows engines only
+ * through this ops table and the registry line in engines/registry.c:
+ * a new engine is a new directory plus one line there.
+ */
+#ifndef VIRTLAB_ENGINE_H
+#define VIRTLAB_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "virtlab/mmu.h"
+#include "virtlab/profile.h"
+
+struct vl_machine;
+struct vl_run_spec;
+struct vl_run_result;
+
+struct vl_engine_ops {
+	const char *name;                 /* "native", "vtx", ... (CLI and DB key) */
+	const char *desc;                 /* one line for `list engines` */
+	enum vl_mmu_kind default_mmu;     /* DESIGN.md: native->native, bt->shadow, vtx/svm->nested, pv->direct */
+	unsigned mmu_mask;                /* VL_MMU_BIT() of the MMU modes it pairs with */
+	/* Can this engine run with `mmu` on the profile's CPU? 0, or -1 with a
+	 * one-line reason ("the Pentium 4 (p4-prescott) has no EPT"). */
+	int (*check)(const struct vl_profile *p, enum vl_mmu_kind mmu, char *why, size_t whylen);
+
+	/* Model engines: attach to a loaded machine (set intercepts, hooks,
+	 * exit table, nested state; init the MMU engine), before the first
+	 * instruction. Returns 0 or -1 with reason. */
+	int (*attach)(struct vl_machine *m, const struct vl_mmu_ops *mmu, void **ctx, char *err, size_t errlen);
+	void (*detach)(struct vl_machine *m, void *ctx);
+
+	/* External engines (qemu-*): run the whole spec themselves instead of
+	 * the machine. NULL for model engines. Fills the result; returns 0 when
+	 * a result (of any status) was produced, -1 with reason otherwise. */
+	int (*run_external)(const struct vl_run_spec *spec, struct vl_run_result *res, char *err, size_t errlen);
+};
+
+extern const struct vl_engine_ops *const vl_engines[];
+extern const size_t vl_engine_count;
+const struct vl_engine_ops *vl_engine_find(const char *name);
+
+#endif

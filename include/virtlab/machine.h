@@ -1,0 +1,410 @@
+/* machine.h — the deterministic x86-64 machine as engines see it.
+ *
+ * The machine is the hardware: CPU state, host-physical memory, paging
+ * (1-D and 2-D walks, TLBs), exceptions and interrupts, devices, the cost
+ * model. Engines (engines/*) and MMU engines (mmu/*) are VMM software: they
+ * program the hardware through this header and are called back through
+ * struct vl_vmm_ops. The interpreter's hot loop never learns which engine
+ * runs: an engine sets intercept bitmaps and hooks, and only instructions of
+ * an intercepted class take the slow path (STYLE.md: peers behind one ops
+ * table).
+ *
+ * Machine-private details (decoder, decode cache, TLB arrays) live in
+ * machine/*.h and are not for engines.
+ */
+#ifndef VIRTLAB_MACHINE_H
+#define VIRTLAB_MACHINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "virtlab/counters.h"
+#include "virtlab/guest_abi.h"
+#include "virtlab/profile.h"
+
+struct vl_machine;
+
+/* ---- CPU state ---------------------------------------------------------- */
+enum vl_gpr { VL_RAX, VL_RCX, VL_RDX, VL_RBX, VL_RSP, VL_RBP, VL_RSI, VL_RDI,
+	      VL_R8, VL_R9, VL_R10, VL_R11, VL_R12, VL_R13, VL_R14, VL_R15 };
+enum vl_sreg { VL_ES, VL_CS, VL_SS, VL_DS, VL_FS, VL_GS };   /* SDM encoding order */
+
+struct vl_seg {
+	uint16_t sel;
+	uint64_t base;
+	uint32_t limit;
+	uint16_t attr;     /* VMCS "access rights" layout: type[3:0] S[4] DPL[6:5] P[7] AVL[12] L[13] D/B[14] G[15] */
+};
+struct vl_dtr { uint64_t base; uint16_t limit; };
+
+/* RFLAGS bits */
+#define VL_FL_CF   (1ull << 0)
+#define VL_FL_PF   (1ull << 2)
+#define VL_FL_AF   (1ull << 4)
+#define VL_FL_ZF   (1ull << 6)
+#define VL_FL_SF   (1ull << 7)
+#define VL_FL_TF   (1ull << 8)
+#define VL_FL_IF   (1ull << 9)
+#define VL_FL_DF   (1ull << 10)
+#define VL_FL_OF   (1ull << 11)
+#define VL_FL_IOPL (3ull << 12)
+#define VL_FL_NT   (1ull << 14)
+#define VL_FL_RF   (1ull << 16)
+#define VL_FL_AC   (1ull << 18)
+#define VL_FL_ID   (1ull << 21)
+
+/* Control registers and EFER bits the model honours */
+#define VL_CR0_PE (1ull << 0)
+#define VL_CR0_TS (1ull << 3)
+#define VL_CR0_WP (1ull << 16)
+#define VL_CR0_PG (1ull << 31)
+#define VL_CR4_PSE (1ull << 4)
+#define VL_CR4_PAE (1ull << 5)
+#define VL_CR4_PGE (1ull << 7)
+#define VL_CR4_PCIDE (1ull << 17)
+#define VL_EFER_SCE (1ull << 0)
+#define VL_EFER_LME (1ull << 8)
+#define VL_EFER_LMA (1ull << 10)
+#define VL_EFER_NXE (1ull << 11)
+
+/* MSRs the model implements */
+#define VL_MSR_APIC_BASE      0x1b
+#define VL_MSR_EFER           0xc0000080
+#define VL_MSR_STAR           0xc0000081
+#define VL_MSR_LSTAR          0xc0000082
+#define VL_MSR_CSTAR          0xc0000083
+#define VL_MSR_SFMASK         0xc0000084
+#define VL_MSR_FS_BASE        0xc0000100
+#define VL_MSR_GS_BASE        0xc0000101
+#define VL_MSR_KERNEL_GS_BASE 0xc0000102
+#define VL_MSR_TSC_AUX        0xc0000103
+#define VL_MSR_TSC            0x10
+#define VL_MSR_PAT            0x277
+#define VL_MSR_X2APIC_FIRST   0x800   /* x2APIC: 0x800 + (xAPIC offset >> 4) */
+#define VL_MSR_X2APIC_LAST    0x8ff
+
+struct vl_cpu {
+	uint64_t gpr[16];
+	uint64_t rip;
+	uint64_t rflags;
+	struct vl_seg seg[6];
+	struct vl_seg ldtr, tr;
+	struct vl_dtr gdtr, idtr;
+	uint64_t cr0, cr2, cr3, cr4, cr8;   /* cr3 is the HARDWARE root (a shadow root under shadow paging) */
+	uint64_t efer;
+	uint64_t dr[8];
+	uint64_t star, lstar, cstar, sfmask, kernel_gs_base, tsc_aux, pat, apic_base;
+	uint8_t cpl;                         /* current privilege level (CS.DPL in long mode) */
+	bool halted;                         /* HLT: waiting for an interrupt */
+	uint8_t intr_shadow;                 /* STI / MOV SS blocking for one instruction */
+};
+
+/* ---- Sensitive instruction classes (intercept points) --------------------
+ * One bit each in vl_machine.intercept. When an instruction of a class
+ * whose bit is set is about to execute (after its privilege/#GP checks that
+ * precede a VM exit architecturally, i.e. the SDM's "exits take priority
+ * over faults that are checked later"), the machine calls
+ * vmm->intercept(). The VMM applies its finer rules (I/O bitmap, MSR
+ * bitmap, CR masks, ...) and either emulates the instruction (DONE) or
+ * declines (PASS: the instruction executes normally).
+ */
+enum vl_sens {
+	VL_SENS_CPUID, VL_SENS_HLT, VL_SENS_INVLPG, VL_SENS_RDTSC, VL_SENS_RDTSCP,
+	VL_SENS_RDPMC, VL_SENS_CR_READ, VL_SENS_CR_WRITE, VL_SENS_DR_ACCESS,
+	VL_SENS_IO, VL_SENS_RDMSR, VL_SENS_WRMSR, VL_SENS_VMCALL /* VMCALL or VMMCALL */,
+	VL_SENS_PUSHF, VL_SENS_POPF, VL_SENS_CLI, VL_SENS_STI, VL_SENS_IRET,
+	VL_SENS_INTN /* INT n, INT3, INTO */, VL_SENS_LGDT, VL_SENS_LIDT, VL_SENS_LLDT,
+	VL_SENS_LTR, VL_SENS_SGDT, VL_SENS_SIDT, VL_SENS_SLDT, VL_SENS_STR,
+	VL_SENS_SMSW, VL_SENS_LMSW, VL_SENS_CLTS, VL_SENS_SWAPGS, VL_SENS_SYSCALL,
+	VL_SENS_SYSRET, VL_SENS_WBINVD, VL_SENS_XSETBV, VL_SENS_PAUSE,
+	VL_SENS_MWAIT, VL_SENS_MONITOR, VL_SENS_READ_SEG /* MOV r/m,Sreg; PUSH CS.. */,
+	VL_SENS_COUNT
+};
+#define VL_SENS_BIT(c) (1ull << (c))
+
+struct vl_sens_event {
+	enum vl_sens cls;
+	uint8_t len;       /* instruction length: the VMM advances RIP by it when it emulates */
+	uint8_t write;     /* CR/DR write, OUT/OUTS, WRMSR: 1 */
+	uint8_t reg;       /* CR/DR number (MOV CR/DR), segment register (READ_SEG) */
+	uint8_t gpr;       /* general register operand of MOV CR/DR, 0..15; 0xff = memory/none */
+	uint8_t size;      /* I/O access size 1/2/4 */
+	uint8_t string;    /* INS/OUTS */
+	uint8_t rep;       /* REP prefix */
+	uint8_t vector;    /* INT n vector; VMCALL: 0 = VMCALL (Intel), 1 = VMMCALL (AMD) */
+	uint16_t port;     /* I/O port */
+	uint64_t addr;     /* INVLPG linear address; memory operand of LGDT/SGDT/... */
+	uint64_t value;    /* value written by MOV to CR / LMSW / POPF image, OUT data */
+	uint64_t insn_rip; /* RIP of the instruction */
+};
+
+/* Hook return values */
+enum vl_hook_rc {
+	VL_HOOK_PASS = 0,  /* not handled: the hardware proceeds normally */
+	VL_HOOK_DONE = 1,  /* the VMM handled it (emulated, fixed a hidden fault, injected): resume at cpu.rip */
+	VL_HOOK_STOP = 2,  /* the VMM stops the machine (vl_machine_stop already called) */
+};
+
+/* VMM callbacks. Any may be NULL when its bitmap never selects it.
+ * Every callback runs "in the VMM": it charges its own costs
+ * (vl_charge with VL_CAT_EXIT / VL_CAT_VMM / ...) and counts its exits. */
+struct vl_vmm_ops {
+	int (*intercept)(struct vl_machine *m, void *ctx, const struct vl_sens_event *ev);
+	/* An exception about to be delivered, vector `vec` selected in
+	 * exc_intercept. cr2 is the faulting address for #PF. */
+	int (*exception)(struct vl_machine *m, void *ctx, unsigned vec, bool has_err, uint32_t err, uint64_t cr2);
+	/* An external interrupt (APIC timer) became deliverable, with intr_intercept set. */
+	int (*interrupt)(struct vl_machine *m, void *ctx, unsigned vec);
+	/* 2-D walk: the nested dimension faulted (EPT violation / NPF). gpa: the
+	 * guest-physical address; gva valid when gva_valid (the fault hit the
+	 * final translation, not a guest page-table reference). acc: VL_ACC_*. */
+	int (*nested_fault)(struct vl_machine *m, void *ctx, uint64_t gpa, uint64_t gva, bool gva_valid, unsigned acc, uint64_t nested_pte);
+	/* A callout instruction (VL_CALLOUT_*) executed while callouts are enabled. */
+	int (*callout)(struct vl_machine *m, void *ctx, uint32_t id);
+	/* Triple fault in guest mode: the VMM may record it (VT-x exit reason 2,
+	 * SVM VMEXIT_SHUTDOWN); the machine stops either way. */
+	void (*shutdown)(struct vl_machine *m, void *ctx);
+};
+
+/* Callout: an instruction only translated code contains, the escape from
+ * the translation cache into the VMM (binary translation): UD0 with a fixed
+ * ModRM, then a 32-bit callout id, 7 bytes in all. With m->callouts set the
+ * machine calls vmm->callout(id) with RIP at the callout; otherwise it is
+ * #UD, as UD0 is on real hardware. */
+#define VL_CALLOUT_BYTES  { 0x0f, 0xff, 0xc8 } /* UD0 eax,eax (3 bytes) followed by imm32 id: 7 bytes */
+#define VL_CALLOUT_LEN    7
+
+/* ---- Memory access kinds ---------------------------------------------- */
+#define VL_ACC_R    0x0u
+#define VL_ACC_W    0x1u
+#define VL_ACC_X    0x2u
+#define VL_ACC_USER 0x4u   /* access made at CPL 3 (implicit supervisor accesses leave it clear) */
+
+/* #PF error code bits */
+#define VL_PFEC_P    (1u << 0)
+#define VL_PFEC_W    (1u << 1)
+#define VL_PFEC_U    (1u << 2)
+#define VL_PFEC_RSVD (1u << 3)
+#define VL_PFEC_I    (1u << 4)
+
+/* Exception vectors */
+enum { VL_DE = 0, VL_DB = 1, VL_NMI = 2, VL_BP = 3, VL_OF = 4, VL_BR = 5, VL_UD = 6,
+       VL_NM = 7, VL_DF = 8, VL_TS = 10, VL_NP = 11, VL_SS = 12, VL_GP = 13,
+       VL_PF = 14, VL_MF = 16, VL_AC = 17, VL_MC = 18, VL_XM = 19 };
+
+/* ---- Page walks: one walker, parameterised (STYLE.md) -------------------
+ * The 1-D walk (native, shadow hardware walk, a VMM's software walk of
+ * guest tables) and each dimension of the 2-D walk are vl_walk() with
+ * different parameters. */
+enum vl_pt_fmt { VL_PT_X86 = 0, VL_PT_EPT = 1 };
+
+#define VL_PERM_W   1u
+#define VL_PERM_U   2u
+#define VL_PERM_X   4u
+#define VL_PERM_G   8u
+
+struct vl_walk_req {
+	uint64_t root;        /* physical address of the top-level table */
+	enum vl_pt_fmt fmt;   /* x86 long-mode entries, or EPT entries (R/W/X in bits 0..2) */
+	unsigned acc;         /* VL_ACC_* of the access being translated */
+	bool set_ad;          /* set accessed (and dirty on a write) bits as the hardware does */
+	bool nested;          /* 2-D: every table reference and the final address are
+	                       * guest-physical, translated through m->nested */
+	bool software;        /* a VMM reading tables in software: refs charged to
+	                       * VL_CAT_VMM, not counted as hardware walk_refs, no PWC */
+};
+
+enum vl_walk_status { VL_WALK_OK = 0, VL_WALK_PF = 1, VL_WALK_NPF = 2, VL_WALK_BAD = 3 };
+
+struct vl_walk_res {
+	enum vl_walk_status status;
+	uint64_t pa;          /* final (host-)physical address of va */
+	uint64_t gpa;         /* 2-D: guest-physical address of va */
+	uint64_t page_size;   /* 4K, 2M or 1G (the smaller of both dimensions in 2-D) */
+	unsigned perms;       /* VL_PERM_* effective over all levels */
+	uint32_t pfec;        /* VL_WALK_PF: #PF error code */
+	int levels;           /* entries read in the (guest) dimension */
+	uint64_t pte_pa[4];   /* physical address of the entry read at each level, top first */
+	uint64_t pte[4];      /* the entry values */
+	/* VL_WALK_NPF: */
+	uint64_t npf_gpa;     /* the guest-physical address the nested walk could not translate */
+	bool npf_final;       /* true: faulted on the final address; false: on a guest table reference */
+	uint64_t npf_entry;   /* the nested entry that faulted (0 when not present) */
+	uint32_t refs;        /* memory references this walk made (both dimensions) */
+};
+
+int vl_walk(struct vl_machine *m, const struct vl_walk_req *rq, uint64_t va, struct vl_walk_res *res);
+
+/* Nested paging hardware state (EPT / NPT). Engines enable it on VM entry. */
+struct vl_nested {
+	bool enabled;
+	enum vl_pt_fmt fmt;   /* VL_PT_EPT (Intel) or VL_PT_X86 (AMD NPT) */
+	uint64_t root;        /* host-physical EPT PML4 / nCR3 */
+};
+
+/* ---- Run status --------------------------------------------------------- */
+enum vl_mstate {
+	VL_M_RUNNING = 0,
+	VL_M_EXITED,        /* guest wrote the exit device: exit_code holds the value */
+	VL_M_TRIPLE_FAULT,  /* diagnostic in m->diag */
+	VL_M_TIMEOUT,       /* max_insns / max_cycles reached */
+	VL_M_ERROR,         /* VMM or machine error (entry failure, ...): m->diag */
+};
+
+/* ---- The machine -------------------------------------------------------- */
+struct vl_machine_priv;   /* machine/: TLBs, decode cache, device internals */
+
+struct vl_machine {
+	struct vl_cpu cpu;
+	const struct vl_profile *prof;
+
+	/* Host-physical memory: guest RAM is [0, ram_size); [ram_size, mem_size)
+	 * is monitor memory for VMM structures (shadow tables, EPT, VMCS/VMCB,
+	 * translation cache), handed out by vl_mem_alloc_page(). */
+	uint8_t *mem;
+	uint64_t mem_size;
+	uint64_t ram_size;
+
+	/* Time and counters */
+	uint64_t tsc;                         /* = total modelled cycles */
+	int64_t tsc_offset;                   /* added to guest-visible RDTSC (VMCS TSC offset) */
+	struct vl_counters *ctr;              /* = &region[region_id] */
+	int region_id;
+	struct vl_counters region[VL_MAX_REGIONS];
+	uint64_t insns;                       /* all retired instructions, every region */
+	uint64_t max_insns, max_cycles;       /* 0 = unlimited */
+
+	/* State */
+	enum vl_mstate state;
+	uint32_t exit_code;
+	char diag[1024];                      /* one-line reason / triple-fault diagnostic */
+
+	/* Engine hook points */
+	uint64_t intercept;                   /* VL_SENS_BIT(class) set: call vmm->intercept */
+	uint32_t exc_intercept;               /* bit per vector: call vmm->exception before delivery */
+	bool intr_intercept;                  /* call vmm->interrupt before delivering an external interrupt */
+	bool callouts;                        /* callout instruction enabled (else #UD) */
+	const struct vl_vmm_ops *vmm;
+	void *vmm_ctx;
+	struct vl_nested nested;
+	uint16_t tlb_tag;                     /* current VPID / ASID (0 = untagged) */
+	const struct vl_exit_desc *exit_table;/* the engine's exit names (for diagnostics / results) */
+	size_t exit_table_len;
+
+	/* Console (debug port output) */
+	char *console;
+	size_t console_len, console_cap;
+
+	/* Tracing (run --trace): called for each exit/trap/callout/translation
+	 * an engine reports with vl_trace(). NULL = off. */
+	void (*trace)(void *arg, const char *line);
+	void *trace_arg;
+
+	struct vl_machine_priv *priv;
+};
+
+/* ---- Lifecycle ---------------------------------------------------------- */
+struct vl_machine_config {
+	const struct vl_profile *prof;
+	uint64_t ram_mb;          /* guest RAM; 0 = VL_DEFAULT_RAM_MB */
+	uint64_t monitor_mb;      /* monitor memory above RAM; 0 = default (64) */
+	uint64_t max_insns, max_cycles;
+};
+
+/* Create a machine in its reset state; returns NULL with reason in err. */
+struct vl_machine *vl_machine_new(const struct vl_machine_config *cfg, char *err, size_t errlen);
+void vl_machine_free(struct vl_machine *m);
+
+/* Load a static ELF64 (PT_LOAD at p_paddr), set up the DESIGN.md boot state
+ * (see guest_abi.h) with `cmdline`. Returns 0, or -1 with a one-line reason
+ * (corrupt/unsupported ELF, does not fit in RAM, ...). */
+int vl_machine_load_elf(struct vl_machine *m, const char *path, const char *cmdline, char *err, size_t errlen);
+int vl_machine_load_elf_mem(struct vl_machine *m, const uint8_t *img, size_t len, const char *cmdline, char *err, size_t errlen);
+
+/* Run until the machine leaves VL_M_RUNNING. Returns m->state. */
+enum vl_mstate vl_machine_run(struct vl_machine *m);
+/* Execute at most one instruction (or deliver one event); for tests. */
+enum vl_mstate vl_machine_step(struct vl_machine *m);
+
+/* Stop with a state and a printf-style one-line reason. */
+void vl_machine_stop(struct vl_machine *m, enum vl_mstate st, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* ---- Costs -------------------------------------------------------------- */
+static inline void vl_charge(struct vl_machine *m, enum vl_cat cat, uint64_t cycles)
+{
+	m->tsc += cycles;
+	m->ctr->cycles[cat] += cycles;
+}
+static inline void vl_count(struct vl_machine *m, enum vl_event ev, uint64_t n)
+{
+	m->ctr->events[ev] += n;
+}
+/* Count one exit in slot `slot` of m->exit_table, with the cycles it cost. */
+static inline void vl_count_exit(struct vl_machine *m, unsigned slot, uint64_t cycles)
+{
+	if (slot < VL_MAX_EXIT_SLOTS) {
+		m->ctr->exit_count[slot]++;
+		m->ctr->exit_cycles[slot] += cycles;
+	}
+	m->ctr->events[VL_EV_EXITS]++;
+}
+/* Report one event to the tracer (no-op when tracing is off). */
+void vl_trace(struct vl_machine *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- Memory for VMM software -------------------------------------------
+ * Host-physical access (no translation, no TLB). The VMM's reads/writes of
+ * its own structures are charged by the VMM, not here. Writes through
+ * vl_phys_write invalidate decoded code on the page. */
+static inline uint8_t *vl_phys_ptr(struct vl_machine *m, uint64_t pa)
+{
+	return pa < m->mem_size ? m->mem + pa : NULL;
+}
+uint64_t vl_phys_read64(struct vl_machine *m, uint64_t pa);
+void vl_phys_write64(struct vl_machine *m, uint64_t pa, uint64_t v);
+int vl_phys_write(struct vl_machine *m, uint64_t pa, const void *src, size_t n);
+/* Allocate a zeroed 4 KiB page of monitor memory; returns its host-physical
+ * address, or 0 when monitor memory is exhausted. */
+uint64_t vl_mem_alloc_page(struct vl_machine *m);
+
+/* Guest-virtual access as the CPU would make it right now (through the TLB
+ * and the current paging mode, counted like any access). Returns 0, or the
+ * exception vector (VL_PF with *pfec set) WITHOUT delivering it. Used by
+ * VMMs emulating an instruction. */
+int vl_virt_read(struct vl_machine *m, uint64_t va, void *dst, size_t n, unsigned acc, uint32_t *pfec);
+int vl_virt_write(struct vl_machine *m, uint64_t va, const void *src, size_t n, unsigned acc, uint32_t *pfec);
+
+/* ---- TLB control (the hardware's TLB, for VMMs and the interpreter) ----- */
+void vl_tlb_flush_all(struct vl_machine *m);             /* everything, global too, all tags */
+void vl_tlb_flush_nonglobal(struct vl_machine *m);       /* current tag, non-global (MOV CR3) */
+void vl_tlb_flush_tag(struct vl_machine *m, uint16_t tag);/* INVVPID single-context / ASID flush */
+void vl_tlb_flush_va(struct vl_machine *m, uint64_t va); /* INVLPG semantics, current tag */
+
+/* ---- Events into the guest ---------------------------------------------
+ * Deliver an exception / interrupt through the guest IDT now, as the
+ * hardware would (VMM event injection on VM entry uses this). Honours
+ * exc_intercept only when `from_hw`. */
+void vl_deliver_exception(struct vl_machine *m, unsigned vec, bool has_err, uint32_t err, uint64_t cr2, bool from_hw);
+void vl_deliver_interrupt(struct vl_machine *m, unsigned vec);
+
+/* ---- Devices ------------------------------------------------------------
+ * Port I/O and the local APIC as the hardware/platform implements them;
+ * VMMs that intercept I/O or APIC MSRs emulate by calling these. */
+uint32_t vl_io_in(struct vl_machine *m, uint16_t port, unsigned size);
+void vl_io_out(struct vl_machine *m, uint16_t port, unsigned size, uint32_t val);
+/* x2APIC MSR access (msr in VL_MSR_X2APIC_FIRST..LAST). Returns 0, or -1 for #GP. */
+int vl_apic_rdmsr(struct vl_machine *m, uint32_t msr, uint64_t *val);
+int vl_apic_wrmsr(struct vl_machine *m, uint32_t msr, uint64_t val);
+/* Architectural MSR access (incl. APIC); returns 0 or -1 for #GP. */
+int vl_msr_read(struct vl_machine *m, uint32_t msr, uint64_t *val);
+int vl_msr_write(struct vl_machine *m, uint32_t msr, uint64_t val);
+/* CPUID as the bare CPU answers it (the profile's vendor and features). */
+void vl_cpuid(struct vl_machine *m, uint32_t leaf, uint32_t subleaf, uint32_t out[4]);
+
+/* ---- Diagnostics -------------------------------------------------------- */
+/* Disassemble up to `n` instructions at guest-virtual va with Capstone into
+ * buf ("addr: bytes  mnemonic ops" lines). Returns bytes written. */
+size_t vl_disasm(struct vl_machine *m, uint64_t va, int n, char *buf, size_t buflen);
+
+#endif

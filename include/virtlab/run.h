@@ -1,0 +1,107 @@
+/* run.h — one run: (engine, mmu, workload, profile, params) -> result.
+ *
+ * The runner (engines/run.c) builds the machine, loads the guest, attaches
+ * the engine and MMU engine, runs, and fills a vl_run_result that the CLI
+ * prints and results/ stores. Producers and consumers meet only here.
+ */
+#ifndef VIRTLAB_RUN_H
+#define VIRTLAB_RUN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "virtlab/counters.h"
+#include "virtlab/mmu.h"
+#include "virtlab/profile.h"
+
+enum vl_run_status { VL_RUN_OK = 0, VL_RUN_FAILED, VL_RUN_TIMEOUT, VL_RUN_REFUSED };
+extern const char *const vl_run_status_name[];   /* "ok", "failed", "timeout", "refused" */
+
+struct vl_workload_info { const char *name; uint64_t default_iters; const char *desc; };
+extern const struct vl_workload_info vl_workloads[];
+extern const size_t vl_workload_count;
+const struct vl_workload_info *vl_workload_find(const char *name);
+
+struct vl_run_spec {
+	const char *engine;        /* registry name */
+	const char *mmu;           /* NULL = the engine's default */
+	const char *workload;      /* NULL when image is given */
+	const char *profile;       /* NULL = VL_DEFAULT_PROFILE */
+	uint64_t iterations;       /* 0 = the workload's default */
+	const char *params;        /* extra "key=value ..." for the guest command line, or NULL */
+	const char *image;         /* guest ELF; NULL = build/guest/guest.elf (or $VIRTLAB_GUEST) */
+	uint64_t max_insns;        /* 0 = default limit */
+	uint64_t max_cycles;       /* 0 = default limit */
+	uint64_t ram_mb;           /* 0 = VL_DEFAULT_RAM_MB */
+	unsigned repeats;          /* external engines: samples to take (0 = default) */
+	void (*trace)(void *arg, const char *line);  /* --trace sink, or NULL */
+	void *trace_arg;
+};
+
+/* One RESULT line from the guest, parsed. */
+#define VL_RESULT_MAX_KV 16
+struct vl_guest_result {
+	char workload[32];
+	uint64_t iters;
+	uint64_t cycles;           /* guest RDTSC delta */
+	int nkv;
+	char key[VL_RESULT_MAX_KV][32];
+	char val[VL_RESULT_MAX_KV][64];
+};
+
+/* A real measurement (QEMU, host-native): every raw sample kept. */
+struct vl_sample_set {
+	char metric[48];           /* "cycles_per_iter", "seconds", ... */
+	char unit[16];             /* "cycles", "s", "ns" */
+	size_t n;
+	double *v;                 /* malloc'ed */
+};
+
+struct vl_run_result {
+	/* identity (resolved names, never NULL after vl_run_execute) */
+	char engine[32], mmu[32], workload[32], profile[64];
+	char params[256];
+	uint64_t iterations;
+	enum vl_run_status status;
+	char reason[512];          /* why failed / timeout / refused ("" when ok) */
+	int guest_exit;            /* value the guest wrote to the exit device, -1 if none */
+	bool model;                /* true: counters come from the deterministic model */
+
+	/* measured region (VL_REGION_MEASURE) of the model */
+	struct vl_counters ctr;
+	double cycles_per_iter;    /* measured-region total / iterations (model), or guest-measured (external) */
+	const struct vl_exit_desc *exit_table;   /* static storage of the engine */
+	size_t exit_table_len;
+
+	/* guest output */
+	struct vl_guest_result results[8];
+	int nresults;
+	char *console;             /* full debug-console text, malloc'ed */
+
+	/* real measurements */
+	struct vl_sample_set samples[4];
+	int nsamples;
+
+	/* host-side facts of this run (not deterministic, never compared exactly) */
+	double host_seconds;
+	double host_mips;
+	uint64_t total_insns;      /* every region */
+	uint64_t total_cycles;
+	double started, ended;     /* wall clock, seconds since the epoch */
+};
+
+/* Execute a run. Always fills res identity and status; returns
+ *   0  the run happened (status ok / failed / timeout),
+ *   2  refused or bad usage (invalid pair, unknown name, bad image): res->status
+ *      = VL_RUN_REFUSED and res->reason holds the one-line reason. */
+int vl_run_execute(const struct vl_run_spec *spec, struct vl_run_result *res);
+void vl_run_result_free(struct vl_run_result *res);
+
+/* Parse every RESULT line of console text into res->results. */
+void vl_run_parse_results(struct vl_run_result *res, const char *console);
+
+/* Default guest image path ($VIRTLAB_GUEST or build/guest/guest.elf). */
+const char *vl_guest_image(void);
+
+#endif

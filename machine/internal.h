@@ -1,0 +1,73 @@
+/* internal.h — the contract between the parts of machine/ (not for engines).
+ *
+ * Two halves meet here:
+ *   CPU     (decode.c, exec*.c, exception.c, dcache.c ...): decoder,
+ *           interpreter loop, exception/interrupt delivery, system instructions.
+ *   PLATFORM(mem.c, walk.c, tlb.c, devices.c, loader.c, machine.c ...):
+ *           physical memory, TLBs, walker, guest-virtual access, devices,
+ *           CPUID/MSRs, ELF loader, machine lifecycle.
+ * Each half keeps its private state in its own sub-struct, defined in its own
+ * header (cpu_priv.h / mem.h / devices.h), so neither edits the other's.
+ */
+#ifndef VL_MACHINE_INTERNAL_H
+#define VL_MACHINE_INTERNAL_H
+
+#include "virtlab/machine.h"
+#include "cpu_priv.h"
+#include "mem.h"
+#include "devices.h"
+
+/* A fault raised by a memory access, not yet delivered. */
+struct vl_fault {
+	unsigned vec;        /* VL_PF, VL_GP, ... */
+	bool has_err;
+	uint32_t err;
+	uint64_t cr2;        /* #PF linear address */
+};
+
+struct vl_machine_priv {
+	struct vl_cpu_priv cpu;   /* owned by the CPU half */
+	struct vl_mem_priv mem;   /* owned by the platform half */
+	struct vl_dev_priv dev;   /* owned by the platform half */
+	struct vl_fault fault;    /* last fault of vl_mem_* (platform writes, CPU delivers) */
+};
+
+/* ---- Platform -> CPU: guest-virtual access for the interpreter ----------
+ * All go through the modelled TLBs (counting hits/misses exactly) and the
+ * current paging mode (1-D on cpu.cr3, or 2-D via m->nested). On a fault
+ * they return nonzero and fill m->priv->fault; they never deliver.
+ * `acc` carries VL_ACC_USER when the access is made at CPL 3.
+ * A write to a frame holding decoded code calls vl_dcache_invalidate_frame. */
+int vl_mem_fetch(struct vl_machine *m, uint64_t va, void *dst, size_t n, unsigned acc);
+int vl_mem_read(struct vl_machine *m, uint64_t va, void *dst, size_t n, unsigned acc);
+int vl_mem_write(struct vl_machine *m, uint64_t va, const void *src, size_t n, unsigned acc);
+/* Translate for an access without reading (used e.g. for locked RMW and to
+ * learn the physical address of code for the decode cache). */
+int vl_mem_translate(struct vl_machine *m, uint64_t va, unsigned acc, uint64_t *pa);
+
+/* ---- Platform -> CPU: devices -------------------------------------------
+ * vl_dev_next_event(): the TSC at which some device next needs attention
+ * (APIC timer expiry), UINT64_MAX if none; the run loop calls
+ * vl_dev_advance() once m->tsc reaches it. */
+uint64_t vl_dev_next_event(struct vl_machine *m);
+void vl_dev_advance(struct vl_machine *m);
+/* Highest-priority pending external interrupt that the APIC would present
+ * now (respecting TPR/CR8 and in-service priority); false if none. */
+bool vl_apic_pending(struct vl_machine *m, unsigned *vec);
+/* The CPU accepted vector `vec` (IRR -> ISR). */
+void vl_apic_accept(struct vl_machine *m, unsigned vec);
+/* CR8 write: TPR = val << 4 (the APIC sees it). */
+void vl_apic_set_tpr(struct vl_machine *m, uint8_t cr8);
+uint8_t vl_apic_get_tpr(struct vl_machine *m);
+
+/* ---- CPU -> Platform ------------------------------------------------------ */
+/* Forget cached decodes of instructions in host-physical frame `frame` (pa >> 12). */
+void vl_dcache_invalidate_frame(struct vl_machine *m, uint64_t frame);
+/* Reset CPU state / CPU-private state (called by vl_machine_new and the loader). */
+void vl_cpu_reset(struct vl_machine *m);
+int vl_cpu_priv_init(struct vl_machine *m);
+void vl_cpu_priv_free(struct vl_machine *m);
+int vl_mem_priv_init(struct vl_machine *m);     /* TLB arrays sized by the profile */
+void vl_mem_priv_free(struct vl_machine *m);
+
+#endif

@@ -1,0 +1,43 @@
+# tests/tests.mk — test build rules, included by the top Makefile.
+#
+# Unit tests are cmocka programs, one per file, grouped by the area they
+# test so each links only what it needs:
+#   tests/machine/test_*.c   -> libvlmachine
+#   tests/engines/test_*.c   -> libvlengines + libvlmachine
+#   tests/results/test_*.c, tests/analysis/test_*.c -> all libraries
+# End-to-end tests are shell scripts tests/e2e/*.sh that drive bin/virtlab
+# (and QEMU); each exits 0 (pass), 77 (skip) or other (fail).
+# `make test` builds everything with SAN=1 and runs tests/run-tests.sh,
+# which prints every test's output and a final "N passed, N failed" line.
+
+TEST_LIBS := -lcmocka -lunicorn -lcapstone -linih -lsqlite3 -lm -lpthread
+
+T_MACHINE  := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/machine/test_*.c))
+T_ENGINES  := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/engines/test_*.c))
+T_RESULTS  := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/results/test_*.c tests/analysis/test_*.c))
+TEST_BINS  := $(T_MACHINE) $(T_ENGINES) $(T_RESULTS)
+TEST_SUPPORT_SRC := $(wildcard tests/support/*.c)
+TEST_SUPPORT_OBJ := $(call obj,$(TEST_SUPPORT_SRC))
+
+$(T_MACHINE): $(B)/tests/%: $(B)/obj/tests/%.o $(TEST_SUPPORT_OBJ) $(LIB_MACHINE)
+	@mkdir -p $(dir $@)
+	$(CC) $(HOST_LDFLAGS) -o $@ $^ $(TEST_LIBS)
+$(T_ENGINES): $(B)/tests/%: $(B)/obj/tests/%.o $(TEST_SUPPORT_OBJ) $(LIB_ENGINES) $(LIB_MACHINE)
+	@mkdir -p $(dir $@)
+	$(CC) $(HOST_LDFLAGS) -o $@ $^ $(TEST_LIBS)
+$(T_RESULTS): $(B)/tests/%: $(B)/obj/tests/%.o $(TEST_SUPPORT_OBJ) $(ALL_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(HOST_LDFLAGS) -o $@ $^ $(TEST_LIBS)
+
+test-bins: $(TEST_BINS) $(BIN) $(GUEST_ELF)
+
+# The README's test command. Sanitized build in build/san.
+test:
+	$(MAKE) SAN=1 test-bins
+	VIRTLAB=build/san/bin/virtlab TEST_BIN_DIR=build/san/tests GUEST=$(GUEST_ELF) tests/run-tests.sh
+
+# Unsanitized, for quick iteration: make check
+check: test-bins
+	VIRTLAB=$(BIN) TEST_BIN_DIR=$(B)/tests GUEST=$(GUEST_ELF) tests/run-tests.sh
+
+.PHONY: test test-bins check
