@@ -402,6 +402,22 @@ int vl_msr_write(struct vl_machine *m, uint32_t msr, uint64_t val);
 /* CPUID as the bare CPU answers it (the profile's vendor and features). */
 void vl_cpuid(struct vl_machine *m, uint32_t leaf, uint32_t subleaf, uint32_t out[4]);
 
+/* ---- The VMM's instruction emulator --------------------------------------
+ * Emulate the one guest instruction at cpu.rip in software, as a VMM's
+ * emulator does after an exit (KVM's x86 emulator): it decodes with the
+ * machine's decoder, reads operands through guest-virtual translation, and
+ * hands every memory WRITE to ops->write instead of performing it, so the
+ * VMM can validate/trace it (shadow page-table tracing, MMIO). Advances RIP
+ * on success. Charges nothing (the VMM charges its emulation cost).
+ * Returns 0, VL_PF etc. (not delivered; *pfec set), or -1 if the
+ * instruction is not emulatable (reason in m->diag). */
+struct vl_emul_ops {
+	/* Perform (or refuse) a write of n bytes at guest-virtual va. Return 0
+	 * to continue, or an exception vector to fail the emulation. */
+	int (*write)(struct vl_machine *m, void *ctx, uint64_t va, const void *data, size_t n);
+};
+int vl_emulate_one(struct vl_machine *m, const struct vl_emul_ops *ops, void *ctx, uint32_t *pfec);
+
 /* ---- Diagnostics -------------------------------------------------------- */
 /* Disassemble up to `n` instructions at guest-virtual va with Capstone into
  * buf ("addr: bytes  mnemonic ops" lines). Returns bytes written. */
