@@ -2,7 +2,7 @@
  *
  * The machine is the hardware: CPU state, host-physical memory, paging
  * (1-D and 2-D walks, TLBs), exceptions and interrupts, devices, the cost
- * model. Engines (engines/*) and MMU engines (mmu/*) are VMM software: they
+ * model. Engines (engines/...) and MMU engines (mmu/...) are VMM software: they
  * program the hardware through this header and are called back through
  * struct vl_vmm_ops. The interpreter's hot loop never learns which engine
  * runs: an engine sets intercept bitmaps and hooks, and only instructions of
@@ -10,7 +10,7 @@
  * table).
  *
  * Machine-private details (decoder, decode cache, TLB arrays) live in
- * machine/*.h and are not for engines.
+ * machine/ headers and are not for engines.
  */
 #ifndef VIRTLAB_MACHINE_H
 #define VIRTLAB_MACHINE_H
@@ -190,7 +190,7 @@ struct vl_vmm_ops {
 
 /* Exception vectors */
 enum { VL_DE = 0, VL_DB = 1, VL_NMI = 2, VL_BP = 3, VL_OF = 4, VL_BR = 5, VL_UD = 6,
-       VL_NM = 7, VL_DF = 8, VL_TS = 10, VL_NP = 11, VL_SS = 12, VL_GP = 13,
+       VL_NM = 7, VL_DF = 8, VL_TS = 10, VL_NP = 11, VL_SS_FAULT = 12 /* #SS; VL_SS is the segment */, VL_GP = 13,
        VL_PF = 14, VL_MF = 16, VL_AC = 17, VL_MC = 18, VL_XM = 19 };
 
 /* ---- Page walks: one walker, parameterised (STYLE.md) -------------------
