@@ -1,0 +1,106 @@
+/* cmd_list.c — `virtlab list engines|mmus|workloads|profiles`. */
+#include <string.h>
+
+#include "cli.h"
+#include "virtlab/engine.h"
+#include "virtlab/mmu.h"
+#include "virtlab/profile.h"
+#include "virtlab/run.h"
+
+static const char list_usage[] =
+	"usage: virtlab list engines|mmus|workloads|profiles\n"
+	"List what can be combined in `virtlab run`, with one-line descriptions.\n"
+	"  engines    CPU engines, their default and valid MMU modes\n"
+	"  mmus       MMU virtualization engines\n"
+	"  workloads  guest workloads and their default iterations\n"
+	"  profiles   CPU profiles: model, year, virtualization features\n";
+
+static int list_engines(void)
+{
+	printf("%-12s %-8s %-28s %s\n", "ENGINE", "DEFAULT", "MMUS", "DESCRIPTION");
+	for (size_t i = 0; i < vl_engine_count; i++) {
+		const struct vl_engine_ops *e = vl_engines[i];
+		char m[64] = "";
+		for (int k = 0; k < VL_MMU_COUNT; k++)
+			if (e->mmu_mask & VL_MMU_BIT(k)) {
+				size_t l = strlen(m);
+				snprintf(m + l, sizeof m - l, "%s%s", l ? "," : "", vl_mmu_name(k));
+			}
+		printf("%-12s %-8s %-28s %s\n", e->name, vl_mmu_name(e->default_mmu), m[0] ? m : "-", e->desc);
+	}
+	return VL_CLI_OK;
+}
+
+static int list_mmus(void)
+{
+	printf("%-10s %s\n", "MMU", "DESCRIPTION");
+	for (size_t i = 0; i < vl_mmu_count; i++)
+		printf("%-10s %s\n", vl_mmus[i]->name, vl_mmus[i]->desc);
+	return VL_CLI_OK;
+}
+
+static int list_workloads(void)
+{
+	printf("%-10s %10s  %s\n", "WORKLOAD", "ITERS", "DESCRIPTION");
+	for (size_t i = 0; i < vl_workload_count; i++)
+		printf("%-10s %10llu  %s\n", vl_workloads[i].name, (unsigned long long)vl_workloads[i].default_iters,
+		       vl_workloads[i].desc);
+	return VL_CLI_OK;
+}
+
+static int list_profiles(void)
+{
+	char **names;
+	size_t n = vl_profile_list(&names);
+	int rc = VL_CLI_OK;
+	if (n == 0) {
+		fprintf(stderr, "virtlab list: no profiles in %s\n", vl_profile_dir());
+		return VL_CLI_FAILED;
+	}
+	printf("%-12s %-44s %4s %6s  %s\n", "PROFILE", "MODEL", "YEAR", "MHZ", "FEATURES");
+	for (size_t i = 0; i < n; i++) {
+		struct vl_profile p;
+		char err[512];
+		if (vl_profile_load(names[i], &p, err, sizeof err)) {
+			printf("%-12s (broken: %s)\n", names[i], err);
+			rc = VL_CLI_FAILED;
+			continue;
+		}
+		char f[128] = "";
+		const struct { bool on; const char *n; } feat[] = {
+			{ p.features_vmx, "vmx" }, { p.features_svm, "svm" }, { p.features_ept, "ept" },
+			{ p.features_npt, "npt" }, { p.features_vpid, "vpid" }, { p.features_asid, "asid" },
+			{ p.features_tpr_shadow, "tpr_shadow" }, { p.features_pcid, "pcid" },
+			{ p.features_gbpages, "gbpages" }, { p.features_x2apic, "x2apic" },
+		};
+		for (size_t k = 0; k < sizeof feat / sizeof feat[0]; k++)
+			if (feat[k].on) {
+				size_t l = strlen(f);
+				snprintf(f + l, sizeof f - l, "%s%s", l ? "," : "", feat[k].n);
+			}
+		printf("%-12s %-44s %4llu %6llu  %s%s\n", names[i], p.cpu_model, (unsigned long long)p.cpu_year,
+		       (unsigned long long)p.cpu_mhz, f, strcmp(names[i], VL_DEFAULT_PROFILE) ? "" : "  (default)");
+	}
+	vl_profile_list_free(names, n);
+	return rc;
+}
+
+int cmd_list(int argc, char **argv)
+{
+	static const struct { const char *what; int (*fn)(void); } kinds[] = {
+		{ "engines", list_engines }, { "mmus", list_mmus },
+		{ "workloads", list_workloads }, { "profiles", list_profiles },
+	};
+	if (argc < 2)
+		return vl_cli_usage_error("list", "what to list? (valid: engines, mmus, workloads, profiles)");
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		fputs(list_usage, stdout);
+		return VL_CLI_OK;
+	}
+	if (argc > 2)
+		return vl_cli_usage_error("list", "unexpected argument '%s'", argv[2]);
+	for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+		if (!strcmp(argv[1], kinds[i].what))
+			return kinds[i].fn();
+	return vl_cli_usage_error("list", "unknown list '%s' (valid: engines, mmus, workloads, profiles)", argv[1]);
+}

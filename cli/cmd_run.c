@@ -1,0 +1,151 @@
+/* cmd_run.c — `virtlab run`: one combination, printed and stored. */
+#include <getopt.h>
+#include <string.h>
+
+#include "cli.h"
+#include "virtlab/results.h"
+
+static const char run_usage[] =
+	"usage: virtlab run [--engine E] [--mmu M] --workload W [--profile P] [--iterations N]\n"
+	"                   [--params \"k=v ...\"] [--image FILE] [--max-instructions N] [--max-cycles N]\n"
+	"                   [--ram-mb N] [--db FILE | --no-db] [--tag T] [--trace] [--format table|json|csv]\n"
+	"Run one (engine, mmu, workload, profile) combination on the machine model (or QEMU).\n"
+	"  --engine E            CPU engine (default native; `virtlab list engines`)\n"
+	"  --mmu M               MMU engine (default: the engine's natural mode)\n"
+	"  --workload W          guest workload (`virtlab list workloads`)\n"
+	"  --profile P           CPU profile name or .ini path (default " VL_DEFAULT_PROFILE ")\n"
+	"  --iterations N        iterations of the measured loop (default: the workload's)\n"
+	"  --params \"k=v ...\"    extra guest command-line parameters\n"
+	"  --image FILE          guest ELF (default $VIRTLAB_GUEST or build/guest/guest.elf);\n"
+	"                        without --workload any ELF runs with `iters=N` only\n"
+	"  --max-instructions N  stop with status timeout after N instructions (default 2e10)\n"
+	"  --max-cycles N        stop with status timeout after N modelled cycles (default 1e13)\n"
+	"  --db FILE             results database (default " VL_DEFAULT_DB "); --no-db: do not store\n"
+	"  --tag T               tag stored with the run (for `virtlab compare`)\n"
+	"  --trace               print every exit, trap, callout, translation as it happens\n"
+	"  --format F            table (default), json (one object), csv\n"
+	"Exit status: 0 ok, 1 the run failed or timed out, 2 bad usage / invalid combination.\n";
+
+struct trace_sink { FILE *out; };
+
+static void run_trace(void *arg, const char *line)
+{
+	struct trace_sink *t = arg;
+	fprintf(t->out, "trace: %s\n", line);
+}
+
+/* Store the run in the results database. Weak references: until results/
+ * is linked in, storing is skipped with a note (TODO(runner): make these
+ * strong once results/ has landed). */
+#pragma weak vl_db_open
+#pragma weak vl_db_store_run
+#pragma weak vl_db_close
+static int run_store(const char *path, const struct vl_run_result *res, const char *tag)
+{
+	char err[512];
+	struct vl_db *db = NULL;
+	int64_t id = 0;
+	if (!vl_db_open || !vl_db_store_run) {
+		fprintf(stderr, "virtlab run: note: results database not built into this binary; run not stored\n");
+		return 0;
+	}
+	if (vl_db_open(path, &db, err, sizeof err)) {
+		fprintf(stderr, "virtlab run: database %s: %s\n", path, err);
+		return -1;
+	}
+	int rc = vl_db_store_run(db, res, tag, &id, err, sizeof err);
+	if (rc)
+		fprintf(stderr, "virtlab run: storing in %s: %s\n", path, err);
+	vl_db_close(db);
+	return rc;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	enum { O_ENGINE = 256, O_MMU, O_WORKLOAD, O_PROFILE, O_ITERS, O_PARAMS, O_IMAGE, O_MAXI, O_MAXC,
+	       O_DB, O_NODB, O_TAG, O_TRACE, O_FORMAT, O_RAM, O_HELP };
+	static const struct option opts[] = {
+		{ "engine", required_argument, 0, O_ENGINE }, { "mmu", required_argument, 0, O_MMU },
+		{ "workload", required_argument, 0, O_WORKLOAD }, { "profile", required_argument, 0, O_PROFILE },
+		{ "iterations", required_argument, 0, O_ITERS }, { "params", required_argument, 0, O_PARAMS },
+		{ "image", required_argument, 0, O_IMAGE }, { "max-instructions", required_argument, 0, O_MAXI },
+		{ "max-cycles", required_argument, 0, O_MAXC }, { "db", required_argument, 0, O_DB },
+		{ "no-db", no_argument, 0, O_NODB }, { "tag", required_argument, 0, O_TAG },
+		{ "trace", no_argument, 0, O_TRACE }, { "format", required_argument, 0, O_FORMAT },
+		{ "ram-mb", required_argument, 0, O_RAM }, { "help", no_argument, 0, O_HELP },
+		{ 0, 0, 0, 0 }
+	};
+	struct vl_run_spec spec = { .engine = "native" };
+	const char *db = VL_DEFAULT_DB, *tag = NULL;
+	bool nodb = false, trace = false;
+	enum vl_fmt fmt = VL_FMT_TABLE;
+	int c;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (c) {
+		case O_ENGINE:   spec.engine = optarg; break;
+		case O_MMU:      spec.mmu = optarg; break;
+		case O_WORKLOAD: spec.workload = optarg; break;
+		case O_PROFILE:  spec.profile = optarg; break;
+		case O_PARAMS:   spec.params = optarg; break;
+		case O_IMAGE:    spec.image = optarg; break;
+		case O_DB:       db = optarg; break;
+		case O_NODB:     nodb = true; break;
+		case O_TAG:      tag = optarg; break;
+		case O_TRACE:    trace = true; break;
+		case O_ITERS:
+			if (vl_cli_parse_u64(optarg, &spec.iterations) || !spec.iterations)
+				return vl_cli_usage_error("run", "--iterations: expected a positive integer, got '%s'", optarg);
+			break;
+		case O_MAXI:
+			if (vl_cli_parse_u64(optarg, &spec.max_insns) || !spec.max_insns)
+				return vl_cli_usage_error("run", "--max-instructions: expected a positive integer, got '%s'", optarg);
+			break;
+		case O_MAXC:
+			if (vl_cli_parse_u64(optarg, &spec.max_cycles) || !spec.max_cycles)
+				return vl_cli_usage_error("run", "--max-cycles: expected a positive integer, got '%s'", optarg);
+			break;
+		case O_RAM:
+			if (vl_cli_parse_u64(optarg, &spec.ram_mb) || !spec.ram_mb || spec.ram_mb > 65536)
+				return vl_cli_usage_error("run", "--ram-mb: expected 1..65536, got '%s'", optarg);
+			break;
+		case O_FORMAT:
+			if (vl_cli_parse_format(optarg, &fmt))
+				return vl_cli_usage_error("run", "--format: expected table, json or csv, got '%s'", optarg);
+			break;
+		case 'h':
+		case O_HELP:
+			fputs(run_usage, stdout);
+			return VL_CLI_OK;
+		default:
+			return vl_cli_bad_option("run", argc, argv, optopt);
+		}
+	}
+	if (optind < argc)
+		return vl_cli_usage_error("run", "unexpected argument '%s' (see virtlab run --help)", argv[optind]);
+	if (!spec.workload && !spec.image)
+		return vl_cli_usage_error("run", "--workload is required (valid: see `virtlab list workloads`), or --image FILE");
+
+	struct trace_sink sink = { fmt == VL_FMT_TABLE ? stdout : stderr };
+	if (trace) {
+		spec.trace = run_trace;
+		spec.trace_arg = &sink;
+	}
+	struct vl_run_result res;
+	int rc = vl_run_execute(&spec, &res);
+	if (rc == 2 || res.status == VL_RUN_REFUSED) {
+		vl_cli_usage_error("run", "%s", res.reason);
+		vl_run_result_free(&res);
+		return VL_CLI_USAGE;
+	}
+	vl_cli_print_result(stdout, &res, fmt);
+	fflush(stdout);
+	int out = res.status == VL_RUN_OK ? VL_CLI_OK : VL_CLI_FAILED;
+	if (out != VL_CLI_OK)
+		fprintf(stderr, "virtlab run: %s: %s\n", vl_run_status_name[res.status], res.reason);
+	if (!nodb && run_store(db, &res, tag))
+		out = VL_CLI_FAILED;
+	vl_run_result_free(&res);
+	return out;
+}

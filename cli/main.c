@@ -1,0 +1,44 @@
+/* main.c — bin/virtlab: dispatch to a subcommand from one table.
+ * Exit status: 0 ok, 1 a run failed, 2 bad usage or an invalid combination. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+/* The subcommand table: ONE line per subcommand (declare it in cli.h). */
+static const struct vl_cli_cmd cli_cmds[] = {
+	{ "run",     "run one (engine, mmu, workload, profile) combination",  cmd_run },
+	{ "list",    "list engines | mmus | workloads | profiles",            cmd_list },
+	{ "bench",   "speed of the machine itself (guest MIPS)",              cmd_bench },
+	{ "version", "version, git commit and compiler of this build",        cmd_version },
+};
+#define CLI_NCMDS (sizeof cli_cmds / sizeof cli_cmds[0])
+
+static void cli_help(FILE *out)
+{
+	fprintf(out, "usage: virtlab SUBCOMMAND [OPTIONS]   (virtlab SUBCOMMAND --help for its options)\n\n");
+	for (size_t i = 0; i < CLI_NCMDS; i++)
+		fprintf(out, "  %-10s %s\n", cli_cmds[i].name, cli_cmds[i].help);
+	fprintf(out, "\nExit status: 0 ok, 1 a run failed, 2 bad usage or an invalid combination.\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return vl_cli_usage_error("", "no subcommand (try: virtlab --help)");
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		cli_help(stdout);
+		return VL_CLI_OK;
+	}
+	if (!strcmp(argv[1], "--version"))
+		return cmd_version(1, argv + 1);
+	for (size_t i = 0; i < CLI_NCMDS; i++)
+		if (!strcmp(argv[1], cli_cmds[i].name))
+			return cli_cmds[i].fn(argc - 1, argv + 1);
+	char names[512] = "";
+	for (size_t i = 0; i < CLI_NCMDS; i++) {
+		size_t l = strlen(names);
+		snprintf(names + l, sizeof names - l, "%s%s", i ? ", " : "", cli_cmds[i].name);
+	}
+	return vl_cli_usage_error("", "unknown subcommand '%s' (valid: %s)", argv[1], names);
+}

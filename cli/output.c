@@ -1,0 +1,196 @@
+/* output.c — a run result as JSON (DESIGN.md "The command line": those keys
+ * are a contract, more may be added, none renamed), CSV, or a table for
+ * people. Counters are the measured region only. */
+#include <string.h>
+
+#include "cli.h"
+#include "virtlab/counters.h"
+
+int vl_cli_parse_format(const char *s, enum vl_fmt *f)
+{
+	static const char *const names[] = { "table", "json", "csv" };
+	for (int i = 0; i < 3; i++)
+		if (!strcmp(s, names[i])) {
+			*f = (enum vl_fmt)i;
+			return 0;
+		}
+	return -1;
+}
+
+void vl_cli_json_string(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(out, "\\%c", *p);
+		else if (*p == '\n')
+			fputs("\\n", out);
+		else if (*p < 0x20 || *p == 0x7f)
+			fprintf(out, "\\u%04x", *p);
+		else
+			fputc(*p, out);
+	}
+	fputc('"', out);
+}
+
+static void json_num(FILE *out, double v)
+{
+	/* %.17g round-trips; integers print without a fraction */
+	if (v == (double)(long long)v && v < 9e15 && v > -9e15)
+		fprintf(out, "%lld", (long long)v);
+	else
+		fprintf(out, "%.17g", v);
+}
+
+void vl_cli_json_result(FILE *out, const struct vl_run_result *r)
+{
+	const struct vl_counters *c = &r->ctr;
+	fprintf(out, "{\"engine\":");      vl_cli_json_string(out, r->engine);
+	fprintf(out, ",\"mmu\":");         vl_cli_json_string(out, r->mmu);
+	fprintf(out, ",\"workload\":");    vl_cli_json_string(out, r->workload);
+	fprintf(out, ",\"profile\":");     vl_cli_json_string(out, r->profile);
+	fprintf(out, ",\"params\":");      vl_cli_json_string(out, r->params);
+	fprintf(out, ",\"iterations\":%llu", (unsigned long long)r->iterations);
+	fprintf(out, ",\"status\":");      vl_cli_json_string(out, vl_run_status_name[r->status]);
+	fprintf(out, ",\"reason\":");      vl_cli_json_string(out, r->reason);
+	fprintf(out, ",\"guest_exit\":%d", r->guest_exit);
+	fprintf(out, ",\"model\":%s", r->model ? "true" : "false");
+	fprintf(out, ",\"cycles_per_iter\":"); json_num(out, r->cycles_per_iter);
+	fprintf(out, ",\"cycles\":{\"total\":%llu", (unsigned long long)vl_counters_total(c));
+	for (int i = 0; i < VL_CAT_COUNT; i++)
+		fprintf(out, ",\"%s\":%llu", vl_cat_name[i], (unsigned long long)c->cycles[i]);
+	fprintf(out, "},\"exits\":{");
+	bool first = true;
+	for (size_t i = 0; i < r->exit_table_len && i < VL_MAX_EXIT_SLOTS; i++) {
+		if (!c->exit_count[i])
+			continue;
+		fprintf(out, "%s", first ? "" : ",");
+		vl_cli_json_string(out, r->exit_table[i].name);
+		fprintf(out, ":{\"code\":%u,\"count\":%llu,\"cycles\":%llu}", r->exit_table[i].code,
+			(unsigned long long)c->exit_count[i], (unsigned long long)c->exit_cycles[i]);
+		first = false;
+	}
+	fprintf(out, "},\"events\":{");
+	for (int i = 0; i < VL_EV_COUNT; i++)
+		fprintf(out, "%s\"%s\":%llu", i ? "," : "", vl_event_name[i], (unsigned long long)c->events[i]);
+	fprintf(out, "},\"guest_results\":[");
+	for (int i = 0; i < r->nresults; i++) {
+		const struct vl_guest_result *g = &r->results[i];
+		fprintf(out, "%s{\"workload\":", i ? "," : "");
+		vl_cli_json_string(out, g->workload);
+		fprintf(out, ",\"iters\":%llu,\"cycles\":%llu", (unsigned long long)g->iters, (unsigned long long)g->cycles);
+		for (int k = 0; k < g->nkv; k++) {
+			fputc(',', out);
+			vl_cli_json_string(out, g->key[k]);
+			fputc(':', out);
+			vl_cli_json_string(out, g->val[k]);
+		}
+		fputc('}', out);
+	}
+	fprintf(out, "],\"samples\":{");
+	for (int i = 0; i < r->nsamples; i++) {
+		const struct vl_sample_set *s = &r->samples[i];
+		fprintf(out, "%s", i ? "," : "");
+		vl_cli_json_string(out, s->metric);
+		fprintf(out, ":{\"unit\":");
+		vl_cli_json_string(out, s->unit);
+		fprintf(out, ",\"values\":[");
+		for (size_t k = 0; k < s->n; k++) {
+			fprintf(out, "%s", k ? "," : "");
+			json_num(out, s->v[k]);
+		}
+		fprintf(out, "]}");
+	}
+	fprintf(out, "},\"total\":{\"instructions\":%llu,\"cycles\":%llu}",
+		(unsigned long long)r->total_insns, (unsigned long long)r->total_cycles);
+	fprintf(out, ",\"host\":{\"seconds\":");
+	json_num(out, r->host_seconds);
+	fprintf(out, ",\"mips\":");
+	json_num(out, r->host_mips);
+	fprintf(out, "}}");
+}
+
+void vl_cli_csv_header(FILE *out)
+{
+	fprintf(out, "engine,mmu,workload,profile,iterations,status,cycles_per_iter,cycles_total");
+	for (int i = 0; i < VL_CAT_COUNT; i++)
+		fprintf(out, ",cycles_%s", vl_cat_name[i]);
+	for (int i = 0; i < VL_EV_COUNT; i++)
+		fprintf(out, ",%s", vl_event_name[i]);
+	fprintf(out, ",host_seconds,host_mips\n");
+}
+
+void vl_cli_csv_row(FILE *out, const struct vl_run_result *r)
+{
+	const struct vl_counters *c = &r->ctr;
+	fprintf(out, "%s,%s,%s,%s,%llu,%s,%.3f,%llu", r->engine, r->mmu, r->workload, r->profile,
+		(unsigned long long)r->iterations, vl_run_status_name[r->status], r->cycles_per_iter,
+		(unsigned long long)vl_counters_total(c));
+	for (int i = 0; i < VL_CAT_COUNT; i++)
+		fprintf(out, ",%llu", (unsigned long long)c->cycles[i]);
+	for (int i = 0; i < VL_EV_COUNT; i++)
+		fprintf(out, ",%llu", (unsigned long long)c->events[i]);
+	fprintf(out, ",%.6f,%.3f\n", r->host_seconds, r->host_mips);
+}
+
+static void table_result(FILE *out, const struct vl_run_result *r)
+{
+	const struct vl_counters *c = &r->ctr;
+	uint64_t total = vl_counters_total(c);
+	fprintf(out, "%s / %s  workload %s  profile %s  iterations %llu%s%s\n", r->engine, r->mmu, r->workload,
+		r->profile, (unsigned long long)r->iterations, r->params[0] ? "  params " : "", r->params);
+	fprintf(out, "status            %s%s%s\n", vl_run_status_name[r->status], r->reason[0] ? ": " : "", r->reason);
+	fprintf(out, "cycles/iteration  %.1f\n", r->cycles_per_iter);
+	for (int i = 0; i < r->nresults; i++)
+		fprintf(out, "guest RDTSC       %.1f cycles/iteration (%llu cycles over %llu iterations)\n",
+			r->results[i].iters ? (double)r->results[i].cycles / r->results[i].iters : 0.0,
+			(unsigned long long)r->results[i].cycles, (unsigned long long)r->results[i].iters);
+	fprintf(out, "\ncost breakdown (measured region)     cycles      %%   per iter\n");
+	for (int i = 0; i < VL_CAT_COUNT; i++)
+		if (c->cycles[i])
+			fprintf(out, "  %-12s %24llu %6.1f %10.1f\n", vl_cat_name[i], (unsigned long long)c->cycles[i],
+				total ? 100.0 * c->cycles[i] / total : 0.0,
+				r->iterations ? (double)c->cycles[i] / r->iterations : 0.0);
+	fprintf(out, "  %-12s %24llu\n", "total", (unsigned long long)total);
+	bool any = false;
+	for (size_t i = 0; i < r->exit_table_len && i < VL_MAX_EXIT_SLOTS; i++) {
+		if (!c->exit_count[i])
+			continue;
+		if (!any)
+			fprintf(out, "\nexits (measured region)          code      count      cycles  cycles/exit\n");
+		any = true;
+		fprintf(out, "  %-28s %6u %10llu %11llu %12.1f\n", r->exit_table[i].name, r->exit_table[i].code,
+			(unsigned long long)c->exit_count[i], (unsigned long long)c->exit_cycles[i],
+			(double)c->exit_cycles[i] / c->exit_count[i]);
+	}
+	if (!any)
+		fprintf(out, "\nexits             none\n");
+	fprintf(out, "\nevents (measured region, nonzero)\n");
+	for (int i = 0; i < VL_EV_COUNT; i++)
+		if (c->events[i])
+			fprintf(out, "  %-20s %16llu %12.2f/iter\n", vl_event_name[i], (unsigned long long)c->events[i],
+				r->iterations ? (double)c->events[i] / r->iterations : 0.0);
+	if (r->model)
+		fprintf(out, "\nhost              %.3f s, %.1f MIPS (%llu instructions, %llu cycles in all regions)\n",
+			r->host_seconds, r->host_mips, (unsigned long long)r->total_insns,
+			(unsigned long long)r->total_cycles);
+	else
+		fprintf(out, "\nhost              %.3f s\n", r->host_seconds);
+}
+
+void vl_cli_print_result(FILE *out, const struct vl_run_result *r, enum vl_fmt f)
+{
+	switch (f) {
+	case VL_FMT_JSON:
+		vl_cli_json_result(out, r);
+		fputc('\n', out);
+		break;
+	case VL_FMT_CSV:
+		vl_cli_csv_header(out);
+		vl_cli_csv_row(out, r);
+		break;
+	case VL_FMT_TABLE:
+		table_result(out, r);
+		break;
+	}
+}

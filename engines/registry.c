@@ -1,0 +1,21 @@
+/* registry.c — every CPU engine, one line each. A new engine is a new
+ * directory plus one line here (and its extern below). Order = `list engines`
+ * order and the matrix's column order. */
+#include <string.h>
+
+#include "virtlab/engine.h"
+
+extern const struct vl_engine_ops vl_engine_native;
+
+const struct vl_engine_ops *const vl_engines[] = {
+	&vl_engine_native,
+};
+const size_t vl_engine_count = sizeof vl_engines / sizeof vl_engines[0];
+
+const struct vl_engine_ops *vl_engine_find(const char *name)
+{
+	for (size_t i = 0; name && i < vl_engine_count; i++)
+		if (!strcmp(vl_engines[i]->name, name))
+			return vl_engines[i];
+	return NULL;
+}

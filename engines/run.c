@@ -1,0 +1,400 @@
+/* run.c — one run: resolve (engine, mmu, workload, profile), build the guest
+ * command line, run it on the machine (or hand it to an external engine),
+ * and fill a vl_run_result. The only place outside the CLI that reads the
+ * host clock: host_seconds/host_mips describe the simulator, not the model.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "virtlab/engine.h"
+#include "virtlab/machine.h"
+#include "virtlab/run.h"
+
+/* Generous but finite: a run that exceeds these is a guest that does not
+ * finish, reported as "timeout". */
+#define RUN_DEFAULT_MAX_INSNS  20000000000ull      /* 2e10 guest instructions */
+#define RUN_DEFAULT_MAX_CYCLES 10000000000000ull   /* 1e13 modelled cycles */
+
+const char *const vl_run_status_name[] = { "ok", "failed", "timeout", "refused" };
+
+const struct vl_workload_info vl_workloads[] = {
+#define W(name, iters, desc) { #name, iters, desc },
+#include "virtlab/workloads.def"
+#undef W
+};
+const size_t vl_workload_count = sizeof vl_workloads / sizeof vl_workloads[0];
+
+const struct vl_workload_info *vl_workload_find(const char *name)
+{
+	for (size_t i = 0; name && i < vl_workload_count; i++)
+		if (!strcmp(vl_workloads[i].name, name))
+			return &vl_workloads[i];
+	return NULL;
+}
+
+const char *vl_guest_image(void)
+{
+	const char *e = getenv("VIRTLAB_GUEST");
+	return e && *e ? e : "build/guest/guest.elf";
+}
+
+static double run_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static double run_mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void cpy(char *dst, size_t n, const char *src)
+{
+	snprintf(dst, n, "%s", src ? src : "");
+}
+
+__attribute__((format(printf, 2, 3)))
+static int run_refuse(struct vl_run_result *res, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(res->reason, sizeof res->reason, fmt, ap);
+	va_end(ap);
+	res->status = VL_RUN_REFUSED;
+	return 2;
+}
+
+/* Append ", name" entries to a "(valid: ...)" list. */
+static void list_append(char *buf, size_t n, const char *name)
+{
+	size_t l = strlen(buf);
+	if (l < n)
+		snprintf(buf + l, n - l, "%s%s", l ? ", " : "", name);
+}
+
+static int run_unknown_engine(struct vl_run_result *res, const char *name)
+{
+	char v[256] = "";
+	for (size_t i = 0; i < vl_engine_count; i++)
+		list_append(v, sizeof v, vl_engines[i]->name);
+	return run_refuse(res, "unknown engine '%s' (valid: %s)", name, v);
+}
+
+static int run_unknown_workload(struct vl_run_result *res, const char *name)
+{
+	char v[256] = "";
+	for (size_t i = 0; i < vl_workload_count; i++)
+		list_append(v, sizeof v, vl_workloads[i].name);
+	return run_refuse(res, "unknown workload '%s' (valid: %s)", name, v);
+}
+
+static const struct vl_mmu_ops *mmu_of_kind(enum vl_mmu_kind k)
+{
+	for (size_t i = 0; i < vl_mmu_count; i++)
+		if (vl_mmus[i]->kind == k)
+			return vl_mmus[i];
+	return NULL;
+}
+
+/* Resolve the MMU name; fills *kind. Refuses unknown names and pairs the
+ * engine does not support, listing what it does support. */
+static int run_resolve_mmu(const struct vl_run_spec *spec, const struct vl_engine_ops *eng,
+			   struct vl_run_result *res, enum vl_mmu_kind *kind)
+{
+	char v[128] = "";
+	for (int k = 0; k < VL_MMU_COUNT; k++)
+		if (eng->mmu_mask & VL_MMU_BIT(k))
+			list_append(v, sizeof v, vl_mmu_name(k));
+	if (!spec->mmu) {
+		*kind = eng->default_mmu;
+		return 0;
+	}
+	for (int k = 0; k < VL_MMU_COUNT; k++) {
+		if (strcmp(spec->mmu, vl_mmu_name(k)))
+			continue;
+		if (!(eng->mmu_mask & VL_MMU_BIT(k)))
+			return run_refuse(res, "engine %s does not pair with mmu %s (valid: %s)", eng->name, spec->mmu, v);
+		*kind = k;
+		return 0;
+	}
+	char all[128] = "";
+	for (int k = 0; k < VL_MMU_COUNT; k++)
+		list_append(all, sizeof all, vl_mmu_name(k));
+	return run_refuse(res, "unknown mmu '%s' (valid: %s)", spec->mmu, all);
+}
+
+static const char *basename_noext(const char *path, char *buf, size_t n)
+{
+	const char *b = strrchr(path, '/');
+	cpy(buf, n, b ? b + 1 : path);
+	char *dot = strrchr(buf, '.');
+	if (dot && dot != buf)
+		*dot = '\0';
+	return buf;
+}
+
+void vl_run_parse_results(struct vl_run_result *res, const char *console)
+{
+	res->nresults = 0;
+	for (const char *line = console; line && *line; ) {
+		const char *eol = strchr(line, '\n');
+		size_t len = eol ? (size_t)(eol - line) : strlen(line);
+		size_t plen = strlen(VL_RESULT_PREFIX);
+		if (len > plen && !strncmp(line, VL_RESULT_PREFIX, plen) &&
+		    res->nresults < (int)(sizeof res->results / sizeof res->results[0])) {
+			struct vl_guest_result *g = &res->results[res->nresults++];
+			memset(g, 0, sizeof *g);
+			char buf[1024];
+			cpy(buf, sizeof buf, "");
+			snprintf(buf, sizeof buf, "%.*s", (int)(len - plen), line + plen);
+			char *save = NULL;
+			for (char *tok = strtok_r(buf, " \t\r", &save); tok; tok = strtok_r(NULL, " \t\r", &save)) {
+				char *eq = strchr(tok, '=');
+				if (!eq)
+					continue;
+				*eq = '\0';
+				const char *k = tok, *v = eq + 1;
+				if (!strcmp(k, "workload"))
+					cpy(g->workload, sizeof g->workload, v);
+				else if (!strcmp(k, "iters"))
+					g->iters = strtoull(v, NULL, 0);
+				else if (!strcmp(k, "cycles"))
+					g->cycles = strtoull(v, NULL, 0);
+				else if (g->nkv < VL_RESULT_MAX_KV) {
+					cpy(g->key[g->nkv], sizeof g->key[0], k);
+					cpy(g->val[g->nkv], sizeof g->val[0], v);
+					g->nkv++;
+				}
+			}
+		}
+		line = eol ? eol + 1 : NULL;
+	}
+}
+
+/* First "ERROR ..." line of the console, or NULL. */
+static const char *first_error(const char *console, char *buf, size_t n)
+{
+	for (const char *l = console; l && *l; ) {
+		const char *eol = strchr(l, '\n');
+		size_t len = eol ? (size_t)(eol - l) : strlen(l);
+		if (!strncmp(l, VL_ERROR_PREFIX, strlen(VL_ERROR_PREFIX))) {
+			snprintf(buf, n, "%.*s", (int)len, l);
+			return buf;
+		}
+		l = eol ? eol + 1 : NULL;
+	}
+	return NULL;
+}
+
+/* Model run: machine + image + engine, then fill the result. */
+static int run_model(const struct vl_run_spec *spec, const struct vl_engine_ops *eng,
+		     const struct vl_mmu_ops *mmu, const struct vl_profile *prof,
+		     const char *image, const char *cmdline, struct vl_run_result *res)
+{
+	char err[512] = "";
+	void *ectx = NULL;
+	bool attached = false;
+	int rc = 0;
+	struct vl_machine_config cfg = {
+		.prof = prof,
+		.ram_mb = spec->ram_mb,
+		.max_insns = spec->max_insns ? spec->max_insns : RUN_DEFAULT_MAX_INSNS,
+		.max_cycles = spec->max_cycles ? spec->max_cycles : RUN_DEFAULT_MAX_CYCLES,
+	};
+	struct vl_machine *m = vl_machine_new(&cfg, err, sizeof err);
+	if (!m) {
+		res->status = VL_RUN_FAILED;
+		snprintf(res->reason, sizeof res->reason, "machine: %s", err);
+		return 0;
+	}
+	m->max_insns = cfg.max_insns;
+	m->max_cycles = cfg.max_cycles;
+	if (vl_machine_load_elf(m, image, cmdline, err, sizeof err)) {
+		rc = run_refuse(res, "image %s: %s", image, err);
+		goto out;
+	}
+	m->trace = spec->trace;
+	m->trace_arg = spec->trace_arg;
+	if (eng->attach(m, mmu, &ectx, err, sizeof err)) {
+		res->status = VL_RUN_FAILED;
+		snprintf(res->reason, sizeof res->reason, "engine %s: %s", eng->name, err);
+		goto out;
+	}
+	attached = true;
+
+	double t0 = run_mono();
+	res->started = run_now();
+	enum vl_mstate st = vl_machine_run(m);
+	res->ended = run_now();
+	res->host_seconds = run_mono() - t0;
+
+	res->exit_table = m->exit_table;
+	res->exit_table_len = m->exit_table_len;
+	res->ctr = m->region[VL_REGION_MEASURE];
+	res->total_insns = m->insns;
+	res->total_cycles = m->tsc;
+	res->host_mips = res->host_seconds > 0 ? m->insns / res->host_seconds / 1e6 : 0;
+	res->cycles_per_iter = res->iterations ? (double)vl_counters_total(&res->ctr) / res->iterations : 0;
+	res->console = malloc(m->console_len + 1);
+	if (res->console) {
+		if (m->console_len)
+			memcpy(res->console, m->console, m->console_len);
+		res->console[m->console_len] = '\0';
+	}
+	vl_run_parse_results(res, res->console);
+
+	char ebuf[256];
+	switch (st) {
+	case VL_M_EXITED:
+		res->guest_exit = (int)m->exit_code;
+		if (m->exit_code != VL_EXIT_OK) {
+			const char *e = first_error(res->console, ebuf, sizeof ebuf);
+			res->status = VL_RUN_FAILED;
+			snprintf(res->reason, sizeof res->reason, "guest exited with status %u%s%s",
+				 m->exit_code, e ? ": " : "", e ? e : "");
+		} else if (res->nresults == 0) {
+			res->status = VL_RUN_FAILED;
+			snprintf(res->reason, sizeof res->reason, "guest exited ok but printed no RESULT line");
+		} else {
+			res->status = VL_RUN_OK;
+		}
+		break;
+	case VL_M_TIMEOUT:
+		res->status = VL_RUN_TIMEOUT;
+		snprintf(res->reason, sizeof res->reason, "limit reached after %llu instructions, %llu cycles%s%.400s",
+			 (unsigned long long)m->insns, (unsigned long long)m->tsc, m->diag[0] ? ": " : "", m->diag);
+		break;
+	case VL_M_TRIPLE_FAULT:
+		res->status = VL_RUN_FAILED;
+		snprintf(res->reason, sizeof res->reason, "triple fault: %.480s", m->diag);
+		break;
+	default:
+		res->status = VL_RUN_FAILED;
+		snprintf(res->reason, sizeof res->reason, "machine error: %.480s", m->diag);
+		break;
+	}
+out:
+	if (attached && eng->detach)
+		eng->detach(m, ectx);
+	vl_machine_free(m);
+	return rc;
+}
+
+int vl_run_execute(const struct vl_run_spec *spec, struct vl_run_result *res)
+{
+	memset(res, 0, sizeof *res);
+	res->guest_exit = -1;
+	res->status = VL_RUN_REFUSED;
+	cpy(res->engine, sizeof res->engine, spec->engine ? spec->engine : "native");
+	cpy(res->profile, sizeof res->profile, spec->profile ? spec->profile : VL_DEFAULT_PROFILE);
+	cpy(res->params, sizeof res->params, spec->params);
+
+	const struct vl_engine_ops *eng = vl_engine_find(res->engine);
+	if (!eng)
+		return run_unknown_engine(res, res->engine);
+
+	const struct vl_workload_info *wl = NULL;
+	if (spec->workload) {
+		wl = vl_workload_find(spec->workload);
+		if (!wl)
+			return run_unknown_workload(res, spec->workload);
+		cpy(res->workload, sizeof res->workload, wl->name);
+	} else if (spec->image) {
+		char b[32];
+		cpy(res->workload, sizeof res->workload, basename_noext(spec->image, b, sizeof b));
+	} else {
+		return run_refuse(res, "no workload given (use --workload NAME, or --image FILE)");
+	}
+	res->iterations = spec->iterations ? spec->iterations : wl ? wl->default_iters : 1;
+
+	enum vl_mmu_kind kind = VL_MMU_NATIVE;
+	if (run_resolve_mmu(spec, eng, res, &kind))
+		return 2;
+	cpy(res->mmu, sizeof res->mmu, vl_mmu_name(kind));
+
+	struct vl_profile *prof = calloc(1, sizeof *prof);
+	if (!prof)
+		return run_refuse(res, "out of memory");
+	char err[512] = "";
+	int rc = 0;
+	if (vl_profile_load(res->profile, prof, err, sizeof err)) {
+		rc = run_refuse(res, "%s", err);
+		goto out;
+	}
+	if (eng->check && eng->check(prof, kind, err, sizeof err)) {
+		rc = run_refuse(res, "%s", err);
+		goto out;
+	}
+	const struct vl_mmu_ops *mmu = mmu_of_kind(kind);
+	if (!mmu && kind != VL_MMU_NONE) {
+		rc = run_refuse(res, "mmu %s is not built into this virtlab", vl_mmu_name(kind));
+		goto out;
+	}
+
+	/* The guest command line: workload=W iters=N [params] */
+	char cmdline[VL_BOOT_CMDLINE_MAX];
+	int n;
+	if (wl)
+		n = snprintf(cmdline, sizeof cmdline, "workload=%s iters=%llu%s%s", wl->name,
+			     (unsigned long long)res->iterations, spec->params ? " " : "", spec->params ? spec->params : "");
+	else
+		n = snprintf(cmdline, sizeof cmdline, "iters=%llu%s%s", (unsigned long long)res->iterations,
+			     spec->params ? " " : "", spec->params ? spec->params : "");
+	if (n < 0 || (size_t)n >= sizeof cmdline) {
+		rc = run_refuse(res, "guest command line too long (max %d bytes)", VL_BOOT_CMDLINE_MAX - 1);
+		goto out;
+	}
+
+	if (eng->run_external) {
+		/* hand the engine a fully resolved spec */
+		struct vl_run_spec rs = *spec;
+		rs.engine = res->engine;
+		rs.mmu = res->mmu;
+		rs.workload = res->workload;
+		rs.profile = res->profile;
+		rs.iterations = res->iterations;
+		rs.image = spec->image ? spec->image : vl_guest_image();
+		res->model = false;
+		if (eng->run_external(&rs, res, err, sizeof err)) {
+			rc = run_refuse(res, "engine %s: %s", eng->name, err);
+			goto out;
+		}
+		/* the engine may have rewritten identity; keep the resolved names */
+		cpy(res->engine, sizeof res->engine, eng->name);
+		cpy(res->mmu, sizeof res->mmu, vl_mmu_name(kind));
+		goto out;
+	}
+	if (!eng->attach) {
+		rc = run_refuse(res, "engine %s has neither attach nor run_external", eng->name);
+		goto out;
+	}
+	res->model = true;
+	const char *image = spec->image ? spec->image : vl_guest_image();
+	if (access(image, R_OK) != 0) {
+		rc = run_refuse(res, "guest image %s not found (build it with `make guest`, or pass --image FILE)", image);
+		goto out;
+	}
+	rc = run_model(spec, eng, mmu, prof, image, cmdline, res);
+out:
+	free(prof);
+	return rc;
+}
+
+void vl_run_result_free(struct vl_run_result *res)
+{
+	free(res->console);
+	res->console = NULL;
+	for (int i = 0; i < res->nsamples; i++) {
+		free(res->samples[i].v);
+		res->samples[i].v = NULL;
+	}
+	res->nsamples = 0;
+}
