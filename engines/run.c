@@ -82,7 +82,7 @@ static void list_append(char *buf, size_t n, const char *name)
 
 static int run_unknown_engine(struct vl_run_result *res, const char *name)
 {
-	char v[256] = "";
+	char v[440] = "";
 	for (size_t i = 0; i < vl_engine_count; i++)
 		list_append(v, sizeof v, vl_engines[i]->name);
 	return run_refuse(res, "unknown engine '%s' (valid: %s)", name, v);
@@ -90,7 +90,7 @@ static int run_unknown_engine(struct vl_run_result *res, const char *name)
 
 static int run_unknown_workload(struct vl_run_result *res, const char *name)
 {
-	char v[256] = "";
+	char v[440] = "";
 	for (size_t i = 0; i < vl_workload_count; i++)
 		list_append(v, sizeof v, vl_workloads[i].name);
 	return run_refuse(res, "unknown workload '%s' (valid: %s)", name, v);

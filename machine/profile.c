@@ -202,6 +202,45 @@ static void prof_unknown(const char *name, char *err, size_t errlen)
 	vl_profile_list_free(v, n);
 }
 
+/* The file with every comment removed (";" at a line start or after
+ * whitespace, to the end of the line), line structure kept. Source comments
+ * are long; inih's line buffer is not, and the comments are not data. */
+static char *prof_read_stripped(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return NULL;
+	size_t cap = 4096, n = 0;
+	char *buf = malloc(cap);
+	int c, prev = '\n';
+	bool in_comment = false;
+	while (buf && (c = fgetc(f)) != EOF) {
+		if (c == '\n')
+			in_comment = false;
+		else if (c == ';' && (prev == '\n' || prev == ' ' || prev == '\t'))
+			in_comment = true;
+		prev = c;
+		if (in_comment)
+			continue;
+		if (n + 2 > cap) {
+			char *nb = realloc(buf, cap *= 2);
+			if (!nb) {
+				free(buf);
+				buf = NULL;
+				break;
+			}
+			buf = nb;
+		}
+		buf[n++] = (char)c;
+	}
+	fclose(f);
+	if (buf)
+		buf[n] = '\0';
+	else
+		errno = ENOMEM;
+	return buf;
+}
+
 int vl_profile_load(const char *name, struct vl_profile *p, char *err, size_t errlen)
 {
 	struct prof_parse *pp = NULL;
@@ -226,21 +265,21 @@ int vl_profile_load(const char *name, struct vl_profile *p, char *err, size_t er
 			return -1;
 		}
 	}
-	FILE *fp = fopen(path, "r");
-	if (!fp) {
+	char *text = prof_read_stripped(path);
+	if (!text) {
 		snprintf(err, errlen, "profile %s: cannot open %s: %s", base, path, strerror(errno));
 		return -1;
 	}
 	pp = calloc(1, sizeof *pp);
 	if (!pp) {
-		fclose(fp);
+		free(text);
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	memset(p, 0, sizeof *p);
 	pp->p = p;
-	int line = ini_parse_file(fp, prof_handler, pp);
-	fclose(fp);
+	int line = ini_parse_string(text, prof_handler, pp);
+	free(text);
 	if (line != 0) {
 		if (pp->err[0])
 			snprintf(err, errlen, "profile %s: %s:%d: %s", base, path, line, pp->err);
