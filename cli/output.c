@@ -170,6 +170,16 @@ static void table_result(FILE *out, const struct vl_run_result *r)
 		if (c->events[i])
 			fprintf(out, "  %-20s %16llu %12.2f/iter\n", vl_event_name[i], (unsigned long long)c->events[i],
 				r->iterations ? (double)c->events[i] / r->iterations : 0.0);
+	if (r->status != VL_RUN_OK && r->console && r->console[0]) {
+		/* the last lines of the guest console tell why */
+		const char *start = r->console + strlen(r->console);
+		for (int lines = 0; start > r->console && lines <= 10; )
+			if (*--start == '\n' && start[1] != '\0')
+				lines++;
+		fprintf(out, "\nguest console (last lines)\n%s%s", start == r->console ? "" : "  ...\n", start + (*start == '\n'));
+		if (r->console[strlen(r->console) - 1] != '\n')
+			fputc('\n', out);
+	}
 	if (r->model)
 		fprintf(out, "\nhost              %.3f s, %.1f MIPS (%llu instructions, %llu cycles in all regions)\n",
 			r->host_seconds, r->host_mips, (unsigned long long)r->total_insns,

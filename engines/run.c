@@ -113,7 +113,7 @@ static int run_resolve_mmu(const struct vl_run_spec *spec, const struct vl_engin
 	for (int k = 0; k < VL_MMU_COUNT; k++)
 		if (eng->mmu_mask & VL_MMU_BIT(k))
 			list_append(v, sizeof v, vl_mmu_name(k));
-	if (!spec->mmu) {
+	if (!spec->mmu || eng->run_external) {   /* DESIGN.md: the qemu engines ignore --mmu */
 		*kind = eng->default_mmu;
 		return 0;
 	}
