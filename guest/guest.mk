@@ -6,7 +6,7 @@ GUEST_CC    ?= gcc
 GUEST_DIR   := build/guest
 GUEST_BASE  := -std=gnu17 -O2 -ffreestanding -fno-pic -fno-pie -fno-stack-protector \
   -mgeneral-regs-only -mno-red-zone -mno-sse -mno-mmx -mno-80387 -fno-asynchronous-unwind-tables \
-  -fno-builtin -fcf-protection=none -Wall -Wextra -Werror -Wno-unused-parameter -Iinclude
+  -fno-builtin -fno-tree-loop-distribute-patterns -fcf-protection=none -Wall -Wextra -Werror -Wno-unused-parameter -Iinclude
 GUEST_KCFLAGS := $(GUEST_BASE) -mcmodel=kernel
 GUEST_UCFLAGS := $(GUEST_BASE) -mcmodel=small
 GUEST_KSRC  := guest/main.c guest/pvops.c guest/trap.c guest/mm.c guest/proc.c guest/fmt.c workloads/kbench.c
