@@ -63,7 +63,8 @@ void apic_init(u64 count)
 	pv_ops.cpuid(1, 0, r);
 	u64 base = pv_ops.read_msr(0x1B);
 	if (r[2] & (1u << 21)) {
-		apic_x2 = 1;
+		apic_x2 = 1;   /* xAPIC enabled first: disabled -> x2APIC is not a legal transition */
+		pv_ops.write_msr(0x1B, base | (1 << 11));
 		pv_ops.write_msr(0x1B, base | (1 << 11) | (1 << 10));
 	} else {
 		pv_ops.write_msr(0x1B, base | (1 << 11));
