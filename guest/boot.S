@@ -257,3 +257,5 @@ vl_nop_fn:
 kstack0_top:
 	.globl syscall_user_rsp
 syscall_user_rsp: .quad 0
+
+	.section .note.GNU-stack, "", @progbits

@@ -34,4 +34,5 @@ $(GUEST_DIR)/u/start.o: workloads/user/start.S
 $(GUEST_UELF): $(GUEST_UOBJ) workloads/user/user.ld
 	$(GUEST_CC) -nostdlib -static -no-pie -Wl,-T,workloads/user/user.ld -Wl,--build-id=none -o $@ $(GUEST_UOBJ)
 $(GUEST_ELF): $(GUEST_KOBJ) guest/link.ld
-	$(GUEST_CC) -nostdlib -static -no-pie -Wl,-T,guest/link.ld -Wl,--build-id=none -Wl,-z,max-page-size=4096 -o $@ $(GUEST_KOBJ)
+	$(GUEST_CC) -nostdlib -static -no-pie -Wl,-T,guest/link.ld -Wl,--build-id=none -Wl,-z,max-page-size=4096 -Wl,--no-warn-rwx-segments -o $@ $(GUEST_KOBJ)
+.PHONY: guest

@@ -5,3 +5,5 @@
 user_elf_start:
 	.incbin USER_ELF
 user_elf_end:
+
+	.section .note.GNU-stack, "", @progbits

@@ -8,3 +8,5 @@ _start:
 	xor %eax, %eax          /* SYS_exit */
 	syscall
 	ud2
+
+	.section .note.GNU-stack, "", @progbits
