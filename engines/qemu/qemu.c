@@ -196,6 +196,19 @@ static int first_line(const char *console, const char *prefix, char *out, size_t
 	return 0;
 }
 
+/* Hand the console to the --trace sink one line at a time. */
+static void trace_lines(const struct vl_run_spec *spec, const char *console)
+{
+	char line[1024];
+	for (const char *l = console; l && *l; ) {
+		const char *eol = strchr(l, '\n');
+		size_t len = eol ? (size_t)(eol - l) : strlen(l);
+		snprintf(line, sizeof line, "qemu: %.*s", (int)len, l);
+		spec->trace(spec->trace_arg, line);
+		l = eol ? eol + 1 : NULL;
+	}
+}
+
 static int qemu_run(const char *accel, const struct vl_run_spec *spec, struct vl_run_result *res, char *err, size_t errlen)
 {
 	char cmdline[VL_BOOT_CMDLINE_MAX];
@@ -221,7 +234,7 @@ static int qemu_run(const char *accel, const struct vl_run_spec *spec, struct vl
 		res->console = console;
 		res->guest_exit = exitv;
 		vl_run_parse_results(res, console);
-		if (spec->trace) spec->trace(spec->trace_arg, console);
+		if (spec->trace) trace_lines(spec, console);
 		if (rc == 1) {
 			res->status = VL_RUN_TIMEOUT;
 			snprintf(res->reason, sizeof res->reason, "QEMU killed after the timeout (boot %u of %u)", r + 1, reps);
