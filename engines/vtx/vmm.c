@@ -1,0 +1,600 @@
+/* vmm.c — the VT-x VMM: configures the VMCS as KVM does on the CPU the
+ * profile names (first generation: shadow paging; second: EPT + VPID) and
+ * handles every exit it enables through a table indexed by exit reason.
+ *
+ * The VMM touches the VMCS only with VMREAD/VMWRITE (vtx_vmread/
+ * vtx_vmwrite): each one is counted and charged from the profile, so
+ * "ten vmreads per exit" is measured, not assumed. Guest GPRs other than
+ * RSP are the VMM's saved copy (m->cpu.gpr), as in KVM's vcpu->arch.regs.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "virtlab/engine.h"
+#include "virtlab/machine.h"
+#include "vmx_hw.h"
+
+#define VTX_VPID 1
+
+struct vtx_vmm {
+	struct vmx_vcpu vcpu;            /* the hardware (first: container_of) */
+	const struct vl_mmu_ops *mmu;
+	void *mmu_ctx;
+	enum vl_mmu_kind mmu_kind;
+	bool tpr_shadow;
+	uint64_t hw_cr3;                 /* last GUEST_CR3 written (KVM caches it too) */
+	uint64_t unknown_exits;
+};
+
+/* ---- VMREAD / VMWRITE: counted and charged ------------------------------- */
+static uint64_t vtx_vmread(struct vtx_vmm *vm, uint32_t enc)
+{
+	struct vl_machine *m = vm->vcpu.m;
+	uint64_t val = 0;
+	vl_count(m, VL_EV_VMREADS, 1);
+	vl_charge(m, VL_CAT_VMM, m->prof->vmx_vmread);
+	if (vmcs_vmread(&vm->vcpu.vmcs, enc, &val))
+		vl_machine_stop(m, VL_M_ERROR, "vtx VMM: VMREAD of unsupported field %#x", enc);
+	return val;
+}
+
+static void vtx_vmwrite(struct vtx_vmm *vm, uint32_t enc, uint64_t val)
+{
+	struct vl_machine *m = vm->vcpu.m;
+	vl_count(m, VL_EV_VMWRITES, 1);
+	vl_charge(m, VL_CAT_VMM, m->prof->vmx_vmwrite);
+	if (vmcs_vmwrite(&vm->vcpu.vmcs, enc, val))
+		vl_machine_stop(m, VL_M_ERROR, "vtx VMM: VMWRITE of unsupported/read-only field %#x", enc);
+}
+
+static void vtx_charge(struct vtx_vmm *vm, uint64_t cycles)
+{
+	vl_charge(vm->vcpu.m, VL_CAT_VMM, cycles);
+}
+
+/* Advance past the exiting instruction (KVM skip_emulated_instruction):
+ * RIP += VM_EXIT_INSTRUCTION_LEN; clear STI/MOV-SS blocking if set. */
+static void vtx_skip(struct vtx_vmm *vm)
+{
+	uint64_t len = vtx_vmread(vm, VMCS_VM_EXIT_INSTRUCTION_LEN);
+	uint64_t rip = vtx_vmread(vm, VMCS_GUEST_RIP);
+	vtx_vmwrite(vm, VMCS_GUEST_RIP, rip + len);
+	uint64_t intr = vtx_vmread(vm, VMCS_GUEST_INTERRUPTIBILITY_INFO);
+	if (intr & 3)
+		vtx_vmwrite(vm, VMCS_GUEST_INTERRUPTIBILITY_INFO, intr & ~3ull);
+}
+
+static void vtx_inject_exception(struct vtx_vmm *vm, unsigned vec, bool has_err, uint32_t err)
+{
+	vtx_charge(vm, vm->vcpu.m->prof->vmm_exception);
+	vtx_vmwrite(vm, VMCS_VM_ENTRY_INTR_INFO_FIELD,
+		    vec | (INTR_TYPE_HARD_EXCEPTION << INTR_INFO_TYPE_SHIFT) |
+		    (has_err ? INTR_INFO_DELIVER_CODE : 0) | INTR_INFO_VALID);
+	if (has_err)
+		vtx_vmwrite(vm, VMCS_VM_ENTRY_EXCEPTION_ERROR_CODE, err);
+}
+
+/* The MMU engine may have switched the hardware root (shadow): mirror it in GUEST_CR3. */
+static void vtx_sync_cr3(struct vtx_vmm *vm)
+{
+	struct vl_machine *m = vm->vcpu.m;
+	if (vm->mmu_kind == VL_MMU_SHADOW && m->cpu.cr3 != vm->hw_cr3) {
+		vm->hw_cr3 = m->cpu.cr3;
+		vtx_vmwrite(vm, VMCS_GUEST_CR3, m->cpu.cr3);
+	}
+}
+
+/* ---- exit handlers ---------------------------------------------------------- */
+typedef int (*vtx_handler)(struct vtx_vmm *vm);
+
+static int vtx_cpuid(struct vtx_vmm *vm)
+{
+	struct vl_machine *m = vm->vcpu.m;
+	uint32_t leaf = (uint32_t)m->cpu.gpr[VL_RAX], sub = (uint32_t)m->cpu.gpr[VL_RCX], r[4] = { 0 };
+	vtx_charge(vm, m->prof->vmm_cpuid);
+	if (leaf == VL_CPUID_HV_LEAF) {
+		r[0] = VL_CPUID_HV_LEAF;
+		static const char sig[13] = VL_HVM_SIGNATURE;
+		memcpy(&r[1], &sig[0], 4);
+		memcpy(&r[2], &sig[4], 4);
+		memcpy(&r[3], &sig[8], 4);
+	} else if ((leaf & 0xffffff00u) == VL_CPUID_HV_LEAF) {
+		/* other hypervisor leaves: zero */
+	} else {
+		vl_cpuid(m, leaf, sub, r);
+		if (leaf == 1)
+			r[2] |= 1u << 31;   /* "running under a hypervisor" */
+	}
+	for (int i = 0; i < 4; i++)
+		m->cpu.gpr[i == 0 ? VL_RAX : i == 1 ? VL_RBX : i == 2 ? VL_RCX : VL_RDX] = r[i];
+	vtx_skip(vm);
+	return 0;
+}
+
+static int emul_write(struct vl_machine *m, void *ctx, uint64_t va, const void *data, size_t n)
+{
+	uint32_t pfec = 0;
+	return vl_virt_write(m, va, data, n, m->cpu.cpl == 3 ? VL_ACC_W | VL_ACC_USER : VL_ACC_W, &pfec);
+}
+
+/* Emulate the instruction at GUEST_RIP with the VMM's emulator (string
+ * I/O, ...). Faults are injected into the guest. */
+static int vtx_emulate(struct vtx_vmm *vm)
+{
+	struct vl_machine *m = vm->vcpu.m;
+	static const struct vl_emul_ops ops = { .write = emul_write };
+	uint32_t pfec = 0;
+	vtx_charge(vm, m->prof->vmm_emulate);
+	m->cpu.rip = vtx_vmread(vm, VMCS_GUEST_RIP);
+	int rc = vl_emulate_one(m, &ops, vm, &pfec);
+	if (rc < 0) {
+		vl_machine_stop(m, VL_M_ERROR, "vtx VMM: cannot emulate instruction at %#" PRIx64 ": %s", m->cpu.rip, m->diag);
+		return VL_HOOK_STOP;
+	}
+	if (rc > 0) {
+		vtx_inject_exception(vm, (unsigned)rc, rc == VL_PF || rc == VL_GP, rc == VL_PF ? pfec : 0);
+		return 0;
+	}
+	vtx_vmwrite(vm, VMCS_GUEST_RIP, m->cpu.rip);
+	return 0;
+}
+
+static int vtx_io(struct vtx_vmm *vm)
+{
+	struct vl_machine *m = vm->vcpu.m;
+	uint64_t q = vtx_vmread(vm, VMCS_EXIT_QUALIFICATION);
+	unsigned size = (unsigned)(q & 7) + 1;
+	uint16_t port = (uint16_t)(q >> 16);
+	vtx_charge(vm, m->prof->vmm_io);
+	if (q & IOQ_STRING)
+		return vtx_emulate(vm);
+	uint64_t mask = size == 4 ? 0xffffffffull : size == 2 ? 0xffff : 0xff;
+	if (q & IOQ_IN) {
+		uint64_t v = vl_io_in(m, port, size) & mask;
+		m->cpu.gpr[VL_RAX] = size == 4 ? v : (m->cpu.gpr[VL_RAX] & ~mask) | v;
+	} else {
+		vl_io_out(m, port, size, (uint32_t)(m->cpu.gpr[VL_RAX] & mask));
+	}
+	if (m->state != VL_M_RUNNING)
+		return VL_HOOK_STOP;   /* the exit device ended the run */
+	vtx_skip(vm);
+	return 0;
+}
+
+static int vtx_msr(struct vtx_vmm *vm, bool write)
+{
+	struct vl_machine *m = vm->vcpu.m;
+	uint32_t msr = (uint32_t)m->cpu.gpr[VL_RCX];
+	bool apic = msr >= VL_MSR_X2APIC_FIRST && msr <= VL_MSR_X2APIC_LAST;
+	vtx_charge(vm, m->prof->vmm_msr);
+	if (write) {
+		uint64_t val = (m->cpu.gpr[VL_RDX] << 32) | (uint32_t)m->cpu.gpr[VL_RAX];
+		int rc = apic ? vl_apic_wrmsr(m, msr, val) : vl_msr_write(m, msr, val);
+		if (rc) {
+			vtx_inject_exception(vm, VL_GP, true, 0);
+			return 0;
+		}
+		/* MSRs that live in the VMCS guest-state area */
+		if (msr == VL_MSR_EFER)
+			vtx_vmwrite(vm, VMCS_GUEST_IA32_EFER, m->cpu.efer);
+		else if (msr == VL_MSR_PAT)
+			vtx_vmwrite(vm, VMCS_GUEST_IA32_PAT, m->cpu.pat);
+		else if (msr == VL_MSR_FS_BASE)
+			vtx_vmwrite(vm, VMCS_GUEST_FS_BASE, val);
+		else if (msr == VL_MSR_GS_BASE)
+			vtx_vmwrite(vm, VMCS_GUEST_GS_BASE, val);
+	} else {
+		uint64_t val = 0;
+		int rc = apic ? vl_apic_rdmsr(m, msr, &val) : vl_msr_read(m, msr, &val);
+		if (rc) {
+			vtx_inject_exception(vm, VL_GP, true, 0);
+			return 0;
+		}
+		m->cpu.gpr[VL_RAX] = (uint32_t)val;
+		m->cpu.gpr[VL_RDX] = val >> 32;
+	}
+	if (m->state != VL_M_RUNNING)
+		return VL_HOOK_STOP;
+	vtx_skip(vm);
+	return 0;
+}
+static int vtx_rdmsr(struct vtx_vmm *vm) { return vtx_msr(vm, false); }
+static int vtx_wrmsr(struct vtx_vmm *vm) { return vtx_msr(vm, true); }
+
+static uint64_t vtx_get_gpr(struct vtx_vmm *vm, unsigned r)
+{
+	return r == VL_RSP ? vtx_vmread(vm, VMCS_GUEST_RSP) : vm->vcpu.m->cpu.gpr[r];
+}
+static void vtx_set_gpr(struct vtx_vmm *vm, unsigned r, uint64_t v)
+{
+	if (r == VL_RSP)
+		vtx_vmwrite(vm, VMCS_GUEST_RSP, v);
+	else
+		vm->vcpu.m->cpu.gpr[r] = v;
+}
+
+/* Guest writes CR0/CR4: the guest's value goes to the read shadow and to
+ * the guest-state field; paging-relevant changes go to the MMU engine. */
+static void vtx_set_cr0_4(struct vtx_vmm *vm, unsigned cr, uint64_t val)
+{
+	uint64_t old = vtx_vmread(vm, cr == 0 ? VMCS_CR0_READ_SHADOW : VMCS_CR4_READ_SHADOW);
+	vtx_vmwrite(vm, cr == 0 ? VMCS_CR0_READ_SHADOW : VMCS_CR4_READ_SHADOW, val);
+	vtx_vmwrite(vm, cr == 0 ? VMCS_GUEST_CR0 : VMCS_GUEST_CR4, val);
+	uint64_t paging = cr == 0 ? (VL_CR0_PG | VL_CR0_WP) : (VL_CR4_PGE | VL_CR4_PAE | VL_CR4_PCIDE | VL_CR4_PSE);
+	if (((old ^ val) & paging) && vm->mmu->cr_write) {
+		if (cr == 0) vm->vcpu.m->cpu.cr0 = val; else vm->vcpu.m->cpu.cr4 = val;
+		vm->mmu->cr_write(vm->vcpu.m, vm->mmu_ctx, (int)cr, val);
+		vtx_sync_cr3(vm);
+	}
+}
+
+static int vtx_cr_access(struct vtx_vmm *vm)
+{
+	struct vl_machine *m = vm->vcpu.m;
+	uint64_t q = vtx_vmread(vm, VMCS_EXIT_QUALIFICATION);
+	unsigned cr = q & 15, type = (q >> 4) & 3, gpr = (q >> 8) & 15;
+	vtx_charge(vm, m->prof->vmm_cr);
+	switch (type) {
+	case CRQ_ACCESS_MOV_TO_CR: {
+		uint64_t val = vtx_get_gpr(vm, gpr);
+		if (cr == 0 || cr == 4) {
+			vtx_set_cr0_4(vm, cr, val);
+		} else if (cr == 3) {
+			vm->mmu->cr3_write(m, vm->mmu_ctx, val);
+			vtx_sync_cr3(vm);
+		} else if (cr == 8) {
+			/* no TPR shadow: the virtual APIC's TPR is written by the VMM */
+			if (val > 15) { vtx_inject_exception(vm, VL_GP, true, 0); return 0; }
+			vl_apic_wrmsr(m, VL_MSR_X2APIC_FIRST + 0x8, val << 4);
+			m->cpu.cr8 = val;
+		}
+		break;
+	}
+	case CRQ_ACCESS_MOV_FROM_CR: {
+		uint64_t val = 0;
+		if (cr == 3) {
+			val = vm->mmu->cr3_read ? vm->mmu->cr3_read(m, vm->mmu_ctx) : vtx_vmread(vm, VMCS_GUEST_CR3);
+		} else if (cr == 8) {
+			uint64_t tpr = 0;
+			vl_apic_rdmsr(m, VL_MSR_X2APIC_FIRST + 0x8, &tpr);
+			val = (tpr >> 4) & 15;
+		}
+		vtx_set_gpr(vm, gpr, val);
+		break;
+	}
+	case CRQ_ACCESS_CLTS: {
+		uint64_t sh = vtx_vmread(vm, VMCS_CR0_READ_SHADOW);
+		vtx_set_cr0_4(vm, 0, sh & ~VL_CR0_TS);
+		break;
+	}
+	case CRQ_ACCESS_LMSW: {
+		uint64_t sh = vtx_vmread(vm, VMCS_CR0_READ_SHADOW);
+		uint64_t src = (q >> 16) & 0xf;
+		/* LMSW sets PE but never clears it */
+		vtx_set_cr0_4(vm, 0, (sh & ~0xeull) | (src & 0xe) | ((sh | src) & 1));
+		break;
+	}
+	}
+	if (m->state != VL_M_RUNNING)
+		return VL_HOOK_STOP;
+	vtx_skip(vm);
+	return 0;
+}
+
+static int vtx_invlpg(struct vtx_vmm *vm)
+{
+	struct vl_machine *m = vm->vcpu.m;
+	uint64_t va = vtx_vmread(vm, VMCS_EXIT_QUALIFICATION);
+	vtx_charge(vm, m->prof->vmm_invlpg);
+	if (vm->mmu->invlpg)
+		vm->mmu->invlpg(m, vm->mmu_ctx, va);
+	else
+		vl_tlb_flush_va(m, va);
+	vtx_sync_cr3(vm);
+	vtx_skip(vm);
+	return 0;
+}
+
+/* Exception or NMI: with shadow paging the #PF goes to the MMU engine
+ * (hidden fault: resume; true fault: inject #PF with CR2). Any other
+ * intercepted exception is reflected unchanged. */
+static int vtx_exception(struct vtx_vmm *vm)
+{
+	struct vl_machine *m = vm->vcpu.m;
+	uint32_t info = (uint32_t)vtx_vmread(vm, VMCS_VM_EXIT_INTR_INFO);
+	unsigned vec = info & INTR_INFO_VECTOR_MASK;
+	uint32_t err = (info & INTR_INFO_DELIVER_CODE) ? (uint32_t)vtx_vmread(vm, VMCS_VM_EXIT_INTR_ERROR_CODE) : 0;
+	vtx_charge(vm, m->prof->vmm_exception);
+	if (vec == VL_PF && vm->mmu->page_fault) {
+		uint64_t va = vtx_vmread(vm, VMCS_EXIT_QUALIFICATION);
+		int rc = vm->mmu->page_fault(m, vm->mmu_ctx, va, &err);
+		vtx_sync_cr3(vm);
+		if (rc == VL_HOOK_STOP || m->state != VL_M_RUNNING)
+			return VL_HOOK_STOP;
+		if (rc == VL_HOOK_DONE)
+			return 0;
+		m->cpu.cr2 = va;   /* CR2 is not in the VMCS: the VMM loads it before entry */
+	}
+	vtx_inject_exception(vm, vec, (info & INTR_INFO_DELIVER_CODE) != 0, err);
+	return 0;
+}
+
+static int vtx_ext_intr(struct vtx_vmm *vm)
+{
+	struct vl_machine *m = vm->vcpu.m;
+	uint32_t info = (uint32_t)vtx_vmread(vm, VMCS_VM_EXIT_INTR_INFO);
+	vtx_charge(vm, m->prof->vmm_intr);
+	/* The machine's APIC is the guest's virtual APIC: the interrupt is the
+	 * guest's, injected on this entry (the machine offers it only when the
+	 * guest can take it). */
+	vtx_vmwrite(vm, VMCS_VM_ENTRY_INTR_INFO_FIELD,
+		    (info & INTR_INFO_VECTOR_MASK) | (INTR_TYPE_EXT_INTR << INTR_INFO_TYPE_SHIFT) | INTR_INFO_VALID);
+	if (vtx_vmread(vm, VMCS_GUEST_ACTIVITY_STATE) == GUEST_ACTIVITY_HLT)
+		vtx_vmwrite(vm, VMCS_GUEST_ACTIVITY_STATE, GUEST_ACTIVITY_ACTIVE);
+	return 0;
+}
+
+static int vtx_hlt(struct vtx_vmm *vm)
+{
+	vtx_charge(vm, vm->vcpu.m->prof->vmm_hlt);
+	vtx_skip(vm);
+	/* Block the vCPU: enter in the HLT activity state; the next interrupt
+	 * exit injects and wakes it. */
+	vtx_vmwrite(vm, VMCS_GUEST_ACTIVITY_STATE, GUEST_ACTIVITY_HLT);
+	return 0;
+}
+
+static int vtx_vmcall(struct vtx_vmm *vm)
+{
+	struct vl_machine *m = vm->vcpu.m;
+	vtx_charge(vm, m->prof->vmm_vmcall);
+	m->cpu.gpr[VL_RAX] = (uint64_t)-1000;   /* -KVM_ENOSYS: no hypercalls under hardware assist */
+	vtx_skip(vm);
+	return 0;
+}
+
+static int vtx_ept_violation(struct vtx_vmm *vm)
+{
+	struct vl_machine *m = vm->vcpu.m;
+	uint64_t q = vtx_vmread(vm, VMCS_EXIT_QUALIFICATION);
+	uint64_t gpa = vtx_vmread(vm, VMCS_GUEST_PHYSICAL_ADDRESS);
+	uint64_t gla = (q & EPTQ_LINEAR_VALID) ? vtx_vmread(vm, VMCS_GUEST_LINEAR_ADDRESS) : 0;
+	if (!vm->mmu->nested_fault) {
+		vl_machine_stop(m, VL_M_ERROR, "vtx VMM: EPT violation at gpa %#" PRIx64 " without a nested MMU", gpa);
+		return VL_HOOK_STOP;
+	}
+	int rc = vm->mmu->nested_fault(m, vm->mmu_ctx, gpa, gla, (q & EPTQ_FINAL_TRANSLATION) != 0,
+				       vm->vcpu.last_acc, vm->vcpu.last_npte);
+	if (rc == VL_HOOK_STOP || m->state != VL_M_RUNNING)
+		return VL_HOOK_STOP;
+	if (rc != VL_HOOK_DONE) {
+		vl_machine_stop(m, VL_M_ERROR, "vtx VMM: EPT violation at gpa %#" PRIx64 " not resolved (guest touched non-RAM)", gpa);
+		return VL_HOOK_STOP;
+	}
+	return 0;
+}
+
+static int vtx_triple_fault(struct vtx_vmm *vm)
+{
+	return VL_HOOK_STOP;   /* the machine records the diagnostic and stops */
+}
+
+/* Other instruction exits a guest may cause under these controls: #UD (as a
+ * KVM without the feature would do for XSETBV etc. is wrong; we inject #GP
+ * for XSETBV, #UD for the rest). */
+static int vtx_xsetbv(struct vtx_vmm *vm)
+{
+	vtx_inject_exception(vm, VL_GP, true, 0);
+	return 0;
+}
+
+static const vtx_handler vtx_handlers[VMX_EXIT_REASON_MAX] = {
+	[EXIT_REASON_EXCEPTION_NMI]      = vtx_exception,
+	[EXIT_REASON_EXTERNAL_INTERRUPT] = vtx_ext_intr,
+	[EXIT_REASON_TRIPLE_FAULT]       = vtx_triple_fault,
+	[EXIT_REASON_CPUID]              = vtx_cpuid,
+	[EXIT_REASON_HLT]                = vtx_hlt,
+	[EXIT_REASON_INVLPG]             = vtx_invlpg,
+	[EXIT_REASON_VMCALL]             = vtx_vmcall,
+	[EXIT_REASON_CR_ACCESS]          = vtx_cr_access,
+	[EXIT_REASON_IO_INSTRUCTION]     = vtx_io,
+	[EXIT_REASON_MSR_READ]           = vtx_rdmsr,
+	[EXIT_REASON_MSR_WRITE]          = vtx_wrmsr,
+	[EXIT_REASON_EPT_VIOLATION]      = vtx_ept_violation,
+	[EXIT_REASON_XSETBV]             = vtx_xsetbv,
+};
+
+/* The VMM's exit entry point (called by the hardware after each VM exit). */
+static int vtx_handle_exit(struct vmx_vcpu *vc)
+{
+	struct vtx_vmm *vm = vc->vmm;
+	struct vl_machine *m = vc->m;
+	vl_charge(m, VL_CAT_VMM, m->prof->vmm_exit_dispatch);
+	uint32_t reason = (uint32_t)vtx_vmread(vm, VMCS_VM_EXIT_REASON) & 0xffffu;
+	if (reason >= VMX_EXIT_REASON_MAX || !vtx_handlers[reason]) {
+		vm->unknown_exits++;
+		vl_machine_stop(m, VL_M_ERROR, "vtx VMM: unexpected exit reason %u (%s) at rip %#" PRIx64,
+				reason, vmx_exit_reason_name(reason), m->cpu.rip);
+		return VL_HOOK_STOP;
+	}
+	return vtx_handlers[reason](vm);
+}
+
+/* ---- configuration ----------------------------------------------------- */
+
+/* Bitmap page helpers (machine memory). */
+static void bm_set(struct vl_machine *m, uint64_t page, uint32_t bit, bool on)
+{
+	uint8_t *p = vl_phys_ptr(m, page + (bit >> 3));
+	if (p)
+		*p = on ? (uint8_t)(*p | (1u << (bit & 7))) : (uint8_t)(*p & ~(1u << (bit & 7)));
+}
+
+/* MSR bitmap pass-through for an MSR (read and write). */
+static void msr_passthrough(struct vl_machine *m, uint64_t bm, uint32_t msr)
+{
+	uint32_t base = msr >= 0xc0000000u ? 1024 : 0;
+	bm_set(m, bm + base, msr & 0x1fff, false);
+	bm_set(m, bm + base + 2048, msr & 0x1fff, false);
+}
+
+/* Configure the VMCS as KVM would for this CPU and MMU mode (README). */
+static int vtx_setup(struct vtx_vmm *vm, char *err, size_t errlen)
+{
+	struct vl_machine *m = vm->vcpu.m;
+	const struct vl_profile *p = m->prof;
+	bool ept = vm->mmu_kind == VL_MMU_NESTED;
+	bool vpid = p->features_vpid;
+	vm->tpr_shadow = p->features_tpr_shadow;
+
+	uint64_t msr_bm = vl_mem_alloc_page(m);
+	uint64_t vapic = vm->tpr_shadow ? vl_mem_alloc_page(m) : 0;
+	if (!msr_bm || (vm->tpr_shadow && !vapic)) {
+		snprintf(err, errlen, "vtx: monitor memory exhausted allocating VMCS pages");
+		return -1;
+	}
+	uint8_t *bm = vl_phys_ptr(m, msr_bm);
+	memset(bm, 0xff, 4096);   /* intercept every MSR ... */
+	msr_passthrough(m, msr_bm, VL_MSR_FS_BASE);          /* ... except what KVM passes through */
+	msr_passthrough(m, msr_bm, VL_MSR_GS_BASE);
+	msr_passthrough(m, msr_bm, VL_MSR_KERNEL_GS_BASE);
+
+	vm->vcpu.vmcs.current = true;   /* VMCLEAR + VMPTRLD */
+	uint32_t pin = PIN_EXT_INTR_EXITING | PIN_NMI_EXITING;
+	uint32_t cpu = CPU_HLT_EXITING | CPU_UNCOND_IO_EXITING | CPU_USE_MSR_BITMAPS | CPU_USE_TSC_OFFSETTING |
+		       CPU_MWAIT_EXITING | CPU_MONITOR_EXITING | CPU_RDPMC_EXITING;
+	uint32_t sec = 0;
+	if (vm->tpr_shadow)
+		cpu |= CPU_TPR_SHADOW;
+	else
+		cpu |= CPU_CR8_LOAD_EXITING | CPU_CR8_STORE_EXITING;
+	if (!ept)
+		cpu |= CPU_INVLPG_EXITING | CPU_CR3_LOAD_EXITING | CPU_CR3_STORE_EXITING;
+	if (ept)
+		sec |= SEC_ENABLE_EPT;
+	if (vpid)
+		sec |= SEC_ENABLE_VPID;
+	if (sec)
+		cpu |= CPU_ACTIVATE_SECONDARY;
+	vtx_vmwrite(vm, VMCS_PIN_BASED_VM_EXEC_CONTROL, pin);
+	vtx_vmwrite(vm, VMCS_CPU_BASED_VM_EXEC_CONTROL, cpu);
+	vtx_vmwrite(vm, VMCS_SECONDARY_VM_EXEC_CONTROL, sec);
+	vtx_vmwrite(vm, VMCS_VM_EXIT_CONTROLS, EXIT_HOST_ADDR_SPACE_SIZE | EXIT_ACK_INTR_ON_EXIT |
+		    EXIT_SAVE_IA32_EFER | EXIT_LOAD_IA32_EFER | EXIT_SAVE_IA32_PAT | EXIT_LOAD_IA32_PAT);
+	vtx_vmwrite(vm, VMCS_VM_ENTRY_CONTROLS, ENTRY_LOAD_IA32_EFER | ENTRY_LOAD_IA32_PAT |
+		    ((m->cpu.efer & VL_EFER_LMA) ? ENTRY_IA32E_MODE : 0));
+	vtx_vmwrite(vm, VMCS_EXCEPTION_BITMAP, (1u << VL_MC) | (ept ? 0 : 1u << VL_PF));
+	vtx_vmwrite(vm, VMCS_PAGE_FAULT_ERROR_CODE_MASK, 0);
+	vtx_vmwrite(vm, VMCS_PAGE_FAULT_ERROR_CODE_MATCH, 0);
+	vtx_vmwrite(vm, VMCS_CR3_TARGET_COUNT, 0);
+	vtx_vmwrite(vm, VMCS_MSR_BITMAP, msr_bm);
+	vtx_vmwrite(vm, VMCS_TSC_OFFSET, 0);
+	vtx_vmwrite(vm, VMCS_VMCS_LINK_POINTER, ~0ull);
+	if (vm->tpr_shadow) {
+		vtx_vmwrite(vm, VMCS_VIRTUAL_APIC_PAGE_ADDR, vapic);
+		vtx_vmwrite(vm, VMCS_TPR_THRESHOLD, 0);
+	}
+	if (vpid)
+		vtx_vmwrite(vm, VMCS_VIRTUAL_PROCESSOR_ID, VTX_VPID);
+	if (ept)
+		vtx_vmwrite(vm, VMCS_EPT_POINTER, m->nested.root | 6u /* WB */ | (3u << 3) /* 4 levels */);
+	/* CR0/CR4 ownership: with shadow paging the VMM owns the paging bits
+	 * (PG, WP; PAE, PGE, PSE, PCIDE) so changes reach the MMU engine; with
+	 * EPT the guest owns them, except PCIDE/PAE (KVM keeps a few). */
+	uint64_t cr0_mask = ept ? 0 : (VL_CR0_PG | VL_CR0_WP | VL_CR0_PE);
+	uint64_t cr4_mask = ept ? (VL_CR4_PAE | VL_CR4_PCIDE) : (VL_CR4_PAE | VL_CR4_PGE | VL_CR4_PSE | VL_CR4_PCIDE);
+	vtx_vmwrite(vm, VMCS_CR0_GUEST_HOST_MASK, cr0_mask);
+	vtx_vmwrite(vm, VMCS_CR4_GUEST_HOST_MASK, cr4_mask);
+	vtx_vmwrite(vm, VMCS_CR0_READ_SHADOW, m->cpu.cr0);
+	vtx_vmwrite(vm, VMCS_CR4_READ_SHADOW, m->cpu.cr4);
+	/* Host state: the VMM's own (never used by the model beyond checks). */
+	vtx_vmwrite(vm, VMCS_HOST_CR0, VL_CR0_PE | VL_CR0_PG | VL_CR0_WP);
+	vtx_vmwrite(vm, VMCS_HOST_CR4, VL_CR4_PAE);
+	vtx_vmwrite(vm, VMCS_HOST_IA32_EFER, VL_EFER_LME | VL_EFER_LMA | VL_EFER_NXE | VL_EFER_SCE);
+	/* Guest state: the machine's boot state (the loader set it) */
+	vmx_save_guest(&vm->vcpu);
+	vm->hw_cr3 = m->cpu.cr3;
+	return 0;
+}
+
+/* ---- engine ops -------------------------------------------------------------- */
+
+static int vtx_check(const struct vl_profile *p, enum vl_mmu_kind mmu, char *why, size_t whylen)
+{
+	if (strcmp(p->cpu_vendor, "intel") != 0 || !p->features_vmx) {
+		snprintf(why, whylen, "%s (%s) has no VT-x: vtx needs an Intel CPU with features.vmx", p->cpu_name, p->cpu_model);
+		return -1;
+	}
+	if (mmu == VL_MMU_NESTED && !p->features_ept) {
+		snprintf(why, whylen, "%s (%s) has no EPT: vtx+nested needs features.ept", p->cpu_name, p->cpu_model);
+		return -1;
+	}
+	if (mmu != VL_MMU_NESTED && mmu != VL_MMU_SHADOW) {
+		snprintf(why, whylen, "vtx pairs with the shadow or nested MMU, not %s", vl_mmu_name(mmu));
+		return -1;
+	}
+	return 0;
+}
+
+static int vtx_attach(struct vl_machine *m, const struct vl_mmu_ops *mmu, void **ctx, char *err, size_t errlen)
+{
+	struct vtx_vmm *vm = calloc(1, sizeof *vm);
+	if (!vm) {
+		snprintf(err, errlen, "vtx: out of memory");
+		return -1;
+	}
+	vm->vcpu.m = m;
+	vm->vcpu.vmm = vm;
+	vm->vcpu.handle_exit = vtx_handle_exit;
+	vm->mmu = mmu;
+	vm->mmu_kind = mmu->kind;
+	if (mmu->init && mmu->init(m, VL_VENDOR_INTEL, &vm->mmu_ctx, err, errlen)) {
+		free(vm);
+		return -1;
+	}
+	if (vtx_setup(vm, err, errlen))
+		goto fail;
+	m->vmm = &vmx_hw_hooks;
+	m->vmm_ctx = &vm->vcpu;
+	m->exit_table = vmx_exit_table;
+	m->exit_table_len = vmx_exit_table_len;
+	if (vmx_vmentry(&vm->vcpu)) {   /* VMLAUNCH */
+		snprintf(err, errlen, "%s", m->diag);
+		goto fail;
+	}
+	*ctx = vm;
+	return 0;
+fail:
+	m->vmm = NULL;
+	m->vmm_ctx = NULL;
+	if (mmu->fini)
+		mmu->fini(m, vm->mmu_ctx);
+	free(vm);
+	return -1;
+}
+
+static void vtx_detach(struct vl_machine *m, void *ctx)
+{
+	struct vtx_vmm *vm = ctx;
+	if (!vm)
+		return;
+	if (vm->mmu->fini)
+		vm->mmu->fini(m, vm->mmu_ctx);
+	if (m->vmm_ctx == &vm->vcpu) {
+		m->vmm = NULL;
+		m->vmm_ctx = NULL;
+	}
+	free(vm);
+}
+
+const struct vl_engine_ops vl_engine_vtx = {
+	.name = "vtx",
+	.desc = "Intel VT-x: VMCS, exits by SDM reason; shadow (1st gen) or EPT (2nd gen)",
+	.default_mmu = VL_MMU_NESTED,
+	.mmu_mask = VL_MMU_BIT(VL_MMU_SHADOW) | VL_MMU_BIT(VL_MMU_NESTED),
+	.check = vtx_check,
+	.attach = vtx_attach,
+	.detach = vtx_detach,
+};
