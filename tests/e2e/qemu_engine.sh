@@ -12,8 +12,9 @@ fail=0
 out=$("$VIRTLAB" run --engine qemu-tcg --workload cpuid --iterations 1000 --format json 2>&1); rc=$?
 echo "$out" | head -c 2000; echo
 if [ $rc -ne 0 ]; then echo "FAIL qemu-tcg: exit status $rc"; fail=1; fi
+echo "$out" | grep -q '"cycles_per_iter": *{[^}]*"values": *\[ *[0-9]' || { echo "FAIL qemu-tcg: raw samples missing"; fail=1; }
 echo "$out" | grep -q '"status": *"ok"' || { echo "FAIL qemu-tcg: status not ok"; fail=1; }
-cpi=$(echo "$out" | sed -n 's/.*"cycles_per_iter": *\([0-9.eE+]*\).*/\1/p' | head -1)
+cpi=$(echo "$out" | grep -o '"cycles_per_iter": *[0-9][0-9.eE+]*' | head -1 | sed 's/.*: *//')
 if [ -z "$cpi" ] || ! awk -v c="$cpi" 'BEGIN { exit !(c > 0) }'; then echo "FAIL qemu-tcg: no positive cycles_per_iter ($cpi)"; fail=1; fi
 
 # qemu-kvm: refused here unless the host really has hardware-assisted KVM.
