@@ -5,5 +5,9 @@
 struct vl_dev_priv {
 	uint32_t apic_lvt_timer, apic_tmict, apic_tdcr;
 	uint64_t timer_deadline;      /* TSC of next expiry, UINT64_MAX = off */
+	uint64_t timer_start;         /* TSC when the current count was (re)loaded */
+	uint32_t apic_tpr, apic_svr, apic_esr, apic_ldr;
+	uint32_t apic_lvt[6];         /* CMCI/thermal/perf/LINT0/LINT1/error (stored, never fire) */
+	uint32_t irr[8], isr[8];      /* 256-bit vectors */
 };
 #endif

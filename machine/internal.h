@@ -70,4 +70,36 @@ void vl_cpu_priv_free(struct vl_machine *m);
 int vl_mem_priv_init(struct vl_machine *m);     /* TLB arrays sized by the profile */
 void vl_mem_priv_free(struct vl_machine *m);
 
+/* ---- Platform additions (additive; platform half) -------------------------
+ * VL_FAULT_ABORT in fault.vec: the access did not complete and there is NO
+ * exception to deliver — the machine stopped (unhandled nested fault, VMM
+ * stop). The CPU abandons the instruction and checks m->state.
+ * Nested faults (EPT violation / NPF) never reach the CPU: vl_mem_* call
+ * m->vmm->nested_fault (the VM exit), count VL_EV_NESTED_FAULTS, and retry.
+ * Counting owned by the platform (the CPU must not count these again):
+ * ITLB/DTLB/STLB hits and misses, TLB_MISSES, WALK_REFS, NESTED_WALK_REFS,
+ * PWC_HITS, NTLB_HITS, NESTED_FAULTS (in vl_mem_*), TLB_FLUSHES (in
+ * vl_tlb_flush_nonglobal), INVLPGS (in vl_tlb_flush_va), IO_INSNS (in
+ * vl_io_in/vl_io_out, once per call), TIMER_TICKS.
+ * Instruction fetch: one ITLB access is counted per vl_mem_fetch /
+ * vl_mem_translate(VL_ACC_X) call per page touched. A CPU that caches
+ * decoded instructions should call vl_mem_translate(va, VL_ACC_X|user)
+ * once per executed instruction (that IS the instruction's ITLB access;
+ * a soft-TLB hit costs a few loads) and look its decode cache up by pa. */
+#define VL_FAULT_ABORT 0x100u
+void vl_console_putc(struct vl_machine *m, char c);
+/* Host-physical bytes [pa, pa+n) were written: invalidate decoded code there. */
+void vl_mem_note_write(struct vl_machine *m, uint64_t pa, size_t n);
+/* Mark host frame as holding decoded code (so writes to it invalidate). */
+static inline void vl_mem_mark_code(struct vl_machine *m, uint64_t frame)
+{
+	if (frame < (m->mem_size >> 12))
+		m->priv->mem.code_frames[frame] = 1;
+}
+/* Host fast path (soft TLB) on/off; off = every access takes the modelled
+ * slow path (tests compare counters both ways). */
+void vl_mem_set_fastpath(struct vl_machine *m, bool on);
+void vl_dev_reset(struct vl_machine *m);
+unsigned vl_platform_maxphyaddr(const struct vl_profile *p);
+
 #endif

@@ -1,9 +1,108 @@
-/* mem.h — platform-half private state for memory, TLBs, walks. Owned by the platform half. */
+/* mem.h — platform-half private state for memory, TLBs, walks. Owned by the platform half.
+ *
+ * Modelled TLBs (what the counters report) and the host-side soft TLB (what
+ * makes the interpreter fast) live here. The soft TLB only remembers which
+ * modelled L1 entry answered a (page, access kind) last time; every access
+ * still updates that modelled entry exactly as the slow path would. */
 #ifndef VL_MACHINE_MEM_H
 #define VL_MACHINE_MEM_H
+#include <stdbool.h>
 #include <stdint.h>
+
+/* One modelled TLB entry. page_shift is 12, 21 or 30. */
+struct vl_tlb_ent {
+	uint64_t vpn;          /* va >> page_shift */
+	uint64_t pfn;          /* pa >> page_shift */
+	uint64_t lru;          /* larger = more recently used */
+	uint64_t id;           /* unique fill number (0 = invalid) */
+	uint16_t tag;          /* VPID / ASID */
+	uint16_t pcid;
+	uint8_t page_shift;
+	uint8_t perms;         /* VL_PERM_* effective over all levels */
+	uint8_t dirty;         /* the leaf's D bit was set when filled */
+};
+
+struct vl_tlb {
+	struct vl_tlb_ent *e;  /* sets * ways */
+	unsigned sets, ways;
+	uint64_t clock;
+};
+
+/* Page-walk cache / nested TLB entry (fully associative, LRU). */
+struct vl_pwc_ent {
+	uint64_t key;          /* prefix (va >> shift) or gPA page */
+	uint64_t root;         /* root the entry was read under (PWC) */
+	uint64_t val;          /* PWC: the cached entry; NTLB: hPA of the page */
+	uint64_t lru;
+	uint16_t tag;
+	uint8_t level;         /* PWC: 4,3,2 = PML4E/PDPTE/PDE; dimension in bit 4 */
+	uint8_t perms;         /* PWC: perms accumulated down to this entry; NTLB: nested perms */
+	uint8_t valid;
+	uint8_t page_shift;    /* NTLB: nested page size */
+};
+
+struct vl_pwc {
+	struct vl_pwc_ent *e;
+	unsigned n;
+	uint64_t clock;
+};
+
+/* Host soft TLB: direct mapped, one array per access kind (acc & 7). */
+#define VL_SOFT_BITS 10
+#define VL_SOFT_N (1u << VL_SOFT_BITS)
+struct vl_soft_ent {
+	uint64_t vpage;        /* va >> 12, ~0 = empty */
+	uint64_t ctx;          /* paging context the check was made under */
+	uint64_t id;           /* modelled entry id it corresponds to */
+	struct vl_tlb_ent *ent;/* the modelled L1 entry */
+	struct vl_tlb *tlb;
+	uint8_t *host;         /* host pointer of the 4K page */
+	uint64_t frame;        /* host-physical frame (pa >> 12) */
+};
+
 struct vl_mem_priv {
 	uint8_t *code_frames;         /* per host frame: nonzero if the decode cache holds code from it */
 	uint64_t monitor_next;        /* next free monitor page */
+	unsigned maxphy;              /* MAXPHYADDR (CPUID 0x80000008) */
+	struct vl_tlb itlb, dtlb, stlb;
+	struct vl_pwc pwc, ntlb;
+	bool soft_off;                /* disable the host fast path (tests compare counters) */
+	struct vl_soft_ent *soft;     /* 8 * VL_SOFT_N */
 };
+
+/* ---- Platform-internal functions (tlb.c, walk.c, mem.c) ---------------- */
+struct vl_machine;
+#define VL_PERM_R 0x10u        /* internal: readable (EPT can deny reads); always set in 1-D */
+
+int tlb_init(struct vl_tlb *t, uint64_t entries, uint64_t ways);
+void tlb_free(struct vl_tlb *t);
+struct vl_tlb_ent *tlb_lookup(struct vl_tlb *t, uint64_t va, uint16_t tag, uint16_t pcid);
+struct vl_tlb_ent *tlb_insert(struct vl_tlb *t, uint64_t va, uint64_t pa, unsigned page_shift,
+			      unsigned perms, bool dirty, uint16_t tag, uint16_t pcid);
+static inline void tlb_touch(struct vl_tlb *t, struct vl_tlb_ent *e) { e->lru = ++t->clock; }
+int pwc_init(struct vl_pwc *p, uint64_t entries);
+void pwc_free(struct vl_pwc *p);
+struct vl_pwc_ent *pwc_lookup(struct vl_pwc *p, uint64_t key, uint64_t root, uint16_t tag, unsigned level);
+void pwc_insert(struct vl_pwc *p, uint64_t key, uint64_t root, uint16_t tag, unsigned level,
+		uint64_t val, unsigned perms, unsigned page_shift);
+void pwc_flush(struct vl_pwc *p, bool all_tags, uint16_t tag);
+/* Does an access of kind acc pass the effective permissions perms under the
+ * current CR0.WP? (SDM Vol. 3 4.6; no SMEP/SMAP/PKE.) perms already folds
+ * EFER.NXE in: the walker reports VL_PERM_X when NXE = 0. */
+static inline bool walk_perm_ok(unsigned perms, unsigned acc, bool wp, bool nxe)
+{
+	bool user = acc & 4u;
+	if (user && !(perms & 2u))
+		return false;
+	if ((acc & 1u) && !(perms & 1u) && (user || wp))
+		return false;
+	if ((acc & 2u) && !(perms & 4u))   /* walker sets X when EFER.NXE = 0 */
+		return false;
+	if (!(acc & 2u) && !(perms & VL_PERM_R))
+		return false;
+	return true;
+}
+/* Guest-physical -> host-physical through m->nested only (guest paging off). */
+struct vl_walk_res;
+int walk_nested_only(struct vl_machine *m, uint64_t gpa, unsigned acc, struct vl_walk_res *res);
 #endif

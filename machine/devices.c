@@ -1,0 +1,260 @@
+/* devices.c — the platform's devices: debug console (port 0xE9), exit
+ * device (port 0xF4, QEMU isa-debug-exit), ACPI PM timer, and the local
+ * APIC through its x2APIC MSR interface (timer, TPR/PPR, IRR/ISR, EOI).
+ *
+ * Time is the TSC (= modelled cycles), so every device is deterministic.
+ * APIC timer assumption: the timer's input clock ("bus clock") is taken to
+ * be the TSC clock, so one timer count = divide-config TSC cycles. Real
+ * parts differ (e.g. 100 MHz bus); guests calibrate against the PM timer or
+ * TSC anyway, and this keeps the deadline an exact cycle number. */
+#include <string.h>
+
+#include "internal.h"
+
+/* x2APIC register numbers (MSR - 0x800 = xAPIC offset >> 4). */
+enum {
+	APIC_ID = 0x02, APIC_VER = 0x03, APIC_TPR = 0x08, APIC_PPR = 0x0a, APIC_EOI = 0x0b,
+	APIC_LDR = 0x0d, APIC_SVR = 0x0f, APIC_ISR0 = 0x10, APIC_TMR0 = 0x18, APIC_IRR0 = 0x20,
+	APIC_ESR = 0x28, APIC_LVT_CMCI = 0x2f, APIC_ICR = 0x30, APIC_LVT_TIMER = 0x32,
+	APIC_LVT_THERMAL = 0x33, APIC_LVT_PMC = 0x34, APIC_LVT_LINT0 = 0x35, APIC_LVT_LINT1 = 0x36,
+	APIC_LVT_ERROR = 0x37, APIC_TMICT = 0x38, APIC_TMCCT = 0x39, APIC_TDCR = 0x3e,
+	APIC_SELF_IPI = 0x3f,
+};
+#define LVT_MASKED    (1u << 16)
+#define LVT_PERIODIC  (1u << 17)
+#define SVR_ENABLE    (1u << 8)
+#define APIC_BASE_EN   (1ull << 11)
+#define APIC_BASE_EXTD (1ull << 10)
+#define APIC_BASE_BSP  (1ull << 8)
+#define APIC_VERSION  0x00050014u     /* version 0x14, max LVT 5 (as QEMU's APIC) */
+
+void vl_dev_reset(struct vl_machine *m)
+{
+	struct vl_dev_priv *d = &m->priv->dev;
+
+	memset(d, 0, sizeof(*d));
+	d->timer_deadline = UINT64_MAX;
+	d->apic_lvt_timer = LVT_MASKED;
+	for (int i = 0; i < 6; i++)
+		d->apic_lvt[i] = LVT_MASKED;
+	d->apic_svr = 0xff;
+	m->cpu.apic_base = 0xfee00000ull | APIC_BASE_EN | APIC_BASE_BSP;
+}
+
+/* ---- ACPI PM timer -------------------------------------------------------
+ * 24-bit counter at 3.579545 MHz: floor(tsc * 3579545 / (mhz * 1e6)). */
+static uint32_t pmtimer_read(struct vl_machine *m)
+{
+	uint64_t hz = m->prof->cpu_mhz ? m->prof->cpu_mhz * 1000000ull : 1000000000ull;
+	unsigned __int128 t = (unsigned __int128)m->tsc * VL_PMTIMER_HZ / hz;
+
+	return (uint32_t)(t & 0xffffff);
+}
+
+uint32_t vl_io_in(struct vl_machine *m, uint16_t port, unsigned size)
+{
+	uint32_t mask = size >= 4 ? 0xffffffffu : (1u << (8 * size)) - 1;
+	uint32_t v = 0xffffffffu;    /* nothing decodes the port: the bus floats high */
+
+	vl_count(m, VL_EV_IO_INSNS, 1);
+	if (port == VL_PORT_DEBUGCON)
+		v = VL_PORT_DEBUGCON;    /* QEMU debugcon reads back 0xE9 (detection) */
+	else if (port >= VL_PORT_PMTIMER_DEFAULT && port < VL_PORT_PMTIMER_DEFAULT + 4)
+		v = pmtimer_read(m) >> (8 * (port - VL_PORT_PMTIMER_DEFAULT));
+	return v & mask;
+}
+
+void vl_io_out(struct vl_machine *m, uint16_t port, unsigned size, uint32_t val)
+{
+	vl_count(m, VL_EV_IO_INSNS, 1);
+	if (port == VL_PORT_DEBUGCON) {
+		vl_console_putc(m, (char)(val & 0xff));
+	} else if (port == VL_PORT_EXIT) {
+		uint32_t mask = size >= 4 ? 0xffffffffu : (1u << (8 * size)) - 1;
+		m->exit_code = val & mask;
+		vl_machine_stop(m, VL_M_EXITED, "guest wrote %u to the exit device", val & mask);
+	}
+}
+
+/* ---- Local APIC ------------------------------------------------------------ */
+static int vec_highest(const uint32_t v[8])
+{
+	for (int i = 7; i >= 0; i--)
+		if (v[i])
+			return i * 32 + 31 - __builtin_clz(v[i]);
+	return -1;
+}
+
+static uint32_t apic_ppr(const struct vl_dev_priv *d)
+{
+	int isrv = vec_highest(d->isr);
+	uint32_t isr_cls = isrv < 0 ? 0 : (uint32_t)isrv & 0xf0;
+
+	return (d->apic_tpr & 0xf0) >= isr_cls ? d->apic_tpr & 0xff : isr_cls;
+}
+
+static uint64_t apic_div(const struct vl_dev_priv *d)
+{
+	/* TDCR bits 0,1,3: 000=2 001=4 010=8 011=16 100=32 101=64 110=128 111=1 */
+	unsigned code = (d->apic_tdcr & 3) | ((d->apic_tdcr >> 1) & 4);
+	return code == 7 ? 1 : 2ull << code;
+}
+
+static void apic_set_irr(struct vl_dev_priv *d, unsigned vec)
+{
+	if (vec >= 16)   /* vectors 0-15 are illegal for the APIC */
+		d->irr[vec / 32] |= 1u << (vec % 32);
+}
+
+/* Timer expiry(ies) up to m->tsc. Periodic timers catch up one period at a
+ * time, each counted as a tick; IRR is a single bit so they coalesce. */
+void vl_dev_advance(struct vl_machine *m)
+{
+	struct vl_dev_priv *d = &m->priv->dev;
+
+	while (d->timer_deadline != UINT64_MAX && m->tsc >= d->timer_deadline) {
+		uint64_t period = (uint64_t)d->apic_tmict * apic_div(d);
+
+		vl_count(m, VL_EV_TIMER_TICKS, 1);
+		if (!(d->apic_lvt_timer & LVT_MASKED) && (d->apic_svr & SVR_ENABLE))
+			apic_set_irr(d, d->apic_lvt_timer & 0xff);
+		if ((d->apic_lvt_timer & LVT_PERIODIC) && period) {
+			d->timer_start = d->timer_deadline;
+			d->timer_deadline += period;
+		} else {
+			d->timer_deadline = UINT64_MAX;
+		}
+	}
+}
+
+uint64_t vl_dev_next_event(struct vl_machine *m)
+{
+	return m->priv->dev.timer_deadline;
+}
+
+bool vl_apic_pending(struct vl_machine *m, unsigned *vec)
+{
+	struct vl_dev_priv *d = &m->priv->dev;
+	int v = vec_highest(d->irr);
+
+	if (v < 0 || !(d->apic_svr & SVR_ENABLE) || !(m->cpu.apic_base & APIC_BASE_EN))
+		return false;
+	if (((uint32_t)v & 0xf0) <= (apic_ppr(d) & 0xf0))
+		return false;
+	*vec = (unsigned)v;
+	return true;
+}
+
+void vl_apic_accept(struct vl_machine *m, unsigned vec)
+{
+	struct vl_dev_priv *d = &m->priv->dev;
+
+	vec &= 0xff;
+	d->irr[vec / 32] &= ~(1u << (vec % 32));
+	d->isr[vec / 32] |= 1u << (vec % 32);
+}
+
+void vl_apic_set_tpr(struct vl_machine *m, uint8_t cr8)
+{
+	m->priv->dev.apic_tpr = (uint32_t)(cr8 & 0xf) << 4;
+	m->cpu.cr8 = cr8 & 0xf;
+}
+
+uint8_t vl_apic_get_tpr(struct vl_machine *m)
+{
+	return (uint8_t)(m->priv->dev.apic_tpr >> 4);
+}
+
+static bool apic_x2_enabled(const struct vl_machine *m)
+{
+	return m->prof->features_x2apic && (m->cpu.apic_base & APIC_BASE_EN) &&
+	       (m->cpu.apic_base & APIC_BASE_EXTD);
+}
+
+static uint32_t apic_tmcct(const struct vl_machine *m)
+{
+	const struct vl_dev_priv *d = &m->priv->dev;
+
+	if (d->timer_deadline == UINT64_MAX || m->tsc >= d->timer_deadline)
+		return 0;
+	return (uint32_t)((d->timer_deadline - m->tsc + apic_div(d) - 1) / apic_div(d));
+}
+
+/* x2APIC RDMSR: #GP (-1) outside x2APIC mode and for write-only /
+ * reserved registers, as the SDM's x2APIC register table says. */
+int vl_apic_rdmsr(struct vl_machine *m, uint32_t msr, uint64_t *val)
+{
+	struct vl_dev_priv *d = &m->priv->dev;
+	unsigned r = msr - VL_MSR_X2APIC_FIRST;
+
+	if (msr < VL_MSR_X2APIC_FIRST || msr > VL_MSR_X2APIC_LAST || !apic_x2_enabled(m))
+		return -1;
+	switch (r) {
+	case APIC_ID: *val = 0; return 0;
+	case APIC_VER: *val = APIC_VERSION; return 0;
+	case APIC_TPR: *val = d->apic_tpr; return 0;
+	case APIC_PPR: *val = apic_ppr(d); return 0;
+	case APIC_LDR: *val = d->apic_ldr; return 0;
+	case APIC_SVR: *val = d->apic_svr; return 0;
+	case APIC_ESR: *val = d->apic_esr; return 0;
+	case APIC_ICR: *val = 0; return 0;
+	case APIC_LVT_TIMER: *val = d->apic_lvt_timer; return 0;
+	case APIC_LVT_CMCI: *val = d->apic_lvt[0]; return 0;
+	case APIC_LVT_THERMAL: case APIC_LVT_PMC: case APIC_LVT_LINT0: case APIC_LVT_LINT1:
+	case APIC_LVT_ERROR:
+		*val = d->apic_lvt[r - APIC_LVT_THERMAL + 1]; return 0;
+	case APIC_TMICT: *val = d->apic_tmict; return 0;
+	case APIC_TMCCT: *val = apic_tmcct(m); return 0;
+	case APIC_TDCR: *val = d->apic_tdcr; return 0;
+	default: break;
+	}
+	if (r >= APIC_ISR0 && r < APIC_ISR0 + 8) { *val = d->isr[r - APIC_ISR0]; return 0; }
+	if (r >= APIC_TMR0 && r < APIC_TMR0 + 8) { *val = 0; return 0; }
+	if (r >= APIC_IRR0 && r < APIC_IRR0 + 8) { *val = d->irr[r - APIC_IRR0]; return 0; }
+	return -1;
+}
+
+int vl_apic_wrmsr(struct vl_machine *m, uint32_t msr, uint64_t val)
+{
+	struct vl_dev_priv *d = &m->priv->dev;
+	unsigned r = msr - VL_MSR_X2APIC_FIRST;
+	uint32_t v = (uint32_t)val;
+	int isrv;
+
+	if (msr < VL_MSR_X2APIC_FIRST || msr > VL_MSR_X2APIC_LAST || !apic_x2_enabled(m))
+		return -1;
+	if (r != APIC_ICR && (val >> 32))
+		return -1;     /* reserved high half */
+	switch (r) {
+	case APIC_TPR:
+		d->apic_tpr = v & 0xff;
+		m->cpu.cr8 = (v >> 4) & 0xf;
+		return 0;
+	case APIC_EOI:
+		if (v)
+			return -1;  /* x2APIC: non-zero EOI write #GPs */
+		isrv = vec_highest(d->isr);
+		if (isrv >= 0)
+			d->isr[isrv / 32] &= ~(1u << (isrv % 32));
+		return 0;
+	case APIC_SVR: d->apic_svr = v & 0x11ff; return 0;
+	case APIC_ESR: d->apic_esr = 0; return 0;
+	case APIC_ICR: return 0;   /* uniprocessor: IPIs go nowhere */
+	case APIC_SELF_IPI: apic_set_irr(d, v & 0xff); return 0;
+	case APIC_LVT_TIMER:
+		d->apic_lvt_timer = v & (0xff | LVT_MASKED | LVT_PERIODIC);
+		return 0;
+	case APIC_LVT_CMCI: d->apic_lvt[0] = v & 0x1f7ff; return 0;
+	case APIC_LVT_THERMAL: case APIC_LVT_PMC: case APIC_LVT_LINT0: case APIC_LVT_LINT1:
+	case APIC_LVT_ERROR:
+		d->apic_lvt[r - APIC_LVT_THERMAL + 1] = v & 0x1f7ff; return 0;
+	case APIC_TMICT:
+		/* Writing the initial count (re)starts the timer; 0 stops it. */
+		d->apic_tmict = v;
+		d->timer_start = m->tsc;
+		d->timer_deadline = v ? m->tsc + (uint64_t)v * apic_div(d) : UINT64_MAX;
+		return 0;
+	case APIC_TDCR: d->apic_tdcr = v & 0xb; return 0;
+	default: return -1;   /* read-only or reserved */
+	}
+}

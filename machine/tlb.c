@@ -1,0 +1,241 @@
+/* tlb.c — the modelled TLBs (L1 I, L1 D, unified L2), the page-walk cache
+ * and the nested TLB, and the flush operations engines and the CPU call.
+ *
+ * Every TLB is set-associative with true LRU within a set; entries of all
+ * page sizes (4K/2M/1G) share one array, indexed by the page number at their
+ * own size (real parts have separate large-page arrays; one array keeps the
+ * model small and is documented in machine/README.md). Entries carry the
+ * VPID/ASID tag (m->tlb_tag) and, when CR4.PCIDE, the PCID; global entries
+ * match any PCID but only their own VPID/ASID. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+int tlb_init(struct vl_tlb *t, uint64_t entries, uint64_t ways)
+{
+	memset(t, 0, sizeof(*t));
+	if (entries == 0)
+		return 0;
+	if (ways == 0 || ways > entries)
+		ways = entries;          /* fully associative */
+	t->ways = (unsigned)ways;
+	t->sets = (unsigned)(entries / ways);
+	if (t->sets == 0)
+		t->sets = 1;
+	t->e = calloc((size_t)t->sets * t->ways, sizeof(*t->e));
+	return t->e ? 0 : -1;
+}
+
+void tlb_free(struct vl_tlb *t)
+{
+	free(t->e);
+	t->e = NULL;
+}
+
+static const unsigned tlb_shifts[3] = { 12, 21, 30 };
+
+struct vl_tlb_ent *tlb_lookup(struct vl_tlb *t, uint64_t va, uint16_t tag, uint16_t pcid)
+{
+	for (int s = 0; s < 3 && t->sets; s++) {
+		uint64_t vpn = va >> tlb_shifts[s];
+		struct vl_tlb_ent *set = t->e + (size_t)(vpn % t->sets) * t->ways;
+
+		for (unsigned w = 0; w < t->ways; w++) {
+			struct vl_tlb_ent *e = &set[w];
+			if (e->id && e->vpn == vpn && e->page_shift == tlb_shifts[s] && e->tag == tag &&
+			    ((e->perms & VL_PERM_G) || e->pcid == pcid))
+				return e;
+		}
+	}
+	return NULL;
+}
+
+/* Insert a translation, evicting the set's least recently used entry. */
+struct vl_tlb_ent *tlb_insert(struct vl_tlb *t, uint64_t va, uint64_t pa, unsigned page_shift,
+			      unsigned perms, bool dirty, uint16_t tag, uint16_t pcid)
+{
+	uint64_t vpn = va >> page_shift;
+	struct vl_tlb_ent *set, *victim;
+
+	if (!t->sets)
+		return NULL;
+	set = t->e + (size_t)(vpn % t->sets) * t->ways;
+	victim = &set[0];
+	for (unsigned w = 0; w < t->ways; w++) {
+		if (!set[w].id) {
+			victim = &set[w];
+			break;
+		}
+		if (set[w].lru < victim->lru)
+			victim = &set[w];
+	}
+	victim->vpn = vpn;
+	victim->pfn = pa >> page_shift;
+	victim->page_shift = (uint8_t)page_shift;
+	victim->perms = (uint8_t)perms;
+	victim->dirty = dirty;
+	victim->tag = tag;
+	victim->pcid = pcid;
+	victim->id = ++t->clock;
+	victim->lru = victim->id;
+	return victim;
+}
+
+/* ---- Page-walk cache and nested TLB (fully associative, LRU) ---------- */
+int pwc_init(struct vl_pwc *p, uint64_t entries)
+{
+	memset(p, 0, sizeof(*p));
+	if (!entries)
+		return 0;
+	p->n = (unsigned)entries;
+	p->e = calloc(p->n, sizeof(*p->e));
+	return p->e ? 0 : -1;
+}
+
+void pwc_free(struct vl_pwc *p)
+{
+	free(p->e);
+	p->e = NULL;
+}
+
+struct vl_pwc_ent *pwc_lookup(struct vl_pwc *p, uint64_t key, uint64_t root, uint16_t tag, unsigned level)
+{
+	for (unsigned i = 0; i < p->n; i++) {
+		struct vl_pwc_ent *e = &p->e[i];
+		if (e->valid && e->key == key && e->level == level && e->root == root && e->tag == tag) {
+			e->lru = ++p->clock;
+			return e;
+		}
+	}
+	return NULL;
+}
+
+void pwc_insert(struct vl_pwc *p, uint64_t key, uint64_t root, uint16_t tag, unsigned level,
+		uint64_t val, unsigned perms, unsigned page_shift)
+{
+	struct vl_pwc_ent *v;
+
+	if (!p->n)
+		return;
+	v = &p->e[0];
+	for (unsigned i = 0; i < p->n; i++) {
+		struct vl_pwc_ent *e = &p->e[i];
+		if (e->valid && e->key == key && e->level == level && e->root == root && e->tag == tag) {
+			v = e;
+			break;
+		}
+		if (!e->valid) {
+			v = e;
+			break;
+		}
+		if (e->lru < v->lru)
+			v = e;
+	}
+	v->key = key;
+	v->root = root;
+	v->tag = tag;
+	v->level = (uint8_t)level;
+	v->val = val;
+	v->perms = (uint8_t)perms;
+	v->page_shift = (uint8_t)page_shift;
+	v->valid = 1;
+	v->lru = ++p->clock;
+}
+
+void pwc_flush(struct vl_pwc *p, bool all_tags, uint16_t tag)
+{
+	for (unsigned i = 0; i < p->n; i++)
+		if (all_tags || p->e[i].tag == tag)
+			p->e[i].valid = 0;
+}
+
+/* ---- Flushes ----------------------------------------------------------- */
+typedef bool (*tlb_pred)(const struct vl_tlb_ent *e, const void *arg);
+
+static void tlb_flush_if(struct vl_tlb *t, tlb_pred pred, const void *arg)
+{
+	size_t n = (size_t)t->sets * t->ways;
+	for (size_t i = 0; i < n; i++)
+		if (t->e[i].id && pred(&t->e[i], arg))
+			t->e[i].id = 0;   /* soft-TLB entries pointing here die with the id */
+}
+
+static void tlb_flush_all3(struct vl_machine *m, tlb_pred pred, const void *arg)
+{
+	tlb_flush_if(&m->priv->mem.itlb, pred, arg);
+	tlb_flush_if(&m->priv->mem.dtlb, pred, arg);
+	tlb_flush_if(&m->priv->mem.stlb, pred, arg);
+}
+
+static bool pred_all(const struct vl_tlb_ent *e, const void *arg) { return true; }
+
+struct flush_arg { uint16_t tag, pcid; bool pcide; uint64_t va; };
+
+static bool pred_nonglobal(const struct vl_tlb_ent *e, const void *arg)
+{
+	const struct flush_arg *a = arg;
+	return e->tag == a->tag && !(e->perms & VL_PERM_G) && (!a->pcide || e->pcid == a->pcid);
+}
+
+static bool pred_tag(const struct vl_tlb_ent *e, const void *arg)
+{
+	return e->tag == ((const struct flush_arg *)arg)->tag;
+}
+
+static bool pred_va(const struct vl_tlb_ent *e, const void *arg)
+{
+	const struct flush_arg *a = arg;
+	return e->tag == a->tag && ((e->perms & VL_PERM_G) || e->pcid == a->pcid) &&
+	       e->vpn == a->va >> e->page_shift;
+}
+
+static struct flush_arg flush_cur(struct vl_machine *m)
+{
+	struct flush_arg a = { .tag = m->tlb_tag, .pcide = (m->cpu.cr4 & VL_CR4_PCIDE) != 0 };
+	a.pcid = a.pcide ? (uint16_t)(m->cpu.cr3 & 0xfff) : 0;
+	return a;
+}
+
+void vl_tlb_flush_all(struct vl_machine *m)
+{
+	tlb_flush_all3(m, pred_all, NULL);
+	pwc_flush(&m->priv->mem.pwc, true, 0);
+	pwc_flush(&m->priv->mem.ntlb, true, 0);
+}
+
+/* MOV to CR3 (without the PCID no-flush bit): non-global entries of the
+ * current tag (and, with PCIDE, of the PCID now in CR3) and every
+ * paging-structure-cache entry of the tag. Counts one TLB flush. */
+void vl_tlb_flush_nonglobal(struct vl_machine *m)
+{
+	struct flush_arg a = flush_cur(m);
+
+	tlb_flush_all3(m, pred_nonglobal, &a);
+	pwc_flush(&m->priv->mem.pwc, false, a.tag);
+	vl_count(m, VL_EV_TLB_FLUSHES, 1);
+}
+
+/* INVVPID single-context / ASID flush: everything of `tag`, global too,
+ * and the nested TLB (combined mappings of that guest). */
+void vl_tlb_flush_tag(struct vl_machine *m, uint16_t tag)
+{
+	struct flush_arg a = { .tag = tag };
+
+	tlb_flush_all3(m, pred_tag, &a);
+	pwc_flush(&m->priv->mem.pwc, false, tag);
+	pwc_flush(&m->priv->mem.ntlb, false, tag);
+}
+
+/* INVLPG: the page's entries (any size, global too) for the current tag
+ * and PCID, and all paging-structure-cache entries of the tag (the SDM
+ * allows invalidating more; this is what the model does). Counts INVLPGS. */
+void vl_tlb_flush_va(struct vl_machine *m, uint64_t va)
+{
+	struct flush_arg a = flush_cur(m);
+
+	a.va = va;
+	tlb_flush_all3(m, pred_va, &a);
+	pwc_flush(&m->priv->mem.pwc, false, a.tag);
+	vl_count(m, VL_EV_INVLPGS, 1);
+}
