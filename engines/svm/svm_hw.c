@@ -10,21 +10,6 @@
 
 #include "svm_hw.h"
 
-const struct vl_exit_desc svm_exit_table[] = {
-#define X(n, c) { (c), #n },
-	SVM_EXIT_CODES(X)
-#undef X
-};
-const size_t svm_exit_table_len = sizeof svm_exit_table / sizeof svm_exit_table[0];
-_Static_assert(sizeof svm_exit_table / sizeof svm_exit_table[0] <= VL_MAX_EXIT_SLOTS, "exit slots");
-
-unsigned svm_exit_slot(uint32_t code)
-{
-	for (size_t i = 0; i < svm_exit_table_len; i++)
-		if (svm_exit_table[i].code == code)
-			return (unsigned)i;
-	return VL_MAX_EXIT_SLOTS;
-}
 
 #define G32(off) ((uint32_t)vmcb_get(m, vmcb, (off), 4))
 #define G64(off) vmcb_get(m, vmcb, (off), 8)

@@ -1,7 +1,7 @@
 /* vmcb.c — raw VMCB field access in machine memory and exit-code names. */
 #include <string.h>
 
-#include "vmcb.h"
+#include "svm_hw.h"
 
 uint64_t vmcb_get(struct vl_machine *m, uint64_t vmcb, unsigned off, unsigned size)
 {
@@ -27,4 +27,20 @@ const char *svm_exit_name(uint32_t code)
 #undef X
 	default: return "VMEXIT_UNKNOWN";
 	}
+}
+
+const struct vl_exit_desc svm_exit_table[] = {
+#define X(n, c) { (c), #n },
+	SVM_EXIT_CODES(X)
+#undef X
+};
+const size_t svm_exit_table_len = sizeof svm_exit_table / sizeof svm_exit_table[0];
+_Static_assert(sizeof svm_exit_table / sizeof svm_exit_table[0] <= VL_MAX_EXIT_SLOTS, "exit slots");
+
+unsigned svm_exit_slot(uint32_t code)
+{
+	for (size_t i = 0; i < svm_exit_table_len; i++)
+		if (svm_exit_table[i].code == code)
+			return (unsigned)i;
+	return VL_MAX_EXIT_SLOTS;
 }

@@ -1,7 +1,7 @@
 /* vmcs.c — VMCS field table, encoding lookup, VMREAD/VMWRITE semantics. */
 #include <string.h>
 
-#include "vmcs.h"
+#include "vmx_hw.h"
 
 static const struct { uint32_t enc; const char *name; } vmcs_fields[VMCS_NFIELDS] = {
 #define X(n, e) { (e), #n },
@@ -86,4 +86,20 @@ const char *vmx_exit_reason_name(uint32_t reason)
 #undef X
 	default: return "UNKNOWN";
 	}
+}
+
+const struct vl_exit_desc vmx_exit_table[] = {
+#define X(n, c) { (c), #n },
+	VMX_EXIT_REASONS(X)
+#undef X
+};
+const size_t vmx_exit_table_len = sizeof vmx_exit_table / sizeof vmx_exit_table[0];
+_Static_assert(sizeof vmx_exit_table / sizeof vmx_exit_table[0] <= VL_MAX_EXIT_SLOTS, "exit slots");
+
+unsigned vmx_exit_slot(uint32_t reason)
+{
+	for (size_t i = 0; i < vmx_exit_table_len; i++)
+		if (vmx_exit_table[i].code == (reason & 0xffffu))
+			return (unsigned)i;
+	return VL_MAX_EXIT_SLOTS;   /* not countable by slot (vl_count_exit ignores it) */
 }

@@ -11,21 +11,6 @@
 
 #include "vmx_hw.h"
 
-const struct vl_exit_desc vmx_exit_table[] = {
-#define X(n, c) { (c), #n },
-	VMX_EXIT_REASONS(X)
-#undef X
-};
-const size_t vmx_exit_table_len = sizeof vmx_exit_table / sizeof vmx_exit_table[0];
-_Static_assert(sizeof vmx_exit_table / sizeof vmx_exit_table[0] <= VL_MAX_EXIT_SLOTS, "exit slots");
-
-unsigned vmx_exit_slot(uint32_t reason)
-{
-	for (size_t i = 0; i < vmx_exit_table_len; i++)
-		if (vmx_exit_table[i].code == (reason & 0xffffu))
-			return (unsigned)i;
-	return VL_MAX_EXIT_SLOTS;   /* not countable by slot (vl_count_exit ignores it) */
-}
 
 static inline uint64_t F(const struct vmcs *v, enum vmcs_slot s) { return v->field[s]; }
 static inline void W(struct vmcs *v, enum vmcs_slot s, uint64_t x) { v->field[s] = x; }
