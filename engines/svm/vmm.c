@@ -218,7 +218,7 @@ static int svm_cr(struct svm_vmm *vm)
 			svm_sync_cr3(vm);
 		} else if (cr == 8) {
 			if (val > 15) { svm_inject_exception(vm, VL_GP, true, 0); return 0; }
-			vl_apic_wrmsr(m, VL_MSR_X2APIC_FIRST + 0x8, val << 4);
+			vl_apic_set_tpr(m, (uint8_t)val);
 			m->cpu.cr8 = val;
 			svm_wr(vm, VMCB_VINTR, 1, val);
 		}
@@ -229,9 +229,7 @@ static int svm_cr(struct svm_vmm *vm)
 		else if (cr == 0 || cr == 4)
 			val = svm_rd(vm, cr == 0 ? VMCB_CR0 : VMCB_CR4, 8);
 		else if (cr == 8) {
-			uint64_t tpr = 0;
-			vl_apic_rdmsr(m, VL_MSR_X2APIC_FIRST + 0x8, &tpr);
-			val = (tpr >> 4) & 15;
+			val = vl_apic_get_tpr(m) & 15;
 		}
 		svm_set_gpr(vm, gpr, val);
 	}

@@ -247,7 +247,7 @@ static int vtx_cr_access(struct vtx_vmm *vm)
 		} else if (cr == 8) {
 			/* no TPR shadow: the virtual APIC's TPR is written by the VMM */
 			if (val > 15) { vtx_inject_exception(vm, VL_GP, true, 0); return 0; }
-			vl_apic_wrmsr(m, VL_MSR_X2APIC_FIRST + 0x8, val << 4);
+			vl_apic_set_tpr(m, (uint8_t)val);
 			m->cpu.cr8 = val;
 		}
 		break;
@@ -257,9 +257,7 @@ static int vtx_cr_access(struct vtx_vmm *vm)
 		if (cr == 3) {
 			val = vm->mmu->cr3_read ? vm->mmu->cr3_read(m, vm->mmu_ctx) : vtx_vmread(vm, VMCS_GUEST_CR3);
 		} else if (cr == 8) {
-			uint64_t tpr = 0;
-			vl_apic_rdmsr(m, VL_MSR_X2APIC_FIRST + 0x8, &tpr);
-			val = (tpr >> 4) & 15;
+			val = vl_apic_get_tpr(m) & 15;
 		}
 		vtx_set_gpr(vm, gpr, val);
 		break;

@@ -396,6 +396,10 @@ void vl_io_out(struct vl_machine *m, uint16_t port, unsigned size, uint32_t val)
 /* x2APIC MSR access (msr in VL_MSR_X2APIC_FIRST..LAST). Returns 0, or -1 for #GP. */
 int vl_apic_rdmsr(struct vl_machine *m, uint32_t msr, uint64_t *val);
 int vl_apic_wrmsr(struct vl_machine *m, uint32_t msr, uint64_t val);
+/* The task-priority register as MOV to/from CR8 sees it (TPR[7:4]), for
+ * VMMs that intercept CR8 (no TPR shadow / V_TPR): works in every APIC mode. */
+void vl_apic_set_tpr(struct vl_machine *m, uint8_t cr8);
+uint8_t vl_apic_get_tpr(struct vl_machine *m);
 /* Architectural MSR access (incl. APIC); returns 0 or -1 for #GP. */
 int vl_msr_read(struct vl_machine *m, uint32_t msr, uint64_t *val);
 int vl_msr_write(struct vl_machine *m, uint32_t msr, uint64_t val);
