@@ -6,10 +6,12 @@
 #include "virtlab/engine.h"
 
 extern const struct vl_engine_ops vl_engine_native;
+extern const struct vl_engine_ops vl_engine_vtx, vl_engine_svm;
 extern const struct vl_engine_ops vl_engine_qemu_tcg, vl_engine_qemu_kvm;
 
 const struct vl_engine_ops *const vl_engines[] = {
 	&vl_engine_native,
+	&vl_engine_vtx, &vl_engine_svm,
 	&vl_engine_qemu_tcg,
 	&vl_engine_qemu_kvm,
 };
