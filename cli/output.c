@@ -145,6 +145,22 @@ static void table_result(FILE *out, const struct vl_run_result *r)
 		fprintf(out, "guest RDTSC       %.1f cycles/iteration (%llu cycles over %llu iterations)\n",
 			r->results[i].iters ? (double)r->results[i].cycles / r->results[i].iters : 0.0,
 			(unsigned long long)r->results[i].cycles, (unsigned long long)r->results[i].iters);
+	if (!r->model) {
+		/* a real system: no model counters, only what was measured */
+		for (int i = 0; i < r->nsamples; i++) {
+			const struct vl_sample_set *s = &r->samples[i];
+			double lo = 0, hi = 0, sum = 0;
+			for (size_t k = 0; k < s->n; k++) {
+				sum += s->v[k];
+				if (!k || s->v[k] < lo) lo = s->v[k];
+				if (!k || s->v[k] > hi) hi = s->v[k];
+			}
+			fprintf(out, "sample %-18s n=%zu  min %.1f  mean %.1f  max %.1f %s\n", s->metric, s->n, lo,
+				s->n ? sum / s->n : 0.0, hi, s->unit);
+		}
+		fprintf(out, "\nhost              %.3f s (real execution: no model counters)\n", r->host_seconds);
+		return;
+	}
 	fprintf(out, "\ncost breakdown (measured region)     cycles      %%   per iter\n");
 	for (int i = 0; i < VL_CAT_COUNT; i++)
 		if (c->cycles[i])
