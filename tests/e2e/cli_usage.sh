@@ -63,6 +63,15 @@ expect2 "unknown mmu" run --engine native --mmu telepathy --workload cpuid --no-
 printf '\177ELF\002\001\001 garbage that is no ELF' >/tmp/vl_e2e_junk.$$
 expect2 "image" run --workload cpuid --image /tmp/vl_e2e_junk.$$ --no-db
 expect2 "" run --workload cpuid --image /nonexistent/guest.elf --no-db
+# a well-formed ELF64 whose segment does not fit in guest memory (1 TiB memsz)
+python3 - /tmp/vl_e2e_junk.$$ <<'PY'
+import struct, sys
+eh = b"\x7fELF" + bytes([2, 1, 1, 0]) + bytes(8)
+eh += struct.pack("<HHIQQQIHHHHHH", 2, 0x3e, 1, 0x100000, 64, 0, 0, 64, 56, 1, 0, 0, 0)
+ph = struct.pack("<IIQQQQQQ", 1, 5, 0x1000, 0x100000, 0x100000, 16, 1 << 40, 0x1000)
+open(sys.argv[1], "wb").write(eh + ph + bytes(0x1000 - 120) + b"\xf4" * 16)
+PY
+expect2 "image" run --workload cpuid --image /tmp/vl_e2e_junk.$$ --no-db
 
 # every subcommand answers --help with status 0
 "$V" --help >"$out" || fail=1
