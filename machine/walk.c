@@ -46,6 +46,7 @@ struct wdim {
 	bool software;
 	bool set_ad;
 	bool wp, nxe, gbpages;
+	bool pge;             /* CR4.PGE: honour the G bit */
 	uint16_t pcid;
 };
 
@@ -266,7 +267,7 @@ static int walk_dim(struct vl_machine *m, const struct wdim *d, uint64_t va, uns
 
 	o->page_shift = shift;
 	o->pa = (e & amask & ~((1ull << shift) - 1)) | (va & ((1ull << shift) - 1));
-	o->perms = perms | ((d->fmt == VL_PT_X86 && (e & PTE_G)) ? VL_PERM_G : 0);
+	o->perms = perms | ((d->fmt == VL_PT_X86 && d->pge && (e & PTE_G)) ? VL_PERM_G : 0);
 	o->leaf = e;
 	return 0;
 
@@ -351,7 +352,7 @@ int vl_walk(struct vl_machine *m, const struct vl_walk_req *rq, uint64_t va, str
 		.fmt = rq->fmt, .root = rq->root, .nested_tables = rq->nested,
 		.software = rq->software, .set_ad = rq->set_ad,
 		.wp = (m->cpu.cr0 & VL_CR0_WP) != 0, .nxe = (m->cpu.efer & VL_EFER_NXE) != 0,
-		.gbpages = m->prof->features_gbpages,
+		.gbpages = m->prof->features_gbpages, .pge = (m->cpu.cr4 & VL_CR4_PGE) != 0,
 		.pcid = (m->cpu.cr4 & VL_CR4_PCIDE) ? (uint16_t)(m->cpu.cr3 & 0xfff) : 0,
 	};
 	struct wout o;
