@@ -1,0 +1,312 @@
+/* test_devices.c — platform devices and CPU identity: exit port, debug
+ * console, ACPI PM timer (monotonic, deterministic, 3.579545 MHz against
+ * the profile clock), the x2APIC timer (one-shot and periodic at the
+ * programmed TSC, mask, divide), TPR/PPR/ISR priority and EOI, CPUID and
+ * MSRs (#GP cases). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "../../machine/internal.h"
+#include "../support/test_profile.h"
+
+#define X2(reg) (VL_MSR_X2APIC_FIRST + (reg))
+#define R_TPR 0x08
+#define R_PPR 0x0a
+#define R_EOI 0x0b
+#define R_SVR 0x0f
+#define R_LVT_TIMER 0x32
+#define R_TMICT 0x38
+#define R_TMCCT 0x39
+#define R_TDCR 0x3e
+
+static struct vl_profile prof;
+
+static struct vl_machine *mk(void)
+{
+	struct vl_machine_config cfg = { .prof = &prof, .ram_mb = 4, .monitor_mb = 1 };
+	char err[200];
+	struct vl_machine *m;
+
+	vl_test_profile(&prof);
+	m = vl_machine_new(&cfg, err, sizeof(err));
+	assert_non_null(m);
+	return m;
+}
+
+static void x2_enable(struct vl_machine *m)
+{
+	uint64_t base;
+	assert_int_equal(vl_msr_read(m, VL_MSR_APIC_BASE, &base), 0);
+	assert_int_equal(base & 0xfffff000ull, 0xfee00000ull);
+	assert_int_equal(vl_msr_write(m, VL_MSR_APIC_BASE, base | (1ull << 10) | (1ull << 11)), 0);
+	assert_int_equal(vl_msr_write(m, X2(R_SVR), 0x1ff), 0);   /* software enable, spurious 0xff */
+}
+
+static void test_exit_and_console(void **state)
+{
+	struct vl_machine *m = mk();
+
+	vl_io_out(m, VL_PORT_DEBUGCON, 1, 'h');
+	vl_io_out(m, VL_PORT_DEBUGCON, 1, 'i');
+	assert_int_equal(m->console_len, 2);
+	assert_string_equal(m->console, "hi");
+	assert_int_equal(vl_io_in(m, VL_PORT_DEBUGCON, 1), 0xe9);
+	assert_int_equal(vl_io_in(m, 0x80, 1), 0xff);          /* nothing there */
+	assert_int_equal(m->state, VL_M_RUNNING);
+	vl_io_out(m, VL_PORT_EXIT, 4, 3);
+	assert_int_equal(m->state, VL_M_EXITED);
+	assert_int_equal(m->exit_code, 3);
+	assert_int_equal(m->ctr->events[VL_EV_IO_INSNS], 5);
+	vl_machine_free(m);
+}
+
+static void test_pmtimer(void **state)
+{
+	struct vl_machine *m = mk(), *m2 = mk();
+	uint32_t prev = 0, a, b;
+
+	/* Monotonic (mod 2^24) as the TSC advances; identical on two machines. */
+	for (int i = 0; i < 1000; i++) {
+		m->tsc += 977 * (uint64_t)i;
+		m2->tsc = m->tsc;
+		a = vl_io_in(m, VL_PORT_PMTIMER_DEFAULT, 4);
+		b = vl_io_in(m2, VL_PORT_PMTIMER_DEFAULT, 4);
+		assert_int_equal(a, b);
+		assert_true(a < (1u << 24));
+		assert_true(a >= prev);
+		prev = a;
+	}
+	/* One modelled second (cpu_mhz * 1e6 cycles) is 3579545 ticks. */
+	m->tsc = 1000;
+	a = vl_io_in(m, VL_PORT_PMTIMER_DEFAULT, 4);
+	m->tsc += prof.cpu_mhz * 1000000ull;
+	b = vl_io_in(m, VL_PORT_PMTIMER_DEFAULT, 4);
+	assert_int_equal((b - a) & 0xffffff, VL_PMTIMER_HZ);
+	/* Wraps at 24 bits. */
+	m->tsc = (uint64_t)prof.cpu_mhz * 1000000ull * 5;   /* 5 s = 17897725 ticks > 2^24 */
+	assert_int_equal(vl_io_in(m, VL_PORT_PMTIMER_DEFAULT, 4), (5ull * VL_PMTIMER_HZ) & 0xffffff);
+	vl_machine_free(m);
+	vl_machine_free(m2);
+}
+
+static void test_apic_requires_x2apic_mode(void **state)
+{
+	struct vl_machine *m = mk();
+	uint64_t v;
+
+	assert_int_equal(vl_msr_read(m, X2(R_TPR), &v), -1);
+	x2_enable(m);
+	assert_int_equal(vl_msr_read(m, X2(R_TPR), &v), 0);
+	assert_int_equal(vl_msr_write(m, X2(R_PPR), 0), -1);   /* read-only */
+	assert_int_equal(vl_msr_write(m, X2(R_EOI), 1), -1);   /* non-zero EOI */
+	assert_int_equal(vl_msr_read(m, X2(R_EOI), &v), -1);   /* write-only */
+	vl_machine_free(m);
+	prof.features_x2apic = false;
+	m = vl_machine_new(&(struct vl_machine_config){ .prof = &prof, .ram_mb = 4, .monitor_mb = 1 }, NULL, 0);
+	assert_int_equal(vl_msr_write(m, VL_MSR_APIC_BASE, 0xfee00000ull | (3ull << 10)), -1);
+	vl_machine_free(m);
+}
+
+/* Run the device clock to `tsc` the way the CPU loop does. */
+static void advance_to(struct vl_machine *m, uint64_t tsc)
+{
+	while (vl_dev_next_event(m) <= tsc) {
+		m->tsc = vl_dev_next_event(m);
+		vl_dev_advance(m);
+	}
+	m->tsc = tsc;
+}
+
+static void test_apic_oneshot(void **state)
+{
+	struct vl_machine *m = mk();
+	unsigned vec;
+	uint64_t v;
+
+	x2_enable(m);
+	m->tsc = 5000;
+	assert_int_equal(vl_msr_write(m, X2(R_TDCR), 0xb), 0);          /* divide by 1 */
+	assert_int_equal(vl_msr_write(m, X2(R_LVT_TIMER), 0x40), 0);    /* one-shot, vector 0x40 */
+	assert_int_equal(vl_msr_write(m, X2(R_TMICT), 1000), 0);
+	assert_int_equal(vl_dev_next_event(m), 6000);
+	advance_to(m, 5999);
+	assert_false(vl_apic_pending(m, &vec));
+	assert_int_equal(vl_msr_read(m, X2(R_TMCCT), &v), 0);
+	assert_int_equal(v, 1);
+	advance_to(m, 6000);
+	assert_true(vl_apic_pending(m, &vec));
+	assert_int_equal(vec, 0x40);
+	assert_int_equal(m->ctr->events[VL_EV_TIMER_TICKS], 1);
+	assert_int_equal(vl_dev_next_event(m), UINT64_MAX);
+	assert_int_equal(vl_msr_read(m, X2(R_TMCCT), &v), 0);
+	assert_int_equal(v, 0);
+	vl_apic_accept(m, vec);
+	assert_false(vl_apic_pending(m, &vec));
+	assert_int_equal(vl_msr_write(m, X2(R_EOI), 0), 0);
+	advance_to(m, 100000);
+	assert_int_equal(m->ctr->events[VL_EV_TIMER_TICKS], 1);
+	/* Divide by 16: 100 counts = 1600 cycles. */
+	assert_int_equal(vl_msr_write(m, X2(R_TDCR), 0x3), 0);
+	assert_int_equal(vl_msr_write(m, X2(R_TMICT), 100), 0);
+	assert_int_equal(vl_dev_next_event(m), 100000 + 1600);
+	/* Masked: the tick is counted, nothing is pending. */
+	assert_int_equal(vl_msr_write(m, X2(R_LVT_TIMER), 0x40 | (1u << 16)), 0);
+	advance_to(m, 200000);
+	assert_int_equal(m->ctr->events[VL_EV_TIMER_TICKS], 2);
+	assert_false(vl_apic_pending(m, &vec));
+	vl_machine_free(m);
+}
+
+static void test_apic_periodic(void **state)
+{
+	struct vl_machine *m = mk();
+	unsigned vec;
+
+	x2_enable(m);
+	assert_int_equal(vl_msr_write(m, X2(R_TDCR), 0x0), 0);                     /* divide by 2 */
+	assert_int_equal(vl_msr_write(m, X2(R_LVT_TIMER), 0x30 | (1u << 17)), 0);  /* periodic */
+	assert_int_equal(vl_msr_write(m, X2(R_TMICT), 500), 0);                   /* 1000 cycles */
+	for (uint64_t k = 1; k <= 5; k++) {
+		assert_int_equal(vl_dev_next_event(m), k * 1000);
+		advance_to(m, k * 1000);
+		assert_int_equal(m->ctr->events[VL_EV_TIMER_TICKS], k);
+		assert_true(vl_apic_pending(m, &vec));
+		vl_apic_accept(m, vec);
+		assert_int_equal(vl_msr_write(m, X2(R_EOI), 0), 0);
+	}
+	/* Writing 0 to the initial count stops it. */
+	assert_int_equal(vl_msr_write(m, X2(R_TMICT), 0), 0);
+	assert_int_equal(vl_dev_next_event(m), UINT64_MAX);
+	vl_machine_free(m);
+}
+
+/* TPR / CR8 and in-service priority (SDM Vol. 3A 11.8.3.1). */
+static void test_apic_priority(void **state)
+{
+	struct vl_machine *m = mk();
+	unsigned vec;
+	uint64_t v;
+
+	x2_enable(m);
+	assert_int_equal(vl_msr_write(m, X2(0x3f), 0x45), 0);   /* self IPI: IRR 0x45 */
+	vl_apic_set_tpr(m, 5);                                    /* TPR 0x50 blocks class 4 */
+	assert_int_equal(vl_apic_get_tpr(m), 5);
+	assert_int_equal(vl_msr_read(m, X2(R_TPR), &v), 0);
+	assert_int_equal(v, 0x50);
+	assert_false(vl_apic_pending(m, &vec));
+	vl_apic_set_tpr(m, 4);                                    /* same class: still blocked */
+	assert_false(vl_apic_pending(m, &vec));
+	assert_int_equal(vl_msr_write(m, X2(R_TPR), 0x30), 0);    /* via the MSR: CR8 follows */
+	assert_int_equal(m->cpu.cr8, 3);
+	assert_true(vl_apic_pending(m, &vec));
+	assert_int_equal(vec, 0x45);
+	vl_apic_accept(m, vec);
+	assert_int_equal(vl_msr_read(m, X2(R_PPR), &v), 0);
+	assert_int_equal(v, 0x40);
+	/* In service 0x45: 0x48 (same class) waits, 0x61 preempts. */
+	assert_int_equal(vl_msr_write(m, X2(0x3f), 0x48), 0);
+	assert_false(vl_apic_pending(m, &vec));
+	assert_int_equal(vl_msr_write(m, X2(0x3f), 0x61), 0);
+	assert_true(vl_apic_pending(m, &vec));
+	assert_int_equal(vec, 0x61);
+	vl_apic_accept(m, 0x61);
+	assert_false(vl_apic_pending(m, &vec));
+	assert_int_equal(vl_msr_write(m, X2(R_EOI), 0), 0);       /* ends 0x61 */
+	assert_false(vl_apic_pending(m, &vec));                   /* 0x45 still in service */
+	assert_int_equal(vl_msr_write(m, X2(R_EOI), 0), 0);       /* ends 0x45 */
+	assert_true(vl_apic_pending(m, &vec));
+	assert_int_equal(vec, 0x48);
+	/* Software-disabled APIC presents nothing. */
+	assert_int_equal(vl_msr_write(m, X2(R_SVR), 0xff), 0);
+	assert_false(vl_apic_pending(m, &vec));
+	vl_machine_free(m);
+}
+
+static void test_cpuid(void **state)
+{
+	struct vl_machine *m = mk();
+	uint32_t r[4];
+	char vendor[13] = { 0 };
+
+	vl_cpuid(m, 0, 0, r);
+	memcpy(vendor, &r[1], 4);
+	memcpy(vendor + 4, &r[3], 4);
+	memcpy(vendor + 8, &r[2], 4);
+	assert_string_equal(vendor, "GenuineIntel");
+	assert_true(r[0] >= 7);
+	vl_cpuid(m, 1, 0, r);
+	assert_true(r[2] & (1u << 21));         /* x2APIC */
+	assert_false(r[2] & (1u << 31));        /* not under a hypervisor */
+	assert_false(r[2] & (1u << 5));         /* no VMX advertised */
+	assert_int_equal((r[0] >> 8) & 0xf, 6); /* family 6 for a 2020 Intel part */
+	vl_cpuid(m, 0x80000001, 0, r);
+	assert_true(r[3] & (1u << 29));         /* LM */
+	assert_true(r[3] & (1u << 20));         /* NX */
+	assert_true(r[3] & (1u << 11));         /* SYSCALL */
+	assert_true(r[3] & (1u << 26));         /* 1G pages (profile) */
+	vl_cpuid(m, 0x80000008, 0, r);
+	assert_int_equal(r[0] & 0xff, vl_platform_maxphyaddr(&prof));
+	assert_int_equal((r[0] >> 8) & 0xff, 48);
+	vl_machine_free(m);
+
+	vl_test_profile_amd(&prof);
+	prof.features_gbpages = false;
+	prof.features_x2apic = false;
+	m = vl_machine_new(&(struct vl_machine_config){ .prof = &prof, .ram_mb = 4, .monitor_mb = 1 }, NULL, 0);
+	vl_cpuid(m, 0, 0, r);
+	memcpy(vendor, &r[1], 4);
+	memcpy(vendor + 4, &r[3], 4);
+	memcpy(vendor + 8, &r[2], 4);
+	assert_string_equal(vendor, "AuthenticAMD");
+	vl_cpuid(m, 1, 0, r);
+	assert_false(r[2] & (1u << 21));
+	assert_true(((r[0] >> 8) & 0xf) + ((r[0] >> 20) & 0xff) >= 0x17);   /* Zen family */
+	vl_cpuid(m, 0x80000001, 0, r);
+	assert_false(r[3] & (1u << 26));
+	vl_machine_free(m);
+}
+
+static void test_msrs(void **state)
+{
+	struct vl_machine *m = mk();
+	uint64_t v;
+
+	m->tsc = 12345;
+	assert_int_equal(vl_msr_read(m, VL_MSR_TSC, &v), 0);
+	assert_int_equal(v, 12345);
+	assert_int_equal(vl_msr_write(m, VL_MSR_LSTAR, 0xffffffff81000000ull), 0);
+	assert_int_equal(m->cpu.lstar, 0xffffffff81000000ull);
+	assert_int_equal(vl_msr_write(m, VL_MSR_LSTAR, 0x0000800000000000ull), -1);   /* non-canonical */
+	assert_int_equal(vl_msr_write(m, VL_MSR_GS_BASE, 0x1234), 0);
+	assert_int_equal(m->cpu.seg[VL_GS].base, 0x1234);
+	assert_int_equal(vl_msr_write(m, VL_MSR_KERNEL_GS_BASE, 0x5678), 0);
+	assert_int_equal(vl_msr_read(m, VL_MSR_KERNEL_GS_BASE, &v), 0);
+	assert_int_equal(v, 0x5678);
+	assert_int_equal(vl_msr_write(m, VL_MSR_EFER, VL_EFER_SCE | VL_EFER_NXE | VL_EFER_LME), 0);
+	assert_int_equal(vl_msr_write(m, VL_MSR_EFER, 1ull << 2), -1);                 /* reserved */
+	assert_int_equal(vl_msr_write(m, VL_MSR_PAT, 0x0007040600070406ull), 0);
+	assert_int_equal(vl_msr_write(m, VL_MSR_PAT, 0x02), -1);                       /* type 2 reserved */
+	assert_int_equal(vl_msr_write(m, VL_MSR_TSC_AUX, 1ull << 32), -1);
+	assert_int_equal(vl_msr_read(m, 0xdeadbeef, &v), -1);
+	assert_int_equal(vl_msr_write(m, 0x3a, 0), -1);                                /* unknown MSR */
+	vl_machine_free(m);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_exit_and_console),
+		cmocka_unit_test(test_pmtimer),
+		cmocka_unit_test(test_apic_requires_x2apic_mode),
+		cmocka_unit_test(test_apic_oneshot),
+		cmocka_unit_test(test_apic_periodic),
+		cmocka_unit_test(test_apic_priority),
+		cmocka_unit_test(test_cpuid),
+		cmocka_unit_test(test_msrs),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
