@@ -102,4 +102,34 @@ void vl_mem_set_fastpath(struct vl_machine *m, bool on);
 void vl_dev_reset(struct vl_machine *m);
 unsigned vl_platform_maxphyaddr(const struct vl_profile *p);
 
+/* ---- Inline soft-TLB hit (platform; additive) -----------------------------
+ * vl_mem_translate_inline() is vl_mem_translate() with the host fast path
+ * inlined into the caller: a soft-TLB hit counts the modelled L1 hit and
+ * refreshes that entry's LRU stamp exactly as the modelled path would;
+ * anything else goes to the modelled path. Use it per instruction for the
+ * fetch's ITLB access (acc = VL_ACC_X | user) and for data accesses. */
+int vl_mem_translate_slow(struct vl_machine *m, uint64_t va, unsigned acc, uint64_t *pa);
+/* Paging context a cached permission decision depends on (besides acc). */
+static inline uint32_t vl_mem_ctx(const struct vl_machine *m)
+{
+	uint32_t pcid = (m->cpu.cr4 & VL_CR4_PCIDE) ? (uint32_t)(m->cpu.cr3 & 0xfff) : 0;
+	return (uint32_t)m->tlb_tag | pcid << 16 | (uint32_t)((m->cpu.cr0 >> 16) & 1) << 28 |
+	       (uint32_t)((m->cpu.efer >> 11) & 1) << 29 | (uint32_t)m->nested.enabled << 30 |
+	       (uint32_t)((m->cpu.cr0 >> 31) & 1) << 31;
+}
+static inline int vl_mem_translate_inline(struct vl_machine *m, uint64_t va, unsigned acc, uint64_t *pa)
+{
+	struct vl_mem_priv *mp = &m->priv->mem;
+	struct vl_soft_ent *s = &mp->soft[((acc & 7) << VL_SOFT_BITS) | ((va >> 12) & (VL_SOFT_N - 1))];
+
+	if (__builtin_expect(s->vpage == (va >> 12) && s->id == s->ent->id && s->ctx == vl_mem_ctx(m), 1)) {
+		struct vl_tlb *t = (acc & VL_ACC_X) ? &mp->itlb : &mp->dtlb;
+		m->ctr->events[(acc & VL_ACC_X) ? VL_EV_ITLB_HITS : VL_EV_DTLB_HITS]++;
+		tlb_touch(t, s->ent);
+		*pa = ((uint64_t)s->frame << 12) | (va & 0xfff);
+		return 0;
+	}
+	return vl_mem_translate_slow(m, va, acc, pa);
+}
+
 #endif

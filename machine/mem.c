@@ -58,13 +58,6 @@ void vl_mem_priv_free(struct vl_machine *m)
 	mp->soft = NULL;
 }
 
-/* Everything a cached permission decision depends on besides acc. */
-static inline uint64_t mem_ctx(const struct vl_machine *m, uint16_t pcid)
-{
-	return (uint64_t)m->tlb_tag | (uint64_t)pcid << 16 | ((m->cpu.cr0 & VL_CR0_WP) ? 1ull << 32 : 0) |
-	       ((m->cpu.efer & VL_EFER_NXE) ? 1ull << 33 : 0) | (m->nested.enabled ? 1ull << 34 : 0);
-}
-
 static int mem_fault(struct vl_machine *m, unsigned vec, bool has_err, uint32_t err, uint64_t cr2)
 {
 	m->priv->fault.vec = vec;
@@ -82,22 +75,19 @@ static inline bool mem_usable(const struct vl_machine *m, const struct vl_tlb_en
 	return !(acc & VL_ACC_W) || e->dirty;
 }
 
-static void mem_soft_fill(struct vl_machine *m, uint64_t va, unsigned acc, uint64_t ctx,
-			  struct vl_tlb *t, struct vl_tlb_ent *e, uint64_t pa)
+static void mem_soft_fill(struct vl_machine *m, uint64_t va, unsigned acc, struct vl_tlb_ent *e, uint64_t pa)
 {
 	struct vl_mem_priv *mp = &m->priv->mem;
-	struct vl_soft_ent *s = &mp->soft[(acc & 7) * VL_SOFT_N + ((va >> 12) & (VL_SOFT_N - 1))];
+	struct vl_soft_ent *s = &mp->soft[((acc & 7) << VL_SOFT_BITS) | ((va >> 12) & (VL_SOFT_N - 1))];
 	uint64_t frame = pa >> 12;
 
-	if (mp->soft_off || !e || frame >= (m->mem_size >> 12))
+	if (mp->soft_off || !e || frame >= (m->mem_size >> 12) || frame > UINT32_MAX)
 		return;
 	s->vpage = va >> 12;
-	s->ctx = ctx;
+	s->ctx = vl_mem_ctx(m);
 	s->id = e->id;
 	s->ent = e;
-	s->tlb = t;
-	s->frame = frame;
-	s->host = m->mem + (frame << 12);
+	s->frame = (uint32_t)frame;
 }
 
 /* The nested dimension faulted: the VMM handles it (VM exit), then the
@@ -125,7 +115,6 @@ static int mem_xlate_slow(struct vl_machine *m, uint64_t va, unsigned acc, uint6
 	bool fetch = acc & VL_ACC_X;
 	struct vl_tlb *l1 = fetch ? &mp->itlb : &mp->dtlb;
 	uint16_t pcid = (c->cr4 & VL_CR4_PCIDE) ? (uint16_t)(c->cr3 & 0xfff) : 0;
-	uint64_t ctx = mem_ctx(m, pcid);
 	struct vl_tlb_ent *e, *e2;
 	struct vl_walk_req rq;
 	struct vl_walk_res r;
@@ -191,12 +180,12 @@ static int mem_xlate_slow(struct vl_machine *m, uint64_t va, unsigned acc, uint6
 		tlb_insert(&mp->stlb, va, base, sh, r.perms, dirty, m->tlb_tag, pcid);
 		e = tlb_insert(l1, va, base, sh, r.perms, dirty, m->tlb_tag, pcid);
 		*pa = r.pa;
-		mem_soft_fill(m, va, acc, ctx, l1, e, r.pa);
+		mem_soft_fill(m, va, acc, e, r.pa);
 		return 0;
 	}
 hit:
 	*pa = (e->pfn << e->page_shift) | (va & ((1ull << e->page_shift) - 1));
-	mem_soft_fill(m, va, acc, ctx, l1, e, *pa);
+	mem_soft_fill(m, va, acc, e, *pa);
 	return 0;
 bad:
 	if (m->state == VL_M_RUNNING)
@@ -205,27 +194,19 @@ bad:
 	return mem_fault(m, VL_FAULT_ABORT, false, 0, 0);
 }
 
-/* Fast path: a soft-TLB hit performs the modelled L1 hit (count + LRU). */
 static inline int mem_xlate(struct vl_machine *m, uint64_t va, unsigned acc, uint64_t *pa)
 {
-	struct vl_mem_priv *mp = &m->priv->mem;
-	struct vl_soft_ent *s = &mp->soft[(acc & 7) * VL_SOFT_N + ((va >> 12) & (VL_SOFT_N - 1))];
-
-	if (s->vpage == (va >> 12) && s->id == s->ent->id && (m->cpu.cr0 & VL_CR0_PG)) {
-		uint16_t pcid = (m->cpu.cr4 & VL_CR4_PCIDE) ? (uint16_t)(m->cpu.cr3 & 0xfff) : 0;
-		if (s->ctx == mem_ctx(m, pcid)) {
-			m->ctr->events[(acc & VL_ACC_X) ? VL_EV_ITLB_HITS : VL_EV_DTLB_HITS]++;
-			s->ent->lru = ++s->tlb->clock;
-			*pa = (s->frame << 12) | (va & 0xfff);
-			return 0;
-		}
-	}
-	return mem_xlate_slow(m, va, acc, pa);
+	return vl_mem_translate_inline(m, va, acc, pa);
 }
 
 int vl_mem_translate(struct vl_machine *m, uint64_t va, unsigned acc, uint64_t *pa)
 {
-	return mem_xlate(m, va, acc, pa);
+	return vl_mem_translate_inline(m, va, acc, pa);
+}
+
+int vl_mem_translate_slow(struct vl_machine *m, uint64_t va, unsigned acc, uint64_t *pa)
+{
+	return mem_xlate_slow(m, va, acc, pa);
 }
 
 static void mem_copy_in(struct vl_machine *m, uint64_t pa, void *dst, size_t n)

@@ -26,6 +26,7 @@ struct vl_tlb {
 	struct vl_tlb_ent *e;  /* sets * ways */
 	unsigned sets, ways;
 	uint64_t clock;
+	struct vl_tlb_ent *mru;   /* entry holding the highest stamp: re-touching it changes no order */
 };
 
 /* Page-walk cache / nested TLB entry (fully associative, LRU). */
@@ -47,17 +48,16 @@ struct vl_pwc {
 	uint64_t clock;
 };
 
-/* Host soft TLB: direct mapped, one array per access kind (acc & 7). */
-#define VL_SOFT_BITS 10
+/* Host soft TLB: direct mapped, one array per access kind (acc & 7).
+ * 32 bytes an entry; the L1 TLB it points into is implied by the kind. */
+#define VL_SOFT_BITS 8
 #define VL_SOFT_N (1u << VL_SOFT_BITS)
 struct vl_soft_ent {
 	uint64_t vpage;        /* va >> 12, ~0 = empty */
-	uint64_t ctx;          /* paging context the check was made under */
-	uint64_t id;           /* modelled entry id it corresponds to */
 	struct vl_tlb_ent *ent;/* the modelled L1 entry */
-	struct vl_tlb *tlb;
-	uint8_t *host;         /* host pointer of the 4K page */
-	uint64_t frame;        /* host-physical frame (pa >> 12) */
+	uint64_t id;           /* its fill id when cached (stale once they differ) */
+	uint32_t ctx;          /* paging context the permission check was made under */
+	uint32_t frame;        /* host-physical frame (pa >> 12) */
 };
 
 struct vl_mem_priv {
@@ -79,7 +79,15 @@ void tlb_free(struct vl_tlb *t);
 struct vl_tlb_ent *tlb_lookup(struct vl_tlb *t, uint64_t va, uint16_t tag, uint16_t pcid);
 struct vl_tlb_ent *tlb_insert(struct vl_tlb *t, uint64_t va, uint64_t pa, unsigned page_shift,
 			      unsigned perms, bool dirty, uint16_t tag, uint16_t pcid);
-static inline void tlb_touch(struct vl_tlb *t, struct vl_tlb_ent *e) { e->lru = ++t->clock; }
+/* LRU refresh. Skipped when e already holds the newest stamp: the relative
+ * order, which is all LRU decisions read, is then unchanged. */
+static inline void tlb_touch(struct vl_tlb *t, struct vl_tlb_ent *e)
+{
+	if (t->mru != e) {
+		e->lru = ++t->clock;
+		t->mru = e;
+	}
+}
 int pwc_init(struct vl_pwc *p, uint64_t entries);
 void pwc_free(struct vl_pwc *p);
 struct vl_pwc_ent *pwc_lookup(struct vl_pwc *p, uint64_t key, uint64_t root, uint16_t tag, unsigned level);

@@ -79,6 +79,7 @@ struct vl_tlb_ent *tlb_insert(struct vl_tlb *t, uint64_t va, uint64_t pa, unsign
 	victim->pcid = pcid;
 	victim->id = ++t->clock;
 	victim->lru = victim->id;
+	t->mru = victim;
 	return victim;
 }
 
