@@ -38,7 +38,16 @@ void vl_dev_reset(struct vl_machine *m)
 	for (int i = 0; i < 6; i++)
 		d->apic_lvt[i] = LVT_MASKED;
 	d->apic_svr = 0xff;
+	vl_dev_cpu_reset(m);
+}
+
+/* Architectural reset values of CPU-visible platform registers; called
+ * again after vl_cpu_reset (which may clear the whole vl_cpu). */
+void vl_dev_cpu_reset(struct vl_machine *m)
+{
 	m->cpu.apic_base = 0xfee00000ull | APIC_BASE_EN | APIC_BASE_BSP;
+	if (!m->cpu.pat)
+		m->cpu.pat = 0x0007040600070406ull;
 }
 
 /* ---- ACPI PM timer -------------------------------------------------------

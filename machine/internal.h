@@ -99,7 +99,8 @@ static inline void vl_mem_mark_code(struct vl_machine *m, uint64_t frame)
 /* Host fast path (soft TLB) on/off; off = every access takes the modelled
  * slow path (tests compare counters both ways). */
 void vl_mem_set_fastpath(struct vl_machine *m, bool on);
-void vl_dev_reset(struct vl_machine *m);
+void vl_dev_reset(struct vl_machine *m);       /* devices to reset state (incl. vl_dev_cpu_reset) */
+void vl_dev_cpu_reset(struct vl_machine *m);   /* APIC_BASE / PAT reset values into m->cpu */
 unsigned vl_platform_maxphyaddr(const struct vl_profile *p);
 
 /* ---- Inline soft-TLB hit (platform; additive) -----------------------------

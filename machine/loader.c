@@ -109,6 +109,7 @@ static void ld_boot_state(struct vl_machine *m, uint64_t entry, const char *cmdl
 	size_t cl = strlen(cmdline);
 
 	memset(m->mem, 0, VL_GUEST_LOAD_MIN);
+	vl_mem_note_write(m, 0, VL_GUEST_LOAD_MIN);
 	vl_phys_write64(m, VL_BOOT_PML4, (VL_BOOT_PML4 + 0x1000) | 0x3);
 	vl_phys_write64(m, VL_BOOT_PML4 + 0x1000, (VL_BOOT_PML4 + 0x2000) | 0x3);
 	for (uint64_t i = 0; i < 512; i++)
@@ -117,6 +118,7 @@ static void ld_boot_state(struct vl_machine *m, uint64_t entry, const char *cmdl
 	vl_phys_write(m, VL_BOOT_CMDLINE, cmdline, cl + 1);
 
 	vl_cpu_reset(m);
+	vl_dev_reset(m);
 	memset(c->gpr, 0, sizeof(c->gpr));
 	c->gpr[VL_RDI] = VL_BOOT_CMDLINE;
 	c->gpr[VL_RSI] = m->ram_size;

@@ -10,7 +10,6 @@
 #define MACHINE_DEFAULT_MONITOR_MB 64
 #define MACHINE_MAX_MB (64ull * 1024)   /* refuse absurd sizes instead of failing later */
 
-void vl_dev_reset(struct vl_machine *m);   /* devices.c */
 
 struct vl_machine *vl_machine_new(const struct vl_machine_config *cfg, char *err, size_t errlen)
 {
@@ -52,6 +51,7 @@ struct vl_machine *vl_machine_new(const struct vl_machine_config *cfg, char *err
 	if (vl_cpu_priv_init(m) != 0)
 		goto oom;
 	vl_cpu_reset(m);
+	vl_dev_cpu_reset(m);
 	return m;
 oom:
 	snprintf(err, errlen, "machine: out of host memory");
