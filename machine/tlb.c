@@ -37,6 +37,15 @@ static const unsigned tlb_shifts[3] = { 12, 21, 30 };
 
 struct vl_tlb_ent *tlb_lookup(struct vl_tlb *t, uint64_t va, uint16_t tag, uint16_t pcid)
 {
+	if (t->sets == 1) {   /* fully associative: one pass over every size */
+		for (unsigned w = 0; w < t->ways; w++) {
+			struct vl_tlb_ent *e = &t->e[w];
+			if (e->id && e->vpn == va >> e->page_shift && e->tag == tag &&
+			    ((e->perms & VL_PERM_G) || e->pcid == pcid))
+				return e;
+		}
+		return NULL;
+	}
 	for (int s = 0; s < 3 && t->sets; s++) {
 		uint64_t vpn = va >> tlb_shifts[s];
 		struct vl_tlb_ent *set = t->e + (size_t)(vpn % t->sets) * t->ways;
