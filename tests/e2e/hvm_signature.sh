@@ -14,6 +14,9 @@ V=${VIRTLAB:-bin/virtlab}
 G=${GUEST:-build/guest/guest.elf}
 [ -r "$G" ] || { echo "no guest image at $G"; exit 77; }
 "$V" list engines 2>/dev/null | grep -qw vtx || { echo "vtx not registered"; exit 1; }
+for mmu in shadow nested; do
+	"$V" list mmus 2>/dev/null | grep -qw $mmu || { echo "MMU engine $mmu not registered yet: skip"; exit 77; }
+done
 T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
 P=${VIRTLAB_PROFILES:-profiles}
 sed -e 's/^tpr_shadow *=.*/tpr_shadow = 0 ; test copy: no V_TPR/' -e 's/^name *=.*/name = zen4-notpr/' "$P/zen4.ini" > "$T/zen4-notpr.ini"
