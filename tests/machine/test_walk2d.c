@@ -196,6 +196,26 @@ static void test_npf_final(void **state)
 	vl_machine_free(m);
 }
 
+/* The walker's A/D write to a guest page-table page that the nested
+ * tables map read-only is a nested fault (write) on that entry's gPA. */
+static void test_npf_ad_write(void **state)
+{
+	struct vl_machine *m = mk(VL_PT_EPT, 24, 16);
+	struct vl_walk_req rq = req2d(VL_ACC_R);
+	struct vl_walk_res r;
+
+	vl_phys_write64(m, nleaf_addr(m, G_PT), (G_PT + OFF) | 0x5);   /* R|X, no W */
+	assert_int_equal(vl_walk(m, &rq, VA, &r), -1);
+	assert_int_equal(r.status, VL_WALK_NPF);
+	assert_false(r.npf_final);
+	assert_int_equal(r.npf_gpa, G_PT + 8);
+	assert_false(vl_phys_read64(m, OFF + G_PT + 8) & 0x20);       /* A not set */
+	/* Once the guest PTE's A bit is set, no write is needed: the walk succeeds. */
+	vl_phys_write64(m, OFF + G_PT + 8, vl_phys_read64(m, OFF + G_PT + 8) | 0x20);
+	assert_int_equal(vl_walk(m, &rq, VA, &r), 0);
+	vl_machine_free(m);
+}
+
 /* A guest #PF inside a 2-D walk is a #PF, not an NPF. */
 static void test_guest_pf_in_2d(void **state)
 {
@@ -302,6 +322,7 @@ int main(void)
 		cmocka_unit_test(test_warm_fewer),
 		cmocka_unit_test(test_npf_table_ref),
 		cmocka_unit_test(test_npf_final),
+		cmocka_unit_test(test_npf_ad_write),
 		cmocka_unit_test(test_guest_pf_in_2d),
 		cmocka_unit_test(test_mem_npf_hook),
 		cmocka_unit_test(test_software_walk),
