@@ -13,6 +13,7 @@ cd "$(dirname "$0")/../.."
 V=${VIRTLAB:-bin/virtlab}
 G=${GUEST:-build/guest/guest.elf}
 [ -r "$G" ] || { echo "no guest image at $G"; exit 77; }
+[ -x "$V" ] || { echo "no CLI at $V"; exit 77; }
 "$V" list engines 2>/dev/null | grep -qw vtx || { echo "vtx not registered"; exit 1; }
 for mmu in shadow nested; do
 	"$V" list mmus 2>/dev/null | grep -qw $mmu || { echo "MMU engine $mmu not registered yet: skip"; exit 77; }
