@@ -212,7 +212,7 @@ static int run_model(const struct vl_run_spec *spec, const struct vl_engine_ops 
 	struct vl_machine *m = vl_machine_new(&cfg, err, sizeof err);
 	if (!m) {
 		res->status = VL_RUN_FAILED;
-		snprintf(res->reason, sizeof res->reason, "machine: %s", err);
+		snprintf(res->reason, sizeof res->reason, "machine: %.480s", err);
 		return 0;
 	}
 	m->max_insns = cfg.max_insns;
@@ -225,7 +225,7 @@ static int run_model(const struct vl_run_spec *spec, const struct vl_engine_ops 
 	m->trace_arg = spec->trace_arg;
 	if (eng->attach(m, mmu, &ectx, err, sizeof err)) {
 		res->status = VL_RUN_FAILED;
-		snprintf(res->reason, sizeof res->reason, "engine %s: %s", eng->name, err);
+		snprintf(res->reason, sizeof res->reason, "engine %s: %.440s", eng->name, err);
 		goto out;
 	}
 	attached = true;
