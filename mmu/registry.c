@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "virtlab/mmu.h"
+#include "nested/nested.h"
+#include "shadow/shadow.h"
 
 static const struct vl_mmu_ops mmu_native = {
 	.name = "native",
@@ -13,6 +15,8 @@ static const struct vl_mmu_ops mmu_native = {
 
 const struct vl_mmu_ops *const vl_mmus[] = {
 	&mmu_native,
+	&vl_mmu_shadow,
+	&vl_mmu_nested,
 };
 const size_t vl_mmu_count = sizeof vl_mmus / sizeof vl_mmus[0];
 
