@@ -211,10 +211,13 @@ static int svm_cr(struct svm_vmm *vm)
 			vm->mmu->cr3_write(m, vm->mmu_ctx, val);
 			svm_sync_cr3(vm);
 		} else if (cr == 0 || cr == 4) {
-			svm_wr(vm, cr == 0 ? VMCB_CR0 : VMCB_CR4, 8, val);
+			/* the MMU engine sees every write and may set the hardware
+			 * value in m->cpu (shadow paging keeps CR0.WP = 1, as KVM's
+			 * svm_set_cr0 does); the VMCB gets the hardware value */
 			if (cr == 0) m->cpu.cr0 = val; else m->cpu.cr4 = val;
 			if (vm->mmu->cr_write)
 				vm->mmu->cr_write(m, vm->mmu_ctx, (int)cr, val);
+			svm_wr(vm, cr == 0 ? VMCB_CR0 : VMCB_CR4, 8, cr == 0 ? m->cpu.cr0 : m->cpu.cr4);
 			svm_sync_cr3(vm);
 		} else if (cr == 8) {
 			if (val > 15) { svm_inject_exception(vm, VL_GP, true, 0); return 0; }
@@ -262,12 +265,24 @@ static int svm_exception(struct svm_vmm *vm)
 	svm_charge(vm, m->prof->vmm_exception);
 	if (vec == VL_PF && vm->mmu->page_fault) {
 		uint64_t va = svm_rd(vm, VMCB_EXITINFO2, 8);
+		uint64_t rip = m->cpu.rip, rsp = m->cpu.gpr[VL_RSP], fl = m->cpu.rflags, rax = m->cpu.gpr[VL_RAX];
 		int rc = vm->mmu->page_fault(m, vm->mmu_ctx, va, &err);
 		svm_sync_cr3(vm);
 		if (rc == VL_HOOK_STOP || m->state != VL_M_RUNNING)
 			return VL_HOOK_STOP;
-		if (rc == VL_HOOK_DONE)
+		if (rc == VL_HOOK_DONE) {
+			/* the MMU may have emulated the instruction (a traced page-table
+			 * write): write back what the emulator changed */
+			if (m->cpu.rip != rip)
+				svm_wr(vm, VMCB_RIP, 8, m->cpu.rip);
+			if (m->cpu.gpr[VL_RSP] != rsp)
+				svm_wr(vm, VMCB_RSP, 8, m->cpu.gpr[VL_RSP]);
+			if (m->cpu.rflags != fl)
+				svm_wr(vm, VMCB_RFLAGS, 8, m->cpu.rflags);
+			if (m->cpu.gpr[VL_RAX] != rax)
+				svm_wr(vm, VMCB_RAX, 8, m->cpu.gpr[VL_RAX]);
 			return 0;
+		}
 		svm_wr(vm, VMCB_CR2, 8, va);
 	}
 	svm_inject_exception(vm, vec, has_err, err);

@@ -25,6 +25,7 @@ struct vtx_vmm {
 	enum vl_mmu_kind mmu_kind;
 	bool tpr_shadow;
 	uint64_t hw_cr3;                 /* last GUEST_CR3 written (KVM caches it too) */
+	uint64_t boot_cr0, boot_cr4;     /* the guest's CR0/CR4 before the MMU engine set the hardware's */
 	uint64_t unknown_exits;
 };
 
@@ -215,19 +216,20 @@ static void vtx_set_gpr(struct vtx_vmm *vm, unsigned r, uint64_t v)
 		vm->vcpu.m->cpu.gpr[r] = v;
 }
 
-/* Guest writes CR0/CR4: the guest's value goes to the read shadow and to
- * the guest-state field; paging-relevant changes go to the MMU engine. */
+/* Guest writes CR0/CR4: the guest's value goes to the read shadow; the MMU
+ * engine sees every write (its cr_write may set the hardware value in
+ * m->cpu, e.g. shadow paging keeps CR0.WP = 1 as KVM's hw_cr0 does), and
+ * the guest-state field gets the hardware value. */
 static void vtx_set_cr0_4(struct vtx_vmm *vm, unsigned cr, uint64_t val)
 {
-	uint64_t old = vtx_vmread(vm, cr == 0 ? VMCS_CR0_READ_SHADOW : VMCS_CR4_READ_SHADOW);
+	struct vl_machine *m = vm->vcpu.m;
 	vtx_vmwrite(vm, cr == 0 ? VMCS_CR0_READ_SHADOW : VMCS_CR4_READ_SHADOW, val);
-	vtx_vmwrite(vm, cr == 0 ? VMCS_GUEST_CR0 : VMCS_GUEST_CR4, val);
-	uint64_t paging = cr == 0 ? (VL_CR0_PG | VL_CR0_WP) : (VL_CR4_PGE | VL_CR4_PAE | VL_CR4_PCIDE | VL_CR4_PSE);
-	if (((old ^ val) & paging) && vm->mmu->cr_write) {
-		if (cr == 0) vm->vcpu.m->cpu.cr0 = val; else vm->vcpu.m->cpu.cr4 = val;
-		vm->mmu->cr_write(vm->vcpu.m, vm->mmu_ctx, (int)cr, val);
+	if (cr == 0) m->cpu.cr0 = val; else m->cpu.cr4 = val;
+	if (vm->mmu->cr_write) {
+		vm->mmu->cr_write(m, vm->mmu_ctx, (int)cr, val);
 		vtx_sync_cr3(vm);
 	}
+	vtx_vmwrite(vm, cr == 0 ? VMCS_GUEST_CR0 : VMCS_GUEST_CR4, cr == 0 ? m->cpu.cr0 : m->cpu.cr4);
 }
 
 static int vtx_cr_access(struct vtx_vmm *vm)
@@ -307,12 +309,22 @@ static int vtx_exception(struct vtx_vmm *vm)
 	vtx_charge(vm, m->prof->vmm_exception);
 	if (vec == VL_PF && vm->mmu->page_fault) {
 		uint64_t va = vtx_vmread(vm, VMCS_EXIT_QUALIFICATION);
+		uint64_t rip = m->cpu.rip, rsp = m->cpu.gpr[VL_RSP], fl = m->cpu.rflags;
 		int rc = vm->mmu->page_fault(m, vm->mmu_ctx, va, &err);
 		vtx_sync_cr3(vm);
 		if (rc == VL_HOOK_STOP || m->state != VL_M_RUNNING)
 			return VL_HOOK_STOP;
-		if (rc == VL_HOOK_DONE)
+		if (rc == VL_HOOK_DONE) {
+			/* the MMU may have emulated the instruction (a traced page-table
+			 * write): write back what the emulator changed */
+			if (m->cpu.rip != rip)
+				vtx_vmwrite(vm, VMCS_GUEST_RIP, m->cpu.rip);
+			if (m->cpu.gpr[VL_RSP] != rsp)
+				vtx_vmwrite(vm, VMCS_GUEST_RSP, m->cpu.gpr[VL_RSP]);
+			if (m->cpu.rflags != fl)
+				vtx_vmwrite(vm, VMCS_GUEST_RFLAGS, m->cpu.rflags);
 			return 0;
+		}
 		m->cpu.cr2 = va;   /* CR2 is not in the VMCS: the VMM loads it before entry */
 	}
 	vtx_inject_exception(vm, vec, (info & INTR_INFO_DELIVER_CODE) != 0, err);
@@ -505,8 +517,8 @@ static int vtx_setup(struct vtx_vmm *vm, char *err, size_t errlen)
 	uint64_t cr4_mask = ept ? (VL_CR4_PAE | VL_CR4_PCIDE) : (VL_CR4_PAE | VL_CR4_PGE | VL_CR4_PSE | VL_CR4_PCIDE);
 	vtx_vmwrite(vm, VMCS_CR0_GUEST_HOST_MASK, cr0_mask);
 	vtx_vmwrite(vm, VMCS_CR4_GUEST_HOST_MASK, cr4_mask);
-	vtx_vmwrite(vm, VMCS_CR0_READ_SHADOW, m->cpu.cr0);
-	vtx_vmwrite(vm, VMCS_CR4_READ_SHADOW, m->cpu.cr4);
+	vtx_vmwrite(vm, VMCS_CR0_READ_SHADOW, vm->boot_cr0);
+	vtx_vmwrite(vm, VMCS_CR4_READ_SHADOW, vm->boot_cr4);
 	/* Host state: the VMM's own (never used by the model beyond checks). */
 	vtx_vmwrite(vm, VMCS_HOST_CR0, VL_CR0_PE | VL_CR0_PG | VL_CR0_WP);
 	vtx_vmwrite(vm, VMCS_HOST_CR4, VL_CR4_PAE);
@@ -548,6 +560,8 @@ static int vtx_attach(struct vl_machine *m, const struct vl_mmu_ops *mmu, void *
 	vm->vcpu.handle_exit = vtx_handle_exit;
 	vm->mmu = mmu;
 	vm->mmu_kind = mmu->kind;
+	vm->boot_cr0 = m->cpu.cr0;
+	vm->boot_cr4 = m->cpu.cr4;
 	if (mmu->init && mmu->init(m, VL_VENDOR_INTEL, &vm->mmu_ctx, err, errlen)) {
 		free(vm);
 		return -1;

@@ -44,7 +44,11 @@ struct vl_mmu_ops {
 	void (*cr3_write)(struct vl_machine *m, void *ctx, uint64_t guest_cr3);
 	/* Guest read CR3 (intercepted MOV from CR3): the value the guest believes in. */
 	uint64_t (*cr3_read)(struct vl_machine *m, void *ctx);
-	/* Guest wrote CR0/CR4 bits that affect paging (WP, PGE, PCIDE). */
+	/* Guest wrote CR0/CR4 (every intercepted write; val and m->cpu.cr0/cr4
+	 * hold the guest's value). The engine reacts to paging bits (WP, PG,
+	 * PGE, PCIDE) and may set the HARDWARE value in m->cpu (shadow paging
+	 * keeps CR0.WP = 1); the VMM loads m->cpu's value into the guest state
+	 * and keeps the guest's value in its read shadow. */
 	void (*cr_write)(struct vl_machine *m, void *ctx, int cr, uint64_t val);
 	/* Guest executed INVLPG va (intercepted). */
 	void (*invlpg)(struct vl_machine *m, void *ctx, uint64_t va);
@@ -52,7 +56,8 @@ struct vl_mmu_ops {
 	 * returns VL_HOOK_DONE if the VMM absorbed it (hidden fault, traced
 	 * page-table write emulated), VL_HOOK_PASS if it is the guest's own
 	 * (true) fault to be injected with the (possibly corrected) error code
-	 * in *pfec. */
+	 * in *pfec. After DONE the VMM writes back RIP, RSP, RFLAGS (and RAX on
+	 * SVM) if they changed: the engine may have emulated the instruction. */
 	int (*page_fault)(struct vl_machine *m, void *ctx, uint64_t va, uint32_t *pfec);
 	/* An EPT violation / nested page fault. VL_HOOK_DONE after populating. */
 	int (*nested_fault)(struct vl_machine *m, void *ctx, uint64_t gpa, uint64_t gva, bool gva_valid, unsigned acc, uint64_t nested_pte);
