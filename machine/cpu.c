@@ -85,6 +85,7 @@ void vl_cpu_reset(struct vl_machine *m)
 	p->delivering = -1;
 	p->last_vec_pos = 0;
 	p->rep_chunk = 4096;
+	p->fc_vpage = ~0ull;
 	p->emul = false;
 }
 
@@ -205,6 +206,7 @@ bool cpu_cond_slow(struct vl_machine *m, unsigned cc)
 void vl_cpu_flags_sync(struct vl_machine *m)
 {
 	cpu_flags_sync(m);
+	cpu_kick(m);   /* a VM exit mid-instruction: the VMM may change anything */
 }
 
 /* ---- intercepts ------------------------------------------------------------------ */
@@ -229,6 +231,7 @@ static bool cpu_events(struct vl_machine *m)
 {
 	struct vl_cpu_priv *p = &m->priv->cpu;
 	struct vl_cpu *c = &m->cpu;
+	p->fc_vpage = ~0ull;   /* the paging context or CPL may have changed */
 	for (int spins = 0;; spins++) {
 		p->events = false;
 		if (spins > 64) {
@@ -279,23 +282,30 @@ static bool cpu_events(struct vl_machine *m)
 }
 
 /* ---- fetch and decode --------------------------------------------------------- */
-/* The decoded instruction at cpu.rip, or NULL with a fault in priv->fault.
- * `tmp` holds instructions that are not cached (page-crossing, unbacked). */
-static inline const struct vl_insn *cpu_fetch(struct vl_machine *m, struct vl_insn *tmp)
+/* Decode-cache page of host frame `frame` (allocated on first use), or NULL. */
+static struct vl_dpage *dcache_page(struct vl_machine *m, uint64_t frame)
 {
-	uint64_t pa, rip = m->cpu.rip;
-	unsigned acc = VL_ACC_X | cpu_uacc(m);
-	if (__builtin_expect(vl_mem_translate_inline(m, rip, acc, &pa), 0))
-		return NULL;
 	struct vl_dcache *dc = m->priv->cpu.dcache;
-	uint64_t frame = pa >> 12;
 	struct vl_dpage *dp;
-	if (__builtin_expect(frame < dc->nframes, 1) && (dp = dc->pages[frame]) != NULL) {
-		struct vl_insn *e = &dp->ins[pa & 0xfff];
-		if (__builtin_expect(e->gen == dp->gen && e->fn != NULL, 1))
-			return e;
+	if (frame >= dc->nframes)
+		return NULL;
+	dp = dc->pages[frame];
+	if (!dp) {
+		dp = calloc(1, sizeof *dp);
+		if (!dp)
+			return NULL;   /* host out of memory: run uncached */
+		dp->gen = 1;
+		dc->pages[frame] = dp;
+		vl_mem_mark_code(m, frame);
 	}
-	/* miss: decode */
+	return dp;
+}
+
+/* Decode at host-physical pa (cpu.rip's translation) into slot e of dp, or
+ * into tmp when the instruction crosses a page or dp is NULL. */
+static const struct vl_insn *cpu_decode(struct vl_machine *m, uint64_t pa, struct vl_dpage *dp, struct vl_insn *tmp)
+{
+	struct vl_cpu_priv *p = &m->priv->cpu;
 	uint8_t buf[16];
 	size_t off = pa & 0xfff, avail = 4096 - off;
 	if (avail > 15)
@@ -305,8 +315,9 @@ static inline const struct vl_insn *cpu_fetch(struct vl_machine *m, struct vl_in
 	int len = vl_decode(buf, avail, tmp);
 	bool cross = false;
 	if (len == 0) {   /* runs into the next page: fetch it (a second ITLB access) */
-		uint64_t pa2, va2 = (rip | 0xfff) + 1;
-		if (vl_mem_translate(m, va2, acc, &pa2))
+		uint64_t pa2, va2 = (m->cpu.rip | 0xfff) + 1;
+		p->fc_vpage = ~0ull;   /* another ITLB entry becomes the most recent */
+		if (vl_mem_translate(m, va2, VL_ACC_X | cpu_uacc(m), &pa2))
 			return NULL;
 		for (size_t k = avail; k < 15; k++)
 			buf[k] = pa2 + (k - avail) < m->mem_size ? m->mem[pa2 + k - avail] : 0xff;
@@ -322,21 +333,54 @@ static inline const struct vl_insn *cpu_fetch(struct vl_machine *m, struct vl_in
 		return NULL;
 	}
 	tmp->cost = insn_cost(m->prof, tmp);
-	if (cross || frame >= dc->nframes)
+	if (cross || !dp)
 		return tmp;
-	dp = dc->pages[frame];
-	if (!dp) {
-		dp = calloc(1, sizeof *dp);
-		if (!dp)
-			return tmp;   /* host out of memory: run uncached */
-		dp->gen = 1;
-		dc->pages[frame] = dp;
-	}
-	vl_mem_mark_code(m, frame);
 	struct vl_insn *e = &dp->ins[off];
 	*e = *tmp;
 	e->gen = dp->gen;
 	return e;
+}
+
+/* The decoded instruction at cpu.rip, or NULL with a fault in priv->fault.
+ * `tmp` holds instructions that are not cached (page-crossing, unbacked). */
+static inline const struct vl_insn *cpu_fetch(struct vl_machine *m, struct vl_insn *tmp)
+{
+	struct vl_cpu_priv *p = &m->priv->cpu;
+	uint64_t rip = m->cpu.rip, pa;
+	struct vl_dpage *dp;
+
+	if (__builtin_expect((rip >> 12) == p->fc_vpage && p->fc_ent->id == p->fc_id, 1)) {
+		/* same page as the last fetch: the modelled ITLB hit, as the soft TLB would count it */
+		m->ctr->events[VL_EV_ITLB_HITS]++;
+		tlb_touch(&m->priv->mem.itlb, p->fc_ent);
+		dp = p->fc_dp;
+		struct vl_insn *e = &dp->ins[rip & 0xfff];
+		if (__builtin_expect(e->gen == dp->gen, 1))
+			return e;
+		return cpu_decode(m, (p->fc_frame << 12) | (rip & 0xfff), dp, tmp);
+	}
+	unsigned acc = VL_ACC_X | cpu_uacc(m);
+	if (__builtin_expect(vl_mem_translate_inline(m, rip, acc, &pa), 0))
+		return NULL;
+	dp = dcache_page(m, pa >> 12);
+	/* remember the page if the soft TLB holds it (it does unless the fast path is off) */
+	struct vl_mem_priv *mp = &m->priv->mem;
+	const struct vl_soft_ent *s = &mp->soft[((acc & 7) << VL_SOFT_BITS) | ((rip >> 12) & (VL_SOFT_N - 1))];
+	if (dp && !mp->soft_off && s->vpage == (rip >> 12) && s->id == s->ent->id && s->frame == (pa >> 12)) {
+		p->fc_vpage = rip >> 12;
+		p->fc_ent = s->ent;
+		p->fc_id = s->id;
+		p->fc_frame = pa >> 12;
+		p->fc_dp = dp;
+	} else {
+		p->fc_vpage = ~0ull;
+	}
+	if (dp) {
+		struct vl_insn *e = &dp->ins[pa & 0xfff];
+		if (e->gen == dp->gen)
+			return e;
+	}
+	return cpu_decode(m, pa, dp, tmp);
 }
 
 /* ---- the loop ------------------------------------------------------------------ */

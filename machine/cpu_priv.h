@@ -9,6 +9,8 @@
 struct vl_machine;
 
 struct vl_dcache;
+struct vl_dpage;
+struct vl_tlb_ent;
 
 struct vl_cpu_priv {
 	struct vl_dcache *dcache;     /* decode cache (cpu.c) */
@@ -26,6 +28,16 @@ struct vl_cpu_priv {
 	unsigned last_vec[8];         /* ring of recent vectors for the triple-fault diagnostic */
 	unsigned last_vec_pos;
 	uint64_t last_rip[8];         /* RIP at which each of those vectors was raised */
+	/* Fetch cache: the page the last instructions came from. Valid while the
+	 * modelled ITLB entry keeps its fill (fc_id) and nothing else changed:
+	 * every event that can change the paging context or the CPL goes
+	 * through cpu_events(), which drops it. A hit does exactly what a
+	 * soft-TLB hit does (count the ITLB hit, refresh LRU). */
+	uint64_t fc_vpage;            /* va >> 12, or ~0 */
+	struct vl_tlb_ent *fc_ent;
+	uint64_t fc_id;
+	uint64_t fc_frame;
+	struct vl_dpage *fc_dp;
 	uint64_t rep_chunk;           /* string iterations per slice (REP is interruptible) */
 	/* vl_emulate_one in progress: memory writes go to emul_write, no
 	 * intercepts, no guest charges (the VMM charges its emulation). */
