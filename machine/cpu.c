@@ -174,6 +174,24 @@ uint64_t cpu_flags_compute(const struct vl_machine *m)
 		of = r == sign - 1;
 		af = (r & 0xf) == 0xf;
 		break;
+	/* shifts (exec_int.c op_shift): OF is defined for count 1 only; the
+	 * formula below is used for every count. AF is undefined: 0. */
+	case LF_SHL: {
+		unsigned bits = 8 * sz;
+		cf = b <= bits ? (a >> (bits - b)) & 1 : 0;
+		of = ((r & sign) != 0) ^ cf;
+		break;
+	}
+	case LF_SHR:
+		cf = b <= 8u * sz ? (a >> (b - 1)) & 1 : 0;
+		of = (a & sign) != 0;
+		break;
+	case LF_SAR: {
+		unsigned bits = 8 * sz;
+		cf = (uint64_t)(sx(a, sz) >> (b - 1 < bits ? b - 1 : bits - 1)) & 1;
+		of = false;
+		break;
+	}
 	}
 	if (cf) f |= VL_FL_CF;
 	if (of) f |= VL_FL_OF;

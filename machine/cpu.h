@@ -25,7 +25,8 @@ enum {
 };
 
 /* Lazy flag ops */
-enum { LF_NONE = 0, LF_ADD, LF_SUB, LF_ADC, LF_SBB, LF_LOGIC, LF_INC, LF_DEC };
+enum { LF_NONE = 0, LF_ADD, LF_SUB, LF_ADC, LF_SBB, LF_LOGIC, LF_INC, LF_DEC,
+       LF_SHL, LF_SHR, LF_SAR /* src1 = value, src2 = masked count (non-zero) */ };
 
 #define FL_ARITH (VL_FL_CF | VL_FL_PF | VL_FL_AF | VL_FL_ZF | VL_FL_SF | VL_FL_OF)
 

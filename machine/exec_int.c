@@ -538,6 +538,24 @@ int op_shift(struct vl_machine *m, const struct vl_insn *i)
 	cnt &= sz == 8 ? 63 : 31;
 	if (!cnt)
 		return next(m, i);   /* count 0: nothing changes, not even flags */
+	if (i->op == VL_OP_SHL || i->op == VL_OP_SHR || i->op == VL_OP_SAR) {
+		/* the common shifts: result now, flags lazily (cpu_flags_compute) */
+		unsigned lf;
+		if (i->op == VL_OP_SHL) {
+			r = cnt < bits ? (a << cnt) & mask : 0;
+			lf = LF_SHL;
+		} else if (i->op == VL_OP_SHR) {
+			r = cnt < bits ? a >> cnt : 0;
+			lf = LF_SHR;
+		} else {
+			r = (uint64_t)(sx(a, sz) >> (cnt < bits ? cnt : bits - 1)) & mask;
+			lf = LF_SAR;
+		}
+		if ((rc = rmw_wr(m, i, va, r)))
+			return rc;
+		lf_set(m, lf, sz, a, cnt, r);
+		return next(m, i);
+	}
 	bool cf, of;
 	uint64_t f = 0, fmask = FL_ARITH;
 	switch (i->op) {
