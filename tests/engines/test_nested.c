@@ -28,18 +28,6 @@
 
 extern const struct vl_engine_ops vl_engine_vtx, vl_engine_svm;
 
-/* The CPU half of the machine is not needed: weak stand-ins let the test
- * link without it (a real definition overrides them). */
-#define WEAK __attribute__((weak))
-WEAK void vl_cpu_reset(struct vl_machine *m) { (void)m; }
-WEAK int vl_cpu_priv_init(struct vl_machine *m) { (void)m; return 0; }
-WEAK void vl_cpu_priv_free(struct vl_machine *m) { (void)m; }
-WEAK void vl_dcache_invalidate_frame(struct vl_machine *m, uint64_t f) { (void)m; (void)f; }
-WEAK void vl_deliver_exception(struct vl_machine *m, unsigned v, bool he, uint32_t e, uint64_t cr2, bool hw) { (void)m; (void)v; (void)he; (void)e; (void)cr2; (void)hw; }
-WEAK void vl_deliver_interrupt(struct vl_machine *m, unsigned v) { (void)m; (void)v; }
-WEAK int vl_emulate_one(struct vl_machine *m, const struct vl_emul_ops *o, void *c, uint32_t *p) { (void)m; (void)o; (void)c; (void)p; return -1; }
-WEAK size_t vl_disasm(struct vl_machine *m, uint64_t va, int n, char *b, size_t l) { (void)m; (void)va; (void)n; if (l) b[0] = 0; return 0; }
-
 #define G_PML4  0x10000ull
 #define G_PDPT  0x11000ull
 #define G_PD    0x12000ull

@@ -23,41 +23,6 @@
 #include "../support/test_profile.h"
 #include "../../mmu/shadow/shadow.h"
 
-/* The CPU half of the machine is not needed: weak stand-ins let the test
- * link without it. The emulator stand-in knows the two instructions these
- * tests place at RIP (mov %rax,(%rdi) and mov (%rdi),%rax). */
-#define WEAK __attribute__((weak))
-WEAK void vl_cpu_reset(struct vl_machine *m) { (void)m; }
-WEAK int vl_cpu_priv_init(struct vl_machine *m) { (void)m; return 0; }
-WEAK void vl_cpu_priv_free(struct vl_machine *m) { (void)m; }
-WEAK void vl_dcache_invalidate_frame(struct vl_machine *m, uint64_t f) { (void)m; (void)f; }
-WEAK int vl_emulate_one(struct vl_machine *m, const struct vl_emul_ops *o, void *c, uint32_t *pfec)
-{
-	uint8_t b[3];
-	unsigned u = m->cpu.cpl == 3 ? VL_ACC_USER : 0;
-	int rc = vl_virt_read(m, m->cpu.rip, b, 3, VL_ACC_X | u, pfec);
-	if (rc)
-		return rc;
-	if (b[0] != 0x48 || (b[1] != 0x89 && b[1] != 0x8b) || (b[2] & 0xc0) || (b[2] & 7) == 4 || (b[2] & 7) == 5) {
-		snprintf(m->diag, sizeof m->diag, "stand-in emulator: unknown instruction");
-		return -1;
-	}
-	uint64_t addr = m->cpu.gpr[b[2] & 7];
-	unsigned reg = (b[2] >> 3) & 7;
-	if (b[1] == 0x89) {
-		rc = o->write(m, c, addr, &m->cpu.gpr[reg], 8);
-	} else {
-		uint64_t v;
-		rc = vl_virt_read(m, addr, &v, 8, u, pfec);
-		if (!rc)
-			m->cpu.gpr[reg] = v;
-	}
-	if (rc)
-		return rc;
-	m->cpu.rip += 3;
-	return 0;
-}
-
 #define P   0x1ull
 #define RW  0x2ull
 #define US  0x4ull

@@ -6,7 +6,9 @@
  * a hidden fault is one #PF exit and nothing injected, a traced page-table
  * write is emulated with RIP written back into the VMCS/VMCB, MOV to/from
  * CR3 switch roots and show the guest its own CR3, INVLPG reaches the
- * engine, and a true fault is injected with CR2. */
+ * engine, and a true fault is injected with CR2 and delivered through
+ * the guest's IDT with the guest's error code. Runs the real CPU half
+ * (vl_emulate_one, exception delivery). */
 #include <elf.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,39 +28,8 @@
 
 extern const struct vl_engine_ops vl_engine_vtx, vl_engine_svm;
 
-/* Weak stand-ins for the CPU half (a real definition overrides them): the
- * emulator knows mov %rax,(%rdi); exception delivery is recorded. */
-#define WEAK __attribute__((weak))
-WEAK void vl_cpu_reset(struct vl_machine *m) { (void)m; }
-WEAK int vl_cpu_priv_init(struct vl_machine *m) { (void)m; return 0; }
-WEAK void vl_cpu_priv_free(struct vl_machine *m) { (void)m; }
-WEAK void vl_dcache_invalidate_frame(struct vl_machine *m, uint64_t f) { (void)m; (void)f; }
-static int delivered_vec = -1;
-static uint32_t delivered_err;
-WEAK void vl_deliver_exception(struct vl_machine *m, unsigned v, bool he, uint32_t e, uint64_t cr2, bool hw)
-{
-	(void)m; (void)he; (void)cr2; (void)hw;
-	delivered_vec = (int)v;
-	delivered_err = e;
-}
-WEAK void vl_deliver_interrupt(struct vl_machine *m, unsigned v) { (void)m; (void)v; }
-WEAK size_t vl_disasm(struct vl_machine *m, uint64_t va, int n, char *b, size_t l) { (void)m; (void)va; (void)n; if (l) b[0] = 0; return 0; }
-WEAK int vl_emulate_one(struct vl_machine *m, const struct vl_emul_ops *o, void *c, uint32_t *pfec)
-{
-	uint8_t b[3];
-	int rc = vl_virt_read(m, m->cpu.rip, b, 3, VL_ACC_X, pfec);
-	if (rc)
-		return rc;
-	if (b[0] != 0x48 || b[1] != 0x89 || b[2] != 0x07)
-		return -1;
-	rc = o->write(m, c, m->cpu.gpr[VL_RDI], &m->cpu.gpr[VL_RAX], 8);
-	if (rc)
-		return rc;
-	m->cpu.rip += 3;
-	return 0;
-}
-
 #define CODE_PA 0x200000ull   /* mov %rax,(%rdi); hlt */
+#define IDT_PA  0x9000ull
 
 static size_t make_elf(uint8_t *buf)
 {
@@ -103,6 +74,13 @@ static void rig_up(struct rig *r, bool amd)
 	assert_non_null(r->m);
 	size_t n = make_elf(img);
 	assert_int_equal(vl_machine_load_elf_mem(r->m, img, n, "", err, sizeof err), 0);
+	/* an IDT at 0x9000 whose #PF gate (64-bit interrupt gate, CS 0x08)
+	 * points at the hlt after the mov */
+	uint64_t h = CODE_PA + 3;
+	vl_phys_write64(r->m, IDT_PA + VL_PF * 16, (h & 0xffff) | (0x08ull << 16) | (0x8eull << 40) | ((h >> 16 & 0xffff) << 48));
+	vl_phys_write64(r->m, IDT_PA + VL_PF * 16 + 8, h >> 32);
+	r->m->cpu.idtr.base = IDT_PA;
+	r->m->cpu.idtr.limit = 0xfff;
 	r->e = amd ? &vl_engine_svm : &vl_engine_vtx;
 	assert_int_equal(r->e->check(&r->p, VL_MMU_SHADOW, err, sizeof err), 0);
 	int rc = r->e->attach(r->m, &vl_mmu_shadow, &r->ctx, err, sizeof err);
@@ -249,18 +227,28 @@ static void shadow_case(bool amd)
 	assert_int_equal(access(&r, 0x400000, VL_ACC_R, &v), VL_HOOK_DONE);
 	assert_int_equal(m->ctr->events[VL_EV_HIDDEN_FAULTS], hidden + 1);
 
-	/* a true fault (nothing mapped): injected as #PF with CR2 = the address */
+	/* a true fault (nothing mapped): injected as #PF with CR2 = the address,
+	 * delivered through the guest IDT with error code 0 on the stack. The
+	 * IDT and stack pages are in the shadow first (their own hidden faults). */
+	assert_int_equal(access(&r, IDT_PA, VL_ACC_R, &v), VL_HOOK_DONE);
+	v = 0;
+	assert_int_equal(access(&r, VL_BOOT_STACK_TOP - 8, VL_ACC_W, &v), VL_HOOK_DONE);
+	assert_int_equal(access(&r, VL_BOOT_STACK_TOP - 8, VL_ACC_W, &v), -1);
 	const uint64_t bad = 0x0000700000000000ull;
-	delivered_vec = -1;
+	m->cpu.rip = CODE_PA;
+	m->cpu.gpr[VL_RSP] = VL_BOOT_STACK_TOP;
+	uint64_t inj = m->ctr->events[VL_EV_INJECTIONS];
 	assert_int_equal(access(&r, bad, VL_ACC_R, &v), VL_HOOK_DONE);
-	assert_int_equal(m->ctr->events[VL_EV_INJECTIONS], 1);
+	assert_int_equal(m->state, VL_M_RUNNING);
+	assert_int_equal(m->ctr->events[VL_EV_INJECTIONS], inj + 1);
 	assert_true(m->cpu.cr2 == bad);
-	if (!amd)
-		assert_int_equal(((struct vmx_vcpu *)m->vmm_ctx)->vmcs.field[VMCS_SLOT_VM_ENTRY_EXCEPTION_ERROR_CODE], 0);
-	if (delivered_vec >= 0) {   /* the stand-in delivery recorded it */
-		assert_int_equal(delivered_vec, VL_PF);
-		assert_int_equal(delivered_err, 0);
-	}
+	assert_true(m->cpu.rip == CODE_PA + 3);                  /* in the guest's #PF handler */
+	assert_true(m->cpu.gpr[VL_RSP] == VL_BOOT_STACK_TOP - 48);
+	uint32_t pfec = 0;
+	assert_int_equal(vl_virt_read(m, m->cpu.gpr[VL_RSP], &v, 8, VL_ACC_R, &pfec), 0);
+	assert_int_equal(v, 0);                                   /* error code: not present, read, supervisor */
+	assert_int_equal(vl_virt_read(m, m->cpu.gpr[VL_RSP] + 8, &v, 8, VL_ACC_R, &pfec), 0);
+	assert_true(v == CODE_PA);                                /* the faulting RIP */
 	rig_down(&r);
 }
 
