@@ -5,8 +5,16 @@
  * the nested TLB and page-walk cache). This engine is the VMM software
  * around it: it builds the nested tables in monitor memory and populates
  * them lazily — each EPT violation / nested page fault on guest RAM maps
- * that one 4 KiB guest-physical page (identity: hPA = gPA) — and refuses
- * anything that is not guest RAM (the VMM then stops with a reason).
+ * that one 4 KiB guest-physical page (identity: hPA = gPA).
+ *
+ * Guest-physical addresses outside RAM (the xAPIC page on CPUs without
+ * x2APIC, which the machine does not model; any unassigned address) map to
+ * one unbacked host-physical frame above all memory: reads return all ones
+ * and writes are dropped, exactly what the same access does on the native
+ * machine, and monitor memory is never reachable. (A real VMM would emulate
+ * each such access as MMIO, one exit each; the machine's retry-after-NPF
+ * contract has no way to complete an access in the VMM.) Only an address
+ * beyond MAXPHYADDR is refused: PASS, and the VMM stops with its reason.
  *
  * Page size of the nested mapping: 4 KiB, always (KVM without transparent
  * huge pages or hugetlbfs backing). That keeps a cold 4-level x 4-level 4K
@@ -36,8 +44,11 @@ struct nested {
 	struct vl_machine *m;
 	enum vl_pt_fmt fmt;
 	uint64_t root;
+	uint64_t unbacked;           /* host frame above all memory: where non-RAM gPAs map */
+	unsigned maxphy;
 	uint64_t tables;             /* nested table pages allocated (root included) */
-	uint64_t mapped;             /* 4K guest-physical pages mapped */
+	uint64_t mapped;             /* 4K guest-physical pages of RAM mapped */
+	uint64_t unassigned;         /* 4K guest-physical pages outside RAM mapped to `unbacked` */
 };
 
 static uint64_t nested_nonleaf(const struct nested *n, uint64_t hpa)
@@ -82,29 +93,30 @@ static int nested_map(struct nested *n, uint64_t gpa, uint64_t hpa)
 	uint64_t ea = table + ((gpa >> 12) & 511) * 8;
 	vl_charge(m, VL_CAT_VMM, m->prof->tlb_walk_ref);
 	if (!nested_present(n, vl_phys_read64(m, ea)))
-		n->mapped++;
+		*(gpa < m->ram_size ? &n->mapped : &n->unassigned) += 1;
 	vl_phys_write64(m, ea, nested_leaf(n, hpa & N_ADDR));
 	return 0;
 }
 
 /* EPT violation / NPF: the guest touched guest-physical gpa (a guest table
- * reference or the final address). Guest RAM: map its page, DONE (the
- * access is retried). Anything else (beyond RAM, monitor memory, MMIO the
- * machine does not model): PASS — the VMM stops with the gPA in its reason. */
+ * reference or the final address). Guest RAM: map its page (identity);
+ * outside RAM: map it to the unbacked frame (see the top of the file);
+ * DONE, the access is retried. Beyond MAXPHYADDR: PASS (the VMM stops). */
 static int nested_fault(struct vl_machine *m, void *ctx, uint64_t gpa, uint64_t gva, bool gva_valid,
 			unsigned acc, uint64_t npte)
 {
 	struct nested *n = ctx;
 
 	vl_charge(m, VL_CAT_VMM, m->prof->mmu_nested_fault);
-	if (gpa >= m->ram_size)
+	if (gpa >> n->maxphy)
 		return VL_HOOK_PASS;
-	if (nested_map(n, gpa & ~0xfffull, gpa & ~0xfffull)) {
+	if (nested_map(n, gpa & ~0xfffull, gpa < m->ram_size ? gpa & ~0xfffull : n->unbacked)) {
 		vl_machine_stop(m, VL_M_ERROR, "nested MMU: monitor memory exhausted mapping gpa %#llx",
 				(unsigned long long)gpa);
 		return VL_HOOK_STOP;
 	}
-	vl_trace(m, "nested: map gpa %#llx (%s, gva %#llx%s)", (unsigned long long)(gpa & ~0xfffull),
+	vl_trace(m, "nested: map gpa %#llx%s (%s, gva %#llx%s)", (unsigned long long)(gpa & ~0xfffull),
+		 gpa < m->ram_size ? "" : " (not RAM: unbacked)",
 		 gva_valid ? "final address" : "guest table reference", (unsigned long long)gva,
 		 (acc & VL_ACC_W) ? ", write" : "");
 	return VL_HOOK_DONE;
@@ -157,6 +169,15 @@ static int nested_init(struct vl_machine *m, enum vl_vendor vendor, void **ctx, 
 		return -1;
 	}
 	n->tables = 1;
+	uint32_t r[4];
+	vl_cpuid(m, 0x80000008u, 0, r);
+	n->maxphy = (r[0] & 0xff) ? (r[0] & 0xff) : 36;
+	n->unbacked = (m->mem_size + 0xfff) & ~0xfffull;
+	if (n->unbacked >> n->maxphy) {
+		snprintf(err, errlen, "nested MMU: no unbacked physical address below MAXPHYADDR for non-RAM gPAs");
+		free(n);
+		return -1;
+	}
 	/* The CPU engine copies root into the EPT pointer / N_CR3 after init;
 	 * until its VM entry turns nested paging on, this is its state. */
 	m->nested.enabled = true;
@@ -169,6 +190,7 @@ static int nested_init(struct vl_machine *m, enum vl_vendor vendor, void **ctx, 
 
 uint64_t vl_nested_mapped_pages(const void *ctx) { return ctx ? ((const struct nested *)ctx)->mapped : 0; }
 uint64_t vl_nested_table_pages(const void *ctx) { return ctx ? ((const struct nested *)ctx)->tables : 0; }
+uint64_t vl_nested_unassigned_pages(const void *ctx) { return ctx ? ((const struct nested *)ctx)->unassigned : 0; }
 
 const struct vl_mmu_ops vl_mmu_nested = {
 	.name = "nested",

@@ -29,8 +29,9 @@
  *    paging) and a supervisor write the guest allows but the shadow does not
  *    is emulated;
  *  - guest-physical == host-physical for RAM; a guest mapping of anything
- *    outside RAM maps a read-only page of all ones (what unbacked physical
- *    memory reads as on the machine) and writes to it are dropped, so a
+ *    outside RAM (e.g. the xAPIC page, which the machine does not model)
+ *    maps one unbacked host-physical frame above all memory: reads all
+ *    ones, writes dropped — what the same access does natively — and a
  *    guest can never reach monitor memory through a shadow.
  * Everything is deterministic: arrays indexed by frame, lists in insertion
  * order, no hashing, no host addresses in decisions.
@@ -93,7 +94,7 @@ struct shadow {
 	uint64_t stamp;
 	struct sh_page *cur;         /* current root (NULL after a zap-all: reload before use) */
 	uint64_t gcr3, gcr0, gcr4;   /* the guest's view */
-	uint64_t ones;               /* read-only page of all ones for non-RAM guest frames */
+	uint64_t unbacked;           /* host frame above all memory: where non-RAM guest frames map */
 	unsigned maxphy;
 	bool need_flush;             /* a present shadow translation changed: flush the tag */
 	bool oom;                    /* the pool ran dry during this operation */
@@ -375,7 +376,7 @@ static uint64_t sh_leaf_val(struct shadow *sh, uint64_t frame, uint64_t bits, bo
 {
 	uint64_t v = PTE_P | PTE_A | (bits & (PTE_US | PTE_NX | PTE_G));
 	if (frame >= sh->ram_frames)
-		return v | sh->ones;                  /* non-RAM: all ones, read-only */
+		return v | sh->unbacked | (writable ? PTE_RW | PTE_D : 0);   /* reads ones, writes dropped */
 	v |= frame << 12;
 	if (writable && !sh->wp[frame])
 		v |= PTE_RW | PTE_D;
@@ -641,8 +642,8 @@ static void sh_trace_write(struct shadow *sh, uint64_t gpa, size_t n)
 /* vl_emulate_one's write callback: the guest's write, translated by the
  * guest's tables (as the guest's MMU would: guest WP, A/D), performed on
  * guest-physical memory and traced; writes outside RAM are dropped (what
- * the machine does with unbacked memory). A guest fault is recorded and
- * ends the emulation. */
+ * the machine does with unbacked memory, see sh_leaf_val). A guest fault
+ * is recorded and ends the emulation. */
 static int sh_emul_write(struct vl_machine *m, void *ctx, uint64_t va, const void *data, size_t n)
 {
 	struct shadow *sh = ctx;
@@ -686,7 +687,7 @@ static const struct vl_emul_ops sh_emul_ops = { .write = sh_emul_write };
 /* A #PF from the hardware's walk of the shadow. Classify it on the guest's
  * own tables: true -> PASS with the guest's error code; else fill the
  * shadow (hidden) and, for a write the shadow must keep read-only (guest
- * page table, supervisor write under guest WP = 0, non-RAM frame), emulate
+ * page table, supervisor write under guest WP = 0), emulate
  * the instruction: tracing when it wrote a guest page table. Every #PF is
  * counted exactly once: hidden_faults, tracing_faults, or (true) injected
  * by the VMM. After DONE the VMM reloads RIP/RSP/RFLAGS/RAX from m->cpu
@@ -713,8 +714,7 @@ static int shadow_page_fault(struct vl_machine *m, void *ctx, uint64_t va, uint3
 		return VL_HOOK_STOP;
 
 	uint64_t frame = r.pa >> 12;
-	bool emulate = (acc & VL_ACC_W) &&
-		       (frame >= sh->ram_frames || sh->wp[frame] || !(r.perms & VL_PERM_W));
+	bool emulate = (acc & VL_ACC_W) && (!(r.perms & VL_PERM_W) || (frame < sh->ram_frames && sh->wp[frame]));
 	if (sh_fill(sh, va, &r, &fills)) {
 		/* pool exhausted: start over; the instruction faults again and refills */
 		sh_zap_all(sh);
@@ -892,13 +892,17 @@ static int shadow_init(struct vl_machine *m, enum vl_vendor vendor, void **ctx, 
 	sh->emu_page = ~0ull;
 	vl_cpuid(m, 0x80000008u, 0, r);
 	sh->maxphy = (r[0] & 0xff) ? (r[0] & 0xff) : 36;
-	sh->ones = vl_mem_alloc_page(m);
-	if (!sh->by_gfn || !sh->wp || !sh->rmap || !sh->by_hpa || !sh->ones) {
-		snprintf(err, errlen, "shadow MMU: out of %s memory", sh->ones ? "host" : "monitor");
+	sh->unbacked = (m->mem_size + 0xfff) & ~0xfffull;
+	if (!sh->by_gfn || !sh->wp || !sh->rmap || !sh->by_hpa) {
+		snprintf(err, errlen, "shadow MMU: out of host memory");
 		shadow_fini(m, sh);
 		return -1;
 	}
-	memset(m->mem + sh->ones, 0xff, 4096);
+	if (sh->unbacked >> sh->maxphy) {
+		snprintf(err, errlen, "shadow MMU: no unbacked physical address below MAXPHYADDR for non-RAM frames");
+		shadow_fini(m, sh);
+		return -1;
+	}
 	sh->gcr3 = m->cpu.cr3;
 	sh->gcr0 = m->cpu.cr0;
 	sh->gcr4 = m->cpu.cr4;

@@ -4,8 +4,9 @@
  * per fault, the documented choice) counted exactly; on the tables the
  * engine built, a fully cold 4-level x 4-level 4K walk makes exactly 24
  * references and warm ones fewer (1 with PWC and nested TLB, 4 after
- * INVLPG, 5 for the next page); guest-physical addresses outside RAM are
- * refused (PASS, the machine stops with a reason); handler costs; and the
+ * INVLPG, 5 for the next page); guest-physical addresses outside RAM map
+ * to unbacked memory (ones / dropped, never monitor memory), only beyond
+ * MAXPHYADDR is refused (the VMM stops with a reason); handler costs; the
  * same through the real vtx and svm VMMs (EPT_VIOLATION / VMEXIT_NPF exits,
  * the EPT pointer / N_CR3 holding the engine's root). */
 #include <elf.h>
@@ -231,30 +232,42 @@ static void check_refs(bool amd)
 static void test_refs_ept(void **s) { (void)s; check_refs(false); }
 static void test_refs_npt(void **s) { (void)s; check_refs(true); }
 
-/* ---- non-RAM guest-physical addresses -------------------------------------------------- */
+/* ---- guest-physical addresses outside RAM ------------------------------------------------ */
+/* Mapped to an unbacked host frame above all memory (reads ones, writes
+ * dropped: the native machine's unbacked memory), never to monitor memory;
+ * only an address beyond MAXPHYADDR is refused. */
 static void test_non_ram(void **s)
 {
 	(void)s;
 	struct rig r;
 	rig_up(&r, false, 24, 16);
 	struct vl_machine *m = r.m;
-	uint64_t mon = m->ram_size + 0x2000;
-	assert_int_equal(mmu->nested_fault(m, r.ctx, m->ram_size, 0, false, VL_ACC_R, 0), VL_HOOK_PASS);
-	assert_int_equal(mmu->nested_fault(m, r.ctx, mon, 0, true, VL_ACC_W, 0), VL_HOOK_PASS);
-	assert_int_equal(mmu->nested_fault(m, r.ctx, 0xfee00000ull, 0, true, VL_ACC_R, 0), VL_HOOK_PASS);
-	assert_int_equal(vl_nested_mapped_pages(r.ctx), 0);
-	assert_int_equal(m->state, VL_M_RUNNING);
+	uint64_t mon = m->ram_size + 0x300000, before = vl_phys_read64(m, mon);   /* a frame no engine uses here */
+	assert_int_equal(mmu->nested_fault(m, r.ctx, 1ull << 52, 0, true, VL_ACC_R, 0), VL_HOOK_PASS);
+	assert_int_equal(vl_nested_unassigned_pages(r.ctx), 0);
 	assert_true(mmu->gpa_to_hpa(m, r.ctx, 0x12345) == 0x12345);
 	assert_true(mmu->gpa_to_hpa(m, r.ctx, m->ram_size) == UINT64_MAX);
-	/* a guest PTE pointing into monitor memory: refused, the run stops with the gPA */
+	/* guest PTEs pointing at a monitor-memory gPA and at the xAPIC page */
+	const uint64_t va_mon = (VA & ~0x1fffffull) + 20 * 0x1000, va_apic = va_mon + 0x1000;
 	vl_phys_write64(m, G_PT + 20 * 8, mon | 7);
-	uint64_t v;
+	vl_phys_write64(m, G_PT + 21 * 8, 0xfee00000ull | 7);
+	uint64_t v = 0;
 	uint32_t pfec = 0;
-	assert_int_equal(vl_virt_read(m, (VA & ~0x1fffffull) + 20 * 0x1000, &v, 8, VL_ACC_R, &pfec), -1);
-	assert_int_equal(m->state, VL_M_ERROR);
-	char want[64];
-	snprintf(want, sizeof want, "gpa %#llx", (unsigned long long)mon);
-	assert_non_null(strstr(m->diag, want));
+	assert_int_equal(vl_virt_read(m, va_mon, &v, 8, VL_ACC_R, &pfec), 0);
+	assert_true(v == ~0ull);                       /* reads as unbacked memory */
+	v = 0x1234;
+	assert_int_equal(vl_virt_write(m, va_mon, &v, 8, VL_ACC_W, &pfec), 0);
+	assert_true(vl_phys_read64(m, mon) == before);   /* monitor memory untouched */
+	assert_int_equal(vl_virt_read(m, va_mon, &v, 8, VL_ACC_R, &pfec), 0);
+	assert_true(v == ~0ull);                       /* the write was dropped */
+	assert_int_equal(vl_virt_write(m, va_apic + 0xf0, &v, 4, VL_ACC_W, &pfec), 0);
+	assert_int_equal(vl_nested_unassigned_pages(r.ctx), 2);
+	assert_int_equal(m->state, VL_M_RUNNING);
+	/* the leaf never points into guest RAM or monitor memory */
+	struct vl_walk_req rq = { .root = G_PML4, .fmt = VL_PT_X86, .acc = VL_ACC_R, .nested = true };
+	struct vl_walk_res res;
+	assert_int_equal(vl_walk(m, &rq, va_mon, &res), 0);
+	assert_true(res.gpa == mon && res.pa >= m->mem_size);
 	rig_down(&r);
 }
 
@@ -356,11 +369,18 @@ static void vmm_case(bool amd)
 	uint64_t per = amd ? p.svm_vmexit + p.svm_vmrun : p.vmx_vmexit + p.vmx_vmentry;
 	assert_true(m->ctr->cycles[VL_CAT_EXIT] == 4 * per);
 	assert_true(m->ctr->cycles[VL_CAT_VMM] >= 4 * (p.vmm_exit_dispatch + p.mmu_nested_fault));
-	/* a guest mapping of a gPA outside RAM: the VMM stops the run with a reason */
+	/* a guest mapping of a gPA outside RAM: one more nested fault, then it
+	 * reads as unbacked memory */
 	vl_phys_write64(m, 0x3000 + 100 * 8, (m->ram_size + (1ull << 21)) | 0x83);
-	assert_int_equal(vl_virt_read(m, 100ull << 21, &b, 1, VL_ACC_R, &pfec), -1);
+	assert_int_equal(vl_virt_read(m, 100ull << 21, &b, 1, VL_ACC_R, &pfec), 0);
+	assert_int_equal(b, 0xff);
+	assert_int_equal(exits_named(m, npf), 5);
+	/* a nested fault the engine refuses (beyond MAXPHYADDR; the hardware
+	 * cannot produce one, so the hook is called directly): the VMM stops
+	 * the run with the gPA in its reason */
+	assert_int_equal(hooks->nested_fault(m, m->vmm_ctx, 1ull << 52, 0, false, VL_ACC_R, 0), VL_HOOK_STOP);
 	assert_int_equal(m->state, VL_M_ERROR);
-	assert_non_null(strstr(m->diag, amd ? "nested page fault" : "EPT violation"));
+	assert_non_null(strstr(m->diag, amd ? "nested page fault at gpa 0x10000000000000" : "EPT violation at gpa 0x10000000000000"));
 	e->detach(m, ectx);
 	vl_machine_free(m);
 }
