@@ -516,6 +516,9 @@ static int sh_load_root(struct shadow *sh, bool count)
 	} else {
 		if (count)
 			vl_count(m, VL_EV_CR3_CACHE_MISSES, 1);
+		if (count && m->trace)
+			vl_trace(m, "shadow: CR3 %#llx not in the root cache: new root%s", (unsigned long long)g,
+				 sh->roots[lru].sp ? ", least recently used root torn down" : "");
 		slot = lru;
 		struct sh_page *old = sh->roots[slot].sp;
 		if (old) {                    /* evict: the root and what only it reached */
@@ -708,6 +711,8 @@ static int shadow_page_fault(struct vl_machine *m, void *ctx, uint64_t va, uint3
 		if (sh_check_tables(sh, &r))
 			return VL_HOOK_STOP;
 		*pfec = r.pfec;               /* true fault: the guest's own error code */
+		if (m->trace)
+			vl_trace(m, "shadow: true #PF va %#llx error code %#x: injected", (unsigned long long)va, r.pfec);
 		return sh_finish(sh) ? VL_HOOK_STOP : VL_HOOK_PASS;
 	}
 	if (sh_check_tables(sh, &r))
@@ -725,6 +730,9 @@ static int shadow_page_fault(struct vl_machine *m, void *ctx, uint64_t va, uint3
 	if (!emulate) {
 		if (!fills)   /* nothing to fill: only stale hardware state can have faulted */
 			sh->need_flush = true;
+		if (m->trace)
+			vl_trace(m, "shadow: hidden #PF va %#llx -> gpa %#llx, %llu shadow entries filled",
+				 (unsigned long long)va, (unsigned long long)r.pa, (unsigned long long)fills);
 		vl_count(m, VL_EV_HIDDEN_FAULTS, 1);
 		return sh_finish(sh) ? VL_HOOK_STOP : VL_HOOK_DONE;
 	}
@@ -743,6 +751,9 @@ static int shadow_page_fault(struct vl_machine *m, void *ctx, uint64_t va, uint3
 	if (m->state != VL_M_RUNNING)
 		return VL_HOOK_STOP;
 	if (erc == 0) {
+		if (m->trace)
+			vl_trace(m, "shadow: %s write at va %#llx (gpa %#llx) emulated", sh->emu_traced ? "traced page-table" : "read-only",
+				 (unsigned long long)va, (unsigned long long)r.pa);
 		vl_count(m, sh->emu_traced ? VL_EV_TRACE_FAULTS : VL_EV_HIDDEN_FAULTS, 1);
 	} else if (erc > 0 && sh->emu_fault) {
 		*pfec = sh->emu_pfec;         /* the guest's own fault on the written address */
