@@ -1,4 +1,4 @@
-/* mm.c — physical page allocator (free list + per-page reference counts for
+/* mm.c — physical page allocator (fresh pages in order + a free list of freed pages, per-page reference counts for
  * copy-on-write), the kernel's own 4-level page tables, address spaces:
  * create, fork (COW), free. Every PTE write goes through pv_ops.set_pte. */
 #include "kernel.h"
@@ -6,6 +6,7 @@
 #define MAX_PAGES (1u << 18)             /* 1 GiB of RAM at most (the direct map's reach) */
 static u16 refcnt[MAX_PAGES];
 static u64 free_head, nfree;
+static u64 fresh_next, fresh_end;        /* never-used pages: handed out in order, untouched until then */
 u64 kernel_pml4_pa;
 extern u64 boot_pml4[];                  /* boot.S, identity-placed (VA = PA) */
 extern char _kend[];
@@ -14,9 +15,16 @@ u64 mm_free_pages(void) { return nfree; }
 
 u64 page_alloc(void)
 {
-	if (!free_head) return 0;
-	u64 pa = free_head;
-	free_head = *(u64 *)DM(pa);
+	u64 pa;
+	if (free_head) {
+		pa = free_head;
+		free_head = *(u64 *)DM(pa);
+	} else if (fresh_next < fresh_end) {
+		pa = fresh_next;
+		fresh_next += PAGE_SIZE;
+	} else {
+		return 0;
+	}
 	nfree--;
 	refcnt[pa >> 12] = 1;
 	memset(DM(pa), 0, PAGE_SIZE);
@@ -44,11 +52,11 @@ void mm_init(u64 ram)
 	pv_ops.set_pte(&pml4[0], 0);
 	pv_ops.write_cr3(kernel_pml4_pa);
 	u64 start = (PA(_kend) + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
-	for (u64 pa = ram - PAGE_SIZE; pa >= start; pa -= PAGE_SIZE) {
-		*(u64 *)DM(pa) = free_head;
-		free_head = pa;
-		nfree++;
-	}
+	/* Pages are taken from [start, ram) in order and only freed pages are
+	 * linked: RAM nobody allocates is never touched. */
+	fresh_next = start;
+	fresh_end = ram & ~(u64)(PAGE_SIZE - 1);
+	nfree = fresh_end > start ? (fresh_end - start) / PAGE_SIZE : 0;
 }
 
 /* Leaf PTE pointer for va in the space rooted at pml4_pa, creating the

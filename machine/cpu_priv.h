@@ -1,10 +1,48 @@
-/* cpu_priv.h — CPU-half private state (decode cache, last vectors). Owned by the CPU half. */
+/* cpu_priv.h — CPU-half private state (decode cache, lazy flags, event
+ * bookkeeping, last vectors). Owned by the CPU half. */
 #ifndef VL_MACHINE_CPU_PRIV_H
 #define VL_MACHINE_CPU_PRIV_H
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+struct vl_machine;
+
+struct vl_dcache;
+struct vl_dpage;
+struct vl_tlb_ent;
+
 struct vl_cpu_priv {
-	void *dcache;                 /* decode cache */
+	struct vl_dcache *dcache;     /* decode cache (cpu.c) */
+	/* Lazy arithmetic flags: while lf_op != LF_NONE, CF PF AF ZF SF OF are
+	 * a function of (lf_op, lf_sz, lf_src1, lf_src2, lf_res) (and, for
+	 * INC/DEC, CF in cpu.rflags). Materialised into cpu.rflags whenever
+	 * anything outside the interpreter can look (vl_cpu_flags_sync). */
+	uint8_t lf_op, lf_sz;
+	uint64_t lf_src1, lf_src2, lf_res;
+	/* Re-examine interrupts, devices and limits before the next instruction. */
+	bool events;
+	uint64_t next_event;          /* m->tsc at which the run loop must look again */
+	/* Exception delivery in progress (for #DF / triple fault): -1 = none. */
+	int delivering;
 	unsigned last_vec[8];         /* ring of recent vectors for the triple-fault diagnostic */
 	unsigned last_vec_pos;
+	uint64_t last_rip[8];         /* RIP at which each of those vectors was raised */
+	/* Fetch cache: the page the last instructions came from. Valid while the
+	 * modelled ITLB entry keeps its fill (fc_id) and nothing else changed:
+	 * every event that can change the paging context or the CPL goes
+	 * through cpu_events(), which drops it. A hit does exactly what a
+	 * soft-TLB hit does (count the ITLB hit, refresh LRU). */
+	uint64_t fc_vpage;            /* va >> 12, or ~0 */
+	struct vl_tlb_ent *fc_ent;
+	uint64_t fc_id;
+	uint64_t fc_frame;
+	struct vl_dpage *fc_dp;
+	uint64_t rep_chunk;           /* string iterations per slice (REP is interruptible) */
+	/* vl_emulate_one in progress: memory writes go to emul_write, no
+	 * intercepts, no guest charges (the VMM charges its emulation). */
+	bool emul;
+	int (*emul_write)(struct vl_machine *m, void *ctx, uint64_t va, const void *data, size_t n);
+	void *emul_ctx;
 };
 #endif

@@ -63,6 +63,9 @@ uint8_t vl_apic_get_tpr(struct vl_machine *m);
 /* ---- CPU -> Platform ------------------------------------------------------ */
 /* Forget cached decodes of instructions in host-physical frame `frame` (pa >> 12). */
 void vl_dcache_invalidate_frame(struct vl_machine *m, uint64_t frame);
+/* Materialise the CPU's lazy arithmetic flags into cpu.rflags (before a
+ * VM exit taken in the middle of an instruction saves guest state). */
+void vl_cpu_flags_sync(struct vl_machine *m);
 /* Reset CPU state / CPU-private state (called by vl_machine_new and the loader). */
 void vl_cpu_reset(struct vl_machine *m);
 int vl_cpu_priv_init(struct vl_machine *m);

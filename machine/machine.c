@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "internal.h"
 
@@ -36,9 +37,16 @@ struct vl_machine *vl_machine_new(const struct vl_machine_config *cfg, char *err
 	m->prof = cfg->prof;
 	m->ram_size = ram_mb << 20;
 	m->mem_size = (ram_mb + mon_mb) << 20;
-	m->mem = calloc(1, m->mem_size);   /* lazily zeroed by the host kernel */
-	if (!m->mem)
+	/* Guest memory: anonymous, lazily zeroed by the host kernel; transparent
+	 * huge pages where the host allows (first touches of guest RAM are then
+	 * 512x fewer host page faults). Host-side only: no modelled count changes. */
+	void *mem = mmap(NULL, m->mem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (mem == MAP_FAILED)
 		goto oom;
+	m->mem = mem;
+#ifdef MADV_HUGEPAGE
+	madvise(mem, m->mem_size, MADV_HUGEPAGE);
+#endif
 	m->max_insns = cfg->max_insns;
 	m->max_cycles = cfg->max_cycles;
 	m->region_id = 0;
@@ -68,7 +76,8 @@ void vl_machine_free(struct vl_machine *m)
 		vl_mem_priv_free(m);
 		free(m->priv);
 	}
-	free(m->mem);
+	if (m->mem)
+		munmap(m->mem, m->mem_size);
 	free(m->console);
 	free(m);
 }

@@ -97,6 +97,7 @@ static int mem_npf(struct vl_machine *m, const struct vl_walk_res *r, uint64_t v
 	int rc = VL_HOOK_PASS;
 
 	vl_count(m, VL_EV_NESTED_FAULTS, 1);
+	vl_cpu_flags_sync(m);
 	if (m->vmm && m->vmm->nested_fault)
 		rc = m->vmm->nested_fault(m, m->vmm_ctx, r->npf_gpa, va, r->npf_final, acc, r->npf_entry);
 	if (rc == VL_HOOK_DONE)

@@ -44,6 +44,7 @@ struct wdim {
 	bool nested_tables;   /* table addresses are gPAs: translate through m->nested */
 	bool nested_dim;      /* this IS the nested dimension (counts NESTED_WALK_REFS) */
 	bool software;
+	bool quiet;           /* diagnostics: nothing charged, counted, written or cached */
 	bool set_ad;
 	bool wp, nxe, gbpages;
 	bool pge;             /* CR4.PGE: honour the G bit */
@@ -67,6 +68,8 @@ static uint64_t walk_addr_mask(struct vl_machine *m)
 static void walk_ref(struct vl_machine *m, const struct wdim *d, struct vl_walk_res *res)
 {
 	res->refs++;
+	if (d->quiet)
+		return;
 	if (d->software) {
 		vl_charge(m, VL_CAT_VMM, m->prof->tlb_walk_ref);
 		return;
@@ -150,7 +153,7 @@ static int walk_dim(struct vl_machine *m, const struct wdim *d, uint64_t va, uns
 	unsigned tbl_perm[4] = { 0 };     /* nested perms of each table page (2-D) */
 	unsigned perms = VL_PERM_R | VL_PERM_W | VL_PERM_U | VL_PERM_X;
 	int level = 4, first = 4, lvl_idx;
-	bool use_pwc = !d->software && !d->nested_dim && mp->pwc.n;
+	bool use_pwc = !d->software && !d->quiet && !d->nested_dim && mp->pwc.n;
 	uint16_t tag = m->tlb_tag;
 	uint64_t e = 0;
 	unsigned shift = 12;
@@ -229,7 +232,7 @@ static int walk_dim(struct vl_machine *m, const struct wdim *d, uint64_t va, uns
 	}
 
 	/* Success: set A on every entry read (and D on the leaf for a write). */
-	if (d->set_ad && d->fmt == VL_PT_X86) {
+	if (d->set_ad && !d->quiet && d->fmt == VL_PT_X86) {
 		for (int l = first; l >= level; l--) {
 			int i = 4 - l;
 			uint64_t want = ent_val[i] | PTE_A;
@@ -313,10 +316,10 @@ static int nested_xlate(struct vl_machine *m, const struct wdim *gd, uint64_t gp
 	struct vl_mem_priv *mp = &m->priv->mem;
 	struct wdim nd = {
 		.fmt = m->nested.fmt, .root = m->nested.root, .nested_dim = true,
-		.software = gd->software, .set_ad = gd->set_ad && m->nested.fmt == VL_PT_X86,
+		.software = gd->software, .quiet = gd->quiet, .set_ad = gd->set_ad && m->nested.fmt == VL_PT_X86,
 		.wp = true, .nxe = true, .gbpages = m->prof->features_gbpages,
 	};
-	bool use_ntlb = !gd->software && mp->ntlb.n;
+	bool use_ntlb = !gd->software && !gd->quiet && mp->ntlb.n;
 	struct wout o;
 	unsigned a = acc & (VL_ACC_W | VL_ACC_X);
 
@@ -350,7 +353,7 @@ int vl_walk(struct vl_machine *m, const struct vl_walk_req *rq, uint64_t va, str
 {
 	struct wdim d = {
 		.fmt = rq->fmt, .root = rq->root, .nested_tables = rq->nested,
-		.software = rq->software, .set_ad = rq->set_ad,
+		.software = rq->software, .quiet = rq->quiet, .set_ad = rq->set_ad,
 		.wp = (m->cpu.cr0 & VL_CR0_WP) != 0, .nxe = (m->cpu.efer & VL_EFER_NXE) != 0,
 		.gbpages = m->prof->features_gbpages, .pge = (m->cpu.cr4 & VL_CR4_PGE) != 0,
 		.pcid = (m->cpu.cr4 & VL_CR4_PCIDE) ? (uint16_t)(m->cpu.cr3 & 0xfff) : 0,

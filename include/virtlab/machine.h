@@ -213,6 +213,8 @@ struct vl_walk_req {
 	                       * guest-physical, translated through m->nested */
 	bool software;        /* a VMM reading tables in software: refs charged to
 	                       * VL_CAT_VMM, not counted as hardware walk_refs, no PWC */
+	bool quiet;           /* diagnostics (disassembly, traces): no charge, no count,
+	                       * no A/D writes, no caches — invisible to the model */
 };
 
 enum vl_walk_status { VL_WALK_OK = 0, VL_WALK_PF = 1, VL_WALK_NPF = 2, VL_WALK_BAD = 3 };

@@ -1,0 +1,524 @@
+/* cpu.c — the interpreter: reset, the decode cache, the run loop (fetch,
+ * decode once, execute, charge, count), events (device time, interrupts,
+ * HLT, limits), lazy flags, and the intercept call into the VMM.
+ *
+ * Counting contract (see machine/README.md): per retired instruction the
+ * loop counts guest_instructions and charges the instruction's profile cost
+ * to the guest category; the platform counts the instruction fetch's ITLB
+ * access (one vl_mem_translate_inline per executed instruction) and every
+ * data access. Nothing here depends on the host: the decode cache and the
+ * soft TLB are invisible in every count.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cpu.h"
+
+/* ---- decode cache ---------------------------------------------------------
+ * Per host-physical frame that held executed code: 4096 decoded slots
+ * indexed by the byte offset, validated by a per-frame generation that any
+ * write to the frame bumps (self-modifying code, loader, VMM writes). Pages
+ * are calloc'ed lazily (mmap-backed: untouched slots cost no memory). An
+ * instruction that crosses a page boundary is decoded every time. */
+struct vl_dpage {
+	uint32_t gen;
+	struct vl_insn ins[4096];
+};
+struct vl_dcache {
+	struct vl_dpage **pages;
+	uint64_t nframes;
+};
+
+void vl_dcache_invalidate_frame(struct vl_machine *m, uint64_t frame)
+{
+	struct vl_dcache *dc = m->priv->cpu.dcache;
+	if (dc && frame < dc->nframes && dc->pages[frame])
+		dc->pages[frame]->gen++;
+}
+
+int vl_cpu_priv_init(struct vl_machine *m)
+{
+	struct vl_dcache *dc = calloc(1, sizeof *dc);
+	if (!dc)
+		return -1;
+	dc->nframes = m->mem_size >> 12;
+	dc->pages = calloc(dc->nframes, sizeof *dc->pages);
+	if (!dc->pages) {
+		free(dc);
+		return -1;
+	}
+	m->priv->cpu.dcache = dc;
+	return 0;
+}
+
+void vl_cpu_priv_free(struct vl_machine *m)
+{
+	struct vl_dcache *dc = m->priv->cpu.dcache;
+	if (!dc)
+		return;
+	for (uint64_t f = 0; f < dc->nframes; f++)
+		free(dc->pages[f]);
+	free(dc->pages);
+	free(dc);
+	m->priv->cpu.dcache = NULL;
+}
+
+void vl_cpu_reset(struct vl_machine *m)
+{
+	struct vl_cpu *c = &m->cpu;
+	struct vl_cpu_priv *p = &m->priv->cpu;
+	memset(c, 0, sizeof *c);
+	c->rflags = 0x2;
+	c->cr0 = 0x60000010ull;    /* CD NW ET (SDM 9.1.1 power-up) */
+	c->rip = 0xfff0;
+	c->seg[VL_CS] = (struct vl_seg){ .sel = 0xf000, .base = 0xffff0000ull, .limit = 0xffff, .attr = 0x9b };
+	for (int s = 0; s < 6; s++)
+		if (s != VL_CS)
+			c->seg[s] = (struct vl_seg){ .sel = 0, .base = 0, .limit = 0xffff, .attr = 0x93 };
+	c->idtr.limit = 0xffff;
+	c->gdtr.limit = 0xffff;
+	c->dr[6] = 0xffff0ff0ull;
+	c->dr[7] = 0x400;
+	p->lf_op = LF_NONE;
+	p->events = true;
+	p->next_event = 0;
+	p->delivering = -1;
+	p->last_vec_pos = 0;
+	p->rep_chunk = 4096;
+	p->fc_vpage = ~0ull;
+	p->emul = false;
+}
+
+/* Cycles an instruction is charged when it retires (profile [insn]). */
+static uint32_t insn_cost(const struct vl_profile *pr, const struct vl_insn *i)
+{
+	uint64_t c;
+	switch (i->cclass) {
+	case VL_CC_ALU:
+		c = i->mod == 3 || i->mod == 0xff || i->op == VL_OP_LEA || i->op == VL_OP_NOP ? pr->insn_alu
+		  : (i->opf & OPF_WRM) ? pr->insn_store : pr->insn_load;
+		break;
+	case VL_CC_LOAD:       c = pr->insn_load; break;
+	case VL_CC_STORE:      c = pr->insn_store; break;
+	case VL_CC_BRANCH:     c = pr->insn_branch; break;
+	case VL_CC_MUL:        c = pr->insn_mul; break;
+	case VL_CC_DIV:        c = pr->insn_div; break;
+	case VL_CC_PUSH_POP:   c = pr->insn_push_pop; break;
+	case VL_CC_STRING:     c = 0; break;   /* charged per iteration by the handler */
+	case VL_CC_PUSHF:      c = pr->insn_pushf; break;
+	case VL_CC_POPF:       c = pr->insn_popf; break;
+	case VL_CC_CLI_STI:    c = pr->insn_cli_sti; break;
+	case VL_CC_MOV_CR:     c = (i->op == VL_OP_MOV_TO_CR && i->reg == 3) ? pr->insn_mov_cr3 : pr->insn_mov_cr; break;
+	case VL_CC_INVLPG:     c = pr->insn_invlpg; break;
+	case VL_CC_CPUID:      c = pr->insn_cpuid; break;
+	case VL_CC_RDTSC:      c = pr->insn_rdtsc; break;
+	case VL_CC_RDMSR:      c = pr->insn_rdmsr; break;
+	case VL_CC_WRMSR:      c = pr->insn_wrmsr; break;
+	case VL_CC_IO:         c = (i->op == VL_OP_INS || i->op == VL_OP_OUTS) ? 0 : pr->insn_io; break;
+	case VL_CC_SYSCALL:    c = pr->insn_syscall; break;
+	case VL_CC_SYSRET:     c = pr->insn_sysret; break;
+	case VL_CC_IRET:       c = pr->insn_iret; break;
+	case VL_CC_SWAPGS:     c = pr->insn_swapgs; break;
+	case VL_CC_DESC_TABLE: c = pr->insn_desc_table; break;
+	case VL_CC_HLT:        c = pr->insn_hlt; break;
+	case VL_CC_OTHER_SYS:  c = pr->insn_other_sys; break;
+	default:               c = 0; break;
+	}
+	return c > UINT32_MAX ? UINT32_MAX : (uint32_t)c;
+}
+
+/* ---- lazy flags -------------------------------------------------------------- */
+uint64_t cpu_flags_compute(const struct vl_machine *m)
+{
+	const struct vl_cpu_priv *p = &m->priv->cpu;
+	unsigned sz = p->lf_sz;
+	uint64_t mask = sz_mask(sz), sign = sz_sign(sz);
+	uint64_t a = p->lf_src1, b = p->lf_src2, r = p->lf_res & mask, f = 0;
+	bool cf = false, of = false, af = false;
+	switch (p->lf_op) {
+	case LF_NONE:
+		return m->cpu.rflags & FL_ARITH;
+	case LF_ADD:
+		cf = r < a;
+		of = ((a ^ r) & (b ^ r) & sign) != 0;
+		af = ((a ^ b ^ r) & 0x10) != 0;
+		break;
+	case LF_ADC: {
+		bool cin = (m->cpu.rflags & VL_FL_CF) != 0;   /* carry-in parked in rflags by alu() */
+		cf = cin ? r <= a : r < a;
+		of = ((a ^ r) & (b ^ r) & sign) != 0;
+		af = ((a ^ b ^ r) & 0x10) != 0;
+		break;
+	}
+	case LF_SUB:
+		cf = a < b;
+		of = ((a ^ b) & (a ^ r) & sign) != 0;
+		af = ((a ^ b ^ r) & 0x10) != 0;
+		break;
+	case LF_SBB: {
+		bool cin = (m->cpu.rflags & VL_FL_CF) != 0;
+		cf = cin ? a <= b : a < b;
+		of = ((a ^ b) & (a ^ r) & sign) != 0;
+		af = ((a ^ b ^ r) & 0x10) != 0;
+		break;
+	}
+	case LF_LOGIC:
+		break;
+	case LF_INC:
+		cf = (m->cpu.rflags & VL_FL_CF) != 0;
+		of = r == sign;
+		af = (r & 0xf) == 0;
+		break;
+	case LF_DEC:
+		cf = (m->cpu.rflags & VL_FL_CF) != 0;
+		of = r == sign - 1;
+		af = (r & 0xf) == 0xf;
+		break;
+	/* shifts (exec_int.c op_shift): OF is defined for count 1 only; the
+	 * formula below is used for every count. AF is undefined: 0. */
+	case LF_SHL: {
+		unsigned bits = 8 * sz;
+		cf = b <= bits ? (a >> (bits - b)) & 1 : 0;
+		of = ((r & sign) != 0) ^ cf;
+		break;
+	}
+	case LF_SHR:
+		cf = b <= 8u * sz ? (a >> (b - 1)) & 1 : 0;
+		of = (a & sign) != 0;
+		break;
+	case LF_SAR: {
+		unsigned bits = 8 * sz;
+		cf = (uint64_t)(sx(a, sz) >> (b - 1 < bits ? b - 1 : bits - 1)) & 1;
+		of = false;
+		break;
+	}
+	}
+	if (cf) f |= VL_FL_CF;
+	if (of) f |= VL_FL_OF;
+	if (af) f |= VL_FL_AF;
+	if (!r) f |= VL_FL_ZF;
+	if (r & sign) f |= VL_FL_SF;
+	if (!__builtin_parity((unsigned)(r & 0xff))) f |= VL_FL_PF;
+	return f;
+}
+
+bool cpu_cond_slow(struct vl_machine *m, unsigned cc)
+{
+	uint64_t f = cpu_flags_compute(m);
+	bool cf = f & VL_FL_CF, zf = f & VL_FL_ZF, sf = f & VL_FL_SF, of = f & VL_FL_OF, pf = f & VL_FL_PF;
+	bool r;
+	switch (cc >> 1) {
+	case 0: r = of; break;
+	case 1: r = cf; break;
+	case 2: r = zf; break;
+	case 3: r = cf || zf; break;
+	case 4: r = sf; break;
+	case 5: r = pf; break;
+	case 6: r = sf != of; break;
+	default: r = zf || sf != of; break;
+	}
+	return r ^ (cc & 1);
+}
+
+/* For the platform: a nested-fault exit is about to save guest state. */
+void vl_cpu_flags_sync(struct vl_machine *m)
+{
+	cpu_flags_sync(m);
+	cpu_kick(m);   /* a VM exit mid-instruction: the VMM may change anything */
+}
+
+/* ---- intercepts ------------------------------------------------------------------ */
+int cpu_intercept_slow(struct vl_machine *m, struct vl_sens_event *ev)
+{
+	if (m->priv->cpu.emul || !m->vmm || !m->vmm->intercept)
+		return -1;
+	cpu_flags_sync(m);
+	int rc = m->vmm->intercept(m, m->vmm_ctx, ev);
+	cpu_kick(m);
+	if (rc == VL_HOOK_PASS)
+		return -1;
+	return rc == VL_HOOK_DONE ? VL_X_HOOKED : VL_X_STOP;
+}
+
+/* ---- events -------------------------------------------------------------------- */
+static inline uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
+
+/* Before the next instruction: devices, limits, interrupts, HLT. Returns
+ * true when the loop must stop (machine left VL_M_RUNNING). */
+static bool cpu_events(struct vl_machine *m)
+{
+	struct vl_cpu_priv *p = &m->priv->cpu;
+	struct vl_cpu *c = &m->cpu;
+	p->fc_vpage = ~0ull;   /* the paging context or CPL may have changed */
+	for (int spins = 0;; spins++) {
+		p->events = false;
+		if (spins > 64) {
+			vl_machine_stop(m, VL_M_ERROR, "interrupt %s: the VMM keeps declining delivery",
+					"livelock");
+			return true;
+		}
+		if (m->state != VL_M_RUNNING)
+			return true;
+		if (m->max_cycles && m->tsc >= m->max_cycles) {
+			vl_machine_stop(m, VL_M_TIMEOUT, "reached --max-cycles (%llu modelled cycles)",
+					(unsigned long long)m->max_cycles);
+			return true;
+		}
+		if (m->tsc >= vl_dev_next_event(m))
+			vl_dev_advance(m);
+		unsigned vec;
+		if (c->intr_shadow) {
+			p->events = true;   /* look again after the next instruction */
+		} else if ((c->rflags & VL_FL_IF) && vl_apic_pending(m, &vec)) {
+			c->halted = false;
+			if (m->intr_intercept && m->vmm && m->vmm->interrupt) {
+				cpu_flags_sync(m);
+				int rc = m->vmm->interrupt(m, m->vmm_ctx, vec);
+				if (rc != VL_HOOK_PASS) {
+					p->events = true;
+					continue;
+				}
+			}
+			vl_deliver_interrupt(m, vec);
+			continue;
+		}
+		if (c->halted) {
+			uint64_t wake = min_u64(vl_dev_next_event(m), m->max_cycles ? m->max_cycles : UINT64_MAX);
+			if (!(c->rflags & VL_FL_IF) || wake == UINT64_MAX) {
+				vl_machine_stop(m, VL_M_ERROR, "HLT at rip %#llx with %s: nothing can wake the CPU",
+						(unsigned long long)c->rip,
+						(c->rflags & VL_FL_IF) ? "no timer armed" : "interrupts disabled");
+				return true;
+			}
+			if (wake > m->tsc)
+				vl_charge(m, VL_CAT_GUEST, wake - m->tsc);   /* idle: the TSC runs on */
+			continue;
+		}
+		p->next_event = min_u64(vl_dev_next_event(m), m->max_cycles ? m->max_cycles : UINT64_MAX);
+		return false;
+	}
+}
+
+/* ---- fetch and decode --------------------------------------------------------- */
+/* Decode-cache page of host frame `frame` (allocated on first use), or NULL. */
+static struct vl_dpage *dcache_page(struct vl_machine *m, uint64_t frame)
+{
+	struct vl_dcache *dc = m->priv->cpu.dcache;
+	struct vl_dpage *dp;
+	if (frame >= dc->nframes)
+		return NULL;
+	dp = dc->pages[frame];
+	if (!dp) {
+		dp = calloc(1, sizeof *dp);
+		if (!dp)
+			return NULL;   /* host out of memory: run uncached */
+		dp->gen = 1;
+		dc->pages[frame] = dp;
+		vl_mem_mark_code(m, frame);
+	}
+	return dp;
+}
+
+/* Decode at host-physical pa (cpu.rip's translation) into slot e of dp, or
+ * into tmp when the instruction crosses a page or dp is NULL. */
+static const struct vl_insn *cpu_decode(struct vl_machine *m, uint64_t pa, struct vl_dpage *dp, struct vl_insn *tmp)
+{
+	struct vl_cpu_priv *p = &m->priv->cpu;
+	uint8_t buf[16];
+	size_t off = pa & 0xfff, avail = 4096 - off;
+	if (avail > 15)
+		avail = 15;
+	for (size_t k = 0; k < avail; k++)
+		buf[k] = pa + k < m->mem_size ? m->mem[pa + k] : 0xff;
+	int len = vl_decode(buf, avail, tmp);
+	bool cross = false;
+	if (len == 0) {   /* runs into the next page: fetch it (a second ITLB access) */
+		uint64_t pa2, va2 = (m->cpu.rip | 0xfff) + 1;
+		p->fc_vpage = ~0ull;   /* another ITLB entry becomes the most recent */
+		if (vl_mem_translate(m, va2, VL_ACC_X | cpu_uacc(m), &pa2))
+			return NULL;
+		for (size_t k = avail; k < 15; k++)
+			buf[k] = pa2 + (k - avail) < m->mem_size ? m->mem[pa2 + k - avail] : 0xff;
+		len = vl_decode(buf, 15, tmp);
+		cross = true;
+	}
+	if (len == -2 || len == 0) {
+		cpu_fault(m, VL_GP, true, 0);   /* longer than 15 bytes */
+		return NULL;
+	}
+	if (len < 0) {
+		cpu_fault(m, VL_UD, false, 0);
+		return NULL;
+	}
+	tmp->cost = insn_cost(m->prof, tmp);
+	if (cross || !dp)
+		return tmp;
+	struct vl_insn *e = &dp->ins[off];
+	*e = *tmp;
+	e->gen = dp->gen;
+	return e;
+}
+
+/* The decoded instruction at cpu.rip, or NULL with a fault in priv->fault.
+ * `tmp` holds instructions that are not cached (page-crossing, unbacked). */
+static inline const struct vl_insn *cpu_fetch(struct vl_machine *m, struct vl_insn *tmp)
+{
+	struct vl_cpu_priv *p = &m->priv->cpu;
+	uint64_t rip = m->cpu.rip, pa;
+	struct vl_dpage *dp;
+
+	if (__builtin_expect((rip >> 12) == p->fc_vpage && p->fc_ent->id == p->fc_id, 1)) {
+		/* same page as the last fetch: the modelled ITLB hit, as the soft TLB would count it */
+		m->ctr->events[VL_EV_ITLB_HITS]++;
+		tlb_touch(&m->priv->mem.itlb, p->fc_ent);
+		dp = p->fc_dp;
+		struct vl_insn *e = &dp->ins[rip & 0xfff];
+		if (__builtin_expect(e->gen == dp->gen, 1))
+			return e;
+		return cpu_decode(m, (p->fc_frame << 12) | (rip & 0xfff), dp, tmp);
+	}
+	unsigned acc = VL_ACC_X | cpu_uacc(m);
+	if (__builtin_expect(vl_mem_translate_inline(m, rip, acc, &pa), 0))
+		return NULL;
+	dp = dcache_page(m, pa >> 12);
+	/* remember the page if the soft TLB holds it (it does unless the fast path is off) */
+	struct vl_mem_priv *mp = &m->priv->mem;
+	const struct vl_soft_ent *s = &mp->soft[((acc & 7) << VL_SOFT_BITS) | ((rip >> 12) & (VL_SOFT_N - 1))];
+	if (dp && !mp->soft_off && s->vpage == (rip >> 12) && s->id == s->ent->id && s->frame == (pa >> 12)) {
+		p->fc_vpage = rip >> 12;
+		p->fc_ent = s->ent;
+		p->fc_id = s->id;
+		p->fc_frame = pa >> 12;
+		p->fc_dp = dp;
+	} else {
+		p->fc_vpage = ~0ull;
+	}
+	if (dp) {
+		struct vl_insn *e = &dp->ins[pa & 0xfff];
+		if (e->gen == dp->gen)
+			return e;
+	}
+	return cpu_decode(m, pa, dp, tmp);
+}
+
+/* ---- the loop ------------------------------------------------------------------ */
+/* Execute one instruction (events already looked at). */
+static inline void cpu_exec_one(struct vl_machine *m, uint64_t insn_limit)
+{
+	struct vl_insn tmp;
+	const struct vl_insn *i = cpu_fetch(m, &tmp);
+	if (__builtin_expect(i == NULL, 0)) {
+		cpu_deliver_fault(m);
+		return;
+	}
+	uint8_t shadow = m->cpu.intr_shadow;
+	int rc = i->fn(m, i);
+	if (__builtin_expect(rc == VL_X_OK, 1)) {
+		vl_charge(m, VL_CAT_GUEST, i->cost);
+	} else if (rc == VL_X_FAULT) {
+		cpu_deliver_fault(m);
+		return;
+	} else if (rc != VL_X_HOOKED) {
+		return;   /* VL_X_STOP, VL_X_AGAIN: not retired */
+	}
+	m->ctr->events[VL_EV_GUEST_INSNS]++;
+	if (__builtin_expect(shadow, 0))
+		m->cpu.intr_shadow = 0;
+	if (__builtin_expect(++m->insns >= insn_limit, 0)) {
+		vl_machine_stop(m, VL_M_TIMEOUT, "reached --max-instructions (%llu)", (unsigned long long)m->max_insns);
+		m->priv->cpu.events = true;
+	}
+}
+
+enum vl_mstate vl_machine_run(struct vl_machine *m)
+{
+	struct vl_cpu_priv *p = &m->priv->cpu;
+	uint64_t insn_limit = m->max_insns ? m->max_insns : UINT64_MAX;
+	p->events = true;
+	while (m->state == VL_M_RUNNING) {
+		if (__builtin_expect(p->events || m->tsc >= p->next_event, 0)) {
+			if (cpu_events(m))
+				break;
+		}
+		cpu_exec_one(m, insn_limit);
+	}
+	cpu_flags_sync(m);
+	return m->state;
+}
+
+enum vl_mstate vl_machine_step(struct vl_machine *m)
+{
+	struct vl_cpu_priv *p = &m->priv->cpu;
+	if (m->state != VL_M_RUNNING)
+		return m->state;
+	p->events = true;
+	uint64_t before = m->ctr->events[VL_EV_INTERRUPTS];
+	if (cpu_events(m)) {
+		cpu_flags_sync(m);
+		return m->state;
+	}
+	if (m->ctr->events[VL_EV_INTERRUPTS] == before)
+		cpu_exec_one(m, m->max_insns ? m->max_insns : UINT64_MAX);
+	cpu_flags_sync(m);
+	p->events = true;
+	return m->state;
+}
+
+/* ---- the VMM's emulator -------------------------------------------------------- */
+int cpu_emul_write(struct vl_machine *m, uint64_t va, unsigned sz, uint64_t v)
+{
+	struct vl_cpu_priv *p = &m->priv->cpu;
+	int vec = p->emul_write ? p->emul_write(m, p->emul_ctx, va, &v, sz) : 0;
+	if (vec)
+		return cpu_fault(m, (unsigned)vec, vec == VL_PF || vec == VL_GP, m->priv->fault.err);
+	return 0;
+}
+
+int vl_emulate_one(struct vl_machine *m, const struct vl_emul_ops *ops, void *ctx, uint32_t *pfec)
+{
+	struct vl_cpu_priv *p = &m->priv->cpu;
+	uint8_t buf[15];
+	struct vl_insn in;
+	unsigned acc = VL_ACC_X | cpu_uacc(m);
+	uint64_t rip = m->cpu.rip;
+	size_t n = 15, first = 4096 - (rip & 0xfff);
+	int rc;
+
+	/* fetch what the instruction can span: the rest of this page, the next only if needed */
+	if (vl_mem_fetch(m, rip, buf, first < n ? first : n, acc))
+		goto fault;
+	int len = vl_decode(buf, first < n ? first : n, &in);
+	if (len == 0) {
+		if (vl_mem_fetch(m, rip + first, buf + first, n - first, acc))
+			goto fault;
+		len = vl_decode(buf, n, &in);
+	}
+	if (len <= 0) {
+		snprintf(m->diag, sizeof m->diag, "emulator: undecodable instruction at %#llx", (unsigned long long)rip);
+		return -1;
+	}
+	if (in.op == VL_OP_CALLOUT || in.op == VL_OP_MARKER || in.op == VL_OP_HLT) {
+		snprintf(m->diag, sizeof m->diag, "emulator: will not emulate %s at %#llx", vl_op_name(in.op),
+			 (unsigned long long)rip);
+		return -1;
+	}
+	cpu_flags_sync(m);
+	p->emul = true;
+	p->emul_write = ops ? ops->write : NULL;
+	p->emul_ctx = ctx;
+	rc = in.fn(m, &in);
+	p->emul = false;
+	p->emul_write = NULL;
+	cpu_flags_sync(m);
+	if (rc == VL_X_FAULT)
+		goto fault;
+	return 0;   /* VL_X_AGAIN: RIP unchanged, the guest re-executes the rest */
+fault:
+	if (m->priv->fault.vec == VL_FAULT_ABORT)
+		return -1;
+	if (pfec)
+		*pfec = m->priv->fault.err;
+	if (m->priv->fault.vec == VL_PF)
+		m->cpu.cr2 = m->priv->fault.cr2;
+	return (int)m->priv->fault.vec;
+}

@@ -1,0 +1,334 @@
+/* cpu.h — the interpreter's private toolkit (CPU half): handler return
+ * codes, register and memory operand access, lazy flags, condition codes,
+ * the intercept call. Included by cpu.c, exec_*.c, exception.c, emulate.c.
+ *
+ * Handler contract: on entry cpu.rip is the instruction's address. A
+ * handler that completes sets cpu.rip to the next RIP (or the branch
+ * target) and returns VL_X_OK. A faulting handler leaves architectural
+ * state untouched (memory reads first, register/memory writes last) and
+ * returns VL_X_FAULT with m->priv->fault filled; the run loop delivers it.
+ */
+#ifndef VL_MACHINE_CPU_H
+#define VL_MACHINE_CPU_H
+
+#include <string.h>
+
+#include "internal.h"
+#include "decode.h"
+
+enum {
+	VL_X_OK = 0,      /* retired: charge the instruction's cost */
+	VL_X_FAULT,       /* exception in m->priv->fault, not delivered yet */
+	VL_X_HOOKED,      /* a VMM hook emulated it (exit): retired, no guest cost */
+	VL_X_STOP,        /* not retired; machine state or an event changed everything (re-examine) */
+	VL_X_AGAIN,       /* interruptible instruction (REP) made progress; RIP unchanged */
+};
+
+/* Lazy flag ops */
+enum { LF_NONE = 0, LF_ADD, LF_SUB, LF_ADC, LF_SBB, LF_LOGIC, LF_INC, LF_DEC,
+       LF_SHL, LF_SHR, LF_SAR /* src1 = value, src2 = masked count (non-zero) */ };
+
+#define FL_ARITH (VL_FL_CF | VL_FL_PF | VL_FL_AF | VL_FL_ZF | VL_FL_SF | VL_FL_OF)
+
+static inline struct vl_cpu_priv *cpu_priv(struct vl_machine *m) { return &m->priv->cpu; }
+
+static inline uint64_t sz_mask(unsigned sz)
+{
+	return sz >= 8 ? ~0ull : (1ull << (8 * sz)) - 1;
+}
+static inline uint64_t sz_sign(unsigned sz) { return 1ull << (8 * sz - 1); }
+static inline int64_t sx(uint64_t v, unsigned sz)
+{
+	unsigned sh = 64 - 8 * sz;
+	return (int64_t)(v << sh) >> sh;
+}
+
+/* ---- faults --------------------------------------------------------------- */
+static inline int cpu_fault(struct vl_machine *m, unsigned vec, bool has_err, uint32_t err)
+{
+	struct vl_fault *f = &m->priv->fault;
+	f->vec = vec;
+	f->has_err = has_err;
+	f->err = err;
+	f->cr2 = 0;
+	return VL_X_FAULT;
+}
+#define X_UD()     cpu_fault(m, VL_UD, false, 0)
+#define X_GP(e)    cpu_fault(m, VL_GP, true, (e))
+#define X_DE()     cpu_fault(m, VL_DE, false, 0)
+
+/* ---- lazy flags ----------------------------------------------------------- */
+uint64_t cpu_flags_compute(const struct vl_machine *m);   /* the arithmetic bits now */
+/* Materialise lazy flags into cpu.rflags (before anyone outside looks). */
+static inline void cpu_flags_sync(struct vl_machine *m)
+{
+	struct vl_cpu_priv *p = cpu_priv(m);
+	if (p->lf_op != LF_NONE) {
+		m->cpu.rflags = (m->cpu.rflags & ~FL_ARITH) | cpu_flags_compute(m);
+		p->lf_op = LF_NONE;
+	}
+}
+static inline void lf_set(struct vl_machine *m, unsigned op, unsigned sz, uint64_t a, uint64_t b, uint64_t r)
+{
+	struct vl_cpu_priv *p = cpu_priv(m);
+	p->lf_op = (uint8_t)op;
+	p->lf_sz = (uint8_t)sz;
+	p->lf_src1 = a;
+	p->lf_src2 = b;
+	p->lf_res = r;
+}
+/* Eager update: the bits in `mask` become `val` (other flags unchanged). */
+static inline void flags_set(struct vl_machine *m, uint64_t mask, uint64_t val)
+{
+	cpu_flags_sync(m);
+	m->cpu.rflags = (m->cpu.rflags & ~mask) | (val & mask);
+}
+bool cpu_cond_slow(struct vl_machine *m, unsigned cc);
+static inline bool cpu_cf(struct vl_machine *m)
+{
+	struct vl_cpu_priv *p = cpu_priv(m);
+	switch (p->lf_op) {
+	case LF_ADD: return p->lf_res < p->lf_src1;
+	case LF_SUB: return p->lf_src1 < p->lf_src2;
+	case LF_LOGIC: return false;
+	default: return (cpu_flags_compute(m) & VL_FL_CF) != 0;
+	}
+}
+/* Condition code cc (0..15) of Jcc/SETcc/CMOVcc. */
+static inline bool cpu_cond(struct vl_machine *m, unsigned cc)
+{
+	struct vl_cpu_priv *p = cpu_priv(m);
+	bool r;
+	if (p->lf_op == LF_SUB) {
+		uint64_t a = p->lf_src1, b = p->lf_src2;
+		switch (cc >> 1) {
+		case 1: r = a < b; break;                                   /* B */
+		case 2: r = a == b; break;                                  /* E */
+		case 3: r = a <= b; break;                                  /* BE */
+		case 6: r = sx(a, p->lf_sz) < sx(b, p->lf_sz); break;       /* L */
+		case 7: r = sx(a, p->lf_sz) <= sx(b, p->lf_sz); break;      /* LE */
+		default: return cpu_cond_slow(m, cc);
+		}
+		return r ^ (cc & 1);
+	}
+	if (p->lf_op == LF_LOGIC) {
+		uint64_t res = p->lf_res;
+		bool sf = (res & sz_sign(p->lf_sz)) != 0;
+		switch (cc >> 1) {
+		case 0: r = false; break;          /* O */
+		case 1: r = false; break;          /* B */
+		case 2: r = res == 0; break;       /* E */
+		case 3: r = res == 0; break;       /* BE */
+		case 4: r = sf; break;             /* S */
+		case 6: r = sf; break;             /* L */
+		case 7: r = res == 0 || sf; break; /* LE */
+		default: return cpu_cond_slow(m, cc);
+		}
+		return r ^ (cc & 1);
+	}
+	return cpu_cond_slow(m, cc);
+}
+
+/* ---- registers ------------------------------------------------------------ */
+static inline uint64_t reg_get(const struct vl_machine *m, unsigned r, unsigned sz, uint8_t rex)
+{
+	switch (sz) {
+	case 1:
+		if (!rex && r >= 4 && r < 8)
+			return (m->cpu.gpr[r - 4] >> 8) & 0xff;
+		return m->cpu.gpr[r] & 0xff;
+	case 2: return m->cpu.gpr[r] & 0xffff;
+	case 4: return m->cpu.gpr[r] & 0xffffffffu;
+	default: return m->cpu.gpr[r];
+	}
+}
+static inline void reg_set(struct vl_machine *m, unsigned r, unsigned sz, uint8_t rex, uint64_t v)
+{
+	uint64_t *g;
+	switch (sz) {
+	case 1:
+		if (!rex && r >= 4 && r < 8) {
+			g = &m->cpu.gpr[r - 4];
+			*g = (*g & ~0xff00ull) | ((v & 0xff) << 8);
+		} else {
+			g = &m->cpu.gpr[r];
+			*g = (*g & ~0xffull) | (v & 0xff);
+		}
+		break;
+	case 2:
+		g = &m->cpu.gpr[r];
+		*g = (*g & ~0xffffull) | (v & 0xffff);
+		break;
+	case 4: m->cpu.gpr[r] = v & 0xffffffffu; break;
+	default: m->cpu.gpr[r] = v; break;
+	}
+}
+
+/* ---- memory --------------------------------------------------------------- */
+static inline unsigned cpu_uacc(const struct vl_machine *m)
+{
+	return m->cpu.cpl == 3 ? VL_ACC_USER : 0;
+}
+
+/* Effective (linear) address of the ModRM memory operand. */
+static inline uint64_t cpu_ea(const struct vl_machine *m, const struct vl_insn *i)
+{
+	uint64_t a = (uint64_t)(int64_t)i->disp;
+	if (i->base == VL_RIPREL)
+		a += m->cpu.rip + i->len;
+	else if (i->base != VL_NOREG)
+		a += m->cpu.gpr[i->base];
+	if (i->index != VL_NOREG)
+		a += m->cpu.gpr[i->index] << i->scale;
+	if (i->asz == 4)
+		a = (uint32_t)a;
+	if (i->seg != VL_SEG_NONE)
+		a += m->cpu.seg[i->seg].base;
+	return a;
+}
+/* Segment base for string/implicit operands (DS: may be overridden by FS/GS). */
+static inline uint64_t cpu_segbase(const struct vl_machine *m, const struct vl_insn *i)
+{
+	return i->seg != VL_SEG_NONE ? m->cpu.seg[i->seg].base : 0;
+}
+
+/* Read sz (1..8) bytes at linear va. 0 or VL_X_FAULT. */
+static inline int mem_rd(struct vl_machine *m, uint64_t va, unsigned sz, uint64_t *v, unsigned acc)
+{
+	uint64_t pa, x = 0;
+	if (__builtin_expect((va & 0xfff) + sz <= 4096, 1)) {
+		if (vl_mem_translate_inline(m, va, acc, &pa))
+			return VL_X_FAULT;
+		if (__builtin_expect(pa + sz <= m->mem_size, 1))
+			memcpy(&x, m->mem + pa, sz);
+		else
+			x = ~0ull;
+	} else if (vl_mem_read(m, va, &x, sz, acc)) {
+		return VL_X_FAULT;
+	}
+	*v = x & sz_mask(sz);
+	return 0;
+}
+int cpu_emul_write(struct vl_machine *m, uint64_t va, unsigned sz, uint64_t v);
+static inline int mem_wr(struct vl_machine *m, uint64_t va, unsigned sz, uint64_t v, unsigned acc)
+{
+	uint64_t pa;
+	if (__builtin_expect(m->priv->cpu.emul, 0))
+		return cpu_emul_write(m, va, sz, v);
+	if (__builtin_expect((va & 0xfff) + sz <= 4096, 1)) {
+		if (vl_mem_translate_inline(m, va, acc | VL_ACC_W, &pa))
+			return VL_X_FAULT;
+		if (__builtin_expect(pa + sz <= m->mem_size, 1)) {
+			memcpy(m->mem + pa, &v, sz);
+			if (__builtin_expect(m->priv->mem.code_frames[pa >> 12] != 0, 0))
+				vl_mem_note_write(m, pa, sz);
+		}
+		return 0;
+	}
+	return vl_mem_write(m, va, &v, sz, acc) ? VL_X_FAULT : 0;
+}
+/* Probe a write (translate with W) without writing: for read-modify-write
+ * instructions whose write must not fault after the read committed state. */
+static inline int mem_probe_w(struct vl_machine *m, uint64_t va, unsigned sz, unsigned acc)
+{
+	uint64_t pa;
+	if (m->priv->cpu.emul)
+		return 0;   /* the VMM's write callback decides */
+	if ((va & 0xfff) + sz <= 4096)
+		return vl_mem_translate_inline(m, va, acc | VL_ACC_W, &pa) ? VL_X_FAULT : 0;
+	if (vl_mem_translate(m, va, acc | VL_ACC_W, &pa) ||
+	    vl_mem_translate(m, (va | 0xfff) + 1, acc | VL_ACC_W, &pa))
+		return VL_X_FAULT;
+	return 0;
+}
+
+/* The r/m operand (register or memory) */
+static inline int rm_rd(struct vl_machine *m, const struct vl_insn *i, unsigned sz, uint64_t *v)
+{
+	if (i->mod == 3) {
+		*v = reg_get(m, i->rm, sz, i->rex);
+		return 0;
+	}
+	return mem_rd(m, cpu_ea(m, i), sz, v, cpu_uacc(m));
+}
+static inline int rm_wr(struct vl_machine *m, const struct vl_insn *i, unsigned sz, uint64_t v)
+{
+	if (i->mod == 3) {
+		reg_set(m, i->rm, sz, i->rex, v);
+		return 0;
+	}
+	return mem_wr(m, cpu_ea(m, i), sz, v, cpu_uacc(m));
+}
+
+/* Stack */
+static inline int push(struct vl_machine *m, unsigned sz, uint64_t v)
+{
+	uint64_t rsp = m->cpu.gpr[VL_RSP] - sz;
+	int rc = mem_wr(m, rsp, sz, v, cpu_uacc(m));
+	if (rc) {
+		if (m->priv->fault.vec == VL_GP)
+			m->priv->fault.vec = VL_SS_FAULT;   /* non-canonical stack address: #SS(0) */
+		return rc;
+	}
+	m->cpu.gpr[VL_RSP] = rsp;
+	return 0;
+}
+static inline int pop_peek(struct vl_machine *m, unsigned sz, uint64_t off, uint64_t *v)
+{
+	int rc = mem_rd(m, m->cpu.gpr[VL_RSP] + off, sz, v, cpu_uacc(m));
+	if (rc && m->priv->fault.vec == VL_GP)
+		m->priv->fault.vec = VL_SS_FAULT;
+	return rc;
+}
+
+/* ---- sensitive instructions ------------------------------------------------
+ * Call the VMM's intercept hook if the class is selected. Returns -1 when
+ * not intercepted (or the VMM passed): the handler continues; otherwise the
+ * VL_X_* code to return. */
+int cpu_intercept_slow(struct vl_machine *m, struct vl_sens_event *ev);
+static inline int cpu_intercept(struct vl_machine *m, const struct vl_insn *i, struct vl_sens_event *ev)
+{
+	if (__builtin_expect(!(m->intercept & VL_SENS_BIT(i->sens)), 1))
+		return -1;
+	ev->cls = (enum vl_sens)i->sens;
+	ev->len = i->len;
+	ev->insn_rip = m->cpu.rip;
+	ev->rep = i->rep != 0;
+	return cpu_intercept_slow(m, ev);
+}
+
+/* ---- exceptions (exception.c) --------------------------------------------- */
+/* Deliver the fault in m->priv->fault (RIP = the faulting instruction). */
+void cpu_deliver_fault(struct vl_machine *m);
+/* Event kinds for delivery */
+enum { EV_EXC = 0, EV_SOFT = 1, EV_INTR = 2 };
+/* Deliver vector vec now through the IDT, with #DF / triple-fault rules.
+ * cpu.rip is the faulting or interrupted instruction; for EV_SOFT (INT n,
+ * INT3: gate DPL checked) the pushed RIP is cpu.rip + soft_len. */
+void cpu_deliver(struct vl_machine *m, unsigned vec, bool has_err, uint32_t err, int kind, unsigned soft_len);
+/* VMCS-layout access rights of a descriptor's low quadword. */
+static inline uint16_t desc_attr(uint64_t lo) { return (uint16_t)((lo >> 40) & 0xf0ff); }
+/* Load a segment register from the GDT/LDT (MOV Sreg, POP Sreg, IRET, RETF). 0 or VL_X_FAULT. */
+int cpu_load_seg(struct vl_machine *m, unsigned sreg, uint16_t sel, unsigned cpl_for_check);
+/* Read a descriptor (8 bytes) for selector sel. 0 or VL_X_FAULT (#GP(sel)). */
+int cpu_read_desc(struct vl_machine *m, uint16_t sel, uint64_t *lo, uint64_t *hi, bool system16);
+/* RFLAGS as software sees it (lazy flags folded in). */
+static inline uint64_t cpu_rflags(struct vl_machine *m)
+{
+	cpu_flags_sync(m);
+	return m->cpu.rflags;
+}
+/* Set RFLAGS to v (arith bits included). */
+static inline void cpu_set_rflags(struct vl_machine *m, uint64_t v)
+{
+	cpu_priv(m)->lf_op = LF_NONE;
+	m->cpu.rflags = v | 2;
+}
+
+/* Events changed (IF, TPR, devices): re-examine before the next instruction. */
+static inline void cpu_kick(struct vl_machine *m) { cpu_priv(m)->events = true; }
+
+/* Paging-mode changes */
+void cpu_paging_changed(struct vl_machine *m);
+
+#endif

@@ -1,0 +1,325 @@
+/* exception.c — exception and interrupt delivery through the 64-bit IDT
+ * (SDM Vol. 3 ch. 6): gate checks, privilege change with TSS RSP0..2 and
+ * IST stacks, the 16-byte aligned frame, error codes, CR2; the #DF rules
+ * (contributory / page-fault classes) and the triple fault, which stops
+ * the machine with a diagnostic. Also the descriptor loads the CPU needs
+ * (segment registers, far returns) and the public injection entry points.
+ *
+ * Delivery reads and writes memory first and commits registers last, so a
+ * fault during delivery leaves the pre-delivery state for the #DF (or for
+ * a VMM that absorbs the nested fault, e.g. a hidden shadow-paging fault on
+ * the kernel stack, after which the original event is delivered again —
+ * what a VMM does with the IDT-vectoring information of the exit).
+ */
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "cpu.h"
+
+static inline bool canonical(uint64_t va)
+{
+	return (uint64_t)((int64_t)(va << 16) >> 16) == va;
+}
+static inline bool contributory(unsigned v)
+{
+	return v == VL_DE || (v >= VL_TS && v <= VL_GP);
+}
+
+static void note_vec(struct vl_machine *m, unsigned vec)
+{
+	struct vl_cpu_priv *p = cpu_priv(m);
+	p->last_vec[p->last_vec_pos & 7] = vec;
+	p->last_rip[p->last_vec_pos & 7] = m->cpu.rip;
+	p->last_vec_pos++;
+}
+
+static bool exc_intercepted(const struct vl_machine *m, unsigned vec)
+{
+	return vec < 32 && ((m->exc_intercept >> vec) & 1) && m->vmm && m->vmm->exception && !m->priv->cpu.emul;
+}
+
+int cpu_read_desc(struct vl_machine *m, uint16_t sel, uint64_t *lo, uint64_t *hi, bool system16)
+{
+	uint64_t base, limit;
+	if (sel & 4) {
+		base = m->cpu.ldtr.base;
+		limit = m->cpu.ldtr.attr ? m->cpu.ldtr.limit : 0;
+		if (!m->cpu.ldtr.attr)
+			return X_GP(sel & ~3u);
+	} else {
+		base = m->cpu.gdtr.base;
+		limit = m->cpu.gdtr.limit;
+	}
+	uint64_t off = sel & ~7u;
+	if (off + (system16 ? 15 : 7) > limit)
+		return X_GP(sel & ~3u);
+	if (mem_rd(m, base + off, 8, lo, 0))
+		return VL_X_FAULT;
+	*hi = 0;
+	if (system16 && mem_rd(m, base + off + 8, 8, hi, 0))
+		return VL_X_FAULT;
+	return 0;
+}
+
+int cpu_load_seg(struct vl_machine *m, unsigned sreg, uint16_t sel, unsigned cpl)
+{
+	struct vl_seg *s = &m->cpu.seg[sreg];
+	uint64_t lo, hi;
+	unsigned rpl = sel & 3;
+	int rc;
+	if (!(sel & ~3u)) {
+		if (sreg == VL_SS && (cpl == 3 || rpl != cpl))
+			return X_GP(0);
+		s->sel = sel;
+		s->attr = 0;   /* null: base kept (FS/GS bases are set through the MSRs in 64-bit mode) */
+		return 0;
+	}
+	if ((rc = cpu_read_desc(m, sel, &lo, &hi, false)))
+		return rc;
+	unsigned type = (lo >> 40) & 0xf, sbit = (lo >> 44) & 1, dpl = (lo >> 45) & 3, p = (lo >> 47) & 1;
+	bool code = type & 8;
+	if (sreg == VL_SS) {
+		if (rpl != cpl || dpl != cpl || !sbit || code || !(type & 2))
+			return X_GP(sel & ~3u);
+		if (!p)
+			return cpu_fault(m, VL_SS_FAULT, true, sel & ~3u);
+	} else {
+		if (!sbit || (code && !(type & 2)))
+			return X_GP(sel & ~3u);   /* system or execute-only code */
+		if ((!code || !(type & 4)) && (dpl < cpl || dpl < rpl))
+			return X_GP(sel & ~3u);
+		if (!p)
+			return cpu_fault(m, VL_NP, true, sel & ~3u);
+	}
+	uint32_t limit = (uint32_t)((lo & 0xffff) | (((lo >> 48) & 0xf) << 16));
+	if ((lo >> 55) & 1)
+		limit = (limit << 12) | 0xfff;
+	s->sel = sel;
+	s->base = ((lo >> 16) & 0xffffff) | (((lo >> 56) & 0xff) << 24);
+	s->limit = limit;
+	s->attr = desc_attr(lo);
+	return 0;
+}
+
+/* One delivery attempt. 0, or VL_X_FAULT with the nested fault in priv->fault. */
+static int deliver_once(struct vl_machine *m, unsigned vec, bool has_err, uint32_t err, int kind, unsigned soft_len)
+{
+	struct vl_cpu *c = &m->cpu;
+	uint32_t ext = kind == EV_SOFT ? 0 : 1;
+	uint32_t idt_err = vec * 8 + 2 + ext;
+	uint64_t lo, hi, dlo, dhi;
+
+	if ((uint32_t)vec * 16 + 15 > c->idtr.limit)
+		return X_GP(idt_err);
+	if (mem_rd(m, c->idtr.base + vec * 16, 8, &lo, 0) || mem_rd(m, c->idtr.base + vec * 16 + 8, 8, &hi, 0))
+		return VL_X_FAULT;
+	unsigned type = (lo >> 40) & 0xf, dpl = (lo >> 45) & 3, p = (lo >> 47) & 1, ist = (lo >> 32) & 7;
+	uint16_t sel = (uint16_t)(lo >> 16);
+	uint64_t target = (lo & 0xffff) | (((lo >> 48) & 0xffff) << 16) | (hi << 32);
+	if (type != 0xe && type != 0xf)
+		return X_GP(idt_err);
+	if (kind == EV_SOFT && dpl < c->cpl)
+		return X_GP(vec * 8 + 2);
+	if (!p)
+		return cpu_fault(m, VL_NP, true, idt_err);
+	if (!(sel & ~3u))
+		return X_GP(ext);
+	if (cpu_read_desc(m, sel, &dlo, &dhi, false)) {
+		if (m->priv->fault.vec == VL_GP)
+			m->priv->fault.err |= ext;
+		return VL_X_FAULT;
+	}
+	unsigned dtype = (dlo >> 40) & 0xf, ds = (dlo >> 44) & 1, ddpl = (dlo >> 45) & 3, dp = (dlo >> 47) & 1;
+	unsigned dl = (dlo >> 53) & 1;
+	if (!ds || !(dtype & 8) || !dl || ddpl > c->cpl)
+		return X_GP((sel & ~3u) | ext);
+	if (!dp)
+		return cpu_fault(m, VL_NP, true, (sel & ~3u) | ext);
+	unsigned ncpl = (dtype & 4) ? c->cpl : ddpl;
+	if (!canonical(target))
+		return X_GP(ext);
+
+	uint64_t rsp = c->gpr[VL_RSP];
+	if (ncpl < c->cpl || ist) {
+		unsigned off = ist ? 36 + 8 * (ist - 1) : 4 + 8 * ncpl;
+		if (!c->tr.attr || off + 7 > c->tr.limit)
+			return cpu_fault(m, VL_TS, true, (c->tr.sel & ~3u) | ext);
+		if (mem_rd(m, c->tr.base + off, 8, &rsp, 0))
+			return VL_X_FAULT;
+		if (!canonical(rsp))
+			return cpu_fault(m, VL_SS_FAULT, true, ext);
+	}
+	rsp &= ~0xfull;
+	uint64_t frame[6];
+	unsigned n = 0;
+	uint64_t fl = cpu_rflags(m);
+	if (has_err)
+		frame[n++] = err;
+	frame[n++] = c->rip + (kind == EV_SOFT ? soft_len : 0);
+	frame[n++] = c->seg[VL_CS].sel;
+	frame[n++] = fl;
+	frame[n++] = c->gpr[VL_RSP];
+	frame[n++] = c->seg[VL_SS].sel;
+	uint64_t nrsp = rsp - 8ull * n;
+	for (unsigned k = 0; k < n; k++) {
+		if (mem_wr(m, nrsp + 8ull * k, 8, frame[k], 0)) {
+			if (m->priv->fault.vec == VL_GP)
+				m->priv->fault = (struct vl_fault){ VL_SS_FAULT, true, ext, 0 };
+			return VL_X_FAULT;
+		}
+	}
+	/* commit */
+	if (ncpl != c->cpl) {
+		c->seg[VL_SS] = (struct vl_seg){ .sel = (uint16_t)ncpl, .base = 0, .limit = 0, .attr = 0 };
+		vl_count(m, VL_EV_PRIV_TRANSITIONS, 1);
+	}
+	c->seg[VL_CS] = (struct vl_seg){ .sel = (uint16_t)((sel & ~3u) | ncpl), .base = 0, .limit = 0xffffffff,
+					 .attr = desc_attr(dlo) };
+	c->cpl = (uint8_t)ncpl;
+	c->gpr[VL_RSP] = nrsp;
+	c->rip = target;
+	fl &= ~(VL_FL_TF | VL_FL_NT | VL_FL_RF | (1ull << 17));
+	if (type == 0xe)
+		fl &= ~VL_FL_IF;
+	c->rflags = fl;
+	c->halted = false;
+	c->intr_shadow = 0;
+	vl_charge(m, VL_CAT_EXCEPTION, m->prof->exception_delivery);
+	if (kind == EV_INTR) {
+		vl_count(m, VL_EV_INTERRUPTS, 1);
+	} else {
+		vl_count(m, VL_EV_EXCEPTIONS, 1);
+		if (vec == VL_PF && kind == EV_EXC)
+			vl_count(m, VL_EV_PAGE_FAULTS, 1);
+	}
+	return 0;
+}
+
+static void triple_fault(struct vl_machine *m)
+{
+	struct vl_cpu_priv *p = cpu_priv(m);
+	char vecs[160] = "", dis[256] = "";
+	size_t l = 0;
+	unsigned nv = p->last_vec_pos < 8 ? p->last_vec_pos : 8;
+	for (unsigned k = 0; k < nv; k++) {
+		unsigned idx = (p->last_vec_pos - nv + k) & 7;
+		l += (size_t)snprintf(vecs + l, sizeof vecs - l, "%s%u@%#" PRIx64, k ? " " : "", p->last_vec[idx],
+				      p->last_rip[idx]);
+		if (l >= sizeof vecs)
+			break;
+	}
+	/* the faulting bytes: where the first of the cascade was raised */
+	uint64_t at = nv ? p->last_rip[(p->last_vec_pos - 1) & 7] : m->cpu.rip;
+	vl_disasm(m, at, 1, dis, sizeof dis);
+	size_t dl = strlen(dis);
+	while (dl && (dis[dl - 1] == '\n' || dis[dl - 1] == ' '))
+		dis[--dl] = 0;
+	if (m->vmm && m->vmm->shutdown)
+		m->vmm->shutdown(m, m->vmm_ctx);
+	vl_machine_stop(m, VL_M_TRIPLE_FAULT, "triple fault: rip %#" PRIx64 " cpl %u; last vectors (vector@rip): %s; at %s",
+			m->cpu.rip, m->cpu.cpl, vecs, dl ? dis : "(bytes unreadable)");
+}
+
+/* Offer a fault to the VMM (exception intercept). Returns VL_HOOK_*. */
+static int exc_hook(struct vl_machine *m, const struct vl_fault *f)
+{
+	cpu_flags_sync(m);
+	int rc = m->vmm->exception(m, m->vmm_ctx, f->vec, f->has_err, f->err, f->cr2);
+	cpu_kick(m);
+	return rc;
+}
+
+#define DELIVER_MAX_RETRIES 16
+
+void cpu_deliver(struct vl_machine *m, unsigned vec, bool has_err, uint32_t err, int kind, unsigned soft_len)
+{
+	struct vl_cpu_priv *p = cpu_priv(m);
+	int retries = 0;
+
+	cpu_flags_sync(m);
+	for (;;) {
+		note_vec(m, vec);
+		uint64_t delivered_before = m->ctr->events[VL_EV_EXCEPTIONS] + m->ctr->events[VL_EV_INTERRUPTS];
+		int saved = p->delivering;
+		p->delivering = (int)vec;
+		int rc = deliver_once(m, vec, has_err, err, kind, soft_len);
+		p->delivering = saved;
+		if (!rc)
+			return;
+		struct vl_fault f = m->priv->fault;
+		if (f.vec == VL_FAULT_ABORT || m->state != VL_M_RUNNING)
+			return;
+		if (exc_intercepted(m, f.vec)) {
+			int h = exc_hook(m, &f);
+			if (h == VL_HOOK_STOP || m->state != VL_M_RUNNING)
+				return;
+			if (h == VL_HOOK_DONE) {
+				uint64_t after = m->ctr->events[VL_EV_EXCEPTIONS] + m->ctr->events[VL_EV_INTERRUPTS];
+				if (after != delivered_before)
+					return;   /* the VMM reflected the nested fault into the guest itself */
+				if (++retries > DELIVER_MAX_RETRIES) {
+					vl_machine_stop(m, VL_M_ERROR, "event %u: delivery faulted %d times (vector %u) although the VMM handled each",
+							vec, retries, f.vec);
+					return;
+				}
+				continue;   /* the VMM fixed it (hidden fault): deliver the original event again */
+			}
+		}
+		if (f.vec == VL_PF)
+			m->cpu.cr2 = f.cr2;
+		if (vec == VL_DF) {
+			note_vec(m, f.vec);
+			triple_fault(m);
+			return;
+		}
+		if ((contributory(vec) && contributory(f.vec)) || (vec == VL_PF && (f.vec == VL_PF || contributory(f.vec)))) {
+			vec = VL_DF;
+			has_err = true;
+			err = 0;
+		} else {
+			vec = f.vec;
+			has_err = f.has_err;
+			err = f.err;
+		}
+		kind = EV_EXC;
+		soft_len = 0;
+	}
+}
+
+void cpu_deliver_fault(struct vl_machine *m)
+{
+	struct vl_fault f = m->priv->fault;
+	if (f.vec == VL_FAULT_ABORT || m->state != VL_M_RUNNING)
+		return;
+	cpu_kick(m);
+	if (exc_intercepted(m, f.vec)) {
+		note_vec(m, f.vec);
+		int h = exc_hook(m, &f);
+		if (h != VL_HOOK_PASS)
+			return;
+	}
+	if (f.vec == VL_PF)
+		m->cpu.cr2 = f.cr2;
+	cpu_deliver(m, f.vec, f.has_err, f.err, EV_EXC, 0);
+}
+
+/* ---- public entry points (machine.h) -------------------------------------- */
+void vl_deliver_exception(struct vl_machine *m, unsigned vec, bool has_err, uint32_t err, uint64_t cr2, bool from_hw)
+{
+	struct vl_fault f = { vec, has_err, err, cr2 };
+	cpu_flags_sync(m);
+	cpu_kick(m);
+	if (from_hw && exc_intercepted(m, vec) && exc_hook(m, &f) != VL_HOOK_PASS)
+		return;
+	if (vec == VL_PF)
+		m->cpu.cr2 = cr2;
+	cpu_deliver(m, vec & 0xff, has_err, err, EV_EXC, 0);
+}
+
+void vl_deliver_interrupt(struct vl_machine *m, unsigned vec)
+{
+	cpu_flags_sync(m);
+	cpu_kick(m);
+	vl_apic_accept(m, vec);
+	cpu_deliver(m, vec & 0xff, false, 0, EV_INTR, 0);
+}
