@@ -70,6 +70,10 @@ static inline void synth_real(struct vl_run_result *r, const char *engine, const
 	r->status = VL_RUN_OK;
 	r->model = false;
 	r->guest_exit = 0;
+	r->started = 1700000000.0;
+	r->ended = r->started + 1;
+	if (!n)
+		return;   /* no samples (e.g. a run that failed before the first) */
 	r->nsamples = 1;
 	snprintf(r->samples[0].metric, sizeof r->samples[0].metric, "cycles_per_iter");
 	snprintf(r->samples[0].unit, sizeof r->samples[0].unit, "cycles");
@@ -84,8 +88,6 @@ static inline void synth_real(struct vl_run_result *r, const char *engine, const
 		}
 	r->cycles_per_iter = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 	free(s);
-	r->started = 1700000000.0;
-	r->ended = r->started + 1;
 }
 
 static inline void synth_free(struct vl_run_result *r)
