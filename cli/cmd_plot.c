@@ -97,6 +97,11 @@ int cmd_plot(int argc, char **argv)
 	char err[512];
 	int rc = vl_plot(db, &o, stdout, err, sizeof err);
 	vl_db_close(db);
+	struct vl_profile prof;
+	char perr[512];
+	if (rc < 0 && strstr(err, "no runs selected") && vl_profile_load(o.sel.profile ? o.sel.profile : VL_DEFAULT_PROFILE,
+									    &prof, perr, sizeof perr))
+		return vl_cli_usage_error("plot", "%s", perr);   /* not a stored profile and no such profile: a typo */
 	if (rc < 0) {
 		fprintf(stderr, "virtlab plot: %s\n", err);
 		return VL_CLI_FAILED;

@@ -76,7 +76,11 @@ int cmd_report(int argc, char **argv)
 		vl_db_close(db);
 		return VL_CLI_FAILED;
 	}
-	if (!t.nruns) {
+	struct vl_profile prof;
+	if (!t.nruns && vl_profile_load(t.profile, &prof, err, sizeof err)) {
+		/* nothing stored under that name, and no such profile either: a typo */
+		rc = vl_cli_usage_error("report", "%s", err);
+	} else if (!t.nruns) {
 		fprintf(stderr, "virtlab report: no runs of profile %s%s%s%s%s in %s (run `virtlab matrix` first)\n", t.profile,
 			sel.tag ? " with tag " : "", sel.tag ? sel.tag : "", commit ? " at " : "", commit ? commit : "", dbpath);
 		rc = VL_CLI_FAILED;
