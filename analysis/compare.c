@@ -376,7 +376,8 @@ int vl_cmp_run(struct vl_db *db, const struct vl_db_filter *base, const char *ba
 			e->verdict = VL_CMP_ONLY_HEAD;
 		}
 	}
-	qsort(r->e, r->n, sizeof *r->e, cmp_entry_order);
+	if (r->n)
+		qsort(r->e, r->n, sizeof *r->e, cmp_entry_order);
 	for (size_t i = 0; i < r->n; i++) {
 		r->nregressed += r->e[i].verdict == VL_CMP_REGRESSED;
 		r->nimproved += r->e[i].verdict == VL_CMP_IMPROVED;
