@@ -231,6 +231,33 @@ static int exc_hook(struct vl_machine *m, const struct vl_fault *f)
 
 #define DELIVER_MAX_RETRIES 16
 
+static const char *const exc_name[32] = {
+	"#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "#CSO", "#TS", "#NP", "#SS", "#GP",
+	"#PF", "#15", "#MF", "#AC", "#MC", "#XM", "#VE", "#CP",
+};
+
+/* --trace: one line per event delivered into the guest, with the instruction. */
+static void trace_event(struct vl_machine *m, unsigned vec, bool has_err, uint32_t err, int kind)
+{
+	char dis[160] = "", what[48];
+	vl_disasm(m, m->cpu.rip, 1, dis, sizeof dis);
+	size_t n = strlen(dis);
+	if (n && dis[n - 1] == '\n')
+		dis[n - 1] = 0;
+	if (kind == EV_INTR)
+		snprintf(what, sizeof what, "interrupt %u", vec);
+	else if (kind == EV_SOFT)
+		snprintf(what, sizeof what, "int %u", vec);
+	else
+		snprintf(what, sizeof what, "trap %s(%u)", vec < 32 && exc_name[vec] ? exc_name[vec] : "?", vec);
+	if (vec == VL_PF && kind == EV_EXC)
+		vl_trace(m, "%s err=%#x cr2=%#" PRIx64 " cpl=%u  %s", what, err, m->cpu.cr2, m->cpu.cpl, dis);
+	else if (has_err)
+		vl_trace(m, "%s err=%#x cpl=%u  %s", what, err, m->cpu.cpl, dis);
+	else
+		vl_trace(m, "%s cpl=%u  %s", what, m->cpu.cpl, dis);
+}
+
 void cpu_deliver(struct vl_machine *m, unsigned vec, bool has_err, uint32_t err, int kind, unsigned soft_len)
 {
 	struct vl_cpu_priv *p = cpu_priv(m);
@@ -239,6 +266,8 @@ void cpu_deliver(struct vl_machine *m, unsigned vec, bool has_err, uint32_t err,
 	cpu_flags_sync(m);
 	for (;;) {
 		note_vec(m, vec);
+		if (__builtin_expect(m->trace != NULL, 0) && !retries)
+			trace_event(m, vec, has_err, err, kind);
 		uint64_t delivered_before = m->ctr->events[VL_EV_EXCEPTIONS] + m->ctr->events[VL_EV_INTERRUPTS];
 		int saved = p->delivering;
 		p->delivering = (int)vec;

@@ -1,6 +1,4 @@
-/* test_hvm_guest.c — PENDING: move to tests/engines/ once the CPU half (vl_machine_run,
- * vl_deliver_*, vl_emulate_one, vl_disasm) links; until then it cannot link.
- * vtx and svm running real guest code
+/* test_hvm_guest.c — vtx and svm running real guest code
  * (a byte array in a tiny ELF): CPUID answers and exits, port I/O exits,
  * CR8 with and without TPR shadow / V_TPR, the exit device, and VM entries
  * that fail the vendor's checks (VMfailValid, INVALID_STATE, VMEXIT_INVALID)
@@ -18,9 +16,9 @@
 
 #include "virtlab/engine.h"
 #include "virtlab/machine.h"
-#include "../../support/test_profile.h"
-#include "../../../engines/vtx/vmx_hw.h"
-#include "../../../engines/svm/svm_hw.h"
+#include "../support/test_profile.h"
+#include "../../engines/vtx/vmx_hw.h"
+#include "../../engines/svm/svm_hw.h"
 
 extern const struct vl_engine_ops vl_engine_vtx, vl_engine_svm;
 
