@@ -408,7 +408,9 @@ void vl_cmp_free(struct vl_cmp_result *r)
 
 static void cmp_metric_label(const struct vl_cmp_entry *e, char *buf, size_t n)
 {
-	if (!strcmp(e->kind, "cycles_per_iter") || !strcmp(e->kind, "run"))
+	if (!strcmp(e->kind, "run"))
+		snprintf(buf, n, "run (%llu iterations)", (unsigned long long)e->iterations);
+	else if (!strcmp(e->kind, "cycles_per_iter"))
 		snprintf(buf, n, "%s", e->kind);
 	else if (!strcmp(e->kind, "status"))
 		snprintf(buf, n, "status %s", e->name);
@@ -477,6 +479,12 @@ static void cmp_text(FILE *out, const struct vl_cmp_result *r, const struct vl_c
 			last = (int)e->verdict;
 		}
 		char metric[128], vb[32], vh[32], ch[32], pv[64];
+		if (!strcmp(e->kind, "run")) {   /* a configuration on one side only */
+			fprintf(out, "  %-14s %-10s %-8s %llu iterations\n", e->config, e->workload, e->profile,
+				(unsigned long long)e->iterations);
+			shown++;
+			continue;
+		}
 		cmp_metric_label(e, metric, sizeof metric);
 		cmp_value(e, e->base, vb, sizeof vb);
 		cmp_value(e, e->head, vh, sizeof vh);
