@@ -70,6 +70,14 @@ done
 [ "$(wc -l <"$T/j1.csv")" -gt "$n" ] || bad "export too short"
 cmp -s "$T/j1.csv" "$T/j3.csv" || { bad "-j 1 and -j 3 differ"; diff "$T/j1.csv" "$T/j3.csv" | head; }
 
+# ---- on a terminal: a progress bar redrawn in place (script(1) gives us a tty)
+if command -v script >/dev/null; then
+	script -qc "$V matrix --workloads cpuid,syscall --iterations $ITERS --db $T/tty.db" /dev/null >"$T/tty.out" 2>&1
+	grep -q $'\r\033\[K\[#*\.*\] 1/2 ' "$T/tty.out" || { bad "no progress bar on a terminal"; cat -v "$T/tty.out"; }
+	grep -q $'\[##*\] 2/2 ' "$T/tty.out" || bad "progress bar does not reach 2/2"
+	grep -q '^\[ *1/2\] ' "$T/tty.out" && bad "plain progress lines on a terminal"
+fi
+
 # ---- two matrices writing one database at once
 "$V" matrix --workloads $WL --iterations $ITERS -j 2 --db "$T/both.db" --tag A >"$T/A.out" 2>&1 &
 a=$!
