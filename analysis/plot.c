@@ -251,6 +251,9 @@ static void plot_nanobench(struct plot_ctx *c, const struct vl_rep_table *t)
 
 /* ---- stacked cost breakdown ---- */
 
+#define PLOT_MAX_CATS 16
+_Static_assert(VL_CAT_COUNT <= PLOT_MAX_CATS, "room for every cost category");
+
 static int plot_metric_value(const struct vl_db_metric *m, size_t n, const char *kind, const char *name, double *v)
 {
 	for (size_t i = 0; i < n; i++)
@@ -265,9 +268,15 @@ static int plot_breakdown(struct plot_ctx *c, const struct vl_rep_table *t, char
 {
 	/* per (workload, model config) the cycles of each category per iteration */
 	size_t nc = t->nconf, nw = t->nwork;
-	double *val = calloc(nw * nc * VL_CAT_COUNT + 1, sizeof *val);
+	/* categories: this build's order first, then any other name the database
+	 * holds (a run stored by another build), so a stack always sums to the total */
+	char cats[PLOT_MAX_CATS][48];
+	int ncats = 0;
+	for (int k = 0; k < VL_CAT_COUNT; k++)
+		snprintf(cats[ncats++], sizeof cats[0], "%s", vl_cat_name[k]);
+	double *val = calloc(nw * nc * PLOT_MAX_CATS + 1, sizeof *val);
 	int *have = calloc(nw * nc + 1, sizeof *have);
-	int used_cat[VL_CAT_COUNT] = { 0 };
+	int used_cat[PLOT_MAX_CATS] = { 0 };
 	if (!val || !have) {
 		free(val);
 		free(have);
@@ -293,11 +302,19 @@ static int plot_breakdown(struct plot_ctx *c, const struct vl_rep_table *t, char
 				return -1;
 			}
 			double iters = run->iterations ? (double)run->iterations : 1;
-			for (int cat = 0; cat < VL_CAT_COUNT; cat++) {
-				double v = 0;
-				plot_metric_value(m, nm, "cycles", vl_cat_name[cat], &v);
-				val[(w * nc + k) * VL_CAT_COUNT + cat] = v / iters;
-				used_cat[cat] |= v > 0;
+			for (size_t i = 0; i < nm; i++) {
+				if (strcmp(m[i].kind, "cycles"))
+					continue;
+				int cat = 0;
+				while (cat < ncats && strcmp(cats[cat], m[i].name))
+					cat++;
+				if (cat == ncats) {
+					if (ncats == PLOT_MAX_CATS)
+						continue;
+					snprintf(cats[ncats++], sizeof cats[0], "%s", m[i].name);
+				}
+				val[(w * nc + k) * PLOT_MAX_CATS + cat] = m[i].value / iters;
+				used_cat[cat] |= m[i].value > 0;
 			}
 			have[w * nc + k] = 1;
 			ncells++;
@@ -328,18 +345,20 @@ static int plot_breakdown(struct plot_ctx *c, const struct vl_rep_table *t, char
 			fprintf(d, "\n\n");
 		plot_safe(t->work[w], s, sizeof s);
 		fprintf(d, "# %s\n\"config\"", s);
-		for (int cat = 0; cat < VL_CAT_COUNT; cat++)
-			if (used_cat[cat])
-				fprintf(d, " \"%s\"", vl_cat_name[cat]);
+		for (int cat = 0; cat < ncats; cat++)
+			if (used_cat[cat]) {
+				plot_safe(cats[cat], s, sizeof s);
+				fprintf(d, " \"%s\"", s);
+			}
 		fputc('\n', d);
 		for (size_t k = 0; k < nc; k++) {
 			if (!have[w * nc + k])
 				continue;
 			plot_safe(t->conf[k].name, s, sizeof s);
 			fprintf(d, "\"%s\"", s);
-			for (int cat = 0; cat < VL_CAT_COUNT; cat++)
+			for (int cat = 0; cat < ncats; cat++)
 				if (used_cat[cat])
-					fprintf(d, " %.17g", val[(w * nc + k) * VL_CAT_COUNT + cat]);
+					fprintf(d, " %.17g", val[(w * nc + k) * PLOT_MAX_CATS + cat]);
 			fputc('\n', d);
 		}
 		if (blockwork && blockrows) {
@@ -351,7 +370,7 @@ static int plot_breakdown(struct plot_ctx *c, const struct vl_rep_table *t, char
 	}
 	fclose(d);
 	int ncat = 0;
-	for (int cat = 0; cat < VL_CAT_COUNT; cat++)
+	for (int cat = 0; cat < ncats; cat++)
 		ncat += used_cat[cat];
 	int rows, cols;
 	plot_grid(block, &rows, &cols);
