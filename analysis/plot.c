@@ -576,7 +576,7 @@ static int plot_history_value(const char *metric, const struct vl_db_metric *m, 
 	return 0;
 }
 
-struct plot_commit { char key[64]; double first; };
+struct plot_commit { char key[64]; char label[24]; double first; };   /* key: full hash (+ dirty) */
 
 static int plot_commit_cmp(const void *a, const void *b)
 {
@@ -607,10 +607,10 @@ static int plot_history(struct plot_ctx *c, const struct vl_rep_table *t, char *
 	/* configurations (columns) and commits (rows) */
 	struct vl_rep_config *conf = calloc(n + 1, sizeof *conf);
 	struct plot_commit *com = calloc(n + 1, sizeof *com);
-	double *val = malloc((n * n + 1) * sizeof *val);
+	double *val = NULL;
 	size_t nconf = 0, ncom = 0;
 	int rc = -1;
-	if (!conf || !com || !val) {
+	if (!conf || !com) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
@@ -628,12 +628,13 @@ static int plot_history(struct plot_ctx *c, const struct vl_rep_table *t, char *
 			snprintf(conf[k].mmu, sizeof conf[k].mmu, "%s", runs[i].mmu);
 			nconf++;
 		}
-		snprintf(key, sizeof key, "%.10s%s", runs[i].git_commit, runs[i].git_dirty ? "+" : "");
+		snprintf(key, sizeof key, "%.48s%s", runs[i].git_commit, runs[i].git_dirty ? "+" : "");
 		size_t j = 0;
 		while (j < ncom && strcmp(com[j].key, key))
 			j++;
 		if (j == ncom) {
 			snprintf(com[j].key, sizeof com[j].key, "%s", key);
+			snprintf(com[j].label, sizeof com[j].label, "%.10s%s", runs[i].git_commit, runs[i].git_dirty ? "+" : "");
 			com[j].first = runs[i].started;
 			ncom++;
 		} else if (runs[i].started < com[j].first) {
@@ -647,6 +648,10 @@ static int plot_history(struct plot_ctx *c, const struct vl_rep_table *t, char *
 		goto out;
 	}
 	qsort(com, ncom, sizeof *com, plot_commit_cmp);
+	if (!(val = malloc(ncom * nconf * sizeof *val))) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
 	for (size_t i = 0; i < ncom * nconf; i++)
 		val[i] = NAN;
 	int found = 0;
@@ -658,7 +663,7 @@ static int plot_history(struct plot_ctx *c, const struct vl_rep_table *t, char *
 			k++;
 		if (k == nconf)
 			continue;
-		snprintf(key, sizeof key, "%.10s%s", runs[i].git_commit, runs[i].git_dirty ? "+" : "");
+		snprintf(key, sizeof key, "%.48s%s", runs[i].git_commit, runs[i].git_dirty ? "+" : "");
 		size_t j = 0;
 		while (j < ncom && strcmp(com[j].key, key))
 			j++;
@@ -688,16 +693,19 @@ static int plot_history(struct plot_ctx *c, const struct vl_rep_table *t, char *
 	}
 	plot_safe(metric, sm, sizeof sm);
 	plot_safe(workload, sw, sizeof sw);
-	fprintf(d, "# %s of workload %s across commits (oldest first; + = dirty tree); profile %s\n\"n\" \"commit\"",
-		sm, sw, t->profile);
+	fprintf(d, "# %s of workload %s across commits (oldest first; + = dirty tree); profile %s\n"
+		"# columns: index, tic label (every %zu-th commit), commit, one per configuration\n\"n\" \"tic\" \"commit\"",
+		sm, sw, t->profile, (ncom + 24) / 25);
 	for (size_t k = 0; k < nconf; k++) {
 		plot_safe(conf[k].name, s, sizeof s);
 		fprintf(d, " \"%s\"", s);
 	}
 	fputc('\n', d);
 	for (size_t j = 0; j < ncom; j++) {
-		plot_safe(com[j].key, s, sizeof s);
-		fprintf(d, "%zu \"%s\"", j, s);
+		/* at most ~25 labelled tics, the newest always labelled */
+		size_t every = (ncom + 24) / 25;
+		plot_safe(com[j].label, s, sizeof s);
+		fprintf(d, "%zu \"%s\" \"%s\"", j, (ncom - 1 - j) % every == 0 ? s : "", s);
 		for (size_t k = 0; k < nconf; k++) {
 			if (isfinite(val[j * nconf + k]))
 				fprintf(d, " %.17g", val[j * nconf + k]);
@@ -716,8 +724,8 @@ static int plot_history(struct plot_ctx *c, const struct vl_rep_table *t, char *
 			strcmp(metric, "cycles_per_iter") ? " per iteration" : "");
 		fprintf(g, "set xtics rotate by -30 nomirror\nset ytics nomirror\nset key outside right top\n"
 			   "set xrange [-0.5:%zu.5]\nset yrange [0:*]\nset offsets 0, 0, graph 0.05, 0\n", ncom - 1);
-		fprintf(g, "plot for [i=3:%zu] 'history.dat' using 1:i:xtic(2) with linespoints lw 2 pt 7 title columnheader(i)\n",
-			nconf + 2);
+		fprintf(g, "plot for [i=4:%zu] 'history.dat' using 1:i:xtic(2) with linespoints lw 2 pt 7 ps %.1f title columnheader(i)\n",
+			nconf + 3, ncom > 40 ? 0.4 : 1.0);
 		fclose(g);
 		plot_draw(c, "history");
 	}

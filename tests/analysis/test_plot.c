@@ -120,10 +120,10 @@ static void test_data_files(void **st)
 	/* history: two commits, oldest first, + marks the dirty one */
 	d = slurp("history.dat");
 	assert_non_null(d);
-	char *a = strstr(d, "0 \"1111111111\""), *b = strstr(d, "1 \"2222222222+\"");
+	char *a = strstr(d, "0 \"1111111111\" \"1111111111\""), *b = strstr(d, "1 \"2222222222+\" \"2222222222+\"");
 	assert_non_null(a);
 	assert_non_null(b);
-	snprintf(want, sizeof want, "1 \"2222222222+\" ? %.17g\n", cpi(20));   /* native not rerun there */
+	snprintf(want, sizeof want, "1 \"2222222222+\" \"2222222222+\" ? %.17g\n", cpi(20));   /* native not rerun there */
 	if (!strstr(d, want))
 		fail_msg("history.dat lacks %s:\n%s", want, d);
 	free(d);
@@ -146,7 +146,8 @@ static void test_history_metric(void **st)
 	assert_int_equal(vl_plot(db, &o, log, err, sizeof err), 0);
 	char *d = slurp("history.dat");
 	char want[128];
-	snprintf(want, sizeof want, "0 \"1111111111\" %.17g\n1 \"2222222222+\" %.17g\n", 30 / 100.0, 60 / 100.0);
+	snprintf(want, sizeof want, "0 \"1111111111\" \"1111111111\" %.17g\n1 \"2222222222+\" \"2222222222+\" %.17g\n",
+		 30 / 100.0, 60 / 100.0);
 	if (!strstr(d, want))
 		fail_msg("history.dat lacks %s:\n%s", want, d);
 	free(d);
