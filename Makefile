@@ -69,6 +69,12 @@ $(B)/obj/%.o: %.c
 
 # Build facts only for the file that reports them, so a commit does not rebuild everything.
 $(B)/obj/cli/version.o: CPPFLAGS += -DVL_GIT_COMMIT='"$(GIT_COMMIT)"' -DVL_GIT_DIRTY=$(GIT_DIRTY) -DVL_CC='"$(shell $(CC) --version | head -1)"'
+# ... but rebuilt whenever they change (a new commit, a dirty tree): every
+# stored run carries the commit of the binary that made it (`compare HEAD`).
+BUILD_FACTS := $(B)/build-facts
+FACTS_LINE  := $(GIT_COMMIT) $(GIT_DIRTY) $(VERSION)
+$(shell mkdir -p $(B); [ "$$(cat $(BUILD_FACTS) 2>/dev/null)" = "$(FACTS_LINE)" ] || echo "$(FACTS_LINE)" > $(BUILD_FACTS))
+$(B)/obj/cli/version.o: $(BUILD_FACTS)
 
 define mklib
 $(1): $(2)
@@ -90,7 +96,8 @@ $(BIN): $(call obj,$(CLI_SRC)) $(ALL_LIBS)
 
 guest: $(GUEST_ELF)
 
-demo: all
+# Not `demo: all`: on a fresh machine the script first installs what the build needs.
+demo:
 	@scripts/demo.sh
 
 bench: all

@@ -28,6 +28,11 @@ int cmd_run(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_version(int argc, char **argv);
+int cmd_matrix(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 /* ---- helpers (cli/util.c) ---- */
 /* Print "virtlab CMD: message" as one line on stderr; returns VL_CLI_USAGE. */
@@ -45,6 +50,19 @@ void vl_cli_json_result(FILE *out, const struct vl_run_result *res);   /* one ob
 void vl_cli_csv_header(FILE *out);
 void vl_cli_csv_row(FILE *out, const struct vl_run_result *res);
 void vl_cli_json_string(FILE *out, const char *s);
+
+/* ---- results database (cli/cli_results.c) ---- */
+struct vl_db;
+/* Open (create, migrate) the database with this build's facts; on failure
+ * one line "virtlab CMD: database: reason" on stderr and NULL. */
+struct vl_db *vl_cli_db_open(const char *cmd, const char *path);
+/* `git rev-parse --verify REV^{commit}` in the current directory: the full
+ * hash, or -1 (not a repository, unknown revision, no git). */
+int vl_cli_git_rev(const char *rev, char *hash, size_t n);
+/* A revision as git knows it, else a hex hash prefix (>= 4) taken as is. */
+int vl_cli_resolve_commit(const char *rev, char *hash, size_t n);
+/* "12,13,20-25" -> malloc'ed ids. 0 or -1. */
+int vl_cli_parse_ids(const char *s, int64_t **ids, size_t *n);
 
 /* ---- build facts (cli/version.c) ---- */
 extern const char vl_build_commit[];

@@ -1,6 +1,7 @@
 /* cmd_run.c — `virtlab run`: one combination, printed and stored. */
 #include <getopt.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "virtlab/results.h"
@@ -34,29 +35,14 @@ static void run_trace(void *arg, const char *line)
 	fprintf(t->out, "trace: %s\n", line);
 }
 
-/* Store the run in the results database. Weak references: until results/
- * is linked in, storing is skipped with a note (TODO(runner): make these
- * strong once results/ has landed). */
-#pragma weak vl_db_open
-#pragma weak vl_db_store_run
-#pragma weak vl_db_close
-static int run_store(const char *path, const struct vl_run_result *res, const char *tag)
+/* Store the run in the (already opened) results database. */
+static int run_store(struct vl_db *db, const char *path, const struct vl_run_result *res, const char *tag)
 {
 	char err[512];
-	struct vl_db *db = NULL;
 	int64_t id = 0;
-	if (!vl_db_open || !vl_db_store_run) {
-		fprintf(stderr, "virtlab run: note: results database not built into this binary; run not stored\n");
-		return 0;
-	}
-	if (vl_db_open(path, &db, err, sizeof err)) {
-		fprintf(stderr, "virtlab run: database %s: %s\n", path, err);
-		return -1;
-	}
 	int rc = vl_db_store_run(db, res, tag, &id, err, sizeof err);
 	if (rc)
 		fprintf(stderr, "virtlab run: storing in %s: %s\n", path, err);
-	vl_db_close(db);
 	return rc;
 }
 
@@ -127,6 +113,13 @@ int cmd_run(int argc, char **argv)
 	if (!spec.workload && !spec.image)
 		return vl_cli_usage_error("run", "--workload is required (valid: see `virtlab list workloads`), or --image FILE");
 
+	/* An existing database is checked before the run: a foreign or corrupt
+	 * file is refused (and left alone) without spending the run. A missing
+	 * one is created only once there is a run to store. */
+	struct vl_db *dbh = NULL;
+	if (!nodb && access(db, F_OK) == 0 && !(dbh = vl_cli_db_open("run", db)))
+		return VL_CLI_USAGE;
+
 	struct trace_sink sink = { fmt == VL_FMT_TABLE ? stdout : stderr };
 	if (trace) {
 		spec.trace = run_trace;
@@ -137,6 +130,7 @@ int cmd_run(int argc, char **argv)
 	if (rc == 2 || res.status == VL_RUN_REFUSED) {
 		vl_cli_usage_error("run", "%s", res.reason);
 		vl_run_result_free(&res);
+		vl_db_close(dbh);
 		return VL_CLI_USAGE;
 	}
 	vl_cli_print_result(stdout, &res, fmt);
@@ -144,8 +138,11 @@ int cmd_run(int argc, char **argv)
 	int out = res.status == VL_RUN_OK ? VL_CLI_OK : VL_CLI_FAILED;
 	if (out != VL_CLI_OK)
 		fprintf(stderr, "virtlab run: %s: %s\n", vl_run_status_name[res.status], res.reason);
-	if (!nodb && run_store(db, &res, tag))
+	if (!nodb && !dbh && !(dbh = vl_cli_db_open("run", db)))
 		out = VL_CLI_FAILED;
+	else if (dbh && run_store(dbh, db, &res, tag))
+		out = VL_CLI_FAILED;
+	vl_db_close(dbh);
 	vl_run_result_free(&res);
 	return out;
 }

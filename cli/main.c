@@ -9,6 +9,11 @@
 static const struct vl_cli_cmd cli_cmds[] = {
 	{ "run",     "run one (engine, mmu, workload, profile) combination",  cmd_run },
 	{ "list",    "list engines | mmus | workloads | profiles",            cmd_list },
+	{ "matrix",  "run every valid (engine, mmu) x workload for a profile", cmd_matrix },
+	{ "report",  "the comparison table: cycles/iteration and ratio to native", cmd_report },
+	{ "plot",    "gnuplot figures (PNG, PDF) from the results database",  cmd_plot },
+	{ "compare", "regressions between two sets of runs (commits, tags, ids)", cmd_compare },
+	{ "export",  "runs and metrics as CSV or JSON",                       cmd_export },
 	{ "bench",   "speed of the machine itself (guest MIPS)",              cmd_bench },
 	{ "version", "version, git commit and compiler of this build",        cmd_version },
 };

@@ -27,4 +27,103 @@ void vl_db_close(struct vl_db *db);
 int vl_db_store_run(struct vl_db *db, const struct vl_run_result *res, const char *tag,
 		    int64_t *run_id, char *err, size_t errlen);
 
+/* ---- additions (issue 5): schema facts, build and host facts, readers ---- */
+
+/* Current schema version (PRAGMA user_version) and the application_id that
+ * marks a file as a virtlab database ("VLAB"). results/README.md lists what
+ * each version added; results/db_schema.c holds the migrations. */
+#define VL_DB_SCHEMA_VERSION 2
+#define VL_DB_APPLICATION_ID 0x564c4142
+
+/* Build facts stored with every run: the git commit the binary was built
+ * from (+ dirty working tree), compiler, virtlab version. The CLI sets them
+ * from its build; unset, they are stored as "unknown". Strings are copied. */
+struct vl_db_build {
+	const char *commit;
+	int dirty;
+	const char *compiler;
+	const char *version;
+};
+void vl_db_set_build(struct vl_db *db, const struct vl_db_build *b);
+
+/* Facts about the host, detected honestly once per process (results/db_host.c):
+ * pmu = a hardware cycles counter can be opened with perf_event_open;
+ * kvm = /dev/kvm can run a standard (non-paravirtual) guest. `notes` says
+ * how each was decided. */
+struct vl_host_info {
+	char name[64];
+	char cpu[128];
+	char kernel[160];
+	int pmu;
+	int kvm;
+	char notes[512];
+};
+const struct vl_host_info *vl_host_detect(void);
+
+/* The open SQLite connection, for readers (results/db_read.c, analysis/). */
+struct sqlite3;
+struct sqlite3 *vl_db_sqlite(struct vl_db *db);
+const char *vl_db_path(const struct vl_db *db);
+
+/* ---- readers ---- */
+
+/* One row of table `run` (the columns analysis needs). */
+struct vl_db_run {
+	int64_t id;
+	char engine[32], mmu[32], workload[32], profile[64];
+	char params[256];
+	uint64_t iterations;
+	char status[16];           /* ok | failed | timeout | refused */
+	char reason[512];
+	int model;                 /* 1: deterministic model counters; 0: real measurement */
+	double cycles_per_iter;
+	char git_commit[48];
+	int git_dirty;
+	char tag[64];              /* "" when none */
+	double started, ended;
+	char host_name[64];
+};
+
+/* A run selection; NULL / 0 fields do not filter. Every value is bound. */
+struct vl_db_filter {
+	const char *profile;
+	const char *tag;
+	const char *commit;        /* a full hash, or a hex prefix (>= 4 chars) */
+	const char *params;        /* exact params string ("" = runs without params) */
+	const char *engine, *mmu, *workload;
+	const int64_t *ids;        /* explicit run ids */
+	size_t nids;
+	int ok_only;               /* only status ok */
+	int latest;                /* only the newest run of each (engine, mmu, workload, profile, params) */
+};
+
+/* Select runs, ordered by id. *runs is malloc'ed (free()). 0, or -1 + err. */
+int vl_db_query_runs(struct vl_db *db, const struct vl_db_filter *f, struct vl_db_run **runs, size_t *n,
+		     char *err, size_t errlen);
+
+/* One deterministic metric of a run: kind is "cycles" (name = category),
+ * "event", "exit_count" / "exit_cycles" (name = vendor exit name, code =
+ * vendor code), plus "cycles_per_iter" (name "cycles_per_iter"). */
+struct vl_db_metric {
+	char kind[16];
+	char name[48];
+	int64_t code;              /* -1 when none */
+	double value;
+	char unit[16];
+};
+int vl_db_query_metrics(struct vl_db *db, int64_t run_id, struct vl_db_metric **m, size_t *n,
+			char *err, size_t errlen);
+
+/* Raw samples of one run, grouped by metric (values in seq order). Free
+ * with vl_db_samples_free. */
+struct vl_db_samples {
+	char metric[48];
+	char unit[16];
+	size_t n;
+	double *v;
+};
+int vl_db_query_samples(struct vl_db *db, int64_t run_id, struct vl_db_samples **s, size_t *n,
+			char *err, size_t errlen);
+void vl_db_samples_free(struct vl_db_samples *s, size_t n);
+
 #endif

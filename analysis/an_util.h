@@ -1,0 +1,17 @@
+/* an_util.h — helpers the files of analysis/ share: JSON and CSV escaping,
+ * number formatting. Nothing outside analysis/ includes it. */
+#ifndef VL_ANALYSIS_UTIL_H
+#define VL_ANALYSIS_UTIL_H
+
+#include <stdio.h>
+
+void an_json_str(FILE *out, const char *s);     /* "..." with JSON escapes */
+void an_json_num(FILE *out, double v);          /* integers without a fraction; NAN/inf as null */
+void an_csv_str(FILE *out, const char *s);      /* quoted only when it must be (RFC 4180) */
+void an_md_str(FILE *out, const char *s);       /* Markdown table cell: | and newlines escaped */
+/* Cycles for people: "1234.5", "0.25", "12345678". */
+void an_fmt_cycles(char *buf, size_t n, double v);
+/* A ratio for people: "1.00x", "12.3x", "0.054x". */
+void an_fmt_ratio(char *buf, size_t n, double r);
+
+#endif

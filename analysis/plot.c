@@ -1,0 +1,787 @@
+/* plot.c — figures from the database with gnuplot, PNG and PDF: the
+ * log-scale nanobenchmark bar chart (cycles per iteration per configuration
+ * per workload, after Adams & Agesen 2006), a stacked cost breakdown (cycles
+ * by category) per configuration and workload, exits by reason per
+ * configuration, and the history of one metric across commits.
+ *
+ * For each figure NAME the out directory gets NAME.dat (the numbers),
+ * NAME.gp (a standalone script: `gnuplot NAME.gp` redraws the PNG,
+ * `gnuplot -e 'fmt="pdf"' NAME.gp` the PDF) and the images. Terminals are
+ * chosen from what `gnuplot -e 'set terminal'` lists: pngcairo/pdfcairo,
+ * else png (libgd) and pdf if present. Strings from the database are
+ * reduced to a safe character set before they reach a script.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "an_util.h"
+#include "virtlab/analysis.h"
+#include "virtlab/counters.h"
+
+struct plot_terms {
+	char png[32], pdf[32];     /* terminal names, "" when unavailable */
+};
+
+struct plot_ctx {
+	struct vl_db *db;
+	const struct vl_plot_opts *o;
+	const char *outdir;
+	const char *gnuplot;       /* NULL: do not run */
+	struct plot_terms terms;
+	FILE *log;
+	int failures;
+};
+
+/* Keep [A-Za-z0-9_./+:()-] and spaces; anything else becomes '_' (a name
+ * from the database must not be able to say `system(...)` to gnuplot). */
+static void plot_safe(const char *s, char *buf, size_t n)
+{
+	size_t i = 0;
+	for (; s && *s && i + 1 < n; s++) {
+		unsigned char c = (unsigned char)*s;
+		int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			 strchr("_./+:()- ", c);
+		buf[i++] = ok && c ? (char)c : '_';
+	}
+	buf[i] = '\0';
+}
+
+/* Run `gnuplot ARGS...` in dir, output captured into buf. Exit status or -1. */
+static int plot_exec(const char *gnuplot, const char *dir, const char *const *args, char *buf, size_t n)
+{
+	int fd[2];
+	if (pipe(fd))
+		return -1;
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(fd[0]);
+		close(fd[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDONLY);
+		if (null >= 0)
+			dup2(null, 0);
+		dup2(fd[1], 1);
+		dup2(fd[1], 2);
+		close(fd[0]);
+		close(fd[1]);
+		if (dir && chdir(dir))
+			_exit(126);
+		const char *argv[8] = { gnuplot };
+		for (int i = 0; args[i] && i < 6; i++)
+			argv[i + 1] = args[i];
+		execvp(gnuplot, (char *const *)argv);
+		_exit(127);
+	}
+	close(fd[1]);
+	size_t len = 0;
+	ssize_t r;
+	while ((r = read(fd[0], buf + len, n - 1 - len > 0 ? n - 1 - len : 0)) > 0 || (r < 0 && errno == EINTR))
+		if (r > 0)
+			len += (size_t)r;
+	/* drain anything beyond the buffer */
+	char sink[512];
+	while (read(fd[0], sink, sizeof sink) > 0)
+		;
+	close(fd[0]);
+	buf[len] = '\0';
+	int st;
+	if (waitpid(pid, &st, 0) < 0)
+		return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int plot_has_term(const char *list, const char *name)
+{
+	size_t l = strlen(name);
+	for (const char *p = list; (p = strstr(p, name)); p += l) {
+		int start = p == list || p[-1] == ' ' || p[-1] == '\n' || p[-1] == '\t';
+		int end = p[l] == ' ' || p[l] == '\n' || p[l] == '\t' || p[l] == '\0';
+		if (start && end)
+			return 1;
+	}
+	return 0;
+}
+
+static int plot_detect_terms(const char *gnuplot, struct plot_terms *t, char *err, size_t errlen)
+{
+	static char out[65536];
+	const char *args[] = { "-e", "set terminal", NULL };
+	int rc = plot_exec(gnuplot, NULL, args, out, sizeof out);
+	memset(t, 0, sizeof *t);
+	if (rc == 127 || rc < 0) {
+		snprintf(err, errlen, "%s not found (install Debian's gnuplot-nox)", gnuplot);
+		return -1;
+	}
+	if (plot_has_term(out, "pngcairo"))
+		snprintf(t->png, sizeof t->png, "pngcairo");
+	else if (plot_has_term(out, "png"))
+		snprintf(t->png, sizeof t->png, "png");
+	if (plot_has_term(out, "pdfcairo"))
+		snprintf(t->pdf, sizeof t->pdf, "pdfcairo");
+	else if (plot_has_term(out, "pdf"))
+		snprintf(t->pdf, sizeof t->pdf, "pdf");
+	if (!t->png[0] && !t->pdf[0]) {
+		snprintf(err, errlen, "%s offers neither a PNG nor a PDF terminal", gnuplot);
+		return -1;
+	}
+	return 0;
+}
+
+static FILE *plot_open(struct plot_ctx *c, const char *name, const char *ext, char *path, size_t n)
+{
+	snprintf(path, n, "%s/%s.%s", c->outdir, name, ext);
+	FILE *f = fopen(path, "w");
+	if (!f) {
+		fprintf(c->log, "plot: cannot write %s: %s\n", path, strerror(errno));
+		c->failures++;
+	}
+	return f;
+}
+
+/* Script preamble: terminals for both formats, chosen by the variable fmt. */
+static void plot_preamble(FILE *f, const struct plot_ctx *c, const char *name, int w, int h, const char *what)
+{
+	fprintf(f, "# %s.gp — %s\n# written by `virtlab plot` from %s; data in %s.dat\n"
+		"# redraw: gnuplot %s.gp   (PNG)   or   gnuplot -e 'fmt=\"pdf\"' %s.gp\n",
+		name, what, vl_db_path(c->db), name, name, name);
+	fprintf(f, "if (!exists(\"fmt\")) fmt = \"png\"\n");
+	const char *png = c->terms.png[0] ? c->terms.png : "pngcairo";
+	const char *pdf = c->terms.pdf[0] ? c->terms.pdf : "pdfcairo";
+	if (!strcmp(png, "pngcairo"))
+		fprintf(f, "if (fmt eq \"png\") set terminal pngcairo noenhanced size %d,%d font \"sans,10\"\n", w, h);
+	else
+		fprintf(f, "if (fmt eq \"png\") set terminal png noenhanced size %d,%d\n", w, h);
+	fprintf(f, "if (fmt eq \"pdf\") set terminal %s noenhanced size %.2fin,%.2fin font \"sans,8\"\n", pdf,
+		w / 110.0, h / 110.0);
+	fprintf(f, "set output \"%s.\".fmt\n", name);
+	fprintf(f, "set datafile missing \"?\"\n");
+	fprintf(f, "set style fill solid 0.85 border rgb \"#404040\"\n");
+	fprintf(f, "set grid ytics lc rgb \"#d0d0d0\"\n");
+}
+
+/* Draw NAME.gp in every available format and name each image on the log. */
+static void plot_draw(struct plot_ctx *c, const char *name)
+{
+	if (!c->gnuplot)
+		return;
+	static const char *const fmts[] = { "png", "pdf" };
+	for (int i = 0; i < 2; i++) {
+		if (!(i ? c->terms.pdf[0] : c->terms.png[0])) {
+			fprintf(c->log, "plot: %s.%s skipped: gnuplot has no %s terminal\n", name, fmts[i], fmts[i]);
+			continue;
+		}
+		char var[32], script[96], out[8192], path[4200];
+		snprintf(var, sizeof var, "fmt=\"%s\"", fmts[i]);
+		snprintf(script, sizeof script, "%s.gp", name);
+		snprintf(path, sizeof path, "%s/%s.%s", c->outdir, name, fmts[i]);
+		unlink(path);
+		const char *args[] = { "-e", var, script, NULL };
+		int rc = plot_exec(c->gnuplot, c->outdir, args, out, sizeof out);
+		struct stat st;
+		if (rc != 0 || stat(path, &st) || st.st_size == 0) {
+			out[strcspn(out, "\n")] = '\0';
+			fprintf(c->log, "plot: gnuplot failed on %s/%s (status %d): %s\n", c->outdir, script, rc, out);
+			c->failures++;
+			continue;
+		}
+		fprintf(c->log, "%s\n", path);
+	}
+}
+
+/* Grid for n panels plus one for the legend. */
+static void plot_grid(size_t n, int *rows, int *cols)
+{
+	*cols = n + 1 <= 4 ? (int)(n + 1) : n + 1 <= 9 ? 3 : 4;
+	*rows = (int)((n + 1 + *cols - 1) / *cols);
+}
+
+/* ---- nanobenchmark figure ---- */
+
+static void plot_nanobench(struct plot_ctx *c, const struct vl_rep_table *t)
+{
+	char path[4200], s[96];
+	FILE *d = plot_open(c, "nanobench", "dat", path, sizeof path);
+	if (!d)
+		return;
+	fprintf(d, "# cycles per iteration; profile %s; commits %s; ? = no ok run\n\"workload\"", t->profile, t->commits);
+	for (size_t k = 0; k < t->nconf; k++) {
+		plot_safe(t->conf[k].name, s, sizeof s);
+		fprintf(d, " \"%s%s\"", s, t->conf[k].model ? "" : " (real)");
+	}
+	fputc('\n', d);
+	for (size_t w = 0; w < t->nwork; w++) {
+		plot_safe(t->work[w], s, sizeof s);
+		fprintf(d, "\"%s\"", s);
+		for (size_t k = 0; k < t->nconf; k++) {
+			double v = t->cell[w * t->nconf + k].cycles;
+			if (isfinite(v) && v > 0)
+				fprintf(d, " %.17g", v);
+			else
+				fprintf(d, " ?");
+		}
+		fputc('\n', d);
+	}
+	fclose(d);
+	FILE *g = plot_open(c, "nanobench", "gp", path, sizeof path);
+	if (!g)
+		return;
+	int width = 300 + (int)(t->nwork * (t->nconf * 22 + 30));
+	if (width < 900) width = 900;
+	if (width > 2400) width = 2400;
+	plot_preamble(g, c, "nanobench", width, 620, "cycles per iteration, one bar per configuration, log scale");
+	plot_safe(t->profile, s, sizeof s);
+	fprintf(g, "set title \"Cycles per iteration by configuration (profile %s)\"\n", s);
+	fprintf(g, "set ylabel \"cycles per iteration (log scale)\"\n"
+		   "set logscale y\nset format y \"%%.0s%%c\"\n"
+		   "set style data histograms\nset style histogram clustered gap 1\nset boxwidth 0.9\n"
+		   "set key outside right top vertical\nset xtics nomirror\nset ytics nomirror\n"
+		   "set yrange [*:*]\n");
+	fprintf(g, "plot for [i=2:%zu] 'nanobench.dat' using i:xtic(1) title columnheader(i)\n", t->nconf + 1);
+	fclose(g);
+	plot_draw(c, "nanobench");
+}
+
+/* ---- stacked cost breakdown ---- */
+
+#define PLOT_MAX_CATS 16
+_Static_assert(VL_CAT_COUNT <= PLOT_MAX_CATS, "room for every cost category");
+
+static int plot_metric_value(const struct vl_db_metric *m, size_t n, const char *kind, const char *name, double *v)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(m[i].kind, kind) && !strcmp(m[i].name, name)) {
+			*v = m[i].value;
+			return 1;
+		}
+	return 0;
+}
+
+static int plot_breakdown(struct plot_ctx *c, const struct vl_rep_table *t, char *err, size_t errlen)
+{
+	/* per (workload, model config) the cycles of each category per iteration */
+	size_t nc = t->nconf, nw = t->nwork;
+	/* categories: this build's order first, then any other name the database
+	 * holds (a run stored by another build), so a stack always sums to the total */
+	char cats[PLOT_MAX_CATS][48];
+	int ncats = 0;
+	for (int k = 0; k < VL_CAT_COUNT; k++)
+		snprintf(cats[ncats++], sizeof cats[0], "%s", vl_cat_name[k]);
+	double *val = calloc(nw * nc * PLOT_MAX_CATS + 1, sizeof *val);
+	int *have = calloc(nw * nc + 1, sizeof *have);
+	int used_cat[PLOT_MAX_CATS] = { 0 };
+	if (!val || !have) {
+		free(val);
+		free(have);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	size_t ncells = 0;
+	for (size_t w = 0; w < nw; w++)
+		for (size_t k = 0; k < nc; k++) {
+			const struct vl_rep_cell *cell = &t->cell[w * nc + k];
+			if (!t->conf[k].model || !cell->present || strcmp(cell->status, "ok"))
+				continue;
+			struct vl_db_metric *m = NULL;
+			struct vl_db_run *run = NULL;
+			size_t nm = 0, nr = 0;
+			struct vl_db_filter f = { .ids = &cell->run_id, .nids = 1 };
+			if (vl_db_query_metrics(c->db, cell->run_id, &m, &nm, err, errlen) ||
+			    vl_db_query_runs(c->db, &f, &run, &nr, err, errlen) || nr != 1) {
+				free(m);
+				free(run);
+				free(val);
+				free(have);
+				return -1;
+			}
+			double iters = run->iterations ? (double)run->iterations : 1;
+			for (size_t i = 0; i < nm; i++) {
+				if (strcmp(m[i].kind, "cycles"))
+					continue;
+				int cat = 0;
+				while (cat < ncats && strcmp(cats[cat], m[i].name))
+					cat++;
+				if (cat == ncats) {
+					if (ncats == PLOT_MAX_CATS)
+						continue;
+					snprintf(cats[ncats++], sizeof cats[0], "%s", m[i].name);
+				}
+				val[(w * nc + k) * PLOT_MAX_CATS + cat] = m[i].value / iters;
+				used_cat[cat] |= m[i].value > 0;
+			}
+			have[w * nc + k] = 1;
+			ncells++;
+			free(m);
+			free(run);
+		}
+	if (!ncells) {
+		fprintf(c->log, "plot: breakdown skipped: no ok model runs in the selection\n");
+		free(val);
+		free(have);
+		return 0;
+	}
+	char path[4200], s[96];
+	FILE *d = plot_open(c, "breakdown", "dat", path, sizeof path);
+	if (!d)
+		goto out;
+	fprintf(d, "# cycles per iteration by cost category; one block (index) per workload; profile %s\n", t->profile);
+	size_t block = 0;
+	size_t *blockwork = calloc(nw + 1, sizeof *blockwork);
+	size_t *blockrows = calloc(nw + 1, sizeof *blockrows);
+	for (size_t w = 0; w < nw; w++) {
+		int any = 0;
+		for (size_t k = 0; k < nc; k++)
+			any |= have[w * nc + k];
+		if (!any)
+			continue;
+		if (block)
+			fprintf(d, "\n\n");
+		plot_safe(t->work[w], s, sizeof s);
+		fprintf(d, "# %s\n\"config\"", s);
+		for (int cat = 0; cat < ncats; cat++)
+			if (used_cat[cat]) {
+				plot_safe(cats[cat], s, sizeof s);
+				fprintf(d, " \"%s\"", s);
+			}
+		fputc('\n', d);
+		for (size_t k = 0; k < nc; k++) {
+			if (!have[w * nc + k])
+				continue;
+			plot_safe(t->conf[k].name, s, sizeof s);
+			fprintf(d, "\"%s\"", s);
+			for (int cat = 0; cat < ncats; cat++)
+				if (used_cat[cat])
+					fprintf(d, " %.17g", val[(w * nc + k) * PLOT_MAX_CATS + cat]);
+			fputc('\n', d);
+		}
+		if (blockwork && blockrows) {
+			blockwork[block] = w;
+			for (size_t k = 0; k < nc; k++)
+				blockrows[block] += have[w * nc + k] != 0;
+		}
+		block++;
+	}
+	fclose(d);
+	int ncat = 0;
+	for (int cat = 0; cat < ncats; cat++)
+		ncat += used_cat[cat];
+	int rows, cols;
+	plot_grid(block, &rows, &cols);
+	FILE *g = plot_open(c, "breakdown", "gp", path, sizeof path);
+	if (!g) {
+		free(blockwork);
+		free(blockrows);
+		goto out;
+	}
+	plot_preamble(g, c, "breakdown", 380 * cols, 320 * rows + 40,
+		      "where the cycles go: stacked cost categories per configuration, one panel per workload");
+	plot_safe(t->profile, s, sizeof s);
+	fprintf(g, "set style data histograms\nset style histogram rowstacked\nset boxwidth 0.7\n"
+		   "set xtics rotate by -30 nomirror\nset ytics nomirror\nset yrange [0:*]\nset format y \"%%g\"\n"
+		   "set ylabel \"cycles per iteration\"\nset offsets 0, 0, graph 0.05, 0\n");
+	fprintf(g, "set multiplot layout %d,%d title \"Cycles per iteration by cost category (profile %s)\"\n", rows, cols, s);
+	for (size_t b = 0; b < block; b++) {
+		plot_safe(blockwork ? t->work[blockwork[b]] : "", s, sizeof s);
+		fprintf(g, "set title \"%s\"\nunset key\nset xrange [-0.6:%zu.6]\n", s, blockrows ? blockrows[b] - 1 : 0);
+		fprintf(g, "plot for [i=2:%d] 'breakdown.dat' index %zu using i:xtic(1) title columnheader(i)\n", ncat + 1, b);
+	}
+	/* the legend in a panel of its own */
+	fprintf(g, "unset title\nunset xtics\nunset ytics\nunset ylabel\nunset border\nunset grid\n"
+		   "set yrange [0:1]\nset xrange [0:1]\nset key center center vertical box\n");
+	fprintf(g, "plot for [i=2:%d] 'breakdown.dat' index 0 using (NaN):i with boxes title columnheader(i)\n", ncat + 1);
+	fprintf(g, "unset multiplot\n");
+	fclose(g);
+	free(blockwork);
+	free(blockrows);
+	plot_draw(c, "breakdown");
+out:
+	free(val);
+	free(have);
+	return 0;
+}
+
+/* ---- exits by reason ---- */
+
+#define PLOT_MAX_REASONS 48
+
+/* One panel per configuration that has exits, rows = workloads, stacked
+ * columns = every exit reason seen in any panel (so one reason keeps one
+ * colour and one legend serves all panels), most frequent first. */
+static int plot_exits(struct plot_ctx *c, const struct vl_rep_table *t, char *err, size_t errlen)
+{
+	size_t nc = t->nconf, nw = t->nwork;
+	char reasons[PLOT_MAX_REASONS][48];
+	double total[PLOT_MAX_REASONS] = { 0 };
+	size_t nr = 0;
+	double *per = calloc(nc * nw * PLOT_MAX_REASONS + 1, sizeof *per);
+	int *row_ok = calloc(nc * nw + 1, sizeof *row_ok);
+	int *conf_has = calloc(nc + 1, sizeof *conf_has);
+	int rc = -1;
+	if (!per || !row_ok || !conf_has) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	for (size_t k = 0; k < nc; k++) {
+		if (!t->conf[k].model)
+			continue;
+		for (size_t w = 0; w < nw; w++) {
+			const struct vl_rep_cell *cell = &t->cell[w * nc + k];
+			if (!cell->present || strcmp(cell->status, "ok"))
+				continue;
+			struct vl_db_metric *m = NULL;
+			struct vl_db_run *run = NULL;
+			size_t nm = 0, nrun = 0;
+			struct vl_db_filter f = { .ids = &cell->run_id, .nids = 1 };
+			if (vl_db_query_metrics(c->db, cell->run_id, &m, &nm, err, errlen) ||
+			    vl_db_query_runs(c->db, &f, &run, &nrun, err, errlen) || nrun != 1) {
+				free(m);
+				free(run);
+				goto out;
+			}
+			row_ok[k * nw + w] = 1;
+			for (size_t i = 0; i < nm; i++) {
+				if (strcmp(m[i].kind, "exit_count") || m[i].value <= 0)
+					continue;
+				size_t r = 0;
+				while (r < nr && strcmp(reasons[r], m[i].name))
+					r++;
+				if (r == nr) {
+					if (nr == PLOT_MAX_REASONS)
+						continue;
+					snprintf(reasons[nr++], sizeof reasons[0], "%s", m[i].name);
+				}
+				double v = m[i].value / (run->iterations ? (double)run->iterations : 1);
+				per[(k * nw + w) * PLOT_MAX_REASONS + r] = v;
+				total[r] += v;
+				conf_has[k] = 1;
+			}
+			free(m);
+			free(run);
+		}
+	}
+	if (!nr) {
+		fprintf(c->log, "plot: exits skipped: no configuration in the selection has VM exits\n");
+		rc = 0;
+		goto out;
+	}
+	size_t order[PLOT_MAX_REASONS];
+	for (size_t r = 0; r < nr; r++)
+		order[r] = r;
+	for (size_t i = 1; i < nr; i++)   /* most exits first; ties by name */
+		for (size_t j = i; j > 0 && (total[order[j]] > total[order[j - 1]] ||
+					     (total[order[j]] == total[order[j - 1]] &&
+					      strcmp(reasons[order[j]], reasons[order[j - 1]]) < 0)); j--) {
+			size_t x = order[j];
+			order[j] = order[j - 1];
+			order[j - 1] = x;
+		}
+	char path[4200], s[96];
+	FILE *d = plot_open(c, "exits", "dat", path, sizeof path);
+	if (!d) {
+		rc = 0;
+		goto out;
+	}
+	fprintf(d, "# VM exits per iteration by vendor exit reason; one block (index) per configuration; profile %s\n",
+		t->profile);
+	size_t block = 0, blockconf[256], blockrows[256];
+	for (size_t k = 0; k < nc && block < 256; k++) {
+		if (!conf_has[k])
+			continue;
+		if (block)
+			fprintf(d, "\n\n");
+		plot_safe(t->conf[k].name, s, sizeof s);
+		fprintf(d, "# %s\n\"workload\"", s);
+		for (size_t r = 0; r < nr; r++) {
+			plot_safe(reasons[order[r]], s, sizeof s);
+			fprintf(d, " \"%s\"", s);
+		}
+		fputc('\n', d);
+		for (size_t w = 0; w < nw; w++) {
+			if (!row_ok[k * nw + w])
+				continue;
+			plot_safe(t->work[w], s, sizeof s);
+			fprintf(d, "\"%s\"", s);
+			for (size_t r = 0; r < nr; r++)
+				fprintf(d, " %.17g", per[(k * nw + w) * PLOT_MAX_REASONS + order[r]]);
+			fputc('\n', d);
+		}
+		blockrows[block] = 0;
+		for (size_t w = 0; w < nw; w++)
+			blockrows[block] += row_ok[k * nw + w] != 0;
+		blockconf[block++] = k;
+	}
+	fclose(d);
+	int rows, cols;
+	plot_grid(block, &rows, &cols);
+	FILE *g = plot_open(c, "exits", "gp", path, sizeof path);
+	if (g) {
+		plot_preamble(g, c, "exits", 460 * cols, 360 * rows + 40,
+			      "VM exits per iteration by vendor exit reason, one panel per configuration");
+		plot_safe(t->profile, s, sizeof s);
+		fprintf(g, "set style data histograms\nset style histogram rowstacked\nset boxwidth 0.7\n"
+			   "set xtics rotate by -30 nomirror\nset ytics nomirror\nset yrange [0:*]\nset format y \"%%g\"\n"
+			   "set ylabel \"exits per iteration\"\nunset key\nset offsets 0, 0, graph 0.05, 0\n");
+		fprintf(g, "set multiplot layout %d,%d title \"VM exits per iteration by reason (profile %s)\"\n", rows, cols, s);
+		for (size_t b = 0; b < block; b++) {
+			plot_safe(t->conf[blockconf[b]].name, s, sizeof s);
+			fprintf(g, "set title \"%s\"\nset xrange [-0.6:%zu.6]\n", s, blockrows[b] - 1);
+			fprintf(g, "plot for [i=2:%zu] 'exits.dat' index %zu using i:xtic(1) title columnheader(i)\n", nr + 1, b);
+		}
+		fprintf(g, "unset title\nunset xtics\nunset ytics\nunset ylabel\nunset border\nunset grid\n"
+			   "set yrange [0:1]\nset xrange [0:1]\nset key center center vertical box\n");
+		fprintf(g, "plot for [i=2:%zu] 'exits.dat' index 0 using (NaN):i with boxes title columnheader(i)\n", nr + 1);
+		fprintf(g, "unset multiplot\n");
+		fclose(g);
+		plot_draw(c, "exits");
+	}
+	rc = 0;
+out:
+	free(per);
+	free(row_ok);
+	free(conf_has);
+	return rc;
+}
+
+/* ---- history of a metric across commits ---- */
+
+/* The metric of run m[] as the history plots it: cycles_per_iter as
+ * stored; counts and cycles per iteration. */
+static int plot_history_value(const char *metric, const struct vl_db_metric *m, size_t n, uint64_t iters, double *v)
+{
+	double x = 0;
+	double it = iters ? (double)iters : 1;
+	if (!strcmp(metric, "cycles_per_iter"))
+		return plot_metric_value(m, n, "cycles_per_iter", "cycles_per_iter", v);
+	if (!strncmp(metric, "cycles:", 7)) {
+		if (!plot_metric_value(m, n, "cycles", metric + 7, &x))
+			return 0;
+		*v = x / it;
+		return 1;
+	}
+	if (!strncmp(metric, "exit:", 5)) {
+		*v = plot_metric_value(m, n, "exit_count", metric + 5, &x) ? x / it : 0;
+		return 1;
+	}
+	if (plot_metric_value(m, n, "event", metric, &x) || plot_metric_value(m, n, "cycles", metric, &x)) {
+		*v = x / it;
+		return 1;
+	}
+	return 0;
+}
+
+struct plot_commit { char key[64]; char label[24]; double first; };   /* key: full hash (+ dirty) */
+
+static int plot_commit_cmp(const void *a, const void *b)
+{
+	const struct plot_commit *x = a, *y = b;
+	return x->first < y->first ? -1 : x->first > y->first;
+}
+
+static int plot_history(struct plot_ctx *c, const struct vl_rep_table *t, char *err, size_t errlen)
+{
+	const struct vl_plot_opts *o = c->o;
+	const char *metric = o->metric ? o->metric : "cycles_per_iter";
+	const char *workload = o->workload;
+	if (!workload) {
+		if (!t->nwork) {
+			fprintf(c->log, "plot: history skipped: no runs in the selection\n");
+			return 0;
+		}
+		workload = t->work[0];
+	}
+	struct vl_db_filter f = {
+		.profile = t->profile, .tag = o->sel.tag, .params = o->sel.params ? o->sel.params : "",
+		.workload = workload, .ok_only = 1,
+	};
+	struct vl_db_run *runs = NULL;
+	size_t n = 0;
+	if (vl_db_query_runs(c->db, &f, &runs, &n, err, errlen))
+		return -1;
+	/* configurations (columns) and commits (rows) */
+	struct vl_rep_config *conf = calloc(n + 1, sizeof *conf);
+	struct plot_commit *com = calloc(n + 1, sizeof *com);
+	double *val = NULL;
+	size_t nconf = 0, ncom = 0;
+	int rc = -1;
+	if (!conf || !com) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char name[72], key[64];
+		vl_an_config_name(runs[i].engine, runs[i].mmu, name, sizeof name);
+		if (o->config && strcmp(o->config, name))
+			continue;
+		size_t k = 0;
+		while (k < nconf && strcmp(conf[k].name, name))
+			k++;
+		if (k == nconf) {
+			snprintf(conf[k].name, sizeof conf[k].name, "%s", name);
+			snprintf(conf[k].engine, sizeof conf[k].engine, "%s", runs[i].engine);
+			snprintf(conf[k].mmu, sizeof conf[k].mmu, "%s", runs[i].mmu);
+			nconf++;
+		}
+		snprintf(key, sizeof key, "%.48s%s", runs[i].git_commit, runs[i].git_dirty ? "+" : "");
+		size_t j = 0;
+		while (j < ncom && strcmp(com[j].key, key))
+			j++;
+		if (j == ncom) {
+			snprintf(com[j].key, sizeof com[j].key, "%s", key);
+			snprintf(com[j].label, sizeof com[j].label, "%.10s%s", runs[i].git_commit, runs[i].git_dirty ? "+" : "");
+			com[j].first = runs[i].started;
+			ncom++;
+		} else if (runs[i].started < com[j].first) {
+			com[j].first = runs[i].started;
+		}
+	}
+	if (!nconf) {
+		fprintf(c->log, "plot: history skipped: no ok runs of %s%s%s in profile %s\n", workload,
+			o->config ? " on " : "", o->config ? o->config : "", t->profile);
+		rc = 0;
+		goto out;
+	}
+	qsort(com, ncom, sizeof *com, plot_commit_cmp);
+	if (!(val = malloc(ncom * nconf * sizeof *val))) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < ncom * nconf; i++)
+		val[i] = NAN;
+	int found = 0;
+	for (size_t i = 0; i < n; i++) {   /* id order: a newer run of a commit overwrites an older one */
+		char name[72], key[64];
+		vl_an_config_name(runs[i].engine, runs[i].mmu, name, sizeof name);
+		size_t k = 0;
+		while (k < nconf && strcmp(conf[k].name, name))
+			k++;
+		if (k == nconf)
+			continue;
+		snprintf(key, sizeof key, "%.48s%s", runs[i].git_commit, runs[i].git_dirty ? "+" : "");
+		size_t j = 0;
+		while (j < ncom && strcmp(com[j].key, key))
+			j++;
+		struct vl_db_metric *m = NULL;
+		size_t nm = 0;
+		if (vl_db_query_metrics(c->db, runs[i].id, &m, &nm, err, errlen))
+			goto out;
+		double v;
+		if (plot_history_value(metric, m, nm, runs[i].iterations, &v)) {
+			val[j * nconf + k] = v;
+			found = 1;
+		}
+		free(m);
+	}
+	if (!found) {
+		fprintf(c->log, "plot: history skipped: no run of %s has metric '%s' (try cycles_per_iter, an event name, "
+			"cycles:CATEGORY or exit:NAME)\n", workload, metric);
+		c->failures++;
+		rc = 0;
+		goto out;
+	}
+	char path[4200], s[96], sm[96], sw[96];
+	FILE *d = plot_open(c, "history", "dat", path, sizeof path);
+	if (!d) {
+		rc = 0;
+		goto out;
+	}
+	plot_safe(metric, sm, sizeof sm);
+	plot_safe(workload, sw, sizeof sw);
+	fprintf(d, "# %s of workload %s across commits (oldest first; + = dirty tree); profile %s\n"
+		"# columns: index, tic label (every %zu-th commit), commit, one per configuration\n\"n\" \"tic\" \"commit\"",
+		sm, sw, t->profile, (ncom + 24) / 25);
+	for (size_t k = 0; k < nconf; k++) {
+		plot_safe(conf[k].name, s, sizeof s);
+		fprintf(d, " \"%s\"", s);
+	}
+	fputc('\n', d);
+	for (size_t j = 0; j < ncom; j++) {
+		/* at most ~25 labelled tics, the newest always labelled */
+		size_t every = (ncom + 24) / 25;
+		plot_safe(com[j].label, s, sizeof s);
+		fprintf(d, "%zu \"%s\" \"%s\"", j, (ncom - 1 - j) % every == 0 ? s : "", s);
+		for (size_t k = 0; k < nconf; k++) {
+			if (isfinite(val[j * nconf + k]))
+				fprintf(d, " %.17g", val[j * nconf + k]);
+			else
+				fprintf(d, " ?");
+		}
+		fputc('\n', d);
+	}
+	fclose(d);
+	FILE *g = plot_open(c, "history", "gp", path, sizeof path);
+	if (g) {
+		plot_preamble(g, c, "history", 1000, 560, "one metric of one workload across commits");
+		plot_safe(t->profile, s, sizeof s);
+		fprintf(g, "set title \"%s of %s across commits (profile %s)\"\n", sm, sw, s);
+		fprintf(g, "set ylabel \"%s%s\"\nset xlabel \"commit (oldest first; + = dirty working tree)\"\n", sm,
+			strcmp(metric, "cycles_per_iter") ? " per iteration" : "");
+		fprintf(g, "set xtics rotate by -30 nomirror\nset ytics nomirror\nset key outside right top\n"
+			   "set xrange [-0.5:%zu.5]\nset yrange [0:*]\nset offsets 0, 0, graph 0.05, 0\n", ncom - 1);
+		fprintf(g, "plot for [i=4:%zu] 'history.dat' using 1:i:xtic(2) with linespoints lw 2 pt 7 ps %.1f title columnheader(i)\n",
+			nconf + 3, ncom > 40 ? 0.4 : 1.0);
+		fclose(g);
+		plot_draw(c, "history");
+	}
+	rc = 0;
+out:
+	free(runs);
+	free(conf);
+	free(com);
+	free(val);
+	return rc;
+}
+
+int vl_plot(struct vl_db *db, const struct vl_plot_opts *o, FILE *log, char *err, size_t errlen)
+{
+	struct plot_ctx c = { .db = db, .o = o, .outdir = o->outdir ? o->outdir : "results/plots", .log = log };
+	unsigned figs = o->figures ? o->figures : VL_PLOT_ALL;
+	c.gnuplot = o->gnuplot ? (o->gnuplot[0] ? o->gnuplot : NULL) : "gnuplot";
+	char dirbuf[4096];
+	snprintf(dirbuf, sizeof dirbuf, "%s", c.outdir);
+	for (char *p = dirbuf + 1; ; p++) {   /* mkdir -p */
+		char ch = *p;
+		if (ch != '/' && ch != '\0')
+			continue;
+		*p = '\0';
+		if (mkdir(dirbuf, 0777) && errno != EEXIST) {
+			snprintf(err, errlen, "cannot create %s: %s", dirbuf, strerror(errno));
+			return -1;
+		}
+		*p = ch;
+		if (!ch)
+			break;
+	}
+	if (c.gnuplot && plot_detect_terms(c.gnuplot, &c.terms, err, errlen)) {
+		/* keep going: data and scripts are still worth writing */
+		fprintf(log, "plot: %s; writing data and scripts only\n", err);
+		c.gnuplot = NULL;
+		c.failures++;
+	}
+	struct vl_rep_table t;
+	if (vl_rep_build(db, &o->sel, &t, err, errlen))
+		return -1;
+	if (!t.nruns) {
+		snprintf(err, errlen, "no runs selected for profile %s (try `virtlab matrix`, or another --profile/--tag/--commit)",
+			 t.profile);
+		vl_rep_free(&t);
+		return -1;
+	}
+	int rc = 0;
+	if (figs & VL_PLOT_NANOBENCH)
+		plot_nanobench(&c, &t);
+	if ((figs & VL_PLOT_BREAKDOWN) && plot_breakdown(&c, &t, err, errlen))
+		rc = -1;
+	if (!rc && (figs & VL_PLOT_EXITS) && plot_exits(&c, &t, err, errlen))
+		rc = -1;
+	if (!rc && (figs & VL_PLOT_HISTORY) && plot_history(&c, &t, err, errlen))
+		rc = -1;
+	vl_rep_free(&t);
+	return rc ? -1 : c.failures ? 1 : 0;
+}

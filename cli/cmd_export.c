@@ -1,0 +1,115 @@
+/* cmd_export.c — `virtlab export`: runs and their metrics as CSV or JSON
+ * (analysis/export.c). */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "virtlab/analysis.h"
+#include "virtlab/results.h"
+
+static const char export_usage[] =
+	"usage: virtlab export [--format csv|json] [--profile P] [--tag T] [--commit REV] [--engine E]\n"
+	"                      [--mmu M] [--workload W] [--ids N,...] [--latest] [--out FILE] [--db FILE]\n"
+	"Every selected run with all its metrics.\n"
+	"  csv   one tidy row per (run, metric): run_id, started, git_commit, git_dirty, tag,\n"
+	"        profile, engine, mmu, workload, params, iterations, status, model, kind, name,\n"
+	"        code, unit, value; kind is cycles_per_iter, cycles, event, exit_count,\n"
+	"        exit_cycles or sample (every raw sample, code = its index); a run without\n"
+	"        metrics has one row of kind run\n"
+	"  json  an array of runs: every column of the run table plus cycles, events, exits,\n"
+	"        samples and guest_results\n"
+	"  --format F    csv (default) or json\n"
+	"  --latest      only the newest run of each configuration\n"
+	"  --out FILE    write to FILE instead of standard output\n"
+	"  --db FILE     results database (default " VL_DEFAULT_DB ")\n"
+	"Exit status: 0 ok, 1 error, 2 bad usage.\n";
+
+int cmd_export(int argc, char **argv)
+{
+	enum { O_FORMAT = 256, O_PROFILE, O_TAG, O_COMMIT, O_ENGINE, O_MMU, O_WORKLOAD, O_IDS, O_LATEST, O_OUT, O_DB, O_HELP };
+	static const struct option opts[] = {
+		{ "format", required_argument, 0, O_FORMAT }, { "profile", required_argument, 0, O_PROFILE },
+		{ "tag", required_argument, 0, O_TAG }, { "commit", required_argument, 0, O_COMMIT },
+		{ "engine", required_argument, 0, O_ENGINE }, { "mmu", required_argument, 0, O_MMU },
+		{ "workload", required_argument, 0, O_WORKLOAD }, { "ids", required_argument, 0, O_IDS },
+		{ "latest", no_argument, 0, O_LATEST }, { "out", required_argument, 0, O_OUT },
+		{ "db", required_argument, 0, O_DB }, { "help", no_argument, 0, O_HELP }, { 0, 0, 0, 0 }
+	};
+	struct vl_db_filter f = { 0 };
+	const char *dbpath = VL_DEFAULT_DB, *commit = NULL, *outpath = NULL;
+	enum vl_an_format fmt = VL_AN_CSV;
+	int64_t *ids = NULL;
+	int c;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (c) {
+		case O_PROFILE:  f.profile = optarg; break;
+		case O_TAG:      f.tag = optarg; break;
+		case O_COMMIT:   commit = optarg; break;
+		case O_ENGINE:   f.engine = optarg; break;
+		case O_MMU:      f.mmu = optarg; break;
+		case O_WORKLOAD: f.workload = optarg; break;
+		case O_LATEST:   f.latest = 1; break;
+		case O_OUT:      outpath = optarg; break;
+		case O_DB:       dbpath = optarg; break;
+		case O_IDS:
+			free(ids);
+			if (vl_cli_parse_ids(optarg, &ids, &f.nids))
+				return vl_cli_usage_error("export", "--ids: expected N[,N|N-M...], got '%s'", optarg);
+			f.ids = ids;
+			break;
+		case O_FORMAT:
+			if (vl_an_parse_format(optarg, &fmt) || (fmt != VL_AN_CSV && fmt != VL_AN_JSON)) {
+				free(ids);
+				return vl_cli_usage_error("export", "--format: expected csv or json, got '%s'", optarg);
+			}
+			break;
+		case 'h':
+		case O_HELP:
+			free(ids);
+			fputs(export_usage, stdout);
+			return VL_CLI_OK;
+		default:
+			free(ids);
+			return vl_cli_bad_option("export", argc, argv, optopt);
+		}
+	}
+	if (optind < argc) {
+		free(ids);
+		return vl_cli_usage_error("export", "unexpected argument '%s' (see virtlab export --help)", argv[optind]);
+	}
+	char hash[64];
+	if (commit) {
+		if (vl_cli_resolve_commit(commit, hash, sizeof hash)) {
+			free(ids);
+			return vl_cli_usage_error("export", "--commit: '%s' is neither a git revision here nor a hex hash prefix", commit);
+		}
+		f.commit = hash;
+	}
+	struct vl_db *db = vl_cli_db_open("export", dbpath);
+	if (!db) {
+		free(ids);
+		return VL_CLI_USAGE;
+	}
+	FILE *out = stdout;
+	if (outpath && !(out = fopen(outpath, "w"))) {
+		vl_db_close(db);
+		free(ids);
+		return vl_cli_usage_error("export", "--out: cannot write %s", outpath);
+	}
+	char err[512];
+	int rc = VL_CLI_OK;
+	if (vl_export(db, &f, fmt, out, err, sizeof err)) {
+		fprintf(stderr, "virtlab export: %s\n", err);
+		rc = VL_CLI_FAILED;
+	}
+	if (out != stdout && fclose(out)) {
+		fprintf(stderr, "virtlab export: writing %s failed\n", outpath);
+		rc = VL_CLI_FAILED;
+	}
+	vl_db_close(db);
+	free(ids);
+	return rc;
+}

@@ -1,0 +1,93 @@
+/* cmd_report.c — `virtlab report`: the Adams–Agesen style table from the
+ * results database (analysis/report.c). */
+#include <getopt.h>
+#include <string.h>
+
+#include "cli.h"
+#include "virtlab/analysis.h"
+#include "virtlab/profile.h"
+#include "virtlab/results.h"
+
+static const char report_usage[] =
+	"usage: virtlab report [--profile P] [--tag T] [--commit REV] [--params \"k=v ...\"]\n"
+	"                      [--format text|csv|json|markdown] [--db FILE]\n"
+	"The comparison table: a row per workload, a column per configuration (native\n"
+	"first, then each engine+mmu), cycles per iteration and the ratio to native.\n"
+	"Each cell is the newest run of that configuration in the selection.\n"
+	"  --profile P     profile of the runs (default " VL_DEFAULT_PROFILE ")\n"
+	"  --tag T         only runs stored with --tag T\n"
+	"  --commit REV    only runs of that commit (a git revision such as HEAD or main, or a hash prefix)\n"
+	"  --params S      only runs with these guest params (default: runs without)\n"
+	"  --format F      text (default), csv, json, markdown\n"
+	"  --db FILE       results database (default " VL_DEFAULT_DB ")\n"
+	"Columns marked * are real measurements (median of the raw samples).\n"
+	"Exit status: 0 ok, 1 no runs selected, 2 bad usage.\n";
+
+int cmd_report(int argc, char **argv)
+{
+	enum { O_PROFILE = 256, O_TAG, O_COMMIT, O_PARAMS, O_FORMAT, O_DB, O_HELP };
+	static const struct option opts[] = {
+		{ "profile", required_argument, 0, O_PROFILE }, { "tag", required_argument, 0, O_TAG },
+		{ "commit", required_argument, 0, O_COMMIT }, { "params", required_argument, 0, O_PARAMS },
+		{ "format", required_argument, 0, O_FORMAT }, { "db", required_argument, 0, O_DB },
+		{ "help", no_argument, 0, O_HELP }, { 0, 0, 0, 0 }
+	};
+	struct vl_rep_select sel = { 0 };
+	const char *dbpath = VL_DEFAULT_DB, *commit = NULL;
+	enum vl_an_format fmt = VL_AN_TEXT;
+	int c;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (c) {
+		case O_PROFILE: sel.profile = optarg; break;
+		case O_TAG:     sel.tag = optarg; break;
+		case O_COMMIT:  commit = optarg; break;
+		case O_PARAMS:  sel.params = optarg; break;
+		case O_DB:      dbpath = optarg; break;
+		case O_FORMAT:
+			if (vl_an_parse_format(optarg, &fmt))
+				return vl_cli_usage_error("report", "--format: expected text, csv, json or markdown, got '%s'", optarg);
+			break;
+		case 'h':
+		case O_HELP:
+			fputs(report_usage, stdout);
+			return VL_CLI_OK;
+		default:
+			return vl_cli_bad_option("report", argc, argv, optopt);
+		}
+	}
+	if (optind < argc)
+		return vl_cli_usage_error("report", "unexpected argument '%s' (see virtlab report --help)", argv[optind]);
+	char hash[64];
+	if (commit) {
+		if (vl_cli_resolve_commit(commit, hash, sizeof hash))
+			return vl_cli_usage_error("report", "--commit: '%s' is neither a git revision here nor a hex hash prefix", commit);
+		sel.commit = hash;
+	}
+	struct vl_db *db = vl_cli_db_open("report", dbpath);
+	if (!db)
+		return VL_CLI_USAGE;
+	struct vl_rep_table t;
+	char err[512];
+	int rc = VL_CLI_OK;
+	if (vl_rep_build(db, &sel, &t, err, sizeof err)) {
+		fprintf(stderr, "virtlab report: %s\n", err);
+		vl_db_close(db);
+		return VL_CLI_FAILED;
+	}
+	struct vl_profile prof;
+	if (!t.nruns && vl_profile_load(t.profile, &prof, err, sizeof err)) {
+		/* nothing stored under that name, and no such profile either: a typo */
+		rc = vl_cli_usage_error("report", "%s", err);
+	} else if (!t.nruns) {
+		fprintf(stderr, "virtlab report: no runs of profile %s%s%s%s%s in %s (run `virtlab matrix` first)\n", t.profile,
+			sel.tag ? " with tag " : "", sel.tag ? sel.tag : "", commit ? " at " : "", commit ? commit : "", dbpath);
+		rc = VL_CLI_FAILED;
+	} else {
+		vl_rep_print(stdout, &t, fmt);
+	}
+	vl_rep_free(&t);
+	vl_db_close(db);
+	return rc;
+}

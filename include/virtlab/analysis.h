@@ -1,0 +1,150 @@
+/* analysis.h — reports, regression comparison, plots and export, all read
+ * from the results database only (analysis/). The CLI's report, compare,
+ * plot and export subcommands are thin wrappers over these.
+ */
+#ifndef VIRTLAB_ANALYSIS_H
+#define VIRTLAB_ANALYSIS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "virtlab/results.h"
+
+enum vl_an_format { VL_AN_TEXT, VL_AN_CSV, VL_AN_JSON, VL_AN_MARKDOWN };
+/* "text" (or "table"), "csv", "json", "markdown" (or "md"). 0 or -1. */
+int vl_an_parse_format(const char *s, enum vl_an_format *f);
+
+/* ---- statistics (analysis/stats.c) ---- */
+double vl_stats_median(const double *v, size_t n);          /* NAN when n == 0 */
+double vl_stats_mean(const double *v, size_t n);
+double vl_stats_stddev(const double *v, size_t n);          /* sample (n - 1) */
+/* Two-sided Mann–Whitney U test of x against y (ties get mid-ranks).
+ * Exact (enumeration of every assignment of the pooled ranks, ties
+ * included) when C(nx+ny, nx) <= 200000, else the normal approximation
+ * with tie correction and continuity correction. *u = U statistic of x.
+ * Returns the p-value, or NAN when either side is empty. */
+double vl_stats_mann_whitney(const double *x, size_t nx, const double *y, size_t ny, double *u);
+
+/* ---- configurations: names and the order reports use ---- */
+/* "native" for the native engine; the engine alone when its mmu is "none"
+ * (external engines) or "native"; else "engine/mmu". */
+void vl_an_config_name(const char *engine, const char *mmu, char *buf, size_t n);
+/* Order: native, then bt, vtx, svm, pv (mmu: shadow, nested, direct),
+ * then any other engine (qemu-*) by name. <0, 0, >0 like strcmp. */
+int vl_an_config_cmp(const char *e1, const char *m1, const char *e2, const char *m2);
+/* Workload order of workloads.def; unknown names after, by name. */
+int vl_an_workload_cmp(const char *w1, const char *w2);
+
+/* ---- the report table (analysis/report.c) ---- */
+struct vl_rep_cell {
+	int present;               /* a run exists for this (workload, config) */
+	int64_t run_id;
+	char status[16];
+	double cycles;             /* cycles per iteration (ok runs) */
+	double ratio;              /* cycles / native cycles of the workload; NAN without native */
+	size_t nsamples;           /* raw samples behind a real measurement */
+};
+struct vl_rep_config {
+	char name[72], engine[32], mmu[32];
+	int model;                 /* 1: model counters; 0: real measurement */
+};
+struct vl_rep_table {
+	size_t nconf, nwork;
+	struct vl_rep_config *conf;
+	char (*work)[32];
+	struct vl_rep_cell *cell;  /* cell[w * nconf + c] */
+	size_t nruns;
+	char profile[64];
+	char commits[256];         /* distinct commits of the runs (short, +dirty) */
+};
+struct vl_rep_select {
+	const char *profile;       /* NULL = VL_DEFAULT_PROFILE */
+	const char *tag;
+	const char *commit;        /* full hash or prefix */
+	const char *params;        /* NULL = runs without params ("") */
+};
+/* The newest run of each (engine, mmu, workload) in the selection. 0 or -1. */
+int vl_rep_build(struct vl_db *db, const struct vl_rep_select *sel, struct vl_rep_table *t, char *err, size_t errlen);
+void vl_rep_free(struct vl_rep_table *t);
+void vl_rep_print(FILE *out, const struct vl_rep_table *t, enum vl_an_format f);
+
+/* ---- regression comparison (analysis/compare.c) ---- */
+enum vl_cmp_verdict {
+	VL_CMP_SAME,               /* deterministic and identical */
+	VL_CMP_CHANGED,            /* a deterministic counter changed (information) */
+	VL_CMP_IMPROVED,           /* cost down beyond the threshold (and significant if measured) */
+	VL_CMP_REGRESSED,          /* cost up beyond the threshold (and significant if measured) */
+	VL_CMP_WITHIN,             /* cost changed, but less than the threshold */
+	VL_CMP_NOT_SIGNIFICANT,    /* measured: Mann–Whitney p >= alpha */
+	VL_CMP_TOO_FEW,            /* measured: too few samples to tell */
+	VL_CMP_ONLY_BASE, VL_CMP_ONLY_HEAD,
+};
+extern const char *const vl_cmp_verdict_name[];
+
+struct vl_cmp_entry {
+	char config[72], workload[32], profile[64];
+	uint64_t iterations;
+	char kind[16];             /* cycles_per_iter | cycles | event | exit_count | exit_cycles | sample */
+	char name[48];
+	int64_t code;              /* vendor exit code, or -1 */
+	int model;
+	double base, head;         /* values (measured: medians) */
+	double rel;                /* (head - base) / base; NAN when base == 0 */
+	double p;                  /* measured: Mann–Whitney p; NAN otherwise */
+	size_t nbase, nhead;       /* samples (measured) */
+	enum vl_cmp_verdict verdict;
+};
+struct vl_cmp_opts {
+	double threshold;          /* relative cost change that counts, e.g. 0.05 */
+	double alpha;              /* significance level for measured samples, e.g. 0.05 */
+	const char *profile;       /* NULL = every profile */
+	size_t limit;              /* text/markdown: rows shown besides regressions (0 = all) */
+};
+struct vl_cmp_result {
+	struct vl_cmp_entry *e;
+	size_t n;
+	size_t nkeys, nsame, nregressed, nimproved, nchanged;
+	char base_label[160], head_label[160];
+	char warnings[1024];       /* e.g. nondeterminism: runs of one side disagree */
+};
+/* Compare the runs selected by base and head. Configurations are paired by
+ * (profile, engine, mmu, workload, params, iterations). 0, or -1 with err
+ * (e.g. a side selects no runs). */
+int vl_cmp_run(struct vl_db *db, const struct vl_db_filter *base, const char *base_label,
+	       const struct vl_db_filter *head, const char *head_label, const struct vl_cmp_opts *o,
+	       struct vl_cmp_result *r, char *err, size_t errlen);
+void vl_cmp_print(FILE *out, const struct vl_cmp_result *r, const struct vl_cmp_opts *o, enum vl_an_format f);
+void vl_cmp_free(struct vl_cmp_result *r);
+
+/* ---- export (analysis/export.c) ---- */
+/* csv: one tidy row per (run, metric) — run identity, then kind, name,
+ * code, unit, value; every raw sample is a row. json: an array of run
+ * objects with every column of `run` and nested cycles, events, exits,
+ * samples, guest_results. 0 or -1. */
+int vl_export(struct vl_db *db, const struct vl_db_filter *f, enum vl_an_format fmt, FILE *out, char *err, size_t errlen);
+
+/* ---- plots (analysis/plot.c) ---- */
+enum {
+	VL_PLOT_NANOBENCH = 1u << 0,   /* log-scale grouped bars: cycles/iteration per config per workload */
+	VL_PLOT_BREAKDOWN = 1u << 1,   /* stacked cycles by category per config, one panel per workload */
+	VL_PLOT_EXITS     = 1u << 2,   /* stacked exits per iteration by reason, one panel per config */
+	VL_PLOT_HISTORY   = 1u << 3,   /* a metric across commits */
+	VL_PLOT_ALL       = 0xf,
+};
+struct vl_plot_opts {
+	struct vl_rep_select sel;
+	const char *outdir;
+	unsigned figures;
+	const char *metric;        /* history: "cycles_per_iter" (default), an event, "cycles:<category>", "exit:<NAME>" */
+	const char *workload;      /* history: default the first workload with data */
+	const char *config;        /* history: one configuration name, or NULL = every configuration */
+	const char *gnuplot;       /* program; NULL = "gnuplot"; "" = write data and scripts only */
+};
+/* Write data files and .gp scripts into outdir and run gnuplot on them;
+ * each produced file is named on `log`, one per line. 0; 1 when a figure
+ * could not be drawn (reason on log); -1 with err on a hard error. */
+int vl_plot(struct vl_db *db, const struct vl_plot_opts *o, FILE *log, char *err, size_t errlen);
+
+#endif

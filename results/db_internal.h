@@ -1,0 +1,45 @@
+/* db_internal.h — what the files of results/ share: the connection object,
+ * the migration table, and small helpers. Nothing outside results/ includes it. */
+#ifndef VL_RESULTS_DB_INTERNAL_H
+#define VL_RESULTS_DB_INTERNAL_H
+
+#include <sqlite3.h>
+#include <stdio.h>
+
+#include "virtlab/results.h"
+
+/* How long one statement waits for another writer's lock (busy handler),
+ * and how often a whole transaction is retried after SQLITE_BUSY. */
+#define DB_BUSY_TIMEOUT_MS 30000
+#define DB_TX_RETRIES      20
+
+struct vl_db {
+	sqlite3 *h;
+	char path[4096];
+	char commit[48];
+	int dirty;
+	char compiler[160];
+	char version[32];
+};
+
+/* Forward migrations: db_migrations[i] takes a database from user_version
+ * i to i + 1. Statements separated by ';', run by sqlite3_exec (fixed text,
+ * no values). db_schema.c. */
+extern const char *const db_migrations[];
+extern const int db_migration_count;
+
+/* Fill err with "what: sqlite message" and return -1. */
+int db_fail(sqlite3 *h, char *err, size_t errlen, const char *what);
+
+/* Prepare sql; 0 or -1 with err. */
+int db_prepare(sqlite3 *h, const char *sql, sqlite3_stmt **st, char *err, size_t errlen);
+
+/* Copy a TEXT column into a fixed buffer ("" for NULL). */
+void db_col_text(sqlite3_stmt *st, int col, char *dst, size_t n);
+
+/* Test hook: $VIRTLAB_TEST_STORE_HOOK=FILE makes vl_db_store_run create FILE
+ * and sleep (30 s) inside its transaction, so a test can SIGKILL a writer
+ * mid-transaction. Does nothing when unset. db_write.c. */
+void db_test_hook_in_transaction(void);
+
+#endif

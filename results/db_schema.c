@@ -1,0 +1,98 @@
+/* db_schema.c — the schema, as a list of forward migrations.
+ *
+ * db_migrations[i] takes a database at PRAGMA user_version i to i + 1; a
+ * fresh file runs them all. Never edit a migration that has shipped: add
+ * the next one (and bump VL_DB_SCHEMA_VERSION in results.h). Each runs in
+ * the one transaction that also sets user_version, so a database is always
+ * at exactly one version. History: results/README.md.
+ */
+#include "db_internal.h"
+
+/* v0 -> v1: runs and their metrics. */
+static const char migrate_1[] =
+	"CREATE TABLE run ("
+	"  id INTEGER PRIMARY KEY,"
+	"  engine TEXT NOT NULL,"
+	"  mmu TEXT NOT NULL,"
+	"  workload TEXT NOT NULL,"
+	"  profile TEXT NOT NULL,"
+	"  params TEXT NOT NULL DEFAULT '',"
+	"  iterations INTEGER NOT NULL,"
+	"  status TEXT NOT NULL CHECK (status IN ('ok','failed','timeout','refused')),"
+	"  reason TEXT NOT NULL DEFAULT '',"
+	"  guest_exit INTEGER,"
+	"  model INTEGER NOT NULL CHECK (model IN (0,1)),"   /* 1: deterministic model counters */
+	"  cycles_per_iter REAL,"
+	"  total_instructions INTEGER,"
+	"  total_cycles INTEGER,"
+	"  host_seconds REAL,"
+	"  host_mips REAL,"
+	"  started REAL NOT NULL,"                            /* unix seconds */
+	"  ended REAL NOT NULL,"
+	"  git_commit TEXT NOT NULL,"
+	"  git_dirty INTEGER NOT NULL,"
+	"  virtlab_version TEXT NOT NULL,"
+	"  compiler TEXT NOT NULL,"
+	"  host_name TEXT NOT NULL,"
+	"  host_cpu TEXT NOT NULL,"
+	"  host_kernel TEXT NOT NULL,"
+	"  host_pmu INTEGER NOT NULL,"
+	"  host_kvm INTEGER NOT NULL,"
+	"  host_notes TEXT NOT NULL DEFAULT '',"
+	"  console_tail TEXT"                                 /* last console lines of a run that was not ok */
+	");"
+	"CREATE TABLE event ("
+	"  run_id INTEGER NOT NULL REFERENCES run(id) ON DELETE CASCADE,"
+	"  name TEXT NOT NULL,"
+	"  value INTEGER NOT NULL,"
+	"  unit TEXT NOT NULL DEFAULT 'count',"
+	"  PRIMARY KEY (run_id, name)) WITHOUT ROWID;"
+	"CREATE TABLE cycles ("
+	"  run_id INTEGER NOT NULL REFERENCES run(id) ON DELETE CASCADE,"
+	"  category TEXT NOT NULL,"
+	"  value INTEGER NOT NULL,"
+	"  unit TEXT NOT NULL DEFAULT 'cycles',"
+	"  PRIMARY KEY (run_id, category)) WITHOUT ROWID;"
+	"CREATE TABLE exit_reason ("
+	"  run_id INTEGER NOT NULL REFERENCES run(id) ON DELETE CASCADE,"
+	"  name TEXT NOT NULL,"                               /* vendor name (SDM / APM) */
+	"  code INTEGER NOT NULL,"                            /* vendor number */
+	"  count INTEGER NOT NULL,"
+	"  cycles INTEGER NOT NULL,"
+	"  PRIMARY KEY (run_id, code, name)) WITHOUT ROWID;"
+	"CREATE TABLE sample ("
+	"  run_id INTEGER NOT NULL REFERENCES run(id) ON DELETE CASCADE,"
+	"  metric TEXT NOT NULL,"
+	"  seq INTEGER NOT NULL,"
+	"  value REAL NOT NULL,"
+	"  unit TEXT NOT NULL,"
+	"  PRIMARY KEY (run_id, metric, seq)) WITHOUT ROWID;"
+	"CREATE TABLE guest_result ("
+	"  run_id INTEGER NOT NULL REFERENCES run(id) ON DELETE CASCADE,"
+	"  seq INTEGER NOT NULL,"
+	"  workload TEXT NOT NULL,"
+	"  iters INTEGER NOT NULL,"
+	"  cycles INTEGER NOT NULL,"
+	"  extra TEXT NOT NULL DEFAULT '',"
+	"  PRIMARY KEY (run_id, seq)) WITHOUT ROWID;";
+
+/* v1 -> v2: run tags (for `compare`), lookup indexes, one view of every
+ * deterministic metric. */
+static const char migrate_2[] =
+	"ALTER TABLE run ADD COLUMN tag TEXT;"
+	"CREATE INDEX run_by_config ON run(profile, workload, engine, mmu, params);"
+	"CREATE INDEX run_by_commit ON run(git_commit);"
+	"CREATE INDEX run_by_tag ON run(tag);"
+	"CREATE VIEW metric(run_id, kind, name, code, value, unit) AS"
+	"  SELECT id, 'cycles_per_iter', 'cycles_per_iter', NULL, cycles_per_iter, 'cycles' FROM run"
+	"   WHERE cycles_per_iter IS NOT NULL"
+	"  UNION ALL SELECT run_id, 'cycles', category, NULL, value, unit FROM cycles"
+	"  UNION ALL SELECT run_id, 'event', name, NULL, value, unit FROM event"
+	"  UNION ALL SELECT run_id, 'exit_count', name, code, count, 'count' FROM exit_reason"
+	"  UNION ALL SELECT run_id, 'exit_cycles', name, code, cycles, 'cycles' FROM exit_reason;";
+
+const char *const db_migrations[] = { migrate_1, migrate_2 };
+const int db_migration_count = (int)(sizeof db_migrations / sizeof db_migrations[0]);
+
+_Static_assert(sizeof db_migrations / sizeof db_migrations[0] == VL_DB_SCHEMA_VERSION,
+	       "one migration per schema version");

@@ -1,0 +1,256 @@
+/* db_write.c — storing one run: the run row and all its metrics in one
+ * transaction (BEGIN IMMEDIATE ... COMMIT), every value bound to a prepared
+ * statement. A writer killed anywhere before COMMIT leaves nothing behind
+ * (SQLite's WAL discards the uncommitted frames); another writer's lock is
+ * waited for (busy timeout) and the whole transaction retried if needed.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "db_internal.h"
+
+#define DB_CONSOLE_TAIL 4096    /* bytes of console kept for a run that was not ok */
+
+static const char db_insert_run[] =
+	"INSERT INTO run (engine, mmu, workload, profile, params, iterations, status, reason, guest_exit, model,"
+	" cycles_per_iter, total_instructions, total_cycles, host_seconds, host_mips, started, ended,"
+	" git_commit, git_dirty, virtlab_version, compiler, host_name, host_cpu, host_kernel, host_pmu, host_kvm,"
+	" host_notes, console_tail, tag)"
+	" VALUES (?,?,?,?,?,?,?,?,?,?, ?,?,?,?,?,?,?, ?,?,?,?,?,?,?,?,?, ?,?,?)";
+
+/* The status column's values (the schema's CHECK), indexed by enum
+ * vl_run_status. Kept here rather than using engines/run.c's table so the
+ * writer does not pull the runner (and the machine) into every program that
+ * only stores results. */
+static const char *const db_status_name[] = {
+	[VL_RUN_OK] = "ok", [VL_RUN_FAILED] = "failed", [VL_RUN_TIMEOUT] = "timeout", [VL_RUN_REFUSED] = "refused",
+};
+
+void db_test_hook_in_transaction(void)
+{
+	const char *f = getenv("VIRTLAB_TEST_STORE_HOOK");
+	if (!f || !*f)
+		return;
+	FILE *m = fopen(f, "w");
+	if (m)
+		fclose(m);
+	sleep(30);
+}
+
+/* Counters are uint64; SQLite integers are int64. Counts never get near
+ * 2^63, but if one did it is stored as a REAL rather than wrapped. */
+static int bind_u64(sqlite3_stmt *st, int i, uint64_t v)
+{
+	if (v > (uint64_t)INT64_MAX)
+		return sqlite3_bind_double(st, i, (double)v);
+	return sqlite3_bind_int64(st, i, (int64_t)v);
+}
+
+static int bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+	return sqlite3_bind_text(st, i, s ? s : "", -1, SQLITE_TRANSIENT);
+}
+
+/* Step a fully bound statement that returns no rows, then reset it. */
+static int step_done(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static double db_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int db_insert_run_row(struct vl_db *db, const struct vl_run_result *r, const char *tag)
+{
+	const struct vl_host_info *h = vl_host_detect();
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(db->h, db_insert_run, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	double started = r->started > 0 ? r->started : db_now();
+	double ended = r->ended >= started ? r->ended : started;
+	const char *tail = NULL;
+	if (r->status != VL_RUN_OK && r->console && r->console[0]) {
+		size_t len = strlen(r->console);
+		tail = len > DB_CONSOLE_TAIL ? r->console + len - DB_CONSOLE_TAIL : r->console;
+	}
+	int i = 1;
+	bind_text(st, i++, r->engine);
+	bind_text(st, i++, r->mmu);
+	bind_text(st, i++, r->workload);
+	bind_text(st, i++, r->profile);
+	bind_text(st, i++, r->params);
+	bind_u64(st, i++, r->iterations);
+	bind_text(st, i++, db_status_name[r->status]);
+	bind_text(st, i++, r->reason);
+	if (r->guest_exit >= 0)
+		sqlite3_bind_int(st, i++, r->guest_exit);
+	else
+		sqlite3_bind_null(st, i++);
+	sqlite3_bind_int(st, i++, r->model ? 1 : 0);
+	if (r->status == VL_RUN_OK)
+		sqlite3_bind_double(st, i++, r->cycles_per_iter);
+	else
+		sqlite3_bind_null(st, i++);   /* a number from a run that did not complete is not a result */
+	bind_u64(st, i++, r->total_insns);
+	bind_u64(st, i++, r->total_cycles);
+	sqlite3_bind_double(st, i++, r->host_seconds);
+	sqlite3_bind_double(st, i++, r->host_mips);
+	sqlite3_bind_double(st, i++, started);
+	sqlite3_bind_double(st, i++, ended);
+	bind_text(st, i++, db->commit);
+	sqlite3_bind_int(st, i++, db->dirty);
+	bind_text(st, i++, db->version);
+	bind_text(st, i++, db->compiler);
+	bind_text(st, i++, h->name);
+	bind_text(st, i++, h->cpu);
+	bind_text(st, i++, h->kernel);
+	sqlite3_bind_int(st, i++, h->pmu);
+	sqlite3_bind_int(st, i++, h->kvm);
+	bind_text(st, i++, h->notes);
+	if (tail)
+		bind_text(st, i++, tail);
+	else
+		sqlite3_bind_null(st, i++);
+	if (tag && *tag)
+		bind_text(st, i++, tag);
+	else
+		sqlite3_bind_null(st, i++);
+	rc = step_done(st);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* The metric rows of run `id`. Model counters only for model runs: a real
+ * (QEMU) run has no modelled counters, and zeros would be a false claim. */
+static int db_insert_metrics(struct vl_db *db, const struct vl_run_result *r, int64_t id)
+{
+	sqlite3_stmt *ev = NULL, *cy = NULL, *ex = NULL, *sa = NULL, *gr = NULL;
+	int rc = sqlite3_prepare_v2(db->h, "INSERT INTO event (run_id, name, value, unit) VALUES (?,?,?,'count')", -1, &ev, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(db->h, "INSERT INTO cycles (run_id, category, value, unit) VALUES (?,?,?,'cycles')", -1, &cy, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(db->h, "INSERT INTO exit_reason (run_id, name, code, count, cycles) VALUES (?,?,?,?,?)", -1, &ex, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(db->h, "INSERT INTO sample (run_id, metric, seq, value, unit) VALUES (?,?,?,?,?)", -1, &sa, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(db->h, "INSERT INTO guest_result (run_id, seq, workload, iters, cycles, extra) VALUES (?,?,?,?,?,?)", -1, &gr, NULL);
+	const struct vl_counters *c = &r->ctr;
+	if (r->model) {
+		for (int k = 0; rc == SQLITE_OK && k < VL_EV_COUNT; k++) {
+			sqlite3_bind_int64(ev, 1, id);
+			bind_text(ev, 2, vl_event_name[k]);
+			bind_u64(ev, 3, c->events[k]);
+			rc = step_done(ev);
+		}
+		for (int k = 0; rc == SQLITE_OK && k < VL_CAT_COUNT; k++) {
+			sqlite3_bind_int64(cy, 1, id);
+			bind_text(cy, 2, vl_cat_name[k]);
+			bind_u64(cy, 3, c->cycles[k]);
+			rc = step_done(cy);
+		}
+		for (size_t k = 0; rc == SQLITE_OK && r->exit_table && k < r->exit_table_len && k < VL_MAX_EXIT_SLOTS; k++) {
+			if (!c->exit_count[k] && !c->exit_cycles[k])
+				continue;
+			sqlite3_bind_int64(ex, 1, id);
+			bind_text(ex, 2, r->exit_table[k].name);
+			sqlite3_bind_int64(ex, 3, r->exit_table[k].code);
+			bind_u64(ex, 4, c->exit_count[k]);
+			bind_u64(ex, 5, c->exit_cycles[k]);
+			rc = step_done(ex);
+		}
+	}
+	for (int s = 0; rc == SQLITE_OK && s < r->nsamples; s++) {
+		const struct vl_sample_set *set = &r->samples[s];
+		for (size_t k = 0; rc == SQLITE_OK && k < set->n; k++) {
+			sqlite3_bind_int64(sa, 1, id);
+			bind_text(sa, 2, set->metric);
+			sqlite3_bind_int64(sa, 3, (int64_t)k);
+			sqlite3_bind_double(sa, 4, set->v[k]);
+			bind_text(sa, 5, set->unit);
+			rc = step_done(sa);
+		}
+	}
+	for (int g = 0; rc == SQLITE_OK && g < r->nresults && g < (int)(sizeof r->results / sizeof r->results[0]); g++) {
+		const struct vl_guest_result *gres = &r->results[g];
+		char extra[VL_RESULT_MAX_KV * 100] = "";
+		for (int k = 0; k < gres->nkv && k < VL_RESULT_MAX_KV; k++) {
+			size_t l = strlen(extra);
+			snprintf(extra + l, sizeof extra - l, "%s%s=%s", l ? " " : "", gres->key[k], gres->val[k]);
+		}
+		sqlite3_bind_int64(gr, 1, id);
+		sqlite3_bind_int(gr, 2, g);
+		bind_text(gr, 3, gres->workload);
+		bind_u64(gr, 4, gres->iters);
+		bind_u64(gr, 5, gres->cycles);
+		bind_text(gr, 6, extra);
+		rc = step_done(gr);
+	}
+	sqlite3_finalize(ev);
+	sqlite3_finalize(cy);
+	sqlite3_finalize(ex);
+	sqlite3_finalize(sa);
+	sqlite3_finalize(gr);
+	return rc;
+}
+
+/* One attempt. Returns an SQLite code; on anything but OK the caller rolls back. */
+static int db_store_once(struct vl_db *db, const struct vl_run_result *r, const char *tag, int64_t *id)
+{
+	int rc = sqlite3_exec(db->h, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	rc = db_insert_run_row(db, r, tag);
+	if (rc != SQLITE_OK)
+		return rc;
+	*id = sqlite3_last_insert_rowid(db->h);
+	rc = db_insert_metrics(db, r, *id);
+	if (rc != SQLITE_OK)
+		return rc;
+	db_test_hook_in_transaction();
+	return sqlite3_exec(db->h, "COMMIT", NULL, NULL, NULL);
+}
+
+int vl_db_store_run(struct vl_db *db, const struct vl_run_result *res, const char *tag,
+		    int64_t *run_id, char *err, size_t errlen)
+{
+	int64_t id = 0;
+	if ((unsigned)res->status > VL_RUN_REFUSED) {
+		snprintf(err, errlen, "run has an invalid status %d", (int)res->status);
+		return -1;
+	}
+	if (!res->engine[0] || !res->workload[0] || !res->profile[0]) {
+		snprintf(err, errlen, "run lacks an engine, workload or profile name");
+		return -1;
+	}
+	int rc = SQLITE_BUSY;
+	char msg[256] = "";
+	for (int attempt = 0; attempt < DB_TX_RETRIES; attempt++) {
+		rc = db_store_once(db, res, tag, &id);
+		if (rc == SQLITE_OK)
+			break;
+		snprintf(msg, sizeof msg, "%s", sqlite3_errmsg(db->h));
+		sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+		if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED)
+			break;
+		/* another writer outlasted the busy timeout: back off and retry the whole run */
+		struct timespec ts = { 0, 20000000L * (attempt + 1) };
+		nanosleep(&ts, NULL);
+	}
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "storing run in %s: %s", db->path, msg[0] ? msg : sqlite3_errstr(rc));
+		return -1;
+	}
+	if (run_id)
+		*run_id = id;
+	return 0;
+}

@@ -1,0 +1,147 @@
+/* synth.h — synthetic run results and scratch files for the tests of
+ * results/ and analysis/ (header-only: tests/support is linked into every
+ * test binary, and these helpers need the results library). Counter values
+ * follow a formula of a seed, so a test can recompute what it stored. */
+#ifndef VL_TEST_SYNTH_H
+#define VL_TEST_SYNTH_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "virtlab/counters.h"
+#include "virtlab/results.h"
+#include "virtlab/run.h"
+
+static const struct vl_exit_desc synth_exits[] = {
+	{ 10, "CPUID" }, { 30, "IO_INSTRUCTION" }, { 48, "EPT_VIOLATION" },
+};
+
+static inline uint64_t synth_event(uint64_t seed, int k) { return seed * 1000 + (uint64_t)k * 7; }
+static inline uint64_t synth_cat(uint64_t seed, int k) { return seed * 100000 + (uint64_t)k * 13; }
+
+/* A complete model run: counters from `seed`, exits in slots 0 and 2. */
+static inline void synth_model(struct vl_run_result *r, const char *engine, const char *mmu, const char *workload,
+			       const char *profile, uint64_t iters, uint64_t seed)
+{
+	memset(r, 0, sizeof *r);
+	snprintf(r->engine, sizeof r->engine, "%s", engine);
+	snprintf(r->mmu, sizeof r->mmu, "%s", mmu);
+	snprintf(r->workload, sizeof r->workload, "%s", workload);
+	snprintf(r->profile, sizeof r->profile, "%s", profile);
+	r->iterations = iters;
+	r->status = VL_RUN_OK;
+	r->model = true;
+	r->guest_exit = 0;
+	for (int k = 0; k < VL_EV_COUNT; k++)
+		r->ctr.events[k] = synth_event(seed, k);
+	for (int k = 0; k < VL_CAT_COUNT; k++)
+		r->ctr.cycles[k] = synth_cat(seed, k);
+	r->exit_table = synth_exits;
+	r->exit_table_len = 3;
+	r->ctr.exit_count[0] = seed * 3;
+	r->ctr.exit_cycles[0] = seed * 3 * 1200;
+	r->ctr.exit_count[2] = seed;
+	r->ctr.exit_cycles[2] = seed * 2500;
+	r->cycles_per_iter = iters ? (double)vl_counters_total(&r->ctr) / iters : 0;
+	r->started = 1700000000.0 + seed;
+	r->ended = r->started + 0.5;
+	r->host_seconds = 0.5;
+	r->host_mips = 100;
+	r->total_insns = seed * 5000;
+	r->total_cycles = seed * 9000;
+	r->nresults = 1;
+	snprintf(r->results[0].workload, sizeof r->results[0].workload, "%s", workload);
+	r->results[0].iters = iters;
+	r->results[0].cycles = (uint64_t)r->cycles_per_iter * iters;
+}
+
+/* A real (external-engine) run with n raw samples v[]. */
+static inline void synth_real(struct vl_run_result *r, const char *engine, const char *workload, const char *profile,
+			      uint64_t iters, const double *v, size_t n)
+{
+	memset(r, 0, sizeof *r);
+	snprintf(r->engine, sizeof r->engine, "%s", engine);
+	snprintf(r->mmu, sizeof r->mmu, "none");
+	snprintf(r->workload, sizeof r->workload, "%s", workload);
+	snprintf(r->profile, sizeof r->profile, "%s", profile);
+	r->iterations = iters;
+	r->status = VL_RUN_OK;
+	r->model = false;
+	r->guest_exit = 0;
+	r->started = 1700000000.0;
+	r->ended = r->started + 1;
+	if (!n)
+		return;   /* no samples (e.g. a run that failed before the first) */
+	r->nsamples = 1;
+	snprintf(r->samples[0].metric, sizeof r->samples[0].metric, "cycles_per_iter");
+	snprintf(r->samples[0].unit, sizeof r->samples[0].unit, "cycles");
+	r->samples[0].n = n;
+	r->samples[0].v = malloc(n * sizeof(double));
+	memcpy(r->samples[0].v, v, n * sizeof(double));
+	double *s = malloc(n * sizeof(double));
+	memcpy(s, v, n * sizeof(double));
+	for (size_t i = 1; i < n; i++)   /* insertion sort for the median */
+		for (size_t j = i; j > 0 && s[j - 1] > s[j]; j--) {
+			double t = s[j]; s[j] = s[j - 1]; s[j - 1] = t;
+		}
+	r->cycles_per_iter = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+	free(s);
+}
+
+static inline void synth_free(struct vl_run_result *r)
+{
+	for (int i = 0; i < r->nsamples; i++)
+		free(r->samples[i].v);
+	free(r->console);
+	r->nsamples = 0;
+	r->console = NULL;
+}
+
+/* A fresh scratch directory; returns its path (static storage per call site). */
+static inline void synth_tmpdir(char *buf, size_t n)
+{
+	const char *base = getenv("TMPDIR");
+	snprintf(buf, n, "%s/vltest.XXXXXX", base && *base ? base : "/tmp");
+	if (!mkdtemp(buf)) {
+		perror("mkdtemp");
+		abort();
+	}
+}
+
+static inline void synth_rmdir(const char *dir)
+{
+	char cmd[4200];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", dir);
+}
+
+/* Open (or die in the test) a database at dir/name with build facts set. */
+static inline struct vl_db *synth_open(const char *dir, const char *name, const char *commit)
+{
+	char path[4200], err[512];
+	struct vl_db *db = NULL;
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	if (vl_db_open(path, &db, err, sizeof err)) {
+		fprintf(stderr, "vl_db_open %s: %s\n", path, err);
+		abort();
+	}
+	struct vl_db_build b = { commit, 0, "testcc 1.0", "9.9.9" };
+	vl_db_set_build(db, &b);
+	return db;
+}
+
+static inline int64_t synth_store(struct vl_db *db, const struct vl_run_result *r, const char *tag)
+{
+	char err[512];
+	int64_t id = -1;
+	if (vl_db_store_run(db, r, tag, &id, err, sizeof err)) {
+		fprintf(stderr, "vl_db_store_run: %s\n", err);
+		abort();
+	}
+	return id;
+}
+
+#endif

@@ -1,0 +1,291 @@
+/* test_db_schema.c — opening the results database: a fresh file gets the
+ * current schema (user_version, application_id, WAL); a v1 database built
+ * here by hand, as the first schema wrote it, is migrated with its data
+ * kept; files that are not ours (random bytes, a text file, a foreign SQLite
+ * database, a newer schema, a corrupt virtlab database) are refused with a
+ * reason and left byte-for-byte unchanged. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "synth.h"
+
+static char dir[512];
+
+static int setup(void **st) { synth_tmpdir(dir, sizeof dir); return 0; }
+static int teardown(void **st) { synth_rmdir(dir); return 0; }
+
+static void path_of(char *buf, size_t n, const char *name) { snprintf(buf, n, "%s/%s", dir, name); }
+
+static unsigned char *slurp(const char *path, size_t *n)
+{
+	FILE *f = fopen(path, "rb");
+	assert_non_null(f);
+	fseek(f, 0, SEEK_END);
+	long len = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	unsigned char *b = malloc(len + 1);
+	assert_int_equal(fread(b, 1, len, f), (size_t)len);
+	fclose(f);
+	*n = (size_t)len;
+	return b;
+}
+
+static int64_t q_int(sqlite3 *h, const char *sql)
+{
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_prepare_v2(h, sql, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	int64_t v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+static void exec_ok(sqlite3 *h, const char *sql)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(h, sql, NULL, NULL, &msg) != SQLITE_OK)
+		fail_msg("%s: %s", sql, msg);
+}
+
+/* vl_db_open must refuse path with a reason containing `needle` and leave
+ * the file's bytes exactly as they were. */
+static void refused_unchanged(const char *path, const char *needle)
+{
+	size_t n0, n1;
+	unsigned char *before = slurp(path, &n0);
+	struct vl_db *db = NULL;
+	char err[1024] = "";
+	assert_int_equal(vl_db_open(path, &db, err, sizeof err), -1);
+	assert_null(db);
+	assert_null(strchr(err, '\n'));
+	if (!strstr(err, needle))
+		fail_msg("reason '%s' lacks '%s'", err, needle);
+	unsigned char *after = slurp(path, &n1);
+	assert_int_equal(n0, n1);
+	assert_memory_equal(before, after, n0);
+	free(before);
+	free(after);
+}
+
+static void test_fresh(void **st)
+{
+	char path[600];
+	path_of(path, sizeof path, "fresh.db");
+	struct vl_db *db = synth_open(dir, "fresh.db", "c0ffee");
+	sqlite3 *h = vl_db_sqlite(db);
+	assert_int_equal(q_int(h, "PRAGMA user_version"), VL_DB_SCHEMA_VERSION);
+	assert_int_equal(q_int(h, "PRAGMA application_id"), (int32_t)VL_DB_APPLICATION_ID);
+	sqlite3_stmt *s;
+	assert_int_equal(sqlite3_prepare_v2(h, "PRAGMA journal_mode", -1, &s, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(s, 0), "wal");
+	sqlite3_finalize(s);
+	static const char *const objs[] = { "run", "event", "cycles", "exit_reason", "sample", "guest_result", "metric" };
+	for (size_t i = 0; i < sizeof objs / sizeof objs[0]; i++) {
+		sqlite3_stmt *q;
+		assert_int_equal(sqlite3_prepare_v2(h, "SELECT count(*) FROM sqlite_master WHERE name = ?", -1, &q, NULL), SQLITE_OK);
+		sqlite3_bind_text(q, 1, objs[i], -1, SQLITE_STATIC);
+		assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+		if (sqlite3_column_int(q, 0) != 1)
+			fail_msg("schema object %s missing", objs[i]);
+		sqlite3_finalize(q);
+	}
+	struct vl_run_result r;
+	synth_model(&r, "native", "native", "cpuid", "zen4", 100, 1);
+	synth_store(db, &r, NULL);
+	vl_db_close(db);
+	/* reopening a current database changes nothing and keeps the run */
+	db = synth_open(dir, "fresh.db", "c0ffee");
+	assert_int_equal(q_int(vl_db_sqlite(db), "SELECT count(*) FROM run"), 1);
+	assert_int_equal(q_int(vl_db_sqlite(db), "PRAGMA user_version"), VL_DB_SCHEMA_VERSION);
+	vl_db_close(db);
+}
+
+static void test_empty_file_is_initialised(void **st)
+{
+	char path[600];
+	path_of(path, sizeof path, "empty.db");
+	FILE *f = fopen(path, "w");
+	fclose(f);
+	struct vl_db *db = synth_open(dir, "empty.db", "x");
+	assert_int_equal(q_int(vl_db_sqlite(db), "PRAGMA user_version"), VL_DB_SCHEMA_VERSION);
+	vl_db_close(db);
+}
+
+/* The first schema, as migration 1 shipped it: written out here by hand so
+ * the test also catches an edit to a shipped migration. */
+static const char v1_schema[] =
+	"CREATE TABLE run (id INTEGER PRIMARY KEY, engine TEXT NOT NULL, mmu TEXT NOT NULL, workload TEXT NOT NULL,"
+	" profile TEXT NOT NULL, params TEXT NOT NULL DEFAULT '', iterations INTEGER NOT NULL,"
+	" status TEXT NOT NULL CHECK (status IN ('ok','failed','timeout','refused')), reason TEXT NOT NULL DEFAULT '',"
+	" guest_exit INTEGER, model INTEGER NOT NULL CHECK (model IN (0,1)), cycles_per_iter REAL,"
+	" total_instructions INTEGER, total_cycles INTEGER, host_seconds REAL, host_mips REAL,"
+	" started REAL NOT NULL, ended REAL NOT NULL, git_commit TEXT NOT NULL, git_dirty INTEGER NOT NULL,"
+	" virtlab_version TEXT NOT NULL, compiler TEXT NOT NULL, host_name TEXT NOT NULL, host_cpu TEXT NOT NULL,"
+	" host_kernel TEXT NOT NULL, host_pmu INTEGER NOT NULL, host_kvm INTEGER NOT NULL,"
+	" host_notes TEXT NOT NULL DEFAULT '', console_tail TEXT);"
+	"CREATE TABLE event (run_id INTEGER NOT NULL REFERENCES run(id) ON DELETE CASCADE, name TEXT NOT NULL,"
+	" value INTEGER NOT NULL, unit TEXT NOT NULL DEFAULT 'count', PRIMARY KEY (run_id, name)) WITHOUT ROWID;"
+	"CREATE TABLE cycles (run_id INTEGER NOT NULL REFERENCES run(id) ON DELETE CASCADE, category TEXT NOT NULL,"
+	" value INTEGER NOT NULL, unit TEXT NOT NULL DEFAULT 'cycles', PRIMARY KEY (run_id, category)) WITHOUT ROWID;"
+	"CREATE TABLE exit_reason (run_id INTEGER NOT NULL REFERENCES run(id) ON DELETE CASCADE, name TEXT NOT NULL,"
+	" code INTEGER NOT NULL, count INTEGER NOT NULL, cycles INTEGER NOT NULL, PRIMARY KEY (run_id, code, name)) WITHOUT ROWID;"
+	"CREATE TABLE sample (run_id INTEGER NOT NULL REFERENCES run(id) ON DELETE CASCADE, metric TEXT NOT NULL,"
+	" seq INTEGER NOT NULL, value REAL NOT NULL, unit TEXT NOT NULL, PRIMARY KEY (run_id, metric, seq)) WITHOUT ROWID;"
+	"CREATE TABLE guest_result (run_id INTEGER NOT NULL REFERENCES run(id) ON DELETE CASCADE, seq INTEGER NOT NULL,"
+	" workload TEXT NOT NULL, iters INTEGER NOT NULL, cycles INTEGER NOT NULL, extra TEXT NOT NULL DEFAULT '',"
+	" PRIMARY KEY (run_id, seq)) WITHOUT ROWID;"
+	"PRAGMA user_version = 1; PRAGMA application_id = 1447838018;";
+
+static void test_migrate_v1(void **st)
+{
+	char path[600];
+	path_of(path, sizeof path, "v1.db");
+	sqlite3 *h;
+	assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
+	exec_ok(h, v1_schema);
+	exec_ok(h, "INSERT INTO run VALUES (7, 'svm', 'nested', 'cpuid', 'zen4', '', 1000, 'ok', '', 0, 1, 1234.5,"
+		   " 99, 88, 0.1, 10.0, 1600000000, 1600000001, 'abcdef0123', 0, '0.0.1', 'gcc', 'h', 'cpu', 'Linux', 0, 0, '', NULL);"
+		   "INSERT INTO event VALUES (7, 'exits', 1000, 'count');"
+		   "INSERT INTO cycles VALUES (7, 'exit', 1000000, 'cycles');"
+		   "INSERT INTO exit_reason VALUES (7, 'VMEXIT_CPUID', 114, 1000, 1000000);");
+	assert_int_equal(q_int(h, "PRAGMA application_id"), (int32_t)VL_DB_APPLICATION_ID);
+	sqlite3_close(h);
+
+	struct vl_db *db = synth_open(dir, "v1.db", "feed");
+	h = vl_db_sqlite(db);
+	assert_int_equal(q_int(h, "PRAGMA user_version"), VL_DB_SCHEMA_VERSION);
+	/* v1 data kept, new column present and empty, the v2 view covers old rows */
+	assert_int_equal(q_int(h, "SELECT count(*) FROM run WHERE id = 7 AND tag IS NULL AND git_commit = 'abcdef0123'"), 1);
+	assert_int_equal(q_int(h, "SELECT value FROM metric WHERE run_id = 7 AND kind = 'exit_count' AND code = 114"), 1000);
+	assert_int_equal(q_int(h, "SELECT count(*) FROM metric WHERE run_id = 7"), 5);
+	assert_int_equal(q_int(h, "SELECT count(*) FROM sqlite_master WHERE name = 'run_by_tag'"), 1);
+	/* readers and the writer work on the migrated file */
+	struct vl_db_filter f = { .tag = "after" };
+	struct vl_run_result r;
+	synth_model(&r, "svm", "nested", "cpuid", "zen4", 1000, 2);
+	int64_t id = synth_store(db, &r, "after");
+	assert_true(id > 7);
+	struct vl_db_run *runs;
+	size_t n;
+	char err[256];
+	assert_int_equal(vl_db_query_runs(db, &f, &runs, &n, err, sizeof err), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(runs[0].id, id);
+	free(runs);
+	vl_db_close(db);
+}
+
+static void test_newer_schema_refused(void **st)
+{
+	char path[600];
+	path_of(path, sizeof path, "future.db");
+	sqlite3 *h;
+	assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
+	exec_ok(h, v1_schema);
+	exec_ok(h, "PRAGMA user_version = 99");
+	sqlite3_close(h);
+	refused_unchanged(path, "newer");
+}
+
+static void test_foreign_sqlite_refused(void **st)
+{
+	char path[600];
+	path_of(path, sizeof path, "foreign.db");
+	sqlite3 *h;
+	assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
+	exec_ok(h, "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO customers VALUES (1, 'ada');");
+	sqlite3_close(h);
+	refused_unchanged(path, "not a virtlab");
+	refused_unchanged(path, "customers");
+	/* a foreign database in WAL mode too */
+	path_of(path, sizeof path, "foreign-wal.db");
+	assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
+	exec_ok(h, "PRAGMA journal_mode = WAL; CREATE TABLE t (x); INSERT INTO t VALUES (42);");
+	sqlite3_close(h);
+	refused_unchanged(path, "not a virtlab");
+}
+
+static void test_not_sqlite_refused(void **st)
+{
+	char path[600];
+	path_of(path, sizeof path, "random.db");
+	FILE *f = fopen(path, "wb");
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	for (int i = 0; i < 8192; i++) {   /* xorshift bytes */
+		x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+		fputc((int)(x & 0xff), f);
+	}
+	fclose(f);
+	refused_unchanged(path, "not an SQLite database");
+	path_of(path, sizeof path, "notes.txt");
+	f = fopen(path, "w");
+	fputs("results of last week\n", f);
+	fclose(f);
+	refused_unchanged(path, "not an SQLite database");
+	/* SQLite's magic followed by garbage: SQLite itself must call it corrupt */
+	path_of(path, sizeof path, "fake.db");
+	f = fopen(path, "wb");
+	fwrite("SQLite format 3", 1, 16, f);
+	for (int i = 0; i < 4096; i++)
+		fputc(i * 31 & 0xff, f);
+	fclose(f);
+	refused_unchanged(path, "corrupt");
+}
+
+static void test_corrupt_virtlab_refused(void **st)
+{
+	char path[600];
+	path_of(path, sizeof path, "corrupt.db");
+	struct vl_db *db = synth_open(dir, "corrupt.db", "c1");
+	for (int i = 0; i < 40; i++) {
+		struct vl_run_result r;
+		synth_model(&r, "vtx", "nested", "cpuid", "nehalem", 1000, (uint64_t)i + 1);
+		synth_store(db, &r, NULL);
+	}
+	vl_db_close(db);   /* checkpoints the WAL into the file */
+	size_t n;
+	unsigned char *b = slurp(path, &n);
+	assert_true(n > 6 * 4096);
+	/* garble the middle of the file: b-tree pages of the metric tables */
+	for (size_t i = 2 * 4096; i < 5 * 4096; i++)
+		b[i] = (unsigned char)(i * 7 + 3);
+	FILE *f = fopen(path, "wb");
+	fwrite(b, 1, n, f);
+	fclose(f);
+	free(b);
+	refused_unchanged(path, "corrupt");
+}
+
+static void test_bad_paths(void **st)
+{
+	struct vl_db *db = NULL;
+	char err[512];
+	assert_int_equal(vl_db_open(dir, &db, err, sizeof err), -1);   /* a directory */
+	assert_non_null(strstr(err, "not a regular file"));
+	char path[600];
+	path_of(path, sizeof path, "no/such/dir/x.db");
+	assert_int_equal(vl_db_open(path, &db, err, sizeof err), -1);
+	assert_null(db);
+	assert_non_null(strstr(err, "x.db"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_fresh),
+		cmocka_unit_test(test_empty_file_is_initialised),
+		cmocka_unit_test(test_migrate_v1),
+		cmocka_unit_test(test_newer_schema_refused),
+		cmocka_unit_test(test_foreign_sqlite_refused),
+		cmocka_unit_test(test_not_sqlite_refused),
+		cmocka_unit_test(test_corrupt_virtlab_refused),
+		cmocka_unit_test(test_bad_paths),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
