@@ -72,7 +72,7 @@ cmp -s "$T/j1.csv" "$T/j3.csv" || { bad "-j 1 and -j 3 differ"; diff "$T/j1.csv"
 
 # ---- on a terminal: a progress bar redrawn in place (script(1) gives us a tty)
 if command -v script >/dev/null; then
-	script -qc "$V matrix --workloads cpuid,syscall --iterations $ITERS --db $T/tty.db" /dev/null >"$T/tty.out" 2>&1
+	script -qc "$V matrix --engines native --workloads cpuid,syscall --iterations $ITERS --db $T/tty.db" /dev/null >"$T/tty.out" 2>&1
 	grep -q $'\r\033\[K\[#*\.*\] 1/2 ' "$T/tty.out" || { bad "no progress bar on a terminal"; cat -v "$T/tty.out"; }
 	grep -q $'\[##*\] 2/2 ' "$T/tty.out" || bad "progress bar does not reach 2/2"
 	grep -q '^\[ *1/2\] ' "$T/tty.out" && bad "plain progress lines on a terminal"
