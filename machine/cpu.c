@@ -220,6 +220,11 @@ bool cpu_cond_slow(struct vl_machine *m, unsigned cc)
 	return r ^ (cc & 1);
 }
 
+void vl_cpu_kick(struct vl_machine *m)
+{
+	cpu_kick(m);
+}
+
 /* For the platform: a nested-fault exit is about to save guest state. */
 void vl_cpu_flags_sync(struct vl_machine *m)
 {

@@ -202,7 +202,7 @@ static inline int mem_rd(struct vl_machine *m, uint64_t va, unsigned sz, uint64_
 		if (__builtin_expect(pa + sz <= m->mem_size, 1))
 			memcpy(&x, m->mem + pa, sz);
 		else
-			x = ~0ull;
+			x = vl_mem_unbacked_read(m, pa, sz);
 	} else if (vl_mem_read(m, va, &x, sz, acc)) {
 		return VL_X_FAULT;
 	}
@@ -222,6 +222,8 @@ static inline int mem_wr(struct vl_machine *m, uint64_t va, unsigned sz, uint64_
 			memcpy(m->mem + pa, &v, sz);
 			if (__builtin_expect(m->priv->mem.code_frames[pa >> 12] != 0, 0))
 				vl_mem_note_write(m, pa, sz);
+		} else {
+			vl_mem_unbacked_write(m, pa, sz, v);
 		}
 		return 0;
 	}

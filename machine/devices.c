@@ -191,13 +191,11 @@ static uint32_t apic_tmcct(const struct vl_machine *m)
 
 /* x2APIC RDMSR: #GP (-1) outside x2APIC mode and for write-only /
  * reserved registers, as the SDM's x2APIC register table says. */
-int vl_apic_rdmsr(struct vl_machine *m, uint32_t msr, uint64_t *val)
+/* Register r (x2APIC numbering: MSR - 0x800 = xAPIC offset >> 4). */
+static int apic_reg_read(struct vl_machine *m, unsigned r, uint64_t *val)
 {
 	struct vl_dev_priv *d = &m->priv->dev;
-	unsigned r = msr - VL_MSR_X2APIC_FIRST;
 
-	if (msr < VL_MSR_X2APIC_FIRST || msr > VL_MSR_X2APIC_LAST || !apic_x2_enabled(m))
-		return -1;
 	switch (r) {
 	case APIC_ID: *val = 0; return 0;
 	case APIC_VER: *val = APIC_VERSION; return 0;
@@ -223,17 +221,19 @@ int vl_apic_rdmsr(struct vl_machine *m, uint32_t msr, uint64_t *val)
 	return -1;
 }
 
-int vl_apic_wrmsr(struct vl_machine *m, uint32_t msr, uint64_t val)
+int vl_apic_rdmsr(struct vl_machine *m, uint32_t msr, uint64_t *val)
+{
+	if (msr < VL_MSR_X2APIC_FIRST || msr > VL_MSR_X2APIC_LAST || !apic_x2_enabled(m))
+		return -1;
+	return apic_reg_read(m, msr - VL_MSR_X2APIC_FIRST, val);
+}
+
+static int apic_reg_write(struct vl_machine *m, unsigned r, uint64_t val)
 {
 	struct vl_dev_priv *d = &m->priv->dev;
-	unsigned r = msr - VL_MSR_X2APIC_FIRST;
 	uint32_t v = (uint32_t)val;
 	int isrv;
 
-	if (msr < VL_MSR_X2APIC_FIRST || msr > VL_MSR_X2APIC_LAST || !apic_x2_enabled(m))
-		return -1;
-	if (r != APIC_ICR && (val >> 32))
-		return -1;     /* reserved high half */
 	switch (r) {
 	case APIC_TPR:
 		d->apic_tpr = v & 0xff;
@@ -266,4 +266,59 @@ int vl_apic_wrmsr(struct vl_machine *m, uint32_t msr, uint64_t val)
 	case APIC_TDCR: d->apic_tdcr = v & 0xb; return 0;
 	default: return -1;   /* read-only or reserved */
 	}
+}
+
+int vl_apic_wrmsr(struct vl_machine *m, uint32_t msr, uint64_t val)
+{
+	unsigned r = msr - VL_MSR_X2APIC_FIRST;
+
+	if (msr < VL_MSR_X2APIC_FIRST || msr > VL_MSR_X2APIC_LAST || !apic_x2_enabled(m))
+		return -1;
+	if (r != APIC_ICR && (val >> 32))
+		return -1;     /* reserved high half */
+	return apic_reg_write(m, r, val);
+}
+
+/* ---- xAPIC MMIO ------------------------------------------------------------
+ * In xAPIC mode (IA32_APIC_BASE EN = 1, EXTD = 0) the APIC's registers are
+ * the 4 KiB page at the APIC base, one 32-bit register per 16 bytes — the
+ * same registers as the x2APIC MSRs (offset >> 4 = MSR - 0x800) but with
+ * xAPIC semantics: the ID in bits 31:24, any EOI value, no SELF IPI, the
+ * destination format register. CPUs without x2APIC (the p4, core2 and
+ * nehalem profiles) use only this. Other accesses to the page read 0 and
+ * are ignored; bytes outside the register's low dword too. */
+bool vl_mmio_frame(const struct vl_machine *m, uint64_t pa)
+{
+	return (m->cpu.apic_base & APIC_BASE_EN) && !(m->cpu.apic_base & APIC_BASE_EXTD) &&
+	       (pa >> 12) == ((m->cpu.apic_base >> 12) & ((1ull << 40) - 1));
+}
+
+bool vl_mmio_read(struct vl_machine *m, uint64_t pa, unsigned size, uint64_t *val)
+{
+	if (!vl_mmio_frame(m, pa))
+		return false;
+	unsigned off = pa & 0xfff, r = off >> 4;
+	uint64_t v = 0;
+	if (r == APIC_ID)
+		v = 0;                                   /* APIC ID 0 in bits 31:24 */
+	else if (r == 0x0e)
+		v = 0xffffffffu;                         /* DFR: flat model */
+	else if (r != APIC_SELF_IPI && apic_reg_read(m, r, &v) != 0)
+		v = 0;
+	v &= 0xffffffffu;
+	*val = (v >> (8 * (off & 15))) & (size >= 8 ? ~0ull : (1ull << (8 * size)) - 1);
+	if ((off & 15) >= 4)
+		*val = 0;
+	return true;
+}
+
+bool vl_mmio_write(struct vl_machine *m, uint64_t pa, unsigned size, uint64_t val)
+{
+	if (!vl_mmio_frame(m, pa))
+		return false;
+	unsigned off = pa & 0xfff, r = off >> 4;
+	if ((off & 15) == 0 && size >= 4 && r != APIC_SELF_IPI && r != APIC_ID)
+		apic_reg_write(m, r, r == APIC_EOI ? 0 : (uint32_t)val);   /* xAPIC: any EOI value */
+	vl_cpu_kick(m);   /* timer, EOI, TPR: interrupts may have changed */
+	return true;
 }

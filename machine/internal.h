@@ -63,6 +63,17 @@ uint8_t vl_apic_get_tpr(struct vl_machine *m);
 /* ---- CPU -> Platform ------------------------------------------------------ */
 /* Forget cached decodes of instructions in host-physical frame `frame` (pa >> 12). */
 void vl_dcache_invalidate_frame(struct vl_machine *m, uint64_t frame);
+/* Device state changed (MMIO write): re-examine interrupts and device
+ * deadlines before the next instruction. */
+void vl_cpu_kick(struct vl_machine *m);
+/* Memory-mapped devices (the xAPIC page) at host-physical addresses
+ * outside memory: true if pa is one and the access was made. */
+bool vl_mmio_read(struct vl_machine *m, uint64_t pa, unsigned size, uint64_t *val);
+bool vl_mmio_write(struct vl_machine *m, uint64_t pa, unsigned size, uint64_t val);
+/* An access (n <= 8 bytes) to a host-physical address outside memory:
+ * a device, or all ones / dropped. For the interpreter's inline paths. */
+uint64_t vl_mem_unbacked_read(struct vl_machine *m, uint64_t pa, unsigned n);
+void vl_mem_unbacked_write(struct vl_machine *m, uint64_t pa, unsigned n, uint64_t v);
 /* Materialise the CPU's lazy arithmetic flags into cpu.rflags (before a
  * VM exit taken in the middle of an instruction saves guest state). */
 void vl_cpu_flags_sync(struct vl_machine *m);

@@ -212,18 +212,39 @@ int vl_mem_translate_slow(struct vl_machine *m, uint64_t va, unsigned acc, uint6
 
 static void mem_copy_in(struct vl_machine *m, uint64_t pa, void *dst, size_t n)
 {
+	uint64_t v;
 	if (pa < m->mem_size && n <= m->mem_size - pa)
 		memcpy(dst, m->mem + pa, n);
+	else if (n <= 8 && vl_mmio_read(m, pa, (unsigned)n, &v))
+		memcpy(dst, &v, n);
 	else
 		memset(dst, 0xff, n);   /* unbacked physical memory reads as all ones */
+}
+
+uint64_t vl_mem_unbacked_read(struct vl_machine *m, uint64_t pa, unsigned n)
+{
+	uint64_t v = 0;
+	mem_copy_in(m, pa, &v, n);
+	return v;
+}
+
+void vl_mem_unbacked_write(struct vl_machine *m, uint64_t pa, unsigned n, uint64_t v)
+{
+	vl_mmio_write(m, pa, n, v);   /* otherwise dropped */
 }
 
 static void mem_copy_out(struct vl_machine *m, uint64_t pa, const void *src, size_t n)
 {
 	uint64_t f = pa >> 12;
 
-	if (pa >= m->mem_size || n > m->mem_size - pa)
+	if (pa >= m->mem_size || n > m->mem_size - pa) {
+		if (n <= 8) {
+			uint64_t v = 0;
+			memcpy(&v, src, n);
+			vl_mmio_write(m, pa, (unsigned)n, v);
+		}
 		return;                 /* writes to unbacked memory are dropped */
+	}
 	memcpy(m->mem + pa, src, n);
 	if (m->priv->mem.code_frames[f] || m->priv->mem.code_frames[(pa + n - 1) >> 12])
 		vl_mem_note_write(m, pa, n);

@@ -355,6 +355,13 @@ static inline void vl_count_exit(struct vl_machine *m, unsigned slot, uint64_t c
 /* Report one event to the tracer (no-op when tracing is off). */
 void vl_trace(struct vl_machine *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Host-physical frame of pa is a device (the local APIC's xAPIC page in
+ * xAPIC mode), not memory. The machine's devices are the guest's virtual
+ * devices (the VMMs' choice, see the engine READMEs): an MMU engine maps a
+ * guest frame that is a device frame through to it (identity), every other
+ * non-RAM guest frame to unbacked memory. */
+bool vl_mmio_frame(const struct vl_machine *m, uint64_t pa);
+
 /* ---- Memory for VMM software -------------------------------------------
  * Host-physical access (no translation, no TLB). The VMM's reads/writes of
  * its own structures are charged by the VMM, not here. Writes through

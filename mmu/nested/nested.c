@@ -110,13 +110,14 @@ static int nested_fault(struct vl_machine *m, void *ctx, uint64_t gpa, uint64_t 
 	vl_charge(m, VL_CAT_VMM, m->prof->mmu_nested_fault);
 	if (gpa >> n->maxphy)
 		return VL_HOOK_PASS;
-	if (nested_map(n, gpa & ~0xfffull, gpa < m->ram_size ? gpa & ~0xfffull : n->unbacked)) {
+	bool dev = gpa >= m->ram_size && vl_mmio_frame(m, gpa);   /* a device: through to it */
+	if (nested_map(n, gpa & ~0xfffull, gpa < m->ram_size || dev ? gpa & ~0xfffull : n->unbacked)) {
 		vl_machine_stop(m, VL_M_ERROR, "nested MMU: monitor memory exhausted mapping gpa %#llx",
 				(unsigned long long)gpa);
 		return VL_HOOK_STOP;
 	}
 	vl_trace(m, "nested: map gpa %#llx%s (%s, gva %#llx%s)", (unsigned long long)(gpa & ~0xfffull),
-		 gpa < m->ram_size ? "" : " (not RAM: unbacked)",
+		 gpa < m->ram_size ? "" : dev ? " (device)" : " (not RAM: unbacked)",
 		 gva_valid ? "final address" : "guest table reference", (unsigned long long)gva,
 		 (acc & VL_ACC_W) ? ", write" : "");
 	return VL_HOOK_DONE;

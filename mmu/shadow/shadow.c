@@ -375,6 +375,8 @@ static int sh_check_tables(struct shadow *sh, const struct vl_walk_res *r)
 static uint64_t sh_leaf_val(struct shadow *sh, uint64_t frame, uint64_t bits, bool writable)
 {
 	uint64_t v = PTE_P | PTE_A | (bits & (PTE_US | PTE_NX | PTE_G));
+	if (frame >= sh->ram_frames && vl_mmio_frame(sh->m, frame << 12))
+		return v | (frame << 12) | (writable ? PTE_RW | PTE_D : 0);   /* a device: through to it */
 	if (frame >= sh->ram_frames)
 		return v | sh->unbacked | (writable ? PTE_RW | PTE_D : 0);   /* reads ones, writes dropped */
 	v |= frame << 12;
