@@ -267,12 +267,17 @@ void cpu_deliver(struct vl_machine *m, unsigned vec, bool has_err, uint32_t err,
 		}
 		if (f.vec == VL_PF)
 			m->cpu.cr2 = f.cr2;
-		if (vec == VL_DF) {
+		/* SDM Vol. 3 Table 6-5 classes apply to exceptions only: INT n /
+		 * INT3 (EV_SOFT) and external interrupts are benign, so a fault
+		 * while delivering them (e.g. INT 13 through a DPL 0 gate from
+		 * CPL 3 -> #GP) is handled serially, never as #DF. */
+		if (kind == EV_EXC && vec == VL_DF) {
 			note_vec(m, f.vec);
 			triple_fault(m);
 			return;
 		}
-		if ((contributory(vec) && contributory(f.vec)) || (vec == VL_PF && (f.vec == VL_PF || contributory(f.vec)))) {
+		if (kind == EV_EXC && ((contributory(vec) && contributory(f.vec)) ||
+				       (vec == VL_PF && (f.vec == VL_PF || contributory(f.vec))))) {
 			vec = VL_DF;
 			has_err = true;
 			err = 0;
