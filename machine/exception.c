@@ -161,7 +161,9 @@ static int deliver_once(struct vl_machine *m, unsigned vec, bool has_err, uint32
 	frame[n++] = c->gpr[VL_RSP];
 	frame[n++] = c->seg[VL_SS].sel;
 	uint64_t nrsp = rsp - 8ull * n;
-	for (unsigned k = 0; k < n; k++) {
+	/* pushed as the hardware pushes, SS first: a stack fault's CR2 is the
+	 * highest slot that could not be written (RSP - 8) */
+	for (unsigned k = n; k-- > 0;) {
 		if (mem_wr(m, nrsp + 8ull * k, 8, frame[k], 0)) {
 			if (m->priv->fault.vec == VL_GP)
 				m->priv->fault = (struct vl_fault){ VL_SS_FAULT, true, ext, 0 };
