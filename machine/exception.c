@@ -280,6 +280,7 @@ void cpu_deliver(struct vl_machine *m, unsigned vec, bool has_err, uint32_t err,
 		}
 		if (kind == EV_EXC && ((contributory(vec) && contributory(f.vec)) ||
 				       (vec == VL_PF && (f.vec == VL_PF || contributory(f.vec))))) {
+			note_vec(m, f.vec);   /* the diagnostic lists the cause of the #DF too */
 			vec = VL_DF;
 			has_err = true;
 			err = 0;
