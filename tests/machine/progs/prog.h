@@ -110,6 +110,18 @@
 	.globl \name
 \name\():
 .endm
+/* Region marker (guest_abi.h: nopl disp32(%rax) with the magic; the
+ * header's constants carry C suffixes, so the magic is spelled here). */
+.macro MARK kind, region
+	.byte 0x0f, 0x1f, 0x80
+	.long 0x564c0000 | ((\kind) << 8) | (\region)
+.endm
+.macro MARK_BEGIN region
+	MARK 1, \region
+.endm
+.macro MARK_END
+	MARK 2, 0
+.endm
 .macro SAVE reg, idx
 	movq \reg, res + 8 * (\idx)(%rip)
 .endm
