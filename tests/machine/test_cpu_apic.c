@@ -148,6 +148,31 @@ static void test_apic_hlt_forever(void **state)
 	if (!strstr(m->diag, want) || !strstr(m->diag, "no timer armed"))
 		fail_msg("diag: %s", m->diag);
 	vl_machine_free(m);
+
+}
+
+/* A CPU halted with a periodic timer running whose vector CR8 masks waits
+ * (on hardware: forever); the cycle limit must end it as a timeout, with
+ * every period counted, in time independent of the period.
+ * PENDING (reported): cpu.c cpu_events() stops such a CPU after 64 periods
+ * with VL_M_ERROR "interrupt livelock: the VMM keeps declining delivery"
+ * (its spin bound counts idle wake-ups, not VMM declines); counting only
+ * declines instead would make it take one loop iteration per period up to
+ * max_cycles (devices.c vl_dev_advance also catches up one period at a
+ * time), i.e. hours for a short period under the default 1e13 limit. */
+static void test_apic_hlt_masked_timer(void **state)
+{
+	skip();
+	struct vl_machine *m = boot("3");
+	m->max_cycles = 2000000;
+	assert_int_equal(vl_machine_run(m), VL_M_TIMEOUT);
+	assert_true(m->cpu.halted);
+	assert_int_equal(m->tsc, m->max_cycles);
+	assert_int_equal(m->cpu.rip, S("hlt_masked") + 1);
+	assert_int_equal(m->region[0].events[VL_EV_INTERRUPTS], 0);
+	/* expiries at armed + 1000 k up to max_cycles, every one counted */
+	assert_true(m->region[0].events[VL_EV_TIMER_TICKS] >= 1990);
+	vl_machine_free(m);
 }
 
 int main(void)
@@ -156,6 +181,7 @@ int main(void)
 		cmocka_unit_test(test_apic_timer),
 		cmocka_unit_test(test_apic_deterministic),
 		cmocka_unit_test(test_apic_hlt_forever),
+		cmocka_unit_test(test_apic_hlt_masked_timer),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,6 +12,7 @@
  *   E  an in-service vector blocks its class until EOI (res 8-10)
  *   F  LVT mask: the timer expires, nothing is delivered (res 11-12)
  * Scenario 1: CLI; HLT with nothing armed. Scenario 2: STI; HLT likewise.
+ * Scenario 3: HLT with a periodic timer whose vector CR8 masks: runs to the cycle limit.
  */
 #include "prog.h"
 
@@ -60,6 +61,8 @@ main:
 	je halt_cli
 	cmpq $2, %rax
 	je halt_sti
+	cmpq $3, %rax
+	je halt_masked
 
 	GATE_H TVEC, tmr, G_INTR
 	movl $MSR_APIC_BASE, %ecx
@@ -166,6 +169,24 @@ L hlt_cli
 halt_sti:
 	sti
 L hlt_sti
+	hlt
+	movl $0x55, %edi
+	jmp rt_exit
+
+halt_masked:                    /* a periodic timer whose interrupt the TPR blocks: HLT forever */
+	GATE_H TVEC, tmr, G_INTR
+	movl $MSR_APIC_BASE, %ecx
+	rdmsr
+	orl $0xc00, %eax
+	wrmsr
+	X2W X2_SVR, 0x1ff
+	X2W X2_TDCR, 0xb
+	X2W X2_LVT, (TVEC | 0x20000)
+	movl $15, %eax
+	movq %rax, %cr8
+	X2W X2_TMICT, 1000
+	sti
+L hlt_masked
 	hlt
 	movl $0x55, %edi
 	jmp rt_exit
