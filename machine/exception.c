@@ -233,10 +233,11 @@ static int exc_hook(struct vl_machine *m, const struct vl_fault *f)
 
 #define DELIVER_MAX_RETRIES 16
 
-void cpu_deliver(struct vl_machine *m, unsigned vec, bool has_err, uint32_t err, int kind, unsigned soft_len)
+bool cpu_deliver(struct vl_machine *m, unsigned vec, bool has_err, uint32_t err, int kind, unsigned soft_len)
 {
 	struct vl_cpu_priv *p = cpu_priv(m);
 	int retries = 0;
+	bool first = true;   /* still delivering the event we were asked to deliver */
 
 	cpu_flags_sync(m);
 	for (;;) {
@@ -247,22 +248,22 @@ void cpu_deliver(struct vl_machine *m, unsigned vec, bool has_err, uint32_t err,
 		int rc = deliver_once(m, vec, has_err, err, kind, soft_len);
 		p->delivering = saved;
 		if (!rc)
-			return;
+			return first;
 		struct vl_fault f = m->priv->fault;
 		if (f.vec == VL_FAULT_ABORT || m->state != VL_M_RUNNING)
-			return;
+			return false;
 		if (exc_intercepted(m, f.vec)) {
 			int h = exc_hook(m, &f);
 			if (h == VL_HOOK_STOP || m->state != VL_M_RUNNING)
-				return;
+				return false;
 			if (h == VL_HOOK_DONE) {
 				uint64_t after = m->ctr->events[VL_EV_EXCEPTIONS] + m->ctr->events[VL_EV_INTERRUPTS];
 				if (after != delivered_before)
-					return;   /* the VMM reflected the nested fault into the guest itself */
+					return false;   /* the VMM reflected the nested fault into the guest itself */
 				if (++retries > DELIVER_MAX_RETRIES) {
 					vl_machine_stop(m, VL_M_ERROR, "event %u: delivery faulted %d times (vector %u) although the VMM handled each",
 							vec, retries, f.vec);
-					return;
+					return false;
 				}
 				continue;   /* the VMM fixed it (hidden fault): deliver the original event again */
 			}
@@ -276,7 +277,7 @@ void cpu_deliver(struct vl_machine *m, unsigned vec, bool has_err, uint32_t err,
 		if (kind == EV_EXC && vec == VL_DF) {
 			note_vec(m, f.vec);
 			triple_fault(m);
-			return;
+			return false;
 		}
 		if (kind == EV_EXC && ((contributory(vec) && contributory(f.vec)) ||
 				       (vec == VL_PF && (f.vec == VL_PF || contributory(f.vec))))) {
@@ -291,6 +292,7 @@ void cpu_deliver(struct vl_machine *m, unsigned vec, bool has_err, uint32_t err,
 		}
 		kind = EV_EXC;
 		soft_len = 0;
+		first = false;
 	}
 }
 
