@@ -233,6 +233,30 @@ static int exc_hook(struct vl_machine *m, const struct vl_fault *f)
 
 #define DELIVER_MAX_RETRIES 16
 
+/* Deliveries in a row without a retired instruction before the machine
+ * gives up. A guest makes progress between events (its handlers retire
+ * instructions); one whose handler faults on its first instruction (a
+ * handler that is a UD2, an IST stack that faults on IRET...) would
+ * otherwise spin in delivery forever: no instruction ever retires, so
+ * max_insns never fires, and max_cycles only after billions of
+ * deliveries. Such a guest runs forever on hardware: it is a timeout. */
+#define STORM_MAX (1u << 20)
+
+/* True (machine stopped) when this delivery extends a storm past STORM_MAX. */
+static bool storm(struct vl_machine *m, unsigned vec)
+{
+	struct vl_cpu_priv *p = cpu_priv(m);
+	if (p->storm_insns != m->insns) {
+		p->storm_insns = m->insns;
+		p->storm_n = 0;
+	}
+	if (++p->storm_n <= STORM_MAX)
+		return false;
+	vl_machine_stop(m, VL_M_TIMEOUT, "event storm: %u deliveries without retiring an instruction (vector %u at rip %#" PRIx64 ")",
+			STORM_MAX, vec, m->cpu.rip);
+	return true;
+}
+
 bool cpu_deliver(struct vl_machine *m, unsigned vec, bool has_err, uint32_t err, int kind, unsigned soft_len)
 {
 	struct vl_cpu_priv *p = cpu_priv(m);
@@ -240,6 +264,8 @@ bool cpu_deliver(struct vl_machine *m, unsigned vec, bool has_err, uint32_t err,
 	bool first = true;   /* still delivering the event we were asked to deliver */
 
 	cpu_flags_sync(m);
+	if (storm(m, vec))
+		return false;
 	for (;;) {
 		note_vec(m, vec);
 		uint64_t delivered_before = m->ctr->events[VL_EV_EXCEPTIONS] + m->ctr->events[VL_EV_INTERRUPTS];
