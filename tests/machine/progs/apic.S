@@ -11,6 +11,7 @@
  *   D  CR8 masks the vector's class; lowering CR8 delivers at once (res 4-7)
  *   E  an in-service vector blocks its class until EOI (res 8-10)
  *   F  LVT mask: the timer expires, nothing is delivered (res 11-12)
+ *   G  a pending interrupt waits for the instruction after STI
  * Scenario 1: CLI; HLT with nothing armed. Scenario 2: STI; HLT likewise.
  * Scenario 3: HLT with a periodic timer whose vector CR8 masks: runs to the cycle limit.
  */
@@ -156,6 +157,16 @@ L e_next
 	movl $X2_IRR2, %ecx
 	rdmsr
 	SAVE %rax, 13
+	cli
+
+	/* G: STI blocks interrupts for one more instruction */
+	X2W X2_LVT, TVEC
+	X2W X2_TMICT, 10
+	NOPS 100                        /* expired while IF = 0: pending */
+	sti
+	nop
+L g_next
+	NOPS 10
 	cli
 	STEP 999
 	ret
