@@ -294,6 +294,17 @@ L gp_invlpg
 	movabsq $0xffff000000000000, %rbx
 L gp_ncu
 	movq (%rbx), %rax
+1:	STEP 128                    /* #SS(0): a push with a non-canonical RSP */
+	RESUME 1f
+	movabsq $0x0000900000000000, %rsp
+L ss_push
+	pushq %rax
+1:	movq $USTACK_TOP, %rsp
+	STEP 129                    /* #SS(0): an RBP-based access, non-canonical */
+	RESUME 1f
+	movabsq $0x0000900000000000, %rbp
+L ss_rbp
+	movq 8(%rbp), %rax
 1:	movl %cs, %eax
 	SAVE %rax, 2
 	movl %ss, %eax

@@ -60,7 +60,7 @@
 #define G_NP       0x0e      /* interrupt gate, not present */
 
 /* Log: one 128-byte entry per delivery through a logging stub. */
-#define LOG_MAX    64
+#define LOG_MAX    128
 #define LOG_VEC    0         /* vector */
 #define LOG_ERSP   1         /* RSP at handler entry (points at the pushed frame) */
 #define LOG_FRAME  2         /* 6 qwords from LOG_ERSP: [err,] RIP, CS, RFLAGS, RSP, SS */
