@@ -80,7 +80,15 @@ static void test_nonvirt_cpl3(void **state)
 	assert_int_equal(gp_res(m, PROG, 10), 0x3002);
 	assert_int_equal(gp_res(m, PROG, 11), 0x3002);
 	assert_int_equal(gp_res(m, PROG, 12), 0x3202);
-	assert_int_equal(gp_nlog(m, PROG), 1);
+	assert_int_equal(m->console_len, 1);
+	assert_int_equal(m->console[0], 0x55);
+	/* CR4.TSD */
+	assert_int_equal(gp_count(m, PROG, 4), 1);
+	assert_true(gp_find(m, PROG, 4, 0, &e));
+	assert_int_equal(e.vec, VL_GP);
+	assert_int_equal(e.err, 0);
+	assert_int_equal(e.rip, S("rdtsc_u"));
+	assert_int_equal(gp_nlog(m, PROG), 2);
 	vl_machine_free(m);
 }
 

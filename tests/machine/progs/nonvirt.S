@@ -2,7 +2,8 @@
  * POPF at CPL > IOPL leaves IF (and IOPL) unchanged without a fault;
  * PUSHF, SGDT, SIDT, SLDT, STR, SMSW and MOV from CS/SS reveal the real
  * state without a fault. For contrast: CLI at CPL 3 with IOPL 0 is #GP(0),
- * and with IOPL 3 both POPF and CLI change IF. Results in res[] (below),
+ * and with IOPL 3 both POPF and CLI change IF and OUT works; with CR4.TSD
+ * RDTSC is #GP(0). Results in res[] (below),
  * stored areas in sbuf (pre-filled with 0xff to show the exact width).
  */
 #include "prog.h"
@@ -30,8 +31,24 @@ main:
 	leaq u_iopl3(%rip), %rdi
 	call enter_user
 	movq $0x2, user_rflags(%rip)
+	/* CR4.TSD: RDTSC is #GP(0) at CPL 3 */
+	movq %cr4, %rax
+	orq $4, %rax
+	movq %rax, %cr4
+	leaq u_tsd(%rip), %rdi
+	call enter_user
+	movq %cr4, %rax
+	andq $~4, %rax
+	movq %rax, %cr4
 	STEP 999
 	ret
+
+u_tsd:
+	STEP 4
+	RESUME 1f
+L rdtsc_u
+	rdtsc
+1:	TO_KERNEL
 
 u_iopl0:
 	STEP 1
@@ -87,6 +104,8 @@ u_iopl3:
 	pushfq
 	popq %rax
 	SAVE %rax, 11
+	movb $0x55, %al                 /* port I/O is allowed with IOPL 3 */
+	outb %al, $VL_PORT_DEBUGCON
 	pushq $0x202                    /* IOPL 0 from CPL 3: unchanged */
 	popfq
 	pushfq
