@@ -659,7 +659,9 @@ int op_vmcall(struct vl_machine *m, const struct vl_insn *i)
 
 int op_monitor(struct vl_machine *m, const struct vl_insn *i)
 {
-	PRIV();
+	/* SDM: #UD at CPL > 0 (this #UD takes priority over a VM exit) */
+	if (m->cpu.cpl)
+		return X_UD();
 	struct vl_sens_event ev = { .gpr = 0xff };
 	HOOK(&ev);
 	return X_UD();   /* CPUID does not advertise MONITOR/MWAIT */
