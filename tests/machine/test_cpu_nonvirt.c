@@ -88,7 +88,14 @@ static void test_nonvirt_cpl3(void **state)
 	assert_int_equal(e.vec, VL_GP);
 	assert_int_equal(e.err, 0);
 	assert_int_equal(e.rip, S("rdtsc_u"));
-	assert_int_equal(gp_nlog(m, PROG), 2);
+	/* MONITOR/MWAIT at CPL 3: #UD (SDM: CPL > 0, and CPUID does not list them) */
+	assert_true(gp_find(m, PROG, 5, 0, &e));
+	assert_int_equal(e.vec, VL_UD);
+	assert_int_equal(e.rip, S("monitor_u"));
+	assert_true(gp_find(m, PROG, 6, 0, &e));
+	assert_int_equal(e.vec, VL_UD);
+	assert_int_equal(e.rip, S("mwait_u"));
+	assert_int_equal(gp_nlog(m, PROG), 4);
 	vl_machine_free(m);
 }
 

@@ -48,6 +48,18 @@ u_tsd:
 	RESUME 1f
 L rdtsc_u
 	rdtsc
+1:	STEP 5                          /* MONITOR/MWAIT at CPL 3: #UD */
+	RESUME 1f
+	leaq sbuf(%rip), %rax
+	xorl %ecx, %ecx
+	xorl %edx, %edx
+L monitor_u
+	monitor
+1:	STEP 6
+	RESUME 1f
+	xorl %eax, %eax
+L mwait_u
+	mwait
 1:	TO_KERNEL
 
 u_iopl0:
