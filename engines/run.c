@@ -229,12 +229,16 @@ static int run_model(const struct vl_run_spec *spec, const struct vl_engine_ops 
 		goto out;
 	}
 	attached = true;
+	if (spec->machine_hook)
+		spec->machine_hook(m, VL_RUN_HOOK_START, spec->machine_hook_arg);
 
 	double t0 = run_mono();
 	res->started = run_now();
 	enum vl_mstate st = vl_machine_run(m);
 	res->ended = run_now();
 	res->host_seconds = run_mono() - t0;
+	if (spec->machine_hook)
+		spec->machine_hook(m, VL_RUN_HOOK_END, spec->machine_hook_arg);
 
 	res->exit_table = m->exit_table;
 	res->exit_table_len = m->exit_table_len;

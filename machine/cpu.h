@@ -306,8 +306,10 @@ void cpu_deliver_fault(struct vl_machine *m);
 enum { EV_EXC = 0, EV_SOFT = 1, EV_INTR = 2 };
 /* Deliver vector vec now through the IDT, with #DF / triple-fault rules.
  * cpu.rip is the faulting or interrupted instruction; for EV_SOFT (INT n,
- * INT3: gate DPL checked) the pushed RIP is cpu.rip + soft_len. */
-void cpu_deliver(struct vl_machine *m, unsigned vec, bool has_err, uint32_t err, int kind, unsigned soft_len);
+ * INT3: gate DPL checked) the pushed RIP is cpu.rip + soft_len. Returns
+ * true when vec itself was delivered, false when a fault was delivered in
+ * its place (or the machine stopped): an INT n that faults is not retired. */
+bool cpu_deliver(struct vl_machine *m, unsigned vec, bool has_err, uint32_t err, int kind, unsigned soft_len);
 /* VMCS-layout access rights of a descriptor's low quadword. */
 static inline uint16_t desc_attr(uint64_t lo) { return (uint16_t)((lo >> 40) & 0xf0ff); }
 /* Load a segment register from the GDT/LDT (MOV Sreg, POP Sreg, IRET, RETF). 0 or VL_X_FAULT. */

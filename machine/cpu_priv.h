@@ -28,6 +28,9 @@ struct vl_cpu_priv {
 	unsigned last_vec[8];         /* ring of recent vectors for the triple-fault diagnostic */
 	unsigned last_vec_pos;
 	uint64_t last_rip[8];         /* RIP at which each of those vectors was raised */
+	/* Event storm guard (exception.c): deliveries since m->insns last moved. */
+	uint64_t storm_insns;
+	uint32_t storm_n;
 	/* Fetch cache: the page the last instructions came from. Valid while the
 	 * modelled ITLB entry keeps its fill (fc_id) and nothing else changed:
 	 * every event that can change the paging context or the CPL goes

@@ -161,7 +161,9 @@ static int deliver_once(struct vl_machine *m, unsigned vec, bool has_err, uint32
 	frame[n++] = c->gpr[VL_RSP];
 	frame[n++] = c->seg[VL_SS].sel;
 	uint64_t nrsp = rsp - 8ull * n;
-	for (unsigned k = 0; k < n; k++) {
+	/* pushed as the hardware pushes, SS first: a stack fault's CR2 is the
+	 * highest slot that could not be written (RSP - 8) */
+	for (unsigned k = n; k-- > 0;) {
 		if (mem_wr(m, nrsp + 8ull * k, 8, frame[k], 0)) {
 			if (m->priv->fault.vec == VL_GP)
 				m->priv->fault = (struct vl_fault){ VL_SS_FAULT, true, ext, 0 };
@@ -258,12 +260,39 @@ static void trace_event(struct vl_machine *m, unsigned vec, bool has_err, uint32
 		vl_trace(m, "%s cpl=%u  %s", what, m->cpu.cpl, dis);
 }
 
-void cpu_deliver(struct vl_machine *m, unsigned vec, bool has_err, uint32_t err, int kind, unsigned soft_len)
+/* Deliveries in a row without a retired instruction before the machine
+ * gives up. A guest makes progress between events (its handlers retire
+ * instructions); one whose handler faults on its first instruction (a
+ * handler that is a UD2, an IST stack that faults on IRET...) would
+ * otherwise spin in delivery forever: no instruction ever retires, so
+ * max_insns never fires, and max_cycles only after billions of
+ * deliveries. Such a guest runs forever on hardware: it is a timeout. */
+#define STORM_MAX (1u << 20)
+
+/* True (machine stopped) when this delivery extends a storm past STORM_MAX. */
+static bool storm(struct vl_machine *m, unsigned vec)
+{
+	struct vl_cpu_priv *p = cpu_priv(m);
+	if (p->storm_insns != m->insns) {
+		p->storm_insns = m->insns;
+		p->storm_n = 0;
+	}
+	if (++p->storm_n <= STORM_MAX)
+		return false;
+	vl_machine_stop(m, VL_M_TIMEOUT, "event storm: %u deliveries without retiring an instruction (vector %u at rip %#" PRIx64 ")",
+			STORM_MAX, vec, m->cpu.rip);
+	return true;
+}
+
+bool cpu_deliver(struct vl_machine *m, unsigned vec, bool has_err, uint32_t err, int kind, unsigned soft_len)
 {
 	struct vl_cpu_priv *p = cpu_priv(m);
 	int retries = 0;
+	bool first = true;   /* still delivering the event we were asked to deliver */
 
 	cpu_flags_sync(m);
+	if (storm(m, vec))
+		return false;
 	for (;;) {
 		note_vec(m, vec);
 		if (__builtin_expect(m->trace != NULL, 0) && !retries)
@@ -274,34 +303,40 @@ void cpu_deliver(struct vl_machine *m, unsigned vec, bool has_err, uint32_t err,
 		int rc = deliver_once(m, vec, has_err, err, kind, soft_len);
 		p->delivering = saved;
 		if (!rc)
-			return;
+			return first;
 		struct vl_fault f = m->priv->fault;
 		if (f.vec == VL_FAULT_ABORT || m->state != VL_M_RUNNING)
-			return;
+			return false;
 		if (exc_intercepted(m, f.vec)) {
 			int h = exc_hook(m, &f);
 			if (h == VL_HOOK_STOP || m->state != VL_M_RUNNING)
-				return;
+				return false;
 			if (h == VL_HOOK_DONE) {
 				uint64_t after = m->ctr->events[VL_EV_EXCEPTIONS] + m->ctr->events[VL_EV_INTERRUPTS];
 				if (after != delivered_before)
-					return;   /* the VMM reflected the nested fault into the guest itself */
+					return false;   /* the VMM reflected the nested fault into the guest itself */
 				if (++retries > DELIVER_MAX_RETRIES) {
 					vl_machine_stop(m, VL_M_ERROR, "event %u: delivery faulted %d times (vector %u) although the VMM handled each",
 							vec, retries, f.vec);
-					return;
+					return false;
 				}
 				continue;   /* the VMM fixed it (hidden fault): deliver the original event again */
 			}
 		}
 		if (f.vec == VL_PF)
 			m->cpu.cr2 = f.cr2;
-		if (vec == VL_DF) {
+		/* SDM Vol. 3 Table 6-5 classes apply to exceptions only: INT n /
+		 * INT3 (EV_SOFT) and external interrupts are benign, so a fault
+		 * while delivering them (e.g. INT 13 through a DPL 0 gate from
+		 * CPL 3 -> #GP) is handled serially, never as #DF. */
+		if (kind == EV_EXC && vec == VL_DF) {
 			note_vec(m, f.vec);
 			triple_fault(m);
-			return;
+			return false;
 		}
-		if ((contributory(vec) && contributory(f.vec)) || (vec == VL_PF && (f.vec == VL_PF || contributory(f.vec)))) {
+		if (kind == EV_EXC && ((contributory(vec) && contributory(f.vec)) ||
+				       (vec == VL_PF && (f.vec == VL_PF || contributory(f.vec))))) {
+			note_vec(m, f.vec);   /* the diagnostic lists the cause of the #DF too */
 			vec = VL_DF;
 			has_err = true;
 			err = 0;
@@ -312,6 +347,7 @@ void cpu_deliver(struct vl_machine *m, unsigned vec, bool has_err, uint32_t err,
 		}
 		kind = EV_EXC;
 		soft_len = 0;
+		first = false;
 	}
 }
 

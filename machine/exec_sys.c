@@ -115,8 +115,12 @@ int op_int(struct vl_machine *m, const struct vl_insn *i)
 	unsigned vec = i->op == VL_OP_INT3 ? 3 : (unsigned)(i->imm & 0xff);
 	struct vl_sens_event ev = { .vector = (uint8_t)vec, .gpr = 0xff };
 	HOOK(&ev);
-	cpu_deliver(m, vec, false, 0, EV_SOFT, i->len);   /* pushes the next RIP */
-	return VL_X_STOP;       /* delivered (or faulted and handled) inside */
+	cpu_kick(m);   /* CPL and stack change: the loop re-examines before the handler */
+	/* INT n retires like any instruction (and is counted and charged, as
+	 * when a VMM emulates it); one whose delivery faults does not. */
+	if (cpu_deliver(m, vec, false, 0, EV_SOFT, i->len))   /* pushes the next RIP */
+		return VL_X_OK;
+	return VL_X_STOP;
 }
 
 /* Return to an outer or the same privilege level: load CS (and SS) from
@@ -655,7 +659,9 @@ int op_vmcall(struct vl_machine *m, const struct vl_insn *i)
 
 int op_monitor(struct vl_machine *m, const struct vl_insn *i)
 {
-	PRIV();
+	/* SDM: #UD at CPL > 0 (this #UD takes priority over a VM exit) */
+	if (m->cpu.cpl)
+		return X_UD();
 	struct vl_sens_event ev = { .gpr = 0xff };
 	HOOK(&ev);
 	return X_UD();   /* CPUID does not advertise MONITOR/MWAIT */

@@ -41,3 +41,25 @@ check: test-bins
 	VIRTLAB=$(BIN) TEST_BIN_DIR=$(B)/tests GUEST=$(GUEST_ELF) tests/run-tests.sh
 
 .PHONY: test test-bins check
+
+# Test guests (tests/machine/progs/*.S): freestanding ELF64 images built
+# with the guest toolchain (always gcc, like the guest), each linked with
+# the shared runtime rt.S and prog.ld. Host tests find them through
+# VL_PROGS_DIR (tests/support/guest_prog.c).
+TEST_PROG_DIR := $(GUEST_DIR)/progs
+TEST_PROG_SRC := $(filter-out tests/machine/progs/rt.S,$(wildcard tests/machine/progs/*.S))
+TEST_PROGS    := $(patsubst tests/machine/progs/%.S,$(TEST_PROG_DIR)/%.elf,$(TEST_PROG_SRC))
+TEST_PROG_DEP := tests/machine/progs/prog.h include/virtlab/guest_abi.h tests/tests.mk
+
+$(TEST_PROG_DIR)/%.o: tests/machine/progs/%.S $(TEST_PROG_DEP)
+	@mkdir -p $(dir $@)
+	$(GUEST_CC) $(GUEST_KCFLAGS) -c $< -o $@
+$(TEST_PROG_DIR)/%.elf: $(TEST_PROG_DIR)/%.o $(TEST_PROG_DIR)/rt.o tests/machine/progs/prog.ld
+	$(GUEST_CC) -nostdlib -static -no-pie -Wl,-T,tests/machine/progs/prog.ld -Wl,--build-id=none \
+	  -Wl,-z,max-page-size=4096 -Wl,--no-warn-rwx-segments -o $@ $< $(TEST_PROG_DIR)/rt.o
+.PRECIOUS: $(TEST_PROG_DIR)/%.o
+
+$(B)/obj/tests/support/guest_prog.o: CPPFLAGS += -DVL_PROGS_DIR='"$(abspath $(TEST_PROG_DIR))"'
+test-bins: $(TEST_PROGS)
+test-progs: $(TEST_PROGS)
+.PHONY: test-progs

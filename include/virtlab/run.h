@@ -15,7 +15,15 @@
 #include "virtlab/mmu.h"
 #include "virtlab/profile.h"
 
+struct vl_machine;
+
 enum vl_run_status { VL_RUN_OK = 0, VL_RUN_FAILED, VL_RUN_TIMEOUT, VL_RUN_REFUSED };
+
+/* Phases of vl_run_spec.machine_hook */
+enum vl_run_hook_phase {
+	VL_RUN_HOOK_START,   /* image loaded, engine attached, nothing executed yet */
+	VL_RUN_HOOK_END,     /* the machine stopped; counters and state are final */
+};
 extern const char *const vl_run_status_name[];   /* "ok", "failed", "timeout", "refused" */
 
 struct vl_workload_info { const char *name; uint64_t default_iters; const char *desc; };
@@ -37,6 +45,11 @@ struct vl_run_spec {
 	unsigned repeats;          /* external engines: samples to take (0 = default) */
 	void (*trace)(void *arg, const char *line);  /* --trace sink, or NULL */
 	void *trace_arg;
+	/* Tests and tools (model engines only; NULL = none): called with the
+	 * machine at each vl_run_hook_phase, e.g. to switch a host fast path
+	 * off before the run or to read every region's counters after it. */
+	void (*machine_hook)(struct vl_machine *m, enum vl_run_hook_phase phase, void *arg);
+	void *machine_hook_arg;
 };
 
 /* One RESULT line from the guest, parsed. */
