@@ -246,31 +246,26 @@ int cpu_intercept_slow(struct vl_machine *m, struct vl_sens_event *ev)
 }
 
 /* ---- events -------------------------------------------------------------------- */
-static inline uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
-
 /* Before the next instruction: devices, limits, interrupts, HLT. Returns
  * true when the loop must stop (machine left VL_M_RUNNING). */
 static bool cpu_events(struct vl_machine *m)
 {
 	struct vl_cpu_priv *p = &m->priv->cpu;
 	struct vl_cpu *c = &m->cpu;
+	bool idled = false;
+	int declines = 0;
 	p->fc_vpage = ~0ull;   /* the paging context or CPL may have changed */
-	for (int spins = 0;; spins++) {
+	for (;;) {
 		p->events = false;
-		if (spins > 64) {
-			vl_machine_stop(m, VL_M_ERROR, "interrupt %s: the VMM keeps declining delivery",
-					"livelock");
-			return true;
-		}
 		if (m->state != VL_M_RUNNING)
 			return true;
+		if (m->tsc >= vl_dev_next_event(m))
+			vl_dev_advance(m);
 		if (m->max_cycles && m->tsc >= m->max_cycles) {
 			vl_machine_stop(m, VL_M_TIMEOUT, "reached --max-cycles (%llu modelled cycles)",
 					(unsigned long long)m->max_cycles);
 			return true;
 		}
-		if (m->tsc >= vl_dev_next_event(m))
-			vl_dev_advance(m);
 		unsigned vec;
 		if (c->intr_shadow) {
 			p->events = true;   /* look again after the next instruction */
@@ -280,7 +275,10 @@ static bool cpu_events(struct vl_machine *m)
 				cpu_flags_sync(m);
 				int rc = m->vmm->interrupt(m, m->vmm_ctx, vec);
 				if (rc != VL_HOOK_PASS) {
-					p->events = true;
+					if (++declines > 64) {
+						vl_machine_stop(m, VL_M_ERROR, "interrupt %u: the VMM handled it 64 times without delivering it", vec);
+						return true;
+					}
 					continue;
 				}
 			}
@@ -288,18 +286,31 @@ static bool cpu_events(struct vl_machine *m)
 			continue;
 		}
 		if (c->halted) {
-			uint64_t wake = min_u64(vl_dev_next_event(m), m->max_cycles ? m->max_cycles : UINT64_MAX);
-			if (!(c->rflags & VL_FL_IF) || wake == UINT64_MAX) {
+			uint64_t dev = vl_dev_next_event(m), lim = m->max_cycles ? m->max_cycles : UINT64_MAX;
+			if (!(c->rflags & VL_FL_IF) || dev == UINT64_MAX) {
 				vl_machine_stop(m, VL_M_ERROR, "HLT at rip %#llx with %s: nothing can wake the CPU",
 						(unsigned long long)c->rip,
 						(c->rflags & VL_FL_IF) ? "no timer armed" : "interrupts disabled");
 				return true;
 			}
+			/* After one idle wake-up that delivered nothing (the timer's
+			 * vector masked by its LVT, the TPR or an in-service vector), no
+			 * later expiry can deliver either: only the CPU could change
+			 * that, and it is halted. Sleep to the cycle limit. */
+			uint64_t wake = idled ? lim : (dev < lim ? dev : lim);
+			if (wake == UINT64_MAX) {
+				vl_machine_stop(m, VL_M_ERROR, "HLT at rip %#llx: the timer's interrupt is masked, nothing can wake the CPU",
+						(unsigned long long)c->rip);
+				return true;
+			}
 			if (wake > m->tsc)
 				vl_charge(m, VL_CAT_GUEST, wake - m->tsc);   /* idle: the TSC runs on */
+			idled = true;
 			continue;
 		}
-		p->next_event = min_u64(vl_dev_next_event(m), m->max_cycles ? m->max_cycles : UINT64_MAX);
+		p->next_event = vl_dev_next_event(m);
+		if (m->max_cycles && m->max_cycles < p->next_event)
+			p->next_event = m->max_cycles;
 		return false;
 	}
 }
@@ -421,6 +432,9 @@ static inline void cpu_exec_one(struct vl_machine *m, uint64_t insn_limit)
 	if (__builtin_expect(rc == VL_X_OK, 1)) {
 		vl_charge(m, VL_CAT_GUEST, i->cost);
 	} else if (rc == VL_X_FAULT) {
+		struct vl_fault *f = &m->priv->fault;
+		if (f->noncanon && i->mod < 3 && (i->base == VL_RSP || i->base == VL_RBP))
+			f->vec = VL_SS_FAULT;   /* a stack-segment reference: #SS(0), not #GP(0) (SDM 3.3.7.1) */
 		cpu_deliver_fault(m);
 		return;
 	} else if (rc != VL_X_HOOKED) {

@@ -121,15 +121,18 @@ void vl_dev_advance(struct vl_machine *m)
 {
 	struct vl_dev_priv *d = &m->priv->dev;
 
-	while (d->timer_deadline != UINT64_MAX && m->tsc >= d->timer_deadline) {
+	if (d->timer_deadline != UINT64_MAX && m->tsc >= d->timer_deadline) {
 		uint64_t period = (uint64_t)d->apic_tmict * apic_div(d);
+		/* every expiry up to now, in O(1): a long idle stretch may cover
+		 * millions of periods; IRR coalesces them into one request */
+		uint64_t k = ((d->apic_lvt_timer & LVT_PERIODIC) && period) ? (m->tsc - d->timer_deadline) / period + 1 : 1;
 
-		vl_count(m, VL_EV_TIMER_TICKS, 1);
+		vl_count(m, VL_EV_TIMER_TICKS, k);
 		if (!(d->apic_lvt_timer & LVT_MASKED) && (d->apic_svr & SVR_ENABLE))
 			apic_set_irr(d, d->apic_lvt_timer & 0xff);
 		if ((d->apic_lvt_timer & LVT_PERIODIC) && period) {
-			d->timer_start = d->timer_deadline;
-			d->timer_deadline += period;
+			d->timer_start = d->timer_deadline + (k - 1) * period;
+			d->timer_deadline += k * period;
 		} else {
 			d->timer_deadline = UINT64_MAX;
 		}

@@ -166,7 +166,7 @@ static int deliver_once(struct vl_machine *m, unsigned vec, bool has_err, uint32
 	for (unsigned k = n; k-- > 0;) {
 		if (mem_wr(m, nrsp + 8ull * k, 8, frame[k], 0)) {
 			if (m->priv->fault.vec == VL_GP)
-				m->priv->fault = (struct vl_fault){ VL_SS_FAULT, true, ext, 0 };
+				m->priv->fault = (struct vl_fault){ .vec = VL_SS_FAULT, .has_err = true, .err = ext };
 			return VL_X_FAULT;
 		}
 	}
@@ -371,7 +371,7 @@ void cpu_deliver_fault(struct vl_machine *m)
 /* ---- public entry points (machine.h) -------------------------------------- */
 void vl_deliver_exception(struct vl_machine *m, unsigned vec, bool has_err, uint32_t err, uint64_t cr2, bool from_hw)
 {
-	struct vl_fault f = { vec, has_err, err, cr2 };
+	struct vl_fault f = { .vec = vec, .has_err = has_err, .err = err, .cr2 = cr2 };
 	cpu_flags_sync(m);
 	cpu_kick(m);
 	if (from_hw && exc_intercepted(m, vec) && exc_hook(m, &f) != VL_HOOK_PASS)

@@ -23,6 +23,7 @@ struct vl_fault {
 	bool has_err;
 	uint32_t err;
 	uint64_t cr2;        /* #PF linear address */
+	bool noncanon;       /* #GP(0) for a non-canonical address (#SS(0) when the base is RSP/RBP) */
 };
 
 struct vl_machine_priv {

@@ -64,6 +64,7 @@ static int mem_fault(struct vl_machine *m, unsigned vec, bool has_err, uint32_t 
 	m->priv->fault.has_err = has_err;
 	m->priv->fault.err = err;
 	m->priv->fault.cr2 = cr2;
+	m->priv->fault.noncanon = false;
 	return -1;
 }
 
@@ -135,8 +136,11 @@ static int mem_xlate_slow(struct vl_machine *m, uint64_t va, unsigned acc, uint6
 		*pa = r.pa;
 		return 0;
 	}
-	if ((uint64_t)((int64_t)(va << 16) >> 16) != va)
-		return mem_fault(m, VL_GP, true, 0, 0);   /* non-canonical */
+	if ((uint64_t)((int64_t)(va << 16) >> 16) != va) {
+		mem_fault(m, VL_GP, true, 0, 0);   /* non-canonical */
+		m->priv->fault.noncanon = true;
+		return -1;
+	}
 
 	e = tlb_lookup(l1, va, m->tlb_tag, pcid);
 	if (e && mem_usable(m, e, acc)) {

@@ -267,13 +267,9 @@ static void triple(const char *cmd, const char *label, unsigned cpl, const char 
 }
 
 /* SDM Vol. 3 6.15 (#SS): a non-canonical address in a memory reference
- * whose base is RSP or RBP (an SS-segment reference) is #SS(0), not #GP(0).
- * PENDING (reported): the interpreter's memory operands (cpu.h rm_rd /
- * rm_wr -> vl_mem_*) raise #GP(0) for every non-canonical data address;
- * only push/pop map it to #SS. */
+ * whose base is RSP or RBP (an SS-segment reference) is #SS(0), not #GP(0). */
 static void test_exc_ss_rbp(void **state)
 {
-	skip();
 	struct vl_machine *m = run("0");
 	expect(m, 129, VL_SS_FAULT, 0, S("ss_rbp"), UCS, USTACK_TOP, UDS, RSP0_TOP);
 	vl_machine_free(m);
