@@ -489,7 +489,7 @@ prefixes_done:
 			return R_UD;   /* 66h on near branches: Intel ignores it, AMD truncates; refused */
 		in->osz = 8;
 	} else if (fl & D_D64)
-		in->osz = opsz ? 2 : 8;
+		in->osz = (in->rex & 8) || !opsz ? 8 : 2;   /* REX.W wins over 66h (SDM Vol. 1 3.6.1, Table 3-4) */
 	else
 		in->osz = (in->rex & 8) ? 8 : opsz ? 2 : 4;
 	in->asz = adsz ? 4 : 8;
