@@ -152,7 +152,7 @@ static const struct dent map2[256] = {
 	[0x05] = E(SYSCALL, I_NONE, 0), [0x06] = E(CLTS, I_NONE, 0), [0x07] = E(SYSRET, I_NONE, 0),
 	[0x08] = E(INVD, I_NONE, 0), [0x09] = E(WBINVD, I_NONE, 0), [0x0b] = E(UD2, I_NONE, 0),
 	[0x0d] = E(NOP, I_NONE, D_M | D_MEM),   /* PREFETCH/PREFETCHW */
-	[0x18] = G(GNOP, I_NONE, D_MEM),        /* PREFETCHh */
+	[0x18] = G(GNOP, I_NONE, 0),            /* PREFETCHh /0-/3; the rest and mod 3: reserved NOP (SDM Vol. 2D Table A-3) */
 	[0x19] = E(NOP, I_NONE, D_M), [0x1a] = E(NOP, I_NONE, D_M), [0x1b] = E(NOP, I_NONE, D_M),
 	[0x1c] = E(NOP, I_NONE, D_M), [0x1d] = E(NOP, I_NONE, D_M), [0x1e] = E(NOP, I_NONE, D_M),
 	[0x1f] = E(NOP, I_NONE, D_M),           /* NOP Ev; the region marker is recognised below */
@@ -210,7 +210,7 @@ static const struct dent groups[GCOUNT][8] = {
 		      X0, X0, X0, X0),
 	[G8]   = GRP8(X0, X0, X0, X0, E(BT, I_UB, 0), E(BTS, I_UB, 0), E(BTR, I_UB, 0), E(BTC, I_UB, 0)),
 	[G9]   = GRP8(X0, E(CMPXCHG16B, I_NONE, D_MEM), X0, X0, X0, X0, X0, X0),
-	[G15]  = GRP8(X0, X0, X0, X0, X0, X0, X0, E(NOP, I_NONE, D_MEM) /* CLFLUSH */),
+	[G15]  = GRP8(X0, X0, X0, X0, X0, E(NOP, I_NONE, 0), E(NOP, I_NONE, 0), E(NOP, I_NONE, 0)),   /* fences, CLFLUSH: below */
 	[GNOP] = GRP8(E(NOP, I_NONE, 0), E(NOP, I_NONE, 0), E(NOP, I_NONE, 0), E(NOP, I_NONE, 0),
 		      E(NOP, I_NONE, 0), E(NOP, I_NONE, 0), E(NOP, I_NONE, 0), E(NOP, I_NONE, 0)),
 };
@@ -473,11 +473,12 @@ prefixes_done:
 		op = in->rep == 0xf3 ? VL_OP_PAUSE : VL_OP_NOP;   /* 90 (with REX.B it is XCHG r8) */
 		in->rep = 0;
 	}
-	/* group 15 register forms: the fences */
+	/* group 15 (/5 /6 /7 only, the table says): register forms are LFENCE/MFENCE/SFENCE
+	 * (66/F3 select other instructions there); memory /7 is CLFLUSH (66: CLFLUSHOPT) */
 	if (two && opc == 0xae) {
-		if (in->mod == 3 && ((in->reg & 7) == 5 || (in->reg & 7) == 6 || (in->reg & 7) == 7) && !in->rep && !opsz)
+		if (in->mod == 3 && !in->rep && !opsz)
 			op = VL_OP_FENCE;
-		else if (in->mod == 3 || (in->reg & 7) != 7)
+		else if (in->mod == 3 || (in->reg & 7) != 7 || in->rep)
 			return R_UD;
 	}
 
