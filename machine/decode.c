@@ -298,6 +298,12 @@ static int decode_modrm(struct dstate *s, struct vl_insn *in, uint8_t modrm)
 	return 1;
 }
 
+/* 0F 20-23: MOV to/from CR/DR. */
+static inline bool two_crdr(bool two, uint8_t opc)
+{
+	return two && opc >= 0x20 && opc <= 0x23;
+}
+
 /* 0F 01: group 7. Memory forms by ModRM.reg, register forms by the whole byte. */
 static int decode_grp7(uint8_t modrm, uint16_t *op, uint8_t *fl)
 {
@@ -486,8 +492,10 @@ prefixes_done:
 	if (fl & D_BYTE)
 		in->osz = 1;
 	else if (fl & D_F64) {
-		if (opsz)
-			return R_UD;   /* 66h on near branches: Intel ignores it, AMD truncates; refused */
+		/* 66h on near branches: Intel ignores it, AMD truncates; refused. MOV CR/DR
+		 * ignore 66h and REX.W (SDM Vol. 2B MOV—Move to/from Control/Debug Registers) */
+		if (opsz && !two_crdr(two, opc))
+			return R_UD;
 		in->osz = 8;
 	} else if (fl & D_D64)
 		in->osz = (in->rex & 8) || !opsz ? 8 : 2;   /* REX.W wins over 66h (SDM Vol. 1 3.6.1, Table 3-4) */
