@@ -555,8 +555,10 @@ prefixes_done:
 	}
 
 	const struct opinfo *oi = &opinfo[op];
-	/* LOCK: only on the lockable ops with a memory destination (#UD otherwise) */
-	if (in->lock && (!(oi->opf & OPF_LOCK) || in->mod == 3 || in->mod == 0xff))
+	/* LOCK: only on the lockable ops with a memory destination (#UD otherwise);
+	 * the one-byte ALU forms Gx,Ex and rAX,imm have a register destination */
+	if (in->lock && (!(oi->opf & OPF_LOCK) || in->mod == 3 || in->mod == 0xff ||
+			 (!two && opc < 0x40 && (opc & 7) >= 2)))
 		return R_UD;
 	if (op == VL_OP_MOV_TO_CR || op == VL_OP_MOV_FROM_CR) {
 		unsigned cr = in->reg;
