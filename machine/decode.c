@@ -335,7 +335,6 @@ int vl_decode(const uint8_t *buf, size_t avail, struct vl_insn *in)
 {
 	struct dstate s = { buf, avail > 15 ? 15 : avail, 0 };
 	bool opsz = false, adsz = false;
-	uint8_t last_mand = 0;   /* last of 66/F2/F3 (mandatory-prefix selection) */
 	uint64_t v;
 
 	memset(in, 0, sizeof *in);
@@ -356,10 +355,10 @@ int vl_decode(const uint8_t *buf, size_t avail, struct vl_insn *in)
 			continue;
 		}
 		switch (b) {
-		case 0x66: opsz = true; last_mand = b; break;
+		case 0x66: opsz = true; break;
 		case 0x67: adsz = true; break;
 		case 0xf0: in->lock = 1; break;
-		case 0xf2: case 0xf3: in->rep = b; last_mand = b; break;
+		case 0xf2: case 0xf3: in->rep = b; break;   /* the last of F2/F3 counts */
 		case 0x64: in->seg = VL_FS; break;
 		case 0x65: in->seg = VL_GS; break;
 		case 0x26: case 0x2e: case 0x36: case 0x3e: break;   /* null in 64-bit mode */
@@ -444,8 +443,8 @@ prefixes_done:
 	/* mandatory-prefix selections in the 0F map */
 	if (two) {
 		if (opc == 0xb8) {
-			if (last_mand != 0xf3)
-				return R_UD;   /* 0F B8 without F3 is JMPE (IA-64) */
+			if (in->rep != 0xf3)
+				return R_UD;   /* 0F B8 without F3 is JMPE (IA-64); F3 selects POPCNT wherever 66 stands */
 			in->rep = 0;
 		} else if ((opc == 0xbc || opc == 0xbd) && in->rep == 0xf3) {
 			op = opc == 0xbc ? VL_OP_TZCNT : VL_OP_LZCNT;
