@@ -393,8 +393,8 @@ prefixes_done:
 			/* UD0: only the callout form (machine.h VL_CALLOUT_BYTES) */
 			if (s.pos >= s.avail)
 				return avail >= 15 ? R_LONG : R_SHORT;
-			if (buf[s.pos] != 0xc8 || in->rex || opsz || adsz || in->rep || in->lock || in->seg != VL_SEG_NONE)
-				return R_UD;
+			if (buf[s.pos] != 0xc8 || s.pos != 2)
+				return R_UD;   /* no prefix of any kind (a null segment override too): exactly 7 bytes */
 			tmp.op = VL_OP_CALLOUT + 1;
 			tmp.imm = I_NONE;
 			tmp.fl = D_M;
