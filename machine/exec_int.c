@@ -536,8 +536,13 @@ int op_shift(struct vl_machine *m, const struct vl_insn *i)
 	if (rc)
 		return rc;
 	cnt &= sz == 8 ? 63 : 31;
-	if (!cnt)
-		return next(m, i);   /* count 0: nothing changes, not even flags */
+	if (!cnt) {
+		/* count 0: no flag changes, but a 32-bit register destination is still
+		 * written and so zero-extended (Bochs, QEMU; SDM Vol. 1 3.4.1.1) */
+		if (sz == 4 && i->mod == 3)
+			reg_set(m, i->rm, 4, i->rex, a);
+		return next(m, i);
+	}
 	bool cf, of;
 	uint64_t f = 0, fmask = FL_ARITH;
 	switch (i->op) {
@@ -618,8 +623,11 @@ static int shxd(struct vl_machine *m, const struct vl_insn *i, bool left)
 	if (rc)
 		return rc;
 	cnt &= sz == 8 ? 63 : 31;
-	if (!cnt)
+	if (!cnt) {
+		if (sz == 4 && i->mod == 3)
+			reg_set(m, i->rm, 4, i->rex, a);   /* as op_shift: the 32-bit write zero-extends */
 		return next(m, i);
+	}
 	bool cf;
 	if (sz == 2) {
 		/* counts above 16 are undefined in the SDM; this continues the A:B:A pattern */
