@@ -734,7 +734,7 @@ static void gen(uint8_t *b, int kind)
 
 struct rand_stats {
 	uint64_t n, kinds[3], agree, both_refuse, too_long, refused[RF_COUNT], reviewed[RV_COUNT], failures;
-	uint64_t truncations;
+	uint64_t truncations, memops;
 	char example[RF_COUNT][96], rv_example[RV_COUNT][96];
 };
 
@@ -768,6 +768,57 @@ static void check_truncations(struct rand_stats *st, const uint8_t *b, int r, co
 	}
 }
 
+/* Register number (0..15) of a Capstone general register name at address
+ * size asz (4: eax.. r8d.., 8: rax.. r8..); VL_RIPREL for rip/eip; VL_NOREG
+ * for none/riz/eiz; -1 for anything else. */
+static int cs_gpr(x86_reg reg, unsigned asz)
+{
+	static const char *const n64[16] = { "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
+					     "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15" };
+	static const char *const n32[16] = { "eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi",
+					     "r8d", "r9d", "r10d", "r11d", "r12d", "r13d", "r14d", "r15d" };
+	if (reg == X86_REG_INVALID || reg == X86_REG_RIZ || reg == X86_REG_EIZ)
+		return VL_NOREG;
+	if (reg == (asz == 8 ? X86_REG_RIP : X86_REG_EIP))
+		return VL_RIPREL;
+	const char *name = cs_reg_name(cs_det_h, reg);
+	for (int k = 0; name && k < 16; k++)
+		if (!strcmp(name, asz == 8 ? n64[k] : n32[k]))
+			return k;
+	return -1;
+}
+
+/* The memory operand as Capstone sees it must be the one we decoded:
+ * base, index, scale, displacement and address size (the SIB/REX.X/REX.B/
+ * mod-0-RBP/R13 corners, 67h). Instructions with a ModRM memory operand only. */
+static void check_memop(struct rand_stats *st, const uint8_t *b, int r, const struct vl_insn *in, const char *txt)
+{
+	if (in->mod == 3 || in->mod == 0xff || in->op == VL_OP_CALLOUT)
+		return;
+	const uint8_t *p = b;
+	size_t sz = (size_t)r;
+	uint64_t addr = 0;
+	if (!cs_disasm_iter(cs_det_h, &p, &sz, &addr, cs_det))
+		return;
+	const cs_x86 *x = &cs_det->detail->x86;
+	for (unsigned k = 0; k < x->op_count; k++) {
+		if (x->operands[k].type != X86_OP_MEM)
+			continue;
+		const x86_op_mem *mm = &x->operands[k].mem;
+		int base = cs_gpr(mm->base, in->asz), index = cs_gpr(mm->index, in->asz);
+		int64_t disp = mm->disp;
+		st->memops++;
+		if (base != in->base || index != in->index || (index != VL_NOREG && mm->scale != 1 << in->scale) ||
+		    (int32_t)disp != in->disp) {
+			char msg[200];
+			snprintf(msg, sizeof msg, "memory operand: base %d index %d scale %d disp %d, Capstone %d %d %d %" PRId64,
+				 in->base, in->index, 1 << in->scale, in->disp, base, index, mm->scale, disp);
+			failure(st, msg, b, r, r, txt);
+		}
+		return;
+	}
+}
+
 static void one_string(struct rand_stats *st, const uint8_t *b)
 {
 	struct vl_insn in;
@@ -782,6 +833,7 @@ static void one_string(struct rand_stats *st, const uint8_t *b)
 		check_truncations(st, b, r, &in);
 		if (r == cl) {
 			st->agree++;
+			check_memop(st, b, r, &in, txt);
 		} else if ((rv = accept_reviewed(b, 15, r, cl, &in)) >= 0) {
 			if (!st->reviewed[rv]++) {
 				char hx[40];
@@ -855,7 +907,8 @@ static void test_random_strings(void **state)
 	printf("  decoded by the model, Capstone refuses or differs, reviewed:\n");
 	for (int c = 0; c < RV_COUNT; c++)
 		printf("    %8" PRIu64 "  %.60s...  e.g. %s\n", st.reviewed[c], reviewed_why[c], st.rv_example[c]);
-	printf("  truncated re-decodes: %" PRIu64 "\n", st.truncations);
+	printf("  truncated re-decodes: %" PRIu64 ", memory operands compared field by field: %" PRIu64 "\n",
+	       st.truncations, st.memops);
 	printf("  refused by the model, decoded by Capstone: %" PRIu64 " (reviewed classes)\n", refused);
 	for (int c = 0; c < RF_COUNT; c++)
 		printf("    %-9s %8" PRIu64 "   e.g. %s\n", refusals[c].name, st.refused[c], st.example[c]);
