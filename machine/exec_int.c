@@ -513,6 +513,8 @@ int op_idiv(struct vl_machine *m, const struct vl_insn *i)
 		else if (sz == 2)
 			n = sx((reg_get(m, VL_RDX, 2, 0) << 16) | reg_get(m, VL_RAX, 2, 0), 4);
 		int64_t d = sx(du, sz);
+		if (d == -1 && n == INT64_MIN)
+			return X_DE();   /* 32-bit: -2^63 / -1 overflows (and would trap on the host) */
 		int64_t q = n / d, r = n % d;
 		if (q != sx((uint64_t)q, sz))
 			return X_DE();
