@@ -2010,7 +2010,8 @@ static void test_sequences(void **state)
  * comparison with Unicorn: signed-division overflow at every width (the
  * host's own IDIV traps on INT64_MIN / -1), unsigned overflow, shift and
  * rotate counts at the size boundaries, NEG/INC/DEC at the sign boundary,
- * IMUL overflow, CMPXCHG16B alignment. */
+ * IMUL overflow, operand sizes at the end of mapped memory, CMPXCHG16B
+ * alignment. */
 static void test_edges(void **state)
 {
 	static const struct edge {
@@ -2054,6 +2055,8 @@ static void test_edges(void **state)
 		{ "tzcnt rax = 0", { 0xf3, 0x48, 0x0f, 0xbc, 0xc1 }, 5, 5, 0, 0, false },
 		{ "lzcnt ax = 1", { 0x66, 0xf3, 0x0f, 0xbd, 0xc1 }, 5, 0, 1, 0, false },
 		{ "cqo of INT64_MIN", { 0x48, 0x99 }, 2, 1ull << 63, 0, 5, false },
+		{ "movsxd ax, [last word of the data] (a dword read, as QEMU)", { 0x66, 0x63, 0x04, 0x25, 0xfe, 0x1f, 0x02, 0x00 }, 8, 0, 0, 0, false },
+		{ "movsxd eax, [last dword of the data]", { 0x63, 0x04, 0x25, 0xfc, 0x1f, 0x02, 0x00 }, 7, 0, 0, 0, false },
 		{ "cmpxchg16b misaligned", { 0x48, 0x0f, 0xc7, 0x0c, 0x25, 0x08, 0x00, 0x02, 0x00 }, 9, 0, 0, 0, false },
 		{ "cmpxchg16b aligned", { 0x48, 0x0f, 0xc7, 0x0c, 0x25, 0x10, 0x00, 0x02, 0x00 }, 9, 0, 0, 0, false },
 	};
