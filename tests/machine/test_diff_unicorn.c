@@ -426,7 +426,7 @@ static void emit(struct gen *g, const struct ins *s)
 						       : s->op[k]);
 	if (s->modrm) {
 		unsigned regf = (unsigned)(s->ext ? s->reg : (s->reg >= AH_ ? s->reg - AH_ + 4 : s->reg)) & 7;
-		const struct mem *m = s->m;
+		struct mem *m = s->m;
 		if (!m) {
 			unsigned rm = (unsigned)(s->e_reg >= AH_ ? s->e_reg - AH_ + 4 : s->e_reg) & 7;
 			b1(g, (uint8_t)(0xc0 | regf << 3 | rm));
@@ -447,7 +447,7 @@ static void emit(struct gen *g, const struct ins *s)
 		}
 		if (m) {
 			if (m->rip)
-				((struct mem *)m)->disp_at = g->n;
+				m->disp_at = g->n;
 			if (m->rip && m->label >= 0)
 				fixup(g, m->label, 4, 4 + s->immsz);
 			else
@@ -1199,9 +1199,12 @@ static void t_push_pop(struct gen *g)
 		}
 		g->depth--;
 		break;
-	default:   /* PUSHF; POPF of an image with arithmetic flags and DF */
+	default:   /* PUSHF; POPF (64- or 16-bit), or POPF of an image with arithmetic flags and DF */
 		if (chance(2)) {
+			bool w = chance(3);
+			if (w) b1(g, 0x66);
 			b1(g, 0x9c);
+			if (w) b1(g, 0x66);
 			b1(g, 0x9d);
 		} else {
 			b1(g, 0x68);
