@@ -131,13 +131,13 @@ static uint32_t insn_cost(const struct vl_profile *pr, const struct vl_insn *i)
 uint64_t cpu_flags_compute(const struct vl_machine *m)
 {
 	const struct vl_cpu_priv *p = &m->priv->cpu;
+	if (p->lf_op == LF_NONE)
+		return m->cpu.rflags & FL_ARITH;   /* before lf_sz is read: it is 0 until a first lazy op */
 	unsigned sz = p->lf_sz;
 	uint64_t mask = sz_mask(sz), sign = sz_sign(sz);
 	uint64_t a = p->lf_src1, b = p->lf_src2, r = p->lf_res & mask, f = 0;
 	bool cf = false, of = false, af = false;
 	switch (p->lf_op) {
-	case LF_NONE:
-		return m->cpu.rflags & FL_ARITH;
 	case LF_ADD:
 		cf = r < a;
 		of = ((a ^ r) & (b ^ r) & sign) != 0;

@@ -152,7 +152,7 @@ static const struct dent map2[256] = {
 	[0x05] = E(SYSCALL, I_NONE, 0), [0x06] = E(CLTS, I_NONE, 0), [0x07] = E(SYSRET, I_NONE, 0),
 	[0x08] = E(INVD, I_NONE, 0), [0x09] = E(WBINVD, I_NONE, 0), [0x0b] = E(UD2, I_NONE, 0),
 	[0x0d] = E(NOP, I_NONE, D_M | D_MEM),   /* PREFETCH/PREFETCHW */
-	[0x18] = G(GNOP, I_NONE, D_MEM),        /* PREFETCHh */
+	[0x18] = G(GNOP, I_NONE, 0),            /* PREFETCHh /0-/3; the rest and mod 3: reserved NOP (SDM Vol. 2D Table A-3) */
 	[0x19] = E(NOP, I_NONE, D_M), [0x1a] = E(NOP, I_NONE, D_M), [0x1b] = E(NOP, I_NONE, D_M),
 	[0x1c] = E(NOP, I_NONE, D_M), [0x1d] = E(NOP, I_NONE, D_M), [0x1e] = E(NOP, I_NONE, D_M),
 	[0x1f] = E(NOP, I_NONE, D_M),           /* NOP Ev; the region marker is recognised below */
@@ -210,7 +210,7 @@ static const struct dent groups[GCOUNT][8] = {
 		      X0, X0, X0, X0),
 	[G8]   = GRP8(X0, X0, X0, X0, E(BT, I_UB, 0), E(BTS, I_UB, 0), E(BTR, I_UB, 0), E(BTC, I_UB, 0)),
 	[G9]   = GRP8(X0, E(CMPXCHG16B, I_NONE, D_MEM), X0, X0, X0, X0, X0, X0),
-	[G15]  = GRP8(X0, X0, X0, X0, X0, X0, X0, E(NOP, I_NONE, D_MEM) /* CLFLUSH */),
+	[G15]  = GRP8(X0, X0, X0, X0, X0, E(NOP, I_NONE, 0), E(NOP, I_NONE, 0), E(NOP, I_NONE, 0)),   /* fences, CLFLUSH: below */
 	[GNOP] = GRP8(E(NOP, I_NONE, 0), E(NOP, I_NONE, 0), E(NOP, I_NONE, 0), E(NOP, I_NONE, 0),
 		      E(NOP, I_NONE, 0), E(NOP, I_NONE, 0), E(NOP, I_NONE, 0), E(NOP, I_NONE, 0)),
 };
@@ -298,6 +298,12 @@ static int decode_modrm(struct dstate *s, struct vl_insn *in, uint8_t modrm)
 	return 1;
 }
 
+/* 0F 20-23: MOV to/from CR/DR. */
+static inline bool two_crdr(bool two, uint8_t opc)
+{
+	return two && opc >= 0x20 && opc <= 0x23;
+}
+
 /* 0F 01: group 7. Memory forms by ModRM.reg, register forms by the whole byte. */
 static int decode_grp7(uint8_t modrm, uint16_t *op, uint8_t *fl)
 {
@@ -329,7 +335,6 @@ int vl_decode(const uint8_t *buf, size_t avail, struct vl_insn *in)
 {
 	struct dstate s = { buf, avail > 15 ? 15 : avail, 0 };
 	bool opsz = false, adsz = false;
-	uint8_t last_mand = 0;   /* last of 66/F2/F3 (mandatory-prefix selection) */
 	uint64_t v;
 
 	memset(in, 0, sizeof *in);
@@ -350,10 +355,10 @@ int vl_decode(const uint8_t *buf, size_t avail, struct vl_insn *in)
 			continue;
 		}
 		switch (b) {
-		case 0x66: opsz = true; last_mand = b; break;
+		case 0x66: opsz = true; break;
 		case 0x67: adsz = true; break;
 		case 0xf0: in->lock = 1; break;
-		case 0xf2: case 0xf3: in->rep = b; last_mand = b; break;
+		case 0xf2: case 0xf3: in->rep = b; break;   /* the last of F2/F3 counts */
 		case 0x64: in->seg = VL_FS; break;
 		case 0x65: in->seg = VL_GS; break;
 		case 0x26: case 0x2e: case 0x36: case 0x3e: break;   /* null in 64-bit mode */
@@ -388,8 +393,8 @@ prefixes_done:
 			/* UD0: only the callout form (machine.h VL_CALLOUT_BYTES) */
 			if (s.pos >= s.avail)
 				return avail >= 15 ? R_LONG : R_SHORT;
-			if (buf[s.pos] != 0xc8 || in->rex || opsz || adsz || in->rep || in->lock || in->seg != VL_SEG_NONE)
-				return R_UD;
+			if (buf[s.pos] != 0xc8 || s.pos != 2)
+				return R_UD;   /* no prefix of any kind (a null segment override too): exactly 7 bytes */
 			tmp.op = VL_OP_CALLOUT + 1;
 			tmp.imm = I_NONE;
 			tmp.fl = D_M;
@@ -438,8 +443,8 @@ prefixes_done:
 	/* mandatory-prefix selections in the 0F map */
 	if (two) {
 		if (opc == 0xb8) {
-			if (last_mand != 0xf3)
-				return R_UD;   /* 0F B8 without F3 is JMPE (IA-64) */
+			if (in->rep != 0xf3)
+				return R_UD;   /* 0F B8 without F3 is JMPE (IA-64); F3 selects POPCNT wherever 66 stands */
 			in->rep = 0;
 		} else if ((opc == 0xbc || opc == 0xbd) && in->rep == 0xf3) {
 			op = opc == 0xbc ? VL_OP_TZCNT : VL_OP_LZCNT;
@@ -473,11 +478,12 @@ prefixes_done:
 		op = in->rep == 0xf3 ? VL_OP_PAUSE : VL_OP_NOP;   /* 90 (with REX.B it is XCHG r8) */
 		in->rep = 0;
 	}
-	/* group 15 register forms: the fences */
+	/* group 15 (/5 /6 /7 only, the table says): register forms are LFENCE/MFENCE/SFENCE
+	 * (66/F3 select other instructions there); memory /7 is CLFLUSH (66: CLFLUSHOPT) */
 	if (two && opc == 0xae) {
-		if (in->mod == 3 && ((in->reg & 7) == 5 || (in->reg & 7) == 6 || (in->reg & 7) == 7) && !in->rep && !opsz)
+		if (in->mod == 3 && !in->rep && !opsz)
 			op = VL_OP_FENCE;
-		else if (in->mod == 3 || (in->reg & 7) != 7)
+		else if (in->mod == 3 || (in->reg & 7) != 7 || in->rep)
 			return R_UD;
 	}
 
@@ -485,11 +491,13 @@ prefixes_done:
 	if (fl & D_BYTE)
 		in->osz = 1;
 	else if (fl & D_F64) {
-		if (opsz)
-			return R_UD;   /* 66h on near branches: Intel ignores it, AMD truncates; refused */
+		/* 66h on near branches: Intel ignores it, AMD truncates; refused. MOV CR/DR
+		 * ignore 66h and REX.W (SDM Vol. 2B MOV—Move to/from Control/Debug Registers) */
+		if (opsz && !two_crdr(two, opc))
+			return R_UD;
 		in->osz = 8;
 	} else if (fl & D_D64)
-		in->osz = opsz ? 2 : 8;
+		in->osz = (in->rex & 8) || !opsz ? 8 : 2;   /* REX.W wins over 66h (SDM Vol. 1 3.6.1, Table 3-4) */
 	else
 		in->osz = (in->rex & 8) ? 8 : opsz ? 2 : 4;
 	in->asz = adsz ? 4 : 8;
@@ -546,8 +554,10 @@ prefixes_done:
 	}
 
 	const struct opinfo *oi = &opinfo[op];
-	/* LOCK: only on the lockable ops with a memory destination (#UD otherwise) */
-	if (in->lock && (!(oi->opf & OPF_LOCK) || in->mod == 3 || in->mod == 0xff))
+	/* LOCK: only on the lockable ops with a memory destination (#UD otherwise);
+	 * the one-byte ALU forms Gx,Ex and rAX,imm have a register destination */
+	if (in->lock && (!(oi->opf & OPF_LOCK) || in->mod == 3 || in->mod == 0xff ||
+			 (!two && opc < 0x40 && (opc & 7) >= 2)))
 		return R_UD;
 	if (op == VL_OP_MOV_TO_CR || op == VL_OP_MOV_FROM_CR) {
 		unsigned cr = in->reg;

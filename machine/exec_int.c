@@ -513,6 +513,8 @@ int op_idiv(struct vl_machine *m, const struct vl_insn *i)
 		else if (sz == 2)
 			n = sx((reg_get(m, VL_RDX, 2, 0) << 16) | reg_get(m, VL_RAX, 2, 0), 4);
 		int64_t d = sx(du, sz);
+		if (d == -1 && n == INT64_MIN)
+			return X_DE();   /* 32-bit: -2^63 / -1 overflows (and would trap on the host) */
 		int64_t q = n / d, r = n % d;
 		if (q != sx((uint64_t)q, sz))
 			return X_DE();
@@ -536,8 +538,13 @@ int op_shift(struct vl_machine *m, const struct vl_insn *i)
 	if (rc)
 		return rc;
 	cnt &= sz == 8 ? 63 : 31;
-	if (!cnt)
-		return next(m, i);   /* count 0: nothing changes, not even flags */
+	if (!cnt) {
+		/* count 0: no flag changes, but a 32-bit register destination is still
+		 * written and so zero-extended (Bochs, QEMU; SDM Vol. 1 3.4.1.1) */
+		if (sz == 4 && i->mod == 3)
+			reg_set(m, i->rm, 4, i->rex, a);
+		return next(m, i);
+	}
 	if (i->op == VL_OP_SHL || i->op == VL_OP_SHR || i->op == VL_OP_SAR) {
 		/* the common shifts: result now, flags lazily (cpu_flags_compute) */
 		unsigned lf;
@@ -636,8 +643,11 @@ static int shxd(struct vl_machine *m, const struct vl_insn *i, bool left)
 	if (rc)
 		return rc;
 	cnt &= sz == 8 ? 63 : 31;
-	if (!cnt)
+	if (!cnt) {
+		if (sz == 4 && i->mod == 3)
+			reg_set(m, i->rm, 4, i->rex, a);   /* as op_shift: the 32-bit write zero-extends */
 		return next(m, i);
+	}
 	bool cf;
 	if (sz == 2) {
 		/* counts above 16 are undefined in the SDM; this continues the A:B:A pattern */

@@ -63,3 +63,29 @@ $(B)/obj/tests/support/guest_prog.o: CPPFLAGS += -DVL_PROGS_DIR='"$(abspath $(TE
 test-bins: $(TEST_PROGS)
 test-progs: $(TEST_PROGS)
 .PHONY: test-progs
+
+# Harvest objects for test_decode_capstone (compiled, never linked or run):
+# every tests/machine/isa/*.c by GCC and Clang at -O0/-O1/-O2/-Os, kernel
+# style (-mcmodel=kernel) and user style (-mcmodel=small), plus two variants
+# with extra instruction selection (POPCNT/LZCNT, REP string strategies,
+# stack protector, CET branch tracking: ENDBR64, NOTRACK; GCC's shadow-stack
+# code in __builtin_longjmp (-fcf-protection=full) uses INCSSP, outside the ISA). The test finds them in $(B)/tests/machine/isa/.
+ISA_SRC  := $(wildcard tests/machine/isa/*.c)
+ISA_DIR  := $(B)/tests/machine/isa
+ISA_BASE := -std=gnu17 -ffreestanding -fno-pic -fno-pie -mgeneral-regs-only -mno-red-zone -mcx16 \
+  -fno-asynchronous-unwind-tables -Wall -Wextra -Wno-unused-parameter -Werror
+ISA_OBJS :=
+define isa_variant
+ISA_OBJS += $$(patsubst tests/machine/isa/%.c,$(ISA_DIR)/$(1)/%.o,$(ISA_SRC))
+$(ISA_DIR)/$(1)/%.o: tests/machine/isa/%.c tests/tests.mk
+	@mkdir -p $$(dir $$@)
+	$(2) $(ISA_BASE) $(3) -c $$< -o $$@
+endef
+$(foreach c,gcc clang,$(foreach o,O0 O1 O2 Os,$(foreach k,kernel small,\
+  $(eval $(call isa_variant,$(c)-$(o)-$(k),$(c),-$(o) -mcmodel=$(k))))))
+$(eval $(call isa_variant,gcc-O2-kernel-x,gcc,-O2 -mcmodel=kernel -mpopcnt -mlzcnt -mstringop-strategy=rep_8byte -fstack-protector-strong))
+$(eval $(call isa_variant,gcc-Os-small-x,gcc,-Os -mcmodel=small -mpopcnt -mstringop-strategy=rep_byte -fstack-protector-all -fcf-protection=branch))
+$(eval $(call isa_variant,clang-O2-small-x,clang,-O2 -mcmodel=small -mpopcnt -mlzcnt -fstack-protector-strong -fcf-protection=branch))
+$(B)/tests/machine/test_decode_capstone: | $(ISA_OBJS)
+$(B)/obj/tests/machine/test_decode_capstone.o: tests/tests.mk
+$(B)/obj/tests/machine/test_decode_capstone.o: CPPFLAGS += -DISA_OBJ_COUNT=$(words $(ISA_OBJS))
