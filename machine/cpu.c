@@ -85,6 +85,7 @@ void vl_cpu_reset(struct vl_machine *m)
 	p->delivering = -1;
 	p->last_vec_pos = 0;
 	p->rep_chunk = 4096;
+	p->vendor_intel = m->prof && !strcmp(m->prof->cpu_vendor, "intel");
 	p->fc_vpage = ~0ull;
 	p->emul = false;
 }

@@ -41,6 +41,7 @@ struct vl_cpu_priv {
 	uint64_t fc_id;
 	uint64_t fc_frame;
 	struct vl_dpage *fc_dp;
+	bool vendor_intel;            /* profile cpu.vendor (for the few vendor-defined behaviours) */
 	uint64_t rep_chunk;           /* string iterations per slice (REP is interruptible) */
 	/* vl_emulate_one in progress: memory writes go to emul_write, no
 	 * intercepts, no guest charges (the VMM charges its emulation). */

@@ -721,6 +721,15 @@ int op_bt(struct vl_machine *m, const struct vl_insn *i)
 	return next(m, i);
 }
 
+/* BSF/BSR with a zero source: the SDM leaves the destination undefined.
+ * AMD documents it unchanged; Intel parts (and QEMU) write it back, so a
+ * 32-bit destination has its upper half cleared. The profile's vendor picks. */
+static void bsx_zero(struct vl_machine *m, const struct vl_insn *i)
+{
+	if (i->osz == 4 && m->priv->cpu.vendor_intel)
+		m->cpu.gpr[i->reg] &= 0xffffffffu;
+}
+
 int op_bsf(struct vl_machine *m, const struct vl_insn *i)
 {
 	uint64_t v;
@@ -729,7 +738,9 @@ int op_bsf(struct vl_machine *m, const struct vl_insn *i)
 		return rc;
 	if (v)
 		reg_set(m, i->reg, i->osz, i->rex, (uint64_t)__builtin_ctzll(v));
-	flags_set(m, VL_FL_ZF, v ? 0 : VL_FL_ZF);   /* source 0: destination unchanged (as AMD documents, Intel does) */
+	else
+		bsx_zero(m, i);
+	flags_set(m, VL_FL_ZF, v ? 0 : VL_FL_ZF);
 	return next(m, i);
 }
 
@@ -741,6 +752,8 @@ int op_bsr(struct vl_machine *m, const struct vl_insn *i)
 		return rc;
 	if (v)
 		reg_set(m, i->reg, i->osz, i->rex, (uint64_t)(63 - __builtin_clzll(v)));
+	else
+		bsx_zero(m, i);
 	flags_set(m, VL_FL_ZF, v ? 0 : VL_FL_ZF);
 	return next(m, i);
 }
