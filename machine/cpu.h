@@ -170,8 +170,8 @@ static inline unsigned cpu_uacc(const struct vl_machine *m)
 	return m->cpu.cpl == 3 ? VL_ACC_USER : 0;
 }
 
-/* Effective (linear) address of the ModRM memory operand. */
-static inline uint64_t cpu_ea(const struct vl_machine *m, const struct vl_insn *i)
+/* Effective address (the offset LEA computes) of the ModRM memory operand. */
+static inline uint64_t cpu_eff(const struct vl_machine *m, const struct vl_insn *i)
 {
 	uint64_t a = (uint64_t)(int64_t)i->disp;
 	if (i->base == VL_RIPREL)
@@ -180,11 +180,13 @@ static inline uint64_t cpu_ea(const struct vl_machine *m, const struct vl_insn *
 		a += m->cpu.gpr[i->base];
 	if (i->index != VL_NOREG)
 		a += m->cpu.gpr[i->index] << i->scale;
-	if (i->asz == 4)
-		a = (uint32_t)a;
-	if (i->seg != VL_SEG_NONE)
-		a += m->cpu.seg[i->seg].base;
-	return a;
+	return i->asz == 4 ? (uint32_t)a : a;
+}
+/* Linear address of the ModRM memory operand (FS/GS base added). */
+static inline uint64_t cpu_ea(const struct vl_machine *m, const struct vl_insn *i)
+{
+	uint64_t a = cpu_eff(m, i);
+	return i->seg != VL_SEG_NONE ? a + m->cpu.seg[i->seg].base : a;
 }
 /* Segment base for string/implicit operands (DS: may be overridden by FS/GS). */
 static inline uint64_t cpu_segbase(const struct vl_machine *m, const struct vl_insn *i)

@@ -103,16 +103,7 @@ int op_movsxd(struct vl_machine *m, const struct vl_insn *i)
 
 int op_lea(struct vl_machine *m, const struct vl_insn *i)
 {
-	uint64_t a = (uint64_t)(int64_t)i->disp;   /* no segment base: LEA is the effective address */
-	if (i->base == VL_RIPREL)
-		a += m->cpu.rip + i->len;
-	else if (i->base != VL_NOREG)
-		a += m->cpu.gpr[i->base];
-	if (i->index != VL_NOREG)
-		a += m->cpu.gpr[i->index] << i->scale;
-	if (i->asz == 4)
-		a = (uint32_t)a;
-	reg_set(m, i->reg, i->osz, i->rex, a);
+	reg_set(m, i->reg, i->osz, i->rex, cpu_eff(m, i));   /* the offset, no segment base */
 	return next(m, i);
 }
 

@@ -25,17 +25,6 @@
 
 #include "internal.h"
 
-#define PTE_P   (1ull << 0)
-#define PTE_RW  (1ull << 1)
-#define PTE_US  (1ull << 2)
-#define PTE_A   (1ull << 5)
-#define PTE_D   (1ull << 6)
-#define PTE_PS  (1ull << 7)
-#define PTE_G   (1ull << 8)
-#define PTE_NX  (1ull << 63)
-#define EPT_R   (1ull << 0)
-#define EPT_W   (1ull << 1)
-#define EPT_X   (1ull << 2)
 
 /* Parameters of one dimension. */
 struct wdim {
@@ -86,14 +75,14 @@ static uint64_t x86_rsvd(struct vl_machine *m, const struct wdim *d, int level, 
 	uint64_t r = (((1ull << 52) - 1) & ~((1ull << m->priv->mem.maxphy) - 1));
 
 	if (!d->nxe)
-		r |= PTE_NX;
+		r |= VL_PTE_NX;
 	if (level == 4)
-		r |= PTE_PS;
+		r |= VL_PTE_PS;
 	if (level == 3 && !d->gbpages)
-		r |= PTE_PS;
-	if (level == 3 && (e & PTE_PS))
+		r |= VL_PTE_PS;
+	if (level == 3 && (e & VL_PTE_PS))
 		r |= 0x3fffe000ull;          /* bits 29:13 of a 1G leaf */
-	if (level == 2 && (e & PTE_PS))
+	if (level == 2 && (e & VL_PTE_PS))
 		r |= 0x1fe000ull;            /* bits 20:13 of a 2M leaf */
 	return e & r;
 }
@@ -103,13 +92,13 @@ static uint64_t ept_rsvd(struct vl_machine *m, int level, uint64_t e)
 	uint64_t r = (((1ull << 52) - 1) & ~((1ull << m->priv->mem.maxphy) - 1));
 
 	if (level == 4)
-		r |= PTE_PS | 0x78ull;                   /* bit 7 and memory type bits 6:3 */
-	if (level == 3 && (e & PTE_PS))
+		r |= VL_PTE_PS | 0x78ull;                   /* bit 7 and memory type bits 6:3 */
+	if (level == 3 && (e & VL_PTE_PS))
 		r |= 0x3ffff000ull;
-	if (level == 2 && (e & PTE_PS))
+	if (level == 2 && (e & VL_PTE_PS))
 		r |= 0x1ff000ull;
-	if ((e & (EPT_R | EPT_W)) == EPT_W)          /* write without read: misconfiguration */
-		r |= EPT_W;
+	if ((e & (VL_EPT_R | VL_EPT_W)) == VL_EPT_W)          /* write without read: misconfiguration */
+		r |= VL_EPT_W;
 	return e & r;
 }
 
@@ -120,19 +109,19 @@ static unsigned entry_perms(const struct wdim *d, uint64_t e)
 
 	if (d->fmt == VL_PT_EPT) {
 		p = VL_PERM_U;                 /* EPT has no user/supervisor distinction */
-		if (e & EPT_R)
+		if (e & VL_EPT_R)
 			p |= VL_PERM_R;
-		if (e & EPT_W)
+		if (e & VL_EPT_W)
 			p |= VL_PERM_W;
-		if (e & EPT_X)
+		if (e & VL_EPT_X)
 			p |= VL_PERM_X;
 		return p;
 	}
-	if (e & PTE_RW)
+	if (e & VL_PTE_RW)
 		p |= VL_PERM_W;
-	if (e & PTE_US)
+	if (e & VL_PTE_US)
 		p |= VL_PERM_U;
-	if (!d->nxe || !(e & PTE_NX))
+	if (!d->nxe || !(e & VL_PTE_NX))
 		p |= VL_PERM_X;
 	return p;
 }
@@ -200,18 +189,18 @@ static int walk_dim(struct vl_machine *m, const struct wdim *d, uint64_t va, uns
 			res->levels++;
 		}
 		if (d->fmt == VL_PT_EPT) {
-			if (!(e & (EPT_R | EPT_W | EPT_X)))
+			if (!(e & (VL_EPT_R | VL_EPT_W | VL_EPT_X)))
 				goto not_present;
 			rsvd = ept_rsvd(m, level, e);
 		} else {
-			if (!(e & PTE_P))
+			if (!(e & VL_PTE_P))
 				goto not_present;
 			rsvd = x86_rsvd(m, d, level, e);
 		}
 		if (rsvd)
 			goto reserved;
 		perms &= entry_perms(d, e);
-		leaf = level == 1 || ((level == 2 || level == 3) && (e & PTE_PS));
+		leaf = level == 1 || ((level == 2 || level == 3) && (e & VL_PTE_PS));
 		if (leaf) {
 			shift = 12 + 9 * (unsigned)(level - 1);
 			break;
@@ -235,9 +224,9 @@ static int walk_dim(struct vl_machine *m, const struct wdim *d, uint64_t va, uns
 	if (d->set_ad && !d->quiet && d->fmt == VL_PT_X86) {
 		for (int l = first; l >= level; l--) {
 			int i = 4 - l;
-			uint64_t want = ent_val[i] | PTE_A;
+			uint64_t want = ent_val[i] | VL_PTE_A;
 			if (l == level && (acc & VL_ACC_W))
-				want |= PTE_D;
+				want |= VL_PTE_D;
 			if (want == ent_val[i])
 				continue;
 			if (d->nested_tables && !(tbl_perm[i] & VL_PERM_W)) {
@@ -270,7 +259,7 @@ static int walk_dim(struct vl_machine *m, const struct wdim *d, uint64_t va, uns
 
 	o->page_shift = shift;
 	o->pa = (e & amask & ~((1ull << shift) - 1)) | (va & ((1ull << shift) - 1));
-	o->perms = perms | ((d->fmt == VL_PT_X86 && d->pge && (e & PTE_G)) ? VL_PERM_G : 0);
+	o->perms = perms | ((d->fmt == VL_PT_X86 && d->pge && (e & VL_PTE_G)) ? VL_PERM_G : 0);
 	o->leaf = e;
 	return 0;
 

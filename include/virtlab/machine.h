@@ -193,6 +193,20 @@ enum { VL_DE = 0, VL_DB = 1, VL_NMI = 2, VL_BP = 3, VL_OF = 4, VL_BR = 5, VL_UD 
        VL_NM = 7, VL_DF = 8, VL_TS = 10, VL_NP = 11, VL_SS_FAULT = 12 /* #SS; VL_SS is the segment */, VL_GP = 13,
        VL_PF = 14, VL_MF = 16, VL_AC = 17, VL_MC = 18, VL_XM = 19 };
 
+/* Page-table entry bits (x86 long mode, SDM Vol. 3 4.5; EPT, SDM 29.3.2) */
+#define VL_PTE_P    (1ull << 0)
+#define VL_PTE_RW   (1ull << 1)
+#define VL_PTE_US   (1ull << 2)
+#define VL_PTE_A    (1ull << 5)
+#define VL_PTE_D    (1ull << 6)
+#define VL_PTE_PS   (1ull << 7)
+#define VL_PTE_G    (1ull << 8)
+#define VL_PTE_NX   (1ull << 63)
+#define VL_PTE_ADDR 0x000ffffffffff000ull
+#define VL_EPT_R    (1ull << 0)
+#define VL_EPT_W    (1ull << 1)
+#define VL_EPT_X    (1ull << 2)
+
 /* ---- Page walks: one walker, parameterised (STYLE.md) -------------------
  * The 1-D walk (native, shadow hardware walk, a VMM's software walk of
  * guest tables) and each dimension of the 2-D walk are vl_walk() with

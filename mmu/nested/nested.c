@@ -7,8 +7,9 @@
  * them lazily — each EPT violation / nested page fault on guest RAM maps
  * that one 4 KiB guest-physical page (identity: hPA = gPA).
  *
- * Guest-physical addresses outside RAM (the xAPIC page on CPUs without
- * x2APIC, which the machine does not model; any unassigned address) map to
+ * A guest-physical device frame (vl_mmio_frame: the xAPIC page on CPUs
+ * without x2APIC) maps through to the machine's device, which is the
+ * guest's. Other addresses outside RAM map to
  * one unbacked host-physical frame above all memory: reads return all ones
  * and writes are dropped, exactly what the same access does on the native
  * machine, and monitor memory is never reachable. (A real VMM would emulate

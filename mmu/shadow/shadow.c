@@ -28,11 +28,12 @@
  *    WP = 0: the hardware CR0.WP is always 1 (KVM does the same for shadow
  *    paging) and a supervisor write the guest allows but the shadow does not
  *    is emulated;
- *  - guest-physical == host-physical for RAM; a guest mapping of anything
- *    outside RAM (e.g. the xAPIC page, which the machine does not model)
- *    maps one unbacked host-physical frame above all memory: reads all
- *    ones, writes dropped — what the same access does natively — and a
- *    guest can never reach monitor memory through a shadow.
+ *  - guest-physical == host-physical for RAM; a guest mapping of a device
+ *    frame (vl_mmio_frame: the xAPIC page) maps through to the machine's
+ *    device; anything else outside RAM maps one unbacked host-physical frame
+ *    above all memory: reads all ones, writes dropped — what the same access
+ *    does natively — and a guest can never reach monitor memory through a
+ *    shadow.
  * Everything is deterministic: arrays indexed by frame, lists in insertion
  * order, no hashing, no host addresses in decisions.
  */
@@ -43,16 +44,7 @@
 #include "virtlab/machine.h"
 #include "shadow.h"
 
-#define PTE_P    (1ull << 0)
-#define PTE_RW   (1ull << 1)
-#define PTE_US   (1ull << 2)
-#define PTE_A    (1ull << 5)
-#define PTE_D    (1ull << 6)
-#define PTE_PS   (1ull << 7)
-#define PTE_G    (1ull << 8)
-#define PTE_NX   (1ull << 63)
-#define PTE_ADDR 0x000ffffffffff000ull
-#define PTE_PERM (PTE_RW | PTE_US | PTE_NX)   /* bits a link mirrors from the guest entry */
+#define PTE_PERM (VL_PTE_RW | VL_PTE_US | VL_PTE_NX)   /* bits a link mirrors from the guest entry */
 
 struct sh_page {
 	uint64_t hpa;                /* the shadow table page (monitor memory) */
@@ -122,7 +114,7 @@ static void sh_wr(struct shadow *sh, uint64_t hpa, uint64_t v) { memcpy(sh->m->m
 
 static struct sh_page *sh_page_of(struct shadow *sh, uint64_t entry)
 {
-	uint64_t hpa = entry & PTE_ADDR;
+	uint64_t hpa = entry & VL_PTE_ADDR;
 	if (hpa < sh->mon_base || hpa >= sh->m->mem_size)
 		return NULL;
 	return sh->by_hpa[(hpa - sh->mon_base) >> 12];
@@ -186,15 +178,15 @@ static void sh_zap(struct shadow *sh, struct sh_page *sp);
  * re-walks on a permission fault, as real TLBs may). */
 static bool sh_needs_flush(uint64_t old, uint64_t new)
 {
-	if (!(old & PTE_P))
+	if (!(old & VL_PTE_P))
 		return false;
-	if (!(new & PTE_P) || ((old ^ new) & (PTE_ADDR | PTE_G)))
+	if (!(new & VL_PTE_P) || ((old ^ new) & (VL_PTE_ADDR | VL_PTE_G)))
 		return true;
-	if ((old & PTE_RW) && !(new & PTE_RW))
+	if ((old & VL_PTE_RW) && !(new & VL_PTE_RW))
 		return true;
-	if ((old & PTE_US) && !(new & PTE_US))
+	if ((old & VL_PTE_US) && !(new & VL_PTE_US))
 		return true;
-	return !(old & PTE_NX) && (new & PTE_NX);
+	return !(old & VL_PTE_NX) && (new & VL_PTE_NX);
 }
 
 /* Write a leaf (level-1) shadow entry, keeping the reverse maps. */
@@ -205,11 +197,11 @@ static void sh_leaf_write(struct shadow *sh, uint64_t ent, uint64_t val)
 		return;
 	if (sh_needs_flush(old, val))
 		sh->need_flush = true;
-	if ((old & PTE_P) && (old & PTE_ADDR) >> 12 < sh->ram_frames)
-		rmap_del(sh, (old & PTE_ADDR) >> 12, ent);
+	if ((old & VL_PTE_P) && (old & VL_PTE_ADDR) >> 12 < sh->ram_frames)
+		rmap_del(sh, (old & VL_PTE_ADDR) >> 12, ent);
 	sh_wr(sh, ent, val);
-	if ((val & PTE_P) && (val & PTE_ADDR) >> 12 < sh->ram_frames)
-		rmap_add(sh, (val & PTE_ADDR) >> 12, ent);
+	if ((val & VL_PTE_P) && (val & VL_PTE_ADDR) >> 12 < sh->ram_frames)
+		rmap_add(sh, (val & VL_PTE_ADDR) >> 12, ent);
 }
 
 /* Clear one shadow entry of a page at `level`: a leaf leaves the reverse
@@ -218,7 +210,7 @@ static void sh_leaf_write(struct shadow *sh, uint64_t ent, uint64_t val)
 static void sh_clear(struct shadow *sh, unsigned level, uint64_t ent)
 {
 	uint64_t old = sh_rd(sh, ent);
-	if (!(old & PTE_P))
+	if (!(old & VL_PTE_P))
 		return;
 	if (level == 1) {
 		sh_leaf_write(sh, ent, 0);
@@ -244,7 +236,7 @@ static void sh_zap(struct shadow *sh, struct sh_page *sp)
 	sh_charge(sh, sh->m->prof->mmu_shadow_zap);
 	sp->live = false;
 	for (unsigned i = 0; i < 512; i++)
-		if (sh_rd(sh, sp->hpa + i * 8ull) & PTE_P)
+		if (sh_rd(sh, sp->hpa + i * 8ull) & VL_PTE_P)
 			sh_clear(sh, sp->level, sp->hpa + i * 8ull);
 	while (sp->nparents) {
 		uint64_t ent = sp->parents[--sp->nparents];
@@ -277,8 +269,8 @@ static void sh_write_protect(struct shadow *sh, uint64_t gfn)
 	struct sh_rmap *r = &sh->rmap[gfn];
 	for (uint32_t i = 0; i < r->n; i++) {
 		uint64_t v = sh_rd(sh, r->e[i]);
-		if (v & PTE_RW) {
-			sh_wr(sh, r->e[i], v & ~(PTE_RW | PTE_D));
+		if (v & VL_PTE_RW) {
+			sh_wr(sh, r->e[i], v & ~(VL_PTE_RW | VL_PTE_D));
 			sh->need_flush = true;
 			sh_charge(sh, sh->m->prof->mmu_shadow_fill);
 		}
@@ -343,7 +335,7 @@ static int sh_gwalk(struct shadow *sh, uint64_t va, unsigned acc, bool set_ad, s
 {
 	struct vl_machine *m = sh->m;
 	struct vl_walk_req rq = {
-		.root = sh->gcr3 & PTE_ADDR, .fmt = VL_PT_X86, .acc = acc, .set_ad = set_ad, .software = true,
+		.root = sh->gcr3 & VL_PTE_ADDR, .fmt = VL_PT_X86, .acc = acc, .set_ad = set_ad, .software = true,
 	};
 	uint64_t hw_cr0 = m->cpu.cr0;
 	m->cpu.cr0 = (hw_cr0 & ~VL_CR0_WP) | (sh->gcr0 & VL_CR0_WP);
@@ -362,7 +354,7 @@ static int sh_check_tables(struct shadow *sh, const struct vl_walk_res *r)
 		uint64_t f = r->pte_pa[i] >> 12;
 		if (f >= sh->ram_frames && f < sh->mem_frames) {
 			vl_machine_stop(sh->m, VL_M_ERROR, "shadow MMU: guest page table at %#llx is outside guest RAM",
-					(unsigned long long)(r->pte_pa[i] & PTE_ADDR));
+					(unsigned long long)(r->pte_pa[i] & VL_PTE_ADDR));
 			return -1;
 		}
 	}
@@ -374,14 +366,14 @@ static int sh_check_tables(struct shadow *sh, const struct vl_walk_res *r)
  * (emulated D) and the frame is not a shadowed page table. */
 static uint64_t sh_leaf_val(struct shadow *sh, uint64_t frame, uint64_t bits, bool writable)
 {
-	uint64_t v = PTE_P | PTE_A | (bits & (PTE_US | PTE_NX | PTE_G));
+	uint64_t v = VL_PTE_P | VL_PTE_A | (bits & (VL_PTE_US | VL_PTE_NX | VL_PTE_G));
 	if (frame >= sh->ram_frames && vl_mmio_frame(sh->m, frame << 12))
-		return v | (frame << 12) | (writable ? PTE_RW | PTE_D : 0);   /* a device: through to it */
+		return v | (frame << 12) | (writable ? VL_PTE_RW | VL_PTE_D : 0);   /* a device: through to it */
 	if (frame >= sh->ram_frames)
-		return v | sh->unbacked | (writable ? PTE_RW | PTE_D : 0);   /* reads ones, writes dropped */
+		return v | sh->unbacked | (writable ? VL_PTE_RW | VL_PTE_D : 0);   /* reads ones, writes dropped */
 	v |= frame << 12;
 	if (writable && !sh->wp[frame])
-		v |= PTE_RW | PTE_D;
+		v |= VL_PTE_RW | VL_PTE_D;
 	return v;
 }
 
@@ -394,7 +386,7 @@ static struct sh_page *sh_link(struct shadow *sh, struct sh_page *sp, unsigned i
 {
 	uint64_t ent = sp->hpa + idx * 8ull, old = sh_rd(sh, ent);
 	unsigned level = sp->level - 1u;
-	if (old & PTE_P) {
+	if (old & VL_PTE_P) {
 		struct sh_page *c = sh_page_of(sh, old);
 		if (c && c->direct == direct && c->gfn == gfn && c->level == level) {
 			uint64_t want = (old & ~PTE_PERM) | perms;
@@ -413,7 +405,7 @@ static struct sh_page *sh_link(struct shadow *sh, struct sh_page *sp, unsigned i
 	struct sh_page *c = direct ? sh_alloc(sh, level, true, gfn) : sh_get(sh, gfn, level);
 	if (!c)
 		return NULL;
-	sh_wr(sh, ent, c->hpa | PTE_P | PTE_A | perms);
+	sh_wr(sh, ent, c->hpa | VL_PTE_P | VL_PTE_A | perms);
 	parents_add(sh, c, ent);
 	sh_charge(sh, sh->m->prof->mmu_shadow_fill);
 	(*fills)++;
@@ -438,7 +430,7 @@ static int sh_fill(struct shadow *sh, uint64_t va, const struct vl_walk_res *r, 
 			uint64_t ge = r->pte[gl];
 			bool last = gl == r->levels - 1;
 			if (level == 1) {
-				uint64_t v = sh_leaf_val(sh, (ge & PTE_ADDR) >> 12, ge, (ge & PTE_RW) && (ge & PTE_D));
+				uint64_t v = sh_leaf_val(sh, (ge & VL_PTE_ADDR) >> 12, ge, (ge & VL_PTE_RW) && (ge & VL_PTE_D));
 				if (sh_rd(sh, sp->hpa + idx * 8ull) != v) {
 					sh_leaf_write(sh, sp->hpa + idx * 8ull, v);
 					sh_charge(sh, sh->m->prof->mmu_shadow_fill);
@@ -447,16 +439,16 @@ static int sh_fill(struct shadow *sh, uint64_t va, const struct vl_walk_res *r, 
 				break;
 			}
 			if (!last) {
-				sp = sh_link(sh, sp, idx, (ge & PTE_ADDR) >> 12, false, ge & PTE_PERM, &fills);
+				sp = sh_link(sh, sp, idx, (ge & VL_PTE_ADDR) >> 12, false, ge & PTE_PERM, &fills);
 			} else {
 				/* guest 2M (level 2) or 1G (level 3) page: direct pages of 4K entries */
 				uint64_t span = 1ull << (9 * (level - 1));   /* 4K frames per guest page */
 				large = ge;
-				sp = sh_link(sh, sp, idx, ((ge & PTE_ADDR) >> 12) & ~(span - 1), true, ge & PTE_PERM, &fills);
+				sp = sh_link(sh, sp, idx, ((ge & VL_PTE_ADDR) >> 12) & ~(span - 1), true, ge & PTE_PERM, &fills);
 			}
 		} else if (level == 1) {
 			uint64_t frame = sp->gfn + idx;
-			uint64_t v = sh_leaf_val(sh, frame, large & PTE_G, (large & PTE_D) != 0) | PTE_US;
+			uint64_t v = sh_leaf_val(sh, frame, large & VL_PTE_G, (large & VL_PTE_D) != 0) | VL_PTE_US;
 			if (sh_rd(sh, sp->hpa + idx * 8ull) != v) {
 				sh_leaf_write(sh, sp->hpa + idx * 8ull, v);
 				sh_charge(sh, sh->m->prof->mmu_shadow_fill);
@@ -465,7 +457,7 @@ static int sh_fill(struct shadow *sh, uint64_t va, const struct vl_walk_res *r, 
 			break;
 		} else {
 			uint64_t span = 1ull << (9 * (level - 1));
-			sp = sh_link(sh, sp, idx, sp->gfn + idx * span, true, PTE_RW | PTE_US, &fills);
+			sp = sh_link(sh, sp, idx, sp->gfn + idx * span, true, VL_PTE_RW | VL_PTE_US, &fills);
 		}
 		if (!sp || sh->oom)
 			break;
@@ -499,7 +491,7 @@ static void sh_zap_all(struct shadow *sh)
 static int sh_load_root(struct shadow *sh, bool count)
 {
 	struct vl_machine *m = sh->m;
-	uint64_t g = sh->gcr3 & PTE_ADDR;
+	uint64_t g = sh->gcr3 & VL_PTE_ADDR;
 	int slot = -1, lru = 0;
 
 	if ((g >> 12) >= sh->ram_frames) {
@@ -574,7 +566,7 @@ static bool sh_guest_rsvd(struct shadow *sh, uint64_t ge)
 {
 	uint64_t r = ((1ull << 52) - 1) & ~((1ull << sh->maxphy) - 1);
 	if (!(sh->m->cpu.efer & VL_EFER_NXE))
-		r |= PTE_NX;
+		r |= VL_PTE_NX;
 	return (ge & r) != 0;
 }
 
@@ -590,8 +582,8 @@ static void sh_resync(struct shadow *sh, struct sh_page *sp, unsigned idx)
 
 	sh_charge(sh, sh->m->prof->mmu_shadow_trace);
 	if (sp->level == 1) {
-		if ((ge & PTE_P) && (ge & PTE_A) && !sh_guest_rsvd(sh, ge)) {
-			uint64_t v = sh_leaf_val(sh, (ge & PTE_ADDR) >> 12, ge, (ge & PTE_RW) && (ge & PTE_D));
+		if ((ge & VL_PTE_P) && (ge & VL_PTE_A) && !sh_guest_rsvd(sh, ge)) {
+			uint64_t v = sh_leaf_val(sh, (ge & VL_PTE_ADDR) >> 12, ge, (ge & VL_PTE_RW) && (ge & VL_PTE_D));
 			if (v != old) {
 				sh_leaf_write(sh, ent, v);
 				vl_count(sh->m, VL_EV_SHADOW_FILLS, 1);
@@ -601,11 +593,11 @@ static void sh_resync(struct shadow *sh, struct sh_page *sp, unsigned idx)
 		}
 		return;
 	}
-	if (!(old & PTE_P))
+	if (!(old & VL_PTE_P))
 		return;
 	struct sh_page *c = sh_page_of(sh, old);
-	if ((ge & PTE_P) && !(ge & PTE_PS) && !sh_guest_rsvd(sh, ge) && c && !c->direct &&
-	    c->gfn == (ge & PTE_ADDR) >> 12) {
+	if ((ge & VL_PTE_P) && !(ge & VL_PTE_PS) && !sh_guest_rsvd(sh, ge) && c && !c->direct &&
+	    c->gfn == (ge & VL_PTE_ADDR) >> 12) {
 		uint64_t want = (old & ~PTE_PERM) | (ge & PTE_PERM);
 		if (want != old) {
 			sh->need_flush = true;   /* upper level: the PWC caches its permissions */
@@ -840,7 +832,7 @@ static void shadow_invlpg(struct vl_machine *m, void *ctx, uint64_t va)
 		uint64_t e;
 		sh_ref(sh);
 		e = sh_rd(sh, ent);
-		if (!(e & PTE_P))
+		if (!(e & VL_PTE_P))
 			break;
 		if (level == 1) {
 			sh_clear(sh, 1, ent);
