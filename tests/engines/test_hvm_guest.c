@@ -16,6 +16,7 @@
 
 #include "virtlab/engine.h"
 #include "virtlab/machine.h"
+#include "../support/mini_elf.h"
 #include "../support/test_profile.h"
 #include "../../engines/vtx/vmx_hw.h"
 #include "../../engines/svm/svm_hw.h"
@@ -45,30 +46,7 @@ static const uint8_t guest_code[] = {
 
 static size_t make_elf(uint8_t *buf)
 {
-	Elf64_Ehdr *eh = (Elf64_Ehdr *)buf;
-	Elf64_Phdr *ph = (Elf64_Phdr *)(buf + sizeof *eh);
-	size_t off = sizeof *eh + sizeof *ph;
-	memset(buf, 0, off);
-	memcpy(eh->e_ident, ELFMAG, SELFMAG);
-	eh->e_ident[EI_CLASS] = ELFCLASS64;
-	eh->e_ident[EI_DATA] = ELFDATA2LSB;
-	eh->e_ident[EI_VERSION] = EV_CURRENT;
-	eh->e_type = ET_EXEC;
-	eh->e_machine = EM_X86_64;
-	eh->e_version = EV_CURRENT;
-	eh->e_entry = CODE_PA;
-	eh->e_phoff = sizeof *eh;
-	eh->e_ehsize = sizeof *eh;
-	eh->e_phentsize = sizeof *ph;
-	eh->e_phnum = 1;
-	ph->p_type = PT_LOAD;
-	ph->p_flags = PF_R | PF_X | PF_W;
-	ph->p_offset = off;
-	ph->p_vaddr = ph->p_paddr = CODE_PA;
-	ph->p_filesz = ph->p_memsz = sizeof guest_code;
-	ph->p_align = 0x1000;
-	memcpy(buf + off, guest_code, sizeof guest_code);
-	return off + sizeof guest_code;
+	return vl_test_mini_elf(buf, CODE_PA, guest_code, sizeof guest_code, PF_R | PF_X | PF_W);
 }
 
 /* Stub MMU: the loader's identity map is the "shadow" (no faults occur). */

@@ -18,54 +18,20 @@
 
 #include "virtlab/engine.h"
 #include "virtlab/machine.h"
+#include "../support/mini_elf.h"
 #include "../support/test_profile.h"
 #include "../../engines/vtx/vmx_hw.h"
 #include "../../engines/svm/svm_hw.h"
 
 extern const struct vl_engine_ops vl_engine_vtx, vl_engine_svm;
 
-/* The CPU half of the machine (interpreter, event delivery, emulator,
- * disassembler) is not needed by these tests; weak stand-ins let the test
- * link whether or not it is present (a real definition overrides them). */
-#define WEAK __attribute__((weak))
-WEAK void vl_cpu_reset(struct vl_machine *m) { (void)m; }
-WEAK int vl_cpu_priv_init(struct vl_machine *m) { (void)m; return 0; }
-WEAK void vl_cpu_priv_free(struct vl_machine *m) { (void)m; }
-WEAK void vl_dcache_invalidate_frame(struct vl_machine *m, uint64_t f) { (void)m; (void)f; }
-WEAK void vl_deliver_exception(struct vl_machine *m, unsigned v, bool he, uint32_t e, uint64_t cr2, bool hw) { (void)m; (void)v; (void)he; (void)e; (void)cr2; (void)hw; }
-WEAK void vl_deliver_interrupt(struct vl_machine *m, unsigned v) { (void)m; (void)v; }
-WEAK int vl_emulate_one(struct vl_machine *m, const struct vl_emul_ops *o, void *c, uint32_t *p) { (void)m; (void)o; (void)c; (void)p; return -1; }
-WEAK size_t vl_disasm(struct vl_machine *m, uint64_t va, int n, char *b, size_t l) { (void)m; (void)va; (void)n; if (l) b[0] = 0; return 0; }
 
 #define CODE_PA 0x200000ull
 
 static size_t make_elf(uint8_t *buf)
 {
 	static const uint8_t code[] = { 0xf4 };   /* hlt: never executed */
-	Elf64_Ehdr *eh = (Elf64_Ehdr *)buf;
-	Elf64_Phdr *ph = (Elf64_Phdr *)(buf + sizeof *eh);
-	size_t off = sizeof *eh + sizeof *ph;
-	memset(buf, 0, off);
-	memcpy(eh->e_ident, ELFMAG, SELFMAG);
-	eh->e_ident[EI_CLASS] = ELFCLASS64;
-	eh->e_ident[EI_DATA] = ELFDATA2LSB;
-	eh->e_ident[EI_VERSION] = EV_CURRENT;
-	eh->e_type = ET_EXEC;
-	eh->e_machine = EM_X86_64;
-	eh->e_version = EV_CURRENT;
-	eh->e_entry = CODE_PA;
-	eh->e_phoff = sizeof *eh;
-	eh->e_ehsize = sizeof *eh;
-	eh->e_phentsize = sizeof *ph;
-	eh->e_phnum = 1;
-	ph->p_type = PT_LOAD;
-	ph->p_flags = PF_R | PF_X;
-	ph->p_offset = off;
-	ph->p_vaddr = ph->p_paddr = CODE_PA;
-	ph->p_filesz = ph->p_memsz = sizeof code;
-	ph->p_align = 0x1000;
-	memcpy(buf + off, code, sizeof code);
-	return off + sizeof code;
+	return vl_test_mini_elf(buf, CODE_PA, code, sizeof code, PF_R | PF_X);
 }
 
 /* Stub MMU standing in for shadow paging: records CR3 switches. */

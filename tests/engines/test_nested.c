@@ -22,6 +22,7 @@
 #include "virtlab/engine.h"
 #include "virtlab/machine.h"
 #include "virtlab/mmu.h"
+#include "../support/mini_elf.h"
 #include "../support/test_profile.h"
 #include "../../mmu/nested/nested.h"
 #include "../../engines/vtx/vmx_hw.h"
@@ -300,30 +301,7 @@ static void test_costs(void **s)
 static size_t make_elf(uint8_t *buf)
 {
 	static const uint8_t code[] = { 0xf4 };
-	Elf64_Ehdr *eh = (Elf64_Ehdr *)buf;
-	Elf64_Phdr *ph = (Elf64_Phdr *)(buf + sizeof *eh);
-	size_t off = sizeof *eh + sizeof *ph;
-	memset(buf, 0, off);
-	memcpy(eh->e_ident, ELFMAG, SELFMAG);
-	eh->e_ident[EI_CLASS] = ELFCLASS64;
-	eh->e_ident[EI_DATA] = ELFDATA2LSB;
-	eh->e_ident[EI_VERSION] = EV_CURRENT;
-	eh->e_type = ET_EXEC;
-	eh->e_machine = EM_X86_64;
-	eh->e_version = EV_CURRENT;
-	eh->e_entry = CODE_PA;
-	eh->e_phoff = sizeof *eh;
-	eh->e_ehsize = sizeof *eh;
-	eh->e_phentsize = sizeof *ph;
-	eh->e_phnum = 1;
-	ph->p_type = PT_LOAD;
-	ph->p_flags = PF_R | PF_X;
-	ph->p_offset = off;
-	ph->p_vaddr = ph->p_paddr = CODE_PA;
-	ph->p_filesz = ph->p_memsz = sizeof code;
-	ph->p_align = 0x1000;
-	memcpy(buf + off, code, sizeof code);
-	return off + sizeof code;
+	return vl_test_mini_elf(buf, CODE_PA, code, sizeof code, PF_R | PF_X);
 }
 
 static uint64_t exits_named(struct vl_machine *m, const char *name)
