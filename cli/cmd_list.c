@@ -57,12 +57,16 @@ static int list_profiles(void)
 		fprintf(stderr, "virtlab list: no profiles in %s\n", vl_profile_dir());
 		return VL_CLI_FAILED;
 	}
-	printf("%-12s %-44s %4s %6s  %s\n", "PROFILE", "MODEL", "YEAR", "MHZ", "FEATURES");
+	int w = 12;   /* the name column fits the longest name */
+	for (size_t i = 0; i < n; i++)
+		if ((int)strlen(names[i]) > w)
+			w = (int)strlen(names[i]);
+	printf("%-*s %-56s %4s %6s  %s\n", w, "PROFILE", "MODEL", "YEAR", "MHZ", "FEATURES");
 	for (size_t i = 0; i < n; i++) {
 		struct vl_profile p;
 		char err[512];
 		if (vl_profile_load(names[i], &p, err, sizeof err)) {
-			printf("%-12s (broken: %s)\n", names[i], err);
+			printf("%-*s (broken: %s)\n", w, names[i], err);
 			rc = VL_CLI_FAILED;
 			continue;
 		}
@@ -78,7 +82,7 @@ static int list_profiles(void)
 				size_t l = strlen(f);
 				snprintf(f + l, sizeof f - l, "%s%s", l ? "," : "", feat[k].n);
 			}
-		printf("%-12s %-44s %4llu %6llu  %s%s\n", names[i], p.cpu_model, (unsigned long long)p.cpu_year,
+		printf("%-*s %-56s %4llu %6llu  %s%s\n", w, names[i], p.cpu_model, (unsigned long long)p.cpu_year,
 		       (unsigned long long)p.cpu_mhz, f, strcmp(names[i], VL_DEFAULT_PROFILE) ? "" : "  (default)");
 	}
 	vl_profile_list_free(names, n);
