@@ -376,23 +376,19 @@ static const struct vl_insn *cpu_decode(struct vl_machine *m, uint64_t pa, struc
 	return e;
 }
 
-/* The decoded instruction at cpu.rip, or NULL with a fault in priv->fault.
- * `tmp` holds instructions that are not cached (page-crossing, unbacked). */
-static inline const struct vl_insn *cpu_fetch(struct vl_machine *m, struct vl_insn *tmp)
+/* Fetch through the translation and the decode cache, remembering the page
+ * in the fetch cache (the slow half of cpu_fetch). */
+static __attribute__((noinline)) const struct vl_insn *cpu_fetch_slow(struct vl_machine *m, struct vl_insn *tmp)
 {
 	struct vl_cpu_priv *p = &m->priv->cpu;
 	uint64_t rip = m->cpu.rip, pa;
 	struct vl_dpage *dp;
 
-	if (__builtin_expect((rip >> 12) == p->fc_vpage && p->fc_ent->id == p->fc_id, 1)) {
-		/* same page as the last fetch: the modelled ITLB hit, as the soft TLB would count it */
+	if ((rip >> 12) == p->fc_vpage && p->fc_ent->id == p->fc_id) {
+		/* cached page, stale decode (self-modifying code): counted as a hit */
 		m->ctr->events[VL_EV_ITLB_HITS]++;
 		tlb_touch(&m->priv->mem.itlb, p->fc_ent);
-		dp = p->fc_dp;
-		struct vl_insn *e = &dp->ins[rip & 0xfff];
-		if (__builtin_expect(e->gen == dp->gen, 1))
-			return e;
-		return cpu_decode(m, (p->fc_frame << 12) | (rip & 0xfff), dp, tmp);
+		return cpu_decode(m, (p->fc_frame << 12) | (rip & 0xfff), p->fc_dp, tmp);
 	}
 	unsigned acc = VL_ACC_X | cpu_uacc(m);
 	if (__builtin_expect(vl_mem_translate_inline(m, rip, acc, &pa), 0))
@@ -416,6 +412,27 @@ static inline const struct vl_insn *cpu_fetch(struct vl_machine *m, struct vl_in
 			return e;
 	}
 	return cpu_decode(m, pa, dp, tmp);
+}
+
+/* The decoded instruction at cpu.rip, or NULL with a fault in priv->fault.
+ * `tmp` holds instructions that are not cached (page-crossing, unbacked).
+ * The common case, inlined into the loop: same page as the last fetch, the
+ * decode cached — the modelled ITLB hit counted as the soft TLB would. */
+static inline const struct vl_insn *cpu_fetch(struct vl_machine *m, struct vl_insn *tmp)
+{
+	struct vl_cpu_priv *p = &m->priv->cpu;
+	uint64_t rip = m->cpu.rip;
+
+	if (__builtin_expect((rip >> 12) == p->fc_vpage && p->fc_ent->id == p->fc_id, 1)) {
+		struct vl_dpage *dp = p->fc_dp;
+		struct vl_insn *e = &dp->ins[rip & 0xfff];
+		if (__builtin_expect(e->gen == dp->gen, 1)) {
+			m->ctr->events[VL_EV_ITLB_HITS]++;
+			tlb_touch(&m->priv->mem.itlb, p->fc_ent);
+			return e;
+		}
+	}
+	return cpu_fetch_slow(m, tmp);
 }
 
 /* ---- the loop ------------------------------------------------------------------ */
