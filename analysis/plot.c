@@ -812,7 +812,7 @@ static int plot_history(struct plot_ctx *c, const struct vl_rep_table *t, char *
 	}
 	plot_safe(metric, sm, sizeof sm);
 	plot_safe(workload, sw, sizeof sw);
-	fprintf(d, "# %s of workload %s across commits (oldest first; + = dirty tree); profile %s\n"
+	fprintf(d, "# %s of workload %s across commits (in the order first measured; + = dirty tree); profile %s\n"
 		"# columns: index, tic label (every %zu-th commit), commit, one per configuration\n\"n\" \"tic\" \"commit\"",
 		sm, sw, t->profile, (ncom + 24) / 25);
 	for (size_t k = 0; k < nconf; k++) {
@@ -839,7 +839,7 @@ static int plot_history(struct plot_ctx *c, const struct vl_rep_table *t, char *
 		plot_preamble(g, c, "history", 1000, 560, "one metric of one workload across commits");
 		plot_safe(t->profile, s, sizeof s);
 		fprintf(g, "set title \"%s of %s across commits (profile %s)\"\n", sm, sw, s);
-		fprintf(g, "set ylabel \"%s%s\"\nset xlabel \"commit (oldest first; + = dirty working tree)\"\n", sm,
+		fprintf(g, "set ylabel \"%s%s\"\nset xlabel \"commit, in the order first measured (+ = dirty working tree)\"\n", sm,
 			strcmp(metric, "cycles_per_iter") ? " per iteration" : "");
 		fprintf(g, "set xtics rotate by -30 nomirror\nset ytics nomirror\nset key outside right top\n"
 			   "set xrange [-0.5:%zu.5]\nset yrange [0:*]\nset offsets 0, 0, graph 0.05, 0\n", ncom - 1);

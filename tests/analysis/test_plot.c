@@ -152,7 +152,7 @@ static void test_data_files(void **st)
 	assert_true(auto_hdr < labels);
 	free(gp);
 
-	/* history: two commits, oldest first, + marks the dirty one */
+	/* history: two commits in the order first measured, + marks the dirty one */
 	d = slurp("history.dat");
 	assert_non_null(d);
 	char *a = strstr(d, "0 \"1111111111\" \"1111111111\""), *b = strstr(d, "1 \"2222222222+\" \"2222222222+\"");
