@@ -2,7 +2,7 @@
  * log-scale nanobenchmark bar chart (cycles per iteration per configuration
  * per workload, after Adams & Agesen 2006), a stacked cost breakdown (cycles
  * by category) per configuration and workload, exits by reason per
- * configuration, and the history of one metric across commits.
+ * configuration and workload, and the history of one metric across commits.
  *
  * For each figure NAME the out directory gets NAME.dat (the numbers),
  * NAME.gp (a standalone script: `gnuplot NAME.gp` redraws the PNG,
@@ -196,11 +196,76 @@ static void plot_draw(struct plot_ctx *c, const char *name)
 	}
 }
 
-/* Grid for n panels plus one for the legend. */
+/* Grid for n panels plus one for the legend: one row up to four cells,
+ * else 3 or 4 columns, whichever needs fewer rows, then fewer empty cells. */
 static void plot_grid(size_t n, int *rows, int *cols)
 {
-	*cols = n + 1 <= 4 ? (int)(n + 1) : n + 1 <= 9 ? 3 : 4;
-	*rows = (int)((n + 1 + *cols - 1) / *cols);
+	size_t cells = n + 1;
+	if (cells <= 4) {
+		*cols = (int)cells;
+		*rows = 1;
+		return;
+	}
+	size_t r3 = (cells + 2) / 3, r4 = (cells + 3) / 4;
+	*cols = r4 < r3 || (r4 == r3 && 4 * r4 - cells < 3 * r3 - cells) ? 4 : 3;
+	*rows = (int)(*cols == 4 ? r4 : r3);
+}
+
+/* Series colours: gnuplot's default eight first, then four more. Past the
+ * twelfth a series reuses a colour with a hatch pattern, so no two series of
+ * a figure look alike (gnuplot itself repeats its eight colours). */
+static const char *const plot_palette[] = {
+	"#9400d3", "#009e73", "#56b4e9", "#e69f00", "#f0e442", "#0072b2", "#e51e10", "#000000",
+	"#a65628", "#f781bf", "#999999", "#b2df8a",
+};
+#define PLOT_NPAL (sizeof plot_palette / sizeof plot_palette[0])
+
+/* Style of series i (0-based): its colour; for bars also its fill. */
+static void plot_style(FILE *g, size_t i, int bars)
+{
+	static const int hatch[] = { 4, 5, 1, 6, 7, 2 };
+	fprintf(g, " lc rgb \"%s\"", plot_palette[i % PLOT_NPAL]);
+	if (bars && i < PLOT_NPAL)
+		fprintf(g, " fs solid 0.85 border rgb \"#404040\"");
+	else if (bars)
+		fprintf(g, " fs pattern %d border rgb \"#404040\"", hatch[(i / PLOT_NPAL - 1) % 6]);
+}
+
+/* Stacked-bar panels: rowstacked histograms whose series are columns
+ * 2..n+1 of a block and whose column n+2 is the bar's total, printed above
+ * each bar (a bar too short to see still shows its value). */
+static void plot_stacked_setup(FILE *g, const char *ylabel)
+{
+	fprintf(g, "set style data histograms\nset style histogram rowstacked\nset boxwidth 0.7\n"
+		   "set xtics rotate by -30 nomirror\nset ytics nomirror\nset yrange [0:*]\nset format y \"%%g\"\n"
+		   "set ylabel \"%s\"\nset key autotitle columnheader\nunset key\nset offsets 0, 0, graph 0.12, 0\n"
+		   "total(v) = v >= 100 ? sprintf(\"%%.0f\", v) : sprintf(\"%%.3g\", v)\n", ylabel);
+}
+
+static void plot_stacked_panel(FILE *g, const char *file, size_t block, size_t n)
+{
+	fprintf(g, "plot");
+	for (size_t i = 0; i < n; i++) {
+		fprintf(g, "%s '%s' index %zu using %zu%s title columnheader(%zu)", i ? ", \\\n    " : "", file, block,
+			i + 2, i ? "" : ":xtic(1)", i + 2);
+		plot_style(g, i, 1);
+	}
+	fprintf(g, ", \\\n    '%s' index %zu using 0:%zu:(total(column(%zu))) with labels font \",8\" offset 0,0.6 notitle\n",
+		file, block, n + 2, n + 2);
+}
+
+/* The legend of stacked panels, in a panel of its own; top to bottom in
+ * the order of the stack. */
+static void plot_stacked_legend(FILE *g, const char *file, size_t n)
+{
+	fprintf(g, "unset title\nunset xtics\nunset ytics\nunset ylabel\nunset border\nunset grid\n"
+		   "set yrange [0:1]\nset xrange [0:1]\nset key center center vertical box invert\nplot");
+	for (size_t i = 0; i < n; i++) {
+		fprintf(g, "%s '%s' index 0 using (NaN):%zu with boxes title columnheader(%zu)", i ? ", \\\n    " : "",
+			file, i + 2, i + 2);
+		plot_style(g, i, 1);
+	}
+	fprintf(g, "\nunset multiplot\n");
 }
 
 /* ---- nanobenchmark figure ---- */
@@ -244,7 +309,13 @@ static void plot_nanobench(struct plot_ctx *c, const struct vl_rep_table *t)
 		   "set style data histograms\nset style histogram clustered gap 1\nset boxwidth 0.9\n"
 		   "set key outside right top vertical\nset xtics nomirror\nset ytics nomirror\n"
 		   "set yrange [*:*]\n");
-	fprintf(g, "plot for [i=2:%zu] 'nanobench.dat' using i:xtic(1) title columnheader(i)\n", t->nconf + 1);
+	fprintf(g, "plot");
+	for (size_t k = 0; k < t->nconf; k++) {
+		fprintf(g, "%s 'nanobench.dat' using %zu%s title columnheader(%zu)", k ? ", \\\n    " : "", k + 2,
+			k ? "" : ":xtic(1)", k + 2);
+		plot_style(g, k, 1);
+	}
+	fputc('\n', g);
 	fclose(g);
 	plot_draw(c, "nanobench");
 }
@@ -331,7 +402,8 @@ static int plot_breakdown(struct plot_ctx *c, const struct vl_rep_table *t, char
 	FILE *d = plot_open(c, "breakdown", "dat", path, sizeof path);
 	if (!d)
 		goto out;
-	fprintf(d, "# cycles per iteration by cost category; one block (index) per workload; profile %s\n", t->profile);
+	fprintf(d, "# cycles per iteration by cost category; one block (index) per workload; last column: the total; "
+		"profile %s\n", t->profile);
 	size_t block = 0;
 	size_t *blockwork = calloc(nw + 1, sizeof *blockwork);
 	size_t *blockrows = calloc(nw + 1, sizeof *blockrows);
@@ -350,16 +422,19 @@ static int plot_breakdown(struct plot_ctx *c, const struct vl_rep_table *t, char
 				plot_safe(cats[cat], s, sizeof s);
 				fprintf(d, " \"%s\"", s);
 			}
-		fputc('\n', d);
+		fprintf(d, " \"total\"\n");
 		for (size_t k = 0; k < nc; k++) {
 			if (!have[w * nc + k])
 				continue;
 			plot_safe(t->conf[k].name, s, sizeof s);
 			fprintf(d, "\"%s\"", s);
+			double sum = 0;
 			for (int cat = 0; cat < ncats; cat++)
-				if (used_cat[cat])
+				if (used_cat[cat]) {
 					fprintf(d, " %.17g", val[(w * nc + k) * PLOT_MAX_CATS + cat]);
-			fputc('\n', d);
+					sum += val[(w * nc + k) * PLOT_MAX_CATS + cat];
+				}
+			fprintf(d, " %.17g\n", sum);
 		}
 		if (blockwork && blockrows) {
 			blockwork[block] = w;
@@ -383,20 +458,14 @@ static int plot_breakdown(struct plot_ctx *c, const struct vl_rep_table *t, char
 	plot_preamble(g, c, "breakdown", 380 * cols, 320 * rows + 40,
 		      "where the cycles go: stacked cost categories per configuration, one panel per workload");
 	plot_safe(t->profile, s, sizeof s);
-	fprintf(g, "set style data histograms\nset style histogram rowstacked\nset boxwidth 0.7\n"
-		   "set xtics rotate by -30 nomirror\nset ytics nomirror\nset yrange [0:*]\nset format y \"%%g\"\n"
-		   "set ylabel \"cycles per iteration\"\nset offsets 0, 0, graph 0.05, 0\n");
+	plot_stacked_setup(g, "cycles per iteration");
 	fprintf(g, "set multiplot layout %d,%d title \"Cycles per iteration by cost category (profile %s)\"\n", rows, cols, s);
 	for (size_t b = 0; b < block; b++) {
 		plot_safe(blockwork ? t->work[blockwork[b]] : "", s, sizeof s);
-		fprintf(g, "set title \"%s\"\nunset key\nset xrange [-0.6:%zu.6]\n", s, blockrows ? blockrows[b] - 1 : 0);
-		fprintf(g, "plot for [i=2:%d] 'breakdown.dat' index %zu using i:xtic(1) title columnheader(i)\n", ncat + 1, b);
+		fprintf(g, "set title \"%s\"\nset xrange [-0.6:%zu.6]\n", s, blockrows ? blockrows[b] - 1 : 0);
+		plot_stacked_panel(g, "breakdown.dat", b, (size_t)ncat);
 	}
-	/* the legend in a panel of its own */
-	fprintf(g, "unset title\nunset xtics\nunset ytics\nunset ylabel\nunset border\nunset grid\n"
-		   "set yrange [0:1]\nset xrange [0:1]\nset key center center vertical box\n");
-	fprintf(g, "plot for [i=2:%d] 'breakdown.dat' index 0 using (NaN):i with boxes title columnheader(i)\n", ncat + 1);
-	fprintf(g, "unset multiplot\n");
+	plot_stacked_legend(g, "breakdown.dat", (size_t)ncat);
 	fclose(g);
 	free(blockwork);
 	free(blockrows);
@@ -410,10 +479,15 @@ out:
 /* ---- exits by reason ---- */
 
 #define PLOT_MAX_REASONS 48
+#define PLOT_EXITS_MIN 0.01   /* exits per iteration below which a workload gets no panel */
 
-/* One panel per configuration that has exits, rows = workloads, stacked
- * columns = every exit reason seen in any panel (so one reason keeps one
- * colour and one legend serves all panels), most frequent first. */
+/* One panel per workload, one bar per configuration that has exits (so
+ * configurations are compared on one scale, as in the breakdown), stacked
+ * by every exit reason seen in the figure (one reason keeps one colour and
+ * one legend serves all panels), most frequent at the bottom. A workload
+ * with fewer than PLOT_EXITS_MIN exits per iteration in every configuration
+ * (timer interrupts, a stray page fault) gets no panel — its axis would
+ * blow noise up to full height — and is named in the title instead. */
 static int plot_exits(struct plot_ctx *c, const struct vl_rep_table *t, char *err, size_t errlen)
 {
 	size_t nc = t->nconf, nw = t->nwork;
@@ -423,8 +497,10 @@ static int plot_exits(struct plot_ctx *c, const struct vl_rep_table *t, char *er
 	double *per = calloc(nc * nw * PLOT_MAX_REASONS + 1, sizeof *per);
 	int *row_ok = calloc(nc * nw + 1, sizeof *row_ok);
 	int *conf_has = calloc(nc + 1, sizeof *conf_has);
+	size_t *shown = calloc(nw + 1, sizeof *shown);     /* workload of each panel */
+	size_t *bars = calloc(nw + 1, sizeof *bars);       /* bars in each panel */
 	int rc = -1;
-	if (!per || !row_ok || !conf_has) {
+	if (!per || !row_ok || !conf_has || !shown || !bars) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
@@ -471,6 +547,26 @@ static int plot_exits(struct plot_ctx *c, const struct vl_rep_table *t, char *er
 		rc = 0;
 		goto out;
 	}
+	/* the workloads that get a panel */
+	size_t nshown = 0;
+	for (size_t w = 0; w < nw; w++) {
+		double most = 0;
+		for (size_t k = 0; k < nc; k++) {
+			double sum = 0;
+			for (size_t r = 0; r < nr; r++)
+				sum += per[(k * nw + w) * PLOT_MAX_REASONS + r];
+			if (conf_has[k] && sum > most)
+				most = sum;
+		}
+		if (most >= PLOT_EXITS_MIN)
+			shown[nshown++] = w;
+	}
+	if (!nshown) {
+		fprintf(c->log, "plot: exits skipped: fewer than %g VM exits per iteration in every workload\n",
+			PLOT_EXITS_MIN);
+		rc = 0;
+		goto out;
+	}
 	size_t order[PLOT_MAX_REASONS];
 	for (size_t r = 0; r < nr; r++)
 		order[r] = r;
@@ -482,62 +578,83 @@ static int plot_exits(struct plot_ctx *c, const struct vl_rep_table *t, char *er
 			order[j] = order[j - 1];
 			order[j - 1] = x;
 		}
+	/* the workloads without a panel (those with runs of a configuration that exits) */
+	char omitted[1024] = "";
+	size_t olen = 0;
+	for (size_t w = 0, i = 0; w < nw; w++) {
+		if (i < nshown && shown[i] == w) {
+			i++;
+			continue;
+		}
+		int ran = 0;
+		for (size_t k = 0; k < nc; k++)
+			ran |= conf_has[k] && row_ok[k * nw + w];
+		if (!ran)
+			continue;
+		char s[96];
+		plot_safe(t->work[w], s, sizeof s);
+		int n = snprintf(omitted + olen, sizeof omitted - olen, "%s%s", olen ? ", " : "", s);
+		if (n < 0 || (size_t)n >= sizeof omitted - olen) {
+			omitted[olen] = '\0';
+			break;
+		}
+		olen += (size_t)n;
+	}
 	char path[4200], s[96];
 	FILE *d = plot_open(c, "exits", "dat", path, sizeof path);
 	if (!d) {
 		rc = 0;
 		goto out;
 	}
-	fprintf(d, "# VM exits per iteration by vendor exit reason; one block (index) per configuration; profile %s\n",
-		t->profile);
-	size_t block = 0, blockconf[256], blockrows[256];
-	for (size_t k = 0; k < nc && block < 256; k++) {
-		if (!conf_has[k])
-			continue;
-		if (block)
+	fprintf(d, "# VM exits per iteration by vendor exit reason; one block (index) per workload; last column: the "
+		"total; profile %s\n", t->profile);
+	if (olen)
+		fprintf(d, "# no panel (under %g exits per iteration in every configuration): %s\n", PLOT_EXITS_MIN, omitted);
+	for (size_t b = 0; b < nshown; b++) {
+		size_t w = shown[b];
+		if (b)
 			fprintf(d, "\n\n");
-		plot_safe(t->conf[k].name, s, sizeof s);
-		fprintf(d, "# %s\n\"workload\"", s);
+		plot_safe(t->work[w], s, sizeof s);
+		fprintf(d, "# %s\n\"config\"", s);
 		for (size_t r = 0; r < nr; r++) {
 			plot_safe(reasons[order[r]], s, sizeof s);
 			fprintf(d, " \"%s\"", s);
 		}
-		fputc('\n', d);
-		for (size_t w = 0; w < nw; w++) {
-			if (!row_ok[k * nw + w])
+		fprintf(d, " \"total\"\n");
+		for (size_t k = 0; k < nc; k++) {
+			if (!conf_has[k] || !row_ok[k * nw + w])
 				continue;
-			plot_safe(t->work[w], s, sizeof s);
+			plot_safe(t->conf[k].name, s, sizeof s);
 			fprintf(d, "\"%s\"", s);
-			for (size_t r = 0; r < nr; r++)
-				fprintf(d, " %.17g", per[(k * nw + w) * PLOT_MAX_REASONS + order[r]]);
-			fputc('\n', d);
+			double sum = 0;
+			for (size_t r = 0; r < nr; r++) {
+				double v = per[(k * nw + w) * PLOT_MAX_REASONS + order[r]];
+				fprintf(d, " %.17g", v);
+				sum += v;
+			}
+			fprintf(d, " %.17g\n", sum);
+			bars[b]++;
 		}
-		blockrows[block] = 0;
-		for (size_t w = 0; w < nw; w++)
-			blockrows[block] += row_ok[k * nw + w] != 0;
-		blockconf[block++] = k;
 	}
 	fclose(d);
-	int rows, cols;
-	plot_grid(block, &rows, &cols);
+	int grows, gcols;
+	plot_grid(nshown, &grows, &gcols);
 	FILE *g = plot_open(c, "exits", "gp", path, sizeof path);
 	if (g) {
-		plot_preamble(g, c, "exits", 460 * cols, 360 * rows + 40,
-			      "VM exits per iteration by vendor exit reason, one panel per configuration");
+		plot_preamble(g, c, "exits", 380 * gcols, 320 * grows + (olen ? 60 : 40),
+			      "VM exits per iteration by vendor exit reason, one panel per workload");
+		plot_stacked_setup(g, "exits per iteration");
 		plot_safe(t->profile, s, sizeof s);
-		fprintf(g, "set style data histograms\nset style histogram rowstacked\nset boxwidth 0.7\n"
-			   "set xtics rotate by -30 nomirror\nset ytics nomirror\nset yrange [0:*]\nset format y \"%%g\"\n"
-			   "set ylabel \"exits per iteration\"\nunset key\nset offsets 0, 0, graph 0.05, 0\n");
-		fprintf(g, "set multiplot layout %d,%d title \"VM exits per iteration by reason (profile %s)\"\n", rows, cols, s);
-		for (size_t b = 0; b < block; b++) {
-			plot_safe(t->conf[blockconf[b]].name, s, sizeof s);
-			fprintf(g, "set title \"%s\"\nset xrange [-0.6:%zu.6]\n", s, blockrows[b] - 1);
-			fprintf(g, "plot for [i=2:%zu] 'exits.dat' index %zu using i:xtic(1) title columnheader(i)\n", nr + 1, b);
+		fprintf(g, "set multiplot layout %d,%d title \"VM exits per iteration by reason (profile %s)", grows, gcols, s);
+		if (olen)
+			fprintf(g, "\\nno panel, under %g exits per iteration: %s", PLOT_EXITS_MIN, omitted);
+		fprintf(g, "\"\n");
+		for (size_t b = 0; b < nshown; b++) {
+			plot_safe(t->work[shown[b]], s, sizeof s);
+			fprintf(g, "set title \"%s\"\nset xrange [-0.6:%zu.6]\n", s, bars[b] ? bars[b] - 1 : 0);
+			plot_stacked_panel(g, "exits.dat", b, nr);
 		}
-		fprintf(g, "unset title\nunset xtics\nunset ytics\nunset ylabel\nunset border\nunset grid\n"
-			   "set yrange [0:1]\nset xrange [0:1]\nset key center center vertical box\n");
-		fprintf(g, "plot for [i=2:%zu] 'exits.dat' index 0 using (NaN):i with boxes title columnheader(i)\n", nr + 1);
-		fprintf(g, "unset multiplot\n");
+		plot_stacked_legend(g, "exits.dat", nr);
 		fclose(g);
 		plot_draw(c, "exits");
 	}
@@ -546,6 +663,8 @@ out:
 	free(per);
 	free(row_ok);
 	free(conf_has);
+	free(shown);
+	free(bars);
 	return rc;
 }
 
@@ -693,7 +812,7 @@ static int plot_history(struct plot_ctx *c, const struct vl_rep_table *t, char *
 	}
 	plot_safe(metric, sm, sizeof sm);
 	plot_safe(workload, sw, sizeof sw);
-	fprintf(d, "# %s of workload %s across commits (oldest first; + = dirty tree); profile %s\n"
+	fprintf(d, "# %s of workload %s across commits (in the order first measured; + = dirty tree); profile %s\n"
 		"# columns: index, tic label (every %zu-th commit), commit, one per configuration\n\"n\" \"tic\" \"commit\"",
 		sm, sw, t->profile, (ncom + 24) / 25);
 	for (size_t k = 0; k < nconf; k++) {
@@ -720,12 +839,23 @@ static int plot_history(struct plot_ctx *c, const struct vl_rep_table *t, char *
 		plot_preamble(g, c, "history", 1000, 560, "one metric of one workload across commits");
 		plot_safe(t->profile, s, sizeof s);
 		fprintf(g, "set title \"%s of %s across commits (profile %s)\"\n", sm, sw, s);
-		fprintf(g, "set ylabel \"%s%s\"\nset xlabel \"commit (oldest first; + = dirty working tree)\"\n", sm,
+		fprintf(g, "set ylabel \"%s%s\"\nset xlabel \"commit, in the order first measured (+ = dirty working tree)\"\n", sm,
 			strcmp(metric, "cycles_per_iter") ? " per iteration" : "");
 		fprintf(g, "set xtics rotate by -30 nomirror\nset ytics nomirror\nset key outside right top\n"
 			   "set xrange [-0.5:%zu.5]\nset yrange [0:*]\nset offsets 0, 0, graph 0.05, 0\n", ncom - 1);
-		fprintf(g, "plot for [i=4:%zu] 'history.dat' using 1:i:xtic(2) with linespoints lw 2 pt 7 ps %.1f title columnheader(i)\n",
-			nconf + 3, ncom > 40 ? 0.4 : 1.0);
+		/* open points, a shape per configuration, each smaller than the one
+		 * before: equal values (common — many configurations cost the same)
+		 * nest instead of hiding each other */
+		static const int pt[] = { 6, 4, 8, 12, 10, 14 };
+		fprintf(g, "plot");
+		for (size_t k = 0; k < nconf; k++) {
+			double ps = (ncom > 40 ? 0.5 : 1.0) + (ncom > 40 ? 0.25 : 0.5) * (double)((nconf - 1 - k) % 6);
+			fprintf(g, "%s 'history.dat' using 1:%zu:xtic(2) with linespoints lw 2 pt %d ps %.2f", k ? ", \\\n    " : "",
+				k + 4, pt[k % 6], ps);
+			plot_style(g, k, 0);
+			fprintf(g, " title columnheader(%zu)", k + 4);
+		}
+		fputc('\n', g);
 		fclose(g);
 		plot_draw(c, "history");
 	}

@@ -15,7 +15,7 @@ static const char plot_usage[] =
 	"gnuplot scripts (.gp) so each can be redrawn or restyled:\n"
 	"  nanobench   cycles per iteration per configuration per workload (log scale)\n"
 	"  breakdown   cycles per iteration by cost category, per configuration and workload\n"
-	"  exits       VM exits per iteration by vendor exit reason, per configuration\n"
+	"  exits       VM exits per iteration by vendor exit reason, per configuration and workload\n"
 	"  history     one metric of one workload across commits (--metric, --workload, --config)\n"
 	"  --out DIR       output directory (default results/plots)\n"
 	"  --figures LIST  comma-separated subset of the figures above (default: all)\n"

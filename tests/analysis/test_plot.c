@@ -1,6 +1,8 @@
 /* test_plot.c — figures from a synthetic database: the data files hold the
  * stored numbers (cycles per iteration; categories and exits per iteration
- * recomputed here from the counters; history oldest commit first), names
+ * recomputed here from the counters, with each bar's total; history oldest
+ * commit first), exits get a panel per workload and none for a workload
+ * with next to no exits, no two series of a figure share a style, names
  * from the database cannot inject gnuplot commands, a missing gnuplot still
  * leaves data and scripts, and with gnuplot installed every figure comes out
  * as a real PNG and PDF. */
@@ -18,6 +20,12 @@
 static char dir[512], out[600];
 static struct vl_db *db;
 
+/* 14 exit reasons: more than the palette's 12 colours */
+static const struct vl_exit_desc many_exits[] = {
+	{ 0, "R00" }, { 1, "R01" }, { 2, "R02" }, { 3, "R03" }, { 4, "R04" }, { 5, "R05" }, { 6, "R06" },
+	{ 7, "R07" }, { 8, "R08" }, { 9, "R09" }, { 10, "R10" }, { 11, "R11" }, { 12, "R12" }, { 13, "R13" },
+};
+
 static int setup(void **st)
 {
 	synth_tmpdir(dir, sizeof dir);
@@ -32,6 +40,9 @@ static int setup(void **st)
 		synth_model(&r, "svm", "nested", wl[w], "zen4", 100, 10 + w);
 		synth_store(db, &r, NULL);
 	}
+	/* next to no exits: 3 + 1 per 100000 iterations, no panel */
+	synth_model(&r, "svm", "nested", "in", "zen4", 100000, 1);
+	synth_store(db, &r, NULL);
 	const double v[] = { 500, 520, 510 };
 	synth_real(&r, "qemu-tcg", "cpuid", "zen4", 100, v, 3);
 	synth_store(db, &r, NULL);
@@ -41,6 +52,13 @@ static int setup(void **st)
 	vl_db_set_build(db, &b);
 	synth_model(&r, "svm", "nested", "syscall", "zen4", 100, 20);
 	r.started += 1000;
+	synth_store(db, &r, NULL);
+	/* 14 exit reasons on another profile, R00 the most frequent */
+	synth_model(&r, "vtx", "shadow", "cpuid", "nehalem", 1, 1);
+	r.exit_table = many_exits;
+	r.exit_table_len = 14;
+	for (int i = 0; i < 14; i++)
+		r.ctr.exit_count[i] = 100 - (uint64_t)i;
 	synth_store(db, &r, NULL);
 	/* a hostile name on another profile */
 	synth_model(&r, "native", "native", "x\"; system(\"touch PWNED\"); \"", "core2", 100, 1);
@@ -78,6 +96,7 @@ static double cpi(uint64_t seed)
 
 static void test_data_files(void **st)
 {
+	char *gp;
 	struct vl_plot_opts o = { .outdir = out, .gnuplot = "", .workload = "syscall" };
 	char err[256];
 	FILE *log = fopen("/dev/null", "w");
@@ -106,18 +125,34 @@ static void test_data_files(void **st)
 	for (int k = 0; k < VL_CAT_COUNT; k++)
 		sum += strtod(p, &p);
 	assert_true(fabs(sum - cpi(20)) < 1e-9 * cpi(20));
+	assert_true(fabs(strtod(p, &p) - cpi(20)) < 1e-9 * cpi(20));   /* the total column, printed above the bar */
 	free(d);
 
-	/* exits: svm/nested only (native has none); CPUID = 3 * seed per 100 iterations */
+	/* exits: a block per workload, a bar for svm/nested only (native has
+	 * none); CPUID = 3 * seed per 100 iterations, then the total */
 	d = slurp("exits.dat");
 	assert_non_null(d);
-	assert_null(strstr(d, "# native"));
-	snprintf(want, sizeof want, "\"cpuid\" %.17g %.17g\n", 11 * 3 / 100.0, 11 / 100.0);
-	if (!strstr(d, "\"workload\" \"CPUID\" \"EPT_VIOLATION\"\n") || !strstr(d, want))
+	assert_null(strstr(d, "\"native\""));
+	snprintf(want, sizeof want, "# cpuid\n\"config\" \"CPUID\" \"EPT_VIOLATION\" \"total\"\n\"svm/nested\" %.17g %.17g %.17g\n",
+		 11 * 3 / 100.0, 11 / 100.0, 11 * 4 / 100.0);
+	if (!strstr(d, want))
 		fail_msg("exits.dat:\n%s\nwanted %s", d, want);
+	/* `in` (4 exits per 100000 iterations) has no block, and is named */
+	assert_null(strstr(d, "# in\n"));
+	assert_non_null(strstr(d, "# no panel (under 0.01 exits per iteration in every configuration): in\n"));
 	free(d);
+	gp = slurp("exits.gp");
+	assert_non_null(gp);
+	assert_non_null(strstr(gp, "\\nno panel, under 0.01 exits per iteration: in\""));
+	/* the labels read the data with pseudo-column 0 as the bar's position:
+	 * that only holds when the header line is not counted as a point */
+	char *auto_hdr = strstr(gp, "set key autotitle columnheader"), *labels = strstr(gp, "with labels");
+	assert_non_null(auto_hdr);
+	assert_non_null(labels);
+	assert_true(auto_hdr < labels);
+	free(gp);
 
-	/* history: two commits, oldest first, + marks the dirty one */
+	/* history: two commits in the order first measured, + marks the dirty one */
 	d = slurp("history.dat");
 	assert_non_null(d);
 	char *a = strstr(d, "0 \"1111111111\" \"1111111111\""), *b = strstr(d, "1 \"2222222222+\" \"2222222222+\"");
@@ -127,14 +162,72 @@ static void test_data_files(void **st)
 	if (!strstr(d, want))
 		fail_msg("history.dat lacks %s:\n%s", want, d);
 	free(d);
-	char *gp = slurp("history.gp");
+	gp = slurp("history.gp");
 	assert_non_null(strstr(gp, "'history.dat'"));
+	/* a shape and a size per configuration: equal values nest, not hide */
+	assert_non_null(strstr(gp, "using 1:4:xtic(2) with linespoints lw 2 pt 6 ps 1.50 lc rgb \"#9400d3\""));
+	assert_non_null(strstr(gp, "using 1:5:xtic(2) with linespoints lw 2 pt 4 ps 1.00 lc rgb \"#009e73\""));
 	free(gp);
 	/* no images without gnuplot */
 	char path[700];
 	struct stat sb;
 	snprintf(path, sizeof path, "%s/nanobench.png", out);
 	assert_int_not_equal(stat(path, &sb), 0);
+}
+
+/* The style clauses (from " lc rgb" to the end of the clause) of one
+ * `plot` command of a script, in order. */
+static size_t styles(const char *plot, char st[][80], size_t max)
+{
+	const char *end = plot;   /* the first newline not continued by a backslash */
+	while ((end = strchr(end, '\n')) && end[-1] == '\\')
+		end++;
+	if (!end)
+		end = plot + strlen(plot);
+	size_t n = 0;
+	for (const char *p = plot; n < max && (p = strstr(p, " lc rgb ")) && p < end; p++) {
+		size_t l = strcspn(p, ",\n");
+		const char *t = strstr(p, " title");   /* history: the style precedes the title */
+		if (t && (size_t)(t - p) < l)
+			l = (size_t)(t - p);
+		snprintf(st[n++], 80, "%.*s", (int)l, p);
+	}
+	return n;
+}
+
+static void test_distinct_styles(void **st)
+{
+	struct vl_plot_opts o = { .outdir = out, .gnuplot = "", .sel = { .profile = "nehalem" },
+				  .figures = VL_PLOT_EXITS };
+	char err[256];
+	FILE *log = fopen("/dev/null", "w");
+	assert_int_equal(vl_plot(db, &o, log, err, sizeof err), 0);
+	fclose(log);
+	char *gp = slurp("exits.gp");
+	assert_non_null(gp);
+	/* the panel's plot command: 14 series, no two alike (gnuplot's own
+	 * cycle would repeat the first colour at the ninth), R00 first */
+	char *panel = strstr(gp, "plot 'exits.dat' index 0 using 2:xtic(1)");
+	assert_non_null(panel);
+	char s[20][80];
+	size_t n = styles(panel, s, 20);
+	assert_int_equal(n, 14);
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp(s[i], s[j]))
+				fail_msg("series %zu and %zu share the style%s", j, i, s[i]);
+	assert_non_null(strstr(s[12], "fs pattern"));   /* past the palette: hatched */
+	/* the legend shows the same styles in the same order */
+	char *legend = strstr(gp, "using (NaN):2 with boxes");
+	assert_non_null(legend);
+	char l[20][80];
+	assert_int_equal(styles(legend, l, 20), 14);
+	for (size_t i = 0; i < n; i++)
+		assert_string_equal(s[i], l[i]);
+	char *d = slurp("exits.dat");
+	assert_non_null(strstr(d, "\"config\" \"R00\" \"R01\""));
+	free(d);
+	free(gp);
 }
 
 static void test_history_metric(void **st)
@@ -232,6 +325,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_data_files),
+		cmocka_unit_test(test_distinct_styles),
 		cmocka_unit_test(test_history_metric),
 		cmocka_unit_test(test_hostile_names),
 		cmocka_unit_test(test_errors),
