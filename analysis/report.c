@@ -1,8 +1,8 @@
 /* report.c — the comparison table in the style of Adams & Agesen 2006:
  * a row per workload, a column per configuration (native first, then each
  * engine+MMU), cycles per iteration and the ratio to native; as text, CSV,
- * JSON or Markdown. Reads only the database (the newest run of each
- * configuration in the selection). */
+ * JSON or Markdown. Reads only the database (one run of each configuration
+ * in the selection: see vl_rep_build in analysis.h). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +10,7 @@
 #include "an_util.h"
 #include "virtlab/analysis.h"
 #include "virtlab/profile.h"
+#include "virtlab/run.h"
 
 static int rep_find_conf(const struct vl_rep_table *t, const char *engine, const char *mmu)
 {
@@ -56,6 +57,34 @@ static void rep_commits(struct vl_rep_table *t, const struct vl_db_run *runs, si
 	}
 }
 
+/* Keep one run per (engine, mmu, workload), in place; runs come in id order.
+ * With iters, only runs at that count (the newest); without, the newest at
+ * the workload's default count wins over any newer run at another count.
+ * Returns the number kept (in the order their configuration first appears). */
+static size_t rep_choose(struct vl_db_run *runs, size_t n, uint64_t iters)
+{
+	size_t kept = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct vl_db_run *r = &runs[i];
+		const struct vl_workload_info *wi = vl_workload_find(r->workload);
+		if (iters && (uint64_t)r->iterations != iters)
+			continue;
+		bool pref = !iters && wi && (uint64_t)r->iterations == wi->default_iters;
+		size_t j = 0;
+		while (j < kept && (strcmp(runs[j].engine, r->engine) || strcmp(runs[j].mmu, r->mmu) ||
+				    strcmp(runs[j].workload, r->workload)))
+			j++;
+		if (j == kept) {
+			runs[kept++] = *r;
+			continue;
+		}
+		bool jpref = !iters && wi && (uint64_t)runs[j].iterations == wi->default_iters;
+		if (pref || !jpref)
+			runs[j] = *r;   /* newer (ids ascend), and not a default-count run giving way to another count */
+	}
+	return kept;
+}
+
 int vl_rep_build(struct vl_db *db, const struct vl_rep_select *sel, struct vl_rep_table *t, char *err, size_t errlen)
 {
 	memset(t, 0, sizeof *t);
@@ -64,13 +93,13 @@ int vl_rep_build(struct vl_db *db, const struct vl_rep_select *sel, struct vl_re
 		.tag = sel ? sel->tag : NULL,
 		.commit = sel ? sel->commit : NULL,
 		.params = sel && sel->params ? sel->params : "",
-		.latest = 1,
 	};
 	snprintf(t->profile, sizeof t->profile, "%s", f.profile);
 	struct vl_db_run *runs = NULL;
 	size_t n = 0;
 	if (vl_db_query_runs(db, &f, &runs, &n, err, errlen))
 		return -1;
+	n = rep_choose(runs, n, sel ? sel->iterations : 0);
 	t->nruns = n;
 	t->conf = calloc(n ? n : 1, sizeof *t->conf);
 	t->work = calloc(n ? n : 1, sizeof *t->work);

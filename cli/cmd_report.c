@@ -10,14 +10,17 @@
 
 static const char report_usage[] =
 	"usage: virtlab report [--profile P] [--tag T] [--commit REV] [--params \"k=v ...\"]\n"
-	"                      [--format text|csv|json|markdown] [--db FILE]\n"
+	"                      [--iterations N] [--format text|csv|json|markdown] [--db FILE]\n"
 	"The comparison table: a row per workload, a column per configuration (native\n"
 	"first, then each engine+mmu), cycles per iteration and the ratio to native.\n"
-	"Each cell is the newest run of that configuration in the selection.\n"
+	"Each cell is the newest run of that configuration in the selection at the\n"
+	"workload's default iteration count (what `matrix` stores), else the newest\n"
+	"at any count: a quick `run --iterations 10` does not replace a matrix result.\n"
 	"  --profile P     profile of the runs (default " VL_DEFAULT_PROFILE ")\n"
 	"  --tag T         only runs stored with --tag T\n"
 	"  --commit REV    only runs of that commit (a git revision such as HEAD or main, or a hash prefix)\n"
 	"  --params S      only runs with these guest params (default: runs without)\n"
+	"  --iterations N  only runs of N iterations\n"
 	"  --format F      text (default), csv, json, markdown\n"
 	"  --db FILE       results database (default " VL_DEFAULT_DB ")\n"
 	"Columns marked * are real measurements (median of the raw samples).\n"
@@ -25,10 +28,11 @@ static const char report_usage[] =
 
 int cmd_report(int argc, char **argv)
 {
-	enum { O_PROFILE = 256, O_TAG, O_COMMIT, O_PARAMS, O_FORMAT, O_DB, O_HELP };
+	enum { O_PROFILE = 256, O_TAG, O_COMMIT, O_PARAMS, O_ITERS, O_FORMAT, O_DB, O_HELP };
 	static const struct option opts[] = {
 		{ "profile", required_argument, 0, O_PROFILE }, { "tag", required_argument, 0, O_TAG },
 		{ "commit", required_argument, 0, O_COMMIT }, { "params", required_argument, 0, O_PARAMS },
+		{ "iterations", required_argument, 0, O_ITERS },
 		{ "format", required_argument, 0, O_FORMAT }, { "db", required_argument, 0, O_DB },
 		{ "help", no_argument, 0, O_HELP }, { 0, 0, 0, 0 }
 	};
@@ -44,6 +48,10 @@ int cmd_report(int argc, char **argv)
 		case O_TAG:     sel.tag = optarg; break;
 		case O_COMMIT:  commit = optarg; break;
 		case O_PARAMS:  sel.params = optarg; break;
+		case O_ITERS:
+			if (vl_cli_parse_u64(optarg, &sel.iterations) || !sel.iterations)
+				return vl_cli_usage_error("report", "--iterations: expected a positive integer, got '%s'", optarg);
+			break;
 		case O_DB:      dbpath = optarg; break;
 		case O_FORMAT:
 			if (vl_an_parse_format(optarg, &fmt))

@@ -64,8 +64,12 @@ struct vl_rep_select {
 	const char *tag;
 	const char *commit;        /* full hash or prefix */
 	const char *params;        /* NULL = runs without params ("") */
+	uint64_t iterations;       /* 0: prefer runs at the workload's default iteration count */
 };
-/* The newest run of each (engine, mmu, workload) in the selection. 0 or -1. */
+/* One run per (engine, mmu, workload) in the selection: with `iterations`,
+ * the newest run at that count; without, the newest run at the workload's
+ * default count (what `matrix` stores), else the newest at any count — so a
+ * quick `run --iterations 10` does not replace a matrix result. 0 or -1. */
 int vl_rep_build(struct vl_db *db, const struct vl_rep_select *sel, struct vl_rep_table *t, char *err, size_t errlen);
 void vl_rep_free(struct vl_rep_table *t);
 void vl_rep_print(FILE *out, const struct vl_rep_table *t, enum vl_an_format f);

@@ -135,6 +135,42 @@ static void test_selection(void **st)
 	vl_rep_free(&t);
 }
 
+/* A quick run at another iteration count does not replace the matrix
+ * result (the workload's default count) unless asked for. */
+static void test_iterations(void **st)
+{
+	struct vl_run_result r;
+	struct vl_rep_table t;
+	char err[256];
+	const struct vl_workload_info *w = vl_workload_find("compute");
+	assert_non_null(w);
+	synth_model(&r, "native", "native", "compute", "skylake-sp", w->default_iters, 21); synth_store(db, &r, NULL);
+	synth_model(&r, "native", "native", "compute", "skylake-sp", 10, 22); synth_store(db, &r, NULL);
+	struct vl_rep_select def = { .profile = "skylake-sp" };
+	assert_int_equal(vl_rep_build(db, &def, &t, err, sizeof err), 0);
+	assert_int_equal(t.nruns, 1);
+	assert_true(t.cell[0].cycles == cpi(21, w->default_iters));
+	vl_rep_free(&t);
+	struct vl_rep_select ten = { .profile = "skylake-sp", .iterations = 10 };
+	assert_int_equal(vl_rep_build(db, &ten, &t, err, sizeof err), 0);
+	assert_int_equal(t.nruns, 1);
+	assert_true(t.cell[0].cycles == cpi(22, 10));
+	vl_rep_free(&t);
+	struct vl_rep_select seven = { .profile = "skylake-sp", .iterations = 7 };
+	assert_int_equal(vl_rep_build(db, &seven, &t, err, sizeof err), 0);
+	assert_int_equal(t.nruns, 0);
+	vl_rep_free(&t);
+	/* only non-default counts stored: the newest of them */
+	synth_model(&r, "native", "native", "cpuid", "skylake-sp", 10, 23); synth_store(db, &r, NULL);
+	synth_model(&r, "native", "native", "cpuid", "skylake-sp", 20, 24); synth_store(db, &r, NULL);
+	assert_int_equal(vl_rep_build(db, &def, &t, err, sizeof err), 0);
+	assert_int_equal(t.nruns, 2);
+	for (size_t k = 0; k < t.nwork; k++)
+		if (!strcmp(t.work[k], "cpuid"))
+			assert_true(t.cell[k * t.nconf].cycles == cpi(24, 20));
+	vl_rep_free(&t);
+}
+
 static char *mem_buf;
 static size_t mem_len;
 
@@ -218,6 +254,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_selection),
+		cmocka_unit_test(test_iterations),
 		cmocka_unit_test(test_formats),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
