@@ -3,6 +3,7 @@
  * people. Counters are the measured region only. */
 #include <string.h>
 
+#include "../analysis/an_util.h"
 #include "cli.h"
 #include "virtlab/counters.h"
 
@@ -19,18 +20,7 @@ int vl_cli_parse_format(const char *s, enum vl_fmt *f)
 
 void vl_cli_json_string(FILE *out, const char *s)
 {
-	fputc('"', out);
-	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(out, "\\%c", *p);
-		else if (*p == '\n')
-			fputs("\\n", out);
-		else if (*p < 0x20 || *p == 0x7f)
-			fprintf(out, "\\u%04x", *p);
-		else
-			fputc(*p, out);
-	}
-	fputc('"', out);
+	an_json_str(out, s);   /* one JSON escaper for the CLI and analysis/ */
 }
 
 static void json_num(FILE *out, double v)
