@@ -82,7 +82,6 @@ void vl_cpu_reset(struct vl_machine *m)
 	p->lf_op = LF_NONE;
 	p->events = true;
 	p->next_event = 0;
-	p->delivering = -1;
 	p->last_vec_pos = 0;
 	p->rep_chunk = 4096;
 	p->vendor_intel = m->prof && !strcmp(m->prof->cpu_vendor, "intel");

@@ -13,15 +13,11 @@ static bool disasm_xlate(struct vl_machine *m, uint64_t va, uint64_t *pa)
 {
 	struct vl_walk_res r;
 	if (!(m->cpu.cr0 & VL_CR0_PG)) {
-		if (!m->nested.enabled) {
-			*pa = va;
-			return true;
-		}
+		*pa = va;
+		return !m->nested.enabled;   /* paging off under nested paging: not needed for diagnostics */
 	}
 	struct vl_walk_req rq = { .root = m->cpu.cr3 & ~0xfffull & ((1ull << 52) - 1), .fmt = VL_PT_X86,
 				  .acc = VL_ACC_X, .nested = m->nested.enabled, .quiet = true };
-	if (!(m->cpu.cr0 & VL_CR0_PG))
-		return false;   /* paging off under nested paging: not needed for diagnostics */
 	if (vl_walk(m, &rq, va, &r) != 0 && r.status != VL_WALK_PF)
 		return false;
 	if (r.status != VL_WALK_OK) {

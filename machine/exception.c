@@ -286,7 +286,6 @@ static bool storm(struct vl_machine *m, unsigned vec)
 
 bool cpu_deliver(struct vl_machine *m, unsigned vec, bool has_err, uint32_t err, int kind, unsigned soft_len)
 {
-	struct vl_cpu_priv *p = cpu_priv(m);
 	int retries = 0;
 	bool first = true;   /* still delivering the event we were asked to deliver */
 
@@ -298,10 +297,7 @@ bool cpu_deliver(struct vl_machine *m, unsigned vec, bool has_err, uint32_t err,
 		if (__builtin_expect(m->trace != NULL, 0) && !retries)
 			trace_event(m, vec, has_err, err, kind);
 		uint64_t delivered_before = m->ctr->events[VL_EV_EXCEPTIONS] + m->ctr->events[VL_EV_INTERRUPTS];
-		int saved = p->delivering;
-		p->delivering = (int)vec;
 		int rc = deliver_once(m, vec, has_err, err, kind, soft_len);
-		p->delivering = saved;
 		if (!rc)
 			return first;
 		struct vl_fault f = m->priv->fault;

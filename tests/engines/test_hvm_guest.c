@@ -179,30 +179,10 @@ static void test_svm_vmrun_invalid(void **s)
 	rig_down(&r);
 }
 
-static void test_check_refusals(void **s)
-{
-	(void)s;
-	struct vl_profile p;
-	char why[256];
-	vl_test_profile(&p);
-	p.features_ept = false;
-	assert_int_equal(vl_engine_vtx.check(&p, VL_MMU_NESTED, why, sizeof why), -1);
-	assert_non_null(strstr(why, "no EPT"));
-	assert_int_equal(vl_engine_vtx.check(&p, VL_MMU_SHADOW, why, sizeof why), 0);
-	assert_int_equal(vl_engine_svm.check(&p, VL_MMU_SHADOW, why, sizeof why), -1);   /* Intel CPU */
-	vl_test_profile_amd(&p);
-	assert_int_equal(vl_engine_vtx.check(&p, VL_MMU_SHADOW, why, sizeof why), -1);
-	assert_int_equal(vl_engine_svm.check(&p, VL_MMU_NESTED, why, sizeof why), 0);
-	p.features_npt = false;
-	assert_int_equal(vl_engine_svm.check(&p, VL_MMU_NESTED, why, sizeof why), -1);
-	assert_non_null(strstr(why, "no NPT"));
-	assert_int_equal(vl_engine_svm.check(&p, VL_MMU_DIRECT, why, sizeof why), -1);
-}
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_check_refusals),
 		cmocka_unit_test(test_vtx_tpr_shadow),
 		cmocka_unit_test(test_vtx_no_tpr_shadow),
 		cmocka_unit_test(test_svm_v_tpr),

@@ -251,6 +251,7 @@ static void test_check_refusals(void **s)
 	p.features_npt = false;
 	assert_int_equal(vl_engine_svm.check(&p, VL_MMU_NESTED, why, sizeof why), -1);
 	assert_non_null(strstr(why, "no NPT"));
+	assert_int_equal(vl_engine_svm.check(&p, VL_MMU_DIRECT, why, sizeof why), -1);
 }
 
 int main(void)
