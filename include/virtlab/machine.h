@@ -412,11 +412,13 @@ void vl_machine_stop(struct vl_machine *m, enum vl_mstate st, const char *fmt, .
 /* ---- Costs -------------------------------------------------------------- */
 static inline void vl_charge(struct vl_machine *m, enum vl_cat cat, uint64_t cycles)
 {
+	VL_ASSERT((unsigned)cat < VL_CAT_COUNT);
 	m->tsc += cycles;
 	m->ctr->cycles[cat] += cycles;
 }
 static inline void vl_count(struct vl_machine *m, enum vl_event ev, uint64_t n)
 {
+	VL_ASSERT((unsigned)ev < VL_EV_COUNT);
 	m->ctr->events[ev] += n;
 }
 /* Count one exit in slot `slot` of m->exit_table, with the cycles it cost.
