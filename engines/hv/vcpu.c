@@ -347,10 +347,25 @@ static int deliver_once(struct vl_vcpu *v, unsigned vec, enum vl_vcpu_ev kind, b
 	return 0;
 }
 
+/* Deliveries in a row without a retired instruction before the run stops
+ * as a timeout (the machine's own guard, machine/exception.c, for events
+ * it delivers itself): a guest whose handler faults on its first
+ * instruction would otherwise spin in the VMM forever. */
+#define VCPU_STORM_MAX (1u << 20)
+
 int vl_vcpu_deliver(struct vl_vcpu *v, unsigned vec, enum vl_vcpu_ev kind, bool has_err, uint32_t err,
 		    uint64_t cr2, unsigned len)
 {
 	struct vl_machine *m = v->m;
+	if (v->storm_insns != m->insns) {
+		v->storm_insns = m->insns;
+		v->storm_n = 0;
+	}
+	if (++v->storm_n > VCPU_STORM_MAX) {
+		vl_machine_stop(m, VL_M_TIMEOUT, "event storm: %u virtual deliveries without retiring an instruction (vector %u at rip %#" PRIx64 ")",
+				VCPU_STORM_MAX, vec, m->cpu.rip);
+		return VL_HOOK_STOP;
+	}
 	for (int depth = 0; depth < 8; depth++) {
 		struct vfault f;
 		if (m->trace)
@@ -574,6 +589,17 @@ int vl_vcpu_swapgs(struct vl_vcpu *v, unsigned len)
 }
 
 /* ---- emulation of privileged instructions at virtual CPL 0 --------------------- */
+/* An instruction emulated for the guest retired: counted like one the
+ * hardware retired (guest_instructions, and --max-instructions). */
+static void retire(struct vl_vcpu *v)
+{
+	struct vl_machine *m = v->m;
+	v->emulated++;
+	vl_count(m, VL_EV_GUEST_INSNS, 1);
+	if (++m->insns >= m->max_insns && m->max_insns && m->state == VL_M_RUNNING)
+		vl_machine_stop(m, VL_M_TIMEOUT, "reached --max-instructions (%llu)", (unsigned long long)m->max_insns);
+}
+
 static int gp0(struct vl_vcpu *v)
 {
 	return vl_vcpu_deliver(v, VL_GP, VL_VCPU_EXC, true, 0, 0, 0);
@@ -866,7 +892,6 @@ int vl_vcpu_emulate(struct vl_vcpu *v, const struct vl_sens_event *ev)
 	}
 	c->rip += ev->len;
 done_noadv:
-	v->emulated++;
 	return m->state == VL_M_RUNNING ? VL_HOOK_DONE : VL_HOOK_STOP;
 }
 
@@ -993,8 +1018,7 @@ int vl_vcpu_gp(struct vl_vcpu *v, uint32_t err, int *what)
 		vmm(v, m->prof->vmm_emulate);
 		*what = VL_SENS_IRET;
 		rc = vl_vcpu_iret(v);
-		vl_count(m, VL_EV_GUEST_INSNS, 1);
-		v->emulated++;
+		retire(v);
 		return rc;
 	default:
 		return vl_vcpu_deliver(v, VL_GP, VL_VCPU_EXC, true, err, 0, 0);
@@ -1004,11 +1028,10 @@ int vl_vcpu_gp(struct vl_vcpu *v, uint32_t err, int *what)
 	if (rc == VL_HOOK_PASS)
 		return vl_vcpu_deliver(v, VL_GP, VL_VCPU_EXC, true, err, 0, 0);
 	if (rc == VL_HOOK_DONE && c->rip != rip)   /* retired (not a fault it raised) */
-		vl_count(m, VL_EV_GUEST_INSNS, 1);
+		retire(v);
 	return rc;
 emulated:
-	v->emulated++;
-	vl_count(m, VL_EV_GUEST_INSNS, 1);
+	retire(v);
 	return VL_HOOK_DONE;
 }
 

@@ -92,7 +92,9 @@ struct vl_vcpu {
 	/* interrupt hold */
 	bool held;                     /* an interrupt waits for virtual IF = 1 */
 
-	uint64_t emulated;             /* instructions emulated at virtual CPL 0 */
+	uint64_t emulated;             /* instructions vl_vcpu_gp emulated (retired for the guest) */
+	uint64_t storm_insns;          /* deliveries since m->insns last changed: a guest */
+	uint32_t storm_n;              /* whose handlers never retire anything is a timeout */
 };
 
 /* Take over a loaded machine whose guest is at CPL 0 (the loader's boot
