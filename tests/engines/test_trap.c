@@ -354,7 +354,7 @@ static void test_privileged_trap_and_cost(void **state)
 	uint8_t b;
 	uint32_t pfec;
 	while (vl_virt_read(m, CODE_PA, &b, 1, VL_ACC_R, &pfec) == VL_PF)
-		assert_int_equal(r.v->mmu->page_fault(m, r.v->mmu_ctx, CODE_PA, &pfec), VL_HOOK_DONE);
+		assert_int_equal(r.v->mmu->page_fault(m, r.v->mmu_ctx, CODE_PA, &pfec, NULL), VL_HOOK_DONE);
 	memset(m->region, 0, sizeof m->region);
 	m->max_insns = 1;                     /* the OUT, emulated: retires one instruction */
 	vl_machine_run(m);
