@@ -6,11 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "virtlab/decode.h"
 #include "vcpu.h"
-/* The machine's decoder. TEMPORARY: the private header, until the public
- * decoder header of issue 8 ("First") lands; only vl_decode and struct
- * vl_insn are used. */
-#include "../../machine/decode.h"
 
 #define CR0_ET (1ull << 4)
 #define CR0_NW (1ull << 29)
@@ -94,18 +91,13 @@ static uint64_t shadow_desc(const struct vl_vcpu *v, uint64_t lo)
 }
 static uint16_t desc_attr(uint64_t lo) { return (uint16_t)((lo >> 40) & 0xf0ff); }
 
-/* ---- the monitor mapping ------------------------------------------------------ */
-static uint64_t mon_pml4e(const struct vl_vcpu *v)
-{
-	return v->pt_pa[0] | VL_PTE_P | VL_PTE_RW;
-}
-
+/* ---- the monitor mapping ------------------------------------------------------
+ * The MMU engine keeps it in every root (mmu.h map_monitor): nothing to
+ * re-establish after a root switch. Kept as a hook for MMU engines that
+ * may need one. */
 void vl_vcpu_sync(struct vl_vcpu *v)
 {
-	struct vl_machine *m = v->m;
-	uint64_t slot = (m->cpu.cr3 & VL_PTE_ADDR) + 8 * ((VL_MONITOR_BASE >> 39) & 511);
-	if (slot + 8 <= m->mem_size && vl_phys_read64(m, slot) != mon_pml4e(v))
-		vl_phys_write64(m, slot, mon_pml4e(v));
+	(void)v;
 }
 
 /* Rebuild the shadow GDT from the guest's (v->gdtr): DPL-adjusted copies at
@@ -895,40 +887,53 @@ done_noadv:
 }
 
 /* Effective address of a decoded memory operand (the machine's cpu_ea). */
-static uint64_t insn_ea(const struct vl_machine *m, const struct vl_insn *i)
+static uint64_t insn_ea(const struct vl_machine *m, const struct vl_decoded *d, uint64_t rip)
 {
-	uint64_t a = (uint64_t)(int64_t)i->disp;
-	if (i->base == VL_RIPREL)
-		a += m->cpu.rip + i->len;
-	else if (i->base != VL_NOREG)
-		a += m->cpu.gpr[i->base];
-	if (i->index != VL_NOREG)
-		a += m->cpu.gpr[i->index] << i->scale;
-	if (i->asz == 4)
+	uint64_t a = (uint64_t)(int64_t)d->disp;
+	if (d->riprel)
+		a += rip + d->len;
+	else if (d->base != VL_DREG_NONE)
+		a += m->cpu.gpr[d->base];
+	if (d->index != VL_DREG_NONE)
+		a += m->cpu.gpr[d->index] << d->scale;
+	if (d->asz == 4)
 		a = (uint32_t)a;
-	return i->seg != VL_SEG_NONE ? a + m->cpu.seg[i->seg].base : a;
+	return (d->seg == VL_FS || d->seg == VL_GS) ? a + m->cpu.seg[d->seg].base : a;
 }
 
 /* A 16-bit r/m operand (selector of LLDT/LTR/MOV SS, LMSW's value). */
-static int insn_rm16(struct vl_vcpu *v, const struct vl_insn *i, uint64_t *val, struct vfault *f)
+static int insn_rm16(struct vl_vcpu *v, const struct vl_decoded *d, uint64_t rip, uint64_t *val, struct vfault *f)
 {
-	if (i->mod == 3) {
-		*val = v->m->cpu.gpr[i->rm] & 0xffff;
+	if (!d->mem) {
+		*val = v->m->cpu.gpr[d->rm] & 0xffff;
 		return 0;
 	}
 	uint16_t w = 0;
-	int rc = g_read(v, insn_ea(v->m, i), &w, 2, f);
+	int rc = g_read(v, insn_ea(v->m, d, rip), &w, 2, f);
 	*val = w;
 	return rc;
+}
+
+/* The opcode bytes, past the legacy prefixes and REX (of an instruction
+ * the decoder accepted): what tells MOV to Sreg, RETF, MOV to/from DR and
+ * IN from OUT apart, which the decoder reports only by mnemonic / class. */
+static const uint8_t *opcode(const uint8_t *b)
+{
+	while (*b == 0x66 || *b == 0x67 || *b == 0xf0 || *b == 0xf2 || *b == 0xf3 || *b == 0x2e ||
+	       *b == 0x36 || *b == 0x3e || *b == 0x26 || *b == 0x64 || *b == 0x65)
+		b++;
+	if ((*b & 0xf0) == 0x40)
+		b++;
+	return b;
 }
 
 int vl_vcpu_gp(struct vl_vcpu *v, uint32_t err, int *what)
 {
 	struct vl_machine *m = v->m;
 	struct vl_cpu *c = &m->cpu;
-	struct vl_insn in;
+	struct vl_decoded d;
 	struct vfault f;
-	uint8_t buf[16];
+	uint8_t buf[16] = { 0 };
 	uint64_t rip = c->rip;
 	size_t first = 4096 - (rip & 0xfff);
 	int rc, len;
@@ -941,85 +946,84 @@ int vl_vcpu_gp(struct vl_vcpu *v, uint32_t err, int *what)
 		first = 15;
 	if ((rc = g_read(v, rip, buf, first, &f)))
 		return after(v, rc, &f);
-	len = vl_decode(buf, first, &in);
+	len = vl_decode_insn(buf, first, rip, &d);
 	if (len == 0) {
 		if ((rc = g_read(v, rip + first, buf + first, 15 - first, &f)))
 			return after(v, rc, &f);
-		len = vl_decode(buf, 15, &in);
+		len = vl_decode_insn(buf, 15, rip, &d);
 	}
 	if (len <= 0)
 		return vl_vcpu_deliver(v, VL_GP, VL_VCPU_EXC, true, err, 0, 0);
+	const uint8_t *op = opcode(buf);
 
-	struct vl_sens_event ev = { .cls = (enum vl_sens)in.sens, .len = in.len, .gpr = 0xff, .insn_rip = rip };
-	switch (in.op) {
-	case VL_OP_CLI: case VL_OP_STI: case VL_OP_HLT: case VL_OP_RDMSR: case VL_OP_WRMSR:
-	case VL_OP_CLTS: case VL_OP_WBINVD: case VL_OP_INVD: case VL_OP_SWAPGS: case VL_OP_RDPMC:
-	case VL_OP_RDTSC: case VL_OP_RDTSCP:
+	struct vl_sens_event ev = { .cls = (enum vl_sens)d.sens, .len = d.len, .gpr = 0xff, .insn_rip = rip };
+	switch (d.sens) {
+	case VL_SENS_CLI: case VL_SENS_STI: case VL_SENS_HLT: case VL_SENS_RDMSR: case VL_SENS_WRMSR:
+	case VL_SENS_CLTS: case VL_SENS_WBINVD: case VL_SENS_SWAPGS: case VL_SENS_RDPMC:
+	case VL_SENS_RDTSC: case VL_SENS_RDTSCP:
 		break;
-	case VL_OP_SYSRET:
-		if (!(in.rex & 8))
+	case VL_SENS_SYSRET:
+		if (!(d.rex & 8))
 			return vl_vcpu_deliver(v, VL_UD, VL_VCPU_EXC, false, 0, 0, 0);   /* to compatibility mode: not modelled */
 		break;
-	case VL_OP_IN_I: case VL_OP_IN_DX: case VL_OP_OUT_I: case VL_OP_OUT_DX: case VL_OP_INS: case VL_OP_OUTS:
-		ev.write = in.op == VL_OP_OUT_I || in.op == VL_OP_OUT_DX || in.op == VL_OP_OUTS;
-		ev.string = in.op == VL_OP_INS || in.op == VL_OP_OUTS;
-		ev.size = (uint8_t)(in.osz == 8 ? 4 : in.osz);
-		ev.port = (in.op == VL_OP_IN_I || in.op == VL_OP_OUT_I) ? (uint16_t)in.imm : (uint16_t)c->gpr[VL_RDX];
+	case VL_SENS_IO:   /* E4-E7 imm8 port, EC-EF DX, 6C-6F INS/OUTS; odd = word/dword */
+		ev.write = (op[0] & 0xf6) == 0xe6 || (op[0] & 0xfe) == 0x6e;
+		ev.string = (op[0] & 0xfc) == 0x6c;
+		ev.size = (uint8_t)(!(op[0] & 1) ? 1 : d.osz == 2 ? 2 : 4);
+		ev.port = d.imm_size ? (uint16_t)d.imm : (uint16_t)c->gpr[VL_RDX];
 		ev.value = c->gpr[VL_RAX] & (ev.size == 4 ? 0xffffffffu : ev.size == 2 ? 0xffffu : 0xffu);
-		ev.rep = in.rep != 0;
+		ev.rep = d.rep != 0;
 		break;
-	case VL_OP_MOV_FROM_CR: case VL_OP_MOV_TO_CR:
-	case VL_OP_MOV_FROM_DR: case VL_OP_MOV_TO_DR:
-		ev.reg = in.reg;
-		if ((in.op == VL_OP_MOV_FROM_DR || in.op == VL_OP_MOV_TO_DR) && (ev.reg == 4 || ev.reg == 5))
-			ev.reg += 2;
-		ev.gpr = in.rm;
-		ev.write = in.op == VL_OP_MOV_TO_CR || in.op == VL_OP_MOV_TO_DR;
-		ev.value = c->gpr[in.rm];
+	case VL_SENS_CR_READ: case VL_SENS_CR_WRITE:
+		ev.reg = d.reg;
+		ev.gpr = d.rm;
+		ev.write = d.sens == VL_SENS_CR_WRITE;
+		ev.value = c->gpr[d.rm & 15];
 		break;
-	case VL_OP_INVLPG: case VL_OP_LGDT: case VL_OP_LIDT:
-		ev.addr = insn_ea(m, &in);
+	case VL_SENS_DR_ACCESS:   /* 0F 21 from, 0F 23 to */
+		ev.reg = d.reg == 4 || d.reg == 5 ? (uint8_t)(d.reg + 2) : d.reg;
+		ev.gpr = d.rm;
+		ev.write = op[1] == 0x23;
+		ev.value = c->gpr[d.rm & 15];
 		break;
-	case VL_OP_LLDT: case VL_OP_LTR: case VL_OP_LMSW:
-		if ((rc = insn_rm16(v, &in, &ev.value, &f)))
+	case VL_SENS_INVLPG: case VL_SENS_LGDT: case VL_SENS_LIDT:
+		ev.addr = insn_ea(m, &d, rip);
+		break;
+	case VL_SENS_LLDT: case VL_SENS_LTR: case VL_SENS_LMSW:
+		if ((rc = insn_rm16(v, &d, rip, &ev.value, &f)))
 			return after(v, rc, &f);
 		break;
-	case VL_OP_MOV_SE: {   /* MOV SS with an RPL 0 selector (DS/ES/FS/GS loads succeed on the shadow GDT) */
-		uint64_t sel;
-		if ((in.reg & 7) != VL_SS)
-			return vl_vcpu_deliver(v, VL_GP, VL_VCPU_EXC, true, err, 0, 0);
-		if ((rc = insn_rm16(v, &in, &sel, &f)) || (rc = load_seg(v, VL_SS, (uint16_t)sel, 0, &f)))
-			return after(v, rc, &f);
-		c->intr_shadow = 1;
-		c->rip += in.len;
-		vmm(v, m->prof->vmm_emulate);
-		*what = VL_VCPU_SEG;
-		goto emulated;
-	}
-	case VL_OP_RETF: {     /* far return to an RPL 0 code selector */
-		uint64_t fr[4];
-		unsigned sz = in.osz;
-		if (sz != 8)
-			return vl_vcpu_deliver(v, VL_GP, VL_VCPU_EXC, true, err, 0, 0);
-		if ((rc = g_read(v, c->gpr[VL_RSP], fr, 16, &f)))
-			return after(v, rc, &f);
-		uint16_t cs = (uint16_t)fr[1];
-		uint64_t adj = in.imm & 0xffff;
-		if ((cs & 3) != 0)   /* to an outer level the hardware does it itself: this #GP is the guest's */
-			return vl_vcpu_deliver(v, VL_GP, VL_VCPU_EXC, true, err, 0, 0);
-		if ((rc = far_return(v, fr[0], cs, c->gpr[VL_RSP] + 16 + adj, 0, false, &f)))
-			return after(v, rc, &f);
-		vmm(v, m->prof->vmm_emulate);
-		*what = VL_VCPU_SEG;
-		goto emulated;
-	}
-	case VL_OP_IRET:
+	case VL_SENS_IRET:
 		vmm(v, m->prof->vmm_emulate);
 		*what = VL_SENS_IRET;
 		rc = vl_vcpu_iret(v);
 		retire(v);
 		return rc;
 	default:
+		if (op[0] == 0x8e && (d.reg & 7) == VL_SS) {   /* MOV SS with an RPL 0 selector (DS/ES/FS/GS loads succeed on the shadow GDT) */
+			uint64_t sel;
+			if ((rc = insn_rm16(v, &d, rip, &sel, &f)) || (rc = load_seg(v, VL_SS, (uint16_t)sel, 0, &f)))
+				return after(v, rc, &f);
+			c->intr_shadow = 1;
+			c->rip += d.len;
+			vmm(v, m->prof->vmm_emulate);
+			*what = VL_VCPU_SEG;
+			goto emulated;
+		}
+		if ((op[0] == 0xca || op[0] == 0xcb) && d.osz == 8) {   /* RETF to an RPL 0 code selector */
+			uint64_t fr[2];
+			if ((rc = g_read(v, c->gpr[VL_RSP], fr, 16, &f)))
+				return after(v, rc, &f);
+			uint16_t cs = (uint16_t)fr[1];
+			uint64_t adj = op[0] == 0xca ? (d.imm & 0xffff) : 0;
+			if ((cs & 3) != 0)   /* to an outer level the hardware does it itself: this #GP is the guest's */
+				return vl_vcpu_deliver(v, VL_GP, VL_VCPU_EXC, true, err, 0, 0);
+			if ((rc = far_return(v, fr[0], cs, c->gpr[VL_RSP] + 16 + adj, 0, false, &f)))
+				return after(v, rc, &f);
+			vmm(v, m->prof->vmm_emulate);
+			*what = VL_VCPU_SEG;
+			goto emulated;
+		}
 		return vl_vcpu_deliver(v, VL_GP, VL_VCPU_EXC, true, err, 0, 0);
 	}
 	*what = ev.cls;
@@ -1089,7 +1093,7 @@ int vl_vcpu_init(struct vl_vcpu *v, struct vl_machine *m, const struct vl_mmu_op
 		snprintf(err, errlen, "vcpu: the deprivileged kernel runs at ring 1 or 2, not %u", ring);
 		return -1;
 	}
-	if (!mmu || mmu->kind != VL_MMU_SHADOW || !mmu->cr3_write || !mmu->cr3_read) {
+	if (!mmu || mmu->kind != VL_MMU_SHADOW || !mmu->cr3_write || !mmu->cr3_read || !mmu->map_monitor) {
 		snprintf(err, errlen, "vcpu: a deprivileged kernel needs the shadow MMU (the monitor maps itself into its roots)");
 		return -1;
 	}
@@ -1101,20 +1105,18 @@ int vl_vcpu_init(struct vl_vcpu *v, struct vl_machine *m, const struct vl_mmu_op
 	v->gdt_pa = vl_mem_alloc_page(m);
 	v->idt_pa = vl_mem_alloc_page(m);
 	v->tss_pa = vl_mem_alloc_page(m);
-	for (int i = 0; i < 3; i++)
-		v->pt_pa[i] = vl_mem_alloc_page(m);
-	if (!v->gdt_pa || !v->idt_pa || !v->tss_pa || !v->pt_pa[0] || !v->pt_pa[1] || !v->pt_pa[2]) {
+	if (!v->gdt_pa || !v->idt_pa || !v->tss_pa) {
 		snprintf(err, errlen, "vcpu: no monitor memory for the monitor's GDT/IDT/TSS");
 		return -1;
 	}
-	uint64_t nx = (c->efer & VL_EFER_NXE) ? VL_PTE_NX : 0;
-	unsigned pdpti = (VL_MONITOR_BASE >> 30) & 511, pdi = (VL_MONITOR_BASE >> 21) & 511, pti = (VL_MONITOR_BASE >> 12) & 511;
-	vl_phys_write64(m, v->pt_pa[0] + 8 * pdpti, v->pt_pa[1] | VL_PTE_P | VL_PTE_RW);
-	vl_phys_write64(m, v->pt_pa[1] + 8 * pdi, v->pt_pa[2] | VL_PTE_P | VL_PTE_RW);
-	/* read-only, supervisor: the hardware reads descriptors; the guest may not write them */
-	vl_phys_write64(m, v->pt_pa[2] + 8 * pti, v->gdt_pa | VL_PTE_P | nx);
-	vl_phys_write64(m, v->pt_pa[2] + 8 * (pti + 1), v->idt_pa | VL_PTE_P | nx);
-	vl_phys_write64(m, v->pt_pa[2] + 8 * (pti + 2), v->tss_pa | VL_PTE_P | nx);
+	/* read-only, supervisor, not executable, in every root: the hardware
+	 * reads descriptors there; the guest may not write them */
+	if (mmu->map_monitor(m, mmu_ctx, VL_VCPU_MON_GDT, v->gdt_pa, 0) ||
+	    mmu->map_monitor(m, mmu_ctx, VL_VCPU_MON_IDT, v->idt_pa, 0) ||
+	    mmu->map_monitor(m, mmu_ctx, VL_VCPU_MON_TSS, v->tss_pa, 0)) {
+		snprintf(err, errlen, "vcpu: the MMU engine could not map the monitor's GDT/IDT/TSS");
+		return -1;
+	}
 	/* the monitor's TSS descriptor (64-bit available TSS, 104 bytes), loaded busy */
 	uint64_t b = VL_VCPU_MON_TSS;
 	uint64_t tlo = 103 | ((b & 0xffffff) << 16) | (0x8bull << 40) | (((b >> 24) & 0xff) << 56), thi = b >> 32;

@@ -85,8 +85,7 @@ struct vl_vcpu {
 	struct vl_seg ldtr, tr;        /* guest selectors and descriptors (guest GDT) */
 
 	/* the monitor's hardware structures */
-	uint64_t gdt_pa, idt_pa, tss_pa;   /* host-physical frames */
-	uint64_t pt_pa[3];                 /* PDPT, PD, PT mapping them at VL_MONITOR_BASE */
+	uint64_t gdt_pa, idt_pa, tss_pa;   /* host-physical frames (mapped by the MMU engine's map_monitor) */
 	uint64_t hw_cr0;                   /* CR0 bits the monitor owns (all but PE/PG/WP) */
 
 	/* interrupt hold */
@@ -174,8 +173,9 @@ void vl_vcpu_set_vif(struct vl_vcpu *v, bool on, bool shadow);
  * interrupt is released. */
 void vl_vcpu_to_user(struct vl_vcpu *v);
 
-/* Re-establish the monitor mapping in the current hardware root (after any
- * MMU-engine operation that may have switched or rebuilt it). Cheap. */
+/* Called after every MMU-engine operation that may switch or rebuild the
+ * hardware root. A no-op with the shadow engine, which keeps the monitor's
+ * mappings (map_monitor) in every root itself. */
 void vl_vcpu_sync(struct vl_vcpu *v);
 
 /* Charge one trap-and-emulate round trip into the VMM and back: the
