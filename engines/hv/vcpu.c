@@ -359,10 +359,14 @@ int vl_vcpu_deliver(struct vl_vcpu *v, unsigned vec, enum vl_vcpu_ev kind, bool 
 	}
 	for (int depth = 0; depth < 8; depth++) {
 		struct vfault f;
-		if (m->trace)
-			vl_trace(m, "vcpu: deliver %s %u%s err=%#x cpl=%u rip=%#" PRIx64 " (guest IDT)",
+		if (m->trace) {
+			char c2[40] = "";
+			if (vec == VL_PF && kind == VL_VCPU_EXC)
+				snprintf(c2, sizeof c2, " cr2=%#" PRIx64, cr2);
+			vl_trace(m, "vcpu: deliver %s %u err=%#x%s virtual cpl %u rip %#" PRIx64 " through the guest IDT",
 				 kind == VL_VCPU_INTR ? "interrupt" : kind == VL_VCPU_SOFT ? "int" : "exception", vec,
-				 vec == VL_PF && kind == VL_VCPU_EXC ? "" : "", has_err ? err : 0, vl_vcpu_cpl(v), m->cpu.rip);
+				 has_err ? err : 0, c2, vl_vcpu_cpl(v), m->cpu.rip);
+		}
 		int rc = deliver_once(v, vec, kind, has_err, err, cr2, len, &f);
 		if (rc == 0)
 			return VL_HOOK_DONE;
