@@ -583,6 +583,35 @@ int vl_vcpu_swapgs(struct vl_vcpu *v, unsigned len)
 	return VL_HOOK_DONE;
 }
 
+/* ---- this CPU as hv.h's "vendor" ------------------------------------------------
+ * The deprivileged guest's state is the hardware's (m->cpu); an injected
+ * exception is delivered virtually right away; skip advances RIP past the
+ * instruction being emulated (v->cur_len). */
+static uint64_t hvo_get_gpr(void *p, unsigned r) { return ((struct vl_vcpu *)p)->m->cpu.gpr[r & 15]; }
+static void hvo_set_gpr(void *p, unsigned r, uint64_t val) { ((struct vl_vcpu *)p)->m->cpu.gpr[r & 15] = val; }
+static uint64_t hvo_get_rip(void *p) { return ((struct vl_vcpu *)p)->m->cpu.rip; }
+static void hvo_set_rip(void *p, uint64_t rip) { ((struct vl_vcpu *)p)->m->cpu.rip = rip; }
+static void hvo_set_rflags(void *p, uint64_t fl) { ((struct vl_vcpu *)p)->m->cpu.rflags = fl; }
+static void hvo_set_cr2(void *p, uint64_t cr2) { (void)p; (void)cr2; /* the virtual delivery sets the virtual CR2 */ }
+static void hvo_inject(void *p, unsigned vec, bool has_err, uint32_t err)
+{
+	vl_vcpu_deliver(p, vec, VL_VCPU_EXC, has_err, err, 0, 0);
+}
+static void hvo_skip(void *p)
+{
+	struct vl_vcpu *v = p;
+	v->m->cpu.rip += v->cur_len;
+}
+static void hvo_sync_cr3(void *p) { vl_vcpu_sync(p); }
+static void hvo_msr_written(void *p, uint32_t msr, uint64_t val) { (void)p; (void)msr; (void)val; }
+
+static const struct hv_vendor_ops vcpu_hv_ops = {
+	.name = "vcpu",
+	.get_gpr = hvo_get_gpr, .set_gpr = hvo_set_gpr, .get_rip = hvo_get_rip, .set_rip = hvo_set_rip,
+	.set_rflags = hvo_set_rflags, .set_cr2 = hvo_set_cr2, .inject_exception = hvo_inject, .skip = hvo_skip,
+	.sync_cr3 = hvo_sync_cr3, .msr_written = hvo_msr_written,
+};
+
 /* ---- emulation of privileged instructions at virtual CPL 0 --------------------- */
 /* An instruction emulated for the guest retired: counted like one the
  * hardware retired (guest_instructions, and --max-instructions). */
@@ -600,6 +629,9 @@ static int gp0(struct vl_vcpu *v)
 	return vl_vcpu_deliver(v, VL_GP, VL_VCPU_EXC, true, 0, 0, 0);
 }
 
+/* The MSRs the monitor keeps virtual (the hardware's belong to it: SYSCALL
+ * enters the monitor). 1 = not one of them (hv_msr: the machine's MSRs and
+ * APIC are the guest's), 0 = read, -1 = #GP. */
 static int msr_read(struct vl_vcpu *v, uint32_t msr, uint64_t *val)
 {
 	switch (msr) {
@@ -609,7 +641,7 @@ static int msr_read(struct vl_vcpu *v, uint32_t msr, uint64_t *val)
 	case VL_MSR_CSTAR: *val = v->cstar; return 0;
 	case VL_MSR_SFMASK: *val = v->sfmask; return 0;
 	case VL_MSR_KERNEL_GS_BASE: *val = v->kernel_gs_base; return 0;
-	default: return vl_msr_read(v->m, msr, val);   /* FS/GS base, TSC, PAT, APIC: the machine's are the guest's */
+	default: return 1;
 	}
 }
 
@@ -632,7 +664,7 @@ static int msr_write(struct vl_vcpu *v, uint32_t msr, uint64_t val)
 		*(msr == VL_MSR_LSTAR ? &v->lstar : msr == VL_MSR_CSTAR ? &v->cstar : &v->kernel_gs_base) = val;
 		return 0;
 	case VL_MSR_SFMASK: v->sfmask = val & 0xffffffffu; return 0;
-	default: return vl_msr_write(v->m, msr, val);
+	default: return 1;
 	}
 }
 
@@ -653,9 +685,7 @@ static int cr_write(struct vl_vcpu *v, unsigned cr, uint64_t val)
 		    ((val & CR0_NW) && !(val & CR0_CD)))
 			return -1;
 		v->cr0 = val | CR0_ET;
-		m->cpu.cr0 = v->cr0;
-		if (v->mmu->cr_write)
-			v->mmu->cr_write(m, v->mmu_ctx, 0, v->cr0);
+		hv_cr0_4_write(&v->hv, 0, v->cr0);   /* the MMU engine sets the hardware's paging bits */
 		m->cpu.cr0 = (m->cpu.cr0 & CR0_GUEST_HW) | (v->hw_cr0 & ~CR0_GUEST_HW);
 		return 0;
 	case 2:
@@ -664,7 +694,7 @@ static int cr_write(struct vl_vcpu *v, unsigned cr, uint64_t val)
 	case 3:
 		if (val & maxphy_rsvd(v) & ~(1ull << 63))
 			return -1;
-		v->mmu->cr3_write(m, v->mmu_ctx, val);
+		hv_cr3_write(&v->hv, val);
 		return 0;
 	case 4: {
 		uint64_t ok = 0x1ull | 0x2ull | CR4_TSD | 0x8ull | VL_CR4_PSE | VL_CR4_PAE | 0x40ull | VL_CR4_PGE |
@@ -675,16 +705,11 @@ static int cr_write(struct vl_vcpu *v, unsigned cr, uint64_t val)
 		    ((val & VL_CR4_PCIDE) && !m->prof->features_pcid))
 			return -1;
 		v->cr4 = val;
-		m->cpu.cr4 = val;
-		if (v->mmu->cr_write)
-			v->mmu->cr_write(m, v->mmu_ctx, 4, val);
+		hv_cr0_4_write(&v->hv, 4, val);
 		return 0;
 	}
 	case 8:
-		if (val > 15)
-			return -1;
-		vl_apic_set_tpr(m, (uint8_t)val);
-		return 0;
+		return hv_cr8_write(&v->hv, val);
 	default:
 		return -2;   /* #UD: no such control register */
 	}
@@ -697,7 +722,7 @@ static uint64_t cr_read(struct vl_vcpu *v, unsigned cr)
 	case 2: return v->cr2;
 	case 3: return v->mmu->cr3_read(v->m, v->mmu_ctx);
 	case 4: return v->cr4;
-	default: return vl_apic_get_tpr(v->m);
+	default: return hv_cr8_read(&v->hv);
 	}
 }
 
@@ -792,15 +817,19 @@ int vl_vcpu_emulate(struct vl_vcpu *v, const struct vl_sens_event *ev)
 			set_gpr(m, VL_RAX, ev->size, vl_io_in(m, ev->port, ev->size));
 		break;
 	case VL_SENS_RDMSR:
+		if ((rc = msr_read(v, (uint32_t)c->gpr[VL_RCX], &val)) > 0)
+			goto shared;
 		vmm(v, p->vmm_msr);
-		if (msr_read(v, (uint32_t)c->gpr[VL_RCX], &val))
+		if (rc)
 			return gp0(v);
 		c->gpr[VL_RAX] = (uint32_t)val;
 		c->gpr[VL_RDX] = val >> 32;
 		break;
 	case VL_SENS_WRMSR:
+		if ((rc = msr_write(v, (uint32_t)c->gpr[VL_RCX], (c->gpr[VL_RDX] << 32) | (uint32_t)c->gpr[VL_RAX])) > 0)
+			goto shared;
 		vmm(v, p->vmm_msr);
-		if (msr_write(v, (uint32_t)c->gpr[VL_RCX], (c->gpr[VL_RDX] << 32) | (uint32_t)c->gpr[VL_RAX]))
+		if (rc)
 			return gp0(v);
 		break;
 	case VL_SENS_CR_READ:
@@ -819,11 +848,9 @@ int vl_vcpu_emulate(struct vl_vcpu *v, const struct vl_sens_event *ev)
 			return gp0(v);
 		break;
 	case VL_SENS_INVLPG:
-		vmm(v, p->vmm_invlpg);
-		if (v->mmu->invlpg)
-			v->mmu->invlpg(m, v->mmu_ctx, ev->addr);
-		vl_vcpu_sync(v);
-		break;
+		v->cur_len = ev->len;
+		hv_invlpg(&v->hv, ev->addr);   /* vmm.invlpg, the MMU engine, RIP advanced */
+		goto done_noadv;
 	case VL_SENS_CLTS:
 		v->cr0 &= ~VL_CR0_TS;
 		break;
@@ -888,6 +915,11 @@ int vl_vcpu_emulate(struct vl_vcpu *v, const struct vl_sens_event *ev)
 	c->rip += ev->len;
 done_noadv:
 	return m->state == VL_M_RUNNING ? VL_HOOK_DONE : VL_HOOK_STOP;
+shared:   /* an MSR the monitor does not virtualize: the shared handler (vmm.msr, #GP, RIP) */
+	v->cur_len = ev->len;
+	if (hv_msr(&v->hv, ev->cls == VL_SENS_WRMSR) == VL_HOOK_STOP || m->state != VL_M_RUNNING)
+		return VL_HOOK_STOP;
+	return VL_HOOK_DONE;
 }
 
 /* Effective address of a decoded memory operand (the machine's cpu_ea). */
@@ -1031,10 +1063,11 @@ int vl_vcpu_gp(struct vl_vcpu *v, uint32_t err, int *what)
 		return vl_vcpu_deliver(v, VL_GP, VL_VCPU_EXC, true, err, 0, 0);
 	}
 	*what = ev.cls;
+	uint64_t exc = m->ctr->events[VL_EV_EXCEPTIONS];
 	rc = vl_vcpu_emulate(v, &ev);
 	if (rc == VL_HOOK_PASS)
 		return vl_vcpu_deliver(v, VL_GP, VL_VCPU_EXC, true, err, 0, 0);
-	if (rc == VL_HOOK_DONE && c->rip != rip)   /* retired (not a fault it raised) */
+	if (rc == VL_HOOK_DONE && m->ctr->events[VL_EV_EXCEPTIONS] == exc)   /* retired (it raised no fault) */
 		retire(v);
 	return rc;
 emulated:
@@ -1051,8 +1084,7 @@ int vl_vcpu_exception(struct vl_vcpu *v, unsigned vec, bool has_err, uint32_t er
 		*what = VL_VCPU_REFLECT;
 	if (vec == VL_PF && v->mmu->page_fault) {
 		uint32_t pfec = err;
-		rc = v->mmu->page_fault(m, v->mmu_ctx, cr2, &pfec, NULL);
-		vl_vcpu_sync(v);
+		rc = hv_page_fault(&v->hv, cr2, &pfec, NULL);   /* absorbed (hidden / tracing) or the guest's */
 		if (rc == VL_HOOK_STOP || m->state != VL_M_RUNNING)
 			return VL_HOOK_STOP;
 		if (rc == VL_HOOK_DONE)
@@ -1093,6 +1125,8 @@ int vl_vcpu_init(struct vl_vcpu *v, struct vl_machine *m, const struct vl_mmu_op
 	v->mmu = mmu;
 	v->mmu_ctx = mmu_ctx;
 	v->ring = ring;
+	v->hv = (struct hv){ .m = m, .vo = &vcpu_hv_ops, .vendor = v, .mmu = mmu, .mmu_ctx = mmu_ctx,
+			     .mmu_kind = mmu ? mmu->kind : VL_MMU_NONE };
 	if (ring < 1 || ring > 2) {
 		snprintf(err, errlen, "vcpu: the deprivileged kernel runs at ring 1 or 2, not %u", ring);
 		return -1;

@@ -31,6 +31,11 @@
  * Interrupts while the virtual IF is 0 are held (engines/hv/README.md:
  * "Interrupt hold") and offered again when the guest sets it.
  *
+ * What every VMM does the same way goes through the shared handlers of
+ * hv.h (the MSRs the monitor does not virtualize itself, #PF forwarding to
+ * the MMU engine, CR0/CR3/CR4/CR8 and INVLPG), with this CPU as the
+ * "vendor": its guest state is m->cpu, an injection is a virtual delivery.
+ *
  * Costs. Functions here charge the VMM SOFTWARE they model (profile vmm.*
  * to VL_CAT_VMM: vmm.emulate per emulated instruction plus vmm.cr / io /
  * msr / invlpg / hlt for the device or MMU work; vmm.exception per
@@ -50,6 +55,7 @@
 
 #include "virtlab/machine.h"
 #include "virtlab/mmu.h"
+#include "hv.h"
 
 /* Linear addresses of the monitor's structures (monitor hole, guest_abi.h). */
 #define VL_VCPU_MON_GDT   (VL_MONITOR_BASE + 0x0000)  /* shadow GDT, one page */
@@ -90,6 +96,10 @@ struct vl_vcpu {
 
 	/* interrupt hold */
 	bool held;                     /* an interrupt waits for virtual IF = 1 */
+
+	/* the shared handlers (hv.h) see this CPU through vendor ops on m->cpu */
+	struct hv hv;
+	unsigned cur_len;              /* length of the instruction being emulated (hv's skip) */
 
 	uint64_t emulated;             /* instructions vl_vcpu_gp emulated (retired for the guest) */
 	uint64_t storm_insns;          /* deliveries since m->insns last changed: a guest */
