@@ -1131,8 +1131,8 @@ int vl_vcpu_init(struct vl_vcpu *v, struct vl_machine *m, const struct vl_mmu_op
 		snprintf(err, errlen, "vcpu: the deprivileged kernel runs at ring 1 or 2, not %u", ring);
 		return -1;
 	}
-	if (!mmu || mmu->kind != VL_MMU_SHADOW || !mmu->cr3_write || !mmu->cr3_read || !mmu->map_monitor) {
-		snprintf(err, errlen, "vcpu: a deprivileged kernel needs the shadow MMU (the monitor maps itself into its roots)");
+	if (!mmu || !mmu->cr3_write || !mmu->cr3_read || !mmu->map_monitor) {
+		snprintf(err, errlen, "vcpu: a deprivileged kernel needs an MMU engine that maps the monitor into every root (map_monitor: shadow)");
 		return -1;
 	}
 	if (c->cpl != 0 || !(c->cr0 & VL_CR0_PG)) {

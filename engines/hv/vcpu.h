@@ -112,7 +112,8 @@ struct vl_vcpu {
  * selectors with RPL ring, real IF 1, IOPL 0). Sets exc_intercept (every
  * vector) and intr_intercept; the engine installs m->vmm and the intercept
  * bits it wants (vl_vcpu_intercepts() at least). mmu must be initialised
- * already (cr3_read works). Returns 0, or -1 with a one-line reason. */
+ * already (cr3_read works) and offer map_monitor (shadow does; a direct-
+ * paging engine for pv must too). Returns 0, or -1 with a one-line reason. */
 int vl_vcpu_init(struct vl_vcpu *v, struct vl_machine *m, const struct vl_mmu_ops *mmu, void *mmu_ctx,
 		 unsigned ring, char *err, size_t errlen);
 

@@ -375,6 +375,90 @@ static void test_privileged_trap_and_cost(void **state)
 	rig_down(&r);
 }
 
+
+/* ---- redirections --------------------------------------------------------------- */
+static void test_syscall_swapgs_sysret(void **state)
+{
+	struct rig r;
+	rig_up(&r, NOP, 1);
+	struct vl_cpu *c = &r.m->cpu;
+	r.v->star = (0x10ull << 48) | (0x08ull << 32);
+	r.v->lstar = CODE_PA + 0x400;
+	r.v->sfmask = VL_FL_IF | VL_FL_DF;
+	r.v->kernel_gs_base = 0x1111000;
+	c->seg[VL_GS].base = 0x2222000;
+	to_user(&r, 0x400100, 0x5000);
+	c->rflags |= VL_FL_DF;
+	assert_int_equal(vl_vcpu_syscall(r.v, 2), VL_HOOK_DONE);
+	assert_int_equal(c->rip, CODE_PA + 0x400);                   /* the guest's LSTAR */
+	assert_int_equal(c->gpr[VL_RCX], 0x400102);
+	assert_int_equal(c->gpr[VL_R11], 0x202 | VL_FL_CF | VL_FL_DF);
+	assert_int_equal(c->cpl, 1);
+	assert_int_equal(c->seg[VL_CS].sel, 0x09);
+	assert_int_equal(vl_vcpu_guest_sel(r.v, VL_CS), 0x08);
+	assert_int_equal(c->seg[VL_SS].sel, 0x11);
+	assert_int_equal(vl_vcpu_guest_sel(r.v, VL_SS), 0x10);
+	assert_false(vl_vcpu_guest_rflags(r.v) & (VL_FL_IF | VL_FL_DF)); /* SFMASK on the virtual flags */
+	assert_true(c->rflags & VL_FL_IF);                          /* the hardware's IF stays 1 */
+	/* SWAPGS (#GP at ring 1): the real GS base and the virtual KERNEL_GS_BASE */
+	assert_int_equal(vl_vcpu_swapgs(r.v, 3), VL_HOOK_DONE);
+	assert_int_equal(c->seg[VL_GS].base, 0x1111000);
+	assert_int_equal(r.v->kernel_gs_base, 0x2222000);
+	assert_int_equal(c->rip, CODE_PA + 0x403);
+	/* SYSRETQ (#GP at ring 1) back to user with R11's flags */
+	c->gpr[VL_RCX] = 0x400102;
+	assert_int_equal(vl_vcpu_sysret(r.v), VL_HOOK_DONE);
+	assert_int_equal(c->cpl, 3);
+	assert_int_equal(c->rip, 0x400102);
+	assert_int_equal(c->seg[VL_CS].sel, 0x23);
+	assert_int_equal(c->seg[VL_SS].sel, 0x1b);
+	assert_int_equal(c->rflags, 0x202 | VL_FL_CF | VL_FL_DF);
+	assert_int_equal(ev(&r, VL_EV_PRIV_TRANSITIONS), 2);
+	rig_down(&r);
+}
+
+/* LGDT at ring 1 (#GP, emulated): the shadow GDT gets the new table with
+ * DPL 0 code/data at DPL 1; MOV SS with the RPL 0 selector (#GP) loads the
+ * RPL 1 copy; an emulated WRMSR that raises #GP is delivered, not retired. */
+static void test_lgdt_mov_ss_and_faulting_wrmsr(void **state)
+{
+	/* lgdt (%rdi); mov $0x10,%eax; mov %eax,%ss; mov $0x12345,%ecx; wrmsr; jmp . */
+	static const uint8_t code[] = { 0x0f, 0x01, 0x17, 0xb8, 0x10, 0, 0, 0, 0x8e, 0xd0,
+					0xb9, 0x45, 0x23, 0x01, 0x00, 0x0f, 0x30, 0xeb, 0xfe };
+	struct rig r;
+	rig_up(&r, code, sizeof code);
+	struct vl_machine *m = r.m;
+	/* the new GDT at 0xc000: null, code 0x08, data 0x10 */
+	vl_phys_write64(m, 0xc000, 0);
+	vl_phys_write64(m, 0xc008, 0x00af9a000000ffffull);
+	vl_phys_write64(m, 0xc010, 0x00cf92000000ffffull);
+	uint8_t d[10] = { 0x17, 0 };
+	uint64_t base = 0xc000;
+	memcpy(d + 2, &base, 8);
+	vl_phys_write(m, SCRATCH, d, sizeof d);
+	m->max_insns = 200;
+	vl_machine_run(m);
+	assert_int_equal(r.v->gdtr.base, 0xc000);
+	assert_int_equal(r.v->gdtr.limit, 0x17);
+	assert_int_equal(m->cpu.gdtr.base, VL_VCPU_MON_GDT);                          /* the hardware's stays the monitor's */
+	uint64_t lo = vl_phys_read64(m, r.v->gdt_pa + 0x10);
+	assert_int_equal((lo >> 45) & 3, 1);                                          /* DPL 0 -> 1 in the shadow */
+	assert_int_equal(lo & ~(3ull << 45), 0x00cf92000000ffffull);
+	assert_int_equal(m->cpu.seg[VL_SS].sel, 0x11);
+	assert_int_equal((m->cpu.seg[VL_SS].attr >> 5) & 3, 1);
+	assert_int_equal(vl_vcpu_guest_sel(r.v, VL_SS), 0x10);
+	/* the WRMSR's #GP reached the guest's handler, with RIP at the WRMSR */
+	assert_int_equal(m->cpu.rip, HANDLER);
+	assert_int_equal(rd(&r, m->cpu.gpr[VL_RSP]), 0);
+	assert_int_equal(rd(&r, m->cpu.gpr[VL_RSP] + 8), CODE_PA + 15);
+	assert_int_equal(m->region[0].exit_count[2 /* GP_MSR */], 1);
+	assert_int_equal(m->region[0].exit_count[6 /* GP_DESC_TABLE */], 1);
+	assert_int_equal(m->region[0].exit_count[7 /* GP_SEGMENT */], 1);
+	/* retired: LGDT, MOV, MOV SS, MOV (the WRMSR faulted) and the handler's jmp loop */
+	assert_int_equal(r.v->emulated, 2);
+	rig_down(&r);
+}
+
 /* ---- divergences ------------------------------------------------------------------ */
 struct divcase {
 	const char *name;
@@ -498,6 +582,8 @@ int main(void)
 		cmocka_unit_test(test_double_and_triple_fault),
 		cmocka_unit_test(test_held_interrupt_delivered_after_sti),
 		cmocka_unit_test(test_privileged_trap_and_cost),
+		cmocka_unit_test(test_syscall_swapgs_sysret),
+		cmocka_unit_test(test_lgdt_mov_ss_and_faulting_wrmsr),
 		cmocka_unit_test(test_each_class_detected),
 		cmocka_unit_test(test_all_classes_first_named),
 		cmocka_unit_test(test_clean_guest_no_verdict),
