@@ -28,8 +28,9 @@
  * never used. IRETQ, SYSRET, SYSCALL (to the guest's LSTAR), SWAPGS, far
  * returns and SS loads are redirected the same way.
  *
- * Interrupts while the virtual IF is 0 are held (engines/hv/README.md:
- * "Interrupt hold") and offered again when the guest sets it.
+ * Interrupts while the virtual IF is 0 are held with the machine's
+ * interrupt window (VL_HOOK_HOLD) and released when the guest sets it
+ * (emulated STI after its shadow, IRET restoring IF, return to user).
  *
  * What every VMM does the same way goes through the shared handlers of
  * hv.h (the MSRs the monitor does not virtualize itself, #PF forwarding to
@@ -173,8 +174,9 @@ int vl_vcpu_iret(struct vl_vcpu *v);                    /* at RIP: IRETQ from vi
 int vl_vcpu_swapgs(struct vl_vcpu *v, unsigned len);
 
 /* The interrupt hook's body: deliver vec virtually if the guest can take
- * it (virtual CPL 3, or virtual IF 1), else hold it. DONE (delivered or
- * held) or STOP. */
+ * it (virtual CPL 3, or virtual IF 1): VL_HOOK_DONE (it left the APIC's
+ * IRR); else VL_HOOK_HOLD (machine.h "Interrupt window": it stays pending
+ * until the runtime calls vl_intr_release); VL_HOOK_STOP. */
 int vl_vcpu_interrupt(struct vl_vcpu *v, unsigned vec);
 /* Set the virtual IF; 1 releases a held interrupt (after `shadow`
  * instructions: 1 for STI, 0 otherwise). */
