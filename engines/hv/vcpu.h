@@ -114,7 +114,10 @@ struct vl_vcpu {
  * vector) and intr_intercept; the engine installs m->vmm and the intercept
  * bits it wants (vl_vcpu_intercepts() at least). mmu must be initialised
  * already (cr3_read works) and offer map_monitor (shadow does; a direct-
- * paging engine for pv must too). Returns 0, or -1 with a one-line reason. */
+ * paging engine for pv must too). The virtual CR0 is m->cpu.cr0 at the
+ * call: the MMU engine's init may have changed the hardware's (shadow sets
+ * WP), so the engine then stores the guest's boot CR0 in v->cr0.
+ * Returns 0, or -1 with a one-line reason. */
 int vl_vcpu_init(struct vl_vcpu *v, struct vl_machine *m, const struct vl_mmu_ops *mmu, void *mmu_ctx,
 		 unsigned ring, char *err, size_t errlen);
 

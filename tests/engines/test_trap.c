@@ -127,6 +127,8 @@ static void test_deprivileged_boot(void **state)
 	assert_int_equal(c->gdtr.base, VL_VCPU_MON_GDT);
 	assert_int_equal(c->idtr.base, VL_VCPU_MON_IDT);
 	assert_int_equal(c->tr.sel, VL_VCPU_MON_TSS_SEL);
+	assert_int_equal(r.v->cr0, VL_CR0_PE | (1ull << 4) | VL_CR0_PG);    /* the guest's: the loader's, no WP ... */
+	assert_true(c->cr0 & VL_CR0_WP);                                   /* ... the hardware's has WP (shadow) */
 	assert_int_equal(r.v->gdtr.base, GDT_PA);
 	assert_int_equal(r.v->tr.sel, 0x28);
 	assert_true(c->rflags & VL_FL_IF);                 /* real IF 1 ... */
