@@ -53,11 +53,13 @@ static void prof_range(size_t i, uint64_t *min, uint64_t *max)
 /* The derivation rules (profiles/README.md "Provenance"): besides + - * /,
  * parentheses, numbers and field references, a derived value may call these.
  * Stated once here, applied only by prof_eval. */
-enum prof_rule_id { RULE_NS, RULE_US, RULE_SAME };
+enum prof_rule_id { RULE_NS, RULE_US, RULE_SAME, RULE_SCALED };
 static const struct { const char *name, *doc; } prof_rules[] = {
 	[RULE_NS] = { "ns", "ns(T): T nanoseconds in cycles at this profile's [cpu] mhz (T * mhz / 1000)" },
 	[RULE_US] = { "us", "us(T): T microseconds in cycles at this profile's [cpu] mhz (T * mhz)" },
 	[RULE_SAME] = { "same", "same(PROFILE): this field's value on profile PROFILE, with its provenance" },
+	[RULE_SCALED] = { "scaled", "scaled(PROFILE, SECTION.KEY): this field's value on PROFILE times the ratio "
+				    "SECTION.KEY has here to there (a cost that scales like that one)" },
 };
 #define PROF_NRULES (sizeof prof_rules / sizeof prof_rules[0])
 
@@ -398,8 +400,8 @@ static char *prof_read_stripped(const char *path, char **rawp)
 	return buf;
 }
 
-static int prof_load(const char *name, struct vl_profile *p, int depth, struct prof_parse **ppo, char *err,
-		     size_t errlen);
+static int prof_load(const char *name, struct vl_profile *p, int depth, bool lazy, struct prof_parse **ppo,
+		     char *err, size_t errlen);
 
 /* ---- derivations: a tiny recursive-descent evaluator ----
  * expr := term {('+'|'-') term};  term := factor {('*'|'/') factor}
@@ -470,7 +472,9 @@ static double prof_field_num(const struct vl_profile *p, size_t i)
 	return prof_fields[i].kind == PK_BOOL ? (*(const bool *)src ? 1.0 : 0.0) : (double)*(const uint64_t *)src;
 }
 
-/* Field i of another profile: loaded in full (its own derivations applied). */
+/* Field i of another profile: parsed, and only field i (with what it
+ * needs) derived there, so that profiles may refer to each other's fields as
+ * long as no field depends on itself. */
 static double prof_ev_other(struct prof_ev *e, const char *prof, size_t i)
 {
 	if (e->pp->depth + 1 >= PROF_MAX_DEPTH)
@@ -481,10 +485,14 @@ static double prof_ev_other(struct prof_ev *e, const char *prof, size_t i)
 	if (!o)
 		return prof_ev_fail(e, "%s", "out of memory");
 	double v = 0;
-	if (prof_load(prof, o, e->pp->depth + 1, &opp, oerr, sizeof oerr)) {
+	if (prof_load(prof, o, e->pp->depth + 1, true, &opp, oerr, sizeof oerr)) {
 		prof_ev_fail(e, "%s", oerr);
 	} else if (!opp->f[i].seen) {
 		prof_ev_fail(e, "profile '%s' lacks the referenced value", prof);
+	} else if (opp->f[i].tag == VL_PROV_DERIVED && prof_eval_field(opp, i, prof, oerr, sizeof oerr)) {
+		char msg[600];
+		snprintf(msg, sizeof msg, "profile %.60s: %.200s:%d: %.300s", prof, o->path, opp->f[i].line, oerr);
+		prof_ev_fail(e, "%s", msg);
 	} else {
 		v = prof_field_num(o, i);
 		e->on_est |= prof_is_est(&opp->f[i]);
@@ -557,13 +565,24 @@ static double prof_ev_factor(struct prof_ev *e)
 	while (r < PROF_NRULES && strcmp(prof_rules[r].name, w))
 		r++;
 	if (r == PROF_NRULES)
-		return prof_ev_fail(e, "unknown rule '%s' (valid: ns, us, same)", w);
+		return prof_ev_fail(e, "unknown rule '%s' (valid: ns, us, same, scaled)", w);
 	double v = 0;
-	if (r == RULE_SAME) {
-		char prof[64];
+	if (r == RULE_SAME || r == RULE_SCALED) {
+		char prof[64], ref[128];
 		if (!prof_ev_word(e, prof, sizeof prof))
-			return prof_ev_fail(e, "%s", "same() takes a profile name");
+			return prof_ev_fail(e, "%s() takes a profile name", prof_rules[r].name);
 		v = prof_ev_other(e, prof, e->self);
+		if (r == RULE_SCALED) {
+			if (!prof_ev_eat(e, ',') || !prof_ev_word(e, ref, sizeof ref) || strchr(ref, ':'))
+				return prof_ev_fail(e, "%s", "scaled() takes a profile name and a field SECTION.KEY");
+			char there[200];
+			snprintf(there, sizeof there, "%s:%s", prof, ref);
+			double here_v = prof_ev_ref(e, ref), there_v = prof_ev_ref(e, there);
+			if (!e->failed && there_v == 0)
+				return prof_ev_fail(e, "scaled(): '%s' is 0", there);
+			if (!e->failed)
+				v = v * here_v / there_v;
+		}
 	} else {
 		double t = prof_ev_expr(e);
 		ssize_t mhz = prof_find("cpu", "mhz");
@@ -658,9 +677,11 @@ static int prof_check_tlbs(const struct vl_profile *p, char *err, size_t errlen)
 }
 
 /* Load profile `name` at reference depth `depth`; on success *ppo (if given)
- * receives the per-field parse state (free it). */
-static int prof_load(const char *name, struct vl_profile *p, int depth, struct prof_parse **ppo, char *err,
-		     size_t errlen)
+ * receives the per-field parse state (free it). `lazy` (a profile another one
+ * refers to): parse and check presence only; derived values stay pending for
+ * the referring evaluation, and the TLB geometry is not checked. */
+static int prof_load(const char *name, struct vl_profile *p, int depth, bool lazy, struct prof_parse **ppo,
+		     char *err, size_t errlen)
 {
 	struct prof_parse *pp = NULL;
 	char path[sizeof p->path];
@@ -718,7 +739,11 @@ static int prof_load(const char *name, struct vl_profile *p, int depth, struct p
 			goto out;
 		}
 	}
-	for (size_t i = 0; i < PROF_NFIELDS; i++) {
+	if (!by_path && strcmp(p->cpu_name, name)) {
+		snprintf(err, errlen, "profile %s: [cpu] name is '%s', must match the file name", base, p->cpu_name);
+		goto out;
+	}
+	for (size_t i = 0; i < PROF_NFIELDS && !lazy; i++) {
 		char ferr[512];
 		if (pp->f[i].seen && pp->f[i].tag == VL_PROV_DERIVED && pp->f[i].eval != 2 &&
 		    prof_eval_field(pp, i, base, ferr, sizeof ferr)) {
@@ -727,12 +752,8 @@ static int prof_load(const char *name, struct vl_profile *p, int depth, struct p
 		}
 	}
 	char gerr[256];
-	if (prof_check_tlbs(p, gerr, sizeof gerr)) {
+	if (!lazy && prof_check_tlbs(p, gerr, sizeof gerr)) {
 		snprintf(err, errlen, "profile %s: %s: %s", base, path, gerr);
-		goto out;
-	}
-	if (!by_path && strcmp(p->cpu_name, name)) {
-		snprintf(err, errlen, "profile %s: [cpu] name is '%s', must match the file name", base, p->cpu_name);
 		goto out;
 	}
 	snprintf(p->path, sizeof p->path, "%s", path);
@@ -748,7 +769,7 @@ out:
 
 int vl_profile_load(const char *name, struct vl_profile *p, char *err, size_t errlen)
 {
-	return prof_load(name, p, 0, NULL, err, errlen);
+	return prof_load(name, p, 0, false, NULL, err, errlen);
 }
 
 const char *vl_profile_class(const struct vl_profile_value *v)
@@ -766,7 +787,7 @@ int vl_profile_describe(const char *name, struct vl_profile *p, struct vl_profil
 	struct prof_parse *pp;
 	*vals = NULL;
 	*n = 0;
-	if (prof_load(name, p, 0, &pp, err, errlen))
+	if (prof_load(name, p, 0, false, &pp, err, errlen))
 		return -1;
 	struct vl_profile_value *v = calloc(PROF_NFIELDS, sizeof *v);
 	if (!v) {
