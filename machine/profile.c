@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "virtlab/profile.h"
@@ -366,11 +367,19 @@ static char *prof_read_stripped(const char *path, char **rawp)
 	FILE *f = fopen(path, "r");
 	if (!f)
 		return NULL;
-	char *raw = malloc(PROF_FILE_MAX + 1);
-	size_t n = raw ? fread(raw, 1, PROF_FILE_MAX + 1, f) : 0;
+	struct stat st;
+	if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+		fclose(f);
+		errno = EISDIR;
+		return NULL;
+	}
+	size_t cap = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size < PROF_FILE_MAX
+			     ? (size_t)st.st_size + 1 : PROF_FILE_MAX + 1;
+	char *raw = malloc(cap + 1);
+	size_t n = raw ? fread(raw, 1, cap, f) : 0;
 	int rerr = ferror(f);
 	fclose(f);
-	if (!raw || rerr || n > PROF_FILE_MAX) {
+	if (!raw || rerr || n > PROF_FILE_MAX || (n == cap && cap <= PROF_FILE_MAX)) {
 		free(raw);
 		errno = !raw ? ENOMEM : rerr ? EIO : EFBIG;
 		return NULL;
