@@ -3,7 +3,8 @@
 # ../shared/repro (and copies made here) are refused with exit 2 and one line
 # naming field, value and range; `show profile` prints every value with its
 # provenance; `list profiles --sources --format json` is valid JSON whose
-# counts and shares add up, one entry per profile.
+# counts and shares add up, one entry per profile; `report --depends` names
+# the cost categories of a result and the profile fields charged there.
 set -u
 V=${VIRTLAB:-bin/virtlab}
 cd "$(dirname "$0")/../.."
@@ -76,4 +77,30 @@ for p in allp["profiles"]:
 print("profiles:", ", ".join("%s %d/%d/%d" % (p["name"], p["counts"]["sourced"], p["counts"]["derived"],
                                                p["counts"]["estimated"]) for p in allp["profiles"]))
 PY
+# report --depends: a CPUID exit's cycles are in exit (svm.vmexit, svm.vmrun)
+# and vmm (vmm.cpuid for that exit reason); native is all guest (insn.*)
+G=${GUEST:-build/guest/guest.elf}
+if [ -r "$G" ]; then
+	for e in native svm; do
+		"$V" run --engine $e --workload cpuid --iterations 100 --image "$G" --db "$d/r.db" >/dev/null || { echo "FAIL: run $e"; fail=1; }
+	done
+	"$V" report --db "$d/r.db" --depends >"$d/dep.txt" || { echo "FAIL: report --depends"; fail=1; }
+	grep -qE '^cpuid +native +guest 100.0% \[insn\.\*\]$' "$d/dep.txt" || { echo "FAIL: native cpuid line"; cat "$d/dep.txt"; fail=1; }
+	grep -qE '^cpuid +svm/nested +exit [0-9.]+% \[svm\.vmexit, svm\.vmrun\]; vmm [0-9.]+% \[vmm\.exit_dispatch.*VMEXIT_CPUID 1\.00 \[vmm\.cpuid\]' "$d/dep.txt" \
+		|| { echo "FAIL: svm/nested cpuid line"; cat "$d/dep.txt"; fail=1; }
+	grep -q 'vmx\.' "$d/dep.txt" && { echo "FAIL: VT-x fields named for svm runs"; fail=1; }
+	"$V" report --db "$d/r.db" --depends --format json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)["depends"]
+assert len(d) == 2, d
+for c in d:
+    s = sum(x["share"] for x in c["categories"])
+    assert abs(s - 1) < 1e-4, (c, s)
+svm = [c for c in d if c["config"] == "svm/nested"][0]
+assert svm["categories"][0]["category"] == "exit" and svm["exits"][0]["handler"] == "vmm.cpuid", svm
+' || { echo "FAIL: report --depends --format json"; fail=1; }
+	expect2 "--depends" report --db "$d/r.db" --depends --format csv
+else
+	echo "note: no guest image; report --depends not exercised"
+fi
 exit $fail
