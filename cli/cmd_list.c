@@ -1,5 +1,4 @@
 /* cmd_list.c — `virtlab list engines|mmus|workloads|profiles`. */
-#include <stdbool.h>
 #include <string.h>
 
 #include "cli.h"
@@ -10,14 +9,40 @@
 
 static const char list_usage[] =
 	"usage: virtlab list engines|mmus|workloads|profiles\n"
-	"       virtlab list profiles --sources [--format table|json]\n"
 	"List what can be combined in `virtlab run`, with one-line descriptions.\n"
 	"  engines    CPU engines, their default and valid MMU modes\n"
 	"  mmus       MMU virtualization engines\n"
 	"  workloads  guest workloads and their default iterations\n"
-	"  profiles   CPU profiles: model, year, virtualization features; with --sources\n"
-	"             every value with its provenance and the shares sourced / derived /\n"
-	"             estimated per profile (they add up to the profile's value count)\n";
+	"  profiles   CPU profiles: model, year, virtualization features\n";
+
+static int list_engines(void)
+{
+	printf("%-12s %-8s %-28s %s\n", "ENGINE", "DEFAULT", "MMUS", "DESCRIPTION");
+	for (size_t i = 0; i < vl_engine_count; i++) {
+		const struct vl_engine_ops *e = vl_engines[i];
+		char m[64] = "";
+		for (int k = 0; k < VL_MMU_COUNT; k++)
+			if (e->mmu_mask & VL_MMU_BIT(k)) {
+				size_t l = strlen(m);
+				snprintf(m + l, sizeof m - l, "%s%s", l ? "," : "", vl_mmu_name(k));
+			}
+		printf("%-12s %-8s %-28s %s\n", e->name, vl_mmu_name(e->default_mmu), m[0] ? m : "-", e->desc);
+	}
+	return VL_CLI_OK;
+}
+
+static int list_mmus(void)
+{
+	printf("%-10s %s\n", "MMU", "DESCRIPTION");
+	for (size_t i = 0; i < vl_mmu_count; i++)
+		printf("%-10s %s\n", vl_mmus[i]->name, vl_mmus[i]->desc);
+	return VL_CLI_OK;
+}
+
+static const char list_sources_usage[] =
+	"       virtlab list profiles --sources [--format table|json]\n"
+	"  every profile's values with their provenance and the shares sourced /\n"
+	"  derived / estimated per profile (they add up to the profile's value count)\n";
 
 /* `list profiles --sources`: per profile the values with their provenance and
  * the shares, then a summary table (table) or one JSON object. */
@@ -63,30 +88,6 @@ static int list_sources(enum vl_fmt f)
 	}
 	vl_profile_list_free(names, n);
 	return rc;
-}
-
-static int list_engines(void)
-{
-	printf("%-12s %-8s %-28s %s\n", "ENGINE", "DEFAULT", "MMUS", "DESCRIPTION");
-	for (size_t i = 0; i < vl_engine_count; i++) {
-		const struct vl_engine_ops *e = vl_engines[i];
-		char m[64] = "";
-		for (int k = 0; k < VL_MMU_COUNT; k++)
-			if (e->mmu_mask & VL_MMU_BIT(k)) {
-				size_t l = strlen(m);
-				snprintf(m + l, sizeof m - l, "%s%s", l ? "," : "", vl_mmu_name(k));
-			}
-		printf("%-12s %-8s %-28s %s\n", e->name, vl_mmu_name(e->default_mmu), m[0] ? m : "-", e->desc);
-	}
-	return VL_CLI_OK;
-}
-
-static int list_mmus(void)
-{
-	printf("%-10s %s\n", "MMU", "DESCRIPTION");
-	for (size_t i = 0; i < vl_mmu_count; i++)
-		printf("%-10s %s\n", vl_mmus[i]->name, vl_mmus[i]->desc);
-	return VL_CLI_OK;
 }
 
 static int list_workloads(void)
@@ -149,6 +150,7 @@ int cmd_list(int argc, char **argv)
 		return vl_cli_usage_error("list", "what to list? (valid: engines, mmus, workloads, profiles)");
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		fputs(list_usage, stdout);
+		fputs(list_sources_usage, stdout);
 		return VL_CLI_OK;
 	}
 	if (argc > 2 && !strcmp(argv[1], "profiles")) {

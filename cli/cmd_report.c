@@ -1,7 +1,6 @@
 /* cmd_report.c — `virtlab report`: the Adams–Agesen style table from the
  * results database (analysis/report.c). */
 #include <getopt.h>
-#include <stdbool.h>
 #include <string.h>
 
 #include "cli.h"
@@ -22,11 +21,11 @@ static const char report_usage[] =
 	"  --commit REV    only runs of that commit (a git revision such as HEAD or main, or a hash prefix)\n"
 	"  --params S      only runs with these guest params (default: runs without)\n"
 	"  --iterations N  only runs of N iterations\n"
-	"  --format F      text (default), csv, json, markdown\n"
-	"  --db FILE       results database (default " VL_DEFAULT_DB ")\n"
 	"  --depends       after the table (text), or instead of it (json): for each modelled\n"
 	"                  result, the cost categories holding its cycles and the profile\n"
 	"                  fields charged there (include/virtlab/cost_fields.def)\n"
+	"  --format F      text (default), csv, json, markdown\n"
+	"  --db FILE       results database (default " VL_DEFAULT_DB ")\n"
 	"Columns marked * are real measurements (median of the raw samples).\n"
 	"Exit status: 0 ok, 1 no runs selected, 2 bad usage.\n";
 
