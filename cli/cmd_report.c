@@ -10,7 +10,7 @@
 
 static const char report_usage[] =
 	"usage: virtlab report [--profile P] [--tag T] [--commit REV] [--params \"k=v ...\"]\n"
-	"                      [--iterations N] [--format text|csv|json|markdown] [--db FILE] [--depends]\n"
+	"                      [--iterations N] [--format text|csv|json|markdown] [--db FILE]\n"
 	"The comparison table: a row per workload, a column per configuration (native\n"
 	"first, then each engine+mmu), cycles per iteration and the ratio to native.\n"
 	"Each cell is the newest run of that configuration in the selection at the\n"
@@ -21,12 +21,12 @@ static const char report_usage[] =
 	"  --commit REV    only runs of that commit (a git revision such as HEAD or main, or a hash prefix)\n"
 	"  --params S      only runs with these guest params (default: runs without)\n"
 	"  --iterations N  only runs of N iterations\n"
-	"  --depends       after the table (text), or instead of it (json): for each modelled\n"
-	"                  result, the cost categories holding its cycles and the profile\n"
-	"                  fields charged there (include/virtlab/cost_fields.def)\n"
 	"  --format F      text (default), csv, json, markdown\n"
 	"  --db FILE       results database (default " VL_DEFAULT_DB ")\n"
 	"Columns marked * are real measurements (median of the raw samples).\n"
+	"--depends: after the table (text), or instead of it (json), for each modelled\n"
+	"  result the cost categories holding its cycles and the profile fields charged\n"
+	"  there (include/virtlab/cost_fields.def).\n"
 	"Exit status: 0 ok, 1 no runs selected, 2 bad usage.\n";
 
 int cmd_report(int argc, char **argv)
