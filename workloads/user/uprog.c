@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include "virtlab/guest_abi.h"
 #include "../../guest/sysnum.h"
+#include "../compute.h"
 
 typedef uint64_t u64;
 int vl_vsnprintf(char *buf, size_t n, const char *fmt, va_list ap);
@@ -144,21 +145,17 @@ static long w_forkwait(u64 n)
 	return 0;
 }
 
-/* Integer kernel: xorshift64 mixed into a small table (loads, stores,
- * shifts, multiply). The checksum is guest-visible output, identical on
+/* Integer kernel (workloads/compute.h): xorshift64 mixed into a small
+ * table (loads, stores, shifts, multiply). The checksum is guest-visible output, identical on
  * every engine. */
 static long w_compute(u64 n)
 {
-	static u64 tab[64];
-	u64 x = 88172645463325252ull, sum = 0;
+	static u64 tab[WL_COMPUTE_TAB];
+	u64 x = WL_COMPUTE_SEED, sum = 0;
 	MARK_BEGIN();
 	u64 t0 = rdtsc();
-	for (u64 i = 0; i < n; i++) {
-		x ^= x << 13; x ^= x >> 7; x ^= x << 17;
-		u64 *s = &tab[x & 63];
-		*s = *s * 31 + (x >> 11);
-		sum += *s ^ i;
-	}
+	for (u64 i = 0; i < n; i++)
+		sum += wl_compute_step(&x, tab, i);   /* workloads/compute.h: shared with the host twin */
 	u64 t1 = rdtsc();
 	MARK_END();
 	char extra[48];
