@@ -136,18 +136,35 @@ static int hpc_try(int code)
 	return rc;
 }
 
+/* "hardware" (the PMU) or "software" (counted by the kernel, no PMU
+ * needed), as libpfm4 encodes the event for perf_event. */
+static const char *hpc_kind(const char *name)
+{
+	struct perf_event_attr attr;
+	pfm_perf_encode_arg_t arg;
+	char why[64];
+	memset(&attr, 0, sizeof attr);
+	memset(&arg, 0, sizeof arg);
+	arg.size = sizeof arg;
+	arg.attr = &attr;
+	if (hpc_pfm_init(why, sizeof why) ||
+	    pfm_get_os_event_encoding(name, PFM_PLM3, PFM_OS_PERF_EVENT, &arg) != PFM_SUCCESS)
+		return "hardware";   /* presets map to PMU events */
+	return attr.type == PERF_TYPE_SOFTWARE ? "software" : "hardware";
+}
+
 int hpc_list(FILE *out, char *why, size_t whylen)
 {
 	if (hpc_papi_init(why, whylen))
 		return -1;
-	int count = 0, cidx = PAPI_get_component_index("perf_event");
+	int count = 0, hw = 0, cidx = PAPI_get_component_index("perf_event");
 	const PAPI_component_info_t *ci = cidx >= 0 ? PAPI_get_component_info(cidx) : NULL;
 	if (!ci) {
 		snprintf(why, whylen, "PAPI has no perf_event component");
 		return 0;
 	}
 	if (ci->disabled) {
-		snprintf(why, whylen, "PAPI perf_event component disabled: %s", ci->disabled_reason);
+		snprintf(why, whylen, "no countable events: PAPI perf_event component disabled: %.200s", ci->disabled_reason);
 		return 0;
 	}
 	PAPI_event_info_t info;
@@ -159,12 +176,13 @@ int hpc_list(FILE *out, char *why, size_t whylen)
 				continue;
 			int rc = hpc_try(code);
 			if (rc == PAPI_OK) {
-				fprintf(out, "%-40s %s\n", info.symbol, info.long_descr);
+				fprintf(out, "%-40s %-8s %s\n", info.symbol, "hardware", info.long_descr);
 				count++;
+				hw++;
 			}
 		} while (PAPI_enum_event(&code, PAPI_PRESET_ENUM_AVAIL) == PAPI_OK);
 	}
-	int natives = 0;
+	int natives = 0;   /* hardware ones counted in hw */
 	code = PAPI_NATIVE_MASK;
 	if (PAPI_enum_cmp_event(&code, PAPI_ENUM_FIRST, cidx) == PAPI_OK) {
 		do {
@@ -172,26 +190,44 @@ int hpc_list(FILE *out, char *why, size_t whylen)
 				continue;
 			natives++;
 			int rc = hpc_try(code);
+			const char *kind = hpc_kind(info.symbol);
 			if (rc == PAPI_OK) {
-				fprintf(out, "%-40s %s\n", info.symbol, info.long_descr);
+				fprintf(out, "%-40s %-8s %s\n", info.symbol, kind, info.long_descr);
 				count++;
-			} else if (first_err == PAPI_OK) {
+				hw += !strcmp(kind, "hardware");
+			} else if (first_err == PAPI_OK && !strcmp(kind, "hardware")) {
 				first_err = rc;
 				snprintf(first_name, sizeof first_name, "%.127s", info.symbol);
 			}
 		} while (PAPI_enum_cmp_event(&code, PAPI_ENUM_EVENTS, cidx) == PAPI_OK);
 	}
-	if (!count) {
+	if (!hw) {
 		if (first_err != PAPI_OK)
-			snprintf(why, whylen, "no countable events: PAPI %d.%d.%d perf_event knows %d native events (libpfm4) "
-				 "and %d presets here, but none can be counted: PAPI_add_event(%s): %s",
+			snprintf(why, whylen, "no hardware (PMU) events countable%s: PAPI %d.%d.%d perf_event knows %d native "
+				 "events (libpfm4) and %d presets here, but no hardware one can be counted: PAPI_add_event(%s): %s",
+				 count ? " (the software events above are counted by the kernel)" : "",
 				 PAPI_VERSION_MAJOR(PAPI_VERSION), PAPI_VERSION_MINOR(PAPI_VERSION),
 				 PAPI_VERSION_REVISION(PAPI_VERSION), natives, ci->num_preset_events, first_name,
 				 PAPI_strerror(first_err));
 		else
-			snprintf(why, whylen, "no countable events: PAPI's perf_event component lists no events on this host");
+			snprintf(why, whylen, "no hardware (PMU) events countable: PAPI's perf_event component lists none on this host");
 	}
 	return count;
+}
+
+/* What PAPI's perf_event component says about this host, for a reason:
+ * its disabled reason ("Error libpfm4 no default PMU found" on a CPU libpfm4
+ * does not know), or how many presets it could map to hardware events. */
+static void hpc_component_note(char *buf, size_t n)
+{
+	int cidx = PAPI_get_component_index("perf_event");
+	const PAPI_component_info_t *ci = cidx >= 0 ? PAPI_get_component_info(cidx) : NULL;
+	if (!ci)
+		snprintf(buf, n, "PAPI has no perf_event component");
+	else if (ci->disabled)
+		snprintf(buf, n, "PAPI perf_event component disabled: %.200s", ci->disabled_reason);
+	else
+		snprintf(buf, n, "PAPI perf_event component: %d presets available on this host", ci->num_preset_events);
 }
 
 void hpc_open(struct hpc_set *s, const char *const *names, int n)
@@ -219,8 +255,12 @@ void hpc_open(struct hpc_set *s, const char *const *names, int n)
 		rc = PAPI_add_named_event(s->eventset, s->name[i]);
 		if (rc == PAPI_OK)
 			s->slot[i] = s->nadded++;
-		else
-			snprintf(s->why[i], sizeof s->why[i], "PAPI_add_named_event(%s): %s", s->name[i], PAPI_strerror(rc));
+		else {
+			char note[240];
+			hpc_component_note(note, sizeof note);
+			snprintf(s->why[i], sizeof s->why[i], "PAPI_add_named_event(%.60s): %.40s (%.120s)", s->name[i],
+				 PAPI_strerror(rc), note);
+		}
 	}
 	if (!s->nadded)
 		return;

@@ -33,9 +33,10 @@ int hpc_resolve(const char *name, char *why, size_t whylen);
 int hpc_parse_list(const char *list, char *buf, size_t buflen, const char **names, char *why, size_t whylen);
 
 /* Print the events this host can count (PAPI presets available here and
- * perf_event native events that PAPI can add), one per line, to out.
- * Returns how many; 0 with the reason (PAPI's) in why when none. -1 when
- * PAPI cannot initialise (why says so). */
+ * perf_event native events that PAPI can add and start), one per line:
+ * name, kind (hardware = the PMU, software = counted by the kernel), text.
+ * Returns how many; when no hardware event is countable, why holds PAPI's
+ * reason (else ""). -1 when PAPI cannot initialise (why says so). */
 int hpc_list(FILE *out, char *why, size_t whylen);
 
 /* One set of counters for the calling process. */
