@@ -258,7 +258,7 @@ void hpc_open(struct hpc_set *s, const char *const *names, int n)
 		else {
 			char note[240];
 			hpc_component_note(note, sizeof note);
-			snprintf(s->why[i], sizeof s->why[i], "PAPI_add_named_event(%.60s): %.40s (%.120s)", s->name[i],
+			snprintf(s->why[i], sizeof s->why[i], "PAPI_add_named_event(%.60s): %.40s (%.120s)", names[i],
 				 PAPI_strerror(rc), note);
 		}
 	}
