@@ -201,6 +201,8 @@ int cmd_validate(int argc, char **argv)
 			const struct vl_sample_set *cyc = val_samples(&r, "PAPI_TOT_CYC_per_iter");
 			const struct vl_sample_set *ns = val_samples(&r, "ns_per_iter");
 			const struct vl_sample_set *tsc = val_samples(&r, "tsc_per_iter");
+			if (!tsc && (tsc = val_samples(&r, "cycles_per_iter")) && strcmp(tsc->unit, "tsc"))
+				tsc = NULL;   /* without PAPI cycles, cycles_per_iter holds the TSC ticks */
 			if (i == 0)
 				cycles_unit = cyc != NULL;
 			const struct vl_sample_set *m = cycles_unit ? cyc : ns;

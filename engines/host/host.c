@@ -361,9 +361,27 @@ static int host_run(const struct vl_run_spec *spec, struct vl_run_result *res, c
 	res->host_seconds = host_mono() - t0;
 	res->ended = host_wall();
 	if (nrep) {
+		/* cycles_per_iter: core cycles where PAPI counted them, else TSC
+		 * ticks (the clock the guest's RDTSC figure uses); its samples are
+		 * stored under the same name as the qemu engines' (report, compare) */
+		int cyc_col = -1;
+		for (int e = 0; e < nev; e++)
+			if (!strcmp(ev[e], "PAPI_TOT_CYC"))
+				cyc_col = 2 + e;
+		if (cyc_col >= 0)
+			for (unsigned r = 0; r < nrep; r++)
+				if (isnan(tab[r * HOST_COLS + cyc_col]))
+					cyc_col = -1;
 		host_add_samples(res, tab, nrep, 0, "ns_per_iter", "ns");
-		host_add_samples(res, tab, nrep, 1, "tsc_per_iter", "tsc");
-		int cyc = -1;
+		if (cyc_col >= 0) {
+			host_add_samples(res, tab, nrep, cyc_col, "cycles_per_iter", "cycles");
+			host_add_samples(res, tab, nrep, 1, "tsc_per_iter", "tsc");
+		} else {
+			host_add_samples(res, tab, nrep, 1, "cycles_per_iter", "tsc");
+		}
+		for (int s = 0; s < res->nsamples; s++)
+			if (!strcmp(res->samples[s].metric, "cycles_per_iter"))
+				res->cycles_per_iter = host_median(res->samples[s].v, res->samples[s].n);
 		for (int e = 0; e < nev; e++) {
 			int before = res->nsamples;
 			char metric[HPC_NAME_MAX + 16];
@@ -372,14 +390,7 @@ static int host_run(const struct vl_run_spec *spec, struct vl_run_result *res, c
 			res->hw[e].available = res->nsamples > before;
 			if (!res->hw[e].available && !res->hw[e].reason[0])
 				snprintf(res->hw[e].reason, sizeof res->hw[e].reason, "not counted in every sample");
-			if (res->hw[e].available && !strcmp(ev[e], "PAPI_TOT_CYC"))
-				cyc = res->nsamples - 1;
 		}
-		/* cycles_per_iter: core cycles where PAPI counted them, else TSC
-		 * ticks (the same clock the guest's RDTSC figure uses) */
-		for (int s = 0; s < res->nsamples; s++)
-			if ((cyc >= 0 && s == cyc) || (cyc < 0 && !strcmp(res->samples[s].metric, "tsc_per_iter")))
-				res->cycles_per_iter = host_median(res->samples[s].v, res->samples[s].n);
 	}
 	free(tab);
 	return 0;

@@ -34,9 +34,12 @@ check(d["engine"] == "host" and d["status"] == "ok", "status %s" % d["status"])
 check(d["model"] is False and d["measured"] is True, "row not marked measured")
 ns = d["samples"].get("ns_per_iter")
 check(ns and ns["unit"] == "ns" and len(ns["values"]) == 3 and all(v > 0 for v in ns["values"]), "ns samples %r" % ns)
-tsc = d["samples"].get("tsc_per_iter")
-check(tsc and len(tsc["values"]) == 3 and all(v > 0 for v in tsc["values"]), "tsc samples")
-check(d["cycles_per_iter"] > 0, "cycles_per_iter")
+cy = d["samples"].get("cycles_per_iter")   # TSC ticks, or core cycles where PAPI counts them
+check(cy and len(cy["values"]) == 3 and all(v > 0 for v in cy["values"]), "cycles_per_iter samples")
+check(cy["unit"] == ("cycles" if pmu else "tsc"), "cycles_per_iter unit %s" % cy["unit"])
+check(d["cycles_per_iter"] == sorted(cy["values"])[1], "cycles_per_iter is not the median of its samples")
+if pmu:
+    check(len(d["samples"]["tsc_per_iter"]["values"]) == 3, "tsc samples")
 ev = d["counters"]["events"]
 check(set(ev) == {"PAPI_TOT_CYC", "PAPI_TOT_INS", "PAPI_TLB_DM"}, "default events %r" % list(ev))
 cyc = ev["PAPI_TOT_CYC"]
