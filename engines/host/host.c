@@ -222,6 +222,21 @@ static int host_parse(const char *out, const char *workload, int nev, const char
 		snprintf(why, whylen, "malformed RESULT line from the %s twin: %.200s", workload, line);
 		return -1;
 	}
+	/* the twin's process footprint (FOOTPRINT k=v ...) joins its RESULT's keys */
+	char fpl[256];
+	if (host_line(out, "FOOTPRINT ", 0, fpl, sizeof fpl) && res->nresults > 0) {
+		struct vl_guest_result *g = &res->results[0];
+		char *save = NULL;
+		for (char *tok = strtok_r(fpl, " ", &save); tok && g->nkv < VL_RESULT_MAX_KV; tok = strtok_r(NULL, " ", &save)) {
+			char *eq = strchr(tok, '=');
+			if (!eq)
+				continue;
+			*eq = '\0';
+			snprintf(g->key[g->nkv], sizeof g->key[0], "%s", tok);
+			snprintf(g->val[g->nkv], sizeof g->val[0], "%s", eq + 1);
+			g->nkv++;
+		}
+	}
 	row[0] = (double)ns / iters;
 	row[1] = (double)tsc / iters;
 	for (int e = 0; e < nev; e++) {

@@ -240,6 +240,8 @@ void hpc_open(struct hpc_set *s, const char *const *names, int n)
 		snprintf(s->name[i], sizeof s->name[i], "%s", names[i]);
 		s->slot[i] = -1;
 	}
+	if (!s->n)
+		return;   /* nothing asked: PAPI stays out of the process (and its footprint) */
 	int rc = hpc_papi_init(why, sizeof why) ? PAPI_ENOINIT : PAPI_create_eventset(&s->eventset);
 	if (hpc_papi_state < 0) {
 		for (int i = 0; i < s->n; i++)

@@ -10,7 +10,7 @@
  *   RESULT workload=W iters=N ns=<monotonic ns> cycles=<TSC ticks> [key=value ...]
  *   COUNTER <event> <count over the measured region>      (counted events)
  *   NOCOUNTER <event> <PAPI's reason>                      (events PAPI could not count)
- *   FOOTPRINT vmrss_kb=.. vmpte_kb=.. vmsize_kb=.. regions=..   (this process, after the region)
+ *   FOOTPRINT vmrss_kb= rssanon_kb= rssfile_kb= vmpte_kb= vmsize_kb= regions=   (this process, after the region)
  *   ERROR <text>                                           (then exit 1)
  * Exit 0 ok, 1 the workload failed, 2 usage. The measured region is timed
  * with CLOCK_MONOTONIC and RDTSC right around the loop, as in the guest. */
@@ -244,11 +244,13 @@ static int w_compute(u64 n)
  * looks like (issue 12 item 5). */
 static void footprint(void)
 {
-	long rss = -1, pte = -1, size = -1, regions = 0;
+	long rss = -1, anon = -1, file = -1, pte = -1, size = -1, regions = 0;
 	char line[512];
 	FILE *f = fopen("/proc/self/status", "r");
 	while (f && fgets(line, sizeof line, f)) {
 		sscanf(line, "VmRSS: %ld", &rss);
+		sscanf(line, "RssAnon: %ld", &anon);
+		sscanf(line, "RssFile: %ld", &file);
 		sscanf(line, "VmPTE: %ld", &pte);
 		sscanf(line, "VmSize: %ld", &size);
 	}
@@ -259,7 +261,8 @@ static void footprint(void)
 		regions++;
 	if (f)
 		fclose(f);
-	printf("FOOTPRINT vmrss_kb=%ld vmpte_kb=%ld vmsize_kb=%ld regions=%ld\n", rss, pte, size, regions);
+	printf("FOOTPRINT vmrss_kb=%ld rssanon_kb=%ld rssfile_kb=%ld vmpte_kb=%ld vmsize_kb=%ld regions=%ld\n",
+	       rss, anon, file, pte, size, regions);
 }
 
 static const struct { const char *name; int (*fn)(u64); } twins[] = {
