@@ -123,6 +123,8 @@ int cmd_run(int argc, char **argv)
 	}
 	if (optind < argc)
 		return vl_cli_usage_error("run", "unexpected argument '%s' (see virtlab run --help)", argv[optind]);
+	if (spec.events && strcmp(spec.engine, "host"))
+		return vl_cli_usage_error("run", "--events: only engine host counts hardware events (got engine %s)", spec.engine);
 	if (!spec.workload && !spec.image)
 		return vl_cli_usage_error("run", "--workload is required (valid: see `virtlab list workloads`), or --image FILE");
 

@@ -91,6 +91,8 @@ refused "bogus native event" "libpfm4" --workload syscall --events no_such_event
 refused "bogus preset" "PAPI" --workload syscall --events PAPI_NO_SUCH
 refused "empty event" "empty event name" --workload syscall --events PAPI_TOT_CYC,
 VIRTLAB_TWIN=$T/none refused "missing twin" "not found" --workload syscall
+err=$("$VIRTLAB" run --engine native --workload syscall --events PAPI_TOT_CYC --no-db 2>&1 >/dev/null); rc=$?
+[ $rc -eq 2 ] && [[ $err == *"only engine host"* ]] || bad "--events with a model engine: status $rc: $err"
 
 # a name libpfm4 knows on every x86 host (its generic perf PMU) resolves; a
 # software event needs no PMU: one page fault per iteration where PAPI counts it
