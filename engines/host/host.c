@@ -32,6 +32,7 @@ static const struct { const char *name, *why; } host_no_twin[] = {
 	{ "callret", "it is an in-kernel (ring 0) nanobenchmark of the guest" },
 	{ "ptemod", "it rewrites a kernel PTE and executes INVLPG in ring 0: a Linux process cannot execute it" },
 	{ "selftest", "it is the guest kernel's self-test, not a measurement" },
+	{ "sensitive", "it runs the sensitive instructions in the guest kernel to show how each engine treats them (ring 0 state): not a host measurement" },
 };
 
 /* Workloads with a twin in workloads/host/twin.c. */
