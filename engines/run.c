@@ -197,7 +197,7 @@ static const char *first_error(const char *console, char *buf, size_t n)
 /* Model run: machine + image + engine, then fill the result. */
 static int run_model(const struct vl_run_spec *spec, const struct vl_engine_ops *eng,
 		     const struct vl_mmu_ops *mmu, const struct vl_profile *prof,
-		     const char *image, const char *cmdline, struct vl_run_result *res)
+		     const char *image, const char *cmdline, bool foreign, struct vl_run_result *res)
 {
 	char err[512] = "";
 	void *ectx = NULL;
@@ -259,7 +259,12 @@ static int run_model(const struct vl_run_spec *spec, const struct vl_engine_ops 
 	switch (st) {
 	case VL_M_EXITED:
 		res->guest_exit = (int)m->exit_code;
-		if (m->exit_code != VL_EXIT_OK) {
+		if (foreign) {
+			/* a Multiboot kernel brings its own convention: 0 = success (kvm-unit-tests) */
+			res->status = m->exit_code == 0 ? VL_RUN_OK : VL_RUN_FAILED;
+			if (m->exit_code)
+				snprintf(res->reason, sizeof res->reason, "guest exited with status %u", m->exit_code);
+		} else if (m->exit_code != VL_EXIT_OK) {
 			const char *e = first_error(res->console, ebuf, sizeof ebuf);
 			res->status = VL_RUN_FAILED;
 			snprintf(res->reason, sizeof res->reason, "guest exited with status %u%s%s",
@@ -343,10 +348,18 @@ int vl_run_execute(const struct vl_run_spec *spec, struct vl_run_result *res)
 		goto out;
 	}
 
-	/* The guest command line: workload=W iters=N [params] */
+	/* The guest command line: workload=W iters=N [params]; a Multiboot
+	 * kernel gets --append alone (the loader puts its name first) */
 	char cmdline[VL_BOOT_CMDLINE_MAX];
 	int n;
-	if (wl)
+	bool foreign = !wl && spec->image && vl_image_is_multiboot(spec->image);
+	if (foreign)
+		n = snprintf(cmdline, sizeof cmdline, "%s", spec->append ? spec->append : "");
+	else if (spec->append) {
+		rc = run_refuse(res, "--append is for Multiboot kernels (--image FILE with a Multiboot header); "
+				"the virtlab guest takes --params");
+		goto out;
+	} else if (wl)
 		n = snprintf(cmdline, sizeof cmdline, "workload=%s iters=%llu%s%s", wl->name,
 			     (unsigned long long)res->iterations, spec->params ? " " : "", spec->params ? spec->params : "");
 	else
@@ -386,7 +399,7 @@ int vl_run_execute(const struct vl_run_spec *spec, struct vl_run_result *res)
 		rc = run_refuse(res, "guest image %s not found (build it with `make guest`, or pass --image FILE)", image);
 		goto out;
 	}
-	rc = run_model(spec, eng, mmu, prof, image, cmdline, res);
+	rc = run_model(spec, eng, mmu, prof, image, cmdline, foreign, res);
 out:
 	free(prof);
 	return rc;

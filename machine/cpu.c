@@ -87,6 +87,7 @@ void vl_cpu_reset(struct vl_machine *m)
 	p->vendor_intel = m->prof && !strcmp(m->prof->cpu_vendor, "intel");
 	p->fc_vpage = ~0ull;
 	p->emul = false;
+	p->dmode = 0xff;   /* unknown: the first event check sets it (and drops stale decodes) */
 }
 
 /* Cycles an instruction is charged when it retires (profile [insn]). */
@@ -255,6 +256,20 @@ static bool cpu_events(struct vl_machine *m)
 	bool idled = false;
 	int declines = 0;
 	p->fc_vpage = ~0ull;   /* the paging context or CPL may have changed */
+	unsigned mode = cpu_dmode(m);
+	if (__builtin_expect(mode != p->dmode, 0)) {
+		if (mode == VL_DMODE_16) {
+			vl_machine_stop(m, VL_M_ERROR, "%s at rip %#llx: 16-bit code is not modelled",
+					(m->cpu.cr0 & VL_CR0_PE) ? "16-bit code segment" : "real mode",
+					(unsigned long long)m->cpu.rip);
+			return true;
+		}
+		struct vl_dcache *dc = p->dcache;   /* the same bytes decode differently now */
+		for (uint64_t f = 0; f < dc->nframes; f++)
+			if (dc->pages[f])
+				dc->pages[f]->gen++;
+		p->dmode = (uint8_t)mode;
+	}
 	for (;;) {
 		p->events = false;
 		if (m->state != VL_M_RUNNING)
@@ -346,7 +361,7 @@ static const struct vl_insn *cpu_decode(struct vl_machine *m, uint64_t pa, struc
 		avail = 15;
 	for (size_t k = 0; k < avail; k++)
 		buf[k] = pa + k < m->mem_size ? m->mem[pa + k] : 0xff;
-	int len = vl_decode(buf, avail, tmp);
+	int len = vl_decode_mode(buf, avail, p->dmode, tmp);
 	bool cross = false;
 	if (len == 0) {   /* runs into the next page: fetch it (a second ITLB access) */
 		uint64_t pa2, va2 = (m->cpu.rip | 0xfff) + 1;
@@ -355,7 +370,7 @@ static const struct vl_insn *cpu_decode(struct vl_machine *m, uint64_t pa, struc
 			return NULL;
 		for (size_t k = avail; k < 15; k++)
 			buf[k] = pa2 + (k - avail) < m->mem_size ? m->mem[pa2 + k - avail] : 0xff;
-		len = vl_decode(buf, 15, tmp);
+		len = vl_decode_mode(buf, 15, p->dmode, tmp);
 		cross = true;
 	}
 	if (len == -2 || len == 0) {
@@ -523,11 +538,16 @@ int vl_emulate_one(struct vl_machine *m, const struct vl_emul_ops *ops, void *ct
 	/* fetch what the instruction can span: the rest of this page, the next only if needed */
 	if (vl_mem_fetch(m, rip, buf, first < n ? first : n, acc))
 		goto fault;
-	int len = vl_decode(buf, first < n ? first : n, &in);
+	unsigned mode = cpu_dmode(m);
+	if (mode == VL_DMODE_16) {
+		snprintf(m->diag, sizeof m->diag, "emulator: 16-bit code at %#llx is not modelled", (unsigned long long)rip);
+		return -1;
+	}
+	int len = vl_decode_mode(buf, first < n ? first : n, mode, &in);
 	if (len == 0) {
 		if (vl_mem_fetch(m, rip + first, buf + first, n - first, acc))
 			goto fault;
-		len = vl_decode(buf, n, &in);
+		len = vl_decode_mode(buf, n, mode, &in);
 	}
 	if (len <= 0) {
 		snprintf(m->diag, sizeof m->diag, "emulator: undecodable instruction at %#llx", (unsigned long long)rip);

@@ -41,6 +41,10 @@ struct vl_cpu_priv {
 	struct vl_dpage *fc_dp;
 	bool vendor_intel;            /* profile cpu.vendor (for the few vendor-defined behaviours) */
 	uint64_t rep_chunk;           /* string iterations per slice (REP is interruptible) */
+	/* Decode mode (VL_DMODE_*) the decode cache was filled in; cpu_events()
+	 * compares it with the CS/EFER state and drops every cached decode when
+	 * the mode changed (far jump, CR0.PG, IRET to compatibility mode ...). */
+	uint8_t dmode;
 	/* vl_emulate_one in progress: memory writes go to emul_write, no
 	 * intercepts, no guest charges (the VMM charges its emulation). */
 	bool emul;

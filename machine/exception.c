@@ -290,6 +290,11 @@ bool cpu_deliver(struct vl_machine *m, unsigned vec, bool has_err, uint32_t err,
 	bool first = true;   /* still delivering the event we were asked to deliver */
 
 	cpu_flags_sync(m);
+	if (__builtin_expect(!(m->cpu.efer & VL_EFER_LMA), 0)) {
+		vl_machine_stop(m, VL_M_ERROR, "vector %u at rip %#llx in 32-bit protected mode: legacy-mode "
+				"IDT delivery (8-byte gates) is not modelled", vec, (unsigned long long)m->cpu.rip);
+		return false;
+	}
 	if (storm(m, vec))
 		return false;
 	for (;;) {

@@ -123,6 +123,16 @@ static bool pat_valid(uint64_t v)
 	return true;
 }
 
+/* AMD's legacy performance counters (PERF_CTL0-3 / PERF_CTR0-3 at
+ * 0xC0010000-7) exist on every AMD64 CPU without a CPUID bit, so guests
+ * touch them unconditionally. Counters are not modelled: as KVM with its
+ * PMU disabled, they read 0 and writes are ignored. Intel profiles report
+ * no architectural PMU (CPUID leaf 0xA absent), so nothing is needed there. */
+static bool amd_legacy_pmc(const struct vl_machine *m, uint32_t msr)
+{
+	return msr >= 0xc0010000u && msr <= 0xc0010007u && !strcmp(m->prof->cpu_vendor, "amd");
+}
+
 int vl_msr_read(struct vl_machine *m, uint32_t msr, uint64_t *val)
 {
 	struct vl_cpu *c = &m->cpu;
@@ -144,6 +154,10 @@ int vl_msr_read(struct vl_machine *m, uint32_t msr, uint64_t *val)
 	}
 	if (msr >= VL_MSR_X2APIC_FIRST && msr <= VL_MSR_X2APIC_LAST)
 		return vl_apic_rdmsr(m, msr, val);
+	if (amd_legacy_pmc(m, msr)) {
+		*val = 0;
+		return 0;
+	}
 	return -1;
 }
 
@@ -168,6 +182,8 @@ int vl_msr_write(struct vl_machine *m, uint32_t msr, uint64_t val)
 	case VL_MSR_EFER:
 		if (val & ~EFER_VALID)
 			return -1;
+		if (((val ^ c->efer) & VL_EFER_LME) && (c->cr0 & VL_CR0_PG))
+			return -1;   /* LME may change only with paging off (SDM 9.8.5) */
 		/* LMA is maintained by the processor (CR0.PG with LME); keep it. */
 		c->efer = (val & ~VL_EFER_LMA) | (c->efer & VL_EFER_LMA);
 		return 0;
@@ -202,5 +218,7 @@ int vl_msr_write(struct vl_machine *m, uint32_t msr, uint64_t val)
 	}
 	if (msr >= VL_MSR_X2APIC_FIRST && msr <= VL_MSR_X2APIC_LAST)
 		return vl_apic_wrmsr(m, msr, val);
+	if (amd_legacy_pmc(m, msr))
+		return 0;
 	return -1;
 }
