@@ -336,7 +336,21 @@ static int apic_reg_write(struct vl_machine *m, unsigned r, uint64_t val)
 		return 0;
 	case APIC_SVR: d->apic_svr = v & 0x11ff; return 0;
 	case APIC_ESR: d->apic_esr = 0; return 0;
-	case APIC_ICR: return 0;   /* uniprocessor: IPIs go nowhere */
+	case APIC_ICR: {
+		/* uniprocessor: a fixed-mode IPI reaches only this APIC — shorthand
+		 * self or all-including-self, or physical destination = our ID 0
+		 * (x2APIC: ICR bits 63:32; xAPIC: ICR high bits 31:24) */
+		unsigned dm = (v >> 8) & 7, sh = (v >> 18) & 3, logical = (v >> 11) & 1;
+		uint32_t dest = (m->cpu.apic_base & APIC_BASE_EXTD) ? (uint32_t)(val >> 32) : d->apic_icr_hi >> 24;
+		if (dm == 0 && (sh == 1 || sh == 2 || (sh == 0 && !logical && dest == 0)))
+			apic_set_irr(d, v & 0xff);
+		return 0;
+	}
+	case APIC_ICR + 1:
+		if (m->cpu.apic_base & APIC_BASE_EXTD)
+			return -1;   /* no ICR high register in x2APIC mode */
+		d->apic_icr_hi = v & 0xff000000u;
+		return 0;
 	case APIC_SELF_IPI: apic_set_irr(d, v & 0xff); return 0;
 	case APIC_LVT_TIMER:
 		d->apic_lvt_timer = v & (0xff | LVT_MASKED | LVT_PERIODIC);

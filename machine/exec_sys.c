@@ -330,7 +330,7 @@ int op_rdtsc(struct vl_machine *m, const struct vl_insn *i)
 	struct vl_sens_event ev = { .gpr = 0xff };
 	HOOK(&ev);
 	/* the TSC is the modelled cycle count at the start of this instruction */
-	uint64_t t = m->tsc + (uint64_t)m->tsc_offset;
+	uint64_t t = m->tsc + (uint64_t)m->tsc_offset + (uint64_t)m->priv->dev.tsc_adj;
 	m->cpu.gpr[VL_RAX] = (uint32_t)t;
 	m->cpu.gpr[VL_RDX] = t >> 32;
 	if (i->op == VL_OP_RDTSCP)

@@ -148,7 +148,7 @@ int vl_msr_read(struct vl_machine *m, uint32_t msr, uint64_t *val)
 	case VL_MSR_GS_BASE: *val = c->seg[VL_GS].base; return 0;
 	case VL_MSR_KERNEL_GS_BASE: *val = c->kernel_gs_base; return 0;
 	case VL_MSR_TSC_AUX: *val = c->tsc_aux; return 0;
-	case VL_MSR_TSC: *val = m->tsc + (uint64_t)m->tsc_offset; return 0;
+	case VL_MSR_TSC: *val = m->tsc + (uint64_t)m->tsc_offset + (uint64_t)m->priv->dev.tsc_adj; return 0;
 	case VL_MSR_PAT: *val = c->pat; return 0;
 	default: break;
 	}
@@ -208,9 +208,11 @@ int vl_msr_write(struct vl_machine *m, uint32_t msr, uint64_t val)
 		if (val >> 32) return -1;
 		c->tsc_aux = val; return 0;
 	case VL_MSR_TSC:
-		/* The TSC is the model's cycle count; moving it would break the
-		 * accounting, so a write is refused (#GP). Documented in README. */
-		return -1;
+		/* The TSC is the model's cycle count and never moves; a guest write
+		 * sets the guest-visible difference instead (what the guest reads
+		 * next is val plus the cycles since), as IA32_TSC_ADJUST does. */
+		m->priv->dev.tsc_adj = (int64_t)(val - m->tsc - (uint64_t)m->tsc_offset);
+		return 0;
 	case VL_MSR_PAT:
 		if (!pat_valid(val)) return -1;
 		c->pat = val; return 0;
