@@ -16,6 +16,7 @@ static const struct vl_cli_cmd cli_cmds[] = {
 	{ "export",  "runs and metrics as CSV or JSON",                       cmd_export },
 	{ "bench",   "speed of the machine itself (guest MIPS)",              cmd_bench },
 	{ "version", "version, git commit and compiler of this build",        cmd_version },
+	{ "suite",   "a standard test suite (kvm-unit-tests): PASS/FAIL/SKIP per configuration", cmd_suite },
 };
 #define CLI_NCMDS (sizeof cli_cmds / sizeof cli_cmds[0])
 
