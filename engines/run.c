@@ -242,7 +242,8 @@ static int run_model(const struct vl_run_spec *spec, const struct vl_engine_ops 
 
 	res->exit_table = m->exit_table;
 	res->exit_table_len = m->exit_table_len;
-	res->ctr = m->region[VL_REGION_MEASURE];
+	/* a Multiboot kernel has no region markers: everything it did is region 0 */
+	res->ctr = m->region[foreign ? 0 : VL_REGION_MEASURE];
 	res->total_insns = m->insns;
 	res->total_cycles = m->tsc;
 	res->host_mips = res->host_seconds > 0 ? m->insns / res->host_seconds / 1e6 : 0;

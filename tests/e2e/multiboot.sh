@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# multiboot.sh — Multiboot v1 guests (the kvm-unit-tests kernels in
+# ../shared/kvm-unit-tests): they boot on the native engine in 32-bit
+# protected mode and pass; `run --format json` carries console and
+# guest_exit; counters are identical run to run; vmexit's cpuid benchmark
+# prints its line; images the machine cannot boot and bad Multiboot headers
+# are refused with one line and status 2; `suite kvm-unit-tests` reports
+# PASS/SKIP (multi-CPU entries: "needs N CPUs") and TAP.
+set -u
+V=${VIRTLAB:-bin/virtlab}
+cd "$(dirname "$0")/../.."
+K=${KVM_UNIT_TESTS:-../shared/kvm-unit-tests}
+[ -r "$K/setjmp.flat" ] || K=/work/shared/kvm-unit-tests
+[ -r "$K/setjmp.flat" ] || { echo "no kvm-unit-tests kernels"; exit 77; }
+t=$(mktemp -d); trap 'rm -rf "$t"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+
+for k in setjmp rmap_chain; do
+	"$V" run --no-db --image "$K/$k.flat" --format json >"$t/$k.a" || fail "$k did not pass"
+	"$V" run --no-db --image "$K/$k.flat" --format json >"$t/$k.b" || fail "$k (second run)"
+	python3 - "$t/$k.a" "$t/$k.b" <<'PY' || fail "json / determinism for $k"
+import json, sys
+a = json.load(open(sys.argv[1])); b = json.load(open(sys.argv[2]))
+assert a["status"] == "ok" and a["guest_exit"] == 0, (a["status"], a["reason"])
+assert "unexpected failures" not in a["console"] and "FAIL" not in a["console"], a["console"][-300:]
+assert a["events"]["guest_instructions"] > 0
+for k in ["cycles", "exits", "events", "console", "guest_exit"]:
+    assert a[k] == b[k], "run-to-run difference in " + k
+PY
+done
+echo "setjmp, rmap_chain pass on native; console, guest_exit, counters identical twice"
+
+"$V" run --no-db --image "$K/vmexit.flat" --append cpuid --format json >"$t/vm" || fail "vmexit cpuid"
+python3 - "$t/vm" <<'PY' || fail "vmexit cpuid output"
+import json, re, sys
+a = json.load(open(sys.argv[1]))
+m = re.search(r"^cpuid (\d+)\s*$", a["console"], re.M)
+assert m and int(m.group(1)) > 0, a["console"][-300:]
+assert a["exits"] == {}, "native: no exits expected, got %s" % a["exits"]
+print("vmexit cpuid:", m.group(1), "cycles per CPUID on native")
+PY
+
+# refusals: one line, status 2
+python3 - "$t" "$K/setjmp.flat" <<'PY'
+import struct, sys
+d, src = sys.argv[1], open(sys.argv[2], "rb").read()
+open(d + "/bootsector.bin", "wb").write(bytes(510) + b"\x55\xaa")
+bz = bytearray(1024); bz[0x202:0x206] = b"HdrS"; open(d + "/bzImage", "wb").write(bz)
+open(d + "/pe.exe", "wb").write(b"MZ" + bytes(1000))
+# a Multiboot header with a broken checksum
+k = bytearray(src); off = k.find(struct.pack("<I", 0x1BADB002)); k[off + 8] ^= 1
+open(d + "/badsum.flat", "wb").write(k)
+# ELF32 without the Multiboot header
+k = bytearray(src); k[off:off + 4] = b"\0\0\0\0"; open(d + "/nomb.flat", "wb").write(k)
+# two PT_LOAD segments at the same physical address
+k = bytearray(src); phoff = struct.unpack_from("<I", k, 28)[0]; n = struct.unpack_from("<H", k, 44)[0]
+loads = [phoff + 32 * i for i in range(n) if struct.unpack_from("<I", k, phoff + 32 * i)[0] == 1]
+pa = struct.unpack_from("<I", k, loads[0] + 12)[0]
+struct.pack_into("<I", k, loads[1] + 12, pa); open(d + "/overlap.flat", "wb").write(k)
+# a segment beyond RAM
+k = bytearray(src); struct.pack_into("<I", k, loads[0] + 12, 0xf0000000); open(d + "/oor.flat", "wb").write(k)
+PY
+check_refused() {  # file, expected text
+	out=$("$V" run --no-db --image "$1" 2>&1); rc=$?
+	[ $rc -eq 2 ] || fail "$1: status $rc (expected 2): $out"
+	[ "$(printf '%s\n' "$out" | wc -l)" -eq 1 ] || fail "$1: more than one line: $out"
+	printf '%s\n' "$out" | grep -q "$2" || fail "$1: '$out' does not say '$2'"
+	echo "refused: $out"
+}
+check_refused "$t/bootsector.bin" "real-mode"
+check_refused "$t/bzImage" "bzImage"
+check_refused "$t/pe.exe" "PE/COFF"
+check_refused "$t/badsum.flat" "bad checksum"
+check_refused "$t/nomb.flat" "without a Multiboot header"
+check_refused "$t/overlap.flat" "overlap"
+check_refused "$t/oor.flat" "does not fit"
+long=$(head -c 5000 /dev/zero | tr '\0' a)
+out=$("$V" run --no-db --image "$K/setjmp.flat" --append "$long" 2>&1); rc=$?
+[ $rc -eq 2 ] && echo "$out" | grep -q "too long" || fail "long command line: $rc $out"
+
+# the suite runner: upstream's lines and TAP
+"$V" suite kvm-unit-tests "$K" --no-db --tests setjmp,vmexit_ipi,smptest >"$t/s" || fail "suite: $(cat "$t/s")"
+grep -q "^PASS setjmp \[native/" "$t/s" || fail "suite PASS line: $(cat "$t/s")"
+grep -q "^SKIP vmexit_ipi .*(needs 2 CPUs)" "$t/s" || fail "suite SKIP line: $(cat "$t/s")"
+grep -q "^SKIP smptest .*(needs 2 CPUs)" "$t/s" || fail "suite SKIP smptest: $(cat "$t/s")"
+"$V" suite kvm-unit-tests "$K" --no-db --tap --tests setjmp,vmexit_ipi >"$t/tap" || fail "suite --tap"
+grep -q "^TAP version 13" "$t/tap" && grep -q "^ok 1 - " "$t/tap" && grep -q "# SKIP needs 2 CPUs" "$t/tap" &&
+	grep -q "^1\.\.2$" "$t/tap" || fail "TAP: $(cat "$t/tap")"
+db="$t/r.db"
+"$V" suite kvm-unit-tests "$K" --db "$db" --tests setjmp >/dev/null || fail "suite --db"
+n=$(sqlite3 "$db" "select count(*) from run where workload='setjmp' and status='ok' and console_tail like '%SUMMARY%'")
+[ "$n" = 1 ] || fail "suite run not stored with its console ($n)"
+echo "suite: PASS/SKIP lines, TAP, stored run with console"
