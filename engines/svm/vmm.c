@@ -214,6 +214,15 @@ static int svm_cr(struct svm_vmm *vm)
 			/* the MMU engine sees every write and may set the hardware
 			 * value in m->cpu (shadow paging keeps CR0.WP = 1, as KVM's
 			 * svm_set_cr0 does); the VMCB gets the hardware value */
+			if (cr == 0 && ((m->cpu.cr0 ^ val) & VL_CR0_PG)) {
+				/* paging on with EFER.LME activates IA-32e mode, off
+				 * deactivates it (a Multiboot guest's switch to long mode):
+				 * the VMM keeps EFER.LMA, as KVM's svm_set_cr0 does */
+				uint64_t efer = svm_rd(vm, VMCB_EFER, 8);
+				efer = (val & VL_CR0_PG) && (efer & VL_EFER_LME) ? efer | VL_EFER_LMA : efer & ~VL_EFER_LMA;
+				svm_wr(vm, VMCB_EFER, 8, efer);
+				m->cpu.efer = efer;
+			}
 			if (cr == 0) m->cpu.cr0 = val; else m->cpu.cr4 = val;
 			if (vm->mmu->cr_write)
 				vm->mmu->cr_write(m, vm->mmu_ctx, (int)cr, val);
