@@ -538,11 +538,9 @@ int vl_emulate_one(struct vl_machine *m, const struct vl_emul_ops *ops, void *ct
 	/* fetch what the instruction can span: the rest of this page, the next only if needed */
 	if (vl_mem_fetch(m, rip, buf, first < n ? first : n, acc))
 		goto fault;
-	unsigned mode = cpu_dmode(m);
-	if (mode == VL_DMODE_16) {
-		snprintf(m->diag, sizeof m->diag, "emulator: 16-bit code at %#llx is not modelled", (unsigned long long)rip);
-		return -1;
-	}
+	/* 32-bit code decodes as such; a running machine never executes 16-bit
+	 * code (cpu_events stops it), so anything else is 64-bit as before */
+	unsigned mode = cpu_dmode(m) == VL_DMODE_32 ? VL_DMODE_32 : VL_DMODE_64;
 	int len = vl_decode_mode(buf, first < n ? first : n, mode, &in);
 	if (len == 0) {
 		if (vl_mem_fetch(m, rip + first, buf + first, n - first, acc))

@@ -73,8 +73,8 @@ int vl_mb_classify(const uint8_t *img, size_t len, char *err, size_t errlen)
 		return VL_IMG_MULTIBOOT;
 	if (elf) {
 		if (len > EI_CLASS && img[EI_CLASS] == ELFCLASS32)
-			return mb_err(err, errlen, "ELF32 image without a Multiboot header: no 32-bit entry protocol to "
-				      "boot it with (a Multiboot v1 header is needed)");
+			return mb_err(err, errlen, "ELF: not a 64-bit image (class 1) and no Multiboot header: no 32-bit "
+				      "entry protocol to boot it with (a Multiboot v1 header is needed)");
 		return VL_IMG_ELF64;
 	}
 	if (len >= 0x206 && memcmp(img + 0x202, "HdrS", 4) == 0)
@@ -86,8 +86,8 @@ int vl_mb_classify(const uint8_t *img, size_t len, char *err, size_t errlen)
 	if (len >= 512 && img[510] == 0x55 && img[511] == 0xaa)
 		return mb_err(err, errlen, "boot sector (16-bit real-mode code): needs a BIOS and real mode, neither is "
 			      "modelled (use a Multiboot or ELF64 image)");
-	return mb_err(err, errlen, "not an ELF file and no Multiboot header in the first 8 KiB: nothing to boot "
-		      "(16-bit real-mode kernels are not modelled)");
+	return mb_err(err, errlen, "ELF: bad magic (not an ELF file) and no Multiboot header in the first 8 KiB: "
+		      "nothing to boot (16-bit real-mode kernels are not modelled)");
 }
 
 struct mb_seg {

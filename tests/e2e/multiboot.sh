@@ -71,7 +71,7 @@ check_refused "$t/bootsector.bin" "real-mode"
 check_refused "$t/bzImage" "bzImage"
 check_refused "$t/pe.exe" "PE/COFF"
 check_refused "$t/badsum.flat" "bad checksum"
-check_refused "$t/nomb.flat" "without a Multiboot header"
+check_refused "$t/nomb.flat" "no Multiboot header"
 check_refused "$t/overlap.flat" "overlap"
 check_refused "$t/oor.flat" "does not fit"
 long=$(head -c 5000 /dev/zero | tr '\0' a)
