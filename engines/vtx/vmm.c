@@ -224,6 +224,17 @@ static void vtx_set_cr0_4(struct vtx_vmm *vm, unsigned cr, uint64_t val)
 {
 	struct vl_machine *m = vm->vcpu.m;
 	vtx_vmwrite(vm, cr == 0 ? VMCS_CR0_READ_SHADOW : VMCS_CR4_READ_SHADOW, val);
+	if (cr == 0 && ((m->cpu.cr0 ^ val) & VL_CR0_PG)) {
+		/* paging on with EFER.LME enters IA-32e mode (KVM enter_lmode): LMA
+		 * and the "IA-32e mode guest" entry control follow */
+		uint64_t efer = vtx_vmread(vm, VMCS_GUEST_IA32_EFER);
+		uint64_t ent = vtx_vmread(vm, VMCS_VM_ENTRY_CONTROLS);
+		bool lma = (val & VL_CR0_PG) && (efer & VL_EFER_LME);
+		efer = lma ? efer | VL_EFER_LMA : efer & ~VL_EFER_LMA;
+		vtx_vmwrite(vm, VMCS_GUEST_IA32_EFER, efer);
+		vtx_vmwrite(vm, VMCS_VM_ENTRY_CONTROLS, lma ? ent | ENTRY_IA32E_MODE : ent & ~ENTRY_IA32E_MODE);
+		m->cpu.efer = efer;
+	}
 	if (cr == 0) m->cpu.cr0 = val; else m->cpu.cr4 = val;
 	if (vm->mmu->cr_write) {
 		vm->mmu->cr_write(m, vm->mmu_ctx, (int)cr, val);
@@ -458,6 +469,14 @@ static int vtx_setup(struct vtx_vmm *vm, char *err, size_t errlen)
 	bool ept = vm->mmu_kind == VL_MMU_NESTED;
 	bool vpid = p->features_vpid;
 	vm->tpr_shadow = p->features_tpr_shadow;
+	/* a guest entered with paging off (a Multiboot kernel) needs "unrestricted
+	 * guest" (Westmere+, EPT only); KVM's identity-map fallback is not modelled */
+	bool unrestricted = ept && p->features_unrestricted_guest;
+	if (!(m->cpu.cr0 & VL_CR0_PG) && !unrestricted) {
+		snprintf(err, errlen, "vtx: a guest that starts with paging off (32-bit Multiboot entry) needs EPT with "
+			 "unrestricted guest%s", ept ? ", which this CPU lacks" : " (use --mmu nested)");
+		return -1;
+	}
 
 	uint64_t msr_bm = vl_mem_alloc_page(m);
 	uint64_t vapic = vm->tpr_shadow ? vl_mem_alloc_page(m) : 0;
@@ -484,6 +503,8 @@ static int vtx_setup(struct vtx_vmm *vm, char *err, size_t errlen)
 		cpu |= CPU_INVLPG_EXITING | CPU_CR3_LOAD_EXITING | CPU_CR3_STORE_EXITING;
 	if (ept)
 		sec |= SEC_ENABLE_EPT;
+	if (unrestricted)
+		sec |= SEC_UNRESTRICTED_GUEST;   /* as KVM (enable_unrestricted_guest) */
 	if (vpid)
 		sec |= SEC_ENABLE_VPID;
 	if (sec)
