@@ -182,8 +182,6 @@ int vl_msr_write(struct vl_machine *m, uint32_t msr, uint64_t val)
 	case VL_MSR_EFER:
 		if (val & ~EFER_VALID)
 			return -1;
-		if (((val ^ c->efer) & VL_EFER_LME) && (c->cr0 & VL_CR0_PG))
-			return -1;   /* LME may change only with paging off (SDM 9.8.5) */
 		/* LMA is maintained by the processor (CR0.PG with LME); keep it. */
 		c->efer = (val & ~VL_EFER_LMA) | (c->efer & VL_EFER_LMA);
 		return 0;

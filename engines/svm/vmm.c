@@ -25,6 +25,7 @@ struct svm_vmm {
 	bool v_tpr;
 	uint64_t hw_cr3;
 	uint64_t unknown_exits;
+	uint64_t guest_cr0;      /* the CR0 the guest last wrote (the hardware's may differ under shadow paging) */
 };
 
 static uint64_t svm_rd(struct svm_vmm *vm, unsigned off, unsigned size)
@@ -214,7 +215,7 @@ static int svm_cr(struct svm_vmm *vm)
 			/* the MMU engine sees every write and may set the hardware
 			 * value in m->cpu (shadow paging keeps CR0.WP = 1, as KVM's
 			 * svm_set_cr0 does); the VMCB gets the hardware value */
-			if (cr == 0 && ((m->cpu.cr0 ^ val) & VL_CR0_PG)) {
+			if (cr == 0 && ((vm->guest_cr0 ^ val) & VL_CR0_PG)) {
 				/* paging on with EFER.LME activates IA-32e mode, off
 				 * deactivates it (a Multiboot guest's switch to long mode):
 				 * the VMM keeps EFER.LMA, as KVM's svm_set_cr0 does */
@@ -223,6 +224,8 @@ static int svm_cr(struct svm_vmm *vm)
 				svm_wr(vm, VMCB_EFER, 8, efer);
 				m->cpu.efer = efer;
 			}
+			if (cr == 0)
+				vm->guest_cr0 = val;
 			if (cr == 0) m->cpu.cr0 = val; else m->cpu.cr4 = val;
 			if (vm->mmu->cr_write)
 				vm->mmu->cr_write(m, vm->mmu_ctx, (int)cr, val);
@@ -474,6 +477,7 @@ static int svm_attach(struct vl_machine *m, const struct vl_mmu_ops *mmu, void *
 	vm->vcpu.handle_exit = svm_handle_exit;
 	vm->mmu = mmu;
 	vm->mmu_kind = mmu->kind;
+	vm->guest_cr0 = m->cpu.cr0;
 	if (mmu->init && mmu->init(m, VL_VENDOR_AMD, &vm->mmu_ctx, err, errlen)) {
 		free(vm);
 		return -1;

@@ -26,6 +26,10 @@ struct vtx_vmm {
 	bool tpr_shadow;
 	uint64_t hw_cr3;                 /* last GUEST_CR3 written (KVM caches it too) */
 	uint64_t boot_cr0, boot_cr4;     /* the guest's CR0/CR4 before the MMU engine set the hardware's */
+	uint64_t guest_cr0;              /* the CR0 the guest last wrote (shadow paging: hardware PG is always 1) */
+	bool lme_hidden;                 /* guest EFER.LME set while its paging is off under shadow paging:
+	                                  * kept from the hardware (VM entry would fail LMA != LME with PG),
+	                                  * as KVM's vmx_set_efer does */
 	uint64_t unknown_exits;
 };
 
@@ -178,8 +182,13 @@ static int vtx_msr(struct vtx_vmm *vm, bool write)
 			return 0;
 		}
 		/* MSRs that live in the VMCS guest-state area */
-		if (msr == VL_MSR_EFER)
+		if (msr == VL_MSR_EFER) {
+			vm->lme_hidden = vm->mmu_kind != VL_MMU_NESTED && !(vm->guest_cr0 & VL_CR0_PG) &&
+					 (m->cpu.efer & VL_EFER_LME);
+			if (vm->lme_hidden)
+				m->cpu.efer &= ~VL_EFER_LME;
 			vtx_vmwrite(vm, VMCS_GUEST_IA32_EFER, m->cpu.efer);
+		}
 		else if (msr == VL_MSR_PAT)
 			vtx_vmwrite(vm, VMCS_GUEST_IA32_PAT, m->cpu.pat);
 		else if (msr == VL_MSR_FS_BASE)
@@ -193,6 +202,8 @@ static int vtx_msr(struct vtx_vmm *vm, bool write)
 			vtx_inject_exception(vm, VL_GP, true, 0);
 			return 0;
 		}
+		if (msr == VL_MSR_EFER && vm->lme_hidden)
+			val |= VL_EFER_LME;   /* the guest reads what it wrote */
 		m->cpu.gpr[VL_RAX] = (uint32_t)val;
 		m->cpu.gpr[VL_RDX] = val >> 32;
 	}
@@ -224,10 +235,11 @@ static void vtx_set_cr0_4(struct vtx_vmm *vm, unsigned cr, uint64_t val)
 {
 	struct vl_machine *m = vm->vcpu.m;
 	vtx_vmwrite(vm, cr == 0 ? VMCS_CR0_READ_SHADOW : VMCS_CR4_READ_SHADOW, val);
-	if (cr == 0 && ((m->cpu.cr0 ^ val) & VL_CR0_PG)) {
+	if (cr == 0 && ((vm->guest_cr0 ^ val) & VL_CR0_PG)) {
 		/* paging on with EFER.LME enters IA-32e mode (KVM enter_lmode): LMA
 		 * and the "IA-32e mode guest" entry control follow */
-		uint64_t efer = vtx_vmread(vm, VMCS_GUEST_IA32_EFER);
+		uint64_t efer = vtx_vmread(vm, VMCS_GUEST_IA32_EFER) | (vm->lme_hidden ? VL_EFER_LME : 0);
+		vm->lme_hidden = false;
 		uint64_t ent = vtx_vmread(vm, VMCS_VM_ENTRY_CONTROLS);
 		bool lma = (val & VL_CR0_PG) && (efer & VL_EFER_LME);
 		efer = lma ? efer | VL_EFER_LMA : efer & ~VL_EFER_LMA;
@@ -235,6 +247,8 @@ static void vtx_set_cr0_4(struct vtx_vmm *vm, unsigned cr, uint64_t val)
 		vtx_vmwrite(vm, VMCS_VM_ENTRY_CONTROLS, lma ? ent | ENTRY_IA32E_MODE : ent & ~ENTRY_IA32E_MODE);
 		m->cpu.efer = efer;
 	}
+	if (cr == 0)
+		vm->guest_cr0 = val;
 	if (cr == 0) m->cpu.cr0 = val; else m->cpu.cr4 = val;
 	if (vm->mmu->cr_write) {
 		vm->mmu->cr_write(m, vm->mmu_ctx, (int)cr, val);
@@ -469,12 +483,14 @@ static int vtx_setup(struct vtx_vmm *vm, char *err, size_t errlen)
 	bool ept = vm->mmu_kind == VL_MMU_NESTED;
 	bool vpid = p->features_vpid;
 	vm->tpr_shadow = p->features_tpr_shadow;
-	/* a guest entered with paging off (a Multiboot kernel) needs "unrestricted
-	 * guest" (Westmere+, EPT only); KVM's identity-map fallback is not modelled */
+	/* a guest entered with paging off (a Multiboot kernel) runs under EPT only
+	 * with "unrestricted guest" (Westmere+; KVM's identity-map fallback is not
+	 * modelled); under shadow paging the hardware pages through the MMU
+	 * engine's nonpaging root */
 	bool unrestricted = ept && p->features_unrestricted_guest;
-	if (!(m->cpu.cr0 & VL_CR0_PG) && !unrestricted) {
-		snprintf(err, errlen, "vtx: a guest that starts with paging off (32-bit Multiboot entry) needs EPT with "
-			 "unrestricted guest%s", ept ? ", which this CPU lacks" : " (use --mmu nested)");
+	if (ept && !(m->cpu.cr0 & VL_CR0_PG) && !unrestricted) {
+		snprintf(err, errlen, "vtx: a guest that starts with paging off (32-bit Multiboot entry) needs "
+			 "unrestricted guest under EPT, which this CPU lacks (--mmu shadow runs it)");
 		return -1;
 	}
 
@@ -582,6 +598,7 @@ static int vtx_attach(struct vl_machine *m, const struct vl_mmu_ops *mmu, void *
 	vm->mmu = mmu;
 	vm->mmu_kind = mmu->kind;
 	vm->boot_cr0 = m->cpu.cr0;
+	vm->guest_cr0 = m->cpu.cr0;
 	vm->boot_cr4 = m->cpu.cr4;
 	if (mmu->init && mmu->init(m, VL_VENDOR_INTEL, &vm->mmu_ctx, err, errlen)) {
 		free(vm);
