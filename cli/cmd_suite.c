@@ -322,7 +322,6 @@ int cmd_suite(int argc, char **argv)
 			probed = true;
 			/* the run is named after the test, not the kernel file */
 			snprintf(res.workload, sizeof res.workload, "%s", t->name);
-			snprintf(res.params, sizeof res.params, "%s", t->args);
 			if (res.status == VL_RUN_OK)
 				suite_report(&out, "PASS", t->name, &cfgs[ci], profile, "");
 			else if (res.status == VL_RUN_FAILED && res.guest_exit == KUT_EXIT_SKIP)

@@ -141,6 +141,52 @@ static const char *basename_noext(const char *path, char *buf, size_t n)
 	return buf;
 }
 
+/* kvm-unit-tests' vmexit benchmark prints one line per benchmark, "NAME N"
+ * with N its RDTSC cycles per operation (x86/vmexit.c do_test; indented
+ * "  ipi NAME N" lines are details). Each becomes a guest result (iters 1,
+ * cycles N, unit=cycles/op); a run of one benchmark has N as its
+ * cycles_per_iter, so `report --tag kvm-unit-tests` shows kvm-unit-tests'
+ * exit-cost table per configuration. Only for an image named vmexit*. */
+static void run_parse_kut_vmexit(struct vl_run_result *res, const char *image)
+{
+	const char *b = strrchr(image, '/');
+	b = b ? b + 1 : image;
+	if (strncmp(b, "vmexit", 6) || !res->console)
+		return;
+	res->nresults = 0;
+	for (const char *l = res->console; *l; ) {
+		const char *e = strchr(l, '\n');
+		size_t n = e ? (size_t)(e - l) : strlen(l);
+		char line[96], name[32];
+		unsigned long long v;
+		char tail;
+		if (n < sizeof line) {
+			memcpy(line, l, n);
+			line[n] = '\0';
+			if (sscanf(line, "%31[a-z0-9_] %llu%c", name, &v, &tail) == 3 && tail == '\r')
+				tail = 0;
+			else if (sscanf(line, "%31[a-z0-9_] %llu%c", name, &v, &tail) != 2)
+				goto next;
+			if (res->nresults < (int)(sizeof res->results / sizeof res->results[0])) {
+				struct vl_guest_result *g = &res->results[res->nresults++];
+				memset(g, 0, sizeof *g);
+				cpy(g->workload, sizeof g->workload, name);
+				g->iters = 1;
+				g->cycles = v;
+				g->nkv = 1;
+				cpy(g->key[0], sizeof g->key[0], "unit");
+				cpy(g->val[0], sizeof g->val[0], "cycles/op");
+			}
+		}
+next:
+		if (!e)
+			break;
+		l = e + 1;
+	}
+	if (res->nresults == 1)
+		res->cycles_per_iter = (double)res->results[0].cycles;
+}
+
 void vl_run_parse_results(struct vl_run_result *res, const char *console)
 {
 	res->nresults = 0;
@@ -388,6 +434,8 @@ int vl_run_execute(const struct vl_run_spec *spec, struct vl_run_result *res)
 		/* the engine may have rewritten identity; keep the resolved names */
 		cpy(res->engine, sizeof res->engine, eng->name);
 		cpy(res->mmu, sizeof res->mmu, vl_mmu_name(kind));
+		if (foreign && res->status == VL_RUN_OK)
+			run_parse_kut_vmexit(res, rs.image);
 		goto out;
 	}
 	if (!eng->attach) {
@@ -401,6 +449,8 @@ int vl_run_execute(const struct vl_run_spec *spec, struct vl_run_result *res)
 		goto out;
 	}
 	rc = run_model(spec, eng, mmu, prof, image, cmdline, foreign, res);
+	if (foreign && res->status == VL_RUN_OK)
+		run_parse_kut_vmexit(res, image);
 out:
 	free(prof);
 	return rc;

@@ -107,3 +107,22 @@ ops = max(2 ** k - 64 for k in range(7, 40) if 2 ** k - 64 <= n)
 assert 0 <= n - ops < 64, (n, ops)
 print("svm/nested vmexit cpuid: %s cycles/op, %d CPUID exits for %d operations" % (m.group(1), n, ops))
 PY
+
+# vmexit lines as data: each suite run of a vmexit entry stores its cycles per
+# operation; `report --tag kvm-unit-tests` is kvm-unit-tests' exit-cost table
+db="$t/v.db"
+"$V" suite kvm-unit-tests "$K" --db "$db" --tests vmexit_cpuid >/dev/null || fail "suite vmexit_cpuid native"
+"$V" suite kvm-unit-tests "$K" --db "$db" --engine svm --mmu nested --tests vmexit_cpuid >/dev/null ||
+	fail "suite vmexit_cpuid svm"
+[ "$(sqlite3 "$db" "select count(*) from guest_result where workload='cpuid' and extra='unit=cycles/op' and cycles > 0")" = 2 ] ||
+	fail "vmexit cpuid cycles/op not stored"
+"$V" report --db "$db" --tag kvm-unit-tests --format csv >"$t/rep" || fail "report"
+python3 - "$t/rep" <<'PY' || fail "report of the vmexit table: $(cat "$t/rep")"
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1])))
+head, row = rows[0], next(r for r in rows if r[0] == "vmexit_cpuid")
+nat = float(row[head.index("native")])
+svm = [float(row[i]) for i, h in enumerate(head) if h.startswith("svm") and "ratio" not in h and row[i]]
+assert nat > 0 and svm and svm[0] > nat, (head, row)
+print("report vmexit_cpuid: native %g, svm %g cycles/op" % (nat, svm[0]))
+PY
