@@ -76,7 +76,7 @@ void vl_cpuid(struct vl_machine *m, uint32_t leaf, uint32_t subleaf, uint32_t ou
 		out[2] = (p->features_pcid ? 1u << 17 : 0) | (p->features_x2apic ? 1u << 21 : 0);
 		out[3] = 1u << 3 /* PSE */ | 1u << 4 /* TSC */ | 1u << 5 /* MSR */ | 1u << 6 /* PAE */ |
 			 1u << 8 /* CX8 */ | 1u << 9 /* APIC */ | 1u << 13 /* PGE */ | 1u << 15 /* CMOV */ |
-			 1u << 16 /* PAT */;
+			 1u << 16 /* PAT */ | 1u << 19 /* CLFLUSH: executed (no caches are modelled: it only retires) */;
 		break;
 	case 7:
 		break;                         /* no leaf-7 features modelled (no SMEP/SMAP/FSGSBASE) */
