@@ -256,20 +256,6 @@ static bool cpu_events(struct vl_machine *m)
 	bool idled = false;
 	int declines = 0;
 	p->fc_vpage = ~0ull;   /* the paging context or CPL may have changed */
-	unsigned mode = cpu_dmode(m);
-	if (__builtin_expect(mode != p->dmode, 0)) {
-		if (mode == VL_DMODE_16) {
-			vl_machine_stop(m, VL_M_ERROR, "%s at rip %#llx: 16-bit code is not modelled",
-					(m->cpu.cr0 & VL_CR0_PE) ? "16-bit code segment" : "real mode",
-					(unsigned long long)m->cpu.rip);
-			return true;
-		}
-		struct vl_dcache *dc = p->dcache;   /* the same bytes decode differently now */
-		for (uint64_t f = 0; f < dc->nframes; f++)
-			if (dc->pages[f])
-				dc->pages[f]->gen++;
-		p->dmode = (uint8_t)mode;
-	}
 	for (;;) {
 		p->events = false;
 		if (m->state != VL_M_RUNNING)
@@ -323,9 +309,39 @@ static bool cpu_events(struct vl_machine *m)
 			idled = true;
 			continue;
 		}
+		if (__builtin_expect(p->tf_step, 0)) {
+			/* the single-stepped instruction retired: #DB (trap, DR6.BS) before the next */
+			p->tf_step = false;
+			if (m->insns != p->tf_insns) {
+				c->dr[6] |= 1ull << 14;
+				m->priv->fault = (struct vl_fault){ .vec = VL_DB };
+				cpu_deliver_fault(m);
+				continue;
+			}
+		}
+		if (__builtin_expect((c->rflags & VL_FL_TF) != 0, 0)) {
+			p->tf_step = true;   /* look again after this instruction */
+			p->tf_insns = m->insns;
+			p->events = true;
+		}
 		p->next_event = vl_dev_next_event(m);
 		if (m->max_cycles && m->max_cycles < p->next_event)
 			p->next_event = m->max_cycles;
+		/* last, after any delivery above: the code segment of the next instruction */
+		unsigned mode = cpu_dmode(m);
+		if (__builtin_expect(mode != p->dmode, 0)) {
+			if (mode == VL_DMODE_16) {
+				vl_machine_stop(m, VL_M_ERROR, "%s at rip %#llx: 16-bit code is not modelled",
+						(m->cpu.cr0 & VL_CR0_PE) ? "16-bit code segment" : "real mode",
+						(unsigned long long)m->cpu.rip);
+				return true;
+			}
+			struct vl_dcache *dc = p->dcache;   /* the same bytes decode differently now */
+			for (uint64_t f = 0; f < dc->nframes; f++)
+				if (dc->pages[f])
+					dc->pages[f]->gen++;
+			p->dmode = (uint8_t)mode;
+		}
 		return false;
 	}
 }

@@ -247,9 +247,12 @@ int op_syscall(struct vl_machine *m, const struct vl_insn *i)
 	struct vl_sens_event ev = { .gpr = 0xff };
 	HOOK(&ev);
 	struct vl_cpu *c = &m->cpu;
+	bool compat = cpu_dmode(m) != VL_DMODE_64;
+	if (compat && (!(c->efer & VL_EFER_LMA) || cpu_priv(m)->vendor_intel))
+		return X_UD();   /* legacy mode; Intel: compatibility mode too (AMD: CSTAR) */
 	uint64_t fl = cpu_rflags(m);
 	uint16_t sel = (uint16_t)(c->star >> 32);
-	c->gpr[VL_RCX] = c->rip + i->len;
+	c->gpr[VL_RCX] = compat ? (uint32_t)(c->rip + i->len) : c->rip + i->len;
 	c->gpr[VL_R11] = fl & ~VL_FL_RF;
 	c->seg[VL_CS] = (struct vl_seg){ .sel = sel & 0xfffc, .base = 0, .limit = 0xffffffff, .attr = 0xa09b };
 	c->seg[VL_SS] = (struct vl_seg){ .sel = (uint16_t)(sel + 8), .base = 0, .limit = 0xffffffff, .attr = 0xc093 };
@@ -257,7 +260,10 @@ int op_syscall(struct vl_machine *m, const struct vl_insn *i)
 	if (c->cpl != 0)
 		vl_count(m, VL_EV_PRIV_TRANSITIONS, 1);
 	c->cpl = 0;
-	c->rip = c->lstar;
+	c->rip = compat ? c->cstar : c->lstar;
+	/* single-step follows TF at the end of SYSCALL: SFMASK may have cleared it */
+	if (!(c->rflags & VL_FL_TF))
+		cpu_priv(m)->tf_step = false;
 	cpu_kick(m);
 	return VL_X_OK;
 }
@@ -268,18 +274,24 @@ int op_sysret(struct vl_machine *m, const struct vl_insn *i)
 		return X_UD();
 	PRIV();
 	struct vl_cpu *c = &m->cpu;
-	if (!(i->rex & 8))
-		return X_UD();   /* SYSRET to compatibility mode: not modelled */
-	if (!canonical(c->gpr[VL_RCX]))
+	bool to64 = i->rex & 8;   /* SYSRETQ; without REX.W to 32-bit code (compatibility mode) */
+	if (to64 && !canonical(c->gpr[VL_RCX]))
 		return X_GP(0);  /* Intel: #GP at CPL 0 */
 	struct vl_sens_event ev = { .gpr = 0xff };
 	HOOK(&ev);
 	uint16_t sel = (uint16_t)(c->star >> 48);
-	c->seg[VL_CS] = (struct vl_seg){ .sel = (uint16_t)((sel + 16) | 3), .base = 0, .limit = 0xffffffff, .attr = 0xa0fb };
+	if (to64)
+		c->seg[VL_CS] = (struct vl_seg){ .sel = (uint16_t)((sel + 16) | 3), .base = 0, .limit = 0xffffffff, .attr = 0xa0fb };
+	else
+		c->seg[VL_CS] = (struct vl_seg){ .sel = (uint16_t)(sel | 3), .base = 0, .limit = 0xffffffff, .attr = 0xc0fb };
 	c->seg[VL_SS] = (struct vl_seg){ .sel = (uint16_t)((sel + 8) | 3), .base = 0, .limit = 0xffffffff, .attr = 0xc0f3 };
 	cpu_set_rflags(m, (c->gpr[VL_R11] & 0x3c7fd7ull) | 2);
 	c->cpl = 3;
-	c->rip = c->gpr[VL_RCX];
+	c->rip = to64 ? c->gpr[VL_RCX] : (uint32_t)c->gpr[VL_RCX];
+	if (c->rflags & VL_FL_TF) {   /* single-step follows TF at the end of SYSRET */
+		cpu_priv(m)->tf_step = true;
+		cpu_priv(m)->tf_insns = m->insns;
+	}
 	vl_count(m, VL_EV_PRIV_TRANSITIONS, 1);
 	cpu_kick(m);
 	return VL_X_OK;
