@@ -13,6 +13,7 @@
 #include "virtlab/engine.h"
 #include "virtlab/machine.h"
 #include "virtlab/run.h"
+#include "hv/hv.h"
 
 /* Generous but finite: a run that exceeds these is a guest that does not
  * finish, reported as "timeout". */
@@ -337,6 +338,15 @@ static int run_model(const struct vl_run_spec *spec, const struct vl_engine_ops 
 		snprintf(res->reason, sizeof res->reason, "machine error: %.480s", m->diag);
 		break;
 	}
+	char why[400];
+	if (eng->verdict && eng->verdict(m, ectx, why, sizeof why)) {
+		char was[512];
+		snprintf(was, sizeof was, "%s", res->status == VL_RUN_OK ? "" : res->reason);
+		res->status = VL_RUN_FAILED;
+		int wl = snprintf(res->reason, sizeof res->reason, "%.300s", why);
+		if (was[0] && wl > 0 && (size_t)wl < sizeof res->reason)
+			snprintf(res->reason + wl, sizeof res->reason - (size_t)wl, " (then: %.180s)", was);
+	}
 out:
 	if (attached && eng->detach)
 		eng->detach(m, ectx);
@@ -395,7 +405,8 @@ int vl_run_execute(const struct vl_run_spec *spec, struct vl_run_result *res)
 		goto out;
 	}
 
-	/* The guest command line: workload=W iters=N [params]; a Multiboot
+	/* The guest command line, built once for the model and external
+	 * engines alike (engines/hv): workload=W iters=N [params]; a Multiboot
 	 * kernel gets --append alone (the loader puts its name first) */
 	char cmdline[VL_BOOT_CMDLINE_MAX];
 	int n;
@@ -406,12 +417,8 @@ int vl_run_execute(const struct vl_run_spec *spec, struct vl_run_result *res)
 		rc = run_refuse(res, "--append is for Multiboot kernels (--image FILE with a Multiboot header); "
 				"the virtlab guest takes --params");
 		goto out;
-	} else if (wl)
-		n = snprintf(cmdline, sizeof cmdline, "workload=%s iters=%llu%s%s", wl->name,
-			     (unsigned long long)res->iterations, spec->params ? " " : "", spec->params ? spec->params : "");
-	else
-		n = snprintf(cmdline, sizeof cmdline, "iters=%llu%s%s", (unsigned long long)res->iterations,
-			     spec->params ? " " : "", spec->params ? spec->params : "");
+	} else
+		n = hv_cmdline(cmdline, sizeof cmdline, wl ? wl->name : NULL, res->iterations, spec->params);
 	if (n < 0 || (size_t)n >= sizeof cmdline) {
 		rc = run_refuse(res, "guest command line too long (max %d bytes)", VL_BOOT_CMDLINE_MAX - 1);
 		goto out;
@@ -426,6 +433,7 @@ int vl_run_execute(const struct vl_run_spec *spec, struct vl_run_result *res)
 		rs.profile = res->profile;
 		rs.iterations = res->iterations;
 		rs.image = spec->image ? spec->image : vl_guest_image();
+		rs.cmdline = cmdline;
 		res->model = false;
 		if (eng->run_external(&rs, res, err, sizeof err)) {
 			rc = run_refuse(res, "engine %s: %s", eng->name, err);
