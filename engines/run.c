@@ -13,6 +13,7 @@
 #include "virtlab/engine.h"
 #include "virtlab/machine.h"
 #include "virtlab/run.h"
+#include "virtlab/sde.h"
 #include "hv/hv.h"
 
 /* Generous but finite: a run that exceeds these is a guest that does not
@@ -295,6 +296,7 @@ static int run_model(const struct vl_run_spec *spec, const struct vl_engine_ops 
 	res->total_cycles = m->tsc;
 	res->host_mips = res->host_seconds > 0 ? m->insns / res->host_seconds / 1e6 : 0;
 	res->cycles_per_iter = res->iterations ? (double)vl_counters_total(&res->ctr) / res->iterations : 0;
+	vl_sde_publish(res);   /* the counters as PAPI SDEs sde:::virtlab::... (engines/sde.c) */
 	res->console = malloc(m->console_len + 1);
 	if (res->console) {
 		if (m->console_len)
