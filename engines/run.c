@@ -185,8 +185,10 @@ next:
 			break;
 		l = e + 1;
 	}
-	if (res->nresults == 1)
-		res->cycles_per_iter = (double)res->results[0].cycles;
+	/* one benchmark: its cycles per operation; none (the guest printed
+	 * "NAME (skipped)": the CPU lacks what it needs) or several: no single
+	 * figure (0), the guest results hold them */
+	res->cycles_per_iter = res->nresults == 1 ? (double)res->results[0].cycles : 0;
 }
 
 void vl_run_parse_results(struct vl_run_result *res, const char *console)
