@@ -505,8 +505,16 @@ int cpu_emul_write(struct vl_machine *m, uint64_t va, unsigned sz, uint64_t v)
 {
 	struct vl_cpu_priv *p = &m->priv->cpu;
 	int vec = p->emul_write ? p->emul_write(m, p->emul_ctx, va, &v, sz) : 0;
-	if (vec)
-		return cpu_fault(m, (unsigned)vec, vec == VL_PF || vec == VL_GP, m->priv->fault.err);
+	if (vec) {
+		/* CR2: the faulting byte the write left in the fault record (a
+		 * write may cross into a second page), else the write's address */
+		uint64_t cr2 = m->priv->fault.cr2;
+		if (cr2 < va || cr2 - va >= sz)
+			cr2 = va;
+		int rc = cpu_fault(m, (unsigned)vec, vec == VL_PF || vec == VL_GP, m->priv->fault.err);
+		m->priv->fault.cr2 = cr2;
+		return rc;
+	}
 	return 0;
 }
 

@@ -200,7 +200,10 @@ static int svm_exit(struct svm_vcpu *v, uint32_t code, uint64_t info1, uint64_t 
 	vmcb_set(m, vmcb, VMCB_EXITCODE, 8, code == SVM_VMEXIT_INVALID ? ~0ull : code);
 	vmcb_set(m, vmcb, VMCB_EXITINFO1, 8, info1);
 	vmcb_set(m, vmcb, VMCB_EXITINFO2, 8, info2);
-	vmcb_set(m, vmcb, VMCB_EXITINTINFO, 8, 0);
+	const struct vl_vectoring *vi = &m->vectoring;   /* the event being delivered, if any (APM 15.7.2) */
+	vmcb_set(m, vmcb, VMCB_EXITINTINFO, 8, !vi->valid ? 0 :
+		 vi->vec | (uint64_t)vi->type << SVM_EVTINJ_TYPE_SHIFT | (vi->has_err ? SVM_EVTINJ_VALID_ERR : 0) |
+		 SVM_EVTINJ_VALID | (uint64_t)vi->err << 32);
 	vmcb_set(m, vmcb, VMCB_NRIP, 8, nrip);
 	vl_charge(m, VL_CAT_EXIT, m->prof->svm_vmexit);
 	if (m->trace) {

@@ -122,10 +122,29 @@ static int svm_emulate(struct svm_vmm *vm)
 	svm_charge(vm, m->prof->vmm_emulate);
 	m->cpu.rip = svm_rd(vm, VMCB_RIP, 8);
 	m->cpu.gpr[VL_RAX] = svm_rd(vm, VMCB_RAX, 8);
+	uint64_t cr2 = m->cpu.cr2;
 	int rc = vl_emulate_one(m, &ops, vm, &pfec);
 	if (rc < 0) {
-		vl_machine_stop(m, VL_M_ERROR, "svm VMM: cannot emulate instruction at %#" PRIx64 ": %s", m->cpu.rip, m->diag);
+		char why[256];
+		snprintf(why, sizeof why, "%.200s", m->diag);   /* m->diag is the destination too */
+		vl_machine_stop(m, VL_M_ERROR, "svm VMM: cannot emulate instruction at %#" PRIx64 ": %s", m->cpu.rip, why);
 		return VL_HOOK_STOP;
+	}
+	if (rc == VL_PF) {
+		uint64_t va = m->cpu.cr2;
+		m->cpu.cr2 = cr2;
+		if (vm->mmu->page_fault) {
+			/* the emulator's access faulted on the hardware (shadow) tables:
+			 * the MMU engine tells a hidden fault (filled: the guest re-runs
+			 * the instruction, which exits again) from the guest's own */
+			int h = vm->mmu->page_fault(m, vm->mmu_ctx, va, &pfec);
+			svm_sync_cr3(vm);
+			if (h == VL_HOOK_STOP || m->state != VL_M_RUNNING)
+				return VL_HOOK_STOP;
+			if (h == VL_HOOK_DONE)
+				return 0;
+		}
+		svm_wr(vm, VMCB_CR2, 8, va);   /* the guest's CR2 lives in the VMCB: set it with the #PF */
 	}
 	if (rc > 0) {
 		svm_inject_exception(vm, (unsigned)rc, rc == VL_PF || rc == VL_GP, rc == VL_PF ? pfec : 0);
@@ -284,6 +303,27 @@ static int svm_exception(struct svm_vmm *vm)
 			return 0;
 		}
 		svm_wr(vm, VMCB_CR2, 8, va);
+	}
+	/* a fault raised while delivering an event (EXITINTINFO, APM 15.7.2)
+	 * combines with it as on hardware: #DF, or shutdown during #DF —
+	 * reflecting it alone would fault again, without end */
+	uint64_t ii = svm_rd(vm, VMCB_EXITINTINFO, 8);
+	if (ii & SVM_EVTINJ_VALID) {
+		struct vl_vectoring first = {
+			.valid = true, .vec = (uint8_t)(ii & SVM_EVTINJ_VEC_MASK),
+			.type = (uint8_t)((ii >> SVM_EVTINJ_TYPE_SHIFT) & 7),
+		};
+		int to = vl_event_combine(&first, vec);
+		if (to < 0) {
+			vl_machine_stop(m, VL_M_TRIPLE_FAULT, "triple fault (shutdown): vector %u while delivering #DF at rip %#llx",
+					vec, (unsigned long long)m->cpu.rip);
+			return VL_HOOK_STOP;
+		}
+		if (to == VL_DF) {
+			vec = VL_DF;
+			has_err = true;
+			err = 0;
+		}
 	}
 	svm_inject_exception(vm, vec, has_err, err);
 	return 0;

@@ -129,10 +129,27 @@ static int vtx_emulate(struct vtx_vmm *vm)
 	uint32_t pfec = 0;
 	vtx_charge(vm, m->prof->vmm_emulate);
 	m->cpu.rip = vtx_vmread(vm, VMCS_GUEST_RIP);
+	uint64_t cr2 = m->cpu.cr2;
 	int rc = vl_emulate_one(m, &ops, vm, &pfec);
 	if (rc < 0) {
-		vl_machine_stop(m, VL_M_ERROR, "vtx VMM: cannot emulate instruction at %#" PRIx64 ": %s", m->cpu.rip, m->diag);
+		char why[256];
+		snprintf(why, sizeof why, "%.200s", m->diag);   /* m->diag is the destination too */
+		vl_machine_stop(m, VL_M_ERROR, "vtx VMM: cannot emulate instruction at %#" PRIx64 ": %s", m->cpu.rip, why);
 		return VL_HOOK_STOP;
+	}
+	if (rc == VL_PF && vm->mmu->page_fault) {
+		/* the emulator's access faulted on the hardware (shadow) tables:
+		 * the MMU engine tells a hidden fault (filled: the guest re-runs
+		 * the instruction, which exits again) from the guest's own */
+		uint64_t va = m->cpu.cr2;
+		m->cpu.cr2 = cr2;
+		int h = vm->mmu->page_fault(m, vm->mmu_ctx, va, &pfec);
+		vtx_sync_cr3(vm);
+		if (h == VL_HOOK_STOP || m->state != VL_M_RUNNING)
+			return VL_HOOK_STOP;
+		if (h == VL_HOOK_DONE)
+			return 0;
+		m->cpu.cr2 = va;
 	}
 	if (rc > 0) {
 		vtx_inject_exception(vm, (unsigned)rc, rc == VL_PF || rc == VL_GP, rc == VL_PF ? pfec : 0);
@@ -327,7 +344,29 @@ static int vtx_exception(struct vtx_vmm *vm)
 		}
 		m->cpu.cr2 = va;   /* CR2 is not in the VMCS: the VMM loads it before entry */
 	}
-	vtx_inject_exception(vm, vec, (info & INTR_INFO_DELIVER_CODE) != 0, err);
+	/* a fault raised while delivering an event (IDT-vectoring information,
+	 * SDM 27.2.4) combines with it as on hardware: #DF, or shutdown during
+	 * #DF — reflecting it alone would fault again, without end */
+	bool has_err = (info & INTR_INFO_DELIVER_CODE) != 0;
+	uint32_t idt = (uint32_t)vtx_vmread(vm, VMCS_IDT_VECTORING_INFO_FIELD);
+	if (idt & INTR_INFO_VALID) {
+		struct vl_vectoring first = {
+			.valid = true, .vec = (uint8_t)(idt & INTR_INFO_VECTOR_MASK),
+			.type = (uint8_t)((idt >> INTR_INFO_TYPE_SHIFT) & 7),
+		};
+		int to = vl_event_combine(&first, vec);
+		if (to < 0) {
+			vl_machine_stop(m, VL_M_TRIPLE_FAULT, "triple fault: vector %u while delivering #DF at rip %#llx",
+					vec, (unsigned long long)m->cpu.rip);
+			return VL_HOOK_STOP;
+		}
+		if (to == VL_DF) {
+			vec = VL_DF;
+			has_err = true;
+			err = 0;
+		}
+	}
+	vtx_inject_exception(vm, vec, has_err, err);
 	return 0;
 }
 

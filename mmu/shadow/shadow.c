@@ -55,6 +55,7 @@ struct sh_page {
 	uint32_t nparents, capparents;
 	uint8_t level;               /* 4 = PML4 .. 1 = PT */
 	bool direct;                 /* maps part of a guest large page: no guest table behind it */
+	bool untracked;              /* mirrors a guest table outside RAM: not indexed by frame, never traced */
 	bool live;
 	uint8_t flood;               /* traced writes since it was last used by a fill */
 	int8_t root_slot;            /* index in the root cache, -1 if not a cached root */
@@ -249,7 +250,7 @@ static void sh_zap(struct shadow *sh, struct sh_page *sp)
 	}
 	if (sp == sh->cur)
 		sh->cur = NULL;
-	if (!sp->direct) {
+	if (!sp->direct && !sp->untracked) {
 		struct sh_page **pp = &sh->by_gfn[sp->gfn];
 		while (*pp && *pp != sp)
 			pp = &(*pp)->gfn_next;
@@ -300,13 +301,14 @@ static struct sh_page *sh_alloc(struct shadow *sh, unsigned level, bool direct, 
 	sp->gfn = gfn;
 	sp->level = (uint8_t)level;
 	sp->direct = direct;
+	sp->untracked = !direct && gfn >= sh->ram_frames;
 	sp->live = true;
 	sp->flood = 0;
 	sp->root_slot = -1;
 	sp->nparents = 0;
 	sp->free_next = NULL;
 	sp->gfn_next = NULL;
-	if (!direct) {
+	if (!direct && !sp->untracked) {
 		sp->gfn_next = sh->by_gfn[gfn];
 		sh->by_gfn[gfn] = sp;
 		if (sh->wp[gfn]++ == 0)
@@ -315,9 +317,15 @@ static struct sh_page *sh_alloc(struct shadow *sh, unsigned level, bool direct, 
 	return sp;
 }
 
-/* The shadow page mirroring guest table frame gfn at `level` (made if missing). */
+/* The shadow page mirroring guest table frame gfn at `level` (made if
+ * missing). A guest table outside RAM (a PDE pointing beyond all memory:
+ * the guest chooses the frame) is never indexed — the per-frame arrays
+ * cover RAM only — and never traced: it reads all ones and drops writes,
+ * so it cannot change. Each link to it gets a page of its own. */
 static struct sh_page *sh_get(struct shadow *sh, uint64_t gfn, unsigned level)
 {
+	if (gfn >= sh->ram_frames)
+		return sh_alloc(sh, level, false, gfn);
 	for (struct sh_page *sp = sh->by_gfn[gfn]; sp; sp = sp->gfn_next)
 		if (sp->level == level)
 			return sp;
