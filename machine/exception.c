@@ -130,7 +130,7 @@ static int deliver_once(struct vl_machine *m, unsigned vec, bool has_err, uint32
 		return VL_X_FAULT;
 	}
 	unsigned dtype = (dlo >> 40) & 0xf, ds = (dlo >> 44) & 1, ddpl = (dlo >> 45) & 3, dp = (dlo >> 47) & 1;
-	unsigned dl = (dlo >> 53) & 1;
+	unsigned dl = (dlo >> 53) & 1 && !((dlo >> 54) & 1);   /* a 64-bit code segment: L = 1, D = 0 */
 	if (!ds || !(dtype & 8) || !dl || ddpl > c->cpl)
 		return X_GP((sel & ~3u) | ext);
 	if (!dp)

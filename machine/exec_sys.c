@@ -144,6 +144,8 @@ static int far_return(struct vl_machine *m, uint64_t rip, uint16_t cs, uint64_t 
 		return cpu_fault(m, VL_NP, true, cs & ~3u);
 	if (!l)
 		return X_GP(cs & ~3u);                      /* compatibility mode is not modelled */
+	if ((lo >> 54) & 1)
+		return X_GP(cs & ~3u);                      /* L and D both set: reserved (SDM RET/IRET) */
 	if (!canonical(rip))
 		return X_GP(0);
 	if (load_ss && !(ss & ~3u) && rpl == 3)
@@ -512,7 +514,7 @@ int op_invlpg(struct vl_machine *m, const struct vl_insn *i)
 int op_nop_priv(struct vl_machine *m, const struct vl_insn *i)
 {
 	PRIV();
-	struct vl_sens_event ev = { .gpr = 0xff };
+	struct vl_sens_event ev = { .gpr = 0xff, .vector = i->op == VL_OP_INVD };   /* WBINVD 0, INVD 1 */
 	HOOK(&ev);
 	return next(m, i);
 }

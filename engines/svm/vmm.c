@@ -172,8 +172,7 @@ static int svm_ioio(struct svm_vmm *vm)
 	} else {
 		vl_io_out(m, port, size, (uint32_t)(rax & mask));
 	}
-	if (m->state != VL_M_RUNNING)
-		return VL_HOOK_STOP;
+	/* completed, also when the exit device ended the run (as natively) */
 	svm_wr(vm, VMCB_RIP, 8, svm_rd(vm, VMCB_EXITINFO2, 8));   /* EXITINFO2 = next RIP for IOIO */
 	return 0;
 }
@@ -220,12 +219,38 @@ static int svm_cr(struct svm_vmm *vm)
 	unsigned cr = code & 15, gpr = i1 & 15;
 	bool write = code >= SVM_VMEXIT_CR0_WRITE;
 	svm_charge(vm, m->prof->vmm_cr);
-	if (!(i1 & SVM_CR_VALID)) {   /* SMSW/LMSW/CLTS: no decode assist; not used by this VMM's intercepts */
-		vl_machine_stop(m, VL_M_ERROR, "svm VMM: CR%u access without decode assist", cr);
-		return VL_HOOK_STOP;
+	uint64_t val = 0;
+	if (!(i1 & SVM_CR_VALID)) {
+		/* SMSW, LMSW, CLTS: no decode assist (APM 15.8.1); the VMM
+		 * decodes and executes the instruction itself — on CR0 as the
+		 * guest sees it — and, for a write, applies the new CR0 below */
+		static const struct vl_emul_ops ops = { .write = emul_write };
+		uint32_t pfec = 0;
+		uint64_t cr0 = m->cpu.cr0;
+		svm_charge(vm, m->prof->vmm_emulate);
+		m->cpu.rip = svm_rd(vm, VMCB_RIP, 8);
+		int rc = vl_emulate_one(m, &ops, vm, &pfec);
+		val = m->cpu.cr0;
+		m->cpu.cr0 = cr0;
+		if (rc < 0) {
+			char why[256];
+			snprintf(why, sizeof why, "%.200s", m->diag);
+			vl_machine_stop(m, VL_M_ERROR, "svm VMM: cannot emulate CR%u access: %s", cr, why);
+			return VL_HOOK_STOP;
+		}
+		if (rc > 0) {
+			if (rc == VL_PF)
+				svm_wr(vm, VMCB_CR2, 8, m->cpu.cr2);
+			svm_inject_exception(vm, (unsigned)rc, rc == VL_PF || rc == VL_GP, rc == VL_PF ? pfec : 0);
+			return 0;
+		}
+		svm_wr(vm, VMCB_RIP, 8, m->cpu.rip);   /* the emulator advanced it */
+		if (!write || val == cr0)
+			return m->state == VL_M_RUNNING ? 0 : VL_HOOK_STOP;
+	} else if (write) {
+		val = svm_get_gpr(vm, gpr);
 	}
 	if (write) {
-		uint64_t val = svm_get_gpr(vm, gpr);
 		if (cr == 3) {
 			vm->mmu->cr3_write(m, vm->mmu_ctx, val);
 			svm_sync_cr3(vm);
@@ -245,7 +270,6 @@ static int svm_cr(struct svm_vmm *vm)
 			svm_wr(vm, VMCB_VINTR, 1, val);
 		}
 	} else {
-		uint64_t val = 0;
 		if (cr == 3)
 			val = vm->mmu->cr3_read ? vm->mmu->cr3_read(m, vm->mmu_ctx) : svm_rd(vm, VMCB_CR3, 8);
 		else if (cr == 0 || cr == 4)
@@ -398,6 +422,12 @@ static const svm_handler svm_handlers[SVM_DISPATCH_MAX] = {
 	[SVM_VMEXIT_SHUTDOWN]  = svm_shutdown,
 	[SVM_VMEXIT_VMMCALL]   = svm_vmmcall,
 	[SVM_VMEXIT_XSETBV]    = svm_xsetbv,
+	/* executed as the hardware would without the intercept (KVM: WBINVD
+	 * and INVD skipped, RDPMC from the vPMU, MONITOR/MWAIT per the guest's
+	 * CPUID): the machine's own semantics, a fault injected */
+	[SVM_VMEXIT_RDPMC]     = svm_emulate, [SVM_VMEXIT_WBINVD] = svm_emulate,
+	[SVM_VMEXIT_INVD]      = svm_emulate, [SVM_VMEXIT_MONITOR] = svm_emulate,
+	[SVM_VMEXIT_MWAIT]     = svm_emulate,
 };
 
 static int svm_handle_exit(struct svm_vcpu *vc)

@@ -240,6 +240,13 @@ static int vmx_exit(struct vmx_vcpu *vc, uint32_t reason, uint64_t qual, unsigne
 	int rc = vc->handle_exit(vc);
 	if (rc == VL_HOOK_STOP || m->state != VL_M_RUNNING) {
 		vl_count_exit(m, vmx_exit_slot(reason), m->tsc - vc->exit_tsc);
+		if (rc != VL_HOOK_STOP && m->state == VL_M_EXITED) {
+			/* the guest ended the run with an instruction the VMM
+			 * completed (the exit device): it retires, with the state
+			 * the VMM left, as the same instruction does natively */
+			vmx_load_guest(vc);
+			return VL_HOOK_DONE;
+		}
 		return VL_HOOK_STOP;
 	}
 	int erc = vmx_vmentry(vc);

@@ -132,7 +132,7 @@ struct vl_sens_event {
 	uint8_t size;      /* I/O access size 1/2/4 */
 	uint8_t string;    /* INS/OUTS */
 	uint8_t rep;       /* REP prefix */
-	uint8_t vector;    /* INT n vector; VMCALL: 0 = VMCALL (Intel), 1 = VMMCALL (AMD) */
+	uint8_t vector;    /* INT n vector; VMCALL: 0 = VMCALL (Intel), 1 = VMMCALL (AMD); WBINVD: 0, INVD: 1 */
 	uint16_t port;     /* I/O port */
 	uint64_t addr;     /* INVLPG linear address; memory operand of LGDT/SGDT/... */
 	uint64_t value;    /* value written by MOV to CR / LMSW / POPF image, OUT data */
