@@ -238,11 +238,19 @@ int cpu_intercept_slow(struct vl_machine *m, struct vl_sens_event *ev)
 	if (m->priv->cpu.emul || !m->vmm || !m->vmm->intercept)
 		return -1;
 	cpu_flags_sync(m);
+	uint64_t faults = m->priv->cpu.injected_faults;
 	int rc = m->vmm->intercept(m, m->vmm_ctx, ev);
 	cpu_kick(m);
 	if (rc == VL_HOOK_PASS)
 		return -1;
-	return rc == VL_HOOK_DONE ? VL_X_HOOKED : VL_X_STOP;
+	if (rc != VL_HOOK_DONE)
+		return VL_X_STOP;
+	/* Retired as natively, or not: the VMM injected a fault for it, or
+	 * left RIP on it (the guest runs it again, e.g. after the MMU engine
+	 * took a hidden fault of the VMM's emulation) */
+	if (m->priv->cpu.injected_faults != faults || m->cpu.rip == ev->insn_rip)
+		return VL_X_AGAIN;
+	return VL_X_HOOKED;
 }
 
 /* ---- events -------------------------------------------------------------------- */
@@ -498,6 +506,16 @@ enum vl_mstate vl_machine_step(struct vl_machine *m)
 	cpu_flags_sync(m);
 	p->events = true;
 	return m->state;
+}
+
+void vl_cpu_retire(struct vl_machine *m)
+{
+	m->ctr->events[VL_EV_GUEST_INSNS]++;
+	m->cpu.intr_shadow = 0;   /* a shadow pending before the instruction ends with it */
+	if (++m->insns >= (m->max_insns ? m->max_insns : UINT64_MAX)) {
+		vl_machine_stop(m, VL_M_TIMEOUT, "reached --max-instructions (%llu)", (unsigned long long)m->max_insns);
+		m->priv->cpu.events = true;
+	}
 }
 
 /* ---- the VMM's emulator -------------------------------------------------------- */

@@ -395,6 +395,8 @@ void vl_deliver_exception(struct vl_machine *m, unsigned vec, bool has_err, uint
 	cpu_kick(m);
 	if (from_hw && exc_intercepted(m, vec) && exc_hook(m, &f, NULL) != VL_HOOK_PASS)
 		return;
+	if (!from_hw && vec != VL_DB && vec != VL_BP && vec != VL_OF)
+		cpu_priv(m)->injected_faults++;   /* a fault: the intercepted instruction did not retire */
 	if (vec == VL_PF)
 		m->cpu.cr2 = cr2;
 	cpu_deliver(m, vec & 0xff, has_err, err, EV_EXC, 0);

@@ -108,3 +108,18 @@ $(B)/tests/fuzz/lockstep: $(B)/obj/tests/fuzz/lockstep.o $(FUZZ_OBJ) $(LIB_ENGIN
 	@mkdir -p $(dir $@)
 	$(CC) $(HOST_LDFLAGS) -o $@ $^ $(TEST_LIBS)
 test-bins: $(FUZZ_BINS)
+
+# make fuzz [FUZZ_SECONDS=N]: the libFuzzer target, clang only, every
+# library rebuilt with coverage in build/fuzz; new inputs land in
+# build/fuzz/corpus (the checked-in tests/fuzz/corpus seeds it).
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD   := build/fuzz
+$(B)/tests/fuzz/fuzz_target: $(B)/obj/tests/fuzz/fuzz_target.o $(FUZZ_OBJ) $(LIB_ENGINES) $(LIB_MACHINE)
+	@mkdir -p $(dir $@)
+	$(CC) $(HOST_LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(TEST_LIBS)
+fuzz:
+	$(MAKE) SAN=1 CC=clang BUILD=$(FUZZ_BUILD) CFLAGS=-fsanitize=fuzzer-no-link $(FUZZ_BUILD)/tests/fuzz/fuzz_target
+	@mkdir -p $(FUZZ_BUILD)/corpus
+	VIRTLAB_PROFILES=$(CURDIR)/profiles $(FUZZ_BUILD)/tests/fuzz/fuzz_target -max_total_time=$(FUZZ_SECONDS) \
+	  -max_len=4096 -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/ $(FUZZ_BUILD)/corpus tests/fuzz/corpus
+.PHONY: fuzz

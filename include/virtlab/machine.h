@@ -472,6 +472,11 @@ struct vl_emul_ops {
 	int (*write)(struct vl_machine *m, void *ctx, uint64_t va, const void *data, size_t n);
 };
 int vl_emulate_one(struct vl_machine *m, const struct vl_emul_ops *ops, void *ctx, uint32_t *pfec);
+/* A VMM completed the guest instruction that faulted (e.g. a traced
+ * page-table write emulated from the #PF): count it as retired, as the
+ * machine counts an instruction a VMM completes from an intercept, so
+ * --max-instructions stops every engine at the same guest point. */
+void vl_cpu_retire(struct vl_machine *m);
 
 /* ---- Diagnostics -------------------------------------------------------- */
 /* Disassemble up to `n` instructions at guest-virtual va with Capstone into

@@ -740,6 +740,18 @@ static int shadow_page_fault(struct vl_machine *m, void *ctx, uint64_t va, uint3
 	}
 	if (sh_finish(sh))   /* the hardware's view must be current before the emulator reads */
 		return VL_HOOK_STOP;
+	if (m->vectoring.valid && frame < sh->ram_frames && sh->wp[frame] && !(sh->cur && sh->cur->gfn == frame)) {
+		/* The CPU's own write while delivering an event (the frame pushed
+		 * onto a page-table page): there is no instruction to emulate.
+		 * Unprotect the page (KVM: kvm_mmu_unprotect_page) so the
+		 * delivery, retried by the machine, completes natively. */
+		while (sh->by_gfn[frame])
+			sh_zap(sh, sh->by_gfn[frame]);
+		if (m->trace)
+			vl_trace(m, "shadow: event delivery writes page table gpa %#llx: unprotected", (unsigned long long)r.pa);
+		vl_count(m, VL_EV_HIDDEN_FAULTS, 1);
+		return sh_finish(sh) ? VL_HOOK_STOP : VL_HOOK_DONE;
+	}
 
 	/* Emulate the write the shadow keeps read-only. */
 	uint32_t epfec = 0;
@@ -753,6 +765,7 @@ static int shadow_page_fault(struct vl_machine *m, void *ctx, uint64_t va, uint3
 	if (m->state != VL_M_RUNNING)
 		return VL_HOOK_STOP;
 	if (erc == 0) {
+		vl_cpu_retire(m);   /* the guest's instruction completed: it counts as natively */
 		if (m->trace)
 			vl_trace(m, "shadow: %s write at va %#llx (gpa %#llx) emulated", sh->emu_traced ? "traced page-table" : "read-only",
 				 (unsigned long long)va, (unsigned long long)r.pa);
@@ -772,8 +785,10 @@ static int shadow_page_fault(struct vl_machine *m, void *ctx, uint64_t va, uint3
 			sh_zap(sh, sh->by_gfn[frame]);
 		vl_count(m, VL_EV_HIDDEN_FAULTS, 1);
 	} else {
+		char why[256];
+		snprintf(why, sizeof why, "%.200s", m->diag);   /* m->diag is the destination too */
 		vl_machine_stop(m, VL_M_ERROR, "shadow MMU: cannot emulate a write at %#llx (rip %#llx): %s",
-				(unsigned long long)va, (unsigned long long)m->cpu.rip, m->diag);
+				(unsigned long long)va, (unsigned long long)m->cpu.rip, why);
 		return VL_HOOK_STOP;
 	}
 	return sh_finish(sh) ? VL_HOOK_STOP : rc;
