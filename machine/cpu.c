@@ -531,17 +531,18 @@ enum vl_mstate vl_machine_step(struct vl_machine *m)
 	return m->state;
 }
 
-void vl_cpu_retire(struct vl_machine *m)
+/* ---- the VMM's emulator -------------------------------------------------------- */
+void vl_retire_emulated(struct vl_machine *m)
 {
 	m->ctr->events[VL_EV_GUEST_INSNS]++;
-	m->cpu.intr_shadow = 0;   /* a shadow pending before the instruction ends with it */
-	if (++m->insns >= (m->max_insns ? m->max_insns : UINT64_MAX)) {
+	if (m->max_insns && ++m->insns >= m->max_insns) {
 		vl_machine_stop(m, VL_M_TIMEOUT, "reached --max-instructions (%llu)", (unsigned long long)m->max_insns);
 		m->priv->cpu.events = true;
+	} else if (!m->max_insns) {
+		m->insns++;
 	}
 }
 
-/* ---- the VMM's emulator -------------------------------------------------------- */
 int cpu_emul_write(struct vl_machine *m, uint64_t va, unsigned sz, uint64_t v)
 {
 	struct vl_cpu_priv *p = &m->priv->cpu;

@@ -539,11 +539,14 @@ struct vl_emul_ops {
 	int (*write)(struct vl_machine *m, void *ctx, uint64_t va, const void *data, size_t n);
 };
 int vl_emulate_one(struct vl_machine *m, const struct vl_emul_ops *ops, void *ctx, uint32_t *pfec);
-/* A VMM completed the guest instruction that faulted (e.g. a traced
- * page-table write emulated from the #PF): count it as retired, as the
- * machine counts an instruction a VMM completes from an intercept, so
- * --max-instructions stops every engine at the same guest point. */
-void vl_cpu_retire(struct vl_machine *m);
+/* The VMM completed a guest instruction in software OUTSIDE an instruction
+ * intercept — a write it emulated on a #PF exit (shadow paging's traced
+ * page-table writes) — so the hardware never retired it: count it retired
+ * as the hardware would have (guest_instructions and the --max-instructions
+ * budget; reaching the limit stops the machine, VL_M_TIMEOUT). No guest
+ * cycles (the VMM charged its emulation). Instructions emulated for an
+ * intercept (VL_HOOK_DONE) are counted by the CPU: never call it there. */
+void vl_retire_emulated(struct vl_machine *m);
 
 /* ---- Diagnostics -------------------------------------------------------- */
 /* Disassemble up to `n` instructions at guest-virtual va with Capstone into
