@@ -97,7 +97,7 @@ u64 mm_fork_space(u64 parent_pml4);
 void mm_free_space(u64 pml4_pa);
 
 /* processes */
-#define MAX_VMAS 16
+#define MAX_VMAS 48   /* a process footprint of up to 40 regions (workloads/footprint.h) plus program, stack, workload mappings */
 struct vma { u64 start, end; int used; };
 enum pstate { P_FREE, P_RUN, P_WAIT, P_ZOMBIE };
 struct proc {
@@ -131,6 +131,7 @@ long syscall_dispatch(struct trapframe *tf);
 void trap_init(void);
 void apic_init(u64 count);
 void apic_eoi(void);
+void desc_tables(u64 *gdt_base, u16 *gdt_limit, u64 *idt_base, u16 *idt_limit);   /* as trap_init loaded them */
 extern int apic_x2;
 
 /* boot facts */

@@ -365,6 +365,7 @@ struct vl_machine {
 	/* State */
 	enum vl_mstate state;
 	uint32_t exit_code;
+	bool boot_multiboot;       /* the loaded image was a Multiboot kernel (entered in 32-bit protected mode) */
 	char diag[1024];                      /* one-line reason / triple-fault diagnostic */
 
 	/* Engine hook points */
@@ -422,6 +423,9 @@ void vl_machine_drop_monitor(struct vl_machine *m);
  * (corrupt/unsupported ELF, does not fit in RAM, ...). */
 int vl_machine_load_elf(struct vl_machine *m, const char *path, const char *cmdline, char *err, size_t errlen);
 int vl_machine_load_elf_mem(struct vl_machine *m, const uint8_t *img, size_t len, const char *cmdline, char *err, size_t errlen);
+/* True if the file at path carries a Multiboot v1 header (a foreign guest:
+ * its own command line, UART output, success = exit status 0). */
+bool vl_image_is_multiboot(const char *path);
 
 /* Run until the machine leaves VL_M_RUNNING. Returns m->state. */
 enum vl_mstate vl_machine_run(struct vl_machine *m);
@@ -435,11 +439,13 @@ void vl_machine_stop(struct vl_machine *m, enum vl_mstate st, const char *fmt, .
 /* ---- Costs -------------------------------------------------------------- */
 static inline void vl_charge(struct vl_machine *m, enum vl_cat cat, uint64_t cycles)
 {
+	VL_ASSERT((unsigned)cat < VL_CAT_COUNT);
 	m->tsc += cycles;
 	m->ctr->cycles[cat] += cycles;
 }
 static inline void vl_count(struct vl_machine *m, enum vl_event ev, uint64_t n)
 {
+	VL_ASSERT((unsigned)ev < VL_EV_COUNT);
 	m->ctr->events[ev] += n;
 }
 /* Count one exit in slot `slot` of m->exit_table, with the cycles it cost.
@@ -505,6 +511,10 @@ void vl_deliver_exception(struct vl_machine *m, unsigned vec, bool has_err, uint
  * fault while delivering #DF is a triple fault (shutdown). */
 int vl_event_combine(const struct vl_vectoring *first, unsigned second);
 void vl_deliver_interrupt(struct vl_machine *m, unsigned vec);
+/* The CPU accepted external interrupt vec (APIC IRR -> ISR) without the
+ * machine delivering it: for a VMM that delivers it itself, virtually
+ * (engines/hv/vcpu.c: through the deprivileged guest's own IDT). */
+void vl_apic_accept(struct vl_machine *m, unsigned vec);
 
 /* ---- Devices ------------------------------------------------------------
  * Port I/O and the local APIC as the hardware/platform implements them;

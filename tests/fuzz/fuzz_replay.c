@@ -130,7 +130,7 @@ static void one_case(const uint8_t *in, size_t n, const char *name)
 		return;
 	for (int i = 0; i < ncfg; i++) {
 		int nat = native_index(cfgs[i].prof);
-		if (nat < 0 || nat == i || !ok[i] || !ok[nat])
+		if (nat < 0 || nat == i || !ok[i] || !ok[nat] || !vl_grun_equivalent(&cfgs[i]))
 			continue;
 		char why[256];
 		rows[i].diffed++;

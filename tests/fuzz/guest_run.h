@@ -62,6 +62,13 @@ void vl_grun_end(struct vl_grun *g);
 int vl_grun(const struct vl_grun_cfg *c, const uint8_t *img, size_t len, uint64_t max_insns,
 	    uint64_t max_cycles, struct vl_grun_out *o);
 
+/* Is the configuration meant to behave exactly as native? False for
+ * engines that diverge by design (DESIGN.md: trap, classic
+ * trap-and-emulate, "fails on x86 by design": sensitive-but-unprivileged
+ * instructions misbehave). They are still run, for crashes and stops;
+ * the differential oracle leaves them out. */
+bool vl_grun_equivalent(const struct vl_grun_cfg *c);
+
 /* Are two outcomes the same for the guest (state, exit code, registers,
  * RAM, console)? Writes the first difference into why. */
 bool vl_grun_same(const struct vl_grun_out *a, const struct vl_grun_out *b, char *why, size_t whylen);
