@@ -4,6 +4,7 @@
 #   make test       build everything with ASan+UBSan and run every test
 #   make demo       install missing packages (as root), build, run the default matrix, report, plot
 #   make bench      speed of the machine itself
+#   make fuzz       libFuzzer on hostile guests, clang (FUZZ_SECONDS=N; tests/fuzz/README.md)
 #
 # Variables: CC (gcc|clang), SAN=1 (sanitizers; output under build/san),
 # BUILD (output directory). Warnings are errors.

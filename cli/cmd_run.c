@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "virtlab/machine.h"
 #include "virtlab/results.h"
 
 static const char run_usage[] =
@@ -110,8 +111,9 @@ int cmd_run(int argc, char **argv)
 				return vl_cli_usage_error("run", "--max-cycles: expected a positive integer, got '%s'", optarg);
 			break;
 		case O_RAM:
-			if (vl_cli_parse_u64(optarg, &spec.ram_mb) || !spec.ram_mb || spec.ram_mb > 65536)
-				return vl_cli_usage_error("run", "--ram-mb: expected 1..65536, got '%s'", optarg);
+			if (vl_cli_parse_u64(optarg, &spec.ram_mb) || spec.ram_mb < VL_RAM_MB_MIN || spec.ram_mb > VL_RAM_MB_MAX)
+				return vl_cli_usage_error("run", "--ram-mb: expected %llu..%llu, got '%s'",
+							  VL_RAM_MB_MIN, VL_RAM_MB_MAX, optarg);
 			break;
 		case O_FORMAT:
 			if (vl_cli_parse_format(optarg, &fmt))

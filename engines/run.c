@@ -384,6 +384,9 @@ int vl_run_execute(const struct vl_run_spec *spec, struct vl_run_result *res)
 		return run_refuse(res, "no workload given (use --workload NAME, or --image FILE)");
 	}
 	res->iterations = spec->iterations ? spec->iterations : wl ? wl->default_iters : 1;
+	if (spec->ram_mb && (spec->ram_mb < VL_RAM_MB_MIN || spec->ram_mb > VL_RAM_MB_MAX))
+		return run_refuse(res, "RAM size %llu MiB is outside %llu..%llu", (unsigned long long)spec->ram_mb,
+				  VL_RAM_MB_MIN, VL_RAM_MB_MAX);
 
 	enum vl_mmu_kind kind = VL_MMU_NATIVE;
 	if (run_resolve_mmu(spec, eng, res, &kind))

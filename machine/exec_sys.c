@@ -402,12 +402,6 @@ int op_mov_from_cr(struct vl_machine *m, const struct vl_insn *i)
 	return next(m, i);
 }
 
-static uint64_t phys_rsvd(const struct vl_machine *m)
-{
-	unsigned mp = vl_platform_maxphyaddr(m->prof);
-	return mp >= 52 ? 0 : (((1ull << 52) - 1) & ~((1ull << mp) - 1));
-}
-
 int op_mov_to_cr(struct vl_machine *m, const struct vl_insn *i)
 {
 	PRIV();
@@ -425,10 +419,16 @@ int op_mov_to_cr(struct vl_machine *m, const struct vl_insn *i)
 		    (!(c->cr4 & VL_CR4_PAE) || (c->seg[VL_CS].attr & SEG_ATTR_L)))
 			return X_GP(0);   /* activating IA-32e mode needs PAE and CS.L = 0 (SDM 9.8.5) */
 		break;
-	case 3:
-		if (v & phys_rsvd(m) & ~(1ull << 63))
+	case 3: {
+		/* bits 63:MAXPHYADDR are reserved (as KVM's kvm_set_cr3), except
+		 * bit 63 with CR4.PCIDE = 1: the no-flush hint, never stored */
+		uint64_t rsvd = ~((1ull << vl_platform_maxphyaddr(m->prof)) - 1);
+		if (c->cr4 & VL_CR4_PCIDE)
+			rsvd &= ~(1ull << 63);
+		if (v & rsvd)
 			return X_GP(0);
 		break;
+	}
 	case 4: {
 		uint64_t ok = 0x1ull | 0x2ull | VL_CR4_TSD | 0x8ull | VL_CR4_PSE | VL_CR4_PAE | 0x40ull | VL_CR4_PGE |
 			      VL_CR4_PCE | (1ull << 9) | (1ull << 10) | VL_CR4_PCIDE;
@@ -549,7 +549,7 @@ int op_invlpg(struct vl_machine *m, const struct vl_insn *i)
 int op_nop_priv(struct vl_machine *m, const struct vl_insn *i)
 {
 	PRIV();
-	struct vl_sens_event ev = { .gpr = 0xff };
+	struct vl_sens_event ev = { .gpr = 0xff, .vector = i->op == VL_OP_INVD };   /* WBINVD 0, INVD 1 */
 	HOOK(&ev);
 	return next(m, i);
 }
@@ -667,7 +667,7 @@ int op_mov_to_seg(struct vl_machine *m, const struct vl_insn *i)
 	if (rc || (rc = cpu_load_seg(m, i->reg & 7, (uint16_t)sel, m->cpu.cpl)))
 		return rc;
 	if ((i->reg & 7) == VL_SS)
-		m->cpu.intr_shadow = 1;
+		m->cpu.intr_shadow = 2;   /* blocking by MOV SS: allowed with IF = 0, unlike STI's */
 	cpu_kick(m);
 	return next(m, i);
 }
