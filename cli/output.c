@@ -44,6 +44,7 @@ void vl_cli_json_result(FILE *out, const struct vl_run_result *r)
 	fprintf(out, ",\"status\":");      vl_cli_json_string(out, vl_run_status_name[r->status]);
 	fprintf(out, ",\"reason\":");      vl_cli_json_string(out, r->reason);
 	fprintf(out, ",\"guest_exit\":%d", r->guest_exit);
+	fprintf(out, ",\"console\":");     vl_cli_json_string(out, r->console ? r->console : "");
 	fprintf(out, ",\"model\":%s", r->model ? "true" : "false");
 	fprintf(out, ",\"measured\":%s", r->model ? "false" : "true");   /* a real row: samples, not model counters */
 	fprintf(out, ",\"cycles_per_iter\":"); json_num(out, r->cycles_per_iter);

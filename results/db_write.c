@@ -79,7 +79,9 @@ static int db_insert_run_row(struct vl_db *db, const struct vl_run_result *r, co
 	double started = r->started > 0 ? r->started : db_now();
 	double ended = r->ended >= started ? r->ended : started;
 	const char *tail = NULL;
-	if (r->status != VL_RUN_OK && r->console && r->console[0]) {
+	/* kept for a run that was not ok, and for a guest that prints no RESULT
+	 * lines (a Multiboot test kernel: its console is its result) */
+	if ((r->status != VL_RUN_OK || r->nresults == 0) && r->console && r->console[0]) {
 		size_t len = strlen(r->console);
 		tail = len > DB_CONSOLE_TAIL ? r->console + len - DB_CONSOLE_TAIL : r->console;
 	}

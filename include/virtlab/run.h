@@ -39,6 +39,7 @@ struct vl_run_spec {
 	uint64_t iterations;       /* 0 = the workload's default */
 	const char *params;        /* extra "key=value ..." for the guest command line, or NULL */
 	const char *image;         /* guest ELF; NULL = build/guest/guest.elf (or $VIRTLAB_GUEST) */
+	const char *append;        /* Multiboot images: the kernel's arguments (QEMU -append); NULL = none */
 	uint64_t max_insns;        /* 0 = default limit */
 	uint64_t max_cycles;       /* 0 = default limit */
 	uint64_t ram_mb;           /* 0 = VL_DEFAULT_RAM_MB */
