@@ -266,7 +266,7 @@ static int svm_exception(struct svm_vmm *vm)
 	if (vec == VL_PF && vm->mmu->page_fault) {
 		uint64_t va = svm_rd(vm, VMCB_EXITINFO2, 8);
 		uint64_t rip = m->cpu.rip, rsp = m->cpu.gpr[VL_RSP], fl = m->cpu.rflags, rax = m->cpu.gpr[VL_RAX];
-		int rc = vm->mmu->page_fault(m, vm->mmu_ctx, va, &err);
+		int rc = vm->mmu->page_fault(m, vm->mmu_ctx, va, &err, NULL);
 		svm_sync_cr3(vm);
 		if (rc == VL_HOOK_STOP || m->state != VL_M_RUNNING)
 			return VL_HOOK_STOP;

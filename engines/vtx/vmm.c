@@ -310,7 +310,7 @@ static int vtx_exception(struct vtx_vmm *vm)
 	if (vec == VL_PF && vm->mmu->page_fault) {
 		uint64_t va = vtx_vmread(vm, VMCS_EXIT_QUALIFICATION);
 		uint64_t rip = m->cpu.rip, rsp = m->cpu.gpr[VL_RSP], fl = m->cpu.rflags;
-		int rc = vm->mmu->page_fault(m, vm->mmu_ctx, va, &err);
+		int rc = vm->mmu->page_fault(m, vm->mmu_ctx, va, &err, NULL);
 		vtx_sync_cr3(vm);
 		if (rc == VL_HOOK_STOP || m->state != VL_M_RUNNING)
 			return VL_HOOK_STOP;
