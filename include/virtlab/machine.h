@@ -477,6 +477,10 @@ void vl_tlb_flush_va(struct vl_machine *m, uint64_t va); /* INVLPG semantics, cu
  * exc_intercept only when `from_hw`. */
 void vl_deliver_exception(struct vl_machine *m, unsigned vec, bool has_err, uint32_t err, uint64_t cr2, bool from_hw);
 void vl_deliver_interrupt(struct vl_machine *m, unsigned vec);
+/* The CPU accepted external interrupt vec (APIC IRR -> ISR) without the
+ * machine delivering it: for a VMM that delivers it itself, virtually
+ * (engines/hv/vcpu.c: through the deprivileged guest's own IDT). */
+void vl_apic_accept(struct vl_machine *m, unsigned vec);
 
 /* ---- Devices ------------------------------------------------------------
  * Port I/O and the local APIC as the hardware/platform implements them;
