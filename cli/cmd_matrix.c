@@ -28,7 +28,7 @@ static const char matrix_usage[] =
 	"                      [--iterations N] [--repeats N] [-j N] [--db FILE] [--tag T] [--dry-run]\n"
 	"Run every valid (engine, mmu) x workload combination for a profile and store each run.\n"
 	"  --profile P       CPU profile(s), comma-separated (default " VL_DEFAULT_PROFILE ")\n"
-	"  --engines E,...   engines to run (default: every model engine; external engines such as\n"
+	"  --engines E,...   engines to run (default: every model engine but trap; external engines such as\n"
 	"                    qemu-tcg run only when named here)\n"
 	"  --mmus M,...      MMU modes to run (default: every mode each engine pairs with)\n"
 	"  --workloads W,... workloads (default: all but selftest)\n"
@@ -43,6 +43,9 @@ static const char matrix_usage[] =
 
 /* Workloads that a plain `matrix` leaves out (workloads.def says so). */
 static const char *const matrix_not_default[] = { "selftest" };
+/* Model engines a plain `matrix` leaves out: trap is the Popek-Goldberg
+ * counterexample (it fails `sensitive` by design); it runs when named. */
+static const char *const matrix_engines_not_default[] = { "trap" };
 
 #define MATRIX_MAX_LIST 64
 
@@ -296,7 +299,10 @@ static int mx_plan(struct mx_state *s, const char **profiles, size_t nprof, cons
 			return vl_cli_usage_error("matrix", "%s", err);
 		for (size_t e = 0; e < vl_engine_count; e++) {
 			const struct vl_engine_ops *eng = vl_engines[e];
-			if (neng ? !mx_in(eng->name, engines, neng) : eng->run_external != NULL)
+			if (neng ? !mx_in(eng->name, engines, neng)
+				 : eng->run_external != NULL ||
+				   mx_in(eng->name, matrix_engines_not_default,
+					 sizeof matrix_engines_not_default / sizeof matrix_engines_not_default[0]))
 				continue;
 			for (int k = 0; k < VL_MMU_COUNT; k++) {
 				if (!(eng->mmu_mask & VL_MMU_BIT(k)))
