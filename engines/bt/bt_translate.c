@@ -86,7 +86,7 @@ static int32_t rd32(const uint8_t *p) { return (int32_t)((uint32_t)p[0] | (uint3
 
 static bool fits_s32(uint64_t v) { return (int64_t)v == (int64_t)(int32_t)v; }
 
-static bool in_hole(uint64_t va) { return va >= BT_MON_BASE && va < BT_MON_END; }
+static bool in_hole(uint64_t va) { return va >= BT_HOLE_BASE && va < BT_HOLE_END; }
 
 /* ---- translation context -------------------------------------------------- */
 struct xl {

@@ -22,8 +22,12 @@
 
 /* ---- Monitor layout (virtual addresses in the hole DESIGN.md reserves:
  * 0xffff800000000000-0xffff87ffffffffff, never touched by the guest) ---- */
-#define BT_MON_BASE     0xffff800000000000ull
-#define BT_MON_END      0xffff880000000000ull   /* exclusive */
+#define BT_HOLE_BASE    0xffff800000000000ull   /* = VL_MONITOR_BASE (guest_abi.h) */
+#define BT_HOLE_END     0xffff880000000000ull   /* = VL_MONITOR_END, exclusive */
+/* The first 512 GiB slot of the hole is the vCPU runtime's (engines/hv:
+ * monitor GDT/IDT/TSS); the translator's structures use the second, mapped
+ * with the MMU engine's map_monitor into every shadow root. */
+#define BT_MON_BASE     (BT_HOLE_BASE + (1ull << 39))
 #define BT_VSTATE_VA    (BT_MON_BASE)              /* one page: struct bt_vstate */
 #define BT_CONFINE_VA   (BT_MON_BASE + 0x1000)     /* 256-byte table: bits 47..40 of an address -> 1 if in the hole */
 #define BT_HASH_VA      (BT_MON_BASE + 0x10000)    /* lookup table, BT_HASH_ENTRIES x 16 bytes */

@@ -76,12 +76,12 @@ uint16_t vl_vcpu_real_sel(const struct vl_vcpu *v, uint16_t sel)
 }
 
 /* The hardware RFLAGS for guest-visible flags fl at virtual CPL 0: IOPL 0
- * (CLI/STI/IN/OUT trap), IF 1 unless an interrupt is held (the hold
- * clears it until the guest sets its virtual IF). */
+ * (CLI/STI/IN/OUT trap), IF 1 (a held interrupt waits in the machine's
+ * interrupt window). */
 static uint64_t hw_flags(const struct vl_vcpu *v, uint64_t fl)
 {
 	fl &= ~(VL_FL_IF | VL_FL_IOPL);
-	return fl | (v->held ? 0 : VL_FL_IF) | 2;
+	return fl | VL_FL_IF | 2;
 }
 
 /* A guest descriptor as the shadow GDT holds it: code and data at DPL 0
@@ -160,7 +160,7 @@ static int g_access(struct vl_vcpu *v, uint64_t va, void *buf, size_t n, bool wr
 				vl_machine_stop(m, VL_M_ERROR, "vcpu: the MMU engine resolved a fault at %#" PRIx64 " 8 times in a row without effect", va);
 				return -1;
 			}
-			int h = v->mmu && v->mmu->page_fault ? v->mmu->page_fault(m, v->mmu_ctx, va, &pfec) : VL_HOOK_PASS;
+			int h = v->mmu && v->mmu->page_fault ? v->mmu->page_fault(m, v->mmu_ctx, va, &pfec, NULL) : VL_HOOK_PASS;
 			vl_vcpu_sync(v);
 			if (h == VL_HOOK_STOP || m->state != VL_M_RUNNING)
 				return -1;
@@ -210,20 +210,19 @@ static int g_desc(struct vl_vcpu *v, uint16_t sel, uint64_t *lo, uint64_t *hi, b
 }
 
 /* ---- the held interrupt ---------------------------------------------------------
- * Minimal hold (until the machine's interrupt window lands): the hardware
- * IF is cleared while an interrupt waits for the guest's virtual IF, so the
- * machine offers nothing; set again when the guest can take it. */
+ * The machine's interrupt window (machine.h): vmm->interrupt returns
+ * VL_HOOK_HOLD while the guest's virtual IF is 0 (the vector stays pending
+ * in the APIC), vl_intr_release() when the guest can take it. */
 static void hold(struct vl_vcpu *v)
 {
 	v->held = true;
-	v->m->cpu.rflags &= ~VL_FL_IF;
 }
 static void release(struct vl_vcpu *v)
 {
 	if (!v->held)
 		return;
 	v->held = false;
-	v->m->cpu.rflags |= VL_FL_IF;
+	vl_intr_release(v->m);
 }
 
 void vl_vcpu_set_vif(struct vl_vcpu *v, bool on, bool shadow)
@@ -444,7 +443,7 @@ int vl_vcpu_sysret(struct vl_vcpu *v)
 	c->cpl = 3;
 	c->rip = c->gpr[VL_RCX];
 	vl_count(m, VL_EV_PRIV_TRANSITIONS, 1);
-	v->held = false;   /* at CPL 3 the hardware IF is the guest's: nothing is held any more */
+	release(v);   /* at CPL 3 the hardware IF is the guest's: nothing is held any more */
 	return VL_HOOK_DONE;
 }
 
@@ -557,7 +556,7 @@ int vl_vcpu_iret(struct vl_vcpu *v)
 			release(v);
 		c->rflags = hw_flags(v, nfl);
 	} else {
-		v->held = false;
+		release(v);
 		c->rflags = nfl | 2;
 	}
 	return VL_HOOK_DONE;
@@ -1021,7 +1020,7 @@ int vl_vcpu_exception(struct vl_vcpu *v, unsigned vec, bool has_err, uint32_t er
 		*what = VL_VCPU_REFLECT;
 	if (vec == VL_PF && v->mmu->page_fault) {
 		uint32_t pfec = err;
-		rc = v->mmu->page_fault(m, v->mmu_ctx, cr2, &pfec);
+		rc = v->mmu->page_fault(m, v->mmu_ctx, cr2, &pfec, NULL);
 		vl_vcpu_sync(v);
 		if (rc == VL_HOOK_STOP || m->state != VL_M_RUNNING)
 			return VL_HOOK_STOP;
@@ -1042,7 +1041,7 @@ int vl_vcpu_interrupt(struct vl_vcpu *v, unsigned vec)
 	if (vl_vcpu_cpl(v) == 0 && !v->vif) {
 		vmm(v, v->m->prof->vmm_intr);
 		hold(v);
-		return VL_HOOK_DONE;
+		return VL_HOOK_HOLD;
 	}
 	vl_apic_accept(v->m, vec);
 	return vl_vcpu_deliver(v, vec, VL_VCPU_INTR, false, 0, 0, 0);

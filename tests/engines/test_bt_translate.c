@@ -406,7 +406,7 @@ static void test_confine_sequence(void **st)
 	int32_t disp = -0x100;   /* ...reaching back into it */
 	memcpy(h2 + 3, &disp, 4);
 	h2[7] = 0xc3;
-	assert_int_equal(xlate(BT_MON_END + 0x10, h2, 8, true, &e), BT_XL_OK);
+	assert_int_equal(xlate(BT_HOLE_END + 0x10, h2, 8, true, &e), BT_XL_OK);
 	assert_int_equal(BT_CO_KIND((uint32_t)callout_at(&e, BT_TC_VA)), BT_CO_CONFINE);
 }
 
@@ -528,6 +528,8 @@ static int rig_setup(void **st)
 	vl_tlb_flush_all(m);
 	m->vmm = &test_vmm;
 	m->callouts = true;
+	m->callout_gate = (struct vl_callout_gate){ .va_lo = BT_TC_VA, .va_hi = BT_TC_VA + 0x10000,
+						    .pa_lo = R.tc_pa, .pa_hi = R.tc_pa + 0x10000, .cpl = 1 };
 	m->exc_intercept = 0xffffffffu;
 	/* run as the deprivileged kernel does: CPL 1, real IF = 1, IOPL 0 */
 	m->cpu.cpl = 1;
@@ -694,9 +696,31 @@ static void test_exec_riprel_and_confine(void **st)
 	assert_int_equal(me->goff, 7);
 	assert_int_equal(me->saved, 3);
 	/* and an address just above the hole passes */
-	m->cpu.gpr[VL_RDI] = BT_MON_END;   /* unmapped: #PF, not CONFINE */
+	m->cpu.gpr[VL_RDI] = BT_HOLE_END;   /* unmapped: #PF, not CONFINE */
 	run_tc(code, sizeof code, true, 0x4000);
 	assert_int_equal(R.exc_vec, VL_PF);
+}
+
+/* Callout gating: the escape bytes outside the TC (here: guest kernel
+ * memory, at the same CPL) are #UD, never a VMM entry. */
+static void test_exec_forged_callout_ud(void **st)
+{
+	struct vl_machine *m = R.m;
+	static const uint8_t co[] = VL_CALLOUT_BYTES;
+	uint8_t code[VL_CALLOUT_LEN];
+	memcpy(code, co, 3);
+	uint32_t id = BT_CO_ID(BT_CO_CPUID, 0);
+	memcpy(code + 3, &id, 4);
+	vl_phys_write(m, CODE_PA + 0x800, code, sizeof code);
+	m->state = VL_M_RUNNING;
+	m->cpu.rip = KPC + 0x800;
+	R.co_id = 0xffffffffu;
+	R.exc_vec = -1;
+	for (int i = 0; i < 10 && m->state == VL_M_RUNNING; i++)
+		vl_machine_step(m);
+	assert_int_equal(R.exc_vec, VL_UD);
+	assert_int_equal(R.co_id, 0xffffffffu);
+	assert_int_equal(R.exc_rip, KPC + 0x800);
 }
 
 int main(void)
@@ -724,6 +748,7 @@ int main(void)
 		cmocka_unit_test(test_exec_ret_lookup),
 		cmocka_unit_test(test_exec_ret_fault_map),
 		cmocka_unit_test(test_exec_riprel_and_confine),
+		cmocka_unit_test(test_exec_forged_callout_ud),
 	};
 	int rc = cmocka_run_group_tests_name("bt translator", xl, grp_setup, grp_teardown);
 	if (bt_cs_open(&cs))
