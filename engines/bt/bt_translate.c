@@ -427,19 +427,30 @@ static enum bt_callout sys_class(const cs_insn *ci, const uint8_t *b, const stru
 	case X86_INS_WBINVD: case X86_INS_INVD: case X86_INS_RDPMC: case X86_INS_VMCALL: case X86_INS_VMMCALL:
 	case X86_INS_MONITOR: case X86_INS_MWAIT: case X86_INS_XSETBV:
 	case X86_INS_LAR: case X86_INS_LSL: case X86_INS_VERR: case X86_INS_VERW:
+		return BT_CO_PRIV;
 	case X86_INS_RETF: case X86_INS_RETFQ: case X86_INS_LJMP: case X86_INS_LCALL:
+		*ends = true;   /* a far transfer: the VMM emulates it and dispatches */
 		return BT_CO_PRIV;
 	case X86_INS_PUSH: case X86_INS_POP: {
 		const cs_x86 *d = &ci->detail->x86;
 		if (d->op_count == 1 && d->operands[0].type == X86_OP_REG) {
 			x86_reg r = d->operands[0].reg;
-			if (r == X86_REG_CS || r == X86_REG_SS || r == X86_REG_DS || r == X86_REG_ES || r == X86_REG_FS || r == X86_REG_GS)
+			bool sreg = r == X86_REG_CS || r == X86_REG_SS || r == X86_REG_DS || r == X86_REG_ES ||
+				    r == X86_REG_FS || r == X86_REG_GS;
+			/* PUSH Sreg reveals the deprivileged RPL; POP FS/GS loads a
+			 * data segment, which succeeds on the shadow GDT at ring 1 */
+			if (sreg && (ci->id == X86_INS_PUSH || r == X86_REG_SS))
 				return BT_CO_SEG;
 		}
 		return BT_CO_COUNT;
 	}
 	case X86_INS_MOV:
-		if (l->oplen == 1 && (o0 == 0x8c || o0 == 0x8e))
+		/* MOV from Sreg reveals the deprivileged RPL; MOV to SS needs the
+		 * VMM (RPL 0 selector at ring 1); DS/ES/FS/GS loads succeed on the
+		 * shadow GDT, as the hardware does them */
+		if (l->oplen == 1 && o0 == 0x8c)
+			return BT_CO_SEG;
+		if (l->oplen == 1 && o0 == 0x8e && l->modrm < len && ((b[l->modrm] >> 3) & 7) == 2)
 			return BT_CO_SEG;
 		if (l->oplen == 2 && o0 == 0x0f && (o1 == 0x21 || o1 == 0x23))
 			return BT_CO_PRIV;      /* MOV DR */
@@ -447,7 +458,6 @@ static enum bt_callout sys_class(const cs_insn *ci, const uint8_t *b, const stru
 			return o1 == 0x22 ? BT_CO_CR_WRITE : BT_CO_CR_READ;
 		return BT_CO_COUNT;
 	default:
-		(void)len;
 		return BT_CO_COUNT;
 	}
 }
@@ -485,6 +495,15 @@ static void xl_insn(struct xl *x, const cs_insn *ci, const uint8_t *b, int len, 
 	if (x->env->hot && x->env->hot(x->env->arg, pc)) {   /* adaptive BT */
 		mark(x, x->goff, 0, 0, 0);
 		callout(x, BT_CO_PTE_WRITE, 0);
+		mark(x, gnext, 0, 0, 0);
+		return;
+	}
+	if (len == 7 && b[0] == 0x0f && b[1] == 0x1f && b[2] == 0x80 &&
+	    (((uint32_t)rd32(b + 3)) & VL_MARK_MAGIC_MASK) == VL_MARK_MAGIC) {
+		/* a region marker: the VMM switches the region (and folds the
+		 * counts translated code keeps) at exactly this point */
+		mark(x, x->goff, 0, 0, 0);
+		bt_emit_callout(e, BT_CO_ID(BT_CO_MARKER, 0));
 		mark(x, gnext, 0, 0, 0);
 		return;
 	}

@@ -53,7 +53,7 @@ enum {
  * at the callout's address; the VMM decodes it there again. One table
  * (bt_callout_name) names them for the results ("callouts": {NAME: ...}). */
 #define BT_CALLOUTS(X) \
-	X(EXIT,        "EXIT")         /* unchained block exit: the dispatcher (arg: exit index) */ \
+	X(EXIT,        "BLOCK_EXIT")   /* unchained block exit: the dispatcher (arg: exit index) */ \
 	X(LOOKUP_MISS, "LOOKUP_MISS")  /* inline lookup missed: RAX = guest target */ \
 	X(INTR_WINDOW, "INTR_WINDOW")  /* virtual IF / CR8 changed with an interrupt held */ \
 	X(PRIV,        "PRIV")         /* emulate one privileged guest instruction (by class below) */ \
@@ -73,7 +73,8 @@ enum {
 	X(INTN,        "INTN")         /* INT n / INT3 / INTO / INT1 / SYSCALL in kernel code */ \
 	X(FAULT,       "FAULT")        /* not translatable (bad bytes, #UD): raise it virtually */ \
 	X(PTE_WRITE,   "PTE_WRITE")    /* adaptive BT: a hot page-table write, emulated without a fault */ \
-	X(CONFINE,     "CONFINE")      /* a memory operand reached the monitor hole: #GP(0) virtually */
+	X(CONFINE,     "CONFINE")      /* a memory operand reached the monitor hole: #GP(0) virtually */ \
+	X(MARKER,      "MARKER")       /* a region marker (guest_abi.h): free, the VMM switches the counter region */
 enum bt_callout {
 #define X(id, name) BT_CO_##id,
 	BT_CALLOUTS(X)

@@ -335,7 +335,7 @@ static void test_callout_classes(void **st)
 		{ { 0x0f, 0x01, 0x0f }, 3, BT_CO_DESC, false },       /* sidt [rdi] */
 		{ { 0x0f, 0x00, 0xd8 }, 3, BT_CO_DESC, false },       /* ltr ax */
 		{ { 0x8c, 0xc8 }, 2, BT_CO_SEG, false },              /* mov eax, cs */
-		{ { 0x8e, 0xd8 }, 2, BT_CO_SEG, false },              /* mov ds, eax */
+		{ { 0x8e, 0xd0 }, 2, BT_CO_SEG, false },              /* mov ss, eax */
 		{ { 0x0f, 0x09 }, 2, BT_CO_PRIV, false },             /* wbinvd */
 		{ { 0x48, 0x0f, 0x07 }, 3, BT_CO_SYSRET, true },
 		{ { 0x48, 0xcf }, 2, BT_CO_IRET, true },
