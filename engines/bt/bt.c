@@ -399,9 +399,14 @@ static bool bt_to_guest(struct bt_vmm *b, uint64_t va)
 }
 
 /* ---- VMM entries ------------------------------------------------------------------- */
+/* Callouts are counted by name apart from exits; the hardware traps into
+ * the VMM (user SYSCALL, exceptions, interrupts) like the trap engine's. */
 static void bt_count(struct bt_vmm *b, unsigned slot, uint64_t t0)
 {
-	vl_count_exit(b->m, slot, b->m->tsc - t0);
+	if (slot < BT_CO_COUNT)
+		vl_count_callout(b->m, slot, b->m->tsc - t0);
+	else
+		vl_count_exit(b->m, slot, b->m->tsc - t0);
 }
 
 static int bt_exception(struct vl_machine *m, void *ctx, unsigned vec, bool has_err, uint32_t err, uint64_t cr2)
@@ -979,6 +984,8 @@ static int bt_attach(struct vl_machine *m, const struct vl_mmu_ops *mmu, void **
 	m->vmm_ctx = b;
 	m->exit_table = bt_exit_table;
 	m->exit_table_len = BX_COUNT;
+	m->callout_lo = 0;
+	m->callout_hi = BT_CO_COUNT;
 	*ctx = b;
 	/* the boot entry is kernel code: it starts in the TC */
 	if (bt_resume(b, VL_HOOK_DONE) != VL_HOOK_DONE) {

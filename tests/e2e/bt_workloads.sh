@@ -50,8 +50,8 @@ def visible(d):
     return [{k: v for k, v in r.items() if k not in TIMED} for r in d.get("guest_results", [])]
 def ev(d, k):
     return d.get("events", {}).get(k, 0)
-def ex(d, k):
-    return d.get("exits", {}).get(k, {}).get("count", 0)
+def ex(d, k):   # callouts are reported by name under "callouts", apart from exits
+    return d.get("callouts", {}).get(k, {}).get("count", 0)
 
 wls = [l.split()[0] for l in subprocess.run([V, "list", "workloads"], capture_output=True, text=True).stdout.splitlines()[1:] if l.strip()]
 N = {"syscall": 200, "in": 100, "cr8wr": 200, "callret": 200, "pgfault": 100, "divzero": 100, "ptemod": 100,
@@ -63,6 +63,9 @@ for prof in ("p4", "core2", "skylake-sp", "zen4"):
         check(bt["status"] == "ok" and bt["_rc"] == 0, f"{prof} bt {wl}: status {bt['status']} {bt.get('reason', '')}")
         check(visible(bt) == visible(nat) and visible(nat), f"{prof} bt {wl}: guest-visible results equal native's")
         check(bt.get("mmu") == "shadow", f"{prof} bt {wl}: default mmu shadow")
+        check(ev(bt, "exits") == sum(v["count"] for v in bt.get("exits", {}).values()) and
+              ev(bt, "callouts") == sum(v["count"] for n, v in bt.get("callouts", {}).items() if n != "MARKER"),
+              f"{prof} bt {wl}: callouts by name sum to the callouts event, the rest are exits")
         if wl == "cpuid":
             check(ex(bt, "CPUID") == n, f"{prof} bt cpuid: one CPUID callout per iteration ({ex(bt, 'CPUID')})")
         if wl == "in":
