@@ -39,7 +39,7 @@ struct bt_tblock {
 	uint32_t nin, capin;
 };
 
-struct bt_hot { uint64_t pc; uint32_t faults; bool hot; };
+struct bt_hot { uint64_t pc; uint32_t faults; bool used, hot, banned; };
 
 struct bt_vmm {
 	struct vl_vcpu vcpu;
@@ -141,11 +141,12 @@ static struct bt_hot *bt_hot_slot(struct bt_vmm *b, uint64_t pc, bool make)
 	uint32_t h = (uint32_t)((pc * 0x9e3779b97f4a7c15ull) >> 54) & (BT_HOT_SIZE - 1);
 	for (uint32_t i = 0; i < BT_HOT_SIZE; i++) {
 		struct bt_hot *s = &b->hot[(h + i) & (BT_HOT_SIZE - 1)];
-		if (s->pc == pc && (s->faults || s->hot))
+		if (s->used && s->pc == pc)
 			return s;
-		if (!s->faults && !s->hot) {
+		if (!s->used) {
 			if (!make)
 				return NULL;
+			s->used = true;
 			s->pc = pc;
 			return s;
 		}
@@ -399,6 +400,20 @@ static bool bt_to_guest(struct bt_vmm *b, uint64_t va)
 }
 
 /* ---- VMM entries ------------------------------------------------------------------- */
+static bool bt_guest_insn(struct bt_vmm *b, uint64_t pc, cs_insn **ci);
+
+/* A REP string store is traced once per execution (the MMU emulates it
+ * whole): turning it into per-entry page-table updates would cost more.
+ * Adaptive BT leaves it alone. */
+static bool bt_adaptable(struct bt_vmm *b, uint64_t gpc)
+{
+	cs_insn *ci = NULL;
+	if (!bt_guest_insn(b, gpc, &ci))
+		return false;
+	bool rep = ci[0].detail->x86.prefix[0] == X86_PREFIX_REP || ci[0].detail->x86.prefix[0] == X86_PREFIX_REPNE;
+	cs_free(ci, 1);
+	return !rep;
+}
 /* Callouts are counted by name apart from exits; the hardware traps into
  * the VMM (user SYSCALL, exceptions, interrupts) like the trap engine's. */
 static void bt_count(struct bt_vmm *b, unsigned slot, uint64_t t0)
@@ -432,7 +447,12 @@ static int bt_exception(struct vl_machine *m, void *ctx, unsigned vec, bool has_
 			if (me && !(me->flags & (BT_MAP_EXIT | BT_MAP_ATOMIC))) {
 				uint64_t gpc = t->b.gva + me->goff;
 				struct bt_hot *s = bt_hot_slot(b, gpc, true);
-				if (s && !s->hot && ++s->faults >= m->prof->bt_adapt_threshold) {
+				if (s && !s->faults && !s->hot && !s->banned && !bt_adaptable(b, gpc))   /* first fault: look once */
+					s->banned = true;
+				if (m->trace)
+					vl_trace(m, "bt: tracing fault by guest rip %#" PRIx64 " (%u before, %s)", gpc, s ? s->faults : 0,
+						 !s ? "untracked" : s->banned ? "not adaptable" : "counting");
+				if (s && !s->hot && !s->banned && ++s->faults >= m->prof->bt_adapt_threshold) {
 					s->hot = true;
 					bt_invalidate(b, t);   /* retranslated on the next dispatch, with a PTE_WRITE callout */
 					vl_count(m, VL_EV_ADAPTATIONS, 1);
@@ -546,17 +566,56 @@ static int bt_ptw_write(struct vl_machine *m, void *ctx, uint64_t va, const void
 {
 	struct ptw *p = ctx;
 	struct bt_vmm *b = p->b;
+	const uint8_t *src = data;
 	uint64_t root = b->mmu->cr3_read(m, b->mmu_ctx);
-	struct vl_walk_req rq = { .root = root & VL_PTE_ADDR, .fmt = VL_PT_X86, .acc = VL_ACC_W, .software = true };
-	struct vl_walk_res r;
-	if (n == 8 && !(va & 7) && vl_walk(m, &rq, va, &r) == VL_WALK_OK && (r.perms & VL_PERM_W)) {
+	/* every aligned 8-byte entry the store touches: merged and written
+	 * through the MMU engine, as a traced write of it would have been */
+	while (n) {
+		struct vl_walk_req rq = { .root = root & VL_PTE_ADDR, .fmt = VL_PT_X86, .acc = VL_ACC_W, .software = true };
+		struct vl_walk_res r;
+		if (vl_walk(m, &rq, va, &r) != VL_WALK_OK || !(r.perms & VL_PERM_W) || r.pa + 8 > m->ram_size) {
+			p->rc = -1;   /* the guest's own fault: let the hardware raise it */
+			return VL_PF;
+		}
+		uint64_t q = r.pa & ~7ull, old = vl_phys_read64(m, q);
+		unsigned off = (unsigned)(r.pa & 7), k = 8 - off < n ? 8 - off : (unsigned)n;
+		uint8_t e[8];
+		memcpy(e, &old, 8);
+		memcpy(e + off, src, k);
 		uint64_t val;
-		memcpy(&val, data, 8);
-		if (b->mmu->pt_update && b->mmu->pt_update(m, b->mmu_ctx, r.pa, val) == 0)
-			return 0;
+		memcpy(&val, e, 8);
+		if (!b->mmu->pt_update || b->mmu->pt_update(m, b->mmu_ctx, q, val)) {
+			p->rc = -1;
+			return VL_GP;
+		}
+		va += k;
+		src += k;
+		n -= k;
 	}
-	p->rc = -1;   /* not a plain PTE store: give up adapting it */
-	return VL_GP;
+	return 0;
+}
+
+/* Make the guest instruction at pc readable through the hardware root
+ * before the machine's emulator fetches it: kernel code runs only from the
+ * TC, so its pages may have no shadow entries yet (hidden faults, filled
+ * by the MMU engine here). false if the guest itself cannot read it. */
+static bool bt_prefault(struct bt_vmm *b, uint64_t pc)
+{
+	struct vl_machine *m = b->m;
+	for (uint64_t va = pc; va < pc + 15; va = (va | 0xfff) + 1) {
+		for (int tries = 0;; tries++) {
+			uint8_t x;
+			uint32_t pfec = 0;
+			int rc = vl_virt_read(m, va, &x, 1, VL_ACC_R, &pfec);
+			if (!rc)
+				break;
+			enum vl_pf_kind kind;
+			if (rc != VL_PF || tries > 4 || b->mmu->page_fault(m, b->mmu_ctx, va, &pfec, &kind) != VL_HOOK_DONE)
+				return false;
+			vl_vcpu_sync(&b->vcpu);
+		}
+	}
+	return true;
 }
 
 /* Instructions that would reveal the real (monitor's) state at ring 1 —
@@ -645,6 +704,7 @@ static int bt_reveal(struct bt_vmm *b, uint64_t gpc)
 	static const struct vl_emul_ops ops = { .write = bt_reveal_write };
 	uint32_t pfec = 0;
 	m->cpu.rip = gpc;
+	bt_prefault(b, gpc);
 	vl_charge(m, VL_CAT_VMM, m->prof->vmm_emulate);
 	int rc = vl_emulate_one(m, &ops, &w, &pfec);
 	if (rc == VL_PF)
@@ -771,12 +831,20 @@ static int bt_callout(struct vl_machine *m, void *ctx, uint32_t id)
 		uint32_t pfec = 0;
 		m->cpu.rip = gpc;
 		vl_charge(m, VL_CAT_VMM, m->prof->vmm_emulate);
-		int er = vl_emulate_one(m, &ops, &p, &pfec);
+		int er = bt_prefault(b, gpc) ? vl_emulate_one(m, &ops, &p, &pfec) : -1;
+		if (!er && !p.rc && m->cpu.rip == gpc) {
+			/* a REP store made progress without finishing: the callout
+			 * runs again for the next slice (interruptible, as the CPU's) */
+			m->cpu.rip = co_rip;
+			break;
+		}
 		if (er || p.rc) {
 			/* not a PTE store after all: back to plain translation */
 			struct bt_hot *s = bt_hot_slot(b, gpc, false);
-			if (s)
-				s->hot = false, s->faults = 0;
+			if (s) {   /* not a page-table store after all: never adapted again */
+				s->hot = false;
+				s->banned = true;
+			}
 			bt_invalidate(b, t);
 			m->cpu.rip = gpc;   /* retranslated and re-executed by the dispatcher */
 		} else {
