@@ -16,6 +16,7 @@
 #include "virtlab/machine.h"
 #include "../hv/vcpu.h"
 #include "bt_translate.h"
+#include "bt.h"
 
 /* ---- sizes (one place) ---------------------------------------------------- */
 #define BT_TC_SIZE      (2u << 20)        /* translation cache bytes */
@@ -62,6 +63,8 @@ struct bt_vmm {
 };
 
 static struct bt_vmm *bt_of(void *ctx) { return ctx; }
+
+uint32_t bt_tc_limit;
 
 static uint64_t vs_rd(struct bt_vmm *b, unsigned off) { return vl_phys_read64(b->m, b->vstate_pa + off); }
 static void vs_wr(struct bt_vmm *b, unsigned off, uint64_t v) { vl_phys_write64(b->m, b->vstate_pa + off, v); }
@@ -1009,7 +1012,7 @@ static int bt_attach(struct vl_machine *m, const struct vl_mmu_ops *mmu, void **
 	b->m = m;
 	b->mmu = mmu;
 	b->confine = true;
-	b->tc_size = BT_TC_SIZE;
+	b->tc_size = bt_tc_limit && bt_tc_limit < BT_TC_SIZE ? bt_tc_limit : BT_TC_SIZE;
 	if (bt_cs_open(&b->cs)) {
 		snprintf(err, errlen, "bt: cannot open Capstone");
 		bt_free(b);

@@ -15,6 +15,7 @@
 #     bt.adapt_threshold times, is then retranslated (an `adaptation` in the
 #     trace) and from there on is a PTE_WRITE callout per iteration with no
 #     tracing fault in the measured region;
+#   - interrupts held while the virtual IF is 0 (forkwait's timer ticks);
 #   - determinism: two runs give identical counters;
 #   - refusals: bt --mmu nested / native / direct exit 2 with one line.
 set -u
@@ -105,6 +106,13 @@ if ad:
 d = run("bt", "ptemod", "p4", 100)
 check(ev(d, "tracing_faults") == 0 and ex(d, "PTE_WRITE") == 100,
       f"ptemod measured region: no tracing fault, one PTE_WRITE callout per iteration ({ev(d, 'tracing_faults')}, {ex(d, 'PTE_WRITE')})")
+
+# interrupts held by the virtual IF: the kernel runs with IF 0, so timer
+# interrupts arriving in translated kernel code wait (VL_HOOK_HOLD) and are
+# delivered once the guest can take them
+f = run("bt", "forkwait", "zen4", 50)
+check(f["status"] == "ok" and ev(f, "intr_holds") > 0 and ev(f, "interrupts") > 0,
+      f"forkwait: interrupts held by the virtual IF ({ev(f, 'intr_holds')}) and delivered ({ev(f, 'interrupts')})")
 
 # determinism
 for wl in ("forkwait", "ptemod", "ctxsw"):

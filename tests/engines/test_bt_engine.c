@@ -1,0 +1,173 @@
+/* test_bt_engine.c — engine bt attached (with the shadow MMU) to a machine
+ * running small kernel programs (a one-segment image at CPL 0, as the
+ * loader boots it): guest kernel code runs only from the translation cache,
+ * code coherency (a kernel that rewrites its own code gets the new
+ * behaviour, the old translation is invalidated), translation-cache
+ * overflow (a tiny cache is flushed and the program still computes the
+ * right result), chaining (a warmed loop runs without dispatcher entries).
+ * Callout gating at CPL 3 is tests/machine/test_cpu_hooks.c's; a forged
+ * callout in kernel memory is test_bt_translate's. */
+#include <elf.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "virtlab/engine.h"
+#include "virtlab/machine.h"
+#include "virtlab/mmu.h"
+#include "../support/mini_elf.h"
+#include "../support/test_profile.h"
+#include "../../engines/bt/bt.h"
+#include "../../engines/bt/bt_translate.h"
+
+extern const struct vl_engine_ops vl_engine_bt;
+
+#define CODE_PA 0x200000ull
+
+struct rig { struct vl_profile p; struct vl_machine *m; void *ctx; };
+
+/* Boot `code` at CODE_PA (identity-mapped by the loader) under bt. */
+static void rig_up(struct rig *r, const uint8_t *code, size_t n)
+{
+	char err[256] = "";
+	uint8_t *img = malloc(VL_MINI_ELF_SIZE(n));
+	assert_non_null(img);
+	vl_test_profile(&r->p);
+	struct vl_machine_config cfg = { .prof = &r->p, .ram_mb = 16, .monitor_mb = 16, .max_insns = 10000000 };
+	r->m = vl_machine_new(&cfg, err, sizeof err);
+	assert_non_null(r->m);
+	size_t len = vl_test_mini_elf(img, CODE_PA, code, n, PF_R | PF_W | PF_X);
+	assert_int_equal(vl_machine_load_elf_mem(r->m, img, len, "", err, sizeof err), 0);
+	free(img);
+	const struct vl_mmu_ops *sh = vl_mmu_find("shadow");
+	assert_non_null(sh);
+	int rc = vl_engine_bt.attach(r->m, sh, &r->ctx, err, sizeof err);
+	if (rc)
+		print_error("attach: %s\n", err);
+	assert_int_equal(rc, 0);
+	/* the entry already runs from the TC */
+	assert_true(r->m->cpu.rip >= BT_TC_VA && r->m->cpu.rip < BT_TC_VA + (2u << 20));
+	assert_int_equal(r->m->cpu.cpl, 1);
+}
+
+static void rig_down(struct rig *r)
+{
+	vl_engine_bt.detach(r->m, r->ctx);
+	vl_machine_free(r->m);
+}
+
+static uint64_t ev(struct rig *r, enum vl_event e)
+{
+	uint64_t n = 0;
+	for (int i = 0; i < VL_MAX_REGIONS; i++)
+		n += r->m->region[i].events[e];
+	return n;
+}
+
+/* A kernel that calls f (returns 1), patches f's immediate to 2, calls it
+ * again, and writes the exit device. */
+static void test_coherency_smc(void **st)
+{
+	static const uint8_t code[] = {
+		0x48, 0xc7, 0xc4, 0x00, 0x00, 0x30, 0x00,   /* 0x00 mov rsp, 0x300000 */
+		0xe8, 0x20, 0x00, 0x00, 0x00,               /* 0x07 call f (0x2c) */
+		0x48, 0x89, 0xc3,                           /* 0x0c mov rbx, rax */
+		0xc6, 0x05, 0x17, 0x00, 0x00, 0x00, 0x02,   /* 0x0f mov byte [rip+0x17], 2  -> 0x2d (f+1) */
+		0xe8, 0x11, 0x00, 0x00, 0x00,               /* 0x16 call f */
+		0x48, 0x89, 0xc1,                           /* 0x1b mov rcx, rax */
+		0x66, 0xba, 0xf4, 0x00,                     /* 0x1e mov dx, 0xf4 */
+		0x31, 0xc0,                                 /* 0x22 xor eax, eax */
+		0xef,                                       /* 0x24 out dx, eax */
+		0xf4,                                       /* 0x25 hlt */
+		0x90, 0x90, 0x90, 0x90, 0x90, 0x90,         /* 0x26 */
+		0xb8, 0x01, 0x00, 0x00, 0x00,               /* 0x2c f: mov eax, 1 */
+		0xc3,                                       /* 0x31 ret */
+	};
+	struct rig r;
+	rig_up(&r, code, sizeof code);
+	vl_machine_run(r.m);
+	assert_int_equal(r.m->state, VL_M_EXITED);
+	assert_int_equal(r.m->cpu.gpr[VL_RBX], 1);
+	assert_int_equal(r.m->cpu.gpr[VL_RCX], 2);   /* the new code ran */
+	assert_true(ev(&r, VL_EV_INVALIDATIONS) >= 1);
+	assert_true(ev(&r, VL_EV_TRANSLATIONS) >= 4);
+	assert_int_equal(ev(&r, VL_EV_TC_FLUSHES), 0);
+	rig_down(&r);
+}
+
+/* 200 blocks "add eax, 1; jmp next" walked 5 times: 1000. */
+static uint8_t *chain_code(size_t *n)
+{
+	enum { NB = 200 };
+	size_t len = 7 + 2 + 5 + NB * 8 + 2 + 6 + 4 + 1 + 1;
+	uint8_t *c = calloc(1, len), *p = c;
+	memcpy(p, (uint8_t[]){ 0x48, 0xc7, 0xc4, 0x00, 0x00, 0x30, 0x00 }, 7); p += 7;   /* mov rsp, 0x300000 */
+	memcpy(p, (uint8_t[]){ 0x31, 0xc0 }, 2); p += 2;                                 /* xor eax, eax */
+	memcpy(p, (uint8_t[]){ 0xb9, 0x05, 0x00, 0x00, 0x00 }, 5); p += 5;               /* mov ecx, 5 */
+	uint8_t *first = p;
+	for (int i = 0; i < NB; i++) {
+		memcpy(p, (uint8_t[]){ 0x83, 0xc0, 0x01 }, 3); p += 3;                       /* add eax, 1 */
+		memcpy(p, (uint8_t[]){ 0xe9, 0, 0, 0, 0 }, 5); p += 5;                       /* jmp next */
+	}
+	memcpy(p, (uint8_t[]){ 0xff, 0xc9 }, 2); p += 2;                                 /* dec ecx */
+	int32_t back = (int32_t)(first - (p + 6));
+	p[0] = 0x0f; p[1] = 0x85; memcpy(p + 2, &back, 4); p += 6;                       /* jnz first */
+	memcpy(p, (uint8_t[]){ 0x66, 0xba, 0xf4, 0x00 }, 4); p += 4;                     /* mov dx, 0xf4 */
+	*p++ = 0xef;                                                                     /* out dx, eax */
+	*p++ = 0xf4;
+	*n = (size_t)(p - c);
+	return c;
+}
+
+static void test_tc_overflow_flush(void **st)
+{
+	size_t n;
+	uint8_t *code = chain_code(&n);
+	struct rig r;
+	bt_tc_limit = 2048;   /* a few dozen blocks */
+	rig_up(&r, code, n);
+	bt_tc_limit = 0;
+	vl_machine_run(r.m);
+	assert_int_equal(r.m->state, VL_M_EXITED);
+	assert_int_equal(r.m->exit_code, 1000);   /* out dx, eax wrote the sum */
+	assert_true(ev(&r, VL_EV_TC_FLUSHES) >= 5);
+	rig_down(&r);
+	free(code);
+}
+
+static void test_chained_loop(void **st)
+{
+	size_t n;
+	uint8_t *code = chain_code(&n);
+	struct rig r;
+	rig_up(&r, code, n);
+	vl_machine_run(r.m);
+	assert_int_equal(r.m->state, VL_M_EXITED);
+	if (r.m->exit_code != 1000)
+		fail_msg("exit code %u, rax %llu, rcx %llu, state %d: %s", r.m->exit_code, (unsigned long long)r.m->cpu.gpr[VL_RAX],
+			 (unsigned long long)r.m->cpu.gpr[VL_RCX], r.m->state, r.m->diag);
+	/* one dispatcher entry per distinct block (the first pass), none for
+	 * the 4 warmed passes: every exit was chained */
+	uint64_t blocks = ev(&r, VL_EV_TRANSLATIONS);
+	assert_true(blocks >= 200);
+	if (ev(&r, VL_EV_DISPATCHES) > blocks + 2)   /* + the loop's back edge once */
+		fail_msg("dispatches %llu for %llu blocks", (unsigned long long)ev(&r, VL_EV_DISPATCHES), (unsigned long long)blocks);
+	assert_true(ev(&r, VL_EV_CHAIN_LINKS) >= 200);
+	assert_int_equal(ev(&r, VL_EV_TC_FLUSHES), 0);
+	rig_down(&r);
+	free(code);
+}
+
+int main(void)
+{
+	const struct CMUnitTest t[] = {
+		cmocka_unit_test(test_coherency_smc),
+		cmocka_unit_test(test_chained_loop),
+		cmocka_unit_test(test_tc_overflow_flush),
+	};
+	return cmocka_run_group_tests_name("bt engine", t, NULL, NULL);
+}
