@@ -53,6 +53,7 @@ struct bt_vmm {
 	uint64_t vstate_pa, confine_pa, hash_pa, tc_pa;
 	uint32_t tc_used, tc_size;
 	uint8_t *scratch;             /* emit buffer (copied into the TC with vl_phys_write) */
+	struct bt_mapent scratch_map[BT_MAX_MAP];
 
 	struct bt_tblock *blk;        /* by index; sorted by TC address within a generation */
 	uint32_t nblk;
@@ -213,6 +214,7 @@ static void bt_flush(struct bt_vmm *b)
 			if (b->blk[i].frame[k] != ~0ull)
 				vl_code_watch(m, b->blk[i].frame[k], false);
 		free(b->blk[i].in);
+		free(b->blk[i].b.map);
 	}
 	b->nblk = 0;
 	b->tc_used = 0;
@@ -292,6 +294,8 @@ static struct bt_tblock *bt_translate_at(struct bt_vmm *b, uint64_t pc, uint32_t
 			bt_flush(b);
 		struct bt_tblock *t = &b->blk[b->nblk];
 		memset(t, 0, sizeof *t);
+		t->b.map = b->scratch_map;
+		t->b.map_cap = BT_MAX_MAP;
 		struct bt_emit e = { .buf = b->scratch, .va = BT_TC_VA + b->tc_used, .cap = b->tc_size - b->tc_used };
 		if (e.cap > 65536)
 			e.cap = 65536;
@@ -304,6 +308,14 @@ static struct bt_tblock *bt_translate_at(struct bt_vmm *b, uint64_t pc, uint32_t
 			bt_flush(b);
 			continue;
 		}
+		struct bt_mapent *map = malloc(t->b.nmap * sizeof *map + 1);
+		if (!map) {
+			vl_machine_stop(m, VL_M_ERROR, "bt: out of host memory");
+			return NULL;
+		}
+		memcpy(map, b->scratch_map, t->b.nmap * sizeof *map);
+		t->b.map = map;
+		t->b.map_cap = t->b.nmap;
 		vl_phys_write(m, b->tc_pa + b->tc_used, b->scratch, e.len);
 		b->tc_used += (uint32_t)e.len;
 		b->tc_used = (b->tc_used + 15) & ~15u;
@@ -961,8 +973,10 @@ static void bt_free(struct bt_vmm *b)
 {
 	if (!b)
 		return;
-	for (uint32_t i = 0; i < b->nblk; i++)
+	for (uint32_t i = 0; i < b->nblk; i++) {
 		free(b->blk[i].in);
+		free(b->blk[i].b.map);
+	}
 	free(b->blk);
 	free(b->scratch);
 	if (b->cs)

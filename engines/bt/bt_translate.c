@@ -116,7 +116,7 @@ static void mark(struct xl *x, uint16_t goff, uint8_t saved, int8_t delta, uint8
 			return;
 		}
 	}
-	if (b->nmap < BT_MAX_MAP)
+	if (b->nmap < b->map_cap)
 		b->map[b->nmap++] = (struct bt_mapent){ off, goff, saved, delta, flags };
 	else
 		x->e->full = true;   /* cannot describe it: treat as no room (never with BT_MAX_MAP sized per insn) */
@@ -770,7 +770,11 @@ enum bt_xl_rc bt_translate(const struct bt_xlate_env *env, uint64_t gva, struct 
 	unsigned max = env->max_insns ? env->max_insns : BT_MAX_INSNS;
 	if (max > BT_MAX_INSNS)
 		max = BT_MAX_INSNS;
+	struct bt_mapent *map = blk->map;
+	unsigned cap = blk->map_cap;
 	memset(blk, 0, sizeof *blk);
+	blk->map = map;
+	blk->map_cap = map ? cap : 0;
 	blk->gva = gva;
 	blk->tc_va = bt_emit_pc(e);
 	uint64_t pc = gva;

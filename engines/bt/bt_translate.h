@@ -124,7 +124,8 @@ struct bt_block {
 	unsigned nexits;
 	struct bt_exit exit[BT_MAX_EXITS];
 	unsigned nmap;
-	struct bt_mapent map[BT_MAX_MAP];
+	struct bt_mapent *map;  /* caller's storage for map_cap entries (BT_MAX_MAP always suffices) */
+	unsigned map_cap;
 	unsigned ncallouts;  /* callouts emitted (not counting exit stubs) */
 };
 
@@ -151,7 +152,8 @@ enum bt_xl_rc {
 };
 
 /* Translate the block at guest PC `gva` into e (whose va says where it
- * lands). Fills *blk. A first instruction that is not x86 (or not in the
+ * lands). Fills *blk (its map into blk->map, which the caller provides with
+ * blk->map_cap entries). A first instruction that is not x86 (or not in the
  * model's ISA) still yields a block: a FAULT callout. */
 enum bt_xl_rc bt_translate(const struct bt_xlate_env *env, uint64_t gva, struct bt_emit *e, struct bt_block *blk);
 

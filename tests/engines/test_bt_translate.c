@@ -42,7 +42,8 @@ static uint64_t hot_pc;
 static bool hot(void *arg, uint64_t va) { return va == hot_pc; }
 
 static uint8_t tcbuf[65536];
-static struct bt_block blk;
+static struct bt_mapent blk_map[BT_MAX_MAP];
+static struct bt_block blk = { .map = blk_map, .map_cap = BT_MAX_MAP };
 static csh cs;
 
 static int grp_setup(void **st) { return bt_cs_open(&cs) ? -1 : 0; }
