@@ -299,11 +299,10 @@ static int mx_plan(struct mx_state *s, const char **profiles, size_t nprof, cons
 			return vl_cli_usage_error("matrix", "%s", err);
 		for (size_t e = 0; e < vl_engine_count; e++) {
 			const struct vl_engine_ops *eng = vl_engines[e];
-			if (neng ? !mx_in(eng->name, engines, neng)
-				 : eng->run_external != NULL ||
-				   mx_in(eng->name, matrix_engines_not_default,
-					 sizeof matrix_engines_not_default / sizeof matrix_engines_not_default[0]))
+			if (neng ? !mx_in(eng->name, engines, neng) : eng->run_external != NULL)
 				continue;
+			bool named_only = !neng && mx_in(eng->name, matrix_engines_not_default,
+							  sizeof matrix_engines_not_default / sizeof matrix_engines_not_default[0]);
 			for (int k = 0; k < VL_MMU_COUNT; k++) {
 				if (!(eng->mmu_mask & VL_MMU_BIT(k)))
 					continue;
@@ -314,6 +313,12 @@ static int mx_plan(struct mx_state *s, const char **profiles, size_t nprof, cons
 				char cfg[72];
 				vl_an_config_name(eng->name, mname, cfg, sizeof cfg);
 				snprintf(what, sizeof what, "%s (%s)", cfg, profiles[p]);
+				if (named_only) {
+					snprintf(why, sizeof why, "runs only when named (--engines %s)", eng->name);
+					if (mx_add_skip(s, what, why))
+						return vl_cli_usage_error("matrix", "out of memory");
+					continue;
+				}
 				if (eng->check && eng->check(&prof, (enum vl_mmu_kind)k, why, sizeof why)) {
 					if (mx_add_skip(s, what, why))
 						return vl_cli_usage_error("matrix", "out of memory");

@@ -6,11 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "virtlab/decode.h"
 #include "vcpu.h"
-/* The machine's decoder. TEMPORARY: the private header, until the public
- * decoder header of issue 8 ("First") lands; only vl_decode and struct
- * vl_insn are used. */
-#include "../../machine/decode.h"
 
 #define CR0_ET (1ull << 4)
 #define CR0_NW (1ull << 29)
@@ -94,18 +91,13 @@ static uint64_t shadow_desc(const struct vl_vcpu *v, uint64_t lo)
 }
 static uint16_t desc_attr(uint64_t lo) { return (uint16_t)((lo >> 40) & 0xf0ff); }
 
-/* ---- the monitor mapping ------------------------------------------------------ */
-static uint64_t mon_pml4e(const struct vl_vcpu *v)
-{
-	return v->pt_pa[0] | VL_PTE_P | VL_PTE_RW;
-}
-
+/* ---- the monitor mapping ------------------------------------------------------
+ * The MMU engine keeps it in every root (mmu.h map_monitor): nothing to
+ * re-establish after a root switch. Kept as a hook for MMU engines that
+ * may need one. */
 void vl_vcpu_sync(struct vl_vcpu *v)
 {
-	struct vl_machine *m = v->m;
-	uint64_t slot = (m->cpu.cr3 & VL_PTE_ADDR) + 8 * ((VL_MONITOR_BASE >> 39) & 511);
-	if (slot + 8 <= m->mem_size && vl_phys_read64(m, slot) != mon_pml4e(v))
-		vl_phys_write64(m, slot, mon_pml4e(v));
+	(void)v;
 }
 
 /* Rebuild the shadow GDT from the guest's (v->gdtr): DPL-adjusted copies at
@@ -346,16 +338,35 @@ static int deliver_once(struct vl_vcpu *v, unsigned vec, enum vl_vcpu_ev kind, b
 	return 0;
 }
 
+/* Deliveries in a row without a retired instruction before the run stops
+ * as a timeout (the machine's own guard, machine/exception.c, for events
+ * it delivers itself): a guest whose handler faults on its first
+ * instruction would otherwise spin in the VMM forever. */
+#define VCPU_STORM_MAX (1u << 20)
+
 int vl_vcpu_deliver(struct vl_vcpu *v, unsigned vec, enum vl_vcpu_ev kind, bool has_err, uint32_t err,
 		    uint64_t cr2, unsigned len)
 {
 	struct vl_machine *m = v->m;
+	if (v->storm_insns != m->insns) {
+		v->storm_insns = m->insns;
+		v->storm_n = 0;
+	}
+	if (++v->storm_n > VCPU_STORM_MAX) {
+		vl_machine_stop(m, VL_M_TIMEOUT, "event storm: %u virtual deliveries without retiring an instruction (vector %u at rip %#" PRIx64 ")",
+				VCPU_STORM_MAX, vec, m->cpu.rip);
+		return VL_HOOK_STOP;
+	}
 	for (int depth = 0; depth < 8; depth++) {
 		struct vfault f;
-		if (m->trace)
-			vl_trace(m, "vcpu: deliver %s %u%s err=%#x cpl=%u rip=%#" PRIx64 " (guest IDT)",
+		if (m->trace) {
+			char c2[40] = "";
+			if (vec == VL_PF && kind == VL_VCPU_EXC)
+				snprintf(c2, sizeof c2, " cr2=%#" PRIx64, cr2);
+			vl_trace(m, "vcpu: deliver %s %u err=%#x%s virtual cpl %u rip %#" PRIx64 " through the guest IDT",
 				 kind == VL_VCPU_INTR ? "interrupt" : kind == VL_VCPU_SOFT ? "int" : "exception", vec,
-				 vec == VL_PF && kind == VL_VCPU_EXC ? "" : "", has_err ? err : 0, vl_vcpu_cpl(v), m->cpu.rip);
+				 has_err ? err : 0, c2, vl_vcpu_cpl(v), m->cpu.rip);
+		}
 		int rc = deliver_once(v, vec, kind, has_err, err, cr2, len, &f);
 		if (rc == 0)
 			return VL_HOOK_DONE;
@@ -572,12 +583,55 @@ int vl_vcpu_swapgs(struct vl_vcpu *v, unsigned len)
 	return VL_HOOK_DONE;
 }
 
+/* ---- this CPU as hv.h's "vendor" ------------------------------------------------
+ * The deprivileged guest's state is the hardware's (m->cpu); an injected
+ * exception is delivered virtually right away; skip advances RIP past the
+ * instruction being emulated (v->cur_len). */
+static uint64_t hvo_get_gpr(void *p, unsigned r) { return ((struct vl_vcpu *)p)->m->cpu.gpr[r & 15]; }
+static void hvo_set_gpr(void *p, unsigned r, uint64_t val) { ((struct vl_vcpu *)p)->m->cpu.gpr[r & 15] = val; }
+static uint64_t hvo_get_rip(void *p) { return ((struct vl_vcpu *)p)->m->cpu.rip; }
+static void hvo_set_rip(void *p, uint64_t rip) { ((struct vl_vcpu *)p)->m->cpu.rip = rip; }
+static void hvo_set_rflags(void *p, uint64_t fl) { ((struct vl_vcpu *)p)->m->cpu.rflags = fl; }
+static void hvo_set_cr2(void *p, uint64_t cr2) { (void)p; (void)cr2; /* the virtual delivery sets the virtual CR2 */ }
+static void hvo_inject(void *p, unsigned vec, bool has_err, uint32_t err)
+{
+	vl_vcpu_deliver(p, vec, VL_VCPU_EXC, has_err, err, 0, 0);
+}
+static void hvo_skip(void *p)
+{
+	struct vl_vcpu *v = p;
+	v->m->cpu.rip += v->cur_len;
+}
+static void hvo_sync_cr3(void *p) { vl_vcpu_sync(p); }
+static void hvo_msr_written(void *p, uint32_t msr, uint64_t val) { (void)p; (void)msr; (void)val; }
+
+static const struct hv_vendor_ops vcpu_hv_ops = {
+	.name = "vcpu",
+	.get_gpr = hvo_get_gpr, .set_gpr = hvo_set_gpr, .get_rip = hvo_get_rip, .set_rip = hvo_set_rip,
+	.set_rflags = hvo_set_rflags, .set_cr2 = hvo_set_cr2, .inject_exception = hvo_inject, .skip = hvo_skip,
+	.sync_cr3 = hvo_sync_cr3, .msr_written = hvo_msr_written,
+};
+
 /* ---- emulation of privileged instructions at virtual CPL 0 --------------------- */
+/* An instruction emulated for the guest retired: counted like one the
+ * hardware retired (guest_instructions, and --max-instructions). */
+static void retire(struct vl_vcpu *v)
+{
+	struct vl_machine *m = v->m;
+	v->emulated++;
+	vl_count(m, VL_EV_GUEST_INSNS, 1);
+	if (++m->insns >= m->max_insns && m->max_insns && m->state == VL_M_RUNNING)
+		vl_machine_stop(m, VL_M_TIMEOUT, "reached --max-instructions (%llu)", (unsigned long long)m->max_insns);
+}
+
 static int gp0(struct vl_vcpu *v)
 {
 	return vl_vcpu_deliver(v, VL_GP, VL_VCPU_EXC, true, 0, 0, 0);
 }
 
+/* The MSRs the monitor keeps virtual (the hardware's belong to it: SYSCALL
+ * enters the monitor). 1 = not one of them (hv_msr: the machine's MSRs and
+ * APIC are the guest's), 0 = read, -1 = #GP. */
 static int msr_read(struct vl_vcpu *v, uint32_t msr, uint64_t *val)
 {
 	switch (msr) {
@@ -587,7 +641,7 @@ static int msr_read(struct vl_vcpu *v, uint32_t msr, uint64_t *val)
 	case VL_MSR_CSTAR: *val = v->cstar; return 0;
 	case VL_MSR_SFMASK: *val = v->sfmask; return 0;
 	case VL_MSR_KERNEL_GS_BASE: *val = v->kernel_gs_base; return 0;
-	default: return vl_msr_read(v->m, msr, val);   /* FS/GS base, TSC, PAT, APIC: the machine's are the guest's */
+	default: return 1;
 	}
 }
 
@@ -610,7 +664,7 @@ static int msr_write(struct vl_vcpu *v, uint32_t msr, uint64_t val)
 		*(msr == VL_MSR_LSTAR ? &v->lstar : msr == VL_MSR_CSTAR ? &v->cstar : &v->kernel_gs_base) = val;
 		return 0;
 	case VL_MSR_SFMASK: v->sfmask = val & 0xffffffffu; return 0;
-	default: return vl_msr_write(v->m, msr, val);
+	default: return 1;
 	}
 }
 
@@ -631,9 +685,7 @@ static int cr_write(struct vl_vcpu *v, unsigned cr, uint64_t val)
 		    ((val & CR0_NW) && !(val & CR0_CD)))
 			return -1;
 		v->cr0 = val | CR0_ET;
-		m->cpu.cr0 = v->cr0;
-		if (v->mmu->cr_write)
-			v->mmu->cr_write(m, v->mmu_ctx, 0, v->cr0);
+		hv_cr0_4_write(&v->hv, 0, v->cr0);   /* the MMU engine sets the hardware's paging bits */
 		m->cpu.cr0 = (m->cpu.cr0 & CR0_GUEST_HW) | (v->hw_cr0 & ~CR0_GUEST_HW);
 		return 0;
 	case 2:
@@ -642,7 +694,7 @@ static int cr_write(struct vl_vcpu *v, unsigned cr, uint64_t val)
 	case 3:
 		if (val & maxphy_rsvd(v) & ~(1ull << 63))
 			return -1;
-		v->mmu->cr3_write(m, v->mmu_ctx, val);
+		hv_cr3_write(&v->hv, val);
 		return 0;
 	case 4: {
 		uint64_t ok = 0x1ull | 0x2ull | CR4_TSD | 0x8ull | VL_CR4_PSE | VL_CR4_PAE | 0x40ull | VL_CR4_PGE |
@@ -653,16 +705,11 @@ static int cr_write(struct vl_vcpu *v, unsigned cr, uint64_t val)
 		    ((val & VL_CR4_PCIDE) && !m->prof->features_pcid))
 			return -1;
 		v->cr4 = val;
-		m->cpu.cr4 = val;
-		if (v->mmu->cr_write)
-			v->mmu->cr_write(m, v->mmu_ctx, 4, val);
+		hv_cr0_4_write(&v->hv, 4, val);
 		return 0;
 	}
 	case 8:
-		if (val > 15)
-			return -1;
-		vl_apic_set_tpr(m, (uint8_t)val);
-		return 0;
+		return hv_cr8_write(&v->hv, val);
 	default:
 		return -2;   /* #UD: no such control register */
 	}
@@ -675,7 +722,7 @@ static uint64_t cr_read(struct vl_vcpu *v, unsigned cr)
 	case 2: return v->cr2;
 	case 3: return v->mmu->cr3_read(v->m, v->mmu_ctx);
 	case 4: return v->cr4;
-	default: return vl_apic_get_tpr(v->m);
+	default: return hv_cr8_read(&v->hv);
 	}
 }
 
@@ -770,15 +817,19 @@ int vl_vcpu_emulate(struct vl_vcpu *v, const struct vl_sens_event *ev)
 			set_gpr(m, VL_RAX, ev->size, vl_io_in(m, ev->port, ev->size));
 		break;
 	case VL_SENS_RDMSR:
+		if ((rc = msr_read(v, (uint32_t)c->gpr[VL_RCX], &val)) > 0)
+			goto shared;
 		vmm(v, p->vmm_msr);
-		if (msr_read(v, (uint32_t)c->gpr[VL_RCX], &val))
+		if (rc)
 			return gp0(v);
 		c->gpr[VL_RAX] = (uint32_t)val;
 		c->gpr[VL_RDX] = val >> 32;
 		break;
 	case VL_SENS_WRMSR:
+		if ((rc = msr_write(v, (uint32_t)c->gpr[VL_RCX], (c->gpr[VL_RDX] << 32) | (uint32_t)c->gpr[VL_RAX])) > 0)
+			goto shared;
 		vmm(v, p->vmm_msr);
-		if (msr_write(v, (uint32_t)c->gpr[VL_RCX], (c->gpr[VL_RDX] << 32) | (uint32_t)c->gpr[VL_RAX]))
+		if (rc)
 			return gp0(v);
 		break;
 	case VL_SENS_CR_READ:
@@ -797,11 +848,9 @@ int vl_vcpu_emulate(struct vl_vcpu *v, const struct vl_sens_event *ev)
 			return gp0(v);
 		break;
 	case VL_SENS_INVLPG:
-		vmm(v, p->vmm_invlpg);
-		if (v->mmu->invlpg)
-			v->mmu->invlpg(m, v->mmu_ctx, ev->addr);
-		vl_vcpu_sync(v);
-		break;
+		v->cur_len = ev->len;
+		hv_invlpg(&v->hv, ev->addr);   /* vmm.invlpg, the MMU engine, RIP advanced */
+		goto done_noadv;
 	case VL_SENS_CLTS:
 		v->cr0 &= ~VL_CR0_TS;
 		break;
@@ -865,45 +914,62 @@ int vl_vcpu_emulate(struct vl_vcpu *v, const struct vl_sens_event *ev)
 	}
 	c->rip += ev->len;
 done_noadv:
-	v->emulated++;
 	return m->state == VL_M_RUNNING ? VL_HOOK_DONE : VL_HOOK_STOP;
+shared:   /* an MSR the monitor does not virtualize: the shared handler (vmm.msr, #GP, RIP) */
+	v->cur_len = ev->len;
+	if (hv_msr(&v->hv, ev->cls == VL_SENS_WRMSR) == VL_HOOK_STOP || m->state != VL_M_RUNNING)
+		return VL_HOOK_STOP;
+	return VL_HOOK_DONE;
 }
 
 /* Effective address of a decoded memory operand (the machine's cpu_ea). */
-static uint64_t insn_ea(const struct vl_machine *m, const struct vl_insn *i)
+static uint64_t insn_ea(const struct vl_machine *m, const struct vl_decoded *d, uint64_t rip)
 {
-	uint64_t a = (uint64_t)(int64_t)i->disp;
-	if (i->base == VL_RIPREL)
-		a += m->cpu.rip + i->len;
-	else if (i->base != VL_NOREG)
-		a += m->cpu.gpr[i->base];
-	if (i->index != VL_NOREG)
-		a += m->cpu.gpr[i->index] << i->scale;
-	if (i->asz == 4)
+	uint64_t a = (uint64_t)(int64_t)d->disp;
+	if (d->riprel)
+		a += rip + d->len;
+	else if (d->base != VL_DREG_NONE)
+		a += m->cpu.gpr[d->base];
+	if (d->index != VL_DREG_NONE)
+		a += m->cpu.gpr[d->index] << d->scale;
+	if (d->asz == 4)
 		a = (uint32_t)a;
-	return i->seg != VL_SEG_NONE ? a + m->cpu.seg[i->seg].base : a;
+	return (d->seg == VL_FS || d->seg == VL_GS) ? a + m->cpu.seg[d->seg].base : a;
 }
 
 /* A 16-bit r/m operand (selector of LLDT/LTR/MOV SS, LMSW's value). */
-static int insn_rm16(struct vl_vcpu *v, const struct vl_insn *i, uint64_t *val, struct vfault *f)
+static int insn_rm16(struct vl_vcpu *v, const struct vl_decoded *d, uint64_t rip, uint64_t *val, struct vfault *f)
 {
-	if (i->mod == 3) {
-		*val = v->m->cpu.gpr[i->rm] & 0xffff;
+	if (!d->mem) {
+		*val = v->m->cpu.gpr[d->rm] & 0xffff;
 		return 0;
 	}
 	uint16_t w = 0;
-	int rc = g_read(v, insn_ea(v->m, i), &w, 2, f);
+	int rc = g_read(v, insn_ea(v->m, d, rip), &w, 2, f);
 	*val = w;
 	return rc;
+}
+
+/* The opcode bytes, past the legacy prefixes and REX (of an instruction
+ * the decoder accepted): what tells MOV to Sreg, RETF, MOV to/from DR and
+ * IN from OUT apart, which the decoder reports only by mnemonic / class. */
+static const uint8_t *opcode(const uint8_t *b)
+{
+	while (*b == 0x66 || *b == 0x67 || *b == 0xf0 || *b == 0xf2 || *b == 0xf3 || *b == 0x2e ||
+	       *b == 0x36 || *b == 0x3e || *b == 0x26 || *b == 0x64 || *b == 0x65)
+		b++;
+	if ((*b & 0xf0) == 0x40)
+		b++;
+	return b;
 }
 
 int vl_vcpu_gp(struct vl_vcpu *v, uint32_t err, int *what)
 {
 	struct vl_machine *m = v->m;
 	struct vl_cpu *c = &m->cpu;
-	struct vl_insn in;
+	struct vl_decoded d;
 	struct vfault f;
-	uint8_t buf[16];
+	uint8_t buf[16] = { 0 };
 	uint64_t rip = c->rip;
 	size_t first = 4096 - (rip & 0xfff);
 	int rc, len;
@@ -916,98 +982,96 @@ int vl_vcpu_gp(struct vl_vcpu *v, uint32_t err, int *what)
 		first = 15;
 	if ((rc = g_read(v, rip, buf, first, &f)))
 		return after(v, rc, &f);
-	len = vl_decode(buf, first, &in);
+	len = vl_decode_insn(buf, first, rip, &d);
 	if (len == 0) {
 		if ((rc = g_read(v, rip + first, buf + first, 15 - first, &f)))
 			return after(v, rc, &f);
-		len = vl_decode(buf, 15, &in);
+		len = vl_decode_insn(buf, 15, rip, &d);
 	}
 	if (len <= 0)
 		return vl_vcpu_deliver(v, VL_GP, VL_VCPU_EXC, true, err, 0, 0);
+	const uint8_t *op = opcode(buf);
 
-	struct vl_sens_event ev = { .cls = (enum vl_sens)in.sens, .len = in.len, .gpr = 0xff, .insn_rip = rip };
-	switch (in.op) {
-	case VL_OP_CLI: case VL_OP_STI: case VL_OP_HLT: case VL_OP_RDMSR: case VL_OP_WRMSR:
-	case VL_OP_CLTS: case VL_OP_WBINVD: case VL_OP_INVD: case VL_OP_SWAPGS: case VL_OP_RDPMC:
-	case VL_OP_RDTSC: case VL_OP_RDTSCP:
+	struct vl_sens_event ev = { .cls = (enum vl_sens)d.sens, .len = d.len, .gpr = 0xff, .insn_rip = rip };
+	switch (d.sens) {
+	case VL_SENS_CLI: case VL_SENS_STI: case VL_SENS_HLT: case VL_SENS_RDMSR: case VL_SENS_WRMSR:
+	case VL_SENS_CLTS: case VL_SENS_WBINVD: case VL_SENS_SWAPGS: case VL_SENS_RDPMC:
+	case VL_SENS_RDTSC: case VL_SENS_RDTSCP:
 		break;
-	case VL_OP_SYSRET:
-		if (!(in.rex & 8))
+	case VL_SENS_SYSRET:
+		if (!(d.rex & 8))
 			return vl_vcpu_deliver(v, VL_UD, VL_VCPU_EXC, false, 0, 0, 0);   /* to compatibility mode: not modelled */
 		break;
-	case VL_OP_IN_I: case VL_OP_IN_DX: case VL_OP_OUT_I: case VL_OP_OUT_DX: case VL_OP_INS: case VL_OP_OUTS:
-		ev.write = in.op == VL_OP_OUT_I || in.op == VL_OP_OUT_DX || in.op == VL_OP_OUTS;
-		ev.string = in.op == VL_OP_INS || in.op == VL_OP_OUTS;
-		ev.size = (uint8_t)(in.osz == 8 ? 4 : in.osz);
-		ev.port = (in.op == VL_OP_IN_I || in.op == VL_OP_OUT_I) ? (uint16_t)in.imm : (uint16_t)c->gpr[VL_RDX];
+	case VL_SENS_IO:   /* E4-E7 imm8 port, EC-EF DX, 6C-6F INS/OUTS; odd = word/dword */
+		ev.write = (op[0] & 0xf6) == 0xe6 || (op[0] & 0xfe) == 0x6e;
+		ev.string = (op[0] & 0xfc) == 0x6c;
+		ev.size = (uint8_t)(!(op[0] & 1) ? 1 : d.osz == 2 ? 2 : 4);
+		ev.port = d.imm_size ? (uint16_t)d.imm : (uint16_t)c->gpr[VL_RDX];
 		ev.value = c->gpr[VL_RAX] & (ev.size == 4 ? 0xffffffffu : ev.size == 2 ? 0xffffu : 0xffu);
-		ev.rep = in.rep != 0;
+		ev.rep = d.rep != 0;
 		break;
-	case VL_OP_MOV_FROM_CR: case VL_OP_MOV_TO_CR:
-	case VL_OP_MOV_FROM_DR: case VL_OP_MOV_TO_DR:
-		ev.reg = in.reg;
-		if ((in.op == VL_OP_MOV_FROM_DR || in.op == VL_OP_MOV_TO_DR) && (ev.reg == 4 || ev.reg == 5))
-			ev.reg += 2;
-		ev.gpr = in.rm;
-		ev.write = in.op == VL_OP_MOV_TO_CR || in.op == VL_OP_MOV_TO_DR;
-		ev.value = c->gpr[in.rm];
+	case VL_SENS_CR_READ: case VL_SENS_CR_WRITE:
+		ev.reg = d.reg;
+		ev.gpr = d.rm;
+		ev.write = d.sens == VL_SENS_CR_WRITE;
+		ev.value = c->gpr[d.rm & 15];
 		break;
-	case VL_OP_INVLPG: case VL_OP_LGDT: case VL_OP_LIDT:
-		ev.addr = insn_ea(m, &in);
+	case VL_SENS_DR_ACCESS:   /* 0F 21 from, 0F 23 to */
+		ev.reg = d.reg == 4 || d.reg == 5 ? (uint8_t)(d.reg + 2) : d.reg;
+		ev.gpr = d.rm;
+		ev.write = op[1] == 0x23;
+		ev.value = c->gpr[d.rm & 15];
 		break;
-	case VL_OP_LLDT: case VL_OP_LTR: case VL_OP_LMSW:
-		if ((rc = insn_rm16(v, &in, &ev.value, &f)))
+	case VL_SENS_INVLPG: case VL_SENS_LGDT: case VL_SENS_LIDT:
+		ev.addr = insn_ea(m, &d, rip);
+		break;
+	case VL_SENS_LLDT: case VL_SENS_LTR: case VL_SENS_LMSW:
+		if ((rc = insn_rm16(v, &d, rip, &ev.value, &f)))
 			return after(v, rc, &f);
 		break;
-	case VL_OP_MOV_SE: {   /* MOV SS with an RPL 0 selector (DS/ES/FS/GS loads succeed on the shadow GDT) */
-		uint64_t sel;
-		if ((in.reg & 7) != VL_SS)
-			return vl_vcpu_deliver(v, VL_GP, VL_VCPU_EXC, true, err, 0, 0);
-		if ((rc = insn_rm16(v, &in, &sel, &f)) || (rc = load_seg(v, VL_SS, (uint16_t)sel, 0, &f)))
-			return after(v, rc, &f);
-		c->intr_shadow = 1;
-		c->rip += in.len;
-		vmm(v, m->prof->vmm_emulate);
-		*what = VL_VCPU_SEG;
-		goto emulated;
-	}
-	case VL_OP_RETF: {     /* far return to an RPL 0 code selector */
-		uint64_t fr[4];
-		unsigned sz = in.osz;
-		if (sz != 8)
-			return vl_vcpu_deliver(v, VL_GP, VL_VCPU_EXC, true, err, 0, 0);
-		if ((rc = g_read(v, c->gpr[VL_RSP], fr, 16, &f)))
-			return after(v, rc, &f);
-		uint16_t cs = (uint16_t)fr[1];
-		uint64_t adj = in.imm & 0xffff;
-		if ((cs & 3) != 0)   /* to an outer level the hardware does it itself: this #GP is the guest's */
-			return vl_vcpu_deliver(v, VL_GP, VL_VCPU_EXC, true, err, 0, 0);
-		if ((rc = far_return(v, fr[0], cs, c->gpr[VL_RSP] + 16 + adj, 0, false, &f)))
-			return after(v, rc, &f);
-		vmm(v, m->prof->vmm_emulate);
-		*what = VL_VCPU_SEG;
-		goto emulated;
-	}
-	case VL_OP_IRET:
+	case VL_SENS_IRET:
 		vmm(v, m->prof->vmm_emulate);
 		*what = VL_SENS_IRET;
 		rc = vl_vcpu_iret(v);
-		vl_count(m, VL_EV_GUEST_INSNS, 1);
-		v->emulated++;
+		retire(v);
 		return rc;
 	default:
+		if (op[0] == 0x8e && (d.reg & 7) == VL_SS) {   /* MOV SS with an RPL 0 selector (DS/ES/FS/GS loads succeed on the shadow GDT) */
+			uint64_t sel;
+			if ((rc = insn_rm16(v, &d, rip, &sel, &f)) || (rc = load_seg(v, VL_SS, (uint16_t)sel, 0, &f)))
+				return after(v, rc, &f);
+			c->intr_shadow = 1;
+			c->rip += d.len;
+			vmm(v, m->prof->vmm_emulate);
+			*what = VL_VCPU_SEG;
+			goto emulated;
+		}
+		if ((op[0] == 0xca || op[0] == 0xcb) && d.osz == 8) {   /* RETF to an RPL 0 code selector */
+			uint64_t fr[2];
+			if ((rc = g_read(v, c->gpr[VL_RSP], fr, 16, &f)))
+				return after(v, rc, &f);
+			uint16_t cs = (uint16_t)fr[1];
+			uint64_t adj = op[0] == 0xca ? (d.imm & 0xffff) : 0;
+			if ((cs & 3) != 0)   /* to an outer level the hardware does it itself: this #GP is the guest's */
+				return vl_vcpu_deliver(v, VL_GP, VL_VCPU_EXC, true, err, 0, 0);
+			if ((rc = far_return(v, fr[0], cs, c->gpr[VL_RSP] + 16 + adj, 0, false, &f)))
+				return after(v, rc, &f);
+			vmm(v, m->prof->vmm_emulate);
+			*what = VL_VCPU_SEG;
+			goto emulated;
+		}
 		return vl_vcpu_deliver(v, VL_GP, VL_VCPU_EXC, true, err, 0, 0);
 	}
 	*what = ev.cls;
+	uint64_t exc = m->ctr->events[VL_EV_EXCEPTIONS];
 	rc = vl_vcpu_emulate(v, &ev);
 	if (rc == VL_HOOK_PASS)
 		return vl_vcpu_deliver(v, VL_GP, VL_VCPU_EXC, true, err, 0, 0);
-	if (rc == VL_HOOK_DONE && c->rip != rip)   /* retired (not a fault it raised) */
-		vl_count(m, VL_EV_GUEST_INSNS, 1);
+	if (rc == VL_HOOK_DONE && m->ctr->events[VL_EV_EXCEPTIONS] == exc)   /* retired (it raised no fault) */
+		retire(v);
 	return rc;
 emulated:
-	v->emulated++;
-	vl_count(m, VL_EV_GUEST_INSNS, 1);
+	retire(v);
 	return VL_HOOK_DONE;
 }
 
@@ -1020,8 +1084,7 @@ int vl_vcpu_exception(struct vl_vcpu *v, unsigned vec, bool has_err, uint32_t er
 		*what = VL_VCPU_REFLECT;
 	if (vec == VL_PF && v->mmu->page_fault) {
 		uint32_t pfec = err;
-		rc = v->mmu->page_fault(m, v->mmu_ctx, cr2, &pfec, NULL);
-		vl_vcpu_sync(v);
+		rc = hv_page_fault(&v->hv, cr2, &pfec, NULL);   /* absorbed (hidden / tracing) or the guest's */
 		if (rc == VL_HOOK_STOP || m->state != VL_M_RUNNING)
 			return VL_HOOK_STOP;
 		if (rc == VL_HOOK_DONE)
@@ -1062,12 +1125,14 @@ int vl_vcpu_init(struct vl_vcpu *v, struct vl_machine *m, const struct vl_mmu_op
 	v->mmu = mmu;
 	v->mmu_ctx = mmu_ctx;
 	v->ring = ring;
+	v->hv = (struct hv){ .m = m, .vo = &vcpu_hv_ops, .vendor = v, .mmu = mmu, .mmu_ctx = mmu_ctx,
+			     .mmu_kind = mmu ? mmu->kind : VL_MMU_NONE };
 	if (ring < 1 || ring > 2) {
 		snprintf(err, errlen, "vcpu: the deprivileged kernel runs at ring 1 or 2, not %u", ring);
 		return -1;
 	}
-	if (!mmu || mmu->kind != VL_MMU_SHADOW || !mmu->cr3_write || !mmu->cr3_read) {
-		snprintf(err, errlen, "vcpu: a deprivileged kernel needs the shadow MMU (the monitor maps itself into its roots)");
+	if (!mmu || !mmu->cr3_write || !mmu->cr3_read || !mmu->map_monitor) {
+		snprintf(err, errlen, "vcpu: a deprivileged kernel needs an MMU engine that maps the monitor into every root (map_monitor: shadow)");
 		return -1;
 	}
 	if (c->cpl != 0 || !(c->cr0 & VL_CR0_PG)) {
@@ -1078,20 +1143,18 @@ int vl_vcpu_init(struct vl_vcpu *v, struct vl_machine *m, const struct vl_mmu_op
 	v->gdt_pa = vl_mem_alloc_page(m);
 	v->idt_pa = vl_mem_alloc_page(m);
 	v->tss_pa = vl_mem_alloc_page(m);
-	for (int i = 0; i < 3; i++)
-		v->pt_pa[i] = vl_mem_alloc_page(m);
-	if (!v->gdt_pa || !v->idt_pa || !v->tss_pa || !v->pt_pa[0] || !v->pt_pa[1] || !v->pt_pa[2]) {
+	if (!v->gdt_pa || !v->idt_pa || !v->tss_pa) {
 		snprintf(err, errlen, "vcpu: no monitor memory for the monitor's GDT/IDT/TSS");
 		return -1;
 	}
-	uint64_t nx = (c->efer & VL_EFER_NXE) ? VL_PTE_NX : 0;
-	unsigned pdpti = (VL_MONITOR_BASE >> 30) & 511, pdi = (VL_MONITOR_BASE >> 21) & 511, pti = (VL_MONITOR_BASE >> 12) & 511;
-	vl_phys_write64(m, v->pt_pa[0] + 8 * pdpti, v->pt_pa[1] | VL_PTE_P | VL_PTE_RW);
-	vl_phys_write64(m, v->pt_pa[1] + 8 * pdi, v->pt_pa[2] | VL_PTE_P | VL_PTE_RW);
-	/* read-only, supervisor: the hardware reads descriptors; the guest may not write them */
-	vl_phys_write64(m, v->pt_pa[2] + 8 * pti, v->gdt_pa | VL_PTE_P | nx);
-	vl_phys_write64(m, v->pt_pa[2] + 8 * (pti + 1), v->idt_pa | VL_PTE_P | nx);
-	vl_phys_write64(m, v->pt_pa[2] + 8 * (pti + 2), v->tss_pa | VL_PTE_P | nx);
+	/* read-only, supervisor, not executable, in every root: the hardware
+	 * reads descriptors there; the guest may not write them */
+	if (mmu->map_monitor(m, mmu_ctx, VL_VCPU_MON_GDT, v->gdt_pa, 0) ||
+	    mmu->map_monitor(m, mmu_ctx, VL_VCPU_MON_IDT, v->idt_pa, 0) ||
+	    mmu->map_monitor(m, mmu_ctx, VL_VCPU_MON_TSS, v->tss_pa, 0)) {
+		snprintf(err, errlen, "vcpu: the MMU engine could not map the monitor's GDT/IDT/TSS");
+		return -1;
+	}
 	/* the monitor's TSS descriptor (64-bit available TSS, 104 bytes), loaded busy */
 	uint64_t b = VL_VCPU_MON_TSS;
 	uint64_t tlo = 103 | ((b & 0xffffff) << 16) | (0x8bull << 40) | (((b >> 24) & 0xff) << 56), thi = b >> 32;

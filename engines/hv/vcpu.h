@@ -31,6 +31,11 @@
  * Interrupts while the virtual IF is 0 are held (engines/hv/README.md:
  * "Interrupt hold") and offered again when the guest sets it.
  *
+ * What every VMM does the same way goes through the shared handlers of
+ * hv.h (the MSRs the monitor does not virtualize itself, #PF forwarding to
+ * the MMU engine, CR0/CR3/CR4/CR8 and INVLPG), with this CPU as the
+ * "vendor": its guest state is m->cpu, an injection is a virtual delivery.
+ *
  * Costs. Functions here charge the VMM SOFTWARE they model (profile vmm.*
  * to VL_CAT_VMM: vmm.emulate per emulated instruction plus vmm.cr / io /
  * msr / invlpg / hlt for the device or MMU work; vmm.exception per
@@ -50,6 +55,7 @@
 
 #include "virtlab/machine.h"
 #include "virtlab/mmu.h"
+#include "hv.h"
 
 /* Linear addresses of the monitor's structures (monitor hole, guest_abi.h). */
 #define VL_VCPU_MON_GDT   (VL_MONITOR_BASE + 0x0000)  /* shadow GDT, one page */
@@ -85,14 +91,19 @@ struct vl_vcpu {
 	struct vl_seg ldtr, tr;        /* guest selectors and descriptors (guest GDT) */
 
 	/* the monitor's hardware structures */
-	uint64_t gdt_pa, idt_pa, tss_pa;   /* host-physical frames */
-	uint64_t pt_pa[3];                 /* PDPT, PD, PT mapping them at VL_MONITOR_BASE */
+	uint64_t gdt_pa, idt_pa, tss_pa;   /* host-physical frames (mapped by the MMU engine's map_monitor) */
 	uint64_t hw_cr0;                   /* CR0 bits the monitor owns (all but PE/PG/WP) */
 
 	/* interrupt hold */
 	bool held;                     /* an interrupt waits for virtual IF = 1 */
 
-	uint64_t emulated;             /* instructions emulated at virtual CPL 0 */
+	/* the shared handlers (hv.h) see this CPU through vendor ops on m->cpu */
+	struct hv hv;
+	unsigned cur_len;              /* length of the instruction being emulated (hv's skip) */
+
+	uint64_t emulated;             /* instructions vl_vcpu_gp emulated (retired for the guest) */
+	uint64_t storm_insns;          /* deliveries since m->insns last changed: a guest */
+	uint32_t storm_n;              /* whose handlers never retire anything is a timeout */
 };
 
 /* Take over a loaded machine whose guest is at CPL 0 (the loader's boot
@@ -101,7 +112,8 @@ struct vl_vcpu {
  * selectors with RPL ring, real IF 1, IOPL 0). Sets exc_intercept (every
  * vector) and intr_intercept; the engine installs m->vmm and the intercept
  * bits it wants (vl_vcpu_intercepts() at least). mmu must be initialised
- * already (cr3_read works). Returns 0, or -1 with a one-line reason. */
+ * already (cr3_read works) and offer map_monitor (shadow does; a direct-
+ * paging engine for pv must too). Returns 0, or -1 with a one-line reason. */
 int vl_vcpu_init(struct vl_vcpu *v, struct vl_machine *m, const struct vl_mmu_ops *mmu, void *mmu_ctx,
 		 unsigned ring, char *err, size_t errlen);
 
@@ -172,8 +184,9 @@ void vl_vcpu_set_vif(struct vl_vcpu *v, bool on, bool shadow);
  * interrupt is released. */
 void vl_vcpu_to_user(struct vl_vcpu *v);
 
-/* Re-establish the monitor mapping in the current hardware root (after any
- * MMU-engine operation that may have switched or rebuilt it). Cheap. */
+/* Called after every MMU-engine operation that may switch or rebuild the
+ * hardware root. A no-op with the shadow engine, which keeps the monitor's
+ * mappings (map_monitor) in every root itself. */
 void vl_vcpu_sync(struct vl_vcpu *v);
 
 /* Charge one trap-and-emulate round trip into the VMM and back: the

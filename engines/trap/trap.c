@@ -60,6 +60,8 @@ struct trap_vmm {
 	uint64_t ndiv;                 /* divergences in the whole run */
 	uint64_t div[TD_COUNT];
 	char first[256];               /* the first, as a phrase */
+	uint64_t last_rip, last_insns; /* the last one recorded: an instruction that */
+	int last_class;                /* faults after its intercept runs again (count it once) */
 };
 
 static const char *const sreg_name[6] = { "ES", "CS", "SS", "DS", "FS", "GS" };
@@ -74,6 +76,11 @@ static void diverge(struct trap_vmm *t, enum trap_div d, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof what, fmt, ap);
 	va_end(ap);
+	if (t->last_class == (int)d && t->last_rip == m->cpu.rip && t->last_insns == m->insns)
+		return;   /* the same instruction again, after a (hidden) fault on its memory operand */
+	t->last_class = (int)d;
+	t->last_rip = m->cpu.rip;
+	t->last_insns = m->insns;
 	t->ndiv++;
 	t->div[d]++;
 	vl_count(m, VL_EV_DIVERGENCES, 1);
@@ -277,6 +284,7 @@ static int trap_attach(struct vl_machine *m, const struct vl_mmu_ops *mmu, void 
 		return -1;
 	}
 	t->mmu = mmu;
+	t->last_class = -1;
 	if (mmu->init && mmu->init(m, VL_VENDOR_NONE, &t->mmu_ctx, err, errlen)) {
 		free(t);
 		return -1;

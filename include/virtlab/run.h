@@ -50,6 +50,10 @@ struct vl_run_spec {
 	 * off before the run or to read every region's counters after it. */
 	void (*machine_hook)(struct vl_machine *m, enum vl_run_hook_phase phase, void *arg);
 	void *machine_hook_arg;
+	/* The guest command line, set by the runner (engines/hv hv_cmdline, the
+	 * one builder) in the resolved spec it hands to external engines, so
+	 * QEMU boots exactly what the model boots. NULL from callers. */
+	const char *cmdline;
 };
 
 /* One RESULT line from the guest, parsed. */
