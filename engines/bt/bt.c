@@ -14,6 +14,7 @@
 
 #include "virtlab/engine.h"
 #include "virtlab/machine.h"
+#include "../hv/hv.h"
 #include "../hv/vcpu.h"
 #include "bt_translate.h"
 #include "bt.h"
@@ -830,7 +831,7 @@ static int bt_callout(struct vl_machine *m, void *ctx, uint32_t id)
 		break;
 	case BT_CO_CPUID: {
 		uint32_t out[4];
-		vl_cpuid(m, (uint32_t)m->cpu.gpr[VL_RAX], (uint32_t)m->cpu.gpr[VL_RCX], out);
+		hv_cpuid_table(m, (uint32_t)m->cpu.gpr[VL_RAX], (uint32_t)m->cpu.gpr[VL_RCX], out);   /* the VMMs' one table */
 		m->cpu.gpr[VL_RAX] = out[0];
 		m->cpu.gpr[VL_RBX] = out[1];
 		m->cpu.gpr[VL_RCX] = out[2];
