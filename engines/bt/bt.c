@@ -948,7 +948,10 @@ static int bt_callout(struct vl_machine *m, void *ctx, uint32_t id)
 		}
 	}
 	bt_count(b, kind, t0);
-	if (m->trace)
+	if (m->trace && kind == BT_CO_EXIT)
+		vl_trace(m, "bt: callout %s of block %#" PRIx64 " to guest %#" PRIx64 " -> rip %#" PRIx64, bt_callout_name[kind],
+			 t->b.gva, BT_CO_ARG(id) < t->b.nexits ? t->b.exit[BT_CO_ARG(id)].target : 0, m->cpu.rip);
+	else if (m->trace)
 		vl_trace(m, "bt: callout %s at guest rip %#" PRIx64 " -> rip %#" PRIx64, bt_callout_name[kind], gpc, m->cpu.rip);
 	return bt_resume(b, rc);
 }
