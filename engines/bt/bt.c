@@ -878,6 +878,13 @@ static int bt_callout(struct vl_machine *m, void *ctx, uint32_t id)
 			if (me->saved & (1u << r))
 				m->cpu.gpr[r] = vs_rd(b, BT_VS_SLOT + 8 * r);
 		m->cpu.rip = gpc;
+		if (m->cpu.gpr[VL_RSP] >= BT_HOLE_BASE && m->cpu.gpr[VL_RSP] < BT_HOLE_END) {
+			/* no stack to deliver a fault on: the guest is stopped (the
+			 * VMM's own memory is never written for it) */
+			vl_machine_stop(m, VL_M_ERROR, "bt: the guest kernel at rip %#" PRIx64 " loaded RSP %#" PRIx64
+					" in the monitor's reserved range", gpc, m->cpu.gpr[VL_RSP]);
+			return VL_HOOK_STOP;
+		}
 		if (m->trace)
 			vl_trace(m, "bt: guest rip %#" PRIx64 " reached the monitor's memory: #GP(0)", gpc);
 		rc = vl_vcpu_deliver(v, VL_GP, VL_VCPU_EXC, true, 0, 0, 0);

@@ -206,22 +206,53 @@ static void confine_modrm(struct xl *x, const uint8_t *b, int len, uint64_t pc, 
 	mark(x, x->goff, 0, 0, 0);
 }
 
-/* The same for a string instruction's implicit pointer (RSI or RDI). */
-static void confine_reg(struct xl *x, unsigned reg)
+/* The same for a register holding an address: a string instruction's RSI
+ * or RDI (before it, goff = the instruction), or RSP just loaded with an
+ * arbitrary value (after the loading instruction, goff = the next one). */
+static void confine_reg_at(struct xl *x, unsigned reg, uint16_t goff)
 {
 	struct bt_emit *e = x->e;
-	mark(x, x->goff, 0, 0, 0);
+	mark(x, goff, 0, 0, 0);
 	save(x, BT_RAX);
-	mark(x, x->goff, 1u << BT_RAX, 0, 0);
+	mark(x, goff, 1u << BT_RAX, 0, 0);
 	save(x, BT_RCX);
-	mark(x, x->goff, (1u << BT_RAX) | (1u << BT_RCX), 0, 0);
+	mark(x, goff, (1u << BT_RAX) | (1u << BT_RCX), 0, 0);
 	uint8_t mov[3] = { 0x48, 0x89, (uint8_t)(0xc0 | ((reg & 7) << 3)) };   /* mov rax, reg */
 	bt_emit_bytes(e, mov, 3);
 	confine_tail(x);
 	restore(x, BT_RCX);
-	mark(x, x->goff, 1u << BT_RAX, 0, 0);
+	mark(x, goff, 1u << BT_RAX, 0, 0);
 	restore(x, BT_RAX);
-	mark(x, x->goff, 0, 0, 0);
+	mark(x, goff, 0, 0, 0);
+}
+static void confine_reg(struct xl *x, unsigned reg) { confine_reg_at(x, reg, x->goff); }
+
+/* Does the instruction load RSP with an arbitrary value (as opposed to
+ * moving it by a bounded amount: PUSH/POP/CALL/RET, ADD/SUB/AND with an
+ * immediate, LEA from RSP)? Then RSP is checked after it: the implicit
+ * stack accesses that follow are not checked one by one. */
+static bool loads_rsp(const cs_insn *ci)
+{
+	const cs_x86 *d = &ci->detail->x86;
+	if (ci->id == X86_INS_LEAVE)
+		return true;
+	bool rsp_dst = false;
+	for (int i = 0; i < d->op_count; i++)
+		if (d->operands[i].type == X86_OP_REG && d->operands[i].reg == X86_REG_RSP &&
+		    ((d->operands[i].access & CS_AC_WRITE) || ci->id == X86_INS_XCHG))
+			rsp_dst = true;
+	if (!rsp_dst)
+		return false;
+	switch (ci->id) {
+	case X86_INS_PUSH: case X86_INS_CALL: case X86_INS_RET:
+		return false;
+	case X86_INS_ADD: case X86_INS_SUB: case X86_INS_AND:
+		return d->op_count < 2 || d->operands[1].type != X86_OP_IMM;
+	case X86_INS_LEA:
+		return d->operands[1].mem.base != X86_REG_RSP || d->operands[1].mem.index != X86_REG_INVALID;
+	default:
+		return true;
+	}
 }
 
 /* Copy an instruction, fixing a RIP-relative operand. */
@@ -762,6 +793,8 @@ static void xl_insn(struct xl *x, const cs_insn *ci, const uint8_t *b, int len, 
 		}
 	}
 	ident(x, b, len, pc, &l, mem);
+	if (x->env->confine && !x->ended && loads_rsp(ci))
+		confine_reg_at(x, BT_RSP, (uint16_t)(x->goff + len));
 }
 
 enum bt_xl_rc bt_translate(const struct bt_xlate_env *env, uint64_t gva, struct bt_emit *e, struct bt_block *blk)

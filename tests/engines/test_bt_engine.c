@@ -4,7 +4,9 @@
  * code coherency (a kernel that rewrites its own code gets the new
  * behaviour, the old translation is invalidated), translation-cache
  * overflow (a tiny cache is flushed and the program still computes the
- * right result), chaining (a warmed loop runs without dispatcher entries).
+ * right result), chaining (a warmed loop runs without dispatcher entries),
+ * confinement (RSP loaded with a monitor address stops the guest before
+ * any push lands there).
  * Callout gating at CPL 3 is tests/machine/test_cpu_hooks.c's; a forged
  * callout in kernel memory is test_bt_translate's. */
 #include <elf.h>
@@ -162,12 +164,39 @@ static void test_chained_loop(void **st)
 	free(code);
 }
 
+/* A kernel that points RSP at the monitor's memory (the vCPU state page,
+ * the one page translated code may write) and pushes: the load is caught
+ * right after it and the guest stopped; the push never happens. */
+static void test_rsp_into_monitor(void **st)
+{
+	uint8_t code[] = {
+		0x48, 0xbc, 0, 0, 0, 0, 0, 0, 0, 0,   /* movabs rsp, BT_VSTATE_VA + 0x800 */
+		0x50,                                 /* push rax */
+		0xf4,
+	};
+	uint64_t sp = BT_VSTATE_VA + 0x800;
+	memcpy(code + 2, &sp, 8);
+	struct rig r;
+	rig_up(&r, code, sizeof code);
+	r.m->cpu.gpr[VL_RAX] = 0x4141414141414141ull;
+	vl_machine_run(r.m);
+	assert_int_equal(r.m->state, VL_M_ERROR);
+	assert_non_null(strstr(r.m->diag, "monitor's reserved range"));
+	/* the push's target (offset 0x7f8 of the vCPU state page) untouched;
+	 * (RAX itself sits in the page's register slot, saved by the check) */
+	for (uint64_t pa = r.m->ram_size + 0x7f8; pa < r.m->mem_size; pa += 4096)
+		if (vl_phys_read64(r.m, pa) == 0x4141414141414141ull)
+			fail_msg("the guest's push reached monitor memory at %#llx", (unsigned long long)pa);
+	rig_down(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest t[] = {
 		cmocka_unit_test(test_coherency_smc),
 		cmocka_unit_test(test_chained_loop),
 		cmocka_unit_test(test_tc_overflow_flush),
+		cmocka_unit_test(test_rsp_into_monitor),
 	};
 	return cmocka_run_group_tests_name("bt engine", t, NULL, NULL);
 }

@@ -411,6 +411,33 @@ static void test_confine_sequence(void **st)
 	assert_int_equal(BT_CO_KIND((uint32_t)callout_at(&e, BT_TC_VA)), BT_CO_CONFINE);
 }
 
+/* RSP loaded with an arbitrary value is checked after the load; moves by a
+ * bounded amount (SUB/ADD imm, LEA from RSP, PUSH/POP) are not. */
+static void test_confine_rsp_loads(void **st)
+{
+	static const struct { uint8_t b[8]; int n; unsigned checks; } t[] = {
+		{ { 0x48, 0x89, 0xfc }, 3, 1 },                    /* mov rsp, rdi */
+		{ { 0x48, 0x8b, 0x27 }, 3, 2 },                    /* mov rsp, [rdi]: the load + the new RSP */
+		{ { 0xc9 }, 1, 1 },                                /* leave */
+		{ { 0x5c }, 1, 1 },                                /* pop rsp */
+		{ { 0x48, 0x87, 0xe0 }, 3, 1 },                    /* xchg rax, rsp */
+		{ { 0x48, 0x83, 0xec, 0x28 }, 4, 0 },              /* sub rsp, 0x28 */
+		{ { 0x48, 0x8d, 0x64, 0x24, 0x08 }, 5, 0 },        /* lea rsp, [rsp+8] */
+		{ { 0x48, 0x83, 0xe4, 0xf0 }, 4, 0 },              /* and rsp, -16 */
+		{ { 0x55 }, 1, 0 },                                /* push rbp */
+	};
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		uint8_t code[16];
+		memcpy(code, t[i].b, (size_t)t[i].n);
+		code[t[i].n] = 0xf4;   /* hlt: a callout, not a lookup */
+		struct bt_emit e;
+		assert_int_equal(xlate(KPC, code, (size_t)t[i].n + 1, true, &e), BT_XL_OK);
+		unsigned c = count_callouts(&e, BT_CO_CONFINE);
+		if (c != t[i].checks)
+			fail_msg("entry %zu: %u CONFINE checks, expected %u", i, c, t[i].checks);
+	}
+}
+
 static void test_block_bound_and_full(void **st)
 {
 	uint8_t code[200];
@@ -741,6 +768,7 @@ int main(void)
 		cmocka_unit_test(test_bad_bytes_fault),
 		cmocka_unit_test(test_adaptive_pte_write),
 		cmocka_unit_test(test_confine_sequence),
+		cmocka_unit_test(test_confine_rsp_loads),
 		cmocka_unit_test(test_block_bound_and_full),
 	};
 	const struct CMUnitTest ex[] = {
