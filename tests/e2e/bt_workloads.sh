@@ -11,6 +11,8 @@
 #     and chain links were made;
 #   - the callout path: cpuid one CPUID callout per iteration, in one IO
 #     callout per iteration; cr8wr none (virtual CR8 inside the TC);
+#   - run --trace prints each translation (guest block disassembled), each
+#     callout and the adaptation;
 #   - adaptive BT: under ptemod the PTE write traces (tracing faults) exactly
 #     bt.adapt_threshold times, is then retranslated (an `adaptation` in the
 #     trace) and from there on is a PTE_WRITE callout per iteration with no
@@ -93,6 +95,10 @@ for line in open("profiles/p4.ini"):
 p = subprocess.run([V, "run", "--engine", "bt", "--workload", "ptemod", "--profile", "p4", "--iterations", "20",
                     "--image", G, "--no-db", "--trace"], capture_output=True, text=True, timeout=300)
 lines = (p.stdout + p.stderr).splitlines()
+tr = [i for i, l in enumerate(lines) if re.search(r"bt: translate 0x[0-9a-f]+: \d+ guest instructions .* bytes of TC at 0x", l)]
+check(len(tr) > 0 and re.search(r"bt:   0x[0-9a-f]+: \w+", lines[tr[0] + 1]) is not None,
+      f"--trace: each translation with its guest block disassembled ({len(tr)} translations)")
+check(any(re.search(r"bt: callout INVLPG at guest rip 0x", l) for l in lines), "--trace: callouts by name with the guest rip")
 ad = [i for i, l in enumerate(lines) if "bt: adaptation:" in l]
 check(len(ad) == 1, f"ptemod: one adaptation in the trace ({len(ad)})")
 if ad:

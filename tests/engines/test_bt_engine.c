@@ -164,6 +164,61 @@ static void test_chained_loop(void **st)
 	free(code);
 }
 
+/* A kernel with an IDT whose #UD handler writes EAX to the exit device:
+ * it jumps to code at `target` (offset in the image) with EAX = 5. */
+static uint8_t *ud_image(size_t *n, const uint8_t *tail, size_t tlen, unsigned target)
+{
+	static uint8_t img[0x200];
+	memset(img, 0x90, sizeof img);
+	static const uint8_t head[] = {
+		0x48, 0xc7, 0xc4, 0x00, 0x00, 0x30, 0x00,   /* 0x00 mov rsp, 0x300000 */
+		0x0f, 0x01, 0x1d, 0x32, 0x00, 0x00, 0x00,   /* 0x07 lidt [rip+0x32] -> 0x40 */
+		0xb8, 0x05, 0x00, 0x00, 0x00,               /* 0x0e mov eax, 5 */
+		0xe9, 0, 0, 0, 0,                           /* 0x13 jmp target */
+	};
+	memcpy(img, head, sizeof head);
+	int32_t rel = (int32_t)target - 0x18;
+	memcpy(img + 0x14, &rel, 4);
+	uint16_t limit = 16 * 7 - 1;
+	uint64_t base = CODE_PA + 0x100;
+	memcpy(img + 0x40, &limit, 2);
+	memcpy(img + 0x42, &base, 8);
+	static const uint8_t handler[] = { 0x66, 0xba, 0xf4, 0x00, 0xef, 0xf4 };   /* mov dx, 0xf4; out dx, eax; hlt */
+	memcpy(img + 0x80, handler, sizeof handler);
+	/* gate 6: 64-bit interrupt gate, selector 0x08, offset CODE_PA + 0x80 */
+	uint64_t off = CODE_PA + 0x80;
+	uint64_t lo = (off & 0xffff) | (0x08ull << 16) | (0x8eull << 40) | (((off >> 16) & 0xffff) << 48), hi = off >> 32;
+	memcpy(img + 0x100 + 6 * 16, &lo, 8);
+	memcpy(img + 0x100 + 6 * 16 + 8, &hi, 8);
+	memcpy(img + 0x180, tail, tlen);
+	*n = sizeof img;
+	return img;
+}
+
+/* Bad guest code gets the architectural fault, virtually, never a crash:
+ * bytes that are no instruction, and a jump into the middle of one (here
+ * into the immediate of a MOV, whose bytes read as INC EAX; UD2). */
+static void test_garbage_and_mid_instruction(void **st)
+{
+	static const uint8_t garbage[] = { 0x0f, 0x04, 0x0f, 0x04 };
+	static const uint8_t mid[] = { 0xb8, 0xff, 0xc0, 0x0f, 0x0b, 0xf4 };   /* mov eax, 0x0b0fc0ff */
+	const struct { const uint8_t *b; size_t n; unsigned target; uint32_t want; } t[] = {
+		{ garbage, sizeof garbage, 0x180, 5 },
+		{ mid, sizeof mid, 0x181, 6 },
+	};
+	for (size_t i = 0; i < 2; i++) {
+		size_t n;
+		uint8_t *img = ud_image(&n, t[i].b, t[i].n, t[i].target);
+		struct rig r;
+		rig_up(&r, img, n);
+		vl_machine_run(r.m);
+		if (r.m->state != VL_M_EXITED || r.m->exit_code != t[i].want)
+			fail_msg("case %zu: state %d exit %u: %s", i, r.m->state, r.m->exit_code, r.m->diag);
+		assert_true(r.m->region[0].exit_count[BT_CO_FAULT] == 1);   /* the #UD came from a FAULT callout */
+		rig_down(&r);
+	}
+}
+
 /* A kernel that points RSP at the monitor's memory (the vCPU state page,
  * the one page translated code may write) and pushes: the load is caught
  * right after it and the guest stopped; the push never happens. */
@@ -197,6 +252,7 @@ int main(void)
 		cmocka_unit_test(test_chained_loop),
 		cmocka_unit_test(test_tc_overflow_flush),
 		cmocka_unit_test(test_rsp_into_monitor),
+		cmocka_unit_test(test_garbage_and_mid_instruction),
 	};
 	return cmocka_run_group_tests_name("bt engine", t, NULL, NULL);
 }
