@@ -736,7 +736,7 @@ static int bt_reveal(struct bt_vmm *b, uint64_t gpc)
 		else
 			m->cpu.gpr[r] = val;
 	}
-	vl_count(m, VL_EV_GUEST_INSNS, 1);
+	vl_retire_emulated(m);
 	return VL_HOOK_DONE;
 }
 
@@ -837,7 +837,7 @@ static int bt_callout(struct vl_machine *m, void *ctx, uint32_t id)
 		m->cpu.gpr[VL_RCX] = out[2];
 		m->cpu.gpr[VL_RDX] = out[3];
 		vl_charge(m, VL_CAT_VMM, m->prof->vmm_cpuid);
-		vl_count(m, VL_EV_GUEST_INSNS, 1);
+		vl_retire_emulated(m);
 		cont = true;
 		break;
 	}
@@ -864,7 +864,7 @@ static int bt_callout(struct vl_machine *m, void *ctx, uint32_t id)
 			bt_invalidate(b, t);
 			m->cpu.rip = gpc;   /* retranslated and re-executed by the dispatcher */
 		} else {
-			vl_count(m, VL_EV_GUEST_INSNS, 1);
+			vl_retire_emulated(m);
 			cont = true;
 		}
 		break;
