@@ -360,7 +360,7 @@ static int bt_dispatch(struct bt_vmm *b, struct bt_tblock **out)
 	struct vl_machine *m = b->m;
 	uint64_t pc = m->cpu.rip;
 	vl_count(m, VL_EV_DISPATCHES, 1);
-	vl_charge(m, VL_CAT_VMM, m->prof->bt_dispatch);
+	vl_charge(m, VL_CAT_TRANSLATE, m->prof->bt_dispatch);
 	struct bt_tblock *t = bt_find(b, pc);
 	uint32_t pfec = 0;
 	if (!t)
@@ -770,7 +770,7 @@ static int bt_callout(struct vl_machine *m, void *ctx, uint32_t id)
 		m->cpu.rip = co_rip + VL_CALLOUT_LEN;
 		return VL_HOOK_DONE;
 	}
-	vl_charge(m, VL_CAT_EXIT, m->prof->bt_callout);
+	vl_charge(m, VL_CAT_TRANSLATE, m->prof->bt_callout);
 	vl_count(m, VL_EV_CALLOUTS, 1);
 	uint64_t gpc = t->b.gva + me->goff;
 	int rc = VL_HOOK_DONE;
@@ -812,7 +812,7 @@ static int bt_callout(struct vl_machine *m, void *ctx, uint32_t id)
 		for (unsigned r = 0; r < 3; r++)
 			m->cpu.gpr[r] = vs_rd(b, BT_VS_SLOT + 8 * r);
 		vl_count(m, VL_EV_TC_LOOKUP_MISSES, 1);
-		vl_charge(m, VL_CAT_VMM, m->prof->bt_lookup_miss);
+		vl_charge(m, VL_CAT_TRANSLATE, m->prof->bt_lookup_miss);
 		m->cpu.rip = target;
 		struct bt_tblock *to = NULL;
 		rc = bt_dispatch(b, &to);
