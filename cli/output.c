@@ -54,12 +54,23 @@ void vl_cli_json_result(FILE *out, const struct vl_run_result *r)
 	fprintf(out, "},\"exits\":{");
 	bool first = true;
 	for (size_t i = 0; i < r->exit_table_len && i < VL_MAX_EXIT_SLOTS; i++) {
-		if (!c->exit_count[i])
+		if (!c->exit_count[i] || (i >= r->callout_lo && i < r->callout_hi))
 			continue;
 		fprintf(out, "%s", first ? "" : ",");
 		vl_cli_json_string(out, r->exit_table[i].name);
 		fprintf(out, ":{\"code\":%u,\"count\":%llu,\"cycles\":%llu}", r->exit_table[i].code,
 			(unsigned long long)c->exit_count[i], (unsigned long long)c->exit_cycles[i]);
+		first = false;
+	}
+	fprintf(out, "},\"callouts\":{");
+	first = true;
+	for (size_t i = r->callout_lo; i < r->callout_hi && i < r->exit_table_len && i < VL_MAX_EXIT_SLOTS; i++) {
+		if (!c->exit_count[i])
+			continue;
+		fprintf(out, "%s", first ? "" : ",");
+		vl_cli_json_string(out, r->exit_table[i].name);
+		fprintf(out, ":{\"count\":%llu,\"cycles\":%llu}", (unsigned long long)c->exit_count[i],
+			(unsigned long long)c->exit_cycles[i]);
 		first = false;
 	}
 	fprintf(out, "},\"events\":{");
@@ -180,8 +191,19 @@ static void table_result(FILE *out, const struct vl_run_result *r)
 				r->iterations ? (double)c->cycles[i] / r->iterations : 0.0);
 	fprintf(out, "  %-12s %24llu\n", "total", (unsigned long long)total);
 	bool any = false;
-	for (size_t i = 0; i < r->exit_table_len && i < VL_MAX_EXIT_SLOTS; i++) {
+	for (size_t i = r->callout_lo; i < r->callout_hi && i < r->exit_table_len && i < VL_MAX_EXIT_SLOTS; i++) {
 		if (!c->exit_count[i])
+			continue;
+		if (!any)
+			fprintf(out, "\ncallouts (measured region)                   count      cycles  cycles/callout\n");
+		any = true;
+		fprintf(out, "  %-28s        %10llu %11llu %12.1f\n", r->exit_table[i].name,
+			(unsigned long long)c->exit_count[i], (unsigned long long)c->exit_cycles[i],
+			(double)c->exit_cycles[i] / c->exit_count[i]);
+	}
+	any = false;
+	for (size_t i = 0; i < r->exit_table_len && i < VL_MAX_EXIT_SLOTS; i++) {
+		if (!c->exit_count[i] || (i >= r->callout_lo && i < r->callout_hi))
 			continue;
 		if (!any)
 			fprintf(out, "\nexits (measured region)          code      count      cycles  cycles/exit\n");

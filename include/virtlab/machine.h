@@ -384,6 +384,8 @@ struct vl_machine {
 	uint16_t tlb_tag;                     /* current VPID / ASID (0 = untagged) */
 	const struct vl_exit_desc *exit_table;/* the engine's exit names (for diagnostics / results) */
 	size_t exit_table_len;
+	size_t callout_lo, callout_hi;        /* exit_table slots [lo, hi) are callouts (binary translation):
+	                                       * reported as "callouts", counted with vl_count_callout */
 
 	/* Console (debug port output) */
 	char *console;
@@ -461,6 +463,18 @@ static inline void vl_count_exit(struct vl_machine *m, unsigned slot, uint64_t c
 		m->ctr->events[VL_EV_UNKNOWN_EXIT_SLOTS]++;
 	}
 	m->ctr->events[VL_EV_EXITS]++;
+}
+/* Count one callout (binary translation: translated code entering the VMM)
+ * in slot `slot` of m->exit_table (within [callout_lo, callout_hi)): like an
+ * exit by name, but not a VM exit (the exits event is not incremented). */
+static inline void vl_count_callout(struct vl_machine *m, unsigned slot, uint64_t cycles)
+{
+	if (ALWAYS(slot < m->exit_table_len && slot < VL_MAX_EXIT_SLOTS)) {
+		m->ctr->exit_count[slot]++;
+		m->ctr->exit_cycles[slot] += cycles;
+	} else {
+		m->ctr->events[VL_EV_UNKNOWN_EXIT_SLOTS]++;
+	}
 }
 /* Report one event to the tracer (no-op when tracing is off). */
 void vl_trace(struct vl_machine *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
