@@ -37,7 +37,7 @@ CFLAGS   ?=
 CPPFLAGS += -Iinclude -D_GNU_SOURCE
 HOST_CFLAGS := -std=c17 $(OPT) -g $(WARN) $(SANFLAGS) -MMD -MP $(CFLAGS)
 HOST_LDFLAGS := $(SANFLAGS) $(LDFLAGS)
-HOST_LIBS := -lcapstone -linih -lsqlite3 -lm
+HOST_LIBS := -lcapstone -linih -lsqlite3 -lnettle -lm
 
 GIT_COMMIT := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 GIT_DIRTY  := $(shell test -n "$$(git status --porcelain 2>/dev/null)" && echo 1 || echo 0)

@@ -32,6 +32,14 @@ static void json_num(FILE *out, double v)
 		fprintf(out, "%.17g", v);
 }
 
+static void json_str_or_null(FILE *out, const char *s)
+{
+	if (s && *s)
+		vl_cli_json_string(out, s);
+	else
+		fputs("null", out);
+}
+
 void vl_cli_json_result(FILE *out, const struct vl_run_result *r)
 {
 	const struct vl_counters *c = &r->ctr;
@@ -97,7 +105,17 @@ void vl_cli_json_result(FILE *out, const struct vl_run_result *r)
 	json_num(out, r->host_seconds);
 	fprintf(out, ",\"mips\":");
 	json_num(out, r->host_mips);
-	fprintf(out, "}}");
+	fprintf(out, "}");
+	/* provenance: which cost model and guest produced the numbers */
+	fprintf(out, ",\"profile_sha256\":");
+	json_str_or_null(out, r->profile_sha256);
+	fprintf(out, ",\"guest_sha256\":");
+	json_str_or_null(out, r->guest_sha256);
+	fprintf(out, ",\"profile_path\":");
+	json_str_or_null(out, r->profile_path);
+	fprintf(out, ",\"profile_commit\":");
+	json_str_or_null(out, r->profile_commit);
+	fprintf(out, ",\"profile_dirty\":%s}", r->profile_dirty < 0 ? "null" : r->profile_dirty ? "true" : "false");
 }
 
 void vl_cli_csv_header(FILE *out)
@@ -121,6 +139,22 @@ void vl_cli_csv_row(FILE *out, const struct vl_run_result *r)
 	for (int i = 0; i < VL_EV_COUNT; i++)
 		fprintf(out, ",%llu", (unsigned long long)c->events[i]);
 	fprintf(out, ",%.6f,%.3f\n", r->host_seconds, r->host_mips);
+}
+
+/* Which profile (its effective values' hash, the tree it came from) and
+ * guest image produced the numbers above. */
+static void table_provenance(FILE *out, const struct vl_run_result *r)
+{
+	if (r->profile_sha256[0]) {
+		fprintf(out, "\nprofile           %s sha256 %.16s", r->profile, r->profile_sha256);
+		if (r->profile_commit[0])
+			fprintf(out, " (tree %.10s%s)", r->profile_commit, r->profile_dirty > 0 ? ", modified" : "");
+		else
+			fprintf(out, " (%s, not in a git tree)", r->profile_path);
+		fputc('\n', out);
+	}
+	if (r->guest_sha256[0])
+		fprintf(out, "guest image       sha256 %.16s\n", r->guest_sha256);
 }
 
 static void table_result(FILE *out, const struct vl_run_result *r)
@@ -186,6 +220,7 @@ static void table_result(FILE *out, const struct vl_run_result *r)
 		if (r->console[strlen(r->console) - 1] != '\n')
 			fputc('\n', out);
 	}
+	table_provenance(out, r);
 	if (r->model)
 		fprintf(out, "\nhost              %.3f s, %.1f MIPS (%llu instructions, %llu cycles in all regions)\n",
 			r->host_seconds, r->host_mips, (unsigned long long)r->total_insns,

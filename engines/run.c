@@ -12,6 +12,7 @@
 
 #include "virtlab/engine.h"
 #include "virtlab/machine.h"
+#include "virtlab/provenance.h"
 #include "virtlab/run.h"
 
 /* Generous but finite: a run that exceeds these is a guest that does not
@@ -292,10 +293,23 @@ out:
 	return rc;
 }
 
+/* The profile a run uses, as it was when the run started: its effective
+ * text and hash, and the git state of the tree it was read from. */
+static void run_profile_provenance(const struct vl_profile *prof, struct vl_run_result *res)
+{
+	free(res->profile_text);
+	res->profile_text = vl_profile_text(prof);
+	if (res->profile_text)
+		vl_sha256_hex(res->profile_text, strlen(res->profile_text), res->profile_sha256);
+	cpy(res->profile_path, sizeof res->profile_path, prof->path);
+	vl_prov_git(prof->path, res->profile_commit, sizeof res->profile_commit, &res->profile_dirty);
+}
+
 int vl_run_execute(const struct vl_run_spec *spec, struct vl_run_result *res)
 {
 	memset(res, 0, sizeof *res);
 	res->guest_exit = -1;
+	res->profile_dirty = -1;
 	res->status = VL_RUN_REFUSED;
 	cpy(res->engine, sizeof res->engine, spec->engine ? spec->engine : "native");
 	cpy(res->profile, sizeof res->profile, spec->profile ? spec->profile : VL_DEFAULT_PROFILE);
@@ -333,6 +347,7 @@ int vl_run_execute(const struct vl_run_spec *spec, struct vl_run_result *res)
 		rc = run_refuse(res, "%s", err);
 		goto out;
 	}
+	run_profile_provenance(prof, res);
 	if (eng->check && eng->check(prof, kind, err, sizeof err)) {
 		rc = run_refuse(res, "%s", err);
 		goto out;
@@ -367,6 +382,7 @@ int vl_run_execute(const struct vl_run_spec *spec, struct vl_run_result *res)
 		rs.iterations = res->iterations;
 		rs.image = spec->image ? spec->image : vl_guest_image();
 		res->model = false;
+		vl_sha256_file(rs.image, res->guest_sha256);
 		if (eng->run_external(&rs, res, err, sizeof err)) {
 			rc = run_refuse(res, "engine %s: %s", eng->name, err);
 			goto out;
@@ -386,6 +402,7 @@ int vl_run_execute(const struct vl_run_spec *spec, struct vl_run_result *res)
 		rc = run_refuse(res, "guest image %s not found (build it with `make guest`, or pass --image FILE)", image);
 		goto out;
 	}
+	vl_sha256_file(image, res->guest_sha256);
 	rc = run_model(spec, eng, mmu, prof, image, cmdline, res);
 out:
 	free(prof);
@@ -396,6 +413,8 @@ void vl_run_result_free(struct vl_run_result *res)
 {
 	free(res->console);
 	res->console = NULL;
+	free(res->profile_text);
+	res->profile_text = NULL;
 	for (int i = 0; i < res->nsamples; i++) {
 		free(res->samples[i].v);
 		res->samples[i].v = NULL;

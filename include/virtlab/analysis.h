@@ -84,6 +84,7 @@ enum vl_cmp_verdict {
 	VL_CMP_NOT_SIGNIFICANT,    /* measured: Mann–Whitney p >= alpha */
 	VL_CMP_TOO_FEW,            /* measured: too few samples to tell */
 	VL_CMP_ONLY_BASE, VL_CMP_ONLY_HEAD,
+	VL_CMP_PROFILE,            /* a profile value (or the guest image) differs: the cause of the changes */
 };
 extern const char *const vl_cmp_verdict_name[];
 
@@ -99,6 +100,8 @@ struct vl_cmp_entry {
 	double p;                  /* measured: Mann–Whitney p; NAN otherwise */
 	size_t nbase, nhead;       /* samples (measured) */
 	enum vl_cmp_verdict verdict;
+	char vbase[100], vhead[100];   /* kind "profile" / "guest": the values as text */
+	int input_changed;         /* this configuration ran with a different profile or guest at HEAD */
 };
 struct vl_cmp_opts {
 	double threshold;          /* relative cost change that counts, e.g. 0.05 */
@@ -112,6 +115,8 @@ struct vl_cmp_result {
 	size_t nkeys, nsame, nregressed, nimproved, nchanged;
 	char base_label[160], head_label[160];
 	char warnings[1024];       /* e.g. nondeterminism: runs of one side disagree */
+	size_t ninput;             /* paired configurations whose profile or guest differs */
+	char inputs[512];          /* what differs, e.g. "insn.load 4 -> 5; guest image" */
 };
 /* Compare the runs selected by base and head. Configurations are paired by
  * (profile, engine, mmu, workload, params, iterations). 0, or -1 with err

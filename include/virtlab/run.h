@@ -102,6 +102,15 @@ struct vl_run_result {
 	uint64_t total_insns;      /* every region */
 	uint64_t total_cycles;
 	double started, ended;     /* wall clock, seconds since the epoch */
+
+	/* provenance (engines/provenance.c): which cost model, guest and tree
+	 * produced these numbers, taken when the run starts */
+	char *profile_text;        /* the effective profile, vl_profile_text() (malloc'ed) */
+	char profile_sha256[65];   /* SHA-256 of profile_text; "" when no profile was loaded */
+	char profile_path[512];    /* file the profile was read from */
+	char profile_commit[48];   /* git HEAD of the profile's tree at run time; "" outside git */
+	int profile_dirty;         /* 1: that tree differs from HEAD; 0 clean; -1 unknown */
+	char guest_sha256[65];     /* SHA-256 of the guest image file; "" when none was read */
 };
 
 /* Execute a run. Always fills res identity and status; returns
