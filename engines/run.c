@@ -293,6 +293,22 @@ out:
 	return rc;
 }
 
+/* The first key of a "k=v ..." params string that the runner itself puts
+ * on the guest command line (workload, iters), or NULL. */
+static const char *run_owned_param(const char *params)
+{
+	static const char *const owned[] = { "workload", "iters" };
+	for (const char *p = params; p && *p; ) {
+		p += strspn(p, " \t");
+		size_t len = strcspn(p, " \t"), klen = strcspn(p, "= \t");
+		for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++)
+			if (klen == strlen(owned[i]) && !strncmp(p, owned[i], klen))
+				return owned[i];
+		p += len;
+	}
+	return NULL;
+}
+
 /* The profile a run uses, as it was when the run started: its effective
  * text and hash, and the git state of the tree it was read from. */
 static void run_profile_provenance(const struct vl_profile *prof, struct vl_run_result *res)
@@ -355,6 +371,16 @@ int vl_run_execute(const struct vl_run_spec *spec, struct vl_run_result *res)
 	const struct vl_mmu_ops *mmu = mmu_of_kind(kind);
 	if (!mmu && kind != VL_MMU_NONE) {
 		rc = run_refuse(res, "mmu %s is not built into this virtlab", vl_mmu_name(kind));
+		goto out;
+	}
+
+	/* --params may not override what the run is stored under: a run of
+	 * syscall stored as cpuid, or a cycles-per-iteration divided by the
+	 * wrong count, would be a wrong result with no warning. */
+	const char *owned = run_owned_param(spec->params);
+	if (owned) {
+		rc = run_refuse(res, "--params: '%s' is set by %s, not by --params", owned,
+				!strcmp(owned, "iters") ? "--iterations" : "--workload");
 		goto out;
 	}
 
