@@ -56,6 +56,9 @@ struct vl_db;
 /* Open (create, migrate) the database with this build's facts; on failure
  * one line "virtlab CMD: database: reason" on stderr and NULL. */
 struct vl_db *vl_cli_db_open(const char *cmd, const char *path);
+/* The same for commands that only read: never creates or writes the file
+ * (vl_db_open_read). */
+struct vl_db *vl_cli_db_open_read(const char *cmd, const char *path);
 /* `git rev-parse --verify REV^{commit}` in the current directory: the full
  * hash, or -1 (not a repository, unknown revision, no git). */
 int vl_cli_git_rev(const char *rev, char *hash, size_t n);

@@ -24,6 +24,17 @@ struct vl_db *vl_cli_db_open(const char *cmd, const char *path)
 	return db;
 }
 
+struct vl_db *vl_cli_db_open_read(const char *cmd, const char *path)
+{
+	char err[1024];
+	struct vl_db *db = NULL;
+	if (vl_db_open_read(path, &db, err, sizeof err)) {
+		vl_cli_usage_error(cmd, "database: %s", err);
+		return NULL;
+	}
+	return db;
+}
+
 int vl_cli_git_rev(const char *rev, char *hash, size_t n)
 {
 	if (!rev || !*rev || rev[0] == '-')

@@ -147,7 +147,7 @@ int cmd_compare(int argc, char **argv)
 		return vl_cli_usage_error("compare", "expected BASE and HEAD (see virtlab compare --help), got %d argument%s",
 					  argc - optind, argc - optind == 1 ? "" : "s");
 	o.limit = have_limit ? (size_t)limit : fmt == VL_AN_MARKDOWN ? 40 : 0;
-	struct vl_db *db = vl_cli_db_open("compare", dbpath);
+	struct vl_db *db = vl_cli_db_open_read("compare", dbpath);
 	if (!db)
 		return VL_CLI_USAGE;
 	struct cmp_side b, h;

@@ -88,7 +88,7 @@ int cmd_export(int argc, char **argv)
 		}
 		f.commit = hash;
 	}
-	struct vl_db *db = vl_cli_db_open("export", dbpath);
+	struct vl_db *db = vl_cli_db_open_read("export", dbpath);
 	if (!db) {
 		free(ids);
 		return VL_CLI_USAGE;

@@ -91,7 +91,7 @@ int cmd_plot(int argc, char **argv)
 			return vl_cli_usage_error("plot", "--commit: '%s' is neither a git revision here nor a hex hash prefix", commit);
 		o.sel.commit = hash;
 	}
-	struct vl_db *db = vl_cli_db_open("plot", dbpath);
+	struct vl_db *db = vl_cli_db_open_read("plot", dbpath);
 	if (!db)
 		return VL_CLI_USAGE;
 	char err[512];

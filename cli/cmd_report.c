@@ -73,7 +73,7 @@ int cmd_report(int argc, char **argv)
 			return vl_cli_usage_error("report", "--commit: '%s' is neither a git revision here nor a hex hash prefix", commit);
 		sel.commit = hash;
 	}
-	struct vl_db *db = vl_cli_db_open("report", dbpath);
+	struct vl_db *db = vl_cli_db_open_read("report", dbpath);
 	if (!db)
 		return VL_CLI_USAGE;
 	struct vl_rep_table t;

@@ -45,6 +45,8 @@ struct vl_rep_cell {
 	double cycles;             /* cycles per iteration (ok runs) */
 	double ratio;              /* cycles / native cycles of the workload; NAN without native */
 	size_t nsamples;           /* raw samples behind a real measurement */
+	uint64_t iterations;       /* of the run shown */
+	char profile_sha256[65];   /* effective profile of the run ("" unknown) */
 };
 struct vl_rep_config {
 	char name[72], engine[32], mmu[32];
@@ -58,6 +60,7 @@ struct vl_rep_table {
 	size_t nruns;
 	char profile[64];
 	char commits[256];         /* distinct commits of the runs (short, +dirty) */
+	uint64_t mhz;              /* the profile's clock (from the stored profile text), 0 unknown */
 };
 struct vl_rep_select {
 	const char *profile;       /* NULL = VL_DEFAULT_PROFILE */

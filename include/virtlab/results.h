@@ -22,6 +22,15 @@ struct vl_db;
 int vl_db_open(const char *path, struct vl_db **db, char *err, size_t errlen);
 void vl_db_close(struct vl_db *db);
 
+/* Open an existing database for reading only (report, compare, export,
+ * plot): never creates a file, never writes one (a read-only file, a
+ * read-only directory — then opened immutable — work), and runs the full
+ * PRAGMA integrity_check, which also catches an index that disagrees with
+ * its table (a reader selecting through it would silently miss runs). An
+ * older schema is migrated only when the file is writable. 0, or -1 with a
+ * one-line reason (missing file, empty, foreign, corrupt, newer). */
+int vl_db_open_read(const char *path, struct vl_db **db, char *err, size_t errlen);
+
 /* Store one run (and all its metrics) in one transaction; `tag` may be NULL.
  * Returns 0 and the new run id, or -1 with a reason (nothing written). */
 int vl_db_store_run(struct vl_db *db, const struct vl_run_result *res, const char *tag,

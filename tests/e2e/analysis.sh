@@ -47,7 +47,8 @@ for w in ["cpuid", "syscall", "divzero", "compute"]:
 if have_qemu:
     q = rows["cpuid"]["qemu-tcg"]
     assert q["samples"] == 3 and q["cycles_per_iter"] > 0
-    assert abs(q["ratio"] - q["cycles_per_iter"] / rows["cpuid"]["native"]["cycles_per_iter"]) < 1e-12
+    # host TSC cycles over modelled cycles is no ratio (issue 16 item 4)
+    assert q["ratio"] is None and q["measured"] is True, q
 with open(f"{T}/rep.csv") as f:
     table = list(csv.reader(f))
 assert table[0][0] == "workload" and len(table[0]) == 1 + 2 * len(names), table[0]
