@@ -37,7 +37,8 @@ int cmd_export(int argc, char **argv);
 /* ---- helpers (cli/util.c) ---- */
 /* Print "virtlab CMD: message" as one line on stderr; returns VL_CLI_USAGE. */
 int vl_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Parse a decimal/hex unsigned integer (suffixes k, M, G allowed); 0 or -1. */
+/* Parse a decimal/hex unsigned integer (suffixes k, M, G allowed; also an
+ * exact decimal in scientific notation, 2e10, 1.5e9); 0 or -1. */
 int vl_cli_parse_u64(const char *s, uint64_t *v);
 /* Report an unrecognised option from getopt_long (opterr = 0) as one line. */
 int vl_cli_bad_option(const char *cmd, int argc, char **argv, int optopt_val);

@@ -53,7 +53,11 @@ void vl_cli_json_result(FILE *out, const struct vl_run_result *r)
 	fprintf(out, ",\"reason\":");      vl_cli_json_string(out, r->reason);
 	fprintf(out, ",\"guest_exit\":%d", r->guest_exit);
 	fprintf(out, ",\"model\":%s", r->model ? "true" : "false");
-	fprintf(out, ",\"cycles_per_iter\":"); json_num(out, r->cycles_per_iter);
+	fprintf(out, ",\"cycles_per_iter\":");
+	if (r->status == VL_RUN_OK)
+		json_num(out, r->cycles_per_iter);
+	else
+		fputs("null", out);   /* a run that stopped early has no per-iteration figure */
 	fprintf(out, ",\"cycles\":{\"total\":%llu", (unsigned long long)vl_counters_total(c));
 	for (int i = 0; i < VL_CAT_COUNT; i++)
 		fprintf(out, ",\"%s\":%llu", vl_cat_name[i], (unsigned long long)c->cycles[i]);
@@ -131,8 +135,11 @@ void vl_cli_csv_header(FILE *out)
 void vl_cli_csv_row(FILE *out, const struct vl_run_result *r)
 {
 	const struct vl_counters *c = &r->ctr;
-	fprintf(out, "%s,%s,%s,%s,%llu,%s,%.3f,%llu", r->engine, r->mmu, r->workload, r->profile,
-		(unsigned long long)r->iterations, vl_run_status_name[r->status], r->cycles_per_iter,
+	char cpi[48] = "";
+	if (r->status == VL_RUN_OK)
+		snprintf(cpi, sizeof cpi, "%.3f", r->cycles_per_iter);
+	fprintf(out, "%s,%s,%s,%s,%llu,%s,%s,%llu", r->engine, r->mmu, r->workload, r->profile,
+		(unsigned long long)r->iterations, vl_run_status_name[r->status], cpi,
 		(unsigned long long)vl_counters_total(c));
 	for (int i = 0; i < VL_CAT_COUNT; i++)
 		fprintf(out, ",%llu", (unsigned long long)c->cycles[i]);
@@ -164,7 +171,13 @@ static void table_result(FILE *out, const struct vl_run_result *r)
 	fprintf(out, "%s / %s  workload %s  profile %s  iterations %llu%s%s\n", r->engine, r->mmu, r->workload,
 		r->profile, (unsigned long long)r->iterations, r->params[0] ? "  params " : "", r->params);
 	fprintf(out, "status            %s%s%s\n", vl_run_status_name[r->status], r->reason[0] ? ": " : "", r->reason);
-	fprintf(out, "cycles/iteration  %.1f\n", r->cycles_per_iter);
+	/* per-iteration figures only from a run that did all its iterations */
+	bool whole = r->status == VL_RUN_OK && r->iterations;
+	if (whole)
+		fprintf(out, "cycles/iteration  %.1f\n", r->cycles_per_iter);
+	else
+		fprintf(out, "cycles/iteration  - (the run did not complete its %llu iterations: no per-iteration figure)\n",
+			(unsigned long long)r->iterations);
 	for (int i = 0; i < r->nresults; i++)
 		fprintf(out, "guest RDTSC       %.1f cycles/iteration (%llu cycles over %llu iterations)\n",
 			r->results[i].iters ? (double)r->results[i].cycles / r->results[i].iters : 0.0,
@@ -186,11 +199,16 @@ static void table_result(FILE *out, const struct vl_run_result *r)
 		return;
 	}
 	fprintf(out, "\ncost breakdown (measured region)     cycles      %%   per iter\n");
-	for (int i = 0; i < VL_CAT_COUNT; i++)
-		if (c->cycles[i])
-			fprintf(out, "  %-12s %24llu %6.1f %10.1f\n", vl_cat_name[i], (unsigned long long)c->cycles[i],
-				total ? 100.0 * c->cycles[i] / total : 0.0,
-				r->iterations ? (double)c->cycles[i] / r->iterations : 0.0);
+	for (int i = 0; i < VL_CAT_COUNT; i++) {
+		if (!c->cycles[i])
+			continue;
+		fprintf(out, "  %-12s %24llu %6.1f", vl_cat_name[i], (unsigned long long)c->cycles[i],
+			total ? 100.0 * c->cycles[i] / total : 0.0);
+		if (whole)
+			fprintf(out, " %10.1f\n", (double)c->cycles[i] / r->iterations);
+		else
+			fprintf(out, " %10s\n", "-");
+	}
 	fprintf(out, "  %-12s %24llu\n", "total", (unsigned long long)total);
 	bool any = false;
 	for (size_t i = 0; i < r->exit_table_len && i < VL_MAX_EXIT_SLOTS; i++) {
@@ -206,10 +224,15 @@ static void table_result(FILE *out, const struct vl_run_result *r)
 	if (!any)
 		fprintf(out, "\nexits             none\n");
 	fprintf(out, "\nevents (measured region, nonzero)\n");
-	for (int i = 0; i < VL_EV_COUNT; i++)
-		if (c->events[i])
-			fprintf(out, "  %-20s %16llu %12.2f/iter\n", vl_event_name[i], (unsigned long long)c->events[i],
-				r->iterations ? (double)c->events[i] / r->iterations : 0.0);
+	for (int i = 0; i < VL_EV_COUNT; i++) {
+		if (!c->events[i])
+			continue;
+		fprintf(out, "  %-20s %16llu", vl_event_name[i], (unsigned long long)c->events[i]);
+		if (whole)
+			fprintf(out, " %12.2f/iter\n", (double)c->events[i] / r->iterations);
+		else
+			fputc('\n', out);
+	}
 	if (r->status != VL_RUN_OK && r->console && r->console[0]) {
 		/* the last lines of the guest console tell why */
 		const char *start = r->console + strlen(r->console);

@@ -3,6 +3,7 @@
  * and fill a vl_run_result. The only place outside the CLI that reads the
  * host clock: host_seconds/host_mips describe the simulator, not the model.
  */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -195,6 +196,72 @@ static const char *first_error(const char *console, char *buf, size_t n)
 	return NULL;
 }
 
+/* The progress reporter: a thread that samples the machine's counters
+ * about once a second. It only reads (relaxed atomic loads of counters the
+ * machine's thread keeps writing), so the model cannot depend on it. */
+struct run_prog {
+	const struct vl_run_spec *spec;
+	struct vl_machine *m;
+	double t0;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool stop;
+};
+
+static void *run_prog_thread(void *arg)
+{
+	struct run_prog *rp = arg;
+	pthread_mutex_lock(&rp->mu);
+	while (!rp->stop) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&rp->cv, &rp->mu, &ts);
+		if (rp->stop)
+			break;
+		struct vl_run_progress p = {
+			.insns = __atomic_load_n(&rp->m->insns, __ATOMIC_RELAXED),
+			.cycles = __atomic_load_n(&rp->m->tsc, __ATOMIC_RELAXED),
+			.max_insns = rp->m->max_insns,
+			.seconds = run_mono() - rp->t0,
+		};
+		rp->spec->progress(rp->spec->progress_arg, &p);
+	}
+	pthread_mutex_unlock(&rp->mu);
+	return NULL;
+}
+
+/* Run the machine, with the progress thread beside it when asked for. */
+static enum vl_mstate run_machine(const struct vl_run_spec *spec, struct vl_machine *m, double t0)
+{
+	struct run_prog rp = { .spec = spec, .m = m, .t0 = t0 };
+	pthread_t th;
+	bool prog = spec->progress && pthread_mutex_init(&rp.mu, NULL) == 0;
+	if (prog && pthread_cond_init(&rp.cv, NULL)) {
+		pthread_mutex_destroy(&rp.mu);
+		prog = false;
+	}
+	if (prog && pthread_create(&th, NULL, run_prog_thread, &rp)) {
+		pthread_cond_destroy(&rp.cv);
+		pthread_mutex_destroy(&rp.mu);
+		prog = false;
+	}
+	enum vl_mstate st = vl_machine_run(m);
+	if (prog) {
+		pthread_mutex_lock(&rp.mu);
+		rp.stop = true;
+		pthread_cond_signal(&rp.cv);
+		pthread_mutex_unlock(&rp.mu);
+		pthread_join(th, NULL);
+		pthread_cond_destroy(&rp.cv);
+		pthread_mutex_destroy(&rp.mu);
+		struct vl_run_progress p = { .insns = m->insns, .cycles = m->tsc, .max_insns = m->max_insns,
+					     .seconds = run_mono() - t0, .done = true };
+		spec->progress(spec->progress_arg, &p);
+	}
+	return st;
+}
+
 /* Model run: machine + image + engine, then fill the result. */
 static int run_model(const struct vl_run_spec *spec, const struct vl_engine_ops *eng,
 		     const struct vl_mmu_ops *mmu, const struct vl_profile *prof,
@@ -235,7 +302,7 @@ static int run_model(const struct vl_run_spec *spec, const struct vl_engine_ops 
 
 	double t0 = run_mono();
 	res->started = run_now();
-	enum vl_mstate st = vl_machine_run(m);
+	enum vl_mstate st = run_machine(spec, m, t0);
 	res->ended = run_now();
 	res->host_seconds = run_mono() - t0;
 	if (spec->machine_hook)
@@ -247,7 +314,7 @@ static int run_model(const struct vl_run_spec *spec, const struct vl_engine_ops 
 	res->total_insns = m->insns;
 	res->total_cycles = m->tsc;
 	res->host_mips = res->host_seconds > 0 ? m->insns / res->host_seconds / 1e6 : 0;
-	res->cycles_per_iter = res->iterations ? (double)vl_counters_total(&res->ctr) / res->iterations : 0;
+	res->cycles_per_iter = 0;   /* set below, only for a run that completed its iterations */
 	res->console = malloc(m->console_len + 1);
 	if (res->console) {
 		if (m->console_len)
@@ -270,6 +337,7 @@ static int run_model(const struct vl_run_spec *spec, const struct vl_engine_ops 
 			snprintf(res->reason, sizeof res->reason, "guest exited ok but printed no RESULT line");
 		} else {
 			res->status = VL_RUN_OK;
+			res->cycles_per_iter = res->iterations ? (double)vl_counters_total(&res->ctr) / res->iterations : 0;
 		}
 		break;
 	case VL_M_TIMEOUT:

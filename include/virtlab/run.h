@@ -17,6 +17,15 @@
 
 struct vl_machine;
 
+/* What vl_run_spec.progress is told. */
+struct vl_run_progress {
+	uint64_t insns;            /* guest instructions so far (every region) */
+	uint64_t cycles;           /* modelled cycles so far */
+	uint64_t max_insns;        /* the run's instruction limit */
+	double seconds;            /* host seconds since the machine started */
+	bool done;                 /* the machine stopped: clear the line */
+};
+
 enum vl_run_status { VL_RUN_OK = 0, VL_RUN_FAILED, VL_RUN_TIMEOUT, VL_RUN_REFUSED };
 
 /* Phases of vl_run_spec.machine_hook */
@@ -50,6 +59,11 @@ struct vl_run_spec {
 	 * off before the run or to read every region's counters after it. */
 	void (*machine_hook)(struct vl_machine *m, enum vl_run_hook_phase phase, void *arg);
 	void *machine_hook_arg;
+	/* Progress of a long model run (NULL = none): called about once a
+	 * second from a helper thread while the machine runs (never touches
+	 * the model: it only reads the counters), and once with done = true. */
+	void (*progress)(void *arg, const struct vl_run_progress *p);
+	void *progress_arg;
 };
 
 /* One RESULT line from the guest, parsed. */
@@ -83,7 +97,8 @@ struct vl_run_result {
 
 	/* measured region (VL_REGION_MEASURE) of the model */
 	struct vl_counters ctr;
-	double cycles_per_iter;    /* measured-region total / iterations (model), or guest-measured (external) */
+	double cycles_per_iter;    /* measured-region total / iterations (model), or guest-measured (external);
+				    * 0 unless status is ok: a run that stopped early did not run them all */
 	const struct vl_exit_desc *exit_table;   /* static storage of the engine */
 	size_t exit_table_len;
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # cli_trust.sh — results are stored only under what actually ran (issue 16):
 # --params cannot override the workload or the iteration count the run is
-# stored under (exit 2, one line, nothing stored).
+# stored under (exit 2, one line, nothing stored) (item 2); a run that stops
+# early shows its progress while it runs and has no per-iteration figure in
+# any format or in the database (item 6).
 set -u
 cd "$(dirname "$0")/../.."
 V=${VIRTLAB:-bin/virtlab}
@@ -19,5 +21,22 @@ for p in "workload=syscall" "iters=5" "timer=5000 iters=5" " workload=cpuid"; do
 done
 [ -e "$T/p.db" ] && [ "$(sqlite3 "$T/p.db" 'select count(*) from run')" != 0 ] && bad "a refused --params run was stored"
 "$V" run --workload cpuid --iterations 50 --params "timer=100000" --no-db >/dev/null || bad "a guest parameter the CLI does not own is refused"
+
+# item 6: a long run that stops at its limit: progress while running, no
+# cycles per iteration (it did not run its 1e12 iterations)
+"$V" run --workload compute --iterations 1e12 --max-instructions 2.5e8 --progress --db "$T/t.db" --tag long \
+	>"$T/out" 2>"$T/err"; rc=$?
+[ $rc -eq 1 ] || bad "timeout run: status $rc"
+grep -q "^run: [0-9]*s  [0-9.e]* guest instructions ([0-9]* MIPS)  [0-9.e]* modelled cycles  instruction limit 2.50e8 in <= [0-9]*s" "$T/err" ||
+	{ bad "no progress lines"; cat "$T/err"; }
+grep -q "^cycles/iteration  - (the run did not complete" "$T/out" || { bad "table shows a per-iteration figure"; head -3 "$T/out"; }
+grep -q "[0-9]/iter" "$T/out" && bad "per-iteration event rates of an incomplete run"
+[ "$(sqlite3 "$T/t.db" "select status, cycles_per_iter is null from run where tag = 'long'")" = "timeout|1" ] || bad "stored figure"
+"$V" run --workload compute --iterations 1e9 --max-instructions 1e6 --no-db --format json >"$T/j" 2>/dev/null
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["status"] == "timeout" and d["cycles_per_iter"] is None, d["cycles_per_iter"]' "$T/j" || bad "json cycles_per_iter of a timeout"
+"$V" run --workload compute --iterations 1e9 --max-instructions 1e6 --no-db --format csv 2>/dev/null | tail -1 | grep -q "^native,native,compute,zen4,1000000000,timeout,," || bad "csv cycles_per_iter of a timeout"
+# a short run prints no progress (and none without a terminal unless asked)
+"$V" run --workload cpuid --iterations 100 --no-db 2>"$T/err" >/dev/null
+[ -s "$T/err" ] && bad "progress without --progress and without a terminal"
 
 exit $fail
