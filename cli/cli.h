@@ -14,6 +14,10 @@
 
 #include "virtlab/run.h"
 
+/* Where --db defaults to, for the help texts (include/virtlab/datadir.h). */
+#define VL_CLI_DB_DOC "$VIRTLAB_DB, else results/virtlab.db of the source tree,\n" \
+	"                        or ~/.local/share/virtlab/virtlab.db when installed"
+
 /* Exit status of every subcommand (DESIGN.md "The command line"). */
 enum { VL_CLI_OK = 0, VL_CLI_FAILED = 1, VL_CLI_USAGE = 2 };
 

@@ -5,16 +5,43 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "virtlab/datadir.h"
 #include "virtlab/results.h"
+
+/* The default database of an installed virtlab lives in the user's data
+ * directory, which may not exist yet: create it (only for the default). */
+static void cli_default_db_dir(const char *path)
+{
+	if (strcmp(path, vl_data_db()))
+		return;
+	char dir[4096];
+	snprintf(dir, sizeof dir, "%s", path);
+	char *end = strrchr(dir, '/');
+	if (!end || end == dir)
+		return;
+	*end = '\0';
+	for (char *p = dir + 1; ; p++) {
+		if (*p == '/' || *p == '\0') {
+			char c = *p;
+			*p = '\0';
+			mkdir(dir, 0755);   /* EEXIST is fine; any other failure shows when the database is opened */
+			*p = c;
+			if (!c)
+				break;
+		}
+	}
+}
 
 struct vl_db *vl_cli_db_open(const char *cmd, const char *path)
 {
 	char err[1024];
 	struct vl_db *db = NULL;
+	cli_default_db_dir(path);
 	if (vl_db_open(path, &db, err, sizeof err)) {
 		vl_cli_usage_error(cmd, "database: %s", err);
 		return NULL;

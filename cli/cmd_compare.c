@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "virtlab/datadir.h"
 #include "virtlab/analysis.h"
 #include "virtlab/results.h"
 
@@ -27,7 +28,7 @@ static const char compare_usage[] =
 	"  --profile P      compare only runs of this profile (default: all)\n"
 	"  --format F       text (default), markdown (for a CI comment), json, csv\n"
 	"  --limit N        text/markdown: rows besides regressions (default: text all, markdown 40)\n"
-	"  --db FILE        results database (default " VL_DEFAULT_DB ")\n"
+	"  --db FILE        results database (default " VL_CLI_DB_DOC ")\n"
 	"Exit status: 0 no regression, 1 a regression, 2 bad usage (or a side with no runs).\n";
 
 struct cmp_side {
@@ -104,7 +105,7 @@ int cmd_compare(int argc, char **argv)
 		{ "help", no_argument, 0, O_HELP }, { 0, 0, 0, 0 }
 	};
 	struct vl_cmp_opts o = { .threshold = 0.05, .alpha = 0.05 };
-	const char *dbpath = VL_DEFAULT_DB;
+	const char *dbpath = vl_data_db();
 	enum vl_an_format fmt = VL_AN_TEXT;
 	uint64_t limit = 0;
 	int have_limit = 0, c;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "virtlab/datadir.h"
 #include "virtlab/analysis.h"
 #include "virtlab/engine.h"
 #include "virtlab/mmu.h"
@@ -35,7 +36,7 @@ static const char matrix_usage[] =
 	"  --iterations N    iterations for every workload (default: each workload's own)\n"
 	"  --repeats N       samples per external-engine run (default: the engine's)\n"
 	"  -j N, --jobs N    run N combinations at once, each in its own process (default 1)\n"
-	"  --db FILE         results database (default " VL_DEFAULT_DB ")\n"
+	"  --db FILE         results database (default " VL_CLI_DB_DOC ")\n"
 	"  --tag T           tag stored with every run (for `virtlab compare`)\n"
 	"  --dry-run         list what would run and what is skipped, run nothing\n"
 	"A progress bar on a terminal, one line per run otherwise; a summary at the end.\n"
@@ -363,7 +364,7 @@ int cmd_matrix(int argc, char **argv)
 		{ "help", no_argument, 0, O_HELP }, { 0, 0, 0, 0 }
 	};
 	char *profile_arg = NULL, *engines_arg = NULL, *mmus_arg = NULL, *workloads_arg = NULL;
-	const char *dbpath = VL_DEFAULT_DB, *tag = NULL;
+	const char *dbpath = vl_data_db(), *tag = NULL;
 	uint64_t iters = 0, jobs = 1, repeats = 0;
 	int dry = 0, c;
 	optind = 1;

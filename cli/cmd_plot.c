@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "virtlab/datadir.h"
 #include "virtlab/analysis.h"
 #include "virtlab/profile.h"
 #include "virtlab/results.h"
@@ -25,7 +26,7 @@ static const char plot_usage[] =
 	"  --workload W    history: the workload (default: the first with runs)\n"
 	"  --config C      history: one configuration such as svm/nested (default: all)\n"
 	"  --no-gnuplot    write data and scripts only\n"
-	"  --db FILE       results database (default " VL_DEFAULT_DB ")\n"
+	"  --db FILE       results database (default " VL_CLI_DB_DOC ")\n"
 	"Prints the path of every file it drew. Exit status: 0 ok, 1 a figure could not\n"
 	"be drawn or nothing was selected, 2 bad usage.\n";
 
@@ -45,7 +46,7 @@ int cmd_plot(int argc, char **argv)
 		{ "exits", VL_PLOT_EXITS }, { "history", VL_PLOT_HISTORY },
 	};
 	struct vl_plot_opts o = { .outdir = "results/plots" };
-	const char *dbpath = VL_DEFAULT_DB, *commit = NULL;
+	const char *dbpath = vl_data_db(), *commit = NULL;
 	int c;
 	optind = 1;
 	opterr = 0;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "virtlab/datadir.h"
 #include "virtlab/analysis.h"
 #include "virtlab/profile.h"
 #include "virtlab/results.h"
@@ -22,7 +23,7 @@ static const char report_usage[] =
 	"  --params S      only runs with these guest params (default: runs without)\n"
 	"  --iterations N  only runs of N iterations\n"
 	"  --format F      text (default), csv, json, markdown\n"
-	"  --db FILE       results database (default " VL_DEFAULT_DB ")\n"
+	"  --db FILE       results database (default " VL_CLI_DB_DOC ")\n"
 	"Columns marked * are real measurements (median of the raw samples).\n"
 	"Exit status: 0 ok, 1 no runs selected, 2 bad usage.\n";
 
@@ -37,7 +38,7 @@ int cmd_report(int argc, char **argv)
 		{ "help", no_argument, 0, O_HELP }, { 0, 0, 0, 0 }
 	};
 	struct vl_rep_select sel = { 0 };
-	const char *dbpath = VL_DEFAULT_DB, *commit = NULL;
+	const char *dbpath = vl_data_db(), *commit = NULL;
 	enum vl_an_format fmt = VL_AN_TEXT;
 	int c;
 	optind = 1;

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "virtlab/datadir.h"
 #include "virtlab/results.h"
 
 static const char run_usage[] =
@@ -18,11 +19,12 @@ static const char run_usage[] =
 	"  --profile P           CPU profile name or .ini path (default " VL_DEFAULT_PROFILE ")\n"
 	"  --iterations N        iterations of the measured loop (default: the workload's)\n"
 	"  --params \"k=v ...\"    extra guest command-line parameters\n"
-	"  --image FILE          guest ELF (default $VIRTLAB_GUEST or build/guest/guest.elf);\n"
+	"  --image FILE          guest ELF (default $VIRTLAB_GUEST, else the source tree's\n"
+	"                        build/guest/guest.elf, or PREFIX/share/virtlab/guest.elf when installed);\n"
 	"                        without --workload any ELF runs with `iters=N` only\n"
 	"  --max-instructions N  stop with status timeout after N instructions (default 2e10)\n"
 	"  --max-cycles N        stop with status timeout after N modelled cycles (default 1e13)\n"
-	"  --db FILE             results database (default " VL_DEFAULT_DB "); --no-db: do not store\n"
+	"  --db FILE             results database (default " VL_CLI_DB_DOC "); --no-db: do not store\n"
 	"  --tag T               tag stored with the run (for `virtlab compare`)\n"
 	"  --trace               print every exit, trap, callout, translation as it happens\n"
 	"  --format F            table (default), json (one object), csv\n"
@@ -100,7 +102,7 @@ int cmd_run(int argc, char **argv)
 		{ 0, 0, 0, 0 }
 	};
 	struct vl_run_spec spec = { .engine = "native" };
-	const char *db = VL_DEFAULT_DB, *tag = NULL;
+	const char *db = vl_data_db(), *tag = NULL;
 	bool nodb = false, trace = false;
 	int progress = -1;   /* -1: when stderr is a terminal */
 	enum vl_fmt fmt = VL_FMT_TABLE;

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "virtlab/datadir.h"
 #include "virtlab/engine.h"
 #include "virtlab/machine.h"
 #include "virtlab/provenance.h"
@@ -40,8 +41,7 @@ const struct vl_workload_info *vl_workload_find(const char *name)
 
 const char *vl_guest_image(void)
 {
-	const char *e = getenv("VIRTLAB_GUEST");
-	return e && *e ? e : "build/guest/guest.elf";
+	return vl_data_guest();   /* $VIRTLAB_GUEST, the source tree's, or the installed one */
 }
 
 static double run_now(void)

@@ -47,7 +47,7 @@ struct vl_run_spec {
 	const char *profile;       /* NULL = VL_DEFAULT_PROFILE */
 	uint64_t iterations;       /* 0 = the workload's default */
 	const char *params;        /* extra "key=value ..." for the guest command line, or NULL */
-	const char *image;         /* guest ELF; NULL = build/guest/guest.elf (or $VIRTLAB_GUEST) */
+	const char *image;         /* guest ELF; NULL = vl_guest_image() */
 	uint64_t max_insns;        /* 0 = default limit */
 	uint64_t max_cycles;       /* 0 = default limit */
 	uint64_t ram_mb;           /* 0 = VL_DEFAULT_RAM_MB */
@@ -138,7 +138,9 @@ void vl_run_result_free(struct vl_run_result *res);
 /* Parse every RESULT line of console text into res->results. */
 void vl_run_parse_results(struct vl_run_result *res, const char *console);
 
-/* Default guest image path ($VIRTLAB_GUEST or build/guest/guest.elf). */
+/* Default guest image path: $VIRTLAB_GUEST, else found from the executable
+ * (the source tree's build/guest/guest.elf, or PREFIX/share/virtlab/guest.elf;
+ * include/virtlab/datadir.h), never relative to the current directory. */
 const char *vl_guest_image(void);
 
 #endif
