@@ -25,6 +25,7 @@ ifeq ($(SAN),1)
   BIN   ?= $(BUILD)/bin/virtlab
   SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
   OPT   ?= -O1
+  CPPFLAGS += -DVL_DEBUG   # include/virtlab/assert.h: assertions on in test builds
 else
   BUILD ?= build
   BIN   ?= bin/virtlab

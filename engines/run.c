@@ -16,6 +16,7 @@
 #include "virtlab/machine.h"
 #include "virtlab/provenance.h"
 #include "virtlab/run.h"
+#include "hv/hv.h"
 
 /* Generous but finite: a run that exceeds these is a guest that does not
  * finish, reported as "timeout". */
@@ -452,16 +453,10 @@ int vl_run_execute(const struct vl_run_spec *spec, struct vl_run_result *res)
 		goto out;
 	}
 
-	/* The guest command line: workload=W iters=N [params] */
+	/* The guest command line, built once for the model and external
+	 * engines alike (engines/hv): workload=W iters=N [params] */
 	char cmdline[VL_BOOT_CMDLINE_MAX];
-	int n;
-	if (wl)
-		n = snprintf(cmdline, sizeof cmdline, "workload=%s iters=%llu%s%s", wl->name,
-			     (unsigned long long)res->iterations, spec->params ? " " : "", spec->params ? spec->params : "");
-	else
-		n = snprintf(cmdline, sizeof cmdline, "iters=%llu%s%s", (unsigned long long)res->iterations,
-			     spec->params ? " " : "", spec->params ? spec->params : "");
-	if (n < 0 || (size_t)n >= sizeof cmdline) {
+	if (hv_cmdline(cmdline, sizeof cmdline, wl ? wl->name : NULL, res->iterations, spec->params) < 0) {
 		rc = run_refuse(res, "guest command line too long (max %d bytes)", VL_BOOT_CMDLINE_MAX - 1);
 		goto out;
 	}
@@ -475,6 +470,7 @@ int vl_run_execute(const struct vl_run_spec *spec, struct vl_run_result *res)
 		rs.profile = res->profile;
 		rs.iterations = res->iterations;
 		rs.image = spec->image ? spec->image : vl_guest_image();
+		rs.cmdline = cmdline;
 		res->model = false;
 		vl_sha256_file(rs.image, res->guest_sha256);
 		if (eng->run_external(&rs, res, err, sizeof err)) {

@@ -225,6 +225,13 @@ void vl_cpu_kick(struct vl_machine *m)
 	cpu_kick(m);
 }
 
+/* machine.h "Interrupt window": the guest's virtual IF became 1. */
+void vl_intr_release(struct vl_machine *m)
+{
+	m->intr_held = false;
+	cpu_kick(m);   /* offer the pending interrupt at the next instruction boundary */
+}
+
 /* For the platform: a nested-fault exit is about to save guest state. */
 void vl_cpu_flags_sync(struct vl_machine *m)
 {
@@ -253,7 +260,6 @@ static bool cpu_events(struct vl_machine *m)
 	struct vl_cpu_priv *p = &m->priv->cpu;
 	struct vl_cpu *c = &m->cpu;
 	bool idled = false;
-	int declines = 0;
 	p->fc_vpage = ~0ull;   /* the paging context or CPL may have changed */
 	for (;;) {
 		p->events = false;
@@ -269,21 +275,38 @@ static bool cpu_events(struct vl_machine *m)
 		unsigned vec;
 		if (c->intr_shadow) {
 			p->events = true;   /* look again after the next instruction */
-		} else if ((c->rflags & VL_FL_IF) && vl_apic_pending(m, &vec)) {
+		} else if ((c->rflags & VL_FL_IF) && !m->intr_held && vl_apic_pending(m, &vec)) {
+			bool was_halted = c->halted;
 			c->halted = false;
 			if (m->intr_intercept && m->vmm && m->vmm->interrupt) {
 				cpu_flags_sync(m);
 				int rc = m->vmm->interrupt(m, m->vmm_ctx, vec);
-				if (rc != VL_HOOK_PASS) {
-					if (++declines > 64) {
-						vl_machine_stop(m, VL_M_ERROR, "interrupt %u: the VMM handled it 64 times without delivering it", vec);
+				if (rc == VL_HOOK_HOLD) {
+					/* machine.h "Interrupt window": pending until vl_intr_release */
+					c->halted = was_halted;
+					m->intr_held = true;
+					vl_count(m, VL_EV_INTR_HOLDS, 1);
+					continue;
+				}
+				if (rc == VL_HOOK_DONE) {
+					unsigned again;
+					if (NEVER(m->state == VL_M_RUNNING && vl_apic_pending(m, &again) && again == vec &&
+						  !m->intr_held)) {
+						vl_machine_stop(m, VL_M_ERROR, "interrupt %u: the VMM returned DONE without delivering it", vec);
 						return true;
 					}
 					continue;
 				}
+				if (rc != VL_HOOK_PASS)
+					continue;   /* STOP: the loop sees the state */
 			}
 			vl_deliver_interrupt(m, vec);
 			continue;
+		}
+		if (c->halted && m->intr_held) {
+			vl_machine_stop(m, VL_M_ERROR, "HLT at rip %#llx with an interrupt held by the VMM: nothing can wake the CPU",
+					(unsigned long long)c->rip);
+			return true;
 		}
 		if (c->halted) {
 			uint64_t dev = vl_dev_next_event(m), lim = m->max_cycles ? m->max_cycles : UINT64_MAX;

@@ -8,6 +8,7 @@
 
 #include "virtlab/machine.h"
 #include "decode.h"
+#include "virtlab/decode.h"
 
 /* Handlers (exec_*.c), declared from the one table. */
 #define OP(id, mn, fn, cc, sens, fl) int fn(struct vl_machine *m, const struct vl_insn *i);
@@ -271,6 +272,7 @@ static int decode_modrm(struct dstate *s, struct vl_insn *in, uint8_t modrm)
 		if (idx != 4)
 			in->index = (uint8_t)idx;
 		if (base == 5 && in->mod == 0) {
+			in->dpos = (uint8_t)s->pos;
 			if (!take(s, 4, &v))
 				return R_SHORT;
 			in->disp = (int32_t)(uint32_t)v;
@@ -278,6 +280,7 @@ static int decode_modrm(struct dstate *s, struct vl_insn *in, uint8_t modrm)
 		}
 		in->base = (uint8_t)(base | rexb);
 	} else if (rm == 5 && in->mod == 0) {
+		in->dpos = (uint8_t)s->pos;
 		if (!take(s, 4, &v))
 			return R_SHORT;
 		in->base = VL_RIPREL;
@@ -286,6 +289,8 @@ static int decode_modrm(struct dstate *s, struct vl_insn *in, uint8_t modrm)
 	} else {
 		in->base = (uint8_t)(rm | rexb);
 	}
+	if (in->mod == 1 || in->mod == 2)
+		in->dpos = (uint8_t)s->pos;
 	if (in->mod == 1) {
 		if (!take(s, 1, &v))
 			return R_SHORT;
@@ -503,6 +508,8 @@ prefixes_done:
 	in->asz = adsz ? 4 : 8;
 
 	/* immediates */
+	if (immk != I_NONE || op == VL_OP_CALLOUT)
+		in->ipos = (uint8_t)s.pos;
 	switch (immk) {
 	case I_NONE: break;
 	case I_B:
@@ -580,4 +587,79 @@ prefixes_done:
 	return (int)s.pos;
 short_:
 	return avail >= 15 ? R_LONG : R_SHORT;
+}
+
+/* ---- the public decoder (include/virtlab/decode.h) ------------------------ */
+static enum vl_dkind op_kind(unsigned op)
+{
+	switch (op) {
+	case VL_OP_JMP: return VL_DK_JMP;
+	case VL_OP_JCC: case VL_OP_JRCXZ: case VL_OP_LOOP: case VL_OP_LOOPE: case VL_OP_LOOPNE: return VL_DK_JCC;
+	case VL_OP_CALL: return VL_DK_CALL;
+	case VL_OP_JMP_E: return VL_DK_JMP_IND;
+	case VL_OP_CALL_E: return VL_DK_CALL_IND;
+	case VL_OP_RET: return VL_DK_RET;
+	case VL_OP_IRET: case VL_OP_RETF: case VL_OP_SYSCALL: case VL_OP_SYSRET: case VL_OP_INT: case VL_OP_INT3:
+		return VL_DK_FAR;
+	case VL_OP_UD2: case VL_OP_HLT: return VL_DK_TRAP;
+	default: return VL_DK_PLAIN;
+	}
+}
+
+int vl_decode_insn(const uint8_t *buf, size_t avail, uint64_t rip, struct vl_decoded *out)
+{
+	struct vl_insn in;
+	int len = vl_decode(buf, avail, &in);
+	memset(out, 0, sizeof *out);
+	if (len <= 0)
+		return len;
+	out->len = in.len;
+	out->op = in.op;
+	out->mnemonic = vl_op_name(in.op);
+	out->kind = op_kind(in.op);
+	out->sens = in.sens;
+	out->privileged = (in.opf & OPF_PRIV) != 0;
+	out->callout = in.op == VL_OP_CALLOUT;
+	out->marker = in.op == VL_OP_MARKER;
+	out->cc = (in.op == VL_OP_JCC || in.op == VL_OP_SETCC || in.op == VL_OP_CMOV) ? in.imm2 & 15 : 0;
+	out->rex = in.rex;
+	out->rep = in.rep;
+	out->lock = in.lock != 0;
+	out->seg = in.seg;
+	out->osz = in.osz;
+	out->asz = in.asz;
+	out->has_modrm = in.mod != 0xff;
+	out->mem = out->has_modrm && in.mod != 3;
+	out->reg = in.reg;
+	out->rm = in.rm;
+	out->base = out->mem && in.base != VL_RIPREL ? in.base : VL_DREG_NONE;
+	out->index = out->mem ? in.index : VL_DREG_NONE;
+	out->scale = in.scale;
+	out->riprel = out->mem && in.base == VL_RIPREL;
+	out->disp = in.disp;
+	out->disp_off = in.dpos;
+	out->disp_size = !in.dpos ? 0 : in.mod == 1 ? 1 : 4;
+	out->imm_off = in.ipos;
+	out->imm_size = in.ipos ? (uint8_t)(in.len - in.ipos) : 0;
+	out->imm = in.imm;
+	if (in.op == VL_OP_MOV_AO || in.op == VL_OP_MOV_OA) {
+		/* moffs: an absolute memory operand (Capstone calls it a displacement) */
+		out->mem = true;
+		out->disp_off = in.ipos;
+		out->disp_size = in.asz;
+		out->imm_off = 0;
+		out->imm_size = 0;
+	}
+	if (in.op == VL_OP_ENTER)
+		out->imm = in.imm | (uint64_t)in.imm2 << 16;   /* size, then nesting level */
+	if (out->kind == VL_DK_JMP || out->kind == VL_DK_JCC || out->kind == VL_DK_CALL) {
+		out->has_target = true;
+		out->target = rip + in.len + in.imm;
+	}
+	return len;
+}
+
+const char *vl_decode_cc_name(unsigned cc)
+{
+	return vl_cc_name[cc & 15];
 }

@@ -76,6 +76,8 @@ struct vl_insn {
 	uint8_t cclass;     /* enum vl_cclass (before the load/store refinement) */
 	uint8_t opf;        /* OPF_* */
 	uint8_t sens;       /* enum vl_sens, or VL_SENS_COUNT = never intercepted */
+	uint8_t dpos;       /* offset of the displacement in the instruction (0: none) */
+	uint8_t ipos;       /* offset of the first immediate byte (0: none); they run to len */
 };
 
 /* Decode one instruction from buf[0..avail).

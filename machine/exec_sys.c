@@ -684,9 +684,38 @@ int op_pause(struct vl_machine *m, const struct vl_insn *i)
 
 /* Callout (machine.h): translated code's escape into the VMM. Not a guest
  * instruction: not retired, not charged here (the VMM charges). */
+/* The callout gate (machine.h VL_CALLOUT_BYTES): from the translation
+ * cache, at the VMM's CPL, from the TC's frames — or not at all. */
+static bool callout_allowed(struct vl_machine *m, const struct vl_insn *i)
+{
+	const struct vl_callout_gate *g = &m->callout_gate;
+	uint64_t rip = m->cpu.rip;
+	if (!m->callouts || !m->vmm || !m->vmm->callout)
+		return false;
+	if (rip < g->va_lo || rip >= g->va_hi || g->va_hi - rip < i->len || m->cpu.cpl != g->cpl)
+		return false;
+	if (!g->pa_hi)
+		return true;
+	uint64_t pa[2] = { rip, rip + i->len - 1 };
+	for (int k = 0; k < 2; k++) {
+		if (m->cpu.cr0 & VL_CR0_PG) {
+			/* quiet: the gate check is invisible to the model (the fetch counted already) */
+			struct vl_walk_req rq = { .root = m->cpu.cr3 & VL_PTE_ADDR, .fmt = VL_PT_X86, .acc = VL_ACC_X | (m->cpu.cpl == 3 ? VL_ACC_USER : 0),
+						  .nested = m->nested.enabled, .quiet = true };
+			struct vl_walk_res res;
+			if (vl_walk(m, &rq, pa[k], &res) != VL_WALK_OK)
+				return false;
+			pa[k] = res.pa;
+		}
+		if (pa[k] < g->pa_lo || pa[k] >= g->pa_hi)
+			return false;
+	}
+	return true;
+}
+
 int op_callout(struct vl_machine *m, const struct vl_insn *i)
 {
-	if (!m->callouts || !m->vmm || !m->vmm->callout)
+	if (!callout_allowed(m, i))
 		return X_UD();
 	cpu_flags_sync(m);
 	int rc = m->vmm->callout(m, m->vmm_ctx, (uint32_t)i->imm);

@@ -105,11 +105,15 @@ void vl_mem_priv_free(struct vl_machine *m);
 void vl_console_putc(struct vl_machine *m, char c);
 /* Host-physical bytes [pa, pa+n) were written: invalidate decoded code there. */
 void vl_mem_note_write(struct vl_machine *m, uint64_t pa, size_t n);
+/* code_frames bits: the decode cache holds code from the frame (writes
+ * invalidate it); a VMM watches the frame (writes call m->code_write). */
+#define VL_CODE_DECODED 1u
+#define VL_CODE_WATCHED 2u
 /* Mark host frame as holding decoded code (so writes to it invalidate). */
 static inline void vl_mem_mark_code(struct vl_machine *m, uint64_t frame)
 {
 	if (frame < (m->mem_size >> 12))
-		m->priv->mem.code_frames[frame] = 1;
+		m->priv->mem.code_frames[frame] |= VL_CODE_DECODED;
 }
 /* Host fast path (soft TLB) on/off; off = every access takes the modelled
  * slow path (tests compare counters both ways). */

@@ -137,7 +137,9 @@ uint64_t vl_phys_read64(struct vl_machine *m, uint64_t pa)
 	return v;
 }
 
-/* Invalidate decoded code in every frame that [pa, pa+n) touches. */
+/* Invalidate decoded code in every frame that [pa, pa+n) touches, and
+ * tell the VMM about writes to the frames it watches (machine.h
+ * "Code-write notification"). */
 void vl_mem_note_write(struct vl_machine *m, uint64_t pa, size_t n)
 {
 	uint64_t f, last;
@@ -145,9 +147,29 @@ void vl_mem_note_write(struct vl_machine *m, uint64_t pa, size_t n)
 	if (n == 0)
 		return;
 	last = (pa + n - 1) >> 12;
-	for (f = pa >> 12; f <= last && f < (m->mem_size >> 12); f++)
-		if (m->priv->mem.code_frames[f])
+	for (f = pa >> 12; f <= last && f < (m->mem_size >> 12); f++) {
+		uint8_t cf = m->priv->mem.code_frames[f];
+		if (cf & VL_CODE_DECODED)
 			vl_dcache_invalidate_frame(m, f);
+		if ((cf & VL_CODE_WATCHED) && m->code_write) {
+			uint64_t lo = f << 12 > pa ? f << 12 : pa, hi = ((f + 1) << 12) < pa + n ? (f + 1) << 12 : pa + n;
+			m->code_write(m, m->code_write_ctx, f, (unsigned)(lo & 0xfff), (unsigned)(hi - lo));
+		}
+	}
+}
+
+int vl_code_watch(struct vl_machine *m, uint64_t frame, bool on)
+{
+	if (frame >= (m->mem_size >> 12))
+		return -1;
+	uint8_t *cf = &m->priv->mem.code_frames[frame];
+	*cf = on ? (uint8_t)(*cf | VL_CODE_WATCHED) : (uint8_t)(*cf & ~VL_CODE_WATCHED);
+	return 0;
+}
+
+bool vl_code_watched(const struct vl_machine *m, uint64_t frame)
+{
+	return frame < (m->mem_size >> 12) && (m->priv->mem.code_frames[frame] & VL_CODE_WATCHED);
 }
 
 void vl_phys_write64(struct vl_machine *m, uint64_t pa, uint64_t v)

@@ -61,7 +61,7 @@ struct vl_soft_ent {
 };
 
 struct vl_mem_priv {
-	uint8_t *code_frames;         /* per host frame: nonzero if the decode cache holds code from it */
+	uint8_t *code_frames;         /* per host frame: VL_CODE_DECODED / VL_CODE_WATCHED (internal.h) */
 	uint64_t monitor_next;        /* next free monitor page */
 	unsigned maxphy;              /* MAXPHYADDR (CPUID 0x80000008) */
 	struct vl_tlb itlb, dtlb, stlb;

@@ -19,6 +19,7 @@
 #include "virtlab/engine.h"
 #include "virtlab/guest_abi.h"
 #include "virtlab/run.h"
+#include "../hv/hv.h"
 
 #define QEMU_DEFAULT_REPEATS 5
 #define QEMU_DEFAULT_TIMEOUT_S 300      /* per boot; $VIRTLAB_QEMU_TIMEOUT overrides */
@@ -211,11 +212,17 @@ static void trace_lines(const struct vl_run_spec *spec, const char *console)
 
 static int qemu_run(const char *accel, const struct vl_run_spec *spec, struct vl_run_result *res, char *err, size_t errlen)
 {
-	char cmdline[VL_BOOT_CMDLINE_MAX];
-	int n = snprintf(cmdline, sizeof cmdline, "%s%s iters=%llu%s%s", spec->workload ? "workload=" : "",
-			 spec->workload ? spec->workload : "", (unsigned long long)spec->iterations,
-			 spec->params && *spec->params ? " " : "", spec->params ? spec->params : "");
-	if (n < 0 || (size_t)n >= sizeof cmdline) { snprintf(err, errlen, "guest command line too long"); return -1; }
+	/* the runner's command line (the model boots the same); built here only
+	 * when called without the runner, by the same builder */
+	char built[VL_BOOT_CMDLINE_MAX];
+	const char *cmdline = spec->cmdline;
+	if (!cmdline) {
+		if (hv_cmdline(built, sizeof built, spec->workload, spec->iterations, spec->params) < 0) {
+			snprintf(err, errlen, "guest command line too long");
+			return -1;
+		}
+		cmdline = built;
+	}
 	unsigned reps = spec->repeats ? spec->repeats : QEMU_DEFAULT_REPEATS;
 	double *v = calloc(reps, sizeof *v);
 	if (!v) { snprintf(err, errlen, "out of memory"); return -1; }

@@ -13,15 +13,14 @@
 #include <string.h>
 
 #include "virtlab/engine.h"
+#include "../hv/hv.h"
 #include "svm_hw.h"
 
 #define SVM_GUEST_ASID 1
 
 struct svm_vmm {
 	struct svm_vcpu vcpu;
-	const struct vl_mmu_ops *mmu;
-	void *mmu_ctx;
-	enum vl_mmu_kind mmu_kind;
+	struct hv hv;                    /* the shared handlers and the MMU engine (engines/hv) */
 	bool v_tpr;
 	uint64_t hw_cr3;
 	uint64_t unknown_exits;
@@ -62,7 +61,7 @@ static void svm_inject_exception(struct svm_vmm *vm, unsigned vec, bool has_err,
 static void svm_sync_cr3(struct svm_vmm *vm)
 {
 	struct vl_machine *m = vm->vcpu.m;
-	if (vm->mmu_kind == VL_MMU_SHADOW && m->cpu.cr3 != vm->hw_cr3) {
+	if (vm->hv.mmu_kind == VL_MMU_SHADOW && m->cpu.cr3 != vm->hw_cr3) {
 		vm->hw_cr3 = m->cpu.cr3;
 		svm_wr(vm, VMCB_CR3, 8, m->cpu.cr3);
 	}
@@ -81,60 +80,44 @@ static void svm_set_gpr(struct svm_vmm *vm, unsigned r, uint64_t v)
 	else vm->vcpu.m->cpu.gpr[r] = v;
 }
 
+/* ---- guest state as AMD-V keeps it (engines/hv vendor ops) ------------------- */
+static uint64_t hv_get_gpr(void *v, unsigned r) { return svm_get_gpr(v, r); }
+static void hv_set_gpr(void *v, unsigned r, uint64_t val) { svm_set_gpr(v, r, val); }
+static uint64_t hv_get_rip(void *v) { return svm_rd(v, VMCB_RIP, 8); }
+static void hv_set_rip(void *v, uint64_t rip) { svm_wr(v, VMCB_RIP, 8, rip); }
+static void hv_set_rflags(void *v, uint64_t fl) { svm_wr(v, VMCB_RFLAGS, 8, fl); }
+static void hv_set_cr2(void *v, uint64_t cr2) { svm_wr(v, VMCB_CR2, 8, cr2); }
+static void hv_inject(void *v, unsigned vec, bool has_err, uint32_t err) { svm_inject_exception(v, vec, has_err, err); }
+static void hv_skip(void *v) { svm_skip(v); }
+static void hv_sync_cr3(void *v) { svm_sync_cr3(v); }
+
+/* MSRs that live in the VMCB save area */
+static void hv_msr_written(void *v, uint32_t msr, uint64_t val)
+{
+	struct svm_vmm *vm = v;
+	static const struct { uint32_t msr; unsigned off; } inv[] = {
+		{ VL_MSR_EFER, VMCB_EFER }, { VL_MSR_STAR, VMCB_STAR }, { VL_MSR_LSTAR, VMCB_LSTAR },
+		{ VL_MSR_CSTAR, VMCB_CSTAR }, { VL_MSR_SFMASK, VMCB_SFMASK },
+		{ VL_MSR_KERNEL_GS_BASE, VMCB_KERNEL_GS_BASE }, { VL_MSR_PAT, VMCB_G_PAT },
+		{ VL_MSR_FS_BASE, VMCB_FS + VMCB_SEG_BASE }, { VL_MSR_GS_BASE, VMCB_GS + VMCB_SEG_BASE },
+	};
+	for (size_t i = 0; i < sizeof inv / sizeof inv[0]; i++)
+		if (inv[i].msr == msr)
+			svm_wr(vm, inv[i].off, 8, msr == VL_MSR_EFER ? vm->vcpu.m->cpu.efer : val);
+}
+
+static const struct hv_vendor_ops svm_hv_ops = {
+	.name = "svm", .get_gpr = hv_get_gpr, .set_gpr = hv_set_gpr, .get_rip = hv_get_rip, .set_rip = hv_set_rip,
+	.set_rflags = hv_set_rflags, .set_cr2 = hv_set_cr2, .inject_exception = hv_inject, .skip = hv_skip,
+	.sync_cr3 = hv_sync_cr3, .msr_written = hv_msr_written,
+};
+
 typedef int (*svm_handler)(struct svm_vmm *vm);
 
-static int svm_cpuid(struct svm_vmm *vm)
-{
-	struct vl_machine *m = vm->vcpu.m;
-	uint32_t leaf = (uint32_t)svm_get_gpr(vm, VL_RAX), sub = (uint32_t)m->cpu.gpr[VL_RCX], r[4] = { 0 };
-	svm_charge(vm, m->prof->vmm_cpuid);
-	if (leaf == VL_CPUID_HV_LEAF) {
-		static const char sig[13] = VL_HVM_SIGNATURE;
-		r[0] = VL_CPUID_HV_LEAF;
-		memcpy(&r[1], &sig[0], 4);
-		memcpy(&r[2], &sig[4], 4);
-		memcpy(&r[3], &sig[8], 4);
-	} else if ((leaf & 0xffffff00u) != VL_CPUID_HV_LEAF) {
-		vl_cpuid(m, leaf, sub, r);
-		if (leaf == 1)
-			r[2] |= 1u << 31;
-	}
-	svm_set_gpr(vm, VL_RAX, r[0]);
-	m->cpu.gpr[VL_RBX] = r[1];
-	m->cpu.gpr[VL_RCX] = r[2];
-	m->cpu.gpr[VL_RDX] = r[3];
-	svm_skip(vm);
-	return 0;
-}
-
-static int emul_write(struct vl_machine *m, void *ctx, uint64_t va, const void *data, size_t n)
-{
-	uint32_t pfec = 0;
-	return vl_virt_write(m, va, data, n, m->cpu.cpl == 3 ? VL_ACC_W | VL_ACC_USER : VL_ACC_W, &pfec);
-}
+static int svm_cpuid(struct svm_vmm *vm) { return hv_cpuid(&vm->hv); }
 
 /* Emulate the instruction at the guest RIP in software (string I/O ...). */
-static int svm_emulate(struct svm_vmm *vm)
-{
-	struct vl_machine *m = vm->vcpu.m;
-	static const struct vl_emul_ops ops = { .write = emul_write };
-	uint32_t pfec = 0;
-	svm_charge(vm, m->prof->vmm_emulate);
-	m->cpu.rip = svm_rd(vm, VMCB_RIP, 8);
-	m->cpu.gpr[VL_RAX] = svm_rd(vm, VMCB_RAX, 8);
-	int rc = vl_emulate_one(m, &ops, vm, &pfec);
-	if (rc < 0) {
-		vl_machine_stop(m, VL_M_ERROR, "svm VMM: cannot emulate instruction at %#" PRIx64 ": %s", m->cpu.rip, m->diag);
-		return VL_HOOK_STOP;
-	}
-	if (rc > 0) {
-		svm_inject_exception(vm, (unsigned)rc, rc == VL_PF || rc == VL_GP, rc == VL_PF ? pfec : 0);
-		return 0;
-	}
-	svm_wr(vm, VMCB_RIP, 8, m->cpu.rip);
-	svm_wr(vm, VMCB_RAX, 8, m->cpu.gpr[VL_RAX]);
-	return 0;
-}
+static int svm_emulate(struct svm_vmm *vm) { return hv_emulate(&vm->hv); }
 
 static int svm_ioio(struct svm_vmm *vm)
 {
@@ -161,36 +144,7 @@ static int svm_ioio(struct svm_vmm *vm)
 
 static int svm_msr(struct svm_vmm *vm)
 {
-	struct vl_machine *m = vm->vcpu.m;
-	bool write = svm_rd(vm, VMCB_EXITINFO1, 8) & 1;
-	uint32_t msr = (uint32_t)m->cpu.gpr[VL_RCX];
-	bool apic = msr >= VL_MSR_X2APIC_FIRST && msr <= VL_MSR_X2APIC_LAST;
-	svm_charge(vm, m->prof->vmm_msr);
-	if (write) {
-		uint64_t val = (m->cpu.gpr[VL_RDX] << 32) | (uint32_t)svm_rd(vm, VMCB_RAX, 8);
-		int rc = apic ? vl_apic_wrmsr(m, msr, val) : vl_msr_write(m, msr, val);
-		if (rc) { svm_inject_exception(vm, VL_GP, true, 0); return 0; }
-		/* MSRs that live in the VMCB save area */
-		static const struct { uint32_t msr; unsigned off; } inv[] = {
-			{ VL_MSR_EFER, VMCB_EFER }, { VL_MSR_STAR, VMCB_STAR }, { VL_MSR_LSTAR, VMCB_LSTAR },
-			{ VL_MSR_CSTAR, VMCB_CSTAR }, { VL_MSR_SFMASK, VMCB_SFMASK },
-			{ VL_MSR_KERNEL_GS_BASE, VMCB_KERNEL_GS_BASE }, { VL_MSR_PAT, VMCB_G_PAT },
-			{ VL_MSR_FS_BASE, VMCB_FS + VMCB_SEG_BASE }, { VL_MSR_GS_BASE, VMCB_GS + VMCB_SEG_BASE },
-		};
-		for (size_t i = 0; i < sizeof inv / sizeof inv[0]; i++)
-			if (inv[i].msr == msr)
-				svm_wr(vm, inv[i].off, 8, msr == VL_MSR_EFER ? m->cpu.efer : val);
-	} else {
-		uint64_t val = 0;
-		int rc = apic ? vl_apic_rdmsr(m, msr, &val) : vl_msr_read(m, msr, &val);
-		if (rc) { svm_inject_exception(vm, VL_GP, true, 0); return 0; }
-		svm_wr(vm, VMCB_RAX, 8, (uint32_t)val);
-		m->cpu.gpr[VL_RDX] = val >> 32;
-	}
-	if (m->state != VL_M_RUNNING)
-		return VL_HOOK_STOP;
-	svm_skip(vm);
-	return 0;
+	return hv_msr(&vm->hv, svm_rd(vm, VMCB_EXITINFO1, 8) & 1);
 }
 
 static int svm_cr(struct svm_vmm *vm)
@@ -208,31 +162,25 @@ static int svm_cr(struct svm_vmm *vm)
 	if (write) {
 		uint64_t val = svm_get_gpr(vm, gpr);
 		if (cr == 3) {
-			vm->mmu->cr3_write(m, vm->mmu_ctx, val);
-			svm_sync_cr3(vm);
+			hv_cr3_write(&vm->hv, val);
 		} else if (cr == 0 || cr == 4) {
 			/* the MMU engine sees every write and may set the hardware
 			 * value in m->cpu (shadow paging keeps CR0.WP = 1, as KVM's
 			 * svm_set_cr0 does); the VMCB gets the hardware value */
-			if (cr == 0) m->cpu.cr0 = val; else m->cpu.cr4 = val;
-			if (vm->mmu->cr_write)
-				vm->mmu->cr_write(m, vm->mmu_ctx, (int)cr, val);
+			hv_cr0_4_write(&vm->hv, cr, val);
 			svm_wr(vm, cr == 0 ? VMCB_CR0 : VMCB_CR4, 8, cr == 0 ? m->cpu.cr0 : m->cpu.cr4);
-			svm_sync_cr3(vm);
 		} else if (cr == 8) {
-			if (val > 15) { svm_inject_exception(vm, VL_GP, true, 0); return 0; }
-			vl_apic_set_tpr(m, (uint8_t)val);
-			m->cpu.cr8 = val;
+			if (hv_cr8_write(&vm->hv, val)) { svm_inject_exception(vm, VL_GP, true, 0); return 0; }
 			svm_wr(vm, VMCB_VINTR, 1, val);
 		}
 	} else {
 		uint64_t val = 0;
 		if (cr == 3)
-			val = vm->mmu->cr3_read ? vm->mmu->cr3_read(m, vm->mmu_ctx) : svm_rd(vm, VMCB_CR3, 8);
+			val = vm->hv.mmu->cr3_read ? vm->hv.mmu->cr3_read(m, vm->hv.mmu_ctx) : svm_rd(vm, VMCB_CR3, 8);
 		else if (cr == 0 || cr == 4)
 			val = svm_rd(vm, cr == 0 ? VMCB_CR0 : VMCB_CR4, 8);
 		else if (cr == 8) {
-			val = vl_apic_get_tpr(m) & 15;
+			val = hv_cr8_read(&vm->hv);
 		}
 		svm_set_gpr(vm, gpr, val);
 	}
@@ -244,15 +192,7 @@ static int svm_cr(struct svm_vmm *vm)
 
 static int svm_invlpg(struct svm_vmm *vm)
 {
-	struct vl_machine *m = vm->vcpu.m;
-	uint64_t va = svm_rd(vm, VMCB_EXITINFO1, 8);
-	svm_charge(vm, m->prof->vmm_invlpg);
-	if (vm->mmu->invlpg)
-		vm->mmu->invlpg(m, vm->mmu_ctx, va);
-	else
-		vl_tlb_flush_va(m, va);
-	svm_sync_cr3(vm);
-	svm_skip(vm);
+	hv_invlpg(&vm->hv, svm_rd(vm, VMCB_EXITINFO1, 8));
 	return 0;
 }
 
@@ -263,27 +203,10 @@ static int svm_exception(struct svm_vmm *vm)
 	uint32_t err = (uint32_t)svm_rd(vm, VMCB_EXITINFO1, 8);
 	bool has_err = vec == VL_DF || (vec >= VL_TS && vec <= VL_PF) || vec == VL_AC;
 	svm_charge(vm, m->prof->vmm_exception);
-	if (vec == VL_PF && vm->mmu->page_fault) {
-		uint64_t va = svm_rd(vm, VMCB_EXITINFO2, 8);
-		uint64_t rip = m->cpu.rip, rsp = m->cpu.gpr[VL_RSP], fl = m->cpu.rflags, rax = m->cpu.gpr[VL_RAX];
-		int rc = vm->mmu->page_fault(m, vm->mmu_ctx, va, &err);
-		svm_sync_cr3(vm);
-		if (rc == VL_HOOK_STOP || m->state != VL_M_RUNNING)
-			return VL_HOOK_STOP;
-		if (rc == VL_HOOK_DONE) {
-			/* the MMU may have emulated the instruction (a traced page-table
-			 * write): write back what the emulator changed */
-			if (m->cpu.rip != rip)
-				svm_wr(vm, VMCB_RIP, 8, m->cpu.rip);
-			if (m->cpu.gpr[VL_RSP] != rsp)
-				svm_wr(vm, VMCB_RSP, 8, m->cpu.gpr[VL_RSP]);
-			if (m->cpu.rflags != fl)
-				svm_wr(vm, VMCB_RFLAGS, 8, m->cpu.rflags);
-			if (m->cpu.gpr[VL_RAX] != rax)
-				svm_wr(vm, VMCB_RAX, 8, m->cpu.gpr[VL_RAX]);
-			return 0;
-		}
-		svm_wr(vm, VMCB_CR2, 8, va);
+	if (vec == VL_PF && vm->hv.mmu->page_fault) {
+		int rc = hv_page_fault(&vm->hv, svm_rd(vm, VMCB_EXITINFO2, 8), &err, NULL);
+		if (rc != VL_HOOK_PASS)
+			return rc == VL_HOOK_STOP ? VL_HOOK_STOP : 0;
 	}
 	svm_inject_exception(vm, vec, has_err, err);
 	return 0;
@@ -308,9 +231,7 @@ static int svm_hlt(struct svm_vmm *vm)
 
 static int svm_vmmcall(struct svm_vmm *vm)
 {
-	svm_charge(vm, vm->vcpu.m->prof->vmm_vmcall);
-	svm_wr(vm, VMCB_RAX, 8, (uint64_t)-1000);   /* -KVM_ENOSYS */
-	svm_skip(vm);
+	hv_vmcall(&vm->hv);
 	return 0;
 }
 
@@ -318,11 +239,11 @@ static int svm_npf(struct svm_vmm *vm)
 {
 	struct vl_machine *m = vm->vcpu.m;
 	uint64_t i1 = svm_rd(vm, VMCB_EXITINFO1, 8), gpa = svm_rd(vm, VMCB_EXITINFO2, 8);
-	if (!vm->mmu->nested_fault) {
+	if (!vm->hv.mmu->nested_fault) {
 		vl_machine_stop(m, VL_M_ERROR, "svm VMM: nested page fault at gpa %#" PRIx64 " without a nested MMU", gpa);
 		return VL_HOOK_STOP;
 	}
-	int rc = vm->mmu->nested_fault(m, vm->mmu_ctx, gpa, vm->vcpu.last_gva, (i1 & SVM_NPF_FINAL) != 0,
+	int rc = vm->hv.mmu->nested_fault(m, vm->hv.mmu_ctx, gpa, vm->vcpu.last_gva, (i1 & SVM_NPF_FINAL) != 0,
 				       vm->vcpu.last_acc, vm->vcpu.last_npte);
 	if (rc == VL_HOOK_STOP || m->state != VL_M_RUNNING)
 		return VL_HOOK_STOP;
@@ -382,7 +303,7 @@ static int svm_setup(struct svm_vmm *vm, char *err, size_t errlen)
 {
 	struct vl_machine *m = vm->vcpu.m;
 	const struct vl_profile *p = m->prof;
-	bool npt = vm->mmu_kind == VL_MMU_NESTED;
+	bool npt = vm->hv.mmu_kind == VL_MMU_NESTED;
 	vm->v_tpr = p->features_tpr_shadow;
 	uint64_t vmcb = vl_mem_alloc_page(m);
 	uint64_t iopm[3], msrpm[2];
@@ -438,19 +359,8 @@ static int svm_setup(struct svm_vmm *vm, char *err, size_t errlen)
 
 static int svm_vmm_check(const struct vl_profile *p, enum vl_mmu_kind mmu, char *why, size_t whylen)
 {
-	if (strcmp(p->cpu_vendor, "amd") != 0 || !p->features_svm) {
-		snprintf(why, whylen, "%s (%s) has no AMD-V: svm needs an AMD CPU with features.svm", p->cpu_name, p->cpu_model);
-		return -1;
-	}
-	if (mmu == VL_MMU_NESTED && !p->features_npt) {
-		snprintf(why, whylen, "%s (%s) has no NPT: svm+nested needs features.npt", p->cpu_name, p->cpu_model);
-		return -1;
-	}
-	if (mmu != VL_MMU_NESTED && mmu != VL_MMU_SHADOW) {
-		snprintf(why, whylen, "svm pairs with the shadow or nested MMU, not %s", vl_mmu_name(mmu));
-		return -1;
-	}
-	return 0;
+	return hv_check_hw(p, mmu, "svm", "amd", p->features_svm, "AMD-V", "features.svm", p->features_npt, "NPT",
+			   "features.npt", why, whylen);
 }
 
 static int svm_attach(struct vl_machine *m, const struct vl_mmu_ops *mmu, void **ctx, char *err, size_t errlen)
@@ -463,9 +373,7 @@ static int svm_attach(struct vl_machine *m, const struct vl_mmu_ops *mmu, void *
 	vm->vcpu.m = m;
 	vm->vcpu.vmm = vm;
 	vm->vcpu.handle_exit = svm_handle_exit;
-	vm->mmu = mmu;
-	vm->mmu_kind = mmu->kind;
-	if (mmu->init && mmu->init(m, VL_VENDOR_AMD, &vm->mmu_ctx, err, errlen)) {
+	if (hv_attach(&vm->hv, m, &svm_hv_ops, vm, mmu, VL_VENDOR_AMD, err, errlen)) {
 		free(vm);
 		return -1;
 	}
@@ -487,8 +395,7 @@ static int svm_attach(struct vl_machine *m, const struct vl_mmu_ops *mmu, void *
 fail:
 	m->vmm = NULL;
 	m->vmm_ctx = NULL;
-	if (mmu->fini)
-		mmu->fini(m, vm->mmu_ctx);
+	hv_detach(&vm->hv);
 	free(vm);
 	return -1;
 }
@@ -498,8 +405,7 @@ static void svm_detach(struct vl_machine *m, void *ctx)
 	struct svm_vmm *vm = ctx;
 	if (!vm)
 		return;
-	if (vm->mmu->fini)
-		vm->mmu->fini(m, vm->mmu_ctx);
+	hv_detach(&vm->hv);
 	if (m->vmm_ctx == &vm->vcpu) {
 		m->vmm = NULL;
 		m->vmm_ctx = NULL;

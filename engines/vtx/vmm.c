@@ -14,15 +14,14 @@
 
 #include "virtlab/engine.h"
 #include "virtlab/machine.h"
+#include "../hv/hv.h"
 #include "vmx_hw.h"
 
 #define VTX_VPID 1
 
 struct vtx_vmm {
 	struct vmx_vcpu vcpu;            /* the hardware (first: container_of) */
-	const struct vl_mmu_ops *mmu;
-	void *mmu_ctx;
-	enum vl_mmu_kind mmu_kind;
+	struct hv hv;                    /* the shared handlers and the MMU engine (engines/hv) */
 	bool tpr_shadow;
 	uint64_t hw_cr3;                 /* last GUEST_CR3 written (KVM caches it too) */
 	uint64_t boot_cr0, boot_cr4;     /* the guest's CR0/CR4 before the MMU engine set the hardware's */
@@ -81,66 +80,61 @@ static void vtx_inject_exception(struct vtx_vmm *vm, unsigned vec, bool has_err,
 static void vtx_sync_cr3(struct vtx_vmm *vm)
 {
 	struct vl_machine *m = vm->vcpu.m;
-	if (vm->mmu_kind == VL_MMU_SHADOW && m->cpu.cr3 != vm->hw_cr3) {
+	if (vm->hv.mmu_kind == VL_MMU_SHADOW && m->cpu.cr3 != vm->hw_cr3) {
 		vm->hw_cr3 = m->cpu.cr3;
 		vtx_vmwrite(vm, VMCS_GUEST_CR3, m->cpu.cr3);
 	}
 }
 
+/* ---- guest state as VT-x keeps it (engines/hv vendor ops) ------------------- */
+static uint64_t vtx_get_gpr(struct vtx_vmm *vm, unsigned r)
+{
+	return r == VL_RSP ? vtx_vmread(vm, VMCS_GUEST_RSP) : vm->vcpu.m->cpu.gpr[r];
+}
+static void vtx_set_gpr(struct vtx_vmm *vm, unsigned r, uint64_t v)
+{
+	if (r == VL_RSP)
+		vtx_vmwrite(vm, VMCS_GUEST_RSP, v);
+	else
+		vm->vcpu.m->cpu.gpr[r] = v;
+}
+
+static uint64_t hv_get_gpr(void *v, unsigned r) { return vtx_get_gpr(v, r); }
+static void hv_set_gpr(void *v, unsigned r, uint64_t val) { vtx_set_gpr(v, r, val); }
+static uint64_t hv_get_rip(void *v) { return vtx_vmread(v, VMCS_GUEST_RIP); }
+static void hv_set_rip(void *v, uint64_t rip) { vtx_vmwrite(v, VMCS_GUEST_RIP, rip); }
+static void hv_set_rflags(void *v, uint64_t fl) { vtx_vmwrite(v, VMCS_GUEST_RFLAGS, fl); }
+static void hv_set_cr2(void *v, uint64_t cr2) { ((struct vtx_vmm *)v)->vcpu.m->cpu.cr2 = cr2; }   /* not in the VMCS: loaded before entry */
+static void hv_inject(void *v, unsigned vec, bool has_err, uint32_t err) { vtx_inject_exception(v, vec, has_err, err); }
+static void hv_skip(void *v) { vtx_skip(v); }
+static void hv_sync_cr3(void *v) { vtx_sync_cr3(v); }
+
+/* MSRs that live in the VMCS guest-state area */
+static void hv_msr_written(void *v, uint32_t msr, uint64_t val)
+{
+	struct vtx_vmm *vm = v;
+	struct vl_machine *m = vm->vcpu.m;
+	if (msr == VL_MSR_EFER)
+		vtx_vmwrite(vm, VMCS_GUEST_IA32_EFER, m->cpu.efer);
+	else if (msr == VL_MSR_PAT)
+		vtx_vmwrite(vm, VMCS_GUEST_IA32_PAT, m->cpu.pat);
+	else if (msr == VL_MSR_FS_BASE)
+		vtx_vmwrite(vm, VMCS_GUEST_FS_BASE, val);
+	else if (msr == VL_MSR_GS_BASE)
+		vtx_vmwrite(vm, VMCS_GUEST_GS_BASE, val);
+}
+
+static const struct hv_vendor_ops vtx_hv_ops = {
+	.name = "vtx", .get_gpr = hv_get_gpr, .set_gpr = hv_set_gpr, .get_rip = hv_get_rip, .set_rip = hv_set_rip,
+	.set_rflags = hv_set_rflags, .set_cr2 = hv_set_cr2, .inject_exception = hv_inject, .skip = hv_skip,
+	.sync_cr3 = hv_sync_cr3, .msr_written = hv_msr_written,
+};
+
 /* ---- exit handlers ---------------------------------------------------------- */
 typedef int (*vtx_handler)(struct vtx_vmm *vm);
 
-static int vtx_cpuid(struct vtx_vmm *vm)
-{
-	struct vl_machine *m = vm->vcpu.m;
-	uint32_t leaf = (uint32_t)m->cpu.gpr[VL_RAX], sub = (uint32_t)m->cpu.gpr[VL_RCX], r[4] = { 0 };
-	vtx_charge(vm, m->prof->vmm_cpuid);
-	if (leaf == VL_CPUID_HV_LEAF) {
-		r[0] = VL_CPUID_HV_LEAF;
-		static const char sig[13] = VL_HVM_SIGNATURE;
-		memcpy(&r[1], &sig[0], 4);
-		memcpy(&r[2], &sig[4], 4);
-		memcpy(&r[3], &sig[8], 4);
-	} else if ((leaf & 0xffffff00u) == VL_CPUID_HV_LEAF) {
-		/* other hypervisor leaves: zero */
-	} else {
-		vl_cpuid(m, leaf, sub, r);
-		if (leaf == 1)
-			r[2] |= 1u << 31;   /* "running under a hypervisor" */
-	}
-	for (int i = 0; i < 4; i++)
-		m->cpu.gpr[i == 0 ? VL_RAX : i == 1 ? VL_RBX : i == 2 ? VL_RCX : VL_RDX] = r[i];
-	vtx_skip(vm);
-	return 0;
-}
-
-static int emul_write(struct vl_machine *m, void *ctx, uint64_t va, const void *data, size_t n)
-{
-	uint32_t pfec = 0;
-	return vl_virt_write(m, va, data, n, m->cpu.cpl == 3 ? VL_ACC_W | VL_ACC_USER : VL_ACC_W, &pfec);
-}
-
-/* Emulate the instruction at GUEST_RIP with the VMM's emulator (string
- * I/O, ...). Faults are injected into the guest. */
-static int vtx_emulate(struct vtx_vmm *vm)
-{
-	struct vl_machine *m = vm->vcpu.m;
-	static const struct vl_emul_ops ops = { .write = emul_write };
-	uint32_t pfec = 0;
-	vtx_charge(vm, m->prof->vmm_emulate);
-	m->cpu.rip = vtx_vmread(vm, VMCS_GUEST_RIP);
-	int rc = vl_emulate_one(m, &ops, vm, &pfec);
-	if (rc < 0) {
-		vl_machine_stop(m, VL_M_ERROR, "vtx VMM: cannot emulate instruction at %#" PRIx64 ": %s", m->cpu.rip, m->diag);
-		return VL_HOOK_STOP;
-	}
-	if (rc > 0) {
-		vtx_inject_exception(vm, (unsigned)rc, rc == VL_PF || rc == VL_GP, rc == VL_PF ? pfec : 0);
-		return 0;
-	}
-	vtx_vmwrite(vm, VMCS_GUEST_RIP, m->cpu.rip);
-	return 0;
-}
+static int vtx_cpuid(struct vtx_vmm *vm) { return hv_cpuid(&vm->hv); }
+static int vtx_emulate(struct vtx_vmm *vm) { return hv_emulate(&vm->hv); }
 
 static int vtx_io(struct vtx_vmm *vm)
 {
@@ -164,57 +158,8 @@ static int vtx_io(struct vtx_vmm *vm)
 	return 0;
 }
 
-static int vtx_msr(struct vtx_vmm *vm, bool write)
-{
-	struct vl_machine *m = vm->vcpu.m;
-	uint32_t msr = (uint32_t)m->cpu.gpr[VL_RCX];
-	bool apic = msr >= VL_MSR_X2APIC_FIRST && msr <= VL_MSR_X2APIC_LAST;
-	vtx_charge(vm, m->prof->vmm_msr);
-	if (write) {
-		uint64_t val = (m->cpu.gpr[VL_RDX] << 32) | (uint32_t)m->cpu.gpr[VL_RAX];
-		int rc = apic ? vl_apic_wrmsr(m, msr, val) : vl_msr_write(m, msr, val);
-		if (rc) {
-			vtx_inject_exception(vm, VL_GP, true, 0);
-			return 0;
-		}
-		/* MSRs that live in the VMCS guest-state area */
-		if (msr == VL_MSR_EFER)
-			vtx_vmwrite(vm, VMCS_GUEST_IA32_EFER, m->cpu.efer);
-		else if (msr == VL_MSR_PAT)
-			vtx_vmwrite(vm, VMCS_GUEST_IA32_PAT, m->cpu.pat);
-		else if (msr == VL_MSR_FS_BASE)
-			vtx_vmwrite(vm, VMCS_GUEST_FS_BASE, val);
-		else if (msr == VL_MSR_GS_BASE)
-			vtx_vmwrite(vm, VMCS_GUEST_GS_BASE, val);
-	} else {
-		uint64_t val = 0;
-		int rc = apic ? vl_apic_rdmsr(m, msr, &val) : vl_msr_read(m, msr, &val);
-		if (rc) {
-			vtx_inject_exception(vm, VL_GP, true, 0);
-			return 0;
-		}
-		m->cpu.gpr[VL_RAX] = (uint32_t)val;
-		m->cpu.gpr[VL_RDX] = val >> 32;
-	}
-	if (m->state != VL_M_RUNNING)
-		return VL_HOOK_STOP;
-	vtx_skip(vm);
-	return 0;
-}
-static int vtx_rdmsr(struct vtx_vmm *vm) { return vtx_msr(vm, false); }
-static int vtx_wrmsr(struct vtx_vmm *vm) { return vtx_msr(vm, true); }
-
-static uint64_t vtx_get_gpr(struct vtx_vmm *vm, unsigned r)
-{
-	return r == VL_RSP ? vtx_vmread(vm, VMCS_GUEST_RSP) : vm->vcpu.m->cpu.gpr[r];
-}
-static void vtx_set_gpr(struct vtx_vmm *vm, unsigned r, uint64_t v)
-{
-	if (r == VL_RSP)
-		vtx_vmwrite(vm, VMCS_GUEST_RSP, v);
-	else
-		vm->vcpu.m->cpu.gpr[r] = v;
-}
+static int vtx_rdmsr(struct vtx_vmm *vm) { return hv_msr(&vm->hv, false); }
+static int vtx_wrmsr(struct vtx_vmm *vm) { return hv_msr(&vm->hv, true); }
 
 /* Guest writes CR0/CR4: the guest's value goes to the read shadow; the MMU
  * engine sees every write (its cr_write may set the hardware value in
@@ -224,11 +169,7 @@ static void vtx_set_cr0_4(struct vtx_vmm *vm, unsigned cr, uint64_t val)
 {
 	struct vl_machine *m = vm->vcpu.m;
 	vtx_vmwrite(vm, cr == 0 ? VMCS_CR0_READ_SHADOW : VMCS_CR4_READ_SHADOW, val);
-	if (cr == 0) m->cpu.cr0 = val; else m->cpu.cr4 = val;
-	if (vm->mmu->cr_write) {
-		vm->mmu->cr_write(m, vm->mmu_ctx, (int)cr, val);
-		vtx_sync_cr3(vm);
-	}
+	hv_cr0_4_write(&vm->hv, cr, val);
 	vtx_vmwrite(vm, cr == 0 ? VMCS_GUEST_CR0 : VMCS_GUEST_CR4, cr == 0 ? m->cpu.cr0 : m->cpu.cr4);
 }
 
@@ -244,22 +185,19 @@ static int vtx_cr_access(struct vtx_vmm *vm)
 		if (cr == 0 || cr == 4) {
 			vtx_set_cr0_4(vm, cr, val);
 		} else if (cr == 3) {
-			vm->mmu->cr3_write(m, vm->mmu_ctx, val);
-			vtx_sync_cr3(vm);
+			hv_cr3_write(&vm->hv, val);
 		} else if (cr == 8) {
 			/* no TPR shadow: the virtual APIC's TPR is written by the VMM */
-			if (val > 15) { vtx_inject_exception(vm, VL_GP, true, 0); return 0; }
-			vl_apic_set_tpr(m, (uint8_t)val);
-			m->cpu.cr8 = val;
+			if (hv_cr8_write(&vm->hv, val)) { vtx_inject_exception(vm, VL_GP, true, 0); return 0; }
 		}
 		break;
 	}
 	case CRQ_ACCESS_MOV_FROM_CR: {
 		uint64_t val = 0;
 		if (cr == 3) {
-			val = vm->mmu->cr3_read ? vm->mmu->cr3_read(m, vm->mmu_ctx) : vtx_vmread(vm, VMCS_GUEST_CR3);
+			val = vm->hv.mmu->cr3_read ? vm->hv.mmu->cr3_read(m, vm->hv.mmu_ctx) : vtx_vmread(vm, VMCS_GUEST_CR3);
 		} else if (cr == 8) {
-			val = vl_apic_get_tpr(m) & 15;
+			val = hv_cr8_read(&vm->hv);
 		}
 		vtx_set_gpr(vm, gpr, val);
 		break;
@@ -285,15 +223,7 @@ static int vtx_cr_access(struct vtx_vmm *vm)
 
 static int vtx_invlpg(struct vtx_vmm *vm)
 {
-	struct vl_machine *m = vm->vcpu.m;
-	uint64_t va = vtx_vmread(vm, VMCS_EXIT_QUALIFICATION);
-	vtx_charge(vm, m->prof->vmm_invlpg);
-	if (vm->mmu->invlpg)
-		vm->mmu->invlpg(m, vm->mmu_ctx, va);
-	else
-		vl_tlb_flush_va(m, va);
-	vtx_sync_cr3(vm);
-	vtx_skip(vm);
+	hv_invlpg(&vm->hv, vtx_vmread(vm, VMCS_EXIT_QUALIFICATION));
 	return 0;
 }
 
@@ -307,25 +237,10 @@ static int vtx_exception(struct vtx_vmm *vm)
 	unsigned vec = info & INTR_INFO_VECTOR_MASK;
 	uint32_t err = (info & INTR_INFO_DELIVER_CODE) ? (uint32_t)vtx_vmread(vm, VMCS_VM_EXIT_INTR_ERROR_CODE) : 0;
 	vtx_charge(vm, m->prof->vmm_exception);
-	if (vec == VL_PF && vm->mmu->page_fault) {
-		uint64_t va = vtx_vmread(vm, VMCS_EXIT_QUALIFICATION);
-		uint64_t rip = m->cpu.rip, rsp = m->cpu.gpr[VL_RSP], fl = m->cpu.rflags;
-		int rc = vm->mmu->page_fault(m, vm->mmu_ctx, va, &err);
-		vtx_sync_cr3(vm);
-		if (rc == VL_HOOK_STOP || m->state != VL_M_RUNNING)
-			return VL_HOOK_STOP;
-		if (rc == VL_HOOK_DONE) {
-			/* the MMU may have emulated the instruction (a traced page-table
-			 * write): write back what the emulator changed */
-			if (m->cpu.rip != rip)
-				vtx_vmwrite(vm, VMCS_GUEST_RIP, m->cpu.rip);
-			if (m->cpu.gpr[VL_RSP] != rsp)
-				vtx_vmwrite(vm, VMCS_GUEST_RSP, m->cpu.gpr[VL_RSP]);
-			if (m->cpu.rflags != fl)
-				vtx_vmwrite(vm, VMCS_GUEST_RFLAGS, m->cpu.rflags);
-			return 0;
-		}
-		m->cpu.cr2 = va;   /* CR2 is not in the VMCS: the VMM loads it before entry */
+	if (vec == VL_PF && vm->hv.mmu->page_fault) {
+		int rc = hv_page_fault(&vm->hv, vtx_vmread(vm, VMCS_EXIT_QUALIFICATION), &err, NULL);
+		if (rc != VL_HOOK_PASS)
+			return rc == VL_HOOK_STOP ? VL_HOOK_STOP : 0;
 	}
 	vtx_inject_exception(vm, vec, (info & INTR_INFO_DELIVER_CODE) != 0, err);
 	return 0;
@@ -358,10 +273,7 @@ static int vtx_hlt(struct vtx_vmm *vm)
 
 static int vtx_vmcall(struct vtx_vmm *vm)
 {
-	struct vl_machine *m = vm->vcpu.m;
-	vtx_charge(vm, m->prof->vmm_vmcall);
-	m->cpu.gpr[VL_RAX] = (uint64_t)-1000;   /* -KVM_ENOSYS: no hypercalls under hardware assist */
-	vtx_skip(vm);
+	hv_vmcall(&vm->hv);
 	return 0;
 }
 
@@ -371,11 +283,11 @@ static int vtx_ept_violation(struct vtx_vmm *vm)
 	uint64_t q = vtx_vmread(vm, VMCS_EXIT_QUALIFICATION);
 	uint64_t gpa = vtx_vmread(vm, VMCS_GUEST_PHYSICAL_ADDRESS);
 	uint64_t gla = (q & EPTQ_LINEAR_VALID) ? vtx_vmread(vm, VMCS_GUEST_LINEAR_ADDRESS) : 0;
-	if (!vm->mmu->nested_fault) {
+	if (!vm->hv.mmu->nested_fault) {
 		vl_machine_stop(m, VL_M_ERROR, "vtx VMM: EPT violation at gpa %#" PRIx64 " without a nested MMU", gpa);
 		return VL_HOOK_STOP;
 	}
-	int rc = vm->mmu->nested_fault(m, vm->mmu_ctx, gpa, gla, (q & EPTQ_FINAL_TRANSLATION) != 0,
+	int rc = vm->hv.mmu->nested_fault(m, vm->hv.mmu_ctx, gpa, gla, (q & EPTQ_FINAL_TRANSLATION) != 0,
 				       vm->vcpu.last_acc, vm->vcpu.last_npte);
 	if (rc == VL_HOOK_STOP || m->state != VL_M_RUNNING)
 		return VL_HOOK_STOP;
@@ -455,7 +367,7 @@ static int vtx_setup(struct vtx_vmm *vm, char *err, size_t errlen)
 {
 	struct vl_machine *m = vm->vcpu.m;
 	const struct vl_profile *p = m->prof;
-	bool ept = vm->mmu_kind == VL_MMU_NESTED;
+	bool ept = vm->hv.mmu_kind == VL_MMU_NESTED;
 	bool vpid = p->features_vpid;
 	vm->tpr_shadow = p->features_tpr_shadow;
 
@@ -533,19 +445,8 @@ static int vtx_setup(struct vtx_vmm *vm, char *err, size_t errlen)
 
 static int vtx_check(const struct vl_profile *p, enum vl_mmu_kind mmu, char *why, size_t whylen)
 {
-	if (strcmp(p->cpu_vendor, "intel") != 0 || !p->features_vmx) {
-		snprintf(why, whylen, "%s (%s) has no VT-x: vtx needs an Intel CPU with features.vmx", p->cpu_name, p->cpu_model);
-		return -1;
-	}
-	if (mmu == VL_MMU_NESTED && !p->features_ept) {
-		snprintf(why, whylen, "%s (%s) has no EPT: vtx+nested needs features.ept", p->cpu_name, p->cpu_model);
-		return -1;
-	}
-	if (mmu != VL_MMU_NESTED && mmu != VL_MMU_SHADOW) {
-		snprintf(why, whylen, "vtx pairs with the shadow or nested MMU, not %s", vl_mmu_name(mmu));
-		return -1;
-	}
-	return 0;
+	return hv_check_hw(p, mmu, "vtx", "intel", p->features_vmx, "VT-x", "features.vmx", p->features_ept, "EPT",
+			   "features.ept", why, whylen);
 }
 
 static int vtx_attach(struct vl_machine *m, const struct vl_mmu_ops *mmu, void **ctx, char *err, size_t errlen)
@@ -558,11 +459,9 @@ static int vtx_attach(struct vl_machine *m, const struct vl_mmu_ops *mmu, void *
 	vm->vcpu.m = m;
 	vm->vcpu.vmm = vm;
 	vm->vcpu.handle_exit = vtx_handle_exit;
-	vm->mmu = mmu;
-	vm->mmu_kind = mmu->kind;
 	vm->boot_cr0 = m->cpu.cr0;
 	vm->boot_cr4 = m->cpu.cr4;
-	if (mmu->init && mmu->init(m, VL_VENDOR_INTEL, &vm->mmu_ctx, err, errlen)) {
+	if (hv_attach(&vm->hv, m, &vtx_hv_ops, vm, mmu, VL_VENDOR_INTEL, err, errlen)) {
 		free(vm);
 		return -1;
 	}
@@ -581,8 +480,7 @@ static int vtx_attach(struct vl_machine *m, const struct vl_mmu_ops *mmu, void *
 fail:
 	m->vmm = NULL;
 	m->vmm_ctx = NULL;
-	if (mmu->fini)
-		mmu->fini(m, vm->mmu_ctx);
+	hv_detach(&vm->hv);
 	free(vm);
 	return -1;
 }
@@ -592,8 +490,7 @@ static void vtx_detach(struct vl_machine *m, void *ctx)
 	struct vtx_vmm *vm = ctx;
 	if (!vm)
 		return;
-	if (vm->mmu->fini)
-		vm->mmu->fini(m, vm->mmu_ctx);
+	hv_detach(&vm->hv);
 	if (m->vmm_ctx == &vm->vcpu) {
 		m->vmm = NULL;
 		m->vmm_ctx = NULL;

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "virtlab/assert.h"
 #include "virtlab/counters.h"
 #include "virtlab/guest_abi.h"
 #include "virtlab/profile.h"
@@ -144,6 +145,7 @@ enum vl_hook_rc {
 	VL_HOOK_PASS = 0,  /* not handled: the hardware proceeds normally */
 	VL_HOOK_DONE = 1,  /* the VMM handled it (emulated, fixed a hidden fault, injected): resume at cpu.rip */
 	VL_HOOK_STOP = 2,  /* the VMM stops the machine (vl_machine_stop already called) */
+	VL_HOOK_HOLD = 3,  /* vmm->interrupt only: hold the interrupt (see "Interrupt window") */
 };
 
 /* VMM callbacks. Any may be NULL when its bitmap never selects it.
@@ -154,7 +156,18 @@ struct vl_vmm_ops {
 	/* An exception about to be delivered, vector `vec` selected in
 	 * exc_intercept. cr2 is the faulting address for #PF. */
 	int (*exception)(struct vl_machine *m, void *ctx, unsigned vec, bool has_err, uint32_t err, uint64_t cr2);
-	/* An external interrupt (APIC timer) became deliverable, with intr_intercept set. */
+	/* An external interrupt (APIC timer) became deliverable, with
+	 * intr_intercept set (RFLAGS.IF = 1, no interrupt shadow, APIC
+	 * priority allows it, not held). Returns:
+	 *   PASS  the machine delivers it through the IDT now;
+	 *   DONE  the VMM delivered it itself (vl_deliver_interrupt, an
+	 *         injection on VM entry): the vector must have left the APIC's
+	 *         IRR — returning DONE and leaving it pending is a VMM bug, the
+	 *         machine stops with VL_M_ERROR (asserted in test builds);
+	 *   HOLD  the guest cannot take it now (its VIRTUAL IF is 0): it stays
+	 *         pending in the APIC and the machine offers no interrupt until
+	 *         the VMM calls vl_intr_release() (see "Interrupt window");
+	 *   STOP  the VMM stopped the machine. */
 	int (*interrupt)(struct vl_machine *m, void *ctx, unsigned vec);
 	/* 2-D walk: the nested dimension faulted (EPT violation / NPF). gpa: the
 	 * guest-physical address; gva valid when gva_valid (the fault hit the
@@ -169,11 +182,56 @@ struct vl_vmm_ops {
 
 /* Callout: an instruction only translated code contains, the escape from
  * the translation cache into the VMM (binary translation): UD0 with a fixed
- * ModRM, then a 32-bit callout id, 7 bytes in all. With m->callouts set the
- * machine calls vmm->callout(id) with RIP at the callout; otherwise it is
- * #UD, as UD0 is on real hardware. */
+ * ModRM, then a 32-bit callout id, 7 bytes in all.
+ * Gating: the machine calls vmm->callout(id) (RIP at the callout) only when
+ *   - m->callouts is set, and
+ *   - the whole instruction lies in m->callout_gate's linear range
+ *     [va_lo, va_hi) (the translation cache, in the monitor hole), and
+ *   - the CPU runs at m->callout_gate.cpl (the CPL translated code runs at), and
+ *   - when pa_hi != 0: the instruction's bytes come from host-physical
+ *     [pa_lo, pa_hi) (the TC's monitor frames; checked with a quiet walk, so
+ *     a guest that maps its own page at the TC's linear address is refused).
+ * Anywhere else — guest user code, guest kernel memory, the right range at
+ * the wrong CPL — it is #UD, as UD0 is on real hardware, so a guest cannot
+ * forge a callout. An empty gate (va_lo == va_hi) honours no callout. */
 #define VL_CALLOUT_BYTES  { 0x0f, 0xff, 0xc8 } /* UD0 eax,eax (3 bytes) followed by imm32 id: 7 bytes */
 #define VL_CALLOUT_LEN    7
+
+struct vl_callout_gate {
+	uint64_t va_lo, va_hi;   /* linear range of the translation cache */
+	uint64_t pa_lo, pa_hi;   /* host-physical range of its frames; pa_hi 0 = not checked */
+	uint8_t cpl;             /* the privilege level translated code runs at */
+};
+
+/* ---- Interrupt window ------------------------------------------------------
+ * A VMM that virtualizes IF in software (binary translation: the guest
+ * kernel runs with the real IF = 1 and a virtual IF in monitor memory)
+ * returns VL_HOOK_HOLD from vmm->interrupt while the guest's virtual IF is 0.
+ * The machine then sets m->intr_held: the interrupt stays pending in the
+ * APIC (IRR), no external interrupt is offered or delivered, and the run
+ * goes on. When the guest sets its virtual IF (an emulated STI / POPF /
+ * IRET), the VMM calls vl_intr_release(): at the next instruction boundary
+ * the machine offers the highest pending interrupt to vmm->interrupt again
+ * (VT-x "interrupt-window exiting" in spirit). HLT with an interrupt held
+ * stops the run (nothing but the VMM could wake the CPU). Counted:
+ * intr_holds (each HOLD). */
+void vl_intr_release(struct vl_machine *m);
+
+/* ---- Code-write notification -----------------------------------------------
+ * A VMM that keeps translations of guest code (binary translation) watches
+ * the host frames that code came from: vl_code_watch(m, frame, true). Every
+ * later write to a watched frame — guest stores and string instructions,
+ * the walker's A/D updates, vl_phys_write*, the loader — calls
+ * m->code_write(m, m->code_write_ctx, frame, off, len) once per frame
+ * touched, AFTER the bytes are in memory. It runs in the middle of the
+ * writing instruction: it must not change CPU state or stop the machine;
+ * it may drop translations (not the one executing — defer that to the next
+ * VMM entry) and unwatch frames. Unwatched frames cost nothing beyond the
+ * per-frame byte the decode cache already tests on every store.
+ * Returns 0, or -1 when frame is outside memory. */
+typedef void (*vl_code_write_fn)(struct vl_machine *m, void *ctx, uint64_t frame, unsigned off, unsigned len);
+int vl_code_watch(struct vl_machine *m, uint64_t frame, bool on);
+bool vl_code_watched(const struct vl_machine *m, uint64_t frame);
 
 /* ---- Memory access kinds ---------------------------------------------- */
 #define VL_ACC_R    0x0u
@@ -301,6 +359,10 @@ struct vl_machine {
 	uint32_t exc_intercept;               /* bit per vector: call vmm->exception before delivery */
 	bool intr_intercept;                  /* call vmm->interrupt before delivering an external interrupt */
 	bool callouts;                        /* callout instruction enabled (else #UD) */
+	struct vl_callout_gate callout_gate;  /* where callouts are honoured (see VL_CALLOUT_BYTES) */
+	bool intr_held;                       /* an interrupt is held (VL_HOOK_HOLD) until vl_intr_release */
+	vl_code_write_fn code_write;          /* writes to watched code frames (vl_code_watch) */
+	void *code_write_ctx;
 	const struct vl_vmm_ops *vmm;
 	void *vmm_ctx;
 	struct vl_nested nested;
@@ -357,12 +419,17 @@ static inline void vl_count(struct vl_machine *m, enum vl_event ev, uint64_t n)
 {
 	m->ctr->events[ev] += n;
 }
-/* Count one exit in slot `slot` of m->exit_table, with the cycles it cost. */
+/* Count one exit in slot `slot` of m->exit_table, with the cycles it cost.
+ * A slot outside the engine's table is an engine bug (an exit it enables
+ * but did not name): asserted in test builds, counted as
+ * unknown_exit_slots otherwise (the exit itself is still counted). */
 static inline void vl_count_exit(struct vl_machine *m, unsigned slot, uint64_t cycles)
 {
-	if (slot < VL_MAX_EXIT_SLOTS) {
+	if (ALWAYS(slot < m->exit_table_len && slot < VL_MAX_EXIT_SLOTS)) {
 		m->ctr->exit_count[slot]++;
 		m->ctr->exit_cycles[slot] += cycles;
+	} else {
+		m->ctr->events[VL_EV_UNKNOWN_EXIT_SLOTS]++;
 	}
 	m->ctr->events[VL_EV_EXITS]++;
 }

@@ -31,6 +31,16 @@ enum vl_mmu_kind {
 /* Which hardware flavour the CPU engine drives; nested uses EPT or NPT formats. */
 enum vl_vendor { VL_VENDOR_NONE = 0, VL_VENDOR_INTEL, VL_VENDOR_AMD };
 
+/* What a #PF was, as the MMU engine classified it (page_fault's *kind). */
+enum vl_pf_kind {
+	VL_PF_HIDDEN = 0,   /* the VMM's own business (shadow fill, emulated A/D or WP = 0 write): absorbed */
+	VL_PF_TRACING,      /* a write to a guest page table: emulated and applied to the shadows (absorbed, RIP advanced) */
+	VL_PF_TRUE,         /* the guest's own fault: inject #PF with *pfec and CR2 = va */
+	VL_PF_STOPPED,      /* the engine stopped the machine */
+};
+
+/* Permissions of a VMM-owned monitor mapping (map_monitor): VL_PERM_* of machine.h. */
+
 struct vl_mmu_ops {
 	const char *name;          /* "shadow", "nested", ... (CLI and DB key) */
 	const char *desc;
@@ -56,14 +66,32 @@ struct vl_mmu_ops {
 	 * returns VL_HOOK_DONE if the VMM absorbed it (hidden fault, traced
 	 * page-table write emulated), VL_HOOK_PASS if it is the guest's own
 	 * (true) fault to be injected with the (possibly corrected) error code
-	 * in *pfec. After DONE the VMM writes back RIP, RSP, RFLAGS (and RAX on
-	 * SVM) if they changed: the engine may have emulated the instruction. */
-	int (*page_fault)(struct vl_machine *m, void *ctx, uint64_t va, uint32_t *pfec);
+	 * in *pfec, VL_HOOK_STOP if the machine stopped. *kind (when kind is
+	 * not NULL) says which: hidden / tracing (both DONE) / true (PASS) /
+	 * stopped — what a binary translator needs to decide on adaptation.
+	 * After DONE the VMM writes back RIP, RSP, RFLAGS (and RAX on SVM) if
+	 * they changed: the engine may have emulated the instruction. */
+	int (*page_fault)(struct vl_machine *m, void *ctx, uint64_t va, uint32_t *pfec, enum vl_pf_kind *kind);
 	/* An EPT violation / nested page fault. VL_HOOK_DONE after populating. */
 	int (*nested_fault)(struct vl_machine *m, void *ctx, uint64_t gpa, uint64_t gva, bool gva_valid, unsigned acc, uint64_t nested_pte);
-	/* Paravirtual page-table update(s) (direct paging): validate and apply.
-	 * Returns 0, or -1 to fail the hypercall. */
+	/* A guest page-table write performed by the VMM: the 8-byte entry at
+	 * guest-physical pte_gpa becomes val. Paravirtual direct paging:
+	 * validate and apply (a hypercall). Shadow: write the guest entry and
+	 * bring the shadows in step exactly as a traced write of it would
+	 * (adaptive binary translation: a callout emulates a PTE write without
+	 * a fault), charging the tracing costs but not the fault/emulation
+	 * (mmu.shadow_pf, vmm.emulate, the guest walk). pte_gpa must be 8-byte
+	 * aligned guest RAM. Returns 0, or -1 (nothing written). */
 	int (*pt_update)(struct vl_machine *m, void *ctx, uint64_t pte_gpa, uint64_t val);
+	/* VMM-owned mapping of monitor memory (the translation cache, the
+	 * virtual CPU state): 4K page va -> host-physical hpa (monitor memory,
+	 * [m->ram_size, m->mem_size)) with VL_PERM_W/U/X/G, in the reserved
+	 * range VL_MONITOR_BASE..VL_MONITOR_END (guest_abi.h). Present in EVERY
+	 * shadow root, existing and future, across CR3 switches, root evictions
+	 * and pool flushes; never in the guest's own tables, and a guest entry
+	 * for that range never replaces it. Remapping a va replaces the
+	 * mapping (TLB flushed). Returns 0, or -1 (bad arguments, no memory). */
+	int (*map_monitor)(struct vl_machine *m, void *ctx, uint64_t va, uint64_t hpa, unsigned perms);
 	/* Guest-physical to host-physical (for VMM emulation of guest memory). */
 	uint64_t (*gpa_to_hpa)(struct vl_machine *m, void *ctx, uint64_t gpa);
 };

@@ -64,6 +64,10 @@ struct vl_run_spec {
 	 * the model: it only reads the counters), and once with done = true. */
 	void (*progress)(void *arg, const struct vl_run_progress *p);
 	void *progress_arg;
+	/* The guest command line, set by the runner (engines/hv hv_cmdline, the
+	 * one builder) in the resolved spec it hands to external engines, so
+	 * QEMU boots exactly what the model boots. NULL from callers. */
+	const char *cmdline;
 };
 
 /* One RESULT line from the guest, parsed. */

@@ -41,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "virtlab/guest_abi.h"
 #include "virtlab/machine.h"
 #include "shadow.h"
 
@@ -96,7 +97,21 @@ struct shadow {
 	uint32_t emu_pfec;
 	uint64_t emu_va;
 	bool emu_traced;             /* a write hit a shadowed guest page table */
+	/* VMM-owned monitor mappings (map_monitor): the PML4 entry of each
+	 * slot of the monitor range that holds any (0 = none), installed in
+	 * every root; the tables below are plain monitor pages, not sh_pages */
+	uint64_t mon_pml4e[512];
+	uint32_t mon_slots;          /* slots in use */
 };
+
+/* PML4 slot of va if it is a VMM-owned monitor slot, else -1. */
+static int sh_mon_slot(const struct shadow *sh, uint64_t va)
+{
+	if (!sh->mon_slots || va < VL_MONITOR_BASE || va >= VL_MONITOR_END)
+		return -1;
+	unsigned slot = (unsigned)(va >> 39) & 511;
+	return sh->mon_pml4e[slot] ? (int)slot : -1;
+}
 
 /* ---- costs ---------------------------------------------------------------- */
 static void sh_charge(struct shadow *sh, uint64_t c) { vl_charge(sh->m, VL_CAT_VMM, c); }
@@ -312,6 +327,12 @@ static struct sh_page *sh_alloc(struct shadow *sh, unsigned level, bool direct, 
 		if (sh->wp[gfn]++ == 0)
 			sh_write_protect(sh, gfn);
 	}
+	if (level == 4 && sh->mon_slots)   /* a new root: the VMM's monitor mappings */
+		for (unsigned i = 0; i < 512; i++)
+			if (sh->mon_pml4e[i]) {
+				sh_wr(sh, sp->hpa + i * 8ull, sh->mon_pml4e[i]);
+				sh_charge(sh, sh->m->prof->mmu_shadow_fill);
+			}
 	return sp;
 }
 
@@ -595,6 +616,8 @@ static void sh_resync(struct shadow *sh, struct sh_page *sp, unsigned idx)
 	}
 	if (!(old & VL_PTE_P))
 		return;
+	if (sp->level == 4 && sh->mon_pml4e[idx])
+		return;   /* a VMM-owned monitor slot: the guest's entry there is never used */
 	struct sh_page *c = sh_page_of(sh, old);
 	if ((ge & VL_PTE_P) && !(ge & VL_PTE_PS) && !sh_guest_rsvd(sh, ge) && c && !c->direct &&
 	    c->gfn == (ge & VL_PTE_ADDR) >> 12) {
@@ -689,9 +712,9 @@ static const struct vl_emul_ops sh_emul_ops = { .write = sh_emul_write };
  * counted exactly once: hidden_faults, tracing_faults, or (true) injected
  * by the VMM. After DONE the VMM reloads RIP/RSP/RFLAGS/RAX from m->cpu
  * (the emulator advanced them). */
-static int shadow_page_fault(struct vl_machine *m, void *ctx, uint64_t va, uint32_t *pfec)
+static int shadow_page_fault_kind(struct vl_machine *m, struct shadow *sh, uint64_t va, uint32_t *pfec,
+				  enum vl_pf_kind *kind)
 {
-	struct shadow *sh = ctx;
 	struct vl_walk_res r;
 	unsigned acc = ((*pfec & VL_PFEC_W) ? VL_ACC_W : 0) | ((*pfec & VL_PFEC_U) ? VL_ACC_USER : 0) |
 		       ((*pfec & VL_PFEC_I) ? VL_ACC_X : 0);
@@ -701,10 +724,17 @@ static int shadow_page_fault(struct vl_machine *m, void *ctx, uint64_t va, uint3
 	sh_charge(sh, m->prof->mmu_shadow_pf);
 	if (sh_finish(sh))
 		return VL_HOOK_STOP;
+	if (sh_mon_slot(sh, va) >= 0) {
+		/* the VMM's own mappings (map_monitor) faulted (a permission the
+		 * VMM withheld): the guest's tables play no part there */
+		*kind = VL_PF_TRUE;
+		return VL_HOOK_PASS;
+	}
 	if (sh_gwalk(sh, va, acc, true, &r)) {
 		if (sh_check_tables(sh, &r))
 			return VL_HOOK_STOP;
 		*pfec = r.pfec;               /* true fault: the guest's own error code */
+		*kind = VL_PF_TRUE;
 		if (m->trace)
 			vl_trace(m, "shadow: true #PF va %#llx error code %#x: injected", (unsigned long long)va, r.pfec);
 		return sh_finish(sh) ? VL_HOOK_STOP : VL_HOOK_PASS;
@@ -749,8 +779,11 @@ static int shadow_page_fault(struct vl_machine *m, void *ctx, uint64_t va, uint3
 			vl_trace(m, "shadow: %s write at va %#llx (gpa %#llx) emulated", sh->emu_traced ? "traced page-table" : "read-only",
 				 (unsigned long long)va, (unsigned long long)r.pa);
 		vl_count(m, sh->emu_traced ? VL_EV_TRACE_FAULTS : VL_EV_HIDDEN_FAULTS, 1);
+		if (sh->emu_traced)
+			*kind = VL_PF_TRACING;
 	} else if (erc > 0 && sh->emu_fault) {
 		*pfec = sh->emu_pfec;         /* the guest's own fault on the written address */
+		*kind = VL_PF_TRUE;
 		rc = VL_HOOK_PASS;
 	} else if (erc > 0) {
 		/* The emulator could not read an operand: the hardware runs the
@@ -769,6 +802,94 @@ static int shadow_page_fault(struct vl_machine *m, void *ctx, uint64_t va, uint3
 		return VL_HOOK_STOP;
 	}
 	return sh_finish(sh) ? VL_HOOK_STOP : rc;
+}
+
+static int shadow_page_fault(struct vl_machine *m, void *ctx, uint64_t va, uint32_t *pfec, enum vl_pf_kind *kind)
+{
+	enum vl_pf_kind k = VL_PF_HIDDEN;
+	int rc = shadow_page_fault_kind(m, ctx, va, pfec, &k);
+	if (rc == VL_HOOK_STOP || m->state != VL_M_RUNNING)
+		k = VL_PF_STOPPED;
+	if (kind)
+		*kind = k;
+	return rc;
+}
+
+/* mmu.h pt_update: the VMM writes a guest page-table entry (adaptive binary
+ * translation's PTE-write callout): the write and the shadow update of a
+ * traced write (sh_trace_write: mmu.shadow_trace per shadow entry
+ * re-derived, prefetch, flooding), without the fault, the guest walk and
+ * the emulation. */
+static int shadow_pt_update(struct vl_machine *m, void *ctx, uint64_t pte_gpa, uint64_t val)
+{
+	struct shadow *sh = ctx;
+	if ((pte_gpa & 7) || pte_gpa >= m->ram_size)
+		return -1;
+	if (sh_finish(sh))
+		return -1;
+	vl_phys_write64(m, pte_gpa, val);
+	sh_trace_write(sh, pte_gpa, 8);
+	if (m->trace)
+		vl_trace(m, "shadow: VMM page-table write gpa %#llx = %#llx", (unsigned long long)pte_gpa,
+			 (unsigned long long)val);
+	return sh_finish(sh);
+}
+
+/* A monitor table below a monitor PML4 slot: the page entry `ent` points
+ * to, made (zeroed monitor page, link P|RW|US|A) when missing. 0 when
+ * monitor memory is exhausted. */
+static uint64_t sh_mon_table(struct shadow *sh, uint64_t ent)
+{
+	uint64_t e = sh_rd(sh, ent);
+	if (e & VL_PTE_P)
+		return e & VL_PTE_ADDR;
+	uint64_t pa = vl_mem_alloc_page(sh->m);
+	if (!pa)
+		return 0;
+	sh_wr(sh, ent, pa | VL_PTE_P | VL_PTE_RW | VL_PTE_US | VL_PTE_A);
+	sh_charge(sh, sh->m->prof->mmu_shadow_fill);
+	return pa;
+}
+
+/* mmu.h map_monitor: a VMM-owned 4K mapping in the monitor range, shared
+ * by every root through one PML4 entry per slot. */
+static int shadow_map_monitor(struct vl_machine *m, void *ctx, uint64_t va, uint64_t hpa, unsigned perms)
+{
+	struct shadow *sh = ctx;
+	if ((va & 0xfff) || va < VL_MONITOR_BASE || va >= VL_MONITOR_END || (hpa & 0xfff) ||
+	    hpa < m->ram_size || hpa >= m->mem_size || sh->by_hpa[(hpa - sh->mon_base) >> 12])
+		return -1;   /* not monitor memory, or a shadow page (the VMM's own tables stay unmapped) */
+	unsigned slot = (unsigned)(va >> 39) & 511;
+	if (!sh->mon_pml4e[slot]) {
+		uint64_t pdpt = vl_mem_alloc_page(m);
+		if (!pdpt)
+			return -1;
+		sh->mon_pml4e[slot] = pdpt | VL_PTE_P | VL_PTE_RW | VL_PTE_US | VL_PTE_A;
+		sh->mon_slots++;
+		for (uint32_t i = 0; i < sh->nall; i++) {   /* every live root, cached or not */
+			struct sh_page *sp = sh->all[i];
+			if (sp->live && sp->level == 4 && !sp->direct) {
+				uint64_t old = sh_rd(sh, sp->hpa + slot * 8ull);
+				if (old & VL_PTE_P)
+					sh_clear(sh, 4, sp->hpa + slot * 8ull);   /* a guest link there (a hostile guest) */
+				sh_wr(sh, sp->hpa + slot * 8ull, sh->mon_pml4e[slot]);
+				sh_charge(sh, m->prof->mmu_shadow_fill);
+			}
+		}
+	}
+	uint64_t t = sh->mon_pml4e[slot] & VL_PTE_ADDR;
+	if (!(t = sh_mon_table(sh, t + ((va >> 30) & 511) * 8)) || !(t = sh_mon_table(sh, t + ((va >> 21) & 511) * 8)))
+		return -1;
+	uint64_t ent = t + ((va >> 12) & 511) * 8;
+	uint64_t v = hpa | VL_PTE_P | VL_PTE_A | ((perms & VL_PERM_W) ? VL_PTE_RW | VL_PTE_D : 0) |
+		     ((perms & VL_PERM_U) ? VL_PTE_US : 0) | ((perms & VL_PERM_G) ? VL_PTE_G : 0) |
+		     (!(perms & VL_PERM_X) && (m->cpu.efer & VL_EFER_NXE) ? VL_PTE_NX : 0);
+	uint64_t old = sh_rd(sh, ent);
+	sh_wr(sh, ent, v);
+	sh_charge(sh, m->prof->mmu_shadow_fill);
+	if ((old & VL_PTE_P) && old != v)
+		vl_tlb_flush_all(m);   /* every tag: the mapping is in every root */
+	return sh_finish(sh);
 }
 
 static void shadow_cr3_write(struct vl_machine *m, void *ctx, uint64_t cr3)
@@ -933,5 +1054,7 @@ const struct vl_mmu_ops vl_mmu_shadow = {
 	.cr_write = shadow_cr_write,
 	.invlpg = shadow_invlpg,
 	.page_fault = shadow_page_fault,
+	.pt_update = shadow_pt_update,
+	.map_monitor = shadow_map_monitor,
 	.gpa_to_hpa = shadow_gpa_to_hpa,
 };

@@ -53,7 +53,7 @@ static size_t make_elf(uint8_t *buf)
 static int stub_init(struct vl_machine *m, enum vl_vendor v, void **ctx, char *e, size_t n) { *ctx = NULL; return 0; }
 static void stub_cr3_write(struct vl_machine *m, void *ctx, uint64_t cr3) { m->cpu.cr3 = cr3; }
 static uint64_t stub_cr3_read(struct vl_machine *m, void *ctx) { return m->cpu.cr3; }
-static int stub_pf(struct vl_machine *m, void *ctx, uint64_t va, uint32_t *pfec) { return VL_HOOK_PASS; }
+static int stub_pf(struct vl_machine *m, void *ctx, uint64_t va, uint32_t *pfec, enum vl_pf_kind *kind) { return VL_HOOK_PASS; }
 static const struct vl_mmu_ops stub_mmu = {
 	.name = "stub", .kind = VL_MMU_SHADOW, .init = stub_init, .cr3_write = stub_cr3_write,
 	.cr3_read = stub_cr3_read, .page_fault = stub_pf,

@@ -1,19 +1,24 @@
 /* test_run.c — the runner (engines/run.c) and the registries: refusals with
  * one-line reasons listing valid names, defaults (mmu, iterations, profile),
- * registry invariants, RESULT-line parsing, bad images, timeouts. */
+ * registry invariants, RESULT-line parsing, bad images, timeouts, and the
+ * guest command line: one builder (engines/hv hv_cmdline), the same string
+ * booted by the model and handed to QEMU. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 
 #include "virtlab/engine.h"
 #include "virtlab/guest_abi.h"
 #include "virtlab/mmu.h"
+#include "virtlab/machine.h"
 #include "virtlab/run.h"
+#include "../../engines/hv/hv.h"
 
 static const char *real_guest;   /* the guest image, if built */
 
@@ -223,6 +228,80 @@ static void test_native_cpuid_deterministic(void **st)
 	vl_run_result_free(&b);
 }
 
+/* ---- the guest command line ---------------------------------------------------- */
+static void test_cmdline_builder(void **st)
+{
+	char b[64];
+	assert_int_equal(hv_cmdline(b, sizeof b, "cpuid", 10, NULL), 23);
+	assert_string_equal(b, "workload=cpuid iters=10");
+	hv_cmdline(b, sizeof b, "cpuid", 10, "");
+	assert_string_equal(b, "workload=cpuid iters=10");
+	hv_cmdline(b, sizeof b, "cpuid", 10, "a=1 b=2");
+	assert_string_equal(b, "workload=cpuid iters=10 a=1 b=2");
+	hv_cmdline(b, sizeof b, NULL, 7, NULL);
+	assert_string_equal(b, "iters=7");
+	hv_cmdline(b, sizeof b, NULL, 7, "x=y");
+	assert_string_equal(b, "iters=7 x=y");
+	assert_int_equal(hv_cmdline(b, 8, "cpuid", 10, NULL), -1);
+	assert_string_equal(b, "");
+}
+
+static char model_cmdline[VL_BOOT_CMDLINE_MAX];
+static void grab_cmdline(struct vl_machine *m, enum vl_run_hook_phase ph, void *arg)
+{
+	if (ph == VL_RUN_HOOK_START)
+		snprintf(model_cmdline, sizeof model_cmdline, "%s", (const char *)vl_phys_ptr(m, VL_BOOT_CMDLINE));
+}
+
+/* The model (what the loader put in guest memory) and QEMU (its -append
+ * argument, recorded by a stand-in for qemu-system-x86_64) boot the same
+ * command line — with a workload, and with --image and none. */
+static void test_cmdline_model_vs_qemu(void **st)
+{
+	if (!real_guest)
+		skip();
+	char dir[] = "/tmp/vl-cmdline-XXXXXX", script[128], out[160];
+	assert_non_null(mkdtemp(dir));
+	snprintf(script, sizeof script, "%s/qemu", dir);
+	snprintf(out, sizeof out, "%s/append", dir);
+	FILE *f = fopen(script, "w");
+	assert_non_null(f);
+	fprintf(f, "#!/bin/sh\nwhile [ $# -gt 0 ]; do [ \"$1\" = -append ] && printf '%%s' \"$2\" > '%s'; shift; done\nexit 0\n", out);
+	fclose(f);
+	assert_int_equal(chmod(script, 0755), 0);
+	setenv("VIRTLAB_QEMU", script, 1);
+	const char *wls[] = { "cpuid", NULL };
+	const char *params[] = { NULL, "k=v" };
+	for (int w = 0; w < 2; w++)
+		for (int p = 0; p < 2; p++) {
+			struct vl_run_spec s = { .engine = "native", .workload = wls[w], .image = real_guest, .iterations = 3,
+						 .params = params[p], .max_insns = 200000, .machine_hook = grab_cmdline };
+			struct vl_run_result r;
+			model_cmdline[0] = 0;
+			vl_run_execute(&s, &r);
+			vl_run_result_free(&r);
+			assert_true(model_cmdline[0] != 0);
+			unlink(out);
+			s.engine = "qemu-tcg";
+			s.repeats = 1;
+			vl_run_execute(&s, &r);
+			vl_run_result_free(&r);
+			char q[VL_BOOT_CMDLINE_MAX] = "";
+			f = fopen(out, "r");
+			assert_non_null(f);
+			size_t n = fread(q, 1, sizeof q - 1, f);
+			q[n] = 0;
+			fclose(f);
+			print_message("model \"%s\" qemu \"%s\"\n", model_cmdline, q);
+			assert_string_equal(model_cmdline, q);
+			assert_true(strstr(q, "iters=3") == (w == 0 ? q + strlen("workload=cpuid ") : q));
+		}
+	unsetenv("VIRTLAB_QEMU");
+	unlink(out);
+	unlink(script);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const char *g = getenv("GUEST");
@@ -242,6 +321,8 @@ int main(void)
 		cmocka_unit_test(test_corrupt_image),
 		cmocka_unit_test(test_timeout),
 		cmocka_unit_test(test_native_cpuid_deterministic),
+		cmocka_unit_test(test_cmdline_builder),
+		cmocka_unit_test(test_cmdline_model_vs_qemu),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,7 +8,10 @@
  * A/D bits, tracing of guest page-table writes (prefetch and drop), write
  * flooding, INVLPG, the CR3 root cache (hits, misses, LRU eviction, shared
  * kernel half), CR0.WP / CR4.PGE, 2M and 1G guest pages shadowed by 4K
- * entries, frames outside RAM, and a full shadow pool. */
+ * entries, frames outside RAM, a full shadow pool; for software VMMs: the
+ * #PF classification (hidden / tracing / true), pt_update (a VMM-made
+ * guest PTE write: the shadows as a traced write leaves them, without the
+ * fault's costs) and VMM-owned monitor mappings present in every root. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +21,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "virtlab/guest_abi.h"
 #include "virtlab/machine.h"
 #include "virtlab/mmu.h"
 #include "../support/test_profile.h"
@@ -118,7 +122,7 @@ static void rig_down(struct rig *r)
 static void zero_counters(struct vl_machine *m) { memset(m->region, 0, sizeof m->region); }
 static uint64_t ev(struct vl_machine *m, enum vl_event e) { return m->ctr->events[e]; }
 
-struct outcome { int rc; uint32_t pfec; int exits; bool emulated; };
+struct outcome { int rc; uint32_t pfec; int exits; bool emulated; enum vl_pf_kind kind; };
 
 /* One guest access as the CPU would make it, with the VMM in the loop: a
  * #PF goes to the engine's page_fault (a VM exit); DONE retries unless the
@@ -142,7 +146,7 @@ static struct outcome touch(struct rig *r, uint64_t va, unsigned acc, uint64_t *
 			goto out;
 		assert_int_equal(rc, VL_PF);
 		o.exits++;
-		int h = mmu->page_fault(m, r->ctx, va, &pfec);
+		int h = mmu->page_fault(m, r->ctx, va, &pfec, &o.kind);
 		if (h == VL_HOOK_PASS) {
 			o.rc = VL_PF;
 			o.pfec = pfec;
@@ -667,7 +671,7 @@ static void test_outside_ram(void **s)
 	vl_phys_write64(m, pd + 5 * 8, (m->ram_size + 0x5000) | P | RW);
 	int h;
 	uint32_t pfec = 0;
-	h = mmu->page_fault(m, r.ctx, 0x0000000000a00000ull, &pfec);
+	h = mmu->page_fault(m, r.ctx, 0x0000000000a00000ull, &pfec, NULL);
 	assert_int_equal(h, VL_HOOK_STOP);
 	assert_int_equal(m->state, VL_M_ERROR);
 	assert_non_null(strstr(m->diag, "outside guest RAM"));
@@ -701,6 +705,145 @@ static void test_pool_full(void **s)
 	rig_down(&r);
 }
 
+/* ---- for software VMMs: #PF kinds, pt_update, monitor mappings ----------------- */
+static void test_pf_kind(void **s)
+{
+	(void)s;
+	struct rig r;
+	rig_up(&r, 4);
+	const uint64_t va = 0x0000000000600000ull;
+	uint64_t pte = gmap(&r, va, DATA_PA, P | RW, 1), v = 0;
+	assert_int_equal(touch(&r, CODE_VA, VL_ACC_X, &v).rc, 0);   /* the emulator reads the code */
+	struct outcome o = touch(&r, va, VL_ACC_R, &v);
+	assert_int_equal(o.exits, 1);
+	assert_int_equal(o.kind, VL_PF_HIDDEN);
+	uint64_t nv = (DATA_PA + 0x1000) | P | RW | A;
+	o = touch(&r, DM_BASE + pte, VL_ACC_W, &nv);
+	assert_true(o.emulated);
+	assert_int_equal(o.kind, VL_PF_TRACING);
+	o = touch(&r, 0x0000000000a00000ull, VL_ACC_R, &v);   /* not mapped by the guest */
+	assert_int_equal(o.rc, VL_PF);
+	assert_int_equal(o.kind, VL_PF_TRUE);
+	/* kind may be NULL */
+	uint32_t pfec = 0;
+	assert_int_equal(mmu->page_fault(r.m, r.ctx, 0x0000000000a00000ull, &pfec, NULL), VL_HOOK_PASS);
+	rig_down(&r);
+}
+
+/* pt_update leaves guest memory and the shadows exactly as the traced write
+ * of the same value does, and costs the tracing part only. */
+static void test_pt_update(void **s)
+{
+	(void)s;
+	const uint64_t va = 0x0000000000600000ull;
+	uint64_t leaf[2], fills[2], vmm[2], gpte[2], v = 0;
+	for (int k = 0; k < 2; k++) {
+		struct rig r;
+		rig_up(&r, 4);
+		struct vl_machine *m = r.m;
+		uint64_t pte = gmap(&r, va, DATA_PA, P | RW, 1);
+		vl_phys_write64(m, DATA_PA + 0x1000, 101);
+		assert_int_equal(touch(&r, CODE_VA, VL_ACC_X, &v).rc, 0);
+		assert_int_equal(touch(&r, va, VL_ACC_R, &v).rc, 0);
+		assert_int_equal(touch(&r, DM_BASE + pte, VL_ACC_R, &v).rc, 0);   /* the alias shadowed (read-only) */
+		zero_counters(m);
+		uint64_t nv = (DATA_PA + 0x1000) | P | RW | A;
+		if (k == 0) {
+			struct outcome o = touch(&r, DM_BASE + pte, VL_ACC_W, &nv);
+			assert_int_equal(o.kind, VL_PF_TRACING);
+			assert_int_equal(ev(m, VL_EV_TRACE_FAULTS), 1);
+		} else {
+			assert_int_equal(mmu->pt_update(m, r.ctx, pte, nv), 0);
+			assert_int_equal(ev(m, VL_EV_TRACE_FAULTS), 0);
+			assert_int_equal(ev(m, VL_EV_HIDDEN_FAULTS), 0);
+			/* exactly one shadow entry re-derived, nothing else charged */
+			assert_true(m->ctr->cycles[VL_CAT_VMM] == r.p.mmu_shadow_trace);
+			/* bad arguments: nothing written */
+			assert_int_equal(mmu->pt_update(m, r.ctx, pte + 1, 0), -1);
+			assert_int_equal(mmu->pt_update(m, r.ctx, m->ram_size, 0), -1);
+			assert_true(gread(m, pte) == nv);
+		}
+		gpte[k] = gread(m, pte);
+		leaf[k] = shadow_leaf(m, va);
+		fills[k] = ev(m, VL_EV_SHADOW_FILLS);
+		vmm[k] = m->ctr->cycles[VL_CAT_VMM];
+		assert_int_equal(touch(&r, va, VL_ACC_R, &v).exits, 0);   /* prefetched, TLB flushed */
+		assert_true(v == 101);
+		rig_down(&r);
+	}
+	assert_true(gpte[0] == gpte[1]);
+	assert_true(leaf[0] == leaf[1] && (leaf[0] & ADDR) == DATA_PA + 0x1000);
+	assert_true(fills[0] == fills[1]);
+	struct vl_profile p;
+	vl_test_profile(&p);
+	assert_true(vmm[0] >= vmm[1] + p.mmu_shadow_pf + p.vmm_emulate);   /* the fault and emulation it saves */
+}
+
+static void test_map_monitor(void **s)
+{
+	(void)s;
+	struct rig r;
+	rig_up(&r, 8);
+	struct vl_machine *m = r.m;
+	const uint64_t tc = VL_MONITOR_BASE + 0x123000, tc2 = VL_MONITOR_END - 0x1000;
+	uint64_t hpa = vl_mem_alloc_page(m), hpa2 = vl_mem_alloc_page(m), v = 0;
+	uint32_t pfec = 0;
+	assert_true(hpa && hpa2);
+	vl_phys_write64(m, hpa, 0x7c7c7c7c);
+	vl_phys_write64(m, hpa2, 0x2d2d);
+	/* bad arguments */
+	assert_int_equal(mmu->map_monitor(m, r.ctx, tc, DATA_PA, VL_PERM_W), -1);            /* guest RAM */
+	assert_int_equal(mmu->map_monitor(m, r.ctx, 0x1000, hpa, VL_PERM_W), -1);            /* outside the range */
+	assert_int_equal(mmu->map_monitor(m, r.ctx, tc + 8, hpa, VL_PERM_W), -1);            /* unaligned */
+	assert_int_equal(mmu->map_monitor(m, r.ctx, tc, m->cpu.cr3 & ADDR, VL_PERM_W), -1);  /* a shadow table */
+	assert_int_equal(mmu->map_monitor(m, r.ctx, tc, hpa, VL_PERM_W | VL_PERM_X), 0);
+	assert_int_equal(mmu->map_monitor(m, r.ctx, tc2, hpa2, 0), 0);
+	/* mapped now, in the current root, without a fault */
+	assert_int_equal(vl_virt_read(m, tc, &v, 8, VL_ACC_R, &pfec), 0);
+	assert_true(v == 0x7c7c7c7c);
+	assert_int_equal(vl_virt_read(m, tc2, &v, 8, VL_ACC_R, &pfec), 0);
+	assert_true(v == 0x2d2d);
+	/* supervisor-only, read-only where asked: the hardware faults, the engine says true */
+	assert_int_equal(vl_virt_read(m, tc, &v, 8, VL_ACC_R | VL_ACC_USER, &pfec), VL_PF);
+	enum vl_pf_kind kind = VL_PF_HIDDEN;
+	assert_int_equal(mmu->page_fault(m, r.ctx, tc, &pfec, &kind), VL_HOOK_PASS);
+	assert_int_equal(kind, VL_PF_TRUE);
+	v = 1;
+	assert_int_equal(vl_virt_write(m, tc2, &v, 8, VL_ACC_W, &pfec), VL_PF);
+	/* never in the guest's own tables */
+	for (unsigned k = 256; k < 272; k++)
+		assert_true(gread(m, r.pml4 + k * 8) == 0);
+	/* a guest CR3 switch to new roots (misses), evicting the boot root: still mapped */
+	uint64_t as[5];
+	for (int i = 0; i < 5; i++) {
+		as[i] = gtable(&r);
+		vl_phys_write64(m, as[i], gread(m, r.pml4));   /* CODE_VA: the emulator reads the code */
+		for (int k = 272; k < 512; k++)
+			vl_phys_write64(m, as[i] + k * 8, gread(m, r.pml4 + k * 8));
+		mmu->cr3_write(m, r.ctx, as[i]);
+		assert_int_equal(vl_virt_read(m, tc, &v, 8, VL_ACC_R, &pfec), 0);
+		assert_true(v == 0x7c7c7c7c);
+	}
+	assert_int_equal(ev(m, VL_EV_CR3_CACHE_MISSES), 5);
+	/* a hostile guest maps the monitor range in its own tables and writes its
+	 * PML4 entry there (traced): the VMM's mapping wins */
+	gmap_in(&r, as[4], tc, DATA_PA, P | RW | US, 1, P | RW | US);   /* setup write, not traced */
+	uint64_t slot_e = gread(m, as[4] + 256 * 8), nv = slot_e | A;
+	assert_int_equal(touch(&r, CODE_VA, VL_ACC_X, &v).rc, 0);   /* the emulator reads the code */
+	assert_int_equal(touch(&r, DM_BASE + as[4] + 256 * 8, VL_ACC_W, &nv).rc, 0);
+	assert_int_equal(vl_virt_read(m, tc, &v, 8, VL_ACC_R, &pfec), 0);
+	assert_true(v == 0x7c7c7c7c);
+	/* remapping replaces the mapping (TLB flushed) */
+	assert_int_equal(mmu->map_monitor(m, r.ctx, tc, hpa2, VL_PERM_W), 0);
+	assert_int_equal(vl_virt_read(m, tc, &v, 8, VL_ACC_R, &pfec), 0);
+	assert_true(v == 0x2d2d);
+	/* back to a cached root made before the remap: the same mapping */
+	mmu->cr3_write(m, r.ctx, as[2]);
+	assert_int_equal(vl_virt_read(m, tc, &v, 8, VL_ACC_R, &pfec), 0);
+	assert_true(v == 0x2d2d);
+	rig_down(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -715,6 +858,9 @@ int main(void)
 		cmocka_unit_test(test_large_pages),
 		cmocka_unit_test(test_outside_ram),
 		cmocka_unit_test(test_pool_full),
+		cmocka_unit_test(test_pf_kind),
+		cmocka_unit_test(test_pt_update),
+		cmocka_unit_test(test_map_monitor),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
