@@ -4,13 +4,15 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "virtlab/guest_abi.h"
 #include "virtlab/datadir.h"
 #include "virtlab/results.h"
 
 static const char run_usage[] =
 	"usage: virtlab run [--engine E] [--mmu M] --workload W [--profile P] [--iterations N]\n"
 	"                   [--params \"k=v ...\"] [--image FILE] [--max-instructions N] [--max-cycles N]\n"
-	"                   [--ram-mb N] [--db FILE | --no-db] [--tag T] [--trace] [--format table|json|csv]\n"
+	"                   [--ram-mb N] [--db FILE | --no-db] [--tag T] [--trace] [--trace-region measured|all]\n"
+	"                   [--format table|json|csv]\n"
 	"                   [--progress | --no-progress]\n"
 	"Run one (engine, mmu, workload, profile) combination on the machine model (or QEMU).\n"
 	"  --engine E            CPU engine (default native; `virtlab list engines`)\n"
@@ -26,7 +28,10 @@ static const char run_usage[] =
 	"  --max-cycles N        stop with status timeout after N modelled cycles (default 1e13)\n"
 	"  --db FILE             results database (default " VL_CLI_DB_DOC "); --no-db: do not store\n"
 	"  --tag T               tag stored with the run (for `virtlab compare`)\n"
-	"  --trace               print every exit, trap, callout, translation as it happens\n"
+	"  --trace               print every exit, trap, callout, translation as it happens, and\n"
+	"                        where the measured region begins and ends\n"
+	"  --trace-region R      measured: trace only inside the measured region (implies --trace);\n"
+	"                        all (default)\n"
 	"  --format F            table (default), json (one object), csv\n"
 	"  --progress            progress of a long run on stderr: guest instructions, modelled\n"
 	"                        cycles, time to the instruction limit (default: when stderr is a terminal);\n"
@@ -88,7 +93,7 @@ static int run_store(struct vl_db *db, const char *path, const struct vl_run_res
 int cmd_run(int argc, char **argv)
 {
 	enum { O_ENGINE = 256, O_MMU, O_WORKLOAD, O_PROFILE, O_ITERS, O_PARAMS, O_IMAGE, O_MAXI, O_MAXC,
-	       O_DB, O_NODB, O_TAG, O_TRACE, O_FORMAT, O_RAM, O_HELP, O_PROGRESS, O_NOPROGRESS };
+	       O_DB, O_NODB, O_TAG, O_TRACE, O_FORMAT, O_RAM, O_HELP, O_PROGRESS, O_NOPROGRESS, O_TRACE_REGION };
 	static const struct option opts[] = {
 		{ "engine", required_argument, 0, O_ENGINE }, { "mmu", required_argument, 0, O_MMU },
 		{ "workload", required_argument, 0, O_WORKLOAD }, { "profile", required_argument, 0, O_PROFILE },
@@ -99,6 +104,7 @@ int cmd_run(int argc, char **argv)
 		{ "trace", no_argument, 0, O_TRACE }, { "format", required_argument, 0, O_FORMAT },
 		{ "ram-mb", required_argument, 0, O_RAM }, { "help", no_argument, 0, O_HELP },
 		{ "progress", no_argument, 0, O_PROGRESS }, { "no-progress", no_argument, 0, O_NOPROGRESS },
+		{ "trace-region", required_argument, 0, O_TRACE_REGION },
 		{ 0, 0, 0, 0 }
 	};
 	struct vl_run_spec spec = { .engine = "native" };
@@ -121,6 +127,15 @@ int cmd_run(int argc, char **argv)
 		case O_NODB:     nodb = true; break;
 		case O_TAG:      tag = optarg; break;
 		case O_TRACE:    trace = true; break;
+		case O_TRACE_REGION:
+			if (!strcmp(optarg, "measured"))
+				spec.trace_region = VL_REGION_MEASURE;
+			else if (!strcmp(optarg, "all"))
+				spec.trace_region = 0;
+			else
+				return vl_cli_usage_error("run", "--trace-region: expected measured or all, got '%s'", optarg);
+			trace = true;
+			break;
 		case O_PROGRESS:   progress = 1; break;
 		case O_NOPROGRESS: progress = 0; break;
 		case O_ITERS:

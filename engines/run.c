@@ -292,6 +292,7 @@ static int run_model(const struct vl_run_spec *spec, const struct vl_engine_ops 
 	}
 	m->trace = spec->trace;
 	m->trace_arg = spec->trace_arg;
+	m->trace_region = spec->trace_region;
 	if (eng->attach(m, mmu, &ectx, err, sizeof err)) {
 		res->status = VL_RUN_FAILED;
 		snprintf(res->reason, sizeof res->reason, "engine %s: %.440s", eng->name, err);

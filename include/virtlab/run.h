@@ -54,6 +54,7 @@ struct vl_run_spec {
 	unsigned repeats;          /* external engines: samples to take (0 = default) */
 	void (*trace)(void *arg, const char *line);  /* --trace sink, or NULL */
 	void *trace_arg;
+	int trace_region;          /* trace only inside this region (VL_REGION_MEASURE); 0 = everywhere */
 	/* Tests and tools (model engines only; NULL = none): called with the
 	 * machine at each vl_run_hook_phase, e.g. to switch a host fast path
 	 * off before the run or to read every region's counters after it. */

@@ -3,7 +3,9 @@
 # --params cannot override the workload or the iteration count the run is
 # stored under (exit 2, one line, nothing stored) (item 2); a run that stops
 # early shows its progress while it runs and has no per-iteration figure in
-# any format or in the database (item 6).
+# any format or in the database (item 6); --trace marks where the measured
+# region begins and ends, --trace-region measured traces only inside it,
+# and tracing changes no counter (item 11).
 set -u
 cd "$(dirname "$0")/../.."
 V=${VIRTLAB:-bin/virtlab}
@@ -38,5 +40,23 @@ python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["status"] 
 # a short run prints no progress (and none without a terminal unless asked)
 "$V" run --workload cpuid --iterations 100 --no-db 2>"$T/err" >/dev/null
 [ -s "$T/err" ] && bad "progress without --progress and without a terminal"
+
+# item 11: --trace marks the measured region; --trace-region measured traces only inside it
+"$V" run --engine svm --mmu nested --workload cpuid --iterations 3 --trace --no-db >"$T/all" || bad "trace run"
+"$V" run --engine svm --mmu nested --workload cpuid --iterations 3 --trace-region measured --no-db >"$T/meas" || bad "trace-region run"
+b=$(grep -n "^trace: === measured region begins" "$T/all" | cut -d: -f1)
+e=$(grep -n "^trace: === measured region ends" "$T/all" | cut -d: -f1)
+[ -n "$b" ] && [ -n "$e" ] && [ "$b" -lt "$e" ] || bad "measured region not marked in --trace"
+[ "$(grep -c '^trace:' "$T/all")" -gt "$(grep -c '^trace:' "$T/meas")" ] || bad "--trace-region measured traced as much as --trace"
+grep '^trace:' "$T/meas" | head -1 | grep -q "=== measured region begins" || bad "--trace-region: a line before the region"
+grep '^trace:' "$T/meas" | tail -1 | grep -q "=== measured region ends" || bad "--trace-region: a line after the region"
+[ "$(grep -c '^trace: svm exit VMEXIT_CPUID' "$T/meas")" -eq 3 ] || bad "--trace-region measured: not exactly the 3 CPUID exits"
+sed -n "${b},${e}p" "$T/all" | grep '^trace:' >"$T/inside"
+[ "$(grep '^trace:' "$T/meas")" = "$(cat "$T/inside")" ] || bad "--trace-region measured differs from the region of --trace"
+"$V" run --workload cpuid --trace-region boot --no-db >/dev/null 2>"$T/err"; [ $? -eq 2 ] || bad "--trace-region boot accepted"
+for f in "" "--trace" "--trace-region measured"; do
+	"$V" run --engine svm --mmu nested --workload cpuid --iterations 3 $f --no-db --format json 2>/dev/null |
+		python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["cycles"], d["events"])'
+done | sort -u | wc -l | grep -qx 1 || bad "tracing changed the counters"
 
 exit $fail
