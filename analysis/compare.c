@@ -791,13 +791,15 @@ static void cmp_csv(FILE *out, const struct vl_cmp_result *r)
 			an_csv_str(out, e->vhead);
 			fputc(',', out);
 		} else {
-			fprintf(out, ",%.17g,%.17g,", e->base, e->head);
+			fputc(',', out);
+			an_csv_num(out, e->base);
+			fputc(',', out);
+			an_csv_num(out, e->head);
+			fputc(',', out);
 		}
-		if (!isnan(e->rel))
-			fprintf(out, "%.17g", e->rel);
+		an_csv_num(out, e->rel);
 		fputc(',', out);
-		if (!isnan(e->p))
-			fprintf(out, "%.17g", e->p);
+		an_csv_num(out, e->p);
 		fprintf(out, ",%zu,%zu\n", e->nbase, e->nhead);
 	}
 }

@@ -397,11 +397,9 @@ static void rep_csv(FILE *out, const struct vl_rep_table *t)
 		for (size_t c = 0; c < t->nconf; c++) {
 			const struct vl_rep_cell *cell = &t->cell[w * t->nconf + c];
 			fputc(',', out);
-			if (isfinite(cell->cycles))
-				fprintf(out, "%.17g", cell->cycles);
+			an_csv_num(out, cell->cycles);
 			fputc(',', out);
-			if (isfinite(cell->ratio))
-				fprintf(out, "%.17g", cell->ratio);
+			an_csv_num(out, cell->ratio);
 		}
 		fputc('\n', out);
 	}

@@ -10,7 +10,11 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include <sqlite3.h>
+
 #include "virtlab/datadir.h"
+#include "virtlab/engine.h"
+#include "virtlab/mmu.h"
 #include "virtlab/results.h"
 
 /* The default database of an installed virtlab lives in the user's data
@@ -151,4 +155,49 @@ int vl_cli_resolve_commit(const char *rev, char *hash, size_t n)
 		return -1;
 	snprintf(hash, n, "%s", rev);   /* a hash prefix git does not know here (a database from elsewhere) */
 	return 0;
+}
+
+int vl_cli_check_name(const char *cmd, struct vl_db *db, const char *what, const char *name)
+{
+	if (!name)
+		return 0;
+	char valid[600] = "";
+	size_t l = 0;
+	int known = 0;
+	if (!strcmp(what, "engine")) {
+		for (size_t i = 0; i < vl_engine_count; i++, l = strlen(valid)) {
+			known |= !strcmp(vl_engines[i]->name, name);
+			snprintf(valid + l, sizeof valid - l, "%s%s", l ? ", " : "", vl_engines[i]->name);
+		}
+	} else if (!strcmp(what, "mmu")) {
+		for (int k = 0; k < VL_MMU_COUNT; k++, l = strlen(valid)) {
+			known |= !strcmp(vl_mmu_name((enum vl_mmu_kind)k), name);
+			snprintf(valid + l, sizeof valid - l, "%s%s", l ? ", " : "", vl_mmu_name((enum vl_mmu_kind)k));
+		}
+	} else if (!strcmp(what, "workload")) {
+		for (size_t i = 0; i < vl_workload_count; i++, l = strlen(valid)) {
+			known |= !strcmp(vl_workloads[i].name, name);
+			snprintf(valid + l, sizeof valid - l, "%s%s", l ? ", " : "", vl_workloads[i].name);
+		}
+	} else {
+		return 0;
+	}
+	if (known)
+		return 0;
+	/* a name this build does not know may still be in the database (stored
+	 * by another build, or an --image run's basename): then it selects runs */
+	static const char *const q[] = { "SELECT 1 FROM run WHERE engine = ? LIMIT 1",
+					 "SELECT 1 FROM run WHERE mmu = ? LIMIT 1",
+					 "SELECT 1 FROM run WHERE workload = ? LIMIT 1" };
+	const char *sql = !strcmp(what, "engine") ? q[0] : !strcmp(what, "mmu") ? q[1] : q[2];
+	sqlite3_stmt *st = NULL;
+	int found = 0;
+	if (db && sqlite3_prepare_v2(vl_db_sqlite(db), sql, -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+		found = sqlite3_step(st) == SQLITE_ROW;
+	}
+	sqlite3_finalize(st);
+	if (found)
+		return 0;
+	return vl_cli_usage_error(cmd, "unknown %s '%s' (valid: %s)", what, name, valid);
 }

@@ -13,7 +13,7 @@
 
 static const char compare_usage[] =
 	"usage: virtlab compare BASE HEAD [--threshold PCT] [--alpha A] [--profile P]\n"
-	"                       [--format text|markdown|json|csv] [--limit N] [--db FILE]\n"
+	"                       [--format table|markdown|json|csv] [--limit N] [--db FILE]\n"
 	"Compare the runs of BASE with those of HEAD, configuration by configuration\n"
 	"(profile, engine, mmu, workload, params, iterations). Each side is\n"
 	"  REV            a git revision (HEAD, main, a hash ...): the runs of that commit\n"
@@ -26,8 +26,8 @@ static const char compare_usage[] =
 	"  --threshold PCT  minimum relative cost change that counts, percent (default 5)\n"
 	"  --alpha A        significance level for real measurements (default 0.05)\n"
 	"  --profile P      compare only runs of this profile (default: all)\n"
-	"  --format F       text (default), markdown (for a CI comment), json, csv\n"
-	"  --limit N        text/markdown: rows besides regressions (default: text all, markdown 40)\n"
+	"  --format F       table (default), markdown (for a CI comment), json, csv\n"
+	"  --limit N        table/markdown: rows besides regressions (default: table all, markdown 40)\n"
 	"  --db FILE        results database (default " VL_CLI_DB_DOC ")\n"
 	"Exit status: 0 no regression, 1 a regression, 2 bad usage (or a side with no runs).\n";
 
@@ -134,7 +134,7 @@ int cmd_compare(int argc, char **argv)
 			break;
 		case O_FORMAT:
 			if (vl_an_parse_format(optarg, &fmt))
-				return vl_cli_usage_error("compare", "--format: expected text, markdown, json or csv, got '%s'", optarg);
+				return vl_cli_usage_error("compare", "--format: expected table, markdown, json or csv, got '%s'", optarg);
 			break;
 		case 'h':
 		case O_HELP:

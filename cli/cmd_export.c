@@ -94,6 +94,12 @@ int cmd_export(int argc, char **argv)
 		free(ids);
 		return VL_CLI_USAGE;
 	}
+	if (vl_cli_check_name("export", db, "engine", f.engine) || vl_cli_check_name("export", db, "mmu", f.mmu) ||
+	    vl_cli_check_name("export", db, "workload", f.workload)) {
+		vl_db_close(db);
+		free(ids);
+		return VL_CLI_USAGE;
+	}
 	FILE *out = stdout;
 	if (outpath && !(out = fopen(outpath, "w"))) {
 		vl_db_close(db);

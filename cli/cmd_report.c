@@ -11,7 +11,7 @@
 
 static const char report_usage[] =
 	"usage: virtlab report [--profile P] [--tag T] [--commit REV] [--params \"k=v ...\"]\n"
-	"                      [--iterations N] [--format text|csv|json|markdown] [--db FILE]\n"
+	"                      [--iterations N] [--format table|csv|json|markdown] [--db FILE]\n"
 	"The comparison table: a row per workload, a column per configuration (native\n"
 	"first, then each engine+mmu), cycles per iteration and the ratio to native.\n"
 	"Each cell is the newest run of that configuration in the selection at the\n"
@@ -22,7 +22,7 @@ static const char report_usage[] =
 	"  --commit REV    only runs of that commit (a git revision such as HEAD or main, or a hash prefix)\n"
 	"  --params S      only runs with these guest params (default: runs without)\n"
 	"  --iterations N  only runs of N iterations\n"
-	"  --format F      text (default), csv, json, markdown\n"
+	"  --format F      table (default), csv, json, markdown\n"
 	"  --db FILE       results database (default " VL_CLI_DB_DOC ")\n"
 	"Columns marked * are real measurements (median of the raw samples).\n"
 	"Exit status: 0 ok, 1 no runs selected, 2 bad usage.\n";
@@ -56,7 +56,7 @@ int cmd_report(int argc, char **argv)
 		case O_DB:      dbpath = optarg; break;
 		case O_FORMAT:
 			if (vl_an_parse_format(optarg, &fmt))
-				return vl_cli_usage_error("report", "--format: expected text, csv, json or markdown, got '%s'", optarg);
+				return vl_cli_usage_error("report", "--format: expected table, csv, json or markdown, got '%s'", optarg);
 			break;
 		case 'h':
 		case O_HELP:

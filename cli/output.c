@@ -25,11 +25,7 @@ void vl_cli_json_string(FILE *out, const char *s)
 
 static void json_num(FILE *out, double v)
 {
-	/* %.17g round-trips; integers print without a fraction */
-	if (v == (double)(long long)v && v < 9e15 && v > -9e15)
-		fprintf(out, "%lld", (long long)v);
-	else
-		fprintf(out, "%.17g", v);
+	an_json_num(out, v);   /* integers without a fraction, else the shortest exact form */
 }
 
 static void json_str_or_null(FILE *out, const char *s)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "virtlab/datadir.h"
@@ -462,6 +463,12 @@ int vl_run_execute(const struct vl_run_spec *spec, struct vl_run_result *res)
 		goto out;
 	}
 
+	const char *img = spec->image ? spec->image : vl_guest_image();
+	struct stat ist;
+	if (stat(img, &ist) == 0 && S_ISDIR(ist.st_mode)) {
+		rc = run_refuse(res, "guest image %s is a directory", img);
+		goto out;
+	}
 	if (eng->run_external) {
 		/* hand the engine a fully resolved spec */
 		struct vl_run_spec rs = *spec;

@@ -13,7 +13,7 @@
 #include "virtlab/results.h"
 
 enum vl_an_format { VL_AN_TEXT, VL_AN_CSV, VL_AN_JSON, VL_AN_MARKDOWN };
-/* "text" (or "table"), "csv", "json", "markdown" (or "md"). 0 or -1. */
+/* "table" (or "text", its old name), "csv", "json", "markdown" (or "md"). 0 or -1. */
 int vl_an_parse_format(const char *s, enum vl_an_format *f);
 
 /* ---- statistics (analysis/stats.c) ---- */

@@ -5,7 +5,9 @@
 # early shows its progress while it runs and has no per-iteration figure in
 # any format or in the database (item 6); --trace marks where the measured
 # region begins and ends, --trace-region measured traces only inside it,
-# and tracing changes no counter (item 11).
+# and tracing changes no counter (item 11); one default format name, CSV
+# precision, timestamps, export's name check, --version everywhere, 2e10,
+# a directory as an image (item 12).
 set -u
 cd "$(dirname "$0")/../.."
 V=${VIRTLAB:-bin/virtlab}
@@ -58,5 +60,38 @@ for f in "" "--trace" "--trace-region measured"; do
 	"$V" run --engine svm --mmu nested --workload cpuid --iterations 3 $f --no-db --format json 2>/dev/null |
 		python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["cycles"], d["events"])'
 done | sort -u | wc -l | grep -qx 1 || bad "tracing changed the counters"
+
+# item 12: consistency
+# one name for the default format: table (text still read, for old scripts)
+for c in run report compare; do "$V" $c --help | grep -q -- "--format.*table" || bad "$c --help does not call its default format table"; done
+"$V" run --workload cpuid --iterations 100 --db "$T/c.db" --tag x >/dev/null
+"$V" run --workload syscall --iterations 100 --db "$T/c.db" --tag x >/dev/null
+"$V" report --format table --iterations 100 --db "$T/c.db" >/dev/null || bad "report --format table"
+"$V" compare tag:x tag:x --format table --db "$T/c.db" >/dev/null || bad "compare --format table"
+# CSV numbers: the shortest form that reads back exactly (no 165.88999999999999)
+"$V" export --db "$T/c.db" | awk -F, 'NR > 1 && length($NF) > 17 { print; bad = 1 } END { exit bad }' || bad "export csv: long numbers"
+# timestamps: the same ISO 8601 UTC form in CSV and JSON
+csv_ts=$("$V" export --db "$T/c.db" | awk -F, 'NR == 2 { print $2 }')
+"$V" export --db "$T/c.db" --format json | python3 -c '
+import json, sys, re
+d = json.load(sys.stdin)
+assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", r[k]) for r in d for k in ("started", "ended")), d[0]["started"]
+assert d[0]["started"] == sys.argv[1], (d[0]["started"], sys.argv[1])' "$csv_ts" || bad "timestamps differ between csv and json"
+# export with an unknown engine (or mmu, workload): usage error naming the valid ones
+"$V" export --engine nope --db "$T/c.db" >/dev/null 2>"$T/err"; rc=$?
+[ $rc -eq 2 ] && grep -q "unknown engine 'nope' (valid: native" "$T/err" || bad "export --engine nope: status $rc"
+"$V" export --workload nope --db "$T/c.db" >/dev/null 2>&1; [ $? -eq 2 ] || bad "export --workload nope"
+"$V" export --engine svm --db "$T/c.db" >/dev/null || bad "export --engine svm (known, no runs)"
+# --version on every subcommand
+for c in $("$V" --help | awk '/^  [a-z][a-z0-9-]* / { print $1 }'); do
+	"$V" $c --version | grep -q "^virtlab [0-9]" || bad "$c --version"
+done
+# --max-instructions as the help writes it
+"$V" run --help | grep -q "default 2e10" || bad "help no longer shows 2e10"
+"$V" run --workload cpuid --iterations 10 --max-instructions 2e10 --no-db >/dev/null || bad "--max-instructions 2e10 refused"
+"$V" run --workload cpuid --iterations 10 --max-instructions 1.5e-3 --no-db >/dev/null 2>&1; [ $? -eq 2 ] || bad "--max-instructions 1.5e-3 accepted"
+# a directory as a guest image
+"$V" run --image "$T" --no-db >/dev/null 2>"$T/err"; rc=$?
+[ $rc -eq 2 ] && grep -q "is a directory" "$T/err" || { bad "--image DIR: status $rc"; cat "$T/err"; }
 
 exit $fail
