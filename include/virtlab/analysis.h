@@ -153,6 +153,11 @@ struct vl_plot_opts {
 	const char *workload;      /* history: default the first workload with data */
 	const char *config;        /* history: one configuration name, or NULL = every configuration */
 	const char *gnuplot;       /* program; NULL = "gnuplot"; "" = write data and scripts only */
+	/* Figures for papers: the PDF at this size in inches (0 = sized to
+	 * the data) and font in points (0 = 8); a narrow figure (under 5 in)
+	 * puts its legend below the plot so it fits. PNG: the same at 150 dpi. */
+	double width_in, height_in;
+	int font_pt;
 };
 /* Write data files and .gp scripts into outdir and run gnuplot on them;
  * each produced file is named on `log`, one per line. 0; 1 when a figure
