@@ -30,7 +30,7 @@ static const char matrix_usage[] =
 	"                      [--iterations N] [--repeats N] [-j N] [--db FILE] [--tag T] [--dry-run]\n"
 	"Run every valid (engine, mmu) x workload combination for a profile and store each run.\n"
 	"  --profile P       CPU profile(s), comma-separated (default " VL_DEFAULT_PROFILE ")\n"
-	"  --engines E,...   engines to run (default: every model engine; external engines such as\n"
+	"  --engines E,...   engines to run (default: every model engine but trap; external engines such as\n"
 	"                    qemu-tcg run only when named here)\n"
 	"  --mmus M,...      MMU modes to run (default: every mode each engine pairs with)\n"
 	"  --workloads W,... workloads (default: all but selftest)\n"
@@ -47,6 +47,9 @@ static const char matrix_usage[] =
 
 /* Workloads that a plain `matrix` leaves out (workloads.def says so). */
 static const char *const matrix_not_default[] = { "selftest" };
+/* Model engines a plain `matrix` leaves out: trap is the Popek-Goldberg
+ * counterexample (it fails `sensitive` by design); it runs when named. */
+static const char *const matrix_engines_not_default[] = { "trap" };
 
 #define MATRIX_MAX_LIST 64
 
@@ -320,6 +323,8 @@ static int mx_plan(struct mx_state *s, const char **profiles, size_t nprof, cons
 			const struct vl_engine_ops *eng = vl_engines[e];
 			if (neng ? !mx_in(eng->name, engines, neng) : eng->run_external != NULL)
 				continue;
+			bool named_only = !neng && mx_in(eng->name, matrix_engines_not_default,
+							  sizeof matrix_engines_not_default / sizeof matrix_engines_not_default[0]);
 			for (int k = 0; k < VL_MMU_COUNT; k++) {
 				if (!(eng->mmu_mask & VL_MMU_BIT(k)))
 					continue;
@@ -330,6 +335,12 @@ static int mx_plan(struct mx_state *s, const char **profiles, size_t nprof, cons
 				char cfg[72];
 				vl_an_config_name(eng->name, mname, cfg, sizeof cfg);
 				snprintf(what, sizeof what, "%s (%s)", cfg, profiles[p]);
+				if (named_only) {
+					snprintf(why, sizeof why, "runs only when named (--engines %s)", eng->name);
+					if (mx_add_skip(s, what, why))
+						return vl_cli_usage_error("matrix", "out of memory");
+					continue;
+				}
 				if (eng->check && eng->check(&prof, (enum vl_mmu_kind)k, why, sizeof why)) {
 					if (mx_add_skip(s, what, why))
 						return vl_cli_usage_error("matrix", "out of memory");

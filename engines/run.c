@@ -357,6 +357,15 @@ static int run_model(const struct vl_run_spec *spec, const struct vl_engine_ops 
 		snprintf(res->reason, sizeof res->reason, "machine error: %.480s", m->diag);
 		break;
 	}
+	char why[400];
+	if (eng->verdict && eng->verdict(m, ectx, why, sizeof why)) {
+		char was[512];
+		snprintf(was, sizeof was, "%s", res->status == VL_RUN_OK ? "" : res->reason);
+		res->status = VL_RUN_FAILED;
+		int wl = snprintf(res->reason, sizeof res->reason, "%.300s", why);
+		if (was[0] && wl > 0 && (size_t)wl < sizeof res->reason)
+			snprintf(res->reason + wl, sizeof res->reason - (size_t)wl, " (then: %.180s)", was);
+	}
 out:
 	if (attached && eng->detach)
 		eng->detach(m, ectx);

@@ -131,6 +131,7 @@ long syscall_dispatch(struct trapframe *tf);
 void trap_init(void);
 void apic_init(u64 count);
 void apic_eoi(void);
+void desc_tables(u64 *gdt_base, u16 *gdt_limit, u64 *idt_base, u16 *idt_limit);   /* as trap_init loaded them */
 extern int apic_x2;
 
 /* boot facts */

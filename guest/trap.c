@@ -11,7 +11,15 @@ volatile u64 timer_ticks;
 int apic_x2;
 static volatile u32 *apic_mmio;
 
+static struct dtr gdtr_loaded, idtr_loaded;   /* what trap_init loaded (the `sensitive` workload compares SGDT/SIDT) */
+
 void tss_set_rsp0(u64 rsp0) { memcpy(tss + 4, &rsp0, 8); }
+
+void desc_tables(u64 *gdt_base, u16 *gdt_limit, u64 *idt_base, u16 *idt_limit)
+{
+	*gdt_base = gdtr_loaded.base; *gdt_limit = gdtr_loaded.limit;
+	*idt_base = idtr_loaded.base; *idt_limit = idtr_loaded.limit;
+}
 
 void trap_init(void)
 {
@@ -27,6 +35,7 @@ void trap_init(void)
 	memcpy(tss + 102, &iomap, 2);
 	struct dtr g = { sizeof gdt - 1, (u64)gdt };
 	pv_ops.load_gdt(&g);
+	gdtr_loaded = g;
 	pv_ops.load_tr(0x28);
 	for (int v = 0; v < 256; v++) {
 		u64 h = (u64)vl_trap_stubs + 16u * (u64)v;
@@ -36,6 +45,7 @@ void trap_init(void)
 	}
 	struct dtr i = { sizeof idt - 1, (u64)idt };
 	pv_ops.load_idt(&i);
+	idtr_loaded = i;
 	/* SYSCALL/SYSRET */
 	pv_ops.write_msr(0xC0000081, (0x10ull << 48) | (0x08ull << 32));   /* STAR */
 	pv_ops.write_msr(0xC0000082, (u64)vl_syscall_entry);               /* LSTAR */

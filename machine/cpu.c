@@ -524,6 +524,17 @@ enum vl_mstate vl_machine_step(struct vl_machine *m)
 }
 
 /* ---- the VMM's emulator -------------------------------------------------------- */
+void vl_retire_emulated(struct vl_machine *m)
+{
+	m->ctr->events[VL_EV_GUEST_INSNS]++;
+	if (m->max_insns && ++m->insns >= m->max_insns) {
+		vl_machine_stop(m, VL_M_TIMEOUT, "reached --max-instructions (%llu)", (unsigned long long)m->max_insns);
+		m->priv->cpu.events = true;
+	} else if (!m->max_insns) {
+		m->insns++;
+	}
+}
+
 int cpu_emul_write(struct vl_machine *m, uint64_t va, unsigned sz, uint64_t v)
 {
 	struct vl_cpu_priv *p = &m->priv->cpu;

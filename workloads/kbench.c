@@ -1,5 +1,5 @@
 /* kbench.c — the in-kernel nanobenchmarks (in, cr8wr, callret, ptemod,
- * cpuid): each runs its loop between the region markers, timed by RDTSC,
+ * cpuid, sensitive): each runs its loop between the region markers, timed by RDTSC,
  * and prints one RESULT line. Part of the guest kernel image. */
 #include "../guest/kernel.h"
 
@@ -13,7 +13,7 @@ static void result(int w, u64 iters, u64 cycles, const char *extra)
 int kbench_run(int w, u64 n)
 {
 	u64 t0, t1, i;
-	char extra[96] = "";
+	char extra[192] = "";
 	switch (w) {
 	case WL_in: {
 		u16 port = pmtimer_port;
@@ -70,6 +70,40 @@ int kbench_run(int w, u64 n)
 		MARK_END(VL_REGION_MEASURE);
 		if (sum != (n + 1) / 2) { kprintf(VL_ERROR_PREFIX "ptemod: read %lu ones through the remapped page, expected %lu\n", sum, (n + 1) / 2); vl_exit(VL_EXIT_FAIL); }
 		vl_snprintf(extra, sizeof extra, " check=%lu", sum);
+		break;
+	}
+	case WL_sensitive: {
+		/* Each sensitive-but-unprivileged class once, in this order (POPF
+		 * first). What the CPU showed goes into the RESULT line, so a VMM
+		 * that lets one of them run deprivileged is guest-visible. */
+		struct __attribute__((packed)) { u16 limit; u64 base; } g = { 0, 0 }, d = { 0, 0 };
+		u64 fl_set = 0, fl_clr = 0, gb, ib;
+		u16 ldt = 0, tr = 0, msw = 0, gl, il;
+		u32 cs = 0, ss = 0;
+		u64 cr0 = pv_ops.read_cr0();
+		__asm__ volatile("mov %0,%%cr0" ::"r"(cr0 | 8) : "memory");   /* CR0.TS = 1, for SMSW to show */
+		MARK_BEGIN(VL_REGION_MEASURE);
+		t0 = rdtsc();
+		for (i = 0; i < n; i++) {
+			__asm__ volatile("pushq $0x202; popfq; pushfq; popq %0" : "=r"(fl_set) :: "memory", "cc");  /* POPF IF 0->1 */
+			__asm__ volatile("pushq $0x2; popfq; pushfq; popq %0" : "=r"(fl_clr) :: "memory", "cc");    /* IF 1->0, PUSHF */
+			__asm__ volatile("sgdt %0" : "=m"(g) :: "memory");
+			__asm__ volatile("sidt %0" : "=m"(d) :: "memory");
+			__asm__ volatile("sldt %0" : "=m"(ldt) :: "memory");
+			__asm__ volatile("str %0" : "=m"(tr) :: "memory");
+			__asm__ volatile("smsw %0" : "=m"(msw) :: "memory");
+			__asm__ volatile("mov %%cs,%k0" : "=r"(cs));
+			__asm__ volatile("mov %%ss,%k0" : "=r"(ss));
+		}
+		t1 = rdtsc();
+		MARK_END(VL_REGION_MEASURE);
+		__asm__ volatile("mov %0,%%cr0" ::"r"(cr0) : "memory");   /* TS back as it was */
+		pv_ops.irq_disable();
+		desc_tables(&gb, &gl, &ib, &il);
+		vl_snprintf(extra, sizeof extra, " popf_if=%lu pushf_if=%lu cs_rpl=%u ss_rpl=%u sgdt=%s sidt=%s sldt=0x%x str=0x%x smsw_ts=%u",
+			    (fl_set >> 9) & 1, (fl_clr >> 9) & 1, cs & 3, ss & 3,
+			    g.base == gb && g.limit == gl ? "own" : "foreign", d.base == ib && d.limit == il ? "own" : "foreign",
+			    ldt, tr, (msw >> 3) & 1);
 		break;
 	}
 	default:

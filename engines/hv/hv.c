@@ -34,6 +34,9 @@ int hv_check_hw(const struct vl_profile *p, enum vl_mmu_kind mmu, const char *en
 int hv_attach(struct hv *hv, struct vl_machine *m, const struct hv_vendor_ops *vo, void *vendor,
 	      const struct vl_mmu_ops *mmu, enum vl_vendor fmt, char *err, size_t errlen)
 {
+	/* every vendor op is required (hv.h): a missing one is a VMM bug */
+	VL_ASSERT(vo && vo->name && vo->get_gpr && vo->set_gpr && vo->get_rip && vo->set_rip && vo->set_rflags &&
+		  vo->set_cr2 && vo->inject_exception && vo->skip && vo->sync_cr3 && vo->msr_written);
 	memset(hv, 0, sizeof *hv);
 	hv->m = m;
 	hv->vo = vo;

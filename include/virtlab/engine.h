@@ -33,6 +33,12 @@ struct vl_engine_ops {
 	 * instruction. Returns 0 or -1 with reason. */
 	int (*attach)(struct vl_machine *m, const struct vl_mmu_ops *mmu, void **ctx, char *err, size_t errlen);
 	void (*detach)(struct vl_machine *m, void *ctx);
+	/* Optional (model engines): called after the run, before detach. An
+	 * engine that knows the run's results cannot be trusted (trap: the
+	 * guest executed a non-virtualizable instruction) returns -1 with a
+	 * one-line reason; the run is then `failed` with it, whatever the
+	 * guest's exit status. 0: no objection. */
+	int (*verdict)(struct vl_machine *m, void *ctx, char *why, size_t whylen);
 
 	/* External engines (qemu-*): run the whole spec themselves instead of
 	 * the machine. NULL for model engines. Fills the result; returns 0 when

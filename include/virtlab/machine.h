@@ -415,11 +415,13 @@ void vl_machine_stop(struct vl_machine *m, enum vl_mstate st, const char *fmt, .
 /* ---- Costs -------------------------------------------------------------- */
 static inline void vl_charge(struct vl_machine *m, enum vl_cat cat, uint64_t cycles)
 {
+	VL_ASSERT((unsigned)cat < VL_CAT_COUNT);
 	m->tsc += cycles;
 	m->ctr->cycles[cat] += cycles;
 }
 static inline void vl_count(struct vl_machine *m, enum vl_event ev, uint64_t n)
 {
+	VL_ASSERT((unsigned)ev < VL_EV_COUNT);
 	m->ctr->events[ev] += n;
 }
 /* Count one exit in slot `slot` of m->exit_table, with the cycles it cost.
@@ -480,6 +482,10 @@ void vl_tlb_flush_va(struct vl_machine *m, uint64_t va); /* INVLPG semantics, cu
  * exc_intercept only when `from_hw`. */
 void vl_deliver_exception(struct vl_machine *m, unsigned vec, bool has_err, uint32_t err, uint64_t cr2, bool from_hw);
 void vl_deliver_interrupt(struct vl_machine *m, unsigned vec);
+/* The CPU accepted external interrupt vec (APIC IRR -> ISR) without the
+ * machine delivering it: for a VMM that delivers it itself, virtually
+ * (engines/hv/vcpu.c: through the deprivileged guest's own IDT). */
+void vl_apic_accept(struct vl_machine *m, unsigned vec);
 
 /* ---- Devices ------------------------------------------------------------
  * Port I/O and the local APIC as the hardware/platform implements them;
@@ -514,6 +520,14 @@ struct vl_emul_ops {
 	int (*write)(struct vl_machine *m, void *ctx, uint64_t va, const void *data, size_t n);
 };
 int vl_emulate_one(struct vl_machine *m, const struct vl_emul_ops *ops, void *ctx, uint32_t *pfec);
+/* The VMM completed a guest instruction in software OUTSIDE an instruction
+ * intercept — a write it emulated on a #PF exit (shadow paging's traced
+ * page-table writes) — so the hardware never retired it: count it retired
+ * as the hardware would have (guest_instructions and the --max-instructions
+ * budget; reaching the limit stops the machine, VL_M_TIMEOUT). No guest
+ * cycles (the VMM charged its emulation). Instructions emulated for an
+ * intercept (VL_HOOK_DONE) are counted by the CPU: never call it there. */
+void vl_retire_emulated(struct vl_machine *m);
 
 /* ---- Diagnostics -------------------------------------------------------- */
 /* Disassemble up to `n` instructions at guest-virtual va with Capstone into

@@ -775,6 +775,7 @@ static int shadow_page_fault_kind(struct vl_machine *m, struct shadow *sh, uint6
 	if (m->state != VL_M_RUNNING)
 		return VL_HOOK_STOP;
 	if (erc == 0) {
+		vl_retire_emulated(m);   /* the guest instruction completed in the VMM: retired as natively */
 		if (m->trace)
 			vl_trace(m, "shadow: %s write at va %#llx (gpa %#llx) emulated", sh->emu_traced ? "traced page-table" : "read-only",
 				 (unsigned long long)va, (unsigned long long)r.pa);
