@@ -30,6 +30,7 @@ struct vl_cli_cmd {
 /* ---- subcommands (one line each) ---- */
 int cmd_run(int argc, char **argv);
 int cmd_list(int argc, char **argv);
+int cmd_show(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_matrix(int argc, char **argv);
@@ -55,6 +56,10 @@ void vl_cli_json_result(FILE *out, const struct vl_run_result *res);   /* one ob
 void vl_cli_csv_header(FILE *out);
 void vl_cli_csv_row(FILE *out, const struct vl_run_result *res);
 void vl_cli_json_string(FILE *out, const char *s);
+/* Profile `name` with every value's provenance (cli/cmd_show.c): a table
+ * (shares, then each value if `values`) or one JSON object (no newline).
+ * 0, or -1 with the loader's one-line reason in err. */
+int vl_cli_profile_print(FILE *out, const char *name, enum vl_fmt f, bool values, char *err, size_t errlen);
 
 /* ---- results database (cli/cli_results.c) ---- */
 struct vl_db;

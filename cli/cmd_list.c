@@ -39,6 +39,57 @@ static int list_mmus(void)
 	return VL_CLI_OK;
 }
 
+static const char list_sources_usage[] =
+	"       virtlab list profiles --sources [--format table|json]\n"
+	"  every profile's values with their provenance and the shares sourced /\n"
+	"  derived / estimated per profile (they add up to the profile's value count)\n";
+
+/* `list profiles --sources`: per profile the values with their provenance and
+ * the shares, then a summary table (table) or one JSON object. */
+static int list_sources(enum vl_fmt f)
+{
+	char **names;
+	size_t n = vl_profile_list(&names);
+	int rc = VL_CLI_OK;
+	if (n == 0) {
+		fprintf(stderr, "virtlab list: no profiles in %s\n", vl_profile_dir());
+		return VL_CLI_FAILED;
+	}
+	if (f == VL_FMT_JSON) {
+		fputs("{\"rules\": [", stdout);
+		for (size_t i = 0; i < vl_profile_nrules(); i++) {
+			fputs(i ? ", " : "", stdout);
+			vl_cli_json_string(stdout, vl_profile_rule(i));
+		}
+		fputs("],\n\"profiles\": [", stdout);
+	}
+	bool first = true;
+	for (size_t i = 0; i < n; i++) {
+		char err[1024];
+		if (f == VL_FMT_JSON && !first)
+			fputs(",\n", stdout);
+		if (f != VL_FMT_JSON && i)
+			putchar('\n');
+		if (vl_cli_profile_print(stdout, names[i], f, true, err, sizeof err)) {
+			fprintf(stderr, "virtlab list: %s\n", err);
+			rc = VL_CLI_FAILED;
+			if (f == VL_FMT_JSON && !first)
+				fputs("null", stdout);
+			continue;
+		}
+		first = false;
+	}
+	if (f == VL_FMT_JSON) {
+		fputs("]}\n", stdout);
+	} else {
+		printf("\nrules a derived value may use:\n");
+		for (size_t i = 0; i < vl_profile_nrules(); i++)
+			printf("  %s\n", vl_profile_rule(i));
+	}
+	vl_profile_list_free(names, n);
+	return rc;
+}
+
 static int list_workloads(void)
 {
 	printf("%-10s %10s  %s\n", "WORKLOAD", "ITERS", "DESCRIPTION");
@@ -99,7 +150,26 @@ int cmd_list(int argc, char **argv)
 		return vl_cli_usage_error("list", "what to list? (valid: engines, mmus, workloads, profiles)");
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		fputs(list_usage, stdout);
+		fputs(list_sources_usage, stdout);
 		return VL_CLI_OK;
+	}
+	if (argc > 2 && !strcmp(argv[1], "profiles")) {
+		bool sources = false;
+		enum vl_fmt f = VL_FMT_TABLE;
+		for (int i = 2; i < argc; i++) {
+			if (!strcmp(argv[i], "--sources")) {
+				sources = true;
+			} else if (!strcmp(argv[i], "--format") || !strncmp(argv[i], "--format=", 9)) {
+				const char *v = argv[i][8] == '=' ? argv[i] + 9 : i + 1 < argc ? argv[++i] : "";
+				if (vl_cli_parse_format(v, &f) || f == VL_FMT_CSV)
+					return vl_cli_usage_error("list", "unknown --format '%s' (valid: table, json)", v);
+			} else {
+				return vl_cli_usage_error("list", "unexpected argument '%s'", argv[i]);
+			}
+		}
+		if (!sources)
+			return vl_cli_usage_error("list", "--format applies to `list profiles --sources`");
+		return list_sources(f);
 	}
 	if (argc > 2)
 		return vl_cli_usage_error("list", "unexpected argument '%s'", argv[2]);

@@ -25,21 +25,25 @@ static const char report_usage[] =
 	"  --format F      table (default), csv, json, markdown\n"
 	"  --db FILE       results database (default " VL_CLI_DB_DOC ")\n"
 	"Columns marked * are real measurements (median of the raw samples).\n"
+	"--depends: after the table (text), or instead of it (json), for each modelled\n"
+	"  result the cost categories holding its cycles and the profile fields charged\n"
+	"  there (include/virtlab/cost_fields.def).\n"
 	"Exit status: 0 ok, 1 no runs selected, 2 bad usage.\n";
 
 int cmd_report(int argc, char **argv)
 {
-	enum { O_PROFILE = 256, O_TAG, O_COMMIT, O_PARAMS, O_ITERS, O_FORMAT, O_DB, O_HELP };
+	enum { O_PROFILE = 256, O_TAG, O_COMMIT, O_PARAMS, O_ITERS, O_FORMAT, O_DB, O_HELP, O_DEPENDS };
 	static const struct option opts[] = {
 		{ "profile", required_argument, 0, O_PROFILE }, { "tag", required_argument, 0, O_TAG },
 		{ "commit", required_argument, 0, O_COMMIT }, { "params", required_argument, 0, O_PARAMS },
 		{ "iterations", required_argument, 0, O_ITERS },
 		{ "format", required_argument, 0, O_FORMAT }, { "db", required_argument, 0, O_DB },
-		{ "help", no_argument, 0, O_HELP }, { 0, 0, 0, 0 }
+		{ "help", no_argument, 0, O_HELP }, { "depends", no_argument, 0, O_DEPENDS }, { 0, 0, 0, 0 }
 	};
 	struct vl_rep_select sel = { 0 };
 	const char *dbpath = vl_data_db(), *commit = NULL;
 	enum vl_an_format fmt = VL_AN_TEXT;
+	bool depends = false;
 	int c;
 	optind = 1;
 	opterr = 0;
@@ -54,6 +58,7 @@ int cmd_report(int argc, char **argv)
 				return vl_cli_usage_error("report", "--iterations: expected a positive integer, got '%s'", optarg);
 			break;
 		case O_DB:      dbpath = optarg; break;
+		case O_DEPENDS: depends = true; break;
 		case O_FORMAT:
 			if (vl_an_parse_format(optarg, &fmt))
 				return vl_cli_usage_error("report", "--format: expected table, csv, json or markdown, got '%s'", optarg);
@@ -68,6 +73,8 @@ int cmd_report(int argc, char **argv)
 	}
 	if (optind < argc)
 		return vl_cli_usage_error("report", "unexpected argument '%s' (see virtlab report --help)", argv[optind]);
+	if (depends && fmt != VL_AN_TEXT && fmt != VL_AN_JSON)
+		return vl_cli_usage_error("report", "--depends: only with --format text or json");
 	char hash[64];
 	if (commit) {
 		if (vl_cli_resolve_commit(commit, hash, sizeof hash))
@@ -93,8 +100,17 @@ int cmd_report(int argc, char **argv)
 		fprintf(stderr, "virtlab report: no runs of profile %s%s%s%s%s in %s (run `virtlab matrix` first)\n", t.profile,
 			sel.tag ? " with tag " : "", sel.tag ? sel.tag : "", commit ? " at " : "", commit ? commit : "", dbpath);
 		rc = VL_CLI_FAILED;
+	} else if (depends && fmt == VL_AN_JSON) {
+		if (vl_rep_depends_print(stdout, db, &t, fmt, err, sizeof err)) {
+			fprintf(stderr, "virtlab report: %s\n", err);
+			rc = VL_CLI_FAILED;
+		}
 	} else {
 		vl_rep_print(stdout, &t, fmt);
+		if (depends && vl_rep_depends_print(stdout, db, &t, fmt, err, sizeof err)) {
+			fprintf(stderr, "virtlab report: %s\n", err);
+			rc = VL_CLI_FAILED;
+		}
 	}
 	vl_rep_free(&t);
 	vl_db_close(db);

@@ -15,6 +15,7 @@ static const struct vl_cli_cmd cli_cmds[] = {
 	{ "compare", "regressions between two sets of runs (commits, tags, ids)", cmd_compare },
 	{ "export",  "runs and metrics as CSV or JSON",                       cmd_export },
 	{ "bench",   "speed of the machine itself (guest MIPS)",              cmd_bench },
+	{ "show",    "show profile P: every value with its source",           cmd_show },
 	{ "version", "version, git commit and compiler of this build",        cmd_version },
 };
 #define CLI_NCMDS (sizeof cli_cmds / sizeof cli_cmds[0])

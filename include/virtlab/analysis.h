@@ -164,4 +164,17 @@ struct vl_plot_opts {
  * could not be drawn (reason on log); -1 with err on a hard error. */
 int vl_plot(struct vl_db *db, const struct vl_plot_opts *o, FILE *log, char *err, size_t errlen);
 
+/* ---- what a result depends on (analysis/depends.c) ---- */
+/* Cost category -> the profile fields charged there (cost_fields.def). */
+struct vl_cost_fields { const char *category, *fields, *doc; };
+extern const struct vl_cost_fields vl_cost_fields[];
+extern const size_t vl_cost_fields_count;
+const char *vl_cost_fields_of(const char *category);   /* NULL if unknown */
+/* For every model cell of t with an ok run: the cost categories holding at
+ * least 1% of its cycles, largest first, each with its profile fields, and
+ * the run's most frequent exit reasons (text), or every category's share
+ * (JSON: one object). 0, or -1 with err. */
+int vl_rep_depends_print(FILE *out, struct vl_db *db, const struct vl_rep_table *t, enum vl_an_format f, char *err,
+			 size_t errlen);
+
 #endif

@@ -27,6 +27,34 @@ struct vl_profile {
 	char path[512];          /* file it came from */
 };
 
+/* A U64 field with no line in profile_ranges.def is a cycle cost in
+ * [0, VL_PROFILE_COST_MAX]. 10^6 cycles is far above any primitive (the
+ * largest, a Pentium 4 VM entry, is 2409), and it keeps sums safe: one modelled
+ * event charges a sum of fewer than 100 values (< 10^8), so a 64-bit cycle
+ * counter needs more than 10^11 such events to wrap. */
+#define VL_PROFILE_COST_MAX 1000000ull
+
+/* Provenance of one value (profiles/README.md): the tag of its line. */
+enum vl_prov { VL_PROV_SOURCE, VL_PROV_DERIVED, VL_PROV_ESTIMATE };
+
+/* One field of a loaded profile, for `show profile` and `list profiles
+ * --sources`. */
+struct vl_profile_value {
+	const char *section, *key, *doc;
+	bool present;                /* false: a VMX/SVM/EPT/NPT field the profile omits */
+	char value[VL_PROFILE_STR_MAX]; /* as loaded; a derived value is the computed number */
+	enum vl_prov prov;           /* the line's tag */
+	bool on_estimate;            /* derived, but some input is (transitively) an estimate */
+	char expr[192];              /* derived: the rule expression */
+	char note[512];              /* the text after the tag */
+	bool ranged;                 /* numeric: min/max below apply */
+	uint64_t min, max;
+};
+
+/* The share class a value counts in: sourced, derived (from sourced or
+ * derived inputs only) or estimated (an estimate, or derived from one). */
+const char *vl_profile_class(const struct vl_profile_value *v);
+
 /* Directory holding the shipped profiles: $VIRTLAB_PROFILES, else "profiles"
  * relative to the executable's source tree (see machine/profile.c). */
 const char *vl_profile_dir(void);
@@ -37,6 +65,16 @@ const char *vl_profile_dir(void);
 /* Load profile `name` (a name looked up in vl_profile_dir(), or a path
  * ending in .ini). Returns 0, or -1 with a one-line reason in err. */
 int vl_profile_load(const char *name, struct vl_profile *p, char *err, size_t errlen);
+
+/* Load like vl_profile_load and describe every field of profile_fields.def,
+ * in table order: *vals is malloc'ed (*n entries), free() it. */
+int vl_profile_describe(const char *name, struct vl_profile *p, struct vl_profile_value **vals, size_t *n,
+			char *err, size_t errlen);
+
+/* The derivation rules a `derived:` value may call, for help texts:
+ * vl_profile_rule(i) for i < vl_profile_nrules(), "NAME(ARGS): meaning". */
+size_t vl_profile_nrules(void);
+const char *vl_profile_rule(size_t i);
 
 /* List profile names (sorted). Returns count; *names is malloc'ed, free
  * with vl_profile_list_free. */

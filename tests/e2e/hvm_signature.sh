@@ -21,7 +21,7 @@ for mmu in shadow nested; do
 done
 T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
 P=${VIRTLAB_PROFILES:-profiles}
-sed -e 's/^tpr_shadow *=.*/tpr_shadow = 0 ; test copy: no V_TPR/' -e 's/^name *=.*/name = zen4-notpr/' "$P/zen4.ini" > "$T/zen4-notpr.ini"
+sed -e 's/^tpr_shadow *=.*/tpr_shadow = 0 ; estimate: test copy without V_TPR/' -e 's/^name *=.*/name = zen4-notpr ; estimate: test copy/' "$P/zen4.ini" > "$T/zen4-notpr.ini"
 VIRTLAB="$V" GUEST="$G" NOTPR="$T/zen4-notpr.ini" python3 - <<'PY'
 import json, os, subprocess, sys
 V, G = os.environ["VIRTLAB"], os.environ["GUEST"]

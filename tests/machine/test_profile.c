@@ -1,7 +1,10 @@
 /* test_profile.c — the profile loader (machine/profile.c) and the shipped
  * profiles: every profile loads; missing values, unknown keys, bad numbers,
  * duplicates and unknown names are errors; the "need" rule follows the
- * feature flags; and every value line in profiles/NAME.ini cites a source. */
+ * feature flags; every field has a range and out-of-range values (and bad
+ * TLB geometry) are refused naming field, value and range; every value line
+ * carries provenance (source / derived / estimate), derivations are applied
+ * once by the loader and unknown rules or fields are refused. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,13 +19,22 @@
 static const char *const shipped[] = { "p4", "core2", "nehalem", "skylake-sp", "zen4" };
 
 /* The fields, from the same table the loader uses. */
-struct tfield { const char *sec, *key, *need; };
+struct tfield { const char *sec, *key, *need, *kind; };
 static const struct tfield tfields[] = {
-#define F(s, k, kind, need, doc) { #s, #k, #need },
+#define F(s, k, kind, need, doc) { #s, #k, #need, #kind },
 #include "virtlab/profile_fields.def"
 #undef F
 };
 #define NTF (sizeof tfields / sizeof tfields[0])
+
+/* The range table, as the loader reads it. */
+struct trange { const char *sec, *key; unsigned long long min, max; };
+static const struct trange tranges[] = {
+#define R(s, k, lo, hi) { #s, #k, lo, hi },
+#include "virtlab/profile_ranges.def"
+#undef R
+};
+#define NTR (sizeof tranges / sizeof tranges[0])
 
 static char tmpdir[256];
 
@@ -236,14 +248,16 @@ static void test_name_mismatch(void **st)
 	setenv("VIRTLAB_PROFILES", tmpdir, 1);
 	struct vl_profile p;
 	char err[512] = "";
-	assert_int_equal(vl_profile_load("other", &p, err, sizeof err), -1);
-	assert_non_null(strstr(err, "must match the file name"));
+	int rc = vl_profile_load("other", &p, err, sizeof err);
 	if (old) {
 		setenv("VIRTLAB_PROFILES", old, 1);
 		free(old);
 	} else {
 		unsetenv("VIRTLAB_PROFILES");
 	}
+	assert_int_equal(rc, -1);
+	if (!strstr(err, "must match the file name"))
+		fail_msg("%s", err);
 }
 
 /* Every value line of every shipped profile carries "; source:" or
@@ -271,6 +285,7 @@ static void test_every_value_sourced(void **st)
 			const char *c = strstr(s, " ; ");
 			const char *tag = c ? c + 3 : NULL;
 			bool ok = tag && ((!strncmp(tag, "source:", 7) && strlen(tag + 7) > 3) ||
+					  (!strncmp(tag, "derived:", 8) && strlen(tag + 8) > 3) ||
 					  (!strncmp(tag, "estimate:", 9) && strlen(tag + 9) > 3));
 			if (!ok) {
 				print_error("%s:%d: value without a source comment: %s\n", path, lineno, s);
@@ -285,6 +300,286 @@ static void test_every_value_sourced(void **st)
 		always += !strcmp(tfields[i].need, "ALWAYS");
 	assert_true(values >= 5 * always);
 	assert_int_equal(bad, 0);
+}
+
+
+static void range_of(const struct tfield *f, unsigned long long *lo, unsigned long long *hi)
+{
+	*lo = 0;
+	*hi = VL_PROFILE_COST_MAX;
+	for (size_t r = 0; r < NTR; r++)
+		if (!strcmp(tranges[r].sec, f->sec) && !strcmp(tranges[r].key, f->key)) {
+			*lo = tranges[r].min;
+			*hi = tranges[r].max;
+		}
+}
+
+/* Every range line names a numeric field; every numeric field, one past
+ * either bound, is refused with "[sec] key = value out of range [lo, hi]". */
+static void test_ranges(void **st)
+{
+	for (size_t r = 0; r < NTR; r++) {
+		bool found = false;
+		for (size_t i = 0; i < NTF; i++)
+			found |= !strcmp(tfields[i].sec, tranges[r].sec) && !strcmp(tfields[i].key, tranges[r].key) &&
+				 !strcmp(tfields[i].kind, "U64");
+		if (!found)
+			fail_msg("profile_ranges.def: [%s] %s is not a numeric field", tranges[r].sec, tranges[r].key);
+		assert_true(tranges[r].min <= tranges[r].max);
+	}
+	const char *base[] = { "zen4", "skylake-sp" };   /* every field present in one of them */
+	int checked = 0;
+	for (size_t i = 0; i < NTF; i++) {
+		if (strcmp(tfields[i].kind, "U64"))
+			continue;
+		const char *b = base[strcmp(tfields[i].need, "VMX") == 0 || strcmp(tfields[i].need, "EPT") == 0];
+		unsigned long long lo, hi, bad[3];
+		int nbad = 0;
+		range_of(&tfields[i], &lo, &hi);
+		if (lo > 0)
+			bad[nbad++] = lo - 1;
+		bad[nbad++] = hi + 1;
+		bad[nbad++] = 18446744073709551615ull;
+		for (int k = 0; k < nbad; k++) {
+			char line[160], needle[160];
+			snprintf(line, sizeof line, "%s = %llu ; estimate: range test", tfields[i].key, bad[k]);
+			snprintf(needle, sizeof needle, "[%s] %s = %llu out of range [%llu, %llu]", tfields[i].sec,
+				 tfields[i].key, bad[k], lo, hi);
+			expect_error(variant(b, tfields[i].sec, tfields[i].key, line, NULL, NULL, "range.ini"), needle);
+			checked++;
+		}
+	}
+	assert_true(checked > 2 * 60);
+	/* a cost at its maximum is accepted */
+	struct vl_profile p;
+	char err[512];
+	char line[96];
+	snprintf(line, sizeof line, "cpuid = %llu ; estimate: bound", (unsigned long long)VL_PROFILE_COST_MAX);
+	assert_int_equal(vl_profile_load(variant("zen4", "vmm", "cpuid", line, NULL, NULL, "max.ini"), &p, err, sizeof err), 0);
+	assert_int_equal(p.vmm_cpuid, VL_PROFILE_COST_MAX);
+}
+
+/* The mutated profiles of ../shared/repro (issue 15 class 3) as this test
+ * builds them: L1 D-TLB of 0 entries (NULL TLB), of 2^64-1 (host memory),
+ * a cost of 2^64-1 (sums wrap). */
+static void test_repro_profiles(void **st)
+{
+	expect_error(variant("skylake-sp", "tlb", "l1d_entries", "l1d_entries = 0", NULL, NULL, "r1.ini"),
+		     "[tlb] l1d_entries = 0 out of range [1, 4096]");
+	expect_error(variant("skylake-sp", "tlb", "l1i_entries", "l1i_entries = 0", NULL, NULL, "r2.ini"),
+		     "[tlb] l1i_entries = 0 out of range [1, 4096]");
+	expect_error(variant("skylake-sp", "tlb", "l1d_entries", "l1d_entries = 18446744073709551615", NULL, NULL,
+			     "r3.ini"), "[tlb] l1d_entries = 18446744073709551615 out of range");
+	expect_error(variant("zen4", "vmm", "cpuid", "cpuid = 18446744073709551615", NULL, NULL, "r4.ini"),
+		     "[vmm] cpuid = 18446744073709551615 out of range [0, 1000000]");
+	expect_error(variant("zen4", "cpu", "mhz", "mhz = 0 ; estimate: test", NULL, NULL, "r5.ini"),
+		     "[cpu] mhz = 0 out of range [1, 100000]");
+}
+
+static void test_tlb_geometry(void **st)
+{
+	expect_error(variant("zen4", "tlb", "l1d_ways", "l1d_ways = 7 ; estimate: test", NULL, NULL, "g1.ini"),
+		     "l1d_entries = 72 with l1d_ways = 7: entries must be a multiple of ways");
+	expect_error(variant("zen4", "tlb", "l1i_ways", "l1i_ways = 128 ; estimate: test", NULL, NULL, "g2.ini"),
+		     "l1i_entries = 64 with l1i_ways = 128");
+	expect_error(variant("zen4", "tlb", "l2_ways", "l2_ways = 5 ; estimate: test", NULL, NULL, "g3.ini"),
+		     "l2_entries = 3072 with l2_ways = 5");
+	expect_error(variant("zen4", "tlb", "l2_ways", "l2_ways = 0 ; estimate: test", NULL, NULL, "g4.ini"),
+		     "[tlb] l2_ways = 0 out of range [1, 4096]");
+	/* no L2 TLB: any ways */
+	struct vl_profile p;
+	char err[512];
+	const char *path = variant("zen4", "tlb", "l2_entries", "l2_entries = 0 ; estimate: no L2", NULL, NULL, "g5.ini");
+	if (vl_profile_load(path, &p, err, sizeof err))
+		fail_msg("%s", err);
+}
+
+/* A value without provenance, with an empty or unknown tag, is refused. */
+static void test_provenance_required(void **st)
+{
+	static const char *const lines[] = {
+		"walk_ref = 14", "walk_ref = 14 ; ", "walk_ref = 14 ; source:", "walk_ref = 14 ; source: ab",
+		"walk_ref = 14 ; recalled: Agner Fog", "walk_ref = 14 ; see Agner Fog",
+	};
+	for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
+		expect_error(variant("zen4", "tlb", "walk_ref", lines[i], NULL, NULL, "prov.ini"),
+			     "[tlb] walk_ref: no provenance");
+	expect_error(variant("zen4", "cpu", "vendor", "vendor = amd", NULL, NULL, "prov2.ini"), "[cpu] vendor: no provenance");
+	expect_error(variant("zen4", "features", "svm", "svm = 1", NULL, NULL, "prov3.ini"), "[features] svm: no provenance");
+	struct vl_profile p;
+	char err[512];
+	assert_int_equal(vl_profile_load(variant("zen4", "tlb", "walk_ref", "walk_ref = 14 ; estimate: why not",
+						 NULL, NULL, "prov4.ini"), &p, err, sizeof err), 0);
+}
+
+static const struct vl_profile_value *value_of(const struct vl_profile_value *v, size_t n, const char *sec,
+					       const char *key)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(v[i].section, sec) && !strcmp(v[i].key, key))
+			return &v[i];
+	fail_msg("no value [%s] %s", sec, key);
+	return NULL;
+}
+
+/* A small derived profile: every rule and reference form, applied once, with
+ * the class following the inputs. */
+static void test_derivations(void **st)
+{
+	struct vl_profile sky, z, p;
+	char err[512];
+	assert_int_equal(vl_profile_load("skylake-sp", &sky, err, sizeof err), 0);
+	assert_int_equal(vl_profile_load("zen4", &z, err, sizeof err), 0);
+	/* the base for the derived values below: stated by this test */
+	char *path = strdup(variant("zen4", "cpu", "mhz", "mhz = 2000 ; source: test clock", NULL, NULL, "d0.ini"));
+	char dir[512];
+	snprintf(dir, sizeof dir, "%s/d1.ini", tmpdir);
+	FILE *f = fopen(dir, "w");
+	assert_non_null(f);
+	char *src = slurp(path);
+	free(path);
+	/* rewrite lines of the copy */
+	static const struct { const char *sec, *key, *line; } sub[] = {
+		{ "tlb", "l1d_ways", "l1d_ways = tlb.l1d_entries ; derived: fully associative" },
+		{ "insn", "io", "io = ns(500) ; derived: 500 ns at this clock" },
+		{ "vmm", "io", "io = us(0.25) + insn.io ; derived: chained on a derived value" },
+		{ "vmm", "cpuid", "cpuid = vmm.exit_dispatch * 2 ; derived: from an estimate" },
+		{ "vmm", "msr", "msr = same(skylake-sp) ; derived: the same handler" },
+		{ "vmm", "hlt", "hlt = skylake-sp:vmx.vmexit + (10 - 4) / 3 ; derived: arithmetic" },
+		{ "tlb", "pwc_entries", "pwc_entries = 24 ; source: a sourced input" },
+		{ "vmm", "intr", "intr = scaled(skylake-sp, vmm.exit_dispatch) ; derived: scales like dispatch" },
+		{ "tlb", "ntlb_entries", "ntlb_entries = tlb.pwc_entries / 2 - 0.5 ; derived: rounds half up" },
+	};
+	char sec[64] = "";
+	for (char *save = NULL, *line = strtok_r(src, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (line[0] == '[')
+			snprintf(sec, sizeof sec, "%.*s", (int)strcspn(line + 1, "]"), line + 1);
+		char key[64];
+		key_of(line, key, sizeof key);
+		const char *out = line;
+		for (size_t i = 0; i < sizeof sub / sizeof sub[0]; i++)
+			if (!strcmp(sec, sub[i].sec) && !strcmp(key, sub[i].key))
+				out = sub[i].line;
+		fprintf(f, "%s\n", out);
+	}
+	fclose(f);
+	free(src);
+	struct vl_profile_value *v;
+	size_t n;
+	if (vl_profile_describe(dir, &p, &v, &n, err, sizeof err))
+		fail_msg("%s", err);
+	assert_int_equal(n, NTF);
+	assert_int_equal(p.tlb_l1d_ways, p.tlb_l1d_entries);
+	assert_int_equal(p.insn_io, 1000);                      /* 500 ns at 2000 MHz */
+	assert_int_equal(p.vmm_io, 500 + 1000);                 /* us(0.25) = 500, + insn.io once */
+	assert_int_equal(p.vmm_cpuid, 2 * z.vmm_exit_dispatch);
+	assert_int_equal(p.vmm_msr, sky.vmm_msr);
+	assert_int_equal(p.vmm_hlt, sky.vmx_vmexit + 2);
+	assert_int_equal(p.tlb_ntlb_entries, 12);               /* 11.5 rounds to 12 */
+	assert_int_equal(p.vmm_intr, (sky.vmm_intr * z.vmm_exit_dispatch * 2 + sky.vmm_exit_dispatch) /
+					     (2 * sky.vmm_exit_dispatch));   /* rounded half up */
+	assert_string_equal(vl_profile_class(value_of(v, n, "vmm", "intr")), "estimated");
+	assert_string_equal(vl_profile_class(value_of(v, n, "tlb", "pwc_entries")), "sourced");
+	assert_string_equal(vl_profile_class(value_of(v, n, "tlb", "ntlb_entries")), "derived");
+	assert_string_equal(vl_profile_class(value_of(v, n, "insn", "io")), "derived");    /* mhz sourced here */
+	assert_string_equal(vl_profile_class(value_of(v, n, "vmm", "cpuid")), "estimated"); /* input an estimate */
+	assert_string_equal(value_of(v, n, "vmm", "cpuid")->expr, "vmm.exit_dispatch * 2");
+	assert_true(value_of(v, n, "vmm", "cpuid")->on_estimate);
+	char num[32];
+	snprintf(num, sizeof num, "%llu", (unsigned long long)p.vmm_io);
+	assert_string_equal(value_of(v, n, "vmm", "io")->value, num);
+	free(v);
+}
+
+static void test_derivation_errors(void **st)
+{
+	static const struct { const char *line, *needle; } bad[] = {
+		{ "cpuid = foo(3) ; derived: test", "[vmm] cpuid: derived: unknown rule 'foo'" },
+		{ "cpuid = vmm.nosuch + 1 ; derived: test", "[vmm] cpuid: derived: unknown field 'vmm.nosuch'" },
+		{ "cpuid = cpu.model ; derived: test", "unknown field 'cpu.model'" },
+		{ "cpuid = nosuchprofile:vmm.cpuid ; derived: test", "unknown profile 'nosuchprofile'" },
+		{ "cpuid = skylake-sp:vmm.bogus ; derived: test", "unknown field 'skylake-sp:vmm.bogus'" },
+		{ "cpuid = vmm.cpuid + 1 ; derived: test", "derivation cycle through 'vmm.cpuid'" },
+		{ "cpuid = vmm.cpuid-1 ; derived: test", "unknown field 'vmm.cpuid-1'" },
+		{ "cpuid = 100 ; derived: test", "a derived value is its rule, not a number" },
+		{ "cpuid = 5 / (2 - 2) ; derived: test", "division by zero" },
+		{ "cpuid = 3 - 5 ; derived: test", "out of range [0, 1000000]" },
+		{ "cpuid = 2000 * 1000 ; derived: test", "[vmm] cpuid = 2000 * 1000 = 2e+06 out of range [0, 1000000]" },
+		{ "cpuid = (1 + 2 ; derived: test", "missing ')'" },
+		{ "cpuid = 1 2 ; derived: test", "unexpected '2'" },
+		{ "cpuid = svm.vmexit + vmx.vmexit ; derived: test", "uses 'vmx.vmexit', which this profile lacks" },
+		{ "cpuid = ns(100 ; derived: test", "missing ')'" },
+		{ "cpuid = same(p4 ; derived: test", "missing ')'" },
+		{ "cpuid = 1.2.3 ; derived: test", "bad number '1.2.3'" },
+		{ "cpuid = scaled(p4) ; derived: test", "scaled() takes a profile name and a field" },
+		{ "cpuid = scaled(p4, vmm.nosuch) ; derived: test", "unknown field 'vmm.nosuch'" },
+		{ "cpuid = scaled(p4, tlb.l2_entries) ; derived: test", "scaled(): 'p4:tlb.l2_entries' is 0" },
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		expect_error(variant("zen4", "vmm", "cpuid", bad[i].line, NULL, NULL, "derr.ini"), bad[i].needle);
+	/* two fields deriving from each other */
+	const char *p1 = variant("zen4", "vmm", "cpuid", "cpuid = insn.hlt ; derived: test", NULL, NULL, "cyc1.ini");
+	char tmp[512];
+	snprintf(tmp, sizeof tmp, "%s/cyc2.ini", tmpdir);
+	assert_int_equal(rename(p1, tmp), 0);
+	char *src = slurp(tmp);
+	char *at = strstr(src, "\nhlt = ");
+	assert_non_null(at);
+	FILE *f = fopen(tmp, "w");
+	fprintf(f, "%.*s\nhlt = vmm.cpuid ; derived: test2%s", (int)(at - src), src, strchr(at + 1, '\n'));
+	fclose(f);
+	free(src);
+	expect_error(tmp, "derivation cycle");
+	/* a string or boolean cannot be derived */
+	expect_error(variant("zen4", "features", "svm", "svm = features.npt ; derived: test", NULL, NULL, "db.ini"),
+		     "only a number can be derived");
+}
+
+/* The shares of every shipped profile add up, and every source that cites
+ * SOURCES.md names an entry that exists there; no source is "recalled". */
+static void test_shipped_provenance(void **st)
+{
+	char **names;
+	size_t n = vl_profile_list(&names);
+	char spath[512];
+	snprintf(spath, sizeof spath, "%s/SOURCES.md", vl_profile_dir());
+	char *sources = slurp(spath);
+	for (size_t k = 0; k < n; k++) {
+		struct vl_profile p;
+		struct vl_profile_value *v;
+		size_t nv, present = 0, s = 0, d = 0, e = 0;
+		char err[512];
+		if (vl_profile_describe(names[k], &p, &v, &nv, err, sizeof err))
+			fail_msg("%s", err);
+		for (size_t i = 0; i < nv; i++) {
+			if (!v[i].present)
+				continue;
+			present++;
+			const char *c = vl_profile_class(&v[i]);
+			s += !strcmp(c, "sourced");
+			d += !strcmp(c, "derived");
+			e += !strcmp(c, "estimated");
+			if (v[i].prov == VL_PROV_SOURCE && strstr(v[i].note, "recalled"))
+				fail_msg("%s [%s] %s: a recalled figure is not a source: %s", names[k], v[i].section,
+					 v[i].key, v[i].note);
+			for (const char *c2 = v[i].note; (c2 = strstr(c2, "SOURCES.md ")); c2++) {
+				char id[16];
+				if (sscanf(c2 + 11, "%15[A-Z0-9]", id) != 1)
+					continue;
+				char want[32], want2[32];
+				snprintf(want, sizeof want, "**%s ", id);
+				snprintf(want2, sizeof want2, "**%s**", id);
+				if (!strstr(sources, want) && !strstr(sources, want2))
+					fail_msg("%s [%s] %s cites SOURCES.md %s, which has no entry '%s'", names[k],
+						 v[i].section, v[i].key, id, want);
+			}
+		}
+		assert_int_equal(s + d + e, present);
+		assert_true(present >= 70);
+		free(v);
+	}
+	free(sources);
+	vl_profile_list_free(names, n);
 }
 
 static int setup(void **st)
@@ -311,6 +606,13 @@ int main(void)
 		cmocka_unit_test(test_bad_values),
 		cmocka_unit_test(test_name_mismatch),
 		cmocka_unit_test(test_every_value_sourced),
+		cmocka_unit_test(test_ranges),
+		cmocka_unit_test(test_repro_profiles),
+		cmocka_unit_test(test_tlb_geometry),
+		cmocka_unit_test(test_provenance_required),
+		cmocka_unit_test(test_derivations),
+		cmocka_unit_test(test_derivation_errors),
+		cmocka_unit_test(test_shipped_provenance),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,189 @@
+/* depends.c — which profile values a report result depends on most: each
+ * cost category's share of the run's cycles (from the database), mapped to
+ * the profile fields charged in that category (include/virtlab/cost_fields.def).
+ * The model is a sum of (count x profile value) per category, so a category's
+ * share is the share of the result that moves with its fields. */
+#include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "an_util.h"
+#include "virtlab/analysis.h"
+#include "virtlab/results.h"
+
+const struct vl_cost_fields vl_cost_fields[] = {
+#define CF(cat, fields, doc) { #cat, fields, doc },
+#include "virtlab/cost_fields.def"
+#undef CF
+};
+const size_t vl_cost_fields_count = sizeof vl_cost_fields / sizeof vl_cost_fields[0];
+
+#define DEP_MIN_SHARE 0.01   /* categories below 1% of a cell's cycles are left out */
+#define DEP_MAX_EXITS 3      /* exit reasons named per cell */
+
+const char *vl_cost_fields_of(const char *category)
+{
+	for (size_t i = 0; i < vl_cost_fields_count; i++)
+		if (!strcmp(vl_cost_fields[i].category, category))
+			return vl_cost_fields[i].fields;
+	return NULL;
+}
+
+/* The VMM handler value an exit reason charges besides vmm.exit_dispatch,
+ * by a word of the vendor's exit name (VT-x SDM names, SVM APM names);
+ * first match wins, so the more specific words come first. */
+static const struct { const char *word, *fields; } dep_exit_fields[] = {
+	{ "EPT_VIOLATION", "mmu.nested_fault, mmu.nested_alloc" }, { "NPF", "mmu.nested_fault, mmu.nested_alloc" },
+	{ "EXCP_PF", "vmm.exception, mmu.shadow_*" }, { "EXCEPTION", "vmm.exception, mmu.shadow_*" },
+	{ "CPUID", "vmm.cpuid" }, { "MSR", "vmm.msr" }, { "IOIO", "vmm.io" }, { "IO_INSTRUCTION", "vmm.io" },
+	{ "INVLPG", "vmm.invlpg, mmu.shadow_invlpg" }, { "CR", "vmm.cr, mmu.shadow_cr3" }, { "HLT", "vmm.hlt" },
+	{ "INTR", "vmm.intr" }, { "INTERRUPT", "vmm.intr" }, { "VMCALL", "vmm.vmcall" }, { "VMMCALL", "vmm.vmcall" },
+};
+
+static const char *dep_exit_handler(const char *reason)
+{
+	for (size_t i = 0; i < sizeof dep_exit_fields / sizeof dep_exit_fields[0]; i++)
+		if (strstr(reason, dep_exit_fields[i].word))
+			return dep_exit_fields[i].fields;
+	return "vmm.emulate";
+}
+
+/* fields, without the other vendor's hardware section (vmx.* on svm runs
+ * and the reverse), into buf. */
+static const char *dep_fields_for(const char *fields, const char *engine, char *buf, size_t n)
+{
+	size_t o = 0;
+	buf[0] = '\0';
+	for (const char *p = fields; p && *p;) {
+		const char *end = strstr(p, ", ");
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		bool skip = (!strncmp(p, "vmx.", 4) && strcmp(engine, "vtx")) || (!strncmp(p, "svm.", 4) && strcmp(engine, "svm"));
+		if (!skip && o + len + 3 < n) {
+			o += (size_t)snprintf(buf + o, n - o, "%s%.*s", o ? ", " : "", (int)len, p);
+		}
+		p = end ? end + 2 : NULL;
+	}
+	return buf;
+}
+
+struct dep_cat { const char *name; double cycles; };
+struct dep_exit { const char *name; double count; };
+
+static int dep_cat_cmp(const void *a, const void *b)
+{
+	const struct dep_cat *x = a, *y = b;
+	return x->cycles < y->cycles ? 1 : x->cycles > y->cycles ? -1 : strcmp(x->name, y->name);
+}
+
+static int dep_exit_cmp(const void *a, const void *b)
+{
+	const struct dep_exit *x = a, *y = b;
+	return x->count < y->count ? 1 : x->count > y->count ? -1 : strcmp(x->name, y->name);
+}
+
+/* One cell: its categories (largest first, >= DEP_MIN_SHARE) and top exits. */
+static void dep_cell(FILE *out, const char *work, const struct vl_rep_config *cf, int64_t run_id,
+		     const struct vl_db_metric *m, size_t n, enum vl_an_format f, bool first)
+{
+	const char *conf = cf->name;
+	char fb[256];
+	struct dep_cat cat[16];
+	struct dep_exit ex[DEP_MAX_EXITS + 1];
+	size_t ncat = 0, nex = 0;
+	double total = 0, cpi = NAN;
+	for (size_t i = 0; i < n; i++) {
+		if (!strcmp(m[i].kind, "cycles") && ncat < sizeof cat / sizeof cat[0] && m[i].value > 0) {
+			cat[ncat++] = (struct dep_cat){ m[i].name, m[i].value };
+			total += m[i].value;
+		} else if (!strcmp(m[i].kind, "cycles_per_iter")) {
+			cpi = m[i].value;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(m[i].kind, "exit_count") || m[i].value <= 0)
+			continue;
+		ex[nex < DEP_MAX_EXITS ? nex++ : DEP_MAX_EXITS] = (struct dep_exit){ m[i].name, m[i].value };
+		qsort(ex, nex, sizeof ex[0], dep_exit_cmp);   /* keep the largest DEP_MAX_EXITS */
+	}
+	qsort(cat, ncat, sizeof cat[0], dep_cat_cmp);
+	/* iterations of the measured region: total cycles / cycles per iteration */
+	double iters = isfinite(cpi) && cpi > 0 ? total / cpi : NAN;
+	if (f == VL_AN_JSON) {
+		fprintf(out, "%s\n  {\"workload\": ", first ? "" : ",");
+		an_json_str(out, work);
+		fputs(", \"config\": ", out);
+		an_json_str(out, conf);
+		fprintf(out, ", \"run_id\": %lld, \"categories\": [", (long long)run_id);
+		for (size_t i = 0; i < ncat; i++) {
+			fprintf(out, "%s{\"category\": \"%s\", \"share\": %.6f, \"fields\": ", i ? ", " : "", cat[i].name,
+				cat[i].cycles / total);
+			const char *fl = vl_cost_fields_of(cat[i].name);
+			an_json_str(out, fl ? dep_fields_for(fl, cf->engine, fb, sizeof fb) : "");
+			fputc('}', out);
+		}
+		fputs("], \"exits\": [", out);
+		for (size_t i = 0; i < nex; i++) {
+			fprintf(out, "%s{\"reason\": ", i ? ", " : "");
+			an_json_str(out, ex[i].name);
+			fprintf(out, ", \"count\": %.0f, \"handler\": ", ex[i].count);
+			an_json_str(out, dep_exit_handler(ex[i].name));
+			fputc('}', out);
+		}
+		fputs("]}", out);
+		return;
+	}
+	fprintf(out, "%-10s %-14s", work, conf);
+	bool any = false;
+	for (size_t i = 0; i < ncat; i++) {
+		double share = cat[i].cycles / total;
+		if (share < DEP_MIN_SHARE)
+			continue;
+		const char *fl = vl_cost_fields_of(cat[i].name);
+		fprintf(out, "%s%s %.1f%% [%s]", any ? "; " : " ", cat[i].name, 100 * share,
+			fl ? dep_fields_for(fl, cf->engine, fb, sizeof fb) : "?");
+		any = true;
+	}
+	if (!any)
+		fputs(" (no cycles recorded)", out);
+	for (size_t i = 0; i < nex; i++)
+		if (isfinite(iters) && iters > 0)
+			fprintf(out, "%s%s %.2f [%s]", i ? ", " : "; exits/iter: ", ex[i].name, ex[i].count / iters,
+				dep_exit_handler(ex[i].name));
+		else
+			fprintf(out, "%s%s %.0f [%s]", i ? ", " : "; exits: ", ex[i].name, ex[i].count,
+				dep_exit_handler(ex[i].name));
+	fputc('\n', out);
+}
+
+int vl_rep_depends_print(FILE *out, struct vl_db *db, const struct vl_rep_table *t, enum vl_an_format f, char *err,
+			 size_t errlen)
+{
+	if (f == VL_AN_JSON)
+	{
+		fputs("{\"profile\": ", out);
+		an_json_str(out, t->profile);
+		fputs(", \"depends\": [", out);
+	}
+	else
+		fprintf(out, "\nProfile values behind each result (profile %s): share of the cell's modelled cycles by cost\n"
+			     "category [the profile fields charged there]; categories under 1%% left out.\n", t->profile);
+	bool first = true;
+	for (size_t w = 0; w < t->nwork; w++) {
+		for (size_t c = 0; c < t->nconf; c++) {
+			const struct vl_rep_cell *cell = &t->cell[w * t->nconf + c];
+			if (!cell->present || !t->conf[c].model || strcmp(cell->status, "ok"))
+				continue;
+			struct vl_db_metric *m = NULL;
+			size_t n = 0;
+			if (vl_db_query_metrics(db, cell->run_id, &m, &n, err, errlen))
+				return -1;
+			dep_cell(out, t->work[w], &t->conf[c], cell->run_id, m, n, f, first);
+			first = false;
+			free(m);
+		}
+	}
+	if (f == VL_AN_JSON)
+		fputs("]}\n", out);
+	return 0;
+}
