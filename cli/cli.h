@@ -34,6 +34,7 @@ int cmd_report(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_advise(int argc, char **argv);
 
 /* ---- helpers (cli/util.c) ---- */
 /* Print "virtlab CMD: message" as one line on stderr; returns VL_CLI_USAGE. */
@@ -74,5 +75,14 @@ extern const char vl_build_commit[];
 extern const int vl_build_dirty;
 extern const char vl_build_cc[];
 extern const char vl_build_version[];
+
+
+/* ---- configurations (cli/cmd_advise.c) ---- */
+struct vl_adv_conf;
+/* The model configurations `matrix` would run for profile (engines: only
+ * these, when neng; else every model engine but trap), those the profile
+ * refuses or this build lacks left out. *out malloc'ed. 0, or -1 + err. */
+int vl_cli_expected_configs(const char *profile, const char *const *engines, size_t neng, struct vl_adv_conf **out,
+			    size_t *n, char *err, size_t errlen);
 
 #endif

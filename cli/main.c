@@ -16,6 +16,7 @@ static const struct vl_cli_cmd cli_cmds[] = {
 	{ "export",  "runs and metrics as CSV or JSON",                       cmd_export },
 	{ "bench",   "speed of the machine itself (guest MIPS)",              cmd_bench },
 	{ "show",    "show profile P: every value with its source",           cmd_show },
+	{ "advise",  "mode selection: the best engine x MMU per workload and profile", cmd_advise },
 	{ "version", "version, git commit and compiler of this build",        cmd_version },
 };
 #define CLI_NCMDS (sizeof cli_cmds / sizeof cli_cmds[0])

@@ -164,4 +164,60 @@ const char *vl_cost_fields_of(const char *category);   /* NULL if unknown */
 int vl_rep_depends_print(FILE *out, struct vl_db *db, const struct vl_rep_table *t, enum vl_an_format f, char *err,
 			 size_t errlen);
 
+
+/* ---- mode selection (analysis/advise.c) ---- */
+/* A workload mix: weights w_i over workloads; a mix's cost in a
+ * configuration is sum_i w_i * cycles_i / native_i (the slowdown of a job
+ * that spends fraction w_i of its native time in workload i), so the
+ * weights need native runs. Weights are normalised to sum 1. */
+#define VL_ADV_MAX_MIX 32
+struct vl_adv_mix {
+	size_t n;
+	char work[VL_ADV_MAX_MIX][32];
+	double w[VL_ADV_MAX_MIX];
+};
+/* "forkwait=0.3,compute=0.7" -> mix (names not checked here). 0, or -1
+ * with a one-line reason (a weight that does not parse, is negative or not
+ * finite, a duplicate, no positive weight). */
+int vl_adv_parse_mix(const char *s, struct vl_adv_mix *m, char *err, size_t errlen);
+
+/* A configuration the caller expects (the CLI: every engine x MMU the
+ * registry would run for the profile, as `matrix` plans it). */
+struct vl_adv_conf { char engine[32], mmu[32]; };
+
+/* One decision: a workload (or "mix") on a profile. */
+struct vl_adv_row {
+	char profile[64], workload[32];
+	int decided;               /* every expected configuration has an ok run */
+	char best[72], runner[72]; /* configuration names; runner "" with one candidate */
+	char best_engine[32], best_mmu[32];
+	double best_cost, runner_cost;   /* cycles/iteration; a mix: slowdown vs native */
+	double margin;             /* (runner - best) / best; NAN without a runner-up */
+	char category[16];         /* the cost category where the runner-up loses most */
+	double category_delta;     /* runner - best in that category (same unit as cost) */
+	size_t ncand;              /* configurations compared */
+	char missing[512];         /* configurations without a stored run, ", "-joined */
+	char failed[512];          /* configurations whose newest run was not ok */
+	int64_t best_run, runner_run;   /* run ids (0 for a mix) */
+};
+struct vl_adv_opts {
+	struct vl_rep_select sel;  /* profile, tag, commit, params, iterations (as report) */
+	const struct vl_adv_conf *expect; size_t nexpect;   /* NULL: the stored model configurations */
+	const char *const *workloads; size_t nwork;         /* NULL: every workload stored */
+	const struct vl_adv_mix *mix;                       /* a mix instead of per-workload rows */
+};
+/* Rows for one profile appended to *rows (realloc'ed; *n updated). The
+ * native engine is the baseline, never a candidate; only model runs are
+ * candidates (a real measurement has no cost categories). 0, or -1 + err. */
+int vl_adv_build(struct vl_db *db, const struct vl_adv_opts *o, struct vl_adv_row **rows, size_t *n, char *err,
+		 size_t errlen);
+void vl_adv_print(FILE *out, const struct vl_adv_row *rows, size_t n, enum vl_an_format f);
+/* The mode map (profiles x workloads, each cell coloured by the best
+ * configuration, labelled with it and the margin) as modemap.dat,
+ * modemap.gp and, with gnuplot (NULL = "gnuplot", "" = none), PNG and PDF,
+ * into dir; each image written is named on log. 0, 1 when gnuplot failed,
+ * -1 + err. */
+int vl_adv_modemap(const struct vl_adv_row *rows, size_t n, const char *dir, const char *gnuplot, FILE *log,
+		   char *err, size_t errlen);
+
 #endif
