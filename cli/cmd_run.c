@@ -4,12 +4,16 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "virtlab/guest_abi.h"
+#include "virtlab/datadir.h"
 #include "virtlab/results.h"
 
 static const char run_usage[] =
 	"usage: virtlab run [--engine E] [--mmu M] --workload W [--profile P] [--iterations N]\n"
 	"                   [--params \"k=v ...\"] [--image FILE] [--max-instructions N] [--max-cycles N]\n"
-	"                   [--ram-mb N] [--db FILE | --no-db] [--tag T] [--trace] [--format table|json|csv]\n"
+	"                   [--ram-mb N] [--db FILE | --no-db] [--tag T] [--trace] [--trace-region measured|all]\n"
+	"                   [--format table|json|csv]\n"
+	"                   [--progress | --no-progress]\n"
 	"Run one (engine, mmu, workload, profile) combination on the machine model (or QEMU).\n"
 	"  --engine E            CPU engine (default native; `virtlab list engines`)\n"
 	"  --mmu M               MMU engine (default: the engine's natural mode)\n"
@@ -17,17 +21,57 @@ static const char run_usage[] =
 	"  --profile P           CPU profile name or .ini path (default " VL_DEFAULT_PROFILE ")\n"
 	"  --iterations N        iterations of the measured loop (default: the workload's)\n"
 	"  --params \"k=v ...\"    extra guest command-line parameters\n"
-	"  --image FILE          guest ELF (default $VIRTLAB_GUEST or build/guest/guest.elf);\n"
+	"  --image FILE          guest ELF (default $VIRTLAB_GUEST, else the source tree's\n"
+	"                        build/guest/guest.elf, or PREFIX/share/virtlab/guest.elf when installed);\n"
 	"                        without --workload any ELF runs with `iters=N` only\n"
 	"  --max-instructions N  stop with status timeout after N instructions (default 2e10)\n"
 	"  --max-cycles N        stop with status timeout after N modelled cycles (default 1e13)\n"
-	"  --db FILE             results database (default " VL_DEFAULT_DB "); --no-db: do not store\n"
+	"  --db FILE             results database (default " VL_CLI_DB_DOC "); --no-db: do not store\n"
 	"  --tag T               tag stored with the run (for `virtlab compare`)\n"
-	"  --trace               print every exit, trap, callout, translation as it happens\n"
+	"  --trace               print every exit, trap, callout, translation as it happens, and\n"
+	"                        where the measured region begins and ends\n"
+	"  --trace-region R      measured: trace only inside the measured region (implies --trace);\n"
+	"                        all (default)\n"
 	"  --format F            table (default), json (one object), csv\n"
+	"  --progress            progress of a long run on stderr: guest instructions, modelled\n"
+	"                        cycles, time to the instruction limit (default: when stderr is a terminal);\n"
+	"                        --no-progress: never\n"
 	"Exit status: 0 ok, 1 the run failed or timed out, 2 bad usage / invalid combination.\n";
 
 struct trace_sink { FILE *out; };
+
+/* Numbers people read at a glance: 1234567 -> "1.23e6". */
+static void run_sci(char *buf, size_t n, double v)
+{
+	if (v < 1e5)
+		snprintf(buf, n, "%.0f", v);
+	else
+		snprintf(buf, n, "%.2fe%d", v / __builtin_pow(10, (int)__builtin_log10(v)), (int)__builtin_log10(v));
+}
+
+/* --progress: one line, redrawn on a terminal (appended otherwise). A run
+ * shorter than a second prints nothing. The model cannot know how many
+ * iterations are done, so the time shown is to the instruction limit: an
+ * upper bound for a run that finishes, the time left for one that will not. */
+static void run_progress(void *arg, const struct vl_run_progress *p)
+{
+	bool tty = *(const bool *)arg;
+	if (p->done) {
+		if (tty && p->seconds >= 1)
+			fputs("\r\033[K", stderr);
+		return;
+	}
+	char in[32], cy[32], lim[32];
+	run_sci(in, sizeof in, (double)p->insns);
+	run_sci(cy, sizeof cy, (double)p->cycles);
+	run_sci(lim, sizeof lim, (double)p->max_insns);
+	double mips = p->seconds > 0 ? p->insns / p->seconds / 1e6 : 0;
+	double left = mips > 0 && p->max_insns > p->insns ? (p->max_insns - p->insns) / (mips * 1e6) : 0;
+	fprintf(stderr, "%srun: %.0fs  %s guest instructions (%.0f MIPS)  %s modelled cycles  "
+		"instruction limit %s in <= %.0fs%s", tty ? "\r\033[K" : "", p->seconds, in, mips, cy, lim, left,
+		tty ? "" : "\n");
+	fflush(stderr);
+}
 
 static void run_trace(void *arg, const char *line)
 {
@@ -49,7 +93,7 @@ static int run_store(struct vl_db *db, const char *path, const struct vl_run_res
 int cmd_run(int argc, char **argv)
 {
 	enum { O_ENGINE = 256, O_MMU, O_WORKLOAD, O_PROFILE, O_ITERS, O_PARAMS, O_IMAGE, O_MAXI, O_MAXC,
-	       O_DB, O_NODB, O_TAG, O_TRACE, O_FORMAT, O_RAM, O_HELP };
+	       O_DB, O_NODB, O_TAG, O_TRACE, O_FORMAT, O_RAM, O_HELP, O_PROGRESS, O_NOPROGRESS, O_TRACE_REGION };
 	static const struct option opts[] = {
 		{ "engine", required_argument, 0, O_ENGINE }, { "mmu", required_argument, 0, O_MMU },
 		{ "workload", required_argument, 0, O_WORKLOAD }, { "profile", required_argument, 0, O_PROFILE },
@@ -59,11 +103,14 @@ int cmd_run(int argc, char **argv)
 		{ "no-db", no_argument, 0, O_NODB }, { "tag", required_argument, 0, O_TAG },
 		{ "trace", no_argument, 0, O_TRACE }, { "format", required_argument, 0, O_FORMAT },
 		{ "ram-mb", required_argument, 0, O_RAM }, { "help", no_argument, 0, O_HELP },
+		{ "progress", no_argument, 0, O_PROGRESS }, { "no-progress", no_argument, 0, O_NOPROGRESS },
+		{ "trace-region", required_argument, 0, O_TRACE_REGION },
 		{ 0, 0, 0, 0 }
 	};
 	struct vl_run_spec spec = { .engine = "native" };
-	const char *db = VL_DEFAULT_DB, *tag = NULL;
+	const char *db = vl_data_db(), *tag = NULL;
 	bool nodb = false, trace = false;
+	int progress = -1;   /* -1: when stderr is a terminal */
 	enum vl_fmt fmt = VL_FMT_TABLE;
 	int c;
 	optind = 1;
@@ -80,6 +127,17 @@ int cmd_run(int argc, char **argv)
 		case O_NODB:     nodb = true; break;
 		case O_TAG:      tag = optarg; break;
 		case O_TRACE:    trace = true; break;
+		case O_TRACE_REGION:
+			if (!strcmp(optarg, "measured"))
+				spec.trace_region = VL_REGION_MEASURE;
+			else if (!strcmp(optarg, "all"))
+				spec.trace_region = 0;
+			else
+				return vl_cli_usage_error("run", "--trace-region: expected measured or all, got '%s'", optarg);
+			trace = true;
+			break;
+		case O_PROGRESS:   progress = 1; break;
+		case O_NOPROGRESS: progress = 0; break;
 		case O_ITERS:
 			if (vl_cli_parse_u64(optarg, &spec.iterations) || !spec.iterations)
 				return vl_cli_usage_error("run", "--iterations: expected a positive integer, got '%s'", optarg);
@@ -124,6 +182,11 @@ int cmd_run(int argc, char **argv)
 	if (trace) {
 		spec.trace = run_trace;
 		spec.trace_arg = &sink;
+	}
+	bool err_tty = isatty(2);
+	if (progress == 1 || (progress < 0 && err_tty && !trace)) {
+		spec.progress = run_progress;
+		spec.progress_arg = &err_tty;
 	}
 	struct vl_run_result res;
 	int rc = vl_run_execute(&spec, &res);

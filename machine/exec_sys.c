@@ -730,10 +730,24 @@ int op_marker(struct vl_machine *m, const struct vl_insn *i)
 {
 	uint32_t d = (uint32_t)i->disp;
 	unsigned kind = (d >> 8) & 0xff, region = d & 0xff;
+	int before = m->region_id;
 	if (kind == VL_MARK_BEGIN && region < VL_MAX_REGIONS)
 		m->region_id = (int)region;
 	else if (kind == VL_MARK_END)
 		m->region_id = 0;
+	if (m->trace && m->region_id != before) {
+		/* where a region begins and ends, whatever --trace-region filters */
+		int r = m->region_id ? m->region_id : before;
+		char line[160], name[32];
+		if (r == VL_REGION_MEASURE)
+			snprintf(name, sizeof name, "measured region");
+		else
+			snprintf(name, sizeof name, "region %d", r);
+		snprintf(line, sizeof line, "=== %s %s at rip=0x%llx (%llu instructions, %llu cycles so far) ===", name,
+			 m->region_id ? "begins" : "ends", (unsigned long long)m->cpu.rip, (unsigned long long)m->insns,
+			 (unsigned long long)m->tsc);
+		m->trace(m->trace_arg, line);
+	}
 	m->ctr = &m->region[m->region_id];
 	m->cpu.rip += i->len;
 	return VL_X_STOP;   /* not retired: a marker is not part of any workload's instruction count */

@@ -99,7 +99,7 @@ void vl_trace(struct vl_machine *m, const char *fmt, ...)
 	char line[512];
 	va_list ap;
 
-	if (!m->trace)
+	if (!m->trace || (m->trace_region && m->region_id != m->trace_region))
 		return;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);

@@ -10,7 +10,7 @@
 # `make test` builds everything with SAN=1 and runs tests/run-tests.sh,
 # which prints every test's output and a final "N passed, N failed" line.
 
-TEST_LIBS := -lcmocka -lunicorn -lcapstone -linih -lsqlite3 -lm -lpthread
+TEST_LIBS := -lcmocka -lunicorn -lcapstone -linih -lsqlite3 -lnettle -lm -lpthread
 
 T_MACHINE  := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/machine/test_*.c))
 T_ENGINES  := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/engines/test_*.c))

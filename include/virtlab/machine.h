@@ -378,6 +378,9 @@ struct vl_machine {
 	 * an engine reports with vl_trace(). NULL = off. */
 	void (*trace)(void *arg, const char *line);
 	void *trace_arg;
+	/* Trace only while this counter region is current (run --trace-region
+	 * measured); 0 = every region. Region markers are traced regardless. */
+	int trace_region;
 
 	struct vl_machine_priv *priv;
 };
