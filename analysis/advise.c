@@ -7,13 +7,10 @@
  * A configuration the caller expects but the database lacks is listed as
  * missing and the row is undecided: a decision is never guessed. */
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "an_util.h"
 #include "virtlab/analysis.h"
@@ -449,47 +446,6 @@ void vl_adv_print(FILE *out, const struct vl_adv_row *rows, size_t n, enum vl_an
 
 /* ---- the mode map ---- */
 
-static void adv_safe(const char *s, char *buf, size_t n)
-{
-	size_t i = 0;
-	for (; s && *s && i + 1 < n; s++) {
-		unsigned char ch = (unsigned char)*s;
-		int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-			 strchr("_./+:()-", ch);
-		buf[i++] = ok && ch ? (char)ch : '_';
-	}
-	buf[i] = '\0';
-}
-
-/* gnuplot -e fmt="FMT" modemap.gp in dir; 0 when the image exists. */
-static int adv_gnuplot(const char *gnuplot, const char *dir, const char *fmt)
-{
-	pid_t pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		int null = open("/dev/null", O_RDWR);
-		if (null >= 0) {
-			dup2(null, 0);
-			dup2(null, 1);
-			dup2(null, 2);
-		}
-		if (chdir(dir))
-			_exit(126);
-		char var[32];
-		snprintf(var, sizeof var, "fmt=\"%s\"", fmt);
-		execlp(gnuplot, gnuplot, "-e", var, "modemap.gp", (char *)NULL);
-		_exit(127);
-	}
-	int st;
-	if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st))
-		return -1;
-	char path[4200];
-	struct stat sb;
-	snprintf(path, sizeof path, "%s/modemap.%s", dir, fmt);
-	return stat(path, &sb) || !sb.st_size ? -1 : 0;
-}
-
 int vl_adv_modemap(const struct vl_adv_row *rows, size_t n, const char *dir, const char *gnuplot, FILE *log,
 		   char *err, size_t errlen)
 {
@@ -546,7 +502,7 @@ int vl_adv_modemap(const struct vl_adv_row *rows, size_t n, const char *dir, con
 			while (strcmp(conf[k], rows[i].best))
 				k++;
 			col = (long)k;
-			adv_safe(rows[i].best, b, sizeof b);
+			an_safe(rows[i].best, b, sizeof b);
 		}
 		if (rows[i].decided && isfinite(rows[i].margin))
 			snprintf(lab, sizeof lab, 100 * rows[i].margin < 10 ? "%s\\n+%.1f%%" : "%s\\n+%.0f%%", b,
@@ -577,13 +533,13 @@ int vl_adv_modemap(const struct vl_adv_row *rows, size_t n, const char *dir, con
 	fputs("set xtics (", g);
 	for (size_t i = 0; i < nw; i++) {
 		char s[64];
-		adv_safe(work[i], s, sizeof s);
+		an_safe(work[i], s, sizeof s);
 		fprintf(g, "%s\"%s\" %zu", i ? ", " : "", s, i);
 	}
 	fputs(") rotate by 30 right\nset ytics (", g);
 	for (size_t i = 0; i < np; i++) {
 		char s[80];
-		adv_safe(prof[i], s, sizeof s);
+		an_safe(prof[i], s, sizeof s);
 		fprintf(g, "%s\"%s\" %zu", i ? ", " : "", s, i);
 	}
 	fputs(")\n", g);
@@ -595,7 +551,7 @@ int vl_adv_modemap(const struct vl_adv_row *rows, size_t n, const char *dir, con
 	      "     \"\" using 1:2:4 with labels notitle", g);
 	for (size_t k = 0; k < ncf; k++) {
 		char s[80];
-		adv_safe(conf[k], s, sizeof s);
+		an_safe(conf[k], s, sizeof s);
 		fprintf(g, ", \\\n     NaN with boxes lc rgb \"%s\" title \"%s\"", palette[k % npal], s);
 	}
 	fputs("\n", g);
@@ -607,7 +563,7 @@ int vl_adv_modemap(const struct vl_adv_row *rows, size_t n, const char *dir, con
 	if (*gp) {
 		static const char *const fmts[] = { "png", "pdf" };
 		for (int i = 0; i < 2; i++) {
-			if (adv_gnuplot(gp, dir, fmts[i])) {
+			if (an_gnuplot(gp, dir, "modemap", fmts[i])) {
 				fprintf(log, "advise: gnuplot could not draw %s/modemap.%s\n", dir, fmts[i]);
 				rc = 1;
 			} else {

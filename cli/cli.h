@@ -39,6 +39,7 @@ int cmd_plot(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_advise(int argc, char **argv);
+int cmd_sweep(int argc, char **argv);
 
 /* ---- helpers (cli/util.c) ---- */
 /* Print "virtlab CMD: message" as one line on stderr; returns VL_CLI_USAGE. */

@@ -17,6 +17,7 @@ static const struct vl_cli_cmd cli_cmds[] = {
 	{ "bench",   "speed of the machine itself (guest MIPS)",              cmd_bench },
 	{ "show",    "show profile P: every value with its source",           cmd_show },
 	{ "advise",  "mode selection: the best engine x MMU per workload and profile", cmd_advise },
+	{ "sweep",   "a profile value over a range: curves and crossover points", cmd_sweep },
 	{ "version", "version, git commit and compiler of this build",        cmd_version },
 };
 #define CLI_NCMDS (sizeof cli_cmds / sizeof cli_cmds[0])

@@ -233,4 +233,51 @@ void vl_adv_print(FILE *out, const struct vl_adv_row *rows, size_t n, enum vl_an
 int vl_adv_modemap(const struct vl_adv_row *rows, size_t n, const char *dir, const char *gnuplot, FILE *log,
 		   char *err, size_t errlen);
 
+
+/* ---- parameter sweeps (analysis/sweep.c) ---- */
+/* Where curves a and b, sampled at the same ascending x[0..n), cross: each
+ * sign change of a - b, interpolated linearly (in log x when logx and both
+ * ends are > 0); a run of points where they are equal counts once, at its
+ * first point; curves equal everywhere do not cross. Up to cap crossings
+ * into out (and, when dir is not NULL, dir[k] = -1 when a is the cheaper one
+ * below the crossing, +1 when b is, 0 for a touch). Returns how many. */
+size_t vl_sweep_crossings(const double *x, const double *a, const double *b, size_t n, int logx, double *out,
+			  int *dir, size_t cap);
+
+/* A sweep's runs are stored with profile label "BASE:section.key=VALUE"
+ * (the derived profile itself, in full, in profile_version) and tag
+ * "sweep:ID". */
+struct vl_sweep_curve {
+	char config[72], engine[32], mmu[32], workload[32];
+	double *y;                 /* cycles/iteration at each value; NAN when missing or not ok */
+};
+struct vl_sweep_cross {
+	char workload[32], a[72], b[72];
+	double x;
+	int dir;                   /* -1: a cheaper below x; +1: b cheaper below x; 0: touch */
+};
+struct vl_sweep_data {
+	char base[64], param[64], tag[128];
+	int logx;
+	size_t nx, ncurve, ncross;
+	double *x;                 /* the values, ascending */
+	struct vl_sweep_curve *c;  /* workload order, then report configuration order */
+	struct vl_sweep_cross *cross;
+};
+/* Read the ok model runs of tag whose profile label is BASE:param=VALUE,
+ * newest per (configuration, workload, value), into curves, and compute the
+ * crossovers of every pair of configurations of each workload. logx: the
+ * sweep was logarithmic (interpolate in log x). 0, or -1 + err (no runs). */
+int vl_sweep_load(struct vl_db *db, const char *tag, const char *base, const char *param, int logx,
+		  struct vl_sweep_data *d, char *err, size_t errlen);
+void vl_sweep_free(struct vl_sweep_data *d);
+/* Per workload a table (value x configuration), then the crossovers. */
+void vl_sweep_print(FILE *out, const struct vl_sweep_data *d, enum vl_an_format f);
+/* sweep.dat / sweep.gp (+ .png/.pdf with gnuplot; NULL = "gnuplot", "" =
+ * none) in dir: cycles per iteration against the parameter, a panel per
+ * workload, a line per configuration, crossovers marked. 0, 1 when gnuplot
+ * failed, -1 + err. */
+int vl_sweep_plot(const struct vl_sweep_data *d, const char *dir, const char *gnuplot, FILE *log, char *err,
+		  size_t errlen);
+
 #endif
