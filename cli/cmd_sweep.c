@@ -38,6 +38,7 @@ static const char sweep_usage[] =
 	"                   same id already stored are reused, not repeated\n"
 	"  --out DIR        figure directory (default results/plots): sweep.dat, sweep.gp, .png, .pdf\n"
 	"  --no-run         only analyse what the database holds (e.g. after `plan` and `merge`)\n"
+	"  --no-report      only run and store (what `plan` commands do): no table, no figure\n"
 	"  --db FILE        results database (default " VL_DEFAULT_DB ")\n"
 	"Values outside a field's range are refused by the profile loader (profiles/README.md).\n"
 	"Exit status: 0 ok, 1 a run failed, 2 bad usage (nothing stored).\n";
@@ -62,7 +63,7 @@ static int sw_dbl_cmp(const void *a, const void *b)
 }
 
 /* Parse "sec.key=SPEC" into the field and its values. 0, or a usage error. */
-static int sw_parse_param(const char *arg, char *sec, char *key, double *v, size_t *nv, int *logx)
+int vl_cli_sweep_values(const char *arg, char *sec, char *key, double *v, size_t *nv, int *logx)
 {
 	char buf[512];
 	*nv = 0;
@@ -181,21 +182,50 @@ static int sw_derive(const char *basepath, const char *base, const char *sec, co
 	return 0;
 }
 
+int vl_cli_sweep_profiles(const char *base, const char *sec, const char *key, const double *val, size_t nval,
+			  struct vl_profile *dprof, char *err, size_t errlen)
+{
+	struct vl_profile bprof;
+	if (vl_profile_load(base, &bprof, err, errlen))
+		return -1;
+	char tmpdir[512];
+	const char *td = getenv("TMPDIR");
+	snprintf(tmpdir, sizeof tmpdir, "%s/virtlab-sweep.XXXXXX", td && *td ? td : "/tmp");
+	if (!mkdtemp(tmpdir)) {
+		snprintf(err, errlen, "cannot create a scratch directory: %s", strerror(errno));
+		return -1;
+	}
+	int rc = 0;
+	for (size_t i = 0; i < nval && !rc; i++) {
+		char path[1024];
+		snprintf(path, sizeof path, "%s/%s:%s.%s=%.0f.ini", tmpdir, base, sec, key, val[i]);
+		struct vl_profile tmp, *p = dprof ? &dprof[i] : &tmp;
+		if (sw_derive(bprof.path, base, sec, key, val[i], path, err, errlen) || vl_profile_load(path, p, err, errlen))
+			rc = -1;
+		unlink(path);
+		/* provenance names where the base came from; the text is the derived one */
+		snprintf(p->path, sizeof p->path, "%s", bprof.path);
+	}
+	rmdir(tmpdir);
+	return rc;
+}
+
 int cmd_sweep(int argc, char **argv)
 {
-	enum { O_PARAM = 256, O_PROFILE, O_ENG, O_WORK, O_ITERS, O_ID, O_DB, O_OUT, O_FORMAT, O_NORUN, O_HELP };
+	enum { O_PARAM = 256, O_PROFILE, O_ENG, O_WORK, O_ITERS, O_ID, O_DB, O_OUT, O_FORMAT, O_NORUN, O_NOREPORT, O_HELP };
 	static const struct option opts[] = {
 		{ "param", required_argument, 0, O_PARAM }, { "profile", required_argument, 0, O_PROFILE },
 		{ "engines", required_argument, 0, O_ENG }, { "workloads", required_argument, 0, O_WORK },
 		{ "iterations", required_argument, 0, O_ITERS }, { "id", required_argument, 0, O_ID },
 		{ "db", required_argument, 0, O_DB }, { "out", required_argument, 0, O_OUT },
 		{ "format", required_argument, 0, O_FORMAT }, { "no-run", no_argument, 0, O_NORUN },
+		{ "no-report", no_argument, 0, O_NOREPORT },
 		{ "help", no_argument, 0, O_HELP }, { 0, 0, 0, 0 }
 	};
 	const char *param = NULL, *base = VL_DEFAULT_PROFILE, *id = NULL, *dbpath = VL_DEFAULT_DB, *out = "results/plots";
 	char *eng_arg = NULL, *work_arg = NULL;
 	uint64_t iters = 0;
-	bool norun = false;
+	bool norun = false, noreport = false;
 	enum vl_an_format fmt = VL_AN_TEXT;
 	int c;
 	optind = 1;
@@ -210,6 +240,7 @@ int cmd_sweep(int argc, char **argv)
 		case O_DB:      dbpath = optarg; break;
 		case O_OUT:     out = optarg; break;
 		case O_NORUN:   norun = true; break;
+		case O_NOREPORT: noreport = true; break;
 		case O_ITERS:
 			if (vl_cli_parse_u64(optarg, &iters) || !iters)
 				return vl_cli_usage_error("sweep", "--iterations: expected a positive integer, got '%s'", optarg);
@@ -239,7 +270,7 @@ int cmd_sweep(int argc, char **argv)
 	int logx = 0, rc;
 	if (!val)
 		return vl_cli_usage_error("sweep", "out of memory");
-	if ((rc = sw_parse_param(param, sec, key, val, &nval, &logx)))
+	if ((rc = vl_cli_sweep_values(param, sec, key, val, &nval, &logx)))
 		goto out_val;
 	snprintf(pname, sizeof pname, "%s.%s", sec, key);
 	struct vl_profile bprof;
@@ -322,28 +353,14 @@ int cmd_sweep(int argc, char **argv)
 
 	/* every derived profile, through the loader, before anything runs */
 	struct vl_profile *dprof = calloc(nval, sizeof *dprof);
-	char tmpdir[512];
-	const char *td = getenv("TMPDIR");
-	snprintf(tmpdir, sizeof tmpdir, "%s/virtlab-sweep.XXXXXX", td && *td ? td : "/tmp");
-	if (!dprof || !mkdtemp(tmpdir)) {
-		free(dprof);
-		rc = vl_cli_usage_error("sweep", "cannot create a scratch directory: %s", strerror(errno));
+	if (!dprof) {
+		rc = vl_cli_usage_error("sweep", "out of memory");
 		goto out_conf;
 	}
-	rc = 0;
-	for (size_t i = 0; i < nval && !rc; i++) {
-		char path[1024];
-		snprintf(path, sizeof path, "%s/%s:%s=%.0f.ini", tmpdir, base, pname, val[i]);
-		if (sw_derive(bprof.path, base, sec, key, val[i], path, err, sizeof err) ||
-		    vl_profile_load(path, &dprof[i], err, sizeof err))
-			rc = vl_cli_usage_error("sweep", "%s", err);
-		unlink(path);
-		/* the provenance records where the base came from; the text is the derived one */
-		snprintf(dprof[i].path, sizeof dprof[i].path, "%s", bprof.path);
-	}
-	rmdir(tmpdir);
-	if (rc)
+	if (vl_cli_sweep_profiles(base, sec, key, val, nval, dprof, err, sizeof err)) {
+		rc = vl_cli_usage_error("sweep", "%s", err);
 		goto out_prof;
+	}
 	if (!norun && access(vl_guest_image(), R_OK) != 0) {
 		rc = vl_cli_usage_error("sweep", "guest image %s not found (build it with `make guest`)", vl_guest_image());
 		goto out_prof;
@@ -407,6 +424,10 @@ int cmd_sweep(int argc, char **argv)
 		fprintf(stderr, "sweep: %zu runs (%zu reused from the database), %zu not ok; tag %s in %s\n", total, reused,
 			failed, tag, dbpath);
 	free(have);
+	if (noreport) {
+		rc = failed ? VL_CLI_FAILED : VL_CLI_OK;
+		goto out_db;
+	}
 	struct vl_sweep_data d;
 	if (vl_sweep_load(db, tag, base, pname, logx, &d, err, sizeof err)) {
 		fprintf(stderr, "virtlab sweep: %s\n", err);

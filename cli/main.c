@@ -18,6 +18,8 @@ static const struct vl_cli_cmd cli_cmds[] = {
 	{ "show",    "show profile P: every value with its source",           cmd_show },
 	{ "advise",  "mode selection: the best engine x MMU per workload and profile", cmd_advise },
 	{ "sweep",   "a profile value over a range: curves and crossover points", cmd_sweep },
+	{ "plan",    "one self-contained command per run, each into its own shard", cmd_plan },
+	{ "merge",   "fold database shards into one database (idempotent)",  cmd_merge },
 	{ "version", "version, git commit and compiler of this build",        cmd_version },
 };
 #define CLI_NCMDS (sizeof cli_cmds / sizeof cli_cmds[0])
