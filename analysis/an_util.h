@@ -24,4 +24,7 @@ int an_gnuplot(const char *gnuplot, const char *dir, const char *name, const cha
  * database must not be able to say `system(...)` to gnuplot). */
 void an_safe(const char *s, char *buf, size_t n);
 
+/* Text escaped for LaTeX (latex.c). */
+void an_tex_str(FILE *out, const char *s);
+
 #endif

@@ -280,4 +280,8 @@ void vl_sweep_print(FILE *out, const struct vl_sweep_data *d, enum vl_an_format 
 int vl_sweep_plot(const struct vl_sweep_data *d, const char *dir, const char *gnuplot, FILE *log, char *err,
 		  size_t errlen);
 
+/* The report table as a LaTeX fragment (booktabs table environment, for
+ * \input; analysis/latex.c): `report --format latex`, the paper's table. */
+void vl_rep_print_latex(FILE *out, const struct vl_rep_table *t);
+
 #endif
