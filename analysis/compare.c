@@ -332,6 +332,9 @@ static size_t cmp_parse_profile(const char *text, struct cmp_kv **out)
 		if (!eq)
 			continue;
 		*eq = '\0';
+		char *cmt = strstr(eq + 3, " ;");   /* the value, without its provenance comment */
+		if (cmt)
+			*cmt = '\0';
 		if (n == cap) {
 			cap = cap ? 2 * cap : 128;
 			struct cmp_kv *nk = realloc(*out, cap * sizeof *nk);

@@ -3,8 +3,8 @@
  * in profile_fields.def order. The text is itself a loadable profile
  * (`run --profile saved.ini`), its SHA-256 names the cost model a stored
  * run was made with, and two texts diff field by field (analysis/compare.c).
- * Comments, sources, file layout and include structure are not part of it:
- * only what the model read.
+ * Sources, formulas, file layout and references to other profiles are not
+ * part of it: only the values the model read (each line's source: a run).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,9 +36,12 @@ char *vl_profile_text(const struct vl_profile *p)
 	FILE *f = open_memstream(&buf, &len);
 	if (!f)
 		return NULL;
-#define PT_STR(s, k)  fprintf(f, "%s = %s\n", #k, p->s##_##k);
-#define PT_BOOL(s, k) fprintf(f, "%s = %d\n", #k, p->s##_##k ? 1 : 0);
-#define PT_U64(s, k)  fprintf(f, "%s = %llu\n", #k, (unsigned long long)p->s##_##k);
+/* every line says where its value came from (the loader asks each value
+ * for its provenance): a run that used it, as stored in the database */
+#define PT_WHY " ; source: the effective value of a stored virtlab run (profile_version)\n"
+#define PT_STR(s, k)  fprintf(f, "%s = %s" PT_WHY, #k, p->s##_##k);
+#define PT_BOOL(s, k) fprintf(f, "%s = %d" PT_WHY, #k, p->s##_##k ? 1 : 0);
+#define PT_U64(s, k)  fprintf(f, "%s = %llu" PT_WHY, #k, (unsigned long long)p->s##_##k);
 #define F(s, k, kind, need, ...)                          \
 	if (pt_needed(p, #need)) {                        \
 		pt_section(f, cur, sizeof cur, #s);       \
@@ -49,6 +52,7 @@ char *vl_profile_text(const struct vl_profile *p)
 #undef PT_STR
 #undef PT_BOOL
 #undef PT_U64
+#undef PT_WHY
 	if (fclose(f)) {
 		free(buf);
 		return NULL;

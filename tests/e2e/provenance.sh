@@ -51,7 +51,7 @@ run --tag b >/dev/null || bad "run b"
 sb=$(q "select profile_sha256 from run where tag = 'b'")
 [ -n "$sb" ] && [ "$sb" != "$sa" ] || bad "edited profile stored with the old hash"
 [ "$(q "select profile_commit || ' ' || profile_dirty from run where tag = 'b'")" = "$c1 1" ] || bad "edit not marked dirty"
-q "select text from profile_version where sha256 = '$sb'" | grep -qx "vmexit = $new" || bad "stored text lacks the new value"
+q "select text from profile_version where sha256 = '$sb'" | grep -q "^vmexit = $new ;" || bad "stored text lacks the new value"
 
 out=$("$V" compare tag:a tag:b --db "$T/r.db"); rc=$?
 [ $rc -eq 1 ] || bad "compare a b: status $rc (a $old -> $new exit cost is a regression)"

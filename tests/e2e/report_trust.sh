@@ -43,9 +43,9 @@ fi
 out=$("$V" report --profile p4 --db "$DB")
 echo "$out" | grep -q "note: ptemod mixes iteration counts: native 40 vtx/shadow 30" || { bad "mixed counts not named"; echo "$out"; }
 # ... and two versions of the profile
-cp profiles/p4.ini "$T/p4.ini"
-sed -i 's/^mov_cr3 = \([0-9]*\)/mov_cr3 = 1\1/' "$T/p4.ini"
-VIRTLAB_PROFILES="$T" "$V" run --profile p4 --workload cpuid --iterations 200 --db "$DB" >/dev/null || bad "run with edited p4"
+cp -r profiles "$T/prof"   # profiles may refer to each other: the whole directory
+sed -i 's/^mov_cr3 = \([0-9]*\)/mov_cr3 = 1\1/' "$T/prof/p4.ini"
+VIRTLAB_PROFILES="$T/prof" "$V" run --profile p4 --workload cpuid --iterations 200 --db "$DB" >/dev/null || bad "run with edited p4"
 out=$("$V" report --profile p4 --iterations 200 --db "$DB")
 echo "$out" | grep -q "note: the cells were made with 2 versions of profile p4" || { bad "profile versions not named"; echo "$out"; }
 
