@@ -273,7 +273,8 @@ int cmd_advise(int argc, char **argv)
 		rc = vl_cli_usage_error("advise", "--run: guest image %s not found (build it with `make guest`)", vl_guest_image());
 		goto out_list;
 	}
-	struct vl_db *db = vl_cli_db_open("advise", dbpath);
+	/* only --run writes: without it the database is read, never created */
+	struct vl_db *db = run ? vl_cli_db_open("advise", dbpath) : vl_cli_db_open_read("advise", dbpath);
 	if (!db) {
 		rc = VL_CLI_USAGE;
 		goto out_list;

@@ -32,15 +32,18 @@ usage --all --profile zen4
 usage --mix cpuid=1 --workloads cpuid
 usage -j 0
 
+"$V" advise --db "$DB" --workloads cpuid >/dev/null 2>"$T/err"; rc=$?
+[ $rc -eq 2 ] && [ ! -e "$DB" ] || bad "advise without --run on a missing database: status $rc (want 2, nothing created)"
+"$V" matrix --engines native --workloads cpuid,ptemod --db "$DB" >/dev/null || bad "native matrix"
 "$V" advise --db "$DB" --workloads cpuid,ptemod >"$T/out"; rc=$?
-[ $rc -eq 1 ] || bad "empty database: status $rc (want 1)"
+[ $rc -eq 1 ] || bad "native runs only: status $rc (want 1)"
 grep -q "missing: svm/shadow, svm/nested" "$T/out" || { bad "missing not named"; cat "$T/out"; }
 grep -q "undecided" "$T/out" || bad "no undecided row"
 
 "$V" advise --db "$DB" --workloads cpuid,ptemod --run -j 2 --format json >"$T/json" 2>"$T/err"; rc=$?
 [ $rc -eq 0 ] || { bad "--run: status $rc"; cat "$T/err"; }
 n=$(sqlite3 "$DB" "select count(*) from run")
-[ "$n" -eq 4 ] || bad "--run stored $n runs (want 4: svm/shadow, svm/nested x cpuid, ptemod)"
+[ "$n" -eq 6 ] || bad "--run: $n runs stored (want 6: the 2 native + svm/shadow, svm/nested x cpuid, ptemod)"
 # hand computation from the report's numbers
 "$V" report --db "$DB" --format csv >"$T/csv"
 for w in cpuid ptemod; do
@@ -54,13 +57,16 @@ for r in json.load(open('$T/json')):
 done
 "$V" advise --db "$DB" --workloads cpuid,ptemod --run >/dev/null 2>"$T/err" || bad "second --run failed"
 n=$(sqlite3 "$DB" "select count(*) from run")
-[ "$n" -eq 4 ] || bad "second --run stored more runs ($n)"
+[ "$n" -eq 6 ] || bad "second --run stored more runs ($n)"
 grep -q "running" "$T/err" && bad "second --run ran something"
 
 # a mix needs native runs: --run runs them too
 "$V" advise --db "$DB" --mix cpuid=0.5,ptemod=0.5 --run --map "$T/map" >"$T/out" 2>"$T/err"; rc=$?
 [ $rc -eq 0 ] || { bad "--mix --run: status $rc"; cat "$T/out" "$T/err"; }
 grep -qE "^zen4 +mix +svm/" "$T/out" || { bad "mix row"; cat "$T/out"; }
-[ "$(sqlite3 "$DB" "select count(*) from run where engine = 'native'")" -eq 2 ] || bad "native runs for the mix"
+[ "$(sqlite3 "$DB" "select count(*) from run where engine = 'native'")" -eq 2 ] || bad "the mix re-ran native runs"
+rm -f "$DB"*
+"$V" advise --db "$DB" --mix cpuid=1 --run >/dev/null 2>&1 || bad "--mix --run on a fresh database"
+[ "$(sqlite3 "$DB" "select count(*) from run where engine = 'native'")" -eq 1 ] || bad "--mix --run did not run native"
 [ -s "$T/map/modemap.png" ] && [ -s "$T/map/modemap.pdf" ] || bad "mode map not drawn"
 exit $fail
