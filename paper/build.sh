@@ -23,7 +23,10 @@ die() { echo "make paper: $*" >&2; exit "${2:-1}"; }
 [ -x "$V" ] || die "no $V (run make first)" 2
 command -v pdflatex >/dev/null || die "pdflatex not found (apt-get install texlive-latex-base texlive-latex-recommended)" 2
 command -v sqlite3 >/dev/null || die "sqlite3 not found" 2
-COMMIT=$(git rev-parse HEAD 2>/dev/null) || die "not a git checkout: the paper names its commit" 2
+# the commit of the binary that stores the runs (what `run` records), not
+# merely HEAD: a binary built before the last commit stores that one
+COMMIT=$("$V" version | sed -n 's/.*(commit \([0-9a-f]*\).*/\1/p')
+[ ${#COMMIT} -ge 7 ] || die "$V names no git commit: the paper states the commit its runs come from" 2
 ITERARG=${ITER:+--iterations $ITER}
 SWEEPID="paper-${COMMIT:0:12}-$SWEEP_PROFILE-$SWEEP"
 
@@ -68,9 +71,17 @@ fi
 G="$OUT/gen"
 IFS=, read -ra PL <<<"$PROFILES"
 : >"$G/tables.tex"
+: >"$G/figures.tex"
 for p in "${PL[@]}"; do
 	"$V" report --db "$DB" --profile "$p" --commit "$COMMIT" --format latex $ITERARG >"$G/report-$p.tex" || die "report $p failed"
 	echo "\\input{gen/report-$p.tex}" >>"$G/tables.tex"
+	"$V" plot --db "$DB" --profile "$p" --commit "$COMMIT" --out "$G/plots-$p" --size page breakdown exits >"$G/plot-$p.log" 2>&1 ||
+		die "plot $p failed (see $G/plot-$p.log)"
+	for f in breakdown exits; do
+		[ -s "$G/plots-$p/$f.pdf" ] || continue   # exits: none when no configuration exits
+		printf '\\begin{figure}[p]\n\\centering\n\\includegraphics[width=\\linewidth]{gen/plots-%s/%s.pdf}\n\\caption{%s on profile %s (\\texttt{virtlab plot %s}).}\n\\end{figure}\n' \
+			"$p" "$f" "$( [ $f = breakdown ] && echo 'Cycles per iteration by cost category' || echo 'VM exits per iteration by exit reason')" "$p" "$f" >>"$G/figures.tex"
+	done
 done
 "$V" advise --db "$DB" --profile "$PROFILES" --workloads "$WORKLOADS" --format json --map "$G/map" >"$G/advise.json" 2>"$G/advise.err" ||
 	die "advise: some decision is missing (see $G/advise.err)"
