@@ -248,8 +248,10 @@ static void rep_footnotes(FILE *out, const struct vl_rep_table *t, const char *p
 			snprintf(range, sizeof range, "%zu-%zu", lo, hi);
 		else
 			snprintf(range, sizeof range, "%zu", lo);
-		fprintf(out, "%s* %s: measured on the host (guest RDTSC: host TSC cycles), median of %s samples; no ratio "
-			"to the modelled columns, whose cycles are the %s CPU's", prefix, t->conf[c].name, range, t->profile);
+		fprintf(out, "%s* %s: measured on the host (%s), median of %s samples; no ratio "
+			"to the modelled columns, whose cycles are the %s CPU's", prefix, t->conf[c].name,
+			!strncmp(t->conf[c].name, "host", 4) ? "host-native twin processes: TSC ticks, or core cycles where PAPI counts them"
+							      : "guest RDTSC: host TSC cycles", range, t->profile);
 		if (t->mhz)
 			fprintf(out, " at %llu MHz", (unsigned long long)t->mhz);
 		fprintf(out, "\n");

@@ -21,6 +21,8 @@ static const struct vl_cli_cmd cli_cmds[] = {
 	{ "plan",    "one self-contained command per run, each into its own shard", cmd_plan },
 	{ "merge",   "fold database shards into one database (idempotent)",  cmd_merge },
 	{ "version", "version, git commit and compiler of this build",        cmd_version },
+	{ "validate", "the model vs this host: host twins beside the native model", cmd_validate },
+	{ "suite",   "a standard test suite (kvm-unit-tests): PASS/FAIL/SKIP per configuration", cmd_suite },
 };
 #define CLI_NCMDS (sizeof cli_cmds / sizeof cli_cmds[0])
 
