@@ -313,6 +313,7 @@ int cmd_advise(int argc, char **argv)
 				rc = vl_cli_usage_error("advise", "out of memory");
 			} else {
 				conf = more;
+				o.expect = conf;   /* realloc may have moved it; the candidates stay the first nconf */
 				size_t k = nconf;
 				if (!has_native) {
 					snprintf(conf[k].engine, sizeof conf[0].engine, "native");

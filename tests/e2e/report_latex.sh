@@ -12,7 +12,7 @@ T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
 fail=0
 bad() { echo "FAIL: $*"; fail=1; }
 DB="$T/l.db"
-"$V" matrix --workloads cpuid,ptemod --iterations 300 --db "$DB" >/dev/null || bad "matrix"
+"$V" matrix --engines native,svm --workloads cpuid,ptemod --iterations 300 --db "$DB" >/dev/null || bad "matrix"
 "$V" report --db "$DB" --format latex >"$T/t.tex" || bad "report latex: status $?"
 grep -q '^\\begin{tabular}{lrrr}$' "$T/t.tex" || bad "tabular columns"
 grep -q '^workload & native & svm/shadow & svm/nested \\\\$' "$T/t.tex" || bad "header row"
