@@ -243,6 +243,7 @@ static int run_model(const struct vl_run_spec *spec, const struct vl_engine_ops 
 
 	res->exit_table = m->exit_table;
 	res->exit_table_len = m->exit_table_len;
+	res->hypercall_slots = m->hypercall_slots;
 	res->ctr = m->region[VL_REGION_MEASURE];
 	res->total_insns = m->insns;
 	res->total_cycles = m->tsc;

@@ -189,6 +189,14 @@ void vl_vcpu_to_user(struct vl_vcpu *v);
  * mappings (map_monitor) in every root itself. */
 void vl_vcpu_sync(struct vl_vcpu *v);
 
+/* Read n bytes of guest memory at va as the guest kernel would (supervisor,
+ * through the hardware root; the MMU engine absorbs hidden faults; charged
+ * as the runtime's own guest accesses are). Returns 0; 1 when the access
+ * is the guest's own fault (nothing delivered: the caller decides, e.g. a
+ * hypercall returns -EFAULT); -1 when the machine stopped. (Added for pv's
+ * hypercall arguments.) */
+int vl_vcpu_read(struct vl_vcpu *v, uint64_t va, void *dst, size_t n);
+
 /* Charge one trap-and-emulate round trip into the VMM and back: the
  * hardware delivery into ring 0 (exception.delivery) and the monitor's
  * IRET back (insn.iret) to VL_CAT_EXIT, the VMM's entry/dispatch

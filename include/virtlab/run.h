@@ -90,6 +90,7 @@ struct vl_run_result {
 	double cycles_per_iter;    /* measured-region total / iterations (model), or guest-measured (external) */
 	const struct vl_exit_desc *exit_table;   /* static storage of the engine */
 	size_t exit_table_len;
+	size_t hypercall_slots;    /* exit_table[0 .. this) are hypercalls (pv) */
 
 	/* guest output */
 	struct vl_guest_result results[8];
