@@ -39,6 +39,7 @@ CPPFLAGS += -Iinclude -D_GNU_SOURCE
 HOST_CFLAGS := -std=c17 $(OPT) -g $(WARN) $(SANFLAGS) -MMD -MP $(CFLAGS)
 HOST_LDFLAGS := $(SANFLAGS) $(LDFLAGS)
 HOST_LIBS := -lcapstone -linih -lsqlite3 -lm
+HOST_LIBS += -lpapi -lpfm -lsde
 
 GIT_COMMIT := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 GIT_DIRTY  := $(shell test -n "$$(git status --porcelain 2>/dev/null)" && echo 1 || echo 0)
@@ -93,6 +94,7 @@ $(BIN): $(call obj,$(CLI_SRC)) $(ALL_LIBS)
 	$(CC) $(HOST_LDFLAGS) -o $@ $(call obj,$(CLI_SRC)) $(ALL_LIBS) $(HOST_LIBS)
 
 -include guest/guest.mk
+-include workloads/host/host.mk
 -include tests/tests.mk
 
 guest: $(GUEST_ELF)

@@ -218,8 +218,10 @@ static void rep_footnotes(FILE *out, const struct vl_rep_table *t, const char *p
 			snprintf(range, sizeof range, "%zu-%zu", lo, hi);
 		else
 			snprintf(range, sizeof range, "%zu", lo);
-		fprintf(out, "%s* %s: real measurement (guest RDTSC), median of %s samples; "
-			"other columns: the deterministic model\n", prefix, t->conf[c].name, range);
+		fprintf(out, "%s* %s: real measurement (%s), median of %s samples; "
+			"other columns: the deterministic model\n", prefix, t->conf[c].name,
+			!strncmp(t->conf[c].name, "host", 4) ? "host-native twin processes: TSC ticks, or core cycles where PAPI counts them"
+							      : "guest RDTSC", range);
 		prefix = "";
 	}
 }

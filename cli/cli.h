@@ -34,6 +34,8 @@ int cmd_report(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_validate(int argc, char **argv);
+int cmd_suite(int argc, char **argv);
 
 /* ---- helpers (cli/util.c) ---- */
 /* Print "virtlab CMD: message" as one line on stderr; returns VL_CLI_USAGE. */

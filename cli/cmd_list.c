@@ -1,19 +1,23 @@
-/* cmd_list.c — `virtlab list engines|mmus|workloads|profiles`. */
+/* cmd_list.c — `virtlab list engines|mmus|workloads|profiles|events`. */
 #include <string.h>
 
 #include "cli.h"
 #include "virtlab/engine.h"
+#include "virtlab/hpc.h"
 #include "virtlab/mmu.h"
 #include "virtlab/profile.h"
 #include "virtlab/run.h"
 
 static const char list_usage[] =
-	"usage: virtlab list engines|mmus|workloads|profiles\n"
+	"usage: virtlab list engines|mmus|workloads|profiles|events\n"
 	"List what can be combined in `virtlab run`, with one-line descriptions.\n"
 	"  engines    CPU engines, their default and valid MMU modes\n"
 	"  mmus       MMU virtualization engines\n"
 	"  workloads  guest workloads and their default iterations\n"
-	"  profiles   CPU profiles: model, year, virtualization features\n";
+	"  profiles   CPU profiles: model, year, virtualization features\n"
+	"  events     hardware events this host's PMU can count (PAPI presets and libpfm4 native\n"
+	"             names, for `run --engine host --events`); none, with PAPI's reason on stderr,\n"
+	"             where the host has no usable PMU\n";
 
 static int list_engines(void)
 {
@@ -140,14 +144,28 @@ static int list_profiles(void)
 	return rc;
 }
 
+static int list_events(void)
+{
+	char why[512] = "";
+	int n = hpc_list(stdout, why, sizeof why);
+	if (n < 0) {
+		fprintf(stderr, "virtlab list events: %s\n", why);
+		return VL_CLI_FAILED;
+	}
+	if (why[0])   /* no hardware (PMU) event: say why (PAPI's reason) */
+		fprintf(stderr, "virtlab list events: %s\n", why);
+	return VL_CLI_OK;
+}
+
 int cmd_list(int argc, char **argv)
 {
 	static const struct { const char *what; int (*fn)(void); } kinds[] = {
 		{ "engines", list_engines }, { "mmus", list_mmus },
 		{ "workloads", list_workloads }, { "profiles", list_profiles },
+		{ "events", list_events },
 	};
 	if (argc < 2)
-		return vl_cli_usage_error("list", "what to list? (valid: engines, mmus, workloads, profiles)");
+		return vl_cli_usage_error("list", "what to list? (valid: engines, mmus, workloads, profiles, events)");
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		fputs(list_usage, stdout);
 		fputs(list_sources_usage, stdout);
@@ -176,5 +194,5 @@ int cmd_list(int argc, char **argv)
 	for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
 		if (!strcmp(argv[1], kinds[i].what))
 			return kinds[i].fn();
-	return vl_cli_usage_error("list", "unknown list '%s' (valid: engines, mmus, workloads, profiles)", argv[1]);
+	return vl_cli_usage_error("list", "unknown list '%s' (valid: engines, mmus, workloads, profiles, events)", argv[1]);
 }

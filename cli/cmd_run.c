@@ -8,8 +8,9 @@
 
 static const char run_usage[] =
 	"usage: virtlab run [--engine E] [--mmu M] --workload W [--profile P] [--iterations N]\n"
-	"                   [--params \"k=v ...\"] [--image FILE] [--max-instructions N] [--max-cycles N]\n"
+	"                   [--params \"k=v ...\"] [--image FILE [--append ARGS]] [--max-instructions N] [--max-cycles N]\n"
 	"                   [--ram-mb N] [--db FILE | --no-db] [--tag T] [--trace] [--format table|json|csv]\n"
+	"                   [--events E1,E2,...] [--repeats N]\n"
 	"Run one (engine, mmu, workload, profile) combination on the machine model (or QEMU).\n"
 	"  --engine E            CPU engine (default native; `virtlab list engines`)\n"
 	"  --mmu M               MMU engine (default: the engine's natural mode)\n"
@@ -18,13 +19,18 @@ static const char run_usage[] =
 	"  --iterations N        iterations of the measured loop (default: the workload's)\n"
 	"  --params \"k=v ...\"    extra guest command-line parameters\n"
 	"  --image FILE          guest ELF (default $VIRTLAB_GUEST or build/guest/guest.elf);\n"
-	"                        without --workload any ELF runs with `iters=N` only\n"
+	"                        without --workload any ELF runs with `iters=N` only; a Multiboot v1\n"
+	"                        kernel (e.g. kvm-unit-tests *.flat) boots in 32-bit protected mode\n"
+	"  --append ARGS         a Multiboot kernel's command line after its name (as QEMU -append)\n"
 	"  --max-instructions N  stop with status timeout after N instructions (default 2e10)\n"
 	"  --max-cycles N        stop with status timeout after N modelled cycles (default 1e13)\n"
 	"  --db FILE             results database (default " VL_DEFAULT_DB "); --no-db: do not store\n"
 	"  --tag T               tag stored with the run (for `virtlab compare`)\n"
 	"  --trace               print every exit, trap, callout, translation as it happens\n"
 	"  --format F            table (default), json (one object), csv\n"
+	"  --events E1,E2,...    engine host: hardware events to count (PAPI presets or libpfm4 native\n"
+	"                        names; default PAPI_TOT_CYC,PAPI_TOT_INS,PAPI_TLB_DM; `virtlab list events`)\n"
+	"  --repeats N           real engines (host, qemu-*): samples to take, each a new process\n"
 	"Exit status: 0 ok, 1 the run failed or timed out, 2 bad usage / invalid combination.\n";
 
 struct trace_sink { FILE *out; };
@@ -49,7 +55,7 @@ static int run_store(struct vl_db *db, const char *path, const struct vl_run_res
 int cmd_run(int argc, char **argv)
 {
 	enum { O_ENGINE = 256, O_MMU, O_WORKLOAD, O_PROFILE, O_ITERS, O_PARAMS, O_IMAGE, O_MAXI, O_MAXC,
-	       O_DB, O_NODB, O_TAG, O_TRACE, O_FORMAT, O_RAM, O_HELP };
+	       O_DB, O_NODB, O_TAG, O_TRACE, O_FORMAT, O_RAM, O_HELP, O_EVENTS, O_REPEATS, O_APPEND };
 	static const struct option opts[] = {
 		{ "engine", required_argument, 0, O_ENGINE }, { "mmu", required_argument, 0, O_MMU },
 		{ "workload", required_argument, 0, O_WORKLOAD }, { "profile", required_argument, 0, O_PROFILE },
@@ -59,6 +65,8 @@ int cmd_run(int argc, char **argv)
 		{ "no-db", no_argument, 0, O_NODB }, { "tag", required_argument, 0, O_TAG },
 		{ "trace", no_argument, 0, O_TRACE }, { "format", required_argument, 0, O_FORMAT },
 		{ "ram-mb", required_argument, 0, O_RAM }, { "help", no_argument, 0, O_HELP },
+		{ "events", required_argument, 0, O_EVENTS }, { "repeats", required_argument, 0, O_REPEATS },
+		{ "append", required_argument, 0, O_APPEND },
 		{ 0, 0, 0, 0 }
 	};
 	struct vl_run_spec spec = { .engine = "native" };
@@ -76,10 +84,19 @@ int cmd_run(int argc, char **argv)
 		case O_PROFILE:  spec.profile = optarg; break;
 		case O_PARAMS:   spec.params = optarg; break;
 		case O_IMAGE:    spec.image = optarg; break;
+		case O_APPEND:   spec.append = optarg; break;
 		case O_DB:       db = optarg; break;
 		case O_NODB:     nodb = true; break;
 		case O_TAG:      tag = optarg; break;
 		case O_TRACE:    trace = true; break;
+		case O_EVENTS:   spec.events = optarg; break;
+		case O_REPEATS: {
+			uint64_t r = 0;
+			if (vl_cli_parse_u64(optarg, &r) || !r || r > 10000)
+				return vl_cli_usage_error("run", "--repeats: expected 1..10000, got '%s'", optarg);
+			spec.repeats = (unsigned)r;
+			break;
+		}
 		case O_ITERS:
 			if (vl_cli_parse_u64(optarg, &spec.iterations) || !spec.iterations)
 				return vl_cli_usage_error("run", "--iterations: expected a positive integer, got '%s'", optarg);
@@ -110,6 +127,8 @@ int cmd_run(int argc, char **argv)
 	}
 	if (optind < argc)
 		return vl_cli_usage_error("run", "unexpected argument '%s' (see virtlab run --help)", argv[optind]);
+	if (spec.events && strcmp(spec.engine, "host"))
+		return vl_cli_usage_error("run", "--events: only engine host counts hardware events (got engine %s)", spec.engine);
 	if (!spec.workload && !spec.image)
 		return vl_cli_usage_error("run", "--workload is required (valid: see `virtlab list workloads`), or --image FILE");
 

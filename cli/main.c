@@ -17,6 +17,8 @@ static const struct vl_cli_cmd cli_cmds[] = {
 	{ "bench",   "speed of the machine itself (guest MIPS)",              cmd_bench },
 	{ "show",    "show profile P: every value with its source",           cmd_show },
 	{ "version", "version, git commit and compiler of this build",        cmd_version },
+	{ "validate", "the model vs this host: host twins beside the native model", cmd_validate },
+	{ "suite",   "a standard test suite (kvm-unit-tests): PASS/FAIL/SKIP per configuration", cmd_suite },
 };
 #define CLI_NCMDS (sizeof cli_cmds / sizeof cli_cmds[0])
 

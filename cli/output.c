@@ -44,7 +44,9 @@ void vl_cli_json_result(FILE *out, const struct vl_run_result *r)
 	fprintf(out, ",\"status\":");      vl_cli_json_string(out, vl_run_status_name[r->status]);
 	fprintf(out, ",\"reason\":");      vl_cli_json_string(out, r->reason);
 	fprintf(out, ",\"guest_exit\":%d", r->guest_exit);
+	fprintf(out, ",\"console\":");     vl_cli_json_string(out, r->console ? r->console : "");
 	fprintf(out, ",\"model\":%s", r->model ? "true" : "false");
+	fprintf(out, ",\"measured\":%s", r->model ? "false" : "true");   /* a real row: samples, not model counters */
 	fprintf(out, ",\"cycles_per_iter\":"); json_num(out, r->cycles_per_iter);
 	fprintf(out, ",\"cycles\":{\"total\":%llu", (unsigned long long)vl_counters_total(c));
 	for (int i = 0; i < VL_CAT_COUNT; i++)
@@ -102,7 +104,23 @@ void vl_cli_json_result(FILE *out, const struct vl_run_result *r)
 		}
 		fprintf(out, "]}");
 	}
-	fprintf(out, "},\"total\":{\"instructions\":%llu,\"cycles\":%llu}",
+	fprintf(out, "}");
+	if (!r->model) {
+		/* real engines: each hardware counter asked for, counted or not and why */
+		bool all = r->nhw > 0;
+		for (int i = 0; i < r->nhw; i++)
+			all &= r->hw[i].available;
+		fprintf(out, ",\"counters\":{\"available\":%s,\"events\":{", all ? "true" : "false");
+		for (int i = 0; i < r->nhw; i++) {
+			fprintf(out, "%s", i ? "," : "");
+			vl_cli_json_string(out, r->hw[i].name);
+			fprintf(out, ":{\"available\":%s,\"reason\":", r->hw[i].available ? "true" : "false");
+			vl_cli_json_string(out, r->hw[i].reason);
+			fputc('}', out);
+		}
+		fprintf(out, "}}");
+	}
+	fprintf(out, ",\"total\":{\"instructions\":%llu,\"cycles\":%llu}",
 		(unsigned long long)r->total_insns, (unsigned long long)r->total_cycles);
 	fprintf(out, ",\"host\":{\"seconds\":");
 	json_num(out, r->host_seconds);
@@ -159,6 +177,9 @@ static void table_result(FILE *out, const struct vl_run_result *r)
 			fprintf(out, "sample %-18s n=%zu  min %.1f  mean %.1f  max %.1f %s\n", s->metric, s->n, lo,
 				s->n ? sum / s->n : 0.0, hi, s->unit);
 		}
+		for (int i = 0; i < r->nhw; i++)
+			if (!r->hw[i].available)
+				fprintf(out, "counter %-17s unavailable: %s\n", r->hw[i].name, r->hw[i].reason);
 		fprintf(out, "\nhost              %.3f s (real execution: no model counters)\n", r->host_seconds);
 		return;
 	}

@@ -8,6 +8,7 @@
 extern const struct vl_engine_ops vl_engine_native;
 extern const struct vl_engine_ops vl_engine_vtx, vl_engine_svm;
 extern const struct vl_engine_ops vl_engine_qemu_tcg, vl_engine_qemu_kvm;
+extern const struct vl_engine_ops vl_engine_host;
 extern const struct vl_engine_ops vl_engine_trap;
 extern const struct vl_engine_ops vl_engine_pv;
 
@@ -16,6 +17,7 @@ const struct vl_engine_ops *const vl_engines[] = {
 	&vl_engine_vtx, &vl_engine_svm,
 	&vl_engine_qemu_tcg,
 	&vl_engine_qemu_kvm,
+	&vl_engine_host,
 	&vl_engine_trap,
 	&vl_engine_pv,
 };

@@ -13,6 +13,7 @@
 #include "virtlab/engine.h"
 #include "virtlab/machine.h"
 #include "virtlab/run.h"
+#include "virtlab/sde.h"
 #include "hv/hv.h"
 
 /* Generous but finite: a run that exceeds these is a guest that does not
@@ -142,6 +143,52 @@ static const char *basename_noext(const char *path, char *buf, size_t n)
 	return buf;
 }
 
+/* kvm-unit-tests' vmexit benchmark prints one line per benchmark, "NAME N"
+ * with N its RDTSC cycles per operation (x86/vmexit.c do_test; indented
+ * "  ipi NAME N" lines are details). Each becomes a guest result (iters 1,
+ * cycles N, unit=cycles/op); a run of one benchmark has N as its
+ * cycles_per_iter, so `report --tag kvm-unit-tests` shows kvm-unit-tests'
+ * exit-cost table per configuration. Only for an image named vmexit*. */
+static void run_parse_kut_vmexit(struct vl_run_result *res, const char *image)
+{
+	const char *b = strrchr(image, '/');
+	b = b ? b + 1 : image;
+	if (strncmp(b, "vmexit", 6) || !res->console)
+		return;
+	res->nresults = 0;
+	for (const char *l = res->console; *l; ) {
+		const char *e = strchr(l, '\n');
+		size_t n = e ? (size_t)(e - l) : strlen(l);
+		char line[96], name[32];
+		unsigned long long v;
+		char tail;
+		if (n < sizeof line) {
+			memcpy(line, l, n);
+			line[n] = '\0';
+			if (sscanf(line, "%31[a-z0-9_] %llu%c", name, &v, &tail) == 3 && tail == '\r')
+				tail = 0;
+			else if (sscanf(line, "%31[a-z0-9_] %llu%c", name, &v, &tail) != 2)
+				goto next;
+			if (res->nresults < (int)(sizeof res->results / sizeof res->results[0])) {
+				struct vl_guest_result *g = &res->results[res->nresults++];
+				memset(g, 0, sizeof *g);
+				cpy(g->workload, sizeof g->workload, name);
+				g->iters = 1;
+				g->cycles = v;
+				g->nkv = 1;
+				cpy(g->key[0], sizeof g->key[0], "unit");
+				cpy(g->val[0], sizeof g->val[0], "cycles/op");
+			}
+		}
+next:
+		if (!e)
+			break;
+		l = e + 1;
+	}
+	if (res->nresults == 1)
+		res->cycles_per_iter = (double)res->results[0].cycles;
+}
+
 void vl_run_parse_results(struct vl_run_result *res, const char *console)
 {
 	res->nresults = 0;
@@ -198,7 +245,7 @@ static const char *first_error(const char *console, char *buf, size_t n)
 /* Model run: machine + image + engine, then fill the result. */
 static int run_model(const struct vl_run_spec *spec, const struct vl_engine_ops *eng,
 		     const struct vl_mmu_ops *mmu, const struct vl_profile *prof,
-		     const char *image, const char *cmdline, struct vl_run_result *res)
+		     const char *image, const char *cmdline, bool foreign, struct vl_run_result *res)
 {
 	char err[512] = "";
 	void *ectx = NULL;
@@ -244,11 +291,13 @@ static int run_model(const struct vl_run_spec *spec, const struct vl_engine_ops 
 	res->exit_table = m->exit_table;
 	res->exit_table_len = m->exit_table_len;
 	res->hypercall_slots = m->hypercall_slots;
-	res->ctr = m->region[VL_REGION_MEASURE];
+	/* a Multiboot kernel has no region markers: everything it did is region 0 */
+	res->ctr = m->region[foreign ? 0 : VL_REGION_MEASURE];
 	res->total_insns = m->insns;
 	res->total_cycles = m->tsc;
 	res->host_mips = res->host_seconds > 0 ? m->insns / res->host_seconds / 1e6 : 0;
 	res->cycles_per_iter = res->iterations ? (double)vl_counters_total(&res->ctr) / res->iterations : 0;
+	vl_sde_publish(res);   /* the counters as PAPI SDEs sde:::virtlab::... (engines/sde.c) */
 	res->console = malloc(m->console_len + 1);
 	if (res->console) {
 		if (m->console_len)
@@ -261,7 +310,12 @@ static int run_model(const struct vl_run_spec *spec, const struct vl_engine_ops 
 	switch (st) {
 	case VL_M_EXITED:
 		res->guest_exit = (int)m->exit_code;
-		if (m->exit_code != VL_EXIT_OK) {
+		if (foreign) {
+			/* a Multiboot kernel brings its own convention: 0 = success (kvm-unit-tests) */
+			res->status = m->exit_code == 0 ? VL_RUN_OK : VL_RUN_FAILED;
+			if (m->exit_code)
+				snprintf(res->reason, sizeof res->reason, "guest exited with status %u", m->exit_code);
+		} else if (m->exit_code != VL_EXIT_OK) {
 			const char *e = first_error(res->console, ebuf, sizeof ebuf);
 			res->status = VL_RUN_FAILED;
 			snprintf(res->reason, sizeof res->reason, "guest exited with status %u%s%s",
@@ -355,9 +409,20 @@ int vl_run_execute(const struct vl_run_spec *spec, struct vl_run_result *res)
 	}
 
 	/* The guest command line, built once for the model and external
-	 * engines alike (engines/hv): workload=W iters=N [params] */
+	 * engines alike (engines/hv): workload=W iters=N [params]; a Multiboot
+	 * kernel gets --append alone (the loader puts its name first) */
 	char cmdline[VL_BOOT_CMDLINE_MAX];
-	if (hv_cmdline(cmdline, sizeof cmdline, wl ? wl->name : NULL, res->iterations, spec->params) < 0) {
+	int n;
+	bool foreign = !wl && spec->image && vl_image_is_multiboot(spec->image);
+	if (foreign)
+		n = snprintf(cmdline, sizeof cmdline, "%s", spec->append ? spec->append : "");
+	else if (spec->append) {
+		rc = run_refuse(res, "--append is for Multiboot kernels (--image FILE with a Multiboot header); "
+				"the virtlab guest takes --params");
+		goto out;
+	} else
+		n = hv_cmdline(cmdline, sizeof cmdline, wl ? wl->name : NULL, res->iterations, spec->params);
+	if (n < 0 || (size_t)n >= sizeof cmdline) {
 		rc = run_refuse(res, "guest command line too long (max %d bytes)", VL_BOOT_CMDLINE_MAX - 1);
 		goto out;
 	}
@@ -380,6 +445,8 @@ int vl_run_execute(const struct vl_run_spec *spec, struct vl_run_result *res)
 		/* the engine may have rewritten identity; keep the resolved names */
 		cpy(res->engine, sizeof res->engine, eng->name);
 		cpy(res->mmu, sizeof res->mmu, vl_mmu_name(kind));
+		if (foreign && res->status == VL_RUN_OK)
+			run_parse_kut_vmexit(res, rs.image);
 		goto out;
 	}
 	if (!eng->attach) {
@@ -392,7 +459,9 @@ int vl_run_execute(const struct vl_run_spec *spec, struct vl_run_result *res)
 		rc = run_refuse(res, "guest image %s not found (build it with `make guest`, or pass --image FILE)", image);
 		goto out;
 	}
-	rc = run_model(spec, eng, mmu, prof, image, cmdline, res);
+	rc = run_model(spec, eng, mmu, prof, image, cmdline, foreign, res);
+	if (foreign && res->status == VL_RUN_OK)
+		run_parse_kut_vmexit(res, image);
 out:
 	free(prof);
 	return rc;

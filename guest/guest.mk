@@ -14,7 +14,7 @@ GUEST_USRC  := workloads/user/uprog.c guest/fmt.c
 GUEST_KOBJ  := $(patsubst %.c,$(GUEST_DIR)/k/%.o,$(GUEST_KSRC)) $(GUEST_DIR)/k/guest/boot.o $(GUEST_DIR)/k/embed.o
 GUEST_UOBJ  := $(GUEST_DIR)/u/start.o $(patsubst %.c,$(GUEST_DIR)/u/%.o,$(GUEST_USRC))
 GUEST_UELF  := $(GUEST_DIR)/uprog.elf
-GUEST_HDRS  := $(wildcard guest/*.h) include/virtlab/guest_abi.h include/virtlab/workloads.def
+GUEST_HDRS  := $(wildcard guest/*.h) include/virtlab/guest_abi.h include/virtlab/workloads.def workloads/compute.h workloads/footprint.h
 
 $(GUEST_DIR)/k/%.o: %.c $(GUEST_HDRS) guest/guest.mk
 	@mkdir -p $(dir $@)

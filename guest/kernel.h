@@ -101,7 +101,7 @@ u64 mm_fork_space(u64 parent_pml4);
 void mm_free_space(u64 pml4_pa);
 
 /* processes */
-#define MAX_VMAS 16
+#define MAX_VMAS 48   /* a process footprint of up to 40 regions (workloads/footprint.h) plus program, stack, workload mappings */
 struct vma { u64 start, end; int used; };
 enum pstate { P_FREE, P_RUN, P_WAIT, P_ZOMBIE };
 struct proc {

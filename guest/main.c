@@ -1,6 +1,7 @@
 /* main.c — kernel entry after boot.S: boot facts (command line, RAM size,
  * PM timer port), console, the command-line parser and workload dispatch. */
 #include "kernel.h"
+#include "../workloads/footprint.h"
 
 u64 ram_size;
 u16 pmtimer_port = VL_PORT_PMTIMER_DEFAULT;
@@ -133,8 +134,10 @@ void kmain(u64 magic, u64 cmd_pa, u64 ram, u64 si_pa)
 	ram_size = ram;
 	kprintf("virtlab guest: boot=%s ram=%luMiB cmdline=\"%s\"\n", pvh ? "pvh" : "elf64", ram >> 20, cmdline);
 
-	/* Command line: workload=<name> iters=<n> [pmtimer=0xNNN] [timer=<apic count>] */
+	/* Command line: workload=<name> iters=<n> [pmtimer=0xNNN] [timer=<apic count>]
+	 * [fp_pages=<n>] [fp_regions=<n>] (workloads/footprint.h) */
 	int widx = -1; u64 iters = 0, v; int have_pm = 0;
+	u64 fp_pages = ~0ull, fp_regions = ~0ull;
 	char *p = cmdline;
 	while (*p) {
 		while (*p == ' ') p++;
@@ -159,12 +162,29 @@ void kmain(u64 magic, u64 cmd_pa, u64 ram, u64 si_pa)
 		} else if (!strcmp(tok, "timer")) {
 			if (parse_u64(val, &v) || v < 1000 || v > 0xffffffffu) usage("bad timer count \"%s\" (1000..4294967295)", val);
 			cmd_timer = v;
+		} else if (!strcmp(tok, "fp_pages")) {
+			if (parse_u64(val, &fp_pages) || fp_pages > WL_FP_MAX_PAGES) usage("bad fp_pages \"%s\" (0..65536)", val);
+		} else if (!strcmp(tok, "fp_regions")) {
+			if (parse_u64(val, &fp_regions) || fp_regions < 1 || fp_regions > WL_FP_MAX_REGIONS)
+				usage("bad fp_regions \"%s\" (1..40)", val);
 		} else {
 			usage("unknown parameter \"%s\"", tok);
 		}
 	}
 	if (widx < 0) usage("%s", "no workload given (workload=<name>)");
 	if (!iters) iters = wl_default_iters[widx];
+	/* process footprint: the measured host twin's by default (footprint.h) */
+	static const struct { const char *w; u64 pages, regions; } fp_def[] = {
+		{ "forkwait", WL_FP_FORKWAIT_PAGES, WL_FP_FORKWAIT_REGIONS },
+		{ "ctxsw", WL_FP_CTXSW_PAGES, WL_FP_CTXSW_REGIONS },
+		{ "pgfault", WL_FP_PGFAULT_PAGES, WL_FP_PGFAULT_REGIONS },
+	};
+	u64 fp_dp = 0, fp_dr = 1;
+	for (unsigned i = 0; i < sizeof fp_def / sizeof fp_def[0]; i++)
+		if (!strcmp(wl_names[widx], fp_def[i].w)) { fp_dp = fp_def[i].pages; fp_dr = fp_def[i].regions; }
+	if (fp_pages == ~0ull) fp_pages = fp_dp;
+	if (fp_regions == ~0ull) fp_regions = fp_pages ? fp_dr : 1;
+	if (fp_regions > fp_pages && fp_pages) usage("%s", "fp_regions exceeds fp_pages");
 	if (acpi_port) pmtimer_port = acpi_port;   /* ACPI first (guest_abi.h) */
 
 	pv_init();
@@ -174,7 +194,8 @@ void kmain(u64 magic, u64 cmd_pa, u64 ram, u64 si_pa)
 	kprintf("pmtimer=0x%x apic=%s pvops=%s\n", pmtimer_port, apic_x2 ? "x2apic" : "xapic", pv_ops.name);
 
 	if (kbench_run(widx, iters) == 0) vl_exit(VL_EXIT_OK);
-	if (proc_spawn_init(user_elf_start, (size_t)(user_elf_end - user_elf_start), (u64)widx, iters, 0))
+	if (proc_spawn_init(user_elf_start, (size_t)(user_elf_end - user_elf_start), (u64)widx, iters,
+			    WL_FP_PACK(fp_pages, fp_regions)))
 		panic("cannot start the user program");
 	proc_start_first();
 }

@@ -87,6 +87,7 @@ void vl_cpu_reset(struct vl_machine *m)
 	p->vendor_intel = m->prof && !strcmp(m->prof->cpu_vendor, "intel");
 	p->fc_vpage = ~0ull;
 	p->emul = false;
+	p->dmode = 0xff;   /* unknown: the first event check sets it (and drops stale decodes) */
 }
 
 /* Cycles an instruction is charged when it retires (profile [insn]). */
@@ -331,9 +332,39 @@ static bool cpu_events(struct vl_machine *m)
 			idled = true;
 			continue;
 		}
+		if (__builtin_expect(p->tf_step, 0)) {
+			/* the single-stepped instruction retired: #DB (trap, DR6.BS) before the next */
+			p->tf_step = false;
+			if (m->insns != p->tf_insns) {
+				c->dr[6] |= 1ull << 14;
+				m->priv->fault = (struct vl_fault){ .vec = VL_DB };
+				cpu_deliver_fault(m);
+				continue;
+			}
+		}
+		if (__builtin_expect((c->rflags & VL_FL_TF) != 0, 0)) {
+			p->tf_step = true;   /* look again after this instruction */
+			p->tf_insns = m->insns;
+			p->events = true;
+		}
 		p->next_event = vl_dev_next_event(m);
 		if (m->max_cycles && m->max_cycles < p->next_event)
 			p->next_event = m->max_cycles;
+		/* last, after any delivery above: the code segment of the next instruction */
+		unsigned mode = cpu_dmode(m);
+		if (__builtin_expect(mode != p->dmode, 0)) {
+			if (mode == VL_DMODE_16) {
+				vl_machine_stop(m, VL_M_ERROR, "%s at rip %#llx: 16-bit code is not modelled",
+						(m->cpu.cr0 & VL_CR0_PE) ? "16-bit code segment" : "real mode",
+						(unsigned long long)m->cpu.rip);
+				return true;
+			}
+			struct vl_dcache *dc = p->dcache;   /* the same bytes decode differently now */
+			for (uint64_t f = 0; f < dc->nframes; f++)
+				if (dc->pages[f])
+					dc->pages[f]->gen++;
+			p->dmode = (uint8_t)mode;
+		}
 		return false;
 	}
 }
@@ -369,7 +400,7 @@ static const struct vl_insn *cpu_decode(struct vl_machine *m, uint64_t pa, struc
 		avail = 15;
 	for (size_t k = 0; k < avail; k++)
 		buf[k] = pa + k < m->mem_size ? m->mem[pa + k] : 0xff;
-	int len = vl_decode(buf, avail, tmp);
+	int len = vl_decode_mode(buf, avail, p->dmode, tmp);
 	bool cross = false;
 	if (len == 0) {   /* runs into the next page: fetch it (a second ITLB access) */
 		uint64_t pa2, va2 = (m->cpu.rip | 0xfff) + 1;
@@ -378,7 +409,7 @@ static const struct vl_insn *cpu_decode(struct vl_machine *m, uint64_t pa, struc
 			return NULL;
 		for (size_t k = avail; k < 15; k++)
 			buf[k] = pa2 + (k - avail) < m->mem_size ? m->mem[pa2 + k - avail] : 0xff;
-		len = vl_decode(buf, 15, tmp);
+		len = vl_decode_mode(buf, 15, p->dmode, tmp);
 		cross = true;
 	}
 	if (len == -2 || len == 0) {
@@ -557,11 +588,14 @@ int vl_emulate_one(struct vl_machine *m, const struct vl_emul_ops *ops, void *ct
 	/* fetch what the instruction can span: the rest of this page, the next only if needed */
 	if (vl_mem_fetch(m, rip, buf, first < n ? first : n, acc))
 		goto fault;
-	int len = vl_decode(buf, first < n ? first : n, &in);
+	/* 32-bit code decodes as such; a running machine never executes 16-bit
+	 * code (cpu_events stops it), so anything else is 64-bit as before */
+	unsigned mode = cpu_dmode(m) == VL_DMODE_32 ? VL_DMODE_32 : VL_DMODE_64;
+	int len = vl_decode_mode(buf, first < n ? first : n, mode, &in);
 	if (len == 0) {
 		if (vl_mem_fetch(m, rip + first, buf + first, n - first, acc))
 			goto fault;
-		len = vl_decode(buf, n, &in);
+		len = vl_decode_mode(buf, n, mode, &in);
 	}
 	if (len <= 0) {
 		snprintf(m->diag, sizeof m->diag, "emulator: undecodable instruction at %#llx", (unsigned long long)rip);

@@ -334,6 +334,22 @@ static inline void cpu_set_rflags(struct vl_machine *m, uint64_t v)
 /* Events changed (IF, TPR, devices): re-examine before the next instruction. */
 static inline void cpu_kick(struct vl_machine *m) { cpu_priv(m)->events = true; }
 
+/* Decode mode of the current code segment: 64-bit mode (EFER.LMA and CS.L),
+ * 32-bit (CS.D: protected or compatibility mode), or VL_DMODE_16 for what
+ * the model does not run (real mode, 16-bit code segments). */
+#define VL_DMODE_16 2u
+#define SEG_ATTR_L 0x2000u
+#define SEG_ATTR_D 0x4000u
+static inline unsigned cpu_dmode(const struct vl_machine *m)
+{
+	const struct vl_cpu *c = &m->cpu;
+	if ((c->efer & VL_EFER_LMA) && (c->seg[VL_CS].attr & SEG_ATTR_L))
+		return VL_DMODE_64;
+	if ((c->cr0 & VL_CR0_PE) && (c->seg[VL_CS].attr & SEG_ATTR_D))
+		return VL_DMODE_32;
+	return VL_DMODE_16;
+}
+
 /* Paging-mode changes */
 void cpu_paging_changed(struct vl_machine *m);
 

@@ -41,6 +41,15 @@ struct vl_cpu_priv {
 	struct vl_dpage *fc_dp;
 	bool vendor_intel;            /* profile cpu.vendor (for the few vendor-defined behaviours) */
 	uint64_t rep_chunk;           /* string iterations per slice (REP is interruptible) */
+	/* Decode mode (VL_DMODE_*) the decode cache was filled in; cpu_events()
+	 * compares it with the CS/EFER state and drops every cached decode when
+	 * the mode changed (far jump, CR0.PG, IRET to compatibility mode ...). */
+	uint8_t dmode;
+	/* Single-step (RFLAGS.TF): tf_step = the instruction started at retired
+	 * count tf_insns ran with TF = 1, so a #DB trap follows it (cpu_events,
+	 * which TF keeps being called before every instruction). */
+	bool tf_step;
+	uint64_t tf_insns;
 	/* vl_emulate_one in progress: memory writes go to emul_write, no
 	 * intercepts, no guest charges (the VMM charges its emulation). */
 	bool emul;

@@ -36,7 +36,7 @@ const char *const vl_cc_name[16] = { "o", "no", "b", "ae", "e", "ne", "be", "a",
 				     "s", "ns", "p", "np", "l", "ge", "le", "g" };
 
 /* ---- the maps ------------------------------------------------------------- */
-enum imm_kind { I_NONE, I_B, I_W, I_Z, I_V, I_JB, I_JZ, I_ENTER, I_MOFFS, I_UB };
+enum imm_kind { I_NONE, I_B, I_W, I_Z, I_V, I_JB, I_JZ, I_ENTER, I_MOFFS, I_UB, I_PTR /* ptr16:16/32 */ };
 
 #define D_M     0x01u   /* ModRM follows */
 #define D_BYTE  0x02u   /* 8-bit operand */
@@ -203,8 +203,8 @@ static const struct dent groups[GCOUNT][8] = {
 	[G3V]  = GRP8(E(TEST, I_Z, 0), E(TEST, I_Z, 0), E(NOT, I_NONE, 0), E(NEG, I_NONE, 0),
 		      E(MUL, I_NONE, 0), E(IMUL1, I_NONE, 0), E(DIV, I_NONE, 0), E(IDIV, I_NONE, 0)),
 	[G4]   = GRP8(E(INC, I_NONE, 0), E(DEC, I_NONE, 0), X0, X0, X0, X0, X0, X0),
-	[G5]   = GRP8(E(INC, I_NONE, 0), E(DEC, I_NONE, 0), E(CALL_E, I_NONE, D_F64), X0,
-		      E(JMP_E, I_NONE, D_F64), X0, E(PUSH_E, I_NONE, D_D64), X0),
+	[G5]   = GRP8(E(INC, I_NONE, 0), E(DEC, I_NONE, 0), E(CALL_E, I_NONE, D_F64), E(CALLF, I_NONE, D_MEM),
+		      E(JMP_E, I_NONE, D_F64), E(JMPF, I_NONE, D_MEM), E(PUSH_E, I_NONE, D_D64), X0),
 	[G11B] = GRP8(E(MOV_EI, I_B, 0), X0, X0, X0, X0, X0, X0, X0),
 	[G11V] = GRP8(E(MOV_EI, I_Z, 0), X0, X0, X0, X0, X0, X0, X0),
 	[G6]   = GRP8(E(SLDT, I_NONE, 0), E(STR, I_NONE, 0), E(LLDT, I_NONE, 0), E(LTR, I_NONE, 0),
@@ -221,6 +221,7 @@ static const struct dent groups[GCOUNT][8] = {
 struct dstate {
 	const uint8_t *b;
 	size_t avail, pos;
+	bool m32;          /* VL_DMODE_32: no RIP-relative form */
 };
 
 /* Fetch n more bytes as a little-endian value; false when they run out. */
@@ -283,7 +284,7 @@ static int decode_modrm(struct dstate *s, struct vl_insn *in, uint8_t modrm)
 		in->dpos = (uint8_t)s->pos;
 		if (!take(s, 4, &v))
 			return R_SHORT;
-		in->base = VL_RIPREL;
+		in->base = s->m32 ? VL_NOREG : VL_RIPREL;   /* 32-bit modes: disp32 alone */
 		in->disp = (int32_t)(uint32_t)v;
 		return 1;
 	} else {
@@ -338,7 +339,45 @@ static int decode_grp7(uint8_t modrm, uint16_t *op, uint8_t *fl)
 
 int vl_decode(const uint8_t *buf, size_t avail, struct vl_insn *in)
 {
-	struct dstate s = { buf, avail > 15 ? 15 : avail, 0 };
+	return vl_decode_mode(buf, avail, VL_DMODE_64, in);
+}
+
+/* The opcodes whose meaning in 32-bit modes differs from 64-bit mode (or
+ * that exist only there). Returns 1 with *d filled, R_UD, or 0 = use the maps. */
+static int decode_m32_special(uint8_t opc, struct vl_insn *in, struct dent *d)
+{
+	switch (opc) {
+	case 0x06: case 0x0e: case 0x16: case 0x1e:   /* PUSH ES/CS/SS/DS */
+		*d = (struct dent)E(PUSH_SEG, I_NONE, D_D64);
+		in->reg = opc >> 3;
+		return 1;
+	case 0x07: case 0x17: case 0x1f:              /* POP ES/SS/DS */
+		*d = (struct dent)E(POP_SEG, I_NONE, D_D64);
+		in->reg = opc >> 3;
+		return 1;
+	case 0x60: *d = (struct dent)E(PUSHA, I_NONE, D_D64); return 1;
+	case 0x61: *d = (struct dent)E(POPA, I_NONE, D_D64); return 1;
+	case 0x9a: *d = (struct dent)E(CALLF, I_PTR, 0); return 1;
+	case 0xea: *d = (struct dent)E(JMPF, I_PTR, 0); return 1;
+	case 0x63:                                    /* ARPL */
+	case 0x27: case 0x2f: case 0x37: case 0x3f:   /* BCD */
+	case 0x62: case 0xc4: case 0xc5: case 0xce: case 0xd4: case 0xd5: case 0xd6: case 0x82:
+		return R_UD;
+	}
+	if ((opc & 0xf0) == 0x40) {                   /* INC/DEC r32 (REX in 64-bit mode) */
+		*d = (struct dent)E(INC, I_NONE, 0);
+		if (opc & 8)
+			*d = (struct dent)E(DEC, I_NONE, 0);
+		in->mod = 3;
+		in->rm = opc & 7;
+		return 1;
+	}
+	return 0;
+}
+
+int vl_decode_mode(const uint8_t *buf, size_t avail, unsigned mode, struct vl_insn *in)
+{
+	struct dstate s = { buf, avail > 15 ? 15 : avail, 0, mode == VL_DMODE_32 };
 	bool opsz = false, adsz = false;
 	uint64_t v;
 
@@ -354,7 +393,7 @@ int vl_decode(const uint8_t *buf, size_t avail, struct vl_insn *in)
 		if (s.pos >= s.avail)
 			return avail >= 15 ? R_LONG : R_SHORT;
 		b = buf[s.pos];
-		if ((b & 0xf0) == 0x40) {
+		if ((b & 0xf0) == 0x40 && !s.m32) {
 			in->rex = b;
 			s.pos++;
 			continue;
@@ -366,7 +405,10 @@ int vl_decode(const uint8_t *buf, size_t avail, struct vl_insn *in)
 		case 0xf2: case 0xf3: in->rep = b; break;   /* the last of F2/F3 counts */
 		case 0x64: in->seg = VL_FS; break;
 		case 0x65: in->seg = VL_GS; break;
-		case 0x26: case 0x2e: case 0x36: case 0x3e: break;   /* null in 64-bit mode */
+		case 0x26: case 0x2e: case 0x36: case 0x3e:          /* null in 64-bit mode */
+			if (s.m32)
+				in->seg = (uint8_t)((b >> 3) & 3);   /* ES CS SS DS */
+			break;
 		default: goto prefixes_done;
 		}
 		s.pos++;
@@ -407,9 +449,16 @@ prefixes_done:
 		} else {
 			d = &map2[opc];
 		}
+	} else if (s.m32) {
+		int r = decode_m32_special(opc, in, &tmp);
+		if (r < 0)
+			return R_UD;
+		d = r ? &tmp : &map1[opc];
 	} else {
 		d = &map1[opc];
 	}
+	if (two && s.m32 && (opc == 0x07 || (opc == 0x01 && (buf[s.pos] == 0xf8))))
+		return R_UD;   /* SYSRET, SWAPGS: 64-bit mode only */
 	if (!d->op)
 		return R_UD;
 
@@ -493,7 +542,14 @@ prefixes_done:
 	}
 
 	/* operand and address size */
-	if (fl & D_BYTE)
+	if (s.m32) {
+		if (adsz)
+			return R_UD;   /* 16-bit addressing: not modelled */
+		if ((fl & D_F64) && opsz && !two_crdr(two, opc))
+			return R_UD;   /* 66h on near branches (IP truncated to 16 bits): refused */
+		in->osz = (fl & D_BYTE) ? 1 : (opsz && !two_crdr(two, opc)) ? 2 : 4;
+		in->asz = 4;
+	} else if (fl & D_BYTE)
 		in->osz = 1;
 	else if (fl & D_F64) {
 		/* 66h on near branches: Intel ignores it, AMD truncates; refused. MOV CR/DR
@@ -505,7 +561,8 @@ prefixes_done:
 		in->osz = (in->rex & 8) || !opsz ? 8 : 2;   /* REX.W wins over 66h (SDM Vol. 1 3.6.1, Table 3-4) */
 	else
 		in->osz = (in->rex & 8) ? 8 : opsz ? 2 : 4;
-	in->asz = adsz ? 4 : 8;
+	if (!s.m32)
+		in->asz = adsz ? 4 : 8;
 
 	/* immediates */
 	if (immk != I_NONE || op == VL_OP_CALLOUT)
@@ -553,6 +610,12 @@ prefixes_done:
 	case I_MOFFS:
 		if (!take(&s, in->asz, &v)) goto short_;
 		in->imm = v;
+		break;
+	case I_PTR:   /* offset (osz bytes), then the selector (in disp) */
+		if (!take(&s, in->osz, &v)) goto short_;
+		in->imm = v;
+		if (!take(&s, 2, &v)) goto short_;
+		in->disp = (int32_t)v;
 		break;
 	}
 	if (op == VL_OP_CALLOUT) {

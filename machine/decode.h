@@ -87,6 +87,16 @@ struct vl_insn {
  *  -2  longer than 15 bytes (#GP(0)). */
 int vl_decode(const uint8_t *buf, size_t avail, struct vl_insn *out);
 
+/* Decode modes: which default operand/address size the code segment gives
+ * (CS.L and CS.D with EFER.LMA). VL_DMODE_64 is vl_decode. VL_DMODE_32 is
+ * 32-bit protected mode and compatibility mode: 40-4F are INC/DEC, default
+ * operand and address size 32, disp32 instead of RIP-relative, ES/CS/SS/DS
+ * overrides recorded in seg, the 32-bit-only opcodes the model runs (PUSH/POP
+ * of ES/SS/DS, PUSHA/POPA, far JMP/CALL ptr16:32); 67h (16-bit addressing),
+ * BCD, BOUND, ARPL, LES/LDS, INTO and 66h on near branches are refused. */
+enum { VL_DMODE_64 = 0, VL_DMODE_32 = 1 };
+int vl_decode_mode(const uint8_t *buf, size_t avail, unsigned mode, struct vl_insn *out);
+
 /* Mnemonic of an op ("add", "mov", ...; Jcc/SETcc/CMOVcc without the condition). */
 const char *vl_op_name(unsigned op);
 extern const char *const vl_cc_name[16];   /* "o", "no", "b", "ae", "e", ... */

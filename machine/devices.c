@@ -60,13 +60,93 @@ static uint32_t pmtimer_read(struct vl_machine *m)
 	return (uint32_t)(t & 0xffffff);
 }
 
+/* ---- 16550 UART (COM1) ------------------------------------------------------
+ * Output only, as QEMU's -serial stdio seen by a polling guest: a byte
+ * written to THR (DLAB = 0) goes to the console at once, so LSR always
+ * reads THRE|TEMT (0x60) and no data ready; IIR reads "no interrupt"
+ * (0x01); RBR reads 0; MSR reads 0. IER, LCR, MCR, SCR and the divisor
+ * latch read back what was written. No interrupts are raised. */
+static uint32_t uart_in(struct vl_machine *m, unsigned reg)
+{
+	struct vl_dev_priv *d = &m->priv->dev;
+	bool dlab = d->uart_lcr & 0x80;
+	switch (reg) {
+	case 0: return dlab ? d->uart_dll : 0;
+	case 1: return dlab ? d->uart_dlm : d->uart_ier;
+	case 2: return 0x01;
+	case 3: return d->uart_lcr;
+	case 4: return d->uart_mcr;
+	case 5: return 0x60;
+	case 6: return 0;
+	default: return d->uart_scr;
+	}
+}
+
+static void uart_out(struct vl_machine *m, unsigned reg, uint8_t v)
+{
+	struct vl_dev_priv *d = &m->priv->dev;
+	bool dlab = d->uart_lcr & 0x80;
+	switch (reg) {
+	case 0:
+		if (dlab)
+			d->uart_dll = v;
+		else
+			vl_console_putc(m, (char)v);
+		break;
+	case 1:
+		if (dlab)
+			d->uart_dlm = v;
+		else
+			d->uart_ier = v & 0x0f;
+		break;
+	case 3: d->uart_lcr = v; break;
+	case 4: d->uart_mcr = v & 0x1f; break;
+	case 7: d->uart_scr = v; break;
+	default: break;   /* FCR (2), LSR/MSR (5, 6) are not writable state here */
+	}
+}
+
+/* ---- fw_cfg (QEMU's firmware configuration device, I/O interface) ------------
+ * A 16-bit write to 0x510 selects an item and rewinds it; each byte read
+ * from 0x511 returns the next byte of the item (0 past its end, and for
+ * items the machine does not provide — as QEMU). Items: signature "QEMU",
+ * ID 1 (traditional interface only), RAM size, CPU count and max CPUs 1. */
+static uint32_t fwcfg_in(struct vl_machine *m)
+{
+	struct vl_dev_priv *d = &m->priv->dev;
+	uint8_t item[8] = { 0 };
+	unsigned n = 0;
+	switch (d->fwcfg_key) {
+	case 0x00: memcpy(item, "QEMU", 4); n = 4; break;              /* FW_CFG_SIGNATURE */
+	case 0x01: item[0] = 1; n = 4; break;                          /* FW_CFG_ID */
+	case 0x03: {                                                   /* FW_CFG_RAM_SIZE */
+		uint64_t r = m->ram_size;
+		memcpy(item, &r, 8);
+		n = 8;
+		break;
+	}
+	case 0x05: case 0x0f: item[0] = 1; n = 2; break;               /* FW_CFG_NB_CPUS, FW_CFG_MAX_CPUS */
+	default: break;
+	}
+	uint32_t v = d->fwcfg_off < n ? item[d->fwcfg_off] : 0;
+	if (d->fwcfg_off < UINT32_MAX)
+		d->fwcfg_off++;
+	return v;
+}
+
 uint32_t vl_io_in(struct vl_machine *m, uint16_t port, unsigned size)
 {
 	uint32_t mask = size >= 4 ? 0xffffffffu : (1u << (8 * size)) - 1;
 	uint32_t v = 0xffffffffu;    /* nothing decodes the port: the bus floats high */
 
 	vl_count(m, VL_EV_IO_INSNS, 1);
-	if (port == VL_PORT_DEBUGCON)
+	if (port >= VL_PORT_UART && port < VL_PORT_UART + 8)
+		v = uart_in(m, port - VL_PORT_UART);
+	else if (port == VL_PORT_FWCFG_DATA)
+		v = fwcfg_in(m);
+	else if (port == VL_PORT_FWCFG_SEL)
+		v = m->priv->dev.fwcfg_key;
+	else if (port == VL_PORT_DEBUGCON)
 		v = VL_PORT_DEBUGCON;    /* QEMU debugcon reads back 0xE9 (detection) */
 	else if (port >= VL_PORT_PMTIMER_DEFAULT && port < VL_PORT_PMTIMER_DEFAULT + 4)
 		v = pmtimer_read(m) >> (8 * (port - VL_PORT_PMTIMER_DEFAULT));
@@ -76,7 +156,12 @@ uint32_t vl_io_in(struct vl_machine *m, uint16_t port, unsigned size)
 void vl_io_out(struct vl_machine *m, uint16_t port, unsigned size, uint32_t val)
 {
 	vl_count(m, VL_EV_IO_INSNS, 1);
-	if (port == VL_PORT_DEBUGCON) {
+	if (port >= VL_PORT_UART && port < VL_PORT_UART + 8) {
+		uart_out(m, port - VL_PORT_UART, (uint8_t)val);
+	} else if (port == VL_PORT_FWCFG_SEL && size >= 2) {
+		m->priv->dev.fwcfg_key = (uint16_t)val;
+		m->priv->dev.fwcfg_off = 0;
+	} else if (port == VL_PORT_DEBUGCON) {
 		vl_console_putc(m, (char)(val & 0xff));
 	} else if (port == VL_PORT_EXIT) {
 		uint32_t mask = size >= 4 ? 0xffffffffu : (1u << (8 * size)) - 1;
@@ -251,7 +336,21 @@ static int apic_reg_write(struct vl_machine *m, unsigned r, uint64_t val)
 		return 0;
 	case APIC_SVR: d->apic_svr = v & 0x11ff; return 0;
 	case APIC_ESR: d->apic_esr = 0; return 0;
-	case APIC_ICR: return 0;   /* uniprocessor: IPIs go nowhere */
+	case APIC_ICR: {
+		/* uniprocessor: a fixed-mode IPI reaches only this APIC — shorthand
+		 * self or all-including-self, or physical destination = our ID 0
+		 * (x2APIC: ICR bits 63:32; xAPIC: ICR high bits 31:24) */
+		unsigned dm = (v >> 8) & 7, sh = (v >> 18) & 3, logical = (v >> 11) & 1;
+		uint32_t dest = (m->cpu.apic_base & APIC_BASE_EXTD) ? (uint32_t)(val >> 32) : d->apic_icr_hi >> 24;
+		if (dm == 0 && (sh == 1 || sh == 2 || (sh == 0 && !logical && dest == 0)))
+			apic_set_irr(d, v & 0xff);
+		return 0;
+	}
+	case APIC_ICR + 1:
+		if (m->cpu.apic_base & APIC_BASE_EXTD)
+			return -1;   /* no ICR high register in x2APIC mode */
+		d->apic_icr_hi = v & 0xff000000u;
+		return 0;
 	case APIC_SELF_IPI: apic_set_irr(d, v & 0xff); return 0;
 	case APIC_LVT_TIMER:
 		d->apic_lvt_timer = v & (0xff | LVT_MASKED | LVT_PERIODIC);

@@ -9,5 +9,12 @@ struct vl_dev_priv {
 	uint32_t apic_tpr, apic_svr, apic_esr, apic_ldr;
 	uint32_t apic_lvt[6];         /* CMCI/thermal/perf/LINT0/LINT1/error (stored, never fire) */
 	uint32_t irr[8], isr[8];      /* 256-bit vectors */
+	/* 16550 UART at 0x3f8: registers that read back (IER, LCR, MCR, SCR, divisor latch) */
+	uint8_t uart_ier, uart_lcr, uart_mcr, uart_scr, uart_dll, uart_dlm;
+	/* fw_cfg (0x510 selector, 0x511 data): the selected item and the read offset */
+	uint16_t fwcfg_key;
+	uint32_t apic_icr_hi;
+	int64_t tsc_adj;              /* guest WRMSR IA32_TSC: added to what RDTSC/RDMSR show (the model's TSC never moves) */         /* xAPIC ICR bits 63:32 (destination in 31:24) */
+	uint32_t fwcfg_off;
 };
 #endif

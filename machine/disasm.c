@@ -59,7 +59,9 @@ size_t vl_disasm(struct vl_machine *m, uint64_t va, int n, char *buf, size_t buf
 		out = (size_t)snprintf(buf, buflen, "%#" PRIx64 ": (not mapped)\n", va);
 		return out < buflen ? out : buflen - 1;
 	}
-	if (cs_open(CS_ARCH_X86, CS_MODE_64, &h) != CS_ERR_OK) {
+	/* the mode the CPU decodes in now: 64-bit (IA-32e and CS.L) or 32-bit */
+	bool m64 = (m->cpu.efer & VL_EFER_LMA) && (m->cpu.seg[VL_CS].attr & 0x2000);
+	if (cs_open(CS_ARCH_X86, m64 ? CS_MODE_64 : CS_MODE_32, &h) != CS_ERR_OK) {
 		out = (size_t)snprintf(buf, buflen, "%#" PRIx64 ": (capstone unavailable)\n", va);
 		return out < buflen ? out : buflen - 1;
 	}

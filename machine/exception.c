@@ -157,7 +157,12 @@ static int deliver_once(struct vl_machine *m, unsigned vec, bool has_err, uint32
 		frame[n++] = err;
 	frame[n++] = c->rip + (kind == EV_SOFT ? soft_len : 0);
 	frame[n++] = c->seg[VL_CS].sel;
-	frame[n++] = fl;
+	/* a fault (not a trap, an abort or an interrupt) pushes RFLAGS with RF
+	 * set, so the IRET back to the faulting instruction does not re-raise an
+	 * instruction breakpoint (SDM Vol. 3A 17.3.1.1) */
+	const uint32_t fault_vecs = 1u << VL_DE | 1u << 5 | 1u << VL_UD | 1u << 7 | 1u << VL_TS | 1u << VL_NP |
+				    1u << VL_SS_FAULT | 1u << VL_GP | 1u << VL_PF | 1u << 16 | 1u << VL_AC | 1u << 19 | 1u << 20;
+	frame[n++] = kind == EV_EXC && vec < 32 && (fault_vecs >> vec & 1) ? fl | VL_FL_RF : fl;
 	frame[n++] = c->gpr[VL_RSP];
 	frame[n++] = c->seg[VL_SS].sel;
 	uint64_t nrsp = rsp - 8ull * n;
@@ -290,6 +295,11 @@ bool cpu_deliver(struct vl_machine *m, unsigned vec, bool has_err, uint32_t err,
 	bool first = true;   /* still delivering the event we were asked to deliver */
 
 	cpu_flags_sync(m);
+	if (__builtin_expect(!(m->cpu.efer & VL_EFER_LMA), 0)) {
+		vl_machine_stop(m, VL_M_ERROR, "vector %u at rip %#llx in 32-bit protected mode: legacy-mode "
+				"IDT delivery (8-byte gates) is not modelled", vec, (unsigned long long)m->cpu.rip);
+		return false;
+	}
 	if (storm(m, vec))
 		return false;
 	for (;;) {

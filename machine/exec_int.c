@@ -24,6 +24,16 @@ static inline int jump(struct vl_machine *m, uint64_t target)
 	m->cpu.rip = target;
 	return VL_X_OK;
 }
+/* Near branch of instruction i: 64-bit mode as jump(); in 32-bit modes
+ * (operand size 4) EIP wraps at 4 GiB (CS limit checks are not modelled). */
+static inline int jump_i(struct vl_machine *m, const struct vl_insn *i, uint64_t target)
+{
+	if (__builtin_expect(i->osz == 4, 0)) {
+		m->cpu.rip = (uint32_t)target;
+		return VL_X_OK;
+	}
+	return jump(m, target);
+}
 
 /* ---- moves ---------------------------------------------------------------- */
 int op_mov_eg(struct vl_machine *m, const struct vl_insn *i)
@@ -955,20 +965,20 @@ int op_leave(struct vl_machine *m, const struct vl_insn *i)
 /* ---- control flow ------------------------------------------------------------ */
 int op_jmp(struct vl_machine *m, const struct vl_insn *i)
 {
-	return jump(m, m->cpu.rip + i->len + i->imm);
+	return jump_i(m, i, m->cpu.rip + i->len + i->imm);
 }
 
 int op_jmp_e(struct vl_machine *m, const struct vl_insn *i)
 {
 	uint64_t t;
-	int rc = rm_rd(m, i, 8, &t);
-	return rc ? rc : jump(m, t);
+	int rc = rm_rd(m, i, i->osz, &t);
+	return rc ? rc : jump_i(m, i, t);
 }
 
 int op_jcc(struct vl_machine *m, const struct vl_insn *i)
 {
 	if (cpu_cond(m, i->imm2))
-		return jump(m, m->cpu.rip + i->len + i->imm);
+		return jump_i(m, i, m->cpu.rip + i->len + i->imm);
 	return next(m, i);
 }
 
@@ -976,7 +986,7 @@ int op_jrcxz(struct vl_machine *m, const struct vl_insn *i)
 {
 	uint64_t c = i->asz == 4 ? (uint32_t)m->cpu.gpr[VL_RCX] : m->cpu.gpr[VL_RCX];
 	if (!c)
-		return jump(m, m->cpu.rip + i->len + i->imm);
+		return jump_i(m, i, m->cpu.rip + i->len + i->imm);
 	return next(m, i);
 }
 
@@ -991,6 +1001,8 @@ int op_loop(struct vl_machine *m, const struct vl_insn *i)
 	else if (i->op == VL_OP_LOOPNE)
 		take = take && cpu_cond(m, 5);
 	uint64_t t = m->cpu.rip + i->len + i->imm;
+	if (i->osz == 4)
+		t = (uint32_t)t;
 	if (take && !canonical(t))
 		return X_GP(0);
 	if (i->asz == 4)
@@ -1007,9 +1019,11 @@ int op_loop(struct vl_machine *m, const struct vl_insn *i)
 int op_call(struct vl_machine *m, const struct vl_insn *i)
 {
 	uint64_t ret = m->cpu.rip + i->len, t = ret + i->imm;
+	if (i->osz == 4)
+		t = (uint32_t)t;
 	if (!canonical(t))
 		return X_GP(0);
-	int rc = push(m, 8, ret);
+	int rc = push(m, i->osz, ret);
 	if (rc)
 		return rc;
 	m->cpu.rip = t;
@@ -1019,12 +1033,12 @@ int op_call(struct vl_machine *m, const struct vl_insn *i)
 int op_call_e(struct vl_machine *m, const struct vl_insn *i)
 {
 	uint64_t t;
-	int rc = rm_rd(m, i, 8, &t);
+	int rc = rm_rd(m, i, i->osz, &t);
 	if (rc)
 		return rc;
 	if (!canonical(t))
 		return X_GP(0);
-	if ((rc = push(m, 8, m->cpu.rip + i->len)))
+	if ((rc = push(m, i->osz, m->cpu.rip + i->len)))
 		return rc;
 	m->cpu.rip = t;
 	return VL_X_OK;
@@ -1033,12 +1047,12 @@ int op_call_e(struct vl_machine *m, const struct vl_insn *i)
 int op_ret(struct vl_machine *m, const struct vl_insn *i)
 {
 	uint64_t t;
-	int rc = pop_peek(m, 8, 0, &t);
+	int rc = pop_peek(m, i->osz, 0, &t);
 	if (rc)
 		return rc;
 	if (!canonical(t))
 		return X_GP(0);
-	m->cpu.gpr[VL_RSP] += 8 + (i->imm & 0xffff);
+	m->cpu.gpr[VL_RSP] += i->osz + (i->imm & 0xffff);
 	m->cpu.rip = t;
 	return VL_X_OK;
 }

@@ -135,16 +135,18 @@ static int far_return(struct vl_machine *m, uint64_t rip, uint16_t cs, uint64_t 
 	if (rc)
 		return rc;
 	unsigned type = (lo >> 40) & 0xf, s = (lo >> 44) & 1, dpl = (lo >> 45) & 3, p = (lo >> 47) & 1;
-	unsigned l = (lo >> 53) & 1;
+	unsigned l = (lo >> 53) & 1, d = (lo >> 54) & 1;
 	if (!s || !(type & 8))
 		return X_GP(cs & ~3u);                      /* not a code segment */
 	if ((type & 4) ? dpl > rpl : dpl != rpl)
 		return X_GP(cs & ~3u);
 	if (!p)
 		return cpu_fault(m, VL_NP, true, cs & ~3u);
+	if ((!l && !d) || (l && !(m->cpu.efer & VL_EFER_LMA)) || (l && d))
+		return X_GP(cs & ~3u);                      /* 16-bit code is not modelled */
 	if (!l)
-		return X_GP(cs & ~3u);                      /* compatibility mode is not modelled */
-	if (!canonical(rip))
+		rip = (uint32_t)rip;                        /* to 32-bit code (compatibility mode) */
+	else if (!canonical(rip))
 		return X_GP(0);
 	if (load_ss && !(ss & ~3u) && rpl == 3)
 		return X_GP(0);                             /* null SS only for CPL < 3 in 64-bit mode */
@@ -184,16 +186,23 @@ int op_iret(struct vl_machine *m, const struct vl_insn *i)
 	if (m->cpu.rflags & VL_FL_NT)
 		return X_GP(0);   /* task return: not in IA-32e mode */
 	if ((rc = pop_peek(m, sz, 0, &rip)) || (rc = pop_peek(m, sz, sz, &cs)) ||
-	    (rc = pop_peek(m, sz, 2 * sz, &fl)) || (rc = pop_peek(m, sz, 3 * sz, &rsp)) ||
-	    (rc = pop_peek(m, sz, 4 * sz, &ss)))
+	    (rc = pop_peek(m, sz, 2 * sz, &fl)))
 		return rc;
+	/* 64-bit mode pops SS:RSP always; 32-bit modes only on a return to an outer level */
+	bool with_ss = cpu_dmode(m) == VL_DMODE_64 || (cs & 3) > m->cpu.cpl;
+	if (with_ss && ((rc = pop_peek(m, sz, 3 * sz, &rsp)) || (rc = pop_peek(m, sz, 4 * sz, &ss))))
+		return rc;
+	if (!with_ss) {
+		rsp = m->cpu.gpr[VL_RSP] + 3 * sz;
+		ss = m->cpu.seg[VL_SS].sel;
+	}
 	struct vl_sens_event ev = { .gpr = 0xff, .value = fl };
 	HOOK(&ev);
 	unsigned cpl = m->cpu.cpl;
 	uint64_t old = cpu_rflags(m);
 	if (sz == 4)
 		rip = (uint32_t)rip;
-	if ((rc = far_return(m, rip, (uint16_t)cs, rsp, (uint16_t)ss, true)))
+	if ((rc = far_return(m, rip, (uint16_t)cs, rsp, (uint16_t)ss, with_ss)))
 		return rc;
 	uint64_t chg = FL_ARITH | VL_FL_TF | VL_FL_DF | VL_FL_NT | VL_FL_AC | VL_FL_ID | VL_FL_RF;
 	if (cpl == 0)
@@ -238,9 +247,12 @@ int op_syscall(struct vl_machine *m, const struct vl_insn *i)
 	struct vl_sens_event ev = { .gpr = 0xff };
 	HOOK(&ev);
 	struct vl_cpu *c = &m->cpu;
+	bool compat = cpu_dmode(m) != VL_DMODE_64;
+	if (compat && (!(c->efer & VL_EFER_LMA) || cpu_priv(m)->vendor_intel))
+		return X_UD();   /* legacy mode; Intel: compatibility mode too (AMD: CSTAR) */
 	uint64_t fl = cpu_rflags(m);
 	uint16_t sel = (uint16_t)(c->star >> 32);
-	c->gpr[VL_RCX] = c->rip + i->len;
+	c->gpr[VL_RCX] = compat ? (uint32_t)(c->rip + i->len) : c->rip + i->len;
 	c->gpr[VL_R11] = fl & ~VL_FL_RF;
 	c->seg[VL_CS] = (struct vl_seg){ .sel = sel & 0xfffc, .base = 0, .limit = 0xffffffff, .attr = 0xa09b };
 	c->seg[VL_SS] = (struct vl_seg){ .sel = (uint16_t)(sel + 8), .base = 0, .limit = 0xffffffff, .attr = 0xc093 };
@@ -248,7 +260,10 @@ int op_syscall(struct vl_machine *m, const struct vl_insn *i)
 	if (c->cpl != 0)
 		vl_count(m, VL_EV_PRIV_TRANSITIONS, 1);
 	c->cpl = 0;
-	c->rip = c->lstar;
+	c->rip = compat ? c->cstar : c->lstar;
+	/* single-step follows TF at the end of SYSCALL: SFMASK may have cleared it */
+	if (!(c->rflags & VL_FL_TF))
+		cpu_priv(m)->tf_step = false;
 	cpu_kick(m);
 	return VL_X_OK;
 }
@@ -259,18 +274,24 @@ int op_sysret(struct vl_machine *m, const struct vl_insn *i)
 		return X_UD();
 	PRIV();
 	struct vl_cpu *c = &m->cpu;
-	if (!(i->rex & 8))
-		return X_UD();   /* SYSRET to compatibility mode: not modelled */
-	if (!canonical(c->gpr[VL_RCX]))
+	bool to64 = i->rex & 8;   /* SYSRETQ; without REX.W to 32-bit code (compatibility mode) */
+	if (to64 && !canonical(c->gpr[VL_RCX]))
 		return X_GP(0);  /* Intel: #GP at CPL 0 */
 	struct vl_sens_event ev = { .gpr = 0xff };
 	HOOK(&ev);
 	uint16_t sel = (uint16_t)(c->star >> 48);
-	c->seg[VL_CS] = (struct vl_seg){ .sel = (uint16_t)((sel + 16) | 3), .base = 0, .limit = 0xffffffff, .attr = 0xa0fb };
+	if (to64)
+		c->seg[VL_CS] = (struct vl_seg){ .sel = (uint16_t)((sel + 16) | 3), .base = 0, .limit = 0xffffffff, .attr = 0xa0fb };
+	else
+		c->seg[VL_CS] = (struct vl_seg){ .sel = (uint16_t)(sel | 3), .base = 0, .limit = 0xffffffff, .attr = 0xc0fb };
 	c->seg[VL_SS] = (struct vl_seg){ .sel = (uint16_t)((sel + 8) | 3), .base = 0, .limit = 0xffffffff, .attr = 0xc0f3 };
 	cpu_set_rflags(m, (c->gpr[VL_R11] & 0x3c7fd7ull) | 2);
 	c->cpl = 3;
-	c->rip = c->gpr[VL_RCX];
+	c->rip = to64 ? c->gpr[VL_RCX] : (uint32_t)c->gpr[VL_RCX];
+	if (c->rflags & VL_FL_TF) {   /* single-step follows TF at the end of SYSRET */
+		cpu_priv(m)->tf_step = true;
+		cpu_priv(m)->tf_insns = m->insns;
+	}
 	vl_count(m, VL_EV_PRIV_TRANSITIONS, 1);
 	cpu_kick(m);
 	return VL_X_OK;
@@ -321,7 +342,7 @@ int op_rdtsc(struct vl_machine *m, const struct vl_insn *i)
 	struct vl_sens_event ev = { .gpr = 0xff };
 	HOOK(&ev);
 	/* the TSC is the modelled cycle count at the start of this instruction */
-	uint64_t t = m->tsc + (uint64_t)m->tsc_offset;
+	uint64_t t = m->tsc + (uint64_t)m->tsc_offset + (uint64_t)m->priv->dev.tsc_adj;
 	m->cpu.gpr[VL_RAX] = (uint32_t)t;
 	m->cpu.gpr[VL_RDX] = t >> 32;
 	if (i->op == VL_OP_RDTSCP)
@@ -391,13 +412,18 @@ int op_mov_to_cr(struct vl_machine *m, const struct vl_insn *i)
 {
 	PRIV();
 	struct vl_cpu *c = &m->cpu;
-	uint64_t v = c->gpr[i->rm];
+	uint64_t v = i->osz == 4 ? (uint32_t)c->gpr[i->rm] : c->gpr[i->rm];   /* 32-bit modes: the low half */
 	/* operand checks that precede a VM exit (SDM 25.1.1: #GP for reserved bits comes first) */
 	switch (i->reg) {
 	case 0:
-		if ((v >> 32) || ((v & VL_CR0_PG) && !(v & VL_CR0_PE)) || !(v & VL_CR0_PG) ||
+		if ((v >> 32) || ((v & VL_CR0_PG) && !(v & VL_CR0_PE)) ||
 		    ((v & (1ull << 29)) && !(v & (1ull << 30))))
-			return X_GP(0);   /* clearing PG in 64-bit mode leaves long mode: not modelled, #GP */
+			return X_GP(0);
+		if (!(v & VL_CR0_PG) && (c->efer & VL_EFER_LMA) && cpu_dmode(m) == VL_DMODE_64)
+			return X_GP(0);   /* leaving long mode from 64-bit mode (SDM: only from compatibility mode) */
+		if ((v & VL_CR0_PG) && !(c->cr0 & VL_CR0_PG) && (c->efer & VL_EFER_LME) &&
+		    (!(c->cr4 & VL_CR4_PAE) || (c->seg[VL_CS].attr & SEG_ATTR_L)))
+			return X_GP(0);   /* activating IA-32e mode needs PAE and CS.L = 0 (SDM 9.8.5) */
 		break;
 	case 3:
 		if (v & phys_rsvd(m) & ~(1ull << 63))
@@ -406,7 +432,7 @@ int op_mov_to_cr(struct vl_machine *m, const struct vl_insn *i)
 	case 4: {
 		uint64_t ok = 0x1ull | 0x2ull | VL_CR4_TSD | 0x8ull | VL_CR4_PSE | VL_CR4_PAE | 0x40ull | VL_CR4_PGE |
 			      VL_CR4_PCE | (1ull << 9) | (1ull << 10) | VL_CR4_PCIDE;
-		if ((v & ~ok) || !(v & VL_CR4_PAE) || ((v & VL_CR4_PCIDE) && !(c->cr4 & VL_CR4_PCIDE) && (c->cr3 & 0xfff)) ||
+		if ((v & ~ok) || (!(v & VL_CR4_PAE) && (c->efer & VL_EFER_LMA)) || ((v & VL_CR4_PCIDE) && !(c->cr4 & VL_CR4_PCIDE) && (c->cr3 & 0xfff)) ||
 		    ((v & VL_CR4_PCIDE) && !m->prof->features_pcid))
 			return X_GP(0);
 		break;
@@ -419,9 +445,20 @@ int op_mov_to_cr(struct vl_machine *m, const struct vl_insn *i)
 	struct vl_sens_event ev = { .reg = i->reg, .gpr = i->rm, .write = 1, .value = v };
 	HOOK(&ev);
 	switch (i->reg) {
-	case 0:
+	case 0: {
+		uint64_t old = c->cr0;
+		if ((v & VL_CR0_PG) && !(c->efer & VL_EFER_LME)) {
+			vl_machine_stop(m, VL_M_ERROR, "CR0.PG without EFER.LME at rip %#llx: 32-bit (non-PAE/PAE) "
+					"paging is not modelled", (unsigned long long)c->rip);
+			return VL_X_STOP;
+		}
 		c->cr0 = v | (1ull << 4);   /* ET is hard-wired to 1 */
+		if ((old ^ v) & VL_CR0_PG) {   /* IA-32e mode activates / deactivates with paging (SDM 9.8.5) */
+			c->efer = (v & VL_CR0_PG) ? c->efer | VL_EFER_LMA : c->efer & ~VL_EFER_LMA;
+			vl_tlb_flush_all(m);
+		}
 		break;
+	}
 	case 2:
 		c->cr2 = v;
 		break;
@@ -522,9 +559,12 @@ int op_lgdt(struct vl_machine *m, const struct vl_insn *i)
 {
 	PRIV();
 	uint64_t va = cpu_ea(m, i), lim, base;
+	bool m64 = cpu_dmode(m) == VL_DMODE_64;
 	int rc;
-	if ((rc = mem_rd(m, va, 2, &lim, 0)) || (rc = mem_rd(m, va + 2, 8, &base, 0)))
+	if ((rc = mem_rd(m, va, 2, &lim, 0)) || (rc = mem_rd(m, va + 2, m64 ? 8 : 4, &base, 0)))
 		return rc;
+	if (!m64 && i->osz == 2)
+		base &= 0xffffff;   /* 16-bit operand size: a 24-bit base */
 	struct vl_sens_event ev = { .addr = va, .gpr = 0xff };
 	HOOK(&ev);
 	if (!canonical(base))
@@ -542,9 +582,10 @@ int op_sgdt(struct vl_machine *m, const struct vl_insn *i)
 	struct vl_sens_event ev = { .addr = va, .gpr = 0xff };
 	HOOK(&ev);
 	const struct vl_dtr *t = i->op == VL_OP_SGDT ? &m->cpu.gdtr : &m->cpu.idtr;
+	unsigned bsz = cpu_dmode(m) == VL_DMODE_64 ? 8 : 4;
 	int rc;
-	if ((rc = mem_probe_w(m, va, 10, cpu_uacc(m))) || (rc = mem_wr(m, va, 2, t->limit, cpu_uacc(m))) ||
-	    (rc = mem_wr(m, va + 2, 8, t->base, cpu_uacc(m))))
+	if ((rc = mem_probe_w(m, va, 2 + bsz, cpu_uacc(m))) || (rc = mem_wr(m, va, 2, t->limit, cpu_uacc(m))) ||
+	    (rc = mem_wr(m, va + 2, bsz, t->base & sz_mask(bsz), cpu_uacc(m))))
 		return rc;
 	return next(m, i);
 }
@@ -737,4 +778,95 @@ int op_marker(struct vl_machine *m, const struct vl_insn *i)
 	m->ctr = &m->region[m->region_id];
 	m->cpu.rip += i->len;
 	return VL_X_STOP;   /* not retired: a marker is not part of any workload's instruction count */
+}
+
+/* ---- far transfers (JMP/CALL ptr16:32 and m16:32/m16:64) ----------------------
+ * Direct to a code segment only (call gates and task switches are not
+ * modelled: #GP). The new CS decides the mode: 64-bit with CS.L in IA-32e
+ * mode, compatibility / 32-bit protected mode with CS.D. A non-zero CS base
+ * outside 64-bit mode is not modelled (the machine stops and says so). */
+int op_jmpf(struct vl_machine *m, const struct vl_insn *i)
+{
+	struct vl_cpu *c = &m->cpu;
+	uint64_t off, sel, lo, hi;
+	int rc;
+	if (i->mod == 0xff) {
+		off = i->imm;
+		sel = (uint16_t)i->disp;
+	} else {
+		uint64_t va = cpu_ea(m, i);
+		if ((rc = mem_rd(m, va, i->osz, &off, cpu_uacc(m))) || (rc = mem_rd(m, va + i->osz, 2, &sel, cpu_uacc(m))))
+			return rc;
+	}
+	if (!(sel & ~3u))
+		return X_GP(0);
+	if ((rc = cpu_read_desc(m, (uint16_t)sel, &lo, &hi, false)))
+		return rc;
+	unsigned type = (lo >> 40) & 0xf, sb = (lo >> 44) & 1, dpl = (lo >> 45) & 3, p = (lo >> 47) & 1;
+	unsigned l = (lo >> 53) & 1, d = (lo >> 54) & 1, rpl = sel & 3;
+	if (!sb || !(type & 8))
+		return X_GP((uint32_t)sel & ~3u);   /* gates, TSS: not modelled */
+	if ((type & 4) ? dpl > c->cpl : (rpl > c->cpl || dpl != c->cpl))
+		return X_GP((uint32_t)sel & ~3u);
+	if (!p)
+		return cpu_fault(m, VL_NP, true, (uint32_t)sel & ~3u);
+	bool to64 = l && (c->efer & VL_EFER_LMA);
+	if (l && d && (c->efer & VL_EFER_LMA))
+		return X_GP((uint32_t)sel & ~3u);
+	uint64_t base = ((lo >> 16) & 0xffffff) | (((lo >> 56) & 0xff) << 24);
+	uint32_t limit = (uint32_t)((lo & 0xffff) | (((lo >> 48) & 0xf) << 16));
+	if ((lo >> 55) & 1)
+		limit = (limit << 12) | 0xfff;
+	if (to64 ? !canonical(off) : off > limit)
+		return X_GP(0);
+	if (!to64 && base) {
+		vl_machine_stop(m, VL_M_ERROR, "far %s to %#llx:%#llx: a code segment base (%#llx) is not modelled",
+				i->op == VL_OP_CALLF ? "call" : "jump", (unsigned long long)sel, (unsigned long long)off,
+				(unsigned long long)base);
+		return VL_X_STOP;
+	}
+	if (i->op == VL_OP_CALLF) {
+		uint64_t rsp0 = c->gpr[VL_RSP];
+		if ((rc = push(m, i->osz, c->seg[VL_CS].sel)) || (rc = push(m, i->osz, c->rip + i->len))) {
+			c->gpr[VL_RSP] = rsp0;
+			return rc;
+		}
+	}
+	c->seg[VL_CS] = (struct vl_seg){ .sel = (uint16_t)((sel & ~3u) | c->cpl), .base = 0, .limit = limit,
+					  .attr = desc_attr(lo) };
+	c->rip = to64 ? off : (uint32_t)off;
+	cpu_kick(m);   /* the decode mode may have changed: the loop looks before the next fetch */
+	return VL_X_OK;
+}
+
+/* PUSHA/PUSHAD, POPA/POPAD (32-bit modes only). */
+int op_pusha(struct vl_machine *m, const struct vl_insn *i)
+{
+	static const unsigned order[8] = { VL_RAX, VL_RCX, VL_RDX, VL_RBX, VL_RSP, VL_RBP, VL_RSI, VL_RDI };
+	uint64_t rsp0 = m->cpu.gpr[VL_RSP];
+	for (int k = 0; k < 8; k++) {
+		uint64_t v = order[k] == VL_RSP ? rsp0 : m->cpu.gpr[order[k]];
+		int rc = push(m, i->osz, v & sz_mask(i->osz));
+		if (rc) {
+			m->cpu.gpr[VL_RSP] = rsp0;
+			return rc;
+		}
+	}
+	return next(m, i);
+}
+
+int op_popa(struct vl_machine *m, const struct vl_insn *i)
+{
+	static const unsigned order[8] = { VL_RDI, VL_RSI, VL_RBP, VL_RSP, VL_RBX, VL_RDX, VL_RCX, VL_RAX };
+	uint64_t v[8];
+	for (int k = 0; k < 8; k++) {
+		int rc = pop_peek(m, i->osz, (uint64_t)k * i->osz, &v[k]);
+		if (rc)
+			return rc;
+	}
+	for (int k = 0; k < 8; k++)
+		if (order[k] != VL_RSP)
+			reg_set(m, order[k], i->osz, 0, v[k]);   /* the saved ESP is skipped */
+	m->cpu.gpr[VL_RSP] += 8u * i->osz;
+	return next(m, i);
 }

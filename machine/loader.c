@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "multiboot.h"
 
 #define LOADER_MAX_FILE (1ull << 30)
 #define LOADER_MAX_PHDRS 64
@@ -153,6 +154,14 @@ int vl_machine_load_elf_mem(struct vl_machine *m, const uint8_t *img, size_t len
 
 	if (!cmdline)
 		cmdline = "";
+	if (img) {
+		int kind = vl_mb_classify(img, len, err, errlen);
+		if (kind < 0)
+			return -1;
+		if (kind == VL_IMG_MULTIBOOT)
+			return vl_mb_load(m, img, len, cmdline, err, errlen);
+	}
+	m->boot_multiboot = false;
 	if (strlen(cmdline) >= VL_BOOT_CMDLINE_MAX)
 		return ld_err(err, errlen, "command line too long (%zu bytes, max %d)", strlen(cmdline),
 			      VL_BOOT_CMDLINE_MAX - 1);
@@ -197,7 +206,22 @@ int vl_machine_load_elf(struct vl_machine *m, const char *path, const char *cmdl
 		ld_err(err, errlen, "%s: read error", path);
 		goto out;
 	}
-	rc = vl_machine_load_elf_mem(m, img, (size_t)sz, cmdline, err, errlen);
+	if (vl_mb_classify(img, (size_t)sz, NULL, 0) == VL_IMG_MULTIBOOT) {
+		/* As GRUB and QEMU do, the Multiboot command line starts with the
+		 * kernel's name (kvm-unit-tests take it as argv[0]); the basename
+		 * keeps runs independent of where the file lies. */
+		const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+		char *full = malloc(strlen(base) + strlen(cmdline ? cmdline : "") + 2);
+		if (!full) {
+			ld_err(err, errlen, "%s: out of memory", path);
+			goto out;
+		}
+		sprintf(full, "%s%s%s", base, cmdline && *cmdline ? " " : "", cmdline ? cmdline : "");
+		rc = vl_machine_load_elf_mem(m, img, (size_t)sz, full, err, errlen);
+		free(full);
+	} else {
+		rc = vl_machine_load_elf_mem(m, img, (size_t)sz, cmdline, err, errlen);
+	}
 	if (rc && err && errlen) {
 		char tmp[512];
 		snprintf(tmp, sizeof(tmp), "%s: %s", path, err);
@@ -207,4 +231,15 @@ out:
 	free(img);
 	fclose(f);
 	return rc;
+}
+
+bool vl_image_is_multiboot(const char *path)
+{
+	uint8_t buf[8192];
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return false;
+	size_t n = fread(buf, 1, sizeof buf, f);
+	fclose(f);
+	return vl_mb_classify(buf, n, NULL, 0) == VL_IMG_MULTIBOOT;
 }

@@ -76,7 +76,7 @@ void vl_cpuid(struct vl_machine *m, uint32_t leaf, uint32_t subleaf, uint32_t ou
 		out[2] = (p->features_pcid ? 1u << 17 : 0) | (p->features_x2apic ? 1u << 21 : 0);
 		out[3] = 1u << 3 /* PSE */ | 1u << 4 /* TSC */ | 1u << 5 /* MSR */ | 1u << 6 /* PAE */ |
 			 1u << 8 /* CX8 */ | 1u << 9 /* APIC */ | 1u << 13 /* PGE */ | 1u << 15 /* CMOV */ |
-			 1u << 16 /* PAT */;
+			 1u << 16 /* PAT */ | 1u << 19 /* CLFLUSH: executed (no caches are modelled: it only retires) */;
 		break;
 	case 7:
 		break;                         /* no leaf-7 features modelled (no SMEP/SMAP/FSGSBASE) */
@@ -123,6 +123,16 @@ static bool pat_valid(uint64_t v)
 	return true;
 }
 
+/* AMD's legacy performance counters (PERF_CTL0-3 / PERF_CTR0-3 at
+ * 0xC0010000-7) exist on every AMD64 CPU without a CPUID bit, so guests
+ * touch them unconditionally. Counters are not modelled: as KVM with its
+ * PMU disabled, they read 0 and writes are ignored. Intel profiles report
+ * no architectural PMU (CPUID leaf 0xA absent), so nothing is needed there. */
+static bool amd_legacy_pmc(const struct vl_machine *m, uint32_t msr)
+{
+	return msr >= 0xc0010000u && msr <= 0xc0010007u && !strcmp(m->prof->cpu_vendor, "amd");
+}
+
 int vl_msr_read(struct vl_machine *m, uint32_t msr, uint64_t *val)
 {
 	struct vl_cpu *c = &m->cpu;
@@ -138,12 +148,16 @@ int vl_msr_read(struct vl_machine *m, uint32_t msr, uint64_t *val)
 	case VL_MSR_GS_BASE: *val = c->seg[VL_GS].base; return 0;
 	case VL_MSR_KERNEL_GS_BASE: *val = c->kernel_gs_base; return 0;
 	case VL_MSR_TSC_AUX: *val = c->tsc_aux; return 0;
-	case VL_MSR_TSC: *val = m->tsc + (uint64_t)m->tsc_offset; return 0;
+	case VL_MSR_TSC: *val = m->tsc + (uint64_t)m->tsc_offset + (uint64_t)m->priv->dev.tsc_adj; return 0;
 	case VL_MSR_PAT: *val = c->pat; return 0;
 	default: break;
 	}
 	if (msr >= VL_MSR_X2APIC_FIRST && msr <= VL_MSR_X2APIC_LAST)
 		return vl_apic_rdmsr(m, msr, val);
+	if (amd_legacy_pmc(m, msr)) {
+		*val = 0;
+		return 0;
+	}
 	return -1;
 }
 
@@ -192,9 +206,11 @@ int vl_msr_write(struct vl_machine *m, uint32_t msr, uint64_t val)
 		if (val >> 32) return -1;
 		c->tsc_aux = val; return 0;
 	case VL_MSR_TSC:
-		/* The TSC is the model's cycle count; moving it would break the
-		 * accounting, so a write is refused (#GP). Documented in README. */
-		return -1;
+		/* The TSC is the model's cycle count and never moves; a guest write
+		 * sets the guest-visible difference instead (what the guest reads
+		 * next is val plus the cycles since), as IA32_TSC_ADJUST does. */
+		m->priv->dev.tsc_adj = (int64_t)(val - m->tsc - (uint64_t)m->tsc_offset);
+		return 0;
 	case VL_MSR_PAT:
 		if (!pat_valid(val)) return -1;
 		c->pat = val; return 0;
@@ -202,5 +218,7 @@ int vl_msr_write(struct vl_machine *m, uint32_t msr, uint64_t val)
 	}
 	if (msr >= VL_MSR_X2APIC_FIRST && msr <= VL_MSR_X2APIC_LAST)
 		return vl_apic_wrmsr(m, msr, val);
+	if (amd_legacy_pmc(m, msr))
+		return 0;
 	return -1;
 }

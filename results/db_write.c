@@ -79,7 +79,9 @@ static int db_insert_run_row(struct vl_db *db, const struct vl_run_result *r, co
 	double started = r->started > 0 ? r->started : db_now();
 	double ended = r->ended >= started ? r->ended : started;
 	const char *tail = NULL;
-	if (r->status != VL_RUN_OK && r->console && r->console[0]) {
+	/* kept for a run that was not ok, and for a guest that prints no RESULT
+	 * lines (a Multiboot test kernel: its console is its result) */
+	if ((r->status != VL_RUN_OK || r->nresults == 0) && r->console && r->console[0]) {
 		size_t len = strlen(r->console);
 		tail = len > DB_CONSOLE_TAIL ? r->console + len - DB_CONSOLE_TAIL : r->console;
 	}
@@ -116,7 +118,16 @@ static int db_insert_run_row(struct vl_db *db, const struct vl_run_result *r, co
 	bind_text(st, i++, h->kernel);
 	sqlite3_bind_int(st, i++, h->pmu);
 	sqlite3_bind_int(st, i++, h->kvm);
-	bind_text(st, i++, h->notes);
+	/* a real run's hardware counters that could not be counted, with why
+	 * (they have no sample rows: never a zero) */
+	char notes[sizeof h->notes + 1024];
+	snprintf(notes, sizeof notes, "%s", h->notes);
+	for (int k = 0; k < r->nhw; k++) {
+		size_t l = strlen(notes);
+		if (!r->hw[k].available && l < sizeof notes)
+			snprintf(notes + l, sizeof notes - l, "; counter %s unavailable: %s", r->hw[k].name, r->hw[k].reason);
+	}
+	bind_text(st, i++, notes);
 	if (tail)
 		bind_text(st, i++, tail);
 	else

@@ -11,6 +11,7 @@
 # which prints every test's output and a final "N passed, N failed" line.
 
 TEST_LIBS := -lcmocka -lunicorn -lcapstone -linih -lsqlite3 -lm -lpthread
+TEST_LIBS += -lpapi -lpfm -lsde
 
 T_MACHINE  := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/machine/test_*.c))
 T_ENGINES  := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/engines/test_*.c))

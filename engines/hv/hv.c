@@ -43,6 +43,7 @@ int hv_attach(struct hv *hv, struct vl_machine *m, const struct hv_vendor_ops *v
 	hv->vendor = vendor;
 	hv->mmu = mmu;
 	hv->mmu_kind = mmu->kind;
+	hv->guest_cr0 = m->cpu.cr0;   /* before the MMU engine sets the hardware's */
 	if (mmu->init && mmu->init(m, fmt, &hv->mmu_ctx, err, errlen))
 		return -1;
 	return 0;
@@ -102,6 +103,14 @@ int hv_msr(struct hv *hv, bool write)
 			vo->inject_exception(hv->vendor, VL_GP, true, 0);
 			return 0;
 		}
+		if (msr == VL_MSR_EFER) {
+			/* paging off under shadow paging runs with the hardware's PG = 1: an
+			 * LME the hardware saw would claim IA-32e mode without LMA */
+			hv->lme_hidden = hv->mmu_kind == VL_MMU_SHADOW && !(hv->guest_cr0 & VL_CR0_PG) &&
+					 (m->cpu.efer & VL_EFER_LME);
+			if (hv->lme_hidden)
+				m->cpu.efer &= ~VL_EFER_LME;
+		}
 		vo->msr_written(hv->vendor, msr, val);
 	} else {
 		uint64_t val = 0;
@@ -110,6 +119,8 @@ int hv_msr(struct hv *hv, bool write)
 			vo->inject_exception(hv->vendor, VL_GP, true, 0);
 			return 0;
 		}
+		if (msr == VL_MSR_EFER && hv->lme_hidden)
+			val |= VL_EFER_LME;   /* the guest reads what it wrote */
 		vo->set_gpr(hv->vendor, VL_RAX, (uint32_t)val);
 		vo->set_gpr(hv->vendor, VL_RDX, val >> 32);
 	}
@@ -189,6 +200,15 @@ void hv_cr3_write(struct hv *hv, uint64_t val)
 void hv_cr0_4_write(struct hv *hv, unsigned cr, uint64_t val)
 {
 	struct vl_machine *m = hv->m;
+	if (cr == 0 && ((hv->guest_cr0 ^ val) & VL_CR0_PG)) {
+		uint64_t efer = m->cpu.efer | (hv->lme_hidden ? VL_EFER_LME : 0);
+		bool lma = (val & VL_CR0_PG) && (efer & VL_EFER_LME);
+		hv->lme_hidden = false;
+		m->cpu.efer = lma ? efer | VL_EFER_LMA : efer & ~VL_EFER_LMA;
+		hv->vo->msr_written(hv->vendor, VL_MSR_EFER, m->cpu.efer);
+	}
+	if (cr == 0)
+		hv->guest_cr0 = val;
 	if (cr == 0)
 		m->cpu.cr0 = val;
 	else

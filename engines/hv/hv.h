@@ -55,6 +55,9 @@ struct hv {
 	const struct vl_mmu_ops *mmu;
 	void *mmu_ctx;
 	enum vl_mmu_kind mmu_kind;
+	uint64_t guest_cr0;      /* the CR0 the guest last wrote (shadow paging: the hardware's PG is always 1) */
+	bool lme_hidden;         /* guest EFER.LME set while its paging is off under shadow paging: kept from
+	                          * the hardware EFER (KVM vmx_set_efer / svm_set_efer) and shown on RDMSR */
 };
 
 /* ---- check / attach / detach ---------------------------------------------------- */
@@ -110,7 +113,9 @@ void hv_cr3_write(struct hv *hv, uint64_t val);
 /* Guest MOV to CR0/CR4 (val = the guest's value, already in its read
  * shadow): m->cpu gets it, the MMU engine sees it and may set the hardware
  * value in m->cpu (shadow keeps CR0.WP = 1); sync_cr3. The caller loads
- * m->cpu.cr0/cr4 into its guest-state field. */
+ * m->cpu.cr0/cr4 into its guest-state field. A guest CR0.PG change with
+ * EFER.LME enters / leaves IA-32e mode: EFER.LMA is set / cleared and
+ * mirrored through msr_written(VL_MSR_EFER) (KVM enter_lmode / exit_lmode). */
 void hv_cr0_4_write(struct hv *hv, unsigned cr, uint64_t val);
 /* Guest MOV to CR8 (no TPR shadow / V_TPR): the virtual APIC's TPR.
  * Returns 0, or -1 when val > 15 (the caller injects #GP(0)). */

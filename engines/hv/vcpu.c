@@ -619,15 +619,13 @@ static const struct hv_vendor_ops vcpu_hv_ops = {
 };
 
 /* ---- emulation of privileged instructions at virtual CPL 0 --------------------- */
-/* An instruction emulated for the guest retired: counted like one the
- * hardware retired (guest_instructions, and --max-instructions). */
+/* An instruction emulated for the guest after a #GP (not an intercept, so
+ * the CPU did not count it) retired: counted like one the hardware retired
+ * (guest_instructions, and --max-instructions). */
 static void retire(struct vl_vcpu *v)
 {
-	struct vl_machine *m = v->m;
 	v->emulated++;
-	vl_count(m, VL_EV_GUEST_INSNS, 1);
-	if (++m->insns >= m->max_insns && m->max_insns && m->state == VL_M_RUNNING)
-		vl_machine_stop(m, VL_M_TIMEOUT, "reached --max-instructions (%llu)", (unsigned long long)m->max_insns);
+	vl_retire_emulated(v->m);
 }
 
 static int gp0(struct vl_vcpu *v)

@@ -28,8 +28,9 @@
  * never used. IRETQ, SYSRET, SYSCALL (to the guest's LSTAR), SWAPGS, far
  * returns and SS loads are redirected the same way.
  *
- * Interrupts while the virtual IF is 0 are held (engines/hv/README.md:
- * "Interrupt hold") and offered again when the guest sets it.
+ * Interrupts while the virtual IF is 0 are held with the machine's
+ * interrupt window (VL_HOOK_HOLD) and released when the guest sets it
+ * (emulated STI after its shadow, IRET restoring IF, return to user).
  *
  * What every VMM does the same way goes through the shared handlers of
  * hv.h (the MSRs the monitor does not virtualize itself, #PF forwarding to
@@ -113,7 +114,10 @@ struct vl_vcpu {
  * vector) and intr_intercept; the engine installs m->vmm and the intercept
  * bits it wants (vl_vcpu_intercepts() at least). mmu must be initialised
  * already (cr3_read works) and offer map_monitor (shadow does; a direct-
- * paging engine for pv must too). Returns 0, or -1 with a one-line reason. */
+ * paging engine for pv must too). The virtual CR0 is m->cpu.cr0 at the
+ * call: the MMU engine's init may have changed the hardware's (shadow sets
+ * WP), so the engine then stores the guest's boot CR0 in v->cr0.
+ * Returns 0, or -1 with a one-line reason. */
 int vl_vcpu_init(struct vl_vcpu *v, struct vl_machine *m, const struct vl_mmu_ops *mmu, void *mmu_ctx,
 		 unsigned ring, char *err, size_t errlen);
 
@@ -173,8 +177,9 @@ int vl_vcpu_iret(struct vl_vcpu *v);                    /* at RIP: IRETQ from vi
 int vl_vcpu_swapgs(struct vl_vcpu *v, unsigned len);
 
 /* The interrupt hook's body: deliver vec virtually if the guest can take
- * it (virtual CPL 3, or virtual IF 1), else hold it. DONE (delivered or
- * held) or STOP. */
+ * it (virtual CPL 3, or virtual IF 1): VL_HOOK_DONE (it left the APIC's
+ * IRR); else VL_HOOK_HOLD (machine.h "Interrupt window": it stays pending
+ * until the runtime calls vl_intr_release); VL_HOOK_STOP. */
 int vl_vcpu_interrupt(struct vl_vcpu *v, unsigned vec);
 /* Set the virtual IF; 1 releases a held interrupt (after `shadow`
  * instructions: 1 for STI, 0 otherwise). */

@@ -285,6 +285,7 @@ static int trap_attach(struct vl_machine *m, const struct vl_mmu_ops *mmu, void 
 	}
 	t->mmu = mmu;
 	t->last_class = -1;
+	uint64_t boot_cr0 = m->cpu.cr0;   /* the guest's, before the MMU engine sets the hardware's (WP) */
 	if (mmu->init && mmu->init(m, VL_VENDOR_NONE, &t->mmu_ctx, err, errlen)) {
 		free(t);
 		return -1;
@@ -295,6 +296,7 @@ static int trap_attach(struct vl_machine *m, const struct vl_mmu_ops *mmu, void 
 		free(t);
 		return -1;
 	}
+	t->vcpu.cr0 = boot_cr0;
 	m->intercept = vl_vcpu_intercepts() | VL_SENS_BIT(VL_SENS_POPF) | VL_SENS_BIT(VL_SENS_PUSHF) |
 		       VL_SENS_BIT(VL_SENS_SGDT) | VL_SENS_BIT(VL_SENS_SIDT) | VL_SENS_BIT(VL_SENS_SLDT) |
 		       VL_SENS_BIT(VL_SENS_STR) | VL_SENS_BIT(VL_SENS_SMSW) | VL_SENS_BIT(VL_SENS_READ_SEG);

@@ -26,6 +26,7 @@ struct vtx_vmm {
 	uint64_t hw_cr3;                 /* last GUEST_CR3 written (KVM caches it too) */
 	uint64_t boot_cr0, boot_cr4;     /* the guest's CR0/CR4 before the MMU engine set the hardware's */
 	uint64_t unknown_exits;
+	uint32_t entry_ctl;              /* VM-entry controls as last written (KVM keeps this shadow too) */
 };
 
 /* ---- VMREAD / VMWRITE: counted and charged ------------------------------- */
@@ -114,9 +115,17 @@ static void hv_msr_written(void *v, uint32_t msr, uint64_t val)
 {
 	struct vtx_vmm *vm = v;
 	struct vl_machine *m = vm->vcpu.m;
-	if (msr == VL_MSR_EFER)
+	if (msr == VL_MSR_EFER) {
 		vtx_vmwrite(vm, VMCS_GUEST_IA32_EFER, m->cpu.efer);
-	else if (msr == VL_MSR_PAT)
+		/* IA-32e mode entered or left (engines/hv hv_cr0_4_write): the
+		 * "IA-32e mode guest" entry control follows EFER.LMA (KVM enter_lmode) */
+		uint32_t want = (m->cpu.efer & VL_EFER_LMA) ? vm->entry_ctl | ENTRY_IA32E_MODE
+							    : vm->entry_ctl & ~ENTRY_IA32E_MODE;
+		if (want != vm->entry_ctl) {
+			vm->entry_ctl = want;
+			vtx_vmwrite(vm, VMCS_VM_ENTRY_CONTROLS, want);
+		}
+	} else if (msr == VL_MSR_PAT)
 		vtx_vmwrite(vm, VMCS_GUEST_IA32_PAT, m->cpu.pat);
 	else if (msr == VL_MSR_FS_BASE)
 		vtx_vmwrite(vm, VMCS_GUEST_FS_BASE, val);
@@ -370,6 +379,16 @@ static int vtx_setup(struct vtx_vmm *vm, char *err, size_t errlen)
 	bool ept = vm->hv.mmu_kind == VL_MMU_NESTED;
 	bool vpid = p->features_vpid;
 	vm->tpr_shadow = p->features_tpr_shadow;
+	/* a guest entered with paging off (a Multiboot kernel) runs under EPT only
+	 * with "unrestricted guest" (Westmere+; KVM's identity-map fallback is not
+	 * modelled); under shadow paging the hardware pages through the MMU
+	 * engine's nonpaging root */
+	bool unrestricted = ept && p->features_unrestricted_guest;
+	if (ept && !(vm->boot_cr0 & VL_CR0_PG) && !unrestricted) {
+		snprintf(err, errlen, "vtx: a guest that starts with paging off (32-bit Multiboot entry) needs "
+			 "unrestricted guest under EPT, which this CPU lacks (--mmu shadow runs it)");
+		return -1;
+	}
 
 	uint64_t msr_bm = vl_mem_alloc_page(m);
 	uint64_t vapic = vm->tpr_shadow ? vl_mem_alloc_page(m) : 0;
@@ -396,6 +415,8 @@ static int vtx_setup(struct vtx_vmm *vm, char *err, size_t errlen)
 		cpu |= CPU_INVLPG_EXITING | CPU_CR3_LOAD_EXITING | CPU_CR3_STORE_EXITING;
 	if (ept)
 		sec |= SEC_ENABLE_EPT;
+	if (unrestricted)
+		sec |= SEC_UNRESTRICTED_GUEST;   /* as KVM (enable_unrestricted_guest) */
 	if (vpid)
 		sec |= SEC_ENABLE_VPID;
 	if (sec)
@@ -405,8 +426,8 @@ static int vtx_setup(struct vtx_vmm *vm, char *err, size_t errlen)
 	vtx_vmwrite(vm, VMCS_SECONDARY_VM_EXEC_CONTROL, sec);
 	vtx_vmwrite(vm, VMCS_VM_EXIT_CONTROLS, EXIT_HOST_ADDR_SPACE_SIZE | EXIT_ACK_INTR_ON_EXIT |
 		    EXIT_SAVE_IA32_EFER | EXIT_LOAD_IA32_EFER | EXIT_SAVE_IA32_PAT | EXIT_LOAD_IA32_PAT);
-	vtx_vmwrite(vm, VMCS_VM_ENTRY_CONTROLS, ENTRY_LOAD_IA32_EFER | ENTRY_LOAD_IA32_PAT |
-		    ((m->cpu.efer & VL_EFER_LMA) ? ENTRY_IA32E_MODE : 0));
+	vm->entry_ctl = ENTRY_LOAD_IA32_EFER | ENTRY_LOAD_IA32_PAT | ((m->cpu.efer & VL_EFER_LMA) ? ENTRY_IA32E_MODE : 0);
+	vtx_vmwrite(vm, VMCS_VM_ENTRY_CONTROLS, vm->entry_ctl);
 	vtx_vmwrite(vm, VMCS_EXCEPTION_BITMAP, (1u << VL_MC) | (ept ? 0 : 1u << VL_PF));
 	vtx_vmwrite(vm, VMCS_PAGE_FAULT_ERROR_CODE_MASK, 0);
 	vtx_vmwrite(vm, VMCS_PAGE_FAULT_ERROR_CODE_MATCH, 0);

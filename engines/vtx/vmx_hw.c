@@ -63,6 +63,10 @@ void vmx_save_guest(struct vmx_vcpu *vc)
 	W(v, VMCS_SLOT_GUEST_RIP, c->rip);
 	W(v, VMCS_SLOT_GUEST_RFLAGS, c->rflags);
 	W(v, VMCS_SLOT_GUEST_IA32_EFER, c->efer);
+	/* SDM 27.2: a VM exit stores EFER.LMA into the "IA-32e mode guest" entry
+	 * control (a guest that enabled long mode itself under EPT) */
+	uint64_t ent = F(v, VMCS_SLOT_VM_ENTRY_CONTROLS);
+	W(v, VMCS_SLOT_VM_ENTRY_CONTROLS, (c->efer & VL_EFER_LMA) ? ent | ENTRY_IA32E_MODE : ent & ~ENTRY_IA32E_MODE);
 	W(v, VMCS_SLOT_GUEST_IA32_PAT, c->pat);
 	W(v, VMCS_SLOT_GUEST_INTERRUPTIBILITY_INFO, c->intr_shadow ? 1u : 0u);
 	W(v, VMCS_SLOT_GUEST_ACTIVITY_STATE, c->halted ? GUEST_ACTIVITY_HLT : GUEST_ACTIVITY_ACTIVE);

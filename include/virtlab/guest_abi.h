@@ -54,6 +54,9 @@
                                       * takes the port from ACPI (FADT PM_TMR_BLK) when tables exist,
                                       * else from the command line "pmtimer=0xNNN", else this default */
 #define VL_PMTIMER_HZ        3579545u
+#define VL_PORT_UART         0x3F8   /* 16550 UART (COM1): output to the console, as QEMU -serial (Multiboot guests) */
+#define VL_PORT_FWCFG_SEL    0x510   /* QEMU fw_cfg selector (16-bit write) */
+#define VL_PORT_FWCFG_DATA   0x511   /* QEMU fw_cfg data (byte reads) */
 
 /* Guest exit statuses written to VL_PORT_EXIT. */
 #define VL_EXIT_OK           0       /* workload completed, results printed */

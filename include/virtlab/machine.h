@@ -352,6 +352,7 @@ struct vl_machine {
 	/* State */
 	enum vl_mstate state;
 	uint32_t exit_code;
+	bool boot_multiboot;       /* the loaded image was a Multiboot kernel (entered in 32-bit protected mode) */
 	char diag[1024];                      /* one-line reason / triple-fault diagnostic */
 
 	/* Engine hook points */
@@ -400,6 +401,9 @@ void vl_machine_free(struct vl_machine *m);
  * (corrupt/unsupported ELF, does not fit in RAM, ...). */
 int vl_machine_load_elf(struct vl_machine *m, const char *path, const char *cmdline, char *err, size_t errlen);
 int vl_machine_load_elf_mem(struct vl_machine *m, const uint8_t *img, size_t len, const char *cmdline, char *err, size_t errlen);
+/* True if the file at path carries a Multiboot v1 header (a foreign guest:
+ * its own command line, UART output, success = exit status 0). */
+bool vl_image_is_multiboot(const char *path);
 
 /* Run until the machine leaves VL_M_RUNNING. Returns m->state. */
 enum vl_mstate vl_machine_run(struct vl_machine *m);

@@ -39,6 +39,7 @@ struct vl_run_spec {
 	uint64_t iterations;       /* 0 = the workload's default */
 	const char *params;        /* extra "key=value ..." for the guest command line, or NULL */
 	const char *image;         /* guest ELF; NULL = build/guest/guest.elf (or $VIRTLAB_GUEST) */
+	const char *append;        /* Multiboot images: the kernel's arguments (QEMU -append); NULL = none */
 	uint64_t max_insns;        /* 0 = default limit */
 	uint64_t max_cycles;       /* 0 = default limit */
 	uint64_t ram_mb;           /* 0 = VL_DEFAULT_RAM_MB */
@@ -50,6 +51,7 @@ struct vl_run_spec {
 	 * off before the run or to read every region's counters after it. */
 	void (*machine_hook)(struct vl_machine *m, enum vl_run_hook_phase phase, void *arg);
 	void *machine_hook_arg;
+	const char *events;        /* engine host: comma-separated PAPI presets / libpfm4 names; NULL = cycles, instructions, TLB misses */
 	/* The guest command line, set by the runner (engines/hv hv_cmdline, the
 	 * one builder) in the resolved spec it hands to external engines, so
 	 * QEMU boots exactly what the model boots. NULL from callers. */
@@ -98,8 +100,12 @@ struct vl_run_result {
 	char *console;             /* full debug-console text, malloc'ed */
 
 	/* real measurements */
-	struct vl_sample_set samples[4];
+	struct vl_sample_set samples[8];
 	int nsamples;
+	/* real engines: the hardware counters asked for (PAPI). One PAPI could
+	 * not count has no sample — never a zero — and says why. */
+	struct vl_hw_counter { char name[64]; bool available; char reason[256]; } hw[6];
+	int nhw;
 
 	/* host-side facts of this run (not deterministic, never compared exactly) */
 	double host_seconds;

@@ -86,6 +86,12 @@ struct shadow {
 	struct sh_root roots[SHADOW_ROOT_CACHE];
 	uint64_t stamp;
 	struct sh_page *cur;         /* current root (NULL after a zap-all: reload before use) */
+	/* Guest paging off (a Multiboot kernel's 32-bit entry, KVM's "nonpaging"
+	 * mode): the hardware runs with paging on through np_root, a direct
+	 * shadow that maps every guest-physical address to itself (RAM; devices
+	 * and unbacked frames as for any mapping), filled lazily like the rest. */
+	bool nonpaging;
+	struct sh_page *np_root;
 	uint64_t gcr3, gcr0, gcr4;   /* the guest's view */
 	uint64_t unbacked;           /* host frame above all memory: where non-RAM guest frames map */
 	unsigned maxphy;
@@ -355,6 +361,15 @@ static struct sh_page *sh_get(struct shadow *sh, uint64_t gfn, unsigned level)
 static int sh_gwalk(struct shadow *sh, uint64_t va, unsigned acc, bool set_ad, struct vl_walk_res *r)
 {
 	struct vl_machine *m = sh->m;
+	if (sh->nonpaging) {   /* no guest tables: linear = guest-physical, everything allowed */
+		memset(r, 0, sizeof *r);
+		r->pa = va;
+		r->gpa = va;
+		r->page_size = 4096;
+		r->perms = VL_PERM_W | VL_PERM_X | VL_PERM_U;
+		r->levels = 0;
+		return 0;
+	}
 	struct vl_walk_req rq = {
 		.root = sh->gcr3 & VL_PTE_ADDR, .fmt = VL_PT_X86, .acc = acc, .set_ad = set_ad, .software = true,
 	};
@@ -440,6 +455,8 @@ static int sh_fill(struct shadow *sh, uint64_t va, const struct vl_walk_res *r, 
 {
 	struct sh_page *sp = sh->cur;
 	uint64_t large = 0, fills = 0;   /* the guest's large leaf once below it */
+	if (!r->levels)   /* nonpaging: as below a writable, dirty, user guest leaf covering everything */
+		large = VL_PTE_P | VL_PTE_RW | VL_PTE_US | VL_PTE_D;
 
 	for (unsigned level = 4; level >= 1; level--) {
 		unsigned idx = (unsigned)(va >> (12 + 9 * (level - 1))) & 511;
@@ -501,6 +518,7 @@ static void sh_zap_all(struct shadow *sh)
 	for (unsigned i = 0; i < SHADOW_ROOT_CACHE; i++)
 		sh->roots[i].sp = NULL;
 	sh->cur = NULL;
+	sh->np_root = NULL;
 	sh->need_flush = true;
 	vl_trace(sh->m, "shadow: pool full, every shadow page torn down");
 }
@@ -570,9 +588,29 @@ static int sh_load_root(struct shadow *sh, bool count)
  * must never walk a freed page), and the TLB of the current tag is flushed
  * if a present shadow translation changed (KVM: kvm_flush_remote_tlbs).
  * Returns 0, or -1 when the machine stopped. */
+/* The nonpaging root current (made if missing). 0, or -1 (machine stopped). */
+static int sh_load_np_root(struct shadow *sh)
+{
+	if (!sh->np_root) {
+		sh->np_root = sh_alloc(sh, 4, true, 0);
+		if (!sh->np_root) {
+			sh_zap_all(sh);
+			sh->oom = false;
+			sh->np_root = sh_alloc(sh, 4, true, 0);
+		}
+		if (!sh->np_root) {
+			vl_machine_stop(sh->m, VL_M_ERROR, "shadow MMU: no monitor memory for the nonpaging root");
+			return -1;
+		}
+	}
+	sh->cur = sh->np_root;
+	sh->m->cpu.cr3 = sh->np_root->hpa;
+	return 0;
+}
+
 static int sh_finish(struct shadow *sh)
 {
-	if (!sh->cur && sh->m->state == VL_M_RUNNING && sh_load_root(sh, false))
+	if (!sh->cur && sh->m->state == VL_M_RUNNING && (sh->nonpaging ? sh_load_np_root(sh) : sh_load_root(sh, false)))
 		return -1;
 	if (sh->need_flush) {
 		vl_tlb_flush_tag(sh->m, sh->m->tlb_tag);
@@ -900,6 +938,8 @@ static void shadow_cr3_write(struct vl_machine *m, void *ctx, uint64_t cr3)
 
 	sh_charge(sh, m->prof->mmu_shadow_cr3);
 	sh->gcr3 = cr3 & ~(1ull << 63);
+	if (sh->nonpaging)
+		return;   /* used once the guest turns paging on */
 	if (sh_load_root(sh, true))
 		return;
 	if (!noflush)
@@ -922,13 +962,18 @@ static void shadow_cr_write(struct vl_machine *m, void *ctx, int cr, uint64_t va
 {
 	struct shadow *sh = ctx;
 	if (cr == 0) {
-		if (!(val & VL_CR0_PG)) {
-			vl_machine_stop(m, VL_M_ERROR, "shadow MMU: the guest turned paging off (CR0 %#llx); not supported",
-					(unsigned long long)val);
-			return;
-		}
+		bool was = sh->gcr0 & VL_CR0_PG;
 		sh->gcr0 = val;
-		m->cpu.cr0 = val | VL_CR0_WP;
+		m->cpu.cr0 = val | VL_CR0_WP | VL_CR0_PG;   /* the hardware always pages */
+		if (was != !!(val & VL_CR0_PG)) {
+			/* paging on: the root of the guest's CR3; off: the nonpaging root */
+			sh->nonpaging = !(val & VL_CR0_PG);
+			sh->cur = NULL;
+			sh->need_flush = true;
+			if (!sh->nonpaging && sh_load_root(sh, false))
+				return;
+			sh_finish(sh);
+		}
 	} else if (cr == 4) {
 		if ((sh->gcr4 ^ val) & (VL_CR4_PGE | VL_CR4_PCIDE))
 			sh->need_flush = true;
@@ -946,7 +991,7 @@ static void shadow_cr_write(struct vl_machine *m, void *ctx, int cr, uint64_t va
 static void shadow_invlpg(struct vl_machine *m, void *ctx, uint64_t va)
 {
 	struct shadow *sh = ctx;
-	struct sh_page *sp = sh->cur;
+	struct sh_page *sp = sh->nonpaging ? NULL : sh->cur;
 
 	sh_charge(sh, m->prof->mmu_shadow_invlpg);
 	for (unsigned level = 4; sp && level >= 1; level--) {
@@ -1002,8 +1047,9 @@ static int shadow_init(struct vl_machine *m, enum vl_vendor vendor, void **ctx, 
 		snprintf(err, errlen, "shadow MMU: out of memory");
 		return -1;
 	}
-	if (!(m->cpu.cr0 & VL_CR0_PG) || !(m->cpu.efer & VL_EFER_LMA)) {
-		snprintf(err, errlen, "shadow MMU: the guest must start in long mode with paging on (4-level tables)");
+	if (!(m->cpu.cr0 & VL_CR0_PE) || ((m->cpu.cr0 & VL_CR0_PG) && !(m->cpu.efer & VL_EFER_LMA))) {
+		snprintf(err, errlen, "shadow MMU: the guest must start in long mode with paging on (4-level tables) "
+			 "or in protected mode with paging off");
 		free(sh);
 		return -1;
 	}
@@ -1033,12 +1079,13 @@ static int shadow_init(struct vl_machine *m, enum vl_vendor vendor, void **ctx, 
 	sh->gcr3 = m->cpu.cr3;
 	sh->gcr0 = m->cpu.cr0;
 	sh->gcr4 = m->cpu.cr4;
-	if (sh_load_root(sh, false)) {
+	sh->nonpaging = !(m->cpu.cr0 & VL_CR0_PG);
+	if (sh->nonpaging ? sh_load_np_root(sh) : sh_load_root(sh, false)) {
 		snprintf(err, errlen, "%s", m->diag);
 		shadow_fini(m, sh);
 		return -1;
 	}
-	m->cpu.cr0 |= VL_CR0_WP;           /* hardware WP always on (guest WP is emulated) */
+	m->cpu.cr0 |= VL_CR0_WP | VL_CR0_PG;   /* hardware WP always on (guest WP is emulated); paging too */
 	vl_tlb_flush_all(m);
 	*ctx = sh;
 	return 0;

@@ -587,10 +587,20 @@ static void test_cr_write(void **s)
 	/* clearing PGE flushes global entries too */
 	mmu->cr_write(m, r.ctx, 4, VL_CR4_PAE);
 	assert_int_equal(touch(&r, gva, VL_ACC_R, &v).rc, VL_PF);
-	/* paging off: a clean stop */
+	/* paging off (KVM's nonpaging mode): the hardware keeps paging through a
+	 * direct root that maps every guest-physical address to itself */
 	mmu->cr_write(m, r.ctx, 0, VL_CR0_PE);
-	assert_int_equal(m->state, VL_M_ERROR);
-	assert_non_null(strstr(m->diag, "paging off"));
+	assert_int_equal(m->state, VL_M_RUNNING);
+	assert_true((m->cpu.cr0 & VL_CR0_PG) && (m->cpu.cr0 & VL_CR0_WP));
+	uint64_t pv = 0x5a;
+	o = touch(&r, DATA_PA, VL_ACC_W, &pv);
+	assert_int_equal(o.rc, 0);
+	assert_int_equal(o.exits, 1);                 /* one hidden fault fills the identity mapping */
+	assert_true(gread(m, DATA_PA) == 0x5a);
+	assert_int_equal(touch(&r, DATA_PA, VL_ACC_R, &v).exits, 0);
+	/* paging on again: the guest's own tables, where DATA_PA is not a mapped address */
+	mmu->cr_write(m, r.ctx, 0, VL_CR0_PE | VL_CR0_PG);
+	assert_int_equal(touch(&r, DATA_PA, VL_ACC_R, &v).rc, VL_PF);
 	rig_down(&r);
 }
 

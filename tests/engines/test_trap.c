@@ -127,6 +127,8 @@ static void test_deprivileged_boot(void **state)
 	assert_int_equal(c->gdtr.base, VL_VCPU_MON_GDT);
 	assert_int_equal(c->idtr.base, VL_VCPU_MON_IDT);
 	assert_int_equal(c->tr.sel, VL_VCPU_MON_TSS_SEL);
+	assert_int_equal(r.v->cr0, VL_CR0_PE | (1ull << 4) | VL_CR0_PG);    /* the guest's: the loader's, no WP ... */
+	assert_true(c->cr0 & VL_CR0_WP);                                   /* ... the hardware's has WP (shadow) */
 	assert_int_equal(r.v->gdtr.base, GDT_PA);
 	assert_int_equal(r.v->tr.sel, 0x28);
 	assert_true(c->rflags & VL_FL_IF);                 /* real IF 1 ... */
@@ -561,6 +563,49 @@ static void test_clean_guest_no_verdict(void **state)
 	rig_down(&r);
 }
 
+
+/* ---- hostile code at ring 1 --------------------------------------------------------
+ * Random bytes as the deprivileged kernel's code (with the privileged and
+ * sensitive opcodes over-represented): the run ends in a defined state
+ * (running at the limit, exited, timeout, triple fault or a clean error),
+ * never a host crash — the sanitizers of `make test` watch the VMM. */
+static void test_random_kernel_code(void **state)
+{
+	static const uint8_t hot[][3] = {
+		{ 0x0f, 0x22, 0xd8 }, { 0x0f, 0x20, 0xc0 }, { 0x0f, 0x01, 0x17 }, { 0x0f, 0x01, 0x1f }, { 0x0f, 0x00, 0xd8 },
+		{ 0x0f, 0x00, 0x17 }, { 0x0f, 0x30, 0x90 }, { 0x0f, 0x32, 0x90 }, { 0x0f, 0x07, 0x90 }, { 0x0f, 0x01, 0xf8 },
+		{ 0x48, 0xcf, 0x90 }, { 0x48, 0xcb, 0x90 }, { 0x8e, 0xd0, 0x90 }, { 0xfa, 0xfb, 0x9d }, { 0xcd, 0x80, 0x90 },
+		{ 0xe6, 0x80, 0xec }, { 0x0f, 0x01, 0x07 }, { 0x0f, 0x23, 0xc0 }, { 0x0f, 0x06, 0xf4 }, { 0x0f, 0x01, 0x38 },
+	};
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	for (int run = 0; run < 150; run++) {
+		uint8_t code[96];
+		for (size_t i = 0; i < sizeof code;) {
+			x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+			if ((x & 3) == 0 && i + 3 <= sizeof code) {
+				memcpy(code + i, hot[(x >> 8) % (sizeof hot / sizeof hot[0])], 3);
+				i += 3;
+			} else {
+				code[i++] = (uint8_t)(x >> 24);
+			}
+		}
+		struct rig r;
+		rig_up(&r, code, sizeof code);
+		vl_phys_write(r.m, HANDLER, code + 32, 64);   /* the handlers run random code too */
+		x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+		for (int g = 0; g < 16; g++)
+			r.m->cpu.gpr[g] = (g == VL_RSP) ? KSTACK : (x & 1) ? SCRATCH : x >> (g & 7);
+		r.m->max_insns = 3000;
+		r.m->max_cycles = 50000000;
+		vl_machine_run(r.m);
+		enum vl_mstate st = r.m->state;
+		assert_true(st == VL_M_EXITED || st == VL_M_TIMEOUT || st == VL_M_TRIPLE_FAULT || st == VL_M_ERROR);
+		char why[512];
+		vl_engine_trap.verdict(r.m, r.ctx, why, sizeof why);   /* whatever it says, it says it */
+		rig_down(&r);
+	}
+}
+
 static void test_nested_refused(void **state)
 {
 	struct vl_profile p;
@@ -587,6 +632,7 @@ int main(void)
 		cmocka_unit_test(test_each_class_detected),
 		cmocka_unit_test(test_all_classes_first_named),
 		cmocka_unit_test(test_clean_guest_no_verdict),
+		cmocka_unit_test(test_random_kernel_code),
 		cmocka_unit_test(test_nested_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

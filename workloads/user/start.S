@@ -1,4 +1,4 @@
-/* start.S — user program entry: RDI workload index, RSI iterations. */
+/* start.S — user program entry: RDI workload index, RSI iterations, RDX process footprint (workloads/footprint.h). */
 	.text
 	.globl _start
 _start:

@@ -7,6 +7,8 @@
 #include <stdarg.h>
 #include "virtlab/guest_abi.h"
 #include "../../guest/sysnum.h"
+#include "../compute.h"
+#include "../footprint.h"
 
 typedef uint64_t u64;
 int vl_vsnprintf(char *buf, size_t n, const char *fmt, va_list ap);
@@ -44,9 +46,32 @@ static void uprintf(const char *fmt, ...)
 	sc(SYS_write, 1, (long)buf, n);
 }
 
+static char fp_extra[64];   /* " fp_pages=N fp_regions=R" when a footprint was set up */
+
 static void result(int w, u64 iters, u64 cycles, const char *extra)
 {
-	uprintf(VL_RESULT_PREFIX "workload=%s iters=%lu cycles=%lu%s\n", names[w], iters, cycles, extra);
+	uprintf(VL_RESULT_PREFIX "workload=%s iters=%lu cycles=%lu%s%s\n", names[w], iters, cycles, extra, fp_extra);
+}
+
+/* The process footprint (workloads/footprint.h): `pages` anonymous pages
+ * mapped in `regions` mmaps and each touched, before any measured region,
+ * so fork, exit and switches handle a process of a real program's shape. */
+static long footprint(u64 fp)
+{
+	u64 pages = fp & 0xffffffffu, regions = fp >> 32;
+	if (!pages)
+		return 0;
+	if (!regions || regions > pages)
+		regions = 1;
+	for (u64 r = 0; r < regions; r++) {
+		u64 k = pages / regions + (r < pages % regions);
+		long a = sc(SYS_mmap, 0, (long)(k * 4096), 3);
+		if (a < 0) { uprintf(VL_ERROR_PREFIX "footprint: mmap of region %lu (%lu pages) failed (%ld)\n", r, k, a); return 1; }
+		for (u64 i = 0; i < k; i++) ((volatile char *)a)[i * 4096] = 1;
+	}
+	extern int vl_snprintf(char *, size_t, const char *, ...);
+	vl_snprintf(fp_extra, sizeof fp_extra, " fp_pages=%lu fp_regions=%lu", pages, regions);
+	return 0;
 }
 
 static long w_syscall(u64 n)
@@ -112,7 +137,10 @@ static long w_ctxsw(u64 n)
 	long pid = sc(SYS_fork, 0, 0, 0);
 	if (pid < 0) { uprintf(VL_ERROR_PREFIX "ctxsw: fork failed (%ld)\n", pid); return 1; }
 	if (pid == 0) {
-		for (u64 i = 0; i < half; i++) sc(SYS_yield, 0, 0, 0);
+		/* a few yields of slack: if a timer preemption let the child run
+		 * ahead before the region, it is still there for the parent's last
+		 * yields, so each of the region's yields is a switch */
+		for (u64 i = 0; i < half + 8; i++) sc(SYS_yield, 0, 0, 0);
 		sc(SYS_exit, 0, 0, 0);
 	}
 	sc(SYS_yield, 0, 0, 0);   /* let the child start */
@@ -144,21 +172,17 @@ static long w_forkwait(u64 n)
 	return 0;
 }
 
-/* Integer kernel: xorshift64 mixed into a small table (loads, stores,
- * shifts, multiply). The checksum is guest-visible output, identical on
+/* Integer kernel (workloads/compute.h): xorshift64 mixed into a small
+ * table (loads, stores, shifts, multiply). The checksum is guest-visible output, identical on
  * every engine. */
 static long w_compute(u64 n)
 {
-	static u64 tab[64];
-	u64 x = 88172645463325252ull, sum = 0;
+	static u64 tab[WL_COMPUTE_TAB];
+	u64 x = WL_COMPUTE_SEED, sum = 0;
 	MARK_BEGIN();
 	u64 t0 = rdtsc();
-	for (u64 i = 0; i < n; i++) {
-		x ^= x << 13; x ^= x >> 7; x ^= x << 17;
-		u64 *s = &tab[x & 63];
-		*s = *s * 31 + (x >> 11);
-		sum += *s ^ i;
-	}
+	for (u64 i = 0; i < n; i++)
+		sum += wl_compute_step(&x, tab, i);   /* workloads/compute.h: shared with the host twin */
 	u64 t1 = rdtsc();
 	MARK_END();
 	char extra[48];
@@ -262,8 +286,10 @@ static long w_selftest(void)
 	return !(cow && dem && bad && fair);
 }
 
-long umain(long w, u64 n)
+long umain(long w, u64 n, u64 fp)
 {
+	if (footprint(fp))
+		return 1;
 	switch (w) {
 	case WL_syscall: return w_syscall(n);
 	case WL_pgfault: return w_pgfault(n);
