@@ -526,7 +526,7 @@ static int pv_verdict(struct vl_machine *m, void *ctx, char *why, size_t whylen)
 			 p->unparavirt, p->first);
 		return -1;
 	}
-	if (!p->switched && m->exit_code == VL_EXIT_OK) {
+	if (!p->switched && m->state == VL_M_EXITED && m->exit_code == VL_EXIT_OK) {
 		snprintf(why, whylen, "pv: the guest never registered its shared page (pv-ops not switched)");
 		return -1;
 	}
