@@ -70,6 +70,7 @@ struct pv_vmm {
 	void *mmu_ctx;
 	uint64_t shared_pa;        /* guest-physical shared page; 0 = not registered (pv-ops native) */
 	bool switched;             /* the guest registered its shared page: pv-ops are hypercalls */
+	bool aware;                /* the kernel read the PV signature: its SYSCALLs are hypercalls */
 	uint64_t unparavirt;       /* privileged instructions that reached the VMM after the switch (whole run) */
 	char first[160];           /* the first of them, as a phrase */
 };
@@ -347,6 +348,7 @@ static int pv_cpuid(struct pv_vmm *p, unsigned len)
 	hv_cpuid_table(m, leaf, (uint32_t)c->gpr[VL_RCX], r);
 	if (leaf == VL_CPUID_HV_LEAF) {
 		static const char sig[13] = VL_PV_SIGNATURE;
+		p->aware = true;
 		memcpy(&r[1], sig, 4);
 		memcpy(&r[2], sig + 4, 4);
 		memcpy(&r[3], sig + 8, 4);
@@ -369,11 +371,13 @@ static int pv_intercept(struct vl_machine *m, void *ctx, const struct vl_sens_ev
 	sync_in(p);
 	switch (ev->cls) {
 	case VL_SENS_SYSCALL:
-		if (vl_vcpu_cpl(v) == 0) {
+		if (vl_vcpu_cpl(v) == 0 && p->aware) {
 			rc = pv_hypercall(p, ev->len);
 			break;
 		}
-		/* user system call: into the monitor, bounced to the guest kernel's LSTAR */
+		/* user system call: into the monitor, bounced to the guest kernel's LSTAR;
+		 * so is a kernel SYSCALL of a guest that never read the PV signature
+		 * (not PV-aware: the instruction keeps its architectural meaning) */
 		vl_charge(m, VL_CAT_EXIT, m->prof->insn_syscall + m->prof->insn_iret);
 		vl_charge(m, VL_CAT_VMM, m->prof->vmm_exit_dispatch);
 		rc = vl_vcpu_syscall(v, ev->len);
