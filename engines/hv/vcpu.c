@@ -791,7 +791,8 @@ int vl_vcpu_emulate(struct vl_vcpu *v, const struct vl_sens_event *ev)
 	uint64_t val;
 	int rc;
 
-	vmm(v, p->vmm_emulate);
+	if (!v->no_decode)
+		vmm(v, p->vmm_emulate);
 	switch (ev->cls) {
 	case VL_SENS_CLI:
 		v->vif = false;

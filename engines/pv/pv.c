@@ -129,7 +129,8 @@ static void sync_out(struct pv_vmm *p)
 typedef int (*pv_hc_fn)(struct pv_vmm *p, const uint64_t a[5], int64_t *ret);
 
 /* Run one operation through the runtime's emulation of the instruction
- * it replaces (ev->len 0: RIP is already the return address). A fault
+ * it replaces (ev->len 0: RIP is already the return address), charged
+ * the handler's own cost (vmm.cr, vmm.io, ...) but no decode. A fault
  * the operation raises is delivered to the guest (HC_GONE). */
 static int hc_emulate(struct pv_vmm *p, struct vl_sens_event *ev, int64_t *ret, int ret_gpr)
 {
@@ -137,7 +138,9 @@ static int hc_emulate(struct pv_vmm *p, struct vl_sens_event *ev, int64_t *ret, 
 	uint64_t rip = m->cpu.rip;
 	ev->len = 0;
 	ev->insn_rip = rip;
+	p->vcpu.no_decode = true;      /* the operation comes decoded: no vmm.emulate */
 	int rc = vl_vcpu_emulate(&p->vcpu, ev);
+	p->vcpu.no_decode = false;
 	if (rc == VL_HOOK_STOP || m->state != VL_M_RUNNING)
 		return VL_HOOK_STOP;
 	if (m->cpu.rip != rip || vl_vcpu_cpl(&p->vcpu) != 0)
