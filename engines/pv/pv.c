@@ -111,16 +111,21 @@ static void sync_in(struct pv_vmm *p)
 		v->vif = vif;
 }
 
+/* Written with vl_phys_write: the page is guest RAM, and a guest that
+ * registered one of its code pages must see decoded code invalidated. */
 static void sync_out(struct pv_vmm *p)
 {
-	uint8_t *s = pv_shared(p);
+	uint8_t *s = pv_shared(p), b[VL_PVS_TIME + 8];
 	struct vl_vcpu *v = &p->vcpu;
 	if (!s)
 		return;
-	s[VL_PVS_MASK] = !v->vif;
-	s[VL_PVS_PENDING] = v->held;
-	memcpy(s + VL_PVS_CR2, &v->cr2, 8);
-	memcpy(s + VL_PVS_TIME, &v->m->tsc, 8);
+	memcpy(b, s, sizeof b);
+	b[VL_PVS_MASK] = !v->vif;
+	b[VL_PVS_PENDING] = v->held;
+	memcpy(b + VL_PVS_CR2, &v->cr2, 8);
+	memcpy(b + VL_PVS_TIME, &v->m->tsc, 8);
+	if (memcmp(b, s, sizeof b))
+		vl_phys_write(v->m, p->shared_pa, b, sizeof b);
 }
 
 /* ---- hypercall handlers ---------------------------------------------------------
