@@ -4,6 +4,8 @@
 #   make test       build everything with ASan+UBSan and run every test
 #   make demo       install missing packages (as root), build, run the default matrix, report, plot
 #   make bench      speed of the machine itself
+#   make fuzz       libFuzzer on hostile guests, clang (FUZZ_SECONDS=N; tests/fuzz/README.md)
+#   make install    PREFIX (default /usr/local), DESTDIR: binary, guest, profiles, man page, completion
 #
 # Variables: CC (gcc|clang), SAN=1 (sanitizers; output under build/san),
 # BUILD (output directory). Warnings are errors.
@@ -38,7 +40,7 @@ CFLAGS   ?=
 CPPFLAGS += -Iinclude -D_GNU_SOURCE
 HOST_CFLAGS := -std=c17 $(OPT) -g $(WARN) $(SANFLAGS) -MMD -MP $(CFLAGS)
 HOST_LDFLAGS := $(SANFLAGS) $(LDFLAGS)
-HOST_LIBS := -lcapstone -linih -lsqlite3 -lm
+HOST_LIBS := -lcapstone -linih -lsqlite3 -lnettle -lm
 HOST_LIBS += -lpapi -lpfm -lsde
 
 GIT_COMMIT := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
@@ -108,5 +110,35 @@ bench: all
 
 clean:
 	rm -rf build bin
+
+# ---- install (Debian-policy-friendly layout; DESTDIR for staging) ----
+#   $(PREFIX)/bin/virtlab
+#   $(PREFIX)/share/virtlab/guest.elf, profiles/     (found relative to bin/: include/virtlab/datadir.h)
+#   $(PREFIX)/share/man/man1/virtlab.1               (generated from the --help texts)
+#   $(PREFIX)/share/bash-completion/completions/virtlab
+PREFIX ?= /usr/local
+DESTDIR ?=
+MAN_PAGE := $(B)/man/virtlab.1
+
+$(MAN_PAGE): $(BIN) scripts/mkman.sh
+	@mkdir -p $(dir $@)
+	scripts/mkman.sh $(BIN) $(VERSION) > $@.tmp && mv $@.tmp $@
+man: $(MAN_PAGE)
+
+install: $(BIN) $(GUEST_ELF) $(MAN_PAGE)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/virtlab/profiles \
+	  $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/virtlab
+	install -m 644 $(GUEST_ELF) $(DESTDIR)$(PREFIX)/share/virtlab/guest.elf
+	install -m 644 $(wildcard profiles/*.ini profiles/*.md) $(DESTDIR)$(PREFIX)/share/virtlab/profiles/
+	install -m 644 $(MAN_PAGE) $(DESTDIR)$(PREFIX)/share/man/man1/virtlab.1
+	install -m 644 scripts/virtlab-completion.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/virtlab
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/virtlab $(DESTDIR)$(PREFIX)/share/man/man1/virtlab.1 \
+	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions/virtlab
+	rm -rf $(DESTDIR)$(PREFIX)/share/virtlab
+
+.PHONY: man install uninstall
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

@@ -1,6 +1,7 @@
 /* an_util.c — output helpers shared by analysis/ (escaping, number
  * formats), configuration names and the order tables and figures use. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "an_util.h"
@@ -9,7 +10,7 @@
 int vl_an_parse_format(const char *s, enum vl_an_format *f)
 {
 	static const struct { const char *name; enum vl_an_format f; } fmts[] = {
-		{ "text", VL_AN_TEXT }, { "table", VL_AN_TEXT }, { "csv", VL_AN_CSV }, { "json", VL_AN_JSON },
+		{ "table", VL_AN_TEXT }, { "text", VL_AN_TEXT }, { "csv", VL_AN_CSV }, { "json", VL_AN_JSON },
 		{ "markdown", VL_AN_MARKDOWN }, { "md", VL_AN_MARKDOWN },
 	};
 	for (size_t i = 0; s && i < sizeof fmts / sizeof fmts[0]; i++)
@@ -38,14 +39,41 @@ void an_json_str(FILE *out, const char *s)
 	fputc('"', out);
 }
 
+/* The shortest of %.15g, %.16g, %.17g that reads back as exactly v:
+ * 165.89 rather than 165.88999999999999, and still no value changed. */
+static void an_shortest(char *buf, size_t n, double v)
+{
+	for (int prec = 15; prec <= 17; prec++) {
+		snprintf(buf, n, "%.*g", prec, v);
+		if (strtod(buf, NULL) == v)
+			return;
+	}
+}
+
 void an_json_num(FILE *out, double v)
 {
-	if (!isfinite(v))
+	char buf[40];
+	if (!isfinite(v)) {
 		fputs("null", out);
-	else if (v == floor(v) && fabs(v) < 9e15)
+	} else if (v == floor(v) && fabs(v) < 9e15) {
 		fprintf(out, "%.0f", v);
-	else
-		fprintf(out, "%.17g", v);
+	} else {
+		an_shortest(buf, sizeof buf, v);
+		fputs(buf, out);
+	}
+}
+
+void an_csv_num(FILE *out, double v)
+{
+	char buf[40];
+	if (!isfinite(v))
+		return;   /* an empty field */
+	if (v == floor(v) && fabs(v) < 9e15) {
+		fprintf(out, "%.0f", v);
+		return;
+	}
+	an_shortest(buf, sizeof buf, v);
+	fputs(buf, out);
 }
 
 void an_csv_str(FILE *out, const char *s)

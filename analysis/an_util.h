@@ -7,6 +7,9 @@
 
 void an_json_str(FILE *out, const char *s);     /* "..." with JSON escapes */
 void an_json_num(FILE *out, double v);          /* integers without a fraction; NAN/inf as null */
+/* A number in a CSV field: integers without a fraction, else the shortest
+ * form that reads back exactly; NaN/inf as an empty field. */
+void an_csv_num(FILE *out, double v);
 void an_csv_str(FILE *out, const char *s);      /* quoted only when it must be (RFC 4180) */
 void an_md_str(FILE *out, const char *s);       /* Markdown table cell: | and newlines escaped */
 /* Cycles for people: "1234.5", "0.25", "12345678". */

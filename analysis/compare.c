@@ -22,6 +22,7 @@ const char *const vl_cmp_verdict_name[] = {
 	[VL_CMP_REGRESSED] = "regressed", [VL_CMP_WITHIN] = "within threshold",
 	[VL_CMP_NOT_SIGNIFICANT] = "not significant", [VL_CMP_TOO_FEW] = "too few samples",
 	[VL_CMP_ONLY_BASE] = "only in base", [VL_CMP_ONLY_HEAD] = "only in head",
+	[VL_CMP_PROFILE] = "input changed",
 };
 
 /* Runs of one side that share a key. */
@@ -30,7 +31,16 @@ struct cmp_group {
 	size_t idx[64];            /* every run of the key (first 64) */
 	size_t n;
 	int disagree;              /* model runs of this key differ in cycles_per_iter */
+	int inputs_differ;         /* ... and were made with different profiles or guests */
 };
+
+/* Two runs' stored inputs differ (both known: runs from before schema v3
+ * have no provenance, and unknown is not a difference). */
+static int cmp_inputs_differ(const struct vl_db_run *a, const struct vl_db_run *b)
+{
+	return (a->profile_sha256[0] && b->profile_sha256[0] && strcmp(a->profile_sha256, b->profile_sha256)) ||
+	       (a->guest_sha256[0] && b->guest_sha256[0] && strcmp(a->guest_sha256, b->guest_sha256));
+}
 
 static int cmp_same_key(const struct vl_db_run *a, const struct vl_db_run *b)
 {
@@ -54,8 +64,10 @@ static int cmp_group_runs(const struct vl_db_run *runs, size_t n, struct cmp_gro
 			cnt++;
 		struct cmp_group *x = &g[k];
 		if (x->n && runs[i].model && x->latest->model && !strcmp(runs[i].status, "ok") &&
-		    !strcmp(x->latest->status, "ok") && runs[i].cycles_per_iter != x->latest->cycles_per_iter)
+		    !strcmp(x->latest->status, "ok") && runs[i].cycles_per_iter != x->latest->cycles_per_iter) {
 			x->disagree = 1;
+			x->inputs_differ |= cmp_inputs_differ(&runs[i], x->latest);
+		}
 		x->latest = &runs[i];
 		if (x->n < sizeof x->idx / sizeof x->idx[0])
 			x->idx[x->n++] = i;
@@ -250,7 +262,7 @@ static int cmp_entry_order(const void *a, const void *b)
 	static const int rank[] = {
 		[VL_CMP_REGRESSED] = 0, [VL_CMP_IMPROVED] = 1, [VL_CMP_WITHIN] = 2, [VL_CMP_NOT_SIGNIFICANT] = 3,
 		[VL_CMP_TOO_FEW] = 4, [VL_CMP_CHANGED] = 5, [VL_CMP_ONLY_BASE] = 6, [VL_CMP_ONLY_HEAD] = 7,
-		[VL_CMP_SAME] = 8,
+		[VL_CMP_SAME] = 8, [VL_CMP_PROFILE] = -1,   /* the cause first */
 	};
 	const struct vl_cmp_entry *x = a, *y = b;
 	if (rank[x->verdict] != rank[y->verdict])
@@ -281,15 +293,161 @@ static int cmp_entry_order(const void *a, const void *b)
 	return c ? c : strcmp(x->name, y->name);
 }
 
-static void cmp_warn(struct vl_cmp_result *r, const char *side, const struct vl_db_run *k)
+static void cmp_warn(struct vl_cmp_result *r, const char *side, const struct cmp_group *g)
 {
+	const struct vl_db_run *k = g->latest;
 	size_t l = strlen(r->warnings);
 	char cfg[72];
 	vl_an_config_name(k->engine, k->mmu, cfg, sizeof cfg);
 	if (l + 160 < sizeof r->warnings)
 		snprintf(r->warnings + l, sizeof r->warnings - l,
-			 "%snondeterminism: %s runs of %s %s (%s) disagree in cycles_per_iter; the newest is compared",
+			 g->inputs_differ
+			 ? "%s%s runs of %s %s (%s) were made with different profiles or guest images and disagree; the newest is compared"
+			 : "%snondeterminism: %s runs of %s %s (%s) disagree in cycles_per_iter; the newest is compared",
 			 l ? "; " : "", side, cfg, k->workload, k->profile);
+}
+
+/* "section.key = value" pairs of a canonical profile text, in order. */
+struct cmp_kv { char key[80]; char val[100]; };
+
+static size_t cmp_parse_profile(const char *text, struct cmp_kv **out)
+{
+	size_t n = 0, cap = 0;
+	char sec[48] = "";
+	*out = NULL;
+	for (const char *l = text; l && *l; ) {
+		const char *eol = strchr(l, '\n');
+		size_t len = eol ? (size_t)(eol - l) : strlen(l);
+		char line[256];
+		snprintf(line, sizeof line, "%.*s", (int)(len < 255 ? len : 255), l);
+		l = eol ? eol + 1 : NULL;
+		char *eq = strstr(line, " = ");
+		if (line[0] == '[') {
+			char *rb = strchr(line, ']');
+			if (rb)
+				*rb = '\0';
+			snprintf(sec, sizeof sec, "%.40s", line + 1);
+			continue;
+		}
+		if (!eq)
+			continue;
+		*eq = '\0';
+		char *cmt = strstr(eq + 3, " ;");   /* the value, without its provenance comment */
+		if (cmt)
+			*cmt = '\0';
+		if (n == cap) {
+			cap = cap ? 2 * cap : 128;
+			struct cmp_kv *nk = realloc(*out, cap * sizeof *nk);
+			if (!nk)
+				break;
+			*out = nk;
+		}
+		snprintf((*out)[n].key, sizeof (*out)[n].key, "%.40s.%.38s", sec, line);
+		snprintf((*out)[n].val, sizeof (*out)[n].val, "%.99s", eq + 3);
+		n++;
+	}
+	return n;
+}
+
+static const char *cmp_kv_find(const struct cmp_kv *kv, size_t n, const char *key)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(kv[i].key, key))
+			return kv[i].val;
+	return NULL;
+}
+
+static void cmp_note_input(struct vl_cmp_result *r, const char *what)
+{
+	size_t l = strlen(r->inputs);
+	if (strstr(r->inputs, what) || l + strlen(what) + 4 >= sizeof r->inputs)
+		return;
+	snprintf(r->inputs + l, sizeof r->inputs - l, "%s%s", l ? "; " : "", what);
+}
+
+static struct vl_cmp_entry *cmp_add_input(struct vl_cmp_result *r, const struct vl_db_run *h, const char *kind,
+					  const char *name, const char *vb, const char *vh)
+{
+	struct vl_cmp_entry *e = cmp_add(r, h);
+	if (!e)
+		return NULL;
+	snprintf(e->kind, sizeof e->kind, "%s", kind);
+	snprintf(e->name, sizeof e->name, "%s", name);
+	snprintf(e->vbase, sizeof e->vbase, "%s", vb ? vb : "(none)");
+	snprintf(e->vhead, sizeof e->vhead, "%s", vh ? vh : "(none)");
+	char *end;
+	e->base = vb ? strtod(vb, &end) : NAN;
+	if (!vb || *end)
+		e->base = NAN;
+	e->head = vh ? strtod(vh, &end) : NAN;
+	if (!vh || *end)
+		e->head = NAN;
+	e->rel = isnan(e->base) || isnan(e->head) ? NAN : cmp_rel(e->base, e->head);
+	e->verdict = VL_CMP_PROFILE;
+	e->input_changed = 1;
+	return e;
+}
+
+/* The inputs of a paired configuration: every profile field whose value
+ * differs between the two runs' stored profiles, and the guest image. The
+ * counter differences of this configuration are then attributed to them.
+ * Returns the number of differences, or -1 on a database error. */
+static int cmp_inputs(struct vl_db *db, const struct vl_db_run *b, const struct vl_db_run *h,
+		      struct vl_cmp_result *r, char *err, size_t errlen)
+{
+	int diffs = 0;
+	if (b->guest_sha256[0] && h->guest_sha256[0] && strcmp(b->guest_sha256, h->guest_sha256)) {
+		char vb[16], vh[16];
+		snprintf(vb, sizeof vb, "%.12s", b->guest_sha256);
+		snprintf(vh, sizeof vh, "%.12s", h->guest_sha256);
+		if (!cmp_add_input(r, h, "guest", "image sha256", vb, vh))
+			return -1;
+		cmp_note_input(r, "guest image");
+		diffs++;
+	}
+	if (!b->profile_sha256[0] || !h->profile_sha256[0] || !strcmp(b->profile_sha256, h->profile_sha256))
+		return diffs;
+	char *tb = NULL, *th = NULL;
+	int rb = vl_db_profile_text(db, b->profile_sha256, &tb, err, errlen);
+	int rh = rb < 0 ? -1 : vl_db_profile_text(db, h->profile_sha256, &th, err, errlen);
+	if (rb < 0 || rh < 0) {
+		free(tb);
+		return -1;
+	}
+	struct cmp_kv *kb = NULL, *kh = NULL;
+	size_t nb = tb ? cmp_parse_profile(tb, &kb) : 0, nh = th ? cmp_parse_profile(th, &kh) : 0;
+	int rc = 0;
+	for (int pass = 0; pass < 2 && rc == 0; pass++) {
+		const struct cmp_kv *src = pass ? kh : kb, *oth = pass ? kb : kh;
+		size_t ns = pass ? nh : nb, no = pass ? nb : nh;
+		for (size_t i = 0; i < ns; i++) {
+			const char *o = cmp_kv_find(oth, no, src[i].key);
+			if ((pass && o) || (o && !strcmp(o, src[i].val)))
+				continue;
+			const char *vb = pass ? NULL : src[i].val, *vh = pass ? src[i].val : o;
+			if (!cmp_add_input(r, h, "profile", src[i].key, vb, vh)) {
+				rc = -1;
+				break;
+			}
+			char what[220];
+			snprintf(what, sizeof what, "%s %s -> %s", src[i].key, vb ? vb : "(none)", vh ? vh : "(none)");
+			cmp_note_input(r, what);
+			diffs++;
+		}
+	}
+	if (!tb || !th) {   /* the hashes differ but a text is missing: say so rather than nothing */
+		if (!cmp_add_input(r, h, "profile", "sha256", b->profile_sha256, h->profile_sha256))
+			rc = -1;
+		cmp_note_input(r, "profile (text not stored)");
+		diffs++;
+	}
+	free(kb);
+	free(kh);
+	free(tb);
+	free(th);
+	if (rc)
+		snprintf(err, errlen, "out of memory");
+	return rc ? -1 : diffs;
 }
 
 int vl_cmp_run(struct vl_db *db, const struct vl_db_filter *base, const char *base_label,
@@ -322,10 +480,10 @@ int vl_cmp_run(struct vl_db *db, const struct vl_db_filter *base, const char *ba
 	}
 	for (size_t i = 0; i < ngb; i++)
 		if (gb[i].disagree)
-			cmp_warn(r, "base", gb[i].latest);
+			cmp_warn(r, "base", &gb[i]);
 	for (size_t i = 0; i < ngh; i++)
 		if (gh[i].disagree)
-			cmp_warn(r, "head", gh[i].latest);
+			cmp_warn(r, "head", &gh[i]);
 	for (size_t i = 0; i < ngb; i++) {
 		size_t j = 0;
 		while (j < ngh && !cmp_same_key(gb[i].latest, gh[j].latest))
@@ -341,9 +499,14 @@ int vl_cmp_run(struct vl_db *db, const struct vl_db_filter *base, const char *ba
 		r->nkeys++;
 		const struct vl_db_run *b = gb[i].latest, *h = gh[j].latest;
 		int bok = !strcmp(b->status, "ok"), hok = !strcmp(h->status, "ok");
+		size_t first = r->n;
+		int inputs = cmp_inputs(db, b, h, r, err, errlen);
+		if (inputs < 0)
+			goto out;
+		r->ninput += inputs > 0;
 		if (!bok || !hok) {
 			if (bok == hok) {
-				r->nsame++;   /* failed on both sides: nothing to compare */
+				r->nsame += inputs == 0;   /* failed on both sides: nothing to compare */
 				continue;
 			}
 			struct vl_cmp_entry *e = cmp_add(r, h);
@@ -352,17 +515,20 @@ int vl_cmp_run(struct vl_db *db, const struct vl_db_filter *base, const char *ba
 			snprintf(e->kind, sizeof e->kind, "status");
 			snprintf(e->name, sizeof e->name, "%s -> %s", b->status, h->status);
 			e->verdict = bok ? VL_CMP_REGRESSED : VL_CMP_IMPROVED;
+			e->input_changed = inputs > 0;
 			continue;
 		}
 		if (b->model && h->model) {
 			int d = cmp_model(db, b, h, o, r, err, errlen);
 			if (d < 0)
 				goto out;
-			if (d == 0)
+			if (d == 0 && inputs == 0)
 				r->nsame++;
 		} else if (cmp_real(db, rb, &gb[i], rh, &gh[j], o, r, err, errlen)) {
 			goto out;
 		}
+		for (size_t k = first; inputs > 0 && k < r->n; k++)
+			r->e[k].input_changed = 1;   /* attributed to the changed inputs above */
 	}
 	for (size_t j = 0; j < ngh; j++) {
 		size_t i = 0;
@@ -414,6 +580,8 @@ static void cmp_metric_label(const struct vl_cmp_entry *e, char *buf, size_t n)
 		snprintf(buf, n, "%s", e->kind);
 	else if (!strcmp(e->kind, "status"))
 		snprintf(buf, n, "status %s", e->name);
+	else if (!strcmp(e->kind, "profile") || !strcmp(e->kind, "guest"))
+		snprintf(buf, n, "%s %s", e->kind, e->name);
 	else if (e->code >= 0)
 		snprintf(buf, n, "%s %s (%lld)", e->kind, e->name, (long long)e->code);
 	else if (!strcmp(e->kind, "sample"))
@@ -426,6 +594,8 @@ static void cmp_value(const struct vl_cmp_entry *e, double v, char *buf, size_t 
 {
 	if (!strcmp(e->kind, "run") || !strcmp(e->kind, "status"))
 		snprintf(buf, n, "-");
+	else if (e->verdict == VL_CMP_PROFILE)
+		snprintf(buf, n, "%s", v == e->base ? e->vbase : e->vhead);
 	else if (e->model)
 		snprintf(buf, n, "%.10g", v);   /* exact values: show enough digits to see the change */
 	else
@@ -434,7 +604,7 @@ static void cmp_value(const struct vl_cmp_entry *e, double v, char *buf, size_t 
 
 static void cmp_change(const struct vl_cmp_entry *e, char *buf, size_t n)
 {
-	if (!strcmp(e->kind, "run") || !strcmp(e->kind, "status"))
+	if (!strcmp(e->kind, "run") || !strcmp(e->kind, "status") || (e->verdict == VL_CMP_PROFILE && isnan(e->rel)))
 		snprintf(buf, n, "-");
 	else if (isnan(e->rel))
 		snprintf(buf, n, "new");
@@ -457,6 +627,10 @@ static void cmp_summary(FILE *out, const struct vl_cmp_result *r, const struct v
 		"%zu of %zu paired configurations identical\n", b, r->nregressed, r->nregressed == 1 ? "" : "s", b,
 		100 * o->threshold, r->nimproved, r->nimproved == 1 ? "" : "s", r->nchanged, r->nchanged == 1 ? "" : "s",
 		r->nsame, r->nkeys);
+	if (r->ninput)
+		fprintf(out, "%s%zu paired configuration%s ran with a different profile or guest: %s; "
+			"their differences are attributed to that, not to the code%s\n", md ? "\n" : "", r->ninput,
+			r->ninput == 1 ? "" : "s", r->inputs, md ? "" : " (marked *)");
 	if (r->warnings[0])
 		fprintf(out, "%swarning: %s\n", md ? "\n" : "", r->warnings);
 }
@@ -478,7 +652,7 @@ static void cmp_text(FILE *out, const struct vl_cmp_result *r, const struct vl_c
 			fprintf(out, "\n%s:\n", vl_cmp_verdict_name[e->verdict]);
 			last = (int)e->verdict;
 		}
-		char metric[128], vb[32], vh[32], ch[32], pv[64];
+		char metric[128], vb[112], vh[112], ch[32], pv[64];
 		if (!strcmp(e->kind, "run")) {   /* a configuration on one side only */
 			fprintf(out, "  %-14s %-10s %-8s %llu iterations\n", e->config, e->workload, e->profile,
 				(unsigned long long)e->iterations);
@@ -490,8 +664,9 @@ static void cmp_text(FILE *out, const struct vl_cmp_result *r, const struct vl_c
 		cmp_value(e, e->head, vh, sizeof vh);
 		cmp_change(e, ch, sizeof ch);
 		cmp_pval(e, pv, sizeof pv);
-		fprintf(out, "  %-14s %-10s %-8s %-40s %14s -> %-14s %9s %s\n", e->config, e->workload, e->profile, metric,
-			vb, vh, ch, pv);
+		fprintf(out, "%c %-14s %-10s %-8s %-40s %14s -> %-14s %9s %s\n",
+			e->input_changed && e->verdict != VL_CMP_PROFILE ? '*' : ' ', e->config, e->workload, e->profile,
+			metric, vb, vh, ch, pv);
 		shown++;
 	}
 }
@@ -517,7 +692,7 @@ static void cmp_markdown(FILE *out, const struct vl_cmp_result *r, const struct 
 			fprintf(out, "\n… and %zu more rows (`virtlab compare --limit 0` shows all)\n", r->n - i);
 			return;
 		}
-		char metric[128], vb[32], vh[32], ch[32], pv[64];
+		char metric[128], vb[112], vh[112], ch[32], pv[64];
 		cmp_metric_label(e, metric, sizeof metric);
 		cmp_value(e, e->base, vb, sizeof vb);
 		cmp_value(e, e->head, vh, sizeof vh);
@@ -550,6 +725,8 @@ static void cmp_json(FILE *out, const struct vl_cmp_result *r, const struct vl_c
 	fprintf(out, ",\"paired\":%zu,\"identical\":%zu,\"regressions\":%zu,\"improvements\":%zu,\"changed\":%zu,"
 		"\"warnings\":", r->nkeys, r->nsame, r->nregressed, r->nimproved, r->nchanged);
 	an_json_str(out, r->warnings);
+	fprintf(out, ",\"inputs_changed\":%zu,\"inputs\":", r->ninput);
+	an_json_str(out, r->inputs);
 	fprintf(out, ",\"entries\":[");
 	for (size_t i = 0; i < r->n; i++) {
 		const struct vl_cmp_entry *e = &r->e[i];
@@ -578,7 +755,15 @@ static void cmp_json(FILE *out, const struct vl_cmp_result *r, const struct vl_c
 		an_json_num(out, e->rel);
 		fprintf(out, ",\"p\":");
 		an_json_num(out, e->p);
-		fprintf(out, ",\"n_base\":%zu,\"n_head\":%zu}", e->nbase, e->nhead);
+		fprintf(out, ",\"n_base\":%zu,\"n_head\":%zu,\"input_changed\":%s", e->nbase, e->nhead,
+			e->input_changed ? "true" : "false");
+		if (e->verdict == VL_CMP_PROFILE) {
+			fprintf(out, ",\"base_value\":");
+			an_json_str(out, e->vbase);
+			fprintf(out, ",\"head_value\":");
+			an_json_str(out, e->vhead);
+		}
+		fputc('}', out);
 	}
 	fprintf(out, "]}\n");
 }
@@ -602,12 +787,22 @@ static void cmp_csv(FILE *out, const struct vl_cmp_result *r)
 		fputc(',', out);
 		if (e->code >= 0)
 			fprintf(out, "%lld", (long long)e->code);
-		fprintf(out, ",%.17g,%.17g,", e->base, e->head);
-		if (!isnan(e->rel))
-			fprintf(out, "%.17g", e->rel);
+		if (e->verdict == VL_CMP_PROFILE) {
+			fputc(',', out);
+			an_csv_str(out, e->vbase);
+			fputc(',', out);
+			an_csv_str(out, e->vhead);
+			fputc(',', out);
+		} else {
+			fputc(',', out);
+			an_csv_num(out, e->base);
+			fputc(',', out);
+			an_csv_num(out, e->head);
+			fputc(',', out);
+		}
+		an_csv_num(out, e->rel);
 		fputc(',', out);
-		if (!isnan(e->p))
-			fprintf(out, "%.17g", e->p);
+		an_csv_num(out, e->p);
 		fprintf(out, ",%zu,%zu\n", e->nbase, e->nhead);
 	}
 }

@@ -69,7 +69,9 @@ static int exp_csv(struct vl_db *db, const struct vl_db_run *runs, size_t n, FIL
 				fprintf(out, "%lld", (long long)m[k].code);
 			fputc(',', out);
 			an_csv_str(out, m[k].unit);
-			fprintf(out, ",%.17g\n", m[k].value);
+			fputc(',', out);
+			an_csv_num(out, m[k].value);
+			fputc('\n', out);
 		}
 		for (size_t k = 0; k < ns; k++)
 			for (size_t j = 0; j < s[k].n; j++) {
@@ -78,7 +80,9 @@ static int exp_csv(struct vl_db *db, const struct vl_db_run *runs, size_t n, FIL
 				an_csv_str(out, s[k].metric);
 				fprintf(out, ",%zu,", j);
 				an_csv_str(out, s[k].unit);
-				fprintf(out, ",%.17g\n", s[k].v[j]);
+				fputc(',', out);
+				an_csv_num(out, s[k].v[j]);
+				fputc('\n', out);
 			}
 		free(m);
 		vl_db_samples_free(s, ns);
@@ -101,6 +105,13 @@ static int exp_json_run_columns(sqlite3 *h, int64_t id, FILE *out)
 		fprintf(out, "%s", c ? "," : "");
 		an_json_str(out, sqlite3_column_name(st, c));
 		fputc(':', out);
+		const char *name = sqlite3_column_name(st, c);
+		if ((!strcmp(name, "started") || !strcmp(name, "ended")) && sqlite3_column_type(st, c) != SQLITE_NULL) {
+			char ts[32];   /* timestamps as in the CSV: one format everywhere */
+			exp_iso_time(sqlite3_column_double(st, c), ts, sizeof ts);
+			an_json_str(out, ts);
+			continue;
+		}
 		switch (sqlite3_column_type(st, c)) {
 		case SQLITE_INTEGER: fprintf(out, "%lld", (long long)sqlite3_column_int64(st, c)); break;
 		case SQLITE_FLOAT:   an_json_num(out, sqlite3_column_double(st, c)); break;

@@ -155,16 +155,39 @@ static void plot_preamble(FILE *f, const struct plot_ctx *c, const char *name, i
 	fprintf(f, "if (!exists(\"fmt\")) fmt = \"png\"\n");
 	const char *png = c->terms.png[0] ? c->terms.png : "pngcairo";
 	const char *pdf = c->terms.pdf[0] ? c->terms.pdf : "pdfcairo";
+	double win = w / 110.0, hin = h / 110.0;
+	int font = c->o->font_pt > 0 ? c->o->font_pt : 8, pngfont = c->o->font_pt > 0 ? (c->o->font_pt * 5 + 2) / 4 : 10;
+	if (c->o->width_in > 0) {
+		/* a paper's size: the PDF exactly, the PNG the same at 150 dpi */
+		hin = c->o->height_in > 0 ? c->o->height_in : c->o->width_in * h / w;
+		if (hin < 1.6)
+			hin = 1.6;
+		win = c->o->width_in;
+		w = (int)(win * 150);
+		h = (int)(hin * 150);
+		pngfont = (font * 150 + 48) / 96;
+	}
 	if (!strcmp(png, "pngcairo"))
-		fprintf(f, "if (fmt eq \"png\") set terminal pngcairo noenhanced size %d,%d font \"sans,10\"\n", w, h);
+		fprintf(f, "if (fmt eq \"png\") set terminal pngcairo noenhanced size %d,%d font \"sans,%d\"\n", w, h, pngfont);
 	else
 		fprintf(f, "if (fmt eq \"png\") set terminal png noenhanced size %d,%d\n", w, h);
-	fprintf(f, "if (fmt eq \"pdf\") set terminal %s noenhanced size %.2fin,%.2fin font \"sans,8\"\n", pdf,
-		w / 110.0, h / 110.0);
+	fprintf(f, "if (fmt eq \"pdf\") set terminal %s noenhanced size %.2fin,%.2fin font \"sans,%d\"\n", pdf,
+		win, hin, font);
 	fprintf(f, "set output \"%s.\".fmt\n", name);
 	fprintf(f, "set datafile missing \"?\"\n");
 	fprintf(f, "set style fill solid 0.85 border rgb \"#404040\"\n");
 	fprintf(f, "set grid ytics lc rgb \"#d0d0d0\"\n");
+}
+
+/* The legend of a single-panel figure: beside the plot (`wide`), or below
+ * it when the figure is sized narrow for a paper column, where a legend at
+ * the side would squeeze the plot to nothing. */
+static void plot_key(FILE *g, const struct plot_ctx *c, const char *wide, size_t nseries)
+{
+	if (c->o->width_in > 0 && c->o->width_in < 5)
+		fprintf(g, "set key below horizontal maxrows %zu\n", nseries > 4 ? (size_t)2 : (size_t)1);
+	else
+		fprintf(g, "%s\n", wide);
 }
 
 /* Draw NAME.gp in every available format and name each image on the log. */
@@ -279,7 +302,7 @@ static void plot_nanobench(struct plot_ctx *c, const struct vl_rep_table *t)
 	fprintf(d, "# cycles per iteration; profile %s; commits %s; ? = no ok run\n\"workload\"", t->profile, t->commits);
 	for (size_t k = 0; k < t->nconf; k++) {
 		plot_safe(t->conf[k].name, s, sizeof s);
-		fprintf(d, " \"%s%s\"", s, t->conf[k].model ? "" : " (real)");
+		fprintf(d, " \"%s%s\"", s, t->conf[k].model ? "" : " (measured)");
 	}
 	fputc('\n', d);
 	for (size_t w = 0; w < t->nwork; w++) {
@@ -303,12 +326,22 @@ static void plot_nanobench(struct plot_ctx *c, const struct vl_rep_table *t)
 	if (width > 2400) width = 2400;
 	plot_preamble(g, c, "nanobench", width, 620, "cycles per iteration, one bar per configuration, log scale");
 	plot_safe(t->profile, s, sizeof s);
-	fprintf(g, "set title \"Cycles per iteration by configuration (profile %s)\"\n", s);
-	fprintf(g, "set ylabel \"cycles per iteration (log scale)\"\n"
-		   "set logscale y\nset format y \"%%.0s%%c\"\n"
+	int measured = 0;
+	for (size_t k = 0; k < t->nconf; k++)
+		measured |= !t->conf[k].model;
+	/* which bars are the model and which were measured on the host */
+	if (c->o->width_in > 0 && c->o->width_in < 5)   /* a paper column: titles that fit */
+		fprintf(g, "set title \"Cycles per iteration, %s (%s)\"\nset ylabel \"cycles/iteration (log)\"\n", s,
+			measured ? "model; measured: host TSC" : "modelled");
+	else
+		fprintf(g, "set title \"Cycles per iteration by configuration (profile %s%s)\"\n"
+			   "set ylabel \"cycles per iteration (log scale)\"\n", s,
+			measured ? "; modelled, except bars marked measured: host TSC cycles" : ", modelled");
+	fprintf(g, "set logscale y\nset format y \"%%.0s%%c\"\n"
 		   "set style data histograms\nset style histogram clustered gap 1\nset boxwidth 0.9\n"
-		   "set key outside right top vertical\nset xtics nomirror\nset ytics nomirror\n"
+		   "set xtics nomirror\nset ytics nomirror\n"
 		   "set yrange [*:*]\n");
+	plot_key(g, c, "set key outside right top vertical", t->nconf);
 	fprintf(g, "plot");
 	for (size_t k = 0; k < t->nconf; k++) {
 		fprintf(g, "%s 'nanobench.dat' using %zu%s title columnheader(%zu)", k ? ", \\\n    " : "", k + 2,
@@ -766,6 +799,13 @@ static int plot_history(struct plot_ctx *c, const struct vl_rep_table *t, char *
 		rc = 0;
 		goto out;
 	}
+	if (ncom < 2) {
+		/* a history of one point is no history: say so, draw nothing */
+		fprintf(c->log, "plot: history skipped: only one commit (%s) measured; it needs runs of two or more\n",
+			com[0].label);
+		rc = 0;
+		goto out;
+	}
 	qsort(com, ncom, sizeof *com, plot_commit_cmp);
 	if (!(val = malloc(ncom * nconf * sizeof *val))) {
 		snprintf(err, errlen, "out of memory");
@@ -841,8 +881,9 @@ static int plot_history(struct plot_ctx *c, const struct vl_rep_table *t, char *
 		fprintf(g, "set title \"%s of %s across commits (profile %s)\"\n", sm, sw, s);
 		fprintf(g, "set ylabel \"%s%s\"\nset xlabel \"commit, in the order first measured (+ = dirty working tree)\"\n", sm,
 			strcmp(metric, "cycles_per_iter") ? " per iteration" : "");
-		fprintf(g, "set xtics rotate by -30 nomirror\nset ytics nomirror\nset key outside right top\n"
+		fprintf(g, "set xtics rotate by -30 nomirror\nset ytics nomirror\n"
 			   "set xrange [-0.5:%zu.5]\nset yrange [0:*]\nset offsets 0, 0, graph 0.05, 0\n", ncom - 1);
+		plot_key(g, c, "set key outside right top", nconf);
 		/* open points, a shape per configuration, each smaller than the one
 		 * before: equal values (common — many configurations cost the same)
 		 * nest instead of hiding each other */

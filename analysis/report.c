@@ -85,6 +85,20 @@ static size_t rep_choose(struct vl_db_run *runs, size_t n, uint64_t iters)
 	return kept;
 }
 
+/* [cpu] mhz of a stored profile version, 0 when unknown. */
+static uint64_t rep_profile_mhz(struct vl_db *db, const char *sha)
+{
+	char *text = NULL, err[256];
+	uint64_t mhz = 0;
+	if (vl_db_profile_text(db, sha, &text, err, sizeof err) == 0) {
+		const char *m = strstr(text, "\nmhz = ");
+		if (m)
+			mhz = strtoull(m + 7, NULL, 10);
+	}
+	free(text);
+	return mhz;
+}
+
 int vl_rep_build(struct vl_db *db, const struct vl_rep_select *sel, struct vl_rep_table *t, char *err, size_t errlen)
 {
 	memset(t, 0, sizeof *t);
@@ -132,6 +146,10 @@ int vl_rep_build(struct vl_db *db, const struct vl_rep_select *sel, struct vl_re
 		struct vl_rep_cell *cell = &t->cell[rep_find_work(t, r->workload) * t->nconf + rep_find_conf(t, r->engine, r->mmu)];
 		cell->present = 1;
 		cell->run_id = r->id;
+		cell->iterations = r->iterations;
+		snprintf(cell->profile_sha256, sizeof cell->profile_sha256, "%s", r->profile_sha256);
+		if (!t->mhz && r->model && r->profile_sha256[0])
+			t->mhz = rep_profile_mhz(db, r->profile_sha256);
 		snprintf(cell->status, sizeof cell->status, "%s", r->status);
 		if (!strcmp(r->status, "ok"))
 			cell->cycles = r->cycles_per_iter;
@@ -151,7 +169,9 @@ int vl_rep_build(struct vl_db *db, const struct vl_rep_select *sel, struct vl_re
 		double base = t->cell[w * t->nconf + nat].cycles;
 		for (size_t c = 0; c < t->nconf; c++) {
 			struct vl_rep_cell *cell = &t->cell[w * t->nconf + c];
-			if (isfinite(base) && base > 0 && isfinite(cell->cycles))
+			/* a ratio only between like units: a host measurement (host TSC
+			 * cycles) over modelled cycles of the profile's CPU is no ratio */
+			if (isfinite(base) && base > 0 && isfinite(cell->cycles) && t->conf[c].model == t->conf[nat].model)
 				cell->ratio = cell->cycles / base;
 		}
 	}
@@ -200,8 +220,18 @@ static void rep_header_name(const struct vl_rep_table *t, size_t c, char *buf, s
 	snprintf(buf, n, "%s%s", t->conf[c].name, t->conf[c].model ? "" : "*");
 }
 
+/* What the columns are: modelled (the profile's CPU, its clock) or
+ * measured on the host; and what the table mixes — iteration counts within
+ * a row, versions of the profile — so no reader takes a mix for one experiment. */
 static void rep_footnotes(FILE *out, const struct vl_rep_table *t, const char *prefix)
 {
+	char model[512] = "";
+	int measured = 0;
+	for (size_t c = 0; c < t->nconf; c++) {
+		size_t l = strlen(model);
+		if (t->conf[c].model && l + 80 < sizeof model)
+			snprintf(model + l, sizeof model - l, "%s%s", l ? ", " : "", t->conf[c].name);
+	}
 	for (size_t c = 0; c < t->nconf; c++) {
 		if (t->conf[c].model)
 			continue;
@@ -218,11 +248,65 @@ static void rep_footnotes(FILE *out, const struct vl_rep_table *t, const char *p
 			snprintf(range, sizeof range, "%zu-%zu", lo, hi);
 		else
 			snprintf(range, sizeof range, "%zu", lo);
-		fprintf(out, "%s* %s: real measurement (%s), median of %s samples; "
-			"other columns: the deterministic model\n", prefix, t->conf[c].name,
+		fprintf(out, "%s* %s: measured on the host (%s), median of %s samples; no ratio "
+			"to the modelled columns, whose cycles are the %s CPU's", prefix, t->conf[c].name,
 			!strncmp(t->conf[c].name, "host", 4) ? "host-native twin processes: TSC ticks, or core cycles where PAPI counts them"
-							      : "guest RDTSC", range);
+							      : "guest RDTSC: host TSC cycles", range, t->profile);
+		if (t->mhz)
+			fprintf(out, " at %llu MHz", (unsigned long long)t->mhz);
+		fprintf(out, "\n");
 		prefix = "";
+		measured = 1;
+	}
+	if (model[0] && measured) {   /* name the modelled columns too */
+		fprintf(out, "modelled (the deterministic model of %s", t->profile);
+		if (t->mhz)
+			fprintf(out, " at %llu MHz", (unsigned long long)t->mhz);
+		fprintf(out, "): %s\n", model);
+	}
+	for (size_t w = 0; w < t->nwork; w++) {
+		uint64_t first = 0;
+		int mixed = 0;
+		for (size_t c = 0; c < t->nconf; c++) {
+			const struct vl_rep_cell *cell = &t->cell[w * t->nconf + c];
+			if (!cell->present)
+				continue;
+			if (first && cell->iterations != first)
+				mixed = 1;
+			if (!first)
+				first = cell->iterations;
+		}
+		if (!mixed)
+			continue;
+		fprintf(out, "%snote: %s mixes iteration counts:", prefix, t->work[w]);
+		for (size_t c = 0; c < t->nconf; c++) {
+			const struct vl_rep_cell *cell = &t->cell[w * t->nconf + c];
+			if (cell->present)
+				fprintf(out, " %s %llu", t->conf[c].name, (unsigned long long)cell->iterations);
+		}
+		fprintf(out, " (--iterations N selects one count)\n");
+		prefix = "";
+	}
+	/* versions of the profile behind the cells */
+	const char *vers[16];
+	size_t nv = 0, cnt[16] = { 0 };
+	for (size_t i = 0; i < t->nconf * t->nwork; i++) {
+		const struct vl_rep_cell *cell = &t->cell[i];
+		if (!cell->present || !cell->profile_sha256[0])
+			continue;
+		size_t k = 0;
+		while (k < nv && strcmp(vers[k], cell->profile_sha256))
+			k++;
+		if (k == nv && nv < 16)
+			vers[nv++] = cell->profile_sha256;
+		if (k < nv)
+			cnt[k]++;
+	}
+	if (nv > 1) {
+		fprintf(out, "%snote: the cells were made with %zu versions of profile %s (different costs):", prefix, nv, t->profile);
+		for (size_t k = 0; k < nv; k++)
+			fprintf(out, "%s %.12s (%zu cell%s)", k ? "," : "", vers[k], cnt[k], cnt[k] == 1 ? "" : "s");
+		fprintf(out, "; `virtlab compare id:A id:B` names the fields that differ\n");
 	}
 }
 
@@ -315,11 +399,9 @@ static void rep_csv(FILE *out, const struct vl_rep_table *t)
 		for (size_t c = 0; c < t->nconf; c++) {
 			const struct vl_rep_cell *cell = &t->cell[w * t->nconf + c];
 			fputc(',', out);
-			if (isfinite(cell->cycles))
-				fprintf(out, "%.17g", cell->cycles);
+			an_csv_num(out, cell->cycles);
 			fputc(',', out);
-			if (isfinite(cell->ratio))
-				fprintf(out, "%.17g", cell->ratio);
+			an_csv_num(out, cell->ratio);
 		}
 		fputc('\n', out);
 	}
@@ -360,6 +442,12 @@ static void rep_json(FILE *out, const struct vl_rep_table *t)
 			an_json_num(out, cell->cycles);
 			fprintf(out, ",\"ratio\":");
 			an_json_num(out, cell->ratio);
+			fprintf(out, ",\"iterations\":%llu,\"measured\":%s", (unsigned long long)cell->iterations,
+				t->conf[c].model ? "false" : "true");
+			if (cell->profile_sha256[0]) {
+				fprintf(out, ",\"profile_sha256\":");
+				an_json_str(out, cell->profile_sha256);
+			}
 			if (!t->conf[c].model)
 				fprintf(out, ",\"samples\":%zu", cell->nsamples);
 			fputc('}', out);

@@ -14,6 +14,10 @@
 
 #include "virtlab/run.h"
 
+/* Where --db defaults to, for the help texts (include/virtlab/datadir.h). */
+#define VL_CLI_DB_DOC "$VIRTLAB_DB, else results/virtlab.db of the source tree,\n" \
+	"                        or ~/.local/share/virtlab/virtlab.db when installed"
+
 /* Exit status of every subcommand (DESIGN.md "The command line"). */
 enum { VL_CLI_OK = 0, VL_CLI_FAILED = 1, VL_CLI_USAGE = 2 };
 
@@ -40,7 +44,8 @@ int cmd_suite(int argc, char **argv);
 /* ---- helpers (cli/util.c) ---- */
 /* Print "virtlab CMD: message" as one line on stderr; returns VL_CLI_USAGE. */
 int vl_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Parse a decimal/hex unsigned integer (suffixes k, M, G allowed); 0 or -1. */
+/* Parse a decimal/hex unsigned integer (suffixes k, M, G allowed; also an
+ * exact decimal in scientific notation, 2e10, 1.5e9); 0 or -1. */
 int vl_cli_parse_u64(const char *s, uint64_t *v);
 /* Report an unrecognised option from getopt_long (opterr = 0) as one line. */
 int vl_cli_bad_option(const char *cmd, int argc, char **argv, int optopt_val);
@@ -63,11 +68,18 @@ struct vl_db;
 /* Open (create, migrate) the database with this build's facts; on failure
  * one line "virtlab CMD: database: reason" on stderr and NULL. */
 struct vl_db *vl_cli_db_open(const char *cmd, const char *path);
+/* The same for commands that only read: never creates or writes the file
+ * (vl_db_open_read). */
+struct vl_db *vl_cli_db_open_read(const char *cmd, const char *path);
 /* `git rev-parse --verify REV^{commit}` in the current directory: the full
  * hash, or -1 (not a repository, unknown revision, no git). */
 int vl_cli_git_rev(const char *rev, char *hash, size_t n);
 /* A revision as git knows it, else a hex hash prefix (>= 4) taken as is. */
 int vl_cli_resolve_commit(const char *rev, char *hash, size_t n);
+/* A selection name (what: "engine", "mmu", "workload") must be one this
+ * build knows or one stored in the database; else one line naming the
+ * valid ones and VL_CLI_USAGE. NULL name: 0. */
+int vl_cli_check_name(const char *cmd, struct vl_db *db, const char *what, const char *name);
 /* "12,13,20-25" -> malloc'ed ids. 0 or -1. */
 int vl_cli_parse_ids(const char *s, int64_t **ids, size_t *n);
 

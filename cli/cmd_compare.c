@@ -7,12 +7,13 @@
 #include <string.h>
 
 #include "cli.h"
+#include "virtlab/datadir.h"
 #include "virtlab/analysis.h"
 #include "virtlab/results.h"
 
 static const char compare_usage[] =
 	"usage: virtlab compare BASE HEAD [--threshold PCT] [--alpha A] [--profile P]\n"
-	"                       [--format text|markdown|json|csv] [--limit N] [--db FILE]\n"
+	"                       [--format table|markdown|json|csv] [--limit N] [--db FILE]\n"
 	"Compare the runs of BASE with those of HEAD, configuration by configuration\n"
 	"(profile, engine, mmu, workload, params, iterations). Each side is\n"
 	"  REV            a git revision (HEAD, main, a hash ...): the runs of that commit\n"
@@ -25,9 +26,9 @@ static const char compare_usage[] =
 	"  --threshold PCT  minimum relative cost change that counts, percent (default 5)\n"
 	"  --alpha A        significance level for real measurements (default 0.05)\n"
 	"  --profile P      compare only runs of this profile (default: all)\n"
-	"  --format F       text (default), markdown (for a CI comment), json, csv\n"
-	"  --limit N        text/markdown: rows besides regressions (default: text all, markdown 40)\n"
-	"  --db FILE        results database (default " VL_DEFAULT_DB ")\n"
+	"  --format F       table (default), markdown (for a CI comment), json, csv\n"
+	"  --limit N        table/markdown: rows besides regressions (default: table all, markdown 40)\n"
+	"  --db FILE        results database (default " VL_CLI_DB_DOC ")\n"
 	"Exit status: 0 no regression, 1 a regression, 2 bad usage (or a side with no runs).\n";
 
 struct cmp_side {
@@ -104,7 +105,7 @@ int cmd_compare(int argc, char **argv)
 		{ "help", no_argument, 0, O_HELP }, { 0, 0, 0, 0 }
 	};
 	struct vl_cmp_opts o = { .threshold = 0.05, .alpha = 0.05 };
-	const char *dbpath = VL_DEFAULT_DB;
+	const char *dbpath = vl_data_db();
 	enum vl_an_format fmt = VL_AN_TEXT;
 	uint64_t limit = 0;
 	int have_limit = 0, c;
@@ -133,7 +134,7 @@ int cmd_compare(int argc, char **argv)
 			break;
 		case O_FORMAT:
 			if (vl_an_parse_format(optarg, &fmt))
-				return vl_cli_usage_error("compare", "--format: expected text, markdown, json or csv, got '%s'", optarg);
+				return vl_cli_usage_error("compare", "--format: expected table, markdown, json or csv, got '%s'", optarg);
 			break;
 		case 'h':
 		case O_HELP:
@@ -147,7 +148,7 @@ int cmd_compare(int argc, char **argv)
 		return vl_cli_usage_error("compare", "expected BASE and HEAD (see virtlab compare --help), got %d argument%s",
 					  argc - optind, argc - optind == 1 ? "" : "s");
 	o.limit = have_limit ? (size_t)limit : fmt == VL_AN_MARKDOWN ? 40 : 0;
-	struct vl_db *db = vl_cli_db_open("compare", dbpath);
+	struct vl_db *db = vl_cli_db_open_read("compare", dbpath);
 	if (!db)
 		return VL_CLI_USAGE;
 	struct cmp_side b, h;

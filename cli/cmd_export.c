@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "virtlab/datadir.h"
 #include "virtlab/analysis.h"
 #include "virtlab/results.h"
 
@@ -22,7 +23,7 @@ static const char export_usage[] =
 	"  --format F    csv (default) or json\n"
 	"  --latest      only the newest run of each configuration\n"
 	"  --out FILE    write to FILE instead of standard output\n"
-	"  --db FILE     results database (default " VL_DEFAULT_DB ")\n"
+	"  --db FILE     results database (default " VL_CLI_DB_DOC ")\n"
 	"Exit status: 0 ok, 1 error, 2 bad usage.\n";
 
 int cmd_export(int argc, char **argv)
@@ -37,7 +38,7 @@ int cmd_export(int argc, char **argv)
 		{ "db", required_argument, 0, O_DB }, { "help", no_argument, 0, O_HELP }, { 0, 0, 0, 0 }
 	};
 	struct vl_db_filter f = { 0 };
-	const char *dbpath = VL_DEFAULT_DB, *commit = NULL, *outpath = NULL;
+	const char *dbpath = vl_data_db(), *commit = NULL, *outpath = NULL;
 	enum vl_an_format fmt = VL_AN_CSV;
 	int64_t *ids = NULL;
 	int c;
@@ -88,8 +89,14 @@ int cmd_export(int argc, char **argv)
 		}
 		f.commit = hash;
 	}
-	struct vl_db *db = vl_cli_db_open("export", dbpath);
+	struct vl_db *db = vl_cli_db_open_read("export", dbpath);
 	if (!db) {
+		free(ids);
+		return VL_CLI_USAGE;
+	}
+	if (vl_cli_check_name("export", db, "engine", f.engine) || vl_cli_check_name("export", db, "mmu", f.mmu) ||
+	    vl_cli_check_name("export", db, "workload", f.workload)) {
+		vl_db_close(db);
 		free(ids);
 		return VL_CLI_USAGE;
 	}

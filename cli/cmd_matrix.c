@@ -12,11 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "virtlab/datadir.h"
 #include "virtlab/analysis.h"
 #include "virtlab/engine.h"
 #include "virtlab/mmu.h"
@@ -35,10 +37,12 @@ static const char matrix_usage[] =
 	"  --iterations N    iterations for every workload (default: each workload's own)\n"
 	"  --repeats N       samples per external-engine run (default: the engine's)\n"
 	"  -j N, --jobs N    run N combinations at once, each in its own process (default 1)\n"
-	"  --db FILE         results database (default " VL_DEFAULT_DB ")\n"
+	"  --db FILE         results database (default " VL_CLI_DB_DOC ")\n"
 	"  --tag T           tag stored with every run (for `virtlab compare`)\n"
 	"  --dry-run         list what would run and what is skipped, run nothing\n"
 	"A progress bar on a terminal, one line per run otherwise; a summary at the end.\n"
+	"Ctrl-C (or SIGTERM) stops it: running workers are stopped (nothing half-stored), the summary\n"
+	"says what finished and what did not, exit status 128 + the signal. Killing the matrix kills its workers.\n"
 	"Exit status: 0 every run ok, 1 a run failed or could not be stored, 2 bad usage.\n";
 
 /* Workloads that a plain `matrix` leaves out (workloads.def says so). */
@@ -80,7 +84,18 @@ struct mx_state {
 	double t0;
 	char (*failures)[700];
 	size_t nfailures;
+	size_t interrupted;        /* runs stopped by Ctrl-C / SIGTERM while running */
+	int stopping;              /* the signal that stops the matrix, 0 while it runs */
 };
+
+/* Set by SIGINT / SIGTERM: start nothing more, stop the running workers,
+ * print what finished and what did not. */
+static volatile sig_atomic_t mx_signal;
+
+static void mx_on_signal(int sig)
+{
+	mx_signal = sig;
+}
 
 static double mx_now(void)
 {
@@ -186,7 +201,8 @@ static void mx_progress(struct mx_state *s, const struct mx_job *j, const struct
 {
 	char cfg[72], line[1024], res[640];
 	vl_an_config_name(j->engine, j->mmu, cfg, sizeof cfg);
-	const char *st = crash ? "crashed" : vl_run_status_name[rep->status];
+	const char *st = crash ? (s->stopping && !strncmp(crash, "interrupted", 11) ? "stopped" : "crashed")
+			       : vl_run_status_name[rep->status];
 	if (crash)
 		snprintf(res, sizeof res, "%s", crash);
 	else if (rep->status == VL_RUN_OK && rep->stored)
@@ -227,7 +243,8 @@ static void mx_reap(struct mx_state *s, size_t *running)
 	int st;
 	pid_t pid;
 	while ((pid = waitpid(-1, &st, 0)) < 0 && errno == EINTR)
-		;
+		if (mx_signal && !s->stopping)
+			return;   /* the caller stops the workers first */
 	if (pid < 0)
 		return;
 	struct mx_job *j = NULL;
@@ -246,7 +263,10 @@ static void mx_reap(struct mx_state *s, size_t *running)
 	j->pid = 0;
 	char crash[128] = "", cfg[72];
 	vl_an_config_name(j->engine, j->mmu, cfg, sizeof cfg);
-	if (n != (ssize_t)sizeof rep) {
+	if (n != (ssize_t)sizeof rep && s->stopping) {
+		snprintf(crash, sizeof crash, "interrupted (%s) while running; nothing stored", strsignal(s->stopping));
+		s->interrupted++;
+	} else if (n != (ssize_t)sizeof rep) {
 		if (WIFSIGNALED(st))
 			snprintf(crash, sizeof crash, "worker killed by signal %d (%s); nothing stored", WTERMSIG(st),
 				 strsignal(WTERMSIG(st)));
@@ -270,7 +290,9 @@ static void mx_reap(struct mx_state *s, size_t *running)
 				s->last_id = rep.run_id;
 		}
 	}
-	if (crash[0] || rep.status != VL_RUN_OK || !rep.stored) {
+	if (crash[0] && s->stopping && n != (ssize_t)sizeof rep) {
+		/* listed in the interruption summary, not as a failure */
+	} else if (crash[0] || rep.status != VL_RUN_OK || !rep.stored) {
 		char what[160];
 		snprintf(what, sizeof what, "%s %s (%s)", cfg, j->workload, j->profile);
 		if (rep.status == VL_RUN_REFUSED && !crash[0]) {
@@ -374,7 +396,7 @@ int cmd_matrix(int argc, char **argv)
 		{ "help", no_argument, 0, O_HELP }, { 0, 0, 0, 0 }
 	};
 	char *profile_arg = NULL, *engines_arg = NULL, *mmus_arg = NULL, *workloads_arg = NULL;
-	const char *dbpath = VL_DEFAULT_DB, *tag = NULL;
+	const char *dbpath = vl_data_db(), *tag = NULL;
 	uint64_t iters = 0, jobs = 1, repeats = 0;
 	int dry = 0, c;
 	optind = 1;
@@ -490,8 +512,22 @@ int cmd_matrix(int argc, char **argv)
 	fflush(stdout);
 	s.t0 = mx_now();
 	size_t next = 0, running = 0;
-	while (next < s.njobs || running) {
-		while (running < jobs && next < s.njobs) {
+	pid_t parent = getpid();
+	struct sigaction sa = { .sa_handler = mx_on_signal }, old_int, old_term;
+	sigemptyset(&sa.sa_mask);   /* no SA_RESTART: waitpid returns EINTR */
+	mx_signal = 0;
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	while ((next < s.njobs && !s.stopping) || running) {
+		if (mx_signal && !s.stopping) {
+			/* stop: no new runs; running workers are killed (their open
+			 * transaction is rolled back: nothing half-stored) and reaped */
+			s.stopping = mx_signal;
+			for (size_t i = 0; i < next; i++)
+				if (s.jobs[i].pid > 0)
+					kill(s.jobs[i].pid, SIGKILL);
+		}
+		while (!s.stopping && running < jobs && next < s.njobs) {
 			struct mx_job *j = &s.jobs[next++];
 			int fd[2];
 			if (pipe(fd)) {
@@ -501,6 +537,13 @@ int cmd_matrix(int argc, char **argv)
 			fflush(NULL);
 			pid_t pid = fork();
 			if (pid == 0) {
+				/* the parent decides about Ctrl-C (it reaches the whole
+				 * process group); a killed parent takes its workers along */
+				signal(SIGINT, SIG_IGN);
+				signal(SIGTERM, SIG_DFL);
+				prctl(PR_SET_PDEATHSIG, SIGKILL);
+				if (getppid() != parent)
+					_exit(125);
 				close(fd[0]);
 				/* the worker keeps stdout quiet: the parent reports */
 				if (!freopen("/dev/null", "w", stdout))
@@ -523,8 +566,21 @@ int cmd_matrix(int argc, char **argv)
 		if (running)
 			mx_reap(&s, &running);
 	}
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
 	if (s.tty)
 		printf("\n");
+	if (s.stopping) {
+		printf("matrix: interrupted (%s): %zu of %zu runs finished, %zu stopped while running, %zu not started\n",
+		       strsignal(s.stopping), s.done - s.interrupted, s.njobs, s.interrupted, s.njobs - next);
+		for (size_t i = next; i < s.njobs && i < next + 20; i++) {
+			char cfg[72];
+			vl_an_config_name(s.jobs[i].engine, s.jobs[i].mmu, cfg, sizeof cfg);
+			printf("  not started: %s %s (%s)\n", cfg, s.jobs[i].workload, s.jobs[i].profile);
+		}
+		if (s.njobs - next > 20)
+			printf("  ... and %zu more not started\n", s.njobs - next - 20);
+	}
 	size_t stored = s.ok + s.failed + s.timeout - s.unstored;
 	printf("matrix: %zu runs in %.1fs: %zu ok, %zu failed, %zu timeout, %zu crashed, %zu refused; %zu stored in %s",
 	       s.njobs, mx_now() - s.t0, s.ok, s.failed, s.timeout, s.crashed, s.refused, stored, dbpath);
@@ -544,6 +600,8 @@ int cmd_matrix(int argc, char **argv)
 	/* a refusal only discovered by a worker (a broken guest image, say) is
 	 * not a skipped configuration: the matrix did not do what was asked */
 	rc = s.ok == s.njobs && !s.unstored ? VL_CLI_OK : VL_CLI_FAILED;
+	if (s.stopping)
+		rc = 128 + s.stopping;   /* as a shell reports a command killed by that signal */
 out:
 	free(s.jobs);
 	free(s.skips);

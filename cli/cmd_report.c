@@ -4,13 +4,14 @@
 #include <string.h>
 
 #include "cli.h"
+#include "virtlab/datadir.h"
 #include "virtlab/analysis.h"
 #include "virtlab/profile.h"
 #include "virtlab/results.h"
 
 static const char report_usage[] =
 	"usage: virtlab report [--profile P] [--tag T] [--commit REV] [--params \"k=v ...\"]\n"
-	"                      [--iterations N] [--format text|csv|json|markdown] [--db FILE]\n"
+	"                      [--iterations N] [--format table|csv|json|markdown] [--db FILE]\n"
 	"The comparison table: a row per workload, a column per configuration (native\n"
 	"first, then each engine+mmu), cycles per iteration and the ratio to native.\n"
 	"Each cell is the newest run of that configuration in the selection at the\n"
@@ -21,8 +22,8 @@ static const char report_usage[] =
 	"  --commit REV    only runs of that commit (a git revision such as HEAD or main, or a hash prefix)\n"
 	"  --params S      only runs with these guest params (default: runs without)\n"
 	"  --iterations N  only runs of N iterations\n"
-	"  --format F      text (default), csv, json, markdown\n"
-	"  --db FILE       results database (default " VL_DEFAULT_DB ")\n"
+	"  --format F      table (default), csv, json, markdown\n"
+	"  --db FILE       results database (default " VL_CLI_DB_DOC ")\n"
 	"Columns marked * are real measurements (median of the raw samples).\n"
 	"--depends: after the table (text), or instead of it (json), for each modelled\n"
 	"  result the cost categories holding its cycles and the profile fields charged\n"
@@ -40,7 +41,7 @@ int cmd_report(int argc, char **argv)
 		{ "help", no_argument, 0, O_HELP }, { "depends", no_argument, 0, O_DEPENDS }, { 0, 0, 0, 0 }
 	};
 	struct vl_rep_select sel = { 0 };
-	const char *dbpath = VL_DEFAULT_DB, *commit = NULL;
+	const char *dbpath = vl_data_db(), *commit = NULL;
 	enum vl_an_format fmt = VL_AN_TEXT;
 	bool depends = false;
 	int c;
@@ -60,7 +61,7 @@ int cmd_report(int argc, char **argv)
 		case O_DEPENDS: depends = true; break;
 		case O_FORMAT:
 			if (vl_an_parse_format(optarg, &fmt))
-				return vl_cli_usage_error("report", "--format: expected text, csv, json or markdown, got '%s'", optarg);
+				return vl_cli_usage_error("report", "--format: expected table, csv, json or markdown, got '%s'", optarg);
 			break;
 		case 'h':
 		case O_HELP:
@@ -80,7 +81,7 @@ int cmd_report(int argc, char **argv)
 			return vl_cli_usage_error("report", "--commit: '%s' is neither a git revision here nor a hex hash prefix", commit);
 		sel.commit = hash;
 	}
-	struct vl_db *db = vl_cli_db_open("report", dbpath);
+	struct vl_db *db = vl_cli_db_open_read("report", dbpath);
 	if (!db)
 		return VL_CLI_USAGE;
 	struct vl_rep_table t;

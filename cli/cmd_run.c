@@ -4,13 +4,17 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "virtlab/machine.h"
+#include "virtlab/guest_abi.h"
+#include "virtlab/datadir.h"
 #include "virtlab/results.h"
 
 static const char run_usage[] =
 	"usage: virtlab run [--engine E] [--mmu M] --workload W [--profile P] [--iterations N]\n"
 	"                   [--params \"k=v ...\"] [--image FILE [--append ARGS]] [--max-instructions N] [--max-cycles N]\n"
-	"                   [--ram-mb N] [--db FILE | --no-db] [--tag T] [--trace] [--format table|json|csv]\n"
-	"                   [--events E1,E2,...] [--repeats N]\n"
+	"                   [--ram-mb N] [--db FILE | --no-db] [--tag T] [--trace] [--trace-region measured|all]\n"
+	"                   [--format table|json|csv] [--events E1,E2,...] [--repeats N]\n"
+	"                   [--progress | --no-progress]\n"
 	"Run one (engine, mmu, workload, profile) combination on the machine model (or QEMU).\n"
 	"  --engine E            CPU engine (default native; `virtlab list engines`)\n"
 	"  --mmu M               MMU engine (default: the engine's natural mode)\n"
@@ -18,22 +22,62 @@ static const char run_usage[] =
 	"  --profile P           CPU profile name or .ini path (default " VL_DEFAULT_PROFILE ")\n"
 	"  --iterations N        iterations of the measured loop (default: the workload's)\n"
 	"  --params \"k=v ...\"    extra guest command-line parameters\n"
-	"  --image FILE          guest ELF (default $VIRTLAB_GUEST or build/guest/guest.elf);\n"
+	"  --image FILE          guest ELF (default $VIRTLAB_GUEST, else the source tree's\n"
+	"                        build/guest/guest.elf, or PREFIX/share/virtlab/guest.elf when installed);\n"
 	"                        without --workload any ELF runs with `iters=N` only; a Multiboot v1\n"
 	"                        kernel (e.g. kvm-unit-tests *.flat) boots in 32-bit protected mode\n"
 	"  --append ARGS         a Multiboot kernel's command line after its name (as QEMU -append)\n"
 	"  --max-instructions N  stop with status timeout after N instructions (default 2e10)\n"
 	"  --max-cycles N        stop with status timeout after N modelled cycles (default 1e13)\n"
-	"  --db FILE             results database (default " VL_DEFAULT_DB "); --no-db: do not store\n"
+	"  --db FILE             results database (default " VL_CLI_DB_DOC "); --no-db: do not store\n"
 	"  --tag T               tag stored with the run (for `virtlab compare`)\n"
-	"  --trace               print every exit, trap, callout, translation as it happens\n"
+	"  --trace               print every exit, trap, callout, translation as it happens, and\n"
+	"                        where the measured region begins and ends\n"
+	"  --trace-region R      measured: trace only inside the measured region (implies --trace);\n"
+	"                        all (default)\n"
 	"  --format F            table (default), json (one object), csv\n"
+	"  --progress            progress of a long run on stderr: guest instructions, modelled\n"
+	"                        cycles, time to the instruction limit (default: when stderr is a terminal);\n"
+	"                        --no-progress: never\n"
 	"  --events E1,E2,...    engine host: hardware events to count (PAPI presets or libpfm4 native\n"
 	"                        names; default PAPI_TOT_CYC,PAPI_TOT_INS,PAPI_TLB_DM; `virtlab list events`)\n"
 	"  --repeats N           real engines (host, qemu-*): samples to take, each a new process\n"
 	"Exit status: 0 ok, 1 the run failed or timed out, 2 bad usage / invalid combination.\n";
 
 struct trace_sink { FILE *out; };
+
+/* Numbers people read at a glance: 1234567 -> "1.23e6". */
+static void run_sci(char *buf, size_t n, double v)
+{
+	if (v < 1e5)
+		snprintf(buf, n, "%.0f", v);
+	else
+		snprintf(buf, n, "%.2fe%d", v / __builtin_pow(10, (int)__builtin_log10(v)), (int)__builtin_log10(v));
+}
+
+/* --progress: one line, redrawn on a terminal (appended otherwise). A run
+ * shorter than a second prints nothing. The model cannot know how many
+ * iterations are done, so the time shown is to the instruction limit: an
+ * upper bound for a run that finishes, the time left for one that will not. */
+static void run_progress(void *arg, const struct vl_run_progress *p)
+{
+	bool tty = *(const bool *)arg;
+	if (p->done) {
+		if (tty && p->seconds >= 1)
+			fputs("\r\033[K", stderr);
+		return;
+	}
+	char in[32], cy[32], lim[32];
+	run_sci(in, sizeof in, (double)p->insns);
+	run_sci(cy, sizeof cy, (double)p->cycles);
+	run_sci(lim, sizeof lim, (double)p->max_insns);
+	double mips = p->seconds > 0 ? p->insns / p->seconds / 1e6 : 0;
+	double left = mips > 0 && p->max_insns > p->insns ? (p->max_insns - p->insns) / (mips * 1e6) : 0;
+	fprintf(stderr, "%srun: %.0fs  %s guest instructions (%.0f MIPS)  %s modelled cycles  "
+		"instruction limit %s in <= %.0fs%s", tty ? "\r\033[K" : "", p->seconds, in, mips, cy, lim, left,
+		tty ? "" : "\n");
+	fflush(stderr);
+}
 
 static void run_trace(void *arg, const char *line)
 {
@@ -55,7 +99,8 @@ static int run_store(struct vl_db *db, const char *path, const struct vl_run_res
 int cmd_run(int argc, char **argv)
 {
 	enum { O_ENGINE = 256, O_MMU, O_WORKLOAD, O_PROFILE, O_ITERS, O_PARAMS, O_IMAGE, O_MAXI, O_MAXC,
-	       O_DB, O_NODB, O_TAG, O_TRACE, O_FORMAT, O_RAM, O_HELP, O_EVENTS, O_REPEATS, O_APPEND };
+	       O_DB, O_NODB, O_TAG, O_TRACE, O_FORMAT, O_RAM, O_HELP, O_PROGRESS, O_NOPROGRESS, O_TRACE_REGION,
+	       O_EVENTS, O_REPEATS, O_APPEND };
 	static const struct option opts[] = {
 		{ "engine", required_argument, 0, O_ENGINE }, { "mmu", required_argument, 0, O_MMU },
 		{ "workload", required_argument, 0, O_WORKLOAD }, { "profile", required_argument, 0, O_PROFILE },
@@ -65,13 +110,16 @@ int cmd_run(int argc, char **argv)
 		{ "no-db", no_argument, 0, O_NODB }, { "tag", required_argument, 0, O_TAG },
 		{ "trace", no_argument, 0, O_TRACE }, { "format", required_argument, 0, O_FORMAT },
 		{ "ram-mb", required_argument, 0, O_RAM }, { "help", no_argument, 0, O_HELP },
+		{ "progress", no_argument, 0, O_PROGRESS }, { "no-progress", no_argument, 0, O_NOPROGRESS },
+		{ "trace-region", required_argument, 0, O_TRACE_REGION },
 		{ "events", required_argument, 0, O_EVENTS }, { "repeats", required_argument, 0, O_REPEATS },
 		{ "append", required_argument, 0, O_APPEND },
 		{ 0, 0, 0, 0 }
 	};
 	struct vl_run_spec spec = { .engine = "native" };
-	const char *db = VL_DEFAULT_DB, *tag = NULL;
+	const char *db = vl_data_db(), *tag = NULL;
 	bool nodb = false, trace = false;
+	int progress = -1;   /* -1: when stderr is a terminal */
 	enum vl_fmt fmt = VL_FMT_TABLE;
 	int c;
 	optind = 1;
@@ -89,6 +137,17 @@ int cmd_run(int argc, char **argv)
 		case O_NODB:     nodb = true; break;
 		case O_TAG:      tag = optarg; break;
 		case O_TRACE:    trace = true; break;
+		case O_TRACE_REGION:
+			if (!strcmp(optarg, "measured"))
+				spec.trace_region = VL_REGION_MEASURE;
+			else if (!strcmp(optarg, "all"))
+				spec.trace_region = 0;
+			else
+				return vl_cli_usage_error("run", "--trace-region: expected measured or all, got '%s'", optarg);
+			trace = true;
+			break;
+		case O_PROGRESS:   progress = 1; break;
+		case O_NOPROGRESS: progress = 0; break;
 		case O_EVENTS:   spec.events = optarg; break;
 		case O_REPEATS: {
 			uint64_t r = 0;
@@ -110,8 +169,9 @@ int cmd_run(int argc, char **argv)
 				return vl_cli_usage_error("run", "--max-cycles: expected a positive integer, got '%s'", optarg);
 			break;
 		case O_RAM:
-			if (vl_cli_parse_u64(optarg, &spec.ram_mb) || !spec.ram_mb || spec.ram_mb > 65536)
-				return vl_cli_usage_error("run", "--ram-mb: expected 1..65536, got '%s'", optarg);
+			if (vl_cli_parse_u64(optarg, &spec.ram_mb) || spec.ram_mb < VL_RAM_MB_MIN || spec.ram_mb > VL_RAM_MB_MAX)
+				return vl_cli_usage_error("run", "--ram-mb: expected %llu..%llu, got '%s'",
+							  VL_RAM_MB_MIN, VL_RAM_MB_MAX, optarg);
 			break;
 		case O_FORMAT:
 			if (vl_cli_parse_format(optarg, &fmt))
@@ -143,6 +203,11 @@ int cmd_run(int argc, char **argv)
 	if (trace) {
 		spec.trace = run_trace;
 		spec.trace_arg = &sink;
+	}
+	bool err_tty = isatty(2);
+	if (progress == 1 || (progress < 0 && err_tty && !trace)) {
+		spec.progress = run_progress;
+		spec.progress_arg = &err_tty;
 	}
 	struct vl_run_result res;
 	int rc = vl_run_execute(&spec, &res);

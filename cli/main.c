@@ -40,9 +40,15 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "--version"))
 		return cmd_version(1, argv + 1);
-	for (size_t i = 0; i < CLI_NCMDS; i++)
-		if (!strcmp(argv[1], cli_cmds[i].name))
-			return cli_cmds[i].fn(argc - 1, argv + 1);
+	for (size_t i = 0; i < CLI_NCMDS; i++) {
+		if (strcmp(argv[1], cli_cmds[i].name))
+			continue;
+		/* `virtlab SUBCOMMAND --version` works everywhere (before a "--") */
+		for (int a = 2; a < argc && strcmp(argv[a], "--"); a++)
+			if (!strcmp(argv[a], "--version"))
+				return cmd_version(1, argv + a);
+		return cli_cmds[i].fn(argc - 1, argv + 1);
+	}
 	char names[512] = "";
 	for (size_t i = 0; i < CLI_NCMDS; i++) {
 		size_t l = strlen(names);

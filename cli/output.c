@@ -25,11 +25,15 @@ void vl_cli_json_string(FILE *out, const char *s)
 
 static void json_num(FILE *out, double v)
 {
-	/* %.17g round-trips; integers print without a fraction */
-	if (v == (double)(long long)v && v < 9e15 && v > -9e15)
-		fprintf(out, "%lld", (long long)v);
+	an_json_num(out, v);   /* integers without a fraction, else the shortest exact form */
+}
+
+static void json_str_or_null(FILE *out, const char *s)
+{
+	if (s && *s)
+		vl_cli_json_string(out, s);
 	else
-		fprintf(out, "%.17g", v);
+		fputs("null", out);
 }
 
 void vl_cli_json_result(FILE *out, const struct vl_run_result *r)
@@ -47,14 +51,18 @@ void vl_cli_json_result(FILE *out, const struct vl_run_result *r)
 	fprintf(out, ",\"console\":");     vl_cli_json_string(out, r->console ? r->console : "");
 	fprintf(out, ",\"model\":%s", r->model ? "true" : "false");
 	fprintf(out, ",\"measured\":%s", r->model ? "false" : "true");   /* a real row: samples, not model counters */
-	fprintf(out, ",\"cycles_per_iter\":"); json_num(out, r->cycles_per_iter);
+	fprintf(out, ",\"cycles_per_iter\":");
+	if (r->status == VL_RUN_OK)
+		json_num(out, r->cycles_per_iter);
+	else
+		fputs("null", out);   /* a run that stopped early has no per-iteration figure */
 	fprintf(out, ",\"cycles\":{\"total\":%llu", (unsigned long long)vl_counters_total(c));
 	for (int i = 0; i < VL_CAT_COUNT; i++)
 		fprintf(out, ",\"%s\":%llu", vl_cat_name[i], (unsigned long long)c->cycles[i]);
 	fprintf(out, "},\"exits\":{");
 	bool first = true;
 	for (size_t i = 0; i < r->exit_table_len && i < VL_MAX_EXIT_SLOTS; i++) {
-		if (!c->exit_count[i] || i < r->hypercall_slots)
+		if (!c->exit_count[i] || i < r->hypercall_slots || (i >= r->callout_lo && i < r->callout_hi))
 			continue;
 		fprintf(out, "%s", first ? "" : ",");
 		vl_cli_json_string(out, r->exit_table[i].name);
@@ -71,6 +79,17 @@ void vl_cli_json_result(FILE *out, const struct vl_run_result *r)
 		vl_cli_json_string(out, r->exit_table[i].name);
 		fprintf(out, ":{\"code\":%u,\"count\":%llu,\"cycles\":%llu}", r->exit_table[i].code,
 			(unsigned long long)c->exit_count[i], (unsigned long long)c->exit_cycles[i]);
+		first = false;
+	}
+	fprintf(out, "},\"callouts\":{");
+	first = true;
+	for (size_t i = r->callout_lo; i < r->callout_hi && i < r->exit_table_len && i < VL_MAX_EXIT_SLOTS; i++) {
+		if (!c->exit_count[i])
+			continue;
+		fprintf(out, "%s", first ? "" : ",");
+		vl_cli_json_string(out, r->exit_table[i].name);
+		fprintf(out, ":{\"count\":%llu,\"cycles\":%llu}", (unsigned long long)c->exit_count[i],
+			(unsigned long long)c->exit_cycles[i]);
 		first = false;
 	}
 	fprintf(out, "},\"events\":{");
@@ -126,7 +145,17 @@ void vl_cli_json_result(FILE *out, const struct vl_run_result *r)
 	json_num(out, r->host_seconds);
 	fprintf(out, ",\"mips\":");
 	json_num(out, r->host_mips);
-	fprintf(out, "}}");
+	fprintf(out, "}");
+	/* provenance: which cost model and guest produced the numbers */
+	fprintf(out, ",\"profile_sha256\":");
+	json_str_or_null(out, r->profile_sha256);
+	fprintf(out, ",\"guest_sha256\":");
+	json_str_or_null(out, r->guest_sha256);
+	fprintf(out, ",\"profile_path\":");
+	json_str_or_null(out, r->profile_path);
+	fprintf(out, ",\"profile_commit\":");
+	json_str_or_null(out, r->profile_commit);
+	fprintf(out, ",\"profile_dirty\":%s}", r->profile_dirty < 0 ? "null" : r->profile_dirty ? "true" : "false");
 }
 
 void vl_cli_csv_header(FILE *out)
@@ -142,14 +171,33 @@ void vl_cli_csv_header(FILE *out)
 void vl_cli_csv_row(FILE *out, const struct vl_run_result *r)
 {
 	const struct vl_counters *c = &r->ctr;
-	fprintf(out, "%s,%s,%s,%s,%llu,%s,%.3f,%llu", r->engine, r->mmu, r->workload, r->profile,
-		(unsigned long long)r->iterations, vl_run_status_name[r->status], r->cycles_per_iter,
+	char cpi[48] = "";
+	if (r->status == VL_RUN_OK)
+		snprintf(cpi, sizeof cpi, "%.3f", r->cycles_per_iter);
+	fprintf(out, "%s,%s,%s,%s,%llu,%s,%s,%llu", r->engine, r->mmu, r->workload, r->profile,
+		(unsigned long long)r->iterations, vl_run_status_name[r->status], cpi,
 		(unsigned long long)vl_counters_total(c));
 	for (int i = 0; i < VL_CAT_COUNT; i++)
 		fprintf(out, ",%llu", (unsigned long long)c->cycles[i]);
 	for (int i = 0; i < VL_EV_COUNT; i++)
 		fprintf(out, ",%llu", (unsigned long long)c->events[i]);
 	fprintf(out, ",%.6f,%.3f\n", r->host_seconds, r->host_mips);
+}
+
+/* Which profile (its effective values' hash, the tree it came from) and
+ * guest image produced the numbers above. */
+static void table_provenance(FILE *out, const struct vl_run_result *r)
+{
+	if (r->profile_sha256[0]) {
+		fprintf(out, "\nprofile           %s sha256 %.16s", r->profile, r->profile_sha256);
+		if (r->profile_commit[0])
+			fprintf(out, " (tree %.10s%s)", r->profile_commit, r->profile_dirty > 0 ? ", modified" : "");
+		else
+			fprintf(out, " (%s, not in a git tree)", r->profile_path);
+		fputc('\n', out);
+	}
+	if (r->guest_sha256[0])
+		fprintf(out, "guest image       sha256 %.16s\n", r->guest_sha256);
 }
 
 static void table_result(FILE *out, const struct vl_run_result *r)
@@ -159,7 +207,13 @@ static void table_result(FILE *out, const struct vl_run_result *r)
 	fprintf(out, "%s / %s  workload %s  profile %s  iterations %llu%s%s\n", r->engine, r->mmu, r->workload,
 		r->profile, (unsigned long long)r->iterations, r->params[0] ? "  params " : "", r->params);
 	fprintf(out, "status            %s%s%s\n", vl_run_status_name[r->status], r->reason[0] ? ": " : "", r->reason);
-	fprintf(out, "cycles/iteration  %.1f\n", r->cycles_per_iter);
+	/* per-iteration figures only from a run that did all its iterations */
+	bool whole = r->status == VL_RUN_OK && r->iterations;
+	if (whole)
+		fprintf(out, "cycles/iteration  %.1f\n", r->cycles_per_iter);
+	else
+		fprintf(out, "cycles/iteration  - (the run did not complete its %llu iterations: no per-iteration figure)\n",
+			(unsigned long long)r->iterations);
 	for (int i = 0; i < r->nresults; i++)
 		fprintf(out, "guest RDTSC       %.1f cycles/iteration (%llu cycles over %llu iterations)\n",
 			r->results[i].iters ? (double)r->results[i].cycles / r->results[i].iters : 0.0,
@@ -184,11 +238,16 @@ static void table_result(FILE *out, const struct vl_run_result *r)
 		return;
 	}
 	fprintf(out, "\ncost breakdown (measured region)     cycles      %%   per iter\n");
-	for (int i = 0; i < VL_CAT_COUNT; i++)
-		if (c->cycles[i])
-			fprintf(out, "  %-12s %24llu %6.1f %10.1f\n", vl_cat_name[i], (unsigned long long)c->cycles[i],
-				total ? 100.0 * c->cycles[i] / total : 0.0,
-				r->iterations ? (double)c->cycles[i] / r->iterations : 0.0);
+	for (int i = 0; i < VL_CAT_COUNT; i++) {
+		if (!c->cycles[i])
+			continue;
+		fprintf(out, "  %-12s %24llu %6.1f", vl_cat_name[i], (unsigned long long)c->cycles[i],
+			total ? 100.0 * c->cycles[i] / total : 0.0);
+		if (whole)
+			fprintf(out, " %10.1f\n", (double)c->cycles[i] / r->iterations);
+		else
+			fprintf(out, " %10s\n", "-");
+	}
 	fprintf(out, "  %-12s %24llu\n", "total", (unsigned long long)total);
 	bool any = false;
 	for (size_t i = 0; i < r->exit_table_len && i < VL_MAX_EXIT_SLOTS; i++) {
@@ -202,8 +261,19 @@ static void table_result(FILE *out, const struct vl_run_result *r)
 			(double)c->exit_cycles[i] / c->exit_count[i]);
 	}
 	any = false;
+	for (size_t i = r->callout_lo; i < r->callout_hi && i < r->exit_table_len && i < VL_MAX_EXIT_SLOTS; i++) {
+		if (!c->exit_count[i])
+			continue;
+		if (!any)
+			fprintf(out, "\ncallouts (measured region)                   count      cycles  cycles/callout\n");
+		any = true;
+		fprintf(out, "  %-28s        %10llu %11llu %12.1f\n", r->exit_table[i].name,
+			(unsigned long long)c->exit_count[i], (unsigned long long)c->exit_cycles[i],
+			(double)c->exit_cycles[i] / c->exit_count[i]);
+	}
+	any = false;
 	for (size_t i = 0; i < r->exit_table_len && i < VL_MAX_EXIT_SLOTS; i++) {
-		if (!c->exit_count[i] || i < r->hypercall_slots)
+		if (!c->exit_count[i] || i < r->hypercall_slots || (i >= r->callout_lo && i < r->callout_hi))
 			continue;
 		if (!any)
 			fprintf(out, "\nexits (measured region)          code      count      cycles  cycles/exit\n");
@@ -215,10 +285,15 @@ static void table_result(FILE *out, const struct vl_run_result *r)
 	if (!any)
 		fprintf(out, "\nexits             none\n");
 	fprintf(out, "\nevents (measured region, nonzero)\n");
-	for (int i = 0; i < VL_EV_COUNT; i++)
-		if (c->events[i])
-			fprintf(out, "  %-20s %16llu %12.2f/iter\n", vl_event_name[i], (unsigned long long)c->events[i],
-				r->iterations ? (double)c->events[i] / r->iterations : 0.0);
+	for (int i = 0; i < VL_EV_COUNT; i++) {
+		if (!c->events[i])
+			continue;
+		fprintf(out, "  %-20s %16llu", vl_event_name[i], (unsigned long long)c->events[i]);
+		if (whole)
+			fprintf(out, " %12.2f/iter\n", (double)c->events[i] / r->iterations);
+		else
+			fputc('\n', out);
+	}
 	if (r->status != VL_RUN_OK && r->console && r->console[0]) {
 		/* the last lines of the guest console tell why */
 		const char *start = r->console + strlen(r->console);
@@ -229,6 +304,7 @@ static void table_result(FILE *out, const struct vl_run_result *r)
 		if (r->console[strlen(r->console) - 1] != '\n')
 			fputc('\n', out);
 	}
+	table_provenance(out, r);
 	if (r->model)
 		fprintf(out, "\nhost              %.3f s, %.1f MIPS (%llu instructions, %llu cycles in all regions)\n",
 			r->host_seconds, r->host_mips, (unsigned long long)r->total_insns,

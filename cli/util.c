@@ -17,11 +17,53 @@ int vl_cli_usage_error(const char *cmd, const char *fmt, ...)
 	return VL_CLI_USAGE;
 }
 
+/* Decimal "D[.F]eN" (2e10, 1.5e9) as an exact integer; -1 when it is not
+ * one (a fraction left over, overflow) or not of that form. */
+static int cli_parse_sci(const char *s, uint64_t *v)
+{
+	uint64_t x = 0;
+	int frac = -1;   /* digits after the point, -1 without one */
+	const char *p = s;
+	for (; *p && *p != 'e' && *p != 'E'; p++) {
+		if (*p == '.' && frac < 0) {
+			frac = 0;
+			continue;
+		}
+		if (*p < '0' || *p > '9' || x > (UINT64_MAX - 9) / 10)
+			return -1;
+		x = x * 10 + (uint64_t)(*p - '0');
+		if (frac >= 0)
+			frac++;
+	}
+	if (p == s || (*p != 'e' && *p != 'E') || !p[1])
+		return -1;
+	char *end;
+	errno = 0;
+	long e = strtol(p + 1, &end, 10);
+	if (errno || *end || e < 0 || e > 30)
+		return -1;
+	e -= frac > 0 ? frac : 0;
+	for (; e < 0; e++) {   /* "1.50e1": trailing fraction digits must be zeros */
+		if (x % 10)
+			return -1;
+		x /= 10;
+	}
+	for (; e > 0; e--) {
+		if (x > UINT64_MAX / 10)
+			return -1;
+		x *= 10;
+	}
+	*v = x;
+	return 0;
+}
+
 int vl_cli_parse_u64(const char *s, uint64_t *v)
 {
 	char *end;
 	if (!s || !*s || *s == '-' || *s == '+')
 		return -1;
+	if (!(s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) && strpbrk(s, "eE"))
+		return cli_parse_sci(s, v);   /* the help texts write limits as 2e10 */
 	errno = 0;
 	unsigned long long x = strtoull(s, &end, 0);
 	if (errno)

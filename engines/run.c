@@ -3,15 +3,19 @@
  * and fill a vl_run_result. The only place outside the CLI that reads the
  * host clock: host_seconds/host_mips describe the simulator, not the model.
  */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "virtlab/datadir.h"
 #include "virtlab/engine.h"
 #include "virtlab/machine.h"
+#include "virtlab/provenance.h"
 #include "virtlab/run.h"
 #include "virtlab/sde.h"
 #include "hv/hv.h"
@@ -40,8 +44,7 @@ const struct vl_workload_info *vl_workload_find(const char *name)
 
 const char *vl_guest_image(void)
 {
-	const char *e = getenv("VIRTLAB_GUEST");
-	return e && *e ? e : "build/guest/guest.elf";
+	return vl_data_guest();   /* $VIRTLAB_GUEST, the source tree's, or the installed one */
 }
 
 static double run_now(void)
@@ -185,8 +188,10 @@ next:
 			break;
 		l = e + 1;
 	}
-	if (res->nresults == 1)
-		res->cycles_per_iter = (double)res->results[0].cycles;
+	/* one benchmark: its cycles per operation; none (the guest printed
+	 * "NAME (skipped)": the CPU lacks what it needs) or several: no single
+	 * figure (0), the guest results hold them */
+	res->cycles_per_iter = res->nresults == 1 ? (double)res->results[0].cycles : 0;
 }
 
 void vl_run_parse_results(struct vl_run_result *res, const char *console)
@@ -242,6 +247,72 @@ static const char *first_error(const char *console, char *buf, size_t n)
 	return NULL;
 }
 
+/* The progress reporter: a thread that samples the machine's counters
+ * about once a second. It only reads (relaxed atomic loads of counters the
+ * machine's thread keeps writing), so the model cannot depend on it. */
+struct run_prog {
+	const struct vl_run_spec *spec;
+	struct vl_machine *m;
+	double t0;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool stop;
+};
+
+static void *run_prog_thread(void *arg)
+{
+	struct run_prog *rp = arg;
+	pthread_mutex_lock(&rp->mu);
+	while (!rp->stop) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&rp->cv, &rp->mu, &ts);
+		if (rp->stop)
+			break;
+		struct vl_run_progress p = {
+			.insns = __atomic_load_n(&rp->m->insns, __ATOMIC_RELAXED),
+			.cycles = __atomic_load_n(&rp->m->tsc, __ATOMIC_RELAXED),
+			.max_insns = rp->m->max_insns,
+			.seconds = run_mono() - rp->t0,
+		};
+		rp->spec->progress(rp->spec->progress_arg, &p);
+	}
+	pthread_mutex_unlock(&rp->mu);
+	return NULL;
+}
+
+/* Run the machine, with the progress thread beside it when asked for. */
+static enum vl_mstate run_machine(const struct vl_run_spec *spec, struct vl_machine *m, double t0)
+{
+	struct run_prog rp = { .spec = spec, .m = m, .t0 = t0 };
+	pthread_t th;
+	bool prog = spec->progress && pthread_mutex_init(&rp.mu, NULL) == 0;
+	if (prog && pthread_cond_init(&rp.cv, NULL)) {
+		pthread_mutex_destroy(&rp.mu);
+		prog = false;
+	}
+	if (prog && pthread_create(&th, NULL, run_prog_thread, &rp)) {
+		pthread_cond_destroy(&rp.cv);
+		pthread_mutex_destroy(&rp.mu);
+		prog = false;
+	}
+	enum vl_mstate st = vl_machine_run(m);
+	if (prog) {
+		pthread_mutex_lock(&rp.mu);
+		rp.stop = true;
+		pthread_cond_signal(&rp.cv);
+		pthread_mutex_unlock(&rp.mu);
+		pthread_join(th, NULL);
+		pthread_cond_destroy(&rp.cv);
+		pthread_mutex_destroy(&rp.mu);
+		struct vl_run_progress p = { .insns = m->insns, .cycles = m->tsc, .max_insns = m->max_insns,
+					     .seconds = run_mono() - t0, .done = true };
+		spec->progress(spec->progress_arg, &p);
+	}
+	return st;
+}
+
 /* Model run: machine + image + engine, then fill the result. */
 static int run_model(const struct vl_run_spec *spec, const struct vl_engine_ops *eng,
 		     const struct vl_mmu_ops *mmu, const struct vl_profile *prof,
@@ -271,6 +342,7 @@ static int run_model(const struct vl_run_spec *spec, const struct vl_engine_ops 
 	}
 	m->trace = spec->trace;
 	m->trace_arg = spec->trace_arg;
+	m->trace_region = spec->trace_region;
 	if (eng->attach(m, mmu, &ectx, err, sizeof err)) {
 		res->status = VL_RUN_FAILED;
 		snprintf(res->reason, sizeof res->reason, "engine %s: %.440s", eng->name, err);
@@ -282,7 +354,7 @@ static int run_model(const struct vl_run_spec *spec, const struct vl_engine_ops 
 
 	double t0 = run_mono();
 	res->started = run_now();
-	enum vl_mstate st = vl_machine_run(m);
+	enum vl_mstate st = run_machine(spec, m, t0);
 	res->ended = run_now();
 	res->host_seconds = run_mono() - t0;
 	if (spec->machine_hook)
@@ -291,12 +363,14 @@ static int run_model(const struct vl_run_spec *spec, const struct vl_engine_ops 
 	res->exit_table = m->exit_table;
 	res->exit_table_len = m->exit_table_len;
 	res->hypercall_slots = m->hypercall_slots;
+	res->callout_lo = m->callout_lo;
+	res->callout_hi = m->callout_hi;
 	/* a Multiboot kernel has no region markers: everything it did is region 0 */
 	res->ctr = m->region[foreign ? 0 : VL_REGION_MEASURE];
 	res->total_insns = m->insns;
 	res->total_cycles = m->tsc;
 	res->host_mips = res->host_seconds > 0 ? m->insns / res->host_seconds / 1e6 : 0;
-	res->cycles_per_iter = res->iterations ? (double)vl_counters_total(&res->ctr) / res->iterations : 0;
+	res->cycles_per_iter = 0;   /* set below, only for a run that completed its iterations */
 	vl_sde_publish(res);   /* the counters as PAPI SDEs sde:::virtlab::... (engines/sde.c) */
 	res->console = malloc(m->console_len + 1);
 	if (res->console) {
@@ -325,6 +399,7 @@ static int run_model(const struct vl_run_spec *spec, const struct vl_engine_ops 
 			snprintf(res->reason, sizeof res->reason, "guest exited ok but printed no RESULT line");
 		} else {
 			res->status = VL_RUN_OK;
+			res->cycles_per_iter = res->iterations ? (double)vl_counters_total(&res->ctr) / res->iterations : 0;
 		}
 		break;
 	case VL_M_TIMEOUT:
@@ -357,10 +432,39 @@ out:
 	return rc;
 }
 
+/* The first key of a "k=v ..." params string that the runner itself puts
+ * on the guest command line (workload, iters), or NULL. */
+static const char *run_owned_param(const char *params)
+{
+	static const char *const owned[] = { "workload", "iters" };
+	for (const char *p = params; p && *p; ) {
+		p += strspn(p, " \t");
+		size_t len = strcspn(p, " \t"), klen = strcspn(p, "= \t");
+		for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++)
+			if (klen == strlen(owned[i]) && !strncmp(p, owned[i], klen))
+				return owned[i];
+		p += len;
+	}
+	return NULL;
+}
+
+/* The profile a run uses, as it was when the run started: its effective
+ * text and hash, and the git state of the tree it was read from. */
+static void run_profile_provenance(const struct vl_profile *prof, struct vl_run_result *res)
+{
+	free(res->profile_text);
+	res->profile_text = vl_profile_text(prof);
+	if (res->profile_text)
+		vl_sha256_hex(res->profile_text, strlen(res->profile_text), res->profile_sha256);
+	cpy(res->profile_path, sizeof res->profile_path, prof->path);
+	vl_prov_git(prof->path, res->profile_commit, sizeof res->profile_commit, &res->profile_dirty);
+}
+
 int vl_run_execute(const struct vl_run_spec *spec, struct vl_run_result *res)
 {
 	memset(res, 0, sizeof *res);
 	res->guest_exit = -1;
+	res->profile_dirty = -1;
 	res->status = VL_RUN_REFUSED;
 	cpy(res->engine, sizeof res->engine, spec->engine ? spec->engine : "native");
 	cpy(res->profile, sizeof res->profile, spec->profile ? spec->profile : VL_DEFAULT_PROFILE);
@@ -383,6 +487,9 @@ int vl_run_execute(const struct vl_run_spec *spec, struct vl_run_result *res)
 		return run_refuse(res, "no workload given (use --workload NAME, or --image FILE)");
 	}
 	res->iterations = spec->iterations ? spec->iterations : wl ? wl->default_iters : 1;
+	if (spec->ram_mb && (spec->ram_mb < VL_RAM_MB_MIN || spec->ram_mb > VL_RAM_MB_MAX))
+		return run_refuse(res, "RAM size %llu MiB is outside %llu..%llu", (unsigned long long)spec->ram_mb,
+				  VL_RAM_MB_MIN, VL_RAM_MB_MAX);
 
 	enum vl_mmu_kind kind = VL_MMU_NATIVE;
 	if (run_resolve_mmu(spec, eng, res, &kind))
@@ -398,6 +505,7 @@ int vl_run_execute(const struct vl_run_spec *spec, struct vl_run_result *res)
 		rc = run_refuse(res, "%s", err);
 		goto out;
 	}
+	run_profile_provenance(prof, res);
 	if (eng->check && eng->check(prof, kind, err, sizeof err)) {
 		rc = run_refuse(res, "%s", err);
 		goto out;
@@ -405,6 +513,16 @@ int vl_run_execute(const struct vl_run_spec *spec, struct vl_run_result *res)
 	const struct vl_mmu_ops *mmu = mmu_of_kind(kind);
 	if (!mmu && kind != VL_MMU_NONE) {
 		rc = run_refuse(res, "mmu %s is not built into this virtlab", vl_mmu_name(kind));
+		goto out;
+	}
+
+	/* --params may not override what the run is stored under: a run of
+	 * syscall stored as cpuid, or a cycles-per-iteration divided by the
+	 * wrong count, would be a wrong result with no warning. */
+	const char *owned = run_owned_param(spec->params);
+	if (owned) {
+		rc = run_refuse(res, "--params: '%s' is set by %s, not by --params", owned,
+				!strcmp(owned, "iters") ? "--iterations" : "--workload");
 		goto out;
 	}
 
@@ -427,6 +545,12 @@ int vl_run_execute(const struct vl_run_spec *spec, struct vl_run_result *res)
 		goto out;
 	}
 
+	const char *img = spec->image ? spec->image : vl_guest_image();
+	struct stat ist;
+	if (stat(img, &ist) == 0 && S_ISDIR(ist.st_mode)) {
+		rc = run_refuse(res, "guest image %s is a directory", img);
+		goto out;
+	}
 	if (eng->run_external) {
 		/* hand the engine a fully resolved spec */
 		struct vl_run_spec rs = *spec;
@@ -438,6 +562,7 @@ int vl_run_execute(const struct vl_run_spec *spec, struct vl_run_result *res)
 		rs.image = spec->image ? spec->image : vl_guest_image();
 		rs.cmdline = cmdline;
 		res->model = false;
+		vl_sha256_file(rs.image, res->guest_sha256);
 		if (eng->run_external(&rs, res, err, sizeof err)) {
 			rc = run_refuse(res, "engine %s: %s", eng->name, err);
 			goto out;
@@ -459,6 +584,7 @@ int vl_run_execute(const struct vl_run_spec *spec, struct vl_run_result *res)
 		rc = run_refuse(res, "guest image %s not found (build it with `make guest`, or pass --image FILE)", image);
 		goto out;
 	}
+	vl_sha256_file(image, res->guest_sha256);
 	rc = run_model(spec, eng, mmu, prof, image, cmdline, foreign, res);
 	if (foreign && res->status == VL_RUN_OK)
 		run_parse_kut_vmexit(res, image);
@@ -471,6 +597,8 @@ void vl_run_result_free(struct vl_run_result *res)
 {
 	free(res->console);
 	res->console = NULL;
+	free(res->profile_text);
+	res->profile_text = NULL;
 	for (int i = 0; i < res->nsamples; i++) {
 		free(res->samples[i].v);
 		res->samples[i].v = NULL;

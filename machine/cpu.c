@@ -246,11 +246,19 @@ int cpu_intercept_slow(struct vl_machine *m, struct vl_sens_event *ev)
 	if (m->priv->cpu.emul || !m->vmm || !m->vmm->intercept)
 		return -1;
 	cpu_flags_sync(m);
+	uint64_t faults = m->priv->cpu.injected_faults;
 	int rc = m->vmm->intercept(m, m->vmm_ctx, ev);
 	cpu_kick(m);
 	if (rc == VL_HOOK_PASS)
 		return -1;
-	return rc == VL_HOOK_DONE ? VL_X_HOOKED : VL_X_STOP;
+	if (rc != VL_HOOK_DONE)
+		return VL_X_STOP;
+	/* Retired as natively, or not: the VMM injected a fault for it, or
+	 * left RIP on it (the guest runs it again, e.g. after the MMU engine
+	 * took a hidden fault of the VMM's emulation) */
+	if (m->priv->cpu.injected_faults != faults || m->cpu.rip == ev->insn_rip)
+		return VL_X_AGAIN;
+	return VL_X_HOOKED;
 }
 
 /* ---- events -------------------------------------------------------------------- */
@@ -570,8 +578,16 @@ int cpu_emul_write(struct vl_machine *m, uint64_t va, unsigned sz, uint64_t v)
 {
 	struct vl_cpu_priv *p = &m->priv->cpu;
 	int vec = p->emul_write ? p->emul_write(m, p->emul_ctx, va, &v, sz) : 0;
-	if (vec)
-		return cpu_fault(m, (unsigned)vec, vec == VL_PF || vec == VL_GP, m->priv->fault.err);
+	if (vec) {
+		/* CR2: the faulting byte the write left in the fault record (a
+		 * write may cross into a second page), else the write's address */
+		uint64_t cr2 = m->priv->fault.cr2;
+		if (cr2 < va || cr2 - va >= sz)
+			cr2 = va;
+		int rc = cpu_fault(m, (unsigned)vec, vec == VL_PF || vec == VL_GP, m->priv->fault.err);
+		m->priv->fault.cr2 = cr2;
+		return rc;
+	}
 	return 0;
 }
 

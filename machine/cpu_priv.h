@@ -23,6 +23,7 @@ struct vl_cpu_priv {
 	/* Re-examine interrupts, devices and limits before the next instruction. */
 	bool events;
 	uint64_t next_event;          /* m->tsc at which the run loop must look again */
+	uint64_t injected_faults;     /* faults a VMM injected (vl_deliver_exception, not from hardware) */
 	unsigned last_vec[8];         /* ring of recent vectors for the triple-fault diagnostic */
 	unsigned last_vec_pos;
 	uint64_t last_rip[8];         /* RIP at which each of those vectors was raised */

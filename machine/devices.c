@@ -408,9 +408,12 @@ bool vl_mmio_read(struct vl_machine *m, uint64_t pa, unsigned size, uint64_t *va
 	else if (r != APIC_SELF_IPI && apic_reg_read(m, r, &v) != 0)
 		v = 0;
 	v &= 0xffffffffu;
-	*val = (v >> (8 * (off & 15))) & (size >= 8 ? ~0ull : (1ull << (8 * size)) - 1);
+	/* bytes 4..15 of a register's 16-byte slot read 0; test before shifting
+	 * (a shift by 8 * 8 or more is undefined in C) */
 	if ((off & 15) >= 4)
 		*val = 0;
+	else
+		*val = (v >> (8 * (off & 15))) & (size >= 8 ? ~0ull : (1ull << (8 * size)) - 1);
 	return true;
 }
 

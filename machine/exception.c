@@ -130,7 +130,7 @@ static int deliver_once(struct vl_machine *m, unsigned vec, bool has_err, uint32
 		return VL_X_FAULT;
 	}
 	unsigned dtype = (dlo >> 40) & 0xf, ds = (dlo >> 44) & 1, ddpl = (dlo >> 45) & 3, dp = (dlo >> 47) & 1;
-	unsigned dl = (dlo >> 53) & 1;
+	unsigned dl = (dlo >> 53) & 1 && !((dlo >> 54) & 1);   /* a 64-bit code segment: L = 1, D = 0 */
 	if (!ds || !(dtype & 8) || !dl || ddpl > c->cpl)
 		return X_GP((sel & ~3u) | ext);
 	if (!dp)
@@ -227,13 +227,32 @@ static void triple_fault(struct vl_machine *m)
 			m->cpu.rip, m->cpu.cpl, vecs, dl ? dis : "(bytes unreadable)");
 }
 
-/* Offer a fault to the VMM (exception intercept). Returns VL_HOOK_*. */
-static int exc_hook(struct vl_machine *m, const struct vl_fault *f)
+/* Offer a fault to the VMM (exception intercept). vi: the event whose
+ * delivery raised it (NULL: none), visible to the VMM as m->vectoring for
+ * the duration (its exit's IDT-vectoring information / EXITINTINFO); the
+ * previous value is restored, as a VMM's reflection may nest a delivery.
+ * Returns VL_HOOK_*. */
+static int exc_hook(struct vl_machine *m, const struct vl_fault *f, const struct vl_vectoring *vi)
 {
+	struct vl_vectoring saved = m->vectoring;
+	m->vectoring = vi ? *vi : (struct vl_vectoring){ .valid = false };
 	cpu_flags_sync(m);
 	int rc = m->vmm->exception(m, m->vmm_ctx, f->vec, f->has_err, f->err, f->cr2);
 	cpu_kick(m);
+	m->vectoring = saved;
 	return rc;
+}
+
+int vl_event_combine(const struct vl_vectoring *first, unsigned second)
+{
+	if (!first->valid || first->type != VL_EVT_EXC)
+		return (int)second;   /* interrupts and INT n are benign */
+	if (first->vec == VL_DF)
+		return -1;
+	if ((contributory(first->vec) && contributory(second)) ||
+	    (first->vec == VL_PF && (second == VL_PF || contributory(second))))
+		return VL_DF;
+	return (int)second;
 }
 
 #define DELIVER_MAX_RETRIES 16
@@ -314,7 +333,11 @@ bool cpu_deliver(struct vl_machine *m, unsigned vec, bool has_err, uint32_t err,
 		if (f.vec == VL_FAULT_ABORT || m->state != VL_M_RUNNING)
 			return false;
 		if (exc_intercepted(m, f.vec)) {
-			int h = exc_hook(m, &f);
+			struct vl_vectoring vi = {
+				.valid = true, .vec = (uint8_t)vec, .has_err = kind == EV_EXC && has_err, .err = err,
+				.type = kind == EV_EXC ? VL_EVT_EXC : kind == EV_SOFT ? VL_EVT_SOFT : VL_EVT_INTR,
+			};
+			int h = exc_hook(m, &f, &vi);
 			if (h == VL_HOOK_STOP || m->state != VL_M_RUNNING)
 				return false;
 			if (h == VL_HOOK_DONE) {
@@ -365,7 +388,7 @@ void cpu_deliver_fault(struct vl_machine *m)
 	cpu_kick(m);
 	if (exc_intercepted(m, f.vec)) {
 		note_vec(m, f.vec);
-		int h = exc_hook(m, &f);
+		int h = exc_hook(m, &f, NULL);
 		if (h != VL_HOOK_PASS)
 			return;
 	}
@@ -380,8 +403,10 @@ void vl_deliver_exception(struct vl_machine *m, unsigned vec, bool has_err, uint
 	struct vl_fault f = { .vec = vec, .has_err = has_err, .err = err, .cr2 = cr2 };
 	cpu_flags_sync(m);
 	cpu_kick(m);
-	if (from_hw && exc_intercepted(m, vec) && exc_hook(m, &f) != VL_HOOK_PASS)
+	if (from_hw && exc_intercepted(m, vec) && exc_hook(m, &f, NULL) != VL_HOOK_PASS)
 		return;
+	if (!from_hw && vec != VL_DB && vec != VL_BP && vec != VL_OF)
+		cpu_priv(m)->injected_faults++;   /* a fault: the intercepted instruction did not retire */
 	if (vec == VL_PF)
 		m->cpu.cr2 = cr2;
 	cpu_deliver(m, vec & 0xff, has_err, err, EV_EXC, 0);

@@ -402,12 +402,6 @@ int op_mov_from_cr(struct vl_machine *m, const struct vl_insn *i)
 	return next(m, i);
 }
 
-static uint64_t phys_rsvd(const struct vl_machine *m)
-{
-	unsigned mp = vl_platform_maxphyaddr(m->prof);
-	return mp >= 52 ? 0 : (((1ull << 52) - 1) & ~((1ull << mp) - 1));
-}
-
 int op_mov_to_cr(struct vl_machine *m, const struct vl_insn *i)
 {
 	PRIV();
@@ -425,10 +419,16 @@ int op_mov_to_cr(struct vl_machine *m, const struct vl_insn *i)
 		    (!(c->cr4 & VL_CR4_PAE) || (c->seg[VL_CS].attr & SEG_ATTR_L)))
 			return X_GP(0);   /* activating IA-32e mode needs PAE and CS.L = 0 (SDM 9.8.5) */
 		break;
-	case 3:
-		if (v & phys_rsvd(m) & ~(1ull << 63))
+	case 3: {
+		/* bits 63:MAXPHYADDR are reserved (as KVM's kvm_set_cr3), except
+		 * bit 63 with CR4.PCIDE = 1: the no-flush hint, never stored */
+		uint64_t rsvd = ~((1ull << vl_platform_maxphyaddr(m->prof)) - 1);
+		if (c->cr4 & VL_CR4_PCIDE)
+			rsvd &= ~(1ull << 63);
+		if (v & rsvd)
 			return X_GP(0);
 		break;
+	}
 	case 4: {
 		uint64_t ok = 0x1ull | 0x2ull | VL_CR4_TSD | 0x8ull | VL_CR4_PSE | VL_CR4_PAE | 0x40ull | VL_CR4_PGE |
 			      VL_CR4_PCE | (1ull << 9) | (1ull << 10) | VL_CR4_PCIDE;
@@ -549,7 +549,7 @@ int op_invlpg(struct vl_machine *m, const struct vl_insn *i)
 int op_nop_priv(struct vl_machine *m, const struct vl_insn *i)
 {
 	PRIV();
-	struct vl_sens_event ev = { .gpr = 0xff };
+	struct vl_sens_event ev = { .gpr = 0xff, .vector = i->op == VL_OP_INVD };   /* WBINVD 0, INVD 1 */
 	HOOK(&ev);
 	return next(m, i);
 }
@@ -667,7 +667,7 @@ int op_mov_to_seg(struct vl_machine *m, const struct vl_insn *i)
 	if (rc || (rc = cpu_load_seg(m, i->reg & 7, (uint16_t)sel, m->cpu.cpl)))
 		return rc;
 	if ((i->reg & 7) == VL_SS)
-		m->cpu.intr_shadow = 1;
+		m->cpu.intr_shadow = 2;   /* blocking by MOV SS: allowed with IF = 0, unlike STI's */
 	cpu_kick(m);
 	return next(m, i);
 }
@@ -771,10 +771,24 @@ int op_marker(struct vl_machine *m, const struct vl_insn *i)
 {
 	uint32_t d = (uint32_t)i->disp;
 	unsigned kind = (d >> 8) & 0xff, region = d & 0xff;
+	int before = m->region_id;
 	if (kind == VL_MARK_BEGIN && region < VL_MAX_REGIONS)
 		m->region_id = (int)region;
 	else if (kind == VL_MARK_END)
 		m->region_id = 0;
+	if (m->trace && m->region_id != before) {
+		/* where a region begins and ends, whatever --trace-region filters */
+		int r = m->region_id ? m->region_id : before;
+		char line[160], name[32];
+		if (r == VL_REGION_MEASURE)
+			snprintf(name, sizeof name, "measured region");
+		else
+			snprintf(name, sizeof name, "region %d", r);
+		snprintf(line, sizeof line, "=== %s %s at rip=0x%llx (%llu instructions, %llu cycles so far) ===", name,
+			 m->region_id ? "begins" : "ends", (unsigned long long)m->cpu.rip, (unsigned long long)m->insns,
+			 (unsigned long long)m->tsc);
+		m->trace(m->trace_arg, line);
+	}
 	m->ctr = &m->region[m->region_id];
 	m->cpu.rip += i->len;
 	return VL_X_STOP;   /* not retired: a marker is not part of any workload's instruction count */

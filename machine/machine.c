@@ -10,6 +10,7 @@
 
 #define MACHINE_DEFAULT_MONITOR_MB 64
 #define MACHINE_MAX_MB (64ull * 1024)   /* refuse absurd sizes instead of failing later */
+_Static_assert(VL_RAM_MB_MAX + MACHINE_DEFAULT_MONITOR_MB <= MACHINE_MAX_MB, "VL_RAM_MB_MAX fits the default monitor");
 
 
 struct vl_machine *vl_machine_new(const struct vl_machine_config *cfg, char *err, size_t errlen)
@@ -23,7 +24,7 @@ struct vl_machine *vl_machine_new(const struct vl_machine_config *cfg, char *err
 	}
 	ram_mb = cfg->ram_mb ? cfg->ram_mb : VL_DEFAULT_RAM_MB;
 	mon_mb = cfg->monitor_mb ? cfg->monitor_mb : MACHINE_DEFAULT_MONITOR_MB;
-	if (ram_mb < 2 || ram_mb + mon_mb > MACHINE_MAX_MB) {
+	if (ram_mb < VL_RAM_MB_MIN || ram_mb + mon_mb > MACHINE_MAX_MB) {
 		snprintf(err, errlen, "machine: unsupported memory size (%llu MiB RAM + %llu MiB monitor)",
 			 (unsigned long long)ram_mb, (unsigned long long)mon_mb);
 		return NULL;
@@ -99,7 +100,7 @@ void vl_trace(struct vl_machine *m, const char *fmt, ...)
 	char line[512];
 	va_list ap;
 
-	if (!m->trace)
+	if (!m->trace || (m->trace_region && m->region_id != m->trace_region))
 		return;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
@@ -187,6 +188,16 @@ int vl_phys_write(struct vl_machine *m, uint64_t pa, const void *src, size_t n)
 	memcpy(m->mem + pa, src, n);
 	vl_mem_note_write(m, pa, n);
 	return 0;
+}
+
+void vl_machine_drop_monitor(struct vl_machine *m)
+{
+	if (m->mem_size == m->ram_size)
+		return;
+	/* RAM and monitor sizes are whole MiB, so the tail is page aligned */
+	munmap(m->mem + m->ram_size, m->mem_size - m->ram_size);
+	m->mem_size = m->ram_size;
+	m->priv->mem.monitor_next = m->ram_size;
 }
 
 uint64_t vl_mem_alloc_page(struct vl_machine *m)

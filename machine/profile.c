@@ -267,7 +267,8 @@ static bool prof_needed(const struct vl_profile *p, enum prof_need n)
 
 /* $VIRTLAB_PROFILES; else walk up from the executable's directory looking for
  * profiles/<default>.ini (bin/virtlab, build/san/bin/virtlab and test
- * binaries under build/X/tests/area/ all find the repository's profiles/);
+ * binaries under build/X/tests/area/ all find the repository's profiles/)
+ * or share/virtlab/profiles/<default>.ini (installed: PREFIX/bin/virtlab);
  * else ./profiles. */
 const char *vl_profile_dir(void)
 {
@@ -291,6 +292,14 @@ const char *vl_profile_dir(void)
 			if (access(probe, R_OK) == 0) {
 				snprintf(dir, sizeof dir, "%s", cand);
 				return dir;
+			}
+			/* installed: PREFIX/bin/virtlab -> PREFIX/share/virtlab/profiles */
+			if ((size_t)snprintf(cand, sizeof cand, "%s/share/virtlab/profiles", exe) < sizeof cand) {
+				snprintf(probe, sizeof probe, "%s/%s.ini", cand, VL_DEFAULT_PROFILE);
+				if (access(probe, R_OK) == 0) {
+					snprintf(dir, sizeof dir, "%s", cand);
+					return dir;
+				}
 			}
 			slash = strrchr(exe, '/');
 		}

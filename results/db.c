@@ -101,7 +101,9 @@ enum db_kind { DB_EMPTY, DB_OURS };
 
 /* Classify an open connection without writing: empty, ours at *ver, or a
  * refusal (foreign, newer, damaged, corrupt) with the reason in err. */
-static int db_classify(struct vl_db *db, enum db_kind *kind, int64_t *ver, bool check_integrity,
+enum db_check { DB_CHECK_NONE, DB_CHECK_QUICK, DB_CHECK_FULL };
+
+static int db_classify(struct vl_db *db, enum db_kind *kind, int64_t *ver, enum db_check check,
 		       char *err, size_t errlen)
 {
 	int64_t app = 0, ntab = 0;
@@ -137,9 +139,13 @@ static int db_classify(struct vl_db *db, enum db_kind *kind, int64_t *ver, bool 
 		snprintf(err, errlen, "%s is marked as virtlab's but has no schema version; refusing to touch it", db->path);
 		return -1;
 	}
-	if (check_integrity) {
+	if (check != DB_CHECK_NONE) {
+		/* quick_check does not compare indexes with their tables; a reader
+		 * that selects through an index would silently miss rows, so the
+		 * read commands pay for the full check */
 		sqlite3_stmt *st = NULL;
-		rc = sqlite3_prepare_v2(db->h, "PRAGMA quick_check(1)", -1, &st, NULL);
+		rc = sqlite3_prepare_v2(db->h, check == DB_CHECK_FULL ? "PRAGMA integrity_check(1)" : "PRAGMA quick_check(1)",
+					-1, &st, NULL);
 		if (rc == SQLITE_OK)
 			rc = sqlite3_step(st);
 		const unsigned char *t = rc == SQLITE_ROW ? sqlite3_column_text(st, 0) : NULL;
@@ -179,7 +185,7 @@ static int db_migrate(struct vl_db *db, char *err, size_t errlen)
 		return db_fail(db->h, err, errlen, "migrate: begin");
 	enum db_kind kind;
 	int64_t ver = 0;
-	if (db_classify(db, &kind, &ver, false, err, errlen))
+	if (db_classify(db, &kind, &ver, DB_CHECK_NONE, err, errlen))
 		goto fail;
 	if (kind == DB_EMPTY)
 		ver = 0;
@@ -250,7 +256,7 @@ int vl_db_open(const char *path, struct vl_db **out, char *err, size_t errlen)
 	enum db_kind kind;
 	int64_t ver = 0;
 	sqlite3_exec(db->h, "BEGIN", NULL, NULL, NULL);
-	int bad = db_classify(db, &kind, &ver, true, err, errlen);
+	int bad = db_classify(db, &kind, &ver, DB_CHECK_QUICK, err, errlen);
 	sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
 	if (bad)
 		goto fail;
@@ -284,6 +290,140 @@ int vl_db_open(const char *path, struct vl_db **out, char *err, size_t errlen)
 	return 0;
 fail:
 	for (char *p = err; errlen && *p; p++)   /* the reason is one line, whatever SQLite said */
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+	sqlite3_close(db->h);
+	free(db);
+	return -1;
+}
+
+/* "file:" URI of a path, for SQLite's mode=ro / immutable=1: '%', '?' and
+ * '#' escaped (a path with them must not become a query string). */
+static void db_uri(const char *path, const char *query, char *buf, size_t n)
+{
+	size_t o = (size_t)snprintf(buf, n, "file:");
+	for (const char *p = path; *p && o + 4 < n; p++) {
+		if (*p == '%' || *p == '?' || *p == '#')
+			o += (size_t)snprintf(buf + o, n - o, "%%%02X", (unsigned char)*p);
+		else
+			buf[o++] = *p;
+	}
+	if (o < n)
+		snprintf(buf + o, n - o, "?%s", query);
+}
+
+/* A path that we may not, or are not meant to, write: the file or its
+ * directory is not writable for us, or has no write permission bits at all
+ * (root may write anyway, but a `chmod 444` database is meant to stay as
+ * it is, and SQLite would create its -wal and -shm files beside it). */
+static bool db_dir_readonly(const char *path)
+{
+	char dir[4096];
+	snprintf(dir, sizeof dir, "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (!slash)
+		snprintf(dir, sizeof dir, ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	struct stat fs, ds;
+	if (access(dir, W_OK) != 0 || access(path, W_OK) != 0)
+		return true;
+	return (stat(path, &fs) == 0 && !(fs.st_mode & 0222)) || (stat(dir, &ds) == 0 && !(ds.st_mode & 0222));
+}
+
+/* The database has committed pages still in its -wal file. */
+static bool db_wal_pending(const char *path)
+{
+	char wal[4200];
+	struct stat st;
+	snprintf(wal, sizeof wal, "%s-wal", path);
+	return stat(wal, &st) == 0 && st.st_size > 0;
+}
+
+static int db_open_ro_once(struct vl_db *db, const char *query, enum db_kind *kind, int64_t *ver,
+			   char *err, size_t errlen)
+{
+	char uri[8400];
+	db_uri(db->path, query, uri, sizeof uri);
+	if (sqlite3_open_v2(uri, &db->h, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
+		return db_fail(db->h, err, errlen, db->path);
+	sqlite3_extended_result_codes(db->h, 1);
+	sqlite3_busy_timeout(db->h, DB_BUSY_TIMEOUT_MS);
+	sqlite3_exec(db->h, "BEGIN", NULL, NULL, NULL);
+	int bad = db_classify(db, kind, ver, DB_CHECK_FULL, err, errlen);
+	sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+	return bad;
+}
+
+int vl_db_open_read(const char *path, struct vl_db **out, char *err, size_t errlen)
+{
+	*out = NULL;
+	if (!path || !*path) {
+		snprintf(err, errlen, "no database path");
+		return -1;
+	}
+	struct stat st;
+	if (stat(path, &st) != 0) {
+		if (errno == ENOENT)
+			snprintf(err, errlen, "no database at %s (nothing stored yet: `virtlab run` or `virtlab matrix` "
+				 "create it; --db FILE names another)", path);
+		else
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s is %s", path, S_ISDIR(st.st_mode) ? "a directory" : "not a regular file");
+		return -1;
+	}
+	if (st.st_size == 0) {
+		snprintf(err, errlen, "%s is empty: no runs stored", path);
+		return -1;
+	}
+	if (db_check_header(path, err, errlen))
+		return -1;
+	struct vl_db *db = calloc(1, sizeof *db);
+	if (!db) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	snprintf(db->path, sizeof db->path, "%s", path);
+	vl_db_set_build(db, NULL);
+	enum db_kind kind = DB_EMPTY;
+	int64_t ver = 0;
+	/* A read-only place: nobody writes there, so the file can be read as
+	 * immutable — SQLite then creates no -wal/-shm beside it (which it
+	 * cannot, or must not, do). Unless committed pages wait in a -wal:
+	 * then read them through it (needs its -shm), immutable as a last resort. */
+	bool ro = db_dir_readonly(path);
+	int bad = db_open_ro_once(db, ro && !db_wal_pending(path) ? "immutable=1" : "mode=ro", &kind, &ver, err, errlen);
+	if (bad && ro && db_wal_pending(path)) {
+		sqlite3_close(db->h);
+		db->h = NULL;
+		bad = db_open_ro_once(db, "immutable=1", &kind, &ver, err, errlen);
+	}
+	if (bad)
+		goto fail;
+	if (kind == DB_EMPTY) {
+		snprintf(err, errlen, "%s holds no virtlab tables: no runs stored", path);
+		goto fail;
+	}
+	if (ver < VL_DB_SCHEMA_VERSION) {
+		/* an older schema: migrate it when we may write it, as any writer would */
+		sqlite3_close(db->h);
+		free(db);
+		if (access(path, W_OK) == 0 && !db_dir_readonly(path))
+			return vl_db_open(path, out, err, errlen);
+		snprintf(err, errlen, "%s has schema version %lld and is read-only here; this virtlab reads version %d "
+			 "(migrate a writable copy: any `virtlab run --db COPY` does)", path, (long long)ver, VL_DB_SCHEMA_VERSION);
+		return -1;
+	}
+	sqlite3_exec(db->h, "PRAGMA query_only = ON", NULL, NULL, NULL);
+	*out = db;
+	return 0;
+fail:
+	for (char *p = err; errlen && *p; p++)
 		if (*p == '\n' || *p == '\r')
 			*p = ' ';
 	sqlite3_close(db->h);

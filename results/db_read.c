@@ -6,7 +6,8 @@
 #include "db_internal.h"
 
 #define RUN_COLS "id, engine, mmu, workload, profile, params, iterations, status, reason, model," \
-		 " cycles_per_iter, git_commit, git_dirty, coalesce(tag, ''), started, ended, host_name"
+		 " cycles_per_iter, git_commit, git_dirty, coalesce(tag, ''), started, ended, host_name," \
+		 " profile_sha256, guest_sha256, profile_commit, coalesce(profile_dirty, -1)"
 
 static void db_row_run(sqlite3_stmt *st, struct vl_db_run *r)
 {
@@ -28,6 +29,29 @@ static void db_row_run(sqlite3_stmt *st, struct vl_db_run *r)
 	r->started = sqlite3_column_double(st, 14);
 	r->ended = sqlite3_column_double(st, 15);
 	db_col_text(st, 16, r->host_name, sizeof r->host_name);
+	db_col_text(st, 17, r->profile_sha256, sizeof r->profile_sha256);
+	db_col_text(st, 18, r->guest_sha256, sizeof r->guest_sha256);
+	db_col_text(st, 19, r->profile_commit, sizeof r->profile_commit);
+	r->profile_dirty = sqlite3_column_int(st, 20);
+}
+
+int vl_db_profile_text(struct vl_db *db, const char *sha256, char **text, char *err, size_t errlen)
+{
+	*text = NULL;
+	sqlite3_stmt *st = NULL;
+	if (db_prepare(db->h, "SELECT text FROM profile_version WHERE sha256 = ?", &st, err, errlen))
+		return -1;
+	sqlite3_bind_text(st, 1, sha256, -1, SQLITE_TRANSIENT);
+	int rc = sqlite3_step(st), out = 1;
+	if (rc == SQLITE_ROW) {
+		const unsigned char *t = sqlite3_column_text(st, 0);
+		*text = strdup(t ? (const char *)t : "");
+		out = *text ? 0 : db_fail(NULL, err, errlen, "profile text");
+	} else if (rc != SQLITE_DONE) {
+		out = db_fail(db->h, err, errlen, "profile text");
+	}
+	sqlite3_finalize(st);
+	return out;
 }
 
 /* Append " AND <clause>" fragments for the filter's non-empty fields; the

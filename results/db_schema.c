@@ -91,7 +91,24 @@ static const char migrate_2[] =
 	"  UNION ALL SELECT run_id, 'exit_count', name, code, count, 'count' FROM exit_reason"
 	"  UNION ALL SELECT run_id, 'exit_cycles', name, code, cycles, 'cycles' FROM exit_reason;";
 
-const char *const db_migrations[] = { migrate_1, migrate_2 };
+/* v2 -> v3: provenance. Each run names the effective profile it used (by
+ * the SHA-256 of its canonical text, kept once in profile_version), the
+ * guest image's SHA-256, and the git state of the profile's tree at run
+ * time (the binary's build commit can be older than the profile it read).
+ * Runs stored before v3 have NULLs: their provenance is unknown. */
+static const char migrate_3[] =
+	"ALTER TABLE run ADD COLUMN profile_sha256 TEXT;"
+	"ALTER TABLE run ADD COLUMN profile_path TEXT;"
+	"ALTER TABLE run ADD COLUMN profile_commit TEXT;"
+	"ALTER TABLE run ADD COLUMN profile_dirty INTEGER;"
+	"ALTER TABLE run ADD COLUMN guest_sha256 TEXT;"
+	"CREATE TABLE profile_version ("
+	"  sha256 TEXT PRIMARY KEY,"                           /* of text */
+	"  name TEXT NOT NULL,"                                /* [cpu] name */
+	"  text TEXT NOT NULL) WITHOUT ROWID;"                 /* canonical .ini, loadable */
+	"CREATE INDEX run_by_profile_sha ON run(profile_sha256);";
+
+const char *const db_migrations[] = { migrate_1, migrate_2, migrate_3 };
 const int db_migration_count = (int)(sizeof db_migrations / sizeof db_migrations[0]);
 
 _Static_assert(sizeof db_migrations / sizeof db_migrations[0] == VL_DB_SCHEMA_VERSION,

@@ -17,8 +17,8 @@ static const char db_insert_run[] =
 	"INSERT INTO run (engine, mmu, workload, profile, params, iterations, status, reason, guest_exit, model,"
 	" cycles_per_iter, total_instructions, total_cycles, host_seconds, host_mips, started, ended,"
 	" git_commit, git_dirty, virtlab_version, compiler, host_name, host_cpu, host_kernel, host_pmu, host_kvm,"
-	" host_notes, console_tail, tag)"
-	" VALUES (?,?,?,?,?,?,?,?,?,?, ?,?,?,?,?,?,?, ?,?,?,?,?,?,?,?,?, ?,?,?)";
+	" host_notes, console_tail, tag, profile_sha256, profile_path, profile_commit, profile_dirty, guest_sha256)"
+	" VALUES (?,?,?,?,?,?,?,?,?,?, ?,?,?,?,?,?,?, ?,?,?,?,?,?,?,?,?, ?,?,?, ?,?,?,?,?)";
 
 /* The status column's values (the schema's CHECK), indexed by enum
  * vl_run_status. Kept here rather than using engines/run.c's table so the
@@ -53,6 +53,12 @@ static int bind_text(sqlite3_stmt *st, int i, const char *s)
 	return sqlite3_bind_text(st, i, s ? s : "", -1, SQLITE_TRANSIENT);
 }
 
+/* "" and NULL are stored as NULL: a fact that is not known. */
+static int bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
+{
+	return s && *s ? sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, i);
+}
+
 /* Step a fully bound statement that returns no rows, then reset it. */
 static int step_done(sqlite3_stmt *st)
 {
@@ -67,6 +73,24 @@ static double db_now(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* The run's effective profile, once per distinct text (keyed by its hash). */
+static int db_insert_profile(struct vl_db *db, const struct vl_run_result *r)
+{
+	if (!r->profile_text || !r->profile_sha256[0])
+		return SQLITE_OK;
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(db->h, "INSERT OR IGNORE INTO profile_version (sha256, name, text) VALUES (?,?,?)",
+				    -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	bind_text(st, 1, r->profile_sha256);
+	bind_text(st, 2, r->profile);
+	bind_text(st, 3, r->profile_text);
+	rc = step_done(st);
+	sqlite3_finalize(st);
+	return rc;
 }
 
 static int db_insert_run_row(struct vl_db *db, const struct vl_run_result *r, const char *tag)
@@ -136,6 +160,14 @@ static int db_insert_run_row(struct vl_db *db, const struct vl_run_result *r, co
 		bind_text(st, i++, tag);
 	else
 		sqlite3_bind_null(st, i++);
+	bind_text_or_null(st, i++, r->profile_text ? r->profile_sha256 : NULL);
+	bind_text_or_null(st, i++, r->profile_path);
+	bind_text_or_null(st, i++, r->profile_commit);
+	if (r->profile_dirty >= 0)
+		sqlite3_bind_int(st, i++, r->profile_dirty);
+	else
+		sqlite3_bind_null(st, i++);
+	bind_text_or_null(st, i++, r->guest_sha256);
 	rc = step_done(st);
 	sqlite3_finalize(st);
 	return rc;
@@ -218,6 +250,9 @@ static int db_insert_metrics(struct vl_db *db, const struct vl_run_result *r, in
 static int db_store_once(struct vl_db *db, const struct vl_run_result *r, const char *tag, int64_t *id)
 {
 	int rc = sqlite3_exec(db->h, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	rc = db_insert_profile(db, r);
 	if (rc != SQLITE_OK)
 		return rc;
 	rc = db_insert_run_row(db, r, tag);

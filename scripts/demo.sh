@@ -10,7 +10,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 # The same list as .ci/run: what `make demo` and then `make test` need.
-PKGS="build-essential clang libcapstone-dev libunicorn-dev libinih-dev libsqlite3-dev sqlite3 libcmocka-dev
+PKGS="build-essential clang libcapstone-dev libunicorn-dev libinih-dev libsqlite3-dev sqlite3 nettle-dev libcmocka-dev
       libpapi-dev libpfm4-dev gnuplot-nox qemu-system-x86 git python3"
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 

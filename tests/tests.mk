@@ -10,7 +10,7 @@
 # `make test` builds everything with SAN=1 and runs tests/run-tests.sh,
 # which prints every test's output and a final "N passed, N failed" line.
 
-TEST_LIBS := -lcmocka -lunicorn -lcapstone -linih -lsqlite3 -lm -lpthread
+TEST_LIBS := -lcmocka -lunicorn -lcapstone -linih -lsqlite3 -lnettle -lm -lpthread
 TEST_LIBS += -lpapi -lpfm -lsde
 
 T_MACHINE  := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/machine/test_*.c))
@@ -90,3 +90,37 @@ $(eval $(call isa_variant,clang-O2-small-x,clang,-O2 -mcmodel=small -mpopcnt -ml
 $(B)/tests/machine/test_decode_capstone: | $(ISA_OBJS)
 $(B)/obj/tests/machine/test_decode_capstone.o: tests/tests.mk
 $(B)/obj/tests/machine/test_decode_capstone.o: CPPFLAGS += -DISA_OBJ_COUNT=$(words $(ISA_OBJS))
+
+# tests/fuzz/: hostile guests. guest_run runs an image in process on every
+# engine × MMU of the registries; gen is the structure-aware generator.
+# test_hostile (regressions), test_fuzz_corpus (the checked-in corpus:
+# crashes and differential) run in `make test`; fuzz_replay (figures) and
+# lockstep (first divergent instruction) are tools; `make fuzz` builds the
+# libFuzzer target with clang and runs it for FUZZ_SECONDS.
+FUZZ_OBJ   := $(call obj,tests/fuzz/guest_run.c tests/fuzz/gen.c tests/support/mini_elf.c)
+FUZZ_BINS  := $(B)/tests/fuzz/test_hostile $(B)/tests/fuzz/test_fuzz_corpus $(B)/tests/fuzz/fuzz_replay $(B)/tests/fuzz/lockstep
+$(B)/tests/fuzz/test_hostile: $(B)/obj/tests/fuzz/test_hostile.o $(FUZZ_OBJ) $(LIB_ENGINES) $(LIB_MACHINE)
+	@mkdir -p $(dir $@)
+	$(CC) $(HOST_LDFLAGS) -o $@ $^ $(TEST_LIBS)
+$(B)/tests/fuzz/fuzz_replay $(B)/tests/fuzz/test_fuzz_corpus: $(B)/obj/tests/fuzz/fuzz_replay.o $(FUZZ_OBJ) $(LIB_ENGINES) $(LIB_MACHINE)
+	@mkdir -p $(dir $@)
+	$(CC) $(HOST_LDFLAGS) -o $@ $^ $(TEST_LIBS)
+$(B)/tests/fuzz/lockstep: $(B)/obj/tests/fuzz/lockstep.o $(FUZZ_OBJ) $(LIB_ENGINES) $(LIB_MACHINE)
+	@mkdir -p $(dir $@)
+	$(CC) $(HOST_LDFLAGS) -o $@ $^ $(TEST_LIBS)
+test-bins: $(FUZZ_BINS)
+
+# make fuzz [FUZZ_SECONDS=N]: the libFuzzer target, clang only, every
+# library rebuilt with coverage in build/fuzz; new inputs land in
+# build/fuzz/corpus (the checked-in tests/fuzz/corpus seeds it).
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD   := build/fuzz
+$(B)/tests/fuzz/fuzz_target: $(B)/obj/tests/fuzz/fuzz_target.o $(FUZZ_OBJ) $(LIB_ENGINES) $(LIB_MACHINE)
+	@mkdir -p $(dir $@)
+	$(CC) $(HOST_LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(TEST_LIBS)
+fuzz:
+	$(MAKE) SAN=1 CC=clang BUILD=$(FUZZ_BUILD) CFLAGS=-fsanitize=fuzzer-no-link $(FUZZ_BUILD)/tests/fuzz/fuzz_target
+	@mkdir -p $(FUZZ_BUILD)/corpus
+	VIRTLAB_PROFILES=$(CURDIR)/profiles $(FUZZ_BUILD)/tests/fuzz/fuzz_target -max_total_time=$(FUZZ_SECONDS) \
+	  -max_len=4096 -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/ $(FUZZ_BUILD)/corpus tests/fuzz/corpus
+.PHONY: fuzz

@@ -146,6 +146,7 @@ int hv_emulate(struct hv *hv)
 	hv_charge(hv, m->prof->vmm_emulate);
 	m->cpu.rip = vo->get_rip(hv->vendor);
 	m->cpu.gpr[VL_RAX] = vo->get_gpr(hv->vendor, VL_RAX);
+	uint64_t cr2 = m->cpu.cr2;
 	int rc = vl_emulate_one(m, &ops, hv, &pfec);
 	if (rc < 0) {
 		char why[sizeof m->diag];
@@ -154,12 +155,46 @@ int hv_emulate(struct hv *hv)
 				(unsigned long long)m->cpu.rip, why);
 		return VL_HOOK_STOP;
 	}
+	if (rc == VL_PF) {
+		/* the emulator set m->cpu.cr2; the guest's CR2 changes only if the
+		 * fault is the guest's own (then set_cr2, wherever the vendor keeps it) */
+		uint64_t va = m->cpu.cr2;
+		m->cpu.cr2 = cr2;
+		if (hv->mmu->page_fault) {
+			int h = hv_page_fault(hv, va, &pfec, NULL);
+			if (h != VL_HOOK_PASS)
+				return h == VL_HOOK_STOP ? VL_HOOK_STOP : 0;
+		} else {
+			vo->set_cr2(hv->vendor, va);
+		}
+	}
 	if (rc > 0) {
 		vo->inject_exception(hv->vendor, (unsigned)rc, rc == VL_PF || rc == VL_GP, rc == VL_PF ? pfec : 0);
 		return 0;
 	}
 	vo->set_rip(hv->vendor, m->cpu.rip);
 	vo->set_gpr(hv->vendor, VL_RAX, m->cpu.gpr[VL_RAX]);
+	return 0;
+}
+
+int hv_reflect_exception(struct hv *hv, unsigned vec, bool has_err, uint32_t err, uint32_t idt_info)
+{
+	struct vl_machine *m = hv->m;
+	if (idt_info & (1u << 31)) {
+		struct vl_vectoring first = { .valid = true, .vec = (uint8_t)idt_info, .type = (uint8_t)((idt_info >> 8) & 7) };
+		int to = vl_event_combine(&first, vec);
+		if (to < 0) {
+			vl_machine_stop(m, VL_M_TRIPLE_FAULT, "triple fault (shutdown): vector %u while delivering #DF at rip %#llx",
+					vec, (unsigned long long)m->cpu.rip);
+			return VL_HOOK_STOP;
+		}
+		if (to == VL_DF) {
+			vec = VL_DF;
+			has_err = true;
+			err = 0;
+		}
+	}
+	hv->vo->inject_exception(hv->vendor, vec, has_err, err);
 	return 0;
 }
 

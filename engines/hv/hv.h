@@ -93,9 +93,12 @@ int hv_msr(struct hv *hv, bool write);
 
 /* ---- instruction emulation ----------------------------------------------------
  * Emulate the instruction at the guest RIP (string I/O, ...) with
- * vl_emulate_one: charge vmm.emulate; a fault is injected; on success RIP
- * (and RAX) are written back. Returns 0, or VL_HOOK_STOP (machine stopped:
- * the instruction is not emulatable). */
+ * vl_emulate_one: charge vmm.emulate; a fault is injected (a #PF with its
+ * CR2) — except a #PF the MMU engine absorbs (the emulator's access hit a
+ * page the shadow tables do not hold yet: a hidden fault, filled; the guest
+ * runs the instruction again and it exits again); on success RIP (and RAX)
+ * are written back. Returns 0, or VL_HOOK_STOP (machine stopped: the
+ * instruction is not emulatable). */
 int hv_emulate(struct hv *hv);
 
 /* ---- #PF exits (shadow paging) --------------------------------------------------
@@ -106,6 +109,16 @@ int hv_emulate(struct hv *hv);
  * and *err corrected, returns VL_HOOK_PASS — the caller injects #PF with
  * *err. VL_HOOK_STOP when the machine stopped. */
 int hv_page_fault(struct hv *hv, uint64_t va, uint32_t *err, enum vl_pf_kind *kind);
+
+/* Reflect an intercepted exception `vec` into the guest. idt_info is the
+ * exit's record of an event whose delivery raised it (VMX IDT-vectoring
+ * information, SVM EXITINTINFO low word — the same layout: vector, type
+ * << 8, error-code valid bit 11, valid bit 31; 0 = none): the two combine
+ * as on hardware (SDM Vol. 3 Table 6-5, vl_event_combine) into #DF, or a
+ * shutdown when #DF itself faulted (machine stopped with a triple fault:
+ * returns VL_HOOK_STOP). Reflecting the fault alone would fault again
+ * without end. Returns 0 after injecting. */
+int hv_reflect_exception(struct hv *hv, unsigned vec, bool has_err, uint32_t err, uint32_t idt_info);
 
 /* ---- control registers, INVLPG, VMCALL ------------------------------------------- */
 /* Guest MOV to CR3: the MMU engine switches address space; sync_cr3. */

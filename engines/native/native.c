@@ -26,6 +26,7 @@ static int native_attach(struct vl_machine *m, const struct vl_mmu_ops *mmu, voi
 	m->nested.enabled = false;
 	m->exit_table = NULL;
 	m->exit_table_len = 0;
+	vl_machine_drop_monitor(m);   /* no VMM: nothing above guest RAM is backed */
 	*ctx = NULL;
 	return 0;
 }

@@ -131,6 +131,7 @@ static void svm_derive_intercepts(struct svm_vcpu *v)
 		{ INTERCEPT_TR_WRITE, 1, VL_SENS_BIT(VL_SENS_LTR) },
 		{ INTERCEPT_RDTSCP, 2, VL_SENS_BIT(VL_SENS_RDTSCP) },
 		{ INTERCEPT_WBINVD, 2, VL_SENS_BIT(VL_SENS_WBINVD) },
+		{ INTERCEPT_INVD, 1, VL_SENS_BIT(VL_SENS_WBINVD) },   /* the class holds both; the hook tells them apart */
 		{ INTERCEPT_MONITOR, 2, VL_SENS_BIT(VL_SENS_MONITOR) },
 		{ INTERCEPT_MWAIT, 2, VL_SENS_BIT(VL_SENS_MWAIT) },
 		{ INTERCEPT_XSETBV, 2, VL_SENS_BIT(VL_SENS_XSETBV) },
@@ -200,7 +201,10 @@ static int svm_exit(struct svm_vcpu *v, uint32_t code, uint64_t info1, uint64_t 
 	vmcb_set(m, vmcb, VMCB_EXITCODE, 8, code == SVM_VMEXIT_INVALID ? ~0ull : code);
 	vmcb_set(m, vmcb, VMCB_EXITINFO1, 8, info1);
 	vmcb_set(m, vmcb, VMCB_EXITINFO2, 8, info2);
-	vmcb_set(m, vmcb, VMCB_EXITINTINFO, 8, 0);
+	const struct vl_vectoring *vi = &m->vectoring;   /* the event being delivered, if any (APM 15.7.2) */
+	vmcb_set(m, vmcb, VMCB_EXITINTINFO, 8, !vi->valid ? 0 :
+		 vi->vec | (uint64_t)vi->type << SVM_EVTINJ_TYPE_SHIFT | (vi->has_err ? SVM_EVTINJ_VALID_ERR : 0) |
+		 SVM_EVTINJ_VALID | (uint64_t)vi->err << 32);
 	vmcb_set(m, vmcb, VMCB_NRIP, 8, nrip);
 	vl_charge(m, VL_CAT_EXIT, m->prof->svm_vmexit);
 	if (m->trace) {
@@ -215,6 +219,13 @@ static int svm_exit(struct svm_vcpu *v, uint32_t code, uint64_t info1, uint64_t 
 	int rc = v->handle_exit(v);
 	if (rc == VL_HOOK_STOP || m->state != VL_M_RUNNING) {
 		vl_count_exit(m, svm_exit_slot(code), m->tsc - v->exit_tsc);
+		if (rc != VL_HOOK_STOP && m->state == VL_M_EXITED) {
+			/* the guest ended the run with an instruction the VMM
+			 * completed (the exit device): it retires, with the state
+			 * the VMM left, as the same instruction does natively */
+			svm_load_guest(v);
+			return VL_HOOK_DONE;
+		}
 		return VL_HOOK_STOP;
 	}
 	int erc = svm_vmrun(v);
@@ -242,7 +253,11 @@ static int svm_hook_intercept(struct vl_machine *m, void *ctx, const struct vl_s
 	case VL_SENS_IRET:    code = SVM_VMEXIT_IRET; break;
 	case VL_SENS_INTN:    code = SVM_VMEXIT_SWINT; break;
 	case VL_SENS_PAUSE:   code = SVM_VMEXIT_PAUSE; break;
-	case VL_SENS_WBINVD:  code = SVM_VMEXIT_WBINVD; break;
+	case VL_SENS_WBINVD:  /* WBINVD or INVD (ev->vector), each with its own intercept bit */
+		if (!((ev->vector ? m1 & INTERCEPT_INVD : m2 & INTERCEPT_WBINVD)))
+			return VL_HOOK_PASS;
+		code = ev->vector ? SVM_VMEXIT_INVD : SVM_VMEXIT_WBINVD;
+		break;
 	case VL_SENS_MONITOR: code = SVM_VMEXIT_MONITOR; break;
 	case VL_SENS_MWAIT:   code = SVM_VMEXIT_MWAIT; break;
 	case VL_SENS_XSETBV:  code = SVM_VMEXIT_XSETBV; break;

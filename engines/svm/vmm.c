@@ -136,8 +136,7 @@ static int svm_ioio(struct svm_vmm *vm)
 	} else {
 		vl_io_out(m, port, size, (uint32_t)(rax & mask));
 	}
-	if (m->state != VL_M_RUNNING)
-		return VL_HOOK_STOP;
+	/* completed, also when the exit device ended the run (as natively) */
 	svm_wr(vm, VMCB_RIP, 8, svm_rd(vm, VMCB_EXITINFO2, 8));   /* EXITINFO2 = next RIP for IOIO */
 	return 0;
 }
@@ -155,9 +154,19 @@ static int svm_cr(struct svm_vmm *vm)
 	unsigned cr = code & 15, gpr = i1 & 15;
 	bool write = code >= SVM_VMEXIT_CR0_WRITE;
 	svm_charge(vm, m->prof->vmm_cr);
-	if (!(i1 & SVM_CR_VALID)) {   /* SMSW/LMSW/CLTS: no decode assist; not used by this VMM's intercepts */
-		vl_machine_stop(m, VL_M_ERROR, "svm VMM: CR%u access without decode assist", cr);
-		return VL_HOOK_STOP;
+	if (!(i1 & SVM_CR_VALID)) {
+		/* SMSW, LMSW, CLTS: no decode assist (APM 15.8.1): the VMM decodes
+		 * and executes the instruction itself on the guest's CR0; a new
+		 * CR0 then goes the way of MOV to CR0 */
+		uint64_t cr0 = m->cpu.cr0;
+		int rc = hv_emulate(&vm->hv);
+		if (rc || m->cpu.cr0 == cr0)
+			return rc;
+		uint64_t val = m->cpu.cr0;
+		m->cpu.cr0 = cr0;
+		hv_cr0_4_write(&vm->hv, 0, val);
+		svm_wr(vm, VMCB_CR0, 8, m->cpu.cr0);
+		return m->state == VL_M_RUNNING ? 0 : VL_HOOK_STOP;
 	}
 	if (write) {
 		uint64_t val = svm_get_gpr(vm, gpr);
@@ -208,8 +217,8 @@ static int svm_exception(struct svm_vmm *vm)
 		if (rc != VL_HOOK_PASS)
 			return rc == VL_HOOK_STOP ? VL_HOOK_STOP : 0;
 	}
-	svm_inject_exception(vm, vec, has_err, err);
-	return 0;
+	/* raised while delivering an event (EXITINTINFO, APM 15.7.2)? */
+	return hv_reflect_exception(&vm->hv, vec, has_err, err, (uint32_t)svm_rd(vm, VMCB_EXITINTINFO, 8));
 }
 
 static int svm_intr(struct svm_vmm *vm)
@@ -279,6 +288,12 @@ static const svm_handler svm_handlers[SVM_DISPATCH_MAX] = {
 	[SVM_VMEXIT_SHUTDOWN]  = svm_shutdown,
 	[SVM_VMEXIT_VMMCALL]   = svm_vmmcall,
 	[SVM_VMEXIT_XSETBV]    = svm_xsetbv,
+	/* executed as the hardware would without the intercept (KVM: WBINVD
+	 * and INVD skipped, RDPMC from the vPMU, MONITOR/MWAIT per the guest's
+	 * CPUID): the machine's own semantics, a fault injected */
+	[SVM_VMEXIT_RDPMC]     = svm_emulate, [SVM_VMEXIT_WBINVD] = svm_emulate,
+	[SVM_VMEXIT_INVD]      = svm_emulate, [SVM_VMEXIT_MONITOR] = svm_emulate,
+	[SVM_VMEXIT_MWAIT]     = svm_emulate,
 };
 
 static int svm_handle_exit(struct svm_vcpu *vc)

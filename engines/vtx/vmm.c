@@ -161,9 +161,7 @@ static int vtx_io(struct vtx_vmm *vm)
 	} else {
 		vl_io_out(m, port, size, (uint32_t)(m->cpu.gpr[VL_RAX] & mask));
 	}
-	if (m->state != VL_M_RUNNING)
-		return VL_HOOK_STOP;   /* the exit device ended the run */
-	vtx_skip(vm);
+	vtx_skip(vm);   /* completed, also when the exit device ended the run (as natively) */
 	return 0;
 }
 
@@ -251,8 +249,9 @@ static int vtx_exception(struct vtx_vmm *vm)
 		if (rc != VL_HOOK_PASS)
 			return rc == VL_HOOK_STOP ? VL_HOOK_STOP : 0;
 	}
-	vtx_inject_exception(vm, vec, (info & INTR_INFO_DELIVER_CODE) != 0, err);
-	return 0;
+	/* raised while delivering an event (IDT-vectoring information, SDM 27.2.4)? */
+	return hv_reflect_exception(&vm->hv, vec, (info & INTR_INFO_DELIVER_CODE) != 0, err,
+				    (uint32_t)vtx_vmread(vm, VMCS_IDT_VECTORING_INFO_FIELD));
 }
 
 static int vtx_ext_intr(struct vtx_vmm *vm)
@@ -335,6 +334,11 @@ static const vtx_handler vtx_handlers[VMX_EXIT_REASON_MAX] = {
 	[EXIT_REASON_MSR_WRITE]          = vtx_wrmsr,
 	[EXIT_REASON_EPT_VIOLATION]      = vtx_ept_violation,
 	[EXIT_REASON_XSETBV]             = vtx_xsetbv,
+	/* executed as the hardware would without the exit (the guest's CPUID
+	 * decides MONITOR/MWAIT, RDPMC faults as on the modelled CPU) */
+	[EXIT_REASON_RDPMC]              = vtx_emulate,
+	[EXIT_REASON_MONITOR_INSTRUCTION] = vtx_emulate,
+	[EXIT_REASON_MWAIT_INSTRUCTION]  = vtx_emulate,
 };
 
 /* The VMM's exit entry point (called by the hardware after each VM exit). */

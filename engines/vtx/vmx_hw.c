@@ -68,7 +68,7 @@ void vmx_save_guest(struct vmx_vcpu *vc)
 	uint64_t ent = F(v, VMCS_SLOT_VM_ENTRY_CONTROLS);
 	W(v, VMCS_SLOT_VM_ENTRY_CONTROLS, (c->efer & VL_EFER_LMA) ? ent | ENTRY_IA32E_MODE : ent & ~ENTRY_IA32E_MODE);
 	W(v, VMCS_SLOT_GUEST_IA32_PAT, c->pat);
-	W(v, VMCS_SLOT_GUEST_INTERRUPTIBILITY_INFO, c->intr_shadow ? 1u : 0u);
+	W(v, VMCS_SLOT_GUEST_INTERRUPTIBILITY_INFO, c->intr_shadow & 3u);   /* STI and MOV-SS blocking kept apart */
 	W(v, VMCS_SLOT_GUEST_ACTIVITY_STATE, c->halted ? GUEST_ACTIVITY_HLT : GUEST_ACTIVITY_ACTIVE);
 }
 
@@ -100,7 +100,7 @@ static void vmx_load_guest(struct vmx_vcpu *vc)
 	if (entry & ENTRY_LOAD_IA32_PAT)
 		c->pat = F(v, VMCS_SLOT_GUEST_IA32_PAT);
 	c->cpl = (uint8_t)((c->seg[VL_CS].attr >> 5) & 3);
-	c->intr_shadow = (F(v, VMCS_SLOT_GUEST_INTERRUPTIBILITY_INFO) & 3) ? 1 : 0;
+	c->intr_shadow = (uint8_t)(F(v, VMCS_SLOT_GUEST_INTERRUPTIBILITY_INFO) & 3);
 	c->halted = F(v, VMCS_SLOT_GUEST_ACTIVITY_STATE) == GUEST_ACTIVITY_HLT;
 }
 
@@ -224,7 +224,10 @@ static int vmx_exit(struct vmx_vcpu *vc, uint32_t reason, uint64_t qual, unsigne
 	W(v, VMCS_SLOT_VM_EXIT_INTR_ERROR_CODE, intr_err);
 	W(v, VMCS_SLOT_GUEST_LINEAR_ADDRESS, gla);
 	W(v, VMCS_SLOT_GUEST_PHYSICAL_ADDRESS, gpa);
-	W(v, VMCS_SLOT_IDT_VECTORING_INFO_FIELD, 0);
+	const struct vl_vectoring *vi = &m->vectoring;   /* the event being delivered, if any (SDM 27.2.4) */
+	W(v, VMCS_SLOT_IDT_VECTORING_INFO_FIELD, !vi->valid ? 0 :
+	  vi->vec | vi->type << INTR_INFO_TYPE_SHIFT | (vi->has_err ? INTR_INFO_DELIVER_CODE : 0) | INTR_INFO_VALID);
+	W(v, VMCS_SLOT_IDT_VECTORING_ERROR_CODE, vi->valid ? vi->err : 0);
 	W(v, VMCS_SLOT_VM_ENTRY_INTR_INFO_FIELD, F(v, VMCS_SLOT_VM_ENTRY_INTR_INFO_FIELD) & ~INTR_INFO_VALID);
 	vl_charge(m, VL_CAT_EXIT, m->prof->vmx_vmexit);
 	if (!(vmx_secondary(v) & SEC_ENABLE_VPID))
@@ -241,6 +244,13 @@ static int vmx_exit(struct vmx_vcpu *vc, uint32_t reason, uint64_t qual, unsigne
 	int rc = vc->handle_exit(vc);
 	if (rc == VL_HOOK_STOP || m->state != VL_M_RUNNING) {
 		vl_count_exit(m, vmx_exit_slot(reason), m->tsc - vc->exit_tsc);
+		if (rc != VL_HOOK_STOP && m->state == VL_M_EXITED) {
+			/* the guest ended the run with an instruction the VMM
+			 * completed (the exit device): it retires, with the state
+			 * the VMM left, as the same instruction does natively */
+			vmx_load_guest(vc);
+			return VL_HOOK_DONE;
+		}
 		return VL_HOOK_STOP;
 	}
 	int erc = vmx_vmentry(vc);

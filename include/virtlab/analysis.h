@@ -13,7 +13,7 @@
 #include "virtlab/results.h"
 
 enum vl_an_format { VL_AN_TEXT, VL_AN_CSV, VL_AN_JSON, VL_AN_MARKDOWN };
-/* "text" (or "table"), "csv", "json", "markdown" (or "md"). 0 or -1. */
+/* "table" (or "text", its old name), "csv", "json", "markdown" (or "md"). 0 or -1. */
 int vl_an_parse_format(const char *s, enum vl_an_format *f);
 
 /* ---- statistics (analysis/stats.c) ---- */
@@ -45,6 +45,8 @@ struct vl_rep_cell {
 	double cycles;             /* cycles per iteration (ok runs) */
 	double ratio;              /* cycles / native cycles of the workload; NAN without native */
 	size_t nsamples;           /* raw samples behind a real measurement */
+	uint64_t iterations;       /* of the run shown */
+	char profile_sha256[65];   /* effective profile of the run ("" unknown) */
 };
 struct vl_rep_config {
 	char name[72], engine[32], mmu[32];
@@ -58,6 +60,7 @@ struct vl_rep_table {
 	size_t nruns;
 	char profile[64];
 	char commits[256];         /* distinct commits of the runs (short, +dirty) */
+	uint64_t mhz;              /* the profile's clock (from the stored profile text), 0 unknown */
 };
 struct vl_rep_select {
 	const char *profile;       /* NULL = VL_DEFAULT_PROFILE */
@@ -84,6 +87,7 @@ enum vl_cmp_verdict {
 	VL_CMP_NOT_SIGNIFICANT,    /* measured: Mann–Whitney p >= alpha */
 	VL_CMP_TOO_FEW,            /* measured: too few samples to tell */
 	VL_CMP_ONLY_BASE, VL_CMP_ONLY_HEAD,
+	VL_CMP_PROFILE,            /* a profile value (or the guest image) differs: the cause of the changes */
 };
 extern const char *const vl_cmp_verdict_name[];
 
@@ -99,6 +103,8 @@ struct vl_cmp_entry {
 	double p;                  /* measured: Mann–Whitney p; NAN otherwise */
 	size_t nbase, nhead;       /* samples (measured) */
 	enum vl_cmp_verdict verdict;
+	char vbase[100], vhead[100];   /* kind "profile" / "guest": the values as text */
+	int input_changed;         /* this configuration ran with a different profile or guest at HEAD */
 };
 struct vl_cmp_opts {
 	double threshold;          /* relative cost change that counts, e.g. 0.05 */
@@ -112,6 +118,8 @@ struct vl_cmp_result {
 	size_t nkeys, nsame, nregressed, nimproved, nchanged;
 	char base_label[160], head_label[160];
 	char warnings[1024];       /* e.g. nondeterminism: runs of one side disagree */
+	size_t ninput;             /* paired configurations whose profile or guest differs */
+	char inputs[512];          /* what differs, e.g. "insn.load 4 -> 5; guest image" */
 };
 /* Compare the runs selected by base and head. Configurations are paired by
  * (profile, engine, mmu, workload, params, iterations). 0, or -1 with err
@@ -145,6 +153,11 @@ struct vl_plot_opts {
 	const char *workload;      /* history: default the first workload with data */
 	const char *config;        /* history: one configuration name, or NULL = every configuration */
 	const char *gnuplot;       /* program; NULL = "gnuplot"; "" = write data and scripts only */
+	/* Figures for papers: the PDF at this size in inches (0 = sized to
+	 * the data) and font in points (0 = 8); a narrow figure (under 5 in)
+	 * puts its legend below the plot so it fits. PNG: the same at 150 dpi. */
+	double width_in, height_in;
+	int font_pt;
 };
 /* Write data files and .gp scripts into outdir and run gnuplot on them;
  * each produced file is named on `log`, one per line. 0; 1 when a figure

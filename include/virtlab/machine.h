@@ -98,7 +98,7 @@ struct vl_cpu {
 	uint64_t star, lstar, cstar, sfmask, kernel_gs_base, tsc_aux, pat, apic_base;
 	uint8_t cpl;                         /* current privilege level (CS.DPL in long mode) */
 	bool halted;                         /* HLT: waiting for an interrupt */
-	uint8_t intr_shadow;                 /* STI / MOV SS blocking for one instruction */
+	uint8_t intr_shadow;                 /* blocking for one instruction: 1 = by STI, 2 = by MOV SS (VMX bits) */
 };
 
 /* ---- Sensitive instruction classes (intercept points) --------------------
@@ -133,7 +133,7 @@ struct vl_sens_event {
 	uint8_t size;      /* I/O access size 1/2/4 */
 	uint8_t string;    /* INS/OUTS */
 	uint8_t rep;       /* REP prefix */
-	uint8_t vector;    /* INT n vector; VMCALL: 0 = VMCALL (Intel), 1 = VMMCALL (AMD) */
+	uint8_t vector;    /* INT n vector; VMCALL: 0 = VMCALL (Intel), 1 = VMMCALL (AMD); WBINVD: 0, INVD: 1 */
 	uint16_t port;     /* I/O port */
 	uint64_t addr;     /* INVLPG linear address; memory operand of LGDT/SGDT/... */
 	uint64_t value;    /* value written by MOV to CR / LMSW / POPF image, OUT data */
@@ -326,6 +326,19 @@ enum vl_mstate {
 	VL_M_ERROR,         /* VMM or machine error (entry failure, ...): m->diag */
 };
 
+/* ---- Event delivery seen by a VMM ---------------------------------------
+ * The event whose delivery raised the fault now offered to the VMM (VMX
+ * IDT-vectoring information, SVM EXITINTINFO: both encode the type as
+ * below). valid = false when the fault did not interrupt a delivery. */
+#define VL_EVT_INTR 0u     /* external interrupt */
+#define VL_EVT_EXC  3u     /* hardware exception */
+#define VL_EVT_SOFT 4u     /* INT n / INT3 / INTO */
+struct vl_vectoring {
+	bool valid, has_err;
+	uint8_t vec, type;
+	uint32_t err;
+};
+
 /* ---- The machine -------------------------------------------------------- */
 struct vl_machine_priv;   /* machine/: TLBs, decode cache, device internals */
 
@@ -367,10 +380,13 @@ struct vl_machine {
 	const struct vl_vmm_ops *vmm;
 	void *vmm_ctx;
 	struct vl_nested nested;
+	struct vl_vectoring vectoring;        /* set while vmm->exception runs for a fault during delivery */
 	uint16_t tlb_tag;                     /* current VPID / ASID (0 = untagged) */
 	const struct vl_exit_desc *exit_table;/* the engine's exit names (for diagnostics / results) */
 	size_t exit_table_len;
 	size_t hypercall_slots;               /* exit_table[0 .. this) are hypercalls (pv): reported under "hypercalls" */
+	size_t callout_lo, callout_hi;        /* exit_table slots [lo, hi) are callouts (binary translation):
+	                                       * reported as "callouts", counted with vl_count_callout */
 
 	/* Console (debug port output) */
 	char *console;
@@ -380,11 +396,19 @@ struct vl_machine {
 	 * an engine reports with vl_trace(). NULL = off. */
 	void (*trace)(void *arg, const char *line);
 	void *trace_arg;
+	/* Trace only while this counter region is current (run --trace-region
+	 * measured); 0 = every region. Region markers are traced regardless. */
+	int trace_region;
 
 	struct vl_machine_priv *priv;
 };
 
 /* ---- Lifecycle ---------------------------------------------------------- */
+/* Guest RAM sizes a machine accepts (with the default monitor memory):
+ * the CLI's --ram-mb range, checked before a run starts. */
+#define VL_RAM_MB_MIN 2ull
+#define VL_RAM_MB_MAX (64ull * 1024 - 64)
+
 struct vl_machine_config {
 	const struct vl_profile *prof;
 	uint64_t ram_mb;          /* guest RAM; 0 = VL_DEFAULT_RAM_MB */
@@ -395,6 +419,10 @@ struct vl_machine_config {
 /* Create a machine in its reset state; returns NULL with reason in err. */
 struct vl_machine *vl_machine_new(const struct vl_machine_config *cfg, char *err, size_t errlen);
 void vl_machine_free(struct vl_machine *m);
+/* Give up monitor memory (an engine with no VMM: native): physical memory
+ * then ends at RAM, so guest accesses above it read all ones and writes are
+ * dropped, as on every virtualized engine. Before the first instruction. */
+void vl_machine_drop_monitor(struct vl_machine *m);
 
 /* Load a static ELF64 (PT_LOAD at p_paddr), set up the DESIGN.md boot state
  * (see guest_abi.h) with `cmdline`. Returns 0, or -1 with a one-line reason
@@ -453,6 +481,18 @@ static inline void vl_count_hypercall(struct vl_machine *m, unsigned slot, uint6
 	}
 	m->ctr->events[VL_EV_HYPERCALLS]++;
 }
+/* Count one callout (binary translation: translated code entering the VMM)
+ * in slot `slot` of m->exit_table (within [callout_lo, callout_hi)): like an
+ * exit by name, but not a VM exit (the exits event is not incremented). */
+static inline void vl_count_callout(struct vl_machine *m, unsigned slot, uint64_t cycles)
+{
+	if (ALWAYS(slot < m->exit_table_len && slot < VL_MAX_EXIT_SLOTS)) {
+		m->ctr->exit_count[slot]++;
+		m->ctr->exit_cycles[slot] += cycles;
+	} else {
+		m->ctr->events[VL_EV_UNKNOWN_EXIT_SLOTS]++;
+	}
+}
 /* Report one event to the tracer (no-op when tracing is off). */
 void vl_trace(struct vl_machine *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -496,6 +536,11 @@ void vl_tlb_flush_va(struct vl_machine *m, uint64_t va); /* INVLPG semantics, cu
  * hardware would (VMM event injection on VM entry uses this). Honours
  * exc_intercept only when `from_hw`. */
 void vl_deliver_exception(struct vl_machine *m, unsigned vec, bool has_err, uint32_t err, uint64_t cr2, bool from_hw);
+/* SDM Vol. 3 Table 6-5 for a VMM reflecting a fault `second` that was
+ * raised while delivering `first` (from the exit's vectoring information):
+ * the vector to deliver — `second` (handled serially) or VL_DF — or -1: a
+ * fault while delivering #DF is a triple fault (shutdown). */
+int vl_event_combine(const struct vl_vectoring *first, unsigned second);
 void vl_deliver_interrupt(struct vl_machine *m, unsigned vec);
 /* The CPU accepted external interrupt vec (APIC IRR -> ISR) without the
  * machine delivering it: for a VMM that delivers it itself, virtually

@@ -81,4 +81,9 @@ const char *vl_profile_rule(size_t i);
 size_t vl_profile_list(char ***names);
 void vl_profile_list_free(char **names, size_t n);
 
+/* The profile's effective values as canonical, loadable .ini text (every
+ * field its features need, profile_fields.def order; no comments). What a
+ * stored run's profile_sha256 hashes. malloc'ed, or NULL (out of memory). */
+char *vl_profile_text(const struct vl_profile *p);
+
 #endif

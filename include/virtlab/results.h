@@ -22,6 +22,15 @@ struct vl_db;
 int vl_db_open(const char *path, struct vl_db **db, char *err, size_t errlen);
 void vl_db_close(struct vl_db *db);
 
+/* Open an existing database for reading only (report, compare, export,
+ * plot): never creates a file, never writes one (a read-only file, a
+ * read-only directory — then opened immutable — work), and runs the full
+ * PRAGMA integrity_check, which also catches an index that disagrees with
+ * its table (a reader selecting through it would silently miss runs). An
+ * older schema is migrated only when the file is writable. 0, or -1 with a
+ * one-line reason (missing file, empty, foreign, corrupt, newer). */
+int vl_db_open_read(const char *path, struct vl_db **db, char *err, size_t errlen);
+
 /* Store one run (and all its metrics) in one transaction; `tag` may be NULL.
  * Returns 0 and the new run id, or -1 with a reason (nothing written). */
 int vl_db_store_run(struct vl_db *db, const struct vl_run_result *res, const char *tag,
@@ -32,7 +41,7 @@ int vl_db_store_run(struct vl_db *db, const struct vl_run_result *res, const cha
 /* Current schema version (PRAGMA user_version) and the application_id that
  * marks a file as a virtlab database ("VLAB"). results/README.md lists what
  * each version added; results/db_schema.c holds the migrations. */
-#define VL_DB_SCHEMA_VERSION 2
+#define VL_DB_SCHEMA_VERSION 3
 #define VL_DB_APPLICATION_ID 0x564c4142
 
 /* Build facts stored with every run: the git commit the binary was built
@@ -82,6 +91,11 @@ struct vl_db_run {
 	char tag[64];              /* "" when none */
 	double started, ended;
 	char host_name[64];
+	/* provenance (schema v3; "" / -1 for older runs) */
+	char profile_sha256[65];   /* effective profile: text in table profile_version */
+	char guest_sha256[65];
+	char profile_commit[48];   /* git HEAD of the profile's tree at run time */
+	int profile_dirty;         /* 1 / 0, -1 unknown */
 };
 
 /* A run selection; NULL / 0 fields do not filter. Every value is bound. */
@@ -96,6 +110,10 @@ struct vl_db_filter {
 	int ok_only;               /* only status ok */
 	int latest;                /* only the newest run of each (engine, mmu, workload, profile, params) */
 };
+
+/* The canonical text of a stored profile version (by its SHA-256).
+ * 0 and *text malloc'ed; 1 when the database does not hold it; -1 + err. */
+int vl_db_profile_text(struct vl_db *db, const char *sha256, char **text, char *err, size_t errlen);
 
 /* Select runs, ordered by id. *runs is malloc'ed (free()). 0, or -1 + err. */
 int vl_db_query_runs(struct vl_db *db, const struct vl_db_filter *f, struct vl_db_run **runs, size_t *n,

@@ -17,6 +17,15 @@
 
 struct vl_machine;
 
+/* What vl_run_spec.progress is told. */
+struct vl_run_progress {
+	uint64_t insns;            /* guest instructions so far (every region) */
+	uint64_t cycles;           /* modelled cycles so far */
+	uint64_t max_insns;        /* the run's instruction limit */
+	double seconds;            /* host seconds since the machine started */
+	bool done;                 /* the machine stopped: clear the line */
+};
+
 enum vl_run_status { VL_RUN_OK = 0, VL_RUN_FAILED, VL_RUN_TIMEOUT, VL_RUN_REFUSED };
 
 /* Phases of vl_run_spec.machine_hook */
@@ -38,7 +47,7 @@ struct vl_run_spec {
 	const char *profile;       /* NULL = VL_DEFAULT_PROFILE */
 	uint64_t iterations;       /* 0 = the workload's default */
 	const char *params;        /* extra "key=value ..." for the guest command line, or NULL */
-	const char *image;         /* guest ELF; NULL = build/guest/guest.elf (or $VIRTLAB_GUEST) */
+	const char *image;         /* guest ELF; NULL = vl_guest_image() */
 	const char *append;        /* Multiboot images: the kernel's arguments (QEMU -append); NULL = none */
 	uint64_t max_insns;        /* 0 = default limit */
 	uint64_t max_cycles;       /* 0 = default limit */
@@ -46,11 +55,17 @@ struct vl_run_spec {
 	unsigned repeats;          /* external engines: samples to take (0 = default) */
 	void (*trace)(void *arg, const char *line);  /* --trace sink, or NULL */
 	void *trace_arg;
+	int trace_region;          /* trace only inside this region (VL_REGION_MEASURE); 0 = everywhere */
 	/* Tests and tools (model engines only; NULL = none): called with the
 	 * machine at each vl_run_hook_phase, e.g. to switch a host fast path
 	 * off before the run or to read every region's counters after it. */
 	void (*machine_hook)(struct vl_machine *m, enum vl_run_hook_phase phase, void *arg);
 	void *machine_hook_arg;
+	/* Progress of a long model run (NULL = none): called about once a
+	 * second from a helper thread while the machine runs (never touches
+	 * the model: it only reads the counters), and once with done = true. */
+	void (*progress)(void *arg, const struct vl_run_progress *p);
+	void *progress_arg;
 	const char *events;        /* engine host: comma-separated PAPI presets / libpfm4 names; NULL = cycles, instructions, TLB misses */
 	/* The guest command line, set by the runner (engines/hv hv_cmdline, the
 	 * one builder) in the resolved spec it hands to external engines, so
@@ -89,10 +104,12 @@ struct vl_run_result {
 
 	/* measured region (VL_REGION_MEASURE) of the model */
 	struct vl_counters ctr;
-	double cycles_per_iter;    /* measured-region total / iterations (model), or guest-measured (external) */
+	double cycles_per_iter;    /* measured-region total / iterations (model), or guest-measured (external);
+				    * 0 unless status is ok: a run that stopped early did not run them all */
 	const struct vl_exit_desc *exit_table;   /* static storage of the engine */
 	size_t exit_table_len;
-	size_t hypercall_slots;    /* exit_table[0 .. this) are hypercalls (pv) */
+	size_t hypercall_slots;                  /* exit_table[0 .. this) are hypercalls (pv), reported apart */
+	size_t callout_lo, callout_hi;           /* slots that are callouts (machine.h), reported apart */
 
 	/* guest output */
 	struct vl_guest_result results[8];
@@ -113,6 +130,15 @@ struct vl_run_result {
 	uint64_t total_insns;      /* every region */
 	uint64_t total_cycles;
 	double started, ended;     /* wall clock, seconds since the epoch */
+
+	/* provenance (engines/provenance.c): which cost model, guest and tree
+	 * produced these numbers, taken when the run starts */
+	char *profile_text;        /* the effective profile, vl_profile_text() (malloc'ed) */
+	char profile_sha256[65];   /* SHA-256 of profile_text; "" when no profile was loaded */
+	char profile_path[512];    /* file the profile was read from */
+	char profile_commit[48];   /* git HEAD of the profile's tree at run time; "" outside git */
+	int profile_dirty;         /* 1: that tree differs from HEAD; 0 clean; -1 unknown */
+	char guest_sha256[65];     /* SHA-256 of the guest image file; "" when none was read */
 };
 
 /* Execute a run. Always fills res identity and status; returns
@@ -125,7 +151,9 @@ void vl_run_result_free(struct vl_run_result *res);
 /* Parse every RESULT line of console text into res->results. */
 void vl_run_parse_results(struct vl_run_result *res, const char *console);
 
-/* Default guest image path ($VIRTLAB_GUEST or build/guest/guest.elf). */
+/* Default guest image path: $VIRTLAB_GUEST, else found from the executable
+ * (the source tree's build/guest/guest.elf, or PREFIX/share/virtlab/guest.elf;
+ * include/virtlab/datadir.h), never relative to the current directory. */
 const char *vl_guest_image(void);
 
 #endif

@@ -56,6 +56,7 @@ struct sh_page {
 	uint32_t nparents, capparents;
 	uint8_t level;               /* 4 = PML4 .. 1 = PT */
 	bool direct;                 /* maps part of a guest large page: no guest table behind it */
+	bool untracked;              /* mirrors a guest table outside RAM: not indexed by frame, never traced */
 	bool live;
 	uint8_t flood;               /* traced writes since it was last used by a fill */
 	int8_t root_slot;            /* index in the root cache, -1 if not a cached root */
@@ -96,6 +97,8 @@ struct shadow {
 	uint64_t unbacked;           /* host frame above all memory: where non-RAM guest frames map */
 	unsigned maxphy;
 	bool need_flush;             /* a present shadow translation changed: flush the tag */
+	bool unsync;                 /* unsync_gfn: a page table left writable for an event delivery */
+	uint64_t unsync_gfn;
 	bool oom;                    /* the pool ran dry during this operation */
 	/* state of one emulation (tracing) */
 	uint64_t emu_page, emu_gpa;  /* the faulting va's page and its guest-physical page */
@@ -270,7 +273,7 @@ static void sh_zap(struct shadow *sh, struct sh_page *sp)
 	}
 	if (sp == sh->cur)
 		sh->cur = NULL;
-	if (!sp->direct) {
+	if (!sp->direct && !sp->untracked) {
 		struct sh_page **pp = &sh->by_gfn[sp->gfn];
 		while (*pp && *pp != sp)
 			pp = &(*pp)->gfn_next;
@@ -288,6 +291,8 @@ static void sh_zap(struct shadow *sh, struct sh_page *sp)
 static void sh_write_protect(struct shadow *sh, uint64_t gfn)
 {
 	struct sh_rmap *r = &sh->rmap[gfn];
+	if (sh->unsync && gfn == sh->unsync_gfn)
+		return;   /* left writable until the delivery is over (sh_finish) */
 	for (uint32_t i = 0; i < r->n; i++) {
 		uint64_t v = sh_rd(sh, r->e[i]);
 		if (v & VL_PTE_RW) {
@@ -321,13 +326,14 @@ static struct sh_page *sh_alloc(struct shadow *sh, unsigned level, bool direct, 
 	sp->gfn = gfn;
 	sp->level = (uint8_t)level;
 	sp->direct = direct;
+	sp->untracked = !direct && gfn >= sh->ram_frames;
 	sp->live = true;
 	sp->flood = 0;
 	sp->root_slot = -1;
 	sp->nparents = 0;
 	sp->free_next = NULL;
 	sp->gfn_next = NULL;
-	if (!direct) {
+	if (!direct && !sp->untracked) {
 		sp->gfn_next = sh->by_gfn[gfn];
 		sh->by_gfn[gfn] = sp;
 		if (sh->wp[gfn]++ == 0)
@@ -342,9 +348,15 @@ static struct sh_page *sh_alloc(struct shadow *sh, unsigned level, bool direct, 
 	return sp;
 }
 
-/* The shadow page mirroring guest table frame gfn at `level` (made if missing). */
+/* The shadow page mirroring guest table frame gfn at `level` (made if
+ * missing). A guest table outside RAM (a PDE pointing beyond all memory:
+ * the guest chooses the frame) is never indexed — the per-frame arrays
+ * cover RAM only — and never traced: it reads all ones and drops writes,
+ * so it cannot change. Each link to it gets a page of its own. */
 static struct sh_page *sh_get(struct shadow *sh, uint64_t gfn, unsigned level)
 {
+	if (gfn >= sh->ram_frames)
+		return sh_alloc(sh, level, false, gfn);
 	for (struct sh_page *sp = sh->by_gfn[gfn]; sp; sp = sp->gfn_next)
 		if (sp->level == level)
 			return sp;
@@ -408,7 +420,7 @@ static uint64_t sh_leaf_val(struct shadow *sh, uint64_t frame, uint64_t bits, bo
 	if (frame >= sh->ram_frames)
 		return v | sh->unbacked | (writable ? VL_PTE_RW | VL_PTE_D : 0);   /* reads ones, writes dropped */
 	v |= frame << 12;
-	if (writable && !sh->wp[frame])
+	if (writable && (!sh->wp[frame] || (sh->unsync && frame == sh->unsync_gfn)))
 		v |= VL_PTE_RW | VL_PTE_D;
 	return v;
 }
@@ -584,10 +596,28 @@ static int sh_load_root(struct shadow *sh, bool count)
 	return 0;
 }
 
-/* End of every op: a root torn down meanwhile is rebuilt (the hardware
- * must never walk a freed page), and the TLB of the current tag is flushed
- * if a present shadow translation changed (KVM: kvm_flush_remote_tlbs).
- * Returns 0, or -1 when the machine stopped. */
+static void sh_resync(struct shadow *sh, struct sh_page *sp, unsigned idx);
+
+/* The event delivery that wrote page table unsync_gfn natively is over:
+ * bring every shadow page mirroring it in step with what was written and
+ * write-protect it again (KVM's unsync pages, resynced at the next VMM
+ * entry instead of the next CR3 switch or INVLPG). */
+static void sh_resync_unsync(struct shadow *sh)
+{
+	uint64_t gfn = sh->unsync_gfn;
+	struct sh_page *list[8];
+	unsigned k = 0;
+	sh->unsync = false;
+	for (struct sh_page *sp = sh->by_gfn[gfn]; sp && k < 8; sp = sp->gfn_next)
+		list[k++] = sp;
+	for (unsigned j = 0; j < k; j++)
+		for (unsigned idx = 0; idx < 512 && list[j]->live; idx++)
+			sh_resync(sh, list[j], idx);
+	if (sh->wp[gfn])
+		sh_write_protect(sh, gfn);
+	sh->need_flush = true;
+}
+
 /* The nonpaging root current (made if missing). 0, or -1 (machine stopped). */
 static int sh_load_np_root(struct shadow *sh)
 {
@@ -608,8 +638,14 @@ static int sh_load_np_root(struct shadow *sh)
 	return 0;
 }
 
+/* End of every op: a root torn down meanwhile is rebuilt (the hardware
+ * must never walk a freed page), and the TLB of the current tag is flushed
+ * if a present shadow translation changed (KVM: kvm_flush_remote_tlbs).
+ * Returns 0, or -1 when the machine stopped. */
 static int sh_finish(struct shadow *sh)
 {
+	if (sh->unsync && !sh->m->vectoring.valid)
+		sh_resync_unsync(sh);
 	if (!sh->cur && sh->m->state == VL_M_RUNNING && (sh->nonpaging ? sh_load_np_root(sh) : sh_load_root(sh, false)))
 		return -1;
 	if (sh->need_flush) {
@@ -800,6 +836,25 @@ static int shadow_page_fault_kind(struct vl_machine *m, struct shadow *sh, uint6
 	}
 	if (sh_finish(sh))   /* the hardware's view must be current before the emulator reads */
 		return VL_HOOK_STOP;
+	if (m->vectoring.valid && (r.perms & VL_PERM_W) && frame < sh->ram_frames && sh->wp[frame] &&
+	    (!sh->unsync || sh->unsync_gfn == frame)) {
+		/* The CPU's own write while delivering an event (the frame pushed
+		 * onto a page-table page): there is no instruction to emulate.
+		 * Leave the page writable for the delivery, retried by the
+		 * machine (the write completes natively), and resync it when the
+		 * delivery is over (sh_finish). Tearing the page down instead
+		 * (KVM's unprotect) would not hold for a table on the path to the
+		 * stack, IDT or GDT: the retry shadows it again. */
+		sh->unsync = true;
+		sh->unsync_gfn = frame;
+		if (sh_fill(sh, va, &r, &fills))
+			sh_zap_all(sh), sh->oom = false;
+		if (m->trace)
+			vl_trace(m, "shadow: event delivery writes page table gpa %#llx: writable until delivered",
+				 (unsigned long long)r.pa);
+		vl_count(m, VL_EV_HIDDEN_FAULTS, 1);
+		return sh_finish(sh) ? VL_HOOK_STOP : VL_HOOK_DONE;
+	}
 
 	/* Emulate the write the shadow keeps read-only. */
 	uint32_t epfec = 0;
@@ -836,8 +891,10 @@ static int shadow_page_fault_kind(struct vl_machine *m, struct shadow *sh, uint6
 			sh_zap(sh, sh->by_gfn[frame]);
 		vl_count(m, VL_EV_HIDDEN_FAULTS, 1);
 	} else {
+		char why[256];
+		snprintf(why, sizeof why, "%.200s", m->diag);   /* m->diag is the destination too */
 		vl_machine_stop(m, VL_M_ERROR, "shadow MMU: cannot emulate a write at %#llx (rip %#llx): %s",
-				(unsigned long long)va, (unsigned long long)m->cpu.rip, m->diag);
+				(unsigned long long)va, (unsigned long long)m->cpu.rip, why);
 		return VL_HOOK_STOP;
 	}
 	return sh_finish(sh) ? VL_HOOK_STOP : rc;

@@ -106,7 +106,7 @@ static void test_data_files(void **st)
 	/* nanobench: a row per workload, a column per configuration */
 	char *d = slurp("nanobench.dat");
 	assert_non_null(d);
-	assert_non_null(strstr(d, "\"workload\" \"native\" \"svm/nested\" \"qemu-tcg (real)\"\n"));
+	assert_non_null(strstr(d, "\"workload\" \"native\" \"svm/nested\" \"qemu-tcg (measured)\"\n"));
 	char want[256];
 	snprintf(want, sizeof want, "\"cpuid\" %.17g %.17g 510\n", cpi(2), cpi(11));
 	if (!strstr(d, want))

@@ -89,4 +89,7 @@ grep -E '^zen4 ' "$out" | grep -q npt || { echo "FAIL: zen4 should list npt"; fa
 expect0 list workloads
 expect0 list mmus
 grep -q '^native' "$out" || { echo "FAIL: list mmus lacks native"; fail=1; }
+
+# --ram-mb: sizes the machine refuses are usage errors (2), not failed runs (1)
+for r in 0 1 65536 99999999; do expect2 "--ram-mb" run --workload cpuid --ram-mb $r --no-db; done
 exit $fail

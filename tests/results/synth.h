@@ -34,6 +34,7 @@ static inline void synth_model(struct vl_run_result *r, const char *engine, cons
 	r->status = VL_RUN_OK;
 	r->model = true;
 	r->guest_exit = 0;
+	r->profile_dirty = -1;   /* provenance unknown unless a test sets it */
 	for (int k = 0; k < VL_EV_COUNT; k++)
 		r->ctr.events[k] = synth_event(seed, k);
 	for (int k = 0; k < VL_CAT_COUNT; k++)
@@ -95,8 +96,10 @@ static inline void synth_free(struct vl_run_result *r)
 	for (int i = 0; i < r->nsamples; i++)
 		free(r->samples[i].v);
 	free(r->console);
+	free(r->profile_text);
 	r->nsamples = 0;
 	r->console = NULL;
+	r->profile_text = NULL;
 }
 
 /* A fresh scratch directory; returns its path (static storage per call site). */

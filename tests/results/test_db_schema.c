@@ -1,7 +1,7 @@
 /* test_db_schema.c — opening the results database: a fresh file gets the
  * current schema (user_version, application_id, WAL); a v1 database built
  * here by hand, as the first schema wrote it, is migrated with its data
- * kept; files that are not ours (random bytes, a text file, a foreign SQLite
+ * kept, and so is a v2 database (to v3, provenance); files that are not ours (random bytes, a text file, a foreign SQLite
  * database, a newer schema, a corrupt virtlab database) are refused with a
  * reason and left byte-for-byte unchanged. */
 #include <setjmp.h>
@@ -181,6 +181,81 @@ static void test_migrate_v1(void **st)
 	vl_db_close(db);
 }
 
+/* Migration 2 as it shipped (the v2 the previous release wrote). */
+static const char v2_migration[] =
+	"ALTER TABLE run ADD COLUMN tag TEXT;"
+	"CREATE INDEX run_by_config ON run(profile, workload, engine, mmu, params);"
+	"CREATE INDEX run_by_commit ON run(git_commit);"
+	"CREATE INDEX run_by_tag ON run(tag);"
+	"CREATE VIEW metric(run_id, kind, name, code, value, unit) AS"
+	"  SELECT id, 'cycles_per_iter', 'cycles_per_iter', NULL, cycles_per_iter, 'cycles' FROM run"
+	"   WHERE cycles_per_iter IS NOT NULL"
+	"  UNION ALL SELECT run_id, 'cycles', category, NULL, value, unit FROM cycles"
+	"  UNION ALL SELECT run_id, 'event', name, NULL, value, unit FROM event"
+	"  UNION ALL SELECT run_id, 'exit_count', name, code, count, 'count' FROM exit_reason"
+	"  UNION ALL SELECT run_id, 'exit_cycles', name, code, cycles, 'cycles' FROM exit_reason;"
+	"PRAGMA user_version = 2;";
+
+/* v2 -> v3 (provenance): old runs keep their data with unknown (NULL)
+ * provenance; new runs store the profile hash, its text once, the guest
+ * hash and the profile tree's git state, and the readers return them. */
+static void test_migrate_v2(void **st)
+{
+	char path[600];
+	path_of(path, sizeof path, "v2.db");
+	sqlite3 *h;
+	assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
+	exec_ok(h, v1_schema);
+	exec_ok(h, v2_migration);
+	exec_ok(h, "INSERT INTO run VALUES (5, 'svm', 'nested', 'cpuid', 'zen4', '', 1000, 'ok', '', 0, 1, 1234.5,"
+		   " 99, 88, 0.1, 10.0, 1600000000, 1600000001, 'abcdef0123', 0, '0.0.1', 'gcc', 'h', 'cpu', 'Linux', 0, 0, '',"
+		   " NULL, 'old');");
+	sqlite3_close(h);
+
+	struct vl_db *db = synth_open(dir, "v2.db", "feed");
+	h = vl_db_sqlite(db);
+	assert_int_equal(q_int(h, "PRAGMA user_version"), 3);
+	assert_int_equal(q_int(h, "SELECT count(*) FROM run WHERE id = 5 AND tag = 'old' AND profile_sha256 IS NULL"
+			    " AND guest_sha256 IS NULL AND profile_dirty IS NULL"), 1);
+	assert_int_equal(q_int(h, "SELECT count(*) FROM profile_version"), 0);
+
+	struct vl_run_result r;
+	synth_model(&r, "svm", "nested", "cpuid", "zen4", 1000, 2);
+	r.profile_text = strdup("[cpu]\nname = zen4\n");
+	snprintf(r.profile_sha256, sizeof r.profile_sha256, "%064d", 1);
+	snprintf(r.guest_sha256, sizeof r.guest_sha256, "%064d", 2);
+	snprintf(r.profile_commit, sizeof r.profile_commit, "%040d", 3);
+	r.profile_dirty = 1;
+	int64_t id = synth_store(db, &r, "new");
+	synth_store(db, &r, "new");   /* the same profile text is kept once */
+	assert_int_equal(q_int(h, "SELECT count(*) FROM profile_version"), 1);
+	struct vl_db_filter f = { .tag = "new" };
+	struct vl_db_run *runs;
+	size_t n;
+	char err[256], *text = NULL;
+	assert_int_equal(vl_db_query_runs(db, &f, &runs, &n, err, sizeof err), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(runs[0].id, id);
+	assert_string_equal(runs[0].profile_sha256, r.profile_sha256);
+	assert_string_equal(runs[0].guest_sha256, r.guest_sha256);
+	assert_string_equal(runs[0].profile_commit, r.profile_commit);
+	assert_int_equal(runs[0].profile_dirty, 1);
+	free(runs);
+	f.tag = "old";
+	assert_int_equal(vl_db_query_runs(db, &f, &runs, &n, err, sizeof err), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(runs[0].profile_sha256, "");
+	assert_int_equal(runs[0].profile_dirty, -1);
+	free(runs);
+	assert_int_equal(vl_db_profile_text(db, r.profile_sha256, &text, err, sizeof err), 0);
+	assert_string_equal(text, r.profile_text);
+	free(text);
+	assert_int_equal(vl_db_profile_text(db, "00", &text, err, sizeof err), 1);
+	assert_null(text);
+	synth_free(&r);
+	vl_db_close(db);
+}
+
 static void test_newer_schema_refused(void **st)
 {
 	char path[600];
@@ -281,6 +356,7 @@ int main(void)
 		cmocka_unit_test(test_fresh),
 		cmocka_unit_test(test_empty_file_is_initialised),
 		cmocka_unit_test(test_migrate_v1),
+		cmocka_unit_test(test_migrate_v2),
 		cmocka_unit_test(test_newer_schema_refused),
 		cmocka_unit_test(test_foreign_sqlite_refused),
 		cmocka_unit_test(test_not_sqlite_refused),

@@ -1,0 +1,885 @@
+/* bt_translate.c — the binary translator (bt_translate.h): Capstone decodes
+ * each guest instruction with detail; an instruction is copied (IDENT, with
+ * RIP-relative operands rewritten to an absolute form), rewritten into an
+ * in-TC sequence on the virtual CPU state, or replaced by a callout.
+ *
+ * Every emitted sequence keeps the guest's arithmetic flags (only flag-free
+ * instructions — MOV, LEA, MOVZX, NOT, JRCXZ, PUSH/POP — run between guest
+ * instructions, or the flags are saved by PUSHFQ/POPFQ around them) and
+ * records in the block's map how to recover the guest state at each of its
+ * instructions, so a fault or an interrupt inside translated code is
+ * precise.
+ */
+#include <string.h>
+
+#include "bt_translate.h"
+#include "virtlab/machine.h"
+
+const char *const bt_callout_name[BT_CO_COUNT] = {
+#define X(id, name) [BT_CO_##id] = name,
+	BT_CALLOUTS(X)
+#undef X
+};
+
+int bt_cs_open(csh *cs)
+{
+	if (cs_open(CS_ARCH_X86, CS_MODE_64, cs) != CS_ERR_OK)
+		return -1;
+	cs_option(*cs, CS_OPT_DETAIL, CS_OPT_ON);
+	return 0;
+}
+
+/* ---- instruction layout ------------------------------------------------- */
+/* Where the parts of a (ModRM-carrying) 64-bit instruction are. */
+struct lay {
+	int npfx;         /* legacy prefix bytes */
+	bool asz32;       /* 67h */
+	uint8_t seg;      /* 0x64 (FS), 0x65 (GS) or 0 */
+	int rex;          /* index of the REX byte, -1 */
+	int op, oplen;    /* opcode bytes */
+	int modrm;        /* index of ModRM */
+	int sib;          /* index of SIB, -1 */
+	int disp, dispsz; /* displacement, 0/1/4 bytes */
+	bool riprel;
+};
+
+static void layout(const uint8_t *b, int len, struct lay *l)
+{
+	memset(l, 0, sizeof *l);
+	int i = 0;
+	for (; i < len; i++) {
+		uint8_t c = b[i];
+		if (c == 0x66 || c == 0xf0 || c == 0xf2 || c == 0xf3 || c == 0x2e || c == 0x36 || c == 0x3e || c == 0x26)
+			continue;
+		if (c == 0x67) { l->asz32 = true; continue; }
+		if (c == 0x64 || c == 0x65) { l->seg = c; continue; }
+		break;
+	}
+	l->npfx = i;
+	l->rex = -1;
+	if (i < len && (b[i] & 0xf0) == 0x40)
+		l->rex = i++;
+	l->op = i;
+	if (i < len && b[i] == 0x0f)
+		l->oplen = (i + 1 < len && (b[i + 1] == 0x38 || b[i + 1] == 0x3a)) ? 3 : 2;
+	else
+		l->oplen = 1;
+	l->modrm = l->op + l->oplen;
+	l->sib = -1;
+	if (l->modrm >= len)
+		return;
+	uint8_t m = b[l->modrm], mod = m >> 6, rm = m & 7;
+	int p = l->modrm + 1;
+	if (mod != 3 && rm == 4)
+		l->sib = p++;
+	l->disp = p;
+	if (mod == 1)
+		l->dispsz = 1;
+	else if (mod == 2 || (mod == 0 && rm == 5))
+		l->dispsz = 4;
+	else if (mod == 0 && l->sib >= 0 && (b[l->sib] & 7) == 5)
+		l->dispsz = 4;
+	l->riprel = mod == 0 && rm == 5;
+}
+
+static int32_t rd32(const uint8_t *p) { return (int32_t)((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24); }
+
+static bool fits_s32(uint64_t v) { return (int64_t)v == (int64_t)(int32_t)v; }
+
+static bool in_hole(uint64_t va) { return va >= BT_HOLE_BASE && va < BT_HOLE_END; }
+
+/* ---- translation context -------------------------------------------------- */
+struct xl {
+	const struct bt_xlate_env *env;
+	struct bt_emit *e;
+	struct bt_block *blk;
+	size_t start;        /* e->len at the block's start */
+	uint16_t goff;       /* guest offset of the instruction being translated */
+	bool ended;
+	bool sti_shadow;     /* the previous instruction was STI */
+};
+
+static uint64_t slot(unsigned r) { return BT_VSTATE_VA + BT_VS_SLOT + 8u * r; }
+static uint64_t vs(unsigned off) { return BT_VSTATE_VA + off; }
+
+/* Record the guest state from here on. */
+static void mark(struct xl *x, uint16_t goff, uint8_t saved, int8_t delta, uint8_t flags)
+{
+	struct bt_block *b = x->blk;
+	uint16_t off = (uint16_t)(x->e->len - x->start);
+	if (b->nmap) {
+		struct bt_mapent *l = &b->map[b->nmap - 1];
+		if (l->goff == goff && l->saved == saved && l->rsp_delta == delta && l->flags == flags)
+			return;
+		if (l->tc_off == off) {
+			*l = (struct bt_mapent){ off, goff, saved, delta, flags };
+			return;
+		}
+	}
+	if (b->nmap < b->map_cap)
+		b->map[b->nmap++] = (struct bt_mapent){ off, goff, saved, delta, flags };
+	else
+		x->e->full = true;   /* cannot describe it: treat as no room (never with BT_MAX_MAP sized per insn) */
+}
+
+static void save(struct xl *x, unsigned r) { bt_emit_store_rip(x->e, r, slot(r)); }
+static void restore(struct xl *x, unsigned r) { bt_emit_load_rip(x->e, r, slot(r)); }
+
+static void callout(struct xl *x, enum bt_callout k, uint32_t arg)
+{
+	bt_emit_callout(x->e, BT_CO_ID(k, arg));
+	x->blk->ncallouts++;
+}
+
+/* Re-encode the memory operand of an instruction (layout l, bytes b, length
+ * len, at guest pc) with a new opcode and reg field, 64-bit operand size:
+ *   REX.W [R X B] opcode ModRM [SIB] [disp]
+ * A RIP-relative operand becomes the absolute form [disp32] (SIB, no base,
+ * no index) — the target must fit in a sign-extended 32-bit value.
+ * Returns false if it cannot be expressed that way. */
+static bool enc_mem(struct bt_emit *e, const uint8_t *b, int len, uint64_t pc, const struct lay *l,
+		    const uint8_t *op, int oplen, unsigned reg)
+{
+	uint8_t rexo = l->rex >= 0 ? b[l->rex] : 0;
+	uint8_t mod = b[l->modrm] >> 6;
+	if (l->asz32)
+		bt_emit_u8(e, 0x67);
+	if (l->riprel) {
+		uint64_t target = pc + (uint64_t)len + (uint64_t)(int64_t)rd32(b + l->disp);
+		if (!fits_s32(target))
+			return false;
+		bt_emit_u8(e, (uint8_t)(0x48 | ((reg & 8) ? 4 : 0)));
+		bt_emit_bytes(e, op, (size_t)oplen);
+		bt_emit_u8(e, (uint8_t)(((reg & 7) << 3) | 4));
+		bt_emit_u8(e, 0x25);
+		bt_emit_u32(e, (uint32_t)target);
+		return true;
+	}
+	bt_emit_u8(e, (uint8_t)(0x48 | ((reg & 8) ? 4 : 0) | (rexo & 3)));
+	bt_emit_bytes(e, op, (size_t)oplen);
+	bt_emit_u8(e, (uint8_t)((mod << 6) | ((reg & 7) << 3) | (b[l->modrm] & 7)));
+	if (l->sib >= 0)
+		bt_emit_u8(e, b[l->sib]);
+	bt_emit_bytes(e, b + l->disp, (size_t)l->dispsz);
+	return true;
+}
+
+/* Store the confinement check's verdict path: RAX holds a linear address
+ * (RAX, RCX saved). Leaves RCX = 0 when it is outside the monitor hole. */
+static void confine_tail(struct xl *x)
+{
+	struct bt_emit *e = x->e;
+	bt_emit_store_rip(e, BT_RAX, vs(BT_VS_S_ADDR));
+	bt_emit_movzx_ecx_byte_rip(e, vs(BT_VS_S_ADDR) + 5);       /* bits 47..40 */
+	bt_emit_lea_rip(e, BT_RAX, BT_CONFINE_VA);
+	static const uint8_t movzx_tbl[] = { 0x0f, 0xb6, 0x0c, 0x08 }; /* movzx ecx, byte [rax+rcx] */
+	bt_emit_bytes(e, movzx_tbl, sizeof movzx_tbl);
+	static const uint8_t jrcxz_over[] = { 0xe3, VL_CALLOUT_LEN };
+	bt_emit_bytes(e, jrcxz_over, sizeof jrcxz_over);
+	callout(x, BT_CO_CONFINE, 0);
+}
+
+/* The check before an instruction with an explicit (ModRM) memory operand:
+ * compute its linear address with LEA (+ the FS/GS base mirror), look bits
+ * 47..40 up in the 256-byte table, call out CONFINE if it is in the hole.
+ * A canonical address is in the hole exactly when those bits are 0x80..0x87
+ * (a lower-half address has bit 47 clear). */
+static void confine_modrm(struct xl *x, const uint8_t *b, int len, uint64_t pc, const struct lay *l)
+{
+	struct bt_emit *e = x->e;
+	mark(x, x->goff, 0, 0, 0);
+	save(x, BT_RAX);
+	mark(x, x->goff, 1u << BT_RAX, 0, 0);
+	save(x, BT_RCX);
+	mark(x, x->goff, (1u << BT_RAX) | (1u << BT_RCX), 0, 0);
+	static const uint8_t lea[] = { 0x8d };
+	enc_mem(e, b, len, pc, l, lea, 1, BT_RAX);
+	if (l->seg) {
+		bt_emit_load_rip(e, BT_RCX, vs(l->seg == 0x64 ? BT_VS_FSBASE : BT_VS_GSBASE));
+		static const uint8_t add[] = { 0x48, 0x8d, 0x04, 0x08 };   /* lea rax, [rax+rcx] */
+		bt_emit_bytes(e, add, sizeof add);
+	}
+	confine_tail(x);
+	restore(x, BT_RCX);
+	mark(x, x->goff, 1u << BT_RAX, 0, 0);
+	restore(x, BT_RAX);
+	mark(x, x->goff, 0, 0, 0);
+}
+
+/* The same for a register holding an address: a string instruction's RSI
+ * or RDI (before it, goff = the instruction), or RSP just loaded with an
+ * arbitrary value (after the loading instruction, goff = the next one). */
+static void confine_reg_at(struct xl *x, unsigned reg, uint16_t goff)
+{
+	struct bt_emit *e = x->e;
+	mark(x, goff, 0, 0, 0);
+	save(x, BT_RAX);
+	mark(x, goff, 1u << BT_RAX, 0, 0);
+	save(x, BT_RCX);
+	mark(x, goff, (1u << BT_RAX) | (1u << BT_RCX), 0, 0);
+	uint8_t mov[3] = { 0x48, 0x89, (uint8_t)(0xc0 | ((reg & 7) << 3)) };   /* mov rax, reg */
+	bt_emit_bytes(e, mov, 3);
+	confine_tail(x);
+	restore(x, BT_RCX);
+	mark(x, goff, 1u << BT_RAX, 0, 0);
+	restore(x, BT_RAX);
+	mark(x, goff, 0, 0, 0);
+}
+static void confine_reg(struct xl *x, unsigned reg) { confine_reg_at(x, reg, x->goff); }
+
+/* Does the instruction load RSP with an arbitrary value (as opposed to
+ * moving it by a bounded amount: PUSH/POP/CALL/RET, ADD/SUB/AND with an
+ * immediate, LEA from RSP)? Then RSP is checked after it: the implicit
+ * stack accesses that follow are not checked one by one. */
+static bool loads_rsp(const cs_insn *ci)
+{
+	const cs_x86 *d = &ci->detail->x86;
+	if (ci->id == X86_INS_LEAVE)
+		return true;
+	bool rsp_dst = false;
+	for (int i = 0; i < d->op_count; i++)
+		if (d->operands[i].type == X86_OP_REG && d->operands[i].reg == X86_REG_RSP &&
+		    ((d->operands[i].access & CS_AC_WRITE) || ci->id == X86_INS_XCHG))
+			rsp_dst = true;
+	if (!rsp_dst)
+		return false;
+	switch (ci->id) {
+	case X86_INS_PUSH: case X86_INS_CALL: case X86_INS_RET:
+		return false;
+	case X86_INS_ADD: case X86_INS_SUB: case X86_INS_AND:
+		return d->op_count < 2 || d->operands[1].type != X86_OP_IMM;
+	case X86_INS_LEA:
+		return d->operands[1].mem.base != X86_REG_RSP || d->operands[1].mem.index != X86_REG_INVALID;
+	default:
+		return true;
+	}
+}
+
+/* Copy an instruction, fixing a RIP-relative operand. */
+static void ident(struct xl *x, const uint8_t *b, int len, uint64_t pc, const struct lay *l, bool has_modrm_mem)
+{
+	struct bt_emit *e = x->e;
+	mark(x, x->goff, 0, 0, 0);
+	if (!has_modrm_mem || !l->riprel) {
+		bt_emit_bytes(e, b, (size_t)len);
+		return;
+	}
+	int64_t disp = rd32(b + l->disp);
+	uint64_t target = pc + (uint64_t)len + (uint64_t)disp;
+	if (fits_s32(target)) {
+		/* absolute form: ModRM rm=100 + SIB 0x25 (no base, no index) + disp32 */
+		bt_emit_bytes(e, b, (size_t)l->modrm);
+		if (l->rex >= 0)
+			e->buf[e->len - (size_t)(l->modrm - l->rex)] &= (uint8_t)~2u;   /* REX.X = 0: no index */
+		bt_emit_u8(e, (uint8_t)((b[l->modrm] & 0x38) | 4));
+		bt_emit_u8(e, 0x25);
+		bt_emit_u32(e, (uint32_t)target);
+		bt_emit_bytes(e, b + l->disp + 4, (size_t)(len - l->disp - 4));
+		return;
+	}
+	/* far target: base register R (not the reg operand, not touched
+	 * implicitly) = target, [R] instead of [rip+disp] */
+	cs_regs rr, rw;
+	uint8_t nr = 0, nw = 0;
+	cs_insn *ci = NULL;
+	bool used[8] = { false };
+	unsigned regf = ((b[l->modrm] >> 3) & 7) | ((l->rex >= 0 && (b[l->rex] & 4)) ? 8 : 0);
+	if (regf < 8)
+		used[regf] = true;
+	if (cs_disasm(x->env->cs, b, (size_t)len, pc, 1, &ci) == 1 && cs_regs_access(x->env->cs, ci, rr, &nr, rw, &nw) == CS_ERR_OK) {
+		static const x86_reg fam[8][4] = {
+			{ X86_REG_RAX, X86_REG_EAX, X86_REG_AX, X86_REG_AL }, { X86_REG_RCX, X86_REG_ECX, X86_REG_CX, X86_REG_CL },
+			{ X86_REG_RDX, X86_REG_EDX, X86_REG_DX, X86_REG_DL }, { X86_REG_RBX, X86_REG_EBX, X86_REG_BX, X86_REG_BL },
+			{ 0, 0, 0, 0 }, { 0, 0, 0, 0 },
+			{ X86_REG_RSI, X86_REG_ESI, X86_REG_SI, X86_REG_SIL }, { X86_REG_RDI, X86_REG_EDI, X86_REG_DI, X86_REG_DIL } };
+		for (int r = 0; r < 8; r++)
+			for (int k = 0; k < 4; k++) {
+				for (int j = 0; j < nr; j++)
+					if (fam[r][k] && rr[j] == fam[r][k]) used[r] = true;
+				for (int j = 0; j < nw; j++)
+					if (fam[r][k] && rw[j] == fam[r][k]) used[r] = true;
+			}
+	}
+	if (ci)
+		cs_free(ci, 1);
+	static const unsigned cand[] = { BT_RAX, BT_RCX, BT_RDX, BT_RBX, BT_RSI, BT_RDI };
+	unsigned r = 8;
+	for (size_t k = 0; k < sizeof cand / sizeof cand[0]; k++)
+		if (!used[cand[k]]) { r = cand[k]; break; }
+	if (r == 8) {   /* uses every candidate (cannot happen in the ISA): refuse as #UD */
+		callout(x, BT_CO_FAULT, 0);
+		x->ended = true;
+		return;
+	}
+	save(x, r);
+	mark(x, x->goff, (uint8_t)(1u << r), 0, 0);
+	bt_emit_mov_imm64(e, r, target);
+	bt_emit_bytes(e, b, (size_t)l->modrm);
+	if (l->rex >= 0)
+		e->buf[e->len - (size_t)(l->modrm - l->rex)] &= (uint8_t)~3u;   /* no REX.X/B: base is r < 8 */
+	bt_emit_u8(e, (uint8_t)((b[l->modrm] & 0x38) | r));             /* mod 00, rm = r */
+	bt_emit_bytes(e, b + l->disp + 4, (size_t)(len - l->disp - 4));
+	mark(x, (uint16_t)(x->goff + len), (uint8_t)(1u << r), 0, 0);
+	restore(x, r);
+}
+
+/* The inline lookup: RAX = guest target, RAX and RCX saved; `delta` = the
+ * RSP change made since the instruction began. Jumps to the target's
+ * translation on a hit; a miss calls out LOOKUP_MISS (the VMM restores the
+ * registers and resumes at the target's translation). */
+static void lookup(struct xl *x, int8_t delta)
+{
+	struct bt_emit *e = x->e;
+	const uint8_t sv2 = (1u << BT_RAX) | (1u << BT_RCX), sv3 = sv2 | (1u << BT_RDX);
+	mark(x, x->goff, sv2, delta, 0);
+	save(x, BT_RDX);
+	mark(x, x->goff, sv3, delta, 0);
+	bt_emit_lea_rip(e, BT_RDX, BT_HASH_VA);
+	static const uint8_t idx[] = {
+		0x0f, 0xb7, 0xc8,              /* movzx ecx, ax          low 16 bits of the PC */
+		0x48, 0x8d, 0x0c, 0x09,        /* lea rcx, [rcx+rcx]     16-byte entries */
+		0x48, 0x8d, 0x14, 0xca,        /* lea rdx, [rdx+rcx*8]   &table[pc & 0xffff] */
+	};
+	bt_emit_bytes(e, idx, sizeof idx);
+	bt_emit_load_rip(e, BT_RCX, vs(BT_VS_LOOKUPS));
+	static const uint8_t inc[] = { 0x48, 0x8d, 0x49, 0x01 };   /* lea rcx, [rcx+1] */
+	bt_emit_bytes(e, inc, sizeof inc);
+	bt_emit_store_rip(e, BT_RCX, vs(BT_VS_LOOKUPS));
+	static const uint8_t cmp[] = {
+		0x48, 0x8b, 0x0a,              /* mov rcx, [rdx]         entry's guest PC */
+		0x48, 0xf7, 0xd1,              /* not rcx */
+		0x48, 0x8d, 0x4c, 0x01, 0x01,  /* lea rcx, [rcx+rax+1]   = target - entry PC */
+		0xe3, VL_CALLOUT_LEN,          /* jrcxz hit */
+	};
+	bt_emit_bytes(e, cmp, sizeof cmp);
+	callout(x, BT_CO_LOOKUP_MISS, 0);
+	static const uint8_t hit[] = { 0x48, 0x8b, 0x4a, 0x08 };   /* mov rcx, [rdx+8]: entry's TC address */
+	bt_emit_bytes(e, hit, sizeof hit);
+	bt_emit_store_rip(e, BT_RCX, vs(BT_VS_S_TGT));
+	restore(x, BT_RDX);
+	mark(x, x->goff, sv2, delta, 0);
+	restore(x, BT_RCX);
+	mark(x, x->goff, 1u << BT_RAX, delta, 0);
+	restore(x, BT_RAX);
+	mark(x, x->goff, 0, delta, 0);
+	bt_emit_jmp_ind_rip(e, vs(BT_VS_S_TGT));
+	x->ended = true;
+}
+
+/* A block exit to guest PC `target`: jmp rel32 to a stub made at the end. */
+static void exit_jmp(struct xl *x, uint64_t target, unsigned cc, bool cond)
+{
+	struct bt_block *b = x->blk;
+	if (b->nexits >= BT_MAX_EXITS) {
+		x->e->full = true;
+		return;
+	}
+	size_t at = cond ? bt_emit_jcc(x->e, cc, 0) : bt_emit_jmp(x->e, 0);
+	b->exit[b->nexits].target = target;
+	b->exit[b->nexits].jmp_off = (uint32_t)(at - x->start);
+	b->nexits++;
+}
+
+/* The pending-interrupt check after the virtual IF or CR8 changed: call out
+ * INTR_WINDOW when the VMM holds an interrupt (and, with `need_if`, the
+ * virtual IF is set). */
+static void pending_check(struct xl *x, uint16_t goff, bool need_if)
+{
+	struct bt_emit *e = x->e;
+	mark(x, goff, 0, 0, 0);
+	save(x, BT_RCX);
+	mark(x, goff, 1u << BT_RCX, 0, 0);
+	uint8_t skip = (uint8_t)(7 + 2 + VL_CALLOUT_LEN);   /* over the second test and the callout */
+	if (need_if) {
+		bt_emit_load_rip(e, BT_RCX, vs(BT_VS_VIF));
+		uint8_t j[2] = { 0xe3, skip };
+		bt_emit_bytes(e, j, 2);
+	}
+	bt_emit_load_rip(e, BT_RCX, vs(BT_VS_VPEND));
+	uint8_t j2[2] = { 0xe3, VL_CALLOUT_LEN };
+	bt_emit_bytes(e, j2, 2);
+	callout(x, BT_CO_INTR_WINDOW, 0);
+	restore(x, BT_RCX);
+	mark(x, goff, 0, 0, 0);
+}
+
+static bool is_modrm_mem(const cs_insn *ci, const uint8_t *b, const struct lay *l, int len)
+{
+	const cs_x86 *d = &ci->detail->x86;
+	bool mem = false;
+	for (int i = 0; i < d->op_count; i++)
+		if (d->operands[i].type == X86_OP_MEM)
+			mem = true;
+	if (!mem || l->modrm >= len)
+		return false;
+	switch (ci->id) {
+	case X86_INS_MOVSB: case X86_INS_MOVSW: case X86_INS_MOVSD: case X86_INS_MOVSQ:
+	case X86_INS_STOSB: case X86_INS_STOSW: case X86_INS_STOSD: case X86_INS_STOSQ:
+	case X86_INS_LODSB: case X86_INS_LODSW: case X86_INS_LODSD: case X86_INS_LODSQ:
+	case X86_INS_SCASB: case X86_INS_SCASW: case X86_INS_SCASD: case X86_INS_SCASQ:
+	case X86_INS_CMPSB: case X86_INS_CMPSW: case X86_INS_CMPSD: case X86_INS_CMPSQ:
+	case X86_INS_INSB: case X86_INS_INSW: case X86_INS_INSD:
+	case X86_INS_OUTSB: case X86_INS_OUTSW: case X86_INS_OUTSD:
+	case X86_INS_XLATB:
+		return false;
+	default:
+		break;
+	}
+	uint8_t op0 = b[l->op];
+	if (l->oplen == 1 && op0 >= 0xa0 && op0 <= 0xa3)   /* MOV moffs: no ModRM */
+		return false;
+	return (b[l->modrm] >> 6) != 3;
+}
+
+/* The class of a system instruction translated as a callout; BT_CO_COUNT
+ * when the instruction is not one. */
+static enum bt_callout sys_class(const cs_insn *ci, const uint8_t *b, const struct lay *l, int len, bool *ends)
+{
+	*ends = false;
+	uint8_t o0 = b[l->op], o1 = l->oplen > 1 ? b[l->op + 1] : 0;
+	switch (ci->id) {
+	case X86_INS_CPUID: return BT_CO_CPUID;
+	case X86_INS_IN: case X86_INS_OUT:
+	case X86_INS_INSB: case X86_INS_INSW: case X86_INS_INSD:
+	case X86_INS_OUTSB: case X86_INS_OUTSW: case X86_INS_OUTSD: return BT_CO_IO;
+	case X86_INS_RDMSR: return BT_CO_RDMSR;
+	case X86_INS_WRMSR: return BT_CO_WRMSR;
+	case X86_INS_INVLPG: return BT_CO_INVLPG;
+	case X86_INS_HLT: return BT_CO_HLT;
+	case X86_INS_SWAPGS: return BT_CO_SWAPGS;
+	case X86_INS_SYSRET: *ends = true; return BT_CO_SYSRET;
+	case X86_INS_IRET: case X86_INS_IRETD: case X86_INS_IRETQ: *ends = true; return BT_CO_IRET;
+	case X86_INS_LGDT: case X86_INS_LIDT: case X86_INS_LLDT: case X86_INS_LTR:
+	case X86_INS_SGDT: case X86_INS_SIDT: case X86_INS_SLDT: case X86_INS_STR:
+	case X86_INS_SMSW: case X86_INS_LMSW: case X86_INS_CLTS: return BT_CO_DESC;
+	case X86_INS_INT: case X86_INS_INT3: case X86_INS_INTO: case X86_INS_INT1:
+	case X86_INS_SYSCALL: case X86_INS_SYSENTER: *ends = true; return BT_CO_INTN;
+	case X86_INS_UD2: *ends = true; return BT_CO_FAULT;
+	case X86_INS_WBINVD: case X86_INS_INVD: case X86_INS_RDPMC: case X86_INS_VMCALL: case X86_INS_VMMCALL:
+	case X86_INS_MONITOR: case X86_INS_MWAIT: case X86_INS_XSETBV:
+	case X86_INS_LAR: case X86_INS_LSL: case X86_INS_VERR: case X86_INS_VERW:
+		return BT_CO_PRIV;
+	case X86_INS_RETF: case X86_INS_RETFQ: case X86_INS_LJMP: case X86_INS_LCALL:
+		*ends = true;   /* a far transfer: the VMM emulates it and dispatches */
+		return BT_CO_PRIV;
+	case X86_INS_PUSH: case X86_INS_POP: {
+		const cs_x86 *d = &ci->detail->x86;
+		if (d->op_count == 1 && d->operands[0].type == X86_OP_REG) {
+			x86_reg r = d->operands[0].reg;
+			bool sreg = r == X86_REG_CS || r == X86_REG_SS || r == X86_REG_DS || r == X86_REG_ES ||
+				    r == X86_REG_FS || r == X86_REG_GS;
+			/* PUSH Sreg reveals the deprivileged RPL; POP FS/GS loads a
+			 * data segment, which succeeds on the shadow GDT at ring 1 */
+			if (sreg && (ci->id == X86_INS_PUSH || r == X86_REG_SS))
+				return BT_CO_SEG;
+		}
+		return BT_CO_COUNT;
+	}
+	case X86_INS_MOV:
+		/* MOV from Sreg reveals the deprivileged RPL; MOV to SS needs the
+		 * VMM (RPL 0 selector at ring 1); DS/ES/FS/GS loads succeed on the
+		 * shadow GDT, as the hardware does them */
+		if (l->oplen == 1 && o0 == 0x8c)
+			return BT_CO_SEG;
+		if (l->oplen == 1 && o0 == 0x8e && l->modrm < len && ((b[l->modrm] >> 3) & 7) == 2)
+			return BT_CO_SEG;
+		if (l->oplen == 2 && o0 == 0x0f && (o1 == 0x21 || o1 == 0x23))
+			return BT_CO_PRIV;      /* MOV DR */
+		if (l->oplen == 2 && o0 == 0x0f && (o1 == 0x20 || o1 == 0x22))
+			return o1 == 0x22 ? BT_CO_CR_WRITE : BT_CO_CR_READ;
+		return BT_CO_COUNT;
+	default:
+		return BT_CO_COUNT;
+	}
+}
+
+static bool is_jcc(unsigned id, unsigned *cc)
+{
+	static const struct { unsigned id, cc; } t[] = {
+		{ X86_INS_JO, 0 }, { X86_INS_JNO, 1 }, { X86_INS_JB, 2 }, { X86_INS_JAE, 3 },
+		{ X86_INS_JE, 4 }, { X86_INS_JNE, 5 }, { X86_INS_JBE, 6 }, { X86_INS_JA, 7 },
+		{ X86_INS_JS, 8 }, { X86_INS_JNS, 9 }, { X86_INS_JP, 10 }, { X86_INS_JNP, 11 },
+		{ X86_INS_JL, 12 }, { X86_INS_JGE, 13 }, { X86_INS_JLE, 14 }, { X86_INS_JG, 15 },
+	};
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+		if (t[i].id == id) { *cc = t[i].cc; return true; }
+	return false;
+}
+
+static uint64_t branch_target(const cs_insn *ci)
+{
+	const cs_x86 *d = &ci->detail->x86;
+	return (uint64_t)d->operands[0].imm;
+}
+
+/* Translate one decoded guest instruction. */
+static void xl_insn(struct xl *x, const cs_insn *ci, const uint8_t *b, int len, uint64_t pc)
+{
+	struct bt_emit *e = x->e;
+	struct lay l;
+	layout(b, len, &l);
+	uint64_t next = pc + (uint64_t)len;
+	uint16_t gnext = (uint16_t)(x->goff + len);
+	unsigned cc;
+	bool ends;
+
+	if (x->env->hot && x->env->hot(x->env->arg, pc)) {   /* adaptive BT */
+		mark(x, x->goff, 0, 0, 0);
+		callout(x, BT_CO_PTE_WRITE, 0);
+		mark(x, gnext, 0, 0, 0);
+		return;
+	}
+	if (len == 7 && b[0] == 0x0f && b[1] == 0x1f && b[2] == 0x80 &&
+	    (((uint32_t)rd32(b + 3)) & VL_MARK_MAGIC_MASK) == VL_MARK_MAGIC) {
+		/* a region marker: the VMM switches the region (and folds the
+		 * counts translated code keeps) at exactly this point */
+		mark(x, x->goff, 0, 0, 0);
+		bt_emit_callout(e, BT_CO_ID(BT_CO_MARKER, 0));
+		mark(x, gnext, 0, 0, 0);
+		return;
+	}
+	if (is_jcc(ci->id, &cc)) {
+		mark(x, x->goff, 0, 0, 0);
+		exit_jmp(x, branch_target(ci), cc, true);
+		exit_jmp(x, next, 0, false);
+		x->ended = true;
+		return;
+	}
+	switch (ci->id) {
+	case X86_INS_JMP:
+		if (ci->detail->x86.operands[0].type == X86_OP_IMM) {
+			mark(x, x->goff, 0, 0, 0);
+			exit_jmp(x, branch_target(ci), 0, false);
+			x->ended = true;
+			return;
+		}
+		/* fall through: indirect JMP */
+		__attribute__((fallthrough));
+	case X86_INS_CALL: {
+		const cs_x86_op *o = &ci->detail->x86.operands[0];
+		bool call = ci->id == X86_INS_CALL;
+		if (o->type == X86_OP_IMM) {   /* direct CALL */
+			mark(x, x->goff, 0, 0, 0);
+			if (fits_s32(next)) {
+				bt_emit_push_imm(e, (int32_t)next);
+			} else {
+				save(x, BT_RAX);
+				mark(x, x->goff, 1u << BT_RAX, 0, 0);
+				bt_emit_mov_imm64(e, BT_RAX, next);
+				bt_emit_u8(e, 0x50);   /* push rax */
+				mark(x, x->goff, 1u << BT_RAX, -8, 0);
+				restore(x, BT_RAX);
+			}
+			mark(x, x->goff, 0, -8, 0);
+			exit_jmp(x, branch_target(ci), 0, false);
+			x->ended = true;
+			return;
+		}
+		/* indirect: RAX = target (read before the push, as the CPU does) */
+		mark(x, x->goff, 0, 0, 0);
+		save(x, BT_RAX);
+		mark(x, x->goff, 1u << BT_RAX, 0, 0);
+		save(x, BT_RCX);
+		mark(x, x->goff, (1u << BT_RAX) | (1u << BT_RCX), 0, 0);
+		if (o->type == X86_OP_REG) {
+			unsigned r = (b[l.modrm] & 7) | ((l.rex >= 0 && (b[l.rex] & 1)) ? 8 : 0);
+			uint8_t mov[3] = { (uint8_t)(0x48 | ((r & 8) ? 4 : 0)), 0x89, (uint8_t)(0xc0 | ((r & 7) << 3)) };   /* mov rax, r */
+			bt_emit_bytes(e, mov, 3);
+		} else {
+			static const uint8_t mov[] = { 0x8b };
+			if (!enc_mem(e, b, len, pc, &l, mov, 1, BT_RAX)) {
+				/* a RIP-relative pointer beyond +-2 GiB of 0: load it by address */
+				uint64_t ptr = next + (uint64_t)(int64_t)rd32(b + l.disp);
+				bt_emit_mov_imm64(e, BT_RAX, ptr);
+				static const uint8_t ld[] = { 0x48, 0x8b, 0x00 };   /* mov rax, [rax] */
+				bt_emit_bytes(e, ld, 3);
+			}
+		}
+		int8_t delta = 0;
+		if (call) {
+			if (fits_s32(next)) {
+				bt_emit_push_imm(e, (int32_t)next);
+			} else {
+				bt_emit_mov_imm64(e, BT_RCX, next);
+				bt_emit_u8(e, 0x51);   /* push rcx */
+			}
+			delta = -8;
+		}
+		lookup(x, delta);
+		return;
+	}
+	case X86_INS_RET: {
+		mark(x, x->goff, 0, 0, 0);
+		save(x, BT_RAX);
+		mark(x, x->goff, 1u << BT_RAX, 0, 0);
+		save(x, BT_RCX);
+		mark(x, x->goff, (1u << BT_RAX) | (1u << BT_RCX), 0, 0);
+		bt_emit_u8(e, 0x58);   /* pop rax */
+		int delta = 8;
+		if (ci->detail->x86.op_count == 1 && ci->detail->x86.operands[0].type == X86_OP_IMM) {
+			int64_t n = ci->detail->x86.operands[0].imm;
+			if (n > 0) {
+				/* lea rsp, [rsp + n] */
+				mark(x, x->goff, (1u << BT_RAX) | (1u << BT_RCX), 8, 0);
+				uint8_t lea[4] = { 0x48, 0x8d, 0xa4, 0x24 };
+				bt_emit_bytes(e, lea, 4);
+				bt_emit_u32(e, (uint32_t)n);
+				delta += (int)n;
+			}
+		}
+		if (delta > 127) {   /* the map's delta is 8 bits: such a RET is left to the VMM */
+			x->e->full = true;
+			return;
+		}
+		lookup(x, (int8_t)delta);
+		return;
+	}
+	case X86_INS_JRCXZ: case X86_INS_JECXZ: case X86_INS_LOOP: case X86_INS_LOOPE: case X86_INS_LOOPNE: {
+		/* rel8 only: a local hop to a rel32 jump for the taken side */
+		mark(x, x->goff, 0, 0, 0);
+		bt_emit_bytes(e, b, (size_t)(len - 1));
+		bt_emit_u8(e, 5);
+		exit_jmp(x, next, 0, false);
+		exit_jmp(x, branch_target(ci), 0, false);
+		/* exits: [0] fall-through, [1] taken */
+		x->ended = true;
+		return;
+	}
+	case X86_INS_CLI:
+		mark(x, x->goff, 0, 0, 0);
+		bt_emit_store_imm_rip(e, 0, vs(BT_VS_VIF));
+		mark(x, gnext, 0, 0, 0);
+		return;
+	case X86_INS_STI:
+		mark(x, x->goff, 0, 0, 0);
+		bt_emit_store_imm_rip(e, 0x200, vs(BT_VS_VIF));
+		mark(x, gnext, 0, 0, 0);
+		/* STI's one-instruction shadow: the pending check comes after the
+		 * next instruction (sti; hlt sleeps with the interrupt arriving
+		 * in the HLT, as on hardware). */
+		x->sti_shadow = true;
+		return;
+	case X86_INS_PUSHFQ:
+		if (l.npfx == 0) {
+			mark(x, x->goff, 0, 0, 0);
+			bt_emit_u8(e, 0x9c);   /* pushfq: the image slot */
+			mark(x, x->goff, 0, -8, 0);
+			bt_emit_u8(e, 0x9c);   /* pushfq: the flags, to restore */
+			mark(x, x->goff, 0, -16, 0);
+			save(x, BT_RAX);
+			mark(x, x->goff, 1u << BT_RAX, -16, 0);
+			static const uint8_t fix[] = {
+				0x48, 0x8b, 0x44, 0x24, 0x08,          /* mov rax, [rsp+8] */
+				0x48, 0x25, 0xff, 0xfd, 0xff, 0xff,    /* and rax, ~0x200 */
+			};
+			bt_emit_bytes(e, fix, sizeof fix);
+			/* or rax, [rip -> vif] */
+			{
+				static const uint8_t op[] = { 0x48, 0x0b, 0x05 };
+				bt_emit_bytes(e, op, 3);
+				bt_emit_u32(e, (uint32_t)(vs(BT_VS_VIF) - (bt_emit_pc(e) + 4)));
+			}
+			static const uint8_t st[] = { 0x48, 0x89, 0x44, 0x24, 0x08 };   /* mov [rsp+8], rax */
+			bt_emit_bytes(e, st, sizeof st);
+			restore(x, BT_RAX);
+			mark(x, x->goff, 0, -16, 0);
+			bt_emit_u8(e, 0x9d);   /* popfq: the guest's arithmetic flags back */
+			mark(x, gnext, 0, 0, 0);
+			return;
+		}
+		break;
+	case X86_INS_POPFQ:
+		if (l.npfx == 0) {
+			mark(x, x->goff, 0, 0, 0);
+			save(x, BT_RAX);
+			mark(x, x->goff, 1u << BT_RAX, 0, 0);
+			static const uint8_t ld[] = {
+				0x48, 0x8b, 0x04, 0x24,          /* mov rax, [rsp] */
+				0x25, 0x00, 0x02, 0x00, 0x00,    /* and eax, 0x200 */
+			};
+			bt_emit_bytes(e, ld, sizeof ld);
+			bt_emit_u8(e, 0x9d);   /* popfq: arithmetic flags (IF: ignored at CPL 1 > IOPL) */
+			mark(x, gnext, 1u << BT_RAX, 0, BT_MAP_ATOMIC);
+			bt_emit_store_rip(e, BT_RAX, vs(BT_VS_VIF));
+			mark(x, gnext, 1u << BT_RAX, 0, 0);
+			restore(x, BT_RAX);
+			pending_check(x, gnext, true);
+			return;
+		}
+		break;
+	default:
+		break;
+	}
+
+	/* MOV to/from CR8: in-TC on the virtual TPR */
+	if (ci->id == X86_INS_MOV && l.oplen == 2 && b[l.op] == 0x0f && (b[l.op + 1] == 0x20 || b[l.op + 1] == 0x22)) {
+		unsigned crn = ((b[l.modrm] >> 3) & 7) | ((l.rex >= 0 && (b[l.rex] & 4)) ? 8 : 0);
+		unsigned gpr = (b[l.modrm] & 7) | ((l.rex >= 0 && (b[l.rex] & 1)) ? 8 : 0);
+		if (crn == 8) {
+			mark(x, x->goff, 0, 0, 0);
+			if (b[l.op + 1] == 0x22) {
+				bt_emit_store_rip(e, gpr, vs(BT_VS_VCR8));
+				pending_check(x, gnext, true);
+			} else {
+				bt_emit_load_rip(e, gpr, vs(BT_VS_VCR8));
+				mark(x, gnext, 0, 0, 0);
+			}
+			return;
+		}
+	}
+
+	enum bt_callout k = sys_class(ci, b, &l, len, &ends);
+	if (k == BT_CO_COUNT && (ci->id == X86_INS_PUSHFQ || ci->id == X86_INS_POPFQ ||
+				 ci->id == X86_INS_PUSHF || ci->id == X86_INS_POPF))
+		k = BT_CO_PRIV;   /* 16-bit PUSHF/POPF: the VMM emulates */
+	if (k != BT_CO_COUNT) {
+		mark(x, x->goff, 0, 0, 0);
+		callout(x, k, 0);
+		mark(x, gnext, 0, 0, 0);
+		if (ends)
+			x->ended = true;
+		return;
+	}
+
+	/* IDENT */
+	bool mem = is_modrm_mem(ci, b, &l, len);
+	bool noaccess = ci->id == X86_INS_LEA || ci->id == X86_INS_NOP ||
+			ci->id == X86_INS_PREFETCH || ci->id == X86_INS_PREFETCHW ||
+			ci->id == X86_INS_PREFETCHT0 || ci->id == X86_INS_PREFETCHT1 ||
+			ci->id == X86_INS_PREFETCHT2 || ci->id == X86_INS_PREFETCHNTA;
+	if (mem && !noaccess) {
+		if (l.riprel) {
+			uint64_t t = next + (uint64_t)(int64_t)rd32(b + l.disp);
+			if (in_hole(t) || in_hole(t + 15)) {
+				mark(x, x->goff, 0, 0, 0);
+				callout(x, BT_CO_CONFINE, 0);
+				x->ended = true;
+				return;
+			}
+		} else if (x->env->confine) {
+			bool abs32 = l.sib >= 0 && (b[l.sib] & 7) == 5 && (b[l.modrm] >> 6) == 0 &&
+				     ((b[l.sib] >> 3) & 7) == 4 && !(l.rex >= 0 && (b[l.rex] & 2));
+			if (!abs32 || l.seg)   /* [disp32] alone lies in the top or bottom 2 GiB */
+				confine_modrm(x, b, len, pc, &l);
+		}
+	} else if (x->env->confine && !noaccess) {
+		switch (ci->id) {
+		case X86_INS_MOVSB: case X86_INS_MOVSW: case X86_INS_MOVSD: case X86_INS_MOVSQ:
+		case X86_INS_CMPSB: case X86_INS_CMPSW: case X86_INS_CMPSD: case X86_INS_CMPSQ:
+			confine_reg(x, BT_RSI);
+			confine_reg(x, BT_RDI);
+			break;
+		case X86_INS_STOSB: case X86_INS_STOSW: case X86_INS_STOSD: case X86_INS_STOSQ:
+		case X86_INS_SCASB: case X86_INS_SCASW: case X86_INS_SCASD: case X86_INS_SCASQ:
+			confine_reg(x, BT_RDI);
+			break;
+		case X86_INS_LODSB: case X86_INS_LODSW: case X86_INS_LODSD: case X86_INS_LODSQ:
+			confine_reg(x, BT_RSI);
+			break;
+		default:
+			break;
+		}
+		uint8_t op0 = l.op < len ? b[l.op] : 0;
+		if (l.oplen == 1 && op0 >= 0xa0 && op0 <= 0xa3 && len >= l.op + 9) {   /* MOV moffs64 */
+			uint64_t a = 0;
+			for (int i = 0; i < 8; i++)
+				a |= (uint64_t)b[l.op + 1 + i] << (8 * i);
+			if (in_hole(a)) {
+				mark(x, x->goff, 0, 0, 0);
+				callout(x, BT_CO_CONFINE, 0);
+				x->ended = true;
+				return;
+			}
+		}
+	}
+	ident(x, b, len, pc, &l, mem);
+	if (x->env->confine && !x->ended && loads_rsp(ci))
+		confine_reg_at(x, BT_RSP, (uint16_t)(x->goff + len));
+}
+
+enum bt_xl_rc bt_translate(const struct bt_xlate_env *env, uint64_t gva, struct bt_emit *e, struct bt_block *blk)
+{
+	struct xl x = { .env = env, .e = e, .blk = blk, .start = e->len };
+	unsigned max = env->max_insns ? env->max_insns : BT_MAX_INSNS;
+	if (max > BT_MAX_INSNS)
+		max = BT_MAX_INSNS;
+	struct bt_mapent *map = blk->map;
+	unsigned cap = blk->map_cap;
+	memset(blk, 0, sizeof *blk);
+	blk->map = map;
+	blk->map_cap = map ? cap : 0;
+	blk->gva = gva;
+	blk->tc_va = bt_emit_pc(e);
+	uint64_t pc = gva;
+	cs_insn *ci = cs_malloc(env->cs);
+	if (!ci) {
+		e->full = true;
+		return BT_XL_FULL;
+	}
+	while (!x.ended && blk->ninsns < max && !e->full) {
+		uint8_t buf[16];
+		size_t got = env->fetch(env->arg, pc, buf, 15);
+		if (got == 0) {
+			if (blk->ninsns == 0) {
+				cs_free(ci, 1);
+				return BT_XL_NOCODE;
+			}
+			break;   /* end the block before the unreadable instruction */
+		}
+		const uint8_t *p = buf;
+		size_t n = got;
+		uint64_t a = pc;
+		x.goff = (uint16_t)(pc - gva);
+		if (!cs_disasm_iter(env->cs, &p, &n, &a, ci)) {
+			if (got < 15 && blk->ninsns > 0)
+				break;   /* may continue on a page that is not there: let the dispatcher see */
+			if (got < 15) {
+				cs_free(ci, 1);
+				return BT_XL_NOCODE;
+			}
+			/* not an instruction: #UD where it is */
+			mark(&x, x.goff, 0, 0, 0);
+			callout(&x, BT_CO_FAULT, 0);
+			x.ended = true;
+			blk->ninsns++;
+			blk->glen = (uint32_t)(pc - gva + 1);
+			break;
+		}
+		int len = ci->size;
+		bool shadow = x.sti_shadow;
+		x.sti_shadow = false;
+		xl_insn(&x, ci, buf, len, pc);
+		if (shadow && !x.ended && !x.sti_shadow)
+			pending_check(&x, (uint16_t)(x.goff + len), true);
+		blk->ninsns++;
+		pc += (uint64_t)len;
+		blk->glen = (uint32_t)(pc - gva);
+	}
+	cs_free(ci, 1);
+	if (!x.ended) {   /* ran to the length bound: continue at the next guest PC */
+		mark(&x, (uint16_t)(pc - gva), 0, 0, 0);
+		exit_jmp(&x, pc, 0, false);
+	}
+	/* exit stubs */
+	for (unsigned i = 0; i < blk->nexits; i++) {
+		mark(&x, (uint16_t)i, 0, 0, BT_MAP_EXIT);
+		blk->exit[i].stub_off = (uint32_t)(e->len - x.start);
+		bt_emit_callout(e, BT_CO_ID(BT_CO_EXIT, i));
+		bt_emit_patch_rel32(e, x.start + blk->exit[i].jmp_off, blk->tc_va + blk->exit[i].stub_off);
+	}
+	if (e->full)
+		return BT_XL_FULL;
+	blk->tc_len = (uint32_t)(e->len - x.start);
+	return BT_XL_OK;
+}
+
+const struct bt_mapent *bt_map_find(const struct bt_block *blk, uint32_t off)
+{
+	const struct bt_mapent *best = NULL;
+	for (unsigned i = 0; i < blk->nmap; i++) {
+		if (blk->map[i].tc_off > off)
+			break;
+		best = &blk->map[i];
+	}
+	return best;
+}

@@ -1,0 +1,788 @@
+/* test_bt_translate.c — the binary translator (engines/bt/bt_translate.c):
+ * for every non-IDENT class, the emitted code disassembled with Capstone
+ * (an oracle independent of the emitter) and checked; and translated code
+ * executed on the machine model at CPL 1 with the monitor hole mapped, so
+ * the sequences are checked by what they do: virtual IF through
+ * CLI/STI/PUSHF/POPF with the arithmetic flags kept, the inline lookup's
+ * hit and miss, RIP-relative fix-ups, confinement of memory operands to
+ * outside the monitor hole, and the TC -> guest-RIP map of a fault raised
+ * inside a sequence. */
+#include <elf.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <capstone/capstone.h>
+
+#include "virtlab/machine.h"
+#include "../support/mini_elf.h"
+#include "../support/test_profile.h"
+#include "../../engines/bt/bt_translate.h"
+
+/* ---- translation without a machine ----------------------------------------- */
+#define KPC 0xffffffff80200000ull   /* kernel-text guest PC */
+
+struct gcode { uint64_t va; const uint8_t *b; size_t n; };
+
+static size_t fetch(void *arg, uint64_t va, uint8_t *buf, size_t n)
+{
+	const struct gcode *g = arg;
+	if (va < g->va || va >= g->va + g->n)
+		return 0;
+	size_t off = (size_t)(va - g->va), k = g->n - off < n ? g->n - off : n;
+	memcpy(buf, g->b + off, k);
+	return k;
+}
+
+static uint64_t hot_pc;
+static bool hot(void *arg, uint64_t va) { return va == hot_pc; }
+
+static uint8_t tcbuf[65536];
+static struct bt_mapent blk_map[BT_MAX_MAP];
+static struct bt_block blk = { .map = blk_map, .map_cap = BT_MAX_MAP };
+static csh cs;
+
+static int grp_setup(void **st) { return bt_cs_open(&cs) ? -1 : 0; }
+static int grp_teardown(void **st) { cs_close(&cs); return 0; }
+
+/* Translate `code` at pc into tcbuf at BT_TC_VA. */
+static enum bt_xl_rc xlate(uint64_t pc, const uint8_t *code, size_t n, bool confine, struct bt_emit *e)
+{
+	static struct gcode g;
+	g = (struct gcode){ pc, code, n };
+	struct bt_xlate_env env = { .cs = cs, .fetch = fetch, .hot = hot, .arg = &g, .confine = confine };
+	*e = (struct bt_emit){ .buf = tcbuf, .va = BT_TC_VA, .cap = sizeof tcbuf };
+	return bt_translate(&env, pc, e, &blk);
+}
+
+/* The emitted block disassembled with Capstone. */
+struct dis { size_t n; cs_insn *ci; };
+static struct dis disas(const struct bt_emit *e)
+{
+	struct dis d = { 0, NULL };
+	d.n = cs_disasm(cs, e->buf, e->len, e->va, 0, &d.ci);
+	return d;
+}
+static void dis_free(struct dis *d) { if (d->n) cs_free(d->ci, d->n); }
+
+/* Callout id at TC address va (the escape bytes then imm32), or -1. */
+static int64_t callout_at(const struct bt_emit *e, uint64_t va)
+{
+	size_t off = (size_t)(va - e->va);
+	static const uint8_t co[] = VL_CALLOUT_BYTES;
+	if (off + VL_CALLOUT_LEN > e->len || memcmp(e->buf + off, co, sizeof co))
+		return -1;
+	uint32_t id;
+	memcpy(&id, e->buf + off + 3, 4);
+	return id;
+}
+
+/* Count the callouts of kind k in the emitted bytes (scan at instruction
+ * starts: Capstone stops at the UD0 escape, so walk it by hand). */
+static unsigned count_callouts(const struct bt_emit *e, unsigned k)
+{
+	unsigned c = 0;
+	size_t off = 0;
+	while (off < e->len) {
+		int64_t id = callout_at(e, e->va + off);
+		if (id >= 0) {
+			if (BT_CO_KIND((uint32_t)id) == k)
+				c++;
+			off += VL_CALLOUT_LEN;
+			continue;
+		}
+		cs_insn *ci;
+		size_t n = cs_disasm(cs, e->buf + off, e->len - off, e->va + off, 1, &ci);
+		assert_int_equal(n, 1);
+		off += ci[0].size;
+		cs_free(ci, 1);
+	}
+	return c;
+}
+
+/* Mnemonics of the emitted code up to the first callout, joined by ';'. */
+static void mnems(const struct bt_emit *e, char *out, size_t outn)
+{
+	size_t off = 0, o = 0;
+	out[0] = 0;
+	while (off < e->len && callout_at(e, e->va + off) < 0) {
+		cs_insn *ci;
+		if (cs_disasm(cs, e->buf + off, e->len - off, e->va + off, 1, &ci) != 1)
+			break;
+		o += (size_t)snprintf(out + o, outn - o, "%s%s", o ? ";" : "", ci[0].mnemonic);
+		off += ci[0].size;
+		cs_free(ci, 1);
+	}
+}
+
+static void test_ident_copied(void **st)
+{
+	static const uint8_t code[] = { 0x48, 0x01, 0xd8, 0x48, 0x89, 0xc1, 0x0f, 0x31, 0xc3 };   /* add rax,rbx; mov rcx,rax; rdtsc; ret */
+	struct bt_emit e;
+	assert_int_equal(xlate(KPC, code, sizeof code, false, &e), BT_XL_OK);
+	assert_memory_equal(tcbuf, code, 8);   /* IDENT: the same bytes */
+	assert_int_equal(blk.ninsns, 4);
+	assert_int_equal(blk.glen, sizeof code);
+	assert_int_equal(blk.tc_len, e.len);
+	assert_int_equal(blk.nexits, 0);
+	const struct bt_mapent *me = bt_map_find(&blk, 6);
+	assert_non_null(me);
+	assert_int_equal(me->goff, 6);   /* rdtsc */
+	assert_int_equal(me->saved, 0);
+}
+
+static void test_riprel_absolute(void **st)
+{
+	/* mov rax, [rip+0x100]; add dword [rip-0x20], 5; ret */
+	static const uint8_t code[] = { 0x48, 0x8b, 0x05, 0x00, 0x01, 0x00, 0x00,
+					0x83, 0x05, 0xe0, 0xff, 0xff, 0xff, 0x05, 0xc3 };
+	struct bt_emit e;
+	assert_int_equal(xlate(KPC, code, sizeof code, false, &e), BT_XL_OK);
+	struct dis d = disas(&e);
+	assert_true(d.n >= 2);
+	const cs_x86 *x0 = &d.ci[0].detail->x86, *x1 = &d.ci[1].detail->x86;
+	assert_int_equal(d.ci[0].id, X86_INS_MOV);
+	assert_int_equal(x0->operands[1].type, X86_OP_MEM);
+	assert_int_equal(x0->operands[1].mem.base, X86_REG_INVALID);
+	assert_int_equal(x0->operands[1].mem.index, X86_REG_INVALID);
+	assert_int_equal((uint64_t)x0->operands[1].mem.disp, KPC + 7 + 0x100);
+	assert_int_equal(d.ci[1].id, X86_INS_ADD);
+	assert_int_equal(x1->operands[0].mem.base, X86_REG_INVALID);
+	assert_int_equal((uint64_t)x1->operands[0].mem.disp, KPC + 14 - 0x20);
+	assert_int_equal(x1->operands[1].imm, 5);
+	dis_free(&d);
+}
+
+static void test_riprel_far_uses_scratch(void **st)
+{
+	/* at a lower-half PC above 2 GiB: mov eax, [rip+0x10] -> a base register */
+	static const uint8_t code[] = { 0x8b, 0x05, 0x10, 0x00, 0x00, 0x00, 0xc3 };
+	const uint64_t pc = 0x100000000000ull;
+	struct bt_emit e;
+	assert_int_equal(xlate(pc, code, sizeof code, false, &e), BT_XL_OK);
+	struct dis d = disas(&e);
+	/* mov [slot r], r; movabs r, target; mov eax, [r]; mov r, [slot r] */
+	assert_true(d.n >= 4);
+	assert_int_equal(d.ci[1].id, X86_INS_MOVABS);
+	x86_reg r = d.ci[1].detail->x86.operands[0].reg;
+	assert_int_not_equal(r, X86_REG_RAX);   /* eax is the destination */
+	assert_int_equal((uint64_t)d.ci[1].detail->x86.operands[1].imm, pc + 6 + 0x10);
+	assert_int_equal(d.ci[2].detail->x86.operands[1].mem.base, r);
+	assert_int_equal(d.ci[2].detail->x86.operands[1].mem.disp, 0);
+	dis_free(&d);
+}
+
+static void test_jcc_two_exits(void **st)
+{
+	static const uint8_t code[] = { 0x48, 0x85, 0xc0, 0x74, 0x10 };   /* test rax,rax; je +0x10 */
+	struct bt_emit e;
+	assert_int_equal(xlate(KPC, code, sizeof code, false, &e), BT_XL_OK);
+	assert_int_equal(blk.nexits, 2);
+	assert_int_equal(blk.exit[0].target, KPC + 5 + 0x10);
+	assert_int_equal(blk.exit[1].target, KPC + 5);
+	struct dis d = disas(&e);
+	assert_true(d.n >= 3);
+	assert_int_equal(d.ci[1].id, X86_INS_JE);
+	assert_int_equal(d.ci[1].size, 6);   /* rel32 form, patchable */
+	assert_int_equal((uint64_t)d.ci[1].detail->x86.operands[0].imm, BT_TC_VA + blk.exit[0].stub_off);
+	assert_int_equal(d.ci[2].id, X86_INS_JMP);
+	assert_int_equal((uint64_t)d.ci[2].detail->x86.operands[0].imm, BT_TC_VA + blk.exit[1].stub_off);
+	dis_free(&d);
+	assert_int_equal(callout_at(&e, BT_TC_VA + blk.exit[0].stub_off), BT_CO_ID(BT_CO_EXIT, 0));
+	assert_int_equal(callout_at(&e, BT_TC_VA + blk.exit[1].stub_off), BT_CO_ID(BT_CO_EXIT, 1));
+	const struct bt_mapent *me = bt_map_find(&blk, blk.exit[1].stub_off);
+	assert_true(me->flags & BT_MAP_EXIT);
+	assert_int_equal(me->goff, 1);
+}
+
+static void test_loop_rel8(void **st)
+{
+	static const uint8_t code[] = { 0xe2, 0xfe };   /* loop $ */
+	struct bt_emit e;
+	assert_int_equal(xlate(KPC, code, sizeof code, false, &e), BT_XL_OK);
+	assert_int_equal(blk.nexits, 2);
+	assert_int_equal(blk.exit[0].target, KPC + 2);   /* fall-through */
+	assert_int_equal(blk.exit[1].target, KPC);       /* taken */
+	struct dis d = disas(&e);
+	assert_int_equal(d.ci[0].id, X86_INS_LOOP);
+	assert_int_equal((uint64_t)d.ci[0].detail->x86.operands[0].imm, BT_TC_VA + 2 + 5);
+	dis_free(&d);
+}
+
+static void test_call_direct(void **st)
+{
+	static const uint8_t code[] = { 0xe8, 0x00, 0x10, 0x00, 0x00 };   /* call +0x1000 */
+	struct bt_emit e;
+	assert_int_equal(xlate(KPC, code, sizeof code, false, &e), BT_XL_OK);
+	struct dis d = disas(&e);
+	assert_int_equal(d.ci[0].id, X86_INS_PUSH);
+	assert_int_equal((uint64_t)d.ci[0].detail->x86.operands[0].imm, KPC + 5);   /* the GUEST return address */
+	assert_int_equal(d.ci[1].id, X86_INS_JMP);
+	dis_free(&d);
+	assert_int_equal(blk.nexits, 1);
+	assert_int_equal(blk.exit[0].target, KPC + 5 + 0x1000);
+}
+
+static void test_ret_lookup(void **st)
+{
+	static const uint8_t code[] = { 0xc3 };
+	struct bt_emit e;
+	char m[512];
+	assert_int_equal(xlate(KPC, code, sizeof code, false, &e), BT_XL_OK);
+	mnems(&e, m, sizeof m);
+	assert_string_equal(m, "mov;mov;pop;mov;lea;movzx;lea;lea;mov;lea;mov;mov;not;lea;jrcxz");
+	assert_int_equal(count_callouts(&e, BT_CO_LOOKUP_MISS), 1);
+	assert_int_equal(blk.nexits, 0);
+	/* the sequence ends in jmp [rip -> S_TGT] */
+	struct dis d = disas(&e);
+	assert_int_equal(d.ci[d.n - 1].id, X86_INS_JMP);
+	dis_free(&d);
+	/* map: at the pop, RAX and RCX are in their slots, RSP not moved yet */
+	const struct bt_mapent *me = bt_map_find(&blk, 14);
+	assert_int_equal(me->goff, 0);
+	assert_int_equal(me->saved, (1u << 0) | (1u << 1));
+	assert_int_equal(me->rsp_delta, 0);
+	me = bt_map_find(&blk, 15);
+	assert_int_equal(me->rsp_delta, 8);
+}
+
+static void test_indirect_call(void **st)
+{
+	static const uint8_t code[] = { 0xff, 0x50, 0x08 };   /* call [rax+8] */
+	struct bt_emit e;
+	char m[512];
+	assert_int_equal(xlate(KPC, code, sizeof code, false, &e), BT_XL_OK);
+	mnems(&e, m, sizeof m);
+	assert_true(strncmp(m, "mov;mov;mov;push;mov;lea", 24) == 0);
+	struct dis d = disas(&e);
+	assert_int_equal(d.ci[2].detail->x86.operands[1].mem.base, X86_REG_RAX);
+	assert_int_equal(d.ci[2].detail->x86.operands[1].mem.disp, 8);
+	assert_int_equal((uint64_t)d.ci[3].detail->x86.operands[0].imm, KPC + 3);
+	dis_free(&d);
+}
+
+static void test_virtual_if_sequences(void **st)
+{
+	struct bt_emit e;
+	char m[512];
+	static const uint8_t cli[] = { 0xfa, 0xf4 };
+	assert_int_equal(xlate(KPC, cli, sizeof cli, false, &e), BT_XL_OK);
+	mnems(&e, m, sizeof m);
+	assert_string_equal(m, "mov");   /* mov qword [rip -> vif], 0; then the HLT callout */
+	struct dis d = disas(&e);
+	assert_int_equal((uint64_t)d.ci[0].detail->x86.operands[0].mem.disp + d.ci[0].address + d.ci[0].size, BT_VSTATE_VA + BT_VS_VIF);
+	assert_int_equal(d.ci[0].detail->x86.operands[1].imm, 0);
+	dis_free(&d);
+	assert_int_equal(count_callouts(&e, BT_CO_HLT), 1);
+
+	static const uint8_t pushf[] = { 0x9c, 0xc3 };
+	assert_int_equal(xlate(KPC, pushf, sizeof pushf, false, &e), BT_XL_OK);
+	mnems(&e, m, sizeof m);
+	assert_true(strncmp(m, "pushfq;pushfq;mov;mov;and;or;mov;mov;popfq;", 43) == 0);
+
+	static const uint8_t popf[] = { 0x9d, 0xc3 };
+	assert_int_equal(xlate(KPC, popf, sizeof popf, false, &e), BT_XL_OK);
+	mnems(&e, m, sizeof m);
+	assert_true(strncmp(m, "mov;mov;and;popfq;mov;mov;mov;mov;jrcxz;mov;jrcxz", 49) == 0);
+	assert_int_equal(count_callouts(&e, BT_CO_INTR_WINDOW), 1);
+	/* after the POPFQ, before vIF is written: no rollback (atomic) */
+	assert_int_equal(callout_at(&e, BT_TC_VA), -1);
+	bool atomic = false;
+	for (unsigned i = 0; i < blk.nmap; i++)
+		atomic |= (blk.map[i].flags & BT_MAP_ATOMIC) != 0;
+	assert_true(atomic);
+
+	/* STI's shadow: the pending check comes after the next instruction */
+	static const uint8_t sti[] = { 0xfb, 0x90, 0xc3 };
+	assert_int_equal(xlate(KPC, sti, sizeof sti, false, &e), BT_XL_OK);
+	mnems(&e, m, sizeof m);
+	assert_true(strncmp(m, "mov;nop;mov;mov;jrcxz;mov;jrcxz", 31) == 0);
+}
+
+static void test_cr8_in_tc(void **st)
+{
+	static const uint8_t code[] = { 0x44, 0x0f, 0x22, 0xc0, 0x44, 0x0f, 0x20, 0xc3, 0xc3 };   /* mov cr8, rax; mov rbx, cr8 */
+	struct bt_emit e;
+	assert_int_equal(xlate(KPC, code, sizeof code, false, &e), BT_XL_OK);
+	struct dis d = disas(&e);
+	assert_int_equal(d.ci[0].id, X86_INS_MOV);
+	assert_int_equal(d.ci[0].detail->x86.operands[1].reg, X86_REG_RAX);
+	assert_int_equal((uint64_t)d.ci[0].detail->x86.operands[0].mem.disp + d.ci[0].address + d.ci[0].size, BT_VSTATE_VA + BT_VS_VCR8);
+	dis_free(&d);
+	assert_int_equal(count_callouts(&e, BT_CO_CR_WRITE), 0);
+	assert_int_equal(count_callouts(&e, BT_CO_CR_READ), 0);
+	assert_int_equal(count_callouts(&e, BT_CO_INTR_WINDOW), 1);
+}
+
+static void test_callout_classes(void **st)
+{
+	static const struct { uint8_t b[8]; int n; unsigned k; bool ends; } t[] = {
+		{ { 0x0f, 0xa2 }, 2, BT_CO_CPUID, false },
+		{ { 0xe4, 0x80 }, 2, BT_CO_IO, false },
+		{ { 0xef }, 1, BT_CO_IO, false },
+		{ { 0xf3, 0x6e }, 2, BT_CO_IO, false },
+		{ { 0x0f, 0x32 }, 2, BT_CO_RDMSR, false },
+		{ { 0x0f, 0x30 }, 2, BT_CO_WRMSR, false },
+		{ { 0x0f, 0x22, 0xd8 }, 3, BT_CO_CR_WRITE, false },   /* mov cr3, rax */
+		{ { 0x0f, 0x20, 0xd0 }, 3, BT_CO_CR_READ, false },    /* mov rax, cr2 */
+		{ { 0x0f, 0x01, 0x3f }, 3, BT_CO_INVLPG, false },
+		{ { 0xf4 }, 1, BT_CO_HLT, false },
+		{ { 0x0f, 0x01, 0xf8 }, 3, BT_CO_SWAPGS, false },
+		{ { 0x0f, 0x01, 0x17 }, 3, BT_CO_DESC, false },       /* lgdt [rdi] */
+		{ { 0x0f, 0x01, 0x0f }, 3, BT_CO_DESC, false },       /* sidt [rdi] */
+		{ { 0x0f, 0x00, 0xd8 }, 3, BT_CO_DESC, false },       /* ltr ax */
+		{ { 0x8c, 0xc8 }, 2, BT_CO_SEG, false },              /* mov eax, cs */
+		{ { 0x8e, 0xd0 }, 2, BT_CO_SEG, false },              /* mov ss, eax */
+		{ { 0x0f, 0x09 }, 2, BT_CO_PRIV, false },             /* wbinvd */
+		{ { 0x48, 0x0f, 0x07 }, 3, BT_CO_SYSRET, true },
+		{ { 0x48, 0xcf }, 2, BT_CO_IRET, true },
+		{ { 0xcd, 0x80 }, 2, BT_CO_INTN, true },
+		{ { 0xcc }, 1, BT_CO_INTN, true },
+		{ { 0x0f, 0x0b }, 2, BT_CO_FAULT, true },
+	};
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		uint8_t code[16];
+		memcpy(code, t[i].b, (size_t)t[i].n);
+		code[t[i].n] = 0xc3;
+		struct bt_emit e;
+		assert_int_equal(xlate(KPC, code, (size_t)t[i].n + 1, false, &e), BT_XL_OK);
+		int64_t id = callout_at(&e, BT_TC_VA);
+		if (id < 0 || BT_CO_KIND((uint32_t)id) != t[i].k)
+			fail_msg("entry %zu: expected callout %s first, got %lld", i, bt_callout_name[t[i].k], (long long)id);
+		/* the callout's map entry names the guest instruction; after it, the next */
+		assert_int_equal(bt_map_find(&blk, 0)->goff, 0);
+		if (t[i].ends) {
+			assert_int_equal(blk.ninsns, 1);
+		} else {
+			assert_int_equal(blk.ninsns, 2);
+			assert_int_equal(bt_map_find(&blk, VL_CALLOUT_LEN)->goff, t[i].n);
+		}
+	}
+}
+
+static void test_bad_bytes_fault(void **st)
+{
+	static const uint8_t code[16] = { 0x0f, 0x04 };   /* not an instruction */
+	struct bt_emit e;
+	assert_int_equal(xlate(KPC, code, sizeof code, false, &e), BT_XL_OK);
+	assert_int_equal(BT_CO_KIND((uint32_t)callout_at(&e, BT_TC_VA)), BT_CO_FAULT);
+	/* nothing fetchable at all: the dispatcher raises #PF */
+	assert_int_equal(xlate(KPC, code, 0, false, &e), BT_XL_NOCODE);
+}
+
+static void test_adaptive_pte_write(void **st)
+{
+	static const uint8_t code[] = { 0x48, 0x89, 0x37, 0xc3 };   /* mov [rdi], rsi; ret */
+	struct bt_emit e;
+	hot_pc = KPC;
+	assert_int_equal(xlate(KPC, code, sizeof code, false, &e), BT_XL_OK);
+	hot_pc = 0;
+	assert_int_equal(BT_CO_KIND((uint32_t)callout_at(&e, BT_TC_VA)), BT_CO_PTE_WRITE);
+	assert_int_equal(bt_map_find(&blk, VL_CALLOUT_LEN)->goff, 3);
+}
+
+static void test_confine_sequence(void **st)
+{
+	static const uint8_t code[] = { 0x48, 0x89, 0x37, 0x8b, 0x04, 0x24, 0x89, 0x04, 0x25, 0x00, 0x10, 0x00, 0x00, 0xc3 };
+	/* mov [rdi], rsi; mov eax, [rsp]; mov [0x1000], eax; ret */
+	struct bt_emit e;
+	char m[512];
+	assert_int_equal(xlate(KPC, code, sizeof code, true, &e), BT_XL_OK);
+	mnems(&e, m, sizeof m);
+	assert_string_equal(m, "mov;mov;lea;mov;movzx;lea;movzx;jrcxz");
+	struct dis d = disas(&e);
+	assert_int_equal(d.ci[2].detail->x86.operands[1].mem.base, X86_REG_RDI);   /* lea rax, [rdi] */
+	dis_free(&d);
+	assert_int_equal(count_callouts(&e, BT_CO_CONFINE), 2);   /* [rdi] and [rsp]; [disp32] needs none */
+	/* the original store follows, unchanged */
+	assert_non_null(memmem(tcbuf, e.len, code, 3));
+	/* a RIP-relative operand that lands in the hole is refused statically */
+	static const uint8_t hole[] = { 0x48, 0x8b, 0x05, 0x00, 0x00, 0x00, 0x00 };
+	uint8_t h2[8];
+	memcpy(h2, hole, 7);
+	int32_t disp = -0x100;   /* ...reaching back into it */
+	memcpy(h2 + 3, &disp, 4);
+	h2[7] = 0xc3;
+	assert_int_equal(xlate(BT_HOLE_END + 0x10, h2, 8, true, &e), BT_XL_OK);
+	assert_int_equal(BT_CO_KIND((uint32_t)callout_at(&e, BT_TC_VA)), BT_CO_CONFINE);
+}
+
+/* RSP loaded with an arbitrary value is checked after the load; moves by a
+ * bounded amount (SUB/ADD imm, LEA from RSP, PUSH/POP) are not. */
+static void test_confine_rsp_loads(void **st)
+{
+	static const struct { uint8_t b[8]; int n; unsigned checks; } t[] = {
+		{ { 0x48, 0x89, 0xfc }, 3, 1 },                    /* mov rsp, rdi */
+		{ { 0x48, 0x8b, 0x27 }, 3, 2 },                    /* mov rsp, [rdi]: the load + the new RSP */
+		{ { 0xc9 }, 1, 1 },                                /* leave */
+		{ { 0x5c }, 1, 1 },                                /* pop rsp */
+		{ { 0x48, 0x87, 0xe0 }, 3, 1 },                    /* xchg rax, rsp */
+		{ { 0x48, 0x83, 0xec, 0x28 }, 4, 0 },              /* sub rsp, 0x28 */
+		{ { 0x48, 0x8d, 0x64, 0x24, 0x08 }, 5, 0 },        /* lea rsp, [rsp+8] */
+		{ { 0x48, 0x83, 0xe4, 0xf0 }, 4, 0 },              /* and rsp, -16 */
+		{ { 0x55 }, 1, 0 },                                /* push rbp */
+	};
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		uint8_t code[16];
+		memcpy(code, t[i].b, (size_t)t[i].n);
+		code[t[i].n] = 0xf4;   /* hlt: a callout, not a lookup */
+		struct bt_emit e;
+		assert_int_equal(xlate(KPC, code, (size_t)t[i].n + 1, true, &e), BT_XL_OK);
+		unsigned c = count_callouts(&e, BT_CO_CONFINE);
+		if (c != t[i].checks)
+			fail_msg("entry %zu: %u CONFINE checks, expected %u", i, c, t[i].checks);
+	}
+}
+
+static void test_block_bound_and_full(void **st)
+{
+	uint8_t code[200];
+	memset(code, 0x90, sizeof code);   /* nops */
+	struct bt_emit e;
+	assert_int_equal(xlate(KPC, code, sizeof code, false, &e), BT_XL_OK);
+	assert_int_equal(blk.ninsns, BT_MAX_INSNS);
+	assert_int_equal(blk.nexits, 1);
+	assert_int_equal(blk.exit[0].target, KPC + BT_MAX_INSNS);
+	/* no room: FULL, never a partial block */
+	static struct gcode g;
+	g = (struct gcode){ KPC, code, sizeof code };
+	struct bt_xlate_env env = { .cs = cs, .fetch = fetch, .arg = &g };
+	e = (struct bt_emit){ .buf = tcbuf, .va = BT_TC_VA, .cap = 16 };
+	assert_int_equal(bt_translate(&env, KPC, &e, &blk), BT_XL_FULL);
+}
+
+/* ---- translated code executed on the machine --------------------------------- */
+#define CODE_PA   0x200000ull
+#define STACK_PA  0x300000ull
+#define DATA_PA   0x310000ull
+#define PT_PA     0x400000ull
+#define KSTACK    (0xffffffff80000000ull + STACK_PA + 0x1000)
+#define KDATA     (0xffffffff80000000ull + DATA_PA)
+
+struct rig {
+	struct vl_profile p;
+	struct vl_machine *m;
+	uint64_t pt_next;
+	uint64_t vstate_pa, confine_pa, hash_pa, tc_pa;
+	uint32_t co_id;
+	uint64_t co_rip;
+	int exc_vec;
+	uint64_t exc_rip;
+};
+static struct rig R;
+
+static uint64_t pt_alloc(struct rig *r)
+{
+	uint64_t pa = r->pt_next;
+	r->pt_next += 0x1000;
+	static const uint8_t z[4096];
+	vl_phys_write(r->m, pa, z, sizeof z);
+	return pa;
+}
+
+static void map4k(struct rig *r, uint64_t va, uint64_t pa, uint64_t fl)
+{
+	uint64_t t = r->m->cpu.cr3 & VL_PTE_ADDR;
+	for (int lvl = 3; lvl > 0; lvl--) {
+		uint64_t ea = t + (((va >> (12 + 9 * lvl)) & 511) * 8);
+		uint64_t ent = vl_phys_read64(r->m, ea);
+		if (!(ent & VL_PTE_P)) {
+			ent = pt_alloc(r) | VL_PTE_P | VL_PTE_RW | VL_PTE_US;
+			vl_phys_write64(r->m, ea, ent);
+		}
+		t = ent & VL_PTE_ADDR;
+	}
+	vl_phys_write64(r->m, t + ((va >> 12) & 511) * 8, (pa & VL_PTE_ADDR) | fl | VL_PTE_P);
+}
+
+static int co_hook(struct vl_machine *m, void *ctx, uint32_t id)
+{
+	R.co_id = id;
+	R.co_rip = m->cpu.rip;
+	vl_machine_stop(m, VL_M_EXITED, "callout");
+	return VL_HOOK_STOP;
+}
+static int exc_hook(struct vl_machine *m, void *ctx, unsigned vec, bool has_err, uint32_t err, uint64_t cr2)
+{
+	R.exc_vec = (int)vec;
+	R.exc_rip = m->cpu.rip;
+	vl_machine_stop(m, VL_M_EXITED, "exception");
+	return VL_HOOK_STOP;
+}
+static const struct vl_vmm_ops test_vmm = { .callout = co_hook, .exception = exc_hook };
+
+static int rig_setup(void **st)
+{
+	char err[256] = "";
+	static uint8_t img[VL_MINI_ELF_SIZE(1)];
+	static const uint8_t hlt = 0xf4;
+	memset(&R, 0, sizeof R);
+	vl_test_profile(&R.p);
+	struct vl_machine_config cfg = { .prof = &R.p, .ram_mb = 8, .monitor_mb = 4 };
+	R.m = vl_machine_new(&cfg, err, sizeof err);
+	assert_non_null(R.m);
+	size_t n = vl_test_mini_elf(img, CODE_PA, &hlt, 1, PF_R | PF_X);
+	assert_int_equal(vl_machine_load_elf_mem(R.m, img, n, "", err, sizeof err), 0);
+	struct vl_machine *m = R.m;
+	R.pt_next = PT_PA;
+	m->cpu.cr3 = pt_alloc(&R);
+	for (uint64_t o = 0; o < 0x200000; o += 0x1000)   /* kernel text/data/stack */
+		map4k(&R, 0xffffffff80000000ull + CODE_PA + o, CODE_PA + o, VL_PTE_RW);
+	/* the monitor: vstate, confinement table, 1 MiB hash table, 64 KiB TC */
+	R.vstate_pa = vl_mem_alloc_page(m);
+	R.confine_pa = vl_mem_alloc_page(m);
+	map4k(&R, BT_VSTATE_VA, R.vstate_pa, VL_PTE_RW);
+	map4k(&R, BT_CONFINE_VA, R.confine_pa, VL_PTE_RW);
+	for (unsigned b = 0x80; b <= 0x87; b++) {
+		uint8_t one = 1;
+		vl_phys_write(m, R.confine_pa + b, &one, 1);
+	}
+	for (uint64_t o = 0; o < (uint64_t)BT_HASH_ENTRIES * 16; o += 0x1000) {
+		uint64_t pa = vl_mem_alloc_page(m);
+		assert_int_not_equal(pa, 0);
+		if (!o) R.hash_pa = pa;
+		assert_int_equal(pa, R.hash_pa + o);   /* contiguous (bump allocator) */
+		map4k(&R, BT_HASH_VA + o, pa, VL_PTE_RW);
+	}
+	for (uint64_t o = 0; o < 0x10000; o += 0x1000) {
+		uint64_t pa = vl_mem_alloc_page(m);
+		if (!o) R.tc_pa = pa;
+		map4k(&R, BT_TC_VA + o, pa, VL_PTE_RW);
+	}
+	vl_tlb_flush_all(m);
+	m->vmm = &test_vmm;
+	m->callouts = true;
+	m->callout_gate = (struct vl_callout_gate){ .va_lo = BT_TC_VA, .va_hi = BT_TC_VA + 0x10000,
+						    .pa_lo = R.tc_pa, .pa_hi = R.tc_pa + 0x10000, .cpl = 1 };
+	m->exc_intercept = 0xffffffffu;
+	/* run as the deprivileged kernel does: CPL 1, real IF = 1, IOPL 0 */
+	m->cpu.cpl = 1;
+	m->cpu.seg[VL_CS].sel |= 1;
+	m->cpu.seg[VL_CS].attr = (uint16_t)((m->cpu.seg[VL_CS].attr & ~0x60u) | 0x20u);
+	m->cpu.rflags = 0x202;
+	m->cpu.gpr[VL_RSP] = KSTACK;
+	return 0;
+}
+static int rig_teardown(void **st) { vl_machine_free(R.m); return 0; }
+
+static uint64_t vs_rd(unsigned off) { return vl_phys_read64(R.m, R.vstate_pa + off); }
+static void vs_wr(unsigned off, uint64_t v) { vl_phys_write64(R.m, R.vstate_pa + off, v); }
+
+/* Translate `code` at guest PC KPC (+ its bytes in guest memory), put the
+ * translation at TC offset tc_off, run it until a callout or exception. */
+static void run_tc(const uint8_t *code, size_t n, bool confine, uint64_t tc_off)
+{
+	struct vl_machine *m = R.m;
+	vl_phys_write(m, CODE_PA, code, n);
+	static struct gcode g;
+	g = (struct gcode){ KPC, code, n };
+	struct bt_xlate_env env = { .cs = cs, .fetch = fetch, .arg = &g, .confine = confine };
+	struct bt_emit e = { .buf = tcbuf, .va = BT_TC_VA + tc_off, .cap = 0x8000 };
+	assert_int_equal(bt_translate(&env, KPC, &e, &blk), BT_XL_OK);
+	vl_phys_write(m, R.tc_pa + tc_off, tcbuf, e.len);
+	m->state = VL_M_RUNNING;
+	m->cpu.rip = BT_TC_VA + tc_off;
+	R.co_id = 0xffffffffu;
+	R.exc_vec = -1;
+	for (int i = 0; i < 1000 && m->state == VL_M_RUNNING; i++)
+		vl_machine_step(m);
+	assert_int_not_equal(m->state, VL_M_RUNNING);
+}
+
+static void test_exec_virtual_if(void **st)
+{
+	struct vl_machine *m = R.m;
+	/* stc; cli; pushfq; pop rax; sti; pushfq; pop rbx; hlt */
+	static const uint8_t code[] = { 0xf9, 0xfa, 0x9c, 0x58, 0xfb, 0x9c, 0x5b, 0xf4 };
+	vs_wr(BT_VS_VIF, 0x200);
+	vs_wr(BT_VS_VPEND, 0);
+	run_tc(code, sizeof code, false, 0);
+	assert_int_equal(BT_CO_KIND(R.co_id), BT_CO_HLT);
+	assert_int_equal(m->cpu.gpr[VL_RAX] & (VL_FL_IF | VL_FL_CF), VL_FL_CF);   /* IF 0 (virtual), CF kept */
+	assert_int_equal(m->cpu.gpr[VL_RBX] & (VL_FL_IF | VL_FL_CF), VL_FL_IF | VL_FL_CF);
+	assert_int_equal(vs_rd(BT_VS_VIF), 0x200);
+	assert_true(m->cpu.rflags & VL_FL_IF);    /* the real IF never moved */
+	assert_true(m->cpu.rflags & VL_FL_CF);
+	assert_int_equal(m->cpu.gpr[VL_RSP], KSTACK);
+	const struct bt_mapent *me = bt_map_find(&blk, (uint32_t)(R.co_rip - BT_TC_VA));
+	assert_int_equal(me->goff, 7);   /* the HLT */
+}
+
+static void test_exec_popf(void **st)
+{
+	struct vl_machine *m = R.m;
+	/* push 0x201 (IF|CF); popfq; -> vIF = 0x200, CF = 1; then push 0; popfq with an
+	 * interrupt held: vIF 0, no window callout; then hlt */
+	static const uint8_t code[] = { 0x68, 0x01, 0x02, 0x00, 0x00, 0x9d, 0x6a, 0x00, 0x9d, 0xf4 };
+	vs_wr(BT_VS_VIF, 0);
+	vs_wr(BT_VS_VPEND, 0);
+	m->cpu.gpr[VL_RAX] = 0x1234;
+	run_tc(code, 6, false, 0x1000);   /* push; popfq only: the block then falls off at KPC+6 */
+	assert_int_equal(BT_CO_KIND(R.co_id), BT_CO_EXIT);
+	assert_int_equal(vs_rd(BT_VS_VIF), 0x200);
+	assert_true(m->cpu.rflags & VL_FL_CF);
+	assert_int_equal(m->cpu.gpr[VL_RAX], 0x1234);
+	assert_int_equal(m->cpu.gpr[VL_RSP], KSTACK);
+	/* with an interrupt held, a POPF that sets IF calls out INTR_WINDOW */
+	vs_wr(BT_VS_VIF, 0);
+	vs_wr(BT_VS_VPEND, 1);
+	run_tc(code, sizeof code, false, 0x1000);
+	assert_int_equal(BT_CO_KIND(R.co_id), BT_CO_INTR_WINDOW);
+	assert_int_equal(bt_map_find(&blk, (uint32_t)(R.co_rip - BT_TC_VA - 0x1000))->goff, 6);   /* after the POPF */
+	vs_wr(BT_VS_VPEND, 0);
+}
+
+static void test_exec_ret_lookup(void **st)
+{
+	struct vl_machine *m = R.m;
+	static const uint8_t code[] = { 0xc3 };
+	const uint64_t target = 0xffffffff80201234ull, target_tc = BT_TC_VA + 0x3000;
+	/* a callout waits at the target's "translation" */
+	static const uint8_t co[] = VL_CALLOUT_BYTES;
+	uint8_t stub[VL_CALLOUT_LEN];
+	memcpy(stub, co, 3);
+	uint32_t id = 0x77;
+	memcpy(stub + 3, &id, 4);
+	vl_phys_write(m, R.tc_pa + 0x3000, stub, sizeof stub);
+	/* miss: the entry holds another PC */
+	vl_phys_write64(m, R.hash_pa + (target & 0xffff) * 16, 0x8000000000000000ull);
+	m->cpu.gpr[VL_RSP] = KSTACK - 8;
+	vl_phys_write64(m, STACK_PA + 0x1000 - 8, target);
+	m->cpu.gpr[VL_RAX] = 0xaaaa;
+	m->cpu.gpr[VL_RCX] = 0xcccc;
+	m->cpu.gpr[VL_RDX] = 0xdddd;
+	uint64_t before = vs_rd(BT_VS_LOOKUPS);
+	run_tc(code, sizeof code, false, 0x2000);
+	assert_int_equal(BT_CO_KIND(R.co_id), BT_CO_LOOKUP_MISS);
+	assert_int_equal(m->cpu.gpr[VL_RAX], target);
+	assert_int_equal(m->cpu.gpr[VL_RSP], KSTACK);
+	assert_int_equal(vs_rd(BT_VS_SLOT + 8 * 0), 0xaaaa);
+	assert_int_equal(vs_rd(BT_VS_SLOT + 8 * 1), 0xcccc);
+	assert_int_equal(vs_rd(BT_VS_SLOT + 8 * 2), 0xdddd);
+	assert_int_equal(vs_rd(BT_VS_LOOKUPS), before + 1);
+	/* hit: the entry names the target */
+	vl_phys_write64(m, R.hash_pa + (target & 0xffff) * 16, target);
+	vl_phys_write64(m, R.hash_pa + (target & 0xffff) * 16 + 8, target_tc);
+	m->cpu.gpr[VL_RSP] = KSTACK - 8;
+	m->cpu.gpr[VL_RAX] = 0xaaaa;
+	m->cpu.gpr[VL_RCX] = 0xcccc;
+	m->cpu.gpr[VL_RDX] = 0xdddd;
+	m->cpu.rflags |= VL_FL_ZF;
+	run_tc(code, sizeof code, false, 0x2000);
+	assert_int_equal(R.co_id, 0x77);
+	assert_int_equal(R.co_rip, target_tc);
+	assert_int_equal(m->cpu.gpr[VL_RAX], 0xaaaa);
+	assert_int_equal(m->cpu.gpr[VL_RCX], 0xcccc);
+	assert_int_equal(m->cpu.gpr[VL_RDX], 0xdddd);
+	assert_true(m->cpu.rflags & VL_FL_ZF);   /* flags survive the lookup */
+	assert_int_equal(m->cpu.gpr[VL_RSP], KSTACK);
+	assert_int_equal(vs_rd(BT_VS_LOOKUPS), before + 2);
+}
+
+static void test_exec_ret_fault_map(void **st)
+{
+	struct vl_machine *m = R.m;
+	static const uint8_t code[] = { 0xc3 };
+	m->cpu.gpr[VL_RSP] = 0xffffffff90000000ull;   /* unmapped stack */
+	m->cpu.gpr[VL_RAX] = 0x5555;
+	run_tc(code, sizeof code, false, 0x2000);
+	assert_int_equal(R.exc_vec, VL_PF);
+	const struct bt_mapent *me = bt_map_find(&blk, (uint32_t)(R.exc_rip - BT_TC_VA - 0x2000));
+	assert_non_null(me);
+	assert_int_equal(me->goff, 0);   /* the RET */
+	assert_int_equal(me->saved, 3);  /* RAX, RCX in their slots: the VMM puts them back */
+	assert_int_equal(me->rsp_delta, 0);
+	assert_int_equal(vs_rd(BT_VS_SLOT), 0x5555);
+	m->cpu.gpr[VL_RSP] = KSTACK;
+}
+
+static void test_exec_riprel_and_confine(void **st)
+{
+	struct vl_machine *m = R.m;
+	/* mov rax, [rip -> KDATA]; mov [rdi], rax; hlt   (code at KPC) */
+	uint8_t code[] = { 0x48, 0x8b, 0x05, 0, 0, 0, 0, 0x48, 0x89, 0x07, 0xf4 };
+	int32_t d = (int32_t)(KDATA - (KPC + 7));
+	memcpy(code + 3, &d, 4);
+	vl_phys_write64(m, DATA_PA, 0x1122334455667788ull);
+	m->cpu.gpr[VL_RDI] = KDATA + 8;
+	m->cpu.rflags |= VL_FL_CF;
+	run_tc(code, sizeof code, true, 0x4000);
+	assert_int_equal(BT_CO_KIND(R.co_id), BT_CO_HLT);
+	assert_int_equal(vl_phys_read64(m, DATA_PA + 8), 0x1122334455667788ull);
+	assert_true(m->cpu.rflags & VL_FL_CF);
+	/* the same store aimed at the monitor's own state: CONFINE, nothing written */
+	m->cpu.gpr[VL_RDI] = BT_VSTATE_VA + BT_VS_VIF;
+	vs_wr(BT_VS_VIF, 0);
+	run_tc(code, sizeof code, true, 0x4000);
+	assert_int_equal(BT_CO_KIND(R.co_id), BT_CO_CONFINE);
+	assert_int_equal(vs_rd(BT_VS_VIF), 0);
+	const struct bt_mapent *me = bt_map_find(&blk, (uint32_t)(R.co_rip - BT_TC_VA - 0x4000));
+	assert_int_equal(me->goff, 7);
+	assert_int_equal(me->saved, 3);
+	/* and an address just above the hole passes */
+	m->cpu.gpr[VL_RDI] = BT_HOLE_END;   /* unmapped: #PF, not CONFINE */
+	run_tc(code, sizeof code, true, 0x4000);
+	assert_int_equal(R.exc_vec, VL_PF);
+}
+
+/* Callout gating: the escape bytes outside the TC (here: guest kernel
+ * memory, at the same CPL) are #UD, never a VMM entry. */
+static void test_exec_forged_callout_ud(void **st)
+{
+	struct vl_machine *m = R.m;
+	static const uint8_t co[] = VL_CALLOUT_BYTES;
+	uint8_t code[VL_CALLOUT_LEN];
+	memcpy(code, co, 3);
+	uint32_t id = BT_CO_ID(BT_CO_CPUID, 0);
+	memcpy(code + 3, &id, 4);
+	vl_phys_write(m, CODE_PA + 0x800, code, sizeof code);
+	m->state = VL_M_RUNNING;
+	m->cpu.rip = KPC + 0x800;
+	R.co_id = 0xffffffffu;
+	R.exc_vec = -1;
+	for (int i = 0; i < 10 && m->state == VL_M_RUNNING; i++)
+		vl_machine_step(m);
+	assert_int_equal(R.exc_vec, VL_UD);
+	assert_int_equal(R.co_id, 0xffffffffu);
+	assert_int_equal(R.exc_rip, KPC + 0x800);
+}
+
+int main(void)
+{
+	const struct CMUnitTest xl[] = {
+		cmocka_unit_test(test_ident_copied),
+		cmocka_unit_test(test_riprel_absolute),
+		cmocka_unit_test(test_riprel_far_uses_scratch),
+		cmocka_unit_test(test_jcc_two_exits),
+		cmocka_unit_test(test_loop_rel8),
+		cmocka_unit_test(test_call_direct),
+		cmocka_unit_test(test_ret_lookup),
+		cmocka_unit_test(test_indirect_call),
+		cmocka_unit_test(test_virtual_if_sequences),
+		cmocka_unit_test(test_cr8_in_tc),
+		cmocka_unit_test(test_callout_classes),
+		cmocka_unit_test(test_bad_bytes_fault),
+		cmocka_unit_test(test_adaptive_pte_write),
+		cmocka_unit_test(test_confine_sequence),
+		cmocka_unit_test(test_confine_rsp_loads),
+		cmocka_unit_test(test_block_bound_and_full),
+	};
+	const struct CMUnitTest ex[] = {
+		cmocka_unit_test(test_exec_virtual_if),
+		cmocka_unit_test(test_exec_popf),
+		cmocka_unit_test(test_exec_ret_lookup),
+		cmocka_unit_test(test_exec_ret_fault_map),
+		cmocka_unit_test(test_exec_riprel_and_confine),
+		cmocka_unit_test(test_exec_forged_callout_ud),
+	};
+	int rc = cmocka_run_group_tests_name("bt translator", xl, grp_setup, grp_teardown);
+	if (bt_cs_open(&cs))
+		return 1;
+	rc |= cmocka_run_group_tests_name("bt translated code on the machine", ex, rig_setup, rig_teardown);
+	cs_close(&cs);
+	return rc;
+}
