@@ -108,6 +108,10 @@ demo:
 bench: all
 	$(BIN) bench
 
+# The paper from the results database (paper/README.md): DB=FILE, NORUN=1.
+paper: all
+	VIRTLAB=$(BIN) DB="$(or $(DB),results/virtlab.db)" NORUN="$(NORUN)" paper/build.sh
+
 clean:
 	rm -rf build bin
 

@@ -17,4 +17,14 @@ void an_fmt_cycles(char *buf, size_t n, double v);
 /* A ratio for people: "1.00x", "12.3x", "0.054x". */
 void an_fmt_ratio(char *buf, size_t n, double r);
 
+/* gnuplot -e 'fmt="FMT"' NAME.gp in dir (an_gnuplot.c); 0 when NAME.FMT
+ * was written, -1 otherwise. */
+int an_gnuplot(const char *gnuplot, const char *dir, const char *name, const char *fmt);
+/* Keep [A-Za-z0-9_./+:()=-]; anything else becomes '_' (a name from the
+ * database must not be able to say `system(...)` to gnuplot). */
+void an_safe(const char *s, char *buf, size_t n);
+
+/* Text escaped for LaTeX (latex.c). */
+void an_tex_str(FILE *out, const char *s);
+
 #endif

@@ -40,6 +40,10 @@ int cmd_compare(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_validate(int argc, char **argv);
 int cmd_suite(int argc, char **argv);
+int cmd_advise(int argc, char **argv);
+int cmd_sweep(int argc, char **argv);
+int cmd_merge(int argc, char **argv);
+int cmd_plan(int argc, char **argv);
 
 /* ---- helpers (cli/util.c) ---- */
 /* Print "virtlab CMD: message" as one line on stderr; returns VL_CLI_USAGE. */
@@ -88,5 +92,26 @@ extern const char vl_build_commit[];
 extern const int vl_build_dirty;
 extern const char vl_build_cc[];
 extern const char vl_build_version[];
+
+
+/* ---- configurations (cli/cmd_advise.c) ---- */
+struct vl_adv_conf;
+/* The model configurations `matrix` would run for profile (engines: only
+ * these, when neng; else every model engine but trap), those the profile
+ * refuses or this build lacks left out. *out malloc'ed. 0, or -1 + err. */
+int vl_cli_expected_configs(const char *profile, const char *const *engines, size_t neng, struct vl_adv_conf **out,
+			    size_t *n, char *err, size_t errlen);
+
+
+/* ---- sweeps (cli/cmd_sweep.c) ---- */
+/* "sec.key=LO:HI:log|lin:N" or "sec.key=V1,V2,..." -> the field (sec, key:
+ * 32 bytes each) and its integer values, ascending, once each (v: room for
+ * 256). 0, or a usage error already printed (status 2). */
+int vl_cli_sweep_values(const char *arg, char *sec, char *key, double *v, size_t *nv, int *logx);
+/* The derived profile of each value (the base file with the line replaced)
+ * through the profile loader, into dprof[i] (NULL: only check). 0, or -1
+ * with the loader's one-line reason. */
+int vl_cli_sweep_profiles(const char *base, const char *sec, const char *key, const double *val, size_t nval,
+			  struct vl_profile *dprof, char *err, size_t errlen);
 
 #endif

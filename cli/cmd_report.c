@@ -22,7 +22,7 @@ static const char report_usage[] =
 	"  --commit REV    only runs of that commit (a git revision such as HEAD or main, or a hash prefix)\n"
 	"  --params S      only runs with these guest params (default: runs without)\n"
 	"  --iterations N  only runs of N iterations\n"
-	"  --format F      table (default), csv, json, markdown\n"
+	"  --format F      table (default), csv, json, markdown, latex (a booktabs table for \\input)\n"
 	"  --db FILE       results database (default " VL_CLI_DB_DOC ")\n"
 	"Columns marked * are real measurements (median of the raw samples).\n"
 	"--depends: after the table (text), or instead of it (json), for each modelled\n"
@@ -43,7 +43,7 @@ int cmd_report(int argc, char **argv)
 	struct vl_rep_select sel = { 0 };
 	const char *dbpath = vl_data_db(), *commit = NULL;
 	enum vl_an_format fmt = VL_AN_TEXT;
-	bool depends = false;
+	bool depends = false, latex = false;
 	int c;
 	optind = 1;
 	opterr = 0;
@@ -60,8 +60,11 @@ int cmd_report(int argc, char **argv)
 		case O_DB:      dbpath = optarg; break;
 		case O_DEPENDS: depends = true; break;
 		case O_FORMAT:
-			if (vl_an_parse_format(optarg, &fmt))
-				return vl_cli_usage_error("report", "--format: expected table, csv, json or markdown, got '%s'", optarg);
+			latex = !strcmp(optarg, "latex");
+			if (latex)
+				fmt = VL_AN_TEXT;
+			else if (vl_an_parse_format(optarg, &fmt))
+				return vl_cli_usage_error("report", "--format: expected table, csv, json, markdown or latex, got '%s'", optarg);
 			break;
 		case 'h':
 		case O_HELP:
@@ -73,6 +76,8 @@ int cmd_report(int argc, char **argv)
 	}
 	if (optind < argc)
 		return vl_cli_usage_error("report", "unexpected argument '%s' (see virtlab report --help)", argv[optind]);
+	if (depends && latex)
+		return vl_cli_usage_error("report", "--depends: only with --format text or json");
 	if (depends && fmt != VL_AN_TEXT && fmt != VL_AN_JSON)
 		return vl_cli_usage_error("report", "--depends: only with --format text or json");
 	char hash[64];
@@ -106,7 +111,10 @@ int cmd_report(int argc, char **argv)
 			rc = VL_CLI_FAILED;
 		}
 	} else {
-		vl_rep_print(stdout, &t, fmt);
+		if (latex)
+			vl_rep_print_latex(stdout, &t);
+		else
+			vl_rep_print(stdout, &t, fmt);
 		if (depends && vl_rep_depends_print(stdout, db, &t, fmt, err, sizeof err)) {
 			fprintf(stderr, "virtlab report: %s\n", err);
 			rc = VL_CLI_FAILED;

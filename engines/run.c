@@ -501,7 +501,9 @@ int vl_run_execute(const struct vl_run_spec *spec, struct vl_run_result *res)
 		return run_refuse(res, "out of memory");
 	char err[512] = "";
 	int rc = 0;
-	if (vl_profile_load(res->profile, prof, err, sizeof err)) {
+	if (spec->profile_data)
+		*prof = *spec->profile_data;
+	else if (vl_profile_load(res->profile, prof, err, sizeof err)) {
 		rc = run_refuse(res, "%s", err);
 		goto out;
 	}

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 
 # The same list as .ci/run: what `make demo` and then `make test` need.
 PKGS="build-essential clang libcapstone-dev libunicorn-dev libinih-dev libsqlite3-dev sqlite3 nettle-dev libcmocka-dev
-      libpapi-dev libpfm4-dev gnuplot-nox qemu-system-x86 git python3"
+      libpapi-dev libpfm4-dev gnuplot-nox qemu-system-x86 git python3 parallel"
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 
 say() { printf '\n== %s\n' "$*"; }

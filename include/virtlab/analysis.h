@@ -177,4 +177,111 @@ const char *vl_cost_fields_of(const char *category);   /* NULL if unknown */
 int vl_rep_depends_print(FILE *out, struct vl_db *db, const struct vl_rep_table *t, enum vl_an_format f, char *err,
 			 size_t errlen);
 
+
+/* ---- mode selection (analysis/advise.c) ---- */
+/* A workload mix: weights w_i over workloads; a mix's cost in a
+ * configuration is sum_i w_i * cycles_i / native_i (the slowdown of a job
+ * that spends fraction w_i of its native time in workload i), so the
+ * weights need native runs. Weights are normalised to sum 1. */
+#define VL_ADV_MAX_MIX 32
+struct vl_adv_mix {
+	size_t n;
+	char work[VL_ADV_MAX_MIX][32];
+	double w[VL_ADV_MAX_MIX];
+};
+/* "forkwait=0.3,compute=0.7" -> mix (names not checked here). 0, or -1
+ * with a one-line reason (a weight that does not parse, is negative or not
+ * finite, a duplicate, no positive weight). */
+int vl_adv_parse_mix(const char *s, struct vl_adv_mix *m, char *err, size_t errlen);
+
+/* A configuration the caller expects (the CLI: every engine x MMU the
+ * registry would run for the profile, as `matrix` plans it). */
+struct vl_adv_conf { char engine[32], mmu[32]; };
+
+/* One decision: a workload (or "mix") on a profile. */
+struct vl_adv_row {
+	char profile[64], workload[32];
+	int decided;               /* every expected configuration has an ok run */
+	char best[72], runner[72]; /* configuration names; runner "" with one candidate */
+	char best_engine[32], best_mmu[32];
+	double best_cost, runner_cost;   /* cycles/iteration; a mix: slowdown vs native */
+	double margin;             /* (runner - best) / best; NAN without a runner-up */
+	char category[16];         /* the cost category where the runner-up loses most */
+	double category_delta;     /* runner - best in that category (same unit as cost) */
+	size_t ncand;              /* configurations compared */
+	char missing[512];         /* configurations without a stored run, ", "-joined */
+	char failed[512];          /* configurations whose newest run was not ok */
+	int64_t best_run, runner_run;   /* run ids (0 for a mix) */
+};
+struct vl_adv_opts {
+	struct vl_rep_select sel;  /* profile, tag, commit, params, iterations (as report) */
+	const struct vl_adv_conf *expect; size_t nexpect;   /* NULL: the stored model configurations */
+	const char *const *workloads; size_t nwork;         /* NULL: every workload stored */
+	const struct vl_adv_mix *mix;                       /* a mix instead of per-workload rows */
+};
+/* Rows for one profile appended to *rows (realloc'ed; *n updated). The
+ * native engine is the baseline, never a candidate; only model runs are
+ * candidates (a real measurement has no cost categories). 0, or -1 + err. */
+int vl_adv_build(struct vl_db *db, const struct vl_adv_opts *o, struct vl_adv_row **rows, size_t *n, char *err,
+		 size_t errlen);
+void vl_adv_print(FILE *out, const struct vl_adv_row *rows, size_t n, enum vl_an_format f);
+/* The mode map (profiles x workloads, each cell coloured by the best
+ * configuration, labelled with it and the margin) as modemap.dat,
+ * modemap.gp and, with gnuplot (NULL = "gnuplot", "" = none), PNG and PDF,
+ * into dir; each image written is named on log. 0, 1 when gnuplot failed,
+ * -1 + err. */
+int vl_adv_modemap(const struct vl_adv_row *rows, size_t n, const char *dir, const char *gnuplot, FILE *log,
+		   char *err, size_t errlen);
+
+
+/* ---- parameter sweeps (analysis/sweep.c) ---- */
+/* Where curves a and b, sampled at the same ascending x[0..n), cross: each
+ * sign change of a - b, interpolated linearly (in log x when logx and both
+ * ends are > 0); a run of points where they are equal counts once, at its
+ * first point; curves equal everywhere do not cross. Up to cap crossings
+ * into out (and, when dir is not NULL, dir[k] = -1 when a is the cheaper one
+ * below the crossing, +1 when b is, 0 for a touch). Returns how many. */
+size_t vl_sweep_crossings(const double *x, const double *a, const double *b, size_t n, int logx, double *out,
+			  int *dir, size_t cap);
+
+/* A sweep's runs are stored with profile label "BASE:section.key=VALUE"
+ * (the derived profile itself, in full, in profile_version) and tag
+ * "sweep:ID". */
+struct vl_sweep_curve {
+	char config[72], engine[32], mmu[32], workload[32];
+	double *y;                 /* cycles/iteration at each value; NAN when missing or not ok */
+};
+struct vl_sweep_cross {
+	char workload[32], a[72], b[72];
+	double x;
+	int dir;                   /* -1: a cheaper below x; +1: b cheaper below x; 0: touch */
+};
+struct vl_sweep_data {
+	char base[64], param[64], tag[128];
+	int logx;
+	size_t nx, ncurve, ncross;
+	double *x;                 /* the values, ascending */
+	struct vl_sweep_curve *c;  /* workload order, then report configuration order */
+	struct vl_sweep_cross *cross;
+};
+/* Read the ok model runs of tag whose profile label is BASE:param=VALUE,
+ * newest per (configuration, workload, value), into curves, and compute the
+ * crossovers of every pair of configurations of each workload. logx: the
+ * sweep was logarithmic (interpolate in log x). 0, or -1 + err (no runs). */
+int vl_sweep_load(struct vl_db *db, const char *tag, const char *base, const char *param, int logx,
+		  struct vl_sweep_data *d, char *err, size_t errlen);
+void vl_sweep_free(struct vl_sweep_data *d);
+/* Per workload a table (value x configuration), then the crossovers. */
+void vl_sweep_print(FILE *out, const struct vl_sweep_data *d, enum vl_an_format f);
+/* sweep.dat / sweep.gp (+ .png/.pdf with gnuplot; NULL = "gnuplot", "" =
+ * none) in dir: cycles per iteration against the parameter, a panel per
+ * workload, a line per configuration, crossovers marked. 0, 1 when gnuplot
+ * failed, -1 + err. */
+int vl_sweep_plot(const struct vl_sweep_data *d, const char *dir, const char *gnuplot, FILE *log, char *err,
+		  size_t errlen);
+
+/* The report table as a LaTeX fragment (booktabs table environment, for
+ * \input; analysis/latex.c): `report --format latex`, the paper's table. */
+void vl_rep_print_latex(FILE *out, const struct vl_rep_table *t);
+
 #endif

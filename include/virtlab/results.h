@@ -144,4 +144,13 @@ int vl_db_query_samples(struct vl_db *db, int64_t run_id, struct vl_db_samples *
 			char *err, size_t errlen);
 void vl_db_samples_free(struct vl_db_samples *s, size_t n);
 
+
+/* Fold every run of src (opened with vl_db_open_read: a foreign or newer
+ * file is refused there) that db does not hold yet into db, with its
+ * metric rows and profile texts, in one transaction (results/db_merge.c).
+ * A run's identity is what ran, when, where and from which build, never its
+ * id, so merging twice adds nothing. 0 with the counts, or -1 + err
+ * (nothing added). */
+int vl_db_merge(struct vl_db *db, struct vl_db *src, size_t *added, size_t *present, char *err, size_t errlen);
+
 #endif

@@ -71,6 +71,9 @@ struct vl_run_spec {
 	 * one builder) in the resolved spec it hands to external engines, so
 	 * QEMU boots exactly what the model boots. NULL from callers. */
 	const char *cmdline;
+	/* The profile itself, already loaded (a sweep's derived profile, whose
+	 * label `profile` names it); NULL = load `profile` by name or path. */
+	const struct vl_profile *profile_data;
 };
 
 /* One RESULT line from the guest, parsed. */

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# paper.sh — `make paper` on a small database: NORUN=1 on an empty database
+# names the command of each missing run and exits 2; a normal build runs them
+# and produces the PDF, every macro the text uses defined from the database
+# (gen/numbers.tex agrees with advise and sweep); NORUN=1 then succeeds
+# without running anything.
+set -u
+cd "$(dirname "$0")/../.."
+V=${VIRTLAB:-bin/virtlab}
+[ -x "$V" ] || { echo "no CLI at $V"; exit 77; }
+command -v pdflatex >/dev/null || { echo "pdflatex not installed (texlive-latex-base)"; exit 77; }
+kpsewhich booktabs.sty >/dev/null 2>&1 || { echo "booktabs not installed (texlive-latex-recommended)"; exit 77; }
+command -v sqlite3 >/dev/null && git rev-parse HEAD >/dev/null 2>&1 || { echo "needs sqlite3 and a git checkout"; exit 77; }
+T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
+fail=0
+bad() { echo "FAIL: $*"; fail=1; }
+export VIRTLAB="$V" DB="$T/p.db" PAPER_OUT="$T/out" PAPER_PROFILES=zen4 PAPER_WORKLOADS=cpuid,ptemod \
+	PAPER_SWEEP=tlb.walk_ref=2:64:log:3 PAPER_SWEEP_WORKLOADS=ctxsw PAPER_ITER=200
+NORUN=1 paper/build.sh >"$T/out1" 2>"$T/err1"; rc=$?
+[ $rc -eq 2 ] || bad "NORUN=1 on an empty database: status $rc (want 2)"
+grep -q "lacks 6 runs" "$T/err1" || { bad "missing runs not counted"; cat "$T/err1"; }
+grep -q -- "run --engine svm --mmu nested --workload ptemod --profile zen4 --iterations 200 --db $T/p.db" "$T/err1" ||
+	bad "missing run not named with its command"
+[ ! -e "$T/out/virtlab.pdf" ] || bad "a PDF without the runs"
+paper/build.sh >"$T/out2" 2>"$T/err2" || { bad "make paper: status $?"; cat "$T/err2"; tail -20 "$T/out/latex.log"; }
+[ -s "$T/out/virtlab.pdf" ] || bad "no PDF"
+head -c 5 "$T/out/virtlab.pdf" | grep -q "%PDF-" || bad "not a PDF"
+grep -q "undefined" "$T/out/latex.log" && bad "undefined references or macros in the paper"
+# the numbers in the text are the tools' numbers
+best=$("$V" advise --db "$T/p.db" --profile zen4 --workloads ptemod --format json | python3 -c "import json,sys; print(json.load(sys.stdin)[0]['best'])")
+grep -qF "\\newcommand{\\vlZenfourPtemodBest}{$best}" "$T/out/gen/numbers.tex" || bad "advise's choice is not the macro's"
+grep -q "newcommand{\\\\vlRuns}{[0-9]" "$T/out/gen/numbers.tex" || bad "no run count macro"
+# every macro the text uses is generated
+for m in $(grep -o '\\vl[A-Za-z]*' paper/virtlab.tex | sort -u); do
+	grep -qF "\\newcommand{$m}" "$T/out/gen/numbers.tex" || bad "macro $m not generated"
+done
+n=$(sqlite3 "$T/p.db" "select count(*) from run")
+NORUN=1 paper/build.sh >/dev/null 2>"$T/err3" || { bad "NORUN=1 after the runs: status $?"; cat "$T/err3"; }
+[ "$(sqlite3 "$T/p.db" "select count(*) from run")" -eq "$n" ] || bad "NORUN=1 ran something"
+paper/build.sh >/dev/null 2>&1 || bad "rebuild"
+[ "$(sqlite3 "$T/p.db" "select count(*) from run")" -eq "$n" ] || bad "a rebuild at the same commit ran again"
+exit $fail
