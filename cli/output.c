@@ -62,7 +62,18 @@ void vl_cli_json_result(FILE *out, const struct vl_run_result *r)
 	fprintf(out, "},\"exits\":{");
 	bool first = true;
 	for (size_t i = 0; i < r->exit_table_len && i < VL_MAX_EXIT_SLOTS; i++) {
-		if (!c->exit_count[i] || (i >= r->callout_lo && i < r->callout_hi))
+		if (!c->exit_count[i] || i < r->hypercall_slots || (i >= r->callout_lo && i < r->callout_hi))
+			continue;
+		fprintf(out, "%s", first ? "" : ",");
+		vl_cli_json_string(out, r->exit_table[i].name);
+		fprintf(out, ":{\"code\":%u,\"count\":%llu,\"cycles\":%llu}", r->exit_table[i].code,
+			(unsigned long long)c->exit_count[i], (unsigned long long)c->exit_cycles[i]);
+		first = false;
+	}
+	fprintf(out, "},\"hypercalls\":{");
+	first = true;
+	for (size_t i = 0; i < r->exit_table_len && i < VL_MAX_EXIT_SLOTS; i++) {
+		if (!c->exit_count[i] || i >= r->hypercall_slots)
 			continue;
 		fprintf(out, "%s", first ? "" : ",");
 		vl_cli_json_string(out, r->exit_table[i].name);
@@ -239,6 +250,17 @@ static void table_result(FILE *out, const struct vl_run_result *r)
 	}
 	fprintf(out, "  %-12s %24llu\n", "total", (unsigned long long)total);
 	bool any = false;
+	for (size_t i = 0; i < r->exit_table_len && i < VL_MAX_EXIT_SLOTS; i++) {
+		if (!c->exit_count[i] || i >= r->hypercall_slots)
+			continue;
+		if (!any)
+			fprintf(out, "\nhypercalls (measured region)     code      count      cycles  cycles/call\n");
+		any = true;
+		fprintf(out, "  %-28s %6u %10llu %11llu %12.1f\n", r->exit_table[i].name, r->exit_table[i].code,
+			(unsigned long long)c->exit_count[i], (unsigned long long)c->exit_cycles[i],
+			(double)c->exit_cycles[i] / c->exit_count[i]);
+	}
+	any = false;
 	for (size_t i = r->callout_lo; i < r->callout_hi && i < r->exit_table_len && i < VL_MAX_EXIT_SLOTS; i++) {
 		if (!c->exit_count[i])
 			continue;
@@ -251,7 +273,7 @@ static void table_result(FILE *out, const struct vl_run_result *r)
 	}
 	any = false;
 	for (size_t i = 0; i < r->exit_table_len && i < VL_MAX_EXIT_SLOTS; i++) {
-		if (!c->exit_count[i] || (i >= r->callout_lo && i < r->callout_hi))
+		if (!c->exit_count[i] || i < r->hypercall_slots || (i >= r->callout_lo && i < r->callout_hi))
 			continue;
 		if (!any)
 			fprintf(out, "\nexits (measured region)          code      count      cycles  cycles/exit\n");

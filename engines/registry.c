@@ -10,6 +10,7 @@ extern const struct vl_engine_ops vl_engine_vtx, vl_engine_svm;
 extern const struct vl_engine_ops vl_engine_qemu_tcg, vl_engine_qemu_kvm;
 extern const struct vl_engine_ops vl_engine_host;
 extern const struct vl_engine_ops vl_engine_trap;
+extern const struct vl_engine_ops vl_engine_pv;
 extern const struct vl_engine_ops vl_engine_bt;
 
 const struct vl_engine_ops *const vl_engines[] = {
@@ -19,6 +20,7 @@ const struct vl_engine_ops *const vl_engines[] = {
 	&vl_engine_qemu_kvm,
 	&vl_engine_host,
 	&vl_engine_trap,
+	&vl_engine_pv,
 	&vl_engine_bt,
 };
 const size_t vl_engine_count = sizeof vl_engines / sizeof vl_engines[0];

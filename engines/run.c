@@ -362,6 +362,7 @@ static int run_model(const struct vl_run_spec *spec, const struct vl_engine_ops 
 
 	res->exit_table = m->exit_table;
 	res->exit_table_len = m->exit_table_len;
+	res->hypercall_slots = m->hypercall_slots;
 	res->callout_lo = m->callout_lo;
 	res->callout_hi = m->callout_hi;
 	/* a Multiboot kernel has no region markers: everything it did is region 0 */

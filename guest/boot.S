@@ -179,9 +179,27 @@ trap_exit:                          /* rsp -> struct trapframe */
 	testb $3, 0x90(%rsp)            /* cs */
 	jz 1f
 	jmp *pv_ops+8(%rip)             /* pv_ops.iret_to_user */
-1:	RESTORE
+1:	jmp *pv_ops+16(%rip)            /* pv_ops.iret_to_kernel */
+
+	.globl native_iret_to_kernel
+native_iret_to_kernel:
+	RESTORE
 	add $16, %rsp
 	iretq
+
+/* Paravirtual return (user or kernel frame): the VMM performs the IRETQ
+ * (VL_HC_IRET); RAX, R11 and RCX travel on the stack because the
+ * hypercall's SYSCALL clobbers them. */
+	.globl pv_iret_frame
+pv_iret_frame:
+	RESTORE
+	add $16, %rsp
+	push %rcx
+	push %r11
+	push %rax
+	mov $VL_HC_IRET, %eax
+	syscall
+	ud2                             /* the VMM never returns here */
 
 	.globl native_iret_to_user
 native_iret_to_user:

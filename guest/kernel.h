@@ -35,6 +35,7 @@ struct trapframe {
 struct pv_ops {
 	void (*sysret_to_user)(void);   /* asm: rsp -> trapframe; never returns */
 	void (*iret_to_user)(void);     /* asm: rsp -> trapframe; never returns */
+	void (*iret_to_kernel)(void);   /* asm (offset 16): rsp -> trapframe of a kernel context; never returns */
 	u64 (*read_cr0)(void);
 	u64 (*read_cr2)(void);
 	u64 (*read_cr3)(void);
@@ -67,6 +68,9 @@ struct pv_ops {
 extern struct pv_ops pv_ops;
 void pv_init(void);
 extern int pv_hypervisor;            /* 0 none, 1 VL_PV_SIGNATURE, 2 other */
+extern int pv_switched;              /* 1: pv-ops are the hypercall versions */
+void native_iret_to_kernel(void);
+void pv_iret_frame(void);            /* boot.S: the hypercall return path (VL_HC_IRET) */
 
 /* console / lib */
 void kputs(const char *s);

@@ -181,6 +181,12 @@ static int g_write(struct vl_vcpu *v, uint64_t va, const void *src, size_t n, st
 	return g_access(v, va, tmp, n, true, f);
 }
 
+int vl_vcpu_read(struct vl_vcpu *v, uint64_t va, void *dst, size_t n)
+{
+	struct vfault f;
+	return g_read(v, va, dst, n, &f);
+}
+
 /* Descriptor lo of guest selector sel (GDT or LDT). 0, or 1 with #GP(sel). */
 static int g_desc(struct vl_vcpu *v, uint16_t sel, uint64_t *lo, uint64_t *hi, bool sys16, struct vfault *f)
 {
@@ -785,7 +791,8 @@ int vl_vcpu_emulate(struct vl_vcpu *v, const struct vl_sens_event *ev)
 	uint64_t val;
 	int rc;
 
-	vmm(v, p->vmm_emulate);
+	if (!v->no_decode)
+		vmm(v, p->vmm_emulate);
 	switch (ev->cls) {
 	case VL_SENS_CLI:
 		v->vif = false;

@@ -102,6 +102,8 @@ struct vl_vcpu {
 	struct hv hv;
 	unsigned cur_len;              /* length of the instruction being emulated (hv's skip) */
 
+	bool no_decode;                /* vl_vcpu_emulate runs an operation the VMM was asked for
+	                                * (a pv hypercall), not a decoded instruction: no vmm.emulate */
 	uint64_t emulated;             /* instructions vl_vcpu_gp emulated (retired for the guest) */
 	uint64_t storm_insns;          /* deliveries since m->insns last changed: a guest */
 	uint32_t storm_n;              /* whose handlers never retire anything is a timeout */
@@ -193,6 +195,14 @@ void vl_vcpu_to_user(struct vl_vcpu *v);
  * hardware root. A no-op with the shadow engine, which keeps the monitor's
  * mappings (map_monitor) in every root itself. */
 void vl_vcpu_sync(struct vl_vcpu *v);
+
+/* Read n bytes of guest memory at va as the guest kernel would (supervisor,
+ * through the hardware root; the MMU engine absorbs hidden faults; charged
+ * as the runtime's own guest accesses are). Returns 0; 1 when the access
+ * is the guest's own fault (nothing delivered: the caller decides, e.g. a
+ * hypercall returns -EFAULT); -1 when the machine stopped. (Added for pv's
+ * hypercall arguments.) */
+int vl_vcpu_read(struct vl_vcpu *v, uint64_t va, void *dst, size_t n);
 
 /* Charge one trap-and-emulate round trip into the VMM and back: the
  * hardware delivery into ring 0 (exception.delivery) and the monitor's

@@ -106,4 +106,67 @@
 #define VL_PV_SIGNATURE      "VirtLabPV\0\0\0"   /* 12 bytes */
 #define VL_HVM_SIGNATURE     "VirtLabHVM\0\0"    /* 12 bytes */
 
+/* ---- Paravirtual hypercall ABI (engines/pv) --------------------------------
+ * Entry. The pv engine runs the guest kernel deprivileged at ring 1
+ * (engines/hv/README.md: why ring 1). A hypercall is the SYSCALL
+ * instruction executed by the kernel at ring 1: the machine really takes
+ * it into the monitor at ring 0 (the hardware's LSTAR is the monitor's),
+ * and the monitor returns with IRETQ (SYSRET only returns to ring 3), so
+ * the hypercall costs the profile's insn.syscall + insn.iret transition
+ * plus the monitor's dispatch — as x86-64 Xen PV enters Xen with SYSCALL
+ * from its (ring-3) kernel. SYSCALL is the cheapest trap a ring-1 kernel
+ * can take (INT 0x82, 32-bit Xen's, pays a full IDT delivery); a user
+ * SYSCALL (CPL 3) is the guest's system call, which the monitor bounces to
+ * the kernel's registered entry (its LSTAR) — the CPL tells them apart.
+ *   RAX = hypercall number, arguments RDI, RSI, RDX, R10, R8 (as x86-64
+ *   Xen and Linux); result in RAX (>= 0, or a negative VL_HC_E* code);
+ *   RCX and R11 are clobbered (the SYSCALL instruction writes them);
+ *   every other register is preserved.
+ * A bad number returns -VL_HC_ENOSYS; bad arguments -VL_HC_EINVAL /
+ * -VL_HC_EFAULT / -VL_HC_EPERM: the guest gets the error, the host never
+ * stops for a hypercall.
+ */
+#define VL_HC_IRET           0   /* return to user or kernel: RSP -> [rax, r11, rcx, rip, cs, rflags, rsp, ss];
+                                  * restores RAX/R11/RCX from the frame, then IRETQ semantics (virtual IF from rflags) */
+#define VL_HC_SET_SHARED     1   /* a0 = physical address of this vCPU's shared page (4K aligned); announces the
+                                  * pv-ops switch: from here a privileged instruction reaching the VMM is a bug */
+#define VL_HC_SET_TRAP_TABLE 2   /* a0 = VA of a 10-byte IDT descriptor (LIDT operand): the guest's IDT = its trap table */
+#define VL_HC_SET_GDT        3   /* a0 = VA of a 10-byte GDT descriptor (LGDT operand) */
+#define VL_HC_LOAD_TR        4   /* a0 = TSS selector (the kernel stack for traps from user: TSS RSP0) */
+#define VL_HC_READ_CR        5   /* a0 = 0, 3, 4 or 8 -> RAX */
+#define VL_HC_WRITE_CR       6   /* a0 = 0, 3 (new base pointer), 4 or 8; a1 = value */
+#define VL_HC_INVLPG         7   /* a0 = linear address */
+#define VL_HC_RDMSR          8   /* a0 = MSR -> RAX */
+#define VL_HC_WRMSR          9   /* a0 = MSR, a1 = value */
+#define VL_HC_IO             10  /* a0 = port, a1 = size (1, 2, 4) | VL_HC_IO_WRITE, a2 = value -> RAX (IN) */
+#define VL_HC_BLOCK          11  /* unmask events and halt until one arrives (safe_halt) */
+#define VL_HC_HALT           12  /* halt with the current event mask (halt) */
+#define VL_HC_EVENT_UNMASK   13  /* the guest unmasked with VL_PVS_PENDING set: deliver the pending upcall now */
+#define VL_HC_MMU_UPDATE     14  /* reserved: direct paging (mmu/direct, not yet) */
+#define VL_HC_MMUEXT_OP      15  /* reserved: pin/unpin, new base pointer, flushes (mmu/direct, not yet) */
+#define VL_HC_MULTICALL      16  /* reserved: batched hypercalls (mmu/direct, not yet) */
+#define VL_HC_COUNT          17
+#define VL_HC_IO_WRITE       0x100
+
+#define VL_HC_EPERM          1
+#define VL_HC_EFAULT         14
+#define VL_HC_EINVAL         22
+#define VL_HC_ENOSYS         38
+
+/* The shared page (one per vCPU, registered with VL_HC_SET_SHARED): byte
+ * offsets. The guest reads and writes it with plain memory operations, so
+ * CLI / STI / PUSHF / POPF cost no VMM entry (Xen's vcpu_info):
+ *   MASK    u8  1 = events masked (the virtual IF is 0); the VMM sets it when
+ *               it delivers an upcall through an interrupt gate, and reads it
+ *               at every entry;
+ *   PENDING u8  1 = an interrupt arrived while masked and is held; after
+ *               unmasking, the guest calls VL_HC_EVENT_UNMASK if it is set
+ *               (the upcall is then delivered through the guest's IDT);
+ *   CR2     u64 the faulting address of the last #PF delivered (no MOV CR2);
+ *   TIME    u64 virtual time: the TSC at the VMM's last entry. */
+#define VL_PVS_MASK          0x00
+#define VL_PVS_PENDING       0x01
+#define VL_PVS_CR2           0x08
+#define VL_PVS_TIME          0x10
+
 #endif

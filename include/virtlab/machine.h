@@ -384,6 +384,7 @@ struct vl_machine {
 	uint16_t tlb_tag;                     /* current VPID / ASID (0 = untagged) */
 	const struct vl_exit_desc *exit_table;/* the engine's exit names (for diagnostics / results) */
 	size_t exit_table_len;
+	size_t hypercall_slots;               /* exit_table[0 .. this) are hypercalls (pv): reported under "hypercalls" */
 	size_t callout_lo, callout_hi;        /* exit_table slots [lo, hi) are callouts (binary translation):
 	                                       * reported as "callouts", counted with vl_count_callout */
 
@@ -466,6 +467,19 @@ static inline void vl_count_exit(struct vl_machine *m, unsigned slot, uint64_t c
 		m->ctr->events[VL_EV_UNKNOWN_EXIT_SLOTS]++;
 	}
 	m->ctr->events[VL_EV_EXITS]++;
+}
+/* Count one hypercall (paravirtualization) in the engine's table slot
+ * (slot < hypercall_slots; code = hypercall number) with its cycles: reported under
+ * "hypercalls", counted as the event `hypercalls`, not as an exit. */
+static inline void vl_count_hypercall(struct vl_machine *m, unsigned slot, uint64_t cycles)
+{
+	if (ALWAYS(slot < m->hypercall_slots && slot < m->exit_table_len && slot < VL_MAX_EXIT_SLOTS)) {
+		m->ctr->exit_count[slot]++;
+		m->ctr->exit_cycles[slot] += cycles;
+	} else {
+		m->ctr->events[VL_EV_UNKNOWN_EXIT_SLOTS]++;
+	}
+	m->ctr->events[VL_EV_HYPERCALLS]++;
 }
 /* Count one callout (binary translation: translated code entering the VMM)
  * in slot `slot` of m->exit_table (within [callout_lo, callout_hi)): like an

@@ -111,6 +111,7 @@ struct vl_run_result {
 				    * 0 unless status is ok: a run that stopped early did not run them all */
 	const struct vl_exit_desc *exit_table;   /* static storage of the engine */
 	size_t exit_table_len;
+	size_t hypercall_slots;                  /* exit_table[0 .. this) are hypercalls (pv), reported apart */
 	size_t callout_lo, callout_hi;           /* slots that are callouts (machine.h), reported apart */
 
 	/* guest output */

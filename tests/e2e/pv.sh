@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# pv.sh — the paravirtual engine (issue 9, first part: pv on shadow paging):
+#   - every workload but `sensitive` on pv/shadow prints the same
+#     guest-visible RESULT values as on native (minus the timed fields
+#     cycles and pm_ticks), on p4, skylake-sp and zen4, with status ok —
+#     which under pv means no privileged instruction reached the VMM after
+#     the guest switched its pv-ops, over the WHOLE run (pv's verdict fails
+#     the run otherwise); in the measured region pv_unparavirtualized = 0;
+#   - `sensitive` executes raw MOV CR0 / sensitive instructions outside its
+#     pv-ops (it is the trap-and-emulate counterexample): under pv the run
+#     is `failed`, the reason naming the privileged instruction (issue 9:
+#     pv-ops for these classes are still to come);
+#   - the switch: the trace shows the `set_shared` hypercall returning 0;
+#   - bad hypercalls return errors to the guest (its boot probe, checked by
+#     the kernel itself and here in the trace): an unknown number -ENOSYS,
+#     READ_CR of CR5 -EINVAL, I/O to port 0x10000 -EINVAL, a second
+#     set_shared -EPERM;
+#   - the same image on native reports zero hypercalls and native pv-ops;
+#   - the per-iteration hypercall signature: cpuid's kernel CPUID is
+#     answered by the VMM (one CPUID entry per iteration, no hypercall), in
+#     = one `io` hypercall per iteration, cr8wr = one `write_cr`, syscall =
+#     one `iret` hypercall (the return to user) per iteration;
+#   - refusals: --engine pv --mmu nested (and native) -> one line, exit 2;
+#   - determinism: two pv runs give identical counters.
+set -u
+cd "$(dirname "$0")/../.."
+V=${VIRTLAB:-bin/virtlab}
+G=${GUEST:-build/guest/guest.elf}
+[ -r "$G" ] || { echo "no guest image at $G"; exit 77; }
+[ -x "$V" ] || { echo "no CLI at $V"; exit 77; }
+"$V" list engines 2>/dev/null | grep -qw pv || { echo "pv not registered"; exit 1; }
+T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
+fail=0
+bad() { echo "FAIL: $*"; fail=1; }
+ok() { echo "ok:   $*"; }
+
+for mmu in nested native; do
+	"$V" run --engine pv --mmu $mmu --workload cpuid --image "$G" --no-db >"$T/out" 2>"$T/err"; rc=$?
+	[ $rc -eq 2 ] && [ "$(wc -l <"$T/err")" -eq 1 ] && [ ! -s "$T/out" ] && ok "pv+$mmu refused: $(cat "$T/err")" ||
+		bad "pv+$mmu -> $rc: $(cat "$T/err")"
+done
+
+VIRTLAB="$V" GUEST="$G" python3 - <<'PY' || fail=1
+import json, os, re, subprocess, sys
+V, G = os.environ["VIRTLAB"], os.environ["GUEST"]
+fails = []
+def run(engine, mmu, wl, prof, iters, extra=()):
+    cmd = [V, "run", "--engine", engine, "--workload", wl, "--profile", prof, "--iterations", str(iters),
+           "--image", G, "--no-db", "--format", "json", *extra]
+    if mmu: cmd += ["--mmu", mmu]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    try:
+        d = json.loads(p.stdout)
+    except Exception:
+        d = {"status": "noparse", "reason": (p.stdout + p.stderr)[-300:]}
+    return d
+def visible(d):
+    if d.get("status") != "ok":
+        return "STATUS %s %s" % (d.get("status"), d.get("reason", ""))
+    return ";".join(" ".join(f"{k}={v}" for k, v in sorted(r.items()) if k not in ("cycles", "pm_ticks"))
+                    for r in d.get("guest_results", []))
+wls = re.findall(r"^W\(([a-z0-9_]+),", open("include/virtlab/workloads.def").read(), re.M)
+small = {"forkwait": 4, "selftest": 1, "sensitive": 1}
+for prof in ("p4", "skylake-sp", "zen4"):
+    for w in wls:
+        if w == "sensitive": continue
+        it = small.get(w, 20)
+        n = run("native", None, w, prof, it)
+        p = run("pv", "shadow", w, prof, it)
+        if visible(n) != visible(p) or p.get("status") != "ok":
+            fails.append(f"{w} on {prof}: native [{visible(n)}] pv/shadow [{visible(p)}]"); continue
+        if n["hypercalls"] or n["events"].get("hypercalls"):
+            fails.append(f"{w} on {prof}: native made hypercalls {n['hypercalls']}")
+        ev = p["events"]
+        if ev.get("pv_unparavirtualized", 0) or "GP_PRIV_UNPARAVIRTUALIZED" in p["exits"] or "GP_IRET" in p["exits"]:
+            fails.append(f"{w} on {prof}: privileged instructions reached the VMM after the switch: {p['exits']}")
+        if ev.get("hypercalls", 0) != sum(h["count"] for h in p["hypercalls"].values()):
+            fails.append(f"{w} on {prof}: event hypercalls {ev.get('hypercalls')} != sum of the breakdown")
+    print(f"ok:   {prof}: {len(wls) - 1} workloads on pv/shadow, same RESULT values as native" if not fails else f"FAIL: {prof}")
+# signature per iteration
+N = 50
+sig = {"cpuid": ("exits", "CPUID"), "in": ("hypercalls", "io"), "cr8wr": ("hypercalls", "write_cr"),
+       "syscall": ("hypercalls", "iret")}
+for w, (kind, name) in sig.items():
+    d = run("pv", "shadow", w, "zen4", N)
+    got = d.get(kind, {}).get(name, {}).get("count")
+    if got != N:
+        fails.append(f"{w}: {kind} {name} = {got}, expected {N}: {d.get('hypercalls')} {d.get('exits')}")
+    else:
+        print(f"ok:   {w}: one {name} {kind[:-1]} per iteration")
+d = run("pv", "shadow", "cpuid", "zen4", N)
+if d.get("hypercalls"):
+    fails.append(f"cpuid: hypercalls in the measured region: {d['hypercalls']}")
+d = run("pv", "shadow", "sensitive", "zen4", 1)
+if d.get("status") != "failed" or not d.get("reason", "").startswith("pv: 2 privileged instruction(s) reached the VMM after the pv-ops switch"):
+    fails.append(f"sensitive under pv: {d.get('status')} {d.get('reason')}")
+else:
+    print("ok:   sensitive under pv: failed: " + d["reason"])
+# determinism
+a, b = run("pv", "shadow", "forkwait", "zen4", 4), run("pv", "shadow", "forkwait", "zen4", 4)
+strip = lambda d: {k: d.get(k) for k in ("cycles", "exits", "hypercalls", "events", "guest_results")}
+if strip(a) != strip(b):
+    fails.append("pv forkwait: counters differ between two runs")
+else:
+    print("ok:   pv forkwait: counters identical across runs")
+for f in fails: print("FAIL:", f)
+sys.exit(1 if fails else 0)
+PY
+
+# ---- the switch (boot is outside the measured region: seen in the trace)
+"$V" run --engine pv --workload cpuid --iterations 5 --image "$G" --no-db --trace >"$T/pv.txt" 2>&1
+grep -q "pv: hypercall set_shared(0x[0-9a-f]*000, 0) = 0 " "$T/pv.txt" && ok "pv: guest registered its shared page (pv-ops switched)" ||
+	bad "pv: no set_shared hypercall in the trace"
+for e in "bad_number(0, 0) = -38 " "read_cr(0x5, 0) = -22 " "io(0x10000, 0x1) = -22 " "set_shared(0x[0-9a-f]*000, 0) = -1 "; do
+	grep -q "pv: hypercall $e" "$T/pv.txt" && ok "pv: error path: $e" || bad "pv: no '$e' in the trace"
+done
+[ "$(grep -c 'GP_PRIV_BOOT' "$T/pv.txt")" -gt 0 ] && ! grep -q 'GP_PRIV_UNPARAVIRTUALIZED' "$T/pv.txt" &&
+	ok "pv: privileged instructions trapped only before the switch ($(grep -c GP_PRIV_BOOT "$T/pv.txt") at boot)" ||
+	bad "pv: boot/unparavirtualized traps unexpected"
+exit $fail
