@@ -28,6 +28,64 @@ static void json_num(FILE *out, double v)
 	an_json_num(out, v);   /* integers without a fraction, else the shortest exact form */
 }
 
+
+/* The engine's slot table holds three kinds of VMM entry: pv's hypercalls
+ * (slots below hypercall_slots), bt's callouts ([callout_lo, callout_hi)),
+ * and exits (the rest). Each is reported in its own section. */
+enum slot_kind { SLOT_EXIT, SLOT_HYPERCALL, SLOT_CALLOUT };
+
+static enum slot_kind slot_kind(const struct vl_run_result *r, size_t i)
+{
+	if (i < r->hypercall_slots)
+		return SLOT_HYPERCALL;
+	if (i >= r->callout_lo && i < r->callout_hi)
+		return SLOT_CALLOUT;
+	return SLOT_EXIT;
+}
+
+/* The used slots of one kind as table rows under `header` (printed only
+ * when one is used; callouts have no vendor code). Returns whether any was. */
+static bool table_slots(FILE *out, const struct vl_run_result *r, enum slot_kind kind, const char *header)
+{
+	const struct vl_counters *c = &r->ctr;
+	bool any = false;
+	for (size_t i = 0; i < r->exit_table_len && i < VL_MAX_EXIT_SLOTS; i++) {
+		if (!c->exit_count[i] || slot_kind(r, i) != kind)
+			continue;
+		if (!any)
+			fputs(header, out);
+		any = true;
+		fprintf(out, "  %-28s ", r->exit_table[i].name);
+		if (kind == SLOT_CALLOUT)
+			fprintf(out, "      ");
+		else
+			fprintf(out, "%6u", r->exit_table[i].code);
+		fprintf(out, " %10llu %11llu %12.1f\n", (unsigned long long)c->exit_count[i],
+			(unsigned long long)c->exit_cycles[i], (double)c->exit_cycles[i] / c->exit_count[i]);
+	}
+	return any;
+}
+
+/* The used slots of one kind as JSON members NAME:{[code,]count,cycles}. */
+static void json_slots(FILE *out, const struct vl_run_result *r, enum slot_kind kind, bool with_code)
+{
+	const struct vl_counters *c = &r->ctr;
+	bool first = true;
+	for (size_t i = 0; i < r->exit_table_len && i < VL_MAX_EXIT_SLOTS; i++) {
+		if (!c->exit_count[i] || slot_kind(r, i) != kind)
+			continue;
+		fprintf(out, "%s", first ? "" : ",");
+		vl_cli_json_string(out, r->exit_table[i].name);
+		if (with_code)
+			fprintf(out, ":{\"code\":%u,", r->exit_table[i].code);
+		else
+			fputs(":{", out);
+		fprintf(out, "\"count\":%llu,\"cycles\":%llu}", (unsigned long long)c->exit_count[i],
+			(unsigned long long)c->exit_cycles[i]);
+		first = false;
+	}
+}
+
 static void json_str_or_null(FILE *out, const char *s)
 {
 	if (s && *s)
@@ -60,38 +118,11 @@ void vl_cli_json_result(FILE *out, const struct vl_run_result *r)
 	for (int i = 0; i < VL_CAT_COUNT; i++)
 		fprintf(out, ",\"%s\":%llu", vl_cat_name[i], (unsigned long long)c->cycles[i]);
 	fprintf(out, "},\"exits\":{");
-	bool first = true;
-	for (size_t i = 0; i < r->exit_table_len && i < VL_MAX_EXIT_SLOTS; i++) {
-		if (!c->exit_count[i] || i < r->hypercall_slots || (i >= r->callout_lo && i < r->callout_hi))
-			continue;
-		fprintf(out, "%s", first ? "" : ",");
-		vl_cli_json_string(out, r->exit_table[i].name);
-		fprintf(out, ":{\"code\":%u,\"count\":%llu,\"cycles\":%llu}", r->exit_table[i].code,
-			(unsigned long long)c->exit_count[i], (unsigned long long)c->exit_cycles[i]);
-		first = false;
-	}
+	json_slots(out, r, SLOT_EXIT, true);
 	fprintf(out, "},\"hypercalls\":{");
-	first = true;
-	for (size_t i = 0; i < r->exit_table_len && i < VL_MAX_EXIT_SLOTS; i++) {
-		if (!c->exit_count[i] || i >= r->hypercall_slots)
-			continue;
-		fprintf(out, "%s", first ? "" : ",");
-		vl_cli_json_string(out, r->exit_table[i].name);
-		fprintf(out, ":{\"code\":%u,\"count\":%llu,\"cycles\":%llu}", r->exit_table[i].code,
-			(unsigned long long)c->exit_count[i], (unsigned long long)c->exit_cycles[i]);
-		first = false;
-	}
+	json_slots(out, r, SLOT_HYPERCALL, true);
 	fprintf(out, "},\"callouts\":{");
-	first = true;
-	for (size_t i = r->callout_lo; i < r->callout_hi && i < r->exit_table_len && i < VL_MAX_EXIT_SLOTS; i++) {
-		if (!c->exit_count[i])
-			continue;
-		fprintf(out, "%s", first ? "" : ",");
-		vl_cli_json_string(out, r->exit_table[i].name);
-		fprintf(out, ":{\"count\":%llu,\"cycles\":%llu}", (unsigned long long)c->exit_count[i],
-			(unsigned long long)c->exit_cycles[i]);
-		first = false;
-	}
+	json_slots(out, r, SLOT_CALLOUT, false);
 	fprintf(out, "},\"events\":{");
 	for (int i = 0; i < VL_EV_COUNT; i++)
 		fprintf(out, "%s\"%s\":%llu", i ? "," : "", vl_event_name[i], (unsigned long long)c->events[i]);
@@ -249,39 +280,9 @@ static void table_result(FILE *out, const struct vl_run_result *r)
 			fprintf(out, " %10s\n", "-");
 	}
 	fprintf(out, "  %-12s %24llu\n", "total", (unsigned long long)total);
-	bool any = false;
-	for (size_t i = 0; i < r->exit_table_len && i < VL_MAX_EXIT_SLOTS; i++) {
-		if (!c->exit_count[i] || i >= r->hypercall_slots)
-			continue;
-		if (!any)
-			fprintf(out, "\nhypercalls (measured region)     code      count      cycles  cycles/call\n");
-		any = true;
-		fprintf(out, "  %-28s %6u %10llu %11llu %12.1f\n", r->exit_table[i].name, r->exit_table[i].code,
-			(unsigned long long)c->exit_count[i], (unsigned long long)c->exit_cycles[i],
-			(double)c->exit_cycles[i] / c->exit_count[i]);
-	}
-	any = false;
-	for (size_t i = r->callout_lo; i < r->callout_hi && i < r->exit_table_len && i < VL_MAX_EXIT_SLOTS; i++) {
-		if (!c->exit_count[i])
-			continue;
-		if (!any)
-			fprintf(out, "\ncallouts (measured region)                   count      cycles  cycles/callout\n");
-		any = true;
-		fprintf(out, "  %-28s        %10llu %11llu %12.1f\n", r->exit_table[i].name,
-			(unsigned long long)c->exit_count[i], (unsigned long long)c->exit_cycles[i],
-			(double)c->exit_cycles[i] / c->exit_count[i]);
-	}
-	any = false;
-	for (size_t i = 0; i < r->exit_table_len && i < VL_MAX_EXIT_SLOTS; i++) {
-		if (!c->exit_count[i] || i < r->hypercall_slots || (i >= r->callout_lo && i < r->callout_hi))
-			continue;
-		if (!any)
-			fprintf(out, "\nexits (measured region)          code      count      cycles  cycles/exit\n");
-		any = true;
-		fprintf(out, "  %-28s %6u %10llu %11llu %12.1f\n", r->exit_table[i].name, r->exit_table[i].code,
-			(unsigned long long)c->exit_count[i], (unsigned long long)c->exit_cycles[i],
-			(double)c->exit_cycles[i] / c->exit_count[i]);
-	}
+	table_slots(out, r, SLOT_HYPERCALL, "\nhypercalls (measured region)     code      count      cycles  cycles/call\n");
+	table_slots(out, r, SLOT_CALLOUT, "\ncallouts (measured region)                   count      cycles  cycles/callout\n");
+	bool any = table_slots(out, r, SLOT_EXIT, "\nexits (measured region)          code      count      cycles  cycles/exit\n");
 	if (!any)
 		fprintf(out, "\nexits             none\n");
 	fprintf(out, "\nevents (measured region, nonzero)\n");
