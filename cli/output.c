@@ -29,34 +29,23 @@ static void json_num(FILE *out, double v)
 }
 
 
-/* The engine's slot table holds three kinds of VMM entry: pv's hypercalls
- * (slots below hypercall_slots), bt's callouts ([callout_lo, callout_hi)),
- * and exits (the rest). Each is reported in its own section. */
-enum slot_kind { SLOT_EXIT, SLOT_HYPERCALL, SLOT_CALLOUT };
-
-static enum slot_kind slot_kind(const struct vl_run_result *r, size_t i)
-{
-	if (i < r->hypercall_slots)
-		return SLOT_HYPERCALL;
-	if (i >= r->callout_lo && i < r->callout_hi)
-		return SLOT_CALLOUT;
-	return SLOT_EXIT;
-}
+/* Exits, hypercalls and callouts (run.h vl_run_slot_kind), each reported
+ * in its own section. */
 
 /* The used slots of one kind as table rows under `header` (printed only
  * when one is used; callouts have no vendor code). Returns whether any was. */
-static bool table_slots(FILE *out, const struct vl_run_result *r, enum slot_kind kind, const char *header)
+static bool table_slots(FILE *out, const struct vl_run_result *r, enum vl_slot_kind kind, const char *header)
 {
 	const struct vl_counters *c = &r->ctr;
 	bool any = false;
 	for (size_t i = 0; i < r->exit_table_len && i < VL_MAX_EXIT_SLOTS; i++) {
-		if (!c->exit_count[i] || slot_kind(r, i) != kind)
+		if (!c->exit_count[i] || vl_run_slot_kind(r, i) != kind)
 			continue;
 		if (!any)
 			fputs(header, out);
 		any = true;
 		fprintf(out, "  %-28s ", r->exit_table[i].name);
-		if (kind == SLOT_CALLOUT)
+		if (kind == VL_SLOT_CALLOUT)
 			fprintf(out, "      ");
 		else
 			fprintf(out, "%6u", r->exit_table[i].code);
@@ -67,12 +56,12 @@ static bool table_slots(FILE *out, const struct vl_run_result *r, enum slot_kind
 }
 
 /* The used slots of one kind as JSON members NAME:{[code,]count,cycles}. */
-static void json_slots(FILE *out, const struct vl_run_result *r, enum slot_kind kind, bool with_code)
+static void json_slots(FILE *out, const struct vl_run_result *r, enum vl_slot_kind kind, bool with_code)
 {
 	const struct vl_counters *c = &r->ctr;
 	bool first = true;
 	for (size_t i = 0; i < r->exit_table_len && i < VL_MAX_EXIT_SLOTS; i++) {
-		if (!c->exit_count[i] || slot_kind(r, i) != kind)
+		if (!c->exit_count[i] || vl_run_slot_kind(r, i) != kind)
 			continue;
 		fprintf(out, "%s", first ? "" : ",");
 		vl_cli_json_string(out, r->exit_table[i].name);
@@ -118,11 +107,11 @@ void vl_cli_json_result(FILE *out, const struct vl_run_result *r)
 	for (int i = 0; i < VL_CAT_COUNT; i++)
 		fprintf(out, ",\"%s\":%llu", vl_cat_name[i], (unsigned long long)c->cycles[i]);
 	fprintf(out, "},\"exits\":{");
-	json_slots(out, r, SLOT_EXIT, true);
+	json_slots(out, r, VL_SLOT_EXIT, true);
 	fprintf(out, "},\"hypercalls\":{");
-	json_slots(out, r, SLOT_HYPERCALL, true);
+	json_slots(out, r, VL_SLOT_HYPERCALL, true);
 	fprintf(out, "},\"callouts\":{");
-	json_slots(out, r, SLOT_CALLOUT, false);
+	json_slots(out, r, VL_SLOT_CALLOUT, false);
 	fprintf(out, "},\"events\":{");
 	for (int i = 0; i < VL_EV_COUNT; i++)
 		fprintf(out, "%s\"%s\":%llu", i ? "," : "", vl_event_name[i], (unsigned long long)c->events[i]);
@@ -280,9 +269,9 @@ static void table_result(FILE *out, const struct vl_run_result *r)
 			fprintf(out, " %10s\n", "-");
 	}
 	fprintf(out, "  %-12s %24llu\n", "total", (unsigned long long)total);
-	table_slots(out, r, SLOT_HYPERCALL, "\nhypercalls (measured region)     code      count      cycles  cycles/call\n");
-	table_slots(out, r, SLOT_CALLOUT, "\ncallouts (measured region)                   count      cycles  cycles/callout\n");
-	bool any = table_slots(out, r, SLOT_EXIT, "\nexits (measured region)          code      count      cycles  cycles/exit\n");
+	table_slots(out, r, VL_SLOT_HYPERCALL, "\nhypercalls (measured region)     code      count      cycles  cycles/call\n");
+	table_slots(out, r, VL_SLOT_CALLOUT, "\ncallouts (measured region)                   count      cycles  cycles/callout\n");
+	bool any = table_slots(out, r, VL_SLOT_EXIT, "\nexits (measured region)          code      count      cycles  cycles/exit\n");
 	if (!any)
 		fprintf(out, "\nexits             none\n");
 	fprintf(out, "\nevents (measured region, nonzero)\n");

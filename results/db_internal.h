@@ -28,6 +28,23 @@ struct vl_db {
 extern const char *const db_migrations[];
 extern const int db_migration_count;
 
+/* Rows of exit_reason stored before schema v4 (no `kind`: every row an
+ * exit) that were not exits, identified as the engines numbered them from
+ * their first commit until v4 (engines/bt/bt.c, engines/pv/pv.c):
+ *   bt: every slot but its traps, whose names begin TRAP_, is a callout;
+ *   pv: codes below 0x100 (the hypercall numbers) and 0xffff (a number
+ *       outside the table) are hypercalls; 0x100 and up are its exits.
+ * Every other engine's rows are exits. Text to append a run selection to
+ * (" AND run_id = ?" in merge; nothing in the migration: every row). A
+ * frozen rule, as a shipped migration is: never edit it. */
+#define DB_RECLASSIFY_V3 \
+	"UPDATE exit_reason SET kind = CASE" \
+	"  WHEN (SELECT engine FROM run WHERE run.id = exit_reason.run_id) = 'bt' AND substr(name, 1, 5) <> 'TRAP_'" \
+	"    THEN 'callout'" \
+	"  WHEN (SELECT engine FROM run WHERE run.id = exit_reason.run_id) = 'pv' AND (code < 256 OR code = 65535)" \
+	"    THEN 'hypercall'" \
+	"  ELSE 'exit' END WHERE kind = 'exit'"
+
 /* Fill err with "what: sqlite message" and return -1. */
 int db_fail(sqlite3 *h, char *err, size_t errlen, const char *what);
 

@@ -5,7 +5,9 @@
  * shard twice, or a shard into itself, adds nothing. Columns are matched by
  * name, so a shard of an older schema (opened, and migrated if writable,
  * by vl_db_open_read) merges into a newer target; a newer or foreign shard
- * was refused when it was opened. */
+ * was refused when it was opened. (An older shard is always migrated
+ * before it gets here — vl_db_open_read refuses one it may not migrate —
+ * so exit_reason.kind, v4, is always there to copy.) */
 #include <stdlib.h>
 #include <string.h>
 

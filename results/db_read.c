@@ -163,7 +163,8 @@ int vl_db_query_metrics(struct vl_db *db, int64_t run_id, struct vl_db_metric **
 	*n = 0;
 	if (db_prepare(db->h, "SELECT kind, name, coalesce(code, -1), value, unit FROM metric WHERE run_id = ?"
 			      " ORDER BY CASE kind WHEN 'cycles_per_iter' THEN 0 WHEN 'cycles' THEN 1 WHEN 'event' THEN 2"
-			      " WHEN 'exit_count' THEN 3 ELSE 4 END, code, name",
+			      " WHEN 'exit_count' THEN 3 WHEN 'exit_cycles' THEN 4 WHEN 'callout_count' THEN 5"
+			      " WHEN 'callout_cycles' THEN 6 WHEN 'hypercall_count' THEN 7 ELSE 8 END, code, name",
 		       &st, err, errlen))
 		return -1;
 	sqlite3_bind_int64(st, 1, run_id);

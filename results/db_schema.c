@@ -108,7 +108,27 @@ static const char migrate_3[] =
 	"  text TEXT NOT NULL) WITHOUT ROWID;"                 /* canonical .ini, loadable */
 	"CREATE INDEX run_by_profile_sha ON run(profile_sha256);";
 
-const char *const db_migrations[] = { migrate_1, migrate_2, migrate_3 };
+/* v3 -> v4: what a VMM entry is. exit_reason holds every entry into the
+ * VMM that a run counted, and until v3 did not say which kind: a vendor VM
+ * exit (vtx, svm; trap's and the software VMMs' own traps), a binary
+ * translator's callout from translated code (bt), or a paravirtual guest's
+ * hypercall (pv). Column `kind` says so; the metric view names them
+ * exit_*, callout_*, hypercall_*. Rows stored before v4 are reclassified by
+ * DB_RECLASSIFY_V3 below. */
+static const char migrate_4[] =
+	"ALTER TABLE exit_reason ADD COLUMN kind TEXT NOT NULL DEFAULT 'exit'"
+	"  CHECK (kind IN ('exit','callout','hypercall'));"
+	DB_RECLASSIFY_V3 ";"
+	"DROP VIEW metric;"
+	"CREATE VIEW metric(run_id, kind, name, code, value, unit) AS"
+	"  SELECT id, 'cycles_per_iter', 'cycles_per_iter', NULL, cycles_per_iter, 'cycles' FROM run"
+	"   WHERE cycles_per_iter IS NOT NULL"
+	"  UNION ALL SELECT run_id, 'cycles', category, NULL, value, unit FROM cycles"
+	"  UNION ALL SELECT run_id, 'event', name, NULL, value, unit FROM event"
+	"  UNION ALL SELECT run_id, kind || '_count', name, code, count, 'count' FROM exit_reason"
+	"  UNION ALL SELECT run_id, kind || '_cycles', name, code, cycles, 'cycles' FROM exit_reason;";
+
+const char *const db_migrations[] = { migrate_1, migrate_2, migrate_3, migrate_4 };
 const int db_migration_count = (int)(sizeof db_migrations / sizeof db_migrations[0]);
 
 _Static_assert(sizeof db_migrations / sizeof db_migrations[0] == VL_DB_SCHEMA_VERSION,

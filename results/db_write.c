@@ -182,7 +182,7 @@ static int db_insert_metrics(struct vl_db *db, const struct vl_run_result *r, in
 	if (rc == SQLITE_OK)
 		rc = sqlite3_prepare_v2(db->h, "INSERT INTO cycles (run_id, category, value, unit) VALUES (?,?,?,'cycles')", -1, &cy, NULL);
 	if (rc == SQLITE_OK)
-		rc = sqlite3_prepare_v2(db->h, "INSERT INTO exit_reason (run_id, name, code, count, cycles) VALUES (?,?,?,?,?)", -1, &ex, NULL);
+		rc = sqlite3_prepare_v2(db->h, "INSERT INTO exit_reason (run_id, name, code, count, cycles, kind) VALUES (?,?,?,?,?,?)", -1, &ex, NULL);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_prepare_v2(db->h, "INSERT INTO sample (run_id, metric, seq, value, unit) VALUES (?,?,?,?,?)", -1, &sa, NULL);
 	if (rc == SQLITE_OK)
@@ -209,6 +209,7 @@ static int db_insert_metrics(struct vl_db *db, const struct vl_run_result *r, in
 			sqlite3_bind_int64(ex, 3, r->exit_table[k].code);
 			bind_u64(ex, 4, c->exit_count[k]);
 			bind_u64(ex, 5, c->exit_cycles[k]);
+			bind_text(ex, 6, vl_slot_kind_name(vl_run_slot_kind(r, k)));
 			rc = step_done(ex);
 		}
 	}

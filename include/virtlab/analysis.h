@@ -94,7 +94,7 @@ extern const char *const vl_cmp_verdict_name[];
 struct vl_cmp_entry {
 	char config[72], workload[32], profile[64];
 	uint64_t iterations;
-	char kind[16];             /* cycles_per_iter | cycles | event | exit_count | exit_cycles | sample */
+	char kind[24];             /* cycles_per_iter | cycles | event | exit_/callout_/hypercall_count|cycles | sample */
 	char name[48];
 	int64_t code;              /* vendor exit code, or -1 */
 	int model;

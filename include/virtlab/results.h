@@ -41,7 +41,7 @@ int vl_db_store_run(struct vl_db *db, const struct vl_run_result *res, const cha
 /* Current schema version (PRAGMA user_version) and the application_id that
  * marks a file as a virtlab database ("VLAB"). results/README.md lists what
  * each version added; results/db_schema.c holds the migrations. */
-#define VL_DB_SCHEMA_VERSION 3
+#define VL_DB_SCHEMA_VERSION 4
 #define VL_DB_APPLICATION_ID 0x564c4142
 
 /* Build facts stored with every run: the git commit the binary was built
@@ -121,9 +121,11 @@ int vl_db_query_runs(struct vl_db *db, const struct vl_db_filter *f, struct vl_d
 
 /* One deterministic metric of a run: kind is "cycles" (name = category),
  * "event", "exit_count" / "exit_cycles" (name = vendor exit name, code =
- * vendor code), plus "cycles_per_iter" (name "cycles_per_iter"). */
+ * vendor code), "callout_count" / "callout_cycles" (bt: name = callout,
+ * code = the engine's slot), "hypercall_count" / "hypercall_cycles" (pv:
+ * code = hypercall number), plus "cycles_per_iter" (name "cycles_per_iter"). */
 struct vl_db_metric {
-	char kind[16];
+	char kind[24];
 	char name[48];
 	int64_t code;              /* -1 when none */
 	double value;

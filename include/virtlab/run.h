@@ -154,6 +154,25 @@ void vl_run_result_free(struct vl_run_result *res);
 /* Parse every RESULT line of console text into res->results. */
 void vl_run_parse_results(struct vl_run_result *res, const char *console);
 
+/* The engine's slot table holds three kinds of VMM entry, each reported
+ * (run output) and stored (results/, exit_reason.kind) apart: pv's
+ * hypercalls (slots below hypercall_slots), bt's callouts ([callout_lo,
+ * callout_hi)), and exits (the rest). */
+enum vl_slot_kind { VL_SLOT_EXIT, VL_SLOT_HYPERCALL, VL_SLOT_CALLOUT };
+static inline enum vl_slot_kind vl_run_slot_kind(const struct vl_run_result *r, size_t i)
+{
+	if (i < r->hypercall_slots)
+		return VL_SLOT_HYPERCALL;
+	if (i >= r->callout_lo && i < r->callout_hi)
+		return VL_SLOT_CALLOUT;
+	return VL_SLOT_EXIT;
+}
+/* "exit", "hypercall", "callout": the stored kind's name. */
+static inline const char *vl_slot_kind_name(enum vl_slot_kind k)
+{
+	return k == VL_SLOT_HYPERCALL ? "hypercall" : k == VL_SLOT_CALLOUT ? "callout" : "exit";
+}
+
 /* Default guest image path: $VIRTLAB_GUEST, else found from the executable
  * (the source tree's build/guest/guest.elf, or PREFIX/share/virtlab/guest.elf;
  * include/virtlab/datadir.h), never relative to the current directory. */

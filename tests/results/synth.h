@@ -58,6 +58,39 @@ static inline void synth_model(struct vl_run_result *r, const char *engine, cons
 	r->results[0].cycles = (uint64_t)r->cycles_per_iter * iters;
 }
 
+/* Slot tables shaped as the bt and pv engines shape theirs: bt's callouts
+ * first ([callout_lo, callout_hi)), then its traps; pv's hypercalls first
+ * (below hypercall_slots, code = hypercall number), then its exits. */
+static const struct vl_exit_desc synth_bt_slots[] = {
+	{ 0, "BLOCK_EXIT" }, { 4, "CPUID" }, { 20, "TRAP_SYSCALL" },
+};
+static const struct vl_exit_desc synth_pv_slots[] = {
+	{ 5, "read_cr" }, { 14, "mmu_update" }, { 0x103, "PAGE_FAULT" },
+};
+
+/* A model run whose three slots are two VMM entries of the engine's own
+ * kind (callouts for "bt", hypercalls for "pv") and one exit: counts
+ * seed, 2 seed, 3 seed; cycles 100 times that. */
+static inline void synth_entries(struct vl_run_result *r, const char *engine, const char *workload,
+				 const char *profile, uint64_t iters, uint64_t seed)
+{
+	int bt = !strcmp(engine, "bt");
+	synth_model(r, engine, "shadow", workload, profile, iters, seed);
+	r->exit_table = bt ? synth_bt_slots : synth_pv_slots;
+	r->exit_table_len = 3;
+	if (bt) {
+		r->callout_lo = 0;
+		r->callout_hi = 2;
+	} else {
+		r->hypercall_slots = 2;
+	}
+	for (int k = 0; k < 3; k++) {
+		r->ctr.exit_count[k] = seed * (uint64_t)(k + 1);
+		r->ctr.exit_cycles[k] = 100 * seed * (uint64_t)(k + 1);
+	}
+	r->cycles_per_iter = iters ? (double)vl_counters_total(&r->ctr) / iters : 0;
+}
+
 /* A real (external-engine) run with n raw samples v[]. */
 static inline void synth_real(struct vl_run_result *r, const char *engine, const char *workload, const char *profile,
 			      uint64_t iters, const double *v, size_t n)

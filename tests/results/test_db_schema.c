@@ -1,7 +1,8 @@
 /* test_db_schema.c — opening the results database: a fresh file gets the
  * current schema (user_version, application_id, WAL); a v1 database built
  * here by hand, as the first schema wrote it, is migrated with its data
- * kept, and so is a v2 database (to v3, provenance); files that are not ours (random bytes, a text file, a foreign SQLite
+ * kept, and so is a v2 database (to v3, provenance) and a v3 one (to v4:
+ * exit_reason.kind, bt/pv rows reclassified, merged shards keep kinds); files that are not ours (random bytes, a text file, a foreign SQLite
  * database, a newer schema, a corrupt virtlab database) are refused with a
  * reason and left byte-for-byte unchanged. */
 #include <setjmp.h>
@@ -214,7 +215,7 @@ static void test_migrate_v2(void **st)
 
 	struct vl_db *db = synth_open(dir, "v2.db", "feed");
 	h = vl_db_sqlite(db);
-	assert_int_equal(q_int(h, "PRAGMA user_version"), 3);
+	assert_int_equal(q_int(h, "PRAGMA user_version"), VL_DB_SCHEMA_VERSION);
 	assert_int_equal(q_int(h, "SELECT count(*) FROM run WHERE id = 5 AND tag = 'old' AND profile_sha256 IS NULL"
 			    " AND guest_sha256 IS NULL AND profile_dirty IS NULL"), 1);
 	assert_int_equal(q_int(h, "SELECT count(*) FROM profile_version"), 0);
@@ -254,6 +255,146 @@ static void test_migrate_v2(void **st)
 	assert_null(text);
 	synth_free(&r);
 	vl_db_close(db);
+}
+
+/* Migration 3 as it shipped. */
+static const char v3_migration[] =
+	"ALTER TABLE run ADD COLUMN profile_sha256 TEXT;"
+	"ALTER TABLE run ADD COLUMN profile_path TEXT;"
+	"ALTER TABLE run ADD COLUMN profile_commit TEXT;"
+	"ALTER TABLE run ADD COLUMN profile_dirty INTEGER;"
+	"ALTER TABLE run ADD COLUMN guest_sha256 TEXT;"
+	"CREATE TABLE profile_version (sha256 TEXT PRIMARY KEY, name TEXT NOT NULL, text TEXT NOT NULL) WITHOUT ROWID;"
+	"CREATE INDEX run_by_profile_sha ON run(profile_sha256);"
+	"PRAGMA user_version = 3;";
+
+static const char *q_text(sqlite3 *h, const char *sql, char *buf, size_t n)
+{
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_prepare_v2(h, sql, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	snprintf(buf, n, "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return buf;
+}
+
+/* A v3 file as the bt and pv engines' runs left it: every VMM entry an
+ * exit row. The migration to v4 gives each its kind: bt's non-TRAP_ slots
+ * are callouts, pv's codes below 0x100 and 0xffff hypercalls, the rest (and
+ * every row of any other engine, even one named like a callout) exits. */
+static void build_v3_with_entries(const char *path)
+{
+	sqlite3 *h;
+	assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
+	exec_ok(h, v1_schema);
+	exec_ok(h, v2_migration);
+	exec_ok(h, v3_migration);
+	static const char row[] = "1000, 'ok', '', 0, 1, 1234.5, 99, 88, 0.1, 10.0, 1600000000, 1600000001, 'abcdef0123',"
+				  " 0, '0.0.1', 'gcc', 'h', 'cpu', 'Linux', 0, 0, '', NULL, NULL, NULL, NULL, NULL, NULL, NULL);";
+	char sql[1024];
+	snprintf(sql, sizeof sql, "INSERT INTO run VALUES (1, 'bt', 'shadow', 'syscall', 'zen4', '', %s", row);
+	exec_ok(h, sql);
+	snprintf(sql, sizeof sql, "INSERT INTO run VALUES (2, 'pv', 'shadow', 'syscall', 'zen4', '', %s", row);
+	exec_ok(h, sql);
+	snprintf(sql, sizeof sql, "INSERT INTO run VALUES (3, 'vtx', 'nested', 'syscall', 'zen4', '', %s", row);
+	exec_ok(h, sql);
+	exec_ok(h, "INSERT INTO exit_reason VALUES (1, 'BLOCK_EXIT', 0, 50, 5000);"
+		   "INSERT INTO exit_reason VALUES (1, 'CPUID', 4, 7, 700);"
+		   "INSERT INTO exit_reason VALUES (1, 'TRAP_SYSCALL', 20, 1000, 90000);"
+		   "INSERT INTO exit_reason VALUES (2, 'iret', 0, 1000, 80000);"
+		   "INSERT INTO exit_reason VALUES (2, 'bad_number', 65535, 1, 100);"
+		   "INSERT INTO exit_reason VALUES (2, 'SYSCALL', 262, 1000, 70000);"
+		   "INSERT INTO exit_reason VALUES (3, 'CPUID', 10, 3, 300);");
+	sqlite3_close(h);
+}
+
+static void test_migrate_v3(void **st)
+{
+	char path[600], buf[64];
+	path_of(path, sizeof path, "v3.db");
+	build_v3_with_entries(path);
+	struct vl_db *db = synth_open(dir, "v3.db", "feed");
+	sqlite3 *h = vl_db_sqlite(db);
+	assert_int_equal(q_int(h, "PRAGMA user_version"), VL_DB_SCHEMA_VERSION);
+	assert_string_equal(q_text(h, "SELECT kind FROM exit_reason WHERE run_id = 1 AND code = 0", buf, sizeof buf), "callout");
+	assert_string_equal(q_text(h, "SELECT kind FROM exit_reason WHERE run_id = 1 AND code = 4", buf, sizeof buf), "callout");
+	assert_string_equal(q_text(h, "SELECT kind FROM exit_reason WHERE run_id = 1 AND code = 20", buf, sizeof buf), "exit");
+	assert_string_equal(q_text(h, "SELECT kind FROM exit_reason WHERE run_id = 2 AND code = 0", buf, sizeof buf), "hypercall");
+	assert_string_equal(q_text(h, "SELECT kind FROM exit_reason WHERE run_id = 2 AND code = 65535", buf, sizeof buf),
+			    "hypercall");
+	assert_string_equal(q_text(h, "SELECT kind FROM exit_reason WHERE run_id = 2 AND code = 262", buf, sizeof buf), "exit");
+	assert_string_equal(q_text(h, "SELECT kind FROM exit_reason WHERE run_id = 3", buf, sizeof buf), "exit");
+	/* the metric view names each kind */
+	assert_int_equal(q_int(h, "SELECT value FROM metric WHERE run_id = 1 AND kind = 'callout_count' AND name = 'BLOCK_EXIT'"), 50);
+	assert_int_equal(q_int(h, "SELECT value FROM metric WHERE run_id = 1 AND kind = 'exit_cycles' AND name = 'TRAP_SYSCALL'"),
+			 90000);
+	assert_int_equal(q_int(h, "SELECT value FROM metric WHERE run_id = 2 AND kind = 'hypercall_count' AND name = 'iret'"), 1000);
+	assert_int_equal(q_int(h, "SELECT count(*) FROM metric WHERE kind = 'exit_count'"), 3);
+	/* the kind is constrained */
+	assert_int_not_equal(sqlite3_exec(h, "INSERT INTO exit_reason VALUES (3, 'X', 99, 1, 1, 'trap')", NULL, NULL, NULL),
+			     SQLITE_OK);
+	/* new runs store their kind from the run result (run.h vl_run_slot_kind) */
+	struct vl_run_result r;
+	synth_entries(&r, "bt", "syscall", "zen4", 1000, 3);
+	int64_t id = synth_store(db, &r, NULL);
+	synth_entries(&r, "pv", "syscall", "zen4", 1000, 4);
+	int64_t id2 = synth_store(db, &r, NULL);
+	char sql[200];
+	snprintf(sql, sizeof sql, "SELECT group_concat(kind || ':' || name, ',') FROM"
+		 " (SELECT kind, name FROM exit_reason WHERE run_id = %lld ORDER BY code)", (long long)id);
+	assert_string_equal(q_text(h, sql, buf, sizeof buf), "callout:BLOCK_EXIT,callout:CPUID,exit:TRAP_SYSCALL");
+	snprintf(sql, sizeof sql, "SELECT group_concat(kind || ':' || name, ',') FROM"
+		 " (SELECT kind, name FROM exit_reason WHERE run_id = %lld ORDER BY code)", (long long)id2);
+	assert_string_equal(q_text(h, sql, buf, sizeof buf), "hypercall:read_cr,hypercall:mmu_update,exit:PAGE_FAULT");
+	struct vl_db_metric *m;
+	size_t n;
+	char err[256];
+	assert_int_equal(vl_db_query_metrics(db, id2, &m, &n, err, sizeof err), 0);
+	int hc = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(m[i].kind, "hypercall_cycles") && m[i].code == 14 && m[i].value == 800)
+			hc++;
+	assert_int_equal(hc, 1);
+	free(m);
+	vl_db_close(db);
+}
+
+/* Merging a v3 shard (migrated as it is opened) into a v4 database keeps
+ * the kinds; merging a v4 shard into a database that another, newer
+ * virtlab wrote is refused. */
+static void test_merge_v3_shard(void **st)
+{
+	char path[600], buf[64], err[512];
+	path_of(path, sizeof path, "shard-v3.db");
+	build_v3_with_entries(path);
+	struct vl_db *dst = synth_open(dir, "merged.db", "feed"), *src = NULL;
+	assert_int_equal(vl_db_open_read(path, &src, err, sizeof err), 0);
+	size_t added, present;
+	assert_int_equal(vl_db_merge(dst, src, &added, &present, err, sizeof err), 0);
+	assert_int_equal(added, 3);
+	assert_int_equal(vl_db_merge(dst, src, &added, &present, err, sizeof err), 0);
+	assert_int_equal(added, 0);
+	assert_int_equal(present, 3);
+	sqlite3 *h = vl_db_sqlite(dst);
+	assert_string_equal(q_text(h, "SELECT group_concat(kind, ',') FROM (SELECT e.kind FROM exit_reason e JOIN run r"
+				   " ON r.id = e.run_id WHERE r.engine = 'pv' ORDER BY e.code)", buf, sizeof buf),
+			    "hypercall,exit,hypercall");
+	assert_int_equal(q_int(h, "SELECT count(*) FROM exit_reason e JOIN run r ON r.id = e.run_id"
+			       " WHERE r.engine = 'bt' AND e.kind = 'callout'"), 2);
+	vl_db_close(src);
+	vl_db_close(dst);
+	/* a shard one version newer than this virtlab is refused when opened */
+	path_of(path, sizeof path, "shard-next.db");
+	build_v3_with_entries(path);
+	sqlite3 *hh;
+	assert_int_equal(sqlite3_open(path, &hh), SQLITE_OK);
+	char sql[64];
+	snprintf(sql, sizeof sql, "PRAGMA user_version = %d", VL_DB_SCHEMA_VERSION + 1);
+	exec_ok(hh, sql);
+	sqlite3_close(hh);
+	assert_int_equal(vl_db_open_read(path, &src, err, sizeof err), -1);
+	assert_non_null(strstr(err, "newer"));
+	refused_unchanged(path, "newer");
 }
 
 static void test_newer_schema_refused(void **st)
@@ -357,6 +498,8 @@ int main(void)
 		cmocka_unit_test(test_empty_file_is_initialised),
 		cmocka_unit_test(test_migrate_v1),
 		cmocka_unit_test(test_migrate_v2),
+		cmocka_unit_test(test_migrate_v3),
+		cmocka_unit_test(test_merge_v3_shard),
 		cmocka_unit_test(test_newer_schema_refused),
 		cmocka_unit_test(test_foreign_sqlite_refused),
 		cmocka_unit_test(test_not_sqlite_refused),
