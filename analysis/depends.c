@@ -89,8 +89,8 @@ static void dep_cell(FILE *out, const char *work, const struct vl_rep_config *cf
 	const char *conf = cf->name;
 	char fb[256];
 	struct dep_cat cat[16];
-	struct dep_exit ex[DEP_MAX_EXITS + 1];
-	size_t ncat = 0, nex = 0;
+	struct dep_exit ex[DEP_MAX_EXITS + 1], co[DEP_MAX_EXITS + 1], hc[DEP_MAX_EXITS + 1];
+	size_t ncat = 0, nex = 0, nco = 0, nhc = 0;
 	double total = 0, cpi = NAN;
 	for (size_t i = 0; i < n; i++) {
 		if (!strcmp(m[i].kind, "cycles") && ncat < sizeof cat / sizeof cat[0] && m[i].value > 0) {
@@ -100,11 +100,23 @@ static void dep_cell(FILE *out, const char *work, const struct vl_rep_config *cf
 			cpi = m[i].value;
 		}
 	}
+	/* the most frequent VMM entries of each kind (bt's callouts and pv's
+	 * hypercalls apart from exits, as stored) */
 	for (size_t i = 0; i < n; i++) {
-		if (strcmp(m[i].kind, "exit_count") || m[i].value <= 0)
+		struct dep_exit *to;
+		size_t *nto;
+		if (m[i].value <= 0)
 			continue;
-		ex[nex < DEP_MAX_EXITS ? nex++ : DEP_MAX_EXITS] = (struct dep_exit){ m[i].name, m[i].value };
-		qsort(ex, nex, sizeof ex[0], dep_exit_cmp);   /* keep the largest DEP_MAX_EXITS */
+		if (!strcmp(m[i].kind, "exit_count"))
+			to = ex, nto = &nex;
+		else if (!strcmp(m[i].kind, "callout_count"))
+			to = co, nto = &nco;
+		else if (!strcmp(m[i].kind, "hypercall_count"))
+			to = hc, nto = &nhc;
+		else
+			continue;
+		to[*nto < DEP_MAX_EXITS ? (*nto)++ : DEP_MAX_EXITS] = (struct dep_exit){ m[i].name, m[i].value };
+		qsort(to, *nto, sizeof to[0], dep_exit_cmp);   /* keep the largest DEP_MAX_EXITS */
 	}
 	qsort(cat, ncat, sizeof cat[0], dep_cat_cmp);
 	/* iterations of the measured region: total cycles / cycles per iteration */
@@ -130,6 +142,18 @@ static void dep_cell(FILE *out, const char *work, const struct vl_rep_config *cf
 			an_json_str(out, dep_exit_handler(ex[i].name));
 			fputc('}', out);
 		}
+		fputs("], \"callouts\": [", out);
+		for (size_t i = 0; i < nco; i++) {
+			fprintf(out, "%s{\"name\": ", i ? ", " : "");
+			an_json_str(out, co[i].name);
+			fprintf(out, ", \"count\": %.0f}", co[i].count);
+		}
+		fputs("], \"hypercalls\": [", out);
+		for (size_t i = 0; i < nhc; i++) {
+			fprintf(out, "%s{\"name\": ", i ? ", " : "");
+			an_json_str(out, hc[i].name);
+			fprintf(out, ", \"count\": %.0f}", hc[i].count);
+		}
 		fputs("]}", out);
 		return;
 	}
@@ -153,6 +177,20 @@ static void dep_cell(FILE *out, const char *work, const struct vl_rep_config *cf
 		else
 			fprintf(out, "%s%s %.0f [%s]", i ? ", " : "; exits: ", ex[i].name, ex[i].count,
 				dep_exit_handler(ex[i].name));
+	/* callouts and hypercalls: counted apart, their costs are in the
+	 * translate (bt.*) and hypercall (pv.*) categories above */
+	const struct { const char *what; const struct dep_exit *e; size_t n; } more[] = {
+		{ "callouts", co, nco }, { "hypercalls", hc, nhc },
+	};
+	for (size_t k = 0; k < 2; k++)
+		for (size_t i = 0; i < more[k].n; i++) {
+			bool per = isfinite(iters) && iters > 0;
+			fprintf(out, "%s", i ? ", " : "; ");
+			if (!i)
+				fprintf(out, "%s%s: ", more[k].what, per ? "/iter" : "");
+			fprintf(out, per ? "%s %.2f" : "%s %.0f", more[k].e[i].name,
+				per ? more[k].e[i].count / iters : more[k].e[i].count);
+		}
 	fputc('\n', out);
 }
 

@@ -180,25 +180,40 @@ static int exp_json(struct vl_db *db, const struct vl_db_run *runs, size_t n, FI
 			}
 			fputc('}', out);
 		}
-		fprintf(out, ",\"exits\":{");
-		int first = 1;
-		for (size_t k = 0; k < nm; k++) {
-			if (strcmp(m[k].kind, "exit_count"))
-				continue;
-			double cyc = 0;
-			for (size_t j = 0; j < nm; j++)
-				if (!strcmp(m[j].kind, "exit_cycles") && m[j].code == m[k].code && !strcmp(m[j].name, m[k].name))
-					cyc = m[j].value;
-			fprintf(out, "%s", first ? "" : ",");
-			first = 0;
-			an_json_str(out, m[k].name);
-			fprintf(out, ":{\"code\":%lld,\"count\":", (long long)m[k].code);
-			an_json_num(out, m[k].value);
-			fprintf(out, ",\"cycles\":");
-			an_json_num(out, cyc);
+		/* VMM entries under their own keys, as `run --format json` prints
+		 * them: exits and hypercalls with their code, callouts without */
+		static const struct { const char *key, *count, *cycles; int code; } entries[] = {
+			{ "exits", "exit_count", "exit_cycles", 1 },
+			{ "callouts", "callout_count", "callout_cycles", 0 },
+			{ "hypercalls", "hypercall_count", "hypercall_cycles", 1 },
+		};
+		for (size_t g = 0; g < sizeof entries / sizeof entries[0]; g++) {
+			fprintf(out, ",\"%s\":{", entries[g].key);
+			int first = 1;
+			for (size_t k = 0; k < nm; k++) {
+				if (strcmp(m[k].kind, entries[g].count))
+					continue;
+				double cyc = 0;
+				for (size_t j = 0; j < nm; j++)
+					if (!strcmp(m[j].kind, entries[g].cycles) && m[j].code == m[k].code &&
+					    !strcmp(m[j].name, m[k].name))
+						cyc = m[j].value;
+				fprintf(out, "%s", first ? "" : ",");
+				first = 0;
+				an_json_str(out, m[k].name);
+				fputc(':', out);
+				fputc('{', out);
+				if (entries[g].code)
+					fprintf(out, "\"code\":%lld,", (long long)m[k].code);
+				fprintf(out, "\"count\":");
+				an_json_num(out, m[k].value);
+				fprintf(out, ",\"cycles\":");
+				an_json_num(out, cyc);
+				fputc('}', out);
+			}
 			fputc('}', out);
 		}
-		fprintf(out, "},\"samples\":{");
+		fprintf(out, ",\"samples\":{");
 		for (size_t k = 0; k < ns; k++) {
 			fprintf(out, "%s", k ? "," : "");
 			an_json_str(out, s[k].metric);

@@ -524,7 +524,7 @@ out:
 static int plot_exits(struct plot_ctx *c, const struct vl_rep_table *t, char *err, size_t errlen)
 {
 	size_t nc = t->nconf, nw = t->nwork;
-	char reasons[PLOT_MAX_REASONS][48];
+	char reasons[PLOT_MAX_REASONS][64];
 	double total[PLOT_MAX_REASONS] = { 0 };
 	size_t nr = 0;
 	double *per = calloc(nc * nw * PLOT_MAX_REASONS + 1, sizeof *per);
@@ -556,15 +556,28 @@ static int plot_exits(struct plot_ctx *c, const struct vl_rep_table *t, char *er
 			}
 			row_ok[k * nw + w] = 1;
 			for (size_t i = 0; i < nm; i++) {
-				if (strcmp(m[i].kind, "exit_count") || m[i].value <= 0)
+				/* every VMM entry: exits by their vendor name, bt's
+				 * callouts and pv's hypercalls named as such */
+				const char *pre;
+				if (!strcmp(m[i].kind, "exit_count"))
+					pre = "";
+				else if (!strcmp(m[i].kind, "callout_count"))
+					pre = "callout ";
+				else if (!strcmp(m[i].kind, "hypercall_count"))
+					pre = "hypercall ";
+				else
 					continue;
+				if (m[i].value <= 0)
+					continue;
+				char label[64];
+				snprintf(label, sizeof label, "%s%s", pre, m[i].name);
 				size_t r = 0;
-				while (r < nr && strcmp(reasons[r], m[i].name))
+				while (r < nr && strcmp(reasons[r], label))
 					r++;
 				if (r == nr) {
 					if (nr == PLOT_MAX_REASONS)
 						continue;
-					snprintf(reasons[nr++], sizeof reasons[0], "%s", m[i].name);
+					snprintf(reasons[nr++], sizeof reasons[0], "%s", label);
 				}
 				double v = m[i].value / (run->iterations ? (double)run->iterations : 1);
 				per[(k * nw + w) * PLOT_MAX_REASONS + r] = v;
@@ -576,7 +589,7 @@ static int plot_exits(struct plot_ctx *c, const struct vl_rep_table *t, char *er
 		}
 	}
 	if (!nr) {
-		fprintf(c->log, "plot: exits skipped: no configuration in the selection has VM exits\n");
+		fprintf(c->log, "plot: exits skipped: no configuration in the selection has VM exits, callouts or hypercalls\n");
 		rc = 0;
 		goto out;
 	}
@@ -639,8 +652,9 @@ static int plot_exits(struct plot_ctx *c, const struct vl_rep_table *t, char *er
 		rc = 0;
 		goto out;
 	}
-	fprintf(d, "# VM exits per iteration by vendor exit reason; one block (index) per workload; last column: the "
-		"total; profile %s\n", t->profile);
+	fprintf(d, "# VMM entries per iteration: VM exits by vendor exit reason, bt callouts (\"callout NAME\"), pv "
+		"hypercalls (\"hypercall NAME\"); one block (index) per workload; last column: the total; profile %s\n",
+		t->profile);
 	if (olen)
 		fprintf(d, "# no panel (under %g exits per iteration in every configuration): %s\n", PLOT_EXITS_MIN, omitted);
 	for (size_t b = 0; b < nshown; b++) {
@@ -675,10 +689,11 @@ static int plot_exits(struct plot_ctx *c, const struct vl_rep_table *t, char *er
 	FILE *g = plot_open(c, "exits", "gp", path, sizeof path);
 	if (g) {
 		plot_preamble(g, c, "exits", 380 * gcols, 320 * grows + (olen ? 60 : 40),
-			      "VM exits per iteration by vendor exit reason, one panel per workload");
-		plot_stacked_setup(g, "exits per iteration");
+			      "VMM entries per iteration (exits, callouts, hypercalls), one panel per workload");
+		plot_stacked_setup(g, "entries per iteration");
 		plot_safe(t->profile, s, sizeof s);
-		fprintf(g, "set multiplot layout %d,%d title \"VM exits per iteration by reason (profile %s)", grows, gcols, s);
+		fprintf(g, "set multiplot layout %d,%d title \"VMM entries per iteration: exits, callouts, hypercalls (profile %s)",
+			grows, gcols, s);
 		if (olen)
 			fprintf(g, "\\nno panel, under %g exits per iteration: %s", PLOT_EXITS_MIN, omitted);
 		fprintf(g, "\"\n");
@@ -719,6 +734,14 @@ static int plot_history_value(const char *metric, const struct vl_db_metric *m, 
 	}
 	if (!strncmp(metric, "exit:", 5)) {
 		*v = plot_metric_value(m, n, "exit_count", metric + 5, &x) ? x / it : 0;
+		return 1;
+	}
+	if (!strncmp(metric, "callout:", 8)) {
+		*v = plot_metric_value(m, n, "callout_count", metric + 8, &x) ? x / it : 0;
+		return 1;
+	}
+	if (!strncmp(metric, "hypercall:", 10)) {
+		*v = plot_metric_value(m, n, "hypercall_count", metric + 10, &x) ? x / it : 0;
 		return 1;
 	}
 	if (plot_metric_value(m, n, "event", metric, &x) || plot_metric_value(m, n, "cycles", metric, &x)) {

@@ -149,7 +149,7 @@ struct vl_plot_opts {
 	struct vl_rep_select sel;
 	const char *outdir;
 	unsigned figures;
-	const char *metric;        /* history: "cycles_per_iter" (default), an event, "cycles:<category>", "exit:<NAME>" */
+	const char *metric;        /* history: "cycles_per_iter" (default), an event, "cycles:<category>", "exit:<NAME>", "callout:<NAME>", "hypercall:<NAME>" */
 	const char *workload;      /* history: default the first workload with data */
 	const char *config;        /* history: one configuration name, or NULL = every configuration */
 	const char *gnuplot;       /* program; NULL = "gnuplot"; "" = write data and scripts only */

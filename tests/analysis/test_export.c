@@ -49,16 +49,21 @@ static int teardown(void **st)
 static char *mem_buf;
 static size_t mem_len;
 
-static char *export(enum vl_an_format f)
+static char *export_tag(enum vl_an_format f, const char *tag)
 {
 	FILE *m = open_memstream(&mem_buf, &mem_len);
 	char err[256];
-	struct vl_db_filter all = { .tag = "t" };
+	struct vl_db_filter all = { .tag = tag };
 	assert_int_equal(vl_export(db, &all, f, m, err, sizeof err), 0);
 	fclose(m);
 	char *out = mem_buf;
 	mem_buf = NULL;
 	return out;
+}
+
+static char *export(enum vl_an_format f)
+{
+	return export_tag(f, "t");
 }
 
 static void test_csv(void **st)
@@ -149,6 +154,38 @@ static void test_json(void **st)
 	free(js);
 }
 
+/* bt's callouts and pv's hypercalls come out under their own keys (JSON,
+ * as `run --format json`: callouts without a code) and kinds (CSV), never
+ * as exits; each engine's real exits stay exits. */
+static void test_entries(void **st)
+{
+	struct vl_run_result r;
+	synth_entries(&r, "bt", "syscall", "zen4", 100, 2);
+	synth_store(db, &r, "e");
+	synth_entries(&r, "pv", "syscall", "zen4", 100, 3);
+	synth_store(db, &r, "e");
+	char *js = export_tag(VL_AN_JSON, "e");
+	static const char *const keys[] = {
+		"\"exits\":{\"TRAP_SYSCALL\":{\"code\":20,\"count\":6,\"cycles\":600}}",
+		"\"callouts\":{\"BLOCK_EXIT\":{\"count\":2,\"cycles\":200},\"CPUID\":{\"count\":4,\"cycles\":400}}",
+		"\"exits\":{\"PAGE_FAULT\":{\"code\":259,\"count\":9,\"cycles\":900}}",
+		"\"hypercalls\":{\"read_cr\":{\"code\":5,\"count\":3,\"cycles\":300},"
+		"\"mmu_update\":{\"code\":14,\"count\":6,\"cycles\":600}}",
+		"\"CPUID\":{\"count\":4,\"cycles\":400}},\"hypercalls\":{},", "\"callouts\":{},\"hypercalls\":{\"read_cr\"" };
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+		if (!strstr(js, keys[i]))
+			fail_msg("JSON lacks %s in %s", keys[i], js);
+	free(js);
+	char *csv = export_tag(VL_AN_CSV, "e");
+	assert_non_null(strstr(csv, ",callout_count,BLOCK_EXIT,0,count,2\n"));
+	assert_non_null(strstr(csv, ",callout_cycles,CPUID,4,cycles,400\n"));
+	assert_non_null(strstr(csv, ",hypercall_count,mmu_update,14,count,6\n"));
+	assert_non_null(strstr(csv, ",exit_count,TRAP_SYSCALL,20,count,6\n"));
+	assert_null(strstr(csv, ",exit_count,BLOCK_EXIT,"));
+	assert_null(strstr(csv, ",exit_count,read_cr,"));
+	free(csv);
+}
+
 static void test_bad_format(void **st)
 {
 	char err[256];
@@ -160,6 +197,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_csv),
 		cmocka_unit_test(test_json),
+		cmocka_unit_test(test_entries),
 		cmocka_unit_test(test_bad_format),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

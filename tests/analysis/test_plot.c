@@ -250,6 +250,48 @@ static void test_history_metric(void **st)
 	fclose(log);
 }
 
+/* The exits figure stacks every VMM entry: bt's callouts and pv's
+ * hypercalls are there, named as such, beside each engine's own exits. */
+static void test_entries(void **st)
+{
+	struct vl_run_result r;
+	synth_entries(&r, "bt", "syscall", "zen5", 10, 2);
+	synth_store(db, &r, NULL);
+	synth_entries(&r, "pv", "syscall", "zen5", 10, 3);
+	synth_store(db, &r, NULL);
+	struct vl_plot_opts o = { .sel = { .profile = "zen5" }, .outdir = out, .gnuplot = "", .figures = VL_PLOT_EXITS };
+	char err[256];
+	FILE *log = fopen("/dev/null", "w");
+	assert_int_equal(vl_plot(db, &o, log, err, sizeof err), 0);
+	fclose(log);
+	char *d = slurp("exits.dat");
+	assert_non_null(d);
+	/* columns by total, most first: PAGE_FAULT 0.9, TRAP_SYSCALL and
+	 * hypercall mmu_update 0.6, callout CPUID 0.4, hypercall read_cr 0.3,
+	 * callout BLOCK_EXIT 0.2 (per iteration, 10 iterations) */
+	const char *hdr = "\"config\" \"PAGE_FAULT\" \"TRAP_SYSCALL\" \"hypercall mmu_update\" \"callout CPUID\""
+			  " \"hypercall read_cr\" \"callout BLOCK_EXIT\" \"total\"\n";
+	if (!strstr(d, hdr))
+		fail_msg("exits.dat lacks %s:\n%s", hdr, d);
+	char want[200];
+	snprintf(want, sizeof want, "\"bt/shadow\" 0 %.17g 0 %.17g 0 %.17g %.17g\n", 0.6, 0.4, 0.2, 1.2);
+	if (!strstr(d, want))
+		fail_msg("exits.dat lacks %s:\n%s", want, d);
+	free(d);
+	o.figures = VL_PLOT_HISTORY;
+	o.workload = "syscall";
+	o.config = "pv/shadow";
+	o.metric = "hypercall:mmu_update";
+	log = fopen("/dev/null", "w");
+	assert_int_equal(vl_plot(db, &o, log, err, sizeof err), 0);
+	fclose(log);
+	d = slurp("history.dat");
+	snprintf(want, sizeof want, " %.17g\n", 0.6);
+	if (!strstr(d, want))
+		fail_msg("history.dat lacks %s:\n%s", want, d);
+	free(d);
+}
+
 static void test_hostile_names(void **st)
 {
 	struct vl_plot_opts o = { .outdir = out, .gnuplot = "", .sel = { .profile = "core2" } };
@@ -327,6 +369,7 @@ int main(void)
 		cmocka_unit_test(test_data_files),
 		cmocka_unit_test(test_distinct_styles),
 		cmocka_unit_test(test_history_metric),
+		cmocka_unit_test(test_entries),
 		cmocka_unit_test(test_hostile_names),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_gnuplot_images),
