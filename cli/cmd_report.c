@@ -11,7 +11,8 @@
 
 static const char report_usage[] =
 	"usage: virtlab report [--profile P] [--tag T] [--commit REV] [--params \"k=v ...\"]\n"
-	"                      [--iterations N] [--format table|csv|json|markdown] [--db FILE]\n"
+	"                      [--iterations N] [--format table|csv|json|markdown|latex] [--db FILE]\n"
+	"                      [--depends | --entries]\n"
 	"The comparison table: a row per workload, a column per configuration (native\n"
 	"first, then each engine+mmu), cycles per iteration and the ratio to native.\n"
 	"Each cell is the newest run of that configuration in the selection at the\n"
@@ -28,22 +29,26 @@ static const char report_usage[] =
 	"--depends: after the table (text), or instead of it (json), for each modelled\n"
 	"  result the cost categories holding its cycles and the profile fields charged\n"
 	"  there (include/virtlab/cost_fields.def).\n"
+	"--entries: after the table (text, markdown), or instead of it (csv, json, latex), every\n"
+	"  VMM entry of each modelled result per iteration, with the cycles each costs, under\n"
+	"  its own heading: VM exits, callouts (binary translation), hypercalls (paravirtualization).\n"
 	"Exit status: 0 ok, 1 no runs selected, 2 bad usage.\n";
 
 int cmd_report(int argc, char **argv)
 {
-	enum { O_PROFILE = 256, O_TAG, O_COMMIT, O_PARAMS, O_ITERS, O_FORMAT, O_DB, O_HELP, O_DEPENDS };
+	enum { O_PROFILE = 256, O_TAG, O_COMMIT, O_PARAMS, O_ITERS, O_FORMAT, O_DB, O_HELP, O_DEPENDS, O_ENTRIES };
 	static const struct option opts[] = {
 		{ "profile", required_argument, 0, O_PROFILE }, { "tag", required_argument, 0, O_TAG },
 		{ "commit", required_argument, 0, O_COMMIT }, { "params", required_argument, 0, O_PARAMS },
 		{ "iterations", required_argument, 0, O_ITERS },
 		{ "format", required_argument, 0, O_FORMAT }, { "db", required_argument, 0, O_DB },
-		{ "help", no_argument, 0, O_HELP }, { "depends", no_argument, 0, O_DEPENDS }, { 0, 0, 0, 0 }
+		{ "help", no_argument, 0, O_HELP }, { "depends", no_argument, 0, O_DEPENDS },
+		{ "entries", no_argument, 0, O_ENTRIES }, { 0, 0, 0, 0 }
 	};
 	struct vl_rep_select sel = { 0 };
 	const char *dbpath = vl_data_db(), *commit = NULL;
 	enum vl_an_format fmt = VL_AN_TEXT;
-	bool depends = false, latex = false;
+	bool depends = false, latex = false, entries = false;
 	int c;
 	optind = 1;
 	opterr = 0;
@@ -59,6 +64,7 @@ int cmd_report(int argc, char **argv)
 			break;
 		case O_DB:      dbpath = optarg; break;
 		case O_DEPENDS: depends = true; break;
+		case O_ENTRIES: entries = true; break;
 		case O_FORMAT:
 			latex = !strcmp(optarg, "latex");
 			if (latex)
@@ -80,6 +86,8 @@ int cmd_report(int argc, char **argv)
 		return vl_cli_usage_error("report", "--depends: only with --format text or json");
 	if (depends && fmt != VL_AN_TEXT && fmt != VL_AN_JSON)
 		return vl_cli_usage_error("report", "--depends: only with --format text or json");
+	if (depends && entries)
+		return vl_cli_usage_error("report", "--depends and --entries exclude each other");
 	char hash[64];
 	if (commit) {
 		if (vl_cli_resolve_commit(commit, hash, sizeof hash))
@@ -105,6 +113,11 @@ int cmd_report(int argc, char **argv)
 		fprintf(stderr, "virtlab report: no runs of profile %s%s%s%s%s in %s (run `virtlab matrix` first)\n", t.profile,
 			sel.tag ? " with tag " : "", sel.tag ? sel.tag : "", commit ? " at " : "", commit ? commit : "", dbpath);
 		rc = VL_CLI_FAILED;
+	} else if (entries && (latex || fmt == VL_AN_JSON || fmt == VL_AN_CSV)) {
+		if (vl_rep_entries_print(stdout, db, &t, fmt, latex, err, sizeof err)) {
+			fprintf(stderr, "virtlab report: %s\n", err);
+			rc = VL_CLI_FAILED;
+		}
 	} else if (depends && fmt == VL_AN_JSON) {
 		if (vl_rep_depends_print(stdout, db, &t, fmt, err, sizeof err)) {
 			fprintf(stderr, "virtlab report: %s\n", err);
@@ -116,6 +129,10 @@ int cmd_report(int argc, char **argv)
 		else
 			vl_rep_print(stdout, &t, fmt);
 		if (depends && vl_rep_depends_print(stdout, db, &t, fmt, err, sizeof err)) {
+			fprintf(stderr, "virtlab report: %s\n", err);
+			rc = VL_CLI_FAILED;
+		}
+		if (entries && vl_rep_entries_print(stdout, db, &t, fmt, 0, err, sizeof err)) {
 			fprintf(stderr, "virtlab report: %s\n", err);
 			rc = VL_CLI_FAILED;
 		}

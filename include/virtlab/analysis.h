@@ -280,6 +280,16 @@ void vl_sweep_print(FILE *out, const struct vl_sweep_data *d, enum vl_an_format 
 int vl_sweep_plot(const struct vl_sweep_data *d, const char *dir, const char *gnuplot, FILE *log, char *err,
 		  size_t errlen);
 
+/* Every VMM entry of each ok model cell of t, per iteration and with the
+ * cycles each costs, under its own heading: VM exits, callouts (bt),
+ * hypercalls (pv) — exit_reason.kind (analysis/entries.c, `report
+ * --entries`). Text or markdown (a section per kind that occurs), CSV,
+ * JSON ({"profile", "exits": [...], "callouts": [...], "hypercalls": [...]}),
+ * or with latex a booktabs table per kind that occurs (the paper's entry
+ * tables, tab:exits-P, tab:callouts-P, tab:hypercalls-P). 0, or -1 + err. */
+int vl_rep_entries_print(FILE *out, struct vl_db *db, const struct vl_rep_table *t, enum vl_an_format f, int latex,
+			 char *err, size_t errlen);
+
 /* The report table as a LaTeX fragment (booktabs table environment, for
  * \input; analysis/latex.c): `report --format latex`, the paper's table. */
 void vl_rep_print_latex(FILE *out, const struct vl_rep_table *t);

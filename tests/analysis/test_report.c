@@ -254,6 +254,62 @@ static void test_formats(void **st)
 	vl_rep_free(&t);
 }
 
+/* `report --entries`: bt's callouts and pv's hypercalls under their own
+ * headings (text, JSON, LaTeX labels), per iteration, with cycles each;
+ * an exit of bt or pv stays an exit. */
+static char *entries(const struct vl_rep_table *t, enum vl_an_format f, int latex)
+{
+	FILE *m = open_memstream(&mem_buf, &mem_len);
+	char err[256];
+	assert_int_equal(vl_rep_entries_print(m, db, t, f, latex, err, sizeof err), 0);
+	fclose(m);
+	char *out = mem_buf;
+	mem_buf = NULL;
+	return out;
+}
+
+static void test_entries(void **st)
+{
+	struct vl_run_result r;
+	synth_entries(&r, "bt", "syscall", "zen5", 10, 2);
+	synth_store(db, &r, NULL);
+	synth_entries(&r, "pv", "syscall", "zen5", 10, 3);
+	synth_store(db, &r, NULL);
+	synth_model(&r, "native", "native", "syscall", "zen5", 10, 1);
+	r.exit_table_len = 0;
+	synth_store(db, &r, NULL);
+	struct vl_rep_select sel = { .profile = "zen5" };
+	struct vl_rep_table t;
+	char err[256];
+	assert_int_equal(vl_rep_build(db, &sel, &t, err, sizeof err), 0);
+	char *s = entries(&t, VL_AN_TEXT, 0);
+	const char *ex = strstr(s, "VM exits"), *co = strstr(s, "Callouts"), *hc = strstr(s, "Hypercalls");
+	assert_true(ex && co && hc && ex < co && co < hc);
+	/* per iteration (count / 10) and cycles each (100 per entry) */
+	assert_non_null(strstr(ex, "syscall    bt/shadow      TRAP_SYSCALL                     20           0.6        100.0\n"));
+	assert_non_null(strstr(co, "syscall    bt/shadow      CPUID                                         0.4        100.0\n"));
+	assert_non_null(strstr(hc, "syscall    pv/shadow      mmu_update                       14           0.6        100.0\n"));
+	assert_true(strstr(s, "BLOCK_EXIT") > co && strstr(s, "BLOCK_EXIT") < hc);
+	assert_true(strstr(s, "read_cr") > hc);
+	assert_true(strstr(s, "PAGE_FAULT") < co);
+	free(s);
+	s = entries(&t, VL_AN_JSON, 0);
+	assert_non_null(strstr(s, "\"callouts\":[{\"workload\":\"syscall\",\"config\":\"bt/shadow\",\"name\":\"CPUID\",\"count\":4,"
+				  "\"per_iter\":0.4,\"cycles_each\":100}"));
+	assert_non_null(strstr(s, "\"hypercalls\":[{\"workload\":\"syscall\",\"config\":\"pv/shadow\",\"name\":\"mmu_update\","
+				  "\"code\":14,"));
+	free(s);
+	s = entries(&t, VL_AN_TEXT, 1);
+	assert_non_null(strstr(s, "\\label{tab:exits-zen5}"));
+	assert_non_null(strstr(s, "\\label{tab:callouts-zen5}"));
+	assert_non_null(strstr(s, "\\label{tab:hypercalls-zen5}"));
+	assert_non_null(strstr(s, "syscall & bt/shadow & \\texttt{CPUID} & 0.4 & 100.0 \\\\\n"
+				  " &  & \\texttt{BLOCK\\_EXIT} & 0.2 & 100.0 \\\\\n"));
+	free(s);
+	vl_rep_free(&t);
+	synth_free(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -261,6 +317,7 @@ int main(void)
 		cmocka_unit_test(test_selection),
 		cmocka_unit_test(test_iterations),
 		cmocka_unit_test(test_formats),
+		cmocka_unit_test(test_entries),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
