@@ -183,6 +183,20 @@ static int adv_conf_cmp(const void *a, const void *b)
 	return vl_an_config_cmp(x->engine, x->mmu, y->engine, y->mmu);
 }
 
+/* A run the row lacks, recorded structurally (advise --run runs it). */
+static void adv_need(struct vl_adv_row *row, const char *engine, const char *mmu, const char *workload, uint64_t iters)
+{
+	if (row->nneed == VL_ADV_MAX_NEED) {
+		row->need_dropped++;
+		return;
+	}
+	struct vl_adv_need *x = &row->need[row->nneed++];
+	snprintf(x->engine, sizeof x->engine, "%s", engine);
+	snprintf(x->mmu, sizeof x->mmu, "%s", mmu);
+	snprintf(x->workload, sizeof x->workload, "%s", workload);
+	x->iterations = iters;
+}
+
 static struct vl_adv_row *adv_new_row(struct vl_adv_row **rows, size_t *n, const char *profile, const char *w)
 {
 	struct vl_adv_row *nr = realloc(*rows, (*n + 1) * sizeof **rows);
@@ -247,6 +261,8 @@ int vl_adv_build(struct vl_db *db, const struct vl_adv_opts *o, struct vl_adv_ro
 				char s[128];
 				snprintf(s, sizeof s, "native (%s)", o->mix->work[k]);
 				adv_append(cell && cell->present ? row->failed : row->missing, sizeof row->missing, s);
+				if (!cell || !cell->present)
+					adv_need(row, "native", "native", o->mix->work[k], o->sel.iterations);
 			}
 		}
 		for (size_t i = 0; i < nc; i++) {
@@ -259,6 +275,7 @@ int vl_adv_build(struct vl_db *db, const struct vl_adv_opts *o, struct vl_adv_ro
 				snprintf(s, sizeof s, "%s (%s)", c[i].name, o->mix->work[k]);
 				if (!cell || !cell->present) {
 					adv_append(row->missing, sizeof row->missing, s);
+					adv_need(row, c[i].engine, c[i].mmu, o->mix->work[k], o->sel.iterations);
 					c[i].ok = 0;
 					continue;
 				}
@@ -300,6 +317,7 @@ int vl_adv_build(struct vl_db *db, const struct vl_adv_opts *o, struct vl_adv_ro
 			c[i].run = 0;
 			if (!cell || !cell->present) {
 				adv_append(row->missing, sizeof row->missing, c[i].name);
+				adv_need(row, c[i].engine, c[i].mmu, wn, o->sel.iterations);
 				continue;
 			}
 			if (strcmp(cell->status, "ok")) {

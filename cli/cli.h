@@ -94,13 +94,30 @@ extern const char vl_build_cc[];
 extern const char vl_build_version[];
 
 
-/* ---- configurations (cli/cmd_advise.c) ---- */
+/* ---- the one planner (cli/planner.c): matrix, plan, advise, sweep ---- */
 struct vl_adv_conf;
-/* The model configurations `matrix` would run for profile (engines: only
- * these, when neng; else every model engine but trap), those the profile
- * refuses or this build lacks left out. *out malloc'ed. 0, or -1 + err. */
-int vl_cli_expected_configs(const char *profile, const char *const *engines, size_t neng, struct vl_adv_conf **out,
-			    size_t *n, char *err, size_t errlen);
+struct vl_profile;
+/* One (engine, mmu) of the registry for a profile; skip "" = it runs,
+ * else why not (refused by the profile, mmu not built, runs only when named). */
+struct vl_cli_conf {
+	char engine[32], mmu[32];
+	bool external;             /* a real engine (qemu-*, host): mmu ignored */
+	char skip[400];
+};
+/* Every configuration a selection means on prof, in registry order: sel
+ * (nsel 0 = every model engine but those run only when named, such as
+ * trap) names engines, or single configurations as "engine/mmu"; mmus
+ * (nmmu 0 = all) restricts model engines' mmus; model_only leaves real
+ * engines out even when named. *out malloc'ed. 0, or -1 + err. */
+int vl_cli_plan_configs(const struct vl_profile *prof, const char *const *sel, size_t nsel, const char *const *mmus,
+			size_t nmmu, bool model_only, struct vl_cli_conf **out, size_t *n, char *err, size_t errlen);
+/* The model configurations of that plan that run on profile (skipped ones
+ * left out), as advise's candidates. *out malloc'ed. 0, or -1 + err. */
+int vl_cli_expected_configs(const char *profile, const char *const *sel, size_t nsel, const char *const *mmus,
+			    size_t nmmu, struct vl_adv_conf **out, size_t *n, char *err, size_t errlen);
+/* A workload a selection without --workloads includes (not selftest; for
+ * a sweep, not sensitive either). */
+bool vl_cli_plan_default_workload(const char *name, bool sweep);
 
 
 /* ---- sweeps (cli/cmd_sweep.c) ---- */

@@ -53,109 +53,96 @@ static int adv_split(char *s, const char **out, size_t *n)
 	return *n ? 0 : -1;
 }
 
-static int adv_in(const char *s, const char *const *l, size_t n)
+/* Is name an item of the comma-separated list? */
+static bool adv_listed(const char *list, const char *name)
 {
-	for (size_t i = 0; i < n; i++)
-		if (!strcmp(s, l[i]))
-			return 1;
-	return 0;
+	size_t l = strlen(name);
+	for (const char *p = list; *p;) {
+		size_t k = strcspn(p, ",");
+		if (k == l && !strncmp(p, name, l))
+			return true;
+		p += k + (p[k] == ',');
+	}
+	return false;
 }
 
-int vl_cli_expected_configs(const char *profile, const char *const *engines, size_t neng, struct vl_adv_conf **out,
-			    size_t *n, char *err, size_t errlen)
+/* Run the runs rows[] lack (their need[]: engine, mmu, workload,
+ * iterations, on the row's profile — matched structurally, never by the
+ * text of `missing`) through `matrix`, one matrix per (profile, engine,
+ * mmu, iterations) with its workloads; matrix output on stderr, so stdout
+ * stays the advice. Returns 0, or a CLI status. */
+static int adv_run_missing(const struct vl_adv_row *rows, size_t nrows, const char *dbpath, const char *tag,
+			   const char *jobs)
 {
-	struct vl_profile prof;
-	*out = NULL;
-	*n = 0;
-	if (vl_profile_load(profile, &prof, err, errlen))
-		return -1;
-	struct vl_adv_conf *c = calloc(vl_engine_count * VL_MMU_COUNT + 1, sizeof *c);
-	if (!c) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	for (size_t e = 0; e < vl_engine_count; e++) {
-		const struct vl_engine_ops *eng = vl_engines[e];
-		if (eng->run_external)
-			continue;   /* real measurements: no cost categories to decide by */
-		if (neng ? !adv_in(eng->name, engines, neng) : !strcmp(eng->name, "trap"))
-			continue;
-		for (int k = 0; k < VL_MMU_COUNT; k++) {
-			if (!(eng->mmu_mask & VL_MMU_BIT(k)))
+	size_t total = 0;
+	for (size_t r = 0; r < nrows; r++)
+		total += rows[r].nneed;
+	bool *done = calloc(total + 1, sizeof *done);
+	if (!done)
+		return vl_cli_usage_error("advise", "out of memory");
+	/* flatten: need i of row r is done[base[r] + i] */
+	size_t at = 0;
+	int rc = 0;
+	for (size_t r = 0; r < nrows && !rc; r++) {
+		for (size_t i = 0; i < rows[r].nneed && !rc; i++, at++) {
+			if (done[at])
 				continue;
-			char why[512];
-			if (eng->check && eng->check(&prof, (enum vl_mmu_kind)k, why, sizeof why))
-				continue;
-			int built = k == VL_MMU_NONE;
-			for (size_t m = 0; m < vl_mmu_count; m++)
-				built |= vl_mmus[m]->kind == (enum vl_mmu_kind)k;
-			if (!built)
-				continue;
-			snprintf(c[*n].engine, sizeof c[*n].engine, "%s", eng->name);
-			snprintf(c[*n].mmu, sizeof c[*n].mmu, "%s", vl_mmu_name((enum vl_mmu_kind)k));
-			(*n)++;
-		}
-	}
-	*out = c;
-	return 0;
-}
-
-/* Run the missing configurations of rows through `matrix` (its output on
- * stderr, so stdout stays the advice). Returns 0, or a CLI status. */
-static int adv_run_missing(const struct vl_adv_row *rows, size_t nrows, const struct vl_adv_conf *conf, size_t nconf,
-			   const char *profile, const char *dbpath, const char *tag, const char *jobs)
-{
-	for (size_t c = 0; c < nconf; c++) {
-		char name[72], works[2048] = "";
-		vl_an_config_name(conf[c].engine, conf[c].mmu, name, sizeof name);
-		for (size_t r = 0; r < nrows; r++) {
-			const char *m = rows[r].missing;
-			size_t l = strlen(name);
-			/* the row lists "name" (or "name (workload)" for a mix) */
-			for (const char *p = m; (p = strstr(p, name)); p += l) {
-				if ((p != m && p[-2] != ',') || (p[l] && p[l] != ',' && p[l] != ' '))
-					continue;
-				const char *w = rows[r].workload;
-				char buf[64];
-				if (p[l] == ' ' && p[l + 1] == '(') {
-					snprintf(buf, sizeof buf, "%.*s", (int)strcspn(p + l + 2, ")"), p + l + 2);
-					w = buf;
+			const struct vl_adv_need *x = &rows[r].need[i];
+			char works[2048] = "";
+			/* every need of the same (profile, engine, mmu, iterations), in any row */
+			size_t at2 = at;
+			for (size_t r2 = r; r2 < nrows; r2++)
+				for (size_t j = r2 == r ? i : 0; j < rows[r2].nneed; j++, at2++) {
+					const struct vl_adv_need *y = &rows[r2].need[j];
+					if (done[at2] || strcmp(rows[r2].profile, rows[r].profile) || strcmp(y->engine, x->engine) ||
+					    strcmp(y->mmu, x->mmu) || y->iterations != x->iterations)
+						continue;
+					done[at2] = true;
+					/* a workload once (several rows may lack the same run) */
+					if (!adv_listed(works, y->workload)) {
+						size_t wl = strlen(works);
+						snprintf(works + wl, sizeof works - wl, "%s%s", wl ? "," : "", y->workload);
+					}
 				}
-				if (!strstr(works, w)) {
-					size_t wl = strlen(works);
-					snprintf(works + wl, sizeof works - wl, "%s%s", wl ? "," : "", w);
-				}
+			char iters[32];
+			snprintf(iters, sizeof iters, "%llu", (unsigned long long)x->iterations);
+			char *argv[20];
+			int argc = 0;
+			argv[argc++] = "matrix";
+			argv[argc++] = "--profile";   argv[argc++] = (char *)rows[r].profile;
+			argv[argc++] = "--engines";   argv[argc++] = (char *)x->engine;
+			argv[argc++] = "--mmus";      argv[argc++] = (char *)x->mmu;
+			argv[argc++] = "--workloads"; argv[argc++] = works;
+			argv[argc++] = "--db";        argv[argc++] = (char *)dbpath;
+			argv[argc++] = "-j";          argv[argc++] = (char *)jobs;
+			if (x->iterations) {
+				argv[argc++] = "--iterations";
+				argv[argc++] = iters;
 			}
+			if (tag) {
+				argv[argc++] = "--tag";
+				argv[argc++] = (char *)tag;
+			}
+			argv[argc] = NULL;
+			char name[72];
+			vl_an_config_name(x->engine, x->mmu, name, sizeof name);
+			fprintf(stderr, "advise: running %s on %s (%s)\n", name, works, rows[r].profile);
+			fflush(stdout);
+			int saved = dup(1);
+			if (saved < 0 || dup2(2, 1) < 0) {
+				rc = vl_cli_usage_error("advise", "cannot redirect matrix output");
+				break;
+			}
+			int mrc = cmd_matrix(argc, argv);
+			fflush(stdout);
+			dup2(saved, 1);
+			close(saved);
+			if (mrc == VL_CLI_USAGE)
+				rc = mrc;
 		}
-		if (!works[0])
-			continue;
-		char *argv[16];
-		int argc = 0;
-		argv[argc++] = "matrix";
-		argv[argc++] = "--profile";  argv[argc++] = (char *)profile;
-		argv[argc++] = "--engines";  argv[argc++] = (char *)conf[c].engine;
-		argv[argc++] = "--mmus";     argv[argc++] = (char *)conf[c].mmu;
-		argv[argc++] = "--workloads"; argv[argc++] = works;
-		argv[argc++] = "--db";       argv[argc++] = (char *)dbpath;
-		argv[argc++] = "-j";         argv[argc++] = (char *)jobs;
-		if (tag) {
-			argv[argc++] = "--tag";
-			argv[argc++] = (char *)tag;
-		}
-		argv[argc] = NULL;
-		fprintf(stderr, "advise: running %s on %s (%s)\n", name, works, profile);
-		fflush(stdout);
-		int saved = dup(1);
-		if (saved < 0 || dup2(2, 1) < 0)
-			return vl_cli_usage_error("advise", "cannot redirect matrix output");
-		int rc = cmd_matrix(argc, argv);
-		fflush(stdout);
-		dup2(saved, 1);
-		close(saved);
-		if (rc == VL_CLI_USAGE)
-			return rc;
 	}
-	return 0;
+	free(done);
+	return rc;
 }
 
 int cmd_advise(int argc, char **argv)
@@ -284,7 +271,7 @@ int cmd_advise(int argc, char **argv)
 	for (size_t p = 0; p < nprof && rc == VL_CLI_OK; p++) {
 		struct vl_adv_conf *conf = NULL;
 		size_t nconf = 0;
-		if (vl_cli_expected_configs(profiles[p], engines, neng, &conf, &nconf, err, sizeof err)) {
+		if (vl_cli_expected_configs(profiles[p], engines, neng, NULL, 0, &conf, &nconf, err, sizeof err)) {
 			rc = vl_cli_usage_error("advise", "%s", err);
 			break;
 		}
@@ -303,33 +290,28 @@ int cmd_advise(int argc, char **argv)
 			fprintf(stderr, "virtlab advise: %s\n", err);
 			rc = VL_CLI_FAILED;
 		} else if (run) {
-			/* native runs are the baseline of a mix: run them too, even
-			 * when --engines leaves native out of the candidates */
-			int has_native = 0;
-			for (size_t i = 0; i < nconf; i++)
-				has_native |= !strcmp(conf[i].engine, "native");
-			struct vl_adv_conf *more = has_native ? conf : realloc(conf, (nconf + 1) * sizeof *conf);
-			if (!more) {
-				rc = vl_cli_usage_error("advise", "out of memory");
-			} else {
-				conf = more;
-				o.expect = conf;   /* realloc may have moved it; the candidates stay the first nconf */
-				size_t k = nconf;
-				if (!has_native) {
-					snprintf(conf[k].engine, sizeof conf[0].engine, "native");
-					snprintf(conf[k].mmu, sizeof conf[0].mmu, "native");
-					k++;
+			/* rows[before..] name the runs they lack; a row holds
+			 * VL_ADV_MAX_NEED of them, so repeat while one dropped some */
+			for (int round = 0; round < 8 && rc == VL_CLI_OK; round++) {
+				size_t need = 0, dropped = 0;
+				for (size_t i = before; i < nrows; i++) {
+					need += rows[i].nneed;
+					dropped += rows[i].need_dropped;
 				}
-				int r = adv_run_missing(rows + before, nrows - before, conf, k, profiles[p], dbpath, tag, jobs);
+				if (!need)
+					break;
+				int r = adv_run_missing(rows + before, nrows - before, dbpath, tag, jobs);
 				if (r) {
 					rc = r;
-				} else {
-					nrows = before;
-					if (vl_adv_build(db, &o, &rows, &nrows, err, sizeof err)) {
-						fprintf(stderr, "virtlab advise: %s\n", err);
-						rc = VL_CLI_FAILED;
-					}
+					break;
 				}
+				nrows = before;
+				if (vl_adv_build(db, &o, &rows, &nrows, err, sizeof err)) {
+					fprintf(stderr, "virtlab advise: %s\n", err);
+					rc = VL_CLI_FAILED;
+				}
+				if (!dropped)
+					break;
 			}
 		}
 		free(conf);

@@ -45,12 +45,6 @@ static const char matrix_usage[] =
 	"says what finished and what did not, exit status 128 + the signal. Killing the matrix kills its workers.\n"
 	"Exit status: 0 every run ok, 1 a run failed or could not be stored, 2 bad usage.\n";
 
-/* Workloads that a plain `matrix` leaves out (workloads.def says so). */
-static const char *const matrix_not_default[] = { "selftest" };
-/* Model engines a plain `matrix` leaves out: trap is the Popek-Goldberg
- * counterexample (it fails `sensitive` by design); it runs when named. */
-static const char *const matrix_engines_not_default[] = { "trap" };
-
 #define MATRIX_MAX_LIST 64
 
 struct mx_job {
@@ -122,14 +116,6 @@ static int mx_in(const char *name, const char *const *list, size_t n)
 		if (!strcmp(name, list[i]))
 			return 1;
 	return 0;
-}
-
-static const struct vl_mmu_ops *mx_mmu_ops(enum vl_mmu_kind k)
-{
-	for (size_t i = 0; i < vl_mmu_count; i++)
-		if (vl_mmus[i]->kind == k)
-			return vl_mmus[i];
-	return NULL;
 }
 
 static int mx_add_job(struct mx_state *s, const char *e, const char *m, const char *w, const char *p)
@@ -309,8 +295,8 @@ static void mx_reap(struct mx_state *s, size_t *running)
 	mx_progress(s, j, &rep, crash[0] ? crash : NULL);
 }
 
-/* Build the plan: jobs and skipped configurations. 0, or VL_CLI_USAGE after
- * printing one line. */
+/* Build the plan (cli/planner.c, the planner plan, advise and sweep use):
+ * jobs and skipped configurations. 0, or VL_CLI_USAGE after printing one line. */
 static int mx_plan(struct mx_state *s, const char **profiles, size_t nprof, const char **engines, size_t neng,
 		   const char **mmus, size_t nmmu, const char **workloads, size_t nwork)
 {
@@ -319,49 +305,38 @@ static int mx_plan(struct mx_state *s, const char **profiles, size_t nprof, cons
 		char err[512];
 		if (vl_profile_load(profiles[p], &prof, err, sizeof err))
 			return vl_cli_usage_error("matrix", "%s", err);
-		for (size_t e = 0; e < vl_engine_count; e++) {
-			const struct vl_engine_ops *eng = vl_engines[e];
-			if (neng ? !mx_in(eng->name, engines, neng) : eng->run_external != NULL)
-				continue;
-			bool named_only = !neng && mx_in(eng->name, matrix_engines_not_default,
-							  sizeof matrix_engines_not_default / sizeof matrix_engines_not_default[0]);
-			for (int k = 0; k < VL_MMU_COUNT; k++) {
-				if (!(eng->mmu_mask & VL_MMU_BIT(k)))
-					continue;
-				const char *mname = vl_mmu_name((enum vl_mmu_kind)k);
-				if (nmmu && !eng->run_external && !mx_in(mname, mmus, nmmu))
-					continue;
-				char what[160], why[512] = "";
-				char cfg[72];
-				vl_an_config_name(eng->name, mname, cfg, sizeof cfg);
+		struct vl_cli_conf *conf = NULL;
+		size_t nconf = 0;
+		if (vl_cli_plan_configs(&prof, engines, neng, mmus, nmmu, false, &conf, &nconf, err, sizeof err))
+			return vl_cli_usage_error("matrix", "%s", err);
+		for (size_t k = 0; k < nconf; k++) {
+			/* names from the registries (static), not the planner's copies */
+			const struct vl_engine_ops *eng = vl_engine_find(conf[k].engine);
+			const char *mname = NULL;
+			for (int m = 0; m < VL_MMU_COUNT; m++)
+				if (!strcmp(vl_mmu_name((enum vl_mmu_kind)m), conf[k].mmu))
+					mname = vl_mmu_name((enum vl_mmu_kind)m);
+			if (conf[k].skip[0]) {
+				char what[160], cfg[72];
+				vl_an_config_name(conf[k].engine, conf[k].mmu, cfg, sizeof cfg);
 				snprintf(what, sizeof what, "%s (%s)", cfg, profiles[p]);
-				if (named_only) {
-					snprintf(why, sizeof why, "runs only when named (--engines %s)", eng->name);
-					if (mx_add_skip(s, what, why))
-						return vl_cli_usage_error("matrix", "out of memory");
-					continue;
+				if (mx_add_skip(s, what, conf[k].skip)) {
+					free(conf);
+					return vl_cli_usage_error("matrix", "out of memory");
 				}
-				if (eng->check && eng->check(&prof, (enum vl_mmu_kind)k, why, sizeof why)) {
-					if (mx_add_skip(s, what, why))
-						return vl_cli_usage_error("matrix", "out of memory");
+				continue;
+			}
+			for (size_t w = 0; w < vl_workload_count; w++) {
+				const char *wn = vl_workloads[w].name;
+				if (nwork ? !mx_in(wn, workloads, nwork) : !vl_cli_plan_default_workload(wn, false))
 					continue;
-				}
-				if (!eng->run_external && k != VL_MMU_NONE && !mx_mmu_ops((enum vl_mmu_kind)k)) {
-					snprintf(why, sizeof why, "mmu %s is not built into this virtlab", mname);
-					if (mx_add_skip(s, what, why))
-						return vl_cli_usage_error("matrix", "out of memory");
-					continue;
-				}
-				for (size_t w = 0; w < vl_workload_count; w++) {
-					const char *wn = vl_workloads[w].name;
-					if (nwork ? !mx_in(wn, workloads, nwork)
-						  : mx_in(wn, matrix_not_default, sizeof matrix_not_default / sizeof matrix_not_default[0]))
-						continue;
-					if (mx_add_job(s, eng->name, mname, wn, profiles[p]))
-						return vl_cli_usage_error("matrix", "out of memory");
+				if (mx_add_job(s, eng->name, mname, wn, profiles[p])) {
+					free(conf);
+					return vl_cli_usage_error("matrix", "out of memory");
 				}
 			}
 		}
+		free(conf);
 	}
 	return 0;
 }

@@ -113,8 +113,8 @@ int cmd_plan(int argc, char **argv)
 	if (id && !param)
 		return vl_cli_usage_error("plan", "--id is for a sweep (--param)");
 
-	const char *profiles[PL_MAX], *ent[PL_MAX], *mmus[PL_MAX], *works[PL_MAX], *engnames[PL_MAX];
-	size_t nprof = 0, nent = 0, nmmu = 0, nwork = 0, neng = 0;
+	const char *profiles[PL_MAX], *ent[PL_MAX], *mmus[PL_MAX], *works[PL_MAX];
+	size_t nprof = 0, nent = 0, nmmu = 0, nwork = 0;
 	char dflt[] = VL_DEFAULT_PROFILE;
 	if (pl_split(prof_arg ? prof_arg : dflt, profiles, &nprof))
 		return vl_cli_usage_error("plan", "--profile: expected a comma-separated list of profiles");
@@ -132,7 +132,6 @@ int cmd_plan(int argc, char **argv)
 			return vl_cli_usage_error("plan", "unknown engine '%s' (see virtlab list engines)", e);
 		if (eo->run_external)
 			return vl_cli_usage_error("plan", "%s is an external engine: plan covers model runs", e);
-		engnames[neng++] = eo->name;
 	}
 	for (size_t i = 0; i < nmmu; i++) {
 		int ok = 0;
@@ -149,7 +148,7 @@ int cmd_plan(int argc, char **argv)
 				return vl_cli_usage_error("plan", "unknown workload '%s' (see virtlab list workloads)", works[i]);
 	} else {
 		for (size_t i = 0; i < vl_workload_count && nwork < PL_MAX; i++)
-			if (strcmp(vl_workloads[i].name, "selftest") && (!param || strcmp(vl_workloads[i].name, "sensitive")))
+			if (vl_cli_plan_default_workload(vl_workloads[i].name, param != NULL))
 				works[nwork++] = vl_workloads[i].name;
 	}
 	char err[1024];
@@ -188,24 +187,13 @@ int cmd_plan(int argc, char **argv)
 	for (size_t p = 0; p < nprof && rc == VL_CLI_OK; p++) {
 		struct vl_adv_conf *conf = NULL;
 		size_t nconf = 0;
-		if (vl_cli_expected_configs(profiles[p], engnames, neng, &conf, &nconf, err, sizeof err)) {
+		if (vl_cli_expected_configs(profiles[p], ent, nent, mmus, nmmu, &conf, &nconf, err, sizeof err)) {
 			rc = vl_cli_usage_error("plan", "%s", err);
 			break;
 		}
 		for (size_t k = 0; k < nconf; k++) {
 			char full[72];
 			snprintf(full, sizeof full, "%s/%s", conf[k].engine, conf[k].mmu);
-			int keep = !nent;
-			for (size_t j = 0; j < nent; j++)
-				keep |= !strcmp(ent[j], full) || !strcmp(ent[j], conf[k].engine);
-			if (nmmu) {
-				int m = 0;
-				for (size_t j = 0; j < nmmu; j++)
-					m |= !strcmp(mmus[j], conf[k].mmu);
-				keep &= m;
-			}
-			if (!keep)
-				continue;
 			for (size_t v = 0; v < (param ? nval : 1); v++)
 				for (size_t w = 0; w < nwork; w++) {
 					char shard[PATH_MAX + 32], num[64];

@@ -289,8 +289,8 @@ int cmd_sweep(int argc, char **argv)
 		snprintf(tag, sizeof tag, "sweep:%s:%s", base, param);
 
 	/* configurations and workloads */
-	const char *ent[SW_MAX], *works[SW_MAX], *engnames[SW_MAX];
-	size_t nent = 0, nwork = 0, neng = 0;
+	const char *ent[SW_MAX], *works[SW_MAX];
+	size_t nent = 0, nwork = 0;
 	if (eng_arg)
 		for (char *save = NULL, *t = strtok_r(eng_arg, ",", &save); t && nent < SW_MAX; t = strtok_r(NULL, ",", &save))
 			ent[nent++] = t;
@@ -302,27 +302,15 @@ int cmd_sweep(int argc, char **argv)
 			rc = vl_cli_usage_error("sweep", "unknown engine '%s' (see virtlab list engines)", e);
 			goto out_val;
 		}
-		engnames[neng++] = eo->name;
 	}
 	struct vl_adv_conf *conf = NULL;
 	size_t nconf = 0;
-	if (vl_cli_expected_configs(base, engnames, neng, &conf, &nconf, err, sizeof err)) {
+	if (vl_cli_expected_configs(base, ent, nent, NULL, 0, &conf, &nconf, err, sizeof err)) {
 		rc = vl_cli_usage_error("sweep", "%s", err);
 		goto out_val;
 	}
 	if (nent) {
-		/* keep a configuration named as engine/mmu, or any of a bare engine */
-		size_t k = 0;
-		for (size_t i = 0; i < nconf; i++) {
-			char full[72];
-			snprintf(full, sizeof full, "%s/%s", conf[i].engine, conf[i].mmu);
-			int keep = 0;
-			for (size_t j = 0; j < nent; j++)
-				keep |= !strcmp(ent[j], full) || !strcmp(ent[j], conf[i].engine);
-			if (keep)
-				conf[k++] = conf[i];
-		}
-		nconf = k;
+		/* each named configuration (engine/mmu) or engine must run here */
 		for (size_t j = 0; j < nent; j++) {
 			int found = 0;
 			for (size_t i = 0; i < nconf; i++) {
@@ -347,7 +335,7 @@ int cmd_sweep(int argc, char **argv)
 		}
 	} else {
 		for (size_t i = 0; i < vl_workload_count && nwork < SW_MAX; i++)
-			if (strcmp(vl_workloads[i].name, "selftest") && strcmp(vl_workloads[i].name, "sensitive"))
+			if (vl_cli_plan_default_workload(vl_workloads[i].name, true))
 				works[nwork++] = vl_workloads[i].name;
 	}
 

@@ -209,7 +209,13 @@ struct vl_adv_row {
 	char category[16];         /* the cost category where the runner-up loses most */
 	double category_delta;     /* runner - best in that category (same unit as cost) */
 	size_t ncand;              /* configurations compared */
-	char missing[512];         /* configurations without a stored run, ", "-joined */
+	char missing[512];         /* configurations without a stored run, ", "-joined (for people) */
+	/* the same, structurally (for `advise --run`): each run that is not
+	 * stored, on this row's profile; iterations 0 = the workload's default */
+#define VL_ADV_MAX_NEED 64
+	struct vl_adv_need { char engine[32], mmu[32], workload[32]; uint64_t iterations; } need[VL_ADV_MAX_NEED];
+	size_t nneed;
+	size_t need_dropped;       /* more missing runs than need[] holds */
 	char failed[512];          /* configurations whose newest run was not ok */
 	int64_t best_run, runner_run;   /* run ids (0 for a mix) */
 };

@@ -2,7 +2,8 @@
 # plan_merge.sh — `virtlab plan --shards DIR` run through GNU parallel with
 # 2 jobs, then `virtlab merge`, gives the same report as the same matrix run
 # directly; merging again adds nothing; a foreign file and a newer-schema
-# shard are refused (status 2, OUT untouched); a sweep plan merged is the
+# shard are refused (status 2, OUT untouched); plan and matrix --dry-run
+# name the same runs (one planner); a sweep plan merged is the
 # sweep; the --slurm script runs its Nth command as array task N.
 set -u
 cd "$(dirname "$0")/../.."
@@ -18,6 +19,14 @@ SEL="--workloads cpuid,ptemod,syscall --iterations 300"
 "$V" plan --shards "$T/sh" $SEL >"$T/plan" || bad "plan: status $?"
 want=$("$V" matrix --dry-run $SEL | grep -c '^run ')
 [ "$(wc -l <"$T/plan")" -eq "$want" ] || bad "plan has $(wc -l <"$T/plan") commands, matrix --dry-run $want runs"
+# one planner: plan and matrix --dry-run name the same runs, configuration
+# by configuration, on profiles that refuse different engines (p4: no EPT,
+# no AMD-V; zen4: no VT-x), bt and pv included
+"$V" plan --shards "$T/sh2" --profile p4,zen4 --workloads cpuid >"$T/plan2" || bad "plan p4,zen4"
+sed -n "s/.* run --engine '\([^']*\)' --mmu '\([^']*\)' .* --profile '\([^']*\)'.*/\1\/\2 \3/p" "$T/plan2" | sort >"$T/pl"
+"$V" matrix --dry-run --profile p4,zen4 --workloads cpuid | awk '$1 == "run" { c = $2; if (c == "native") c = "native/native"; print c, $4 }' | sort >"$T/mx"
+[ -s "$T/pl" ] && diff "$T/pl" "$T/mx" >/dev/null || { bad "plan and matrix --dry-run differ"; diff "$T/pl" "$T/mx"; }
+grep -q "^bt/shadow zen4$" "$T/pl" && grep -q "^pv/shadow p4$" "$T/pl" || bad "plan lacks bt or pv"
 (cd / && parallel --will-cite -j 2 <"$T/plan" >/dev/null) || bad "parallel: status $?"
 [ "$(ls "$T"/sh/shard-*.db | wc -l)" -eq "$want" ] || bad "not one shard per command"
 "$V" merge "$T/m.db" "$T"/sh/shard-*.db >"$T/out" || bad "merge: status $?"
