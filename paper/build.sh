@@ -71,24 +71,34 @@ fi
 G="$OUT/gen"
 IFS=, read -ra PL <<<"$PROFILES"
 : >"$G/tables.tex"
+: >"$G/entries.tex"
 : >"$G/figures.tex"
 for p in "${PL[@]}"; do
 	"$V" report --db "$DB" --profile "$p" --commit "$COMMIT" --format latex $ITERARG >"$G/report-$p.tex" || die "report $p failed"
 	echo "\\input{gen/report-$p.tex}" >>"$G/tables.tex"
+	# VMM entries under their own headings: exits, callouts (bt), hypercalls (pv)
+	"$V" report --db "$DB" --profile "$p" --commit "$COMMIT" --entries --format latex $ITERARG >"$G/entries-$p.tex" ||
+		die "report --entries $p failed"
+	echo "\\input{gen/entries-$p.tex}" >>"$G/entries.tex"
 	"$V" plot --db "$DB" --profile "$p" --commit "$COMMIT" --out "$G/plots-$p" --size page breakdown exits >"$G/plot-$p.log" 2>&1 ||
 		die "plot $p failed (see $G/plot-$p.log)"
 	for f in breakdown exits; do
 		[ -s "$G/plots-$p/$f.pdf" ] || continue   # exits: none when no configuration exits
 		printf '\\begin{figure}[p]\n\\centering\n\\includegraphics[width=\\linewidth]{gen/plots-%s/%s.pdf}\n\\caption{%s on profile %s (\\texttt{virtlab plot %s}).}\n\\end{figure}\n' \
-			"$p" "$f" "$( [ $f = breakdown ] && echo 'Cycles per iteration by cost category' || echo 'VM exits per iteration by exit reason')" "$p" "$f" >>"$G/figures.tex"
+			"$p" "$f" "$( [ $f = breakdown ] && echo 'Cycles per iteration by cost category' || echo 'VMM entries per iteration: VM exits by exit reason, callouts (bt) and hypercalls (pv) by name')" "$p" "$f" >>"$G/figures.tex"
 	done
 done
 "$V" advise --db "$DB" --profile "$PROFILES" --workloads "$WORKLOADS" --format json --map "$G/map" >"$G/advise.json" 2>"$G/advise.err" ||
 	die "advise: some decision is missing (see $G/advise.err)"
 "$V" list profiles --sources --format json >"$G/sources.json" || die "list profiles failed"
 runs=$(sqlite3 "file:$DB?mode=ro" "select count(*) from run where git_commit = '$COMMIT'")
+# which of the runs behind the tables are modelled and which measured (real engines)
+plist=$(printf "'%s'," "${PL[@]}"); plist=${plist%,}
+sqlite3 -separator '|' "file:$DB?mode=ro" "select model, engine, mmu, count(*) from run where git_commit = '$COMMIT'
+	and profile in ($plist) and status = 'ok' group by model, engine, mmu order by model, engine, mmu" >"$G/kinds.txt" ||
+	die "reading $DB failed"
 python3 - "$G" "$COMMIT" "$PROFILES" "$runs" "$DB" <<'PY' || die "macro generation failed"
-import json, sys, re
+import json, sys, re, os
 g, commit, profiles, runs, db = sys.argv[1:6]
 adv = json.load(open(g + "/advise.json"))
 sw = json.load(open(g + "/sweep.json"))
@@ -105,11 +115,23 @@ def m(n, v):
 m("vlCommit", tex(commit[:12]))
 m("vlRuns", runs)
 m("vlProfiles", tex(profiles.replace(",", ", ")))
+m("vlFirstProfile", tex(profiles.split(",")[0]))
 m("vlDecisions", len(adv))
-nested = sum(1 for r in adv if r["decided"] and r["best"].endswith("/nested"))
-m("vlNestedWins", nested)
-m("vlShadowWins", sum(1 for r in adv if r["decided"] and r["best"].endswith("/shadow")))
-big = max((r for r in adv if r["decided"] and r["margin"] is not None), key=lambda r: r["margin"])
+m("vlDecided", sum(1 for r in adv if r["decided"]))
+# wins per configuration, most first: generic over whatever engines and mmus won
+wins = {}
+for r in adv:
+    if r["decided"]:
+        wins[r["best"]] = wins.get(r["best"], 0) + 1
+m("vlWins", ", ".join("%s %d" % (tex(k), v) for k, v in sorted(wins.items(), key=lambda kv: (-kv[1], kv[0]))) or "none")
+mmuwins = {}
+for k, v in wins.items():
+    mm = k.split("/")[1] if "/" in k else k
+    mmuwins[mm] = mmuwins.get(mm, 0) + v
+m("vlMmuWins", ", ".join("%s paging %d" % (tex(k), v) for k, v in sorted(mmuwins.items(), key=lambda kv: (-kv[1], kv[0]))) or "none")
+decided = [r for r in adv if r["decided"] and r["margin"] is not None]
+big = max(decided, key=lambda r: r["margin"]) if decided else {"workload": "--", "profile": "--", "best": "--", "margin": 0,
+                                                                "deciding_category": "--"}
 m("vlBigMarginWorkload", tex(big["workload"])); m("vlBigMarginProfile", tex(big["profile"]))
 m("vlBigMarginBest", tex(big["best"])); m("vlBigMarginPct", "%.0f" % (100 * big["margin"]))
 m("vlBigMarginCategory", tex(big["deciding_category"]))
@@ -135,6 +157,84 @@ for p in src["profiles"]:
         rows.append("%s & %d & %d & %d & %d \\\\" % (tex(p["name"]), c["total"], c["sourced"], c["derived"], c["estimated"]))
 open(g + "/sources.tex", "w").write("\\begin{tabular}{lrrrr}\n\\toprule\nprofile & values & sourced & derived & estimated \\\\\n\\midrule\n"
                                     + "\n".join(rows) + "\n\\bottomrule\n\\end{tabular}\n")
+# Each profile's sources, from its values' provenance notes (the loader's
+# `; source:` / `; derived:` / `; estimate:` notes): the SOURCES.md entries
+# cited (their titles from profiles/SOURCES.md), the documents a note names
+# directly, and how many values are derived or estimated.
+titles = {}
+for pdir in sorted({os.path.dirname(p["path"]) for p in src["profiles"]}):   # SOURCES.md beside the profiles
+    try:
+        text = open(os.path.join(pdir, "SOURCES.md"), encoding="utf-8").read()
+    except OSError:
+        continue
+    for entry in re.split(r"\n(?=- \*\*)|\n\s*\n", text):   # one list entry, its lines joined
+        entry = " ".join(entry.split())
+        mt = re.match(r"- \*\*([FSD]\d+)(?:\*\*)? — ([^*]*?)(?:\*\*|$)", entry)
+        if not mt:
+            continue
+        t = mt.group(2).strip()
+        if mt.group(1)[0] == "S":   # "S3** — what (where, when): ...": what, up to the first colon
+            t = t.split(": ")[0]
+            if len(t) > 70:   # at a word, parentheses closed
+                t = t[:t.rfind(" ", 0, 70)]
+                while t.count("(") > t.count(")"):
+                    t = t[:t.rfind("(")].rstrip()
+        titles.setdefault(mt.group(1), t.strip().rstrip(",;:."))
+rules = sorted((i for i in titles if i[0] == "D"), key=lambda i: int(i[1:]))
+def short(s, n=90):
+    s = " ".join(s.split())
+    return s if len(s) <= n else s[:s.rfind(" ", 0, n)] + " ..."
+def idkey(i):
+    return ("FSD".index(i[0]), int(i[1:]))
+blocks = []
+for p in src["profiles"]:
+    if p["name"] not in profiles.split(","):
+        continue
+    cited, direct, nder, nest = {}, {}, 0, 0
+    for v in p["values"]:
+        note = v.get("note") or ""
+        if v["class"] == "estimated":
+            nest += 1
+        elif v["class"] == "derived":
+            nder += 1
+        ids = []
+        for mref in re.finditer(r"SOURCES\.md ((?:[FSD]\d+(?:, *|;? *)?)+)", note):
+            ids += re.findall(r"[FSD]\d+", mref.group(1))
+        if ids:
+            for i in set(ids):
+                cited[i] = cited.get(i, 0) + 1
+        elif v["class"] == "sourced":
+            d = short(re.sub(r"\s*\(SOURCES\.md[^)]*\)", "", note))
+            direct[d] = direct.get(d, 0) + 1
+    lines = ["\\multicolumn{2}{l}{\\textbf{%s} (%s): %d values} \\\\" % (tex(p["name"]), tex(p["model"]), p["counts"]["total"])]
+    for i in sorted(cited, key=idkey):
+        lines.append("\\quad %s %s & %d \\\\" % (i, tex(short(titles.get(i, "(not in SOURCES.md)"), 70)), cited[i]))
+    for d in sorted(direct, key=lambda d: (-direct[d], d)):
+        lines.append("\\quad %s & %d \\\\" % (tex(d), direct[d]))
+    if nder:
+        lines.append("\\quad derived from other values by the loader's rules (SOURCES.md %s) & %d \\\\"
+                     % (rules[0] + "--" + rules[-1] if len(rules) > 1 else "".join(rules) or "derivation rules", nder))
+    if nest:
+        lines.append("\\quad estimates (each with its reason in the profile) & %d \\\\" % nest)
+    blocks.append("\n".join(lines))
+open(g + "/citations.tex", "w").write(
+    "\\begin{longtable}{p{0.82\\linewidth}r}\n\\caption{Sources of each profile's values, from the provenance notes the profile "
+    "loader reads (\\texttt{virtlab list profiles --sources}); a value counts under every entry its note cites (an estimate may cite the figure it starts from), and derived values and estimates also on their own lines.}"
+    "\\label{tab:citations}\\\\\n\\toprule\nsource (as each value's note in the profile cites it) & values \\\\\n\\midrule\n\\endfirsthead\n"
+    "\\toprule\nsource (continued) & values \\\\\n\\midrule\n\\endhead\n"
+    + "\n\\midrule\n".join(blocks) + "\n\\bottomrule\n\\end{longtable}\n")
+# modelled and measured: the runs behind the tables
+model_runs, measured_runs, measured = 0, 0, []
+for line in open(g + "/kinds.txt"):
+    mdl, eng, mmu, cnt = line.rstrip("\n").split("|")
+    if mdl == "1":
+        model_runs += int(cnt)
+    else:
+        measured_runs += int(cnt)
+        measured.append(eng if mmu in ("none", "native") else eng + "/" + mmu)
+m("vlModelRuns", model_runs)
+m("vlMeasuredRuns", measured_runs)
+m("vlMeasuredConfigs", ", ".join(tex(x) for x in measured) if measured else "none")
 open(g + "/numbers.tex", "w").write("\n".join(out) + "\n")
 PY
 cp paper/virtlab.tex "$G/../virtlab.tex"

@@ -2,7 +2,10 @@
 # paper.sh — `make paper` on a small database: NORUN=1 on an empty database
 # names the command of each missing run and exits 2; a normal build runs them
 # and produces the PDF, every macro the text uses defined from the database
-# (gen/numbers.tex agrees with advise and sweep); NORUN=1 then succeeds
+# (gen/numbers.tex agrees with advise and sweep), the VMM entry tables
+# (exits, callouts, hypercalls), the sources table from the profile's
+# provenance notes, modelled/measured counts from the database, no ??
+# (pdftotext) and no multiply defined labels; NORUN=1 then succeeds
 # without running anything.
 set -u
 cd "$(dirname "$0")/../.."
@@ -37,6 +40,34 @@ grep -q "newcommand{\\\\vlRuns}{[0-9]" "$T/out/gen/numbers.tex" || bad "no run c
 for m in $(grep -o '\\vl[A-Za-z]*' paper/virtlab.tex | sort -u); do
 	grep -qF "\\newcommand{$m}" "$T/out/gen/numbers.tex" || bad "macro $m not generated"
 done
+grep -q "multiply defined\|Overfull" "$T/out/latex.log" && bad "multiply defined labels or overfull boxes in the paper"
+# the VMM entry tables under their own headings (zen4 runs bt and pv by default), the citations table
+for l in tab:report-zen4 tab:exits-zen4 tab:callouts-zen4 tab:hypercalls-zen4 tab:sources tab:citations fig:map fig:sweep; do
+	grep -qF "\newlabel{$l}" "$T/out/virtlab.aux" || bad "the paper has no $l"
+done
+grep -q "texttt{CPUID}" "$T/out/gen/entries-zen4.tex" || bad "bt's CPUID callout not in the entry tables"
+if command -v pdftotext >/dev/null; then
+	pdftotext "$T/out/virtlab.pdf" "$T/pdf.txt" || bad "pdftotext"
+	grep -q "??" "$T/pdf.txt" && bad "an unresolved reference (??) in the PDF"
+	grep -q "Callouts from translated code" "$T/pdf.txt" && grep -q "Hypercalls (paravirtualization)" "$T/pdf.txt" ||
+		bad "the PDF lacks the callout or hypercall table"
+fi
+# the methodology's sources come from the profile's provenance notes: every
+# SOURCES.md entry zen4's values cite is named, and no other
+want=$("$V" list profiles --sources --format json | python3 -c "import json, re, sys
+ids = set()
+for p in json.load(sys.stdin)['profiles']:
+    if p['name'] == 'zen4':
+        for v in p['values']:
+            for m in re.finditer(r'SOURCES\.md ((?:[FSD]\d+(?:, *|;? *)?)+)', v['note'] or ''):
+                ids |= set(re.findall(r'[FSD]\d+', m.group(1)))
+print(' '.join(sorted(ids)))")
+got=$(grep -o '^\\quad [FSD][0-9]* ' "$T/out/gen/citations.tex" | awk '{print $2}' | sort | tr '\n' ' ' | sed 's/ $//')
+[ -n "$want" ] && [ "$got" = "$want" ] || bad "citations table names '$got', the profile's notes cite '$want'"
+# modelled and measured counts are the database's
+mr=$(sqlite3 "$T/p.db" "select count(*) from run where profile = 'zen4' and model = 1 and status = 'ok' and git_commit = (select git_commit from run limit 1)")
+grep -qF "\newcommand{\vlModelRuns}{$mr}" "$T/out/gen/numbers.tex" || bad "vlModelRuns is not the database's $mr"
+grep -qF "\newcommand{\vlMeasuredConfigs}{none}" "$T/out/gen/numbers.tex" || bad "measured configurations claimed"
 n=$(sqlite3 "$T/p.db" "select count(*) from run")
 NORUN=1 paper/build.sh >/dev/null 2>"$T/err3" || { bad "NORUN=1 after the runs: status $?"; cat "$T/err3"; }
 [ "$(sqlite3 "$T/p.db" "select count(*) from run")" -eq "$n" ] || bad "NORUN=1 ran something"
