@@ -59,6 +59,45 @@ static void test_identical(void **st)
 	vl_db_close(db);
 }
 
+/* A change in a bt callout or a pv hypercall is reported under its own
+ * kind (callout_count, hypercall_cycles, ...), never as an exit, and the
+ * text names it so. */
+static void test_entry_kinds(void **st)
+{
+	struct vl_db *db = synth_open(dir, "entries.db", "c");
+	struct vl_run_result r;
+	synth_entries(&r, "bt", "syscall", "zen4", 100, 2);
+	synth_store(db, &r, "base");
+	r.ctr.exit_count[1] += 5;   /* the CPUID callout */
+	r.ctr.exit_cycles[1] += 500;
+	synth_store(db, &r, "head");
+	synth_entries(&r, "pv", "syscall", "zen4", 100, 2);
+	synth_store(db, &r, "base");
+	r.ctr.exit_cycles[1] += 7;  /* the mmu_update hypercall */
+	synth_store(db, &r, "head");
+	struct vl_cmp_result c;
+	assert_int_equal(run_cmp(db, "base", "head", NULL, &c), 0);
+	const struct vl_cmp_entry *e = find(&c, "syscall", "callout_count", "CPUID");
+	assert_non_null(e);
+	assert_true(e->base == 4 && e->head == 9);
+	assert_non_null(find(&c, "syscall", "callout_cycles", "CPUID"));
+	e = find(&c, "syscall", "hypercall_cycles", "mmu_update");
+	assert_non_null(e);
+	assert_true(e->base == 400 && e->head == 407);
+	assert_null(find(&c, "syscall", "exit_count", "CPUID"));
+	assert_null(find(&c, "syscall", "exit_cycles", "mmu_update"));
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+	vl_cmp_print(m, &c, &opts, VL_AN_TEXT);
+	fclose(m);
+	assert_non_null(strstr(buf, "callout_count CPUID"));
+	assert_non_null(strstr(buf, "hypercall_cycles mmu_update (14)"));
+	free(buf);
+	vl_cmp_free(&c);
+	vl_db_close(db);
+}
+
 static void test_model_changes(void **st)
 {
 	struct vl_db *db = synth_open(dir, "model.db", "c");
@@ -256,6 +295,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_identical),
 		cmocka_unit_test(test_model_changes),
+		cmocka_unit_test(test_entry_kinds),
 		cmocka_unit_test(test_real_samples),
 		cmocka_unit_test(test_status_and_sides),
 	};
