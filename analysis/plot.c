@@ -219,11 +219,21 @@ static void plot_draw(struct plot_ctx *c, const char *name)
 	}
 }
 
-/* Grid for n panels plus one for the legend: one row up to four cells,
- * else 3 or 4 columns, whichever needs fewer rows, then fewer empty cells. */
-static void plot_grid(size_t n, int *rows, int *cols)
+/* Legend entries one cell holds: more are split over further cells, so a
+ * figure with many series (every exit, callout and hypercall) keeps its
+ * legend inside the grid instead of spilling over the panels. */
+#define PLOT_KEY_ROWS 12
+static size_t plot_key_cells(size_t nseries)
 {
-	size_t cells = n + 1;
+	return nseries ? (nseries + PLOT_KEY_ROWS - 1) / PLOT_KEY_ROWS : 1;
+}
+
+/* Grid for n panels plus the legend's cells (plot_key_cells of nseries):
+ * one row up to four cells, else 3 or 4 columns, whichever needs fewer
+ * rows, then fewer empty cells. */
+static void plot_grid(size_t n, size_t nseries, int *rows, int *cols)
+{
+	size_t cells = n + plot_key_cells(nseries);
 	if (cells <= 4) {
 		*cols = (int)cells;
 		*rows = 1;
@@ -277,18 +287,29 @@ static void plot_stacked_panel(FILE *g, const char *file, size_t block, size_t n
 		file, block, n + 2, n + 2);
 }
 
-/* The legend of stacked panels, in a panel of its own; top to bottom in
- * the order of the stack. */
+/* The legend of stacked panels, in cells of its own (PLOT_KEY_ROWS
+ * entries each); top to bottom in the order of the stack, which is the
+ * series in reverse. */
 static void plot_stacked_legend(FILE *g, const char *file, size_t n)
 {
 	fprintf(g, "unset title\nunset xtics\nunset ytics\nunset ylabel\nunset border\nunset grid\n"
-		   "set yrange [0:1]\nset xrange [0:1]\nset key center center vertical box invert\nplot");
-	for (size_t i = 0; i < n; i++) {
-		fprintf(g, "%s '%s' index 0 using (NaN):%zu with boxes title columnheader(%zu)", i ? ", \\\n    " : "",
-			file, i + 2, i + 2);
-		plot_style(g, i, 1);
+		   "set yrange [0:1]\nset xrange [0:1]\nset key center center vertical box\n");
+	size_t cells = plot_key_cells(n);
+	for (size_t k = 0; k < cells; k++) {
+		fprintf(g, "plot");
+		size_t first = 1;
+		for (size_t j = k * PLOT_KEY_ROWS; j < (k + 1) * PLOT_KEY_ROWS && j < n; j++) {
+			size_t i = n - 1 - j;
+			fprintf(g, "%s '%s' index 0 using (NaN):%zu with boxes title columnheader(%zu)", first ? "" : ", \\\n    ",
+				file, i + 2, i + 2);
+			plot_style(g, i, 1);
+			first = 0;
+		}
+		if (first)
+			fprintf(g, " NaN notitle");
+		fputc('\n', g);
 	}
-	fprintf(g, "\nunset multiplot\n");
+	fprintf(g, "unset multiplot\n");
 }
 
 /* ---- nanobenchmark figure ---- */
@@ -481,7 +502,7 @@ static int plot_breakdown(struct plot_ctx *c, const struct vl_rep_table *t, char
 	for (int cat = 0; cat < ncats; cat++)
 		ncat += used_cat[cat];
 	int rows, cols;
-	plot_grid(block, &rows, &cols);
+	plot_grid(block, (size_t)ncat, &rows, &cols);
 	FILE *g = plot_open(c, "breakdown", "gp", path, sizeof path);
 	if (!g) {
 		free(blockwork);
@@ -685,7 +706,7 @@ static int plot_exits(struct plot_ctx *c, const struct vl_rep_table *t, char *er
 	}
 	fclose(d);
 	int grows, gcols;
-	plot_grid(nshown, &grows, &gcols);
+	plot_grid(nshown, nr, &grows, &gcols);
 	FILE *g = plot_open(c, "exits", "gp", path, sizeof path);
 	if (g) {
 		plot_preamble(g, c, "exits", 380 * gcols, 320 * grows + (olen ? 60 : 40),

@@ -217,13 +217,29 @@ static void test_distinct_styles(void **st)
 			if (!strcmp(s[i], s[j]))
 				fail_msg("series %zu and %zu share the style%s", j, i, s[i]);
 	assert_non_null(strstr(s[12], "fs pattern"));   /* past the palette: hatched */
-	/* the legend shows the same styles in the same order */
-	char *legend = strstr(gp, "using (NaN):2 with boxes");
-	assert_non_null(legend);
-	char l[20][80];
-	assert_int_equal(styles(legend, l, 20), 14);
-	for (size_t i = 0; i < n; i++)
-		assert_string_equal(s[i], l[i]);
+	/* the legend shows every series once, in the series' own style, the
+	 * top of the stack first (the last series), over cells of at most 12 */
+	size_t seen = 0, cells = 0;
+	int prev = 99;
+	for (const char *p = gp; (p = strstr(p, "\nplot")); p++) {
+		const char *q = p + 5;
+		if (strncmp(q, " 'exits.dat' index 0 using (NaN):", 33))
+			continue;
+		cells++;
+		char l[20][80];
+		size_t nl = styles(q, l, 20);
+		assert_true(nl >= 1 && nl <= 12);
+		for (size_t k = 0; k < nl; k++, seen++) {
+			q = strstr(q, "using (NaN):");
+			int col = atoi(q + 12);
+			q++;
+			assert_int_equal(col, prev == 99 ? 15 : prev - 1);   /* series 14 (column 15) first */
+			assert_string_equal(l[k], s[col - 2]);
+			prev = col;
+		}
+	}
+	assert_int_equal(seen, 14);
+	assert_int_equal(cells, 2);
 	char *d = slurp("exits.dat");
 	assert_non_null(strstr(d, "\"config\" \"R00\" \"R01\""));
 	free(d);
