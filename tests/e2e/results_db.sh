@@ -99,6 +99,42 @@ echo "$out" | grep -q "cpuid *321.5" || { bad "v1 run not reported"; echo "$out"
 "$V" run --workload cpuid --iterations 100 --db "$T/v1.db" --tag after >/dev/null || bad "run into migrated db"
 [ "$(q "$T/v1.db" "select count(*) from run where tag = 'after'")" = 1 ] || bad "no tagged run after migration"
 
+# ---- v3 -> v4 on real bt and pv runs: the migration's rule gives every
+# row the kind the writer gives it (the engines' own slot classification)
+for c in "bt shadow" "pv shadow" "native native"; do
+	set -- $c
+	for w in syscall ptemod ctxsw; do
+		"$V" run --engine $1 --mmu $2 --workload $w --iterations 50 --db "$T/k.db" >/dev/null || bad "run $c $w"
+	done
+done
+kinds() { q "$1" "select group_concat(r.engine || ':' || e.name || '=' || e.kind, ' ') from
+	(select * from exit_reason order by run_id, code, name) e join run r on r.id = e.run_id"; }
+want=$(kinds "$T/k.db")
+echo "$want" | grep -q "bt:SYSRET=callout" && echo "$want" | grep -q "bt:TRAP_SYSCALL=exit" &&
+	echo "$want" | grep -q "pv:iret=hypercall" && echo "$want" | grep -q "pv:SYSCALL=exit" ||
+	bad "new runs' kinds: $want"
+cp "$T/k.db" "$T/k3.db"
+sqlite3 "$T/k3.db" >/dev/null <<'SQL' || bad "rewriting as v3"
+PRAGMA journal_mode = DELETE;
+DROP VIEW metric;
+CREATE TABLE er3 (run_id INTEGER NOT NULL REFERENCES run(id) ON DELETE CASCADE, name TEXT NOT NULL,
+  code INTEGER NOT NULL, count INTEGER NOT NULL, cycles INTEGER NOT NULL, PRIMARY KEY (run_id, code, name)) WITHOUT ROWID;
+INSERT INTO er3 SELECT run_id, name, code, count, cycles FROM exit_reason;
+DROP TABLE exit_reason;
+ALTER TABLE er3 RENAME TO exit_reason;
+CREATE VIEW metric(run_id, kind, name, code, value, unit) AS
+  SELECT id, 'cycles_per_iter', 'cycles_per_iter', NULL, cycles_per_iter, 'cycles' FROM run WHERE cycles_per_iter IS NOT NULL
+  UNION ALL SELECT run_id, 'cycles', category, NULL, value, unit FROM cycles
+  UNION ALL SELECT run_id, 'event', name, NULL, value, unit FROM event
+  UNION ALL SELECT run_id, 'exit_count', name, code, count, 'count' FROM exit_reason
+  UNION ALL SELECT run_id, 'exit_cycles', name, code, cycles, 'cycles' FROM exit_reason;
+PRAGMA user_version = 3;
+SQL
+"$V" report --db "$T/k3.db" --entries >/dev/null || bad "report on the v3 copy"
+[ "$(q "$T/k3.db" 'pragma user_version')" = 4 ] || bad "v3 copy not migrated"
+got=$(kinds "$T/k3.db")
+[ "$got" = "$want" ] || { bad "migrated kinds differ from the writer's"; echo "writer:   $want"; echo "migrated: $got"; }
+
 # ---- SIGKILL inside the store transaction leaves nothing behind
 before=$(q "$T/a.db" 'select count(*) from run')
 VIRTLAB_TEST_STORE_HOOK="$T/hook" "$V" run --workload syscall --iterations 100 --db "$T/a.db" --tag killed >/dev/null &
