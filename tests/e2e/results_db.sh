@@ -2,7 +2,8 @@
 # results_db.sh — `run --db` stores what it printed (the JSON object is the
 # oracle, compared with what the sqlite3 CLI reads back); a refused run
 # writes nothing; a database of schema v1 (made here with the sqlite3 CLI)
-# is migrated; a foreign SQLite file and random bytes are refused by every
+# is migrated; real bt and pv runs rewritten as a v3 file migrate to the
+# kinds (exit, callout, hypercall) the writer gives them; a foreign SQLite file and random bytes are refused by every
 # subcommand with one line, exit status 2, and keep every byte; a run
 # SIGKILLed inside its store transaction leaves no rows.
 set -u
