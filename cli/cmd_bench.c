@@ -161,7 +161,7 @@ static bool point_ok(const struct bpoint *p)
 /* n2 such that t(n2) - t(n1) is about `target` seconds: probe at n1 * 8^k
  * until the extra time reaches target/8, then extrapolate linearly. */
 static int calibrate(point_fn f, const struct vl_run_spec *spec, uint64_t n1, double target, uint64_t *n2,
-		     struct bpoint *bad)
+		     struct bpoint *bad, double *ipi_probe)
 {
 	struct bpoint a, b;
 	f(spec, n1, &a);
@@ -182,6 +182,9 @@ static int calibrate(point_fn f, const struct vl_run_spec *spec, uint64_t n1, do
 		if (d >= target / 8 || n == BENCH_ITER_CAP)
 			break;
 	}
+	/* the model's instructions per iteration over [n1, probe]: against the
+	 * final [n1, n2] it shows how linear the count is in the iterations */
+	*ipi_probe = (double)(b.insns - a.insns) / (double)(n - n1);
 	double x = d > 0 ? (double)(n - n1) * target / d : (double)(n - n1);
 	if (x < (double)n1)
 		x = (double)n1;   /* at least n2 = 2 n1 */
@@ -237,6 +240,7 @@ struct wl_bench {
 	const char *name;
 	uint64_t m_n1, m_n2, t_n1, t_n2;
 	double ipi;                           /* model guest instructions per iteration (n1..n2) */
+	double ipi_probe;                     /* the same over the calibration probe's range (NAN: none) */
 	double m_mips[BENCH_MAX_REPS], t_mips[BENCH_MAX_REPS], t_wall[BENCH_MAX_REPS];
 	size_t nm, nt, nr;
 	long rss_kb;
@@ -387,6 +391,12 @@ int cmd_bench(int argc, char **argv)
 		host_tsc_hz = tsc_hz();
 	double hz = host_tsc_hz;
 
+	const struct vl_engine_ops *eops = vl_engine_find(spec.engine);
+	if (eops && eops->run_external) {
+		rc = vl_cli_usage_error("bench", "--engine: %s is not a model engine (QEMU TCG is measured beside the model)",
+					spec.engine);
+		goto out;
+	}
 	struct vl_run_result probe;
 	struct vl_run_spec first = spec;
 	first.workload = wl[0].name;
@@ -407,15 +417,17 @@ int cmd_bench(int argc, char **argv)
 		struct vl_run_spec s = spec;
 		s.workload = b->name;
 		struct bpoint bad, p1, p2;
+		double unused;
+		b->ipi_probe = NAN;
 		if (fixed) {
 			b->m_n1 = b->t_n1 = fixed / 10 ? fixed / 10 : 1;
 			b->m_n2 = b->t_n2 = fixed;
-		} else if (calibrate(model_point, &s, b->m_n1, target, &b->m_n2, &bad)) {
+		} else if (calibrate(model_point, &s, b->m_n1, target, &b->m_n2, &bad, &b->ipi_probe)) {
 			fprintf(stderr, "virtlab bench: model %s: %s: %s\n", b->name, vl_run_status_name[bad.status], bad.reason);
 			rc = bad.rc == 2 ? VL_CLI_USAGE : VL_CLI_FAILED;
 			goto out;
 		}
-		if (tcg && !fixed && calibrate(tcg_point, &s, b->t_n1, target, &b->t_n2, &bad)) {
+		if (tcg && !fixed && calibrate(tcg_point, &s, b->t_n1, target, &b->t_n2, &bad, &unused)) {
 			if (bad.rc == 2) {   /* refused: QEMU absent — a note, not an error */
 				snprintf(tcg_note, sizeof tcg_note, "not run: %s", bad.reason);
 			} else {
@@ -518,8 +530,10 @@ int cmd_bench(int argc, char **argv)
 			const struct wl_bench *b = &wl[i];
 			printf("%s", i ? "," : "");
 			vl_cli_json_string(stdout, b->name);
-			printf(":{\"insns_per_iter\":%.3f,\"model_iterations\":[%llu,%llu],\"model_mips\":", b->ipi,
-			       (unsigned long long)b->m_n1, (unsigned long long)b->m_n2);
+			printf(":{\"insns_per_iter\":%.3f,\"insns_per_iter_probe\":", b->ipi);
+			json_num(b->ipi_probe);
+			printf(",\"model_iterations\":[%llu,%llu],\"model_mips\":", (unsigned long long)b->m_n1,
+			       (unsigned long long)b->m_n2);
 			json_num(b->m.med);
 			printf(",\"model_mips_min\":");
 			json_num(b->m.min);
