@@ -29,9 +29,9 @@ static const char matrix_usage[] =
 	"usage: virtlab matrix [--profile P[,P...]] [--engines E,...] [--mmus M,...] [--workloads W,...]\n"
 	"                      [--iterations N] [--repeats N] [-j N] [--db FILE] [--tag T] [--dry-run]\n"
 	"Run every valid (engine, mmu) x workload combination for a profile and store each run.\n"
-	"  --profile P       CPU profile(s), comma-separated (default " VL_DEFAULT_PROFILE ")\n"
+	"  --profile P       CPU profile(s), comma-separated, or `all` (default " VL_DEFAULT_PROFILE ")\n"
 	"  --engines E,...   engines to run (default: every model engine but trap; external engines such as\n"
-	"                    qemu-tcg run only when named here)\n"
+	"                    qemu-tcg run only when named here; `all`: every model engine, trap included)\n"
 	"  --mmus M,...      MMU modes to run (default: every mode each engine pairs with)\n"
 	"  --workloads W,... workloads (default: all but selftest)\n"
 	"  --iterations N    iterations for every workload (default: each workload's own)\n"
@@ -436,9 +436,25 @@ int cmd_matrix(int argc, char **argv)
 	const char *profiles[MATRIX_MAX_LIST], *engines[MATRIX_MAX_LIST], *mmus[MATRIX_MAX_LIST], *workloads[MATRIX_MAX_LIST];
 	size_t nprof = 0, neng = 0, nmmu = 0, nwork = 0;
 	char dflt[] = VL_DEFAULT_PROFILE;
-	if (mx_split(profile_arg ? profile_arg : dflt, profiles, &nprof))
+	static char allprof[MATRIX_MAX_LIST][128];   /* --profile all: every profile in the profile directory */
+	if (profile_arg && !strcmp(profile_arg, "all")) {
+		char **names = NULL;
+		size_t n = vl_profile_list(&names);
+		for (size_t i = 0; i < n && nprof < MATRIX_MAX_LIST; i++) {
+			snprintf(allprof[nprof], sizeof allprof[nprof], "%s", names[i]);
+			profiles[nprof] = allprof[nprof];
+			nprof++;
+		}
+		vl_profile_list_free(names, n);
+		if (!nprof)
+			return vl_cli_usage_error("matrix", "--profile all: no profiles in %s", vl_profile_dir());
+	} else if (mx_split(profile_arg ? profile_arg : dflt, profiles, &nprof))
 		return vl_cli_usage_error("matrix", "--profile: expected a comma-separated list of profiles");
-	if (engines_arg && mx_split(engines_arg, engines, &neng))
+	if (engines_arg && !strcmp(engines_arg, "all")) {   /* every model engine, trap included */
+		for (size_t i = 0; i < vl_engine_count && neng < MATRIX_MAX_LIST; i++)
+			if (!vl_engines[i]->run_external)
+				engines[neng++] = vl_engines[i]->name;
+	} else if (engines_arg && mx_split(engines_arg, engines, &neng))
 		return vl_cli_usage_error("matrix", "--engines: expected a comma-separated list of engines");
 	if (mmus_arg && mx_split(mmus_arg, mmus, &nmmu))
 		return vl_cli_usage_error("matrix", "--mmus: expected a comma-separated list of MMU modes");
