@@ -23,6 +23,7 @@
 #include "virtlab/engine.h"
 #include "virtlab/mmu.h"
 #include "virtlab/profile.h"
+#include "virtlab/provenance.h"
 #include "virtlab/results.h"
 
 static const char matrix_usage[] =
@@ -55,6 +56,7 @@ static const char *const matrix_engines_not_default[] = { "trap" };
 
 struct mx_job {
 	const char *engine, *mmu, *workload, *profile;
+	const struct vl_profile *pdata;   /* the profile, loaded once by the parent (mx_plan) */
 	pid_t pid;
 	int fd;                    /* read end of the worker's pipe */
 	double t0;
@@ -86,6 +88,8 @@ struct mx_state {
 	size_t nfailures;
 	size_t interrupted;        /* runs stopped by Ctrl-C / SIGTERM while running */
 	int stopping;              /* the signal that stops the matrix, 0 while it runs */
+	bool git_memo;             /* vl_prov_git_memo is on: mx_plan primes it per profile */
+	struct vl_profile *profs;  /* each --profile, loaded once; workers inherit them */
 };
 
 /* Set by SIGINT / SIGTERM: start nothing more, stop the running workers,
@@ -132,7 +136,8 @@ static const struct vl_mmu_ops *mx_mmu_ops(enum vl_mmu_kind k)
 	return NULL;
 }
 
-static int mx_add_job(struct mx_state *s, const char *e, const char *m, const char *w, const char *p)
+static int mx_add_job(struct mx_state *s, const char *e, const char *m, const char *w, const char *p,
+		      const struct vl_profile *pd)
 {
 	if (s->njobs == s->cap) {
 		s->cap = s->cap ? 2 * s->cap : 64;
@@ -141,7 +146,7 @@ static int mx_add_job(struct mx_state *s, const char *e, const char *m, const ch
 			return -1;
 		s->jobs = nj;
 	}
-	s->jobs[s->njobs++] = (struct mx_job){ .engine = e, .mmu = m, .workload = w, .profile = p, .fd = -1 };
+	s->jobs[s->njobs++] = (struct mx_job){ .engine = e, .mmu = m, .workload = w, .profile = p, .pdata = pd, .fd = -1 };
 	return 0;
 }
 
@@ -167,7 +172,7 @@ static void mx_worker(const struct mx_job *j, uint64_t iters, unsigned repeats, 
 	struct mx_report rep = { .status = VL_RUN_FAILED };
 	struct vl_run_spec spec = {
 		.engine = j->engine, .mmu = j->mmu, .workload = j->workload, .profile = j->profile,
-		.iterations = iters, .repeats = repeats,
+		.iterations = iters, .repeats = repeats, .profile_data = j->pdata,
 	};
 	struct vl_run_result res;
 	double t0 = mx_now();
@@ -314,11 +319,20 @@ static void mx_reap(struct mx_state *s, size_t *running)
 static int mx_plan(struct mx_state *s, const char **profiles, size_t nprof, const char **engines, size_t neng,
 		   const char **mmus, size_t nmmu, const char **workloads, size_t nwork)
 {
+	s->profs = calloc(nprof, sizeof *s->profs);
+	if (!s->profs)
+		return vl_cli_usage_error("matrix", "out of memory");
 	for (size_t p = 0; p < nprof; p++) {
 		struct vl_profile prof;
 		char err[512];
-		if (vl_profile_load(profiles[p], &prof, err, sizeof err))
+		if (vl_profile_load(profiles[p], &s->profs[p], err, sizeof err))
 			return vl_cli_usage_error("matrix", "%s", err);
+		prof = s->profs[p];
+		if (s->git_memo) {   /* the profile tree's git state, once, inherited by every worker */
+			char commit[48];
+			int dirty;
+			vl_prov_git(prof.path, commit, sizeof commit, &dirty);
+		}
 		for (size_t e = 0; e < vl_engine_count; e++) {
 			const struct vl_engine_ops *eng = vl_engines[e];
 			if (neng ? !mx_in(eng->name, engines, neng) : eng->run_external != NULL)
@@ -357,7 +371,7 @@ static int mx_plan(struct mx_state *s, const char **profiles, size_t nprof, cons
 					if (nwork ? !mx_in(wn, workloads, nwork)
 						  : mx_in(wn, matrix_not_default, sizeof matrix_not_default / sizeof matrix_not_default[0]))
 						continue;
-					if (mx_add_job(s, eng->name, mname, wn, profiles[p]))
+					if (mx_add_job(s, eng->name, mname, wn, profiles[p], &s->profs[p]))
 						return vl_cli_usage_error("matrix", "out of memory");
 				}
 			}
@@ -483,6 +497,10 @@ int cmd_matrix(int argc, char **argv)
 	struct winsize ws;
 	if (s.tty && ioctl(1, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20)
 		s.width = ws.ws_col;
+	if (!dry) {
+		vl_prov_git_memo();
+		s.git_memo = true;
+	}
 	int rc = mx_plan(&s, profiles, nprof, engines, neng, mmus, nmmu, workloads, nwork);
 	if (rc)
 		goto out;
@@ -619,6 +637,7 @@ int cmd_matrix(int argc, char **argv)
 	if (s.stopping)
 		rc = 128 + s.stopping;   /* as a shell reports a command killed by that signal */
 out:
+	free(s.profs);
 	free(s.jobs);
 	free(s.skips);
 	free(s.failures);
