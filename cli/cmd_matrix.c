@@ -23,15 +23,16 @@
 #include "virtlab/engine.h"
 #include "virtlab/mmu.h"
 #include "virtlab/profile.h"
+#include "virtlab/provenance.h"
 #include "virtlab/results.h"
 
 static const char matrix_usage[] =
 	"usage: virtlab matrix [--profile P[,P...]] [--engines E,...] [--mmus M,...] [--workloads W,...]\n"
 	"                      [--iterations N] [--repeats N] [-j N] [--db FILE] [--tag T] [--dry-run]\n"
 	"Run every valid (engine, mmu) x workload combination for a profile and store each run.\n"
-	"  --profile P       CPU profile(s), comma-separated (default " VL_DEFAULT_PROFILE ")\n"
+	"  --profile P       CPU profile(s), comma-separated, or `all` (default " VL_DEFAULT_PROFILE ")\n"
 	"  --engines E,...   engines to run (default: every model engine but trap; external engines such as\n"
-	"                    qemu-tcg run only when named here)\n"
+	"                    qemu-tcg run only when named here; `all`: every model engine, trap included)\n"
 	"  --mmus M,...      MMU modes to run (default: every mode each engine pairs with)\n"
 	"  --workloads W,... workloads (default: all but selftest)\n"
 	"  --iterations N    iterations for every workload (default: each workload's own)\n"
@@ -49,6 +50,7 @@ static const char matrix_usage[] =
 
 struct mx_job {
 	const char *engine, *mmu, *workload, *profile;
+	const struct vl_profile *pdata;   /* the profile, loaded once by the parent (mx_plan) */
 	pid_t pid;
 	int fd;                    /* read end of the worker's pipe */
 	double t0;
@@ -80,6 +82,8 @@ struct mx_state {
 	size_t nfailures;
 	size_t interrupted;        /* runs stopped by Ctrl-C / SIGTERM while running */
 	int stopping;              /* the signal that stops the matrix, 0 while it runs */
+	bool git_memo;             /* vl_prov_git_memo is on: mx_plan primes it per profile */
+	struct vl_profile *profs;  /* each --profile, loaded once; workers inherit them */
 };
 
 /* Set by SIGINT / SIGTERM: start nothing more, stop the running workers,
@@ -118,7 +122,8 @@ static int mx_in(const char *name, const char *const *list, size_t n)
 	return 0;
 }
 
-static int mx_add_job(struct mx_state *s, const char *e, const char *m, const char *w, const char *p)
+static int mx_add_job(struct mx_state *s, const char *e, const char *m, const char *w, const char *p,
+		      const struct vl_profile *pd)
 {
 	if (s->njobs == s->cap) {
 		s->cap = s->cap ? 2 * s->cap : 64;
@@ -127,7 +132,7 @@ static int mx_add_job(struct mx_state *s, const char *e, const char *m, const ch
 			return -1;
 		s->jobs = nj;
 	}
-	s->jobs[s->njobs++] = (struct mx_job){ .engine = e, .mmu = m, .workload = w, .profile = p, .fd = -1 };
+	s->jobs[s->njobs++] = (struct mx_job){ .engine = e, .mmu = m, .workload = w, .profile = p, .pdata = pd, .fd = -1 };
 	return 0;
 }
 
@@ -153,7 +158,7 @@ static void mx_worker(const struct mx_job *j, uint64_t iters, unsigned repeats, 
 	struct mx_report rep = { .status = VL_RUN_FAILED };
 	struct vl_run_spec spec = {
 		.engine = j->engine, .mmu = j->mmu, .workload = j->workload, .profile = j->profile,
-		.iterations = iters, .repeats = repeats,
+		.iterations = iters, .repeats = repeats, .profile_data = j->pdata,
 	};
 	struct vl_run_result res;
 	double t0 = mx_now();
@@ -300,11 +305,20 @@ static void mx_reap(struct mx_state *s, size_t *running)
 static int mx_plan(struct mx_state *s, const char **profiles, size_t nprof, const char **engines, size_t neng,
 		   const char **mmus, size_t nmmu, const char **workloads, size_t nwork)
 {
+	s->profs = calloc(nprof, sizeof *s->profs);
+	if (!s->profs)
+		return vl_cli_usage_error("matrix", "out of memory");
 	for (size_t p = 0; p < nprof; p++) {
 		struct vl_profile prof;
 		char err[512];
-		if (vl_profile_load(profiles[p], &prof, err, sizeof err))
+		if (vl_profile_load(profiles[p], &s->profs[p], err, sizeof err))
 			return vl_cli_usage_error("matrix", "%s", err);
+		prof = s->profs[p];
+		if (s->git_memo) {   /* the profile tree's git state, once, inherited by every worker */
+			char commit[48];
+			int dirty;
+			vl_prov_git(prof.path, commit, sizeof commit, &dirty);
+		}
 		struct vl_cli_conf *conf = NULL;
 		size_t nconf = 0;
 		if (vl_cli_plan_configs(&prof, engines, neng, mmus, nmmu, false, &conf, &nconf, err, sizeof err))
@@ -330,7 +344,7 @@ static int mx_plan(struct mx_state *s, const char **profiles, size_t nprof, cons
 				const char *wn = vl_workloads[w].name;
 				if (nwork ? !mx_in(wn, workloads, nwork) : !vl_cli_plan_default_workload(wn, false))
 					continue;
-				if (mx_add_job(s, eng->name, mname, wn, profiles[p])) {
+				if (mx_add_job(s, eng->name, mname, wn, profiles[p], &s->profs[p])) {
 					free(conf);
 					return vl_cli_usage_error("matrix", "out of memory");
 				}
@@ -411,9 +425,25 @@ int cmd_matrix(int argc, char **argv)
 	const char *profiles[MATRIX_MAX_LIST], *engines[MATRIX_MAX_LIST], *mmus[MATRIX_MAX_LIST], *workloads[MATRIX_MAX_LIST];
 	size_t nprof = 0, neng = 0, nmmu = 0, nwork = 0;
 	char dflt[] = VL_DEFAULT_PROFILE;
-	if (mx_split(profile_arg ? profile_arg : dflt, profiles, &nprof))
+	static char allprof[MATRIX_MAX_LIST][128];   /* --profile all: every profile in the profile directory */
+	if (profile_arg && !strcmp(profile_arg, "all")) {
+		char **names = NULL;
+		size_t n = vl_profile_list(&names);
+		for (size_t i = 0; i < n && nprof < MATRIX_MAX_LIST; i++) {
+			snprintf(allprof[nprof], sizeof allprof[nprof], "%s", names[i]);
+			profiles[nprof] = allprof[nprof];
+			nprof++;
+		}
+		vl_profile_list_free(names, n);
+		if (!nprof)
+			return vl_cli_usage_error("matrix", "--profile all: no profiles in %s", vl_profile_dir());
+	} else if (mx_split(profile_arg ? profile_arg : dflt, profiles, &nprof))
 		return vl_cli_usage_error("matrix", "--profile: expected a comma-separated list of profiles");
-	if (engines_arg && mx_split(engines_arg, engines, &neng))
+	if (engines_arg && !strcmp(engines_arg, "all")) {   /* every model engine, trap included */
+		for (size_t i = 0; i < vl_engine_count && neng < MATRIX_MAX_LIST; i++)
+			if (!vl_engines[i]->run_external)
+				engines[neng++] = vl_engines[i]->name;
+	} else if (engines_arg && mx_split(engines_arg, engines, &neng))
 		return vl_cli_usage_error("matrix", "--engines: expected a comma-separated list of engines");
 	if (mmus_arg && mx_split(mmus_arg, mmus, &nmmu))
 		return vl_cli_usage_error("matrix", "--mmus: expected a comma-separated list of MMU modes");
@@ -442,6 +472,10 @@ int cmd_matrix(int argc, char **argv)
 	struct winsize ws;
 	if (s.tty && ioctl(1, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20)
 		s.width = ws.ws_col;
+	if (!dry) {
+		vl_prov_git_memo();
+		s.git_memo = true;
+	}
 	int rc = mx_plan(&s, profiles, nprof, engines, neng, mmus, nmmu, workloads, nwork);
 	if (rc)
 		goto out;
@@ -578,6 +612,7 @@ int cmd_matrix(int argc, char **argv)
 	if (s.stopping)
 		rc = 128 + s.stopping;   /* as a shell reports a command killed by that signal */
 out:
+	free(s.profs);
 	free(s.jobs);
 	free(s.skips);
 	free(s.failures);

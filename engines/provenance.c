@@ -110,6 +110,19 @@ static int prov_git(const char *dir, const char *const *args, char *out, size_t 
 	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
 }
 
+/* vl_prov_git_memo: directories already asked about, and their answers */
+#define PROV_MEMO_MAX 16
+static struct prov_memo { char dir[4096]; char commit[48]; int dirty; } prov_memo[PROV_MEMO_MAX];
+static size_t prov_nmemo;
+static int prov_memo_on;
+
+void vl_prov_git_memo(void)
+{
+	prov_memo_on = 1;
+}
+
+static void prov_git_now(const char *dir, char *commit, size_t n, int *dirty);
+
 void vl_prov_git(const char *file, char *commit, size_t n, int *dirty)
 {
 	char dir[4096];
@@ -121,6 +134,27 @@ void vl_prov_git(const char *file, char *commit, size_t n, int *dirty)
 		dir[1] = '\0';
 	else
 		*slash = '\0';
+	if (!prov_memo_on) {
+		prov_git_now(dir, commit, n, dirty);
+		return;
+	}
+	for (size_t i = 0; i < prov_nmemo; i++)
+		if (!strcmp(prov_memo[i].dir, dir)) {
+			snprintf(commit, n, "%s", prov_memo[i].commit);
+			*dirty = prov_memo[i].dirty;
+			return;
+		}
+	prov_git_now(dir, commit, n, dirty);
+	if (prov_nmemo < PROV_MEMO_MAX) {
+		struct prov_memo *m = &prov_memo[prov_nmemo++];
+		snprintf(m->dir, sizeof m->dir, "%s", dir);
+		snprintf(m->commit, sizeof m->commit, "%s", commit);
+		m->dirty = *dirty;
+	}
+}
+
+static void prov_git_now(const char *dir, char *commit, size_t n, int *dirty)
+{
 	commit[0] = '\0';
 	*dirty = -1;
 	char out[128];

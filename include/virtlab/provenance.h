@@ -21,5 +21,10 @@ int vl_sha256_file(const char *path, char hex[VL_SHA256_HEX]);
  * (modified, staged or untracked). commit = "" and *dirty = -1 when the
  * file is not in a git work tree (or git is not installed). */
 void vl_prov_git(const char *file, char *commit, size_t n, int *dirty);
+/* Opt-in memo for a process that starts many runs (matrix): from now on
+ * vl_prov_git answers each directory once — two git processes — and then
+ * from memory, in this process and in processes forked from it afterwards.
+ * The git state is then the one when the directory was first asked about. */
+void vl_prov_git_memo(void);
 
 #endif
