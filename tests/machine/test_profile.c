@@ -535,6 +535,92 @@ static void test_derivation_errors(void **st)
 		     "only a number can be derived");
 }
 
+/* Rules D5-D9 (profiles/SOURCES.md) as the shipped profiles state them, and
+ * their forms on a small variant: evaluated once (one rounding, half up, at
+ * the end) and a negative round-trip difference refused, not clamped. */
+static void test_rules_d5_d9(void **st)
+{
+	(void)st;
+	struct vl_profile sky, spr, z, p;
+	struct vl_profile_value *v;
+	size_t n;
+	char err[512];
+	assert_int_equal(vl_profile_load("skylake-sp", &sky, err, sizeof err), 0);
+	assert_int_equal(vl_profile_load("sapphire-rapids", &spr, err, sizeof err), 0);
+	assert_int_equal(vl_profile_load("zen4", &z, err, sizeof err), 0);
+	/* D5: Sandy Bridge's 784-cycle hardware round trip (F1), split by D1 */
+	assert_int_equal(sky.vmx_vmexit + sky.vmx_vmentry, 784);
+	assert_int_equal(spr.vmx_vmexit + spr.vmx_vmentry, 784);
+	/* D6 on F4's Cascade Lake (2.5 GHz): null hypercall 0.46 us = 1150 cycles
+	 * = hardware + ten VMREADs (F2) + dispatch; CPUID +0.08 us, MSR +0.41 us */
+	assert_int_equal(sky.cpu_mhz, 2500);
+	assert_int_equal(sky.vmx_vmexit + sky.vmx_vmentry + 10 * sky.vmx_vmread + sky.vmm_exit_dispatch, 1150);
+	assert_int_equal(sky.vmm_vmcall, 0);
+	assert_int_equal(sky.vmm_cpuid, 200);
+	assert_int_equal(sky.vmm_msr, 1025);
+	assert_int_equal(spr.vmm_exit_dispatch, sky.vmm_exit_dispatch);
+	assert_int_equal(spr.vmm_msr, sky.vmm_msr);
+	/* D6 on F11's EPYC 9334 (2.7 GHz): RDMSR +35 ns = 94.5 -> 95, port I/O
+	 * +380 ns = 1026, CPUID below the hypercall -> the hypercall's 0 */
+	assert_int_equal(z.cpu_mhz, 2700);
+	assert_int_equal(z.vmm_msr, 95);
+	assert_int_equal(z.vmm_io, 1026);
+	assert_int_equal(z.vmm_cpuid, 0);
+	assert_int_equal(z.vmm_vmcall, 0);
+	if (vl_profile_describe("skylake-sp", &p, &v, &n, err, sizeof err))
+		fail_msg("%s", err);
+	static const char *const d6[][2] = { { "vmx", "vmexit" }, { "vmx", "vmentry" }, { "vmm", "exit_dispatch" },
+					     { "vmm", "cpuid" }, { "vmm", "msr" }, { "vmm", "vmcall" },
+					     { "mmu", "shadow_alloc" }, { "mmu", "shadow_zap" } };
+	for (size_t i = 0; i < sizeof d6 / sizeof d6[0]; i++)
+		assert_string_equal(vl_profile_class(value_of(v, n, d6[i][0], d6[i][1])), "derived");
+	free(v);
+	/* D7 on every shipped profile */
+	char **names;
+	size_t nn = vl_profile_list(&names);
+	for (size_t k = 0; k < nn; k++) {
+		if (vl_profile_load(names[k], &p, err, sizeof err))
+			fail_msg("%s", err);
+		if (p.mmu_shadow_alloc != 512 * p.insn_store || p.mmu_nested_alloc != 512 * p.insn_store ||
+		    p.mmu_shadow_zap != 512 * p.insn_load)
+			fail_msg("%s: D7 does not hold (alloc %llu, nested %llu, zap %llu; store %llu, load %llu)",
+				 names[k], (unsigned long long)p.mmu_shadow_alloc, (unsigned long long)p.mmu_nested_alloc,
+				 (unsigned long long)p.mmu_shadow_zap, (unsigned long long)p.insn_store,
+				 (unsigned long long)p.insn_load);
+	}
+	vl_profile_list_free(names, nn);
+	/* the forms on a small variant of zen4 (mhz 2700, sourced) */
+	const char *f = variant("zen4", "vmm", "msr", "msr = ns(35) + ns(35) ; derived: test: one rounding", NULL, NULL,
+				"d6a.ini");
+	if (vl_profile_describe(f, &p, &v, &n, err, sizeof err))
+		fail_msg("%s", err);
+	assert_int_equal(p.vmm_msr, 189);   /* 2 x 94.5 = 189.0; rounding each term would give 190 */
+	assert_string_equal(vl_profile_class(value_of(v, n, "vmm", "msr")), "derived");
+	free(v);
+	f = variant("zen4", "vmm", "msr", "msr = ns(870 - 460) ; derived: test", NULL, NULL, "d6b.ini");
+	assert_int_equal(vl_profile_load(f, &p, err, sizeof err), 0);
+	assert_int_equal(p.vmm_msr, 1107);  /* 410 ns at 2700 MHz = 1107 */
+	expect_error(variant("zen4", "vmm", "cpuid", "cpuid = ns(1226 - 1255) ; derived: test", NULL, NULL, "d6c.ini"),
+		     "out of range");
+	f = variant("zen4", "insn", "store", "store = 3 ; source: test store cost", NULL, NULL, "d7.ini");
+	assert_int_equal(vl_profile_load(f, &p, err, sizeof err), 0);
+	assert_int_equal(p.mmu_shadow_alloc, 3 * 512);
+	assert_int_equal(p.mmu_nested_alloc, 3 * 512);
+	assert_int_equal(p.mmu_shadow_zap, 512 * z.insn_load);
+	/* D8: POPF = measured PUSHFQ+POPFQ pair - PUSHF (Xeon 8160: 24.0c; EPYC
+	 * 9654: 20.6c with PUSHF 4 -> 16.6 -> 17); D9: a REP element at the
+	 * measured L1D bandwidths (Prescott 3.44 and 6.57 B/c -> 1.77 -> 2) */
+	assert_int_equal(sky.insn_popf + sky.insn_pushf, 24);
+	assert_int_equal(z.insn_pushf, 4);
+	assert_int_equal(z.insn_popf, 17);
+	assert_int_equal(vl_profile_load("p4", &p, err, sizeof err), 0);
+	assert_int_equal(p.insn_string, 2);
+	f = variant("zen4", "insn", "popf", "popf = 20.6 - insn.pushf + (8 / 3.44 + 8 / 6.57) / 2 ; derived: test", NULL,
+		    NULL, "d8.ini");
+	assert_int_equal(vl_profile_load(f, &p, err, sizeof err), 0);
+	assert_int_equal(p.insn_popf, 18);  /* 16.6 + 1.77 = 18.37: one rounding */
+}
+
 /* The shares of every shipped profile add up, and every source that cites
  * SOURCES.md names an entry that exists there; no source is "recalled". */
 static void test_shipped_provenance(void **st)
@@ -612,6 +698,7 @@ int main(void)
 		cmocka_unit_test(test_provenance_required),
 		cmocka_unit_test(test_derivations),
 		cmocka_unit_test(test_derivation_errors),
+		cmocka_unit_test(test_rules_d5_d9),
 		cmocka_unit_test(test_shipped_provenance),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
