@@ -19,7 +19,7 @@ static const u64 wl_default_iters[] = {
 #undef W
 };
 
-void kputs(const char *s) { while (*s) pv_ops.outb(VL_PORT_DEBUGCON, (u8)*s++); }
+void kputs(const char *s) { while (*s) pvop_outb(VL_PORT_DEBUGCON, (u8)*s++); }
 void kprintf(const char *fmt, ...)
 {
 	char buf[512];
@@ -31,8 +31,8 @@ void kprintf(const char *fmt, ...)
 
 void vl_exit(int status)
 {
-	pv_ops.outl(VL_PORT_EXIT, (u32)status);
-	for (;;) { pv_ops.irq_disable(); pv_ops.halt(); }
+	pvop_outl(VL_PORT_EXIT, (u32)status);
+	for (;;) { pvop_irq_disable(); pvop_halt(); }
 }
 
 void panic(const char *fmt, ...)
