@@ -200,9 +200,12 @@ static const struct pv_insn pv_native_insn[PV_IDX(name)] = {
 	[PV_IDX(inl)] = { 3, { 0x89, 0xfa, 0xed } },             /* mov %edi,%edx; in (%dx),%eax */
 	[PV_IDX(outb)] = { 5, { 0x89, 0xf0, 0x89, 0xfa, 0xee } }, /* mov %esi,%eax; mov %edi,%edx; out %al,(%dx) */
 	[PV_IDX(outl)] = { 5, { 0x89, 0xf0, 0x89, 0xfa, 0xef } }, /* ... out %eax,(%dx) */
-	[PV_IDX(set_pte)] = { 3, { 0x48, 0x89, 0x37 } },         /* mov %rsi,(%rdi) */
 	/* read_msr, write_msr, cpuid, kernel_rsp0 and the return paths do not
-	 * fit: a direct call (jump) to the native function */
+	 * fit: a direct call (jump) to the native function. set_pte fits
+	 * (mov %rsi,(%rdi)) but stays a call, as in Linux (native_set_pte is
+	 * not patched inline): every kernel PTE write then stays in one
+	 * function, which adaptive binary translation (bt) retranslates once
+	 * as a PTE-write callout for all of them. */
 };
 /* One multi-byte NOP of 1..5 bytes (the SDM's recommended forms). */
 static const u8 pv_nop[6][5] = { {0}, { 0x90 }, { 0x66, 0x90 }, { 0x0f, 0x1f, 0x00 }, { 0x0f, 0x1f, 0x40, 0x00 },
