@@ -78,8 +78,9 @@ extern struct pv_ops pv_ops;
 /* ---- pv-op call sites (paravirt patching, as Linux's .parainstructions)
  * pvop_X(...) is a 6-byte `call *pv_ops+off(%rip)` (FF 15 rel32) with the
  * arguments in RDI, RSI, RDX and the result in RAX, recorded in section
- * .pv_sites as { address, length, pv-op index, kind }. pv_init() rewrites
- * every recorded site once, before any measured region: where the pv-op
+ * .pv_sites as { address, length, pv-op index, kind }. pv_patch_sites()
+ * (kmain, after pv_init and mm_init switched the table) rewrites every
+ * recorded site once, before any measured region: where the pv-op
  * is still its native version and a native instruction sequence fits in
  * the 6 bytes, that sequence padded with one multi-byte NOP (CLI, STI,
  * PUSHF;POP, PUSH;POPF, MOV CR, IN/OUT, ...); otherwise a direct call to
@@ -94,6 +95,7 @@ struct pv_site { u64 addr; u8 len, op, kind, pad[5]; };
 #define PV_SITE_JMP 1
 #define PV_SITE_LEN 6
 #define PV_IDX(op) (offsetof(struct pv_ops, op) / sizeof(void *))
+#define PV_NOPS (sizeof(struct pv_ops) / sizeof(void *))   /* slots, `name` included */
 #define PVOP_ASM \
 	"771: call *pv_ops+%c[pv_off](%%rip)\n772:\n" \
 	".pushsection .pv_sites,\"a\"\n.balign 8\n.quad 771b\n" \
@@ -144,7 +146,8 @@ static inline void pvop_outb(u16 p, u8 v) { (void)PVOP_CALL2(outb, p, v); }
 static inline void pvop_outl(u16 p, u32 v) { (void)PVOP_CALL2(outl, p, v); }
 static inline void pvop_set_pte(u64 *ptep, u64 v) { (void)PVOP_CALL2(set_pte, ptep, v); }
 static inline void pvop_kernel_rsp0(u64 rsp0) { (void)PVOP_CALL1(kernel_rsp0, rsp0); }
-extern int pv_patched_sites;           /* sites rewritten by pv_init (0 before) */
+extern int pv_patched_sites;           /* sites rewritten by pv_patch_sites (0 before) */
+void pv_patch_sites(void);             /* kmain, after every pv-op switch (pv_init, mm_init) */
 void pv_init(void);
 extern int pv_hypervisor;            /* 0 none, 1 VL_PV_SIGNATURE, 2 other */
 extern int pv_switched;              /* 1: pv-ops are the hypercall versions */

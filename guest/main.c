@@ -190,6 +190,7 @@ void kmain(u64 magic, u64 cmd_pa, u64 ram, u64 si_pa)
 	pv_init();
 	trap_init();
 	mm_init(ram);
+	pv_patch_sites();   /* after every pv-op switch (pv_init; direct paging's in mm_init) */
 	apic_init(cmd_timer);
 	kprintf("pmtimer=0x%x apic=%s pvops=%s\n", pmtimer_port, apic_x2 ? "x2apic" : "xapic", pv_ops.name);
 

@@ -44,26 +44,25 @@ static void n_outl(u16 p, u32 v) { __asm__ volatile("outl %0,%1" ::"a"(v), "Nd"(
 static void n_set_pte(u64 *ptep, u64 v) { *(volatile u64 *)ptep = v; }
 extern void tss_set_rsp0(u64 rsp0);
 
-#define PV_NATIVE_OPS { \
-	.sysret_to_user = native_sysret_to_user, \
-	.iret_to_user = native_iret_to_user, \
-	.iret_to_kernel = native_iret_to_kernel, \
-	.read_cr0 = n_read_cr0, .write_cr0 = n_write_cr0, .read_cr2 = n_read_cr2, .read_cr3 = n_read_cr3, \
-	.write_cr3 = n_write_cr3, .read_cr4 = n_read_cr4, .write_cr4 = n_write_cr4, \
-	.read_cr8 = n_read_cr8, .write_cr8 = n_write_cr8, .invlpg = n_invlpg, \
-	.save_fl = n_save_fl, .restore_fl = n_restore_fl, \
-	.irq_disable = n_irq_disable, .irq_enable = n_irq_enable, \
-	.safe_halt = n_safe_halt, .halt = n_halt, \
-	.load_gdt = n_load_gdt, .load_idt = n_load_idt, .load_tr = n_load_tr, \
-	.store_gdt = n_store_gdt, .store_idt = n_store_idt, .store_ldt = n_store_ldt, .store_tr = n_store_tr, \
-	.smsw = n_smsw, .read_cs = n_read_cs, .read_ss = n_read_ss, \
-	.read_msr = n_read_msr, .write_msr = n_write_msr, .cpuid = n_cpuid, \
-	.inb = n_inb, .inl = n_inl, .outb = n_outb, .outl = n_outl, \
-	.set_pte = n_set_pte, .kernel_rsp0 = tss_set_rsp0, \
-	.name = "native", \
-}
-struct pv_ops pv_ops = PV_NATIVE_OPS;
-static const struct pv_ops pv_native_ops = PV_NATIVE_OPS;   /* what "still native" means when patching */
+struct pv_ops pv_ops = {
+	.sysret_to_user = native_sysret_to_user,
+	.iret_to_user = native_iret_to_user,
+	.iret_to_kernel = native_iret_to_kernel,
+	.read_cr0 = n_read_cr0, .read_cr2 = n_read_cr2, .read_cr3 = n_read_cr3,
+	.write_cr3 = n_write_cr3, .read_cr4 = n_read_cr4, .write_cr4 = n_write_cr4,
+	.read_cr8 = n_read_cr8, .write_cr8 = n_write_cr8, .invlpg = n_invlpg,
+	.save_fl = n_save_fl, .restore_fl = n_restore_fl,
+	.irq_disable = n_irq_disable, .irq_enable = n_irq_enable,
+	.safe_halt = n_safe_halt, .halt = n_halt,
+	.load_gdt = n_load_gdt, .load_idt = n_load_idt, .load_tr = n_load_tr,
+	.write_cr0 = n_write_cr0, .store_gdt = n_store_gdt, .store_idt = n_store_idt, .store_ldt = n_store_ldt,
+	.store_tr = n_store_tr, .smsw = n_smsw, .read_cs = n_read_cs, .read_ss = n_read_ss,
+	.read_msr = n_read_msr, .write_msr = n_write_msr, .cpuid = n_cpuid,
+	.inb = n_inb, .inl = n_inl, .outb = n_outb, .outl = n_outl,
+	.set_pte = n_set_pte, .kernel_rsp0 = tss_set_rsp0,
+	.name = "native",
+};
+static struct pv_ops pv_native_ops;   /* the table as the image has it (pv_init's copy): "still native" when patching */
 
 int pv_hypervisor;
 int pv_switched;
@@ -160,7 +159,7 @@ static int pv_switch(void)
 	pv_kernel_rpl = (u8)(n_read_cs() & 3);
 	int n = 0;
 	const void *const *tab = (const void *const *)o, *const *nat = (const void *const *)&pv_native_ops;
-	for (size_t k = 0; k < PV_IDX(name); k++) n += tab[k] != nat[k];
+	for (size_t k = 0; k < PV_NOPS; k++) n += k != PV_IDX(name) && tab[k] != nat[k];
 	return n;
 }
 
@@ -169,7 +168,7 @@ static int pv_switch(void)
  * with the call site's register convention (arguments RDI, RSI, RDX,
  * result RAX; every one of them is declared clobbered at the site). */
 struct pv_insn { u8 len, b[PV_SITE_LEN]; };
-static const struct pv_insn pv_native_insn[PV_IDX(name)] = {
+static const struct pv_insn pv_native_insn[PV_NOPS] = {
 	[PV_IDX(read_cr0)] = { 3, { 0x0f, 0x20, 0xc0 } },        /* mov %cr0,%rax */
 	[PV_IDX(write_cr0)] = { 3, { 0x0f, 0x22, 0xc7 } },       /* mov %rdi,%cr0 */
 	[PV_IDX(read_cr2)] = { 3, { 0x0f, 0x20, 0xd0 } },        /* mov %cr2,%rax */
@@ -214,32 +213,36 @@ extern const struct pv_site __pv_sites_start[], __pv_sites_end[];
 int pv_patched_sites;
 
 /* Rewrite every recorded site for the table as it now is (guest self-
- * modifying code, once, before any measured region; the kernel image is
- * mapped writable). Counts the sites inlined and the direct calls. */
-static void pv_patch(int *n_inline, int *n_direct)
+ * modifying code, once, from kmain after every pv-op switch — pv_init's
+ * and direct paging's in mm_init — and before any measured region; the
+ * kernel image is mapped writable) and report it on the console. */
+void pv_patch_sites(void)
 {
 	const void *const *tab = (const void *const *)&pv_ops, *const *nat = (const void *const *)&pv_native_ops;
-	*n_inline = *n_direct = 0;
+	int n_inline = 0, n_direct = 0;
 	for (const struct pv_site *s = __pv_sites_start; s < __pv_sites_end; s++) {
 		u8 *p = (u8 *)s->addr, b[PV_SITE_LEN];
 		u8 op2 = s->kind == PV_SITE_JMP ? 0x25 : 0x15;
-		if (s->len != PV_SITE_LEN || s->op >= PV_IDX(name) || s->kind > PV_SITE_JMP || p[0] != 0xff || p[1] != op2)
+		if (s->len != PV_SITE_LEN || s->op >= PV_NOPS || s->op == PV_IDX(name) || s->kind > PV_SITE_JMP ||
+		    p[0] != 0xff || p[1] != op2)
 			panic("pv: malformed pv-op site %lu at 0x%lx", (u64)(s - __pv_sites_start), s->addr);
 		const struct pv_insn *ni = &pv_native_insn[s->op];
 		if (s->kind == PV_SITE_CALL && ni->len && tab[s->op] == nat[s->op]) {
 			memcpy(b, ni->b, ni->len);
 			if (ni->len < PV_SITE_LEN) memcpy(b + ni->len, pv_nop[PV_SITE_LEN - ni->len], PV_SITE_LEN - ni->len);
-			++*n_inline;
+			n_inline++;
 		} else {
 			u32 rel = (u32)((u64)tab[s->op] - (s->addr + PV_SITE_LEN));
 			b[0] = 0x2e;   /* CS prefix: one 6-byte CALL/JMP rel32 */
 			b[1] = s->kind == PV_SITE_JMP ? 0xe9 : 0xe8;
 			memcpy(b + 2, &rel, 4);
-			++*n_direct;
+			n_direct++;
 		}
 		memcpy(p, b, PV_SITE_LEN);
 	}
-	pv_patched_sites = *n_inline + *n_direct;
+	pv_patched_sites = n_inline + n_direct;
+	kprintf("pv: pv-ops=%s, patched %d sites (%d native inline, %d direct calls)\n", pv_ops.name, pv_patched_sites,
+		n_inline, n_direct);
 }
 
 /* Detect a hypervisor. Only VL_PV_SIGNATURE switches the table: the shared
@@ -247,37 +250,32 @@ static void pv_patch(int *n_inline, int *n_direct)
 void pv_init(void)
 {
 	u32 r[4];
-	char sig[13] = "", line[96] = "no hypervisor (native ops)";
-	int n_inline, n_direct;
+	pv_native_ops = pv_ops;
 	pv_ops.cpuid(1, 0, r);
-	if (r[2] & (1u << 31)) {
-		pv_ops.cpuid(VL_CPUID_HV_LEAF, 0, r);
-		memcpy(sig, &r[1], 4); memcpy(sig + 4, &r[2], 4); memcpy(sig + 8, &r[3], 4);
-		sig[12] = 0;
-		pv_hypervisor = memcmp(sig, VL_PV_SIGNATURE, 12) == 0 ? 1 : 2;
-	}
-	if (pv_hypervisor == 1) {
+	if (!(r[2] & (1u << 31))) return;
+	pv_ops.cpuid(VL_CPUID_HV_LEAF, 0, r);
+	char sig[13];
+	memcpy(sig, &r[1], 4); memcpy(sig + 4, &r[2], 4); memcpy(sig + 8, &r[3], 4);
+	sig[12] = 0;
+	if (memcmp(sig, VL_PV_SIGNATURE, 12) == 0) {
+		pv_hypervisor = 1;
 		long rc = hc(VL_HC_SET_SHARED, PA(pv_shared), 0, 0);
 		if (rc) {
-			vl_snprintf(line, sizeof line, "VirtLabPV hypervisor refused the shared page (%ld); native ops kept", rc);
-		} else {
-			int n = pv_switch();
-			pv_switched = 1;
-			vl_snprintf(line, sizeof line, "VirtLabPV hypervisor detected: pv-ops=hypercall entries=%d", n);
+			kprintf("pv: VirtLabPV hypervisor refused the shared page (%ld); native ops kept\n", rc);
+			return;
 		}
-	} else if (pv_hypervisor == 2) {
-		for (int i = 0; i < 12; i++) if (sig[i] < 32 || sig[i] > 126) sig[i] = '.';
-		vl_snprintf(line, sizeof line, "hypervisor signature \"%s\" (native ops)", sig);
-	}
-	/* Every boot patches its call sites for the table it ended with. */
-	pv_patch(&n_inline, &n_direct);
-	kprintf("pv: %s, patched %d sites (%d native inline, %d direct calls)\n", line, pv_patched_sites, n_inline, n_direct);
-	if (pv_switched) {
+		int n = pv_switch();
+		pv_switched = 1;
+		kprintf("pv: VirtLabPV hypervisor detected: pv-ops=hypercall entries=%d\n", n);
 		/* The ABI's error paths, once per boot (outside any measured
 		 * region): a VMM that crashes or accepts these is caught here. */
 		long e[4] = { hc(VL_HC_COUNT + 1000, 0, 0, 0), hc(VL_HC_READ_CR, 5, 0, 0),
 			      hc(VL_HC_IO, 0x10000, 1, 0), hc(VL_HC_SET_SHARED, PA(pv_shared), 0, 0) };
 		if (e[0] != -VL_HC_ENOSYS || e[1] != -VL_HC_EINVAL || e[2] != -VL_HC_EINVAL || e[3] != -VL_HC_EPERM)
 			panic("pv: hypercall error paths returned %ld %ld %ld %ld", e[0], e[1], e[2], e[3]);
+	} else {
+		pv_hypervisor = 2;
+		for (int i = 0; i < 12; i++) if (sig[i] < 32 || sig[i] > 126) sig[i] = '.';
+		kprintf("pv: hypervisor signature \"%s\" (native ops)\n", sig);
 	}
 }

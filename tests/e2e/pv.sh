@@ -7,8 +7,9 @@
 #     the guest switched its pv-ops, over the WHOLE run (pv's verdict fails
 #     the run otherwise); in the measured region pv_unparavirtualized = 0
 #     and no GP_PRIV_UNPARAVIRTUALIZED / GP_IRET entry, for every workload;
-#   - call-site patching: the boot line "patched N sites (I native inline,
-#     D direct calls)" with N > 0 and N = I + D on native and on pv, the
+#   - call-site patching: the boot line "pv: pv-ops=native|hypercall,
+#     patched N sites (I native inline, D direct calls)" with N > 0 and
+#     N = I + D on native and on pv, the
 #     same N (one image); native inlines most sites, pv makes every site
 #     a direct call or jump (no indirect call through the table is left);
 #   - `sensitive` goes through its pv-ops: under pv the only VMM entry of
@@ -66,7 +67,7 @@ def visible(d):
 wls = re.findall(r"^W\(([a-z0-9_]+),", open("include/virtlab/workloads.def").read(), re.M)
 small = {"forkwait": 4, "selftest": 1, "sensitive": 1}
 def patched(d):
-    m = re.search(r"^pv: (.*), patched (\d+) sites \((\d+) native inline, (\d+) direct calls\)$", d.get("console", ""), re.M)
+    m = re.search(r"^pv: pv-ops=(\w+), patched (\d+) sites \((\d+) native inline, (\d+) direct calls\)$", d.get("console", ""), re.M)
     return (m.group(1), int(m.group(2)), int(m.group(3)), int(m.group(4))) if m else None
 nruns = 0
 for prof in ("p4", "skylake-sp", "zen4"):
@@ -85,8 +86,9 @@ for prof in ("p4", "skylake-sp", "zen4"):
             fails.append(f"{w} on {prof}: event hypercalls {ev.get('hypercalls')} != sum of the breakdown")
         pn, pp = patched(n), patched(p)
         if (not pn or not pp or pn[1] <= 0 or pn[1] != pn[2] + pn[3] or pp[1] != pp[2] + pp[3] or pn[1] != pp[1]
-                or not pn[0].startswith("no hypervisor (native ops)") or "pvops=native" not in n["console"]
-                or not pp[0].startswith("VirtLabPV hypervisor detected: pv-ops=hypercall") or pn[2] <= 0 or pp[3] != pp[1]):
+                or pn[0] != "native" or "pvops=native" not in n["console"] or "pv: VirtLabPV" in n["console"]
+                or pp[0] != "hypercall" or "pv: VirtLabPV hypervisor detected: pv-ops=hypercall" not in p["console"]
+                or pn[2] <= 0 or pp[3] != pp[1]):
             fails.append(f"{w} on {prof}: patched-site lines native {pn} pv {pp}")
         nruns += 1
     print(f"ok:   {prof}: {len(wls)} workloads (sensitive included) on pv/shadow, same RESULT values as native" if not fails else f"FAIL: {prof}")

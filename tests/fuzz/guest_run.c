@@ -138,20 +138,21 @@ bool vl_grun_equivalent(const struct vl_grun_cfg *c)
 	 * a generated guest never reads CPUID 0x40000000 (CPUID makes a case
 	 * undiffable), so it is not PV-aware and pv runs it exactly as trap
 	 * does (ring-1 trap-and-emulate until a kernel takes the PV
-	 * signature, engines/pv/README.md): its divergences are trap's
-	 * Popek-Goldberg ones. Measured with pv held to the oracle
-	 * (`fuzz_replay --diff --cases 400 --seed 1`): 212 of 212 diffed
-	 * cases diverge on pv/shadow, the same 212 cases with the same
-	 * reason as on trap/shadow — e.g. RFLAGS 0x3202 (native) vs
-	 * 0x202: a guest that drops to CPL 3 with IOPL 3 gets IOPL 0 (the
-	 * ring-1 kernel's IRETQ cannot change IOPL, and the VMM keeps the
-	 * real IOPL 0 so user I/O and CLI/STI still trap, as Xen PV's
-	 * virtual iopl does), and PUSHF there shows the real flags;
-	 * retired-instruction counts off by one (32 vs 31 in seed1-000005,
-	 * the same on trap). A PV kernel (the guest image) never executes them: it
-	 * uses pv-ops, checked by tests/e2e/pv.sh. MOV CR3 with MBZ bits and
-	 * string I/O are engines/hv/vcpu's (issue 8). pv must never crash
-	 * the host. */
+	 * signature, engines/pv/README.md). Held to the oracle
+	 * (`fuzz_replay --diff --verbose --cases 400 --seed 1`), pv/shadow
+	 * diverges on 212 of 212 diffed cases, the same cases as trap:
+	 * 105 RFLAGS.IF only (e.g. 0x12 vs 0x212: the outcome reads the real
+	 * RFLAGS, whose IF the runtime keeps 1 at virtual CPL 0 — the virtual
+	 * view, vl_vcpu_guest_rflags, matches native), 52 RFLAGS 0x3202 vs
+	 * 0x202 and 53 exited vs triple fault (a guest that drops to CPL 3
+	 * with IOPL 3 by IRETQ at ring 1 keeps IOPL 0 — IRETQ at CPL > 0
+	 * cannot change IOPL, a Popek-Goldberg hole — so PUSHF shows 0 and
+	 * its OUT to the exit port faults), 2 retired-instruction counts
+	 * (an IRETQ that faults, counted retired by the runtime). The
+	 * off-by-one retired count of every run ending by an emulated OUT is
+	 * fixed (engines/hv/vcpu.c; test_trap). A PV kernel (the guest
+	 * image) executes none of these: pv-ops, tests/e2e/pv.sh. pv must
+	 * never crash the host. */
 	static const char *const by_design[] = { "trap", "bt", "pv" };
 	for (size_t i = 0; i < sizeof by_design / sizeof by_design[0]; i++)
 		if (!strcmp(c->eng->name, by_design[i]))
