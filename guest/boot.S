@@ -4,6 +4,18 @@
 #include "virtlab/guest_abi.h"
 #define KOFF 0xffffffff80000000
 
+/* A pv-op jump site (kernel.h "pv-op call sites"): `jmp *pv_ops+off(%rip)`
+ * recorded in .pv_sites (kind 1), patched at boot to a direct jump. */
+.macro PVOP_JMP off
+771:	jmp *pv_ops+\off(%rip)
+772:
+	.pushsection .pv_sites, "a"
+	.balign 8
+	.quad 771b
+	.byte 772b-771b, \off/8, 1, 0, 0, 0, 0, 0
+	.popsection
+.endm
+
 	.section .note.pvh, "a"
 	.balign 4
 	.long 4, 8, 18          /* namesz, descsz, XEN_ELFNOTE_PHYS32_ENTRY */
@@ -178,8 +190,8 @@ trap_common:
 trap_exit:                          /* rsp -> struct trapframe */
 	testb $3, 0x90(%rsp)            /* cs */
 	jz 1f
-	jmp *pv_ops+8(%rip)             /* pv_ops.iret_to_user */
-1:	jmp *pv_ops+16(%rip)            /* pv_ops.iret_to_kernel */
+	PVOP_JMP 8                      /* pv_ops.iret_to_user */
+1:	PVOP_JMP 16                     /* pv_ops.iret_to_kernel */
 
 	.globl native_iret_to_kernel
 native_iret_to_kernel:
@@ -223,7 +235,7 @@ vl_syscall_entry:
 	SAVE
 	mov %rsp, %rdi
 	call syscall_dispatch
-	jmp *pv_ops+0(%rip)             /* pv_ops.sysret_to_user */
+	PVOP_JMP 0                      /* pv_ops.sysret_to_user */
 
 	.globl native_sysret_to_user
 native_sysret_to_user:              /* rsp -> trapframe of a user context */

@@ -37,6 +37,7 @@ struct pv_ops {
 	void (*iret_to_user)(void);     /* asm: rsp -> trapframe; never returns */
 	void (*iret_to_kernel)(void);   /* asm (offset 16): rsp -> trapframe of a kernel context; never returns */
 	u64 (*read_cr0)(void);
+	void (*write_cr0)(u64);
 	u64 (*read_cr2)(void);
 	u64 (*read_cr3)(void);
 	void (*write_cr3)(u64);
@@ -54,6 +55,13 @@ struct pv_ops {
 	void (*load_gdt)(const void *desc);
 	void (*load_idt)(const void *desc);
 	void (*load_tr)(u16 sel);
+	void (*store_gdt)(void *desc);  /* SGDT: the 10-byte descriptor the kernel loaded */
+	void (*store_idt)(void *desc);  /* SIDT */
+	void (*store_ldt)(u16 *sel);    /* SLDT */
+	void (*store_tr)(u16 *sel);     /* STR */
+	void (*smsw)(u16 *msw);         /* SMSW: CR0[15:0] */
+	u16 (*read_cs)(void);           /* the kernel's CS / SS as it sees them (virtual RPL) */
+	u16 (*read_ss)(void);
 	u64 (*read_msr)(u32 msr);
 	void (*write_msr)(u32 msr, u64 v);
 	void (*cpuid)(u32 leaf, u32 sub, u32 r[4]);
@@ -66,6 +74,80 @@ struct pv_ops {
 	const char *name;               /* "native" */
 };
 extern struct pv_ops pv_ops;
+
+/* ---- pv-op call sites (paravirt patching, as Linux's .parainstructions)
+ * pvop_X(...) is a 6-byte `call *pv_ops+off(%rip)` (FF 15 rel32) with the
+ * arguments in RDI, RSI, RDX and the result in RAX, recorded in section
+ * .pv_sites as { address, length, pv-op index, kind }. pv_patch_sites()
+ * (kmain, after pv_init and mm_init switched the table) rewrites every
+ * recorded site once, before any measured region: where the pv-op
+ * is still its native version and a native instruction sequence fits in
+ * the 6 bytes, that sequence padded with one multi-byte NOP (CLI, STI,
+ * PUSHF;POP, PUSH;POPF, MOV CR, IN/OUT, ...); otherwise a direct call to
+ * the table's entry (2E E8 rel32: the CS prefix, ignored in 64-bit mode,
+ * pads the 5-byte call to one 6-byte instruction) — on a PV boot the
+ * hypercall / shared-page versions, with no indirect call left. boot.S
+ * records its three `jmp *pv_ops+N(%rip)` return paths the same way (kind
+ * 1, patched to direct jumps). Callers that still write pv_ops.X(...)
+ * call through the table (correct, only not patched). */
+struct pv_site { u64 addr; u8 len, op, kind, pad[5]; };
+#define PV_SITE_CALL 0
+#define PV_SITE_JMP 1
+#define PV_SITE_LEN 6
+#define PV_IDX(op) (offsetof(struct pv_ops, op) / sizeof(void *))
+#define PV_NOPS (sizeof(struct pv_ops) / sizeof(void *))   /* slots, `name` included */
+#define PVOP_ASM \
+	"771: call *pv_ops+%c[pv_off](%%rip)\n772:\n" \
+	".pushsection .pv_sites,\"a\"\n.balign 8\n.quad 771b\n" \
+	".byte 772b-771b, %c[pv_idx], 0, 0, 0, 0, 0, 0\n.popsection\n"
+#define PVOP_IN(op) [pv_off] "i"(offsetof(struct pv_ops, op)), [pv_idx] "i"(PV_IDX(op))
+#define PVOP_CLOB "rcx", "r8", "r9", "r10", "r11", "memory", "cc"
+#define PVOP_CALL0(op) ({ unsigned long a_, D_, S_, d_; \
+	__asm__ volatile(PVOP_ASM : "=a"(a_), "=D"(D_), "=S"(S_), "=d"(d_) : PVOP_IN(op) : PVOP_CLOB); a_; })
+#define PVOP_CALL1(op, x) ({ unsigned long a_, D_ = (unsigned long)(x), S_, d_; \
+	__asm__ volatile(PVOP_ASM : "=a"(a_), "+D"(D_), "=S"(S_), "=d"(d_) : PVOP_IN(op) : PVOP_CLOB); a_; })
+#define PVOP_CALL2(op, x, y) ({ unsigned long a_, D_ = (unsigned long)(x), S_ = (unsigned long)(y), d_; \
+	__asm__ volatile(PVOP_ASM : "=a"(a_), "+D"(D_), "+S"(S_), "=d"(d_) : PVOP_IN(op) : PVOP_CLOB); a_; })
+#define PVOP_CALL3(op, x, y, z) ({ unsigned long a_, D_ = (unsigned long)(x), S_ = (unsigned long)(y), \
+	d_ = (unsigned long)(z); \
+	__asm__ volatile(PVOP_ASM : "=a"(a_), "+D"(D_), "+S"(S_), "+d"(d_) : PVOP_IN(op) : PVOP_CLOB); a_; })
+static inline u64 pvop_read_cr0(void) { return PVOP_CALL0(read_cr0); }
+static inline void pvop_write_cr0(u64 v) { (void)PVOP_CALL1(write_cr0, v); }
+static inline u64 pvop_read_cr2(void) { return PVOP_CALL0(read_cr2); }
+static inline u64 pvop_read_cr3(void) { return PVOP_CALL0(read_cr3); }
+static inline void pvop_write_cr3(u64 v) { (void)PVOP_CALL1(write_cr3, v); }
+static inline u64 pvop_read_cr4(void) { return PVOP_CALL0(read_cr4); }
+static inline void pvop_write_cr4(u64 v) { (void)PVOP_CALL1(write_cr4, v); }
+static inline u64 pvop_read_cr8(void) { return PVOP_CALL0(read_cr8); }
+static inline void pvop_write_cr8(u64 v) { (void)PVOP_CALL1(write_cr8, v); }
+static inline void pvop_invlpg(u64 va) { (void)PVOP_CALL1(invlpg, va); }
+static inline u64 pvop_save_fl(void) { return PVOP_CALL0(save_fl); }
+static inline void pvop_restore_fl(u64 f) { (void)PVOP_CALL1(restore_fl, f); }
+static inline void pvop_irq_disable(void) { (void)PVOP_CALL0(irq_disable); }
+static inline void pvop_irq_enable(void) { (void)PVOP_CALL0(irq_enable); }
+static inline void pvop_safe_halt(void) { (void)PVOP_CALL0(safe_halt); }
+static inline void pvop_halt(void) { (void)PVOP_CALL0(halt); }
+static inline void pvop_load_gdt(const void *d) { (void)PVOP_CALL1(load_gdt, d); }
+static inline void pvop_load_idt(const void *d) { (void)PVOP_CALL1(load_idt, d); }
+static inline void pvop_load_tr(u16 s) { (void)PVOP_CALL1(load_tr, s); }
+static inline void pvop_store_gdt(void *d) { (void)PVOP_CALL1(store_gdt, d); }
+static inline void pvop_store_idt(void *d) { (void)PVOP_CALL1(store_idt, d); }
+static inline void pvop_store_ldt(u16 *s) { (void)PVOP_CALL1(store_ldt, s); }
+static inline void pvop_store_tr(u16 *s) { (void)PVOP_CALL1(store_tr, s); }
+static inline void pvop_smsw(u16 *w) { (void)PVOP_CALL1(smsw, w); }
+static inline u16 pvop_read_cs(void) { return (u16)PVOP_CALL0(read_cs); }
+static inline u16 pvop_read_ss(void) { return (u16)PVOP_CALL0(read_ss); }
+static inline u64 pvop_read_msr(u32 m) { return PVOP_CALL1(read_msr, m); }
+static inline void pvop_write_msr(u32 m, u64 v) { (void)PVOP_CALL2(write_msr, m, v); }
+static inline void pvop_cpuid(u32 leaf, u32 sub, u32 r[4]) { (void)PVOP_CALL3(cpuid, leaf, sub, r); }
+static inline u8 pvop_inb(u16 p) { return (u8)PVOP_CALL1(inb, p); }
+static inline u32 pvop_inl(u16 p) { return (u32)PVOP_CALL1(inl, p); }
+static inline void pvop_outb(u16 p, u8 v) { (void)PVOP_CALL2(outb, p, v); }
+static inline void pvop_outl(u16 p, u32 v) { (void)PVOP_CALL2(outl, p, v); }
+static inline void pvop_set_pte(u64 *ptep, u64 v) { (void)PVOP_CALL2(set_pte, ptep, v); }
+static inline void pvop_kernel_rsp0(u64 rsp0) { (void)PVOP_CALL1(kernel_rsp0, rsp0); }
+extern int pv_patched_sites;           /* sites rewritten by pv_patch_sites (0 before) */
+void pv_patch_sites(void);             /* kmain, after every pv-op switch (pv_init, mm_init) */
 void pv_init(void);
 extern int pv_hypervisor;            /* 0 none, 1 VL_PV_SIGNATURE, 2 other */
 extern int pv_switched;              /* 1: pv-ops are the hypercall versions */
@@ -132,6 +214,7 @@ int handle_user_fault(u64 va, int write);       /* 0 resolved */
 long syscall_dispatch(struct trapframe *tf);
 
 /* traps, apic */
+#define KERNEL_TSS_SEL 0x28
 void trap_init(void);
 void apic_init(u64 count);
 void apic_eoi(void);

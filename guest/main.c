@@ -19,7 +19,7 @@ static const u64 wl_default_iters[] = {
 #undef W
 };
 
-void kputs(const char *s) { while (*s) pv_ops.outb(VL_PORT_DEBUGCON, (u8)*s++); }
+void kputs(const char *s) { while (*s) pvop_outb(VL_PORT_DEBUGCON, (u8)*s++); }
 void kprintf(const char *fmt, ...)
 {
 	char buf[512];
@@ -31,8 +31,8 @@ void kprintf(const char *fmt, ...)
 
 void vl_exit(int status)
 {
-	pv_ops.outl(VL_PORT_EXIT, (u32)status);
-	for (;;) { pv_ops.irq_disable(); pv_ops.halt(); }
+	pvop_outl(VL_PORT_EXIT, (u32)status);
+	for (;;) { pvop_irq_disable(); pvop_halt(); }
 }
 
 void panic(const char *fmt, ...)
@@ -190,6 +190,7 @@ void kmain(u64 magic, u64 cmd_pa, u64 ram, u64 si_pa)
 	pv_init();
 	trap_init();
 	mm_init(ram);
+	pv_patch_sites();   /* after every pv-op switch (pv_init; direct paging's in mm_init) */
 	apic_init(cmd_timer);
 	kprintf("pmtimer=0x%x apic=%s pvops=%s\n", pmtimer_port, apic_x2 ? "x2apic" : "xapic", pv_ops.name);
 

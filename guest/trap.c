@@ -34,9 +34,9 @@ void trap_init(void)
 	u16 iomap = sizeof tss;
 	memcpy(tss + 102, &iomap, 2);
 	struct dtr g = { sizeof gdt - 1, (u64)gdt };
-	pv_ops.load_gdt(&g);
+	pvop_load_gdt(&g);
 	gdtr_loaded = g;
-	pv_ops.load_tr(0x28);
+	pvop_load_tr(KERNEL_TSS_SEL);
 	for (int v = 0; v < 256; v++) {
 		u64 h = (u64)vl_trap_stubs + 16u * (u64)v;
 		u64 dpl = 0;
@@ -44,22 +44,22 @@ void trap_init(void)
 		idt[2 * v + 1] = h >> 32;
 	}
 	struct dtr i = { sizeof idt - 1, (u64)idt };
-	pv_ops.load_idt(&i);
+	pvop_load_idt(&i);
 	idtr_loaded = i;
 	/* SYSCALL/SYSRET */
-	pv_ops.write_msr(0xC0000081, (0x10ull << 48) | (0x08ull << 32));   /* STAR */
-	pv_ops.write_msr(0xC0000082, (u64)vl_syscall_entry);               /* LSTAR */
-	pv_ops.write_msr(0xC0000084, 0x47700);   /* FMASK: IF TF DF AC NT IOPL */
-	pv_ops.write_msr(0xC0000080, pv_ops.read_msr(0xC0000080) | 1 | (1 << 11));
+	pvop_write_msr(0xC0000081, (0x10ull << 48) | (0x08ull << 32));   /* STAR */
+	pvop_write_msr(0xC0000082, (u64)vl_syscall_entry);               /* LSTAR */
+	pvop_write_msr(0xC0000084, 0x47700);   /* FMASK: IF TF DF AC NT IOPL */
+	pvop_write_msr(0xC0000080, pvop_read_msr(0xC0000080) | 1 | (1 << 11));
 	/* legacy PIC: remap to 0xF0/0xF8 and mask everything */
 	static const u8 seq[][2] = { {0x20, 0x11}, {0xA0, 0x11}, {0x21, 0xF0}, {0xA1, 0xF8},
 		{0x21, 4}, {0xA1, 2}, {0x21, 1}, {0xA1, 1}, {0x21, 0xff}, {0xA1, 0xff} };
-	for (size_t k = 0; k < sizeof seq / sizeof seq[0]; k++) pv_ops.outb(seq[k][0], seq[k][1]);
+	for (size_t k = 0; k < sizeof seq / sizeof seq[0]; k++) pvop_outb(seq[k][0], seq[k][1]);
 }
 
 static void apic_write(u32 reg, u32 v)
 {
-	if (apic_x2) pv_ops.write_msr(0x800 + (reg >> 4), v);
+	if (apic_x2) pvop_write_msr(0x800 + (reg >> 4), v);
 	else apic_mmio[reg / 4] = v;
 }
 
@@ -70,14 +70,14 @@ void apic_eoi(void) { apic_write(0xB0, 0); }
 void apic_init(u64 count)
 {
 	u32 r[4];
-	pv_ops.cpuid(1, 0, r);
-	u64 base = pv_ops.read_msr(0x1B);
+	pvop_cpuid(1, 0, r);
+	u64 base = pvop_read_msr(0x1B);
 	if (r[2] & (1u << 21)) {
 		apic_x2 = 1;   /* xAPIC enabled first: disabled -> x2APIC is not a legal transition */
-		pv_ops.write_msr(0x1B, base | (1 << 11));
-		pv_ops.write_msr(0x1B, base | (1 << 11) | (1 << 10));
+		pvop_write_msr(0x1B, base | (1 << 11));
+		pvop_write_msr(0x1B, base | (1 << 11) | (1 << 10));
 	} else {
-		pv_ops.write_msr(0x1B, base | (1 << 11));
+		pvop_write_msr(0x1B, base | (1 << 11));
 		if (mm_map(kernel_pml4_pa, APIC_MMIO_VA, base & ~0xfffull, PTE_P | PTE_W | 0x18 /* PCD|PWT */))
 			panic("cannot map the APIC");
 		apic_mmio = (volatile u32 *)APIC_MMIO_VA;
@@ -125,7 +125,7 @@ void trap_dispatch(struct trapframe *tf)
 	}
 	if (v == 0xFF) return;                 /* spurious */
 	if (v == 14) {
-		u64 cr2 = pv_ops.read_cr2();
+		u64 cr2 = pvop_read_cr2();
 		if (user && handle_user_fault(cr2, (tf->err & 2) != 0) == 0) return;
 		if (user) { kprintf("process %d: page fault at 0x%lx (rip 0x%lx err 0x%lx)\n", current->pid, cr2, tf->rip, tf->err); proc_kill("page fault", tf); return; }
 		panic("kernel page fault at 0x%lx rip 0x%lx err 0x%lx", cr2, tf->rip, tf->err);
@@ -133,7 +133,7 @@ void trap_dispatch(struct trapframe *tf)
 	if (v == 0 && user && fix_divide(tf) == 0) return;
 	if (v < 32) {
 		if (user) { kprintf("process %d: %s at rip 0x%lx err 0x%lx\n", current->pid, exc_names[v] ? exc_names[v] : "exception", tf->rip, tf->err); proc_kill(exc_names[v] ? exc_names[v] : "exception", tf); return; }
-		panic("%s in the kernel at rip 0x%lx err 0x%lx cr2 0x%lx", exc_names[v] ? exc_names[v] : "exception", tf->rip, tf->err, pv_ops.read_cr2());
+		panic("%s in the kernel at rip 0x%lx err 0x%lx cr2 0x%lx", exc_names[v] ? exc_names[v] : "exception", tf->rip, tf->err, pvop_read_cr2());
 	}
 	if (v >= 0xF0) return;                 /* masked legacy PIC: ignore */
 	kprintf("unexpected interrupt vector %lu\n", v);

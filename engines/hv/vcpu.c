@@ -1070,6 +1070,10 @@ int vl_vcpu_gp(struct vl_vcpu *v, uint32_t err, int *what)
 	*what = ev.cls;
 	uint64_t exc = m->ctr->events[VL_EV_EXCEPTIONS];
 	rc = vl_vcpu_emulate(v, &ev);
+	if (rc == VL_HOOK_STOP && m->state == VL_M_EXITED) {   /* an OUT to the exit device ended the run: */
+		retire(v);                                    /* it retired, as it does natively */
+		return rc;
+	}
 	if (rc == VL_HOOK_PASS)
 		return vl_vcpu_deliver(v, VL_GP, VL_VCPU_EXC, true, err, 0, 0);
 	if (rc == VL_HOOK_DONE && m->ctr->events[VL_EV_EXCEPTIONS] == exc)   /* retired (it raised no fault) */

@@ -377,6 +377,24 @@ static void test_privileged_trap_and_cost(void **state)
 	rig_down(&r);
 }
 
+/* The OUT that ends the run (exit device) retires, as natively: the
+ * emulation stops the machine, and the instruction still counts (it was
+ * dropped: one guest instruction short of native on every run that ends
+ * through an emulated OUT, trap and pv alike). */
+static void test_exit_out_retires(void **state)
+{
+	/* mov $7,%al; out %al,$0xf4 */
+	static const uint8_t code[] = { 0xb0, 0x07, 0xe6, 0xf4 };
+	struct rig r;
+	rig_up(&r, code, sizeof code);
+	r.m->max_insns = 100;
+	vl_machine_run(r.m);
+	assert_int_equal(r.m->state, VL_M_EXITED);
+	assert_int_equal(r.m->exit_code, 7);
+	assert_int_equal(ev(&r, VL_EV_GUEST_INSNS), 2);
+	assert_int_equal(r.m->insns, 2);
+	rig_down(&r);
+}
 
 /* ---- redirections --------------------------------------------------------------- */
 static void test_syscall_swapgs_sysret(void **state)
@@ -627,6 +645,7 @@ int main(void)
 		cmocka_unit_test(test_double_and_triple_fault),
 		cmocka_unit_test(test_held_interrupt_delivered_after_sti),
 		cmocka_unit_test(test_privileged_trap_and_cost),
+		cmocka_unit_test(test_exit_out_retires),
 		cmocka_unit_test(test_syscall_swapgs_sysret),
 		cmocka_unit_test(test_lgdt_mov_ss_and_faulting_wrmsr),
 		cmocka_unit_test(test_each_class_detected),
