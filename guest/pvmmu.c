@@ -285,7 +285,9 @@ static u64 take(u64 pages) { u64 pa = bump; bump += pages * PAGE_SIZE; memset(DM
 
 void pvd_mm_init(u64 ram, u64 start)
 {
+	extern char _pvmmu_end[];
 	u64 n = nframes;
+	start = PA(_pvmmu_end);   /* this code and its data stay */
 	if (n != ram >> 12) panic("pv direct paging: %lu frames offered for %lu bytes of RAM", n, ram);
 	bump = start;
 	u64 p2m_pa = take((n * 4 + PAGE_SIZE - 1) / PAGE_SIZE), pst_pa = take((n + PAGE_SIZE - 1) / PAGE_SIZE);
