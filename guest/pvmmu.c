@@ -254,6 +254,56 @@ static void d_free_space(u64 pml4_pa)
 	page_unref(pml4_pa);
 }
 
+/* The validator, once per boot (outside any measured region): each
+ * forbidden request must come back with its error code and change nothing;
+ * and a pseudo-physical frame written where a machine frame belongs (a
+ * missed translation) maps another page. The kernel panics if the VMM
+ * accepts any of them; the line is checked by tests/e2e/pv.sh. */
+#define PROBE_VA 0xffffc90000200000ull
+static long upd1(u64 ptr, u64 val, u64 n)
+{
+	q[0].ptr = ptr; q[0].val = val;
+	return hc3(VL_HC_MMU_UPDATE, (u64)q, n, 0);
+}
+static void pvd_probe(void)
+{
+	u64 l4 = kernel_pml4_pa >> 12, mon = (VL_MONITOR_BASE >> 39) & 511;
+	u64 *k = DM(kernel_pml4_pa);
+	u64 dm_l4 = dm_l1[l4 >> 9] + (l4 & 511) * 8, saved = k[mon];
+	u64 data = page_alloc();
+	u64 dm_data = dm_l1[(data >> 12) >> 9] + ((data >> 12) & 511) * 8;
+	long e[8];
+	e[0] = upd1(dm_l4, kernel_pml4_pa | PTE_P | PTE_W, 1);                    /* writable mapping of a page table */
+	e[1] = upd1(dm_data, (nframes << 12) | PTE_P | PTE_W, 1);                  /* monitor memory (just above RAM) */
+	e[2] = upd1(kernel_pml4_pa + mon * 8, data | PTE_P | PTE_W, 1);           /* an entry in the monitor's L4 slots */
+	e[3] = upd1(dm_data, (1ull << 45) | PTE_P, 1);                             /* a frame the guest does not own */
+	e[4] = (long)ext1(VL_MMUEXT_UNPIN, kernel_pml4_pa);                        /* unpinning the live root */
+	e[5] = upd1(dm_data, data | PTE_P | PTE_W, 0);                             /* malformed batch: no entries */
+	e[6] = upd1(dm_data, data | PTE_P | PTE_W, VL_MMU_BATCH_MAX + 1);          /* ... too many */
+	e[7] = upd1(dm_data | 1, data | PTE_P | PTE_W, 1);                         /* ... an unknown command */
+	const long want[8] = { -VL_HC_EEXIST, -VL_HC_EACCES, -VL_HC_EACCES, -VL_HC_EPERM, -VL_HC_EBUSY,
+			       -VL_HC_EINVAL, -VL_HC_EINVAL, -VL_HC_EINVAL };
+	for (int i = 0; i < 8; i++)
+		if (e[i] != want[i]) panic("pv direct paging: forbidden request %d returned %ld, expected %ld", i, e[i], want[i]);
+	if (k[mon] != saved || *(volatile u64 *)DM(data) != 0) panic("pv direct paging: a refused request changed memory");
+	/* a missed translation: the pseudo-physical number of `data` maps another page */
+	*(volatile u64 *)DM(data) = 0x5649525446524d45ull;
+	u64 pseudo = 0;
+	while (pseudo < nframes && p2m[pseudo] != (data >> 12)) pseudo++;
+	if (mm_map(kernel_pml4_pa, PROBE_VA, pseudo << 12, PTE_P)) panic("pv direct paging: probe mapping refused");
+	u64 wrong = *(volatile u64 *)PROBE_VA;
+	mm_map(kernel_pml4_pa, PROBE_VA, data, PTE_P);
+	pv_ops.invlpg(PROBE_VA);
+	u64 right = *(volatile u64 *)PROBE_VA;
+	mm_map(kernel_pml4_pa, PROBE_VA, 0, 0);
+	pv_ops.invlpg(PROBE_VA);
+	if (wrong == right || right != 0x5649525446524d45ull) panic("pv direct paging: pseudo/machine frames not told apart");
+	page_unref(data);
+	kprintf("pv: direct paging validator: writable_pt=%ld monitor=%ld monitor_slot=%ld not_owned=%ld unpin_live=%ld "
+		"batch_empty=%ld batch_big=%ld bad_cmd=%ld pseudo_frame=other_page machine_frame=ok\n",
+		e[0], e[1], e[2], e[3], e[4], e[5], e[6], e[7]);
+}
+
 static void patch_jmp(void *from, void *to)
 {
 	u8 *p = from;
@@ -352,6 +402,7 @@ void pvd_mm_init(u64 ram, u64 start)
 	if (r) panic("pv direct paging: the VMM refused the kernel's tables: %ld", r);
 	/* from here DM(x) is machine frame x; the rest of RAM goes to the allocator */
 	for (u64 p = n; p-- > kend;) mm_free_push((u64)p2m[p] << 12);
+	pvd_probe();
 	kprintf("pv: direct paging: %lu frames, p2m rotated (pseudo 0x%lx -> machine 0x%lx), mmu_batch=%u, kernel tables %lu pages\n",
 		n, start, (u64)p2m[start >> 12] << 12, batch, kend - (l4 >> 12));
 }
