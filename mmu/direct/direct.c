@@ -12,7 +12,8 @@
  *    writable leaf takes a writable reference; a page cannot hold two
  *    types at once, so a page table is never mapped writable;
  *  - frames beyond guest RAM are refused (monitor memory: -EACCES; not the
- *    guest's: -EPERM), as are superpages, global writable leaves and guest
+ *    guest's: -EPERM) except device frames (vl_mmio_frame: the xAPIC page,
+ *    Xen's I/O-memory permission), as are superpages, global writable leaves and guest
  *    entries in the monitor's L4 slots, which the VMM fills in every L4;
  *  - roots are pinned (VL_MMUEXT_PIN_L4) and loaded by VL_MMUEXT_NEW_BASEPTR;
  *    the live root cannot be unpinned;
@@ -230,6 +231,10 @@ static int64_t get_entry(struct vl_machine *m, struct dp *d, int lvl, unsigned i
 	if (lvl > 1 && (e & VL_PTE_PS))
 		return -VL_HC_EINVAL;   /* superpages: not supported */
 	uint64_t pa = e & VL_PTE_ADDR;
+	if (lvl == 1 && pa >= m->mem_size && vl_mmio_frame(m, pa)) {
+		vl_count(m, VL_EV_PV_MMU_VALIDATIONS, 1);
+		return 0;   /* a device frame the guest may use (the xAPIC page): Xen's iomem permission */
+	}
 	if (pa >= m->ram_size)
 		return pa < m->mem_size ? -VL_HC_EACCES : -VL_HC_EPERM;
 	vl_count(m, VL_EV_PV_MMU_VALIDATIONS, 1);
