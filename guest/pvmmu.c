@@ -322,6 +322,17 @@ void pvd_offer(u32 b, u64 frames)
 	batch = b;
 	nframes = frames;
 	pv_direct = 1;
+	/* the paging pv-ops, switched here with the others (before any call-site
+	 * patching reads the table); nothing calls them before mm_init, which
+	 * builds what they rely on */
+	pv_ops.set_pte = d_set_pte;
+	pv_ops.invlpg = d_invlpg;
+	pv_ops.write_cr3 = d_write_cr3;
+	pv_ops.read_cr3 = d_read_cr3;
+	pv_ops.sysret_to_user = pvd_iret_frame;
+	pv_ops.iret_to_user = pvd_iret_frame;
+	pv_ops.iret_to_kernel = pvd_iret_frame;
+	pv_ops.mmu_flush = pvd_flush;
 }
 
 /* The switch (from mm_init, in boot mode: the VMM's copy of the boot
@@ -388,14 +399,6 @@ void pvd_mm_init(u64 ram, u64 start)
 	patch_jmp((void *)mm_new_space, (void *)d_new_space);
 	patch_jmp((void *)mm_fork_space, (void *)d_fork_space);
 	patch_jmp((void *)mm_free_space, (void *)d_free_space);
-	pv_ops.set_pte = d_set_pte;
-	pv_ops.invlpg = d_invlpg;
-	pv_ops.write_cr3 = d_write_cr3;
-	pv_ops.read_cr3 = d_read_cr3;
-	pv_ops.sysret_to_user = pvd_iret_frame;
-	pv_ops.iret_to_user = pvd_iret_frame;
-	pv_ops.iret_to_kernel = pvd_iret_frame;
-	pv_ops.mmu_flush = pvd_flush;
 	kernel_pml4_pa = cur_root = MB(l4);
 	qx[0].cmd = VL_MMUEXT_NEW_BASEPTR; qx[0].arg = cur_root;
 	long r = hc3(VL_HC_MMUEXT_OP, (u64)qx, 1, 0);
