@@ -318,7 +318,11 @@ __asm__(".text\n.globl pvd_iret_frame\npvd_iret_frame:\n\tcall pvd_flush\n\tjmp 
 /* Announced by pv_init from the shared page. */
 void pvd_offer(u32 b, u64 frames)
 {
-	if (!b || !frames || b > VL_MMU_BATCH_MAX || frames > (u64)VL_MMU_BATCH_MAX * 512) return;
+	if (!b) return;   /* shadow paging: plain PTE stores */
+	/* the direct map of machine RAM has one L2 (1 GiB), as the native kernel's reach */
+	if (b > VL_MMU_BATCH_MAX || !frames || frames > 512ull * 512)
+		panic("pv: direct paging offered with batch %u for %lu frames; this kernel pages at most %llu frames (1 GiB) directly",
+		      b, frames, 512ull * 512);
 	batch = b;
 	nframes = frames;
 	pv_direct = 1;
@@ -404,7 +408,8 @@ void pvd_mm_init(u64 ram, u64 start)
 	long r = hc3(VL_HC_MMUEXT_OP, (u64)qx, 1, 0);
 	if (r) panic("pv direct paging: the VMM refused the kernel's tables: %ld", r);
 	/* from here DM(x) is machine frame x; the rest of RAM goes to the allocator */
-	for (u64 p = n; p-- > kend;) mm_free_push((u64)p2m[p] << 12);
+	for (u64 p = n; p-- > kend;)
+		if (p2m[p]) mm_free_push((u64)p2m[p] << 12);   /* machine frame 0 stays unused: 0 ends the free list */
 	pvd_probe();
 	kprintf("pv: direct paging: %lu frames, p2m rotated (pseudo 0x%lx -> machine 0x%lx), mmu_batch=%u, kernel tables %lu pages\n",
 		n, start, (u64)p2m[start >> 12] << 12, batch, kend - (l4 >> 12));
