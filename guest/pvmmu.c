@@ -16,7 +16,9 @@
  * by fork or exec) as a plain store; such a tree is made read-only and
  * pinned, in one batch, before its first load into CR3 (Linux's xen_pgd_pin).
  * Queued updates are flushed when the queue holds the profile's batch size,
- * before any non-lazy operation, and before returning to user mode.
+ * before any non-lazy operation, and before returning to user mode;
+ * clearing updates (munmap, exit) and the INVLPGs behind them wait for
+ * such a barrier, so munmap of n pages costs n/32 multicalls, not n.
  * mm_new_space, mm_fork_space and mm_free_space are redirected here by a
  * jump patched over their first bytes at the switch (static-call style), so
  * the native code path is byte-for-byte what it was. */
@@ -114,7 +116,9 @@ static void d_set_pte(u64 *ptep, u64 v)
 
 static void d_invlpg(u64 va)
 {
-	if (nq || nqx) { q_ext(VL_MMUEXT_INVLPG, va); if (!lazy) pvd_flush(); }
+	/* behind queued clears (munmap, exit): queued too, applied at the next
+	 * barrier (return to user, CR3 load, a non-clearing update) */
+	if (nq || nqx) q_ext(VL_MMUEXT_INVLPG, va);
 	else ext1(VL_MMUEXT_INVLPG, va);
 }
 
