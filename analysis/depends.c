@@ -35,6 +35,8 @@ const char *vl_cost_fields_of(const char *category)
  * first match wins, so the more specific words come first. */
 static const struct { const char *word, *fields; } dep_exit_fields[] = {
 	{ "EPT_VIOLATION", "mmu.nested_fault, mmu.nested_alloc" }, { "NPF", "mmu.nested_fault, mmu.nested_alloc" },
+	{ "mmu_update", "mmu.direct_update, mmu.direct_validate" }, { "mmuext_op", "mmu.direct_ext, mmu.direct_validate" },
+	{ "multicall", "mmu.direct_update, mmu.direct_ext, mmu.direct_validate" },
 	{ "EXCP_PF", "vmm.exception, mmu.shadow_*" }, { "EXCEPTION", "vmm.exception, mmu.shadow_*" },
 	{ "CPUID", "vmm.cpuid" }, { "MSR", "vmm.msr" }, { "IOIO", "vmm.io" }, { "IO_INSTRUCTION", "vmm.io" },
 	{ "INVLPG", "vmm.invlpg, mmu.shadow_invlpg" }, { "CR", "vmm.cr, mmu.shadow_cr3" }, { "HLT", "vmm.hlt" },

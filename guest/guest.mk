@@ -9,7 +9,7 @@ GUEST_BASE  := -std=gnu17 -O2 -ffreestanding -fno-pic -fno-pie -fno-stack-protec
   -fno-builtin -fno-tree-loop-distribute-patterns -fcf-protection=none -Wall -Wextra -Werror -Wno-unused-parameter -Iinclude
 GUEST_KCFLAGS := $(GUEST_BASE) -mcmodel=kernel
 GUEST_UCFLAGS := $(GUEST_BASE) -mcmodel=small
-GUEST_KSRC  := guest/main.c guest/pvops.c guest/trap.c guest/mm.c guest/proc.c guest/fmt.c workloads/kbench.c
+GUEST_KSRC  := guest/main.c guest/pvops.c guest/trap.c guest/mm.c guest/proc.c guest/fmt.c workloads/kbench.c guest/pvmmu.c
 GUEST_USRC  := workloads/user/uprog.c guest/fmt.c
 GUEST_KOBJ  := $(patsubst %.c,$(GUEST_DIR)/k/%.o,$(GUEST_KSRC)) $(GUEST_DIR)/k/guest/boot.o $(GUEST_DIR)/k/embed.o
 GUEST_UOBJ  := $(GUEST_DIR)/u/start.o $(patsubst %.c,$(GUEST_DIR)/u/%.o,$(GUEST_USRC))

@@ -72,6 +72,7 @@ struct pv_ops {
 	void (*set_pte)(u64 *ptep, u64 val);
 	void (*kernel_rsp0)(u64 rsp0);  /* stack for traps from user mode */
 	const char *name;               /* "native" */
+	void (*mmu_flush)(void);        /* direct paging: apply the queued page-table updates (native: nothing) */
 };
 extern struct pv_ops pv_ops;
 
@@ -153,6 +154,12 @@ extern int pv_hypervisor;            /* 0 none, 1 VL_PV_SIGNATURE, 2 other */
 extern int pv_switched;              /* 1: pv-ops are the hypercall versions */
 void native_iret_to_kernel(void);
 void pv_iret_frame(void);            /* boot.S: the hypercall return path (VL_HC_IRET) */
+/* direct paging (pvmmu.c) */
+extern int pv_direct;                /* 1: the VMM offered direct paging (mmu/direct) */
+void pvd_offer(u32 batch, u64 frames);
+void pvd_mm_init(u64 ram, u64 start);
+void pvd_flush(void);
+void mm_free_push(u64 pa);           /* give a free page to the allocator (direct paging's switch) */
 
 /* console / lib */
 void kputs(const char *s);

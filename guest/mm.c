@@ -45,6 +45,7 @@ void page_unref(u64 pa)
 void mm_init(u64 ram)
 {
 	if (ram > (u64)MAX_PAGES * PAGE_SIZE) ram = (u64)MAX_PAGES * PAGE_SIZE;
+	if (pv_direct) { pvd_mm_init(ram, (PA(_kend) + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)); return; }
 	/* The kernel keeps using the boot tables (static, in the image); drop
 	 * the identity mapping of the low half. */
 	kernel_pml4_pa = (u64)boot_pml4;
@@ -162,3 +163,5 @@ void mm_free_space(u64 pml4_pa)
 }
 
 int page_refcount(u64 pa) { return refcnt[pa >> 12]; }
+
+void mm_free_push(u64 pa) { refcnt[pa >> 12] = 1; page_unref(pa); }

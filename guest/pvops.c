@@ -42,6 +42,7 @@ static u32 n_inl(u16 p) { u32 v; __asm__ volatile("inl %1,%0" : "=a"(v) : "Nd"(p
 static void n_outb(u16 p, u8 v) { __asm__ volatile("outb %0,%1" ::"a"(v), "Nd"(p)); }
 static void n_outl(u16 p, u32 v) { __asm__ volatile("outl %0,%1" ::"a"(v), "Nd"(p)); }
 static void n_set_pte(u64 *ptep, u64 v) { *(volatile u64 *)ptep = v; }
+static void n_mmu_flush(void) { }
 extern void tss_set_rsp0(u64 rsp0);
 
 struct pv_ops pv_ops = {
@@ -61,6 +62,7 @@ struct pv_ops pv_ops = {
 	.inb = n_inb, .inl = n_inl, .outb = n_outb, .outl = n_outl,
 	.set_pte = n_set_pte, .kernel_rsp0 = tss_set_rsp0,
 	.name = "native",
+	.mmu_flush = n_mmu_flush,
 };
 static struct pv_ops pv_native_ops;   /* the table as the image has it (pv_init's copy): "still native" when patching */
 
@@ -267,6 +269,8 @@ void pv_init(void)
 		int n = pv_switch();
 		pv_switched = 1;
 		kprintf("pv: VirtLabPV hypervisor detected: pv-ops=hypercall entries=%d\n", n);
+		/* direct paging offered (mmu/direct): mm_init switches to it */
+		pvd_offer(*(volatile u32 *)(pv_shared + VL_PVS_MMU_BATCH), *(volatile u64 *)(pv_shared + VL_PVS_NR_FRAMES));
 		/* The ABI's error paths, once per boot (outside any measured
 		 * region): a VMM that crashes or accepts these is caught here. */
 		long e[4] = { hc(VL_HC_COUNT + 1000, 0, 0, 0), hc(VL_HC_READ_CR, 5, 0, 0),

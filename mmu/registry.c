@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "virtlab/mmu.h"
+#include "direct/direct.h"
 #include "nested/nested.h"
 #include "shadow/shadow.h"
 
@@ -17,6 +18,7 @@ const struct vl_mmu_ops *const vl_mmus[] = {
 	&mmu_native,
 	&vl_mmu_shadow,
 	&vl_mmu_nested,
+	&vl_mmu_direct,
 };
 const size_t vl_mmu_count = sizeof vl_mmus / sizeof vl_mmus[0];
 

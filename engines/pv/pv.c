@@ -69,6 +69,7 @@ struct pv_vmm {
 	const struct vl_mmu_ops *mmu;
 	void *mmu_ctx;
 	uint64_t shared_pa;        /* guest-physical shared page; 0 = not registered (pv-ops native) */
+	uint64_t shared_hpa;       /* ... where it is in machine memory (direct paging: p2m) */
 	bool switched;             /* the guest registered its shared page: pv-ops are hypercalls */
 	bool aware;                /* the kernel read the PV signature: its SYSCALLs are hypercalls */
 	uint64_t unparavirt;       /* privileged instructions that reached the VMM after the switch (whole run) */
@@ -95,7 +96,7 @@ enum { HC_RET = 0x100 /* RAX = *ret, back after the SYSCALL */, HC_GONE /* contr
  * (as the runtime's other structures, engines/hv/README.md). */
 static uint8_t *pv_shared(struct pv_vmm *p)
 {
-	return p->shared_pa ? vl_phys_ptr(p->vcpu.m, p->shared_pa) : NULL;
+	return p->shared_pa ? vl_phys_ptr(p->vcpu.m, p->shared_hpa) : NULL;
 }
 
 static void sync_in(struct pv_vmm *p)
@@ -125,7 +126,7 @@ static void sync_out(struct pv_vmm *p)
 	memcpy(b + VL_PVS_CR2, &v->cr2, 8);
 	memcpy(b + VL_PVS_TIME, &v->m->tsc, 8);
 	if (memcmp(b, s, sizeof b))
-		vl_phys_write(v->m, p->shared_pa, b, sizeof b);
+		vl_phys_write(v->m, p->shared_hpa, b, sizeof b);
 }
 
 /* ---- hypercall handlers ---------------------------------------------------------
@@ -183,9 +184,15 @@ static int hc_set_shared(struct pv_vmm *p, const uint64_t a[5], int64_t *ret)
 		return HC_RET;
 	}
 	p->shared_pa = a[0];
+	p->shared_hpa = p->mmu->gpa_to_hpa ? p->mmu->gpa_to_hpa(m, p->mmu_ctx, a[0]) : a[0];
 	p->switched = true;
+	/* what the MMU offers: direct paging's batch size and p2m length (0: shadow) */
+	uint32_t batch = p->mmu->kind == VL_MMU_DIRECT ? (uint32_t)m->prof->pv_mmu_batch : 0;
+	uint64_t frames = p->mmu->kind == VL_MMU_DIRECT ? m->ram_size >> 12 : 0;
+	vl_phys_write(m, p->shared_hpa + VL_PVS_MMU_BATCH, &batch, 4);
+	vl_phys_write(m, p->shared_hpa + VL_PVS_NR_FRAMES, &frames, 8);
 	*ret = 0;
-	return HC_RET;   /* sync_out initialises the page */
+	return HC_RET;   /* sync_out initialises the rest of the page */
 }
 
 static int hc_set_dt(struct pv_vmm *p, const uint64_t a[5], int64_t *ret, enum vl_sens cls)
@@ -289,6 +296,52 @@ static int hc_event_unmask(struct pv_vmm *p, const uint64_t a[5], int64_t *ret)
 	return HC_RET;
 }
 
+/* Direct paging's hypercalls: the MMU engine validates and applies
+ * (mmu/direct); under shadow paging they do not exist (-ENOSYS). */
+static int hc_mmu(struct pv_vmm *p, unsigned nr, const uint64_t a[5], int64_t *ret)
+{
+	*ret = p->mmu->hypercall ? p->mmu->hypercall(p->vcpu.m, p->mmu_ctx, nr, a) : -VL_HC_ENOSYS;
+	return *ret == VL_MMU_HC_STOP ? VL_HOOK_STOP : HC_RET;
+}
+static int hc_mmu_update(struct pv_vmm *p, const uint64_t a[5], int64_t *ret) { return hc_mmu(p, VL_HC_MMU_UPDATE, a, ret); }
+static int hc_mmuext_op(struct pv_vmm *p, const uint64_t a[5], int64_t *ret) { return hc_mmu(p, VL_HC_MMUEXT_OP, a, ret); }
+
+/* A batch of MMU hypercalls in one VMM entry: n entries {nr, args[5],
+ * result} at a0; each result written back. Only mmu_update and mmuext_op
+ * may be batched (others: -EINVAL in their result). */
+static int hc_multicall(struct pv_vmm *p, const uint64_t a[5], int64_t *ret)
+{
+	struct vl_machine *m = p->vcpu.m;
+	uint64_t e[VL_MC_MAX][7];
+	uint32_t pfec;
+	if (!p->mmu->hypercall) {
+		*ret = -VL_HC_ENOSYS;
+		return HC_RET;
+	}
+	if (a[1] == 0 || a[1] > VL_MC_MAX) {
+		*ret = -VL_HC_EINVAL;
+		return HC_RET;
+	}
+	if (vl_virt_read(m, a[0], e, a[1] * sizeof e[0], VL_ACC_R, &pfec)) {
+		*ret = -VL_HC_EFAULT;
+		return HC_RET;
+	}
+	for (uint64_t i = 0; i < a[1]; i++) {
+		int64_t r = -VL_HC_EINVAL;
+		if (e[i][0] == VL_HC_MMU_UPDATE || e[i][0] == VL_HC_MMUEXT_OP)
+			r = p->mmu->hypercall(m, p->mmu_ctx, (unsigned)e[i][0], &e[i][1]);
+		if (r == VL_MMU_HC_STOP)
+			return VL_HOOK_STOP;
+		e[i][6] = (uint64_t)r;
+		if (vl_virt_write(m, a[0] + i * sizeof e[0] + 48, &e[i][6], 8, VL_ACC_W, &pfec)) {
+			*ret = -VL_HC_EFAULT;
+			return HC_RET;
+		}
+	}
+	*ret = 0;
+	return HC_RET;
+}
+
 static const pv_hc_fn pv_hc_table[VL_HC_COUNT] = {
 	[VL_HC_IRET] = hc_iret,
 	[VL_HC_SET_SHARED] = hc_set_shared,
@@ -304,7 +357,9 @@ static const pv_hc_fn pv_hc_table[VL_HC_COUNT] = {
 	[VL_HC_BLOCK] = hc_block,
 	[VL_HC_HALT] = hc_halt,
 	[VL_HC_EVENT_UNMASK] = hc_event_unmask,
-	/* VL_HC_MMU_UPDATE, VL_HC_MMUEXT_OP, VL_HC_MULTICALL: mmu/direct (not yet): -ENOSYS */
+	[VL_HC_MMU_UPDATE] = hc_mmu_update,
+	[VL_HC_MMUEXT_OP] = hc_mmuext_op,
+	[VL_HC_MULTICALL] = hc_multicall,
 };
 
 /* A SYSCALL at ring 1: one hypercall. The transition is the hardware's
@@ -474,8 +529,8 @@ static const struct vl_vmm_ops pv_hooks = {
 static int pv_check(const struct vl_profile *p, enum vl_mmu_kind mmu, char *why, size_t whylen)
 {
 	(void)p;
-	if (mmu != VL_MMU_SHADOW) {
-		snprintf(why, whylen, "engine pv runs with mmu shadow (direct paging is not implemented yet)");
+	if (mmu != VL_MMU_SHADOW && mmu != VL_MMU_DIRECT) {
+		snprintf(why, whylen, "engine pv runs with mmu direct or shadow");
 		return -1;
 	}
 	return 0;
@@ -548,8 +603,8 @@ static int pv_verdict(struct vl_machine *m, void *ctx, char *why, size_t whylen)
 const struct vl_engine_ops vl_engine_pv = {
 	.name = "pv",
 	.desc = "paravirtualization: ring-1 kernel with hypercall pv-ops (transparent: the same image as native)",
-	.default_mmu = VL_MMU_SHADOW,
-	.mmu_mask = VL_MMU_BIT(VL_MMU_SHADOW),
+	.default_mmu = VL_MMU_DIRECT,
+	.mmu_mask = VL_MMU_BIT(VL_MMU_DIRECT) | VL_MMU_BIT(VL_MMU_SHADOW),
 	.check = pv_check,
 	.attach = pv_attach,
 	.detach = pv_detach,

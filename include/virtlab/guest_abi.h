@@ -142,16 +142,46 @@
 #define VL_HC_BLOCK          11  /* unmask events and halt until one arrives (safe_halt) */
 #define VL_HC_HALT           12  /* halt with the current event mask (halt) */
 #define VL_HC_EVENT_UNMASK   13  /* the guest unmasked with VL_PVS_PENDING set: deliver the pending upcall now */
-#define VL_HC_MMU_UPDATE     14  /* reserved: direct paging (mmu/direct, not yet) */
-#define VL_HC_MMUEXT_OP      15  /* reserved: pin/unpin, new base pointer, flushes (mmu/direct, not yet) */
-#define VL_HC_MULTICALL      16  /* reserved: batched hypercalls (mmu/direct, not yet) */
+#define VL_HC_MMU_UPDATE     14  /* direct paging: a0 = VA of n struct {u64 ptr, val} (ptr = machine address of the
+                                  * 8-byte entry; low 3 bits = command, VL_MMU_NORMAL_PT_UPDATE), a1 = n (1..the batch
+                                  * size in VL_PVS_MMU_BATCH), a2 = VA of a u64 receiving the number applied (or 0);
+                                  * each entry validated in order, stops at the first refusal (its error returned) */
+#define VL_HC_MMUEXT_OP      15  /* direct paging: a0 = VA of n struct {u64 cmd, arg} (VL_MMUEXT_*), a1 = n, a2 as above */
+#define VL_HC_MULTICALL      16  /* a0 = VA of n struct {u64 nr, args[5]; i64 result} (nr: MMU_UPDATE or
+                                  * MMUEXT_OP only), a1 = n (1..VL_MC_MAX); each result written back; returns 0 */
 #define VL_HC_COUNT          17
 #define VL_HC_IO_WRITE       0x100
 
-#define VL_HC_EPERM          1
+#define VL_HC_EPERM          1   /* direct paging: a frame the guest does not own (beyond its machine RAM) */
+#define VL_HC_EACCES         13  /* direct paging: monitor memory, or an entry of the monitor's L4 slots */
 #define VL_HC_EFAULT         14
+#define VL_HC_EBUSY          16  /* direct paging: unpinning the live root (the one in CR3) */
+#define VL_HC_EEXIST         17  /* direct paging: page-type conflict (a writable mapping of a page table,
+                                  * a page table used at another level, a typed page that is mapped writable) */
 #define VL_HC_EINVAL         22
 #define VL_HC_ENOSYS         38
+
+/* ---- Direct paging (mmu/direct; engine pv's default MMU) -------------------
+ * Pseudo-physical vs machine: the guest's RAM [0, RSI) is pseudo-physical;
+ * its page tables hold MACHINE frames. VL_MMUEXT_GET_P2M writes the
+ * physical-to-machine table (u32 machine frame per pseudo frame,
+ * VL_PVS_NR_FRAMES entries) at pseudo-physical address arg. Machine frames
+ * are a permutation of [0, NR_FRAMES): every frame differs from its pseudo
+ * frame, so a missed translation maps the wrong page.
+ * Until the first VL_MMUEXT_NEW_BASEPTR the guest runs on a VMM-built copy
+ * of its boot tables (boot mode: the domain builder's role); that call
+ * validates and pins the guest's first root and starts direct paging.
+ * Page types as Xen's: an L1..L4 page may not be mapped writable; a page
+ * mapped writable may not become a page table; roots are pinned. */
+#define VL_MMU_NORMAL_PT_UPDATE 0
+#define VL_MMUEXT_PIN_L4     1   /* arg = machine address of an L4: validate (type) it and pin it */
+#define VL_MMUEXT_UNPIN      2   /* arg = machine address of a pinned L4 (not the live one: -EBUSY) */
+#define VL_MMUEXT_NEW_BASEPTR 3  /* arg = machine address of a pinned L4: load it (CR3); in boot mode pins it */
+#define VL_MMUEXT_INVLPG     4   /* arg = linear address */
+#define VL_MMUEXT_TLB_FLUSH  5   /* arg = 0: flush the (non-global) TLB */
+#define VL_MMUEXT_GET_P2M    6   /* arg = pseudo-physical address of NR_FRAMES u32 */
+#define VL_MMU_BATCH_MAX     512 /* most entries of one MMU_UPDATE / MMUEXT_OP */
+#define VL_MC_MAX            16  /* most calls in one MULTICALL */
 
 /* The shared page (one per vCPU, registered with VL_HC_SET_SHARED): byte
  * offsets. The guest reads and writes it with plain memory operations, so
@@ -168,5 +198,10 @@
 #define VL_PVS_PENDING       0x01
 #define VL_PVS_CR2           0x08
 #define VL_PVS_TIME          0x10
+/* Written once by VL_HC_SET_SHARED: MMU_BATCH u32 = the profile's pv.mmu_batch
+ * when the MMU is direct paging (0: shadow paging, plain PTE stores);
+ * NR_FRAMES u64 = pseudo-physical frames (the p2m's length). */
+#define VL_PVS_MMU_BATCH     0x18
+#define VL_PVS_NR_FRAMES     0x20
 
 #endif

@@ -94,7 +94,13 @@ struct vl_mmu_ops {
 	int (*map_monitor)(struct vl_machine *m, void *ctx, uint64_t va, uint64_t hpa, unsigned perms);
 	/* Guest-physical to host-physical (for VMM emulation of guest memory). */
 	uint64_t (*gpa_to_hpa)(struct vl_machine *m, void *ctx, uint64_t gpa);
+	/* Paravirtual MMU hypercalls (direct paging): VL_HC_MMU_UPDATE and
+	 * VL_HC_MMUEXT_OP (guest_abi.h) with the hypercall's arguments a[0..4],
+	 * made by the guest kernel. Returns >= 0 or a negative VL_HC_E* for the
+	 * guest; VL_MMU_HC_STOP if the machine stopped. NULL: -ENOSYS (shadow). */
+	int64_t (*hypercall)(struct vl_machine *m, void *ctx, unsigned nr, const uint64_t a[5]);
 };
+#define VL_MMU_HC_STOP INT64_MIN
 
 /* Registry (mmu/registry.c). */
 extern const struct vl_mmu_ops *const vl_mmus[];
