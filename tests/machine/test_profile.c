@@ -619,6 +619,13 @@ static void test_rules_d5_d9(void **st)
 		    NULL, "d8.ini");
 	assert_int_equal(vl_profile_load(f, &p, err, sizeof err), 0);
 	assert_int_equal(p.insn_popf, 18);  /* 16.6 + 1.77 = 18.37: one rounding */
+	/* D10: the STLB hit is the step of a page-random chase leaving the L1
+	 * DTLB's reach (i9-7900X NewMemLat at 4K stride: 23 - 14), derived */
+	assert_int_equal(sky.tlb_l2_hit, 9);
+	if (vl_profile_describe("skylake-sp", &p, &v, &n, err, sizeof err))
+		fail_msg("%s", err);
+	assert_string_equal(vl_profile_class(value_of(v, n, "tlb", "l2_hit")), "derived");
+	free(v);
 }
 
 /* The shares of every shipped profile add up, and every source that cites
