@@ -540,7 +540,8 @@ int cmd_bench(int argc, char **argv)
 		json_num(wl[mi].m.med);
 		printf(",\"mips_workload\":");
 		vl_cli_json_string(stdout, wl[mi].name);
-		printf(",\"unit\":\"MIPS = guest instructions per host second / 1e6, start-up removed (n2 - n1)\"");
+		printf(",\"unit\":\"MIPS = guest instructions per host CPU second of the run's process / 1e6, "
+		       "start-up removed (n2 - n1)\"");
 		printf(",\"engine\":");
 		vl_cli_json_string(stdout, ename);
 		printf(",\"mmu\":");
