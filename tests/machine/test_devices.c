@@ -1,8 +1,8 @@
 /* test_devices.c — platform devices and CPU identity: exit port, debug
  * console, ACPI PM timer (monotonic, deterministic, 3.579545 MHz against
  * the profile clock), the x2APIC timer (one-shot and periodic at the
- * programmed TSC, mask, divide), TPR/PPR/ISR priority and EOI, CPUID and
- * MSRs (#GP cases). */
+ * programmed TSC, mask, divide; TSC-deadline mode), TPR/PPR/ISR priority
+ * and EOI, CPUID and MSRs (#GP cases). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -184,6 +184,100 @@ static void test_apic_periodic(void **state)
 	vl_machine_free(m);
 }
 
+/* TSC-deadline mode (SDM Vol. 3A 10.5.4.1): only where the profile has it
+ * (CPUID.1:ECX[24]); arm, fire at the exact TSC, MSR reads 0 after; a
+ * deadline in the past fires at once; 0 disarms; TMICT ignored; a mode
+ * change disarms; the value is in the guest's TSC (offset applied). */
+static void test_apic_tsc_deadline(void **state)
+{
+	struct vl_machine *m;
+	uint32_t r[4];
+	unsigned vec;
+	uint64_t v;
+	const uint32_t deadline_mode = 2u << 17;
+
+	vl_test_profile(&prof);
+	prof.features_tsc_deadline = false;
+	m = vl_machine_new(&(struct vl_machine_config){ .prof = &prof, .ram_mb = 4, .monitor_mb = 1 }, NULL, 0);
+	assert_non_null(m);
+	x2_enable(m);
+	/* absent: CPUID bit clear, MSR #GP, bit 18 of the LVT ignored */
+	vl_cpuid(m, 1, 0, r);
+	assert_false(r[2] & (1u << 24));
+	assert_int_equal(vl_msr_read(m, VL_MSR_TSC_DEADLINE, &v), -1);
+	assert_int_equal(vl_msr_write(m, VL_MSR_TSC_DEADLINE, 1), -1);
+	assert_int_equal(vl_msr_write(m, X2(R_LVT_TIMER), deadline_mode | 0x50), 0);
+	assert_int_equal(vl_msr_read(m, X2(R_LVT_TIMER), &v), 0);
+	assert_int_equal(v, 0x50);
+
+	vl_machine_free(m);
+	prof.features_tsc_deadline = true;   /* the machine keeps its own copy of the profile */
+	m = vl_machine_new(&(struct vl_machine_config){ .prof = &prof, .ram_mb = 4, .monitor_mb = 1 }, NULL, 0);
+	assert_non_null(m);
+	x2_enable(m);
+	vl_cpuid(m, 1, 0, r);
+	assert_true(r[2] & (1u << 24));
+	/* one-shot mode: the MSR reads 0 and ignores writes */
+	assert_int_equal(vl_msr_write(m, VL_MSR_TSC_DEADLINE, 5000), 0);
+	assert_int_equal(vl_msr_read(m, VL_MSR_TSC_DEADLINE, &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(vl_dev_next_event(m), UINT64_MAX);
+
+	m->tsc = 1000;
+	assert_int_equal(vl_msr_write(m, X2(R_LVT_TIMER), deadline_mode | 0x50), 0);
+	assert_int_equal(vl_msr_read(m, X2(R_LVT_TIMER), &v), 0);
+	assert_int_equal(v, deadline_mode | 0x50);
+	assert_int_equal(vl_msr_write(m, VL_MSR_TSC_DEADLINE, 4000), 0);
+	assert_int_equal(vl_msr_read(m, VL_MSR_TSC_DEADLINE, &v), 0);
+	assert_int_equal(v, 4000);
+	assert_int_equal(vl_dev_next_event(m), 4000);
+	assert_int_equal(vl_msr_write(m, X2(R_TMICT), 10), 0);     /* ignored in this mode */
+	assert_int_equal(vl_msr_read(m, X2(R_TMICT), &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(vl_dev_next_event(m), 4000);
+	assert_int_equal(vl_msr_read(m, X2(R_TMCCT), &v), 0);
+	assert_int_equal(v, 0);
+	advance_to(m, 3999);
+	assert_false(vl_apic_pending(m, &vec));
+	advance_to(m, 4000);
+	assert_true(vl_apic_pending(m, &vec));
+	assert_int_equal(vec, 0x50);
+	assert_int_equal(m->ctr->events[VL_EV_TIMER_TICKS], 1);
+	assert_int_equal(vl_msr_read(m, VL_MSR_TSC_DEADLINE, &v), 0);
+	assert_int_equal(v, 0);                                      /* cleared on expiry */
+	assert_int_equal(vl_dev_next_event(m), UINT64_MAX);
+	vl_apic_accept(m, vec);
+	assert_int_equal(vl_msr_write(m, X2(R_EOI), 0), 0);
+
+	/* a deadline already passed fires at once */
+	m->tsc = 10000;
+	assert_int_equal(vl_msr_write(m, VL_MSR_TSC_DEADLINE, 9000), 0);
+	assert_int_equal(vl_dev_next_event(m), 10000);
+	advance_to(m, 10000);
+	assert_true(vl_apic_pending(m, &vec));
+	vl_apic_accept(m, vec);
+	assert_int_equal(vl_msr_write(m, X2(R_EOI), 0), 0);
+
+	/* 0 disarms; a mode change disarms */
+	assert_int_equal(vl_msr_write(m, VL_MSR_TSC_DEADLINE, 20000), 0);
+	assert_int_equal(vl_msr_write(m, VL_MSR_TSC_DEADLINE, 0), 0);
+	assert_int_equal(vl_dev_next_event(m), UINT64_MAX);
+	assert_int_equal(vl_msr_write(m, VL_MSR_TSC_DEADLINE, 20000), 0);
+	assert_int_equal(vl_msr_write(m, X2(R_LVT_TIMER), 0x50), 0);
+	assert_int_equal(vl_dev_next_event(m), UINT64_MAX);
+	assert_int_equal(vl_msr_write(m, X2(R_LVT_TIMER), deadline_mode | 0x50), 0);
+	assert_int_equal(vl_msr_read(m, VL_MSR_TSC_DEADLINE, &v), 0);
+	assert_int_equal(v, 0);
+
+	/* the deadline is in the guest's TSC: a VMCS/VMCB TSC offset applies */
+	m->tsc_offset = 1000000;
+	assert_int_equal(vl_msr_write(m, VL_MSR_TSC_DEADLINE, 1000000 + 10000 + 500), 0);
+	assert_int_equal(vl_dev_next_event(m), 10500);
+	m->tsc_offset = 0;
+	assert_int_equal(m->ctr->events[VL_EV_TIMER_TICKS], 2);
+	vl_machine_free(m);
+}
+
 /* TPR / CR8 and in-service priority (SDM Vol. 3A 11.8.3.1). */
 static void test_apic_priority(void **state)
 {
@@ -304,6 +398,7 @@ int main(void)
 		cmocka_unit_test(test_apic_requires_x2apic_mode),
 		cmocka_unit_test(test_apic_oneshot),
 		cmocka_unit_test(test_apic_periodic),
+		cmocka_unit_test(test_apic_tsc_deadline),
 		cmocka_unit_test(test_apic_priority),
 		cmocka_unit_test(test_cpuid),
 		cmocka_unit_test(test_msrs),
