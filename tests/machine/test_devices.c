@@ -64,6 +64,65 @@ static void test_exit_and_console(void **state)
 	vl_machine_free(m);
 }
 
+/* Bad input from a guest (issue 11): every value to every UART register,
+ * at every access size; fw_cfg with wrong-size selects, unknown keys,
+ * reads far past an item's end and data-port writes; writes to the
+ * read-only PM timer. Each lands in the documented hardware behaviour
+ * (README "Devices"), the machine keeps running. */
+static void test_port_nonsense(void **state)
+{
+	struct vl_machine *m = mk();
+
+	/* UART: only THR writes with DLAB = 0 reach the console */
+	for (unsigned sz = 1; sz <= 4; sz *= 2)
+		for (unsigned reg = 1; reg < 8; reg++)
+			for (unsigned v = 0; v < 256; v++)
+				if (reg != 3)   /* LCR below: DLAB would swallow THR */
+					vl_io_out(m, (uint16_t)(VL_PORT_UART + reg), sz, v | 0xabcd0000u);
+	assert_int_equal(m->console_len, 0);
+	assert_int_equal(vl_io_in(m, VL_PORT_UART + 5, 1), 0x60);     /* LSR: THRE|TEMT, no data */
+	assert_int_equal(vl_io_in(m, VL_PORT_UART + 2, 1), 0x01);     /* IIR: no interrupt */
+	assert_int_equal(vl_io_in(m, VL_PORT_UART + 1, 1), 0x0f);     /* IER keeps bits 3:0 */
+	assert_int_equal(vl_io_in(m, VL_PORT_UART + 4, 1), 0x1f);     /* MCR keeps bits 4:0 */
+	assert_int_equal(vl_io_in(m, VL_PORT_UART + 0, 1), 0);        /* RBR: nothing received */
+	assert_int_equal(vl_io_in(m, VL_PORT_UART + 5, 4), 0x60);     /* wider reads: the byte */
+	vl_io_out(m, VL_PORT_UART + 3, 1, 0x83);                      /* DLAB = 1 */
+	vl_io_out(m, VL_PORT_UART, 1, 'x');                           /* divisor latch, not THR */
+	assert_int_equal(m->console_len, 0);
+	assert_int_equal(vl_io_in(m, VL_PORT_UART, 1), 'x');
+	vl_io_out(m, VL_PORT_UART + 3, 1, 0x03);
+	vl_io_out(m, VL_PORT_UART, 4, 0x12345600u | 'y');             /* a dword: its low byte */
+	assert_int_equal(m->console_len, 1);
+	assert_int_equal(m->console[0], 'y');
+
+	/* fw_cfg: a byte write cannot select (QEMU's selector is 16-bit) */
+	vl_io_out(m, VL_PORT_FWCFG_SEL, 2, 0x0000);
+	vl_io_out(m, VL_PORT_FWCFG_SEL, 1, 0x05);
+	assert_int_equal(vl_io_in(m, VL_PORT_FWCFG_DATA, 1), 'Q');
+	/* unknown keys read 0; reading far past the end stays 0 */
+	for (unsigned key = 0x20; key < 0x10000; key += 0x1111) {
+		vl_io_out(m, VL_PORT_FWCFG_SEL, 2, key);
+		for (int i = 0; i < 64; i++)
+			assert_int_equal(vl_io_in(m, VL_PORT_FWCFG_DATA, 1), 0);
+	}
+	vl_io_out(m, VL_PORT_FWCFG_SEL, 2, 0x05);                    /* CPU count: 1, then zeros */
+	assert_int_equal(vl_io_in(m, VL_PORT_FWCFG_DATA, 1), 1);
+	for (int i = 0; i < 100000; i++)
+		assert_int_equal(vl_io_in(m, VL_PORT_FWCFG_DATA, 1), 0);
+	vl_io_out(m, VL_PORT_FWCFG_DATA, 1, 0x55);                   /* data writes are ignored */
+	vl_io_out(m, VL_PORT_FWCFG_SEL, 2, 0x05);
+	assert_int_equal(vl_io_in(m, VL_PORT_FWCFG_DATA, 1), 1);
+
+	/* PM timer: read-only; writes change nothing */
+	m->tsc = 123456789;
+	uint32_t t = vl_io_in(m, VL_PORT_PMTIMER_DEFAULT, 4);
+	for (unsigned i = 0; i < 4; i++)
+		vl_io_out(m, (uint16_t)(VL_PORT_PMTIMER_DEFAULT + i), 4, 0xffffffffu);
+	assert_int_equal(vl_io_in(m, VL_PORT_PMTIMER_DEFAULT, 4), t);
+	assert_int_equal(m->state, VL_M_RUNNING);
+	vl_machine_free(m);
+}
+
 static void test_pmtimer(void **state)
 {
 	struct vl_machine *m = mk(), *m2 = mk();
@@ -395,6 +454,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_exit_and_console),
 		cmocka_unit_test(test_pmtimer),
+		cmocka_unit_test(test_port_nonsense),
 		cmocka_unit_test(test_apic_requires_x2apic_mode),
 		cmocka_unit_test(test_apic_oneshot),
 		cmocka_unit_test(test_apic_periodic),
