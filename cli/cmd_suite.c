@@ -312,6 +312,8 @@ int cmd_suite(int argc, char **argv)
 			int r = vl_run_execute(&spec, &res);
 			if (r == 2 || res.status == VL_RUN_REFUSED) {
 				if (!probed) {   /* --matrix: a pair this profile does not allow is left out */
+					printf("# %s/%s %s left out: %s\n", cfgs[ci].engine,
+					       cfgs[ci].mmu ? cfgs[ci].mmu : "default", profile, res.reason);
 					vl_run_result_free(&res);
 					break;
 				}

@@ -22,6 +22,8 @@ enum {
 };
 #define LVT_MASKED    (1u << 16)
 #define LVT_PERIODIC  (1u << 17)
+#define LVT_MODE      (3u << 17)      /* timer mode: 00 one-shot, 01 periodic, 10 TSC-deadline */
+#define LVT_DEADLINE  (2u << 17)
 #define SVR_ENABLE    (1u << 8)
 #define APIC_BASE_EN   (1ull << 11)
 #define APIC_BASE_EXTD (1ull << 10)
@@ -210,12 +212,15 @@ void vl_dev_advance(struct vl_machine *m)
 		uint64_t period = (uint64_t)d->apic_tmict * apic_div(d);
 		/* every expiry up to now, in O(1): a long idle stretch may cover
 		 * millions of periods; IRR coalesces them into one request */
-		uint64_t k = ((d->apic_lvt_timer & LVT_PERIODIC) && period) ? (m->tsc - d->timer_deadline) / period + 1 : 1;
+		uint64_t k = ((d->apic_lvt_timer & LVT_MODE) == LVT_PERIODIC && period) ? (m->tsc - d->timer_deadline) / period + 1 : 1;
 
 		vl_count(m, VL_EV_TIMER_TICKS, k);
 		if (!(d->apic_lvt_timer & LVT_MASKED) && (d->apic_svr & SVR_ENABLE))
 			apic_set_irr(d, d->apic_lvt_timer & 0xff);
-		if ((d->apic_lvt_timer & LVT_PERIODIC) && period) {
+		if ((d->apic_lvt_timer & LVT_MODE) == LVT_DEADLINE) {
+			d->tsc_deadline = 0;   /* SDM 10.5.4.1: the MSR reads 0 once the timer fired */
+			d->timer_deadline = UINT64_MAX;
+		} else if ((d->apic_lvt_timer & LVT_PERIODIC) && period) {
 			d->timer_start = d->timer_deadline + (k - 1) * period;
 			d->timer_deadline += k * period;
 		} else {
@@ -272,7 +277,8 @@ static uint32_t apic_tmcct(const struct vl_machine *m)
 {
 	const struct vl_dev_priv *d = &m->priv->dev;
 
-	if (d->timer_deadline == UINT64_MAX || m->tsc >= d->timer_deadline)
+	if (d->timer_deadline == UINT64_MAX || m->tsc >= d->timer_deadline ||
+	    (d->apic_lvt_timer & LVT_MODE) == LVT_DEADLINE)
 		return 0;
 	return (uint32_t)((d->timer_deadline - m->tsc + apic_div(d) - 1) / apic_div(d));
 }
@@ -352,15 +358,32 @@ static int apic_reg_write(struct vl_machine *m, unsigned r, uint64_t val)
 		d->apic_icr_hi = v & 0xff000000u;
 		return 0;
 	case APIC_SELF_IPI: apic_set_irr(d, v & 0xff); return 0;
-	case APIC_LVT_TIMER:
-		d->apic_lvt_timer = v & (0xff | LVT_MASKED | LVT_PERIODIC);
+	case APIC_LVT_TIMER: {
+		/* mode 10b (TSC-deadline) only where CPUID reports it, else bit
+		 * 18 is ignored (one-shot), as KVM's timer_mode_mask; 11b is
+		 * reserved: kept as its bit 17 */
+		uint32_t mode = v & LVT_MODE, old = d->apic_lvt_timer & LVT_MODE;
+		if (mode == LVT_MODE || (mode == LVT_DEADLINE && !m->prof->features_tsc_deadline))
+			mode &= LVT_PERIODIC;
+		if (mode != old && (mode == LVT_DEADLINE || old == LVT_DEADLINE)) {
+			/* SDM 10.5.4.1: switching to or from TSC-deadline mode
+			 * disarms the timer (the count and the deadline both) */
+			d->timer_deadline = UINT64_MAX;
+			d->apic_tmict = 0;
+			d->tsc_deadline = 0;
+		}
+		d->apic_lvt_timer = (v & (0xff | LVT_MASKED)) | mode;
 		return 0;
+	}
 	case APIC_LVT_CMCI: d->apic_lvt[0] = v & 0x1f7ff; return 0;
 	case APIC_LVT_THERMAL: case APIC_LVT_PMC: case APIC_LVT_LINT0: case APIC_LVT_LINT1:
 	case APIC_LVT_ERROR:
 		d->apic_lvt[r - APIC_LVT_THERMAL + 1] = v & 0x1f7ff; return 0;
 	case APIC_TMICT:
-		/* Writing the initial count (re)starts the timer; 0 stops it. */
+		/* Writing the initial count (re)starts the timer; 0 stops it.
+		 * Ignored in TSC-deadline mode (SDM 10.5.4.1). */
+		if ((d->apic_lvt_timer & LVT_MODE) == LVT_DEADLINE)
+			return 0;
 		d->apic_tmict = v;
 		d->timer_start = m->tsc;
 		d->timer_deadline = v ? m->tsc + (uint64_t)v * apic_div(d) : UINT64_MAX;
@@ -379,6 +402,44 @@ int vl_apic_wrmsr(struct vl_machine *m, uint32_t msr, uint64_t val)
 	if (r != APIC_ICR && (val >> 32))
 		return -1;     /* reserved high half */
 	return apic_reg_write(m, r, val);
+}
+
+/* ---- TSC-deadline mode (SDM Vol. 3A 10.5.4.1) --------------------------------
+ * IA32_TSC_DEADLINE (0x6E0) exists where CPUID.1:ECX[24] says so
+ * (features.tsc_deadline); elsewhere it is #GP like any absent MSR. In
+ * TSC-deadline mode a non-zero write arms the timer for the moment the
+ * guest-visible TSC reaches the value (at once if it already has), 0
+ * disarms; on expiry the interrupt is raised (unless masked) and the MSR
+ * reads 0. Outside that mode writes are ignored and reads return 0. The
+ * value is kept in the guest's TSC (offset and IA32_TSC writes included)
+ * and converted to the model's cycle count when written. Works in xAPIC
+ * and x2APIC mode alike (the MSR is not an APIC register). */
+int vl_apic_deadline_read(struct vl_machine *m, uint64_t *val)
+{
+	struct vl_dev_priv *d = &m->priv->dev;
+
+	if (!m->prof->features_tsc_deadline)
+		return -1;
+	*val = (d->apic_lvt_timer & LVT_MODE) == LVT_DEADLINE ? d->tsc_deadline : 0;
+	return 0;
+}
+
+int vl_apic_deadline_write(struct vl_machine *m, uint64_t val)
+{
+	struct vl_dev_priv *d = &m->priv->dev;
+
+	if (!m->prof->features_tsc_deadline)
+		return -1;
+	if ((d->apic_lvt_timer & LVT_MODE) != LVT_DEADLINE)
+		return 0;
+	uint64_t now = m->tsc + (uint64_t)m->tsc_offset + (uint64_t)d->tsc_adj;
+	d->tsc_deadline = val;
+	if (!val)
+		d->timer_deadline = UINT64_MAX;
+	else
+		d->timer_deadline = val <= now ? m->tsc : m->tsc + (val - now);
+	vl_cpu_kick(m);   /* an immediate deadline fires before the next instruction */
+	return 0;
 }
 
 /* ---- xAPIC MMIO ------------------------------------------------------------

@@ -13,8 +13,9 @@ struct vl_dev_priv {
 	uint8_t uart_ier, uart_lcr, uart_mcr, uart_scr, uart_dll, uart_dlm;
 	/* fw_cfg (0x510 selector, 0x511 data): the selected item and the read offset */
 	uint16_t fwcfg_key;
-	uint32_t apic_icr_hi;
-	int64_t tsc_adj;              /* guest WRMSR IA32_TSC: added to what RDTSC/RDMSR show (the model's TSC never moves) */         /* xAPIC ICR bits 63:32 (destination in 31:24) */
+	uint32_t apic_icr_hi;         /* xAPIC ICR bits 63:32 (destination in 31:24) */
+	int64_t tsc_adj;              /* guest WRMSR IA32_TSC: added to what RDTSC/RDMSR show (the model's TSC never moves) */
 	uint32_t fwcfg_off;
+	uint64_t tsc_deadline;        /* IA32_TSC_DEADLINE as the guest wrote it (guest TSC); 0 = disarmed */
 };
 #endif

@@ -2,8 +2,8 @@
  * family/model and features from the profile) and the architectural MSRs.
  *
  * CPUID advertises only what the machine models: long mode, NX, SYSCALL,
- * RDTSCP, PAE/PSE/PGE/PAT, TSC/MSR/APIC/CX8/CMOV, x2APIC, PCID and 1G pages
- * when the profile has them. It never advertises VMX/SVM (the machine does
+ * RDTSCP, PAE/PSE/PGE/PAT, TSC/MSR/APIC/CX8/CMOV, x2APIC, PCID, 1G pages and
+ * the APIC timer's TSC-deadline mode when the profile has them. It never advertises VMX/SVM (the machine does
  * not model nested virtualization inside the guest) nor the hypervisor bit
  * (a VMM sets that when it intercepts CPUID). */
 #include <string.h>
@@ -73,7 +73,8 @@ void vl_cpuid(struct vl_machine *m, uint32_t leaf, uint32_t subleaf, uint32_t ou
 	case 1:
 		out[0] = s->stepping | (mod & 0xf) << 4 | fam << 8 | (mod >> 4) << 16 | ext_fam << 20;
 		out[1] = 8u << 8 | 1u << 16;   /* CLFLUSH line 64 bytes, 1 logical CPU, APIC ID 0 */
-		out[2] = (p->features_pcid ? 1u << 17 : 0) | (p->features_x2apic ? 1u << 21 : 0);
+		out[2] = (p->features_pcid ? 1u << 17 : 0) | (p->features_x2apic ? 1u << 21 : 0) |
+			 (p->features_tsc_deadline ? 1u << 24 : 0);
 		out[3] = 1u << 3 /* PSE */ | 1u << 4 /* TSC */ | 1u << 5 /* MSR */ | 1u << 6 /* PAE */ |
 			 1u << 8 /* CX8 */ | 1u << 9 /* APIC */ | 1u << 13 /* PGE */ | 1u << 15 /* CMOV */ |
 			 1u << 16 /* PAT */ | 1u << 19 /* CLFLUSH: executed (no caches are modelled: it only retires) */;
@@ -150,6 +151,7 @@ int vl_msr_read(struct vl_machine *m, uint32_t msr, uint64_t *val)
 	case VL_MSR_TSC_AUX: *val = c->tsc_aux; return 0;
 	case VL_MSR_TSC: *val = m->tsc + (uint64_t)m->tsc_offset + (uint64_t)m->priv->dev.tsc_adj; return 0;
 	case VL_MSR_PAT: *val = c->pat; return 0;
+	case VL_MSR_TSC_DEADLINE: return vl_apic_deadline_read(m, val);
 	default: break;
 	}
 	if (msr >= VL_MSR_X2APIC_FIRST && msr <= VL_MSR_X2APIC_LAST)
@@ -214,6 +216,7 @@ int vl_msr_write(struct vl_machine *m, uint32_t msr, uint64_t val)
 	case VL_MSR_PAT:
 		if (!pat_valid(val)) return -1;
 		c->pat = val; return 0;
+	case VL_MSR_TSC_DEADLINE: return vl_apic_deadline_write(m, val);
 	default: break;
 	}
 	if (msr >= VL_MSR_X2APIC_FIRST && msr <= VL_MSR_X2APIC_LAST)

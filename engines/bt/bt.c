@@ -1046,7 +1046,7 @@ static int bt_attach(struct vl_machine *m, const struct vl_mmu_ops *mmu, void **
 	if (!(m->cpu.efer & VL_EFER_LMA) || !(m->cpu.seg[VL_CS].attr & (1u << 13))) {
 		snprintf(err, errlen, "bt: the guest starts outside 64-bit mode (a Multiboot kernel?); the translator handles 64-bit code only");
 		bt_free(b);
-		return -1;
+		return VL_ATTACH_REFUSED;
 	}
 	if (!mmu->map_monitor || !mmu->page_fault) {
 		snprintf(err, errlen, "bt: MMU engine %s cannot map the monitor", mmu->name);

@@ -30,7 +30,9 @@ struct vl_engine_ops {
 
 	/* Model engines: attach to a loaded machine (set intercepts, hooks,
 	 * exit table, nested state; init the MMU engine), before the first
-	 * instruction. Returns 0 or -1 with reason. */
+	 * instruction. Returns 0 or -1 with reason (the run failed), or
+	 * VL_ATTACH_REFUSED with reason when the engine cannot run this guest
+	 * at all (bt and a 32-bit entry): the run is `refused`, exit 2. */
 	int (*attach)(struct vl_machine *m, const struct vl_mmu_ops *mmu, void **ctx, char *err, size_t errlen);
 	void (*detach)(struct vl_machine *m, void *ctx);
 	/* Optional (model engines): called after the run, before detach. An
@@ -45,6 +47,8 @@ struct vl_engine_ops {
 	 * a result (of any status) was produced, -1 with reason otherwise. */
 	int (*run_external)(const struct vl_run_spec *spec, struct vl_run_result *res, char *err, size_t errlen);
 };
+
+#define VL_ATTACH_REFUSED (-2)
 
 extern const struct vl_engine_ops *const vl_engines[];
 extern const size_t vl_engine_count;

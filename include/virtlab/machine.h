@@ -82,6 +82,7 @@ struct vl_dtr { uint64_t base; uint16_t limit; };
 #define VL_MSR_TSC_AUX        0xc0000103
 #define VL_MSR_TSC            0x10
 #define VL_MSR_PAT            0x277
+#define VL_MSR_TSC_DEADLINE   0x6e0   /* local APIC timer, TSC-deadline mode (features.tsc_deadline) */
 #define VL_MSR_X2APIC_FIRST   0x800   /* x2APIC: 0x800 + (xAPIC offset >> 4) */
 #define VL_MSR_X2APIC_LAST    0x8ff
 
@@ -555,6 +556,9 @@ void vl_io_out(struct vl_machine *m, uint16_t port, unsigned size, uint32_t val)
 /* x2APIC MSR access (msr in VL_MSR_X2APIC_FIRST..LAST). Returns 0, or -1 for #GP. */
 int vl_apic_rdmsr(struct vl_machine *m, uint32_t msr, uint64_t *val);
 int vl_apic_wrmsr(struct vl_machine *m, uint32_t msr, uint64_t val);
+/* IA32_TSC_DEADLINE (0x6E0): -1 (#GP) where the profile's CPU lacks TSC-deadline mode */
+int vl_apic_deadline_read(struct vl_machine *m, uint64_t *val);
+int vl_apic_deadline_write(struct vl_machine *m, uint64_t val);
 /* The task-priority register as MOV to/from CR8 sees it (TPR[7:4]), for
  * VMMs that intercept CR8 (no TPR shadow / V_TPR): works in every APIC mode. */
 void vl_apic_set_tpr(struct vl_machine *m, uint8_t cr8);

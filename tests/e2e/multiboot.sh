@@ -4,7 +4,9 @@
 # protected mode and pass; `run --format json` carries console and
 # guest_exit; counters are identical run to run; vmexit's cpuid benchmark
 # prints its line; images the machine cannot boot and bad Multiboot headers
-# are refused with one line and status 2; `suite kvm-unit-tests` reports
+# (checksum, unknown required flags, a.out kludge, overlapping or out-of-RAM
+# segments, entry outside them, command line too long) are refused with one
+# line and status 2, and so is a Multiboot kernel under pv and bt; `suite kvm-unit-tests` reports
 # PASS/SKIP (multi-CPU entries: "needs N CPUs") and TAP.
 set -u
 V=${VIRTLAB:-bin/virtlab}
@@ -49,9 +51,17 @@ pa = struct.unpack_from("<I", k, loads[0] + 12)[0]
 struct.pack_into("<I", k, loads[1] + 12, pa); open(d + "/overlap.flat", "wb").write(k)
 # a segment beyond RAM
 k = bytearray(src); struct.pack_into("<I", k, loads[0] + 12, 0xf0000000); open(d + "/oor.flat", "wb").write(k)
+# a required feature flag the loader does not know (bit 3), checksum kept right
+k = bytearray(src); fl = struct.unpack_from("<I", k, off + 4)[0] | 8
+struct.pack_into("<II", k, off + 4, fl, (-(0x1BADB002 + fl)) & 0xffffffff); open(d + "/reqflag.flat", "wb").write(k)
+# the a.out kludge (flag 16) on an image that is not ELF
+k = bytearray(src); fl = struct.unpack_from("<I", k, off + 4)[0] | 0x10000; k[0:4] = b"\0KRN"
+struct.pack_into("<II", k, off + 4, fl, (-(0x1BADB002 + fl)) & 0xffffffff); open(d + "/aout.flat", "wb").write(k)
+# the entry point outside every loaded segment
+k = bytearray(src); struct.pack_into("<I", k, 24, 0x10); open(d + "/entry.flat", "wb").write(k)
 PY
 check_refused() {  # file, expected text
-	out=$("$V" run --no-db --image "$1" 2>&1); rc=$?
+	out=$("$V" run --no-db --image $1 2>&1); rc=$?
 	[ $rc -eq 2 ] || fail "$1: status $rc (expected 2): $out"
 	[ "$(printf '%s\n' "$out" | wc -l)" -eq 1 ] || fail "$1: more than one line: $out"
 	printf '%s\n' "$out" | grep -q "$2" || fail "$1: '$out' does not say '$2'"
@@ -64,6 +74,12 @@ check_refused "$t/badsum.flat" "bad checksum"
 check_refused "$t/nomb.flat" "no Multiboot header"
 check_refused "$t/overlap.flat" "overlap"
 check_refused "$t/oor.flat" "does not fit"
+check_refused "$t/reqflag.flat" "required feature flags 0x8"
+check_refused "$t/aout.flat" "a.out-kludge"
+check_refused "$t/entry.flat" "entry 0x10"
+# engines that cannot boot a Multiboot kernel refuse it with the reason
+check_refused "$K/setjmp.flat --engine pv" "runs only a paravirtualized guest"
+check_refused "$K/setjmp.flat --engine bt" "64-bit code only"
 long=$(head -c 5000 /dev/zero | tr '\0' a)
 out=$("$V" run --no-db --image "$K/setjmp.flat" --append "$long" 2>&1); rc=$?
 [ $rc -eq 2 ] && echo "$out" | grep -q "too long" || fail "long command line: $rc $out"

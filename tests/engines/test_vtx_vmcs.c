@@ -150,7 +150,12 @@ static void test_entry_checks(void **s)
 		{ VMCS_GUEST_CR4, 0, VMX_ENTRY_FAIL_GUEST },
 		{ VMCS_GUEST_IA32_EFER, VL_EFER_LME, VMX_ENTRY_FAIL_GUEST },
 		{ VMCS_GUEST_CS_AR_BYTES, 0xe09b, VMX_ENTRY_FAIL_GUEST },            /* L and D */
-		{ VMCS_GUEST_RIP, 0x0000800000000000ull, VMX_ENTRY_FAIL_GUEST },     /* non-canonical */
+		{ VMCS_GUEST_RIP, 0x0001000000000000ull, VMX_ENTRY_FAIL_GUEST },     /* bits 63:48 differ */
+		{ VMCS_GUEST_RIP, 0xfffe800000000000ull, VMX_ENTRY_FAIL_GUEST },
+		/* SDM 27.3.1.4 checks bits 63:N (N = 48), not canonicality: the
+		 * non-canonical 0x800000000000 enters (the fetch then #GPs) */
+		{ VMCS_GUEST_RIP, 0x0000800000000000ull, VMX_ENTRY_OK },
+		{ VMCS_GUEST_RIP, 0xffff7fffffffffffull, VMX_ENTRY_OK },
 		{ VMCS_GUEST_RFLAGS, 0x0, VMX_ENTRY_FAIL_GUEST },                     /* bit 1 clear */
 		{ VMCS_GUEST_RFLAGS, 0x2 | (1ull << 17), VMX_ENTRY_FAIL_GUEST },     /* VM in IA-32e */
 		{ VMCS_GUEST_ACTIVITY_STATE, 4, VMX_ENTRY_FAIL_GUEST },

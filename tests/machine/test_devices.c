@@ -1,8 +1,8 @@
 /* test_devices.c — platform devices and CPU identity: exit port, debug
  * console, ACPI PM timer (monotonic, deterministic, 3.579545 MHz against
  * the profile clock), the x2APIC timer (one-shot and periodic at the
- * programmed TSC, mask, divide), TPR/PPR/ISR priority and EOI, CPUID and
- * MSRs (#GP cases). */
+ * programmed TSC, mask, divide; TSC-deadline mode), TPR/PPR/ISR priority
+ * and EOI, CPUID and MSRs (#GP cases). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -61,6 +61,65 @@ static void test_exit_and_console(void **state)
 	assert_int_equal(m->state, VL_M_EXITED);
 	assert_int_equal(m->exit_code, 3);
 	assert_int_equal(m->ctr->events[VL_EV_IO_INSNS], 5);
+	vl_machine_free(m);
+}
+
+/* Bad input from a guest (issue 11): every value to every UART register,
+ * at every access size; fw_cfg with wrong-size selects, unknown keys,
+ * reads far past an item's end and data-port writes; writes to the
+ * read-only PM timer. Each lands in the documented hardware behaviour
+ * (README "Devices"), the machine keeps running. */
+static void test_port_nonsense(void **state)
+{
+	struct vl_machine *m = mk();
+
+	/* UART: only THR writes with DLAB = 0 reach the console */
+	for (unsigned sz = 1; sz <= 4; sz *= 2)
+		for (unsigned reg = 1; reg < 8; reg++)
+			for (unsigned v = 0; v < 256; v++)
+				if (reg != 3)   /* LCR below: DLAB would swallow THR */
+					vl_io_out(m, (uint16_t)(VL_PORT_UART + reg), sz, v | 0xabcd0000u);
+	assert_int_equal(m->console_len, 0);
+	assert_int_equal(vl_io_in(m, VL_PORT_UART + 5, 1), 0x60);     /* LSR: THRE|TEMT, no data */
+	assert_int_equal(vl_io_in(m, VL_PORT_UART + 2, 1), 0x01);     /* IIR: no interrupt */
+	assert_int_equal(vl_io_in(m, VL_PORT_UART + 1, 1), 0x0f);     /* IER keeps bits 3:0 */
+	assert_int_equal(vl_io_in(m, VL_PORT_UART + 4, 1), 0x1f);     /* MCR keeps bits 4:0 */
+	assert_int_equal(vl_io_in(m, VL_PORT_UART + 0, 1), 0);        /* RBR: nothing received */
+	assert_int_equal(vl_io_in(m, VL_PORT_UART + 5, 4), 0x60);     /* wider reads: the byte */
+	vl_io_out(m, VL_PORT_UART + 3, 1, 0x83);                      /* DLAB = 1 */
+	vl_io_out(m, VL_PORT_UART, 1, 'x');                           /* divisor latch, not THR */
+	assert_int_equal(m->console_len, 0);
+	assert_int_equal(vl_io_in(m, VL_PORT_UART, 1), 'x');
+	vl_io_out(m, VL_PORT_UART + 3, 1, 0x03);
+	vl_io_out(m, VL_PORT_UART, 4, 0x12345600u | 'y');             /* a dword: its low byte */
+	assert_int_equal(m->console_len, 1);
+	assert_int_equal(m->console[0], 'y');
+
+	/* fw_cfg: a byte write cannot select (QEMU's selector is 16-bit) */
+	vl_io_out(m, VL_PORT_FWCFG_SEL, 2, 0x0000);
+	vl_io_out(m, VL_PORT_FWCFG_SEL, 1, 0x05);
+	assert_int_equal(vl_io_in(m, VL_PORT_FWCFG_DATA, 1), 'Q');
+	/* unknown keys read 0; reading far past the end stays 0 */
+	for (unsigned key = 0x20; key < 0x10000; key += 0x1111) {
+		vl_io_out(m, VL_PORT_FWCFG_SEL, 2, key);
+		for (int i = 0; i < 64; i++)
+			assert_int_equal(vl_io_in(m, VL_PORT_FWCFG_DATA, 1), 0);
+	}
+	vl_io_out(m, VL_PORT_FWCFG_SEL, 2, 0x05);                    /* CPU count: 1, then zeros */
+	assert_int_equal(vl_io_in(m, VL_PORT_FWCFG_DATA, 1), 1);
+	for (int i = 0; i < 100000; i++)
+		assert_int_equal(vl_io_in(m, VL_PORT_FWCFG_DATA, 1), 0);
+	vl_io_out(m, VL_PORT_FWCFG_DATA, 1, 0x55);                   /* data writes are ignored */
+	vl_io_out(m, VL_PORT_FWCFG_SEL, 2, 0x05);
+	assert_int_equal(vl_io_in(m, VL_PORT_FWCFG_DATA, 1), 1);
+
+	/* PM timer: read-only; writes change nothing */
+	m->tsc = 123456789;
+	uint32_t t = vl_io_in(m, VL_PORT_PMTIMER_DEFAULT, 4);
+	for (unsigned i = 0; i < 4; i++)
+		vl_io_out(m, (uint16_t)(VL_PORT_PMTIMER_DEFAULT + i), 4, 0xffffffffu);
+	assert_int_equal(vl_io_in(m, VL_PORT_PMTIMER_DEFAULT, 4), t);
+	assert_int_equal(m->state, VL_M_RUNNING);
 	vl_machine_free(m);
 }
 
@@ -184,6 +243,100 @@ static void test_apic_periodic(void **state)
 	vl_machine_free(m);
 }
 
+/* TSC-deadline mode (SDM Vol. 3A 10.5.4.1): only where the profile has it
+ * (CPUID.1:ECX[24]); arm, fire at the exact TSC, MSR reads 0 after; a
+ * deadline in the past fires at once; 0 disarms; TMICT ignored; a mode
+ * change disarms; the value is in the guest's TSC (offset applied). */
+static void test_apic_tsc_deadline(void **state)
+{
+	struct vl_machine *m;
+	uint32_t r[4];
+	unsigned vec;
+	uint64_t v;
+	const uint32_t deadline_mode = 2u << 17;
+
+	vl_test_profile(&prof);
+	prof.features_tsc_deadline = false;
+	m = vl_machine_new(&(struct vl_machine_config){ .prof = &prof, .ram_mb = 4, .monitor_mb = 1 }, NULL, 0);
+	assert_non_null(m);
+	x2_enable(m);
+	/* absent: CPUID bit clear, MSR #GP, bit 18 of the LVT ignored */
+	vl_cpuid(m, 1, 0, r);
+	assert_false(r[2] & (1u << 24));
+	assert_int_equal(vl_msr_read(m, VL_MSR_TSC_DEADLINE, &v), -1);
+	assert_int_equal(vl_msr_write(m, VL_MSR_TSC_DEADLINE, 1), -1);
+	assert_int_equal(vl_msr_write(m, X2(R_LVT_TIMER), deadline_mode | 0x50), 0);
+	assert_int_equal(vl_msr_read(m, X2(R_LVT_TIMER), &v), 0);
+	assert_int_equal(v, 0x50);
+
+	vl_machine_free(m);
+	prof.features_tsc_deadline = true;   /* the machine keeps its own copy of the profile */
+	m = vl_machine_new(&(struct vl_machine_config){ .prof = &prof, .ram_mb = 4, .monitor_mb = 1 }, NULL, 0);
+	assert_non_null(m);
+	x2_enable(m);
+	vl_cpuid(m, 1, 0, r);
+	assert_true(r[2] & (1u << 24));
+	/* one-shot mode: the MSR reads 0 and ignores writes */
+	assert_int_equal(vl_msr_write(m, VL_MSR_TSC_DEADLINE, 5000), 0);
+	assert_int_equal(vl_msr_read(m, VL_MSR_TSC_DEADLINE, &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(vl_dev_next_event(m), UINT64_MAX);
+
+	m->tsc = 1000;
+	assert_int_equal(vl_msr_write(m, X2(R_LVT_TIMER), deadline_mode | 0x50), 0);
+	assert_int_equal(vl_msr_read(m, X2(R_LVT_TIMER), &v), 0);
+	assert_int_equal(v, deadline_mode | 0x50);
+	assert_int_equal(vl_msr_write(m, VL_MSR_TSC_DEADLINE, 4000), 0);
+	assert_int_equal(vl_msr_read(m, VL_MSR_TSC_DEADLINE, &v), 0);
+	assert_int_equal(v, 4000);
+	assert_int_equal(vl_dev_next_event(m), 4000);
+	assert_int_equal(vl_msr_write(m, X2(R_TMICT), 10), 0);     /* ignored in this mode */
+	assert_int_equal(vl_msr_read(m, X2(R_TMICT), &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(vl_dev_next_event(m), 4000);
+	assert_int_equal(vl_msr_read(m, X2(R_TMCCT), &v), 0);
+	assert_int_equal(v, 0);
+	advance_to(m, 3999);
+	assert_false(vl_apic_pending(m, &vec));
+	advance_to(m, 4000);
+	assert_true(vl_apic_pending(m, &vec));
+	assert_int_equal(vec, 0x50);
+	assert_int_equal(m->ctr->events[VL_EV_TIMER_TICKS], 1);
+	assert_int_equal(vl_msr_read(m, VL_MSR_TSC_DEADLINE, &v), 0);
+	assert_int_equal(v, 0);                                      /* cleared on expiry */
+	assert_int_equal(vl_dev_next_event(m), UINT64_MAX);
+	vl_apic_accept(m, vec);
+	assert_int_equal(vl_msr_write(m, X2(R_EOI), 0), 0);
+
+	/* a deadline already passed fires at once */
+	m->tsc = 10000;
+	assert_int_equal(vl_msr_write(m, VL_MSR_TSC_DEADLINE, 9000), 0);
+	assert_int_equal(vl_dev_next_event(m), 10000);
+	advance_to(m, 10000);
+	assert_true(vl_apic_pending(m, &vec));
+	vl_apic_accept(m, vec);
+	assert_int_equal(vl_msr_write(m, X2(R_EOI), 0), 0);
+
+	/* 0 disarms; a mode change disarms */
+	assert_int_equal(vl_msr_write(m, VL_MSR_TSC_DEADLINE, 20000), 0);
+	assert_int_equal(vl_msr_write(m, VL_MSR_TSC_DEADLINE, 0), 0);
+	assert_int_equal(vl_dev_next_event(m), UINT64_MAX);
+	assert_int_equal(vl_msr_write(m, VL_MSR_TSC_DEADLINE, 20000), 0);
+	assert_int_equal(vl_msr_write(m, X2(R_LVT_TIMER), 0x50), 0);
+	assert_int_equal(vl_dev_next_event(m), UINT64_MAX);
+	assert_int_equal(vl_msr_write(m, X2(R_LVT_TIMER), deadline_mode | 0x50), 0);
+	assert_int_equal(vl_msr_read(m, VL_MSR_TSC_DEADLINE, &v), 0);
+	assert_int_equal(v, 0);
+
+	/* the deadline is in the guest's TSC: a VMCS/VMCB TSC offset applies */
+	m->tsc_offset = 1000000;
+	assert_int_equal(vl_msr_write(m, VL_MSR_TSC_DEADLINE, 1000000 + 10000 + 500), 0);
+	assert_int_equal(vl_dev_next_event(m), 10500);
+	m->tsc_offset = 0;
+	assert_int_equal(m->ctr->events[VL_EV_TIMER_TICKS], 2);
+	vl_machine_free(m);
+}
+
 /* TPR / CR8 and in-service priority (SDM Vol. 3A 11.8.3.1). */
 static void test_apic_priority(void **state)
 {
@@ -301,9 +454,11 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_exit_and_console),
 		cmocka_unit_test(test_pmtimer),
+		cmocka_unit_test(test_port_nonsense),
 		cmocka_unit_test(test_apic_requires_x2apic_mode),
 		cmocka_unit_test(test_apic_oneshot),
 		cmocka_unit_test(test_apic_periodic),
+		cmocka_unit_test(test_apic_tsc_deadline),
 		cmocka_unit_test(test_apic_priority),
 		cmocka_unit_test(test_cpuid),
 		cmocka_unit_test(test_msrs),
