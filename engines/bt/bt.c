@@ -948,6 +948,10 @@ static int bt_callout(struct vl_machine *m, void *ctx, uint32_t id)
 		break;
 	}
 	}
+	/* a callout that ends its block (IRET, SYSRET, far transfers, ...) has
+	 * no translated code after it: the dispatcher goes on from the guest RIP */
+	if (cont && co_rip + VL_CALLOUT_LEN >= t->b.tc_va + (t->b.nexits ? t->b.exit[0].stub_off : t->b.tc_len))
+		cont = false;
 	if (cont) {
 		m->cpu.rip = co_rip + VL_CALLOUT_LEN;
 		if (m->cpu.halted && b->vcpu.held) {   /* HLT with an interrupt waiting for it */
@@ -1113,6 +1117,14 @@ static void bt_detach(struct vl_machine *m, void *ctx)
 	bt_free(b);
 }
 
+static uint64_t bt_guest_rflags(struct vl_machine *m, void *ctx)
+{
+	struct bt_vmm *b = bt_of(ctx);
+	struct vl_vcpu v = b->vcpu;
+	v.vif = vs_rd(b, BT_VS_VIF) != 0;   /* translated code keeps it in the vCPU state page */
+	return vl_vcpu_guest_rflags(&v);
+}
+
 const struct vl_engine_ops vl_engine_bt = {
 	.name = "bt",
 	.desc = "binary translation (VMware style): kernel translated at ring 1, user code direct; shadow paging",
@@ -1121,4 +1133,5 @@ const struct vl_engine_ops vl_engine_bt = {
 	.check = bt_check,
 	.attach = bt_attach,
 	.detach = bt_detach,
+	.guest_rflags = bt_guest_rflags,
 };
