@@ -272,7 +272,7 @@ static int deliver_once(struct vl_vcpu *v, unsigned vec, enum vl_vcpu_ev kind, b
 		return rc;
 	}
 	unsigned dtype = (lo >> 40) & 0xf, ds = (lo >> 44) & 1, ddpl = (lo >> 45) & 3, dp = (lo >> 47) & 1;
-	if (!ds || !(dtype & 8) || !((lo >> 53) & 1) || ddpl > vcpl)
+	if (!ds || !(dtype & 8) || !((lo >> 53) & 1) || ((lo >> 54) & 1) || ddpl > vcpl)   /* 64-bit code: L = 1, D = 0 */
 		return vf(f, VL_GP, true, (sel & ~3u) | ext);
 	if (!dp)
 		return vf(f, VL_NP, true, (sel & ~3u) | ext);
@@ -813,8 +813,15 @@ static void set_gpr(struct vl_machine *m, unsigned r, unsigned size, uint64_t va
  * the elements before it are done first (RCX and RSI/RDI then point at
  * it). *partial: RIP stays on the instruction (not retired yet).
  * Returns a hook code. */
+static int sio_write(struct vl_machine *m, void *ctx, uint64_t va, const void *data, size_t n)
+{
+	uint32_t pfec = 0;
+	return vl_virt_write(m, va, data, n, VL_ACC_W, &pfec);   /* supervisor: virtual CPL 0 */
+}
+
 static int string_io(struct vl_vcpu *v, const struct vl_sens_event *ev, bool *partial)
 {
+	static const struct vl_emul_ops sio_ops = { .write = sio_write };
 	struct vl_machine *m = v->m;
 	struct vl_cpu *c = &m->cpu;
 	uint8_t ib[15];
@@ -853,7 +860,7 @@ static int string_io(struct vl_vcpu *v, const struct vl_sens_event *ev, bool *pa
 	for (int tries = 0;; tries++) {
 		uint32_t pfec = 0;
 		c->rflags |= VL_FL_IOPL;
-		rc = vl_emulate_one(m, NULL, NULL, &pfec);
+		rc = vl_emulate_one(m, &sio_ops, v, &pfec);
 		c->rflags = (c->rflags & ~VL_FL_IOPL) | (fl & VL_FL_IOPL);
 		uint64_t va = c->cr2;
 		c->cr2 = cr2;
