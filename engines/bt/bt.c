@@ -41,7 +41,7 @@ struct bt_tblock {
 	uint32_t nin, capin;
 };
 
-struct bt_hot { uint64_t pc; uint32_t faults; bool used, hot, banned; };
+struct bt_hot { uint64_t pc; uint32_t faults, plain; bool used, hot, banned; };
 
 struct bt_vmm {
 	struct vl_vcpu vcpu;
@@ -577,13 +577,19 @@ static bool bt_guest_insn(struct bt_vmm *b, uint64_t pc, cs_insn **ci)
 
 /* PTE_WRITE (adaptive BT): emulate the hot guest store, handing an aligned
  * 8-byte write to the MMU's pt_update instead of faulting on the traced page. */
-struct ptw { struct bt_vmm *b; int rc; };
+struct ptw { struct bt_vmm *b; int rc; bool plain; };
 static int bt_ptw_write(struct vl_machine *m, void *ctx, uint64_t va, const void *data, size_t n)
 {
 	struct ptw *p = ctx;
 	struct bt_vmm *b = p->b;
 	const uint8_t *src = data;
 	uint64_t root = b->mmu->cr3_read(m, b->mmu_ctx);
+	/* a store the hardware (shadow) tables let through would not have
+	 * faulted: noted (the callout's caller counts such stores) */
+	struct vl_walk_req hq = { .root = m->cpu.cr3 & VL_PTE_ADDR, .fmt = VL_PT_X86, .acc = VL_ACC_W, .software = true };
+	struct vl_walk_res hr;
+	if (vl_walk(m, &hq, va, &hr) == VL_WALK_OK && (hr.perms & VL_PERM_W))
+		p->plain = true;
 	/* every aligned 8-byte entry the store touches: merged and written
 	 * through the MMU engine, as a traced write of it would have been */
 	while (n) {
@@ -842,7 +848,7 @@ static int bt_callout(struct vl_machine *m, void *ctx, uint32_t id)
 		break;
 	}
 	case BT_CO_PTE_WRITE: {
-		struct ptw p = { b, 0 };
+		struct ptw p = { b, 0, false };
 		static const struct vl_emul_ops ops = { .write = bt_ptw_write };
 		uint32_t pfec = 0;
 		m->cpu.rip = gpc;
@@ -864,6 +870,19 @@ static int bt_callout(struct vl_machine *m, void *ctx, uint32_t id)
 			bt_invalidate(b, t);
 			m->cpu.rip = gpc;   /* retranslated and re-executed by the dispatcher */
 		} else {
+			/* an instruction whose stores keep passing the hardware
+			 * tables (a copy loop that once wrote a page table) goes
+			 * back to plain translation after adapt_threshold of them
+			 * in a row: a callout per ordinary store costs more than
+			 * the tracing faults it saves */
+			struct bt_hot *s = bt_hot_slot(b, gpc, false);
+			if (s && p.plain && ++s->plain >= m->prof->bt_adapt_threshold) {
+				s->hot = false;
+				s->banned = true;
+				bt_invalidate(b, t);
+			} else if (s && !p.plain) {
+				s->plain = 0;
+			}
 			vl_retire_emulated(m);
 			cont = true;
 		}
