@@ -872,11 +872,13 @@ static int bt_callout(struct vl_machine *m, void *ctx, uint32_t id)
 		} else {
 			/* an instruction whose stores keep passing the hardware
 			 * tables (a copy loop that once wrote a page table) goes
-			 * back to plain translation after adapt_threshold of them
-			 * in a row: a callout per ordinary store costs more than
-			 * the tracing faults it saves */
+			 * back to plain translation after more of them in a row
+			 * than a page table has entries (a sweep over one table
+			 * could not make as many): a callout per ordinary store
+			 * costs more than the tracing faults it saves. Not a cost:
+			 * the architectural 512 entries per table. */
 			struct bt_hot *s = bt_hot_slot(b, gpc, false);
-			if (s && p.plain && ++s->plain >= m->prof->bt_adapt_threshold) {
+			if (s && p.plain && ++s->plain > 512) {
 				s->hot = false;
 				s->banned = true;
 				bt_invalidate(b, t);
