@@ -65,7 +65,7 @@ int vl_grun(const struct vl_grun_cfg *c, const uint8_t *img, size_t len, uint64_
 /* Is the configuration meant to behave exactly as native? False for
  * engines that diverge by design (DESIGN.md: trap, classic
  * trap-and-emulate, "fails on x86 by design": sensitive-but-unprivileged
- * instructions misbehave), and bt and pv until their open gaps close
+ * instructions misbehave), and pv until its open gaps close
  * (see guest_run.c). They are still run, for crashes and stops; the
  * differential oracle leaves them out. */
 bool vl_grun_equivalent(const struct vl_grun_cfg *c);
