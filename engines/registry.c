@@ -13,15 +13,17 @@ extern const struct vl_engine_ops vl_engine_trap;
 extern const struct vl_engine_ops vl_engine_pv;
 extern const struct vl_engine_ops vl_engine_bt;
 
+/* DESIGN.md's order: the model engines of the matrix (native, bt, vtx, svm,
+ * pv), the counterexample (trap), then the real engines. */
 const struct vl_engine_ops *const vl_engines[] = {
 	&vl_engine_native,
+	&vl_engine_bt,
 	&vl_engine_vtx, &vl_engine_svm,
+	&vl_engine_pv,
+	&vl_engine_trap,
 	&vl_engine_qemu_tcg,
 	&vl_engine_qemu_kvm,
 	&vl_engine_host,
-	&vl_engine_trap,
-	&vl_engine_pv,
-	&vl_engine_bt,
 };
 const size_t vl_engine_count = sizeof vl_engines / sizeof vl_engines[0];
 

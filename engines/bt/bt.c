@@ -41,7 +41,7 @@ struct bt_tblock {
 	uint32_t nin, capin;
 };
 
-struct bt_hot { uint64_t pc; uint32_t faults; bool used, hot, banned; };
+struct bt_hot { uint64_t pc; uint32_t faults, plain; bool used, hot, banned; };
 
 struct bt_vmm {
 	struct vl_vcpu vcpu;
@@ -577,13 +577,19 @@ static bool bt_guest_insn(struct bt_vmm *b, uint64_t pc, cs_insn **ci)
 
 /* PTE_WRITE (adaptive BT): emulate the hot guest store, handing an aligned
  * 8-byte write to the MMU's pt_update instead of faulting on the traced page. */
-struct ptw { struct bt_vmm *b; int rc; };
+struct ptw { struct bt_vmm *b; int rc; bool plain; };
 static int bt_ptw_write(struct vl_machine *m, void *ctx, uint64_t va, const void *data, size_t n)
 {
 	struct ptw *p = ctx;
 	struct bt_vmm *b = p->b;
 	const uint8_t *src = data;
 	uint64_t root = b->mmu->cr3_read(m, b->mmu_ctx);
+	/* a store the hardware (shadow) tables let through would not have
+	 * faulted: noted (the callout's caller counts such stores) */
+	struct vl_walk_req hq = { .root = m->cpu.cr3 & VL_PTE_ADDR, .fmt = VL_PT_X86, .acc = VL_ACC_W, .software = true };
+	struct vl_walk_res hr;
+	if (vl_walk(m, &hq, va, &hr) == VL_WALK_OK && (hr.perms & VL_PERM_W))
+		p->plain = true;
 	/* every aligned 8-byte entry the store touches: merged and written
 	 * through the MMU engine, as a traced write of it would have been */
 	while (n) {
@@ -842,7 +848,7 @@ static int bt_callout(struct vl_machine *m, void *ctx, uint32_t id)
 		break;
 	}
 	case BT_CO_PTE_WRITE: {
-		struct ptw p = { b, 0 };
+		struct ptw p = { b, 0, false };
 		static const struct vl_emul_ops ops = { .write = bt_ptw_write };
 		uint32_t pfec = 0;
 		m->cpu.rip = gpc;
@@ -864,6 +870,21 @@ static int bt_callout(struct vl_machine *m, void *ctx, uint32_t id)
 			bt_invalidate(b, t);
 			m->cpu.rip = gpc;   /* retranslated and re-executed by the dispatcher */
 		} else {
+			/* an instruction whose stores keep passing the hardware
+			 * tables (a copy loop that once wrote a page table) goes
+			 * back to plain translation after more of them in a row
+			 * than a page table has entries (a sweep over one table
+			 * could not make as many): a callout per ordinary store
+			 * costs more than the tracing faults it saves. Not a cost:
+			 * the architectural 512 entries per table. */
+			struct bt_hot *s = bt_hot_slot(b, gpc, false);
+			if (s && p.plain && ++s->plain > 512) {
+				s->hot = false;
+				s->banned = true;
+				bt_invalidate(b, t);
+			} else if (s && !p.plain) {
+				s->plain = 0;
+			}
 			vl_retire_emulated(m);
 			cont = true;
 		}
@@ -948,6 +969,10 @@ static int bt_callout(struct vl_machine *m, void *ctx, uint32_t id)
 		break;
 	}
 	}
+	/* a callout that ends its block (IRET, SYSRET, far transfers, ...) has
+	 * no translated code after it: the dispatcher goes on from the guest RIP */
+	if (cont && co_rip + VL_CALLOUT_LEN >= t->b.tc_va + (t->b.nexits ? t->b.exit[0].stub_off : t->b.tc_len))
+		cont = false;
 	if (cont) {
 		m->cpu.rip = co_rip + VL_CALLOUT_LEN;
 		if (m->cpu.halted && b->vcpu.held) {   /* HLT with an interrupt waiting for it */
@@ -1113,6 +1138,14 @@ static void bt_detach(struct vl_machine *m, void *ctx)
 	bt_free(b);
 }
 
+static uint64_t bt_guest_rflags(struct vl_machine *m, void *ctx)
+{
+	struct bt_vmm *b = bt_of(ctx);
+	struct vl_vcpu v = b->vcpu;
+	v.vif = vs_rd(b, BT_VS_VIF) != 0;   /* translated code keeps it in the vCPU state page */
+	return vl_vcpu_guest_rflags(&v);
+}
+
 const struct vl_engine_ops vl_engine_bt = {
 	.name = "bt",
 	.desc = "binary translation (VMware style): kernel translated at ring 1, user code direct; shadow paging",
@@ -1121,4 +1154,5 @@ const struct vl_engine_ops vl_engine_bt = {
 	.check = bt_check,
 	.attach = bt_attach,
 	.detach = bt_detach,
+	.guest_rflags = bt_guest_rflags,
 };

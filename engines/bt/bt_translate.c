@@ -164,6 +164,14 @@ static bool enc_mem(struct bt_emit *e, const uint8_t *b, int len, uint64_t pc, c
 	return true;
 }
 
+/* Is the ModRM operand the absolute [disp32] form (SIB, no base, no
+ * index)? It lies in the top or bottom 2 GiB, never in the hole. */
+static bool abs32_operand(const uint8_t *b, const struct lay *l)
+{
+	return l->sib >= 0 && (b[l->sib] & 7) == 5 && (b[l->modrm] >> 6) == 0 &&
+	       ((b[l->sib] >> 3) & 7) == 4 && !(l->rex >= 0 && (b[l->rex] & 2));
+}
+
 /* Store the confinement check's verdict path: RAX holds a linear address
  * (RAX, RCX saved). Leaves RCX = 0 when it is outside the monitor hole. */
 static void confine_tail(struct xl *x)
@@ -227,14 +235,93 @@ static void confine_reg_at(struct xl *x, unsigned reg, uint16_t goff)
 }
 static void confine_reg(struct xl *x, unsigned reg) { confine_reg_at(x, reg, x->goff); }
 
-/* Does the instruction load RSP with an arbitrary value (as opposed to
- * moving it by a bounded amount: PUSH/POP/CALL/RET, ADD/SUB/AND with an
- * immediate, LEA from RSP)? Then RSP is checked after it: the implicit
- * stack accesses that follow are not checked one by one. */
+/* A REP string instruction with DF = 1 walks down from its start register
+ * (checked by confine_reg): from above the hole it enters the hole iff
+ * element RCX-1 does, i.e. RCX - 1 > (start - BT_HOLE_END) >> sh (sh =
+ * log2 of the element size), for a start >= BT_HOLE_END. Calls out CONFINE
+ * then (before any element moves). DF = 0 needs no end check: walking up
+ * from below the hole crosses non-canonical addresses first (#GP). A start
+ * below the hole that wraps past 0 is left to the fences (README). Reads
+ * DF with PUSHFQ, so the guest's flags are saved around it. */
+static void confine_rep_down(struct xl *x, unsigned reg, unsigned sh)
+{
+	struct bt_emit *e = x->e;
+	const uint8_t sv = (1u << BT_RAX) | (1u << BT_RCX) | (1u << BT_RDX);
+	mark(x, x->goff, 0, 0, 0);
+	save(x, BT_RAX);
+	mark(x, x->goff, 1u << BT_RAX, 0, 0);
+	save(x, BT_RCX);
+	mark(x, x->goff, (1u << BT_RAX) | (1u << BT_RCX), 0, 0);
+	save(x, BT_RDX);
+	mark(x, x->goff, sv, 0, 0);
+	bt_emit_u8(e, 0x9c);                                        /* pushfq */
+	mark(x, x->goff, sv, -8, 0);
+	uint8_t c[64];
+	size_t n = 0, jz_df, jb_low, jz_cnt, jbe_in;
+	static const uint8_t head[] = {
+		0x48, 0x89, 0xca,                                   /* mov rdx, rcx     count */
+		0x31, 0xc9,                                         /* xor ecx, ecx     verdict: outside */
+		0xf6, 0x44, 0x24, 0x01, 0x04,                       /* test byte [rsp+1], 4   DF */
+		0x74, 0x00,                                         /* jz .v */
+	};
+	memcpy(c + n, head, sizeof head); n += sizeof head; jz_df = n - 1;
+	c[n++] = 0x48; c[n++] = 0x89; c[n++] = (uint8_t)(0xc0 | ((reg & 7) << 3));   /* mov rax, reg */
+	c[n++] = 0x48; c[n++] = 0xb9;                               /* mov rcx, BT_HOLE_END */
+	for (int i = 0; i < 8; i++)
+		c[n++] = (uint8_t)(BT_HOLE_END >> (8 * i));
+	static const uint8_t mid[] = {
+		0x48, 0x29, 0xc8,                                   /* sub rax, rcx     start - end of hole */
+		0xb9, 0x00, 0x00, 0x00, 0x00,                       /* mov ecx, 0       (flags kept) */
+		0x72, 0x00,                                         /* jb .v            start below it */
+	};
+	memcpy(c + n, mid, sizeof mid); n += sizeof mid; jb_low = n - 1;
+	if (sh) {
+		c[n++] = 0x48; c[n++] = 0xc1; c[n++] = 0xe8; c[n++] = (uint8_t)sh;   /* shr rax, sh */
+	}
+	static const uint8_t tail[] = {
+		0x48, 0x85, 0xd2,                                   /* test rdx, rdx */
+		0x74, 0x00,                                         /* jz .v            RCX = 0: no element */
+		0x48, 0x8d, 0x52, 0xff,                             /* lea rdx, [rdx-1] */
+		0x48, 0x39, 0xc2,                                   /* cmp rdx, rax */
+		0x76, 0x00,                                         /* jbe .v           the last element stays above */
+		0xb9, 0x01, 0x00, 0x00, 0x00,                       /* mov ecx, 1       enters the hole */
+	};
+	size_t t0 = n;
+	memcpy(c + n, tail, sizeof tail); n += sizeof tail;
+	jz_cnt = t0 + 4;
+	jbe_in = t0 + 13;
+	c[jz_df] = (uint8_t)(n - (jz_df + 1));
+	c[jb_low] = (uint8_t)(n - (jb_low + 1));
+	c[jz_cnt] = (uint8_t)(n - (jz_cnt + 1));
+	c[jbe_in] = (uint8_t)(n - (jbe_in + 1));
+	bt_emit_bytes(e, c, n);
+	bt_emit_u8(e, 0x9d);                                        /* popfq: the guest's flags */
+	mark(x, x->goff, sv, 0, 0);
+	static const uint8_t jrcxz_over[] = { 0xe3, VL_CALLOUT_LEN };
+	bt_emit_bytes(e, jrcxz_over, sizeof jrcxz_over);
+	callout(x, BT_CO_CONFINE, 0);
+	restore(x, BT_RDX);
+	mark(x, x->goff, (1u << BT_RAX) | (1u << BT_RCX), 0, 0);
+	restore(x, BT_RCX);
+	mark(x, x->goff, 1u << BT_RAX, 0, 0);
+	restore(x, BT_RAX);
+	mark(x, x->goff, 0, 0, 0);
+}
+
+/* Does the instruction move RSP without touching memory at the new RSP
+ * (load it with an arbitrary value: MOV/POP RSP/XCHG/LEAVE/CMOV/...; or
+ * step it by an amount: ADD/SUB/AND, LEA, ENTER)? Then RSP is checked
+ * after it. The implicit stack accesses that follow are not checked one by
+ * one: the moves left unchecked (PUSH/POP/CALL/RET/RET n) touch memory
+ * within 64 KiB of the previous touch, and every monitor page is fenced by
+ * far more than 64 KiB of addresses that no guest entry can map (README:
+ * "Protection"), so a walk by such steps faults before it reaches one. A
+ * step by an immediate touches nothing: a loop of `sub rsp, imm` would
+ * jump any fence, hence the check (bounded or not). */
 static bool loads_rsp(const cs_insn *ci)
 {
 	const cs_x86 *d = &ci->detail->x86;
-	if (ci->id == X86_INS_LEAVE)
+	if (ci->id == X86_INS_LEAVE || ci->id == X86_INS_ENTER)
 		return true;
 	bool rsp_dst = false;
 	for (int i = 0; i < d->op_count; i++)
@@ -246,10 +333,6 @@ static bool loads_rsp(const cs_insn *ci)
 	switch (ci->id) {
 	case X86_INS_PUSH: case X86_INS_CALL: case X86_INS_RET:
 		return false;
-	case X86_INS_ADD: case X86_INS_SUB: case X86_INS_AND:
-		return d->op_count < 2 || d->operands[1].type != X86_OP_IMM;
-	case X86_INS_LEA:
-		return d->operands[1].mem.base != X86_REG_RSP || d->operands[1].mem.index != X86_REG_INVALID;
 	default:
 		return true;
 	}
@@ -575,7 +658,21 @@ static void xl_insn(struct xl *x, const cs_insn *ci, const uint8_t *b, int len, 
 			x->ended = true;
 			return;
 		}
-		/* indirect: RAX = target (read before the push, as the CPU does) */
+		/* indirect: RAX = target (read before the push, as the CPU does);
+		 * a target loaded from memory is confined like any other load */
+		if (o->type == X86_OP_MEM && l.modrm < len && (b[l.modrm] >> 6) != 3) {
+			if (l.riprel) {
+				uint64_t ptr = next + (uint64_t)(int64_t)rd32(b + l.disp);
+				if (in_hole(ptr) || in_hole(ptr + 7)) {
+					mark(x, x->goff, 0, 0, 0);
+					callout(x, BT_CO_CONFINE, 0);
+					x->ended = true;
+					return;
+				}
+			} else if (x->env->confine && (!abs32_operand(b, &l) || l.seg)) {
+				confine_modrm(x, b, len, pc, &l);
+			}
+		}
 		mark(x, x->goff, 0, 0, 0);
 		save(x, BT_RAX);
 		mark(x, x->goff, 1u << BT_RAX, 0, 0);
@@ -757,27 +854,47 @@ static void xl_insn(struct xl *x, const cs_insn *ci, const uint8_t *b, int len, 
 				return;
 			}
 		} else if (x->env->confine) {
-			bool abs32 = l.sib >= 0 && (b[l.sib] & 7) == 5 && (b[l.modrm] >> 6) == 0 &&
-				     ((b[l.sib] >> 3) & 7) == 4 && !(l.rex >= 0 && (b[l.rex] & 2));
-			if (!abs32 || l.seg)   /* [disp32] alone lies in the top or bottom 2 GiB */
+			if (!abs32_operand(b, &l) || l.seg)   /* [disp32] alone lies in the top or bottom 2 GiB */
 				confine_modrm(x, b, len, pc, &l);
 		}
 	} else if (x->env->confine && !noaccess) {
+		bool src = false, dst = false;
+		unsigned sh = 0;
 		switch (ci->id) {
-		case X86_INS_MOVSB: case X86_INS_MOVSW: case X86_INS_MOVSD: case X86_INS_MOVSQ:
-		case X86_INS_CMPSB: case X86_INS_CMPSW: case X86_INS_CMPSD: case X86_INS_CMPSQ:
-			confine_reg(x, BT_RSI);
-			confine_reg(x, BT_RDI);
+		case X86_INS_MOVSQ: case X86_INS_CMPSQ: sh++; __attribute__((fallthrough));
+		case X86_INS_MOVSD: case X86_INS_CMPSD: sh++; __attribute__((fallthrough));
+		case X86_INS_MOVSW: case X86_INS_CMPSW: sh++; __attribute__((fallthrough));
+		case X86_INS_MOVSB: case X86_INS_CMPSB:
+			src = dst = true;
 			break;
-		case X86_INS_STOSB: case X86_INS_STOSW: case X86_INS_STOSD: case X86_INS_STOSQ:
-		case X86_INS_SCASB: case X86_INS_SCASW: case X86_INS_SCASD: case X86_INS_SCASQ:
-			confine_reg(x, BT_RDI);
+		case X86_INS_STOSQ: case X86_INS_SCASQ: sh++; __attribute__((fallthrough));
+		case X86_INS_STOSD: case X86_INS_SCASD: sh++; __attribute__((fallthrough));
+		case X86_INS_STOSW: case X86_INS_SCASW: sh++; __attribute__((fallthrough));
+		case X86_INS_STOSB: case X86_INS_SCASB:
+			dst = true;
 			break;
-		case X86_INS_LODSB: case X86_INS_LODSW: case X86_INS_LODSD: case X86_INS_LODSQ:
-			confine_reg(x, BT_RSI);
+		case X86_INS_LODSQ: sh++; __attribute__((fallthrough));
+		case X86_INS_LODSD: sh++; __attribute__((fallthrough));
+		case X86_INS_LODSW: sh++; __attribute__((fallthrough));
+		case X86_INS_LODSB:
+			src = true;
 			break;
 		default:
 			break;
+		}
+		bool rep = false;
+		for (int i = 0; i < l.npfx; i++)
+			if (b[i] == 0xf3 || b[i] == 0xf2)
+				rep = true;
+		if (src)
+			confine_reg(x, BT_RSI);
+		if (dst)
+			confine_reg(x, BT_RDI);
+		if (rep && !l.asz32) {   /* a 32-bit address never reaches the hole */
+			if (src)
+				confine_rep_down(x, BT_RSI, sh);
+			if (dst)
+				confine_rep_down(x, BT_RDI, sh);
 		}
 		uint8_t op0 = l.op < len ? b[l.op] : 0;
 		if (l.oplen == 1 && op0 >= 0xa0 && op0 <= 0xa3 && len >= l.op + 9) {   /* MOV moffs64 */

@@ -272,7 +272,7 @@ static int deliver_once(struct vl_vcpu *v, unsigned vec, enum vl_vcpu_ev kind, b
 		return rc;
 	}
 	unsigned dtype = (lo >> 40) & 0xf, ds = (lo >> 44) & 1, ddpl = (lo >> 45) & 3, dp = (lo >> 47) & 1;
-	if (!ds || !(dtype & 8) || !((lo >> 53) & 1) || ddpl > vcpl)
+	if (!ds || !(dtype & 8) || !((lo >> 53) & 1) || ((lo >> 54) & 1) || ddpl > vcpl)   /* 64-bit code: L = 1, D = 0 */
 		return vf(f, VL_GP, true, (sel & ~3u) | ext);
 	if (!dp)
 		return vf(f, VL_NP, true, (sel & ~3u) | ext);
@@ -297,11 +297,25 @@ static int deliver_once(struct vl_vcpu *v, unsigned vec, enum vl_vcpu_ev kind, b
 		frame[n++] = err;
 	frame[n++] = c->rip + (kind == VL_VCPU_SOFT ? len : 0);
 	frame[n++] = vl_vcpu_guest_sel(v, VL_CS);
-	frame[n++] = gfl & ~VL_FL_RF;
+	/* a fault pushes RFLAGS with RF set, as the hardware (machine/exception.c,
+	 * SDM Vol. 3A 17.3.1.1); traps, aborts, INT n and interrupts with RF clear */
+	const uint32_t fault_vecs = 1u << VL_DE | 1u << 5 | 1u << VL_UD | 1u << 7 | 1u << VL_TS | 1u << VL_NP |
+				    1u << VL_SS_FAULT | 1u << VL_GP | 1u << VL_PF | 1u << 16 | 1u << VL_AC | 1u << 19 | 1u << 20;
+	frame[n++] = kind == VL_VCPU_EXC && vec < 32 && (fault_vecs >> vec & 1) ? gfl | VL_FL_RF : gfl & ~VL_FL_RF;
 	frame[n++] = c->gpr[VL_RSP];
 	frame[n++] = vl_vcpu_guest_sel(v, VL_SS);
 	uint64_t nrsp = rsp - 8ull * n;
-	if ((rc = g_write(v, nrsp, frame, 8ull * n, f))) {
+	/* the frame is the CPU's own write during an event delivery: a
+	 * page-table page under it stays writable until the delivery is over
+	 * (the shadow MMU's unsync, as for a hardware delivery), there is no
+	 * instruction to emulate */
+	struct vl_vectoring vsave = m->vectoring;
+	m->vectoring = (struct vl_vectoring){ .valid = true, .vec = (uint8_t)vec,
+					      .has_err = has_err, .err = err,
+					      .type = (uint8_t)(kind == VL_VCPU_SOFT ? VL_EVT_SOFT : kind == VL_VCPU_EXC ? VL_EVT_EXC : VL_EVT_INTR) };
+	rc = g_write(v, nrsp, frame, 8ull * n, f);
+	m->vectoring = vsave;
+	if (rc) {
 		if (rc > 0 && f->vec == VL_GP)
 			*f = (struct vfault){ .vec = VL_SS_FAULT, .has_err = true, .err = ext };
 		return rc;
@@ -492,8 +506,8 @@ static int load_seg(struct vl_vcpu *v, unsigned sreg, uint16_t sel, unsigned ncp
 			return vf(f, VL_GP, true, sel & ~3u);
 		if (!p)
 			return vf(f, VL_NP, true, sel & ~3u);
-		if (!((lo >> 53) & 1))
-			return vf(f, VL_GP, true, sel & ~3u);   /* compatibility mode is not modelled */
+		if (!((lo >> 53) & 1) || ((lo >> 54) & 1))
+			return vf(f, VL_GP, true, sel & ~3u);   /* compatibility mode is not modelled; L = D = 1 is reserved (#GP, as the hardware) */
 	} else {
 		if (!s || (code && !(type & 2)) || ((!code || !(type & 4)) && (dpl < ncpl || dpl < (sel & 3u))))
 			return vf(f, VL_GP, true, sel & ~3u);
@@ -672,12 +686,18 @@ static int msr_write(struct vl_vcpu *v, uint32_t msr, uint64_t val)
 	}
 }
 
-static uint64_t maxphy_rsvd(struct vl_vcpu *v)
+/* Must-be-zero bits of a CR3 value: 63..MAXPHYADDR, as the hardware
+ * checks them (machine/exec_sys.c op_mov_to_cr) — except bit 63 with the
+ * guest's CR4.PCIDE = 1, the no-flush hint. */
+static uint64_t cr3_rsvd(struct vl_vcpu *v)
 {
 	uint32_t r[4];
 	vl_cpuid(v->m, 0x80000008u, 0, r);
 	unsigned mp = (r[0] & 0xff) ? (r[0] & 0xff) : 36;
-	return mp >= 52 ? 0 : (((1ull << 52) - 1) & ~((1ull << mp) - 1));
+	uint64_t rsvd = mp >= 64 ? 0 : ~((1ull << mp) - 1);
+	if (v->cr4 & VL_CR4_PCIDE)
+		rsvd &= ~(1ull << 63);
+	return rsvd;
 }
 
 static int cr_write(struct vl_vcpu *v, unsigned cr, uint64_t val)
@@ -696,7 +716,7 @@ static int cr_write(struct vl_vcpu *v, unsigned cr, uint64_t val)
 		v->cr2 = val;
 		return 0;
 	case 3:
-		if (val & maxphy_rsvd(v) & ~(1ull << 63))
+		if (val & cr3_rsvd(v))
 			return -1;
 		hv_cr3_write(&v->hv, val);
 		return 0;
@@ -782,6 +802,107 @@ static void set_gpr(struct vl_machine *m, unsigned r, unsigned size, uint64_t va
 	}
 }
 
+/* INS/OUTS (REP or not) at virtual CPL 0, at c->rip: the machine's
+ * emulator performs it (vl_emulate_one) with the I/O privilege of CPL 0
+ * (IOPL lent as 3 for the call: CPL 0 <= any IOPL), through the hardware
+ * root so the MMU engine fills hidden faults, at most one REP slice per
+ * call (a slice leaves RIP on the instruction, which the guest executes
+ * again: an endless REP is a guest timeout, never a VMM loop). The monitor
+ * hole is mapped in that root but not in the guest's tables: an element
+ * there is a not-present #PF, as the guest's own tables give natively;
+ * the elements before it are done first (RCX and RSI/RDI then point at
+ * it). *partial: RIP stays on the instruction (not retired yet).
+ * Returns a hook code. */
+static int sio_write(struct vl_machine *m, void *ctx, uint64_t va, const void *data, size_t n)
+{
+	uint32_t pfec = 0;
+	return vl_virt_write(m, va, data, n, VL_ACC_W, &pfec);   /* supervisor: virtual CPL 0 */
+}
+
+static int string_io(struct vl_vcpu *v, const struct vl_sens_event *ev, bool *partial)
+{
+	static const struct vl_emul_ops sio_ops = { .write = sio_write };
+	struct vl_machine *m = v->m;
+	struct vl_cpu *c = &m->cpu;
+	uint8_t ib[15];
+	struct vfault f;
+	int rc;
+	*partial = false;
+	size_t first = 4096 - (c->rip & 0xfff);
+	if ((rc = g_read(v, c->rip, ib, first < 15 ? first : 15, &f)))
+		return after(v, rc, &f);
+	bool a32 = false;
+	for (size_t i = 0; i < 15 && (ib[i] == 0x67 || ib[i] == 0x66 || ib[i] == 0xf2 || ib[i] == 0xf3 ||
+				      ib[i] == 0x2e || ib[i] == 0x36 || ib[i] == 0x3e || ib[i] == 0x26 ||
+				      ib[i] == 0x64 || ib[i] == 0x65); i++)
+		a32 |= ib[i] == 0x67;
+	uint64_t rip = c->rip, sz = ev->size;
+	uint64_t a = c->gpr[ev->write ? VL_RSI : VL_RDI];
+	uint64_t n = ev->rep ? (a32 ? (uint32_t)c->gpr[VL_RCX] : c->gpr[VL_RCX]) : 1;
+	bool down = (c->rflags & VL_FL_DF) != 0;
+	/* k = elements done before the first one in the hole (n: none) */
+	uint64_t k = n;
+	if (!a32 && n) {
+		if (a + sz > VL_MONITOR_BASE && a < VL_MONITOR_END)
+			k = 0;
+		else if (down && a >= VL_MONITOR_END && (a - VL_MONITOR_END) / sz + 1 < n)
+			k = (a - VL_MONITOR_END) / sz + 1;
+	}
+	uint64_t hole_va = down ? a - k * sz : a + k * sz;
+	if (k == 0 && n) {
+		vf(&f, VL_PF, true, ev->write ? 0 : VL_PFEC_W);
+		f.cr2 = hole_va;
+		return deliver_fault(v, &f);
+	}
+	if (k < n)
+		c->gpr[VL_RCX] = k;   /* the elements before the hole */
+	uint64_t fl = c->rflags, cr2 = c->cr2;
+	for (int tries = 0;; tries++) {
+		uint32_t pfec = 0;
+		c->rflags |= VL_FL_IOPL;
+		rc = vl_emulate_one(m, &sio_ops, v, &pfec);
+		c->rflags = (c->rflags & ~VL_FL_IOPL) | (fl & VL_FL_IOPL);
+		uint64_t va = c->cr2;
+		c->cr2 = cr2;
+		if (rc < 0 || m->state != VL_M_RUNNING) {
+			if (m->state == VL_M_RUNNING)
+				vl_machine_stop(m, VL_M_ERROR, "vcpu: string I/O at rip %#" PRIx64 ": %s", rip, m->diag);
+			return VL_HOOK_STOP;
+		}
+		if (k < n) {   /* the count the guest sees: what is left of its own */
+			uint64_t left = ev->rep ? c->gpr[VL_RCX] : 0;
+			c->gpr[VL_RCX] = (n - k) + left;
+			if (!rc && left == 0) {   /* all before the hole done: fault on it */
+				c->rip = rip;
+				vf(&f, VL_PF, true, ev->write ? 0 : VL_PFEC_W);
+				f.cr2 = hole_va;
+				return deliver_fault(v, &f);
+			}
+		}
+		if (rc == 0) {
+			*partial = c->rip == rip;
+			return VL_HOOK_DONE;
+		}
+		if (rc != VL_PF)
+			return vl_vcpu_deliver(v, (unsigned)rc, VL_VCPU_EXC, rc == VL_GP || rc == VL_SS_FAULT, 0, 0, 0);
+		if (tries >= 8) {
+			vl_machine_stop(m, VL_M_ERROR, "vcpu: the MMU engine resolved a fault at %#" PRIx64 " 8 times in a row without effect", va);
+			return VL_HOOK_STOP;
+		}
+		int h = v->mmu && v->mmu->page_fault ? v->mmu->page_fault(m, v->mmu_ctx, va, &pfec, NULL) : VL_HOOK_PASS;
+		vl_vcpu_sync(v);
+		if (h == VL_HOOK_STOP || m->state != VL_M_RUNNING)
+			return VL_HOOK_STOP;
+		if (h != VL_HOOK_DONE) {
+			vf(&f, VL_PF, true, pfec);
+			f.cr2 = va;
+			return deliver_fault(v, &f);
+		}
+		if (k < n)
+			c->gpr[VL_RCX] = c->gpr[VL_RCX] - (n - k);   /* back to the slice before the hole */
+	}
+}
+
 int vl_vcpu_emulate(struct vl_vcpu *v, const struct vl_sens_event *ev)
 {
 	struct vl_machine *m = v->m;
@@ -813,8 +934,10 @@ int vl_vcpu_emulate(struct vl_vcpu *v, const struct vl_sens_event *ev)
 	case VL_SENS_IO:
 		vmm(v, p->vmm_io);
 		if (ev->string) {
-			vl_machine_stop(m, VL_M_ERROR, "vcpu: string I/O at rip %#" PRIx64 " is not emulated", c->rip);
-			return VL_HOOK_STOP;
+			bool partial;
+			rc = string_io(v, ev, &partial);
+			v->partial = partial;
+			return rc;
 		}
 		if (ev->write)
 			vl_io_out(m, ev->port, ev->size, (uint32_t)ev->value);
@@ -1076,8 +1199,9 @@ int vl_vcpu_gp(struct vl_vcpu *v, uint32_t err, int *what)
 	}
 	if (rc == VL_HOOK_PASS)
 		return vl_vcpu_deliver(v, VL_GP, VL_VCPU_EXC, true, err, 0, 0);
-	if (rc == VL_HOOK_DONE && m->ctr->events[VL_EV_EXCEPTIONS] == exc)   /* retired (it raised no fault) */
+	if (rc == VL_HOOK_DONE && m->ctr->events[VL_EV_EXCEPTIONS] == exc && !v->partial)   /* retired (it raised no fault) */
 		retire(v);
+	v->partial = false;
 	return rc;
 emulated:
 	retire(v);

@@ -105,6 +105,7 @@ struct vl_vcpu {
 	bool no_decode;                /* vl_vcpu_emulate runs an operation the VMM was asked for
 	                                * (a pv hypercall), not a decoded instruction: no vmm.emulate */
 	uint64_t emulated;             /* instructions vl_vcpu_gp emulated (retired for the guest) */
+	bool partial;                  /* the last emulation was a REP slice: RIP stays, not retired */
 	uint64_t storm_insns;          /* deliveries since m->insns last changed: a guest */
 	uint32_t storm_n;              /* whose handlers never retire anything is a timeout */
 };

@@ -46,6 +46,12 @@ struct vl_engine_ops {
 	 * the machine. NULL for model engines. Fills the result; returns 0 when
 	 * a result (of any status) was produced, -1 with reason otherwise. */
 	int (*run_external)(const struct vl_run_spec *spec, struct vl_run_result *res, char *err, size_t errlen);
+
+	/* Optional (model engines that keep RFLAGS.IF/IOPL virtual for a
+	 * deprivileged kernel, e.g. bt): RFLAGS as the guest sees it now (the
+	 * hardware's holds the VMM's IF and IOPL). NULL: the hardware's is the
+	 * guest's. For outcome comparison (tests/fuzz) and diagnostics. */
+	uint64_t (*guest_rflags)(struct vl_machine *m, void *ctx);
 };
 
 #define VL_ATTACH_REFUSED (-2)

@@ -17,6 +17,8 @@
 #     bt.adapt_threshold times, is then retranslated (an `adaptation` in the
 #     trace) and from there on is a PTE_WRITE callout per iteration with no
 #     tracing fault in the measured region;
+#   - ... and an adapted instruction whose stores stop faulting (forkwait's
+#     copy loop) goes back to plain translation after 512 in a row;
 #   - interrupts held while the virtual IF is 0 (forkwait's timer ticks);
 #   - determinism: two runs give identical counters;
 #   - refusals: bt --mmu nested / native / direct exit 2 with one line.
@@ -112,6 +114,14 @@ if ad:
 d = run("bt", "ptemod", "p4", 100)
 check(ev(d, "tracing_faults") == 0 and ex(d, "PTE_WRITE") == 100,
       f"ptemod measured region: no tracing fault, one PTE_WRITE callout per iteration ({ev(d, 'tracing_faults')}, {ex(d, 'PTE_WRITE')})")
+
+# an adapted instruction whose stores pass the hardware tables (forkwait's
+# copy loop, which also writes a page table) goes back to plain translation
+# after more such stores in a row than a page table has entries: not a
+# PTE_WRITE callout per copied word (it was ~3700 per iteration)
+fw = run("bt", "forkwait", "p4", 100)
+check(fw["status"] == "ok" and ex(fw, "PTE_WRITE") < 100 * 100,
+      f"forkwait: PTE_WRITE callouts do not take over ordinary stores ({ex(fw, 'PTE_WRITE')} in 100 iterations)")
 
 # interrupts held by the virtual IF: the kernel runs with IF 0, so timer
 # interrupts arriving in translated kernel code wait (VL_HOOK_HOLD) and are

@@ -411,8 +411,9 @@ static void test_confine_sequence(void **st)
 	assert_int_equal(BT_CO_KIND((uint32_t)callout_at(&e, BT_TC_VA)), BT_CO_CONFINE);
 }
 
-/* RSP loaded with an arbitrary value is checked after the load; moves by a
- * bounded amount (SUB/ADD imm, LEA from RSP, PUSH/POP) are not. */
+/* RSP loaded with an arbitrary value, or moved without touching memory
+ * (SUB/ADD/AND imm, LEA, ENTER), is checked after the instruction; moves
+ * that touch the new stack top (PUSH/POP/CALL/RET) are not (the fences). */
 static void test_confine_rsp_loads(void **st)
 {
 	static const struct { uint8_t b[8]; int n; unsigned checks; } t[] = {
@@ -421,10 +422,13 @@ static void test_confine_rsp_loads(void **st)
 		{ { 0xc9 }, 1, 1 },                                /* leave */
 		{ { 0x5c }, 1, 1 },                                /* pop rsp */
 		{ { 0x48, 0x87, 0xe0 }, 3, 1 },                    /* xchg rax, rsp */
-		{ { 0x48, 0x83, 0xec, 0x28 }, 4, 0 },              /* sub rsp, 0x28 */
-		{ { 0x48, 0x8d, 0x64, 0x24, 0x08 }, 5, 0 },        /* lea rsp, [rsp+8] */
-		{ { 0x48, 0x83, 0xe4, 0xf0 }, 4, 0 },              /* and rsp, -16 */
+		{ { 0x48, 0x83, 0xec, 0x28 }, 4, 1 },              /* sub rsp, 0x28 */
+		{ { 0x48, 0x81, 0xc4, 0x00, 0x10, 0x00, 0x00 }, 7, 1 },   /* add rsp, 0x1000 */
+		{ { 0x48, 0x8d, 0x64, 0x24, 0x08 }, 5, 1 },        /* lea rsp, [rsp+8] */
+		{ { 0x48, 0x83, 0xe4, 0xf0 }, 4, 1 },              /* and rsp, -16 */
+		{ { 0xc8, 0x10, 0x00, 0x00 }, 4, 1 },              /* enter 0x10, 0 */
 		{ { 0x55 }, 1, 0 },                                /* push rbp */
+		{ { 0x5d }, 1, 0 },                                /* pop rbp */
 	};
 	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
 		uint8_t code[16];
@@ -729,6 +733,116 @@ static void test_exec_riprel_and_confine(void **st)
 	assert_int_equal(R.exc_vec, VL_PF);
 }
 
+/* A guest page mapped at the top of the hole (the guest may map the hole's
+ * slots the monitor does not own): what the gaps below would have reached. */
+#define HOLE_TOP_PA  (DATA_PA + 0x2000)
+#define ABOVE_PA     (DATA_PA + 0x3000)
+static void map_hole_top(void)
+{
+	static const uint8_t z[4096];
+	vl_phys_write(R.m, HOLE_TOP_PA, z, sizeof z);
+	vl_phys_write(R.m, ABOVE_PA, z, sizeof z);
+	map4k(&R, BT_HOLE_END - 0x1000, HOLE_TOP_PA, VL_PTE_RW);
+	map4k(&R, BT_HOLE_END, ABOVE_PA, VL_PTE_RW);
+	vl_tlb_flush_all(R.m);
+}
+static bool hole_top_clean(void)
+{
+	for (unsigned o = 0; o < 0x1000; o += 8)
+		if (vl_phys_read64(R.m, HOLE_TOP_PA + o))
+			return false;
+	return true;
+}
+
+/* Known gap (a), closed: RSP stepped by an immediate into the hole (no
+ * memory touched on the way) is caught before the push lands there. */
+static void test_exec_rsp_step_into_hole(void **st)
+{
+	struct vl_machine *m = R.m;
+	/* sub rsp, 0x20; push rax; hlt */
+	static const uint8_t code[] = { 0x48, 0x83, 0xec, 0x20, 0x50, 0xf4 };
+	map_hole_top();
+	m->cpu.gpr[VL_RSP] = BT_HOLE_END + 0x10;
+	m->cpu.gpr[VL_RAX] = 0xbad;
+	run_tc(code, sizeof code, true, 0x5000);
+	assert_int_equal(BT_CO_KIND(R.co_id), BT_CO_CONFINE);
+	assert_true(hole_top_clean());
+	const struct bt_mapent *me = bt_map_find(&blk, (uint32_t)(R.co_rip - BT_TC_VA - 0x5000));
+	assert_int_equal(me->goff, 4);   /* after the SUB: the guest state at the PUSH */
+	/* a step that stays outside runs on */
+	m->cpu.gpr[VL_RSP] = BT_HOLE_END + 0x100;
+	m->cpu.gpr[VL_RAX] = 0xbad;   /* (the VMM would have restored it from its slot) */
+	run_tc(code, sizeof code, true, 0x5000);
+	assert_int_equal(BT_CO_KIND(R.co_id), BT_CO_HLT);
+	assert_int_equal(vl_phys_read64(m, ABOVE_PA + 0xd8), 0xbad);
+	m->cpu.gpr[VL_RSP] = KSTACK;
+}
+
+/* Known gap (b), closed: the target of an indirect JMP/CALL read from
+ * memory is confined like any other load. */
+static void test_exec_indirect_target_confined(void **st)
+{
+	struct vl_machine *m = R.m;
+	static const uint8_t code[] = { 0xff, 0x27 };   /* jmp [rdi] */
+	vl_phys_write64(m, DATA_PA + 0x10, 0xffffffff80205678ull);
+	vl_phys_write64(m, R.hash_pa + 0x5678 * 16, 0);
+	m->cpu.gpr[VL_RDI] = KDATA + 0x10;
+	run_tc(code, sizeof code, true, 0x6000);
+	assert_int_equal(BT_CO_KIND(R.co_id), BT_CO_LOOKUP_MISS);
+	assert_int_equal(m->cpu.gpr[VL_RAX], 0xffffffff80205678ull);
+	/* aimed at the monitor's state: CONFINE before the load */
+	vs_wr(BT_VS_S_TGT, 0x4242);
+	m->cpu.gpr[VL_RDI] = BT_VSTATE_VA + BT_VS_S_TGT;
+	m->cpu.gpr[VL_RAX] = 0x1111;
+	run_tc(code, sizeof code, true, 0x6000);
+	assert_int_equal(BT_CO_KIND(R.co_id), BT_CO_CONFINE);
+	assert_int_equal(bt_map_find(&blk, (uint32_t)(R.co_rip - BT_TC_VA - 0x6000))->goff, 0);
+	/* RIP-relative pointer in the hole: refused at translation */
+	uint8_t rr[] = { 0xff, 0x25, 0, 0, 0, 0 };   /* jmp [rip+disp] */
+	int32_t d = -0x100;
+	memcpy(rr + 2, &d, 4);
+	struct bt_emit e;
+	static struct gcode g;
+	g = (struct gcode){ BT_HOLE_END + 0x10, rr, sizeof rr };
+	struct bt_xlate_env env = { .cs = cs, .fetch = fetch, .arg = &g, .confine = true };
+	e = (struct bt_emit){ .buf = tcbuf, .va = BT_TC_VA, .cap = sizeof tcbuf };
+	assert_int_equal(bt_translate(&env, BT_HOLE_END + 0x10, &e, &blk), BT_XL_OK);
+	assert_int_equal(BT_CO_KIND((uint32_t)callout_at(&e, BT_TC_VA)), BT_CO_CONFINE);
+}
+
+/* Known gap (c), closed: REP STOS running down (DF = 1) from above the hole
+ * into it is refused before the first element; one that stays above runs. */
+static void test_exec_rep_down_into_hole(void **st)
+{
+	struct vl_machine *m = R.m;
+	/* std; rep stosq; cld; hlt */
+	static const uint8_t code[] = { 0xfd, 0xf3, 0x48, 0xab, 0xfc, 0xf4 };
+	map_hole_top();
+	m->cpu.gpr[VL_RAX] = 0x5a5a;
+	m->cpu.gpr[VL_RDI] = BT_HOLE_END + 0x10;
+	m->cpu.gpr[VL_RCX] = 4;   /* +0x10, +8, +0, -8: the last one in the hole */
+	m->cpu.rflags |= VL_FL_ZF;
+	run_tc(code, sizeof code, true, 0x7000);
+	assert_int_equal(BT_CO_KIND(R.co_id), BT_CO_CONFINE);
+	assert_true(hole_top_clean());
+	const struct bt_mapent *me = bt_map_find(&blk, (uint32_t)(R.co_rip - BT_TC_VA - 0x7000));
+	assert_int_equal(me->goff, 1);             /* the REP STOSQ, RAX/RCX/RDX in their slots */
+	assert_int_equal(me->saved, 7);
+	assert_int_equal(vs_rd(BT_VS_SLOT + 8 * 1), 4);
+	assert_true(m->cpu.rflags & VL_FL_DF);     /* the guest's flags kept */
+	assert_true(m->cpu.rflags & VL_FL_ZF);
+	/* three elements stay above: executed */
+	m->cpu.gpr[VL_RAX] = 0x5a5a;   /* (the VMM restores RAX/RCX/RDX from their slots) */
+	m->cpu.gpr[VL_RCX] = 3;
+	m->cpu.gpr[VL_RDI] = BT_HOLE_END + 0x10;
+	run_tc(code, sizeof code, true, 0x7000);
+	assert_int_equal(BT_CO_KIND(R.co_id), BT_CO_HLT);
+	assert_int_equal(vl_phys_read64(m, ABOVE_PA), 0x5a5a);
+	assert_int_equal(m->cpu.gpr[VL_RCX], 0);
+	assert_true(hole_top_clean());
+	assert_false(m->cpu.rflags & VL_FL_DF);
+}
+
 /* Callout gating: the escape bytes outside the TC (here: guest kernel
  * memory, at the same CPL) are #UD, never a VMM entry. */
 static void test_exec_forged_callout_ud(void **st)
@@ -777,6 +891,9 @@ int main(void)
 		cmocka_unit_test(test_exec_ret_lookup),
 		cmocka_unit_test(test_exec_ret_fault_map),
 		cmocka_unit_test(test_exec_riprel_and_confine),
+		cmocka_unit_test(test_exec_rsp_step_into_hole),
+		cmocka_unit_test(test_exec_indirect_target_confined),
+		cmocka_unit_test(test_exec_rep_down_into_hole),
 		cmocka_unit_test(test_exec_forged_callout_ud),
 	};
 	int rc = cmocka_run_group_tests_name("bt translator", xl, grp_setup, grp_teardown);

@@ -198,7 +198,7 @@ static void test_frame_from_user(void **state)
 	assert_int_equal(rd(&r, f), 6);
 	assert_int_equal(rd(&r, f + 8), 0x400123);
 	assert_int_equal(rd(&r, f + 16), 0x23);
-	assert_int_equal(rd(&r, f + 24), 0x202 | VL_FL_CF);
+	assert_int_equal(rd(&r, f + 24), 0x202 | VL_FL_CF | VL_FL_RF);   /* a fault: RF set, as the hardware pushes it */
 	assert_int_equal(rd(&r, f + 32), 0x5008);
 	assert_int_equal(rd(&r, f + 40), 0x1b);
 	assert_int_equal(r.v->cr2, 0xdead000);             /* virtual CR2 */
@@ -216,7 +216,7 @@ static void test_frame_from_user(void **state)
 	assert_int_equal(c->cpl, 3);
 	assert_int_equal(c->rip, 0x400123);
 	assert_int_equal(c->seg[VL_CS].sel, 0x23);
-	assert_int_equal(c->rflags, 0x202 | VL_FL_CF);
+	assert_int_equal(c->rflags, 0x202 | VL_FL_CF | VL_FL_RF);   /* IRETQ loads RF from the image */
 	rig_down(&r);
 }
 

@@ -134,7 +134,7 @@ static void one_case(const uint8_t *in, size_t n, const char *name)
 			continue;
 		char why[256];
 		rows[i].diffed++;
-		if (!vl_grun_same(&out[nat], &out[i], why, sizeof why)) {
+		if (!vl_grun_same(&out[nat], &out[i], vl_grun_counts_guest_insns(&cfgs[i]), why, sizeof why)) {
 			rows[i].divergences++;
 			note("DIVERGENCE", name, cfgs[i].name, why);
 		}

@@ -58,7 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (cfgs[j].prof == cfgs[i].prof && !strcmp(cfgs[j].eng->name, "native"))
 				nat = j;
 		char why[256];
-		if (nat >= 0 && nat != i && vl_grun_equivalent(&cfgs[i]) && !vl_grun_same(&out[nat], &out[i], why, sizeof why)) {
+		if (nat >= 0 && nat != i && vl_grun_equivalent(&cfgs[i]) && !vl_grun_same(&out[nat], &out[i], vl_grun_counts_guest_insns(&cfgs[i]), why, sizeof why)) {
 			fprintf(stderr, "fuzz_target: %s diverges from %s: %s (%s)\n", cfgs[i].name, cfgs[nat].name, why,
 				fc.desc);
 			abort();

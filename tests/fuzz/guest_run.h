@@ -65,14 +65,29 @@ int vl_grun(const struct vl_grun_cfg *c, const uint8_t *img, size_t len, uint64_
 /* Is the configuration meant to behave exactly as native? False for
  * engines that diverge by design (DESIGN.md: trap, classic
  * trap-and-emulate, "fails on x86 by design": sensitive-but-unprivileged
- * instructions misbehave), and bt and pv until their open gaps close
+ * instructions misbehave), and pv until its open gaps close
  * (see guest_run.c). They are still run, for crashes and stops; the
  * differential oracle leaves them out. */
 bool vl_grun_equivalent(const struct vl_grun_cfg *c);
+/* Does the configuration's retired-instruction count (m->insns: the
+ * --max-instructions budget, guest_instructions) count the guest's own
+ * instructions, as native does? False for bt: it counts the translated
+ * code the machine executes (DESIGN.md), several instructions per guest
+ * instruction. vl_grun_start gives such a configuration VL_GRUN_BT_BUDGET
+ * times the budget, so it is not stopped before native would be; the
+ * oracle then compares its outcome without the count, and not at all when
+ * native itself ran out of budget (where bt stops is not where native
+ * does). */
+bool vl_grun_counts_guest_insns(const struct vl_grun_cfg *c);
+#define VL_GRUN_BT_BUDGET 64
 
-/* Are two outcomes the same for the guest (state, exit code, registers,
- * RAM, console)? Writes the first difference into why. */
-bool vl_grun_same(const struct vl_grun_out *a, const struct vl_grun_out *b, char *why, size_t whylen);
+/* Are two outcomes the same for the guest (state, exit code, retired
+ * instructions, registers, RAM, console)? Writes the first difference into
+ * why. a is the reference (native). insns = false (b's configuration does
+ * not count guest instructions, vl_grun_counts_guest_insns): the count is
+ * not compared, and a reference that ran out of its instruction budget
+ * (timeout) compares equal to anything but a VMM stop. */
+bool vl_grun_same(const struct vl_grun_out *a, const struct vl_grun_out *b, bool insns, char *why, size_t whylen);
 
 const char *vl_grun_state_name(enum vl_mstate st);
 #endif

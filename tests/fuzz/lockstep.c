@@ -99,7 +99,7 @@ static int lockstep(const struct vl_grun_cfg *ca, const struct vl_grun_cfg *cb, 
 		struct vl_grun_out oa, ob;
 		vl_grun_outcome(&a, &oa);
 		vl_grun_outcome(&b, &ob);
-		if (!vl_grun_same(&oa, &ob, why, sizeof why)) {
+		if (!vl_grun_same(&oa, &ob, true, why, sizeof why)) {
 			printf("%s vs %s: same instruction stream, but at the end: %s\n", ca->name, cb->name, why);
 			rc = 1;
 		} else {
