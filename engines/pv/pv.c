@@ -600,6 +600,20 @@ static int pv_verdict(struct vl_machine *m, void *ctx, char *why, size_t whylen)
 	return 0;
 }
 
+/* The guest's view of RFLAGS (the fuzz oracle and reports read it): IF is
+ * the virtual one — the shared page's event mask once the kernel switched,
+ * else the runtime's virtual IF. */
+static uint64_t pv_guest_rflags(struct vl_machine *m, void *ctx)
+{
+	(void)m;
+	struct pv_vmm *p = ctx;
+	struct vl_vcpu v = p->vcpu;
+	const uint8_t *s = pv_shared(p);
+	if (s && vl_vcpu_cpl(&v) == 0)
+		v.vif = !s[VL_PVS_MASK];
+	return vl_vcpu_guest_rflags(&v);
+}
+
 const struct vl_engine_ops vl_engine_pv = {
 	.name = "pv",
 	.desc = "paravirtualization: ring-1 kernel with hypercall pv-ops (transparent: the same image as native)",
@@ -609,4 +623,5 @@ const struct vl_engine_ops vl_engine_pv = {
 	.attach = pv_attach,
 	.detach = pv_detach,
 	.verdict = pv_verdict,
+	.guest_rflags = pv_guest_rflags,
 };

@@ -457,6 +457,7 @@ static void dp_cr3_write(struct vl_machine *m, void *ctx, uint64_t val)
 	struct dp *d = ctx;
 	uint64_t f;
 	vl_charge(m, VL_CAT_VMM, m->prof->mmu_direct_ext);
+	val &= ~(1ull << 63);   /* the no-flush hint (CR4.PCIDE = 1; the runtime refused it otherwise): not stored */
 	if (d->boot) {
 		uint64_t old = d->guest_cr3;
 		d->guest_cr3 = val;
