@@ -49,6 +49,7 @@ static const char bench_usage[] =
 	"                    calibrated to it\n"
 	"  --quick           --reps 3 --target 0.1 (for tests: a rough figure)\n"
 	"  --iterations N    n2 = N and n1 = N/10 for every system and workload, no calibration\n"
+	"                    (N is the same for every workload: name the workloads, forkwait is slow)\n"
 	"  --engine E, --mmu M, --profile P  the model configuration (default native, zen4)\n"
 	"  --no-qemu         model only\n"
 	"  --format F        table (default) or json (`mips` = model MIPS on compute, per workload\n"

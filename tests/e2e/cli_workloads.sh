@@ -16,6 +16,6 @@ done
 out=$("$V" run --engine native --workload compute --image "$G" --max-instructions 10000 --no-db --format json 2>/dev/null)
 rc=$?
 [ $rc -eq 1 ] && echo "$out" | grep -q '"status":"timeout"' || { echo "FAIL: timeout run gave status $rc: $out" | head -c 300; fail=1; }
-out=$("$V" bench --iterations 20000 --no-qemu --format json) || { echo "FAIL: bench"; fail=1; }
+out=$("$V" bench --iterations 20000 --workloads compute --no-qemu --format json) || { echo "FAIL: bench"; fail=1; }
 echo "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["mips"] > 0; print("bench mips", d["mips"])' || fail=1
 exit $fail
