@@ -50,8 +50,8 @@ void mm_init(u64 ram)
 	 * the identity mapping of the low half. */
 	kernel_pml4_pa = (u64)boot_pml4;
 	u64 *pml4 = DM(kernel_pml4_pa);
-	pv_ops.set_pte(&pml4[0], 0);
-	pv_ops.write_cr3(kernel_pml4_pa);
+	pvop_set_pte(&pml4[0], 0);
+	pvop_write_cr3(kernel_pml4_pa);
 	u64 start = (PA(_kend) + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
 	/* Pages are taken from [start, ram) in order and only freed pages are
 	 * linked: RAM nobody allocates is never touched. */
@@ -73,7 +73,7 @@ u64 *pt_walk(u64 pml4_pa, u64 va, int create)
 			if (!create) return NULL;
 			u64 pa = page_alloc();
 			if (!pa) return NULL;
-			pv_ops.set_pte(e, pa | fl);
+			pvop_set_pte(e, pa | fl);
 		}
 		if (*e & PTE_PS) return NULL;
 		t = DM(*e & PTE_ADDR);
@@ -85,7 +85,7 @@ int mm_map(u64 pml4_pa, u64 va, u64 pa, u64 flags)
 {
 	u64 *pte = pt_walk(pml4_pa, va, 1);
 	if (!pte) return -1;
-	pv_ops.set_pte(pte, pa | flags);
+	pvop_set_pte(pte, pa | flags);
 	return 0;
 }
 
@@ -95,7 +95,7 @@ u64 mm_new_space(void)
 	u64 pa = page_alloc();
 	if (!pa) return 0;
 	u64 *n = DM(pa), *k = DM(kernel_pml4_pa);
-	for (int i = 256; i < 512; i++) if (k[i]) pv_ops.set_pte(&n[i], k[i]);
+	for (int i = 256; i < 512; i++) if (k[i]) pvop_set_pte(&n[i], k[i]);
 	return pa;
 }
 
@@ -107,14 +107,14 @@ static int fork_level(u64 *src, u64 *dst, int lvl)
 		u64 e = src[i];
 		if (!(e & PTE_P)) continue;
 		if (lvl == 0) {
-			if (e & (PTE_W | PTE_COW)) { e = (e & ~PTE_W) | PTE_COW; pv_ops.set_pte(&src[i], e); }
+			if (e & (PTE_W | PTE_COW)) { e = (e & ~PTE_W) | PTE_COW; pvop_set_pte(&src[i], e); }
 			page_ref(e & PTE_ADDR);
-			pv_ops.set_pte(&dst[i], e);
+			pvop_set_pte(&dst[i], e);
 			continue;
 		}
 		u64 pa = page_alloc();
 		if (!pa) return -1;
-		pv_ops.set_pte(&dst[i], pa | (e & 0xfff));
+		pvop_set_pte(&dst[i], pa | (e & 0xfff));
 		if (fork_level(DM(e & PTE_ADDR), DM(pa), lvl - 1)) return -1;
 	}
 	return 0;
@@ -130,10 +130,10 @@ u64 mm_fork_space(u64 parent)
 		if (!(e & PTE_P)) continue;
 		u64 pa = page_alloc();
 		if (!pa) { mm_free_space(child); return 0; }
-		pv_ops.set_pte(&d[i], pa | (e & 0xfff));
+		pvop_set_pte(&d[i], pa | (e & 0xfff));
 		if (fork_level(DM(e & PTE_ADDR), DM(pa), 2)) { mm_free_space(child); return 0; }
 	}
-	pv_ops.write_cr3(pv_ops.read_cr3());   /* parent's PTEs lost W */
+	pvop_write_cr3(pvop_read_cr3());   /* parent's PTEs lost W */
 	return child;
 }
 
@@ -144,7 +144,7 @@ static void free_level(u64 *t, int lvl)
 		if (!(e & PTE_P)) continue;
 		if (lvl) free_level(DM(e & PTE_ADDR), lvl - 1);
 		page_unref(e & PTE_ADDR);
-		pv_ops.set_pte(&t[i], 0);
+		pvop_set_pte(&t[i], 0);
 	}
 }
 
@@ -157,7 +157,7 @@ void mm_free_space(u64 pml4_pa)
 		if (!(e & PTE_P)) continue;
 		free_level(DM(e & PTE_ADDR), 2);
 		page_unref(e & PTE_ADDR);
-		pv_ops.set_pte(&t[i], 0);
+		pvop_set_pte(&t[i], 0);
 	}
 	page_unref(pml4_pa);
 }

@@ -18,8 +18,8 @@ static void switch_to(struct proc *next)
 	struct proc *prev = current;
 	current = next;
 	kstack_top = stack_top(next);
-	pv_ops.kernel_rsp0(kstack_top);
-	pv_ops.write_cr3(next->pml4);
+	pvop_kernel_rsp0(kstack_top);
+	pvop_write_cr3(next->pml4);
 	vl_switch(&prev->ksp, next->ksp);
 }
 
@@ -65,15 +65,15 @@ int handle_user_fault(u64 va, int write)
 		if (!write || !(e & PTE_COW)) return -1;
 		u64 pa = e & PTE_ADDR;
 		if (page_refcount(pa) == 1) {
-			pv_ops.set_pte(pte, (e | PTE_W) & ~PTE_COW);
+			pvop_set_pte(pte, (e | PTE_W) & ~PTE_COW);
 		} else {
 			u64 npa = page_alloc();
 			if (!npa) return -1;
 			memcpy(DM(npa), DM(pa), PAGE_SIZE);
-			pv_ops.set_pte(pte, npa | ((e | PTE_W) & ~PTE_COW & 0xfff));
+			pvop_set_pte(pte, npa | ((e | PTE_W) & ~PTE_COW & 0xfff));
 			page_unref(pa);
 		}
-		pv_ops.invlpg(page);
+		pvop_invlpg(page);
 		return 0;
 	}
 	if (!vma_find(current, va)) return -1;
@@ -126,7 +126,7 @@ static int elf_load(struct proc *p, const u8 *img, size_t len, u64 *entry)
 				pa = page_alloc();
 				if (!pa) return -1;
 			}
-			pv_ops.set_pte(pte, pa | PTE_P | PTE_U | ((fl & 2) ? PTE_W : 0) | (*pte & PTE_W));
+			pvop_set_pte(pte, pa | PTE_P | PTE_U | ((fl & 2) ? PTE_W : 0) | (*pte & PTE_W));
 			for (u64 b = 0; b < PAGE_SIZE; b++) {
 				u64 a = pg + b;
 				if (a >= va && a < va + fsz) ((u8 *)DM(pa))[b] = img[off + (a - va)];
@@ -190,7 +190,7 @@ void proc_start_first(void)
 void proc_exit(long status)
 {
 	struct proc *p = current;
-	pv_ops.write_cr3(kernel_pml4_pa);
+	pvop_write_cr3(kernel_pml4_pa);
 	mm_free_space(p->pml4);
 	p->pml4 = kernel_pml4_pa;
 	p->exit_status = status;
@@ -265,7 +265,7 @@ static long sys_write(u64 fd, u64 buf, u64 len)
 		u8 *c = user_ptr(buf + i, 0);
 		if (!c) return -VL_EFAULT;
 		chunk[n++] = (char)*c;
-		if (n == sizeof chunk - 1 || i + 1 == len) { chunk[n] = 0; for (size_t k = 0; k < n; k++) pv_ops.outb(VL_PORT_DEBUGCON, (u8)chunk[k]); n = 0; }
+		if (n == sizeof chunk - 1 || i + 1 == len) { chunk[n] = 0; for (size_t k = 0; k < n; k++) pvop_outb(VL_PORT_DEBUGCON, (u8)chunk[k]); n = 0; }
 	}
 	return (long)len;
 }
@@ -304,8 +304,8 @@ static long sys_munmap(u64 addr, u64 len)
 		u64 *pte = pt_walk(current->pml4, va, 0);
 		if (!pte || !(*pte & PTE_P)) continue;
 		u64 pa = *pte & PTE_ADDR;
-		pv_ops.set_pte(pte, 0);
-		pv_ops.invlpg(va);
+		pvop_set_pte(pte, 0);
+		pvop_invlpg(va);
 		page_unref(pa);
 	}
 	return 0;
