@@ -48,7 +48,32 @@ int vl_cpu_priv_init(struct vl_machine *m)
 		return -1;
 	}
 	m->priv->cpu.dcache = dc;
+	const char *core = getenv("VIRTLAB_CORE");
+	m->priv->cpu.core_ref = core && !strcmp(core, "ref");
 	return 0;
+}
+
+static void dcache_drop_all(struct vl_dcache *dc)
+{
+	for (uint64_t f = 0; f < dc->nframes; f++)
+		if (dc->pages[f])
+			dc->pages[f]->gen++;
+}
+
+void vl_cpu_set_core(struct vl_machine *m, bool ref)
+{
+	struct vl_cpu_priv *p = &m->priv->cpu;
+	if (p->core_ref == ref)
+		return;
+	p->core_ref = ref;
+	if (p->dcache)
+		dcache_drop_all(p->dcache);   /* cached slots hold the other core's handlers */
+	p->fc_vpage = ~0ull;
+}
+
+bool vl_cpu_core_ref(const struct vl_machine *m)
+{
+	return m->priv->cpu.core_ref;
 }
 
 void vl_cpu_priv_free(struct vl_machine *m)
@@ -367,10 +392,7 @@ static bool cpu_events(struct vl_machine *m)
 						(unsigned long long)m->cpu.rip);
 				return true;
 			}
-			struct vl_dcache *dc = p->dcache;   /* the same bytes decode differently now */
-			for (uint64_t f = 0; f < dc->nframes; f++)
-				if (dc->pages[f])
-					dc->pages[f]->gen++;
+			dcache_drop_all(p->dcache);   /* the same bytes decode differently now */
 			p->dmode = (uint8_t)mode;
 		}
 		return false;
@@ -434,6 +456,8 @@ static const struct vl_insn *cpu_decode(struct vl_machine *m, uint64_t pa, struc
 	struct vl_insn *e = &dp->ins[off];
 	*e = *tmp;
 	e->gen = dp->gen;
+	if (!p->core_ref)
+		e->fn = cpu_fast_fn(e);
 	return e;
 }
 

@@ -350,6 +350,10 @@ static inline unsigned cpu_dmode(const struct vl_machine *m)
 	return VL_DMODE_16;
 }
 
+/* Fast core (exec_fast.c): the specialised handler for decoded instruction
+ * e, or e->fn when its form has none. Identical semantics. */
+vl_exec_fn cpu_fast_fn(const struct vl_insn *e);
+
 /* Paging-mode changes */
 void cpu_paging_changed(struct vl_machine *m);
 

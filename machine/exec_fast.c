@@ -1,0 +1,207 @@
+/* exec_fast.c — specialised handlers for the fast core (cpu.c).
+ *
+ * When the fast core fills a decode-cache slot, cpu_fast_fn() may replace
+ * the instruction's generic handler (exec_int.c) by one specialised for its
+ * form: operand size 4 or 8 fixed, register operands known, the memory size
+ * a constant. Each specialised handler does exactly what the generic one
+ * does for that form — same reads, same writes in the same order, same lazy
+ * flags record, same faults — only without the run-time switches on size
+ * and form. The reference core (VIRTLAB_CORE=ref) never uses them;
+ * tests/engines/test_core_ref.c runs every workload both ways and requires
+ * bit-identical counters and state.
+ */
+#include "cpu.h"
+
+#define FI static inline __attribute__((always_inline))
+
+FI int fnext(struct vl_machine *m, const struct vl_insn *i)
+{
+	m->cpu.rip += i->len;
+	return VL_X_OK;
+}
+
+FI uint64_t tr(uint64_t v, unsigned sz) { return sz == 8 ? v : (uint32_t)v; }
+
+/* ---- moves --------------------------------------------------------------- */
+#define MOVS(SZ)                                                                         \
+	static int f_mov_eg_rr##SZ(struct vl_machine *m, const struct vl_insn *i)        \
+	{                                                                                \
+		m->cpu.gpr[i->rm] = tr(m->cpu.gpr[i->reg], SZ);                          \
+		return fnext(m, i);                                                      \
+	}                                                                                \
+	static int f_mov_ge_rr##SZ(struct vl_machine *m, const struct vl_insn *i)        \
+	{                                                                                \
+		m->cpu.gpr[i->reg] = tr(m->cpu.gpr[i->rm], SZ);                          \
+		return fnext(m, i);                                                      \
+	}                                                                                \
+	static int f_mov_ld##SZ(struct vl_machine *m, const struct vl_insn *i)           \
+	{                                                                                \
+		uint64_t v;                                                              \
+		if (mem_rd(m, cpu_ea(m, i), SZ, &v, cpu_uacc(m)))                        \
+			return VL_X_FAULT;                                               \
+		m->cpu.gpr[i->reg] = v;                                                  \
+		return fnext(m, i);                                                      \
+	}                                                                                \
+	static int f_mov_st##SZ(struct vl_machine *m, const struct vl_insn *i)           \
+	{                                                                                \
+		int rc = mem_wr(m, cpu_ea(m, i), SZ, tr(m->cpu.gpr[i->reg], SZ), cpu_uacc(m)); \
+		return rc ? rc : fnext(m, i);                                            \
+	}                                                                                \
+	static int f_lea##SZ(struct vl_machine *m, const struct vl_insn *i)              \
+	{                                                                                \
+		m->cpu.gpr[i->reg] = tr(cpu_eff(m, i), SZ);                              \
+		return fnext(m, i);                                                      \
+	}
+MOVS(8)
+MOVS(4)
+
+/* ---- ALU (exec_int.c alu() for ADD SUB AND OR XOR CMP TEST) ---------------
+ * Forms (decode.c imm2): 0 r/m,reg  1 reg,r/m  2 r/m,imm  3 rAX,imm; only
+ * register r/m operands (mod == 3) are specialised. */
+enum { FK_ADD, FK_SUB, FK_AND, FK_OR, FK_XOR, FK_CMP, FK_TEST };
+
+FI int falu(struct vl_machine *m, const struct vl_insn *i, int k, int form, unsigned sz)
+{
+	uint64_t *g = m->cpu.gpr;
+	unsigned d;
+	uint64_t a, b, r;
+	switch (form) {
+	case 0: d = i->rm; a = tr(g[d], sz); b = tr(g[i->reg], sz); break;
+	case 1: d = i->reg; a = tr(g[d], sz); b = tr(g[i->rm], sz); break;
+	case 2: d = i->rm; a = tr(g[d], sz); b = tr(i->imm, sz); break;
+	default: d = VL_RAX; a = tr(g[d], sz); b = tr(i->imm, sz); break;
+	}
+	unsigned lf;
+	switch (k) {
+	case FK_ADD: r = a + b; lf = LF_ADD; break;
+	case FK_SUB: case FK_CMP: r = a - b; lf = LF_SUB; break;
+	case FK_OR: r = a | b; lf = LF_LOGIC; break;
+	case FK_AND: case FK_TEST: r = a & b; lf = LF_LOGIC; break;
+	default: r = a ^ b; lf = LF_LOGIC; break;
+	}
+	r = tr(r, sz);
+	if (k != FK_CMP && k != FK_TEST)
+		g[d] = r;
+	lf_set(m, lf, sz, a, b, r);
+	return fnext(m, i);
+}
+
+#define ALU1(K, F, SZ)                                                                 \
+	static int f_alu_##K##_##F##_##SZ(struct vl_machine *m, const struct vl_insn *i) \
+	{                                                                              \
+		return falu(m, i, K, F, SZ);                                           \
+	}
+#define ALU_FORMS(K, SZ) ALU1(K, 0, SZ) ALU1(K, 1, SZ) ALU1(K, 2, SZ) ALU1(K, 3, SZ)
+#define ALU_KINDS(SZ)                                                                  \
+	ALU_FORMS(FK_ADD, SZ) ALU_FORMS(FK_SUB, SZ) ALU_FORMS(FK_AND, SZ) ALU_FORMS(FK_OR, SZ) \
+	ALU_FORMS(FK_XOR, SZ) ALU_FORMS(FK_CMP, SZ) ALU_FORMS(FK_TEST, SZ)
+ALU_KINDS(8)
+ALU_KINDS(4)
+
+#define ALU_ROW(K, SZ) { f_alu_##K##_0_##SZ, f_alu_##K##_1_##SZ, f_alu_##K##_2_##SZ, f_alu_##K##_3_##SZ }
+static const vl_exec_fn alu_tab[2][7][4] = {
+	{ ALU_ROW(FK_ADD, 8), ALU_ROW(FK_SUB, 8), ALU_ROW(FK_AND, 8), ALU_ROW(FK_OR, 8), ALU_ROW(FK_XOR, 8),
+	  ALU_ROW(FK_CMP, 8), ALU_ROW(FK_TEST, 8) },
+	{ ALU_ROW(FK_ADD, 4), ALU_ROW(FK_SUB, 4), ALU_ROW(FK_AND, 4), ALU_ROW(FK_OR, 4), ALU_ROW(FK_XOR, 4),
+	  ALU_ROW(FK_CMP, 4), ALU_ROW(FK_TEST, 4) },
+};
+
+/* ---- shifts by an immediate or 1 on a register (exec_int.c op_shift) ------- */
+enum { FS_SHL, FS_SHR, FS_SAR };
+FI int fshift(struct vl_machine *m, const struct vl_insn *i, int k, unsigned sz)
+{
+	unsigned bits = 8 * sz;
+	unsigned cnt = i->imm2 == 1 ? 1 : (unsigned)i->imm;
+	uint64_t *g = &m->cpu.gpr[i->rm];
+	uint64_t a = tr(*g, sz), r;
+	cnt &= sz == 8 ? 63 : 31;
+	if (!cnt) {
+		if (sz == 4)
+			*g = a;   /* a 32-bit register destination is still written (zero-extended) */
+		return fnext(m, i);
+	}
+	unsigned lf;
+	if (k == FS_SHL) {
+		r = tr(a << cnt, sz);   /* cnt < bits: the count is masked to 31 / 63 */
+		lf = LF_SHL;
+	} else if (k == FS_SHR) {
+		r = a >> cnt;
+		lf = LF_SHR;
+	} else {
+		r = tr((uint64_t)(sx(a, sz) >> cnt), sz);
+		lf = LF_SAR;
+	}
+	(void)bits;
+	*g = r;
+	lf_set(m, lf, sz, a, cnt, r);
+	return fnext(m, i);
+}
+#define SHIFT1(K, SZ)                                                                  \
+	static int f_shift_##K##_##SZ(struct vl_machine *m, const struct vl_insn *i)   \
+	{                                                                              \
+		return fshift(m, i, K, SZ);                                            \
+	}
+SHIFT1(FS_SHL, 8) SHIFT1(FS_SHR, 8) SHIFT1(FS_SAR, 8)
+SHIFT1(FS_SHL, 4) SHIFT1(FS_SHR, 4) SHIFT1(FS_SAR, 4)
+
+/* ---- stack (exec_int.c op_push_r / op_pop_r, 64-bit) ---------------------- */
+static int f_push_r8(struct vl_machine *m, const struct vl_insn *i)
+{
+	int rc = push(m, 8, m->cpu.gpr[i->reg]);
+	return rc ? rc : fnext(m, i);
+}
+static int f_pop_r8(struct vl_machine *m, const struct vl_insn *i)
+{
+	uint64_t v;
+	int rc = pop_peek(m, 8, 0, &v);
+	if (rc)
+		return rc;
+	m->cpu.gpr[VL_RSP] += 8;
+	m->cpu.gpr[i->reg] = v;   /* POP RSP: the popped value wins */
+	return fnext(m, i);
+}
+
+/* The handler the fast core runs for decoded instruction e. */
+vl_exec_fn cpu_fast_fn(const struct vl_insn *e)
+{
+	unsigned sz = e->osz;
+	if (sz != 8 && sz != 4)
+		return e->fn;
+	int s = sz == 8 ? 0 : 1;
+	switch (e->op) {
+	case VL_OP_MOV_EG:
+		if (e->mod == 3)
+			return sz == 8 ? f_mov_eg_rr8 : f_mov_eg_rr4;
+		return sz == 8 ? f_mov_st8 : f_mov_st4;
+	case VL_OP_MOV_GE:
+		if (e->mod == 3)
+			return sz == 8 ? f_mov_ge_rr8 : f_mov_ge_rr4;
+		return sz == 8 ? f_mov_ld8 : f_mov_ld4;
+	case VL_OP_LEA:
+		return sz == 8 ? f_lea8 : f_lea4;
+	case VL_OP_ADD: case VL_OP_SUB: case VL_OP_AND: case VL_OP_OR:
+	case VL_OP_XOR: case VL_OP_CMP: case VL_OP_TEST: {
+		if (e->lock || e->imm2 > 3)
+			return e->fn;
+		if (e->imm2 < 3 && e->mod != 3)
+			return e->fn;
+		int k = e->op == VL_OP_ADD ? FK_ADD : e->op == VL_OP_SUB ? FK_SUB : e->op == VL_OP_AND ? FK_AND
+		      : e->op == VL_OP_OR ? FK_OR : e->op == VL_OP_XOR ? FK_XOR : e->op == VL_OP_CMP ? FK_CMP : FK_TEST;
+		return alu_tab[s][k][e->imm2];
+	}
+	case VL_OP_SHL: case VL_OP_SHR: case VL_OP_SAR:
+		if (e->mod != 3 || e->imm2 == 2)
+			return e->fn;
+		if (e->op == VL_OP_SHL)
+			return sz == 8 ? f_shift_FS_SHL_8 : f_shift_FS_SHL_4;
+		if (e->op == VL_OP_SHR)
+			return sz == 8 ? f_shift_FS_SHR_8 : f_shift_FS_SHR_4;
+		return sz == 8 ? f_shift_FS_SAR_8 : f_shift_FS_SAR_4;
+	case VL_OP_PUSH_R:
+		return sz == 8 ? f_push_r8 : e->fn;
+	case VL_OP_POP_R:
+		return sz == 8 ? f_pop_r8 : e->fn;
+	default:
+		return e->fn;
+	}
+}
