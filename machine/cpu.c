@@ -457,7 +457,7 @@ static const struct vl_insn *cpu_decode(struct vl_machine *m, uint64_t pa, struc
 	*e = *tmp;
 	e->gen = dp->gen;
 	if (!p->core_ref)
-		e->fn = cpu_fast_fn(e);
+		e->fn = cpu_fast_fn(e, &e->chain);
 	return e;
 }
 
@@ -552,17 +552,103 @@ static inline void cpu_exec_one(struct vl_machine *m, uint64_t insn_limit)
 	}
 }
 
+/* The fast core's chain: after an instruction, while nothing is due (no
+ * event, the TSC before the next device deadline, the machine running, no
+ * interrupt shadow), run the next cached instructions of the same page
+ * without going back through the event check. Instructions marked
+ * vl_insn.chain (registers, RIP and lazy flags only: exec_fast.c) retire
+ * with their counts kept in locals — ITLB hits, guest instructions, guest
+ * cycles, the TSC, m->insns — which nothing can read before they are added
+ * to memory: that happens before any other instruction runs, before a
+ * fault is delivered and before the loop looks at events. Each fetch still
+ * refreshes the ITLB entry's LRU stamp as the reference core does. Every
+ * other instruction goes through cpu_exec_one as in the reference core.
+ * The same checks as the reference loop, in the same order, decide where
+ * the chain ends; the counts added are the same sums, so every counter is
+ * bit-identical (tests/engines/test_core_ref.c). */
+static inline void chain_flush(struct vl_machine *m, uint64_t nf, uint64_t n, uint64_t cyc)
+{
+	struct vl_counters *ctr = m->ctr;
+	ctr->events[VL_EV_ITLB_HITS] += nf;
+	ctr->events[VL_EV_GUEST_INSNS] += n;
+	ctr->cycles[VL_CAT_GUEST] += cyc;
+	m->tsc += cyc;
+	m->insns += n;
+}
+
+static void cpu_chain(struct vl_machine *m, uint64_t insn_limit)
+{
+	struct vl_cpu_priv *p = &m->priv->cpu;
+	struct vl_tlb *itlb = &m->priv->mem.itlb;
+	uint64_t nf = 0, n = 0, cyc = 0;   /* pending: fetches (ITLB hits), retirements, cycles */
+reload:
+	/* What only a non-chain instruction (or an event) can change, in locals */
+	if (m->tsc >= p->next_event || m->cpu.intr_shadow || p->fc_vpage == ~0ull || p->fc_ent->id != p->fc_id)
+		goto out;
+	const uint64_t vpage = p->fc_vpage, budget = p->next_event - m->tsc;
+	struct vl_tlb_ent *const ent = p->fc_ent;
+	struct vl_dpage *const dp = p->fc_dp;
+	const uint32_t gen = dp->gen;
+	for (;;) {
+		uint64_t rip = m->cpu.rip;
+		if ((rip >> 12) != vpage)
+			break;
+		const struct vl_insn *e = &dp->ins[rip & 0xfff];
+		if (e->gen != gen || cyc >= budget)
+			break;
+		if (e->chain) {
+			tlb_touch(itlb, ent);
+			nf++;
+			if (__builtin_expect(e->fn(m, e) != VL_X_OK, 0)) {
+				chain_flush(m, nf, n, cyc);   /* Jcc to a non-canonical target: #GP */
+				cpu_deliver_fault(m);
+				return;
+			}
+			n++;
+			cyc += e->cost;
+			if (__builtin_expect(m->insns + n >= insn_limit, 0))
+				break;
+			continue;
+		}
+		chain_flush(m, nf, n, cyc);
+		nf = n = cyc = 0;
+		cpu_exec_one(m, insn_limit);
+		if (m->state != VL_M_RUNNING || p->events || m->tsc >= p->next_event)
+			return;
+		goto reload;
+	}
+out:
+	chain_flush(m, nf, n, cyc);
+	if (n && m->insns >= insn_limit) {
+		vl_machine_stop(m, VL_M_TIMEOUT, "reached --max-instructions (%llu)", (unsigned long long)m->max_insns);
+		p->events = true;
+	}
+}
+
 enum vl_mstate vl_machine_run(struct vl_machine *m)
 {
 	struct vl_cpu_priv *p = &m->priv->cpu;
 	uint64_t insn_limit = m->max_insns ? m->max_insns : UINT64_MAX;
 	p->events = true;
-	while (m->state == VL_M_RUNNING) {
-		if (__builtin_expect(p->events || m->tsc >= p->next_event, 0)) {
-			if (cpu_events(m))
-				break;
+	if (p->core_ref) {
+		/* the reference core: one instruction at a time */
+		while (m->state == VL_M_RUNNING) {
+			if (__builtin_expect(p->events || m->tsc >= p->next_event, 0)) {
+				if (cpu_events(m))
+					break;
+			}
+			cpu_exec_one(m, insn_limit);
 		}
-		cpu_exec_one(m, insn_limit);
+	} else {
+		while (m->state == VL_M_RUNNING) {
+			if (__builtin_expect(p->events || m->tsc >= p->next_event, 0)) {
+				if (cpu_events(m))
+					break;
+			}
+			cpu_exec_one(m, insn_limit);
+			if (__builtin_expect(m->state == VL_M_RUNNING && !p->events, 1))
+				cpu_chain(m, insn_limit);
+		}
 	}
 	cpu_flags_sync(m);
 	return m->state;

@@ -351,8 +351,10 @@ static inline unsigned cpu_dmode(const struct vl_machine *m)
 }
 
 /* Fast core (exec_fast.c): the specialised handler for decoded instruction
- * e, or e->fn when its form has none. Identical semantics. */
-vl_exec_fn cpu_fast_fn(const struct vl_insn *e);
+ * e, or e->fn when its form has none (identical semantics); *chain as
+ * vl_insn.chain (decode.h). */
+vl_exec_fn cpu_fast_fn(const struct vl_insn *e, uint8_t *chain);
+int op_jcc(struct vl_machine *m, const struct vl_insn *i);
 
 /* Paging-mode changes */
 void cpu_paging_changed(struct vl_machine *m);

@@ -161,8 +161,19 @@ static int f_pop_r8(struct vl_machine *m, const struct vl_insn *i)
 	return fnext(m, i);
 }
 
-/* The handler the fast core runs for decoded instruction e. */
-vl_exec_fn cpu_fast_fn(const struct vl_insn *e)
+/* The handler the fast core runs for decoded instruction e; *chain = 1
+ * when that handler qualifies for vl_insn.chain (decode.h). */
+static vl_exec_fn fast_fn(const struct vl_insn *e, uint8_t *chain);
+vl_exec_fn cpu_fast_fn(const struct vl_insn *e, uint8_t *chain)
+{
+	*chain = 0;
+	vl_exec_fn f = fast_fn(e, chain);
+	if (e->op == VL_OP_JCC && f == op_jcc)
+		*chain = 1;   /* registers, RIP, flags; may fault (#GP, non-canonical target) */
+	return f;
+}
+
+static vl_exec_fn fast_fn(const struct vl_insn *e, uint8_t *chain)
 {
 	unsigned sz = e->osz;
 	if (sz != 8 && sz != 4)
@@ -171,14 +182,14 @@ vl_exec_fn cpu_fast_fn(const struct vl_insn *e)
 	switch (e->op) {
 	case VL_OP_MOV_EG:
 		if (e->mod == 3)
-			return sz == 8 ? f_mov_eg_rr8 : f_mov_eg_rr4;
+			return *chain = 1, sz == 8 ? f_mov_eg_rr8 : f_mov_eg_rr4;
 		return sz == 8 ? f_mov_st8 : f_mov_st4;
 	case VL_OP_MOV_GE:
 		if (e->mod == 3)
-			return sz == 8 ? f_mov_ge_rr8 : f_mov_ge_rr4;
+			return *chain = 1, sz == 8 ? f_mov_ge_rr8 : f_mov_ge_rr4;
 		return sz == 8 ? f_mov_ld8 : f_mov_ld4;
 	case VL_OP_LEA:
-		return sz == 8 ? f_lea8 : f_lea4;
+		return *chain = 1, sz == 8 ? f_lea8 : f_lea4;
 	case VL_OP_ADD: case VL_OP_SUB: case VL_OP_AND: case VL_OP_OR:
 	case VL_OP_XOR: case VL_OP_CMP: case VL_OP_TEST: {
 		if (e->lock || e->imm2 > 3)
@@ -187,11 +198,13 @@ vl_exec_fn cpu_fast_fn(const struct vl_insn *e)
 			return e->fn;
 		int k = e->op == VL_OP_ADD ? FK_ADD : e->op == VL_OP_SUB ? FK_SUB : e->op == VL_OP_AND ? FK_AND
 		      : e->op == VL_OP_OR ? FK_OR : e->op == VL_OP_XOR ? FK_XOR : e->op == VL_OP_CMP ? FK_CMP : FK_TEST;
+		*chain = 1;
 		return alu_tab[s][k][e->imm2];
 	}
 	case VL_OP_SHL: case VL_OP_SHR: case VL_OP_SAR:
 		if (e->mod != 3 || e->imm2 == 2)
 			return e->fn;
+		*chain = 1;
 		if (e->op == VL_OP_SHL)
 			return sz == 8 ? f_shift_FS_SHL_8 : f_shift_FS_SHL_4;
 		if (e->op == VL_OP_SHR)
