@@ -27,7 +27,14 @@ struct vl_dpage {
 struct vl_dcache {
 	struct vl_dpage **pages;
 	uint64_t nframes;
+	/* Bounded memory: at most `cap` pages of decodes; allocating one more
+	 * first drops them all (counted in `flushes`, a host statistic that no
+	 * modelled counter sees — a dropped decode is decoded again). A guest
+	 * that runs code on every frame, or every byte of a page, or rewrites
+	 * its code in a loop, cannot grow the cache past cap pages. */
+	uint64_t npages, cap, flushes;
 };
+#define VL_DCACHE_CAP 1024   /* pages of 4096 decoded slots */
 
 void vl_dcache_invalidate_frame(struct vl_machine *m, uint64_t frame)
 {
@@ -47,6 +54,7 @@ int vl_cpu_priv_init(struct vl_machine *m)
 		free(dc);
 		return -1;
 	}
+	dc->cap = VL_DCACHE_CAP;
 	m->priv->cpu.dcache = dc;
 	const char *core = getenv("VIRTLAB_CORE");
 	m->priv->cpu.core_ref = core && !strcmp(core, "ref");
@@ -74,6 +82,19 @@ void vl_cpu_set_core(struct vl_machine *m, bool ref)
 bool vl_cpu_core_ref(const struct vl_machine *m)
 {
 	return m->priv->cpu.core_ref;
+}
+
+void vl_cpu_dcache_stats(const struct vl_machine *m, uint64_t *pages, uint64_t *flushes)
+{
+	const struct vl_dcache *dc = m->priv->cpu.dcache;
+	*pages = dc ? dc->npages : 0;
+	*flushes = dc ? dc->flushes : 0;
+}
+
+void vl_cpu_set_dcache_cap(struct vl_machine *m, uint64_t cap)
+{
+	if (m->priv->cpu.dcache)
+		m->priv->cpu.dcache->cap = cap ? cap : 1;
 }
 
 void vl_cpu_priv_free(struct vl_machine *m)
@@ -409,11 +430,21 @@ static struct vl_dpage *dcache_page(struct vl_machine *m, uint64_t frame)
 		return NULL;
 	dp = dc->pages[frame];
 	if (!dp) {
+		if (dc->npages >= dc->cap) {
+			for (uint64_t f = 0; f < dc->nframes; f++) {
+				free(dc->pages[f]);
+				dc->pages[f] = NULL;
+			}
+			dc->npages = 0;
+			dc->flushes++;
+			m->priv->cpu.fc_vpage = ~0ull;   /* it pointed into a freed page */
+		}
 		dp = calloc(1, sizeof *dp);
 		if (!dp)
 			return NULL;   /* host out of memory: run uncached */
 		dp->gen = 1;
 		dc->pages[frame] = dp;
+		dc->npages++;
 		vl_mem_mark_code(m, frame);
 	}
 	return dp;
