@@ -21,9 +21,28 @@
  * are calloc'ed lazily (mmap-backed: untouched slots cost no memory). An
  * instruction that crosses a page boundary is decoded every time. */
 struct vl_dpage {
+	struct vl_insn ins[4096];   /* first: 64-byte aligned slots, one cache line each */
 	uint32_t gen;
-	struct vl_insn ins[4096];
+	void *raw;                  /* the allocation (dpage_new) */
 };
+_Static_assert(sizeof(struct vl_insn) == 64, "decode slots are one cache line");
+
+/* A zeroed page of decodes, its slots aligned to cache lines (calloc: the
+ * slots never touched cost no host memory). */
+static struct vl_dpage *dpage_new(void)
+{
+	void *raw = calloc(1, sizeof(struct vl_dpage) + 64);
+	if (!raw)
+		return NULL;
+	struct vl_dpage *dp = (struct vl_dpage *)(((uintptr_t)raw + 63) & ~(uintptr_t)63);
+	dp->raw = raw;
+	return dp;
+}
+static void dpage_free(struct vl_dpage *dp)
+{
+	if (dp)
+		free(dp->raw);
+}
 struct vl_dcache {
 	struct vl_dpage **pages;
 	uint64_t nframes;
@@ -103,7 +122,7 @@ void vl_cpu_priv_free(struct vl_machine *m)
 	if (!dc)
 		return;
 	for (uint64_t f = 0; f < dc->nframes; f++)
-		free(dc->pages[f]);
+		dpage_free(dc->pages[f]);
 	free(dc->pages);
 	free(dc);
 	m->priv->cpu.dcache = NULL;
@@ -432,14 +451,14 @@ static struct vl_dpage *dcache_page(struct vl_machine *m, uint64_t frame)
 	if (!dp) {
 		if (dc->npages >= dc->cap) {
 			for (uint64_t f = 0; f < dc->nframes; f++) {
-				free(dc->pages[f]);
+				dpage_free(dc->pages[f]);
 				dc->pages[f] = NULL;
 			}
 			dc->npages = 0;
 			dc->flushes++;
 			m->priv->cpu.fc_vpage = ~0ull;   /* it pointed into a freed page */
 		}
-		dp = calloc(1, sizeof *dp);
+		dp = dpage_new();
 		if (!dp)
 			return NULL;   /* host out of memory: run uncached */
 		dp->gen = 1;
@@ -553,6 +572,7 @@ static inline const struct vl_insn *cpu_fetch(struct vl_machine *m, struct vl_in
 
 /* ---- the loop ------------------------------------------------------------------ */
 /* Execute one instruction (events already looked at). */
+static inline void cpu_exec_insn(struct vl_machine *m, const struct vl_insn *i, uint64_t insn_limit);
 static inline void cpu_exec_one(struct vl_machine *m, uint64_t insn_limit)
 {
 	struct vl_insn tmp;
@@ -561,6 +581,13 @@ static inline void cpu_exec_one(struct vl_machine *m, uint64_t insn_limit)
 		cpu_deliver_fault(m);
 		return;
 	}
+	cpu_exec_insn(m, i, insn_limit);
+}
+
+/* Execute fetched instruction i: the handler, then retire, charge or
+ * deliver its fault. */
+static inline void cpu_exec_insn(struct vl_machine *m, const struct vl_insn *i, uint64_t insn_limit)
+{
 	uint8_t shadow = m->cpu.intr_shadow;
 	int rc = i->fn(m, i);
 	if (__builtin_expect(rc == VL_X_OK, 1)) {
@@ -641,9 +668,13 @@ reload:
 				break;
 			continue;
 		}
+		/* any other instruction: what cpu_exec_one does after a fetch-cache
+		 * hit (the fetch's checks are the ones above), counts in memory */
 		chain_flush(m, nf, n, cyc);
 		nf = n = cyc = 0;
-		cpu_exec_one(m, insn_limit);
+		m->ctr->events[VL_EV_ITLB_HITS]++;
+		tlb_touch(itlb, ent);
+		cpu_exec_insn(m, e, insn_limit);
 		if (m->state != VL_M_RUNNING || p->events || m->tsc >= p->next_event)
 			return;
 		goto reload;

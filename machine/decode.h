@@ -81,7 +81,7 @@ struct vl_insn {
 	uint8_t chain;      /* fast core (cpu.c): 1 = fn touches only registers, RIP and the lazy
 	                     * flags (no memory, devices, events or counters) and returns VL_X_OK
 	                     * or, Jcc only, VL_X_FAULT; 0 from vl_decode */
-};
+} __attribute__((aligned(64)));   /* one cache line per decode-cache slot (cpu.c) */
 
 /* Decode one instruction from buf[0..avail).
  * Returns the length (1..15) on success;
