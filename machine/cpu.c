@@ -634,6 +634,108 @@ static inline void chain_flush(struct vl_machine *m, uint64_t nf, uint64_t n, ui
 	m->insns += n;
 }
 
+/* The soft-TLB hit of vl_mem_translate_inline for a chained memory access,
+ * only when the whole access is plain RAM: in one page, the soft TLB holds
+ * the translation, the frame is backed and — for a store — holds no
+ * decoded or watched code (vl_mem_note_write could call a VMM). chain_look
+ * has no effect; chain_hit then counts the DTLB hit and refreshes LRU
+ * exactly as that hit does. */
+static inline struct vl_soft_ent *chain_look(struct vl_machine *m, uint64_t va, unsigned sz, unsigned acc, uint8_t **host)
+{
+	return cpu_soft_look(m, va, sz, acc, host);
+}
+static inline void chain_hit(struct vl_machine *m, struct vl_soft_ent *s)
+{
+	m->ctr->events[VL_EV_DTLB_HITS]++;
+	tlb_touch(&m->priv->mem.dtlb, s->ent);
+}
+static inline bool chain_soft(struct vl_machine *m, uint64_t va, unsigned sz, unsigned acc, uint8_t **host)
+{
+	struct vl_soft_ent *s = chain_look(m, va, sz, acc, host);
+	if (!s)
+		return false;
+	chain_hit(m, s);
+	return true;
+}
+static inline bool chain_canonical(uint64_t va)
+{
+	return (uint64_t)((int64_t)(va << 16) >> 16) == va;
+}
+
+/* A VL_CHAIN_LD8 .. VL_CHAIN_RET instruction done inline: what its handler
+ * (exec_fast.c, exec_int.c op_call/op_ret) does when the access hits plain
+ * RAM and nothing faults — same operands, same order. false: nothing done
+ * (the handler then runs as usual). */
+static inline bool chain_mem(struct vl_machine *m, const struct vl_insn *e)
+{
+	uint64_t *g = m->cpu.gpr, v = 0;
+	unsigned acc = cpu_uacc(m);
+	uint8_t *h;
+	struct vl_soft_ent *s;
+	switch (e->chain) {
+	case VL_CHAIN_LD8:
+		if (!chain_soft(m, cpu_ea(m, e), 8, acc, &h))
+			return false;
+		memcpy(&v, h, 8);
+		g[e->reg] = v;
+		break;
+	case VL_CHAIN_LD4:
+		if (!chain_soft(m, cpu_ea(m, e), 4, acc, &h))
+			return false;
+		memcpy(&v, h, 4);
+		g[e->reg] = v;
+		break;
+	case VL_CHAIN_ST8:
+		if (!chain_soft(m, cpu_ea(m, e), 8, acc | VL_ACC_W, &h))
+			return false;
+		memcpy(h, &g[e->reg], 8);
+		break;
+	case VL_CHAIN_ST4:
+		if (!chain_soft(m, cpu_ea(m, e), 4, acc | VL_ACC_W, &h))
+			return false;
+		v = (uint32_t)g[e->reg];
+		memcpy(h, &v, 4);
+		break;
+	case VL_CHAIN_PUSH8:
+		v = g[e->reg];   /* PUSH RSP pushes the old value */
+		if (!chain_soft(m, g[VL_RSP] - 8, 8, acc | VL_ACC_W, &h))
+			return false;
+		memcpy(h, &v, 8);
+		g[VL_RSP] -= 8;
+		break;
+	case VL_CHAIN_POP8:
+		if (!chain_soft(m, g[VL_RSP], 8, acc, &h))
+			return false;
+		memcpy(&v, h, 8);
+		g[VL_RSP] += 8;
+		g[e->reg] = v;   /* POP RSP: the popped value wins */
+		break;
+	case VL_CHAIN_CALL: {   /* op_call, 64-bit: target checked before the push */
+		uint64_t ret = m->cpu.rip + e->len, t = ret + e->imm;
+		if (!chain_canonical(t) || !chain_soft(m, g[VL_RSP] - 8, 8, acc | VL_ACC_W, &h))
+			return false;
+		memcpy(h, &ret, 8);
+		g[VL_RSP] -= 8;
+		m->cpu.rip = t;
+		return true;
+	}
+	case VL_CHAIN_RET:      /* op_ret, 64-bit, no imm16: the read counts even when the target faults */
+		if (!(s = chain_look(m, g[VL_RSP], 8, acc, &h)))
+			return false;
+		memcpy(&v, h, 8);
+		if (!chain_canonical(v))
+			return false;   /* #GP: the handler reads again and faults */
+		chain_hit(m, s);
+		g[VL_RSP] += 8;
+		m->cpu.rip = v;
+		return true;
+	default:
+		return false;
+	}
+	m->cpu.rip += e->len;
+	return true;
+}
+
 static void cpu_chain(struct vl_machine *m, uint64_t insn_limit)
 {
 	struct vl_cpu_priv *p = &m->priv->cpu;
@@ -654,10 +756,10 @@ reload:
 		const struct vl_insn *e = &dp->ins[rip & 0xfff];
 		if (e->gen != gen || cyc >= budget)
 			break;
-		if (e->chain) {
+		if (e->chain == VL_CHAIN_REG || (e->chain && chain_mem(m, e))) {
 			tlb_touch(itlb, ent);
 			nf++;
-			if (__builtin_expect(e->fn(m, e) != VL_X_OK, 0)) {
+			if (e->chain == VL_CHAIN_REG && __builtin_expect(e->fn(m, e) != VL_X_OK, 0)) {
 				chain_flush(m, nf, n, cyc);   /* Jcc to a non-canonical target: #GP */
 				cpu_deliver_fault(m);
 				return;

@@ -20,7 +20,7 @@ FI int fnext(struct vl_machine *m, const struct vl_insn *i)
 	return VL_X_OK;
 }
 
-FI uint64_t tr(uint64_t v, unsigned sz) { return sz == 8 ? v : (uint32_t)v; }
+FI uint64_t tr(uint64_t v, unsigned sz) { return sz == 8 ? v : sz == 4 ? (uint32_t)v : v & 0xff; }
 
 /* ---- moves --------------------------------------------------------------- */
 #define MOVS(SZ)                                                                         \
@@ -60,16 +60,29 @@ MOVS(4)
  * register r/m operands (mod == 3) are specialised. */
 enum { FK_ADD, FK_SUB, FK_AND, FK_OR, FK_XOR, FK_CMP, FK_TEST };
 
+/* A register operand: sz 4 and 8 directly, sz 1 as reg_get/reg_set do
+ * (AH..BH without REX). */
+FI uint64_t rget(struct vl_machine *m, const struct vl_insn *i, unsigned r, unsigned sz)
+{
+	return sz == 1 ? reg_get(m, r, 1, i->rex) : tr(m->cpu.gpr[r], sz);
+}
+FI void rset(struct vl_machine *m, const struct vl_insn *i, unsigned r, unsigned sz, uint64_t v)
+{
+	if (sz == 1)
+		reg_set(m, r, 1, i->rex, v);
+	else
+		m->cpu.gpr[r] = v;   /* v already truncated: a 32-bit write zero-extends */
+}
+
 FI int falu(struct vl_machine *m, const struct vl_insn *i, int k, int form, unsigned sz)
 {
-	uint64_t *g = m->cpu.gpr;
 	unsigned d;
 	uint64_t a, b, r;
 	switch (form) {
-	case 0: d = i->rm; a = tr(g[d], sz); b = tr(g[i->reg], sz); break;
-	case 1: d = i->reg; a = tr(g[d], sz); b = tr(g[i->rm], sz); break;
-	case 2: d = i->rm; a = tr(g[d], sz); b = tr(i->imm, sz); break;
-	default: d = VL_RAX; a = tr(g[d], sz); b = tr(i->imm, sz); break;
+	case 0: d = i->rm; a = rget(m, i, d, sz); b = rget(m, i, i->reg, sz); break;
+	case 1: d = i->reg; a = rget(m, i, d, sz); b = rget(m, i, i->rm, sz); break;
+	case 2: d = i->rm; a = rget(m, i, d, sz); b = tr(i->imm, sz); break;
+	default: d = VL_RAX; a = rget(m, i, d, sz); b = tr(i->imm, sz); break;
 	}
 	unsigned lf;
 	switch (k) {
@@ -81,7 +94,7 @@ FI int falu(struct vl_machine *m, const struct vl_insn *i, int k, int form, unsi
 	}
 	r = tr(r, sz);
 	if (k != FK_CMP && k != FK_TEST)
-		g[d] = r;
+		rset(m, i, d, sz, r);
 	lf_set(m, lf, sz, a, b, r);
 	return fnext(m, i);
 }
@@ -97,13 +110,16 @@ FI int falu(struct vl_machine *m, const struct vl_insn *i, int k, int form, unsi
 	ALU_FORMS(FK_XOR, SZ) ALU_FORMS(FK_CMP, SZ) ALU_FORMS(FK_TEST, SZ)
 ALU_KINDS(8)
 ALU_KINDS(4)
+ALU_KINDS(1)
 
 #define ALU_ROW(K, SZ) { f_alu_##K##_0_##SZ, f_alu_##K##_1_##SZ, f_alu_##K##_2_##SZ, f_alu_##K##_3_##SZ }
-static const vl_exec_fn alu_tab[2][7][4] = {
+static const vl_exec_fn alu_tab[3][7][4] = {
 	{ ALU_ROW(FK_ADD, 8), ALU_ROW(FK_SUB, 8), ALU_ROW(FK_AND, 8), ALU_ROW(FK_OR, 8), ALU_ROW(FK_XOR, 8),
 	  ALU_ROW(FK_CMP, 8), ALU_ROW(FK_TEST, 8) },
 	{ ALU_ROW(FK_ADD, 4), ALU_ROW(FK_SUB, 4), ALU_ROW(FK_AND, 4), ALU_ROW(FK_OR, 4), ALU_ROW(FK_XOR, 4),
 	  ALU_ROW(FK_CMP, 4), ALU_ROW(FK_TEST, 4) },
+	{ ALU_ROW(FK_ADD, 1), ALU_ROW(FK_SUB, 1), ALU_ROW(FK_AND, 1), ALU_ROW(FK_OR, 1), ALU_ROW(FK_XOR, 1),
+	  ALU_ROW(FK_CMP, 1), ALU_ROW(FK_TEST, 1) },
 };
 
 /* ---- shifts by an immediate or 1 on a register (exec_int.c op_shift) ------- */
@@ -161,32 +177,51 @@ static int f_pop_r8(struct vl_machine *m, const struct vl_insn *i)
 	return fnext(m, i);
 }
 
-/* The handler the fast core runs for decoded instruction e; *chain = 1
- * when that handler qualifies for vl_insn.chain (decode.h). */
+/* The handler the fast core runs for decoded instruction e; *chain = the
+ * VL_CHAIN_* kind (cpu.h) when that instruction qualifies for vl_insn.chain. */
 static vl_exec_fn fast_fn(const struct vl_insn *e, uint8_t *chain);
 vl_exec_fn cpu_fast_fn(const struct vl_insn *e, uint8_t *chain)
 {
 	*chain = 0;
 	vl_exec_fn f = fast_fn(e, chain);
 	if (e->op == VL_OP_JCC && f == op_jcc)
-		*chain = 1;   /* registers, RIP, flags; may fault (#GP, non-canonical target) */
+		*chain = VL_CHAIN_REG;   /* registers, RIP, flags; may fault (#GP, non-canonical target) */
 	return f;
 }
 
 static vl_exec_fn fast_fn(const struct vl_insn *e, uint8_t *chain)
 {
 	unsigned sz = e->osz;
-	if (sz != 8 && sz != 4)
+	if (sz == 1) {   /* byte ALU on registers only */
+		switch (e->op) {
+		case VL_OP_ADD: case VL_OP_SUB: case VL_OP_AND: case VL_OP_OR:
+		case VL_OP_XOR: case VL_OP_CMP: case VL_OP_TEST:
+			break;
+		default:
+			return e->fn;
+		}
+	} else if (sz != 8 && sz != 4) {
 		return e->fn;
-	int s = sz == 8 ? 0 : 1;
+	}
+	int s = sz == 8 ? 0 : sz == 4 ? 1 : 2;
 	switch (e->op) {
+	case VL_OP_CALL:
+		if (sz == 8)
+			*chain = VL_CHAIN_CALL;
+		return e->fn;
+	case VL_OP_RET:
+		if (sz == 8 && !(e->imm & 0xffff))
+			*chain = VL_CHAIN_RET;
+		return e->fn;
 	case VL_OP_MOV_EG:
 		if (e->mod == 3)
 			return *chain = 1, sz == 8 ? f_mov_eg_rr8 : f_mov_eg_rr4;
+		*chain = sz == 8 ? VL_CHAIN_ST8 : VL_CHAIN_ST4;
 		return sz == 8 ? f_mov_st8 : f_mov_st4;
 	case VL_OP_MOV_GE:
 		if (e->mod == 3)
 			return *chain = 1, sz == 8 ? f_mov_ge_rr8 : f_mov_ge_rr4;
+		*chain = sz == 8 ? VL_CHAIN_LD8 : VL_CHAIN_LD4;
 		return sz == 8 ? f_mov_ld8 : f_mov_ld4;
 	case VL_OP_LEA:
 		return *chain = 1, sz == 8 ? f_lea8 : f_lea4;
@@ -211,9 +246,15 @@ static vl_exec_fn fast_fn(const struct vl_insn *e, uint8_t *chain)
 			return sz == 8 ? f_shift_FS_SHR_8 : f_shift_FS_SHR_4;
 		return sz == 8 ? f_shift_FS_SAR_8 : f_shift_FS_SAR_4;
 	case VL_OP_PUSH_R:
-		return sz == 8 ? f_push_r8 : e->fn;
+		if (sz != 8)
+			return e->fn;
+		*chain = VL_CHAIN_PUSH8;
+		return f_push_r8;
 	case VL_OP_POP_R:
-		return sz == 8 ? f_pop_r8 : e->fn;
+		if (sz != 8)
+			return e->fn;
+		*chain = VL_CHAIN_POP8;
+		return f_pop_r8;
 	default:
 		return e->fn;
 	}
