@@ -640,7 +640,7 @@ static inline void chain_flush(struct vl_machine *m, uint64_t nf, uint64_t n, ui
  * decoded or watched code (vl_mem_note_write could call a VMM). chain_look
  * has no effect; chain_hit then counts the DTLB hit and refreshes LRU
  * exactly as that hit does. */
-static inline struct vl_soft_ent *chain_look(struct vl_machine *m, uint64_t va, unsigned sz, unsigned acc, uint8_t **host)
+static inline __attribute__((always_inline)) struct vl_soft_ent *chain_look(struct vl_machine *m, uint64_t va, unsigned sz, unsigned acc, uint8_t **host)
 {
 	return cpu_soft_look(m, va, sz, acc, host);
 }
@@ -649,7 +649,7 @@ static inline void chain_hit(struct vl_machine *m, struct vl_soft_ent *s)
 	m->ctr->events[VL_EV_DTLB_HITS]++;
 	tlb_touch(&m->priv->mem.dtlb, s->ent);
 }
-static inline bool chain_soft(struct vl_machine *m, uint64_t va, unsigned sz, unsigned acc, uint8_t **host)
+static inline __attribute__((always_inline)) bool chain_soft(struct vl_machine *m, uint64_t va, unsigned sz, unsigned acc, uint8_t **host)
 {
 	struct vl_soft_ent *s = chain_look(m, va, sz, acc, host);
 	if (!s)
@@ -666,7 +666,7 @@ static inline bool chain_canonical(uint64_t va)
  * (exec_fast.c, exec_int.c op_call/op_ret) does when the access hits plain
  * RAM and nothing faults — same operands, same order. false: nothing done
  * (the handler then runs as usual). */
-static inline bool chain_mem(struct vl_machine *m, const struct vl_insn *e)
+static inline __attribute__((always_inline)) bool chain_mem(struct vl_machine *m, const struct vl_insn *e)
 {
 	uint64_t *g = m->cpu.gpr, v = 0;
 	unsigned acc = cpu_uacc(m);

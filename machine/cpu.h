@@ -214,7 +214,7 @@ static inline void cpy_sz(void *d, const void *s, unsigned sz)
  * watched code (vl_mem_note_write could call a VMM). No effect; the caller
  * then counts the DTLB hit and refreshes LRU as that hit does (fast core:
  * cpu.c chains, exec_str.c bulk REP). NULL when the access is anything else. */
-static inline struct vl_soft_ent *cpu_soft_look(struct vl_machine *m, uint64_t va, unsigned sz, unsigned acc,
+static inline __attribute__((always_inline)) struct vl_soft_ent *cpu_soft_look(struct vl_machine *m, uint64_t va, unsigned sz, unsigned acc,
 						 uint8_t **host)
 {
 	struct vl_mem_priv *mp = &m->priv->mem;
