@@ -160,6 +160,26 @@ FI int fshift(struct vl_machine *m, const struct vl_insn *i, int k, unsigned sz)
 SHIFT1(FS_SHL, 8) SHIFT1(FS_SHR, 8) SHIFT1(FS_SAR, 8)
 SHIFT1(FS_SHL, 4) SHIFT1(FS_SHR, 4) SHIFT1(FS_SAR, 4)
 
+/* ---- Jcc with a fixed condition (exec_int.c op_jcc, 64-bit operand size) -- */
+#define JCC1(CC)                                                                       \
+	static int f_jcc_##CC(struct vl_machine *m, const struct vl_insn *i)           \
+	{                                                                              \
+		if (cpu_cond(m, CC)) {                                                 \
+			uint64_t t = m->cpu.rip + i->len + i->imm;                     \
+			if ((uint64_t)((int64_t)(t << 16) >> 16) != t)                 \
+				return X_GP(0);                                        \
+			m->cpu.rip = t;                                                \
+			return VL_X_OK;                                                \
+		}                                                                      \
+		return fnext(m, i);                                                    \
+	}
+JCC1(0) JCC1(1) JCC1(2) JCC1(3) JCC1(4) JCC1(5) JCC1(6) JCC1(7)
+JCC1(8) JCC1(9) JCC1(10) JCC1(11) JCC1(12) JCC1(13) JCC1(14) JCC1(15)
+static const vl_exec_fn jcc_tab[16] = {
+	f_jcc_0, f_jcc_1, f_jcc_2, f_jcc_3, f_jcc_4, f_jcc_5, f_jcc_6, f_jcc_7,
+	f_jcc_8, f_jcc_9, f_jcc_10, f_jcc_11, f_jcc_12, f_jcc_13, f_jcc_14, f_jcc_15,
+};
+
 /* ---- stack (exec_int.c op_push_r / op_pop_r, 64-bit) ---------------------- */
 static int f_push_r8(struct vl_machine *m, const struct vl_insn *i)
 {
@@ -205,6 +225,11 @@ static vl_exec_fn fast_fn(const struct vl_insn *e, uint8_t *chain)
 	}
 	int s = sz == 8 ? 0 : sz == 4 ? 1 : 2;
 	switch (e->op) {
+	case VL_OP_JCC:
+		if (sz != 8)
+			return e->fn;   /* 32-bit code: EIP wraps (op_jcc) */
+		*chain = VL_CHAIN_REG;
+		return jcc_tab[e->imm2 & 15];
 	case VL_OP_CALL:
 		if (sz == 8)
 			*chain = VL_CHAIN_CALL;
