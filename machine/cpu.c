@@ -21,13 +21,39 @@
  * are calloc'ed lazily (mmap-backed: untouched slots cost no memory). An
  * instruction that crosses a page boundary is decoded every time. */
 struct vl_dpage {
+	struct vl_insn ins[4096];   /* first: 64-byte aligned slots, one cache line each */
 	uint32_t gen;
-	struct vl_insn ins[4096];
+	void *raw;                  /* the allocation (dpage_new) */
 };
+_Static_assert(sizeof(struct vl_insn) == 64, "decode slots are one cache line");
+
+/* A zeroed page of decodes, its slots aligned to cache lines (calloc: the
+ * slots never touched cost no host memory). */
+static struct vl_dpage *dpage_new(void)
+{
+	void *raw = calloc(1, sizeof(struct vl_dpage) + 64);
+	if (!raw)
+		return NULL;
+	struct vl_dpage *dp = (struct vl_dpage *)(((uintptr_t)raw + 63) & ~(uintptr_t)63);
+	dp->raw = raw;
+	return dp;
+}
+static void dpage_free(struct vl_dpage *dp)
+{
+	if (dp)
+		free(dp->raw);
+}
 struct vl_dcache {
 	struct vl_dpage **pages;
 	uint64_t nframes;
+	/* Bounded memory: at most `cap` pages of decodes; allocating one more
+	 * first drops them all (counted in `flushes`, a host statistic that no
+	 * modelled counter sees — a dropped decode is decoded again). A guest
+	 * that runs code on every frame, or every byte of a page, or rewrites
+	 * its code in a loop, cannot grow the cache past cap pages. */
+	uint64_t npages, cap, flushes;
 };
+#define VL_DCACHE_CAP 1024   /* pages of 4096 decoded slots */
 
 void vl_dcache_invalidate_frame(struct vl_machine *m, uint64_t frame)
 {
@@ -47,8 +73,47 @@ int vl_cpu_priv_init(struct vl_machine *m)
 		free(dc);
 		return -1;
 	}
+	dc->cap = VL_DCACHE_CAP;
 	m->priv->cpu.dcache = dc;
+	const char *core = getenv("VIRTLAB_CORE");
+	m->priv->cpu.core_ref = core && !strcmp(core, "ref");
 	return 0;
+}
+
+static void dcache_drop_all(struct vl_dcache *dc)
+{
+	for (uint64_t f = 0; f < dc->nframes; f++)
+		if (dc->pages[f])
+			dc->pages[f]->gen++;
+}
+
+void vl_cpu_set_core(struct vl_machine *m, bool ref)
+{
+	struct vl_cpu_priv *p = &m->priv->cpu;
+	if (p->core_ref == ref)
+		return;
+	p->core_ref = ref;
+	if (p->dcache)
+		dcache_drop_all(p->dcache);   /* cached slots hold the other core's handlers */
+	p->fc_vpage = ~0ull;
+}
+
+bool vl_cpu_core_ref(const struct vl_machine *m)
+{
+	return m->priv->cpu.core_ref;
+}
+
+void vl_cpu_dcache_stats(const struct vl_machine *m, uint64_t *pages, uint64_t *flushes)
+{
+	const struct vl_dcache *dc = m->priv->cpu.dcache;
+	*pages = dc ? dc->npages : 0;
+	*flushes = dc ? dc->flushes : 0;
+}
+
+void vl_cpu_set_dcache_cap(struct vl_machine *m, uint64_t cap)
+{
+	if (m->priv->cpu.dcache)
+		m->priv->cpu.dcache->cap = cap ? cap : 1;
 }
 
 void vl_cpu_priv_free(struct vl_machine *m)
@@ -57,7 +122,7 @@ void vl_cpu_priv_free(struct vl_machine *m)
 	if (!dc)
 		return;
 	for (uint64_t f = 0; f < dc->nframes; f++)
-		free(dc->pages[f]);
+		dpage_free(dc->pages[f]);
 	free(dc->pages);
 	free(dc);
 	m->priv->cpu.dcache = NULL;
@@ -367,10 +432,7 @@ static bool cpu_events(struct vl_machine *m)
 						(unsigned long long)m->cpu.rip);
 				return true;
 			}
-			struct vl_dcache *dc = p->dcache;   /* the same bytes decode differently now */
-			for (uint64_t f = 0; f < dc->nframes; f++)
-				if (dc->pages[f])
-					dc->pages[f]->gen++;
+			dcache_drop_all(p->dcache);   /* the same bytes decode differently now */
 			p->dmode = (uint8_t)mode;
 		}
 		return false;
@@ -387,11 +449,21 @@ static struct vl_dpage *dcache_page(struct vl_machine *m, uint64_t frame)
 		return NULL;
 	dp = dc->pages[frame];
 	if (!dp) {
-		dp = calloc(1, sizeof *dp);
+		if (dc->npages >= dc->cap) {
+			for (uint64_t f = 0; f < dc->nframes; f++) {
+				dpage_free(dc->pages[f]);
+				dc->pages[f] = NULL;
+			}
+			dc->npages = 0;
+			dc->flushes++;
+			m->priv->cpu.fc_vpage = ~0ull;   /* it pointed into a freed page */
+		}
+		dp = dpage_new();
 		if (!dp)
 			return NULL;   /* host out of memory: run uncached */
 		dp->gen = 1;
 		dc->pages[frame] = dp;
+		dc->npages++;
 		vl_mem_mark_code(m, frame);
 	}
 	return dp;
@@ -434,6 +506,8 @@ static const struct vl_insn *cpu_decode(struct vl_machine *m, uint64_t pa, struc
 	struct vl_insn *e = &dp->ins[off];
 	*e = *tmp;
 	e->gen = dp->gen;
+	if (!p->core_ref)
+		e->fn = cpu_fast_fn(e, &e->chain);
 	return e;
 }
 
@@ -498,6 +572,7 @@ static inline const struct vl_insn *cpu_fetch(struct vl_machine *m, struct vl_in
 
 /* ---- the loop ------------------------------------------------------------------ */
 /* Execute one instruction (events already looked at). */
+static inline void cpu_exec_insn(struct vl_machine *m, const struct vl_insn *i, uint64_t insn_limit);
 static inline void cpu_exec_one(struct vl_machine *m, uint64_t insn_limit)
 {
 	struct vl_insn tmp;
@@ -506,6 +581,13 @@ static inline void cpu_exec_one(struct vl_machine *m, uint64_t insn_limit)
 		cpu_deliver_fault(m);
 		return;
 	}
+	cpu_exec_insn(m, i, insn_limit);
+}
+
+/* Execute fetched instruction i: the handler, then retire, charge or
+ * deliver its fault. */
+static inline void cpu_exec_insn(struct vl_machine *m, const struct vl_insn *i, uint64_t insn_limit)
+{
 	uint8_t shadow = m->cpu.intr_shadow;
 	int rc = i->fn(m, i);
 	if (__builtin_expect(rc == VL_X_OK, 1)) {
@@ -528,17 +610,209 @@ static inline void cpu_exec_one(struct vl_machine *m, uint64_t insn_limit)
 	}
 }
 
+/* The fast core's chain: after an instruction, while nothing is due (no
+ * event, the TSC before the next device deadline, the machine running, no
+ * interrupt shadow), run the next cached instructions of the same page
+ * without going back through the event check. Instructions marked
+ * vl_insn.chain (registers, RIP and lazy flags only: exec_fast.c) retire
+ * with their counts kept in locals — ITLB hits, guest instructions, guest
+ * cycles, the TSC, m->insns — which nothing can read before they are added
+ * to memory: that happens before any other instruction runs, before a
+ * fault is delivered and before the loop looks at events. Each fetch still
+ * refreshes the ITLB entry's LRU stamp as the reference core does. Every
+ * other instruction goes through cpu_exec_one as in the reference core.
+ * The same checks as the reference loop, in the same order, decide where
+ * the chain ends; the counts added are the same sums, so every counter is
+ * bit-identical (tests/engines/test_core_ref.c). */
+static inline void chain_flush(struct vl_machine *m, uint64_t nf, uint64_t n, uint64_t cyc)
+{
+	struct vl_counters *ctr = m->ctr;
+	ctr->events[VL_EV_ITLB_HITS] += nf;
+	ctr->events[VL_EV_GUEST_INSNS] += n;
+	ctr->cycles[VL_CAT_GUEST] += cyc;
+	m->tsc += cyc;
+	m->insns += n;
+}
+
+/* The soft-TLB hit of vl_mem_translate_inline for a chained memory access,
+ * only when the whole access is plain RAM: in one page, the soft TLB holds
+ * the translation, the frame is backed and — for a store — holds no
+ * decoded or watched code (vl_mem_note_write could call a VMM). chain_look
+ * has no effect; chain_hit then counts the DTLB hit and refreshes LRU
+ * exactly as that hit does. */
+static inline __attribute__((always_inline)) struct vl_soft_ent *chain_look(struct vl_machine *m, uint64_t va, unsigned sz, unsigned acc, uint8_t **host)
+{
+	return cpu_soft_look(m, va, sz, acc, host);
+}
+static inline void chain_hit(struct vl_machine *m, struct vl_soft_ent *s)
+{
+	m->ctr->events[VL_EV_DTLB_HITS]++;
+	tlb_touch(&m->priv->mem.dtlb, s->ent);
+}
+static inline __attribute__((always_inline)) bool chain_soft(struct vl_machine *m, uint64_t va, unsigned sz, unsigned acc, uint8_t **host)
+{
+	struct vl_soft_ent *s = chain_look(m, va, sz, acc, host);
+	if (!s)
+		return false;
+	chain_hit(m, s);
+	return true;
+}
+static inline bool chain_canonical(uint64_t va)
+{
+	return (uint64_t)((int64_t)(va << 16) >> 16) == va;
+}
+
+/* A VL_CHAIN_LD8 .. VL_CHAIN_RET instruction done inline: what its handler
+ * (exec_fast.c, exec_int.c op_call/op_ret) does when the access hits plain
+ * RAM and nothing faults — same operands, same order. false: nothing done
+ * (the handler then runs as usual). */
+static inline __attribute__((always_inline)) bool chain_mem(struct vl_machine *m, const struct vl_insn *e)
+{
+	uint64_t *g = m->cpu.gpr, v = 0;
+	unsigned acc = cpu_uacc(m);
+	uint8_t *h;
+	struct vl_soft_ent *s;
+	switch (e->chain) {
+	case VL_CHAIN_LD8:
+		if (!chain_soft(m, cpu_ea(m, e), 8, acc, &h))
+			return false;
+		memcpy(&v, h, 8);
+		g[e->reg] = v;
+		break;
+	case VL_CHAIN_LD4:
+		if (!chain_soft(m, cpu_ea(m, e), 4, acc, &h))
+			return false;
+		memcpy(&v, h, 4);
+		g[e->reg] = v;
+		break;
+	case VL_CHAIN_ST8:
+		if (!chain_soft(m, cpu_ea(m, e), 8, acc | VL_ACC_W, &h))
+			return false;
+		memcpy(h, &g[e->reg], 8);
+		break;
+	case VL_CHAIN_ST4:
+		if (!chain_soft(m, cpu_ea(m, e), 4, acc | VL_ACC_W, &h))
+			return false;
+		v = (uint32_t)g[e->reg];
+		memcpy(h, &v, 4);
+		break;
+	case VL_CHAIN_PUSH8:
+		v = g[e->reg];   /* PUSH RSP pushes the old value */
+		if (!chain_soft(m, g[VL_RSP] - 8, 8, acc | VL_ACC_W, &h))
+			return false;
+		memcpy(h, &v, 8);
+		g[VL_RSP] -= 8;
+		break;
+	case VL_CHAIN_POP8:
+		if (!chain_soft(m, g[VL_RSP], 8, acc, &h))
+			return false;
+		memcpy(&v, h, 8);
+		g[VL_RSP] += 8;
+		g[e->reg] = v;   /* POP RSP: the popped value wins */
+		break;
+	case VL_CHAIN_CALL: {   /* op_call, 64-bit: target checked before the push */
+		uint64_t ret = m->cpu.rip + e->len, t = ret + e->imm;
+		if (!chain_canonical(t) || !chain_soft(m, g[VL_RSP] - 8, 8, acc | VL_ACC_W, &h))
+			return false;
+		memcpy(h, &ret, 8);
+		g[VL_RSP] -= 8;
+		m->cpu.rip = t;
+		return true;
+	}
+	case VL_CHAIN_RET:      /* op_ret, 64-bit, no imm16: the read counts even when the target faults */
+		if (!(s = chain_look(m, g[VL_RSP], 8, acc, &h)))
+			return false;
+		memcpy(&v, h, 8);
+		if (!chain_canonical(v))
+			return false;   /* #GP: the handler reads again and faults */
+		chain_hit(m, s);
+		g[VL_RSP] += 8;
+		m->cpu.rip = v;
+		return true;
+	default:
+		return false;
+	}
+	m->cpu.rip += e->len;
+	return true;
+}
+
+static void cpu_chain(struct vl_machine *m, uint64_t insn_limit)
+{
+	struct vl_cpu_priv *p = &m->priv->cpu;
+	struct vl_tlb *itlb = &m->priv->mem.itlb;
+	uint64_t nf = 0, n = 0, cyc = 0;   /* pending: fetches (ITLB hits), retirements, cycles */
+reload:
+	/* What only a non-chain instruction (or an event) can change, in locals */
+	if (m->tsc >= p->next_event || m->cpu.intr_shadow || p->fc_vpage == ~0ull || p->fc_ent->id != p->fc_id)
+		goto out;
+	const uint64_t vpage = p->fc_vpage, budget = p->next_event - m->tsc;
+	struct vl_tlb_ent *const ent = p->fc_ent;
+	struct vl_dpage *const dp = p->fc_dp;
+	const uint32_t gen = dp->gen;
+	for (;;) {
+		uint64_t rip = m->cpu.rip;
+		if ((rip >> 12) != vpage)
+			break;
+		const struct vl_insn *e = &dp->ins[rip & 0xfff];
+		if (e->gen != gen || cyc >= budget)
+			break;
+		if (e->chain == VL_CHAIN_REG || (e->chain && chain_mem(m, e))) {
+			tlb_touch(itlb, ent);
+			nf++;
+			if (e->chain == VL_CHAIN_REG && __builtin_expect(e->fn(m, e) != VL_X_OK, 0)) {
+				chain_flush(m, nf, n, cyc);   /* Jcc to a non-canonical target: #GP */
+				cpu_deliver_fault(m);
+				return;
+			}
+			n++;
+			cyc += e->cost;
+			if (__builtin_expect(m->insns + n >= insn_limit, 0))
+				break;
+			continue;
+		}
+		/* any other instruction: what cpu_exec_one does after a fetch-cache
+		 * hit (the fetch's checks are the ones above), counts in memory */
+		chain_flush(m, nf, n, cyc);
+		nf = n = cyc = 0;
+		m->ctr->events[VL_EV_ITLB_HITS]++;
+		tlb_touch(itlb, ent);
+		cpu_exec_insn(m, e, insn_limit);
+		if (m->state != VL_M_RUNNING || p->events || m->tsc >= p->next_event)
+			return;
+		goto reload;
+	}
+out:
+	chain_flush(m, nf, n, cyc);
+	if (n && m->insns >= insn_limit) {
+		vl_machine_stop(m, VL_M_TIMEOUT, "reached --max-instructions (%llu)", (unsigned long long)m->max_insns);
+		p->events = true;
+	}
+}
+
 enum vl_mstate vl_machine_run(struct vl_machine *m)
 {
 	struct vl_cpu_priv *p = &m->priv->cpu;
 	uint64_t insn_limit = m->max_insns ? m->max_insns : UINT64_MAX;
 	p->events = true;
-	while (m->state == VL_M_RUNNING) {
-		if (__builtin_expect(p->events || m->tsc >= p->next_event, 0)) {
-			if (cpu_events(m))
-				break;
+	if (p->core_ref) {
+		/* the reference core: one instruction at a time */
+		while (m->state == VL_M_RUNNING) {
+			if (__builtin_expect(p->events || m->tsc >= p->next_event, 0)) {
+				if (cpu_events(m))
+					break;
+			}
+			cpu_exec_one(m, insn_limit);
 		}
-		cpu_exec_one(m, insn_limit);
+	} else {
+		while (m->state == VL_M_RUNNING) {
+			if (__builtin_expect(p->events || m->tsc >= p->next_event, 0)) {
+				if (cpu_events(m))
+					break;
+			}
+			cpu_exec_one(m, insn_limit);
+			if (__builtin_expect(m->state == VL_M_RUNNING && !p->events, 1))
+				cpu_chain(m, insn_limit);
+		}
 	}
 	cpu_flags_sync(m);
 	return m->state;

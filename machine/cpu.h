@@ -194,6 +194,42 @@ static inline uint64_t cpu_segbase(const struct vl_machine *m, const struct vl_i
 	return i->seg != VL_SEG_NONE ? m->cpu.seg[i->seg].base : 0;
 }
 
+/* Copy sz (1..8) bytes with a fixed-size move per size: a memcpy of a
+ * run-time size compiles to a `rep movs` whose start-up dominated every
+ * guest load and store (host speed only; the bytes are the same). */
+static inline void cpy_sz(void *d, const void *s, unsigned sz)
+{
+	switch (sz) {
+	case 8: memcpy(d, s, 8); break;
+	case 4: memcpy(d, s, 4); break;
+	case 2: memcpy(d, s, 2); break;
+	case 1: memcpy(d, s, 1); break;
+	default: memcpy(d, s, sz); break;
+	}
+}
+
+/* The soft-TLB hit vl_mem_translate_inline would take for an access of sz
+ * bytes at va, when the access is plain RAM: in one page, translation in
+ * the soft TLB, frame backed and — for a write — holding no decoded or
+ * watched code (vl_mem_note_write could call a VMM). No effect; the caller
+ * then counts the DTLB hit and refreshes LRU as that hit does (fast core:
+ * cpu.c chains, exec_str.c bulk REP). NULL when the access is anything else. */
+static inline __attribute__((always_inline)) struct vl_soft_ent *cpu_soft_look(struct vl_machine *m, uint64_t va, unsigned sz, unsigned acc,
+						 uint8_t **host)
+{
+	struct vl_mem_priv *mp = &m->priv->mem;
+	if ((va & 0xfff) + sz > 4096)
+		return NULL;
+	struct vl_soft_ent *s = &mp->soft[((acc & 7) << VL_SOFT_BITS) | ((va >> 12) & (VL_SOFT_N - 1))];
+	if (s->vpage != (va >> 12) || s->id != s->ent->id || s->ctx != vl_mem_ctx(m))
+		return NULL;
+	uint64_t pa = ((uint64_t)s->frame << 12) | (va & 0xfff);
+	if (pa + sz > m->mem_size || ((acc & VL_ACC_W) && mp->code_frames[pa >> 12]))
+		return NULL;
+	*host = m->mem + pa;
+	return s;
+}
+
 /* Read sz (1..8) bytes at linear va. 0 or VL_X_FAULT. */
 static inline int mem_rd(struct vl_machine *m, uint64_t va, unsigned sz, uint64_t *v, unsigned acc)
 {
@@ -202,7 +238,7 @@ static inline int mem_rd(struct vl_machine *m, uint64_t va, unsigned sz, uint64_
 		if (vl_mem_translate_inline(m, va, acc, &pa))
 			return VL_X_FAULT;
 		if (__builtin_expect(pa + sz <= m->mem_size, 1))
-			memcpy(&x, m->mem + pa, sz);
+			cpy_sz(&x, m->mem + pa, sz);
 		else
 			x = vl_mem_unbacked_read(m, pa, sz);
 	} else if (vl_mem_read(m, va, &x, sz, acc)) {
@@ -221,7 +257,7 @@ static inline int mem_wr(struct vl_machine *m, uint64_t va, unsigned sz, uint64_
 		if (vl_mem_translate_inline(m, va, acc | VL_ACC_W, &pa))
 			return VL_X_FAULT;
 		if (__builtin_expect(pa + sz <= m->mem_size, 1)) {
-			memcpy(m->mem + pa, &v, sz);
+			cpy_sz(m->mem + pa, &v, sz);
 			if (__builtin_expect(m->priv->mem.code_frames[pa >> 12] != 0, 0))
 				vl_mem_note_write(m, pa, sz);
 		} else {
@@ -349,6 +385,16 @@ static inline unsigned cpu_dmode(const struct vl_machine *m)
 		return VL_DMODE_32;
 	return VL_DMODE_16;
 }
+
+/* Fast core (exec_fast.c): the specialised handler for decoded instruction
+ * e, or e->fn when its form has none (identical semantics); *chain as
+ * vl_insn.chain (decode.h). */
+vl_exec_fn cpu_fast_fn(const struct vl_insn *e, uint8_t *chain);
+/* vl_insn.chain kinds: register-only (fn), or a memory form the chain does
+ * inline on the soft-TLB fast path (cpu.c chain_mem; else fn as usual). */
+enum { VL_CHAIN_NO = 0, VL_CHAIN_REG, VL_CHAIN_LD8, VL_CHAIN_LD4, VL_CHAIN_ST8, VL_CHAIN_ST4,
+       VL_CHAIN_PUSH8, VL_CHAIN_POP8, VL_CHAIN_CALL, VL_CHAIN_RET };
+int op_jcc(struct vl_machine *m, const struct vl_insn *i);
 
 /* Paging-mode changes */
 void cpu_paging_changed(struct vl_machine *m);

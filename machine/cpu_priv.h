@@ -56,5 +56,10 @@ struct vl_cpu_priv {
 	bool emul;
 	int (*emul_write)(struct vl_machine *m, void *ctx, uint64_t va, const void *data, size_t n);
 	void *emul_ctx;
+	/* Execution core: false = the fast core (specialised handlers in the
+	 * decode cache, exec_fast.c), true = the reference instruction-at-a-time
+	 * core (generic handlers only). VIRTLAB_CORE=ref at machine creation,
+	 * or vl_cpu_set_core(). Both give bit-identical counters. */
+	bool core_ref;
 };
 #endif

@@ -78,7 +78,11 @@ struct vl_insn {
 	uint8_t sens;       /* enum vl_sens, or VL_SENS_COUNT = never intercepted */
 	uint8_t dpos;       /* offset of the displacement in the instruction (0: none) */
 	uint8_t ipos;       /* offset of the first immediate byte (0: none); they run to len */
-};
+	uint8_t chain;      /* fast core (cpu.c), VL_CHAIN_* (cpu.h): 1 = fn touches only
+	                     * registers, RIP and the lazy flags (no memory, devices, events or
+	                     * counters) and returns VL_X_OK or, Jcc only, VL_X_FAULT; 2.. = a
+	                     * load/store/push/pop the chain may do inline; 0 from vl_decode */
+} __attribute__((aligned(64)));   /* one cache line per decode-cache slot (cpu.c) */
 
 /* Decode one instruction from buf[0..avail).
  * Returns the length (1..15) on success;

@@ -96,6 +96,52 @@ static inline int str_one(struct vl_machine *m, const struct vl_insn *i, enum st
 	return 0;
 }
 
+/* Fast core only: up to `max` forward iterations of REP STOS / REP MOVS at
+ * once while every element is plain RAM on the soft-TLB fast path — the
+ * destination (and source) elements in one page each, the soft TLB holding
+ * both translations, RAM frames, no decoded or watched code in the
+ * destination frame. Per element it does what str_one's mem_rd/mem_wr do
+ * on that path (count the DTLB hit, refresh LRU — in the same order —,
+ * copy in order, so overlapping copies repeat as REP MOVS does) and what
+ * the loop does (RSI/RDI/RCX). Returns the iterations done (0: none, the
+ * element-at-a-time path takes over). */
+static uint64_t str_bulk(struct vl_machine *m, const struct vl_insn *i, enum str_kind k, uint64_t max)
+{
+	unsigned sz = i->osz, acc = cpu_uacc(m);
+	uint64_t *g = m->cpu.gpr, dva = g[VL_RDI], sva = g[VL_RSI] + cpu_segbase(m, i);
+	uint64_t j = (4096 - (dva & 0xfff)) / sz;
+	uint8_t *dh, *sh = NULL;
+	struct vl_soft_ent *ds = cpu_soft_look(m, dva, sz, acc | VL_ACC_W, &dh), *ss = NULL;
+	if (!ds)
+		return 0;
+	if (k == S_MOVS) {
+		uint64_t js = (4096 - (sva & 0xfff)) / sz;
+		if (js < j)
+			j = js;
+		if (!(ss = cpu_soft_look(m, sva, sz, acc, &sh)))
+			return 0;
+	}
+	if (j > max)
+		j = max;
+	struct vl_tlb *dtlb = &m->priv->mem.dtlb;
+	uint64_t v = g[VL_RAX];
+	for (uint64_t n = 0; n < j; n++) {
+		if (k == S_MOVS) {
+			tlb_touch(dtlb, ss->ent);
+			cpy_sz(dh + n * sz, sh + n * sz, sz);
+		} else {
+			cpy_sz(dh + n * sz, &v, sz);
+		}
+		tlb_touch(dtlb, ds->ent);
+	}
+	m->ctr->events[VL_EV_DTLB_HITS] += k == S_MOVS ? 2 * j : j;
+	g[VL_RDI] += j * sz;
+	if (k == S_MOVS)
+		g[VL_RSI] += j * sz;
+	g[VL_RCX] -= j;
+	return j;
+}
+
 static int str_exec(struct vl_machine *m, const struct vl_insn *i, enum str_kind k, uint64_t each)
 {
 	int rc;
@@ -108,10 +154,20 @@ static int str_exec(struct vl_machine *m, const struct vl_insn *i, enum str_kind
 	}
 	bool cond = k == S_CMPS || k == S_SCAS;
 	uint64_t n = 0, chunk = m->priv->cpu.rep_chunk;
+	/* the fast core's bulk path: 64-bit addressing, forward, not the VMM's emulator */
+	bool bulk = (k == S_STOS || k == S_MOVS) && !m->priv->cpu.core_ref && !m->priv->cpu.emul && i->asz == 8 &&
+		    !(m->cpu.rflags & VL_FL_DF) && (i->osz == 8 || i->osz == 4 || i->osz == 2 || i->osz == 1);
 	while (cnt_get(m, i)) {
 		if (n == chunk) {
 			str_charge(m, n, each);
 			return VL_X_AGAIN;
+		}
+		if (bulk) {
+			uint64_t j = str_bulk(m, i, k, chunk - n < cnt_get(m, i) ? chunk - n : cnt_get(m, i));
+			if (j) {
+				n += j;
+				continue;
+			}
 		}
 		rc = str_one(m, i, k);
 		if (rc) {

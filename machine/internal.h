@@ -81,6 +81,16 @@ void vl_cpu_flags_sync(struct vl_machine *m);
 /* Reset CPU state / CPU-private state (called by vl_machine_new and the loader). */
 void vl_cpu_reset(struct vl_machine *m);
 int vl_cpu_priv_init(struct vl_machine *m);
+/* Select the execution core: ref = the reference instruction-at-a-time
+ * path (generic handlers), else the fast core. Drops every cached decode.
+ * The default comes from the environment: VIRTLAB_CORE=ref. */
+void vl_cpu_set_core(struct vl_machine *m, bool ref);
+bool vl_cpu_core_ref(const struct vl_machine *m);
+/* Decode cache (host-side, invisible in every count): pages of decodes
+ * held now, and how often the cap forced dropping them all; the cap in
+ * pages (default 1024, i.e. at most ~230 MB of decodes). */
+void vl_cpu_dcache_stats(const struct vl_machine *m, uint64_t *pages, uint64_t *flushes);
+void vl_cpu_set_dcache_cap(struct vl_machine *m, uint64_t cap);
 void vl_cpu_priv_free(struct vl_machine *m);
 int vl_mem_priv_init(struct vl_machine *m);     /* TLB arrays sized by the profile */
 void vl_mem_priv_free(struct vl_machine *m);

@@ -150,7 +150,7 @@ static int mem_xlate_slow(struct vl_machine *m, uint64_t va, unsigned acc, uint6
 	}
 	vl_count(m, fetch ? VL_EV_ITLB_MISSES : VL_EV_DTLB_MISSES, 1);
 	if (e)
-		e->id = 0;   /* stale permissions / clean for a write: refetch */
+		tlb_kill(l1, e);   /* stale permissions / clean for a write: refetch */
 	e2 = tlb_lookup(&mp->stlb, va, m->tlb_tag, pcid);
 	if (e2 && mem_usable(m, e2, acc)) {
 		vl_count(m, VL_EV_STLB_HITS, 1);
@@ -161,7 +161,7 @@ static int mem_xlate_slow(struct vl_machine *m, uint64_t va, unsigned acc, uint6
 		goto hit;
 	}
 	if (e2)
-		e2->id = 0;
+		tlb_kill(&mp->stlb, e2);
 	vl_count(m, VL_EV_TLB_MISSES, 1);
 	rq = (struct vl_walk_req){
 		.root = c->cr3 & ~0xfffull & ~(1ull << 63), .fmt = VL_PT_X86, .acc = acc,

@@ -27,6 +27,11 @@ struct vl_tlb {
 	unsigned sets, ways;
 	uint64_t clock;
 	struct vl_tlb_ent *mru;   /* entry holding the highest stamp: re-touching it changes no order */
+	/* Host-side index of the valid entries (id != 0), so a flush visits
+	 * those only: live[0..nlive) are entry indices, pos[i] is entry i's
+	 * place in live. Invisible in every count: the same entries die. */
+	uint32_t *live, *pos;
+	uint32_t nlive;
 };
 
 /* Page-walk cache / nested TLB entry (fully associative, LRU). */
@@ -79,6 +84,8 @@ void tlb_free(struct vl_tlb *t);
 struct vl_tlb_ent *tlb_lookup(struct vl_tlb *t, uint64_t va, uint16_t tag, uint16_t pcid);
 struct vl_tlb_ent *tlb_insert(struct vl_tlb *t, uint64_t va, uint64_t pa, unsigned page_shift,
 			      unsigned perms, bool dirty, uint16_t tag, uint16_t pcid);
+/* Invalidate entry e (no-op when already invalid). */
+void tlb_kill(struct vl_tlb *t, struct vl_tlb_ent *e);
 /* LRU refresh. Skipped when e already holds the newest stamp: the relative
  * order, which is all LRU decisions read, is then unchanged. */
 static inline void tlb_touch(struct vl_tlb *t, struct vl_tlb_ent *e)

@@ -23,14 +23,41 @@ int tlb_init(struct vl_tlb *t, uint64_t entries, uint64_t ways)
 	t->sets = (unsigned)(entries / ways);
 	if (t->sets == 0)
 		t->sets = 1;
-	t->e = calloc((size_t)t->sets * t->ways, sizeof(*t->e));
-	return t->e ? 0 : -1;
+	size_t n = (size_t)t->sets * t->ways;
+	t->e = calloc(n, sizeof(*t->e));
+	t->live = calloc(n, sizeof(*t->live));
+	t->pos = calloc(n, sizeof(*t->pos));
+	return t->e && t->live && t->pos ? 0 : -1;
 }
 
 void tlb_free(struct vl_tlb *t)
 {
 	free(t->e);
+	free(t->live);
+	free(t->pos);
 	t->e = NULL;
+	t->live = t->pos = NULL;
+	t->nlive = 0;
+}
+
+static inline void live_add(struct vl_tlb *t, uint32_t i)
+{
+	t->pos[i] = t->nlive;
+	t->live[t->nlive++] = i;
+}
+static inline void live_del(struct vl_tlb *t, uint32_t i)
+{
+	uint32_t k = t->pos[i], last = t->live[--t->nlive];
+	t->live[k] = last;
+	t->pos[last] = k;
+}
+
+void tlb_kill(struct vl_tlb *t, struct vl_tlb_ent *e)
+{
+	if (e->id) {
+		e->id = 0;
+		live_del(t, (uint32_t)(e - t->e));
+	}
 }
 
 static const unsigned tlb_shifts[3] = { 12, 21, 30 };
@@ -79,6 +106,8 @@ struct vl_tlb_ent *tlb_insert(struct vl_tlb *t, uint64_t va, uint64_t pa, unsign
 		if (set[w].lru < victim->lru)
 			victim = &set[w];
 	}
+	if (!victim->id)
+		live_add(t, (uint32_t)(victim - t->e));
 	victim->vpn = vpn;
 	victim->pfn = pa >> page_shift;
 	victim->page_shift = (uint8_t)page_shift;
@@ -163,15 +192,20 @@ void pwc_flush(struct vl_pwc *p, bool all_tags, uint16_t tag)
 /* ---- Flushes ----------------------------------------------------------- */
 typedef bool (*tlb_pred)(const struct vl_tlb_ent *e, const void *arg);
 
-static void tlb_flush_if(struct vl_tlb *t, tlb_pred pred, const void *arg)
+static inline __attribute__((always_inline)) void tlb_flush_if(struct vl_tlb *t, tlb_pred pred, const void *arg)
 {
-	size_t n = (size_t)t->sets * t->ways;
-	for (size_t i = 0; i < n; i++)
-		if (t->e[i].id && pred(&t->e[i], arg))
+	/* the valid entries only; backwards, so the swap-remove moves an entry
+	 * already looked at into the hole */
+	for (uint32_t k = t->nlive; k-- > 0;) {
+		uint32_t i = t->live[k];
+		if (pred(&t->e[i], arg)) {
 			t->e[i].id = 0;   /* soft-TLB entries pointing here die with the id */
+			live_del(t, i);
+		}
+	}
 }
 
-static void tlb_flush_all3(struct vl_machine *m, tlb_pred pred, const void *arg)
+static inline __attribute__((always_inline)) void tlb_flush_all3(struct vl_machine *m, tlb_pred pred, const void *arg)
 {
 	tlb_flush_if(&m->priv->mem.itlb, pred, arg);
 	tlb_flush_if(&m->priv->mem.dtlb, pred, arg);
@@ -245,7 +279,24 @@ void vl_tlb_flush_va(struct vl_machine *m, uint64_t va)
 	struct flush_arg a = flush_cur(m);
 
 	a.va = va;
-	tlb_flush_all3(m, pred_va, &a);
+	/* only the sets the page can live in: an entry of size s sits in set
+	 * (va >> s) % sets, so these are exactly the entries pred_va matches */
+	struct vl_tlb *ts[3] = { &m->priv->mem.itlb, &m->priv->mem.dtlb, &m->priv->mem.stlb };
+	for (int k = 0; k < 3; k++) {
+		struct vl_tlb *t = ts[k];
+		if (!t->sets)
+			continue;
+		if (t->sets == 1) {
+			tlb_flush_if(t, pred_va, &a);
+			continue;
+		}
+		for (int s = 0; s < 3; s++) {
+			struct vl_tlb_ent *set = t->e + (size_t)((va >> tlb_shifts[s]) % t->sets) * t->ways;
+			for (unsigned w = 0; w < t->ways; w++)
+				if (set[w].id && set[w].page_shift == tlb_shifts[s] && pred_va(&set[w], &a))
+					tlb_kill(t, &set[w]);
+		}
+	}
 	pwc_flush(&m->priv->mem.pwc, false, a.tag);
 	vl_count(m, VL_EV_INVLPGS, 1);
 }
