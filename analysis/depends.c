@@ -102,19 +102,14 @@ static void dep_cell(FILE *out, const char *work, const struct vl_rep_config *cf
 	}
 	/* the most frequent VMM entries of each kind (bt's callouts and pv's
 	 * hypercalls apart from exits, as stored) */
+	struct dep_exit *tops[AN_NENTRY_KIND] = { ex, co, hc };
+	size_t *ntops[AN_NENTRY_KIND] = { &nex, &nco, &nhc };
 	for (size_t i = 0; i < n; i++) {
-		struct dep_exit *to;
-		size_t *nto;
-		if (m[i].value <= 0)
+		int k = an_entry_kind_of(m[i].kind);
+		if (m[i].value <= 0 || k < 0)
 			continue;
-		if (!strcmp(m[i].kind, "exit_count"))
-			to = ex, nto = &nex;
-		else if (!strcmp(m[i].kind, "callout_count"))
-			to = co, nto = &nco;
-		else if (!strcmp(m[i].kind, "hypercall_count"))
-			to = hc, nto = &nhc;
-		else
-			continue;
+		struct dep_exit *to = tops[k];
+		size_t *nto = ntops[k];
 		to[*nto < DEP_MAX_EXITS ? (*nto)++ : DEP_MAX_EXITS] = (struct dep_exit){ m[i].name, m[i].value };
 		qsort(to, *nto, sizeof to[0], dep_exit_cmp);   /* keep the largest DEP_MAX_EXITS */
 	}

@@ -182,28 +182,20 @@ static int exp_json(struct vl_db *db, const struct vl_db_run *runs, size_t n, FI
 		}
 		/* VMM entries under their own keys, as `run --format json` prints
 		 * them: exits and hypercalls with their code, callouts without */
-		static const struct { const char *key, *count, *cycles; int code; } entries[] = {
-			{ "exits", "exit_count", "exit_cycles", 1 },
-			{ "callouts", "callout_count", "callout_cycles", 0 },
-			{ "hypercalls", "hypercall_count", "hypercall_cycles", 1 },
-		};
-		for (size_t g = 0; g < sizeof entries / sizeof entries[0]; g++) {
-			fprintf(out, ",\"%s\":{", entries[g].key);
+		for (size_t g = 0; g < AN_NENTRY_KIND; g++) {
+			const struct an_entry_kind *ek = &an_entry_kinds[g];
+			fprintf(out, ",\"%s\":{", ek->key);
 			int first = 1;
 			for (size_t k = 0; k < nm; k++) {
-				if (strcmp(m[k].kind, entries[g].count))
+				if (strcmp(m[k].kind, ek->count))
 					continue;
-				double cyc = 0;
-				for (size_t j = 0; j < nm; j++)
-					if (!strcmp(m[j].kind, entries[g].cycles) && m[j].code == m[k].code &&
-					    !strcmp(m[j].name, m[k].name))
-						cyc = m[j].value;
+				double cyc = an_metric_value(m, nm, ek->cycles, m[k].name, m[k].code);
 				fprintf(out, "%s", first ? "" : ",");
 				first = 0;
 				an_json_str(out, m[k].name);
 				fputc(':', out);
 				fputc('{', out);
-				if (entries[g].code)
+				if (ek->code)
 					fprintf(out, "\"code\":%lld,", (long long)m[k].code);
 				fprintf(out, "\"count\":");
 				an_json_num(out, m[k].value);

@@ -579,19 +579,11 @@ static int plot_exits(struct plot_ctx *c, const struct vl_rep_table *t, char *er
 			for (size_t i = 0; i < nm; i++) {
 				/* every VMM entry: exits by their vendor name, bt's
 				 * callouts and pv's hypercalls named as such */
-				const char *pre;
-				if (!strcmp(m[i].kind, "exit_count"))
-					pre = "";
-				else if (!strcmp(m[i].kind, "callout_count"))
-					pre = "callout ";
-				else if (!strcmp(m[i].kind, "hypercall_count"))
-					pre = "hypercall ";
-				else
-					continue;
-				if (m[i].value <= 0)
+				int ek = an_entry_kind_of(m[i].kind);
+				if (ek < 0 || m[i].value <= 0)
 					continue;
 				char label[64];
-				snprintf(label, sizeof label, "%s%s", pre, m[i].name);
+				snprintf(label, sizeof label, "%s%s", an_entry_kinds[ek].label, m[i].name);
 				size_t r = 0;
 				while (r < nr && strcmp(reasons[r], label))
 					r++;
