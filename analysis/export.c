@@ -41,6 +41,21 @@ static void exp_csv_run_prefix(FILE *out, const struct vl_db_run *r)
 	fprintf(out, ",%llu,%s,%d,", (unsigned long long)r->iterations, r->status, r->model);
 }
 
+/* The metrics and raw samples of one run (both formats print both): 0, or
+ * -1 with nothing left allocated. */
+static int exp_fetch(struct vl_db *db, int64_t id, struct vl_db_metric **m, size_t *nm, struct vl_db_samples **s,
+		     size_t *ns, char *err, size_t errlen)
+{
+	if (vl_db_query_metrics(db, id, m, nm, err, errlen))
+		return -1;
+	if (vl_db_query_samples(db, id, s, ns, err, errlen)) {
+		free(*m);
+		*m = NULL;
+		return -1;
+	}
+	return 0;
+}
+
 static int exp_csv(struct vl_db *db, const struct vl_db_run *runs, size_t n, FILE *out, char *err, size_t errlen)
 {
 	fprintf(out, "run_id,started,git_commit,git_dirty,tag,profile,engine,mmu,workload,params,iterations,status,model,"
@@ -49,12 +64,8 @@ static int exp_csv(struct vl_db *db, const struct vl_db_run *runs, size_t n, FIL
 		struct vl_db_metric *m = NULL;
 		struct vl_db_samples *s = NULL;
 		size_t nm = 0, ns = 0;
-		if (vl_db_query_metrics(db, runs[i].id, &m, &nm, err, errlen))
+		if (exp_fetch(db, runs[i].id, &m, &nm, &s, &ns, err, errlen))
 			return -1;
-		if (vl_db_query_samples(db, runs[i].id, &s, &ns, err, errlen)) {
-			free(m);
-			return -1;
-		}
 		if (!nm && !ns) {
 			exp_csv_run_prefix(out, &runs[i]);
 			fprintf(out, "run,,,,\n");   /* the run itself (e.g. failed), no metrics */
@@ -152,12 +163,8 @@ static int exp_json(struct vl_db *db, const struct vl_db_run *runs, size_t n, FI
 		struct vl_db_metric *m = NULL;
 		struct vl_db_samples *s = NULL;
 		size_t nm = 0, ns = 0;
-		if (vl_db_query_metrics(db, runs[i].id, &m, &nm, err, errlen))
+		if (exp_fetch(db, runs[i].id, &m, &nm, &s, &ns, err, errlen))
 			return -1;
-		if (vl_db_query_samples(db, runs[i].id, &s, &ns, err, errlen)) {
-			free(m);
-			return -1;
-		}
 		fprintf(out, "%s\n{", i ? "," : "");
 		if (exp_json_run_columns(h, runs[i].id, out)) {
 			snprintf(err, errlen, "reading run %lld: %s", (long long)runs[i].id, sqlite3_errmsg(h));
