@@ -31,20 +31,43 @@ const char *vl_cost_fields_of(const char *category)
 }
 
 /* The VMM handler value an exit reason charges besides vmm.exit_dispatch,
- * by a word of the vendor's exit name (VT-x SDM names, SVM APM names);
- * first match wins, so the more specific words come first. */
-static const struct { const char *word, *fields; } dep_exit_fields[] = {
-	{ "EPT_VIOLATION", "mmu.nested_fault, mmu.nested_alloc" }, { "NPF", "mmu.nested_fault, mmu.nested_alloc" },
-	{ "EXCP_PF", "vmm.exception, mmu.shadow_*" }, { "EXCEPTION", "vmm.exception, mmu.shadow_*" },
-	{ "CPUID", "vmm.cpuid" }, { "MSR", "vmm.msr" }, { "IOIO", "vmm.io" }, { "IO_INSTRUCTION", "vmm.io" },
-	{ "INVLPG", "vmm.invlpg, mmu.shadow_invlpg" }, { "CR", "vmm.cr, mmu.shadow_cr3" }, { "HLT", "vmm.hlt" },
-	{ "INTR", "vmm.intr" }, { "INTERRUPT", "vmm.intr" }, { "VMCALL", "vmm.vmcall" }, { "VMMCALL", "vmm.vmcall" },
+ * by a word of the exit's name; first match wins, so the more specific
+ * words come first. Two sets of names:
+ * - hardware assist (vtx, svm): the vendor's exit names (SDM, APM), each
+ *   exit handled by the VMM's handler for that reason (engines/hv);
+ * - the software VMMs (bt's TRAP_* slots, pv, trap — any engine but vtx and
+ *   svm): each entry is a trap into the VMM (vl_vcpu_charge_trap:
+ *   vmm.exit_dispatch), then the vCPU runtime: a user SYSCALL is only
+ *   redirected to the guest kernel (the dispatch is all), exceptions and
+ *   INT n are delivered through the guest IDT (vmm.exception), interrupts
+ *   vmm.intr, a #GP of a privileged instruction is decoded and emulated
+ *   (vmm.emulate, then that instruction's handler; pv's paravirtual guest
+ *   is not decoded: the handler only). Their other names (pv's CPUID) fall
+ *   back to the hardware words.
+ * engines/bt, engines/pv and engines/trap READMEs ("Costs") say the same. */
+enum { DEP_HW = 1, DEP_SW = 2, DEP_ANY = 3 };
+static const struct { int who; const char *word, *fields; } dep_exit_fields[] = {
+	{ DEP_SW, "REFLECTED", "vmm.exception" },
+	{ DEP_SW, "GP_CR", "vmm.emulate, vmm.cr, mmu.shadow_cr3" }, { DEP_SW, "GP_IO", "vmm.emulate, vmm.io" },
+	{ DEP_SW, "GP_MSR", "vmm.emulate, vmm.msr" }, { DEP_SW, "GP_HLT", "vmm.emulate, vmm.hlt" },
+	{ DEP_SW, "GP_INVLPG", "vmm.emulate, vmm.invlpg, mmu.shadow_invlpg" }, { DEP_SW, "GP_PRIV", "vmm.*" },
+	{ DEP_SW, "GP_", "vmm.emulate" },
+	{ DEP_SW, "SYSCALL", "vmm.exit_dispatch" }, { DEP_SW, "PAGE_FAULT", "vmm.exception, mmu.*" },
+	{ DEP_SW, "INT_N", "vmm.exception" }, { DEP_SW, "EXCEPTION", "vmm.exception" },
+	{ DEP_SW, "INTERRUPT", "vmm.intr" },
+	{ DEP_ANY, "EPT_VIOLATION", "mmu.nested_fault, mmu.nested_alloc" }, { DEP_ANY, "NPF", "mmu.nested_fault, mmu.nested_alloc" },
+	{ DEP_ANY, "EXCP_PF", "vmm.exception, mmu.shadow_*" }, { DEP_ANY, "EXCEPTION", "vmm.exception, mmu.shadow_*" },
+	{ DEP_ANY, "CPUID", "vmm.cpuid" }, { DEP_ANY, "MSR", "vmm.msr" }, { DEP_ANY, "IOIO", "vmm.io" },
+	{ DEP_ANY, "IO_INSTRUCTION", "vmm.io" }, { DEP_ANY, "INVLPG", "vmm.invlpg, mmu.shadow_invlpg" },
+	{ DEP_ANY, "CR", "vmm.cr, mmu.shadow_cr3" }, { DEP_ANY, "HLT", "vmm.hlt" }, { DEP_ANY, "INTR", "vmm.intr" },
+	{ DEP_ANY, "INTERRUPT", "vmm.intr" }, { DEP_ANY, "VMCALL", "vmm.vmcall" }, { DEP_ANY, "VMMCALL", "vmm.vmcall" },
 };
 
-static const char *dep_exit_handler(const char *reason)
+const char *vl_dep_exit_handler(const char *engine, const char *reason)
 {
+	int who = !strcmp(engine, "vtx") || !strcmp(engine, "svm") ? DEP_HW : DEP_SW;
 	for (size_t i = 0; i < sizeof dep_exit_fields / sizeof dep_exit_fields[0]; i++)
-		if (strstr(reason, dep_exit_fields[i].word))
+		if ((dep_exit_fields[i].who & who) && strstr(reason, dep_exit_fields[i].word))
 			return dep_exit_fields[i].fields;
 	return "vmm.emulate";
 }
@@ -134,7 +157,7 @@ static void dep_cell(FILE *out, const char *work, const struct vl_rep_config *cf
 			fprintf(out, "%s{\"reason\": ", i ? ", " : "");
 			an_json_str(out, ex[i].name);
 			fprintf(out, ", \"count\": %.0f, \"handler\": ", ex[i].count);
-			an_json_str(out, dep_exit_handler(ex[i].name));
+			an_json_str(out, vl_dep_exit_handler(cf->engine, ex[i].name));
 			fputc('}', out);
 		}
 		fputs("], \"callouts\": [", out);
@@ -168,10 +191,10 @@ static void dep_cell(FILE *out, const char *work, const struct vl_rep_config *cf
 	for (size_t i = 0; i < nex; i++)
 		if (isfinite(iters) && iters > 0)
 			fprintf(out, "%s%s %.2f [%s]", i ? ", " : "; exits/iter: ", ex[i].name, ex[i].count / iters,
-				dep_exit_handler(ex[i].name));
+				vl_dep_exit_handler(cf->engine, ex[i].name));
 		else
 			fprintf(out, "%s%s %.0f [%s]", i ? ", " : "; exits: ", ex[i].name, ex[i].count,
-				dep_exit_handler(ex[i].name));
+				vl_dep_exit_handler(cf->engine, ex[i].name));
 	/* callouts and hypercalls: counted apart, their costs are in the
 	 * translate (bt.*) and hypercall (pv.*) categories above */
 	const struct { const char *what; const struct dep_exit *e; size_t n; } more[] = {
