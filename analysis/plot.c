@@ -950,21 +950,6 @@ int vl_plot(struct vl_db *db, const struct vl_plot_opts *o, FILE *log, char *err
 	struct plot_ctx c = { .db = db, .o = o, .outdir = o->outdir ? o->outdir : "results/plots", .log = log };
 	unsigned figs = o->figures ? o->figures : VL_PLOT_ALL;
 	c.gnuplot = o->gnuplot ? (o->gnuplot[0] ? o->gnuplot : NULL) : "gnuplot";
-	char dirbuf[4096];
-	snprintf(dirbuf, sizeof dirbuf, "%s", c.outdir);
-	for (char *p = dirbuf + 1; ; p++) {   /* mkdir -p */
-		char ch = *p;
-		if (ch != '/' && ch != '\0')
-			continue;
-		*p = '\0';
-		if (mkdir(dirbuf, 0777) && errno != EEXIST) {
-			snprintf(err, errlen, "cannot create %s: %s", dirbuf, strerror(errno));
-			return -1;
-		}
-		*p = ch;
-		if (!ch)
-			break;
-	}
 	if (c.gnuplot && plot_detect_terms(c.gnuplot, &c.terms, err, errlen)) {
 		/* keep going: data and scripts are still worth writing */
 		fprintf(log, "plot: %s; writing data and scripts only\n", err);
@@ -979,6 +964,22 @@ int vl_plot(struct vl_db *db, const struct vl_plot_opts *o, FILE *log, char *err
 			 t.profile);
 		vl_rep_free(&t);
 		return -1;
+	}
+	char dirbuf[4096];
+	snprintf(dirbuf, sizeof dirbuf, "%s", c.outdir);
+	for (char *p = dirbuf + 1; ; p++) {   /* mkdir -p, once there is something to draw */
+		char ch = *p;
+		if (ch != '/' && ch != '\0')
+			continue;
+		*p = '\0';
+		if (mkdir(dirbuf, 0777) && errno != EEXIST) {
+			snprintf(err, errlen, "cannot create %s: %s", dirbuf, strerror(errno));
+			vl_rep_free(&t);
+			return -1;
+		}
+		*p = ch;
+		if (!ch)
+			break;
 	}
 	int rc = 0;
 	if (figs & VL_PLOT_NANOBENCH)

@@ -60,6 +60,23 @@ static int plot_add_figures(unsigned *bits, const char *list)
 	return 0;
 }
 
+/* --workload and --config name a workload and a configuration (native,
+ * ENGINE, or ENGINE/MMU) this build knows or the database holds: a typo is
+ * bad usage, not an empty history. One line and -1, else 0. */
+static int plot_check_names(struct vl_db *db, const struct vl_plot_opts *o)
+{
+	if (vl_cli_check_name("plot", db, "workload", o->workload))
+		return -1;
+	if (!o->config)
+		return 0;
+	char eng[64];
+	const char *slash = strchr(o->config, '/');
+	snprintf(eng, sizeof eng, "%.*s", slash ? (int)(slash - o->config) : (int)strlen(o->config), o->config);
+	if (vl_cli_check_name("plot", db, "engine", eng) || (slash && vl_cli_check_name("plot", db, "mmu", slash + 1)))
+		return -1;
+	return 0;
+}
+
 int cmd_plot(int argc, char **argv)
 {
 	enum { O_OUT = 256, O_FIGS, O_PROFILE, O_TAG, O_COMMIT, O_METRIC, O_WORKLOAD, O_CONFIG, O_DB, O_NOGP, O_HELP,
@@ -136,6 +153,10 @@ int cmd_plot(int argc, char **argv)
 	struct vl_db *db = vl_cli_db_open_read("plot", dbpath);
 	if (!db)
 		return VL_CLI_USAGE;
+	if (plot_check_names(db, &o)) {
+		vl_db_close(db);
+		return VL_CLI_USAGE;
+	}
 	char err[512];
 	int rc = vl_plot(db, &o, stdout, err, sizeof err);
 	vl_db_close(db);
