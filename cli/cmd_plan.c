@@ -171,18 +171,28 @@ int cmd_plan(int argc, char **argv)
 	if (sl <= 0)
 		return vl_cli_usage_error("plan", "cannot find this program's path: %s", strerror(errno));
 	self[sl] = '\0';
-	if (mkdir(shards, 0777) && errno != EEXIST)
+	/* created here only to name it absolutely; removed again (still empty)
+	 * when the plan turns out invalid, so bad usage leaves nothing behind */
+	bool made = mkdir(shards, 0777) == 0;
+	if (!made && errno != EEXIST)
 		return vl_cli_usage_error("plan", "cannot create %s: %s", shards, strerror(errno));
 	char sdir[PATH_MAX];
-	if (!realpath(shards, sdir))
-		return vl_cli_usage_error("plan", "%s: %s", shards, strerror(errno));
+	if (!realpath(shards, sdir)) {
+		rc = vl_cli_usage_error("plan", "%s: %s", shards, strerror(errno));
+		if (made)
+			rmdir(shards);
+		return rc;
+	}
 
 	/* the commands, into a buffer: nothing is printed unless the whole plan is valid */
 	char *buf = NULL;
 	size_t blen = 0, n = 0;
 	FILE *cmds = open_memstream(&buf, &blen);
-	if (!cmds)
+	if (!cmds) {
+		if (made)
+			rmdir(shards);
 		return vl_cli_usage_error("plan", "out of memory");
+	}
 	rc = VL_CLI_OK;
 	for (size_t p = 0; p < nprof && rc == VL_CLI_OK; p++) {
 		struct vl_adv_conf *conf = NULL;
@@ -251,6 +261,8 @@ int cmd_plan(int argc, char **argv)
 	} else if (rc == VL_CLI_OK) {
 		fputs(buf, stdout);
 	}
+	if (rc != VL_CLI_OK && made)
+		rmdir(shards);
 	free(buf);
 	return rc;
 }
