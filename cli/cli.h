@@ -80,9 +80,10 @@ struct vl_db *vl_cli_db_open_read(const char *cmd, const char *path);
 int vl_cli_git_rev(const char *rev, char *hash, size_t n);
 /* A revision as git knows it, else a hex hash prefix (>= 4) taken as is. */
 int vl_cli_resolve_commit(const char *rev, char *hash, size_t n);
-/* A selection name (what: "engine", "mmu", "workload") must be one this
- * build knows or one stored in the database; else one line naming the
- * valid ones and VL_CLI_USAGE. NULL name: 0. */
+/* A selection name (what: "engine", "mmu", "workload", "profile") must be
+ * one this build knows (a profile: one the loader loads) or one stored in
+ * the database; else one line naming the valid ones and VL_CLI_USAGE.
+ * NULL name: 0. */
 int vl_cli_check_name(const char *cmd, struct vl_db *db, const char *what, const char *name);
 /* "12,13,20-25" -> malloc'ed ids. 0 or -1. */
 int vl_cli_parse_ids(const char *s, int64_t **ids, size_t *n);
