@@ -115,6 +115,10 @@ int cmd_export(int argc, char **argv)
 		free(ids);
 		return vl_cli_usage_error("export", "unexpected argument '%s' (see virtlab export --help)", argv[optind]);
 	}
+	if (vl_cli_need_value("export", "--out", outpath)) {
+		free(ids);
+		return VL_CLI_USAGE;
+	}
 	char hash[64];
 	if (commit) {
 		if (vl_cli_resolve_commit(commit, hash, sizeof hash)) {

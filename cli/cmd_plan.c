@@ -40,6 +40,8 @@ static const char plan_usage[] =
 static int pl_split(char *s, const char **out, size_t *n)
 {
 	*n = 0;
+	if (!*s || *s == ',' || s[strlen(s) - 1] == ',' || strstr(s, ",,"))
+		return -1;   /* an empty name: a typo, not "leave it out" */
 	for (char *save = NULL, *t = strtok_r(s, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
 		if (*n == PL_MAX)
 			return -1;

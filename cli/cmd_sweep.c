@@ -114,6 +114,8 @@ int vl_cli_sweep_values(const char *arg, char *sec, char *key, double *v, size_t
 			v[(*nv)++] = *logx ? lo * pow(hi / lo, t) : lo + t * (hi - lo);
 		}
 	} else {
+		if (!*spec || *spec == ',' || spec[strlen(spec) - 1] == ',' || strstr(spec, ",,"))
+			return vl_cli_usage_error("sweep", "--param: an empty value in the list '%s'", spec);
 		for (char *save = NULL, *t = strtok_r(spec, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
 			errno = 0;
 			double x = strtod(t, &end);
@@ -259,6 +261,8 @@ int cmd_sweep(int argc, char **argv)
 	}
 	if (optind < argc)
 		return vl_cli_usage_error("sweep", "unexpected argument '%s' (see virtlab sweep --help)", argv[optind]);
+	if (vl_cli_need_value("sweep", "--out", out) || vl_cli_need_value("sweep", "--id", id))
+		return VL_CLI_USAGE;
 	if (!param)
 		return vl_cli_usage_error("sweep", "--param SECTION.KEY=... is required (see virtlab sweep --help)");
 	if (strchr(base, '/') || strchr(base, ':'))

@@ -78,6 +78,13 @@ int vl_cli_parse_u64(const char *s, uint64_t *v)
 	return 0;
 }
 
+int vl_cli_need_value(const char *cmd, const char *opt, const char *arg)
+{
+	if (arg && !*arg)
+		return vl_cli_usage_error(cmd, "%s: expected a name, got an empty string", opt);
+	return 0;
+}
+
 int vl_cli_bad_option(const char *cmd, int argc, char **argv, int optopt_val)
 {
 	extern int optind;
