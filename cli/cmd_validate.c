@@ -169,8 +169,11 @@ int cmd_validate(int argc, char **argv)
 			hw = "svm";
 	}
 
+	/* an existing database is checked before any run (a foreign or corrupt
+	 * file: status 2, untouched); a missing one is created only to store,
+	 * so a refused validation leaves no new file behind */
 	struct vl_db *db = NULL;
-	if (!nodb && !(db = vl_cli_db_open("validate", dbpath)))
+	if (!nodb && access(dbpath, F_OK) == 0 && !(db = vl_cli_db_open("validate", dbpath)))
 		return VL_CLI_USAGE;
 
 	struct val_row *rows = calloc((size_t)nwl, sizeof *rows);
@@ -253,6 +256,8 @@ int cmd_validate(int argc, char **argv)
 		any_failed |= row->status != 0;
 	}
 	/* store only when every run was accepted: a refusal leaves nothing half-written */
+	if (!refused && !nodb && !db && !(db = vl_cli_db_open("validate", dbpath)))
+		store_failed = true;   /* the line is printed; the table still is */
 	for (int i = 0; i < nwl; i++)
 		for (int k = 0; k < 3; k++)
 			if (rows[i].have[k]) {
@@ -343,7 +348,7 @@ int cmd_validate(int argc, char **argv)
 			printf("%s%s\n", row->status ? "  " : "", row->status ? row->reason : "");
 		}
 		printf("\nratio = measured / modelled (%s per iteration); >1: the host is slower than the model says.\n", unit);
-		if (!nodb)
+		if (!nodb && !store_failed)
 			printf("stored in %s with tag '%s' (`virtlab report --profile %s` shows them beside the model)\n",
 			       dbpath, tag, prof_name);
 	}
