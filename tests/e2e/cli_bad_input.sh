@@ -92,6 +92,19 @@ usage list profiles --sources --format xml
 usage validate --repeats 0 --db v.db
 usage validate --format csv --db v.db
 usage validate --workloads nosuch --db v.db
+# empty names and numbers that are not numbers
+usage export "${D[@]}" --out ""
+usage plot "${D[@]}" --out ""
+usage plot "${D[@]}" --out pl --metric ""
+usage advise "${D[@]}" --map ""
+usage sweep "${D[@]}" --no-run --out ""  --param vmm.exit_dispatch=1,2
+usage sweep "${D[@]}" --no-run --out sw --param vmm.exit_dispatch=1,2 --id ""
+usage sweep "${D[@]}" --no-run --out sw --param vmm.exit_dispatch=1,,2
+usage compare "${D[@]}" base base --threshold nan
+usage plan --shards sh --profile p4,,zen4
+usage plan --shards sh --engines native,
+# validate refused (no such twin program, or no such event) creates no database
+VIRTLAB_TWIN=/nonexistent usage validate --workloads cpuid --events nosuch_event --db v.db
 cmp -s "$DB" "$T/pristine.db" || bad "the database changed"
 
 # an export that fails leaves an existing --out file as it was; one that
