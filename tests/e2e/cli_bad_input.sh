@@ -9,14 +9,10 @@
 # fold a database into itself.
 set -u
 cd "$(dirname "$0")/../.."
-V=${VIRTLAB:-bin/virtlab}
+. tests/e2e/lib/common.sh
 case $V in /*) ;; *) V="$PWD/$V" ;; esac
 G=${GUEST:-build/guest/guest.elf}
-[ -x "$V" ] || { echo "no CLI at $V"; exit 77; }
 [ -r "$G" ] || { echo "no guest image at $G"; exit 77; }
-T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-fail=0
-bad() { echo "FAIL: $*"; fail=1; }
 DB="$T/r.db"
 "$V" run --engine native --workload cpuid --iterations 100 --profile p4 --image "$G" --db "$DB" --tag base >/dev/null \
 	|| bad "setup run"

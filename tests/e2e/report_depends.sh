@@ -7,14 +7,10 @@
 # vendor handler (VMEXIT_CPUID -> vmm.cpuid). Text and JSON agree.
 set -u
 cd "$(dirname "$0")/../.."
-V=${VIRTLAB:-bin/virtlab}
+. tests/e2e/lib/common.sh
+e2e_need python3
 G=${GUEST:-build/guest/guest.elf}
-[ -x "$V" ] || { echo "no CLI at $V"; exit 77; }
 [ -r "$G" ] || { echo "no guest image at $G"; exit 77; }
-command -v python3 >/dev/null || { echo "python3 not installed"; exit 77; }
-T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-fail=0
-bad() { echo "FAIL: $*"; fail=1; }
 DB="$T/d.db"
 for c in bt/shadow pv/shadow trap/shadow; do
 	"$V" run --engine ${c%/*} --mmu ${c#*/} --workload syscall --iterations 100 --profile zen4 --image "$G" --db "$DB" \
