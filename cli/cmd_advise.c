@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "virtlab/datadir.h"
 #include "virtlab/analysis.h"
 #include "virtlab/engine.h"
 #include "virtlab/mmu.h"
@@ -36,7 +37,7 @@ static const char advise_usage[] =
 	"  -j N              parallel runs for --run (default 1)\n"
 	"  --map DIR         also write the mode map (modemap.dat/.gp/.png/.pdf) into DIR\n"
 	"  --format F        text (default), csv, json, markdown\n"
-	"  --db FILE         results database (default " VL_DEFAULT_DB ")\n"
+	"  --db FILE         results database (default " VL_CLI_DB_DOC ")\n"
 	"  --tag T           only runs stored with --tag T (and --run stores with it)\n"
 	"Exit status: 0 every row decided, 1 a row undecided (missing runs, none ok), 2 bad usage.\n";
 
@@ -158,7 +159,7 @@ int cmd_advise(int argc, char **argv)
 		{ "tag", required_argument, 0, O_TAG }, { "help", no_argument, 0, O_HELP }, { 0, 0, 0, 0 }
 	};
 	char *prof_arg = NULL, *work_arg = NULL, *eng_arg = NULL;
-	const char *mix_arg = NULL, *map = NULL, *dbpath = VL_DEFAULT_DB, *tag = NULL, *jobs = "1";
+	const char *mix_arg = NULL, *map = NULL, *dbpath = vl_data_db(), *tag = NULL, *jobs = "1";
 	bool all = false, run = false;
 	enum vl_an_format fmt = VL_AN_TEXT;
 	char err[512];

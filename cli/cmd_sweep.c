@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "virtlab/datadir.h"
 #include "virtlab/analysis.h"
 #include "virtlab/engine.h"
 #include "virtlab/profile.h"
@@ -39,7 +40,7 @@ static const char sweep_usage[] =
 	"  --out DIR        figure directory (default results/plots): sweep.dat, sweep.gp, .png, .pdf\n"
 	"  --no-run         only analyse what the database holds (e.g. after `plan` and `merge`)\n"
 	"  --no-report      only run and store (what `plan` commands do): no table, no figure\n"
-	"  --db FILE        results database (default " VL_DEFAULT_DB ")\n"
+	"  --db FILE        results database (default " VL_CLI_DB_DOC ")\n"
 	"Values outside a field's range are refused by the profile loader (profiles/README.md).\n"
 	"Exit status: 0 ok, 1 a run failed, 2 bad usage (nothing stored).\n";
 
@@ -224,7 +225,7 @@ int cmd_sweep(int argc, char **argv)
 		{ "no-report", no_argument, 0, O_NOREPORT },
 		{ "help", no_argument, 0, O_HELP }, { 0, 0, 0, 0 }
 	};
-	const char *param = NULL, *base = VL_DEFAULT_PROFILE, *id = NULL, *dbpath = VL_DEFAULT_DB, *out = "results/plots";
+	const char *param = NULL, *base = VL_DEFAULT_PROFILE, *id = NULL, *dbpath = vl_data_db(), *out = "results/plots";
 	char *eng_arg = NULL, *work_arg = NULL;
 	uint64_t iters = 0;
 	bool norun = false, noreport = false;

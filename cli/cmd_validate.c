@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "virtlab/datadir.h"
 #include "virtlab/analysis.h"
 #include "virtlab/hostcpu.h"
 #include "virtlab/profile.h"
@@ -30,7 +31,7 @@ static const char validate_usage[] =
 	"  --repeats N        host twin processes per workload (default 15)\n"
 	"  --iterations N     iterations per run (default: each workload's)\n"
 	"  --events LIST      hardware events for the twins (as `run --events`)\n"
-	"  --db FILE          store the runs there (default " VL_DEFAULT_DB "); --no-db: do not store\n"
+	"  --db FILE          store the runs there (default " VL_CLI_DB_DOC "); --no-db: do not store\n"
 	"  --tag T            tag of the stored runs (default validate)\n"
 	"  --format F         table (default) or json\n"
 	"Exit status: 0 every run ok, 1 a run failed, 2 bad usage.\n";
@@ -88,7 +89,7 @@ int cmd_validate(int argc, char **argv)
 		{ "format", required_argument, 0, O_FORMAT }, { "help", no_argument, 0, O_HELP }, { 0, 0, 0, 0 }
 	};
 	const char *profile_opt = NULL, *wl = validate_default_workloads, *events = NULL;
-	const char *dbpath = VL_DEFAULT_DB, *tag = "validate";
+	const char *dbpath = vl_data_db(), *tag = "validate";
 	uint64_t repeats = 15, iters = 0;
 	bool nodb = false;
 	enum vl_fmt fmt = VL_FMT_TABLE;

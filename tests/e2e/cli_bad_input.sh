@@ -121,4 +121,13 @@ rm -rf "$W"; mkdir "$W"
 (cd "$W" && "$V" plot "${D[@]}" --out pl --profile p4 --workload cpuid --config native --no-gnuplot) >/dev/null 2>&1 \
 	|| bad "plot --workload cpuid --config native"
 [ -s "$W/pl/nanobench.dat" ] || bad "plot wrote no nanobench.dat"
+# --db defaults to $VIRTLAB_DB in every command (datadir.h), advise and
+# sweep too: run from elsewhere, they read the database it names
+rm -rf "$W"; mkdir "$W"
+for c in "advise --profile p4" "sweep --no-run --param vmm.exit_dispatch=1,2" "report --profile p4"; do
+	(cd "$W" && VIRTLAB_DB="$T/nosuch.db" "$V" $c) >/dev/null 2>"$T/err"
+	grep -q "nosuch.db" "$T/err" || bad "$c does not default to \$VIRTLAB_DB: $(cat "$T/err")"
+done
+(cd "$W" && VIRTLAB_DB="$DB" "$V" advise --profile p4 --workloads cpuid --engines vtx --format csv) >"$T/out" 2>/dev/null
+grep -q '^p4,cpuid,0,' "$T/out" || bad "advise with VIRTLAB_DB: $(cat "$T/out")"
 exit $fail
