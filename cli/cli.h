@@ -54,6 +54,10 @@ int vl_cli_parse_u64(const char *s, uint64_t *v);
 /* An option value that names something (a file, a directory, a metric, an
  * id) given as "": one line, VL_CLI_USAGE; else (NULL too) 0. */
 int vl_cli_need_value(const char *cmd, const char *opt, const char *arg);
+/* A directory the command will write figures into (created when missing)
+ * may not be "" or an existing non-directory: one line, VL_CLI_USAGE;
+ * else (NULL too) 0. */
+int vl_cli_check_outdir(const char *cmd, const char *opt, const char *dir);
 /* Report an unrecognised option from getopt_long (opterr = 0) as one line. */
 int vl_cli_bad_option(const char *cmd, int argc, char **argv, int optopt_val);
 

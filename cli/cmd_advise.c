@@ -198,7 +198,7 @@ int cmd_advise(int argc, char **argv)
 	}
 	if (optind < argc)
 		return vl_cli_usage_error("advise", "unexpected argument '%s' (see virtlab advise --help)", argv[optind]);
-	if (vl_cli_need_value("advise", "--map", map))
+	if (vl_cli_check_outdir("advise", "--map", map))
 		return VL_CLI_USAGE;
 	if (all && prof_arg)
 		return vl_cli_usage_error("advise", "--all and --profile exclude each other");

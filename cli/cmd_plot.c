@@ -144,7 +144,7 @@ int cmd_plot(int argc, char **argv)
 	for (; optind < argc; optind++)   /* figures by name: `virtlab plot nanobench exits` */
 		if (plot_add_figures(&o.figures, argv[optind]))
 			return VL_CLI_USAGE;
-	if (vl_cli_need_value("plot", "--out", o.outdir) || vl_cli_need_value("plot", "--metric", o.metric))
+	if (vl_cli_check_outdir("plot", "--out", o.outdir) || vl_cli_need_value("plot", "--metric", o.metric))
 		return VL_CLI_USAGE;
 	char hash[64];
 	if (commit) {

@@ -262,7 +262,7 @@ int cmd_sweep(int argc, char **argv)
 	}
 	if (optind < argc)
 		return vl_cli_usage_error("sweep", "unexpected argument '%s' (see virtlab sweep --help)", argv[optind]);
-	if (vl_cli_need_value("sweep", "--out", out) || vl_cli_need_value("sweep", "--id", id))
+	if (vl_cli_check_outdir("sweep", "--out", out) || vl_cli_need_value("sweep", "--id", id))
 		return VL_CLI_USAGE;
 	if (!param)
 		return vl_cli_usage_error("sweep", "--param SECTION.KEY=... is required (see virtlab sweep --help)");

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 
@@ -82,6 +83,16 @@ int vl_cli_need_value(const char *cmd, const char *opt, const char *arg)
 {
 	if (arg && !*arg)
 		return vl_cli_usage_error(cmd, "%s: expected a name, got an empty string", opt);
+	return 0;
+}
+
+int vl_cli_check_outdir(const char *cmd, const char *opt, const char *dir)
+{
+	struct stat st;
+	if (vl_cli_need_value(cmd, opt, dir))
+		return VL_CLI_USAGE;
+	if (dir && stat(dir, &st) == 0 && !S_ISDIR(st.st_mode))
+		return vl_cli_usage_error(cmd, "%s: %s exists and is not a directory", opt, dir);
 	return 0;
 }
 

@@ -99,6 +99,10 @@ usage sweep "${D[@]}" --no-run --out sw --param vmm.exit_dispatch=1,,2
 usage compare "${D[@]}" base base --threshold nan
 usage plan --shards sh --profile p4,,zen4
 usage plan --shards sh --engines native,
+# a directory option naming an existing file
+usage plot "${D[@]}" --out "$DB"
+usage advise "${D[@]}" --map "$DB"
+usage sweep "${D[@]}" --no-run --out "$DB" --param vmm.exit_dispatch=1,2
 # validate refused (no such twin program, or no such event) creates no database
 VIRTLAB_TWIN=/nonexistent usage validate --workloads cpuid --events nosuch_event --db v.db
 cmp -s "$DB" "$T/pristine.db" || bad "the database changed"
