@@ -51,6 +51,9 @@ int vl_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((for
 /* Parse a decimal/hex unsigned integer (suffixes k, M, G allowed; also an
  * exact decimal in scientific notation, 2e10, 1.5e9); 0 or -1. */
 int vl_cli_parse_u64(const char *s, uint64_t *v);
+/* Split a comma-separated list in place into out[0..max): 0, or -1 when
+ * it is empty, has an empty item ("a,,b", "a,") or more than max items. */
+int vl_cli_split(char *s, const char **out, size_t max, size_t *n);
 /* An option value that names something (a file, a directory, a metric, an
  * id) given as "": one line, VL_CLI_USAGE; else (NULL too) 0. */
 int vl_cli_need_value(const char *cmd, const char *opt, const char *arg);

@@ -43,17 +43,6 @@ static const char advise_usage[] =
 
 #define ADV_MAX 64
 
-static int adv_split(char *s, const char **out, size_t *n)
-{
-	*n = 0;
-	for (char *save = NULL, *t = strtok_r(s, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		if (*n == ADV_MAX)
-			return -1;
-		out[(*n)++] = t;
-	}
-	return *n ? 0 : -1;
-}
-
 /* Is name an item of the comma-separated list? */
 static bool adv_listed(const char *list, const char *name)
 {
@@ -223,11 +212,11 @@ int cmd_advise(int argc, char **argv)
 			profiles[nprof++] = plist[i];
 		if (!nprof)
 			return vl_cli_usage_error("advise", "--all: no profiles found in %s", vl_profile_dir());
-	} else if (adv_split(prof_arg ? prof_arg : dflt, profiles, &nprof)) {
+	} else if (vl_cli_split(prof_arg ? prof_arg : dflt, profiles, ADV_MAX, &nprof)) {
 		return vl_cli_usage_error("advise", "--profile: expected a comma-separated list of profiles");
 	}
 	int rc = VL_CLI_OK;
-	if (eng_arg && adv_split(eng_arg, engines, &neng)) {
+	if (eng_arg && vl_cli_split(eng_arg, engines, ADV_MAX, &neng)) {
 		rc = vl_cli_usage_error("advise", "--engines: expected a comma-separated list of engines");
 		goto out_list;
 	}
@@ -237,7 +226,7 @@ int cmd_advise(int argc, char **argv)
 			goto out_list;
 		}
 	if (work_arg) {
-		if (adv_split(work_arg, works, &nwork)) {
+		if (vl_cli_split(work_arg, works, ADV_MAX, &nwork)) {
 			rc = vl_cli_usage_error("advise", "--workloads: expected a comma-separated list of workloads");
 			goto out_list;
 		}

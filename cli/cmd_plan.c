@@ -37,19 +37,6 @@ static const char plan_usage[] =
 
 #define PL_MAX 64
 
-static int pl_split(char *s, const char **out, size_t *n)
-{
-	*n = 0;
-	if (!*s || *s == ',' || s[strlen(s) - 1] == ',' || strstr(s, ",,"))
-		return -1;   /* an empty name: a typo, not "leave it out" */
-	for (char *save = NULL, *t = strtok_r(s, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		if (*n == PL_MAX)
-			return -1;
-		out[(*n)++] = t;
-	}
-	return *n ? 0 : -1;
-}
-
 /* Print s in single quotes for sh (a ' inside becomes '\''). */
 static void pl_q(FILE *out, const char *s)
 {
@@ -118,13 +105,13 @@ int cmd_plan(int argc, char **argv)
 	const char *profiles[PL_MAX], *ent[PL_MAX], *mmus[PL_MAX], *works[PL_MAX];
 	size_t nprof = 0, nent = 0, nmmu = 0, nwork = 0;
 	char dflt[] = VL_DEFAULT_PROFILE;
-	if (pl_split(prof_arg ? prof_arg : dflt, profiles, &nprof))
+	if (vl_cli_split(prof_arg ? prof_arg : dflt, profiles, PL_MAX, &nprof))
 		return vl_cli_usage_error("plan", "--profile: expected a comma-separated list of profiles");
 	if (param && nprof != 1)
 		return vl_cli_usage_error("plan", "--param: one base profile");
-	if (eng_arg && pl_split(eng_arg, ent, &nent))
+	if (eng_arg && vl_cli_split(eng_arg, ent, PL_MAX, &nent))
 		return vl_cli_usage_error("plan", "--engines: expected a comma-separated list");
-	if (mmu_arg && pl_split(mmu_arg, mmus, &nmmu))
+	if (mmu_arg && vl_cli_split(mmu_arg, mmus, PL_MAX, &nmmu))
 		return vl_cli_usage_error("plan", "--mmus: expected a comma-separated list");
 	for (size_t i = 0; i < nent; i++) {
 		char e[32];
@@ -143,7 +130,7 @@ int cmd_plan(int argc, char **argv)
 			return vl_cli_usage_error("plan", "unknown mmu '%s' (see virtlab list mmus)", mmus[i]);
 	}
 	if (work_arg) {
-		if (pl_split(work_arg, works, &nwork))
+		if (vl_cli_split(work_arg, works, PL_MAX, &nwork))
 			return vl_cli_usage_error("plan", "--workloads: expected a comma-separated list");
 		for (size_t i = 0; i < nwork; i++)
 			if (!vl_workload_find(works[i]))

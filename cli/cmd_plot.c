@@ -46,8 +46,15 @@ static int plot_add_figures(unsigned *bits, const char *list)
 		{ "exits", VL_PLOT_EXITS }, { "history", VL_PLOT_HISTORY },
 	};
 	char buf[256];
+	const char *names[16];
+	size_t n;
 	snprintf(buf, sizeof buf, "%s", list);
-	for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+	if (vl_cli_split(buf, names, 16, &n)) {
+		vl_cli_usage_error("plot", "--figures: expected a comma-separated list, got '%s'", list);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *t = names[i];
 		size_t k = 0;
 		while (k < sizeof figs / sizeof figs[0] && strcmp(figs[k].name, t))
 			k++;

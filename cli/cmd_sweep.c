@@ -296,9 +296,10 @@ int cmd_sweep(int argc, char **argv)
 	/* configurations and workloads */
 	const char *ent[SW_MAX], *works[SW_MAX];
 	size_t nent = 0, nwork = 0;
-	if (eng_arg)
-		for (char *save = NULL, *t = strtok_r(eng_arg, ",", &save); t && nent < SW_MAX; t = strtok_r(NULL, ",", &save))
-			ent[nent++] = t;
+	if (eng_arg && vl_cli_split(eng_arg, ent, SW_MAX, &nent)) {
+		rc = vl_cli_usage_error("sweep", "--engines: expected a comma-separated list of at most %d", SW_MAX);
+		goto out_val;
+	}
 	for (size_t i = 0; i < nent; i++) {
 		char e[32];
 		snprintf(e, sizeof e, "%.*s", (int)strcspn(ent[i], "/"), ent[i]);
@@ -331,13 +332,15 @@ int cmd_sweep(int argc, char **argv)
 		}
 	}
 	if (work_arg) {
-		for (char *save = NULL, *t = strtok_r(work_arg, ",", &save); t && nwork < SW_MAX; t = strtok_r(NULL, ",", &save)) {
-			if (!vl_workload_find(t)) {
-				rc = vl_cli_usage_error("sweep", "unknown workload '%s' (see virtlab list workloads)", t);
+		if (vl_cli_split(work_arg, works, SW_MAX, &nwork)) {
+			rc = vl_cli_usage_error("sweep", "--workloads: expected a comma-separated list of at most %d", SW_MAX);
+			goto out_conf;
+		}
+		for (size_t i = 0; i < nwork; i++)
+			if (!vl_workload_find(works[i])) {
+				rc = vl_cli_usage_error("sweep", "unknown workload '%s' (see virtlab list workloads)", works[i]);
 				goto out_conf;
 			}
-			works[nwork++] = t;
-		}
 	} else {
 		for (size_t i = 0; i < vl_workload_count && nwork < SW_MAX; i++)
 			if (vl_cli_plan_default_workload(vl_workloads[i].name, true))

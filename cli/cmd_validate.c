@@ -131,19 +131,16 @@ int cmd_validate(int argc, char **argv)
 	 * engine below; a name check first keeps bad usage at exit 2 before any run) */
 	char wlbuf[512];
 	const char *wls[32];
-	int nwl = 0;
+	size_t nsplit;
 	if (strlen(wl) >= sizeof wlbuf)
 		return vl_cli_usage_error("validate", "--workloads: list too long");
 	snprintf(wlbuf, sizeof wlbuf, "%s", wl);
-	for (char *save = NULL, *t = strtok_r(wlbuf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		if (!vl_workload_find(t))
-			return vl_cli_usage_error("validate", "--workloads: unknown workload '%s' (see `virtlab list workloads`)", t);
-		if (nwl == 32)
-			return vl_cli_usage_error("validate", "--workloads: at most 32");
-		wls[nwl++] = t;
-	}
-	if (!nwl)
-		return vl_cli_usage_error("validate", "--workloads: empty list");
+	if (vl_cli_split(wlbuf, wls, 32, &nsplit))
+		return vl_cli_usage_error("validate", "--workloads: expected a comma-separated list of at most 32, got '%s'", wl);
+	int nwl = (int)nsplit;
+	for (int i = 0; i < nwl; i++)
+		if (!vl_workload_find(wls[i]))
+			return vl_cli_usage_error("validate", "--workloads: unknown workload '%s' (see `virtlab list workloads`)", wls[i]);
 
 	/* the CPU and its profile */
 	struct vl_hostcpu cpu;

@@ -79,6 +79,19 @@ int vl_cli_parse_u64(const char *s, uint64_t *v)
 	return 0;
 }
 
+int vl_cli_split(char *s, const char **out, size_t max, size_t *n)
+{
+	*n = 0;
+	if (!s || !*s || *s == ',' || s[strlen(s) - 1] == ',' || strstr(s, ",,"))
+		return -1;   /* an empty item is a typo, not "leave it out" */
+	for (char *save = NULL, *t = strtok_r(s, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (*n == max)
+			return -1;
+		out[(*n)++] = t;
+	}
+	return 0;
+}
+
 int vl_cli_need_value(const char *cmd, const char *opt, const char *arg)
 {
 	if (arg && !*arg)

@@ -99,6 +99,12 @@ usage sweep "${D[@]}" --no-run --out sw --param vmm.exit_dispatch=1,,2
 usage compare "${D[@]}" base base --threshold nan
 usage plan --shards sh --profile p4,,zen4
 usage plan --shards sh --engines native,
+usage sweep "${D[@]}" --no-run --out sw --param vmm.exit_dispatch=1,2 --workloads cpuid,,syscall
+usage sweep "${D[@]}" --no-run --out sw --param vmm.exit_dispatch=1,2 --engines ""
+usage advise "${D[@]}" --workloads cpuid,,syscall --map mp
+usage advise "${D[@]}" --engines vtx, --map mp
+usage plot "${D[@]}" --out pl --figures nanobench,,exits
+usage validate --workloads cpuid,,syscall --db v.db
 # a directory option naming an existing file
 usage plot "${D[@]}" --out "$DB"
 usage advise "${D[@]}" --map "$DB"
