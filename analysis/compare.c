@@ -625,6 +625,18 @@ static void cmp_pval(const struct vl_cmp_entry *e, char *buf, size_t n)
 		snprintf(buf, n, "p=%.3g n=%zu/%zu", e->p, e->nbase, e->nhead);
 }
 
+/* The formatted cells of one entry, as the table and markdown show them. */
+struct cmp_cells { char metric[128], vb[112], vh[112], ch[32], pv[64]; };
+
+static void cmp_cells(const struct vl_cmp_entry *e, struct cmp_cells *c)
+{
+	cmp_metric_label(e, c->metric, sizeof c->metric);
+	cmp_value(e, e->base, c->vb, sizeof c->vb);
+	cmp_value(e, e->head, c->vh, sizeof c->vh);
+	cmp_change(e, c->ch, sizeof c->ch);
+	cmp_pval(e, c->pv, sizeof c->pv);
+}
+
 static void cmp_summary(FILE *out, const struct vl_cmp_result *r, const struct vl_cmp_opts *o, int md)
 {
 	const char *b = md ? "**" : "";
@@ -657,21 +669,17 @@ static void cmp_text(FILE *out, const struct vl_cmp_result *r, const struct vl_c
 			fprintf(out, "\n%s:\n", vl_cmp_verdict_name[e->verdict]);
 			last = (int)e->verdict;
 		}
-		char metric[128], vb[112], vh[112], ch[32], pv[64];
+		struct cmp_cells c;
 		if (!strcmp(e->kind, "run")) {   /* a configuration on one side only */
 			fprintf(out, "  %-14s %-10s %-8s %llu iterations\n", e->config, e->workload, e->profile,
 				(unsigned long long)e->iterations);
 			shown++;
 			continue;
 		}
-		cmp_metric_label(e, metric, sizeof metric);
-		cmp_value(e, e->base, vb, sizeof vb);
-		cmp_value(e, e->head, vh, sizeof vh);
-		cmp_change(e, ch, sizeof ch);
-		cmp_pval(e, pv, sizeof pv);
+		cmp_cells(e, &c);
 		fprintf(out, "%c %-14s %-10s %-8s %-40s %14s -> %-14s %9s %s\n",
 			e->input_changed && e->verdict != VL_CMP_PROFILE ? '*' : ' ', e->config, e->workload, e->profile,
-			metric, vb, vh, ch, pv);
+			c.metric, c.vb, c.vh, c.ch, c.pv);
 		shown++;
 	}
 }
@@ -697,12 +705,8 @@ static void cmp_markdown(FILE *out, const struct vl_cmp_result *r, const struct 
 			fprintf(out, "\n… and %zu more rows (`virtlab compare --limit 0` shows all)\n", r->n - i);
 			return;
 		}
-		char metric[128], vb[112], vh[112], ch[32], pv[64];
-		cmp_metric_label(e, metric, sizeof metric);
-		cmp_value(e, e->base, vb, sizeof vb);
-		cmp_value(e, e->head, vh, sizeof vh);
-		cmp_change(e, ch, sizeof ch);
-		cmp_pval(e, pv, sizeof pv);
+		struct cmp_cells c;
+		cmp_cells(e, &c);
 		fprintf(out, "| %s%s%s | ", e->verdict == VL_CMP_REGRESSED ? "**" : "", vl_cmp_verdict_name[e->verdict],
 			e->verdict == VL_CMP_REGRESSED ? "**" : "");
 		an_md_str(out, e->config);
@@ -711,8 +715,8 @@ static void cmp_markdown(FILE *out, const struct vl_cmp_result *r, const struct 
 		fprintf(out, " | ");
 		an_md_str(out, e->profile);
 		fprintf(out, " | ");
-		an_md_str(out, metric);
-		fprintf(out, " | %s | %s | %s | %s |\n", vb, vh, ch, pv);
+		an_md_str(out, c.metric);
+		fprintf(out, " | %s | %s | %s | %s |\n", c.vb, c.vh, c.ch, c.pv);
 		shown++;
 	}
 }
