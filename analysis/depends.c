@@ -46,6 +46,11 @@ const char *vl_cost_fields_of(const char *category)
  *   back to the hardware words.
  * engines/bt, engines/pv and engines/trap READMEs ("Costs") say the same. */
 enum { DEP_HW = 1, DEP_SW = 2, DEP_ANY = 3 };
+/* Hardware assist (vtx, svm) or a software VMM (bt, pv, trap, any other). */
+static int dep_engine_class(const char *engine)
+{
+	return !strcmp(engine, "vtx") || !strcmp(engine, "svm") ? DEP_HW : DEP_SW;
+}
 static const struct { int who; const char *word, *fields; } dep_exit_fields[] = {
 	{ DEP_SW, "REFLECTED", "vmm.exception" },
 	{ DEP_SW, "GP_CR", "vmm.emulate, vmm.cr, mmu.shadow_cr3" }, { DEP_SW, "GP_IO", "vmm.emulate, vmm.io" },
@@ -65,23 +70,42 @@ static const struct { int who; const char *word, *fields; } dep_exit_fields[] = 
 
 const char *vl_dep_exit_handler(const char *engine, const char *reason)
 {
-	int who = !strcmp(engine, "vtx") || !strcmp(engine, "svm") ? DEP_HW : DEP_SW;
+	int who = dep_engine_class(engine);
 	for (size_t i = 0; i < sizeof dep_exit_fields / sizeof dep_exit_fields[0]; i++)
 		if ((dep_exit_fields[i].who & who) && strstr(reason, dep_exit_fields[i].word))
 			return dep_exit_fields[i].fields;
 	return "vmm.emulate";
 }
 
-/* fields, without the other vendor's hardware section (vmx.* on svm runs
- * and the reverse), into buf. */
-static const char *dep_fields_for(const char *fields, const char *engine, char *buf, size_t n)
+/* Which fields of a category a run's engine can be charged, as a table:
+ * a field (prefix) listed here applies only to the engines the row names
+ * — the other vendor's hardware section never, and in `exit` the software
+ * VMMs' trap (exception.delivery / insn.syscall + insn.iret,
+ * vl_vcpu_charge_trap) never for vtx/svm, whose exit is the hardware's
+ * VM exit and entry alone (engines/vtx, engines/svm "Costs"). */
+static const struct { const char *category, *prefix; int who; const char *engine; } dep_field_rules[] = {
+	{ NULL, "vmx.", DEP_HW, "vtx" },
+	{ NULL, "svm.", DEP_HW, "svm" },
+	{ "exit", "exception.delivery", DEP_SW, NULL },
+	{ "exit", "insn.", DEP_SW, NULL },
+};
+
+/* The fields of category (a cost_fields.def line) that engine's runs can
+ * be charged (dep_field_rules), into buf. */
+static const char *dep_fields_for(const char *fields, const char *category, const char *engine, char *buf, size_t n)
 {
 	size_t o = 0;
+	int who = dep_engine_class(engine);
 	buf[0] = '\0';
 	for (const char *p = fields; p && *p;) {
 		const char *end = strstr(p, ", ");
 		size_t len = end ? (size_t)(end - p) : strlen(p);
-		bool skip = (!strncmp(p, "vmx.", 4) && strcmp(engine, "vtx")) || (!strncmp(p, "svm.", 4) && strcmp(engine, "svm"));
+		bool skip = false;
+		for (size_t r = 0; r < sizeof dep_field_rules / sizeof dep_field_rules[0]; r++)
+			if ((!dep_field_rules[r].category || !strcmp(dep_field_rules[r].category, category)) &&
+			    !strncmp(p, dep_field_rules[r].prefix, strlen(dep_field_rules[r].prefix)))
+				skip |= !(dep_field_rules[r].who & who) ||
+					(dep_field_rules[r].engine && strcmp(dep_field_rules[r].engine, engine));
 		if (!skip && o + len + 3 < n) {
 			o += (size_t)snprintf(buf + o, n - o, "%s%.*s", o ? ", " : "", (int)len, p);
 		}
@@ -149,7 +173,7 @@ static void dep_cell(FILE *out, const char *work, const struct vl_rep_config *cf
 			fprintf(out, "%s{\"category\": \"%s\", \"share\": %.6f, \"fields\": ", i ? ", " : "", cat[i].name,
 				cat[i].cycles / total);
 			const char *fl = vl_cost_fields_of(cat[i].name);
-			an_json_str(out, fl ? dep_fields_for(fl, cf->engine, fb, sizeof fb) : "");
+			an_json_str(out, fl ? dep_fields_for(fl, cat[i].name, cf->engine, fb, sizeof fb) : "");
 			fputc('}', out);
 		}
 		fputs("], \"exits\": [", out);
@@ -183,7 +207,7 @@ static void dep_cell(FILE *out, const char *work, const struct vl_rep_config *cf
 			continue;
 		const char *fl = vl_cost_fields_of(cat[i].name);
 		fprintf(out, "%s%s %.1f%% [%s]", any ? "; " : " ", cat[i].name, 100 * share,
-			fl ? dep_fields_for(fl, cf->engine, fb, sizeof fb) : "?");
+			fl ? dep_fields_for(fl, cat[i].name, cf->engine, fb, sizeof fb) : "?");
 		any = true;
 	}
 	if (!any)

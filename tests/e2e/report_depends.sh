@@ -24,6 +24,10 @@ grep -qE '^syscall +pv/shadow .*exits/iter: SYSCALL 1\.00 \[vmm\.exit_dispatch\]
 grep -qE '^syscall +trap/shadow .*SYSCALL 1\.00 \[vmm\.exit_dispatch\]' "$T/dep.txt" || bad "trap SYSCALL handler"
 grep -qE '^cpuid +svm/nested .*VMEXIT_CPUID 1\.00 \[vmm\.cpuid\]' "$T/dep.txt" || bad "svm CPUID handler"
 grep -q 'SYSCALL [0-9.]* \[vmm\.emulate\]' "$T/dep.txt" && bad "a SYSCALL trap still named vmm.emulate"
+# the exit category's fields: the hardware's VM exit/entry for svm, the trap for pv
+grep -qE '^cpuid +svm/nested +exit [0-9.]+% \[svm\.vmexit, svm\.vmrun\];' "$T/dep.txt" || bad "svm exit fields"
+grep -qE '^syscall +pv/shadow .*exit [0-9.]+% \[exception\.delivery, insn\.syscall, insn\.iret\]' "$T/dep.txt" \
+	|| bad "pv exit fields"
 [ $fail -eq 0 ] || cat "$T/dep.txt"
 "$V" report --db "$DB" --profile zen4 --depends --format json >"$T/dep.json" 2>"$T/err" || bad "report --depends json: $(cat "$T/err")"
 python3 - "$T/dep.json" <<'PY' || bad "report --depends --format json handlers"
