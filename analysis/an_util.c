@@ -6,6 +6,33 @@
 
 #include "an_util.h"
 #include "virtlab/analysis.h"
+#include "virtlab/results.h"
+
+const struct an_entry_kind an_entry_kinds[AN_NENTRY_KIND] = {
+	{ "exit_count", "exit_cycles", "exits", "exit reason", "",
+	  "VM exits (vendor exit reason, or the VMM's own trap)", 1 },
+	{ "callout_count", "callout_cycles", "callouts", "callout", "callout ",
+	  "Callouts from translated code (binary translation)", 0 },
+	{ "hypercall_count", "hypercall_cycles", "hypercalls", "hypercall", "hypercall ",
+	  "Hypercalls (paravirtualization)", 1 },
+};
+
+int an_entry_kind_of(const char *kind)
+{
+	for (size_t k = 0; k < AN_NENTRY_KIND; k++)
+		if (!strcmp(kind, an_entry_kinds[k].count))
+			return (int)k;
+	return -1;
+}
+
+double an_metric_value(const struct vl_db_metric *m, size_t n, const char *kind, const char *name, int64_t code)
+{
+	double v = 0;
+	for (size_t j = 0; j < n; j++)
+		if (!strcmp(m[j].kind, kind) && m[j].code == code && !strcmp(m[j].name, name))
+			v = m[j].value;
+	return v;
+}
 
 int vl_an_parse_format(const char *s, enum vl_an_format *f)
 {

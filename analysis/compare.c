@@ -48,6 +48,15 @@ static int cmp_same_key(const struct vl_db_run *a, const struct vl_db_run *b)
 	       !strcmp(a->workload, b->workload) && !strcmp(a->params, b->params) && a->iterations == b->iterations;
 }
 
+/* The group of g[0..n) with run's configuration key, or n. */
+static size_t cmp_find_group(const struct cmp_group *g, size_t n, const struct vl_db_run *run)
+{
+	size_t k = 0;
+	while (k < n && !cmp_same_key(g[k].latest, run))
+		k++;
+	return k;
+}
+
 /* Group a side's runs by key. *groups malloc'ed. Runs are in id order, so the
  * last one seen is the newest. */
 static int cmp_group_runs(const struct vl_db_run *runs, size_t n, struct cmp_group **groups, size_t *ng)
@@ -57,9 +66,7 @@ static int cmp_group_runs(const struct vl_db_run *runs, size_t n, struct cmp_gro
 		return -1;
 	size_t cnt = 0;
 	for (size_t i = 0; i < n; i++) {
-		size_t k = 0;
-		while (k < cnt && !cmp_same_key(g[k].latest, &runs[i]))
-			k++;
+		size_t k = cmp_find_group(g, cnt, &runs[i]);
 		if (k == cnt)
 			cnt++;
 		struct cmp_group *x = &g[k];
@@ -365,6 +372,18 @@ static void cmp_note_input(struct vl_cmp_result *r, const char *what)
 	snprintf(r->inputs + l, sizeof r->inputs - l, "%s%s", l ? "; " : "", what);
 }
 
+/* A configuration one side has and the other has not (verdict only-in-base
+ * or only-in-head). NULL when out of memory. */
+static struct vl_cmp_entry *cmp_add_only(struct vl_cmp_result *r, const struct vl_db_run *run, enum vl_cmp_verdict v)
+{
+	struct vl_cmp_entry *e = cmp_add(r, run);
+	if (!e)
+		return NULL;
+	snprintf(e->kind, sizeof e->kind, "run");
+	e->verdict = v;
+	return e;
+}
+
 static struct vl_cmp_entry *cmp_add_input(struct vl_cmp_result *r, const struct vl_db_run *h, const char *kind,
 					  const char *name, const char *vb, const char *vh)
 {
@@ -485,15 +504,10 @@ int vl_cmp_run(struct vl_db *db, const struct vl_db_filter *base, const char *ba
 		if (gh[i].disagree)
 			cmp_warn(r, "head", &gh[i]);
 	for (size_t i = 0; i < ngb; i++) {
-		size_t j = 0;
-		while (j < ngh && !cmp_same_key(gb[i].latest, gh[j].latest))
-			j++;
+		size_t j = cmp_find_group(gh, ngh, gb[i].latest);
 		if (j == ngh) {
-			struct vl_cmp_entry *e = cmp_add(r, gb[i].latest);
-			if (!e)
+			if (!cmp_add_only(r, gb[i].latest, VL_CMP_ONLY_BASE))
 				goto oom;
-			snprintf(e->kind, sizeof e->kind, "run");
-			e->verdict = VL_CMP_ONLY_BASE;
 			continue;
 		}
 		r->nkeys++;
@@ -530,18 +544,9 @@ int vl_cmp_run(struct vl_db *db, const struct vl_db_filter *base, const char *ba
 		for (size_t k = first; inputs > 0 && k < r->n; k++)
 			r->e[k].input_changed = 1;   /* attributed to the changed inputs above */
 	}
-	for (size_t j = 0; j < ngh; j++) {
-		size_t i = 0;
-		while (i < ngb && !cmp_same_key(gb[i].latest, gh[j].latest))
-			i++;
-		if (i == ngb) {
-			struct vl_cmp_entry *e = cmp_add(r, gh[j].latest);
-			if (!e)
-				goto oom;
-			snprintf(e->kind, sizeof e->kind, "run");
-			e->verdict = VL_CMP_ONLY_HEAD;
-		}
-	}
+	for (size_t j = 0; j < ngh; j++)
+		if (cmp_find_group(gb, ngb, gh[j].latest) == ngb && !cmp_add_only(r, gh[j].latest, VL_CMP_ONLY_HEAD))
+			goto oom;
 	if (r->n)
 		qsort(r->e, r->n, sizeof *r->e, cmp_entry_order);
 	for (size_t i = 0; i < r->n; i++) {
@@ -620,6 +625,18 @@ static void cmp_pval(const struct vl_cmp_entry *e, char *buf, size_t n)
 		snprintf(buf, n, "p=%.3g n=%zu/%zu", e->p, e->nbase, e->nhead);
 }
 
+/* The formatted cells of one entry, as the table and markdown show them. */
+struct cmp_cells { char metric[128], vb[112], vh[112], ch[32], pv[64]; };
+
+static void cmp_cells(const struct vl_cmp_entry *e, struct cmp_cells *c)
+{
+	cmp_metric_label(e, c->metric, sizeof c->metric);
+	cmp_value(e, e->base, c->vb, sizeof c->vb);
+	cmp_value(e, e->head, c->vh, sizeof c->vh);
+	cmp_change(e, c->ch, sizeof c->ch);
+	cmp_pval(e, c->pv, sizeof c->pv);
+}
+
 static void cmp_summary(FILE *out, const struct vl_cmp_result *r, const struct vl_cmp_opts *o, int md)
 {
 	const char *b = md ? "**" : "";
@@ -652,21 +669,17 @@ static void cmp_text(FILE *out, const struct vl_cmp_result *r, const struct vl_c
 			fprintf(out, "\n%s:\n", vl_cmp_verdict_name[e->verdict]);
 			last = (int)e->verdict;
 		}
-		char metric[128], vb[112], vh[112], ch[32], pv[64];
+		struct cmp_cells c;
 		if (!strcmp(e->kind, "run")) {   /* a configuration on one side only */
 			fprintf(out, "  %-14s %-10s %-8s %llu iterations\n", e->config, e->workload, e->profile,
 				(unsigned long long)e->iterations);
 			shown++;
 			continue;
 		}
-		cmp_metric_label(e, metric, sizeof metric);
-		cmp_value(e, e->base, vb, sizeof vb);
-		cmp_value(e, e->head, vh, sizeof vh);
-		cmp_change(e, ch, sizeof ch);
-		cmp_pval(e, pv, sizeof pv);
+		cmp_cells(e, &c);
 		fprintf(out, "%c %-14s %-10s %-8s %-40s %14s -> %-14s %9s %s\n",
 			e->input_changed && e->verdict != VL_CMP_PROFILE ? '*' : ' ', e->config, e->workload, e->profile,
-			metric, vb, vh, ch, pv);
+			c.metric, c.vb, c.vh, c.ch, c.pv);
 		shown++;
 	}
 }
@@ -692,12 +705,8 @@ static void cmp_markdown(FILE *out, const struct vl_cmp_result *r, const struct 
 			fprintf(out, "\n… and %zu more rows (`virtlab compare --limit 0` shows all)\n", r->n - i);
 			return;
 		}
-		char metric[128], vb[112], vh[112], ch[32], pv[64];
-		cmp_metric_label(e, metric, sizeof metric);
-		cmp_value(e, e->base, vb, sizeof vb);
-		cmp_value(e, e->head, vh, sizeof vh);
-		cmp_change(e, ch, sizeof ch);
-		cmp_pval(e, pv, sizeof pv);
+		struct cmp_cells c;
+		cmp_cells(e, &c);
 		fprintf(out, "| %s%s%s | ", e->verdict == VL_CMP_REGRESSED ? "**" : "", vl_cmp_verdict_name[e->verdict],
 			e->verdict == VL_CMP_REGRESSED ? "**" : "");
 		an_md_str(out, e->config);
@@ -706,8 +715,8 @@ static void cmp_markdown(FILE *out, const struct vl_cmp_result *r, const struct 
 		fprintf(out, " | ");
 		an_md_str(out, e->profile);
 		fprintf(out, " | ");
-		an_md_str(out, metric);
-		fprintf(out, " | %s | %s | %s | %s |\n", vb, vh, ch, pv);
+		an_md_str(out, c.metric);
+		fprintf(out, " | %s | %s | %s | %s |\n", c.vb, c.vh, c.ch, c.pv);
 		shown++;
 	}
 }

@@ -31,36 +31,84 @@ const char *vl_cost_fields_of(const char *category)
 }
 
 /* The VMM handler value an exit reason charges besides vmm.exit_dispatch,
- * by a word of the vendor's exit name (VT-x SDM names, SVM APM names);
- * first match wins, so the more specific words come first. */
-static const struct { const char *word, *fields; } dep_exit_fields[] = {
-	{ "EPT_VIOLATION", "mmu.nested_fault, mmu.nested_alloc" }, { "NPF", "mmu.nested_fault, mmu.nested_alloc" },
-	{ "mmu_update", "mmu.direct_update, mmu.direct_validate" }, { "mmuext_op", "mmu.direct_ext, mmu.direct_validate" },
-	{ "multicall", "mmu.direct_update, mmu.direct_ext, mmu.direct_validate" },
-	{ "EXCP_PF", "vmm.exception, mmu.shadow_*" }, { "EXCEPTION", "vmm.exception, mmu.shadow_*" },
-	{ "CPUID", "vmm.cpuid" }, { "MSR", "vmm.msr" }, { "IOIO", "vmm.io" }, { "IO_INSTRUCTION", "vmm.io" },
-	{ "INVLPG", "vmm.invlpg, mmu.shadow_invlpg" }, { "CR", "vmm.cr, mmu.shadow_cr3" }, { "HLT", "vmm.hlt" },
-	{ "INTR", "vmm.intr" }, { "INTERRUPT", "vmm.intr" }, { "VMCALL", "vmm.vmcall" }, { "VMMCALL", "vmm.vmcall" },
+ * by a word of the exit's name; first match wins, so the more specific
+ * words come first. Two sets of names:
+ * - hardware assist (vtx, svm): the vendor's exit names (SDM, APM), each
+ *   exit handled by the VMM's handler for that reason (engines/hv);
+ * - the software VMMs (bt's TRAP_* slots, pv, trap — any engine but vtx and
+ *   svm): each entry is a trap into the VMM (vl_vcpu_charge_trap:
+ *   vmm.exit_dispatch), then the vCPU runtime: a user SYSCALL is only
+ *   redirected to the guest kernel (the dispatch is all), exceptions and
+ *   INT n are delivered through the guest IDT (vmm.exception), interrupts
+ *   vmm.intr, a #GP of a privileged instruction is decoded and emulated
+ *   (vmm.emulate, then that instruction's handler; pv's paravirtual guest
+ *   is not decoded: the handler only). Their other names (pv's CPUID) fall
+ *   back to the hardware words.
+ * engines/bt, engines/pv and engines/trap READMEs ("Costs") say the same. */
+enum { DEP_HW = 1, DEP_SW = 2, DEP_ANY = 3 };
+/* Hardware assist (vtx, svm) or a software VMM (bt, pv, trap, any other). */
+static int dep_engine_class(const char *engine)
+{
+	return !strcmp(engine, "vtx") || !strcmp(engine, "svm") ? DEP_HW : DEP_SW;
+}
+static const struct { int who; const char *word, *fields; } dep_exit_fields[] = {
+	{ DEP_SW, "mmu_update", "mmu.direct_update, mmu.direct_validate" },
+	{ DEP_SW, "mmuext_op", "mmu.direct_ext, mmu.direct_validate" },
+	{ DEP_SW, "multicall", "mmu.direct_update, mmu.direct_ext, mmu.direct_validate" },
+	{ DEP_SW, "REFLECTED", "vmm.exception" },
+	{ DEP_SW, "GP_CR", "vmm.emulate, vmm.cr, mmu.shadow_cr3" }, { DEP_SW, "GP_IO", "vmm.emulate, vmm.io" },
+	{ DEP_SW, "GP_MSR", "vmm.emulate, vmm.msr" }, { DEP_SW, "GP_HLT", "vmm.emulate, vmm.hlt" },
+	{ DEP_SW, "GP_INVLPG", "vmm.emulate, vmm.invlpg, mmu.shadow_invlpg" }, { DEP_SW, "GP_PRIV", "vmm.*" },
+	{ DEP_SW, "GP_", "vmm.emulate" },
+	{ DEP_SW, "SYSCALL", "vmm.exit_dispatch" }, { DEP_SW, "PAGE_FAULT", "vmm.exception, mmu.*" },
+	{ DEP_SW, "INT_N", "vmm.exception" }, { DEP_SW, "EXCEPTION", "vmm.exception" },
+	{ DEP_SW, "INTERRUPT", "vmm.intr" },
+	{ DEP_ANY, "EPT_VIOLATION", "mmu.nested_fault, mmu.nested_alloc" }, { DEP_ANY, "NPF", "mmu.nested_fault, mmu.nested_alloc" },
+	{ DEP_ANY, "EXCP_PF", "vmm.exception, mmu.shadow_*" }, { DEP_ANY, "EXCEPTION", "vmm.exception, mmu.shadow_*" },
+	{ DEP_ANY, "CPUID", "vmm.cpuid" }, { DEP_ANY, "MSR", "vmm.msr" }, { DEP_ANY, "IOIO", "vmm.io" },
+	{ DEP_ANY, "IO_INSTRUCTION", "vmm.io" }, { DEP_ANY, "INVLPG", "vmm.invlpg, mmu.shadow_invlpg" },
+	{ DEP_ANY, "CR", "vmm.cr, mmu.shadow_cr3" }, { DEP_ANY, "HLT", "vmm.hlt" }, { DEP_ANY, "INTR", "vmm.intr" },
+	{ DEP_ANY, "INTERRUPT", "vmm.intr" }, { DEP_ANY, "VMCALL", "vmm.vmcall" }, { DEP_ANY, "VMMCALL", "vmm.vmcall" },
 };
 
-static const char *dep_exit_handler(const char *reason)
+const char *vl_dep_exit_handler(const char *engine, const char *reason)
 {
+	int who = dep_engine_class(engine);
 	for (size_t i = 0; i < sizeof dep_exit_fields / sizeof dep_exit_fields[0]; i++)
-		if (strstr(reason, dep_exit_fields[i].word))
+		if ((dep_exit_fields[i].who & who) && strstr(reason, dep_exit_fields[i].word))
 			return dep_exit_fields[i].fields;
 	return "vmm.emulate";
 }
 
-/* fields, without the other vendor's hardware section (vmx.* on svm runs
- * and the reverse), into buf. */
-static const char *dep_fields_for(const char *fields, const char *engine, char *buf, size_t n)
+/* Which fields of a category a run's engine can be charged, as a table:
+ * a field (prefix) listed here applies only to the engines the row names
+ * — the other vendor's hardware section never, and in `exit` the software
+ * VMMs' trap (exception.delivery / insn.syscall + insn.iret,
+ * vl_vcpu_charge_trap) never for vtx/svm, whose exit is the hardware's
+ * VM exit and entry alone (engines/vtx, engines/svm "Costs"). */
+static const struct { const char *category, *prefix; int who; const char *engine; } dep_field_rules[] = {
+	{ NULL, "vmx.", DEP_HW, "vtx" },
+	{ NULL, "svm.", DEP_HW, "svm" },
+	{ "exit", "exception.delivery", DEP_SW, NULL },
+	{ "exit", "insn.", DEP_SW, NULL },
+};
+
+/* The fields of category (a cost_fields.def line) that engine's runs can
+ * be charged (dep_field_rules), into buf. */
+static const char *dep_fields_for(const char *fields, const char *category, const char *engine, char *buf, size_t n)
 {
 	size_t o = 0;
+	int who = dep_engine_class(engine);
 	buf[0] = '\0';
 	for (const char *p = fields; p && *p;) {
 		const char *end = strstr(p, ", ");
 		size_t len = end ? (size_t)(end - p) : strlen(p);
-		bool skip = (!strncmp(p, "vmx.", 4) && strcmp(engine, "vtx")) || (!strncmp(p, "svm.", 4) && strcmp(engine, "svm"));
+		bool skip = false;
+		for (size_t r = 0; r < sizeof dep_field_rules / sizeof dep_field_rules[0]; r++)
+			if ((!dep_field_rules[r].category || !strcmp(dep_field_rules[r].category, category)) &&
+			    !strncmp(p, dep_field_rules[r].prefix, strlen(dep_field_rules[r].prefix)))
+				skip |= !(dep_field_rules[r].who & who) ||
+					(dep_field_rules[r].engine && strcmp(dep_field_rules[r].engine, engine));
 		if (!skip && o + len + 3 < n) {
 			o += (size_t)snprintf(buf + o, n - o, "%s%.*s", o ? ", " : "", (int)len, p);
 		}
@@ -104,19 +152,14 @@ static void dep_cell(FILE *out, const char *work, const struct vl_rep_config *cf
 	}
 	/* the most frequent VMM entries of each kind (bt's callouts and pv's
 	 * hypercalls apart from exits, as stored) */
+	struct dep_exit *tops[AN_NENTRY_KIND] = { ex, co, hc };
+	size_t *ntops[AN_NENTRY_KIND] = { &nex, &nco, &nhc };
 	for (size_t i = 0; i < n; i++) {
-		struct dep_exit *to;
-		size_t *nto;
-		if (m[i].value <= 0)
+		int k = an_entry_kind_of(m[i].kind);
+		if (m[i].value <= 0 || k < 0)
 			continue;
-		if (!strcmp(m[i].kind, "exit_count"))
-			to = ex, nto = &nex;
-		else if (!strcmp(m[i].kind, "callout_count"))
-			to = co, nto = &nco;
-		else if (!strcmp(m[i].kind, "hypercall_count"))
-			to = hc, nto = &nhc;
-		else
-			continue;
+		struct dep_exit *to = tops[k];
+		size_t *nto = ntops[k];
 		to[*nto < DEP_MAX_EXITS ? (*nto)++ : DEP_MAX_EXITS] = (struct dep_exit){ m[i].name, m[i].value };
 		qsort(to, *nto, sizeof to[0], dep_exit_cmp);   /* keep the largest DEP_MAX_EXITS */
 	}
@@ -133,7 +176,7 @@ static void dep_cell(FILE *out, const char *work, const struct vl_rep_config *cf
 			fprintf(out, "%s{\"category\": \"%s\", \"share\": %.6f, \"fields\": ", i ? ", " : "", cat[i].name,
 				cat[i].cycles / total);
 			const char *fl = vl_cost_fields_of(cat[i].name);
-			an_json_str(out, fl ? dep_fields_for(fl, cf->engine, fb, sizeof fb) : "");
+			an_json_str(out, fl ? dep_fields_for(fl, cat[i].name, cf->engine, fb, sizeof fb) : "");
 			fputc('}', out);
 		}
 		fputs("], \"exits\": [", out);
@@ -141,7 +184,7 @@ static void dep_cell(FILE *out, const char *work, const struct vl_rep_config *cf
 			fprintf(out, "%s{\"reason\": ", i ? ", " : "");
 			an_json_str(out, ex[i].name);
 			fprintf(out, ", \"count\": %.0f, \"handler\": ", ex[i].count);
-			an_json_str(out, dep_exit_handler(ex[i].name));
+			an_json_str(out, vl_dep_exit_handler(cf->engine, ex[i].name));
 			fputc('}', out);
 		}
 		fputs("], \"callouts\": [", out);
@@ -167,7 +210,7 @@ static void dep_cell(FILE *out, const char *work, const struct vl_rep_config *cf
 			continue;
 		const char *fl = vl_cost_fields_of(cat[i].name);
 		fprintf(out, "%s%s %.1f%% [%s]", any ? "; " : " ", cat[i].name, 100 * share,
-			fl ? dep_fields_for(fl, cf->engine, fb, sizeof fb) : "?");
+			fl ? dep_fields_for(fl, cat[i].name, cf->engine, fb, sizeof fb) : "?");
 		any = true;
 	}
 	if (!any)
@@ -175,10 +218,10 @@ static void dep_cell(FILE *out, const char *work, const struct vl_rep_config *cf
 	for (size_t i = 0; i < nex; i++)
 		if (isfinite(iters) && iters > 0)
 			fprintf(out, "%s%s %.2f [%s]", i ? ", " : "; exits/iter: ", ex[i].name, ex[i].count / iters,
-				dep_exit_handler(ex[i].name));
+				vl_dep_exit_handler(cf->engine, ex[i].name));
 		else
 			fprintf(out, "%s%s %.0f [%s]", i ? ", " : "; exits: ", ex[i].name, ex[i].count,
-				dep_exit_handler(ex[i].name));
+				vl_dep_exit_handler(cf->engine, ex[i].name));
 	/* callouts and hypercalls: counted apart, their costs are in the
 	 * translate (bt.*) and hypercall (pv.*) categories above */
 	const struct { const char *what; const struct dep_exit *e; size_t n; } more[] = {

@@ -15,18 +15,7 @@
 
 #define ENT_LATEX_TOP 4        /* entries per cell in the LaTeX table */
 #define ENT_LATEX_MIN 0.01     /* ... and only those at >= 0.01 per iteration */
-
-static const struct {
-	const char *count, *cycles;   /* metric kinds */
-	const char *key;              /* JSON key, CSV kind */
-	const char *heading;          /* text heading */
-	int code;                     /* has a code worth printing */
-} ent_kinds[] = {
-	{ "exit_count", "exit_cycles", "exits", "VM exits (vendor exit reason, or the VMM's own trap)", 1 },
-	{ "callout_count", "callout_cycles", "callouts", "Callouts from translated code (binary translation)", 0 },
-	{ "hypercall_count", "hypercall_cycles", "hypercalls", "Hypercalls (paravirtualization)", 1 },
-};
-#define ENT_NKIND (sizeof ent_kinds / sizeof ent_kinds[0])
+/* the kinds of entry and their names: an_entry_kinds (an_util.c) */
 
 struct ent_row {
 	size_t w, c;                  /* report cell */
@@ -71,14 +60,10 @@ static int ent_collect(struct vl_db *db, const struct vl_rep_table *t, struct en
 			}
 			double it = cell->iterations ? (double)cell->iterations : 1;
 			for (size_t i = 0; i < nm; i++)
-				for (size_t k = 0; k < ENT_NKIND; k++) {
-					if (strcmp(m[i].kind, ent_kinds[k].count) || m[i].value <= 0)
+				for (size_t k = 0; k < AN_NENTRY_KIND; k++) {
+					if (strcmp(m[i].kind, an_entry_kinds[k].count) || m[i].value <= 0)
 						continue;
-					double cyc = 0;
-					for (size_t j = 0; j < nm; j++)
-						if (!strcmp(m[j].kind, ent_kinds[k].cycles) && m[j].code == m[i].code &&
-						    !strcmp(m[j].name, m[i].name))
-							cyc = m[j].value;
+					double cyc = an_metric_value(m, nm, an_entry_kinds[k].cycles, m[i].name, m[i].code);
 					if (n == cap) {
 						cap = cap ? 2 * cap : 64;
 						struct ent_row *nr = realloc(r, cap * sizeof *nr);
@@ -106,28 +91,28 @@ static int ent_collect(struct vl_db *db, const struct vl_rep_table *t, struct en
 
 static void ent_text(FILE *out, const struct vl_rep_table *t, const struct ent_row *r, size_t n, int md)
 {
-	for (size_t k = 0; k < ENT_NKIND; k++) {
+	for (size_t k = 0; k < AN_NENTRY_KIND; k++) {
 		size_t any = 0;
 		for (size_t i = 0; i < n; i++)
 			any += r[i].kind == k;
 		if (!any)
 			continue;
 		if (md)
-			fprintf(out, "\n### %s (profile ", ent_kinds[k].heading);
+			fprintf(out, "\n### %s (profile ", an_entry_kinds[k].heading);
 		else
-			fprintf(out, "\n%s (profile ", ent_kinds[k].heading);
+			fprintf(out, "\n%s (profile ", an_entry_kinds[k].heading);
 		fprintf(out, "%s)\n", t->profile);
 		if (md)
 			fprintf(out, "\n| workload | configuration | %s | code | per iteration | cycles each |\n"
-				     "|---|---|---|---:|---:|---:|\n", ent_kinds[k].key);
+				     "|---|---|---|---:|---:|---:|\n", an_entry_kinds[k].key);
 		else
-			fprintf(out, "%-10s %-14s %-28s %6s %13s %12s\n", "workload", "config", ent_kinds[k].key, "code",
+			fprintf(out, "%-10s %-14s %-28s %6s %13s %12s\n", "workload", "config", an_entry_kinds[k].key, "code",
 				"per iter", "cycles each");
 		for (size_t i = 0; i < n; i++) {
 			if (r[i].kind != k)
 				continue;
 			char code[24] = "";
-			if (ent_kinds[k].code)
+			if (an_entry_kinds[k].code)
 				snprintf(code, sizeof code, "%lld", (long long)r[i].code);
 			if (md) {
 				fputs("| ", out);
@@ -154,9 +139,9 @@ static void ent_csv(FILE *out, const struct vl_rep_table *t, const struct ent_ro
 		an_csv_str(out, t->work[r[i].w]);
 		fputc(',', out);
 		an_csv_str(out, t->conf[r[i].c].name);
-		fprintf(out, ",%s,", ent_kinds[r[i].kind].key);
+		fprintf(out, ",%s,", an_entry_kinds[r[i].kind].key);
 		an_csv_str(out, r[i].name);
-		if (ent_kinds[r[i].kind].code)
+		if (an_entry_kinds[r[i].kind].code)
 			fprintf(out, ",%lld,", (long long)r[i].code);
 		else
 			fputs(",,", out);
@@ -173,8 +158,8 @@ static void ent_json(FILE *out, const struct vl_rep_table *t, const struct ent_r
 {
 	fputs("{\"profile\":", out);
 	an_json_str(out, t->profile);
-	for (size_t k = 0; k < ENT_NKIND; k++) {
-		fprintf(out, ",\"%s\":[", ent_kinds[k].key);
+	for (size_t k = 0; k < AN_NENTRY_KIND; k++) {
+		fprintf(out, ",\"%s\":[", an_entry_kinds[k].key);
 		int first = 1;
 		for (size_t i = 0; i < n; i++) {
 			if (r[i].kind != k)
@@ -186,7 +171,7 @@ static void ent_json(FILE *out, const struct vl_rep_table *t, const struct ent_r
 			an_json_str(out, t->conf[r[i].c].name);
 			fputs(",\"name\":", out);
 			an_json_str(out, r[i].name);
-			if (ent_kinds[k].code)
+			if (an_entry_kinds[k].code)
 				fprintf(out, ",\"code\":%lld", (long long)r[i].code);
 			fputs(",\"count\":", out);
 			an_json_num(out, r[i].count);
@@ -208,7 +193,7 @@ static void ent_latex(FILE *out, const struct vl_rep_table *t, const struct ent_
 {
 	fprintf(out, "%% virtlab report --entries --format latex: profile %s, commit %s\n", t->profile,
 		t->commits[0] ? t->commits : "-");
-	for (size_t k = 0; k < ENT_NKIND; k++) {
+	for (size_t k = 0; k < AN_NENTRY_KIND; k++) {
 		size_t any = 0;
 		for (size_t i = 0; i < n; i++)
 			any += r[i].kind == k && r[i].per_iter >= ENT_LATEX_MIN;
@@ -216,7 +201,7 @@ static void ent_latex(FILE *out, const struct vl_rep_table *t, const struct ent_
 			continue;
 		fputs("\\begin{table}[htbp]\n\\centering\\small\n\\begin{tabular}{lllrr}\n\\toprule\n"
 		      "workload & configuration & ", out);
-		fputs(k == 0 ? "exit reason" : k == 1 ? "callout" : "hypercall", out);
+		fputs(an_entry_kinds[k].word, out);
 		fputs(" & per iteration & cycles each \\\\\n\\midrule\n", out);
 		size_t prev_w = (size_t)-1, prev_c = (size_t)-1, shown = 0, left = 0;
 		for (size_t i = 0; i < n; i++) {
@@ -259,7 +244,7 @@ static void ent_latex(FILE *out, const struct vl_rep_table *t, const struct ent_
 		fprintf(out, ", with the cycles each costs (its transition into and out of the VMM and the handler); the %d most frequent of each "
 			     "configuration at %g or more per iteration (commit ", ENT_LATEX_TOP, ENT_LATEX_MIN);
 		an_tex_str(out, t->commits[0] ? t->commits : "-");
-		fprintf(out, ").}\n\\label{tab:%s-", ent_kinds[k].key);
+		fprintf(out, ").}\n\\label{tab:%s-", an_entry_kinds[k].key);
 		for (const char *p = t->profile; *p; p++)
 			fputc(strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-", *p) ? *p : '-', out);
 		fputs("}\n\\end{table}\n", out);

@@ -41,6 +41,21 @@ static void exp_csv_run_prefix(FILE *out, const struct vl_db_run *r)
 	fprintf(out, ",%llu,%s,%d,", (unsigned long long)r->iterations, r->status, r->model);
 }
 
+/* The metrics and raw samples of one run (both formats print both): 0, or
+ * -1 with nothing left allocated. */
+static int exp_fetch(struct vl_db *db, int64_t id, struct vl_db_metric **m, size_t *nm, struct vl_db_samples **s,
+		     size_t *ns, char *err, size_t errlen)
+{
+	if (vl_db_query_metrics(db, id, m, nm, err, errlen))
+		return -1;
+	if (vl_db_query_samples(db, id, s, ns, err, errlen)) {
+		free(*m);
+		*m = NULL;
+		return -1;
+	}
+	return 0;
+}
+
 static int exp_csv(struct vl_db *db, const struct vl_db_run *runs, size_t n, FILE *out, char *err, size_t errlen)
 {
 	fprintf(out, "run_id,started,git_commit,git_dirty,tag,profile,engine,mmu,workload,params,iterations,status,model,"
@@ -49,12 +64,8 @@ static int exp_csv(struct vl_db *db, const struct vl_db_run *runs, size_t n, FIL
 		struct vl_db_metric *m = NULL;
 		struct vl_db_samples *s = NULL;
 		size_t nm = 0, ns = 0;
-		if (vl_db_query_metrics(db, runs[i].id, &m, &nm, err, errlen))
+		if (exp_fetch(db, runs[i].id, &m, &nm, &s, &ns, err, errlen))
 			return -1;
-		if (vl_db_query_samples(db, runs[i].id, &s, &ns, err, errlen)) {
-			free(m);
-			return -1;
-		}
 		if (!nm && !ns) {
 			exp_csv_run_prefix(out, &runs[i]);
 			fprintf(out, "run,,,,\n");   /* the run itself (e.g. failed), no metrics */
@@ -152,12 +163,8 @@ static int exp_json(struct vl_db *db, const struct vl_db_run *runs, size_t n, FI
 		struct vl_db_metric *m = NULL;
 		struct vl_db_samples *s = NULL;
 		size_t nm = 0, ns = 0;
-		if (vl_db_query_metrics(db, runs[i].id, &m, &nm, err, errlen))
+		if (exp_fetch(db, runs[i].id, &m, &nm, &s, &ns, err, errlen))
 			return -1;
-		if (vl_db_query_samples(db, runs[i].id, &s, &ns, err, errlen)) {
-			free(m);
-			return -1;
-		}
 		fprintf(out, "%s\n{", i ? "," : "");
 		if (exp_json_run_columns(h, runs[i].id, out)) {
 			snprintf(err, errlen, "reading run %lld: %s", (long long)runs[i].id, sqlite3_errmsg(h));
@@ -182,28 +189,20 @@ static int exp_json(struct vl_db *db, const struct vl_db_run *runs, size_t n, FI
 		}
 		/* VMM entries under their own keys, as `run --format json` prints
 		 * them: exits and hypercalls with their code, callouts without */
-		static const struct { const char *key, *count, *cycles; int code; } entries[] = {
-			{ "exits", "exit_count", "exit_cycles", 1 },
-			{ "callouts", "callout_count", "callout_cycles", 0 },
-			{ "hypercalls", "hypercall_count", "hypercall_cycles", 1 },
-		};
-		for (size_t g = 0; g < sizeof entries / sizeof entries[0]; g++) {
-			fprintf(out, ",\"%s\":{", entries[g].key);
+		for (size_t g = 0; g < AN_NENTRY_KIND; g++) {
+			const struct an_entry_kind *ek = &an_entry_kinds[g];
+			fprintf(out, ",\"%s\":{", ek->key);
 			int first = 1;
 			for (size_t k = 0; k < nm; k++) {
-				if (strcmp(m[k].kind, entries[g].count))
+				if (strcmp(m[k].kind, ek->count))
 					continue;
-				double cyc = 0;
-				for (size_t j = 0; j < nm; j++)
-					if (!strcmp(m[j].kind, entries[g].cycles) && m[j].code == m[k].code &&
-					    !strcmp(m[j].name, m[k].name))
-						cyc = m[j].value;
+				double cyc = an_metric_value(m, nm, ek->cycles, m[k].name, m[k].code);
 				fprintf(out, "%s", first ? "" : ",");
 				first = 0;
 				an_json_str(out, m[k].name);
 				fputc(':', out);
 				fputc('{', out);
-				if (entries[g].code)
+				if (ek->code)
 					fprintf(out, "\"code\":%lld,", (long long)m[k].code);
 				fprintf(out, "\"count\":");
 				an_json_num(out, m[k].value);

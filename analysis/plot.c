@@ -579,19 +579,11 @@ static int plot_exits(struct plot_ctx *c, const struct vl_rep_table *t, char *er
 			for (size_t i = 0; i < nm; i++) {
 				/* every VMM entry: exits by their vendor name, bt's
 				 * callouts and pv's hypercalls named as such */
-				const char *pre;
-				if (!strcmp(m[i].kind, "exit_count"))
-					pre = "";
-				else if (!strcmp(m[i].kind, "callout_count"))
-					pre = "callout ";
-				else if (!strcmp(m[i].kind, "hypercall_count"))
-					pre = "hypercall ";
-				else
-					continue;
-				if (m[i].value <= 0)
+				int ek = an_entry_kind_of(m[i].kind);
+				if (ek < 0 || m[i].value <= 0)
 					continue;
 				char label[64];
-				snprintf(label, sizeof label, "%s%s", pre, m[i].name);
+				snprintf(label, sizeof label, "%s%s", an_entry_kinds[ek].label, m[i].name);
 				size_t r = 0;
 				while (r < nr && strcmp(reasons[r], label))
 					r++;
@@ -958,21 +950,6 @@ int vl_plot(struct vl_db *db, const struct vl_plot_opts *o, FILE *log, char *err
 	struct plot_ctx c = { .db = db, .o = o, .outdir = o->outdir ? o->outdir : "results/plots", .log = log };
 	unsigned figs = o->figures ? o->figures : VL_PLOT_ALL;
 	c.gnuplot = o->gnuplot ? (o->gnuplot[0] ? o->gnuplot : NULL) : "gnuplot";
-	char dirbuf[4096];
-	snprintf(dirbuf, sizeof dirbuf, "%s", c.outdir);
-	for (char *p = dirbuf + 1; ; p++) {   /* mkdir -p */
-		char ch = *p;
-		if (ch != '/' && ch != '\0')
-			continue;
-		*p = '\0';
-		if (mkdir(dirbuf, 0777) && errno != EEXIST) {
-			snprintf(err, errlen, "cannot create %s: %s", dirbuf, strerror(errno));
-			return -1;
-		}
-		*p = ch;
-		if (!ch)
-			break;
-	}
 	if (c.gnuplot && plot_detect_terms(c.gnuplot, &c.terms, err, errlen)) {
 		/* keep going: data and scripts are still worth writing */
 		fprintf(log, "plot: %s; writing data and scripts only\n", err);
@@ -987,6 +964,22 @@ int vl_plot(struct vl_db *db, const struct vl_plot_opts *o, FILE *log, char *err
 			 t.profile);
 		vl_rep_free(&t);
 		return -1;
+	}
+	char dirbuf[4096];
+	snprintf(dirbuf, sizeof dirbuf, "%s", c.outdir);
+	for (char *p = dirbuf + 1; ; p++) {   /* mkdir -p, once there is something to draw */
+		char ch = *p;
+		if (ch != '/' && ch != '\0')
+			continue;
+		*p = '\0';
+		if (mkdir(dirbuf, 0777) && errno != EEXIST) {
+			snprintf(err, errlen, "cannot create %s: %s", dirbuf, strerror(errno));
+			vl_rep_free(&t);
+			return -1;
+		}
+		*p = ch;
+		if (!ch)
+			break;
 	}
 	int rc = 0;
 	if (figs & VL_PLOT_NANOBENCH)

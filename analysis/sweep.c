@@ -87,6 +87,17 @@ static int sw_curve_cmp(const void *a, const void *b)
 	return c ? c : vl_an_config_cmp(x->engine, x->mmu, y->engine, y->mmu);
 }
 
+/* The swept value of a model run whose profile label is PREFIX + VALUE
+ * (prefix "BASE:section.key=", pl its length): 1 and *v, else 0. */
+static int sw_run_value(const struct vl_db_run *r, const char *prefix, size_t pl, double *v)
+{
+	char *end;
+	if (!r->model || strncmp(r->profile, prefix, pl))
+		return 0;
+	*v = strtod(r->profile + pl, &end);
+	return !*end && isfinite(*v);
+}
+
 int vl_sweep_load(struct vl_db *db, const char *tag, const char *base, const char *param, int logx,
 		  struct vl_sweep_data *d, char *err, size_t errlen)
 {
@@ -108,11 +119,8 @@ int vl_sweep_load(struct vl_db *db, const char *tag, const char *base, const cha
 		goto oom;
 	/* the values */
 	for (size_t i = 0; i < n; i++) {
-		char *end;
-		if (!runs[i].model || strncmp(runs[i].profile, prefix, pl))
-			continue;
-		double v = strtod(runs[i].profile + pl, &end);
-		if (*end || !isfinite(v))
+		double v;
+		if (!sw_run_value(&runs[i], prefix, pl, &v))
 			continue;
 		size_t k = 0;
 		while (k < d->nx && val[k] != v)
@@ -132,11 +140,8 @@ int vl_sweep_load(struct vl_db *db, const char *tag, const char *base, const cha
 	if (!d->c)
 		goto oom;
 	for (size_t i = 0; i < n; i++) {
-		char *end;
-		if (!runs[i].model || strncmp(runs[i].profile, prefix, pl))
-			continue;
-		double v = strtod(runs[i].profile + pl, &end);
-		if (*end || !isfinite(v))
+		double v;
+		if (!sw_run_value(&runs[i], prefix, pl, &v))
 			continue;
 		size_t c = 0;
 		while (c < d->ncurve && (strcmp(d->c[c].engine, runs[i].engine) || strcmp(d->c[c].mmu, runs[i].mmu) ||

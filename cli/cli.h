@@ -51,6 +51,16 @@ int vl_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((for
 /* Parse a decimal/hex unsigned integer (suffixes k, M, G allowed; also an
  * exact decimal in scientific notation, 2e10, 1.5e9); 0 or -1. */
 int vl_cli_parse_u64(const char *s, uint64_t *v);
+/* Split a comma-separated list in place into out[0..max): 0, or -1 when
+ * it is empty, has an empty item ("a,,b", "a,") or more than max items. */
+int vl_cli_split(char *s, const char **out, size_t max, size_t *n);
+/* An option value that names something (a file, a directory, a metric, an
+ * id) given as "": one line, VL_CLI_USAGE; else (NULL too) 0. */
+int vl_cli_need_value(const char *cmd, const char *opt, const char *arg);
+/* A directory the command will write figures into (created when missing)
+ * may not be "" or an existing non-directory: one line, VL_CLI_USAGE;
+ * else (NULL too) 0. */
+int vl_cli_check_outdir(const char *cmd, const char *opt, const char *dir);
 /* Report an unrecognised option from getopt_long (opterr = 0) as one line. */
 int vl_cli_bad_option(const char *cmd, int argc, char **argv, int optopt_val);
 
@@ -80,9 +90,10 @@ struct vl_db *vl_cli_db_open_read(const char *cmd, const char *path);
 int vl_cli_git_rev(const char *rev, char *hash, size_t n);
 /* A revision as git knows it, else a hex hash prefix (>= 4) taken as is. */
 int vl_cli_resolve_commit(const char *rev, char *hash, size_t n);
-/* A selection name (what: "engine", "mmu", "workload") must be one this
- * build knows or one stored in the database; else one line naming the
- * valid ones and VL_CLI_USAGE. NULL name: 0. */
+/* A selection name (what: "engine", "mmu", "workload", "profile") must be
+ * one this build knows (a profile: one the loader loads) or one stored in
+ * the database; else one line naming the valid ones and VL_CLI_USAGE.
+ * NULL name: 0. */
 int vl_cli_check_name(const char *cmd, struct vl_db *db, const char *what, const char *name);
 /* "12,13,20-25" -> malloc'ed ids. 0 or -1. */
 int vl_cli_parse_ids(const char *s, int64_t **ids, size_t *n);

@@ -15,6 +15,7 @@
 #include "virtlab/datadir.h"
 #include "virtlab/engine.h"
 #include "virtlab/mmu.h"
+#include "virtlab/profile.h"
 #include "virtlab/results.h"
 
 /* The default database of an installed virtlab lives in the user's data
@@ -179,7 +180,7 @@ int vl_cli_check_name(const char *cmd, struct vl_db *db, const char *what, const
 			known |= !strcmp(vl_workloads[i].name, name);
 			snprintf(valid + l, sizeof valid - l, "%s%s", l ? ", " : "", vl_workloads[i].name);
 		}
-	} else {
+	} else if (strcmp(what, "profile")) {
 		return 0;
 	}
 	if (known)
@@ -188,8 +189,10 @@ int vl_cli_check_name(const char *cmd, struct vl_db *db, const char *what, const
 	 * by another build, or an --image run's basename): then it selects runs */
 	static const char *const q[] = { "SELECT 1 FROM run WHERE engine = ? LIMIT 1",
 					 "SELECT 1 FROM run WHERE mmu = ? LIMIT 1",
-					 "SELECT 1 FROM run WHERE workload = ? LIMIT 1" };
-	const char *sql = !strcmp(what, "engine") ? q[0] : !strcmp(what, "mmu") ? q[1] : q[2];
+					 "SELECT 1 FROM run WHERE workload = ? LIMIT 1",
+					 "SELECT 1 FROM run WHERE profile = ? LIMIT 1" };
+	const char *sql = !strcmp(what, "engine") ? q[0] : !strcmp(what, "mmu") ? q[1] :
+			  !strcmp(what, "workload") ? q[2] : q[3];
 	sqlite3_stmt *st = NULL;
 	int found = 0;
 	if (db && sqlite3_prepare_v2(vl_db_sqlite(db), sql, -1, &st, NULL) == SQLITE_OK) {
@@ -199,5 +202,14 @@ int vl_cli_check_name(const char *cmd, struct vl_db *db, const char *what, const
 	sqlite3_finalize(st);
 	if (found)
 		return 0;
+	if (!strcmp(what, "profile")) {
+		/* not stored: a profile the loader knows (a name or a .ini file)
+		 * selects nothing yet but is no typo; else the loader's reason */
+		struct vl_profile prof;
+		char err[512];
+		if (!vl_profile_load(name, &prof, err, sizeof err))
+			return 0;
+		return vl_cli_usage_error(cmd, "%s", err);
+	}
 	return vl_cli_usage_error(cmd, "unknown %s '%s' (valid: %s)", what, name, valid);
 }

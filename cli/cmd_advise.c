@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "virtlab/datadir.h"
 #include "virtlab/analysis.h"
 #include "virtlab/engine.h"
 #include "virtlab/mmu.h"
@@ -36,22 +37,11 @@ static const char advise_usage[] =
 	"  -j N              parallel runs for --run (default 1)\n"
 	"  --map DIR         also write the mode map (modemap.dat/.gp/.png/.pdf) into DIR\n"
 	"  --format F        text (default), csv, json, markdown\n"
-	"  --db FILE         results database (default " VL_DEFAULT_DB ")\n"
+	"  --db FILE         results database (default " VL_CLI_DB_DOC ")\n"
 	"  --tag T           only runs stored with --tag T (and --run stores with it)\n"
 	"Exit status: 0 every row decided, 1 a row undecided (missing runs, none ok), 2 bad usage.\n";
 
 #define ADV_MAX 64
-
-static int adv_split(char *s, const char **out, size_t *n)
-{
-	*n = 0;
-	for (char *save = NULL, *t = strtok_r(s, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		if (*n == ADV_MAX)
-			return -1;
-		out[(*n)++] = t;
-	}
-	return *n ? 0 : -1;
-}
 
 /* Is name an item of the comma-separated list? */
 static bool adv_listed(const char *list, const char *name)
@@ -158,7 +148,7 @@ int cmd_advise(int argc, char **argv)
 		{ "tag", required_argument, 0, O_TAG }, { "help", no_argument, 0, O_HELP }, { 0, 0, 0, 0 }
 	};
 	char *prof_arg = NULL, *work_arg = NULL, *eng_arg = NULL;
-	const char *mix_arg = NULL, *map = NULL, *dbpath = VL_DEFAULT_DB, *tag = NULL, *jobs = "1";
+	const char *mix_arg = NULL, *map = NULL, *dbpath = vl_data_db(), *tag = NULL, *jobs = "1";
 	bool all = false, run = false;
 	enum vl_an_format fmt = VL_AN_TEXT;
 	char err[512];
@@ -197,6 +187,8 @@ int cmd_advise(int argc, char **argv)
 	}
 	if (optind < argc)
 		return vl_cli_usage_error("advise", "unexpected argument '%s' (see virtlab advise --help)", argv[optind]);
+	if (vl_cli_check_outdir("advise", "--map", map))
+		return VL_CLI_USAGE;
 	if (all && prof_arg)
 		return vl_cli_usage_error("advise", "--all and --profile exclude each other");
 	if (mix_arg && work_arg)
@@ -220,11 +212,11 @@ int cmd_advise(int argc, char **argv)
 			profiles[nprof++] = plist[i];
 		if (!nprof)
 			return vl_cli_usage_error("advise", "--all: no profiles found in %s", vl_profile_dir());
-	} else if (adv_split(prof_arg ? prof_arg : dflt, profiles, &nprof)) {
+	} else if (vl_cli_split(prof_arg ? prof_arg : dflt, profiles, ADV_MAX, &nprof)) {
 		return vl_cli_usage_error("advise", "--profile: expected a comma-separated list of profiles");
 	}
 	int rc = VL_CLI_OK;
-	if (eng_arg && adv_split(eng_arg, engines, &neng)) {
+	if (eng_arg && vl_cli_split(eng_arg, engines, ADV_MAX, &neng)) {
 		rc = vl_cli_usage_error("advise", "--engines: expected a comma-separated list of engines");
 		goto out_list;
 	}
@@ -234,7 +226,7 @@ int cmd_advise(int argc, char **argv)
 			goto out_list;
 		}
 	if (work_arg) {
-		if (adv_split(work_arg, works, &nwork)) {
+		if (vl_cli_split(work_arg, works, ADV_MAX, &nwork)) {
 			rc = vl_cli_usage_error("advise", "--workloads: expected a comma-separated list of workloads");
 			goto out_list;
 		}

@@ -89,7 +89,7 @@ static int cmp_parse_threshold(const char *s, double *v)
 {
 	char *end;
 	double x = strtod(s, &end);
-	if (end == s || (*end && strcmp(end, "%")) || x < 0 || x > 10000)
+	if (end == s || (*end && strcmp(end, "%")) || !(x >= 0 && x <= 10000))   /* NaN too */
 		return -1;
 	*v = x / 100.0;
 	return 0;

@@ -1,8 +1,11 @@
 /* cmd_export.c — `virtlab export`: runs and their metrics as CSV or JSON
  * (analysis/export.c). */
+#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "virtlab/datadir.h"
@@ -26,6 +29,36 @@ static const char export_usage[] =
 	"  --out FILE    write to FILE instead of standard output\n"
 	"  --db FILE     results database (default " VL_CLI_DB_DOC ")\n"
 	"Exit status: 0 ok, 1 error, 2 bad usage.\n";
+
+/* --out FILE: a regular file (or a new one) is written as FILE.XXXXXX
+ * beside it and renamed over FILE only once the export is complete (tmp
+ * holds that name); anything else (/dev/stdout, a pipe) is written
+ * directly (tmp ""). NULL when it cannot be opened. */
+static FILE *exp_out_open(const char *path, char *tmp, size_t n)
+{
+	struct stat st;
+	tmp[0] = '\0';
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+		return fopen(path, "w");
+	if ((size_t)snprintf(tmp, n, "%s.XXXXXX", path) >= n) {
+		tmp[0] = '\0';
+		return NULL;
+	}
+	int fd = mkstemp(tmp);
+	if (fd < 0) {
+		tmp[0] = '\0';
+		return NULL;
+	}
+	mode_t um = umask(0);
+	umask(um);
+	FILE *f = fchmod(fd, 0666 & ~um) ? NULL : fdopen(fd, "w");   /* as fopen(path, "w") would create it */
+	if (!f) {
+		close(fd);
+		unlink(tmp);
+		tmp[0] = '\0';
+	}
+	return f;
+}
 
 int cmd_export(int argc, char **argv)
 {
@@ -82,6 +115,10 @@ int cmd_export(int argc, char **argv)
 		free(ids);
 		return vl_cli_usage_error("export", "unexpected argument '%s' (see virtlab export --help)", argv[optind]);
 	}
+	if (vl_cli_need_value("export", "--out", outpath)) {
+		free(ids);
+		return VL_CLI_USAGE;
+	}
 	char hash[64];
 	if (commit) {
 		if (vl_cli_resolve_commit(commit, hash, sizeof hash)) {
@@ -96,13 +133,14 @@ int cmd_export(int argc, char **argv)
 		return VL_CLI_USAGE;
 	}
 	if (vl_cli_check_name("export", db, "engine", f.engine) || vl_cli_check_name("export", db, "mmu", f.mmu) ||
-	    vl_cli_check_name("export", db, "workload", f.workload)) {
+	    vl_cli_check_name("export", db, "workload", f.workload) || vl_cli_check_name("export", db, "profile", f.profile)) {
 		vl_db_close(db);
 		free(ids);
 		return VL_CLI_USAGE;
 	}
 	FILE *out = stdout;
-	if (outpath && !(out = fopen(outpath, "w"))) {
+	char tmp[4200] = "";
+	if (outpath && !(out = exp_out_open(outpath, tmp, sizeof tmp))) {
 		vl_db_close(db);
 		free(ids);
 		return vl_cli_usage_error("export", "--out: cannot write %s", outpath);
@@ -113,10 +151,16 @@ int cmd_export(int argc, char **argv)
 		fprintf(stderr, "virtlab export: %s\n", err);
 		rc = VL_CLI_FAILED;
 	}
-	if (out != stdout && fclose(out)) {
+	if (out != stdout && fclose(out) && rc == VL_CLI_OK) {
 		fprintf(stderr, "virtlab export: writing %s failed\n", outpath);
 		rc = VL_CLI_FAILED;
 	}
+	if (tmp[0] && rc == VL_CLI_OK && rename(tmp, outpath)) {
+		fprintf(stderr, "virtlab export: writing %s failed: %s\n", outpath, strerror(errno));
+		rc = VL_CLI_FAILED;
+	}
+	if (tmp[0] && rc != VL_CLI_OK)
+		unlink(tmp);   /* a failed export leaves no half-written file (and an older one as it was) */
 	vl_db_close(db);
 	free(ids);
 	return rc;

@@ -48,17 +48,25 @@ static const char list_sources_usage[] =
 	"  every profile's values with their provenance and the shares sourced /\n"
 	"  derived / estimated per profile (they add up to the profile's value count)\n";
 
+/* The profile names (vl_profile_list), or 0 after one line saying where
+ * none were found. */
+static size_t list_profile_names(char ***names)
+{
+	size_t n = vl_profile_list(names);
+	if (n == 0)
+		fprintf(stderr, "virtlab list: no profiles in %s\n", vl_profile_dir());
+	return n;
+}
+
 /* `list profiles --sources`: per profile the values with their provenance and
  * the shares, then a summary table (table) or one JSON object. */
 static int list_sources(enum vl_fmt f)
 {
 	char **names;
-	size_t n = vl_profile_list(&names);
+	size_t n = list_profile_names(&names);
 	int rc = VL_CLI_OK;
-	if (n == 0) {
-		fprintf(stderr, "virtlab list: no profiles in %s\n", vl_profile_dir());
+	if (n == 0)
 		return VL_CLI_FAILED;
-	}
 	if (f == VL_FMT_JSON) {
 		fputs("{\"rules\": [", stdout);
 		for (size_t i = 0; i < vl_profile_nrules(); i++) {
@@ -106,12 +114,10 @@ static int list_workloads(void)
 static int list_profiles(void)
 {
 	char **names;
-	size_t n = vl_profile_list(&names);
+	size_t n = list_profile_names(&names);
 	int rc = VL_CLI_OK;
-	if (n == 0) {
-		fprintf(stderr, "virtlab list: no profiles in %s\n", vl_profile_dir());
+	if (n == 0)
 		return VL_CLI_FAILED;
-	}
 	int w = 12;   /* the name column fits the longest name */
 	for (size_t i = 0; i < n; i++)
 		if ((int)strlen(names[i]) > w)

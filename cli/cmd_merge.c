@@ -5,6 +5,7 @@
  * and status 2, and OUT is left as it was. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "virtlab/results.h"
@@ -31,6 +32,10 @@ int cmd_merge(int argc, char **argv)
 	if (argc < 3)
 		return vl_cli_usage_error("merge", "expected OUT.db and at least one SHARD.db (see virtlab merge --help)");
 	int nsh = argc - 2;
+	struct stat so, ss;
+	for (int i = 0; i < nsh && stat(argv[1], &so) == 0; i++)   /* folding OUT into itself adds nothing */
+		if (stat(argv[i + 2], &ss) == 0 && ss.st_dev == so.st_dev && ss.st_ino == so.st_ino)
+			return vl_cli_usage_error("merge", "%s is the output database itself", argv[i + 2]);
 	struct vl_db **sh = calloc((size_t)nsh, sizeof *sh);
 	if (!sh)
 		return vl_cli_usage_error("merge", "out of memory");

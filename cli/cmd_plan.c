@@ -37,17 +37,6 @@ static const char plan_usage[] =
 
 #define PL_MAX 64
 
-static int pl_split(char *s, const char **out, size_t *n)
-{
-	*n = 0;
-	for (char *save = NULL, *t = strtok_r(s, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		if (*n == PL_MAX)
-			return -1;
-		out[(*n)++] = t;
-	}
-	return *n ? 0 : -1;
-}
-
 /* Print s in single quotes for sh (a ' inside becomes '\''). */
 static void pl_q(FILE *out, const char *s)
 {
@@ -116,13 +105,13 @@ int cmd_plan(int argc, char **argv)
 	const char *profiles[PL_MAX], *ent[PL_MAX], *mmus[PL_MAX], *works[PL_MAX];
 	size_t nprof = 0, nent = 0, nmmu = 0, nwork = 0;
 	char dflt[] = VL_DEFAULT_PROFILE;
-	if (pl_split(prof_arg ? prof_arg : dflt, profiles, &nprof))
+	if (vl_cli_split(prof_arg ? prof_arg : dflt, profiles, PL_MAX, &nprof))
 		return vl_cli_usage_error("plan", "--profile: expected a comma-separated list of profiles");
 	if (param && nprof != 1)
 		return vl_cli_usage_error("plan", "--param: one base profile");
-	if (eng_arg && pl_split(eng_arg, ent, &nent))
+	if (eng_arg && vl_cli_split(eng_arg, ent, PL_MAX, &nent))
 		return vl_cli_usage_error("plan", "--engines: expected a comma-separated list");
-	if (mmu_arg && pl_split(mmu_arg, mmus, &nmmu))
+	if (mmu_arg && vl_cli_split(mmu_arg, mmus, PL_MAX, &nmmu))
 		return vl_cli_usage_error("plan", "--mmus: expected a comma-separated list");
 	for (size_t i = 0; i < nent; i++) {
 		char e[32];
@@ -141,7 +130,7 @@ int cmd_plan(int argc, char **argv)
 			return vl_cli_usage_error("plan", "unknown mmu '%s' (see virtlab list mmus)", mmus[i]);
 	}
 	if (work_arg) {
-		if (pl_split(work_arg, works, &nwork))
+		if (vl_cli_split(work_arg, works, PL_MAX, &nwork))
 			return vl_cli_usage_error("plan", "--workloads: expected a comma-separated list");
 		for (size_t i = 0; i < nwork; i++)
 			if (!vl_workload_find(works[i]))
@@ -171,18 +160,28 @@ int cmd_plan(int argc, char **argv)
 	if (sl <= 0)
 		return vl_cli_usage_error("plan", "cannot find this program's path: %s", strerror(errno));
 	self[sl] = '\0';
-	if (mkdir(shards, 0777) && errno != EEXIST)
+	/* created here only to name it absolutely; removed again (still empty)
+	 * when the plan turns out invalid, so bad usage leaves nothing behind */
+	bool made = mkdir(shards, 0777) == 0;
+	if (!made && errno != EEXIST)
 		return vl_cli_usage_error("plan", "cannot create %s: %s", shards, strerror(errno));
 	char sdir[PATH_MAX];
-	if (!realpath(shards, sdir))
-		return vl_cli_usage_error("plan", "%s: %s", shards, strerror(errno));
+	if (!realpath(shards, sdir)) {
+		rc = vl_cli_usage_error("plan", "%s: %s", shards, strerror(errno));
+		if (made)
+			rmdir(shards);
+		return rc;
+	}
 
 	/* the commands, into a buffer: nothing is printed unless the whole plan is valid */
 	char *buf = NULL;
 	size_t blen = 0, n = 0;
 	FILE *cmds = open_memstream(&buf, &blen);
-	if (!cmds)
+	if (!cmds) {
+		if (made)
+			rmdir(shards);
 		return vl_cli_usage_error("plan", "out of memory");
+	}
 	rc = VL_CLI_OK;
 	for (size_t p = 0; p < nprof && rc == VL_CLI_OK; p++) {
 		struct vl_adv_conf *conf = NULL;
@@ -251,6 +250,8 @@ int cmd_plan(int argc, char **argv)
 	} else if (rc == VL_CLI_OK) {
 		fputs(buf, stdout);
 	}
+	if (rc != VL_CLI_OK && made)
+		rmdir(shards);
 	free(buf);
 	return rc;
 }

@@ -46,8 +46,15 @@ static int plot_add_figures(unsigned *bits, const char *list)
 		{ "exits", VL_PLOT_EXITS }, { "history", VL_PLOT_HISTORY },
 	};
 	char buf[256];
+	const char *names[16];
+	size_t n;
 	snprintf(buf, sizeof buf, "%s", list);
-	for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+	if (vl_cli_split(buf, names, 16, &n)) {
+		vl_cli_usage_error("plot", "--figures: expected a comma-separated list, got '%s'", list);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *t = names[i];
 		size_t k = 0;
 		while (k < sizeof figs / sizeof figs[0] && strcmp(figs[k].name, t))
 			k++;
@@ -57,6 +64,23 @@ static int plot_add_figures(unsigned *bits, const char *list)
 		}
 		*bits |= figs[k].bit;
 	}
+	return 0;
+}
+
+/* --workload and --config name a workload and a configuration (native,
+ * ENGINE, or ENGINE/MMU) this build knows or the database holds: a typo is
+ * bad usage, not an empty history. One line and -1, else 0. */
+static int plot_check_names(struct vl_db *db, const struct vl_plot_opts *o)
+{
+	if (vl_cli_check_name("plot", db, "workload", o->workload))
+		return -1;
+	if (!o->config)
+		return 0;
+	char eng[64];
+	const char *slash = strchr(o->config, '/');
+	snprintf(eng, sizeof eng, "%.*s", slash ? (int)(slash - o->config) : (int)strlen(o->config), o->config);
+	if (vl_cli_check_name("plot", db, "engine", eng) || (slash && vl_cli_check_name("plot", db, "mmu", slash + 1)))
+		return -1;
 	return 0;
 }
 
@@ -127,6 +151,8 @@ int cmd_plot(int argc, char **argv)
 	for (; optind < argc; optind++)   /* figures by name: `virtlab plot nanobench exits` */
 		if (plot_add_figures(&o.figures, argv[optind]))
 			return VL_CLI_USAGE;
+	if (vl_cli_check_outdir("plot", "--out", o.outdir) || vl_cli_need_value("plot", "--metric", o.metric))
+		return VL_CLI_USAGE;
 	char hash[64];
 	if (commit) {
 		if (vl_cli_resolve_commit(commit, hash, sizeof hash))
@@ -136,6 +162,10 @@ int cmd_plot(int argc, char **argv)
 	struct vl_db *db = vl_cli_db_open_read("plot", dbpath);
 	if (!db)
 		return VL_CLI_USAGE;
+	if (plot_check_names(db, &o)) {
+		vl_db_close(db);
+		return VL_CLI_USAGE;
+	}
 	char err[512];
 	int rc = vl_plot(db, &o, stdout, err, sizeof err);
 	vl_db_close(db);

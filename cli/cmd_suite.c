@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "virtlab/datadir.h"
 #include "virtlab/engine.h"
 #include "virtlab/results.h"
 #include "virtlab/mmu.h"
@@ -40,7 +41,7 @@ static const char suite_usage[] =
 	"  --tests A,B           only these entries of unittests.cfg\n"
 	"  --max-instructions N  per test on the model (default: run's default)\n"
 	"  --tap                 TAP version 13 instead of upstream's PASS/FAIL/SKIP lines\n"
-	"  --db FILE / --no-db   where the runs go (default " VL_DEFAULT_DB ")\n"
+	"  --db FILE / --no-db   where the runs go (default " VL_CLI_DB_DOC ")\n"
 	"Exit status: 0 nothing failed, 1 a test failed, 2 bad usage.\n";
 
 static char *trim(char *s)
@@ -214,7 +215,7 @@ int cmd_suite(int argc, char **argv)
 		{ "max-instructions", required_argument, 0, O_MAXI }, { "help", no_argument, 0, O_HELP },
 		{ 0, 0, 0, 0 }
 	};
-	const char *engine = NULL, *mmu = NULL, *profile = VL_DEFAULT_PROFILE, *db = VL_DEFAULT_DB, *only = NULL;
+	const char *engine = NULL, *mmu = NULL, *profile = VL_DEFAULT_PROFILE, *db = vl_data_db(), *only = NULL;
 	bool matrix = false, nodb = false;
 	uint64_t maxi = 0;
 	struct suite_out out = { 0 };

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "virtlab/datadir.h"
 #include "virtlab/analysis.h"
 #include "virtlab/engine.h"
 #include "virtlab/profile.h"
@@ -39,7 +40,7 @@ static const char sweep_usage[] =
 	"  --out DIR        figure directory (default results/plots): sweep.dat, sweep.gp, .png, .pdf\n"
 	"  --no-run         only analyse what the database holds (e.g. after `plan` and `merge`)\n"
 	"  --no-report      only run and store (what `plan` commands do): no table, no figure\n"
-	"  --db FILE        results database (default " VL_DEFAULT_DB ")\n"
+	"  --db FILE        results database (default " VL_CLI_DB_DOC ")\n"
 	"Values outside a field's range are refused by the profile loader (profiles/README.md).\n"
 	"Exit status: 0 ok, 1 a run failed, 2 bad usage (nothing stored).\n";
 
@@ -114,6 +115,8 @@ int vl_cli_sweep_values(const char *arg, char *sec, char *key, double *v, size_t
 			v[(*nv)++] = *logx ? lo * pow(hi / lo, t) : lo + t * (hi - lo);
 		}
 	} else {
+		if (!*spec || *spec == ',' || spec[strlen(spec) - 1] == ',' || strstr(spec, ",,"))
+			return vl_cli_usage_error("sweep", "--param: an empty value in the list '%s'", spec);
 		for (char *save = NULL, *t = strtok_r(spec, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
 			errno = 0;
 			double x = strtod(t, &end);
@@ -222,7 +225,7 @@ int cmd_sweep(int argc, char **argv)
 		{ "no-report", no_argument, 0, O_NOREPORT },
 		{ "help", no_argument, 0, O_HELP }, { 0, 0, 0, 0 }
 	};
-	const char *param = NULL, *base = VL_DEFAULT_PROFILE, *id = NULL, *dbpath = VL_DEFAULT_DB, *out = "results/plots";
+	const char *param = NULL, *base = VL_DEFAULT_PROFILE, *id = NULL, *dbpath = vl_data_db(), *out = "results/plots";
 	char *eng_arg = NULL, *work_arg = NULL;
 	uint64_t iters = 0;
 	bool norun = false, noreport = false;
@@ -259,6 +262,8 @@ int cmd_sweep(int argc, char **argv)
 	}
 	if (optind < argc)
 		return vl_cli_usage_error("sweep", "unexpected argument '%s' (see virtlab sweep --help)", argv[optind]);
+	if (vl_cli_check_outdir("sweep", "--out", out) || vl_cli_need_value("sweep", "--id", id))
+		return VL_CLI_USAGE;
 	if (!param)
 		return vl_cli_usage_error("sweep", "--param SECTION.KEY=... is required (see virtlab sweep --help)");
 	if (strchr(base, '/') || strchr(base, ':'))
@@ -291,9 +296,10 @@ int cmd_sweep(int argc, char **argv)
 	/* configurations and workloads */
 	const char *ent[SW_MAX], *works[SW_MAX];
 	size_t nent = 0, nwork = 0;
-	if (eng_arg)
-		for (char *save = NULL, *t = strtok_r(eng_arg, ",", &save); t && nent < SW_MAX; t = strtok_r(NULL, ",", &save))
-			ent[nent++] = t;
+	if (eng_arg && vl_cli_split(eng_arg, ent, SW_MAX, &nent)) {
+		rc = vl_cli_usage_error("sweep", "--engines: expected a comma-separated list of at most %d", SW_MAX);
+		goto out_val;
+	}
 	for (size_t i = 0; i < nent; i++) {
 		char e[32];
 		snprintf(e, sizeof e, "%.*s", (int)strcspn(ent[i], "/"), ent[i]);
@@ -326,13 +332,15 @@ int cmd_sweep(int argc, char **argv)
 		}
 	}
 	if (work_arg) {
-		for (char *save = NULL, *t = strtok_r(work_arg, ",", &save); t && nwork < SW_MAX; t = strtok_r(NULL, ",", &save)) {
-			if (!vl_workload_find(t)) {
-				rc = vl_cli_usage_error("sweep", "unknown workload '%s' (see virtlab list workloads)", t);
+		if (vl_cli_split(work_arg, works, SW_MAX, &nwork)) {
+			rc = vl_cli_usage_error("sweep", "--workloads: expected a comma-separated list of at most %d", SW_MAX);
+			goto out_conf;
+		}
+		for (size_t i = 0; i < nwork; i++)
+			if (!vl_workload_find(works[i])) {
+				rc = vl_cli_usage_error("sweep", "unknown workload '%s' (see virtlab list workloads)", works[i]);
 				goto out_conf;
 			}
-			works[nwork++] = t;
-		}
 	} else {
 		for (size_t i = 0; i < vl_workload_count && nwork < SW_MAX; i++)
 			if (vl_cli_plan_default_workload(vl_workloads[i].name, true))

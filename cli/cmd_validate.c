@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "virtlab/datadir.h"
 #include "virtlab/analysis.h"
 #include "virtlab/hostcpu.h"
 #include "virtlab/profile.h"
@@ -30,7 +31,7 @@ static const char validate_usage[] =
 	"  --repeats N        host twin processes per workload (default 15)\n"
 	"  --iterations N     iterations per run (default: each workload's)\n"
 	"  --events LIST      hardware events for the twins (as `run --events`)\n"
-	"  --db FILE          store the runs there (default " VL_DEFAULT_DB "); --no-db: do not store\n"
+	"  --db FILE          store the runs there (default " VL_CLI_DB_DOC "); --no-db: do not store\n"
 	"  --tag T            tag of the stored runs (default validate)\n"
 	"  --format F         table (default) or json\n"
 	"Exit status: 0 every run ok, 1 a run failed, 2 bad usage.\n";
@@ -88,7 +89,7 @@ int cmd_validate(int argc, char **argv)
 		{ "format", required_argument, 0, O_FORMAT }, { "help", no_argument, 0, O_HELP }, { 0, 0, 0, 0 }
 	};
 	const char *profile_opt = NULL, *wl = validate_default_workloads, *events = NULL;
-	const char *dbpath = VL_DEFAULT_DB, *tag = "validate";
+	const char *dbpath = vl_data_db(), *tag = "validate";
 	uint64_t repeats = 15, iters = 0;
 	bool nodb = false;
 	enum vl_fmt fmt = VL_FMT_TABLE;
@@ -130,19 +131,16 @@ int cmd_validate(int argc, char **argv)
 	 * engine below; a name check first keeps bad usage at exit 2 before any run) */
 	char wlbuf[512];
 	const char *wls[32];
-	int nwl = 0;
+	size_t nsplit;
 	if (strlen(wl) >= sizeof wlbuf)
 		return vl_cli_usage_error("validate", "--workloads: list too long");
 	snprintf(wlbuf, sizeof wlbuf, "%s", wl);
-	for (char *save = NULL, *t = strtok_r(wlbuf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		if (!vl_workload_find(t))
-			return vl_cli_usage_error("validate", "--workloads: unknown workload '%s' (see `virtlab list workloads`)", t);
-		if (nwl == 32)
-			return vl_cli_usage_error("validate", "--workloads: at most 32");
-		wls[nwl++] = t;
-	}
-	if (!nwl)
-		return vl_cli_usage_error("validate", "--workloads: empty list");
+	if (vl_cli_split(wlbuf, wls, 32, &nsplit))
+		return vl_cli_usage_error("validate", "--workloads: expected a comma-separated list of at most 32, got '%s'", wl);
+	int nwl = (int)nsplit;
+	for (int i = 0; i < nwl; i++)
+		if (!vl_workload_find(wls[i]))
+			return vl_cli_usage_error("validate", "--workloads: unknown workload '%s' (see `virtlab list workloads`)", wls[i]);
 
 	/* the CPU and its profile */
 	struct vl_hostcpu cpu;
@@ -169,8 +167,11 @@ int cmd_validate(int argc, char **argv)
 			hw = "svm";
 	}
 
+	/* an existing database is checked before any run (a foreign or corrupt
+	 * file: status 2, untouched); a missing one is created only to store,
+	 * so a refused validation leaves no new file behind */
 	struct vl_db *db = NULL;
-	if (!nodb && !(db = vl_cli_db_open("validate", dbpath)))
+	if (!nodb && access(dbpath, F_OK) == 0 && !(db = vl_cli_db_open("validate", dbpath)))
 		return VL_CLI_USAGE;
 
 	struct val_row *rows = calloc((size_t)nwl, sizeof *rows);
@@ -253,6 +254,8 @@ int cmd_validate(int argc, char **argv)
 		any_failed |= row->status != 0;
 	}
 	/* store only when every run was accepted: a refusal leaves nothing half-written */
+	if (!refused && !nodb && !db && !(db = vl_cli_db_open("validate", dbpath)))
+		store_failed = true;   /* the line is printed; the table still is */
 	for (int i = 0; i < nwl; i++)
 		for (int k = 0; k < 3; k++)
 			if (rows[i].have[k]) {
@@ -343,7 +346,7 @@ int cmd_validate(int argc, char **argv)
 			printf("%s%s\n", row->status ? "  " : "", row->status ? row->reason : "");
 		}
 		printf("\nratio = measured / modelled (%s per iteration); >1: the host is slower than the model says.\n", unit);
-		if (!nodb)
+		if (!nodb && !store_failed)
 			printf("stored in %s with tag '%s' (`virtlab report --profile %s` shows them beside the model)\n",
 			       dbpath, tag, prof_name);
 	}

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 
@@ -75,6 +76,36 @@ int vl_cli_parse_u64(const char *s, uint64_t *v)
 	if (*end != '\0' || (x && mul > UINT64_MAX / x))
 		return -1;
 	*v = x * mul;
+	return 0;
+}
+
+int vl_cli_split(char *s, const char **out, size_t max, size_t *n)
+{
+	*n = 0;
+	if (!s || !*s || *s == ',' || s[strlen(s) - 1] == ',' || strstr(s, ",,"))
+		return -1;   /* an empty item is a typo, not "leave it out" */
+	for (char *save = NULL, *t = strtok_r(s, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (*n == max)
+			return -1;
+		out[(*n)++] = t;
+	}
+	return 0;
+}
+
+int vl_cli_need_value(const char *cmd, const char *opt, const char *arg)
+{
+	if (arg && !*arg)
+		return vl_cli_usage_error(cmd, "%s: expected a name, got an empty string", opt);
+	return 0;
+}
+
+int vl_cli_check_outdir(const char *cmd, const char *opt, const char *dir)
+{
+	struct stat st;
+	if (vl_cli_need_value(cmd, opt, dir))
+		return VL_CLI_USAGE;
+	if (dir && stat(dir, &st) == 0 && !S_ISDIR(st.st_mode))
+		return vl_cli_usage_error(cmd, "%s: %s exists and is not a directory", opt, dir);
 	return 0;
 }
 

@@ -217,6 +217,20 @@ fail:
 	return -1;
 }
 
+/* A handle for path, not yet open, with this process's build facts (both
+ * opens start so); NULL with "out of memory". */
+static struct vl_db *db_alloc(const char *path, char *err, size_t errlen)
+{
+	struct vl_db *db = calloc(1, sizeof *db);
+	if (!db) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	snprintf(db->path, sizeof db->path, "%s", path);
+	vl_db_set_build(db, NULL);
+	return db;
+}
+
 int vl_db_open(const char *path, struct vl_db **out, char *err, size_t errlen)
 {
 	*out = NULL;
@@ -233,13 +247,9 @@ int vl_db_open(const char *path, struct vl_db **out, char *err, size_t errlen)
 	if (exists && st.st_size > 0 && db_check_header(path, err, errlen))
 		return -1;
 
-	struct vl_db *db = calloc(1, sizeof *db);
-	if (!db) {
-		snprintf(err, errlen, "out of memory");
+	struct vl_db *db = db_alloc(path, err, errlen);
+	if (!db)
 		return -1;
-	}
-	snprintf(db->path, sizeof db->path, "%s", path);
-	vl_db_set_build(db, NULL);
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (exists ? 0 : SQLITE_OPEN_CREATE);
 	if (sqlite3_open_v2(path, &db->h, flags, NULL) != SQLITE_OK) {
 		if (!exists && errno == ENOENT)
@@ -383,13 +393,9 @@ int vl_db_open_read(const char *path, struct vl_db **out, char *err, size_t errl
 	}
 	if (db_check_header(path, err, errlen))
 		return -1;
-	struct vl_db *db = calloc(1, sizeof *db);
-	if (!db) {
-		snprintf(err, errlen, "out of memory");
+	struct vl_db *db = db_alloc(path, err, errlen);
+	if (!db)
 		return -1;
-	}
-	snprintf(db->path, sizeof db->path, "%s", path);
-	vl_db_set_build(db, NULL);
 	enum db_kind kind = DB_EMPTY;
 	int64_t ver = 0;
 	/* A read-only place: nobody writes there, so the file can be read as

@@ -170,6 +170,10 @@ struct vl_cost_fields { const char *category, *fields, *doc; };
 extern const struct vl_cost_fields vl_cost_fields[];
 extern const size_t vl_cost_fields_count;
 const char *vl_cost_fields_of(const char *category);   /* NULL if unknown */
+/* The handler value an exit `reason` of `engine` charges besides
+ * vmm.exit_dispatch (a hardware-assist vendor's exit, or a software VMM's
+ * trap slot), as profile fields; "vmm.emulate" when no word matches. */
+const char *vl_dep_exit_handler(const char *engine, const char *reason);
 /* For every model cell of t with an ok run: the cost categories holding at
  * least 1% of its cycles, largest first, each with its profile fields, and
  * the run's most frequent exit reasons (text), or every category's share

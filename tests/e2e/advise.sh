@@ -6,13 +6,9 @@
 # csv`; a second --run runs nothing; --mix and the mode map.
 set -u
 cd "$(dirname "$0")/../.."
-V=${VIRTLAB:-bin/virtlab}
+. tests/e2e/lib/common.sh
+e2e_need sqlite3
 # Candidates are named (--engines svm) so the counts below do not depend on which engines the registry has.
-[ -x "$V" ] || { echo "no CLI at $V"; exit 77; }
-command -v sqlite3 >/dev/null || { echo "sqlite3 CLI not installed"; exit 77; }
-T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-fail=0
-bad() { echo "FAIL: $*"; fail=1; }
 DB="$T/a.db"
 
 usage() {   # args...: status 2, one line on stderr, no database created

@@ -7,12 +7,8 @@
 # what the sqlite3 CLI counts in the tables; every figure is a real PNG/PDF.
 set -u
 cd "$(dirname "$0")/../.."
-V=${VIRTLAB:-bin/virtlab}
-[ -x "$V" ] || { echo "no CLI at $V"; exit 77; }
-command -v sqlite3 >/dev/null && command -v python3 >/dev/null || { echo "needs sqlite3 and python3"; exit 77; }
-T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-fail=0
-bad() { echo "FAIL: $*"; fail=1; }
+. tests/e2e/lib/common.sh
+e2e_need sqlite3 python3
 DB="$T/r.db"
 "$V" matrix --workloads cpuid,syscall,divzero,compute --iterations 300 -j 2 --db "$DB" >/dev/null || bad "matrix status $?"
 if command -v qemu-system-x86_64 >/dev/null; then

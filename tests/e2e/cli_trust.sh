@@ -10,12 +10,8 @@
 # a directory as an image (item 12).
 set -u
 cd "$(dirname "$0")/../.."
-V=${VIRTLAB:-bin/virtlab}
-[ -x "$V" ] || { echo "no CLI at $V"; exit 77; }
-command -v sqlite3 >/dev/null || { echo "sqlite3 CLI not installed"; exit 77; }
-T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-fail=0
-bad() { echo "FAIL: $*"; fail=1; }
+. tests/e2e/lib/common.sh
+e2e_need sqlite3
 
 # item 2: keys the CLI owns are refused in --params
 for p in "workload=syscall" "iters=5" "timer=5000 iters=5" " workload=cpuid"; do

@@ -8,12 +8,8 @@
 # sides are one line and status 2.
 set -u
 cd "$(dirname "$0")/../.."
-V=${VIRTLAB:-bin/virtlab}
-[ -x "$V" ] || { echo "no CLI at $V"; exit 77; }
-command -v sqlite3 >/dev/null || { echo "sqlite3 CLI not installed"; exit 77; }
-T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-fail=0
-bad() { echo "FAIL: $*"; fail=1; }
+. tests/e2e/lib/common.sh
+e2e_need sqlite3
 DB="$T/c.db"
 WL=cpuid,syscall,ptemod
 "$V" matrix --workloads $WL --iterations 400 --db "$DB" --tag base >/dev/null || bad "matrix base"

@@ -7,13 +7,8 @@
 # sweep; the --slurm script runs its Nth command as array task N.
 set -u
 cd "$(dirname "$0")/../.."
-V=${VIRTLAB:-bin/virtlab}
-[ -x "$V" ] || { echo "no CLI at $V"; exit 77; }
-command -v parallel >/dev/null || { echo "GNU parallel not installed (Debian package parallel)"; exit 77; }
-command -v sqlite3 >/dev/null || { echo "sqlite3 CLI not installed"; exit 77; }
-T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-fail=0
-bad() { echo "FAIL: $*"; fail=1; }
+. tests/e2e/lib/common.sh
+e2e_need parallel sqlite3
 SEL="--workloads cpuid,ptemod,syscall --iterations 300"
 
 "$V" plan --shards "$T/sh" $SEL >"$T/plan" || bad "plan: status $?"

@@ -7,13 +7,8 @@
 # usage errors.
 set -u
 cd "$(dirname "$0")/../.."
-V=${VIRTLAB:-bin/virtlab}
-[ -x "$V" ] || { echo "no CLI at $V"; exit 77; }
-command -v gnuplot >/dev/null || { echo "gnuplot not installed"; exit 77; }
-command -v sqlite3 >/dev/null || { echo "sqlite3 CLI not installed"; exit 77; }
-T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-fail=0
-bad() { echo "FAIL: $*"; fail=1; }
+. tests/e2e/lib/common.sh
+e2e_need gnuplot sqlite3
 DB="$T/r.db"
 "$V" matrix --workloads cpuid,syscall,ptemod --iterations 200 --db "$DB" >/dev/null || bad "matrix"
 # the PDF's page size in points (pdfcairo writes one MediaBox per page)

@@ -5,12 +5,8 @@
 # in a minimal document.
 set -u
 cd "$(dirname "$0")/../.."
-V=${VIRTLAB:-bin/virtlab}
-[ -x "$V" ] || { echo "no CLI at $V"; exit 77; }
-command -v sqlite3 >/dev/null || { echo "sqlite3 CLI not installed"; exit 77; }
-T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-fail=0
-bad() { echo "FAIL: $*"; fail=1; }
+. tests/e2e/lib/common.sh
+e2e_need sqlite3
 DB="$T/l.db"
 "$V" matrix --engines native,svm --workloads cpuid,ptemod --iterations 300 --db "$DB" >/dev/null || bad "matrix"
 "$V" report --db "$DB" --format latex >"$T/t.tex" || bad "report latex: status $?"

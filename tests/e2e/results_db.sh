@@ -8,13 +8,8 @@
 # SIGKILLed inside its store transaction leaves no rows.
 set -u
 cd "$(dirname "$0")/../.."
-V=${VIRTLAB:-bin/virtlab}
-[ -x "$V" ] || { echo "no CLI at $V"; exit 77; }
-command -v sqlite3 >/dev/null || { echo "sqlite3 CLI not installed"; exit 77; }
-command -v python3 >/dev/null || { echo "python3 not installed"; exit 77; }
-T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-fail=0
-bad() { echo "FAIL: $*"; fail=1; }
+. tests/e2e/lib/common.sh
+e2e_need sqlite3 python3
 q() { sqlite3 "$1" "$2"; }
 
 # ---- a run is stored as printed
