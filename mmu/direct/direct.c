@@ -438,14 +438,17 @@ static int64_t dp_hypercall(struct vl_machine *m, void *ctx, unsigned nr, const 
 		return refuse(m, -VL_HC_EFAULT);
 	if (nr == VL_HC_MMU_UPDATE && d->boot)
 		return refuse(m, -VL_HC_EINVAL);   /* nothing is a page table before the first base pointer */
-	if (nr == VL_HC_MMU_UPDATE && n == m->prof->pv_mmu_batch)
-		vl_count(m, VL_EV_PV_MMU_FULL_BATCHES, 1);
+	if (nr == VL_HC_MMU_UPDATE)   /* full: flushed at pv.mmu_batch; short: at a forced flush point */
+		vl_count(m, n == m->prof->pv_mmu_batch ? VL_EV_PV_MMU_FULL_BATCHES : VL_EV_PV_MMU_SHORT_BATCHES, 1);
 	int64_t r = 0;
 	uint64_t i;
 	for (i = 0; i < n && !r; i++)
 		r = nr == VL_HC_MMU_UPDATE ? mmu_update_one(m, d, req[2 * i], req[2 * i + 1])
 					   : mmuext_one(m, d, req[2 * i], req[2 * i + 1]);
 	uint64_t done = r ? i - 1 : n;
+	if (m->trace)
+		vl_trace(m, "direct: %s entries=%llu applied=%llu batch=%u", nr == VL_HC_MMU_UPDATE ? "mmu_update" : "mmuext_op",
+			 (unsigned long long)n, (unsigned long long)done, (unsigned)m->prof->pv_mmu_batch);
 	if (a[2] && vl_virt_write(m, a[2], &done, 8, VL_ACC_W, &pfec))
 		return refuse(m, -VL_HC_EFAULT);
 	return r ? refuse(m, r) : 0;
