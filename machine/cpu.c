@@ -349,6 +349,21 @@ static bool cpu_events(struct vl_machine *m)
 		unsigned vec;
 		if (c->intr_shadow) {
 			p->events = true;   /* look again after the next instruction */
+		} else if (c->nmi_pending && !c->nmi_blocked) {
+			/* NMI: ahead of external interrupts, whatever IF says; wakes HLT */
+			c->halted = false;
+			if (m->nmi_intercept && m->vmm && m->vmm->nmi) {
+				cpu_flags_sync(m);
+				int rc = m->vmm->nmi(m, m->vmm_ctx);
+				if (rc == VL_HOOK_DONE && NEVER(m->state == VL_M_RUNNING && c->nmi_pending && !c->nmi_blocked)) {
+					vl_machine_stop(m, VL_M_ERROR, "NMI: the VMM returned DONE without delivering it");
+					return true;
+				}
+				if (rc != VL_HOOK_PASS)
+					continue;
+			}
+			vl_deliver_nmi(m);
+			continue;
 		} else if ((c->rflags & VL_FL_IF) && !m->intr_held && vl_apic_pending(m, &vec)) {
 			bool was_halted = c->halted;
 			c->halted = false;

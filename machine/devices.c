@@ -348,8 +348,15 @@ static int apic_reg_write(struct vl_machine *m, unsigned r, uint64_t val)
 		 * (x2APIC: ICR bits 63:32; xAPIC: ICR high bits 31:24) */
 		unsigned dm = (v >> 8) & 7, sh = (v >> 18) & 3, logical = (v >> 11) & 1;
 		uint32_t dest = (m->cpu.apic_base & APIC_BASE_EXTD) ? (uint32_t)(val >> 32) : d->apic_icr_hi >> 24;
-		if (dm == 0 && (sh == 1 || sh == 2 || (sh == 0 && !logical && dest == 0)))
+		bool self = sh == 1 || sh == 2 || (sh == 0 && !logical && dest == 0);
+		if (dm == 0 && self)
 			apic_set_irr(d, v & 0xff);
+		if (dm == 4 && self) {
+			/* delivery mode NMI (vector ignored): latched until delivered;
+			 * a second NMI while one is pending is lost (one latch) */
+			m->cpu.nmi_pending = true;
+			vl_cpu_kick(m);
+		}
 		return 0;
 	}
 	case APIC_ICR + 1:

@@ -335,7 +335,8 @@ bool cpu_deliver(struct vl_machine *m, unsigned vec, bool has_err, uint32_t err,
 		if (exc_intercepted(m, f.vec)) {
 			struct vl_vectoring vi = {
 				.valid = true, .vec = (uint8_t)vec, .has_err = kind == EV_EXC && has_err, .err = err,
-				.type = kind == EV_EXC ? VL_EVT_EXC : kind == EV_SOFT ? VL_EVT_SOFT : VL_EVT_INTR,
+				.type = kind == EV_EXC ? VL_EVT_EXC : kind == EV_SOFT ? VL_EVT_SOFT
+				      : vec == VL_NMI ? VL_EVT_NMI : VL_EVT_INTR,   /* APIC vectors are >= 16 */
 			};
 			int h = exc_hook(m, &f, &vi);
 			if (h == VL_HOOK_STOP || m->state != VL_M_RUNNING)
@@ -418,4 +419,17 @@ void vl_deliver_interrupt(struct vl_machine *m, unsigned vec)
 	cpu_kick(m);
 	vl_apic_accept(m, vec);
 	cpu_deliver(m, vec & 0xff, false, 0, EV_INTR, 0);
+}
+
+/* SDM Vol. 3A 6.7.1: an NMI is delivered through vector 2 whatever IF
+ * says (an external event: no gate DPL check, EXT = 1 in error codes),
+ * and further NMIs are blocked until the next IRET. */
+void vl_deliver_nmi(struct vl_machine *m)
+{
+	cpu_flags_sync(m);
+	cpu_kick(m);
+	m->cpu.nmi_pending = false;
+	m->cpu.nmi_blocked = true;
+	vl_count(m, VL_EV_NMIS, 1);
+	cpu_deliver(m, VL_NMI, false, 0, EV_INTR, 0);
 }

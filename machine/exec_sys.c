@@ -198,6 +198,12 @@ int op_iret(struct vl_machine *m, const struct vl_insn *i)
 	}
 	struct vl_sens_event ev = { .gpr = 0xff, .value = fl };
 	HOOK(&ev);
+	if (m->cpu.nmi_blocked) {
+		/* IRET ends blocking by NMI even if it faults later (SDM 6.7.1;
+		 * VT-x's "NMI unblocking due to IRET" exit-qualification bit) */
+		m->cpu.nmi_blocked = false;
+		cpu_kick(m);
+	}
 	unsigned cpl = m->cpu.cpl;
 	uint64_t old = cpu_rflags(m);
 	if (sz == 4)

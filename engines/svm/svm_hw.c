@@ -150,6 +150,7 @@ static void svm_derive_intercepts(struct svm_vcpu *v)
 	m->intercept = i;
 	m->exc_intercept = G32(VMCB_INTERCEPT_EXC);
 	m->intr_intercept = (m1 & INTERCEPT_INTR) != 0;
+	m->nmi_intercept = (m1 & INTERCEPT_NMI) != 0;
 	m->nested.enabled = (G32(VMCB_NP_ENABLE) & 1) != 0;
 	if (m->nested.enabled) {
 		m->nested.fmt = VL_PT_X86;
@@ -185,6 +186,8 @@ int svm_vmrun(struct svm_vcpu *v)
 		vl_count(m, VL_EV_INJECTIONS, 1);
 		if (type == SVM_EVTINJ_TYPE_INTR)
 			vl_deliver_interrupt(m, vec);
+		else if (type == SVM_EVTINJ_TYPE_NMI)
+			vl_deliver_nmi(m);   /* NMIs blocked in the guest until its IRET */
 		else
 			vl_deliver_exception(m, vec, (ev & SVM_EVTINJ_VALID_ERR) != 0, (uint32_t)(ev >> 32), m->cpu.cr2, false);
 	}
@@ -354,6 +357,17 @@ static int svm_hook_interrupt(struct vl_machine *m, void *ctx, unsigned vec)
 	return svm_exit(v, SVM_VMEXIT_INTR, vec, 0, 0);
 }
 
+/* NMI intercept: #VMEXIT code 0x61. On hardware the NMI stays pending
+ * (the host takes it after STGI); the machine's NMI is the guest's, so the
+ * exit consumes it and the VMM injects it through EVENTINJ type NMI (the
+ * same deviation as VMEXIT_INTR). Offered only when the guest's NMI
+ * blocking is clear, so no IRET intercept is needed for the window. */
+static int svm_hook_nmi(struct vl_machine *m, void *ctx)
+{
+	m->cpu.nmi_pending = false;
+	return svm_exit(ctx, SVM_VMEXIT_NMI, 0, 0, 0);
+}
+
 static int svm_hook_nested_fault(struct vl_machine *m, void *ctx, uint64_t gpa, uint64_t gva, bool gva_valid,
 				 unsigned acc, uint64_t npte)
 {
@@ -385,4 +399,5 @@ const struct vl_vmm_ops svm_hw_hooks = {
 	.interrupt = svm_hook_interrupt,
 	.nested_fault = svm_hook_nested_fault,
 	.shutdown = svm_hook_shutdown,
+	.nmi = svm_hook_nmi,
 };

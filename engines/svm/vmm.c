@@ -230,6 +230,14 @@ static int svm_intr(struct svm_vmm *vm)
 	return 0;
 }
 
+/* The guest's NMI (see svm_hw.c): inject it, as KVM's svm_inject_nmi. */
+static int svm_nmi(struct svm_vmm *vm)
+{
+	svm_charge(vm, vm->vcpu.m->prof->vmm_intr);
+	svm_wr(vm, VMCB_EVENTINJ, 8, VL_NMI | (SVM_EVTINJ_TYPE_NMI << SVM_EVTINJ_TYPE_SHIFT) | SVM_EVTINJ_VALID);
+	return 0;
+}
+
 static int svm_hlt(struct svm_vmm *vm)
 {
 	svm_charge(vm, vm->vcpu.m->prof->vmm_hlt);
@@ -280,6 +288,7 @@ static const svm_handler svm_handlers[SVM_DISPATCH_MAX] = {
 	[SVM_VMEXIT_CR4_WRITE] = svm_cr, [SVM_VMEXIT_CR8_WRITE] = svm_cr,
 	[SVM_VMEXIT_EXCP_PF]   = svm_exception, [SVM_VMEXIT_EXCP_MC] = svm_exception,
 	[SVM_VMEXIT_INTR]      = svm_intr,
+	[SVM_VMEXIT_NMI]       = svm_nmi,
 	[SVM_VMEXIT_CPUID]     = svm_cpuid,
 	[SVM_VMEXIT_HLT]       = svm_hlt,
 	[SVM_VMEXIT_INVLPG]    = svm_invlpg,

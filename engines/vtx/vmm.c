@@ -242,6 +242,16 @@ static int vtx_exception(struct vtx_vmm *vm)
 	struct vl_machine *m = vm->vcpu.m;
 	uint32_t info = (uint32_t)vtx_vmread(vm, VMCS_VM_EXIT_INTR_INFO);
 	unsigned vec = info & INTR_INFO_VECTOR_MASK;
+	if (((info >> INTR_INFO_TYPE_SHIFT) & 7) == INTR_TYPE_NMI) {
+		/* The guest's NMI (the machine's APIC is the guest's): inject it
+		 * on this entry, as KVM's vmx_inject_nmi */
+		vtx_charge(vm, m->prof->vmm_intr);
+		vtx_vmwrite(vm, VMCS_VM_ENTRY_INTR_INFO_FIELD,
+			    VL_NMI | (INTR_TYPE_NMI << INTR_INFO_TYPE_SHIFT) | INTR_INFO_VALID);
+		if (vtx_vmread(vm, VMCS_GUEST_ACTIVITY_STATE) == GUEST_ACTIVITY_HLT)
+			vtx_vmwrite(vm, VMCS_GUEST_ACTIVITY_STATE, GUEST_ACTIVITY_ACTIVE);
+		return 0;
+	}
 	uint32_t err = (info & INTR_INFO_DELIVER_CODE) ? (uint32_t)vtx_vmread(vm, VMCS_VM_EXIT_INTR_ERROR_CODE) : 0;
 	vtx_charge(vm, m->prof->vmm_exception);
 	if (vec == VL_PF && vm->hv.mmu->page_fault) {
@@ -407,7 +417,7 @@ static int vtx_setup(struct vtx_vmm *vm, char *err, size_t errlen)
 	msr_passthrough(m, msr_bm, VL_MSR_KERNEL_GS_BASE);
 
 	vm->vcpu.vmcs.current = true;   /* VMCLEAR + VMPTRLD */
-	uint32_t pin = PIN_EXT_INTR_EXITING | PIN_NMI_EXITING;
+	uint32_t pin = PIN_EXT_INTR_EXITING | PIN_NMI_EXITING | PIN_VIRTUAL_NMIS;
 	uint32_t cpu = CPU_HLT_EXITING | CPU_UNCOND_IO_EXITING | CPU_USE_MSR_BITMAPS | CPU_USE_TSC_OFFSETTING |
 		       CPU_MWAIT_EXITING | CPU_MONITOR_EXITING | CPU_RDPMC_EXITING;
 	uint32_t sec = 0;

@@ -68,7 +68,9 @@ void vmx_save_guest(struct vmx_vcpu *vc)
 	uint64_t ent = F(v, VMCS_SLOT_VM_ENTRY_CONTROLS);
 	W(v, VMCS_SLOT_VM_ENTRY_CONTROLS, (c->efer & VL_EFER_LMA) ? ent | ENTRY_IA32E_MODE : ent & ~ENTRY_IA32E_MODE);
 	W(v, VMCS_SLOT_GUEST_IA32_PAT, c->pat);
-	W(v, VMCS_SLOT_GUEST_INTERRUPTIBILITY_INFO, c->intr_shadow & 3u);   /* STI and MOV-SS blocking kept apart */
+	/* STI and MOV-SS blocking kept apart; bit 3: blocking by NMI (with
+	 * virtual NMIs: virtual-NMI blocking, the guest's own) */
+	W(v, VMCS_SLOT_GUEST_INTERRUPTIBILITY_INFO, (c->intr_shadow & 3u) | (c->nmi_blocked ? 8u : 0u));
 	W(v, VMCS_SLOT_GUEST_ACTIVITY_STATE, c->halted ? GUEST_ACTIVITY_HLT : GUEST_ACTIVITY_ACTIVE);
 }
 
@@ -101,6 +103,7 @@ static void vmx_load_guest(struct vmx_vcpu *vc)
 		c->pat = F(v, VMCS_SLOT_GUEST_IA32_PAT);
 	c->cpl = (uint8_t)((c->seg[VL_CS].attr >> 5) & 3);
 	c->intr_shadow = (uint8_t)(F(v, VMCS_SLOT_GUEST_INTERRUPTIBILITY_INFO) & 3);
+	c->nmi_blocked = (F(v, VMCS_SLOT_GUEST_INTERRUPTIBILITY_INFO) & 8) != 0;
 	c->halted = F(v, VMCS_SLOT_GUEST_ACTIVITY_STATE) == GUEST_ACTIVITY_HLT;
 }
 
@@ -141,6 +144,7 @@ static void vmx_derive_intercepts(struct vmx_vcpu *vc)
 		exc |= 1u << VL_PF;   /* mask/match may select #PFs either way */
 	m->exc_intercept = exc;
 	m->intr_intercept = (pin & PIN_EXT_INTR_EXITING) != 0;
+	m->nmi_intercept = (pin & PIN_NMI_EXITING) != 0;
 	m->nested.enabled = (sec & SEC_ENABLE_EPT) != 0;
 	if (m->nested.enabled) {
 		m->nested.fmt = VL_PT_EPT;
@@ -163,6 +167,8 @@ static void vmx_inject(struct vmx_vcpu *vc)
 	vl_count(m, VL_EV_INJECTIONS, 1);
 	if (type == INTR_TYPE_EXT_INTR)
 		vl_deliver_interrupt(m, vec);
+	else if (type == INTR_TYPE_NMI)
+		vl_deliver_nmi(m);   /* sets (virtual-)NMI blocking (SDM 26.6.1.2) */
 	else
 		vl_deliver_exception(m, vec, (ii & INTR_INFO_DELIVER_CODE) != 0,
 				     (uint32_t)F(v, VMCS_SLOT_VM_ENTRY_EXCEPTION_ERROR_CODE), m->cpu.cr2, false);
@@ -388,6 +394,18 @@ static int vmx_hook_interrupt(struct vl_machine *m, void *ctx, unsigned vec)
 	return vmx_exit(vc, EXIT_REASON_EXTERNAL_INTERRUPT, 0, 0, info, 0, 0, 0);
 }
 
+/* NMI exiting (SDM 25.2): the NMI causes an exit with basic reason 0 and
+ * VM_EXIT_INTR_INFO type NMI, vector 2; it is no longer pending. The
+ * machine offers it only when the guest's (virtual-)NMI blocking is clear,
+ * so NMI-window exiting is never needed (as external interrupts). */
+static int vmx_hook_nmi(struct vl_machine *m, void *ctx)
+{
+	struct vmx_vcpu *vc = ctx;
+	m->cpu.nmi_pending = false;
+	uint32_t info = VL_NMI | (INTR_TYPE_NMI << INTR_INFO_TYPE_SHIFT) | INTR_INFO_VALID;
+	return vmx_exit(vc, EXIT_REASON_EXCEPTION_NMI, 0, 0, info, 0, 0, 0);
+}
+
 static int vmx_hook_nested_fault(struct vl_machine *m, void *ctx, uint64_t gpa, uint64_t gva, bool gva_valid,
 				 unsigned acc, uint64_t npte)
 {
@@ -418,4 +436,5 @@ const struct vl_vmm_ops vmx_hw_hooks = {
 	.interrupt = vmx_hook_interrupt,
 	.nested_fault = vmx_hook_nested_fault,
 	.shutdown = vmx_hook_shutdown,
+	.nmi = vmx_hook_nmi,
 };

@@ -131,6 +131,11 @@ enum vmx_entry_rc vmx_entry_check(struct vl_machine *m, const struct vmcs *v, ch
 	uint32_t entry = (uint32_t)F(v, VMCS_SLOT_VM_ENTRY_CONTROLS);
 
 	/* 26.2.1 VM-execution control fields */
+	uint32_t pin = (uint32_t)F(v, VMCS_SLOT_PIN_BASED_VM_EXEC_CONTROL);
+	if ((pin & PIN_VIRTUAL_NMIS) && !(pin & PIN_NMI_EXITING))
+		FAILC("virtual NMIs without NMI exiting");
+	if ((cpu & CPU_NMI_WINDOW_EXITING) && !(pin & PIN_VIRTUAL_NMIS))
+		FAILC("NMI-window exiting without virtual NMIs");
 	if (F(v, VMCS_SLOT_CR3_TARGET_COUNT) > 4)
 		FAILC("CR3_TARGET_COUNT %" PRIu64 " > 4", F(v, VMCS_SLOT_CR3_TARGET_COUNT));
 	if (cpu & CPU_USE_IO_BITMAPS) {

@@ -100,6 +100,8 @@ struct vl_cpu {
 	uint8_t cpl;                         /* current privilege level (CS.DPL in long mode) */
 	bool halted;                         /* HLT: waiting for an interrupt */
 	uint8_t intr_shadow;                 /* blocking for one instruction: 1 = by STI, 2 = by MOV SS (VMX bits) */
+	bool nmi_pending;                    /* an NMI latched (local APIC ICR, delivery mode NMI), not yet delivered */
+	bool nmi_blocked;                    /* blocking by NMI (SDM 6.7.1): set by NMI delivery, cleared by IRET */
 };
 
 /* ---- Sensitive instruction classes (intercept points) --------------------
@@ -179,6 +181,12 @@ struct vl_vmm_ops {
 	/* Triple fault in guest mode: the VMM may record it (VT-x exit reason 2,
 	 * SVM VMEXIT_SHUTDOWN); the machine stops either way. */
 	void (*shutdown)(struct vl_machine *m, void *ctx);
+	/* An NMI became deliverable (pending, no blocking by NMI, no STI/MOV SS
+	 * shadow) with nmi_intercept set. The hook consumes it (clears
+	 * cpu.nmi_pending) and returns DONE after delivering it itself
+	 * (vl_deliver_nmi, an injection on VM entry), or PASS: the machine
+	 * delivers it; STOP: the VMM stopped the machine. */
+	int (*nmi)(struct vl_machine *m, void *ctx);
 };
 
 /* Callout: an instruction only translated code contains, the escape from
@@ -332,6 +340,7 @@ enum vl_mstate {
  * IDT-vectoring information, SVM EXITINTINFO: both encode the type as
  * below). valid = false when the fault did not interrupt a delivery. */
 #define VL_EVT_INTR 0u     /* external interrupt */
+#define VL_EVT_NMI  2u     /* NMI */
 #define VL_EVT_EXC  3u     /* hardware exception */
 #define VL_EVT_SOFT 4u     /* INT n / INT3 / INTO */
 struct vl_vectoring {
@@ -373,6 +382,7 @@ struct vl_machine {
 	uint64_t intercept;                   /* VL_SENS_BIT(class) set: call vmm->intercept */
 	uint32_t exc_intercept;               /* bit per vector: call vmm->exception before delivery */
 	bool intr_intercept;                  /* call vmm->interrupt before delivering an external interrupt */
+	bool nmi_intercept;                   /* call vmm->nmi before delivering an NMI (VT-x NMI exiting, SVM NMI intercept) */
 	bool callouts;                        /* callout instruction enabled (else #UD) */
 	struct vl_callout_gate callout_gate;  /* where callouts are honoured (see VL_CALLOUT_BYTES) */
 	bool intr_held;                       /* an interrupt is held (VL_HOOK_HOLD) until vl_intr_release */
@@ -543,6 +553,9 @@ void vl_deliver_exception(struct vl_machine *m, unsigned vec, bool has_err, uint
  * fault while delivering #DF is a triple fault (shutdown). */
 int vl_event_combine(const struct vl_vectoring *first, unsigned second);
 void vl_deliver_interrupt(struct vl_machine *m, unsigned vec);
+/* Deliver the pending NMI through IDT vector 2 (as an external event, IF
+ * not consulted) and set blocking by NMI until the next IRET. */
+void vl_deliver_nmi(struct vl_machine *m);
 /* The CPU accepted external interrupt vec (APIC IRR -> ISR) without the
  * machine delivering it: for a VMM that delivers it itself, virtually
  * (engines/hv/vcpu.c: through the deprivileged guest's own IDT). */
