@@ -736,53 +736,63 @@ static inline __attribute__((always_inline)) bool chain_mem(struct vl_machine *m
 	return true;
 }
 
-static void cpu_chain(struct vl_machine *m, uint64_t insn_limit)
+static __attribute__((noinline)) void cpu_chain(struct vl_machine *m, uint64_t insn_limit)
 {
 	struct vl_cpu_priv *p = &m->priv->cpu;
 	struct vl_tlb *itlb = &m->priv->mem.itlb;
-	uint64_t nf = 0, n = 0, cyc = 0;   /* pending: fetches (ITLB hits), retirements, cycles */
+	uint64_t n = 0, cyc = 0;   /* pending: retirements (= ITLB hits), cycles */
 reload:
-	/* What only a non-chain instruction (or an event) can change, in locals */
-	if (m->tsc >= p->next_event || m->cpu.intr_shadow || p->fc_vpage == ~0ull || p->fc_ent->id != p->fc_id)
+	/* What only a non-chain instruction (or an event) can change, in locals.
+	 * The chain runs only while the ITLB entry of the page is already the
+	 * most recently used one: every fetch's tlb_touch is then a no-op (chain
+	 * instructions touch the DTLB at most), so the loop leaves it out. */
+	if (m->tsc >= p->next_event || m->cpu.intr_shadow || p->fc_vpage == ~0ull || p->fc_ent->id != p->fc_id ||
+	    itlb->mru != p->fc_ent)
 		goto out;
 	const uint64_t vpage = p->fc_vpage, budget = p->next_event - m->tsc;
+	const uint64_t left = insn_limit > m->insns ? insn_limit - m->insns : 0;
 	struct vl_tlb_ent *const ent = p->fc_ent;
 	struct vl_dpage *const dp = p->fc_dp;
 	const uint32_t gen = dp->gen;
+	uint64_t rip = m->cpu.rip;   /* = m->cpu.rip: kept in a register across VL_CHAIN_SEQ */
 	for (;;) {
-		uint64_t rip = m->cpu.rip;
 		if ((rip >> 12) != vpage)
 			break;
 		const struct vl_insn *e = &dp->ins[rip & 0xfff];
 		if (e->gen != gen || cyc >= budget)
 			break;
-		if (e->chain == VL_CHAIN_REG || (e->chain && chain_mem(m, e))) {
-			tlb_touch(itlb, ent);
-			nf++;
-			if (e->chain == VL_CHAIN_REG && __builtin_expect(e->fn(m, e) != VL_X_OK, 0)) {
-				chain_flush(m, nf, n, cyc);   /* Jcc to a non-canonical target: #GP */
+		uint8_t k = e->chain;
+		if (k == VL_CHAIN_SEQ) {
+			e->fn(m, e);      /* VL_X_OK; it sets cpu.rip to the same rip + len */
+			rip += e->len;
+		} else if (k == VL_CHAIN_REG) {
+			if (__builtin_expect(e->fn(m, e) != VL_X_OK, 0)) {
+				chain_flush(m, n + 1, n, cyc);   /* Jcc to a non-canonical target: #GP */
 				cpu_deliver_fault(m);
 				return;
 			}
-			n++;
-			cyc += e->cost;
-			if (__builtin_expect(m->insns + n >= insn_limit, 0))
-				break;
-			continue;
+			rip = m->cpu.rip;
+		} else if (!k || !chain_mem(m, e)) {
+			/* any other instruction: what cpu_exec_one does after a fetch-cache
+			 * hit (the fetch's checks are the ones above), counts in memory */
+			chain_flush(m, n, n, cyc);
+			n = cyc = 0;
+			m->ctr->events[VL_EV_ITLB_HITS]++;
+			tlb_touch(itlb, ent);
+			cpu_exec_insn(m, e, insn_limit);
+			if (m->state != VL_M_RUNNING || p->events || m->tsc >= p->next_event)
+				return;
+			goto reload;
+		} else {
+			rip = m->cpu.rip;
 		}
-		/* any other instruction: what cpu_exec_one does after a fetch-cache
-		 * hit (the fetch's checks are the ones above), counts in memory */
-		chain_flush(m, nf, n, cyc);
-		nf = n = cyc = 0;
-		m->ctr->events[VL_EV_ITLB_HITS]++;
-		tlb_touch(itlb, ent);
-		cpu_exec_insn(m, e, insn_limit);
-		if (m->state != VL_M_RUNNING || p->events || m->tsc >= p->next_event)
-			return;
-		goto reload;
+		n++;
+		cyc += e->cost;
+		if (__builtin_expect(n >= left, 0))
+			break;
 	}
 out:
-	chain_flush(m, nf, n, cyc);
+	chain_flush(m, n, n, cyc);
 	if (n && m->insns >= insn_limit) {
 		vl_machine_stop(m, VL_M_TIMEOUT, "reached --max-instructions (%llu)", (unsigned long long)m->max_insns);
 		p->events = true;
