@@ -666,7 +666,7 @@ static inline bool chain_canonical(uint64_t va)
  * (exec_fast.c, exec_int.c op_call/op_ret) does when the access hits plain
  * RAM and nothing faults — same operands, same order. false: nothing done
  * (the handler then runs as usual). */
-static inline __attribute__((always_inline)) bool chain_mem(struct vl_machine *m, const struct vl_insn *e)
+static inline __attribute__((always_inline)) bool chain_mem(struct vl_machine *m, const struct vl_insn *e, uint64_t *rip)
 {
 	uint64_t *g = m->cpu.gpr, v = 0;
 	unsigned acc = cpu_uacc(m);
@@ -711,12 +711,12 @@ static inline __attribute__((always_inline)) bool chain_mem(struct vl_machine *m
 		g[e->reg] = v;   /* POP RSP: the popped value wins */
 		break;
 	case VL_CHAIN_CALL: {   /* op_call, 64-bit: target checked before the push */
-		uint64_t ret = m->cpu.rip + e->len, t = ret + e->imm;
+		uint64_t ret = *rip + e->len, t = ret + e->imm;
 		if (!chain_canonical(t) || !chain_soft(m, g[VL_RSP] - 8, 8, acc | VL_ACC_W, &h))
 			return false;
 		memcpy(h, &ret, 8);
 		g[VL_RSP] -= 8;
-		m->cpu.rip = t;
+		m->cpu.rip = *rip = t;
 		return true;
 	}
 	case VL_CHAIN_RET:      /* op_ret, 64-bit, no imm16: the read counts even when the target faults */
@@ -727,12 +727,12 @@ static inline __attribute__((always_inline)) bool chain_mem(struct vl_machine *m
 			return false;   /* #GP: the handler reads again and faults */
 		chain_hit(m, s);
 		g[VL_RSP] += 8;
-		m->cpu.rip = v;
+		m->cpu.rip = *rip = v;
 		return true;
 	default:
 		return false;
 	}
-	m->cpu.rip += e->len;
+	m->cpu.rip = *rip += e->len;
 	return true;
 }
 
@@ -772,7 +772,7 @@ reload:
 				return;
 			}
 			rip = m->cpu.rip;
-		} else if (!k || !chain_mem(m, e)) {
+		} else if (!k || !chain_mem(m, e, &rip)) {
 			/* any other instruction: what cpu_exec_one does after a fetch-cache
 			 * hit (the fetch's checks are the ones above), counts in memory */
 			chain_flush(m, n, n, cyc);
@@ -783,8 +783,6 @@ reload:
 			if (m->state != VL_M_RUNNING || p->events || m->tsc >= p->next_event)
 				return;
 			goto reload;
-		} else {
-			rip = m->cpu.rip;
 		}
 		n++;
 		cyc += e->cost;
