@@ -729,6 +729,36 @@ static inline __attribute__((always_inline)) bool chain_mem(struct vl_machine *m
 		g[VL_RSP] += 8;
 		m->cpu.rip = *rip = v;
 		return true;
+	case VL_CHAIN_ALUM: {   /* exec_int.c alu(): forms 1 (reg, [mem]) and CMP/TEST 0, 2 ([mem], reg/imm) */
+		unsigned sz = e->osz;
+		uint64_t mask = sz == 8 ? ~0ull : 0xffffffffull, a, b, r;
+		if (!chain_soft(m, cpu_ea(m, e), sz, acc, &h))
+			return false;
+		if (sz == 8)
+			memcpy(&v, h, 8);
+		else
+			memcpy(&v, h, 4);
+		if (e->imm2 == 1) {
+			a = g[e->reg] & mask;
+			b = v;
+		} else {
+			a = v;
+			b = e->imm2 ? e->imm & mask : g[e->reg] & mask;
+		}
+		unsigned lf;
+		switch (e->op) {
+		case VL_OP_ADD: r = a + b; lf = LF_ADD; break;
+		case VL_OP_SUB: case VL_OP_CMP: r = a - b; lf = LF_SUB; break;
+		case VL_OP_OR: r = a | b; lf = LF_LOGIC; break;
+		case VL_OP_AND: case VL_OP_TEST: r = a & b; lf = LF_LOGIC; break;
+		default: r = a ^ b; lf = LF_LOGIC; break;   /* VL_OP_XOR */
+		}
+		r &= mask;
+		if (e->op != VL_OP_CMP && e->op != VL_OP_TEST)
+			g[e->reg] = r;   /* form 1; a 32-bit write zero-extends */
+		lf_set(m, lf, sz, a, b, r);
+		break;
+	}
 	default:
 		return false;
 	}

@@ -254,8 +254,13 @@ static vl_exec_fn fast_fn(const struct vl_insn *e, uint8_t *chain)
 	case VL_OP_XOR: case VL_OP_CMP: case VL_OP_TEST: {
 		if (e->lock || e->imm2 > 3)
 			return e->fn;
-		if (e->imm2 < 3 && e->mod != 3)
+		if (e->imm2 < 3 && e->mod != 3) {
+			/* memory operand only read: reg op= [mem], CMP/TEST [mem], reg/imm;
+			 * the chain does it inline on a soft-TLB hit (cpu.c chain_mem) */
+			if (sz != 1 && (e->imm2 == 1 || e->op == VL_OP_CMP || e->op == VL_OP_TEST))
+				*chain = VL_CHAIN_ALUM;
 			return e->fn;
+		}
 		int k = e->op == VL_OP_ADD ? FK_ADD : e->op == VL_OP_SUB ? FK_SUB : e->op == VL_OP_AND ? FK_AND
 		      : e->op == VL_OP_OR ? FK_OR : e->op == VL_OP_XOR ? FK_XOR : e->op == VL_OP_CMP ? FK_CMP : FK_TEST;
 		*chain = VL_CHAIN_SEQ;
