@@ -618,8 +618,9 @@ static inline void cpu_exec_insn(struct vl_machine *m, const struct vl_insn *i, 
  * with their counts kept in locals — ITLB hits, guest instructions, guest
  * cycles, the TSC, m->insns — which nothing can read before they are added
  * to memory: that happens before any other instruction runs, before a
- * fault is delivered and before the loop looks at events. Each fetch still
- * refreshes the ITLB entry's LRU stamp as the reference core does. Every
+ * fault is delivered and before the loop looks at events. The chain starts
+ * only when the page's ITLB entry is already the most recently used, so
+ * each fetch's LRU refresh (tlb_touch) would be a no-op and is left out. Every
  * other instruction goes through cpu_exec_one as in the reference core.
  * The same checks as the reference loop, in the same order, decide where
  * the chain ends; the counts added are the same sums, so every counter is
