@@ -633,8 +633,9 @@ static inline void cpu_exec_insn(struct vl_machine *m, const struct vl_insn *i, 
  * with their counts kept in locals — ITLB hits, guest instructions, guest
  * cycles, the TSC, m->insns — which nothing can read before they are added
  * to memory: that happens before any other instruction runs, before a
- * fault is delivered and before the loop looks at events. Each fetch still
- * refreshes the ITLB entry's LRU stamp as the reference core does. Every
+ * fault is delivered and before the loop looks at events. The chain starts
+ * only when the page's ITLB entry is already the most recently used, so
+ * each fetch's LRU refresh (tlb_touch) would be a no-op and is left out. Every
  * other instruction goes through cpu_exec_one as in the reference core.
  * The same checks as the reference loop, in the same order, decide where
  * the chain ends; the counts added are the same sums, so every counter is
@@ -681,7 +682,7 @@ static inline bool chain_canonical(uint64_t va)
  * (exec_fast.c, exec_int.c op_call/op_ret) does when the access hits plain
  * RAM and nothing faults — same operands, same order. false: nothing done
  * (the handler then runs as usual). */
-static inline __attribute__((always_inline)) bool chain_mem(struct vl_machine *m, const struct vl_insn *e)
+static inline __attribute__((always_inline)) bool chain_mem(struct vl_machine *m, const struct vl_insn *e, uint64_t *rip)
 {
 	uint64_t *g = m->cpu.gpr, v = 0;
 	unsigned acc = cpu_uacc(m);
@@ -726,12 +727,12 @@ static inline __attribute__((always_inline)) bool chain_mem(struct vl_machine *m
 		g[e->reg] = v;   /* POP RSP: the popped value wins */
 		break;
 	case VL_CHAIN_CALL: {   /* op_call, 64-bit: target checked before the push */
-		uint64_t ret = m->cpu.rip + e->len, t = ret + e->imm;
+		uint64_t ret = *rip + e->len, t = ret + e->imm;
 		if (!chain_canonical(t) || !chain_soft(m, g[VL_RSP] - 8, 8, acc | VL_ACC_W, &h))
 			return false;
 		memcpy(h, &ret, 8);
 		g[VL_RSP] -= 8;
-		m->cpu.rip = t;
+		m->cpu.rip = *rip = t;
 		return true;
 	}
 	case VL_CHAIN_RET:      /* op_ret, 64-bit, no imm16: the read counts even when the target faults */
@@ -742,62 +743,100 @@ static inline __attribute__((always_inline)) bool chain_mem(struct vl_machine *m
 			return false;   /* #GP: the handler reads again and faults */
 		chain_hit(m, s);
 		g[VL_RSP] += 8;
-		m->cpu.rip = v;
+		m->cpu.rip = *rip = v;
 		return true;
+	case VL_CHAIN_ALUM: {   /* exec_int.c alu(): forms 1 (reg, [mem]) and CMP/TEST 0, 2 ([mem], reg/imm) */
+		unsigned sz = e->osz;
+		uint64_t mask = sz == 8 ? ~0ull : 0xffffffffull, a, b, r;
+		if (!chain_soft(m, cpu_ea(m, e), sz, acc, &h))
+			return false;
+		if (sz == 8)
+			memcpy(&v, h, 8);
+		else
+			memcpy(&v, h, 4);
+		if (e->imm2 == 1) {
+			a = g[e->reg] & mask;
+			b = v;
+		} else {
+			a = v;
+			b = e->imm2 ? e->imm & mask : g[e->reg] & mask;
+		}
+		unsigned lf;
+		switch (e->op) {
+		case VL_OP_ADD: r = a + b; lf = LF_ADD; break;
+		case VL_OP_SUB: case VL_OP_CMP: r = a - b; lf = LF_SUB; break;
+		case VL_OP_OR: r = a | b; lf = LF_LOGIC; break;
+		case VL_OP_AND: case VL_OP_TEST: r = a & b; lf = LF_LOGIC; break;
+		default: r = a ^ b; lf = LF_LOGIC; break;   /* VL_OP_XOR */
+		}
+		r &= mask;
+		if (e->op != VL_OP_CMP && e->op != VL_OP_TEST)
+			g[e->reg] = r;   /* form 1; a 32-bit write zero-extends */
+		lf_set(m, lf, sz, a, b, r);
+		break;
+	}
 	default:
 		return false;
 	}
-	m->cpu.rip += e->len;
+	m->cpu.rip = *rip += e->len;
 	return true;
 }
 
-static void cpu_chain(struct vl_machine *m, uint64_t insn_limit)
+static __attribute__((noinline)) void cpu_chain(struct vl_machine *m, uint64_t insn_limit)
 {
 	struct vl_cpu_priv *p = &m->priv->cpu;
 	struct vl_tlb *itlb = &m->priv->mem.itlb;
-	uint64_t nf = 0, n = 0, cyc = 0;   /* pending: fetches (ITLB hits), retirements, cycles */
+	uint64_t n = 0, cyc = 0;   /* pending: retirements (= ITLB hits), cycles */
 reload:
-	/* What only a non-chain instruction (or an event) can change, in locals */
-	if (m->tsc >= p->next_event || m->cpu.intr_shadow || p->fc_vpage == ~0ull || p->fc_ent->id != p->fc_id)
+	/* What only a non-chain instruction (or an event) can change, in locals.
+	 * The chain runs only while the ITLB entry of the page is already the
+	 * most recently used one: every fetch's tlb_touch is then a no-op (chain
+	 * instructions touch the DTLB at most), so the loop leaves it out. */
+	if (m->tsc >= p->next_event || m->cpu.intr_shadow || p->fc_vpage == ~0ull || p->fc_ent->id != p->fc_id ||
+	    itlb->mru != p->fc_ent)
 		goto out;
 	const uint64_t vpage = p->fc_vpage, budget = p->next_event - m->tsc;
+	const uint64_t left = insn_limit > m->insns ? insn_limit - m->insns : 0;
 	struct vl_tlb_ent *const ent = p->fc_ent;
 	struct vl_dpage *const dp = p->fc_dp;
 	const uint32_t gen = dp->gen;
+	uint64_t rip = m->cpu.rip;   /* = m->cpu.rip: kept in a register across VL_CHAIN_SEQ */
 	for (;;) {
-		uint64_t rip = m->cpu.rip;
 		if ((rip >> 12) != vpage)
 			break;
 		const struct vl_insn *e = &dp->ins[rip & 0xfff];
 		if (e->gen != gen || cyc >= budget)
 			break;
-		if (e->chain == VL_CHAIN_REG || (e->chain && chain_mem(m, e))) {
-			tlb_touch(itlb, ent);
-			nf++;
-			if (e->chain == VL_CHAIN_REG && __builtin_expect(e->fn(m, e) != VL_X_OK, 0)) {
-				chain_flush(m, nf, n, cyc);   /* Jcc to a non-canonical target: #GP */
+		uint8_t k = e->chain;
+		if (k == VL_CHAIN_SEQ) {
+			e->fn(m, e);      /* VL_X_OK; it sets cpu.rip to the same rip + len */
+			rip += e->len;
+		} else if (k == VL_CHAIN_REG) {
+			if (__builtin_expect(e->fn(m, e) != VL_X_OK, 0)) {
+				chain_flush(m, n + 1, n, cyc);   /* Jcc to a non-canonical target: #GP */
 				cpu_deliver_fault(m);
 				return;
 			}
-			n++;
-			cyc += e->cost;
-			if (__builtin_expect(m->insns + n >= insn_limit, 0))
-				break;
-			continue;
+			rip = m->cpu.rip;
+		} else if (!k || !chain_mem(m, e, &rip)) {
+			/* any other instruction: what cpu_exec_one does after a fetch-cache
+			 * hit (the fetch's checks are the ones above), counts in memory */
+			chain_flush(m, n, n, cyc);
+			n = cyc = 0;
+			m->ctr->events[VL_EV_ITLB_HITS]++;
+			tlb_touch(itlb, ent);
+			cpu_exec_insn(m, e, insn_limit);
+			if (m->state != VL_M_RUNNING || p->events || m->tsc >= p->next_event)
+				return;
+			goto reload;
 		}
-		/* any other instruction: what cpu_exec_one does after a fetch-cache
-		 * hit (the fetch's checks are the ones above), counts in memory */
-		chain_flush(m, nf, n, cyc);
-		nf = n = cyc = 0;
-		m->ctr->events[VL_EV_ITLB_HITS]++;
-		tlb_touch(itlb, ent);
-		cpu_exec_insn(m, e, insn_limit);
-		if (m->state != VL_M_RUNNING || p->events || m->tsc >= p->next_event)
-			return;
-		goto reload;
+		n++;
+		cyc += e->cost;
+		if (__builtin_expect(n >= left, 0))
+			break;
 	}
 out:
-	chain_flush(m, nf, n, cyc);
+	chain_flush(m, n, n, cyc);
 	if (n && m->insns >= insn_limit) {
 		vl_machine_stop(m, VL_M_TIMEOUT, "reached --max-instructions (%llu)", (unsigned long long)m->max_insns);
 		p->events = true;

@@ -391,9 +391,12 @@ static inline unsigned cpu_dmode(const struct vl_machine *m)
  * vl_insn.chain (decode.h). */
 vl_exec_fn cpu_fast_fn(const struct vl_insn *e, uint8_t *chain);
 /* vl_insn.chain kinds: register-only (fn), or a memory form the chain does
- * inline on the soft-TLB fast path (cpu.c chain_mem; else fn as usual). */
+ * inline on the soft-TLB fast path (cpu.c chain_mem; else fn as usual);
+ * VL_CHAIN_SEQ: register-only, never faults, always continues at rip + len
+ * (the chain keeps RIP in a register across those). */
 enum { VL_CHAIN_NO = 0, VL_CHAIN_REG, VL_CHAIN_LD8, VL_CHAIN_LD4, VL_CHAIN_ST8, VL_CHAIN_ST4,
-       VL_CHAIN_PUSH8, VL_CHAIN_POP8, VL_CHAIN_CALL, VL_CHAIN_RET };
+       VL_CHAIN_PUSH8, VL_CHAIN_POP8, VL_CHAIN_CALL, VL_CHAIN_RET, VL_CHAIN_SEQ,
+       VL_CHAIN_ALUM };   /* ADD..TEST reading (not writing) a memory operand, size 4 or 8 */
 int op_jcc(struct vl_machine *m, const struct vl_insn *i);
 
 /* Paging-mode changes */

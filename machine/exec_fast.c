@@ -240,31 +240,36 @@ static vl_exec_fn fast_fn(const struct vl_insn *e, uint8_t *chain)
 		return e->fn;
 	case VL_OP_MOV_EG:
 		if (e->mod == 3)
-			return *chain = 1, sz == 8 ? f_mov_eg_rr8 : f_mov_eg_rr4;
+			return *chain = VL_CHAIN_SEQ, sz == 8 ? f_mov_eg_rr8 : f_mov_eg_rr4;
 		*chain = sz == 8 ? VL_CHAIN_ST8 : VL_CHAIN_ST4;
 		return sz == 8 ? f_mov_st8 : f_mov_st4;
 	case VL_OP_MOV_GE:
 		if (e->mod == 3)
-			return *chain = 1, sz == 8 ? f_mov_ge_rr8 : f_mov_ge_rr4;
+			return *chain = VL_CHAIN_SEQ, sz == 8 ? f_mov_ge_rr8 : f_mov_ge_rr4;
 		*chain = sz == 8 ? VL_CHAIN_LD8 : VL_CHAIN_LD4;
 		return sz == 8 ? f_mov_ld8 : f_mov_ld4;
 	case VL_OP_LEA:
-		return *chain = 1, sz == 8 ? f_lea8 : f_lea4;
+		return *chain = VL_CHAIN_SEQ, sz == 8 ? f_lea8 : f_lea4;
 	case VL_OP_ADD: case VL_OP_SUB: case VL_OP_AND: case VL_OP_OR:
 	case VL_OP_XOR: case VL_OP_CMP: case VL_OP_TEST: {
 		if (e->lock || e->imm2 > 3)
 			return e->fn;
-		if (e->imm2 < 3 && e->mod != 3)
+		if (e->imm2 < 3 && e->mod != 3) {
+			/* memory operand only read: reg op= [mem], CMP/TEST [mem], reg/imm;
+			 * the chain does it inline on a soft-TLB hit (cpu.c chain_mem) */
+			if (sz != 1 && (e->imm2 == 1 || e->op == VL_OP_CMP || e->op == VL_OP_TEST))
+				*chain = VL_CHAIN_ALUM;
 			return e->fn;
+		}
 		int k = e->op == VL_OP_ADD ? FK_ADD : e->op == VL_OP_SUB ? FK_SUB : e->op == VL_OP_AND ? FK_AND
 		      : e->op == VL_OP_OR ? FK_OR : e->op == VL_OP_XOR ? FK_XOR : e->op == VL_OP_CMP ? FK_CMP : FK_TEST;
-		*chain = 1;
+		*chain = VL_CHAIN_SEQ;
 		return alu_tab[s][k][e->imm2];
 	}
 	case VL_OP_SHL: case VL_OP_SHR: case VL_OP_SAR:
 		if (e->mod != 3 || e->imm2 == 2)
 			return e->fn;
-		*chain = 1;
+		*chain = VL_CHAIN_SEQ;
 		if (e->op == VL_OP_SHL)
 			return sz == 8 ? f_shift_FS_SHL_8 : f_shift_FS_SHL_4;
 		if (e->op == VL_OP_SHR)
