@@ -31,6 +31,7 @@
 #endif
 
 #include "cli.h"
+#include "virtlab/analysis.h"
 #include "virtlab/engine.h"
 
 static const char bench_usage[] =
@@ -217,28 +218,18 @@ static int calibrate(point_fn f, const struct vl_run_spec *spec, uint64_t n1, do
 	return 0;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
 struct stat3 { double med, min, max; };
 
+/* Median (analysis/stats.c, the one `compare` uses) and range of n samples. */
 static struct stat3 stats(const double *v, size_t n)
 {
-	struct stat3 s = { NAN, NAN, NAN };
-	if (!n)
-		return s;
-	double *t = malloc(n * sizeof *t);
-	if (!t)
-		return s;
-	memcpy(t, v, n * sizeof *t);
-	qsort(t, n, sizeof *t, cmp_double);
-	s.min = t[0];
-	s.max = t[n - 1];
-	s.med = n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
-	free(t);
+	struct stat3 s = { vl_stats_median(v, n), NAN, NAN };
+	for (size_t i = 0; i < n; i++) {
+		if (i == 0 || v[i] < s.min)
+			s.min = v[i];
+		if (i == 0 || v[i] > s.max)
+			s.max = v[i];
+	}
 	return s;
 }
 
