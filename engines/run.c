@@ -585,13 +585,6 @@ int vl_run_execute(const struct vl_run_spec *spec, struct vl_run_result *res)
 		rc = run_refuse(res, "engine %s has neither attach nor run_external", eng->name);
 		goto out;
 	}
-	if (foreign && !strcmp(eng->name, "pv")) {
-		/* DESIGN.md: an unmodified guest runs under pv only where an issue
-		 * says so; none does yet (issue 9 paravirtualizes the virtlab guest) */
-		rc = run_refuse(res, "engine pv runs only a paravirtualized guest: %s is a Multiboot kernel "
-				"without pv-ops (no hypercall ABI; it would run deprivileged unmodified)", spec->image);
-		goto out;
-	}
 	res->model = true;
 	const char *image = spec->image ? spec->image : vl_guest_image();
 	if (access(image, R_OK) != 0) {

@@ -374,12 +374,12 @@ static inline void cpu_kick(struct vl_machine *m) { cpu_priv(m)->events = true; 
  * 32-bit (CS.D: protected or compatibility mode), or VL_DMODE_16 for what
  * the model does not run (real mode, 16-bit code segments). */
 #define VL_DMODE_16 2u
-#define SEG_ATTR_L 0x2000u
-#define SEG_ATTR_D 0x4000u
+#define SEG_ATTR_L VL_SEG_ATTR_L
+#define SEG_ATTR_D VL_SEG_ATTR_D
 static inline unsigned cpu_dmode(const struct vl_machine *m)
 {
 	const struct vl_cpu *c = &m->cpu;
-	if ((c->efer & VL_EFER_LMA) && (c->seg[VL_CS].attr & SEG_ATTR_L))
+	if (vl_cpu_in_64bit_mode(c))
 		return VL_DMODE_64;
 	if ((c->cr0 & VL_CR0_PE) && (c->seg[VL_CS].attr & SEG_ATTR_D))
 		return VL_DMODE_32;

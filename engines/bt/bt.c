@@ -1068,7 +1068,7 @@ static int bt_attach(struct vl_machine *m, const struct vl_mmu_ops *mmu, void **
 		bt_free(b);
 		return -1;
 	}
-	if (!(m->cpu.efer & VL_EFER_LMA) || !(m->cpu.seg[VL_CS].attr & (1u << 13))) {
+	if (!vl_cpu_in_64bit_mode(&m->cpu)) {
 		snprintf(err, errlen, "bt: the guest starts outside 64-bit mode (a Multiboot kernel?); the translator handles 64-bit code only");
 		bt_free(b);
 		return VL_ATTACH_REFUSED;

@@ -104,6 +104,17 @@ struct vl_cpu {
 	bool nmi_blocked;                    /* blocking by NMI (SDM 6.7.1): set by NMI delivery, cleared by IRET */
 };
 
+#define VL_SEG_ATTR_L 0x2000u   /* vl_seg.attr: CS.L (64-bit code segment) */
+#define VL_SEG_ATTR_D 0x4000u   /* vl_seg.attr: CS.D (32-bit default operand size) */
+
+/* 64-bit mode: EFER.LMA and CS.L. A Multiboot kernel starts outside it
+ * (32-bit protected mode); the deprivileged engines that need a 64-bit
+ * (or a paravirtualized) guest refuse it at attach (VL_ATTACH_REFUSED). */
+static inline bool vl_cpu_in_64bit_mode(const struct vl_cpu *c)
+{
+	return (c->efer & VL_EFER_LMA) && (c->seg[VL_CS].attr & VL_SEG_ATTR_L);
+}
+
 /* ---- Sensitive instruction classes (intercept points) --------------------
  * One bit each in vl_machine.intercept. When an instruction of a class
  * whose bit is set is about to execute (after its privilege/#GP checks that
