@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "an_util.h"
+#include "virtlab/engine.h"
 #include "virtlab/analysis.h"
 #include "virtlab/results.h"
 
@@ -46,10 +47,12 @@ const char *vl_cost_fields_of(const char *category)
  *   back to the hardware words.
  * engines/bt, engines/pv and engines/trap READMEs ("Costs") say the same. */
 enum { DEP_HW = 1, DEP_SW = 2, DEP_ANY = 3 };
-/* Hardware assist (vtx, svm) or a software VMM (bt, pv, trap, any other). */
+/* Hardware assist (the registry's hw_assist: vtx, svm) or a software VMM
+ * (bt, pv, trap, any other). */
 static int dep_engine_class(const char *engine)
 {
-	return !strcmp(engine, "vtx") || !strcmp(engine, "svm") ? DEP_HW : DEP_SW;
+	const struct vl_engine_ops *e = vl_engine_find(engine);
+	return e && e->hw_assist ? DEP_HW : DEP_SW;
 }
 static const struct { int who; const char *word, *fields; } dep_exit_fields[] = {
 	{ DEP_SW, "mmu_update", "mmu.direct_update, mmu.direct_validate" },

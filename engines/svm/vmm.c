@@ -439,6 +439,7 @@ static void svm_detach(struct vl_machine *m, void *ctx)
 
 const struct vl_engine_ops vl_engine_svm = {
 	.name = "svm",
+	.hw_assist = true,
 	.desc = "AMD-V: VMCB in memory, exits by APM code; shadow (1st gen) or NPT (2nd gen)",
 	.default_mmu = VL_MMU_NESTED,
 	.mmu_mask = VL_MMU_BIT(VL_MMU_SHADOW) | VL_MMU_BIT(VL_MMU_NESTED),

@@ -535,6 +535,7 @@ static void vtx_detach(struct vl_machine *m, void *ctx)
 
 const struct vl_engine_ops vl_engine_vtx = {
 	.name = "vtx",
+	.hw_assist = true,
 	.desc = "Intel VT-x: VMCS, exits by SDM reason; shadow (1st gen) or EPT (2nd gen)",
 	.default_mmu = VL_MMU_NESTED,
 	.mmu_mask = VL_MMU_BIT(VL_MMU_SHADOW) | VL_MMU_BIT(VL_MMU_NESTED),

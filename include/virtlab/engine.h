@@ -24,6 +24,11 @@ struct vl_engine_ops {
 	const char *desc;                 /* one line for `list engines` */
 	enum vl_mmu_kind default_mmu;     /* DESIGN.md: native->native, bt->shadow, vtx/svm->nested, pv->direct */
 	unsigned mmu_mask;                /* VL_MMU_BIT() of the MMU modes it pairs with */
+	/* Hardware assist (vtx, svm): its exits are the vendor's VM exits, each
+	 * handled by the VMM's handler for that reason. false: entries into the
+	 * VMM are traps of a software VMM (bt, pv, trap) — analysis/depends.c
+	 * maps exit names to profile fields by this. */
+	bool hw_assist;
 	/* Can this engine run with `mmu` on the profile's CPU? 0, or -1 with a
 	 * one-line reason ("the Pentium 4 (p4-prescott) has no EPT"). */
 	int (*check)(const struct vl_profile *p, enum vl_mmu_kind mmu, char *why, size_t whylen);
