@@ -6,10 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "cli.h"
+#include "virtlab/provenance.h"
 #include <sqlite3.h>
 
 #include "virtlab/datadir.h"
@@ -71,38 +70,13 @@ int vl_cli_git_rev(const char *rev, char *hash, size_t n)
 {
 	if (!rev || !*rev || rev[0] == '-')
 		return -1;
-	char spec[512];
+	char spec[512], buf[128];
 	snprintf(spec, sizeof spec, "%s^{commit}", rev);
-	int fd[2];
-	if (pipe(fd))
+	const char *const args[] = { "rev-parse", "--verify", "--quiet", spec, NULL };
+	if (vl_prov_git_run(".", args, buf, sizeof buf))
 		return -1;
-	pid_t pid = fork();
-	if (pid < 0) {
-		close(fd[0]);
-		close(fd[1]);
-		return -1;
-	}
-	if (pid == 0) {
-		dup2(fd[1], 1);
-		close(fd[0]);
-		close(fd[1]);
-		freopen("/dev/null", "w", stderr);
-		execlp("git", "git", "rev-parse", "--verify", "--quiet", spec, (char *)NULL);
-		_exit(127);
-	}
-	close(fd[1]);
-	char buf[128];
-	size_t len = 0;
-	ssize_t r;
-	while ((r = read(fd[0], buf + len, sizeof buf - 1 - len)) > 0 || (r < 0 && errno == EINTR))
-		if (r > 0)
-			len += (size_t)r;
-	close(fd[0]);
-	buf[len] = '\0';
-	int st;
-	waitpid(pid, &st, 0);
 	buf[strcspn(buf, "\r\n")] = '\0';
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || strlen(buf) < 40)
+	if (strlen(buf) < 40)
 		return -1;
 	snprintf(hash, n, "%s", buf);
 	return 0;

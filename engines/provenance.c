@@ -56,7 +56,7 @@ int vl_sha256_file(const char *path, char hex[VL_SHA256_HEX])
 
 /* Run `git -C dir ARGS...`, stdout into out (truncated to n - 1, trailing
  * newlines kept), stderr discarded. 0 when git exited 0. */
-static int prov_git(const char *dir, const char *const *args, char *out, size_t n)
+int vl_prov_git_run(const char *dir, const char *const *args, char *out, size_t n)
 {
 	const char *argv[16] = { "git", "-C", dir };
 	int a = 3;
@@ -159,14 +159,14 @@ static void prov_git_now(const char *dir, char *commit, size_t n, int *dirty)
 	*dirty = -1;
 	char out[128];
 	static const char *const head[] = { "rev-parse", "--verify", "--quiet", "HEAD", NULL };
-	if (prov_git(dir, head, out, sizeof out))
+	if (vl_prov_git_run(dir, head, out, sizeof out))
 		return;
 	out[strcspn(out, "\r\n")] = '\0';
 	if (strlen(out) < 40)
 		return;
 	char st[256];
 	static const char *const status[] = { "status", "--porcelain", "--untracked-files=all", "--", ".", NULL };
-	if (prov_git(dir, status, st, sizeof st))
+	if (vl_prov_git_run(dir, status, st, sizeof st))
 		return;
 	snprintf(commit, n, "%s", out);
 	*dirty = st[0] != '\0';

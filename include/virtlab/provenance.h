@@ -21,6 +21,10 @@ int vl_sha256_file(const char *path, char hex[VL_SHA256_HEX]);
  * (modified, staged or untracked). commit = "" and *dirty = -1 when the
  * file is not in a git work tree (or git is not installed). */
 void vl_prov_git(const char *file, char *commit, size_t n, int *dirty);
+/* Run `git -C dir ARGS...` (args NULL-terminated, at most 12), stdout into
+ * out (truncated to n - 1), stderr discarded, the caller's GIT_DIR /
+ * GIT_WORK_TREE / GIT_INDEX_FILE ignored. 0 when git exited 0. */
+int vl_prov_git_run(const char *dir, const char *const *args, char *out, size_t n);
 /* Opt-in memo for a process that starts many runs (matrix): from now on
  * vl_prov_git answers each directory once — two git processes — and then
  * from memory, in this process and in processes forked from it afterwards.
