@@ -2,7 +2,6 @@
  * share: opening it (with this build's facts) and turning git revisions and
  * run selections on the command line into database filters. */
 #include <ctype.h>
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>

@@ -39,6 +39,10 @@ struct vl_machine_priv {
  * they return nonzero and fill m->priv->fault; they never deliver.
  * `acc` carries VL_ACC_USER when the access is made at CPL 3.
  * A write to a frame holding decoded code calls vl_dcache_invalidate_frame. */
+/* Format a one-line reason into err (when err and errlen) and return -1:
+ * the loaders' (ELF, Multiboot) refusal helper. */
+int vl_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 int vl_mem_fetch(struct vl_machine *m, uint64_t va, void *dst, size_t n, unsigned acc);
 int vl_mem_read(struct vl_machine *m, uint64_t va, void *dst, size_t n, unsigned acc);
 int vl_mem_write(struct vl_machine *m, uint64_t va, const void *src, size_t n, unsigned acc);

@@ -19,8 +19,7 @@
 #define LOADER_MAX_FILE (1ull << 30)
 #define LOADER_MAX_PHDRS 64
 
-static int ld_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int ld_err(char *err, size_t errlen, const char *fmt, ...)
+int vl_errf(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -40,27 +39,27 @@ static int ld_check(const struct vl_machine *m, const uint8_t *img, size_t len, 
 	size_t nload = 0;
 
 	if (len < sizeof(*eh))
-		return ld_err(err, errlen, "ELF: truncated (%zu bytes, header needs %zu)", len, sizeof(*eh));
+		return vl_errf(err, errlen, "ELF: truncated (%zu bytes, header needs %zu)", len, sizeof(*eh));
 	memcpy(eh, img, sizeof(*eh));
 	if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0)
-		return ld_err(err, errlen, "ELF: bad magic (not an ELF file)");
+		return vl_errf(err, errlen, "ELF: bad magic (not an ELF file)");
 	if (eh->e_ident[EI_CLASS] != ELFCLASS64)
-		return ld_err(err, errlen, "ELF: not a 64-bit image (class %u)", eh->e_ident[EI_CLASS]);
+		return vl_errf(err, errlen, "ELF: not a 64-bit image (class %u)", eh->e_ident[EI_CLASS]);
 	if (eh->e_ident[EI_DATA] != ELFDATA2LSB)
-		return ld_err(err, errlen, "ELF: not little-endian");
+		return vl_errf(err, errlen, "ELF: not little-endian");
 	if (eh->e_ident[EI_VERSION] != EV_CURRENT || eh->e_version != EV_CURRENT)
-		return ld_err(err, errlen, "ELF: unsupported version");
+		return vl_errf(err, errlen, "ELF: unsupported version");
 	if (eh->e_machine != EM_X86_64)
-		return ld_err(err, errlen, "ELF: wrong machine %u (need x86-64)", eh->e_machine);
+		return vl_errf(err, errlen, "ELF: wrong machine %u (need x86-64)", eh->e_machine);
 	if (eh->e_type != ET_EXEC)
-		return ld_err(err, errlen, "ELF: type %u is not ET_EXEC (static executable needed)", eh->e_type);
+		return vl_errf(err, errlen, "ELF: type %u is not ET_EXEC (static executable needed)", eh->e_type);
 	if (eh->e_phentsize != sizeof(Elf64_Phdr))
-		return ld_err(err, errlen, "ELF: program header size %u (expected %zu)", eh->e_phentsize,
+		return vl_errf(err, errlen, "ELF: program header size %u (expected %zu)", eh->e_phentsize,
 			      sizeof(Elf64_Phdr));
 	if (eh->e_phnum == 0 || eh->e_phnum > LOADER_MAX_PHDRS)
-		return ld_err(err, errlen, "ELF: %u program headers (1..%d supported)", eh->e_phnum, LOADER_MAX_PHDRS);
+		return vl_errf(err, errlen, "ELF: %u program headers (1..%d supported)", eh->e_phnum, LOADER_MAX_PHDRS);
 	if (eh->e_phoff > len || (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr) > len - eh->e_phoff)
-		return ld_err(err, errlen, "ELF: truncated (program headers beyond end of file)");
+		return vl_errf(err, errlen, "ELF: truncated (program headers beyond end of file)");
 	*nph = eh->e_phnum;
 	for (size_t i = 0; i < *nph; i++) {
 		Elf64_Phdr *p = &ph[i];
@@ -70,30 +69,30 @@ static int ld_check(const struct vl_machine *m, const uint8_t *img, size_t len, 
 			continue;
 		nload++;
 		if (p->p_filesz > p->p_memsz)
-			return ld_err(err, errlen, "ELF: segment %zu: file size %#llx exceeds memory size %#llx", i,
+			return vl_errf(err, errlen, "ELF: segment %zu: file size %#llx exceeds memory size %#llx", i,
 				      (unsigned long long)p->p_filesz, (unsigned long long)p->p_memsz);
 		if (p->p_offset > len || p->p_filesz > len - p->p_offset)
-			return ld_err(err, errlen, "ELF: truncated (segment %zu data beyond end of file)", i);
+			return vl_errf(err, errlen, "ELF: truncated (segment %zu data beyond end of file)", i);
 		if (p->p_paddr < VL_GUEST_LOAD_MIN)
-			return ld_err(err, errlen, "ELF: segment %zu at %#llx overlaps the reserved low MiB (load at >= %#llx)",
+			return vl_errf(err, errlen, "ELF: segment %zu at %#llx overlaps the reserved low MiB (load at >= %#llx)",
 				      i, (unsigned long long)p->p_paddr, (unsigned long long)VL_GUEST_LOAD_MIN);
 		if (p->p_paddr > m->ram_size || p->p_memsz > m->ram_size - p->p_paddr)
-			return ld_err(err, errlen, "ELF: segment %zu [%#llx, +%#llx) does not fit in %llu MiB of guest RAM",
+			return vl_errf(err, errlen, "ELF: segment %zu [%#llx, +%#llx) does not fit in %llu MiB of guest RAM",
 				      i, (unsigned long long)p->p_paddr, (unsigned long long)p->p_memsz,
 				      (unsigned long long)(m->ram_size >> 20));
 		for (size_t j = 0; j < i; j++) {
 			const Elf64_Phdr *q = &ph[j];
 			if (q->p_type == PT_LOAD && p->p_memsz && q->p_memsz &&
 			    p->p_paddr < q->p_paddr + q->p_memsz && q->p_paddr < p->p_paddr + p->p_memsz)
-				return ld_err(err, errlen, "ELF: segments %zu and %zu overlap in physical memory", j, i);
+				return vl_errf(err, errlen, "ELF: segments %zu and %zu overlap in physical memory", j, i);
 		}
 		if ((p->p_flags & PF_X) && eh->e_entry >= p->p_paddr && eh->e_entry < p->p_paddr + p->p_memsz)
 			entry_ok = true;
 	}
 	if (!nload)
-		return ld_err(err, errlen, "ELF: no PT_LOAD segment");
+		return vl_errf(err, errlen, "ELF: no PT_LOAD segment");
 	if (!entry_ok)
-		return ld_err(err, errlen, "ELF: entry %#llx is not inside an executable loaded segment",
+		return vl_errf(err, errlen, "ELF: entry %#llx is not inside an executable loaded segment",
 			      (unsigned long long)eh->e_entry);
 	return 0;
 }
@@ -163,10 +162,10 @@ int vl_machine_load_elf_mem(struct vl_machine *m, const uint8_t *img, size_t len
 	}
 	m->boot_multiboot = false;
 	if (strlen(cmdline) >= VL_BOOT_CMDLINE_MAX)
-		return ld_err(err, errlen, "command line too long (%zu bytes, max %d)", strlen(cmdline),
+		return vl_errf(err, errlen, "command line too long (%zu bytes, max %d)", strlen(cmdline),
 			      VL_BOOT_CMDLINE_MAX - 1);
 	if (!img)
-		return ld_err(err, errlen, "ELF: no image");
+		return vl_errf(err, errlen, "ELF: no image");
 	if (ld_check(m, img, len, &eh, ph, &nph, err, errlen))
 		return -1;
 	for (size_t i = 0; i < nph; i++) {
@@ -188,22 +187,22 @@ int vl_machine_load_elf(struct vl_machine *m, const char *path, const char *cmdl
 	int rc = -1;
 
 	if (!f)
-		return ld_err(err, errlen, "%s: %s", path, strerror(errno));
+		return vl_errf(err, errlen, "%s: %s", path, strerror(errno));
 	if (fseek(f, 0, SEEK_END) != 0 || (sz = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
-		ld_err(err, errlen, "%s: cannot determine size", path);
+		vl_errf(err, errlen, "%s: cannot determine size", path);
 		goto out;
 	}
 	if ((uint64_t)sz > LOADER_MAX_FILE) {
-		ld_err(err, errlen, "%s: image too large (%ld bytes)", path, sz);
+		vl_errf(err, errlen, "%s: image too large (%ld bytes)", path, sz);
 		goto out;
 	}
 	img = malloc(sz ? (size_t)sz : 1);
 	if (!img) {
-		ld_err(err, errlen, "%s: out of memory", path);
+		vl_errf(err, errlen, "%s: out of memory", path);
 		goto out;
 	}
 	if (fread(img, 1, (size_t)sz, f) != (size_t)sz) {
-		ld_err(err, errlen, "%s: read error", path);
+		vl_errf(err, errlen, "%s: read error", path);
 		goto out;
 	}
 	if (vl_mb_classify(img, (size_t)sz, NULL, 0) == VL_IMG_MULTIBOOT) {
@@ -213,7 +212,7 @@ int vl_machine_load_elf(struct vl_machine *m, const char *path, const char *cmdl
 		const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 		char *full = malloc(strlen(base) + strlen(cmdline ? cmdline : "") + 2);
 		if (!full) {
-			ld_err(err, errlen, "%s: out of memory", path);
+			vl_errf(err, errlen, "%s: out of memory", path);
 			goto out;
 		}
 		sprintf(full, "%s%s%s", base, cmdline && *cmdline ? " " : "", cmdline ? cmdline : "");

@@ -9,7 +9,6 @@
  * Images the machine cannot boot (a boot sector / 16-bit real-mode kernel,
  * a Linux bzImage, a PE/COFF file) are named and refused. */
 #include <elf.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -37,19 +36,6 @@
 #define IOAPIC_BASE    0xfec00000u
 #define LAPIC_BASE     0xfee00000u
 
-static int mb_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int mb_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
-
 static uint32_t rd32(const uint8_t *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
@@ -73,20 +59,20 @@ int vl_mb_classify(const uint8_t *img, size_t len, char *err, size_t errlen)
 		return VL_IMG_MULTIBOOT;
 	if (elf) {
 		if (len > EI_CLASS && img[EI_CLASS] == ELFCLASS32)
-			return mb_err(err, errlen, "ELF: not a 64-bit image (class 1) and no Multiboot header: no 32-bit "
+			return vl_errf(err, errlen, "ELF: not a 64-bit image (class 1) and no Multiboot header: no 32-bit "
 				      "entry protocol to boot it with (a Multiboot v1 header is needed)");
 		return VL_IMG_ELF64;
 	}
 	if (len >= 0x206 && memcmp(img + 0x202, "HdrS", 4) == 0)
-		return mb_err(err, errlen, "Linux bzImage: its real-mode setup needs a BIOS and the Linux boot "
+		return vl_errf(err, errlen, "Linux bzImage: its real-mode setup needs a BIOS and the Linux boot "
 			      "protocol, neither is modelled (use a Multiboot or ELF64 image)");
 	if (len >= 2 && img[0] == 'M' && img[1] == 'Z')
-		return mb_err(err, errlen, "PE/COFF (MZ) image: UEFI firmware is not modelled (use a Multiboot or "
+		return vl_errf(err, errlen, "PE/COFF (MZ) image: UEFI firmware is not modelled (use a Multiboot or "
 			      "ELF64 image)");
 	if (len >= 512 && img[510] == 0x55 && img[511] == 0xaa)
-		return mb_err(err, errlen, "boot sector (16-bit real-mode code): needs a BIOS and real mode, neither is "
+		return vl_errf(err, errlen, "boot sector (16-bit real-mode code): needs a BIOS and real mode, neither is "
 			      "modelled (use a Multiboot or ELF64 image)");
-	return mb_err(err, errlen, "ELF: bad magic (not an ELF file) and no Multiboot header in the first 8 KiB: "
+	return vl_errf(err, errlen, "ELF: bad magic (not an ELF file) and no Multiboot header in the first 8 KiB: "
 		      "nothing to boot (16-bit real-mode kernels are not modelled)");
 }
 
@@ -103,37 +89,37 @@ static int mb_elf_segs(const struct vl_machine *m, const uint8_t *img, size_t le
 	uint64_t phoff, phnum, phentsize;
 
 	if (img[EI_CLASS] != ELFCLASS32 && img[EI_CLASS] != ELFCLASS64)
-		return mb_err(err, errlen, "Multiboot ELF: unknown class %u", img[EI_CLASS]);
+		return vl_errf(err, errlen, "Multiboot ELF: unknown class %u", img[EI_CLASS]);
 	if (img[EI_DATA] != ELFDATA2LSB)
-		return mb_err(err, errlen, "Multiboot ELF: not little-endian");
+		return vl_errf(err, errlen, "Multiboot ELF: not little-endian");
 	if (is64) {
 		Elf64_Ehdr eh;
 		if (len < sizeof eh)
-			return mb_err(err, errlen, "Multiboot ELF: truncated header");
+			return vl_errf(err, errlen, "Multiboot ELF: truncated header");
 		memcpy(&eh, img, sizeof eh);
 		if (eh.e_machine != EM_X86_64 || eh.e_type != ET_EXEC)
-			return mb_err(err, errlen, "Multiboot ELF64: machine %u type %u (need x86-64 ET_EXEC)", eh.e_machine,
+			return vl_errf(err, errlen, "Multiboot ELF64: machine %u type %u (need x86-64 ET_EXEC)", eh.e_machine,
 				      eh.e_type);
 		phoff = eh.e_phoff; phnum = eh.e_phnum; phentsize = eh.e_phentsize; *entry = eh.e_entry;
 		if (phentsize != sizeof(Elf64_Phdr))
-			return mb_err(err, errlen, "Multiboot ELF: program header size %llu", (unsigned long long)phentsize);
+			return vl_errf(err, errlen, "Multiboot ELF: program header size %llu", (unsigned long long)phentsize);
 	} else {
 		Elf32_Ehdr eh;
 		if (len < sizeof eh)
-			return mb_err(err, errlen, "Multiboot ELF: truncated header");
+			return vl_errf(err, errlen, "Multiboot ELF: truncated header");
 		memcpy(&eh, img, sizeof eh);
 		if (eh.e_machine != EM_386 || eh.e_type != ET_EXEC)
-			return mb_err(err, errlen, "Multiboot ELF32: machine %u type %u (need i386 ET_EXEC)", eh.e_machine,
+			return vl_errf(err, errlen, "Multiboot ELF32: machine %u type %u (need i386 ET_EXEC)", eh.e_machine,
 				      eh.e_type);
 		phoff = eh.e_phoff; phnum = eh.e_phnum; phentsize = eh.e_phentsize; *entry = eh.e_entry;
 		if (phentsize != sizeof(Elf32_Phdr))
-			return mb_err(err, errlen, "Multiboot ELF: program header size %llu", (unsigned long long)phentsize);
+			return vl_errf(err, errlen, "Multiboot ELF: program header size %llu", (unsigned long long)phentsize);
 	}
 	if (phnum == 0 || phnum > MB_MAX_SEGS)
-		return mb_err(err, errlen, "Multiboot ELF: %llu program headers (1..%d supported)",
+		return vl_errf(err, errlen, "Multiboot ELF: %llu program headers (1..%d supported)",
 			      (unsigned long long)phnum, MB_MAX_SEGS);
 	if (phoff > len || phnum * phentsize > len - phoff)
-		return mb_err(err, errlen, "Multiboot ELF: truncated (program headers beyond end of file)");
+		return vl_errf(err, errlen, "Multiboot ELF: truncated (program headers beyond end of file)");
 	*n = 0;
 	bool entry_ok = false;
 	for (uint64_t k = 0; k < phnum; k++) {
@@ -154,21 +140,21 @@ static int mb_elf_segs(const struct vl_machine *m, const uint8_t *img, size_t le
 			continue;
 		s.exec = (flags & PF_X) != 0;
 		if (s.filesz > s.memsz)
-			return mb_err(err, errlen, "Multiboot ELF: segment %llu: file size exceeds memory size",
+			return vl_errf(err, errlen, "Multiboot ELF: segment %llu: file size exceeds memory size",
 				      (unsigned long long)k);
 		if (s.off > len || s.filesz > len - s.off)
-			return mb_err(err, errlen, "Multiboot ELF: truncated (segment %llu data beyond end of file)",
+			return vl_errf(err, errlen, "Multiboot ELF: truncated (segment %llu data beyond end of file)",
 				      (unsigned long long)k);
 		if (s.paddr < VL_GUEST_LOAD_MIN)
-			return mb_err(err, errlen, "Multiboot ELF: segment %llu at %#llx overlaps the low MiB (boot "
+			return vl_errf(err, errlen, "Multiboot ELF: segment %llu at %#llx overlaps the low MiB (boot "
 				      "structures, BIOS area)", (unsigned long long)k, (unsigned long long)s.paddr);
 		if (s.paddr > m->ram_size || s.memsz > m->ram_size - s.paddr)
-			return mb_err(err, errlen, "Multiboot ELF: segment %llu [%#llx, +%#llx) does not fit in %llu MiB "
+			return vl_errf(err, errlen, "Multiboot ELF: segment %llu [%#llx, +%#llx) does not fit in %llu MiB "
 				      "of guest RAM", (unsigned long long)k, (unsigned long long)s.paddr,
 				      (unsigned long long)s.memsz, (unsigned long long)(m->ram_size >> 20));
 		for (size_t j = 0; j < *n; j++)
 			if (s.memsz && sg[j].memsz && s.paddr < sg[j].paddr + sg[j].memsz && sg[j].paddr < s.paddr + s.memsz)
-				return mb_err(err, errlen, "Multiboot ELF: two segments overlap in physical memory "
+				return vl_errf(err, errlen, "Multiboot ELF: two segments overlap in physical memory "
 					      "(at %#llx and %#llx)", (unsigned long long)sg[j].paddr,
 					      (unsigned long long)s.paddr);
 		if (s.exec && *entry >= s.paddr && *entry < s.paddr + s.memsz)
@@ -176,9 +162,9 @@ static int mb_elf_segs(const struct vl_machine *m, const uint8_t *img, size_t le
 		sg[(*n)++] = s;
 	}
 	if (!*n)
-		return mb_err(err, errlen, "Multiboot ELF: no PT_LOAD segment");
+		return vl_errf(err, errlen, "Multiboot ELF: no PT_LOAD segment");
 	if (!entry_ok || *entry > 0xffffffffu)
-		return mb_err(err, errlen, "Multiboot ELF: entry %#llx is not inside an executable loaded segment "
+		return vl_errf(err, errlen, "Multiboot ELF: entry %#llx is not inside an executable loaded segment "
 			      "below 4 GiB", (unsigned long long)*entry);
 	return 0;
 }
@@ -327,22 +313,22 @@ int vl_mb_load(struct vl_machine *m, const uint8_t *img, size_t len, const char 
 	uint64_t entry = 0;
 
 	if (off < 0)
-		return mb_err(err, errlen, "no Multiboot header");
+		return vl_errf(err, errlen, "no Multiboot header");
 	uint32_t flags = rd32(img + off + 4), sum = rd32(img + off + 8);
 	if ((uint32_t)(MB_MAGIC + flags + sum) != 0)
-		return mb_err(err, errlen, "Multiboot header at %#lx: bad checksum (magic + flags + checksum = %#x, "
+		return vl_errf(err, errlen, "Multiboot header at %#lx: bad checksum (magic + flags + checksum = %#x, "
 			      "must be 0)", off, (unsigned)(MB_MAGIC + flags + sum));
 	if (flags & 0xffffu & ~MB_KNOWN_REQ)
-		return mb_err(err, errlen, "Multiboot header: required feature flags %#x not supported (known: bits 0-2)",
+		return vl_errf(err, errlen, "Multiboot header: required feature flags %#x not supported (known: bits 0-2)",
 			      flags & 0xffffu & ~MB_KNOWN_REQ);
 	if (strlen(cmdline) >= VL_BOOT_CMDLINE_MAX)
-		return mb_err(err, errlen, "command line too long (%zu bytes, max %d)", strlen(cmdline),
+		return vl_errf(err, errlen, "command line too long (%zu bytes, max %d)", strlen(cmdline),
 			      VL_BOOT_CMDLINE_MAX - 1);
 	if (len < SELFMAG || memcmp(img, ELFMAG, SELFMAG) != 0) {
 		if (flags & MB_AOUT_KLUDGE)
-			return mb_err(err, errlen, "Multiboot a.out-kludge image (header address fields): not supported, "
+			return vl_errf(err, errlen, "Multiboot a.out-kludge image (header address fields): not supported, "
 				      "only ELF kernels with a Multiboot header");
-		return mb_err(err, errlen, "Multiboot image is not ELF and sets no a.out-kludge fields");
+		return vl_errf(err, errlen, "Multiboot image is not ELF and sets no a.out-kludge fields");
 	}
 	if (mb_elf_segs(m, img, len, sg, &n, &entry, err, errlen))
 		return -1;
