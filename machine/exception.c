@@ -243,14 +243,19 @@ static int exc_hook(struct vl_machine *m, const struct vl_fault *f, const struct
 	return rc;
 }
 
+bool vl_exc_double_fault(unsigned first, unsigned second)
+{
+	return (contributory(first) && contributory(second)) ||
+	       (first == VL_PF && (second == VL_PF || contributory(second)));
+}
+
 int vl_event_combine(const struct vl_vectoring *first, unsigned second)
 {
 	if (!first->valid || first->type != VL_EVT_EXC)
 		return (int)second;   /* interrupts and INT n are benign */
 	if (first->vec == VL_DF)
 		return -1;
-	if ((contributory(first->vec) && contributory(second)) ||
-	    (first->vec == VL_PF && (second == VL_PF || contributory(second))))
+	if (vl_exc_double_fault(first->vec, second))
 		return VL_DF;
 	return (int)second;
 }
@@ -364,8 +369,7 @@ bool cpu_deliver(struct vl_machine *m, unsigned vec, bool has_err, uint32_t err,
 			triple_fault(m);
 			return false;
 		}
-		if (kind == EV_EXC && ((contributory(vec) && contributory(f.vec)) ||
-				       (vec == VL_PF && (f.vec == VL_PF || contributory(f.vec))))) {
+		if (kind == EV_EXC && vl_exc_double_fault(vec, f.vec)) {
 			note_vec(m, f.vec);   /* the diagnostic lists the cause of the #DF too */
 			vec = VL_DF;
 			has_err = true;

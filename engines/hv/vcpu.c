@@ -19,10 +19,6 @@ static inline bool canonical(uint64_t va)
 {
 	return (uint64_t)((int64_t)(va << 16) >> 16) == va;
 }
-static inline bool contributory(unsigned v)
-{
-	return v == VL_DE || (v >= VL_TS && v <= VL_GP);
-}
 
 /* A fault the virtual CPU raises (delivered to the guest, never to the host). */
 struct vfault {
@@ -400,8 +396,7 @@ int vl_vcpu_deliver(struct vl_vcpu *v, unsigned vec, enum vl_vcpu_ev kind, bool 
 					f.vec, m->cpu.rip, vl_vcpu_cpl(v));
 			return VL_HOOK_STOP;
 		}
-		if (kind == VL_VCPU_EXC && ((contributory(vec) && contributory(f.vec)) ||
-					    (vec == VL_PF && (f.vec == VL_PF || contributory(f.vec))))) {
+		if (kind == VL_VCPU_EXC && vl_exc_double_fault(vec, f.vec)) {
 			vec = VL_DF;
 			has_err = true;
 			err = 0;

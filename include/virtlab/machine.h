@@ -563,6 +563,10 @@ void vl_deliver_exception(struct vl_machine *m, unsigned vec, bool has_err, uint
  * the vector to deliver — `second` (handled serially) or VL_DF — or -1: a
  * fault while delivering #DF is a triple fault (shutdown). */
 int vl_event_combine(const struct vl_vectoring *first, unsigned second);
+/* The same table for two exceptions: does fault `second`, raised while
+ * delivering exception `first` (not #DF), make a double fault? Contributory
+ * on contributory, or anything but a benign fault after #PF. */
+bool vl_exc_double_fault(unsigned first, unsigned second);
 void vl_deliver_interrupt(struct vl_machine *m, unsigned vec);
 /* Deliver the pending NMI through IDT vector 2 (as an external event, IF
  * not consulted) and set blocking by NMI until the next IRET. */
