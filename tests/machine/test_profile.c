@@ -626,6 +626,19 @@ static void test_rules_d5_d9(void **st)
 		fail_msg("%s", err);
 	assert_string_equal(vl_profile_class(value_of(v, n, "tlb", "l2_hit")), "derived");
 	free(v);
+	/* D10 on Zen 4 (Threadripper PRO 7995WX: 22 - 17, SOURCES.md N5) and on
+	 * Golden Cove (i9-12900K P-core: 22 - 15, N6); zen5 takes zen4's by same() */
+	assert_int_equal(z.tlb_l2_hit, 5);
+	assert_int_equal(spr.tlb_l2_hit, 7);
+	if (vl_profile_describe("zen4", &p, &v, &n, err, sizeof err))
+		fail_msg("%s", err);
+	assert_string_equal(vl_profile_class(value_of(v, n, "tlb", "l2_hit")), "derived");
+	free(v);
+	if (vl_profile_describe("zen5", &p, &v, &n, err, sizeof err))
+		fail_msg("%s", err);
+	assert_int_equal(p.tlb_l2_hit, 5);
+	assert_string_equal(vl_profile_class(value_of(v, n, "tlb", "l2_hit")), "derived");
+	free(v);
 }
 
 /* The shares of every shipped profile add up, and every source that cites
