@@ -641,6 +641,66 @@ static void test_rules_d5_d9(void **st)
 	free(v);
 }
 
+/* D2 scaling counts honestly: a value `scaled(skylake-sp, vmm.exit_dispatch)`
+ * is derived only when this profile's factor (its vmm.exit_dispatch) is
+ * sourced or derived from sourced inputs AND the Skylake-SP value it scales
+ * is sourced or derived; else it is estimated. Checked on three variants of
+ * core2: the shipped estimated factor, a factor derived from a published
+ * figure (here a test literal over Skylake-SP's D6-derived dispatch), and a
+ * derived factor with an estimated input. */
+static void test_scaled_factor_class(void **st)
+{
+	(void)st;
+	struct vl_profile p, sky;
+	struct vl_profile_value *v, *sv, *cv;
+	size_t n, sn, cn;
+	char err[512];
+	if (vl_profile_describe("skylake-sp", &sky, &sv, &sn, err, sizeof err))
+		fail_msg("%s", err);
+	if (vl_profile_describe("core2", &p, &cv, &cn, err, sizeof err))
+		fail_msg("%s", err);
+	assert_string_not_equal(vl_profile_class(value_of(sv, sn, "vmm", "exit_dispatch")), "estimated");
+	/* an [insn] value core2 states as an estimate, for the third variant */
+	const char *est = NULL;
+	for (size_t i = 0; i < cn && !est; i++)
+		if (!strcmp(cv[i].section, "insn") && cv[i].prov == VL_PROV_ESTIMATE)
+			est = cv[i].key;
+	assert_non_null(est);
+	char lines[2][256];
+	snprintf(lines[0], sizeof lines[0], "%s",
+		 "exit_dispatch = skylake-sp:vmm.exit_dispatch * 1.5 ; derived: test: a factor from published figures");
+	snprintf(lines[1], sizeof lines[1],
+		 "exit_dispatch = skylake-sp:vmm.exit_dispatch * 1.5 + insn.%s - insn.%s ; derived: test: an estimated input",
+		 est, est);
+	for (size_t l = 0; l < 2; l++) {
+		const char *f = variant("core2", "vmm", "exit_dispatch", lines[l], NULL, NULL, "d2f.ini");
+		if (vl_profile_describe(f, &p, &v, &n, err, sizeof err))
+			fail_msg("%s", err);
+		assert_int_equal(p.vmm_exit_dispatch, (sky.vmm_exit_dispatch * 3 + 1) / 2);
+		int scaled = 0, derived = 0;
+		for (size_t i = 0; i < n; i++) {
+			if (strcmp(v[i].expr, "scaled(skylake-sp, vmm.exit_dispatch)"))
+				continue;
+			scaled++;
+			const struct vl_profile_value *base = value_of(sv, sn, v[i].section, v[i].key);
+			bool want = l == 0 && strcmp(vl_profile_class(base), "estimated");
+			derived += want;
+			if (strcmp(vl_profile_class(&v[i]), want ? "derived" : "estimated"))
+				fail_msg("variant %zu: [%s] %s counts as %s; base %s, factor %s", l, v[i].section, v[i].key,
+					 vl_profile_class(&v[i]), vl_profile_class(base),
+					 vl_profile_class(value_of(v, n, "vmm", "exit_dispatch")));
+			/* the shipped core2 (estimated factor): every scaled value estimated */
+			assert_string_equal(vl_profile_class(value_of(cv, cn, v[i].section, v[i].key)), "estimated");
+		}
+		assert_true(scaled >= 10);
+		if (l == 0)
+			assert_true(derived >= 2); /* skylake-sp's D6 handlers (cpuid, msr) at least */
+		free(v);
+	}
+	free(sv);
+	free(cv);
+}
+
 /* The shares of every shipped profile add up, and every source that cites
  * SOURCES.md names an entry that exists there; no source is "recalled". */
 static void test_shipped_provenance(void **st)
@@ -720,6 +780,7 @@ int main(void)
 		cmocka_unit_test(test_derivation_errors),
 		cmocka_unit_test(test_rules_d5_d9),
 		cmocka_unit_test(test_shipped_provenance),
+		cmocka_unit_test(test_scaled_factor_class),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
