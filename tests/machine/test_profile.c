@@ -639,6 +639,27 @@ static void test_rules_d5_d9(void **st)
 	assert_int_equal(p.tlb_l2_hit, 5);
 	assert_string_equal(vl_profile_class(value_of(v, n, "tlb", "l2_hit")), "derived");
 	free(v);
+	/* D11: an instruction's cost is the difference of two round trips on
+	 * one machine that differ by N executions of it, over N (Xeon Gold
+	 * 6442Y tscdeadline_immed with and without KVM's two SPEC_CTRL WRMSRs:
+	 * (3878 - 3153) / 2 = 362.5 -> 363, SOURCES.md N10); emerald-rapids
+	 * takes it by same(); one rounding of the whole expression */
+	assert_int_equal(spr.insn_wrmsr, 363);
+	if (vl_profile_describe("sapphire-rapids", &p, &v, &n, err, sizeof err))
+		fail_msg("%s", err);
+	assert_string_equal(vl_profile_class(value_of(v, n, "insn", "wrmsr")), "derived");
+	free(v);
+	if (vl_profile_describe("emerald-rapids", &p, &v, &n, err, sizeof err))
+		fail_msg("%s", err);
+	assert_int_equal(p.insn_wrmsr, 363);
+	assert_string_equal(vl_profile_class(value_of(v, n, "insn", "wrmsr")), "derived");
+	free(v);
+	f = variant("zen4", "insn", "wrmsr", "wrmsr = (3878 - 3153) / 2 - 0.4 ; derived: test: one rounding", NULL, NULL,
+		    "d11.ini");
+	assert_int_equal(vl_profile_load(f, &p, err, sizeof err), 0);
+	assert_int_equal(p.insn_wrmsr, 362);  /* 362.1: rounding 362.5 first would give 363 */
+	/* N9: Skylake's INVLPG alone, ~200 cycles (not S16's INVPCID increment) */
+	assert_int_equal(sky.insn_invlpg, 200);
 }
 
 /* The shares of every shipped profile add up, and every source that cites
