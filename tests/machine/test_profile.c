@@ -658,8 +658,20 @@ static void test_rules_d5_d9(void **st)
 		    "d11.ini");
 	assert_int_equal(vl_profile_load(f, &p, err, sizeof err), 0);
 	assert_int_equal(p.insn_wrmsr, 362);  /* 362.1: rounding 362.5 first would give 363 */
-	/* N9: Skylake's INVLPG alone, ~200 cycles (not S16's INVPCID increment) */
+	/* N9: Skylake's INVLPG alone, ~200 cycles (not S16's INVPCID increment);
+	 * N12: a WRMSR on SKL ~400 cycles */
 	assert_int_equal(sky.insn_invlpg, 200);
+	assert_int_equal(sky.insn_wrmsr, 400);
+	/* D12: Haswell-EP's ring transitions stand for the Skylake-SP core
+	 * (Xeon E5 v3: user-to-kernel #PF ~440, IRET to user ~270, N11); sourced
+	 * values, the rule named in the note */
+	assert_int_equal(sky.exception_delivery, 440);
+	assert_int_equal(sky.insn_iret, 270);
+	if (vl_profile_describe("skylake-sp", &p, &v, &n, err, sizeof err))
+		fail_msg("%s", err);
+	assert_non_null(strstr(value_of(v, n, "exception", "delivery")->note, "D12"));
+	assert_non_null(strstr(value_of(v, n, "insn", "iret")->note, "D12"));
+	free(v);
 }
 
 /* The shares of every shipped profile add up, and every source that cites
