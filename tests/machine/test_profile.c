@@ -639,6 +639,39 @@ static void test_rules_d5_d9(void **st)
 	assert_int_equal(p.tlb_l2_hit, 5);
 	assert_string_equal(vl_profile_class(value_of(v, n, "tlb", "l2_hit")), "derived");
 	free(v);
+	/* D11: an instruction's cost is the difference of two round trips on
+	 * one machine that differ by N executions of it, over N (Xeon Gold
+	 * 6442Y tscdeadline_immed with and without KVM's two SPEC_CTRL WRMSRs:
+	 * (3878 - 3153) / 2 = 362.5 -> 363, SOURCES.md N10); emerald-rapids
+	 * takes it by same(); one rounding of the whole expression */
+	assert_int_equal(spr.insn_wrmsr, 363);
+	if (vl_profile_describe("sapphire-rapids", &p, &v, &n, err, sizeof err))
+		fail_msg("%s", err);
+	assert_string_equal(vl_profile_class(value_of(v, n, "insn", "wrmsr")), "derived");
+	free(v);
+	if (vl_profile_describe("emerald-rapids", &p, &v, &n, err, sizeof err))
+		fail_msg("%s", err);
+	assert_int_equal(p.insn_wrmsr, 363);
+	assert_string_equal(vl_profile_class(value_of(v, n, "insn", "wrmsr")), "derived");
+	free(v);
+	f = variant("zen4", "insn", "wrmsr", "wrmsr = (3878 - 3153) / 2 - 0.4 ; derived: test: one rounding", NULL, NULL,
+		    "d11.ini");
+	assert_int_equal(vl_profile_load(f, &p, err, sizeof err), 0);
+	assert_int_equal(p.insn_wrmsr, 362);  /* 362.1: rounding 362.5 first would give 363 */
+	/* N9: Skylake's INVLPG alone, ~200 cycles (not S16's INVPCID increment);
+	 * N12: a WRMSR on SKL ~400 cycles */
+	assert_int_equal(sky.insn_invlpg, 200);
+	assert_int_equal(sky.insn_wrmsr, 400);
+	/* D12: Haswell-EP's ring transitions stand for the Skylake-SP core
+	 * (Xeon E5 v3: user-to-kernel #PF ~440, IRET to user ~270, N11); sourced
+	 * values, the rule named in the note */
+	assert_int_equal(sky.exception_delivery, 440);
+	assert_int_equal(sky.insn_iret, 270);
+	if (vl_profile_describe("skylake-sp", &p, &v, &n, err, sizeof err))
+		fail_msg("%s", err);
+	assert_non_null(strstr(value_of(v, n, "exception", "delivery")->note, "D12"));
+	assert_non_null(strstr(value_of(v, n, "insn", "iret")->note, "D12"));
+	free(v);
 }
 
 /* D2 scaling counts honestly: a value `scaled(skylake-sp, vmm.exit_dispatch)`
