@@ -2,8 +2,9 @@
  * family/model and features from the profile) and the architectural MSRs.
  *
  * CPUID advertises only what the machine models: long mode, NX, SYSCALL,
- * RDTSCP, PAE/PSE/PGE/PAT, TSC/MSR/APIC/CX8/CMOV, x2APIC, PCID, 1G pages and
- * the APIC timer's TSC-deadline mode when the profile has them. It never advertises VMX/SVM (the machine does
+ * RDTSCP, PAE/PSE/PGE/PAT, TSC/MSR/APIC/CX8/CMOV, x2APIC, PCID, 1G pages,
+ * the APIC timer's TSC-deadline mode, SMEP, SMAP and IA32_TSC_ADJUST when
+ * the profile has them. It never advertises VMX/SVM (the machine does
  * not model nested virtualization inside the guest) nor the hypervisor bit
  * (a VMM sets that when it intercepts CPUID). */
 #include <string.h>
@@ -79,8 +80,11 @@ void vl_cpuid(struct vl_machine *m, uint32_t leaf, uint32_t subleaf, uint32_t ou
 			 1u << 8 /* CX8 */ | 1u << 9 /* APIC */ | 1u << 13 /* PGE */ | 1u << 15 /* CMOV */ |
 			 1u << 16 /* PAT */ | 1u << 19 /* CLFLUSH: executed (no caches are modelled: it only retires) */;
 		break;
-	case 7:
-		break;                         /* no leaf-7 features modelled (no SMEP/SMAP/FSGSBASE) */
+	case 7:                            /* subleaf 0 only (EAX = 0: no further subleaves) */
+		if (subleaf == 0)
+			out[1] = (p->features_tsc_adjust ? 1u << 1 : 0) | (p->features_smep ? 1u << 7 : 0) |
+				 (p->features_smap ? 1u << 20 : 0);
+		break;
 	case 0x80000000:
 		out[0] = 0x80000008;
 		if (cpuid_is_amd(p)) {
@@ -109,9 +113,9 @@ void vl_cpuid(struct vl_machine *m, uint32_t leaf, uint32_t subleaf, uint32_t ou
 	default:
 		break;
 	}
-	(void)subleaf;
 }
 
+#define MSR_TSC_ADJUST 0x3bu   /* IA32_TSC_ADJUST (features.tsc_adjust) */
 #define EFER_VALID (VL_EFER_SCE | VL_EFER_LME | VL_EFER_LMA | VL_EFER_NXE)
 
 static bool pat_valid(uint64_t v)
@@ -150,6 +154,9 @@ int vl_msr_read(struct vl_machine *m, uint32_t msr, uint64_t *val)
 	case VL_MSR_KERNEL_GS_BASE: *val = c->kernel_gs_base; return 0;
 	case VL_MSR_TSC_AUX: *val = c->tsc_aux; return 0;
 	case VL_MSR_TSC: *val = m->tsc + (uint64_t)m->tsc_offset + (uint64_t)m->priv->dev.tsc_adj; return 0;
+	case MSR_TSC_ADJUST:
+		if (!m->prof->features_tsc_adjust) return -1;
+		*val = (uint64_t)m->priv->dev.tsc_adj; return 0;
 	case VL_MSR_PAT: *val = c->pat; return 0;
 	case VL_MSR_TSC_DEADLINE: return vl_apic_deadline_read(m, val);
 	default: break;
@@ -213,6 +220,12 @@ int vl_msr_write(struct vl_machine *m, uint32_t msr, uint64_t val)
 		 * next is val plus the cycles since), as IA32_TSC_ADJUST does. */
 		m->priv->dev.tsc_adj = (int64_t)(val - m->tsc - (uint64_t)m->tsc_offset);
 		return 0;
+	case MSR_TSC_ADJUST:
+		/* SDM Vol. 3B 17.17.3: the TSC moves by what the adjustment
+		 * moves; an IA32_TSC write moves the adjustment (above) — the
+		 * one guest-visible difference dev.tsc_adj is this MSR. */
+		if (!m->prof->features_tsc_adjust) return -1;
+		m->priv->dev.tsc_adj = (int64_t)val; return 0;
 	case VL_MSR_PAT:
 		if (!pat_valid(val)) return -1;
 		c->pat = val; return 0;
