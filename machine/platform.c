@@ -11,6 +11,26 @@
 
 #include "internal.h"
 
+#define MSR_TSC_ADJUST 0x3bu   /* IA32_TSC_ADJUST (features.tsc_adjust) */
+#define MSR_SYSENTER_CS  0x174u
+#define MSR_SYSENTER_ESP 0x175u
+#define MSR_SYSENTER_EIP 0x176u
+#define MSR_MCG_CAP      0x179u
+#define MSR_MCG_STATUS   0x17au
+#define MSR_MISC_ENABLE  0x1a0u
+/* IA32_MISC_ENABLE (SDM Vol. 4 Table 2-2, Intel only): writable bits 0
+ * (fast strings), 3 (automatic thermal control), 16 (EIST), 18 (MONITOR
+ * FSM), 22 (limit CPUID maxval), 23 (xTPR disable), 34 (XD disable);
+ * read-only 7 (performance monitoring available: 0, no PMU), 11 and 12
+ * (BTS / PEBS unavailable: 1); every other bit reserved (#GP). Bits 22 and
+ * 34 act on CPUID (leaf 0 reports 2; NX cleared from 0x80000001); the rest
+ * are stored only (no thermal, SpeedStep or MONITOR modelled). */
+#define MISC_ENABLE_RW   ((1ull << 0) | (1ull << 3) | (1ull << 16) | (1ull << 18) | (1ull << 22) | \
+			  (1ull << 23) | (1ull << 34))
+#define MISC_ENABLE_RO   ((1ull << 7) | (1ull << 11) | (1ull << 12))
+#define MISC_LIMIT_CPUID (1ull << 22)
+#define MISC_XD_DISABLE  (1ull << 34)
+
 /* Family/model signature: a plausible part for the profile's vendor and
  * year (the profile names the CPU; this only has to look like it). */
 struct cpuid_sig { const char *vendor; uint64_t until_year; uint32_t family, model, stepping; unsigned maxphy; };
@@ -66,7 +86,8 @@ void vl_cpuid(struct vl_machine *m, uint32_t leaf, uint32_t subleaf, uint32_t ou
 	}
 	switch (leaf) {
 	case 0:
-		out[0] = 7;
+		/* IA32_MISC_ENABLE[22] (limit CPUID maxval) caps the basic leaves at 2 */
+		out[0] = (m->priv->dev.misc_enable & MISC_LIMIT_CPUID) ? 2 : 7;
 		memcpy(&out[1], vend, 4);      /* EBX */
 		memcpy(&out[3], vend + 4, 4);  /* EDX */
 		memcpy(&out[2], vend + 8, 4);  /* ECX */
@@ -97,7 +118,7 @@ void vl_cpuid(struct vl_machine *m, uint32_t leaf, uint32_t subleaf, uint32_t ou
 		out[0] = cpuid_is_amd(p) ? (s->stepping | (mod & 0xf) << 4 | fam << 8 |
 							       (mod >> 4) << 16 | ext_fam << 20) : 0;
 		out[2] = 1u << 0;              /* LAHF/SAHF in 64-bit mode */
-		out[3] = 1u << 11 /* SYSCALL */ | 1u << 20 /* NX */ |
+		out[3] = 1u << 11 /* SYSCALL */ | ((m->priv->dev.misc_enable & MISC_XD_DISABLE) ? 0 : 1u << 20) /* NX */ |
 			 (p->features_gbpages ? 1u << 26 : 0) | 1u << 27 /* RDTSCP */ | 1u << 29 /* LM */;
 		break;
 	case 0x80000002: case 0x80000003: case 0x80000004: {
@@ -115,7 +136,6 @@ void vl_cpuid(struct vl_machine *m, uint32_t leaf, uint32_t subleaf, uint32_t ou
 	}
 }
 
-#define MSR_TSC_ADJUST 0x3bu   /* IA32_TSC_ADJUST (features.tsc_adjust) */
 #define EFER_VALID (VL_EFER_SCE | VL_EFER_LME | VL_EFER_LMA | VL_EFER_NXE)
 
 static bool pat_valid(uint64_t v)
@@ -159,6 +179,14 @@ int vl_msr_read(struct vl_machine *m, uint32_t msr, uint64_t *val)
 		*val = (uint64_t)m->priv->dev.tsc_adj; return 0;
 	case VL_MSR_PAT: *val = c->pat; return 0;
 	case VL_MSR_TSC_DEADLINE: return vl_apic_deadline_read(m, val);
+	case MSR_SYSENTER_CS: *val = m->priv->dev.sysenter_cs; return 0;
+	case MSR_SYSENTER_ESP: *val = m->priv->dev.sysenter_esp; return 0;
+	case MSR_SYSENTER_EIP: *val = m->priv->dev.sysenter_eip; return 0;
+	case MSR_MCG_CAP: *val = 0; return 0;      /* no machine-check banks modelled: count 0 */
+	case MSR_MCG_STATUS: *val = 0; return 0;
+	case MSR_MISC_ENABLE:
+		if (cpuid_is_amd(m->prof)) return -1;
+		*val = m->priv->dev.misc_enable; return 0;
 	default: break;
 	}
 	if (msr >= VL_MSR_X2APIC_FIRST && msr <= VL_MSR_X2APIC_LAST)
@@ -230,6 +258,29 @@ int vl_msr_write(struct vl_machine *m, uint32_t msr, uint64_t val)
 		if (!pat_valid(val)) return -1;
 		c->pat = val; return 0;
 	case VL_MSR_TSC_DEADLINE: return vl_apic_deadline_write(m, val);
+	case MSR_SYSENTER_CS:
+		/* the selector in bits 15:0; 31:16 kept; as VT-x's 32-bit
+		 * guest SYSENTER_CS field and AMD's VMCB field */
+		m->priv->dev.sysenter_cs = val & 0xffffffffull; return 0;
+	case MSR_SYSENTER_ESP:
+	case MSR_SYSENTER_EIP:
+		/* Intel 64: 64-bit addresses, canonical (SDM Vol. 4, WRMSR #GP);
+		 * AMD keeps only bits 31:0 (SYSENTER is legacy-mode only there:
+		 * APM Vol. 2 6.1.1 — KVM keeps the high halves in software only
+		 * for Intel-compatible guests) */
+		if (cpuid_is_amd(m->prof))
+			val &= 0xffffffffull;
+		else if (!msr_canonical(val))
+			return -1;
+		*(msr == MSR_SYSENTER_ESP ? &m->priv->dev.sysenter_esp : &m->priv->dev.sysenter_eip) = val;
+		return 0;
+	case MSR_MCG_STATUS:
+		return val ? -1 : 0;                     /* only 0 may be written (SDM 15.3.1.2) */
+	case MSR_MISC_ENABLE:
+		if (cpuid_is_amd(m->prof) || (val & ~(MISC_ENABLE_RW | MISC_ENABLE_RO)))
+			return -1;
+		m->priv->dev.misc_enable = (val & MISC_ENABLE_RW) | (m->priv->dev.misc_enable & MISC_ENABLE_RO);
+		return 0;
 	default: break;
 	}
 	if (msr >= VL_MSR_X2APIC_FIRST && msr <= VL_MSR_X2APIC_LAST)
