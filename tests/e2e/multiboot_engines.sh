@@ -64,4 +64,10 @@ grep -q 'FAIL: MSR_IA32_SYSENTER_ESP' "$t/msr_zen4" || fail "msr on zen4: SYSENT
 	fail "syscall on skylake-sp passed (Intel: SYSCALL in compatibility mode is #UD)"
 grep -q 'Unhandled exception 6 #UD' "$t/sc_sky" || fail "syscall on skylake-sp: no #UD at the 32-bit SYSCALL"
 grep -q 'PASS: MSR_\*STAR eager loading' "$t/sc_sky" || fail "syscall on skylake-sp: 64-bit part did not pass"
+# trap: its shadow GDT holds kvm-unit-tests' 16512-byte GDT; what it cannot
+# run is the 32-bit, paging-off entry: refused (exit 2), saying so
+"$V" run --no-db --engine trap --profile skylake-sp --image "$K/tsc.flat" >"$t/trap" 2>&1
+rc=$?
+[ "$rc" = 2 ] || fail "trap on a Multiboot kernel: exit $rc, want 2 (refused): $(cat "$t/trap")"
+grep -q '32-bit protected mode with paging off' "$t/trap" || fail "trap's refusal: $(cat "$t/trap")"
 echo "multiboot_engines: 6 configurations x $NTESTS kernels as the profile's CPU; vendor differences shown"
