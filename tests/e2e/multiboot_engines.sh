@@ -4,8 +4,8 @@
 # `suite` on zen4 (native, svm/shadow, svm/nested) and skylake-sp (native,
 # vtx/shadow, vtx/nested) for a quick subset — smap (SMEP/SMAP, STAC/CLAC,
 # through the shadow MMU and the nested walk), msr/msr64, tsc_adjust,
-# syscall, eventinj, idt_test, memory, setjmp, tsc, rmap_chain and the
-# pmtimer vmexit benchmark — each with the verdict the profile's CPU gives:
+# syscall, eventinj, idt_test, memory, setjmp, tsc and rmap_chain — each
+# with the verdict the profile's CPU gives:
 #   zen4:       every one PASS except msr/msr64 (unittests.cfg pins a
 #               GenuineIntel CPU model: SKIP) and tsc_adjust (CPUID.7.0:
 #               EBX[1] clear on Zen 4: the test skips itself)
@@ -13,7 +13,8 @@
 # and the vendor difference behind those SKIPs: msr on zen4 fails
 # (SYSENTER_ESP/EIP keep 32 bits, no IA32_MISC_ENABLE), syscall on
 # skylake-sp takes #UD at the compatibility-mode SYSCALL, as the hardware.
-# The long kernels (sieve, the vmexit loops) are left to the full run:
+# The long kernels (sieve, the vmexit loops: multiboot_vmexit.sh has a
+# subset) are left to the full run:
 # `virtlab suite kvm-unit-tests DIR --engine E --mmu M --profile P`.
 set -u
 V=${VIRTLAB:-bin/virtlab}
@@ -24,8 +25,8 @@ K=${KVM_UNIT_TESTS:-../shared/kvm-unit-tests}
 t=$(mktemp -d); trap 'rm -rf "$t"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 
-TESTS=smap,msr,msr64,tsc_adjust,syscall,eventinj,idt_test,memory,setjmp,tsc,rmap_chain,vmexit_inl_pmtimer
-NTESTS=12
+TESTS=smap,msr,msr64,tsc_adjust,syscall,eventinj,idt_test,memory,setjmp,tsc,rmap_chain
+NTESTS=11
 
 # suite PROFILE ENGINE MMU: checks every verdict against the profile's
 suite() {
