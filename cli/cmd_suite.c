@@ -7,7 +7,10 @@
  * file, test_args (or extra_params' -append), smp, arch, accel. Single-CPU
  * x86_64 entries run; the others are SKIPs with the reason. qemu_params
  * (a QEMU CPU model, memory size) are not applied: on the model the
- * profile is the CPU. Exit status (kvm-unit-tests' report_summary): 0 PASS,
+ * profile is the CPU — an entry whose qemu_params pin the other vendor
+ * ("vendor=GenuineIntel" for msr, "vendor=AuthenticAMD" for syscall) is a
+ * SKIP on the model engines, with that reason (run it with `run --image`
+ * to see the other vendor's behaviour). Exit status (kvm-unit-tests' report_summary): 0 PASS,
  * 38 (77 >> 1, "everything skipped") SKIP, anything else FAIL. */
 #include <ctype.h>
 #include <getopt.h>
@@ -27,6 +30,7 @@
 struct suite_test {
 	char name[64], file[128], args[512], arch[16], accel[16];
 	unsigned smp;
+	char vendor[16];   /* qemu_params' "vendor=": the CPU vendor the entry is meant for */
 };
 
 static const char suite_usage[] =
@@ -125,6 +129,10 @@ static int suite_parse(const char *path, struct suite_test *t, int max)
 			snprintf(t[n].arch, sizeof t[n].arch, "%s", v);
 		else if (!strcmp(k, "accel"))
 			snprintf(t[n].accel, sizeof t[n].accel, "%s", v);
+		else if (!strcmp(k, "qemu_params") && strstr(v, "vendor=")) {
+			const char *vp = strstr(v, "vendor=") + 7;
+			snprintf(t[n].vendor, sizeof t[n].vendor, "%.*s", (int)strcspn(vp, ", \t\""), vp);
+		}
 	}
 	fclose(f);
 	return n + 1;
@@ -294,6 +302,9 @@ int cmd_suite(int argc, char **argv)
 	if (out.tap)
 		printf("TAP version 13\n");
 	int rc = VL_CLI_OK;
+	struct vl_profile pr;
+	char perr[256];
+	const char *pvendor = vl_profile_load(profile, &pr, perr, sizeof perr) ? NULL : pr.cpu_vendor;
 	for (size_t ci = 0; ci < ncfg; ci++) {
 		bool probed = !matrix;
 		for (int i = 0; i < nt; i++) {
@@ -302,6 +313,15 @@ int cmd_suite(int argc, char **argv)
 				continue;
 			char why[256];
 			if (suite_skip_reason(t, dir, why, sizeof why)) {
+				suite_report(&out, "SKIP", t->name, &cfgs[ci], profile, why);
+				continue;
+			}
+			if (t->vendor[0] && pvendor && strncmp(cfgs[ci].engine, "qemu", 4) &&
+			    strcmp(t->vendor, !strcmp(pvendor, "amd") ? "AuthenticAMD" : "GenuineIntel")) {
+				/* the entry pins a CPU model of the other vendor (msr: GenuineIntel,
+				 * syscall: AuthenticAMD); on the model the profile is the CPU */
+				snprintf(why, sizeof why, "unittests.cfg pins a vendor=%s CPU model (qemu_params); profile %s is %s",
+					 t->vendor, profile, pvendor);
 				suite_report(&out, "SKIP", t->name, &cfgs[ci], profile, why);
 				continue;
 			}

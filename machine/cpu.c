@@ -546,7 +546,7 @@ static __attribute__((noinline)) const struct vl_insn *cpu_fetch_slow(struct vl_
 	dp = dcache_page(m, pa >> 12);
 	/* remember the page if the soft TLB holds it (it does unless the fast path is off) */
 	struct vl_mem_priv *mp = &m->priv->mem;
-	const struct vl_soft_ent *s = &mp->soft[((acc & 7) << VL_SOFT_BITS) | ((rip >> 12) & (VL_SOFT_N - 1))];
+	const struct vl_soft_ent *s = &mp->soft[VL_SOFT_IDX(m, acc, rip)];
 	if (dp && !mp->soft_off && s->vpage == (rip >> 12) && s->id == s->ent->id && s->frame == (pa >> 12)) {
 		p->fc_vpage = rip >> 12;
 		p->fc_ent = s->ent;

@@ -220,7 +220,7 @@ static inline __attribute__((always_inline)) struct vl_soft_ent *cpu_soft_look(s
 	struct vl_mem_priv *mp = &m->priv->mem;
 	if ((va & 0xfff) + sz > 4096)
 		return NULL;
-	struct vl_soft_ent *s = &mp->soft[((acc & 7) << VL_SOFT_BITS) | ((va >> 12) & (VL_SOFT_N - 1))];
+	struct vl_soft_ent *s = &mp->soft[VL_SOFT_IDX(m, acc, va)];
 	if (s->vpage != (va >> 12) || s->id != s->ent->id || s->ctx != vl_mem_ctx(m))
 		return NULL;
 	uint64_t pa = ((uint64_t)s->frame << 12) | (va & 0xfff);

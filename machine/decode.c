@@ -329,6 +329,8 @@ static int decode_grp7(uint8_t modrm, uint16_t *op, uint8_t *fl)
 	case 0xc1: *op = VL_OP_VMCALL; return 1;
 	case 0xc8: *op = VL_OP_MONITOR; return 1;
 	case 0xc9: *op = VL_OP_MWAIT; return 1;
+	case 0xca: *op = VL_OP_CLAC; return 1;
+	case 0xcb: *op = VL_OP_STAC; return 1;
 	case 0xd1: *op = VL_OP_XSETBV; return 1;
 	case 0xd9: *op = VL_OP_VMMCALL; return 1;
 	case 0xf8: *op = VL_OP_SWAPGS; return 1;

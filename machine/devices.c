@@ -28,7 +28,7 @@ enum {
 #define APIC_BASE_EN   (1ull << 11)
 #define APIC_BASE_EXTD (1ull << 10)
 #define APIC_BASE_BSP  (1ull << 8)
-#define APIC_VERSION  0x00050014u     /* version 0x14, max LVT 5 (as QEMU's APIC) */
+#define APIC_VERSION  0x00050014u     /* version 0x14, max LVT 5 (as QEMU's APIC): no CMCI LVT (0x2F: #GP in x2APIC mode, as KVM without MCG_CAP.CMCI_P) */
 
 void vl_dev_reset(struct vl_machine *m)
 {
@@ -40,6 +40,7 @@ void vl_dev_reset(struct vl_machine *m)
 	for (int i = 0; i < 6; i++)
 		d->apic_lvt[i] = LVT_MASKED;
 	d->apic_svr = 0xff;
+	d->misc_enable = VL_MISC_ENABLE_RESET;
 	vl_dev_cpu_reset(m);
 }
 
@@ -300,7 +301,6 @@ static int apic_reg_read(struct vl_machine *m, unsigned r, uint64_t *val)
 	case APIC_ESR: *val = d->apic_esr; return 0;
 	case APIC_ICR: *val = 0; return 0;
 	case APIC_LVT_TIMER: *val = d->apic_lvt_timer; return 0;
-	case APIC_LVT_CMCI: *val = d->apic_lvt[0]; return 0;
 	case APIC_LVT_THERMAL: case APIC_LVT_PMC: case APIC_LVT_LINT0: case APIC_LVT_LINT1:
 	case APIC_LVT_ERROR:
 		*val = d->apic_lvt[r - APIC_LVT_THERMAL + 1]; return 0;
@@ -364,7 +364,10 @@ static int apic_reg_write(struct vl_machine *m, unsigned r, uint64_t val)
 			return -1;   /* no ICR high register in x2APIC mode */
 		d->apic_icr_hi = v & 0xff000000u;
 		return 0;
-	case APIC_SELF_IPI: apic_set_irr(d, v & 0xff); return 0;
+	case APIC_SELF_IPI:
+		if (v & ~0xffu)
+			return -1;   /* bits 31:8 reserved (SDM 10.12.11) */
+		apic_set_irr(d, v & 0xff); return 0;
 	case APIC_LVT_TIMER: {
 		/* mode 10b (TSC-deadline) only where CPUID reports it, else bit
 		 * 18 is ignored (one-shot), as KVM's timer_mode_mask; 11b is
@@ -382,7 +385,6 @@ static int apic_reg_write(struct vl_machine *m, unsigned r, uint64_t val)
 		d->apic_lvt_timer = (v & (0xff | LVT_MASKED)) | mode;
 		return 0;
 	}
-	case APIC_LVT_CMCI: d->apic_lvt[0] = v & 0x1f7ff; return 0;
 	case APIC_LVT_THERMAL: case APIC_LVT_PMC: case APIC_LVT_LINT0: case APIC_LVT_LINT1:
 	case APIC_LVT_ERROR:
 		d->apic_lvt[r - APIC_LVT_THERMAL + 1] = v & 0x1f7ff; return 0;

@@ -17,5 +17,8 @@ struct vl_dev_priv {
 	int64_t tsc_adj;              /* guest WRMSR IA32_TSC: added to what RDTSC/RDMSR show (the model's TSC never moves) */
 	uint32_t fwcfg_off;
 	uint64_t tsc_deadline;        /* IA32_TSC_DEADLINE as the guest wrote it (guest TSC); 0 = disarmed */
+	uint64_t sysenter_cs, sysenter_esp, sysenter_eip;   /* IA32_SYSENTER_* (platform.c) */
+	uint64_t misc_enable;         /* IA32_MISC_ENABLE (Intel profiles; platform.c) */
 };
+#define VL_MISC_ENABLE_RESET 0x1801ull   /* fast strings (0); BTS (11) and PEBS (12) unavailable */
 #endif

@@ -53,10 +53,10 @@ int cpu_read_desc(struct vl_machine *m, uint16_t sel, uint64_t *lo, uint64_t *hi
 	uint64_t off = sel & ~7u;
 	if (off + (system16 ? 15 : 7) > limit)
 		return X_GP(sel & ~3u);
-	if (mem_rd(m, base + off, 8, lo, 0))
+	if (mem_rd(m, base + off, 8, lo, VL_ACC_IMPLICIT))
 		return VL_X_FAULT;
 	*hi = 0;
-	if (system16 && mem_rd(m, base + off + 8, 8, hi, 0))
+	if (system16 && mem_rd(m, base + off + 8, 8, hi, VL_ACC_IMPLICIT))
 		return VL_X_FAULT;
 	return 0;
 }
@@ -111,7 +111,7 @@ static int deliver_once(struct vl_machine *m, unsigned vec, bool has_err, uint32
 
 	if ((uint32_t)vec * 16 + 15 > c->idtr.limit)
 		return X_GP(idt_err);
-	if (mem_rd(m, c->idtr.base + vec * 16, 8, &lo, 0) || mem_rd(m, c->idtr.base + vec * 16 + 8, 8, &hi, 0))
+	if (mem_rd(m, c->idtr.base + vec * 16, 8, &lo, VL_ACC_IMPLICIT) || mem_rd(m, c->idtr.base + vec * 16 + 8, 8, &hi, VL_ACC_IMPLICIT))
 		return VL_X_FAULT;
 	unsigned type = (lo >> 40) & 0xf, dpl = (lo >> 45) & 3, p = (lo >> 47) & 1, ist = (lo >> 32) & 7;
 	uint16_t sel = (uint16_t)(lo >> 16);
@@ -144,7 +144,7 @@ static int deliver_once(struct vl_machine *m, unsigned vec, bool has_err, uint32
 		unsigned off = ist ? 36 + 8 * (ist - 1) : 4 + 8 * ncpl;
 		if (!c->tr.attr || off + 7 > c->tr.limit)
 			return cpu_fault(m, VL_TS, true, (c->tr.sel & ~3u) | ext);
-		if (mem_rd(m, c->tr.base + off, 8, &rsp, 0))
+		if (mem_rd(m, c->tr.base + off, 8, &rsp, VL_ACC_IMPLICIT))
 			return VL_X_FAULT;
 		if (!canonical(rsp))
 			return cpu_fault(m, VL_SS_FAULT, true, ext);

@@ -109,6 +109,18 @@ int op_sti(struct vl_machine *m, const struct vl_insn *i)
 	return next(m, i);
 }
 
+/* STAC / CLAC (SDM Vol. 2B): set / clear EFLAGS.AC; #UD without SMAP in
+ * CPUID or at CPL > 0 (no VM exit for either on VT-x or AMD-V). */
+static int stac_clac(struct vl_machine *m, const struct vl_insn *i, bool set)
+{
+	if (!m->prof->features_smap || m->cpu.cpl)
+		return X_UD();
+	m->cpu.rflags = set ? m->cpu.rflags | VL_FL_AC : m->cpu.rflags & ~VL_FL_AC;
+	return next(m, i);
+}
+int op_stac(struct vl_machine *m, const struct vl_insn *i) { return stac_clac(m, i, true); }
+int op_clac(struct vl_machine *m, const struct vl_insn *i) { return stac_clac(m, i, false); }
+
 /* ---- software interrupts, returns ------------------------------------------------ */
 int op_int(struct vl_machine *m, const struct vl_insn *i)
 {
@@ -437,7 +449,8 @@ int op_mov_to_cr(struct vl_machine *m, const struct vl_insn *i)
 	}
 	case 4: {
 		uint64_t ok = 0x1ull | 0x2ull | VL_CR4_TSD | 0x8ull | VL_CR4_PSE | VL_CR4_PAE | 0x40ull | VL_CR4_PGE |
-			      VL_CR4_PCE | (1ull << 9) | (1ull << 10) | VL_CR4_PCIDE;
+			      VL_CR4_PCE | (1ull << 9) | (1ull << 10) | VL_CR4_PCIDE |
+			      (m->prof->features_smep ? VL_CR4_SMEP : 0) | (m->prof->features_smap ? VL_CR4_SMAP : 0);
 		if ((v & ~ok) || (!(v & VL_CR4_PAE) && (c->efer & VL_EFER_LMA)) || ((v & VL_CR4_PCIDE) && !(c->cr4 & VL_CR4_PCIDE) && (c->cr3 & 0xfff)) ||
 		    ((v & VL_CR4_PCIDE) && !m->prof->features_pcid))
 			return X_GP(0);
@@ -629,7 +642,7 @@ static int load_sys_seg(struct vl_machine *m, const struct vl_insn *i, bool tr)
 	if (tr) {
 		/* mark the TSS busy in the GDT (type 9 -> 11) */
 		uint64_t da = m->cpu.gdtr.base + (sel & ~7ull);
-		if ((rc = mem_wr(m, da, 8, lo | (2ull << 40), 0)))
+		if ((rc = mem_wr(m, da, 8, lo | (2ull << 40), VL_ACC_IMPLICIT)))
 			return rc;
 		type = 11;
 	}

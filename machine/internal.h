@@ -154,7 +154,7 @@ static inline uint32_t vl_mem_ctx(const struct vl_machine *m)
 static inline int vl_mem_translate_inline(struct vl_machine *m, uint64_t va, unsigned acc, uint64_t *pa)
 {
 	struct vl_mem_priv *mp = &m->priv->mem;
-	struct vl_soft_ent *s = &mp->soft[((acc & 7) << VL_SOFT_BITS) | ((va >> 12) & (VL_SOFT_N - 1))];
+	struct vl_soft_ent *s = &mp->soft[VL_SOFT_IDX(m, acc, va)];
 
 	if (__builtin_expect(s->vpage == (va >> 12) && s->id == s->ent->id && s->ctx == vl_mem_ctx(m), 1)) {
 		struct vl_tlb *t = (acc & VL_ACC_X) ? &mp->itlb : &mp->dtlb;

@@ -30,10 +30,10 @@ int vl_mem_priv_init(struct vl_machine *m)
 
 	mp->maxphy = platform_maxphy(p);
 	mp->code_frames = calloc(m->mem_size >> 12, 1);
-	mp->soft = malloc(sizeof(*mp->soft) * 8 * VL_SOFT_N);
+	mp->soft = malloc(sizeof(*mp->soft) * VL_SOFT_KINDS * VL_SOFT_N);
 	if (!mp->code_frames || !mp->soft)
 		return -1;
-	for (size_t i = 0; i < 8 * VL_SOFT_N; i++)
+	for (size_t i = 0; i < VL_SOFT_KINDS * VL_SOFT_N; i++)
 		mp->soft[i].vpage = ~0ull;
 	if (tlb_init(&mp->itlb, p->tlb_l1i_entries, p->tlb_l1i_ways) ||
 	    tlb_init(&mp->dtlb, p->tlb_l1d_entries, p->tlb_l1d_ways) ||
@@ -71,7 +71,8 @@ static int mem_fault(struct vl_machine *m, unsigned vec, bool has_err, uint32_t 
 /* A usable entry: permissions pass, and a write finds the leaf dirty. */
 static inline bool mem_usable(const struct vl_machine *m, const struct vl_tlb_ent *e, unsigned acc)
 {
-	if (!walk_perm_ok(e->perms, acc, (m->cpu.cr0 & VL_CR0_WP) != 0, true))
+	if (!walk_perm_ok(e->perms, acc, (m->cpu.cr0 & VL_CR0_WP) != 0, true) ||
+	    !walk_smx_ok(m->cpu.cr4, m->cpu.rflags, e->perms, acc))
 		return false;
 	return !(acc & VL_ACC_W) || e->dirty;
 }
@@ -79,11 +80,13 @@ static inline bool mem_usable(const struct vl_machine *m, const struct vl_tlb_en
 static void mem_soft_fill(struct vl_machine *m, uint64_t va, unsigned acc, struct vl_tlb_ent *e, uint64_t pa)
 {
 	struct vl_mem_priv *mp = &m->priv->mem;
-	struct vl_soft_ent *s = &mp->soft[((acc & 7) << VL_SOFT_BITS) | ((va >> 12) & (VL_SOFT_N - 1))];
+	struct vl_soft_ent *s = &mp->soft[VL_SOFT_IDX(m, acc, va)];
 	uint64_t frame = pa >> 12;
 
 	if (mp->soft_off || !e || frame >= (m->mem_size >> 12) || frame > UINT32_MAX)
 		return;
+	if ((m->cpu.cr4 & (VL_CR4_SMEP | VL_CR4_SMAP)) && !(acc & VL_ACC_USER) && (e->perms & VL_PERM_U))
+		return;   /* SMAP's answer depends on EFLAGS.AC: always the modelled path */
 	s->vpage = va >> 12;
 	s->ctx = vl_mem_ctx(m);
 	s->id = e->id;
@@ -284,7 +287,7 @@ int vl_mem_read(struct vl_machine *m, uint64_t va, void *dst, size_t n, unsigned
 {
 	uint64_t pa;
 
-	acc &= VL_ACC_USER;
+	acc &= VL_ACC_USER | VL_ACC_IMPLICIT;
 	if ((va & 0xfff) + n <= 4096) {   /* the common case: one page */
 		if (mem_xlate(m, va, acc, &pa))
 			return -1;
@@ -306,7 +309,7 @@ int vl_mem_write(struct vl_machine *m, uint64_t va, const void *src, size_t n, u
 	uint64_t pa, pa2;
 	size_t n1;
 
-	acc = (acc & VL_ACC_USER) | VL_ACC_W;
+	acc = (acc & (VL_ACC_USER | VL_ACC_IMPLICIT)) | VL_ACC_W;
 	if ((va & 0xfff) + n <= 4096) {
 		if (mem_xlate(m, va, acc, &pa))
 			return -1;
@@ -357,6 +360,6 @@ void vl_mem_set_fastpath(struct vl_machine *m, bool on)
 	struct vl_mem_priv *mp = &m->priv->mem;
 
 	mp->soft_off = !on;
-	for (size_t i = 0; i < 8 * VL_SOFT_N; i++)
+	for (size_t i = 0; i < VL_SOFT_KINDS * VL_SOFT_N; i++)
 		mp->soft[i].vpage = ~0ull;
 }

@@ -53,7 +53,7 @@ struct vl_pwc {
 	uint64_t clock;
 };
 
-/* Host soft TLB: direct mapped, one array per access kind (acc & 7).
+/* Host soft TLB: direct mapped, one array per access kind (VL_SOFT_IDX).
  * 32 bytes an entry; the L1 TLB it points into is implied by the kind. */
 #define VL_SOFT_BITS 8
 #define VL_SOFT_N (1u << VL_SOFT_BITS)
@@ -72,7 +72,7 @@ struct vl_mem_priv {
 	struct vl_tlb itlb, dtlb, stlb;
 	struct vl_pwc pwc, ntlb;
 	bool soft_off;                /* disable the host fast path (tests compare counters) */
-	struct vl_soft_ent *soft;     /* 8 * VL_SOFT_N */
+	struct vl_soft_ent *soft;     /* VL_SOFT_KINDS * VL_SOFT_N */
 };
 
 /* ---- Platform-internal functions (tlb.c, walk.c, mem.c) ---------------- */
@@ -117,6 +117,28 @@ static inline bool walk_perm_ok(unsigned perms, unsigned acc, bool wp, bool nxe)
 		return false;
 	return true;
 }
+/* SMEP/SMAP (SDM Vol. 3A 4.6.1) for a supervisor-mode access to a page the
+ * translation makes user-accessible: instruction fetches fault with
+ * CR4.SMEP; data reads and writes fault with CR4.SMAP unless the access is
+ * explicit and EFLAGS.AC = 1 (implicit accesses — GDT/LDT/IDT/TSS — fault
+ * whatever AC says). Applied beside walk_perm_ok wherever a guest
+ * (1-D or guest-dimension) translation is checked: the walk and TLB hits. */
+static inline bool walk_smx_ok(uint64_t cr4, uint64_t rflags, unsigned perms, unsigned acc)
+{
+	if ((acc & VL_ACC_USER) || !(perms & VL_PERM_U))
+		return true;
+	if (acc & VL_ACC_X)
+		return !(cr4 & VL_CR4_SMEP);
+	return !(cr4 & VL_CR4_SMAP) || (!(acc & VL_ACC_IMPLICIT) && (rflags & VL_FL_AC));
+}
+/* Soft-TLB slot for an access: one array per access kind (acc & 7), and a
+ * second set of arrays while CR4.SMEP or SMAP is on — whose supervisor
+ * kinds never hold a user page (the decision depends on EFLAGS.AC), while
+ * the first set's entries stay valid for when both are off again. */
+#define VL_SOFT_IDX(m, acc, va) \
+	(((((acc) & 7u) | (((m)->cpu.cr4 & (VL_CR4_SMEP | VL_CR4_SMAP)) ? 8u : 0u)) << VL_SOFT_BITS) | \
+	 (((va) >> 12) & (VL_SOFT_N - 1)))
+#define VL_SOFT_KINDS 16u
 /* Guest-physical -> host-physical through m->nested only (guest paging off). */
 struct vl_walk_res;
 int walk_nested_only(struct vl_machine *m, uint64_t gpa, unsigned acc, struct vl_walk_res *res);

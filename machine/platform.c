@@ -2,13 +2,34 @@
  * family/model and features from the profile) and the architectural MSRs.
  *
  * CPUID advertises only what the machine models: long mode, NX, SYSCALL,
- * RDTSCP, PAE/PSE/PGE/PAT, TSC/MSR/APIC/CX8/CMOV, x2APIC, PCID, 1G pages and
- * the APIC timer's TSC-deadline mode when the profile has them. It never advertises VMX/SVM (the machine does
+ * RDTSCP, PAE/PSE/PGE/PAT, TSC/MSR/APIC/CX8/CMOV, x2APIC, PCID, 1G pages,
+ * the APIC timer's TSC-deadline mode, SMEP, SMAP and IA32_TSC_ADJUST when
+ * the profile has them. It never advertises VMX/SVM (the machine does
  * not model nested virtualization inside the guest) nor the hypervisor bit
  * (a VMM sets that when it intercepts CPUID). */
 #include <string.h>
 
 #include "internal.h"
+
+#define MSR_TSC_ADJUST 0x3bu   /* IA32_TSC_ADJUST (features.tsc_adjust) */
+#define MSR_SYSENTER_CS  0x174u
+#define MSR_SYSENTER_ESP 0x175u
+#define MSR_SYSENTER_EIP 0x176u
+#define MSR_MCG_CAP      0x179u
+#define MSR_MCG_STATUS   0x17au
+#define MSR_MISC_ENABLE  0x1a0u
+/* IA32_MISC_ENABLE (SDM Vol. 4 Table 2-2, Intel only): writable bits 0
+ * (fast strings), 3 (automatic thermal control), 16 (EIST), 18 (MONITOR
+ * FSM), 22 (limit CPUID maxval), 23 (xTPR disable), 34 (XD disable);
+ * read-only 7 (performance monitoring available: 0, no PMU), 11 and 12
+ * (BTS / PEBS unavailable: 1); every other bit reserved (#GP). Bits 22 and
+ * 34 act on CPUID (leaf 0 reports 2; NX cleared from 0x80000001); the rest
+ * are stored only (no thermal, SpeedStep or MONITOR modelled). */
+#define MISC_ENABLE_RW   ((1ull << 0) | (1ull << 3) | (1ull << 16) | (1ull << 18) | (1ull << 22) | \
+			  (1ull << 23) | (1ull << 34))
+#define MISC_ENABLE_RO   ((1ull << 7) | (1ull << 11) | (1ull << 12))
+#define MISC_LIMIT_CPUID (1ull << 22)
+#define MISC_XD_DISABLE  (1ull << 34)
 
 /* Family/model signature: a plausible part for the profile's vendor and
  * year (the profile names the CPU; this only has to look like it). */
@@ -65,7 +86,8 @@ void vl_cpuid(struct vl_machine *m, uint32_t leaf, uint32_t subleaf, uint32_t ou
 	}
 	switch (leaf) {
 	case 0:
-		out[0] = 7;
+		/* IA32_MISC_ENABLE[22] (limit CPUID maxval) caps the basic leaves at 2 */
+		out[0] = (m->priv->dev.misc_enable & MISC_LIMIT_CPUID) ? 2 : 7;
 		memcpy(&out[1], vend, 4);      /* EBX */
 		memcpy(&out[3], vend + 4, 4);  /* EDX */
 		memcpy(&out[2], vend + 8, 4);  /* ECX */
@@ -79,8 +101,11 @@ void vl_cpuid(struct vl_machine *m, uint32_t leaf, uint32_t subleaf, uint32_t ou
 			 1u << 8 /* CX8 */ | 1u << 9 /* APIC */ | 1u << 13 /* PGE */ | 1u << 15 /* CMOV */ |
 			 1u << 16 /* PAT */ | 1u << 19 /* CLFLUSH: executed (no caches are modelled: it only retires) */;
 		break;
-	case 7:
-		break;                         /* no leaf-7 features modelled (no SMEP/SMAP/FSGSBASE) */
+	case 7:                            /* subleaf 0 only (EAX = 0: no further subleaves) */
+		if (subleaf == 0)
+			out[1] = (p->features_tsc_adjust ? 1u << 1 : 0) | (p->features_smep ? 1u << 7 : 0) |
+				 (p->features_smap ? 1u << 20 : 0);
+		break;
 	case 0x80000000:
 		out[0] = 0x80000008;
 		if (cpuid_is_amd(p)) {
@@ -93,7 +118,7 @@ void vl_cpuid(struct vl_machine *m, uint32_t leaf, uint32_t subleaf, uint32_t ou
 		out[0] = cpuid_is_amd(p) ? (s->stepping | (mod & 0xf) << 4 | fam << 8 |
 							       (mod >> 4) << 16 | ext_fam << 20) : 0;
 		out[2] = 1u << 0;              /* LAHF/SAHF in 64-bit mode */
-		out[3] = 1u << 11 /* SYSCALL */ | 1u << 20 /* NX */ |
+		out[3] = 1u << 11 /* SYSCALL */ | ((m->priv->dev.misc_enable & MISC_XD_DISABLE) ? 0 : 1u << 20) /* NX */ |
 			 (p->features_gbpages ? 1u << 26 : 0) | 1u << 27 /* RDTSCP */ | 1u << 29 /* LM */;
 		break;
 	case 0x80000002: case 0x80000003: case 0x80000004: {
@@ -109,7 +134,6 @@ void vl_cpuid(struct vl_machine *m, uint32_t leaf, uint32_t subleaf, uint32_t ou
 	default:
 		break;
 	}
-	(void)subleaf;
 }
 
 #define EFER_VALID (VL_EFER_SCE | VL_EFER_LME | VL_EFER_LMA | VL_EFER_NXE)
@@ -150,8 +174,19 @@ int vl_msr_read(struct vl_machine *m, uint32_t msr, uint64_t *val)
 	case VL_MSR_KERNEL_GS_BASE: *val = c->kernel_gs_base; return 0;
 	case VL_MSR_TSC_AUX: *val = c->tsc_aux; return 0;
 	case VL_MSR_TSC: *val = m->tsc + (uint64_t)m->tsc_offset + (uint64_t)m->priv->dev.tsc_adj; return 0;
+	case MSR_TSC_ADJUST:
+		if (!m->prof->features_tsc_adjust) return -1;
+		*val = (uint64_t)m->priv->dev.tsc_adj; return 0;
 	case VL_MSR_PAT: *val = c->pat; return 0;
 	case VL_MSR_TSC_DEADLINE: return vl_apic_deadline_read(m, val);
+	case MSR_SYSENTER_CS: *val = m->priv->dev.sysenter_cs; return 0;
+	case MSR_SYSENTER_ESP: *val = m->priv->dev.sysenter_esp; return 0;
+	case MSR_SYSENTER_EIP: *val = m->priv->dev.sysenter_eip; return 0;
+	case MSR_MCG_CAP: *val = 0; return 0;      /* no machine-check banks modelled: count 0 */
+	case MSR_MCG_STATUS: *val = 0; return 0;
+	case MSR_MISC_ENABLE:
+		if (cpuid_is_amd(m->prof)) return -1;
+		*val = m->priv->dev.misc_enable; return 0;
 	default: break;
 	}
 	if (msr >= VL_MSR_X2APIC_FIRST && msr <= VL_MSR_X2APIC_LAST)
@@ -213,10 +248,39 @@ int vl_msr_write(struct vl_machine *m, uint32_t msr, uint64_t val)
 		 * next is val plus the cycles since), as IA32_TSC_ADJUST does. */
 		m->priv->dev.tsc_adj = (int64_t)(val - m->tsc - (uint64_t)m->tsc_offset);
 		return 0;
+	case MSR_TSC_ADJUST:
+		/* SDM Vol. 3B 17.17.3: the TSC moves by what the adjustment
+		 * moves; an IA32_TSC write moves the adjustment (above) — the
+		 * one guest-visible difference dev.tsc_adj is this MSR. */
+		if (!m->prof->features_tsc_adjust) return -1;
+		m->priv->dev.tsc_adj = (int64_t)val; return 0;
 	case VL_MSR_PAT:
 		if (!pat_valid(val)) return -1;
 		c->pat = val; return 0;
 	case VL_MSR_TSC_DEADLINE: return vl_apic_deadline_write(m, val);
+	case MSR_SYSENTER_CS:
+		/* the selector in bits 15:0; 31:16 kept; as VT-x's 32-bit
+		 * guest SYSENTER_CS field and AMD's VMCB field */
+		m->priv->dev.sysenter_cs = val & 0xffffffffull; return 0;
+	case MSR_SYSENTER_ESP:
+	case MSR_SYSENTER_EIP:
+		/* Intel 64: 64-bit addresses, canonical (SDM Vol. 4, WRMSR #GP);
+		 * AMD keeps only bits 31:0 (SYSENTER is legacy-mode only there:
+		 * APM Vol. 2 6.1.1 — KVM keeps the high halves in software only
+		 * for Intel-compatible guests) */
+		if (cpuid_is_amd(m->prof))
+			val &= 0xffffffffull;
+		else if (!msr_canonical(val))
+			return -1;
+		*(msr == MSR_SYSENTER_ESP ? &m->priv->dev.sysenter_esp : &m->priv->dev.sysenter_eip) = val;
+		return 0;
+	case MSR_MCG_STATUS:
+		return val ? -1 : 0;                     /* only 0 may be written (SDM 15.3.1.2) */
+	case MSR_MISC_ENABLE:
+		if (cpuid_is_amd(m->prof) || (val & ~(MISC_ENABLE_RW | MISC_ENABLE_RO)))
+			return -1;
+		m->priv->dev.misc_enable = (val & MISC_ENABLE_RW) | (m->priv->dev.misc_enable & MISC_ENABLE_RO);
+		return 0;
 	default: break;
 	}
 	if (msr >= VL_MSR_X2APIC_FIRST && msr <= VL_MSR_X2APIC_LAST)

@@ -38,6 +38,7 @@ struct wdim {
 	bool wp, nxe, gbpages;
 	bool pge;             /* CR4.PGE: honour the G bit */
 	uint16_t pcid;
+	uint64_t cr4, rflags; /* SMEP/SMAP and EFLAGS.AC (walk_smx_ok) */
 };
 
 /* Outcome of one dimension (before the caller packages it). */
@@ -214,7 +215,7 @@ static int walk_dim(struct vl_machine *m, const struct wdim *d, uint64_t va, uns
 		unsigned a = (acc & (VL_ACC_W | VL_ACC_X)) | (d->fmt == VL_PT_X86 ? VL_ACC_USER : 0);
 		if (!walk_perm_ok(perms, a, true, true))
 			goto npf_perm;
-	} else if (!walk_perm_ok(perms, acc, d->wp, d->nxe)) {
+	} else if (!walk_perm_ok(perms, acc, d->wp, d->nxe) || !walk_smx_ok(d->cr4, d->rflags, perms, acc)) {
 		res->status = VL_WALK_PF;
 		res->pfec = VL_PFEC_P;
 		goto pf_bits;
@@ -279,8 +280,8 @@ pf_bits:
 		res->pfec |= VL_PFEC_W;
 	if (acc & VL_ACC_USER)
 		res->pfec |= VL_PFEC_U;
-	if ((acc & VL_ACC_X) && d->nxe)
-		res->pfec |= VL_PFEC_I;
+	if ((acc & VL_ACC_X) && (d->nxe || (d->cr4 & VL_CR4_SMEP)))
+		res->pfec |= VL_PFEC_I;   /* SDM 4.7: I/D with EFER.NXE or CR4.SMEP */
 	return -1;
 npf_perm:
 	if (!d->nested_dim) {
@@ -346,6 +347,7 @@ int vl_walk(struct vl_machine *m, const struct vl_walk_req *rq, uint64_t va, str
 		.wp = (m->cpu.cr0 & VL_CR0_WP) != 0, .nxe = (m->cpu.efer & VL_EFER_NXE) != 0,
 		.gbpages = m->prof->features_gbpages, .pge = (m->cpu.cr4 & VL_CR4_PGE) != 0,
 		.pcid = (m->cpu.cr4 & VL_CR4_PCIDE) ? (uint16_t)(m->cpu.cr3 & 0xfff) : 0,
+		.cr4 = m->cpu.cr4, .rflags = m->cpu.rflags,
 	};
 	struct wout o;
 

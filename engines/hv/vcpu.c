@@ -4,6 +4,7 @@
  * trap, bt and pv engines. */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "virtlab/decode.h"
@@ -105,19 +106,27 @@ static int shadow_gdt_build(struct vl_vcpu *v, struct vfault *f)
 	struct vl_machine *m = v->m;
 	uint8_t *g = vl_phys_ptr(m, v->gdt_pa);
 	size_t n = (size_t)v->gdtr.limit + 1;
-	uint64_t d[VL_VCPU_GDT_MAX / 8];
 	if (n > VL_VCPU_GDT_MAX) {
-		vl_machine_stop(m, VL_M_ERROR, "vcpu: guest GDT of %zu bytes; the shadow GDT holds at most %d", n,
-				VL_VCPU_GDT_MAX);
+		/* the shadow spans the largest GDTR limit (64 KiB); only a guest
+		 * table using its last 16 bytes collides with the monitor's TSS */
+		vl_machine_stop(m, VL_M_ERROR, "vcpu: guest GDT of %zu bytes; the shadow GDT holds at most %d "
+				"(its last 16 bytes are the monitor's TSS descriptor)", n, VL_VCPU_GDT_MAX);
 		return -1;
 	}
-	memset(d, 0, sizeof d);
-	if (g_read(v, v->gdtr.base, d, n, f))
+	uint64_t *d = calloc(VL_VCPU_GDT_MAX / 8, sizeof *d);   /* read first: a fault leaves the shadow as it was */
+	if (!d) {
+		vl_machine_stop(m, VL_M_ERROR, "vcpu: out of host memory for the shadow GDT");
+		return -1;
+	}
+	if (g_read(v, v->gdtr.base, d, n, f)) {
+		free(d);
 		return 1;
+	}
 	for (size_t i = 0; i < (n + 7) / 8; i++)
 		d[i] = shadow_desc(v, d[i]);
 	memset(g, 0, VL_VCPU_GDT_MAX);
 	memcpy(g, d, n);
+	free(d);
 	vl_charge(m, VL_CAT_VMM, m->prof->vmm_emulate);   /* copying and adjusting the table */
 	return 0;
 }
@@ -1269,16 +1278,23 @@ int vl_vcpu_init(struct vl_vcpu *v, struct vl_machine *m, const struct vl_mmu_op
 	}
 	/* the monitor's pages: GDT, IDT, TSS and the tables mapping them */
 	v->gdt_pa = vl_mem_alloc_page(m);
+	bool gdt_ok = v->gdt_pa != 0;
+	for (unsigned i = 1; i < VL_VCPU_GDT_PAGES && gdt_ok; i++)   /* the bump allocator: contiguous */
+		gdt_ok = vl_mem_alloc_page(m) == v->gdt_pa + 4096ull * i;
 	v->idt_pa = vl_mem_alloc_page(m);
 	v->tss_pa = vl_mem_alloc_page(m);
-	if (!v->gdt_pa || !v->idt_pa || !v->tss_pa) {
+	if (!gdt_ok || !v->idt_pa || !v->tss_pa) {
 		snprintf(err, errlen, "vcpu: no monitor memory for the monitor's GDT/IDT/TSS");
 		return -1;
 	}
 	/* read-only, supervisor, not executable, in every root: the hardware
 	 * reads descriptors there; the guest may not write them */
-	if (mmu->map_monitor(m, mmu_ctx, VL_VCPU_MON_GDT, v->gdt_pa, 0) ||
-	    mmu->map_monitor(m, mmu_ctx, VL_VCPU_MON_IDT, v->idt_pa, 0) ||
+	for (unsigned i = 0; i < VL_VCPU_GDT_PAGES; i++)
+		if (mmu->map_monitor(m, mmu_ctx, VL_VCPU_MON_GDT + 4096ull * i, v->gdt_pa + 4096ull * i, 0)) {
+			snprintf(err, errlen, "vcpu: the MMU engine could not map the monitor's GDT");
+			return -1;
+		}
+	if (mmu->map_monitor(m, mmu_ctx, VL_VCPU_MON_IDT, v->idt_pa, 0) ||
 	    mmu->map_monitor(m, mmu_ctx, VL_VCPU_MON_TSS, v->tss_pa, 0)) {
 		snprintf(err, errlen, "vcpu: the MMU engine could not map the monitor's GDT/IDT/TSS");
 		return -1;
@@ -1316,7 +1332,7 @@ int vl_vcpu_init(struct vl_vcpu *v, struct vl_machine *m, const struct vl_mmu_op
 	}
 
 	/* deprivilege: monitor tables, ring `ring`, IOPL 0, IF 1 */
-	c->gdtr = (struct vl_dtr){ .base = VL_VCPU_MON_GDT, .limit = 0xfff };
+	c->gdtr = (struct vl_dtr){ .base = VL_VCPU_MON_GDT, .limit = 0xffff };
 	c->idtr = (struct vl_dtr){ .base = VL_VCPU_MON_IDT, .limit = 0xfff };
 	c->tr = (struct vl_seg){ .sel = VL_VCPU_MON_TSS_SEL, .base = VL_VCPU_MON_TSS, .limit = 103, .attr = 0x8b };
 	for (int s = 0; s < 6; s++) {

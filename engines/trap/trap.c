@@ -285,6 +285,17 @@ static int trap_attach(struct vl_machine *m, const struct vl_mmu_ops *mmu, void 
 	}
 	t->mmu = mmu;
 	t->last_class = -1;
+	if (!vl_cpu_in_64bit_mode(&m->cpu) || !(m->cpu.cr0 & VL_CR0_PG)) {
+		/* A Multiboot kernel boots in 32-bit protected mode with paging
+		 * off. Its GDT fits the shadow (64 KiB), but the deprivileged
+		 * vCPU runtime emulates 64-bit code only (no compatibility-mode
+		 * far transfers or 32-bit frames), and the shadow MMU's
+		 * paging-off root does not carry the monitor's GDT/IDT/TSS. */
+		snprintf(err, errlen, "trap: the guest starts in 32-bit protected mode with paging off (a Multiboot kernel?); "
+			 "the deprivileged vCPU runtime (engines/hv) runs a 64-bit kernel with paging on only");
+		free(t);
+		return VL_ATTACH_REFUSED;
+	}
 	uint64_t boot_cr0 = m->cpu.cr0;   /* the guest's, before the MMU engine sets the hardware's (WP) */
 	if (mmu->init && mmu->init(m, VL_VENDOR_NONE, &t->mmu_ctx, err, errlen)) {
 		free(t);

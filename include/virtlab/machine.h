@@ -64,6 +64,8 @@ struct vl_dtr { uint64_t base; uint16_t limit; };
 #define VL_CR4_PAE (1ull << 5)
 #define VL_CR4_PGE (1ull << 7)
 #define VL_CR4_PCIDE (1ull << 17)
+#define VL_CR4_SMEP (1ull << 20)   /* SDM Vol. 3A 4.6: supervisor fetches from user pages fault */
+#define VL_CR4_SMAP (1ull << 21)   /* SDM Vol. 3A 4.6: supervisor data accesses to user pages fault unless AC (explicit) */
 #define VL_EFER_SCE (1ull << 0)
 #define VL_EFER_LME (1ull << 8)
 #define VL_EFER_LMA (1ull << 10)
@@ -258,6 +260,7 @@ bool vl_code_watched(const struct vl_machine *m, uint64_t frame);
 #define VL_ACC_W    0x1u
 #define VL_ACC_X    0x2u
 #define VL_ACC_USER 0x4u   /* access made at CPL 3 (implicit supervisor accesses leave it clear) */
+#define VL_ACC_IMPLICIT 0x8u /* implicit supervisor-mode access (GDT/LDT/IDT/TSS, SDM 4.6): SMAP ignores EFLAGS.AC */
 
 /* #PF error code bits */
 #define VL_PFEC_P    (1u << 0)

@@ -795,6 +795,13 @@ static int shadow_page_fault_kind(struct vl_machine *m, struct shadow *sh, uint6
 	uint64_t fills = 0;
 	int rc = VL_HOOK_DONE;
 
+	/* Without EFER.NXE and CR4.SMEP a fetch's error code has no I/D bit
+	 * (SDM 4.7), yet CR4.SMAP treats fetches and data reads differently:
+	 * a non-write fault on the bytes of the instruction at RIP is taken as
+	 * its fetch (KVM forces EFER.NX on in the hardware under shadow paging
+	 * to learn the same thing). */
+	if (!(*pfec & (VL_PFEC_I | VL_PFEC_W)) && (m->cpu.cr4 & VL_CR4_SMAP) && va - m->cpu.rip < 15)
+		acc |= VL_ACC_X;
 	sh_charge(sh, m->prof->mmu_shadow_pf);
 	if (sh_finish(sh))
 		return VL_HOOK_STOP;

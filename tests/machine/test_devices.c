@@ -37,6 +37,15 @@ static struct vl_machine *mk(void)
 	return m;
 }
 
+/* A machine on prof as the caller set it up (mk() resets prof first). */
+static struct vl_machine *mk_keep(void)
+{
+	struct vl_machine *m = vl_machine_new(&(struct vl_machine_config){ .prof = &prof, .ram_mb = 4, .monitor_mb = 1 },
+					      NULL, 0);
+	assert_non_null(m);
+	return m;
+}
+
 static void x2_enable(struct vl_machine *m)
 {
 	uint64_t base;
@@ -449,6 +458,78 @@ static void test_msrs(void **state)
 	vl_machine_free(m);
 }
 
+/* The MSRs and CPUID bits kvm-unit-tests' msr and tsc_adjust probe:
+ * IA32_TSC_ADJUST (SDM Vol. 3B 17.17.3), SYSENTER_CS/ESP/EIP by vendor,
+ * IA32_MISC_ENABLE (Intel only), MCG_CAP with no banks; CPUID.7.0:EBX. */
+static void test_msrs_kut(void **state)
+{
+	struct vl_machine *m;
+	uint32_t r[4];
+	uint64_t v, t0;
+
+	vl_test_profile(&prof);   /* Intel, every feature */
+	m = mk_keep();
+	vl_cpuid(m, 7, 0, r);
+	assert_int_equal(r[1], (1u << 1) | (1u << 7) | (1u << 20));
+	vl_cpuid(m, 7, 1, r);
+	assert_int_equal(r[1], 0);
+	/* TSC_ADJUST: 0 at reset; writing it moves the TSC; writing the TSC moves it */
+	m->tsc = 1000;
+	assert_int_equal(vl_msr_read(m, 0x3b, &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(vl_msr_write(m, 0x3b, 500), 0);
+	assert_int_equal(vl_msr_read(m, VL_MSR_TSC, &v), 0);
+	assert_int_equal(v, 1500);
+	m->tsc = 2000;
+	assert_int_equal(vl_msr_write(m, VL_MSR_TSC, 10000), 0);
+	assert_int_equal(vl_msr_read(m, 0x3b, &v), 0);
+	assert_int_equal(v, 8000);
+	assert_int_equal(vl_msr_read(m, VL_MSR_TSC, &t0), 0);
+	assert_int_equal(t0, 10000);
+	/* SYSENTER: Intel keeps 64-bit canonical addresses */
+	assert_int_equal(vl_msr_write(m, 0x175, 0x0000123456789abcull), 0);
+	assert_int_equal(vl_msr_read(m, 0x175, &v), 0);
+	assert_int_equal(v, 0x0000123456789abcull);
+	assert_int_equal(vl_msr_write(m, 0x176, 0xaaaaaaaaaaaaaaaaull), -1);
+	assert_int_equal(vl_msr_write(m, 0x174, 0x1234), 0);
+	assert_int_equal(vl_msr_read(m, 0x174, &v), 0);
+	assert_int_equal(v, 0x1234);
+	/* MISC_ENABLE: reset value, reserved bits #GP, read-only bits kept, bit 22 caps CPUID */
+	assert_int_equal(vl_msr_read(m, 0x1a0, &v), 0);
+	assert_int_equal(v, 0x1801);
+	assert_int_equal(vl_msr_write(m, 0x1a0, v | (1ull << 1)), -1);
+	assert_int_equal(vl_msr_write(m, 0x1a0, (1ull << 22) | (1ull << 7)), 0);
+	assert_int_equal(vl_msr_read(m, 0x1a0, &v), 0);
+	assert_int_equal(v, (1ull << 22) | (1ull << 11) | (1ull << 12));
+	vl_cpuid(m, 0, 0, r);
+	assert_int_equal(r[0], 2);
+	assert_int_equal(vl_msr_write(m, 0x1a0, (1ull << 34)), 0);
+	vl_cpuid(m, 0x80000001u, 0, r);
+	assert_false(r[3] & (1u << 20));   /* XD disable clears NX */
+	/* no machine-check banks */
+	assert_int_equal(vl_msr_read(m, 0x179, &v), 0);
+	assert_int_equal(v & 0xff, 0);
+	assert_int_equal(vl_msr_read(m, 0x400, &v), -1);
+	vl_machine_free(m);
+
+	vl_test_profile_amd(&prof);
+	prof.features_tsc_adjust = false;
+	prof.features_smap = false;
+	m = mk_keep();
+	vl_cpuid(m, 7, 0, r);
+	assert_int_equal(r[1], 1u << 7);
+	assert_int_equal(vl_msr_read(m, 0x3b, &v), -1);
+	assert_int_equal(vl_msr_write(m, 0x3b, 0), -1);
+	/* AMD: SYSENTER_ESP/EIP keep bits 31:0; no IA32_MISC_ENABLE */
+	assert_int_equal(vl_msr_write(m, 0x176, 0x0000123456789abcull), 0);
+	assert_int_equal(vl_msr_read(m, 0x176, &v), 0);
+	assert_int_equal(v, 0x56789abcull);
+	assert_int_equal(vl_msr_read(m, 0x1a0, &v), -1);
+	assert_int_equal(vl_msr_write(m, 0x1a0, 1), -1);
+	vl_machine_free(m);
+	vl_test_profile(&prof);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -462,6 +543,7 @@ int main(void)
 		cmocka_unit_test(test_apic_priority),
 		cmocka_unit_test(test_cpuid),
 		cmocka_unit_test(test_msrs),
+		cmocka_unit_test(test_msrs_kut),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
