@@ -12,7 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "cpu.h"
+#include "block.h"
 
 /* ---- decode cache ---------------------------------------------------------
  * Per host-physical frame that held executed code: 4096 decoded slots
@@ -75,6 +75,12 @@ int vl_cpu_priv_init(struct vl_machine *m)
 	}
 	dc->cap = VL_DCACHE_CAP;
 	m->priv->cpu.dcache = dc;
+	if (cpu_blk_init(m)) {
+		free(dc->pages);
+		free(dc);
+		m->priv->cpu.dcache = NULL;
+		return -1;
+	}
 	const char *core = getenv("VIRTLAB_CORE");
 	m->priv->cpu.core_ref = core && !strcmp(core, "ref");
 	return 0;
@@ -119,6 +125,7 @@ void vl_cpu_set_dcache_cap(struct vl_machine *m, uint64_t cap)
 void vl_cpu_priv_free(struct vl_machine *m)
 {
 	struct vl_dcache *dc = m->priv->cpu.dcache;
+	cpu_blk_free(m);
 	if (!dc)
 		return;
 	for (uint64_t f = 0; f < dc->nframes; f++)
@@ -471,6 +478,7 @@ static struct vl_dpage *dcache_page(struct vl_machine *m, uint64_t frame)
 			}
 			dc->npages = 0;
 			dc->flushes++;
+			cpu_blk_reset(m);   /* blocks point at the freed slots */
 			m->priv->cpu.fc_vpage = ~0ull;   /* it pointed into a freed page */
 		}
 		dp = dpage_new();
@@ -804,9 +812,27 @@ reload:
 	for (;;) {
 		if ((rip >> 12) != vpage)
 			break;
-		const struct vl_insn *e = &dp->ins[rip & 0xfff];
+		struct vl_insn *e = &dp->ins[rip & 0xfff];
 		if (e->gen != gen || cyc >= budget)
 			break;
+		/* a decoded block (exec_block.c), when all of it fits before the
+		 * next deadline and the instruction limit: the checks below for each
+		 * of its instructions would all pass, and its sums are theirs */
+		const struct vl_blk *b = cpu_blk_get(m, e, (unsigned)(rip & 0xfff), gen);
+		if (b && cyc + b->cyc_last < budget && n + b->n <= left) {
+			unsigned j = cpu_blk_exec(m, b, &rip);
+			n += j;
+			if (__builtin_expect(j == b->n, 1)) {
+				cyc += b->cyc;
+				if (__builtin_expect(n >= left, 0))
+					break;
+				continue;
+			}
+			/* instruction j needs its handler: as below */
+			cyc += b->u[j].cyc;
+			e = &dp->ins[rip & 0xfff];
+			goto generic;
+		}
 		uint8_t k = e->chain;
 		if (k == VL_CHAIN_SEQ) {
 			e->fn(m, e);      /* VL_X_OK; it sets cpu.rip to the same rip + len */
@@ -821,6 +847,7 @@ reload:
 		} else if (!k || !chain_mem(m, e, &rip)) {
 			/* any other instruction: what cpu_exec_one does after a fetch-cache
 			 * hit (the fetch's checks are the ones above), counts in memory */
+		generic:
 			chain_flush(m, n, n, cyc);
 			n = cyc = 0;
 			m->ctr->events[VL_EV_ITLB_HITS]++;

@@ -214,20 +214,27 @@ static inline void cpy_sz(void *d, const void *s, unsigned sz)
  * watched code (vl_mem_note_write could call a VMM). No effect; the caller
  * then counts the DTLB hit and refreshes LRU as that hit does (fast core:
  * cpu.c chains, exec_str.c bulk REP). NULL when the access is anything else. */
-static inline __attribute__((always_inline)) struct vl_soft_ent *cpu_soft_look(struct vl_machine *m, uint64_t va, unsigned sz, unsigned acc,
-						 uint8_t **host)
+static inline __attribute__((always_inline)) struct vl_soft_ent *cpu_soft_look_ctx(struct vl_machine *m, uint64_t va, unsigned sz,
+						     unsigned acc, uint32_t ctx, uint8_t **host)
 {
 	struct vl_mem_priv *mp = &m->priv->mem;
 	if ((va & 0xfff) + sz > 4096)
 		return NULL;
 	struct vl_soft_ent *s = &mp->soft[((acc & 7) << VL_SOFT_BITS) | ((va >> 12) & (VL_SOFT_N - 1))];
-	if (s->vpage != (va >> 12) || s->id != s->ent->id || s->ctx != vl_mem_ctx(m))
+	if (s->vpage != (va >> 12) || s->id != s->ent->id || s->ctx != ctx)
 		return NULL;
 	uint64_t pa = ((uint64_t)s->frame << 12) | (va & 0xfff);
 	if (pa + sz > m->mem_size || ((acc & VL_ACC_W) && mp->code_frames[pa >> 12]))
 		return NULL;
 	*host = m->mem + pa;
 	return s;
+}
+/* The same, with vl_mem_ctx(m) (ctx: what the caller computed once while
+ * nothing could change it: exec_block.c). */
+static inline __attribute__((always_inline)) struct vl_soft_ent *cpu_soft_look(struct vl_machine *m, uint64_t va, unsigned sz, unsigned acc,
+						 uint8_t **host)
+{
+	return cpu_soft_look_ctx(m, va, sz, acc, vl_mem_ctx(m), host);
 }
 
 /* Read sz (1..8) bytes at linear va. 0 or VL_X_FAULT. */

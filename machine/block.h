@@ -1,0 +1,86 @@
+/* block.h — decoded blocks of the fast core (exec_block.c, used by
+ * cpu.c cpu_chain). CPU half, private.
+ *
+ * A block is a run of consecutive cached decodes of one host frame, from
+ * a slot to the first control transfer (Jcc, JMP, CALL, RET: included) or
+ * the first instruction it has no micro-op for (excluded), at most
+ * VL_BLK_MAXU instructions, translated into an array of micro-ops with
+ * their operands pre-resolved and each handler's address in the op (direct
+ * threading: every handler ends in its own indirect jump). Blocks hold
+ * nothing that depends on the virtual address (RIP-relative operands and
+ * branch targets are computed from the page's virtual base at run time) or
+ * on the CPL (read per block run), so they are cached per decode slot:
+ * vl_insn.blk of the first instruction, valid while the frame's decode
+ * generation is the one the block was built from. */
+#ifndef VL_MACHINE_BLOCK_H
+#define VL_MACHINE_BLOCK_H
+
+#include "cpu.h"
+
+#define VL_BLK_MAXU 32
+#define VL_BLK_NONE 0xffffffffu   /* vl_insn.blk: no block can start here (this generation) */
+
+struct vl_uop {
+	const void *lbl;      /* handler (a label of cpu_blk_exec) */
+	uint64_t imm;         /* immediate (already truncated to the operand size) / branch displacement */
+	int32_t disp;         /* memory operand displacement */
+	uint32_t cyc;         /* cycles of the instructions before this one in the block */
+	uint16_t off;         /* page offset of the instruction */
+	uint8_t len, d, s;    /* length; destination and source register */
+	uint8_t base, index, scale, seg, asz;   /* memory operand as vl_insn */
+	uint8_t kind;         /* UK_* (exec_block.c) */
+	uint8_t sz;           /* operand size */
+	uint8_t op;           /* ALU op (UK_ALUM) */
+	uint8_t form;         /* ALU operand form (UK_ALUM: vl_insn.imm2) */
+};
+
+struct vl_blk {
+	const struct vl_insn *slot;   /* first instruction's decode slot */
+	uint32_t gen;                 /* the frame's decode generation it was built from */
+	uint32_t n;                   /* instructions (micro-ops) */
+	uint32_t cyc;                 /* cycles of all n */
+	uint32_t cyc_last;            /* cycles of the first n - 1 */
+	uint8_t open;                 /* ended at a slot not decoded yet: rebuilt once it is */
+	struct vl_uop u[VL_BLK_MAXU + 1];   /* + the end op */
+};
+
+/* Block cache: a fixed array (bounded host memory); when full, every block
+ * is dropped (`flushes`) and indices restart. */
+struct vl_blkc {
+	struct vl_blk *b;     /* b[0] unused: index 0 = not built */
+	uint32_t cap, used;
+	uint64_t flushes;
+};
+
+int cpu_blk_init(struct vl_machine *m);
+void cpu_blk_free(struct vl_machine *m);
+/* Drop every block (the decode cache freed its pages). */
+void cpu_blk_reset(struct vl_machine *m);
+const struct vl_blk *cpu_blk_build(struct vl_machine *m, struct vl_insn *e, unsigned off, uint32_t gen);
+
+/* The block starting at decode slot e (page offset off, valid, generation
+ * gen), or NULL. */
+static inline const struct vl_blk *cpu_blk_get(struct vl_machine *m, struct vl_insn *e, unsigned off, uint32_t gen)
+{
+	uint32_t x = e->blk;
+	if (x == VL_BLK_NONE)
+		return NULL;
+	const struct vl_blkc *bc = m->priv->cpu.blkc;
+	if (x && x < bc->used) {
+		const struct vl_blk *b = &bc->b[x];
+		if (b->slot == e && b->gen == gen && !b->open)
+			return b;
+	}
+	return cpu_blk_build(m, e, off, gen);
+}
+
+/* Run block b from its start with rip = its address (the chain checked
+ * that its cycles and instructions fit before any event is due). Returns
+ * how many instructions retired: b->n, with *rip the next RIP, or j < n:
+ * instruction j needs the generic path (memory access not on the soft
+ * TLB's plain-RAM fast path, or a fault), nothing of it done, *rip its
+ * address. cpu.rip = *rip on return; the counts are the caller's (b->cyc,
+ * or b->u[j].cyc). */
+unsigned cpu_blk_exec(struct vl_machine *m, const struct vl_blk *b, uint64_t *rip);
+
+#endif

@@ -1,0 +1,608 @@
+/* exec_block.c — decoded blocks for the fast core (block.h; run from
+ * cpu.c cpu_chain).
+ *
+ * Each micro-op does exactly what the instruction's handler does for that
+ * form (exec_fast.c specialised handlers, exec_int.c op_mov_ri / op_jmp /
+ * op_nop, cpu.c chain_mem for the memory forms) — same reads, same writes
+ * in the same order, same lazy-flags record, same soft-TLB hit counting —
+ * except three things nothing can observe:
+ * - cpu.rip is stored once, when the block returns (no micro-op reads it:
+ *   RIP-relative addresses and branch targets come from the page's virtual
+ *   base and the op's page offset);
+ * - the paging context (vl_mem_ctx) and the CPL's access bit are read once
+ *   per block run (no micro-op can change them);
+ * - a lazy-flags record that a later op of the same block overwrites before
+ *   anything can look at it is not written ("dead flags", decided when the
+ *   block is built): looking = a flag reader (Jcc), any op that may hand
+ *   its instruction to the generic path (every memory form, every control
+ *   transfer: the generic handler, a fault delivery or an intercept could
+ *   read RFLAGS), and the block's end.
+ * Retirement counts, cycles, the TSC and the instruction limit are the
+ * caller's (cpu_chain): it runs a block only when all of it fits before
+ * the next device deadline and the instruction limit, and adds the block's
+ * sums — the same sums the instruction-at-a-time loop adds. Every counter
+ * stays bit-identical to the reference core (tests/engines/test_core_ref.c,
+ * tests/machine/test_cpu_fastcore.c).
+ */
+#include <stdlib.h>
+
+#include "block.h"
+
+int op_nop(struct vl_machine *m, const struct vl_insn *i);   /* exec_int.c */
+int op_jmp(struct vl_machine *m, const struct vl_insn *i);
+
+enum {
+	UK_END = 0, UK_NOP, UK_MOV8, UK_MOV4, UK_MOVI, UK_LEA8, UK_LEA4,
+	UK_LD8, UK_LD4, UK_ST8, UK_ST4, UK_PUSH8, UK_POP8, UK_ALUM,
+	UK_JMP, UK_CALL, UK_RET,
+	UK_JCC,                    /* + cc (16) */
+	UK_ALU = UK_JCC + 16,      /* + ((op * 2 + (sz == 4)) * 2 + imm) * 2 + live flags: op 0..6 (56) */
+	UK_SH = UK_ALU + 56,       /* + ((k * 2 + (sz == 4)) * 2 + live flags: SHL SHR SAR (12) */
+	UK_COUNT = UK_SH + 12
+};
+
+#define VL_BLK_CAP 8192u   /* blocks (about 1.3 KiB each, touched lazily) */
+
+int cpu_blk_init(struct vl_machine *m)
+{
+	struct vl_blkc *bc = calloc(1, sizeof *bc);
+	if (!bc)
+		return -1;
+	bc->b = calloc(VL_BLK_CAP, sizeof *bc->b);
+	if (!bc->b) {
+		free(bc);
+		return -1;
+	}
+	bc->cap = VL_BLK_CAP;
+	bc->used = 1;
+	m->priv->cpu.blkc = bc;
+	return 0;
+}
+
+void cpu_blk_free(struct vl_machine *m)
+{
+	struct vl_blkc *bc = m->priv->cpu.blkc;
+	if (!bc)
+		return;
+	free(bc->b);
+	free(bc);
+	m->priv->cpu.blkc = NULL;
+}
+
+void cpu_blk_reset(struct vl_machine *m)
+{
+	struct vl_blkc *bc = m->priv->cpu.blkc;
+	if (bc && bc->used > 1) {
+		bc->used = 1;   /* an index >= used is never trusted (cpu_blk_get) */
+		bc->flushes++;
+	}
+}
+
+#define CANON(v) ((uint64_t)((int64_t)((v) << 16) >> 16) == (v))
+
+static unsigned blk_run(struct vl_machine *m, const struct vl_blk *b, uint64_t *ripp, const void *const **tabp);
+
+unsigned cpu_blk_exec(struct vl_machine *m, const struct vl_blk *b, uint64_t *rip)
+{
+	return blk_run(m, b, rip, NULL);
+}
+
+/* ---- the executor ---------------------------------------------------------- */
+#define TR8(x) (x)
+#define TR4(x) ((uint64_t)(uint32_t)(x))
+#define SZI8 0
+#define SZI4 1
+#define SRC_r(SZ) TR##SZ(g[u->s])
+#define SRC_i(SZ) u->imm
+#define SRCI_r 0
+#define SRCI_i 1
+#define NEXT                      \
+	do {                      \
+		u++;              \
+		goto *u->lbl;     \
+	} while (0)
+#define LFSET(OP, SZ, A, B, R)           \
+	do {                             \
+		p->lf_op = (uint8_t)(OP); \
+		p->lf_sz = (uint8_t)(SZ); \
+		p->lf_src1 = (A);        \
+		p->lf_src2 = (B);        \
+		p->lf_res = (R);         \
+	} while (0)
+
+/* ALU ops: index, name, C operator, lazy-flags op, writes its destination */
+#define ALU_OPS(X)                                   \
+	X(0, ADD, +, LF_ADD, 1) X(1, SUB, -, LF_SUB, 1) \
+	X(2, AND, &, LF_LOGIC, 1) X(3, OR, |, LF_LOGIC, 1) \
+	X(4, XOR, ^, LF_LOGIC, 1) X(5, CMP, -, LF_SUB, 0) X(6, TEST, &, LF_LOGIC, 0)
+#define ALU_VARIANTS(V, IDX, NM, OPR, LF, WB) \
+	V(IDX, NM, OPR, LF, WB, 8, r, 0) V(IDX, NM, OPR, LF, WB, 8, r, 1) \
+	V(IDX, NM, OPR, LF, WB, 8, i, 0) V(IDX, NM, OPR, LF, WB, 8, i, 1) \
+	V(IDX, NM, OPR, LF, WB, 4, r, 0) V(IDX, NM, OPR, LF, WB, 4, r, 1) \
+	V(IDX, NM, OPR, LF, WB, 4, i, 0) V(IDX, NM, OPR, LF, WB, 4, i, 1)
+#define ALU_TAB1(IDX, NM, OPR, LF, WB, SZ, SRC, FL) \
+	[UK_ALU + ((IDX * 2 + SZI##SZ) * 2 + SRCI_##SRC) * 2 + FL] = &&l_alu_##NM##_##SZ##_##SRC##_##FL,
+#define ALU_TAB(IDX, NM, OPR, LF, WB) ALU_VARIANTS(ALU_TAB1, IDX, NM, OPR, LF, WB)
+#define ALU_BODY1(IDX, NM, OPR, LF, WB, SZ, SRC, FL)                    \
+	l_alu_##NM##_##SZ##_##SRC##_##FL : {                             \
+		uint64_t a = TR##SZ(g[u->d]), bb = SRC_##SRC(SZ);        \
+		uint64_t r = TR##SZ(a OPR bb);                           \
+		if (WB)                                                  \
+			g[u->d] = r;                                     \
+		if (FL)                                                  \
+			LFSET(LF, SZ, a, bb, r);                         \
+		NEXT;                                                    \
+	}
+#define ALU_BODY(IDX, NM, OPR, LF, WB) ALU_VARIANTS(ALU_BODY1, IDX, NM, OPR, LF, WB)
+
+#define SH_KINDS(X) X(0, SHL) X(1, SHR) X(2, SAR)
+#define SH_TAB1(K, NM, SZ, FL) [UK_SH + (K * 2 + SZI##SZ) * 2 + FL] = &&l_sh_##NM##_##SZ##_##FL,
+#define SH_TAB(K, NM) SH_TAB1(K, NM, 8, 0) SH_TAB1(K, NM, 8, 1) SH_TAB1(K, NM, 4, 0) SH_TAB1(K, NM, 4, 1)
+/* exec_fast.c fshift, count (u->imm) non-zero and already masked */
+#define SH_RES_SHL(SZ) TR##SZ(a << cnt)
+#define SH_RES_SHR(SZ) (a >> cnt)
+#define SH_RES_SAR(SZ) TR##SZ((uint64_t)(sx(a, SZ) >> cnt))
+#define SH_BODY1(K, NM, SZ, FL)                                         \
+	l_sh_##NM##_##SZ##_##FL : {                                      \
+		unsigned cnt = (unsigned)u->imm;                         \
+		uint64_t a = TR##SZ(g[u->d]);                            \
+		uint64_t r = SH_RES_##NM(SZ);                            \
+		g[u->d] = r;                                             \
+		if (FL)                                                  \
+			LFSET(LF_##NM, SZ, a, cnt, r);                   \
+		NEXT;                                                    \
+	}
+#define SH_BODY(K, NM) SH_BODY1(K, NM, 8, 0) SH_BODY1(K, NM, 8, 1) SH_BODY1(K, NM, 4, 0) SH_BODY1(K, NM, 4, 1)
+
+#define JCC_LIST(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13) X(14) X(15)
+#define JCC_TAB(CC) [UK_JCC + CC] = &&l_jcc_##CC,
+#define JCC_BODY(CC)                                                    \
+	l_jcc_##CC : {                                                   \
+		nrip = pg + u->off + u->len;                             \
+		if (cpu_cond(m, CC)) {                                   \
+			uint64_t t = nrip + u->imm;                      \
+			if (!CANON(t))                                   \
+				goto bail;   /* #GP: op_jcc faults */    \
+			nrip = t;                                        \
+		}                                                        \
+		goto done;                                               \
+	}
+
+/* cpu_ea / cpu_eff of the op's memory operand */
+static inline __attribute__((always_inline)) uint64_t u_eff(const uint64_t *g, const struct vl_uop *u, uint64_t pg)
+{
+	uint64_t a = (uint64_t)(int64_t)u->disp;
+	if (u->base == VL_RIPREL)
+		a += pg + u->off + u->len;
+	else if (u->base != VL_NOREG)
+		a += g[u->base];
+	if (u->index != VL_NOREG)
+		a += g[u->index] << u->scale;
+	return u->asz == 4 ? (uint32_t)a : a;
+}
+static inline __attribute__((always_inline)) uint64_t u_ea(const struct vl_machine *m, const uint64_t *g, const struct vl_uop *u,
+							   uint64_t pg)
+{
+	uint64_t a = u_eff(g, u, pg);
+	return u->seg != VL_SEG_NONE ? a + m->cpu.seg[u->seg].base : a;
+}
+
+static __attribute__((noinline)) unsigned blk_run(struct vl_machine *m, const struct vl_blk *b, uint64_t *ripp,
+						  const void *const **tabp)
+{
+	static const void *const tab[UK_COUNT] = {
+		[UK_END] = &&l_end, [UK_NOP] = &&l_nop, [UK_MOV8] = &&l_mov8, [UK_MOV4] = &&l_mov4,
+		[UK_MOVI] = &&l_movi, [UK_LEA8] = &&l_lea8, [UK_LEA4] = &&l_lea4, [UK_LD8] = &&l_ld8,
+		[UK_LD4] = &&l_ld4, [UK_ST8] = &&l_st8, [UK_ST4] = &&l_st4, [UK_PUSH8] = &&l_push8,
+		[UK_POP8] = &&l_pop8, [UK_ALUM] = &&l_alum, [UK_JMP] = &&l_jmp, [UK_CALL] = &&l_call,
+		[UK_RET] = &&l_ret,
+		JCC_LIST(JCC_TAB)
+		ALU_OPS(ALU_TAB)
+		SH_KINDS(SH_TAB)
+	};
+	if (__builtin_expect(tabp != NULL, 0)) {
+		*tabp = tab;
+		return 0;
+	}
+	struct vl_cpu_priv *const p = &m->priv->cpu;
+	uint64_t *const g = m->cpu.gpr;
+	const uint64_t pg = *ripp & ~0xfffull;
+	const unsigned uacc = cpu_uacc(m);
+	const uint32_t ctx = vl_mem_ctx(m);
+	struct vl_tlb *const dtlb = &m->priv->mem.dtlb;
+	uint64_t *const dhits = &m->ctr->events[VL_EV_DTLB_HITS];
+	const struct vl_uop *u = b->u;
+	uint64_t nrip;
+	uint8_t *h;
+	struct vl_soft_ent *s;
+
+/* cpu.c chain_soft: the plain-RAM soft-TLB hit, counted as that hit */
+#define SOFT(VA, SZ, ACC)                                                  \
+	do {                                                               \
+		s = cpu_soft_look_ctx(m, (VA), (SZ), (ACC), ctx, &h);      \
+		if (!s)                                                    \
+			goto bail;                                         \
+		++*dhits;                                                  \
+		tlb_touch(dtlb, s->ent);                                   \
+	} while (0)
+
+	goto *u->lbl;
+
+l_nop:
+	NEXT;
+l_mov8:
+	g[u->d] = g[u->s];
+	NEXT;
+l_mov4:
+	g[u->d] = (uint32_t)g[u->s];
+	NEXT;
+l_movi:
+	g[u->d] = u->imm;
+	NEXT;
+l_lea8:
+	g[u->d] = u_eff(g, u, pg);
+	NEXT;
+l_lea4:
+	g[u->d] = (uint32_t)u_eff(g, u, pg);
+	NEXT;
+l_ld8: {
+	uint64_t v;
+	SOFT(u_ea(m, g, u, pg), 8, uacc);
+	memcpy(&v, h, 8);
+	g[u->d] = v;
+	NEXT;
+}
+l_ld4: {
+	uint32_t v;
+	SOFT(u_ea(m, g, u, pg), 4, uacc);
+	memcpy(&v, h, 4);
+	g[u->d] = v;
+	NEXT;
+}
+l_st8:
+	SOFT(u_ea(m, g, u, pg), 8, uacc | VL_ACC_W);
+	memcpy(h, &g[u->s], 8);
+	NEXT;
+l_st4: {
+	uint32_t v;
+	SOFT(u_ea(m, g, u, pg), 4, uacc | VL_ACC_W);
+	v = (uint32_t)g[u->s];
+	memcpy(h, &v, 4);
+	NEXT;
+}
+l_push8: {
+	uint64_t v = g[u->s];   /* PUSH RSP pushes the old value */
+	SOFT(g[VL_RSP] - 8, 8, uacc | VL_ACC_W);
+	memcpy(h, &v, 8);
+	g[VL_RSP] -= 8;
+	NEXT;
+}
+l_pop8: {
+	uint64_t v;
+	SOFT(g[VL_RSP], 8, uacc);
+	memcpy(&v, h, 8);
+	g[VL_RSP] += 8;
+	g[u->d] = v;   /* POP RSP: the popped value wins */
+	NEXT;
+}
+l_alum: {   /* cpu.c chain_mem VL_CHAIN_ALUM: forms 1 (reg, [mem]) and CMP/TEST 0, 2 */
+	unsigned sz = u->sz;
+	uint64_t mask = sz == 8 ? ~0ull : 0xffffffffull, a, bb, r, v = 0;
+	SOFT(u_ea(m, g, u, pg), sz, uacc);
+	if (sz == 8)
+		memcpy(&v, h, 8);
+	else
+		memcpy(&v, h, 4);
+	if (u->form == 1) {
+		a = g[u->d] & mask;
+		bb = v;
+	} else {
+		a = v;
+		bb = u->form ? u->imm & mask : g[u->d] & mask;
+	}
+	unsigned lf;
+	switch (u->op) {
+	case VL_OP_ADD: r = a + bb; lf = LF_ADD; break;
+	case VL_OP_SUB: case VL_OP_CMP: r = a - bb; lf = LF_SUB; break;
+	case VL_OP_OR: r = a | bb; lf = LF_LOGIC; break;
+	case VL_OP_AND: case VL_OP_TEST: r = a & bb; lf = LF_LOGIC; break;
+	default: r = a ^ bb; lf = LF_LOGIC; break;   /* VL_OP_XOR */
+	}
+	r &= mask;
+	if (u->op != VL_OP_CMP && u->op != VL_OP_TEST)
+		g[u->d] = r;
+	LFSET(lf, sz, a, bb, r);
+	NEXT;
+}
+	ALU_OPS(ALU_BODY)
+	SH_KINDS(SH_BODY)
+	JCC_LIST(JCC_BODY)
+l_jmp: {   /* op_jmp, 64-bit */
+	uint64_t t = pg + u->off + u->len + u->imm;
+	if (!CANON(t))
+		goto bail;
+	nrip = t;
+	goto done;
+}
+l_call: {   /* op_call, 64-bit: target checked before the push */
+	uint64_t ret = pg + u->off + u->len, t = ret + u->imm;
+	if (!CANON(t))
+		goto bail;
+	SOFT(g[VL_RSP] - 8, 8, uacc | VL_ACC_W);
+	memcpy(h, &ret, 8);
+	g[VL_RSP] -= 8;
+	nrip = t;
+	goto done;
+}
+l_ret: {   /* op_ret, 64-bit, no imm16: the read counts even when the target faults */
+	uint64_t v;
+	s = cpu_soft_look_ctx(m, g[VL_RSP], 8, uacc, ctx, &h);
+	if (!s)
+		goto bail;
+	memcpy(&v, h, 8);
+	if (!CANON(v))
+		goto bail;   /* #GP: the handler reads again and faults */
+	++*dhits;
+	tlb_touch(dtlb, s->ent);
+	g[VL_RSP] += 8;
+	nrip = v;
+	goto done;
+}
+l_end:
+	nrip = pg + u->off;
+	m->cpu.rip = *ripp = nrip;
+	return b->n;
+done:
+	m->cpu.rip = *ripp = nrip;
+	return b->n;
+bail:
+	m->cpu.rip = *ripp = pg + u->off;
+	return (unsigned)(u - b->u);
+#undef SOFT
+}
+
+/* ---- the builder ------------------------------------------------------------ */
+enum { FX_NONE, FX_WRITE, FX_LOOK };   /* what an op does with the lazy flags, for dead-flag analysis */
+
+static int alu_idx(unsigned op)
+{
+	switch (op) {
+	case VL_OP_ADD: return 0;
+	case VL_OP_SUB: return 1;
+	case VL_OP_AND: return 2;
+	case VL_OP_OR: return 3;
+	case VL_OP_XOR: return 4;
+	case VL_OP_CMP: return 5;
+	case VL_OP_TEST: return 6;
+	default: return -1;
+	}
+}
+
+/* The micro-op for decoded instruction e (what cpu_fast_fn / chain_mem or
+ * the generic handler do for it), or false when there is none. *fx: its
+ * flags effect; *end: a control transfer (the block ends with it). The
+ * op's kind for flag-writing ops is the dead-flags variant (+1 if live). */
+static bool uop_of(const struct vl_insn *e, struct vl_uop *u, int *fx, bool *end)
+{
+	unsigned sz = e->osz;
+	*fx = FX_NONE;
+	*end = false;
+	memset(u, 0, sizeof *u);
+	u->len = e->len;
+	u->disp = e->disp;
+	u->base = e->base;
+	u->index = e->index;
+	u->scale = e->scale;
+	u->seg = e->seg;
+	u->asz = e->asz;
+	u->sz = (uint8_t)sz;
+	if (sz != 8 && sz != 4)
+		return false;
+	bool s4 = sz == 4;
+	switch (e->op) {
+	case VL_OP_NOP: case VL_OP_FENCE:
+		if (e->fn != op_nop)
+			return false;
+		u->kind = UK_NOP;
+		return true;
+	case VL_OP_MOV_RI:
+		u->kind = UK_MOVI;
+		u->d = e->reg;
+		u->imm = s4 ? (uint32_t)e->imm : e->imm;
+		return true;
+	case VL_OP_MOV_EG:
+		if (e->mod == 3) {
+			u->kind = s4 ? UK_MOV4 : UK_MOV8;
+			u->d = e->rm;
+			u->s = e->reg;
+		} else {
+			u->kind = s4 ? UK_ST4 : UK_ST8;
+			u->s = e->reg;
+			*fx = FX_LOOK;
+		}
+		return true;
+	case VL_OP_MOV_GE:
+		if (e->mod == 3) {
+			u->kind = s4 ? UK_MOV4 : UK_MOV8;
+			u->d = e->reg;
+			u->s = e->rm;
+		} else {
+			u->kind = s4 ? UK_LD4 : UK_LD8;
+			u->d = e->reg;
+			*fx = FX_LOOK;
+		}
+		return true;
+	case VL_OP_LEA:
+		u->kind = s4 ? UK_LEA4 : UK_LEA8;
+		u->d = e->reg;
+		return true;
+	case VL_OP_ADD: case VL_OP_SUB: case VL_OP_AND: case VL_OP_OR:
+	case VL_OP_XOR: case VL_OP_CMP: case VL_OP_TEST: {
+		if (e->lock || e->imm2 > 3)
+			return false;
+		if (e->imm2 < 3 && e->mod != 3) {
+			if (!(e->imm2 == 1 || e->op == VL_OP_CMP || e->op == VL_OP_TEST))
+				return false;
+			u->kind = UK_ALUM;   /* cpu.c VL_CHAIN_ALUM */
+			u->op = (uint8_t)e->op;
+			u->form = e->imm2;
+			u->d = e->reg;
+			u->imm = e->imm;
+			*fx = FX_LOOK;   /* may hand over to the generic path before writing its flags */
+			return true;
+		}
+		bool imm = e->imm2 >= 2;
+		switch (e->imm2) {
+		case 0: u->d = e->rm; u->s = e->reg; break;
+		case 1: u->d = e->reg; u->s = e->rm; break;
+		case 2: u->d = e->rm; break;
+		default: u->d = VL_RAX; break;
+		}
+		if (imm)
+			u->imm = s4 ? (uint32_t)e->imm : e->imm;
+		u->kind = (uint8_t)(UK_ALU + ((alu_idx(e->op) * 2 + s4) * 2 + imm) * 2);
+		*fx = FX_WRITE;
+		return true;
+	}
+	case VL_OP_SHL: case VL_OP_SHR: case VL_OP_SAR: {
+		if (e->mod != 3 || e->imm2 == 2)
+			return false;
+		unsigned cnt = e->imm2 == 1 ? 1 : (unsigned)e->imm;
+		cnt &= s4 ? 31 : 63;
+		u->d = e->rm;
+		if (!cnt) {   /* fshift: no flags; a 32-bit destination is still written (zero-extended) */
+			u->kind = s4 ? UK_MOV4 : UK_NOP;
+			u->s = e->rm;
+			return true;
+		}
+		u->imm = cnt;
+		int k = e->op == VL_OP_SHL ? 0 : e->op == VL_OP_SHR ? 1 : 2;
+		u->kind = (uint8_t)(UK_SH + (k * 2 + s4) * 2);
+		*fx = FX_WRITE;
+		return true;
+	}
+	case VL_OP_JCC:
+		if (s4)
+			return false;   /* 32-bit code: EIP wraps (op_jcc) */
+		u->kind = (uint8_t)(UK_JCC + (e->imm2 & 15));
+		u->imm = e->imm;
+		*fx = FX_LOOK;
+		*end = true;
+		return true;
+	case VL_OP_JMP:
+		if (s4 || e->fn != op_jmp)
+			return false;
+		u->kind = UK_JMP;
+		u->imm = e->imm;
+		*fx = FX_LOOK;
+		*end = true;
+		return true;
+	case VL_OP_CALL:
+		if (s4)
+			return false;
+		u->kind = UK_CALL;
+		u->imm = e->imm;
+		*fx = FX_LOOK;
+		*end = true;
+		return true;
+	case VL_OP_RET:
+		if (s4 || (e->imm & 0xffff))
+			return false;
+		u->kind = UK_RET;
+		*fx = FX_LOOK;
+		*end = true;
+		return true;
+	case VL_OP_PUSH_R:
+		if (s4)
+			return false;
+		u->kind = UK_PUSH8;
+		u->s = e->reg;
+		*fx = FX_LOOK;
+		return true;
+	case VL_OP_POP_R:
+		if (s4)
+			return false;
+		u->kind = UK_POP8;
+		u->d = e->reg;
+		*fx = FX_LOOK;
+		return true;
+	default:
+		return false;
+	}
+}
+
+const struct vl_blk *cpu_blk_build(struct vl_machine *m, struct vl_insn *e, unsigned off, uint32_t gen)
+{
+	struct vl_blkc *bc = m->priv->cpu.blkc;
+	const void *const *tab;
+	blk_run(m, NULL, NULL, &tab);
+	uint32_t x = e->blk;
+	struct vl_blk *b;
+	if (x && x != VL_BLK_NONE && x < bc->used && bc->b[x].slot == e && bc->b[x].gen == gen) {
+		/* an open block: rebuild it in place once the slot after it is decoded */
+		b = &bc->b[x];
+		unsigned nxo = b->u[b->n].off;
+		if (!b->open || nxo >= 4096 || e[nxo - off].gen != gen)
+			return b;
+	} else {
+		if (bc->used >= bc->cap)
+			cpu_blk_reset(m);
+		x = bc->used;
+		b = &bc->b[x];
+	}
+	int fx[VL_BLK_MAXU];
+	unsigned n = 0;
+	uint64_t cyc = 0;
+	bool open = false;
+	const struct vl_insn *i = e;   /* slots of one page are contiguous, indexed by offset */
+	for (;;) {
+		if (off >= 4096 || n == VL_BLK_MAXU)
+			break;
+		if (i->gen != gen) {
+			open = true;
+			break;
+		}
+		bool end;
+		if (cyc + i->cost > UINT32_MAX || !uop_of(i, &b->u[n], &fx[n], &end))
+			break;
+		b->u[n].off = (uint16_t)off;
+		b->u[n].cyc = (uint32_t)cyc;
+		cyc += i->cost;
+		n++;
+		off += i->len;
+		i += i->len;
+		if (end)
+			break;
+	}
+	if (!n) {
+		e->blk = VL_BLK_NONE;   /* this generation of the slot: its decode cannot change */
+		return NULL;
+	}
+	/* dead flags, backwards: live = something may look before the next write */
+	bool live = true;
+	for (unsigned k = n; k-- > 0;) {
+		if (fx[k] == FX_WRITE) {
+			b->u[k].kind = (uint8_t)(b->u[k].kind + live);
+			live = false;
+		} else if (fx[k] == FX_LOOK) {
+			live = true;
+		}
+	}
+	for (unsigned k = 0; k < n; k++)
+		b->u[k].lbl = tab[b->u[k].kind];
+	struct vl_uop *end = &b->u[n];
+	memset(end, 0, sizeof *end);
+	end->kind = UK_END;
+	end->lbl = tab[UK_END];
+	end->off = (uint16_t)off;   /* where a block without a control transfer continues */
+	b->slot = e;
+	b->gen = gen;
+	b->n = n;
+	b->cyc = (uint32_t)cyc;
+	b->cyc_last = b->u[n - 1].cyc;
+	b->open = open;
+	if (x == bc->used)
+		bc->used++;
+	e->blk = x;
+	return b;
+}
