@@ -32,6 +32,9 @@ struct vl_uop {
 	uint8_t sz;           /* operand size */
 	uint8_t op;           /* ALU op (UK_ALUM) */
 	uint8_t form;         /* ALU operand form (UK_ALUM: vl_insn.imm2) */
+	uint8_t dh, sh;       /* byte registers AH..BH: 8 (bits 15:8 of d / s), else 0 */
+	uint8_t wm;           /* UK_ALUM: writes its memory operand */
+	uint8_t ssz, sgn;     /* UK_MOVX*: source size, sign-extend */
 };
 
 struct vl_blk {
@@ -74,13 +77,16 @@ static inline const struct vl_blk *cpu_blk_get(struct vl_machine *m, struct vl_i
 	return cpu_blk_build(m, e, off, gen);
 }
 
-/* Run block b from its start with rip = its address (the chain checked
- * that its cycles and instructions fit before any event is due). Returns
- * how many instructions retired: b->n, with *rip the next RIP, or j < n:
- * instruction j needs the generic path (memory access not on the soft
- * TLB's plain-RAM fast path, or a fault), nothing of it done, *rip its
+/* Run block b from its start with *rip = its address (the chain checked
+ * that its cycles and instructions fit before any event is due); ctx =
+ * vl_mem_ctx(m), uacc = cpu_uacc(m) (the caller's, unchanged since).
+ * Returns how many instructions retired: b->n, with *rip the next RIP, or
+ * j < n: instruction j needs the generic path (memory access not on the
+ * soft TLB's plain-RAM fast path, or a fault), nothing of it done, *rip its
  * address. cpu.rip = *rip on return; the counts are the caller's (b->cyc,
- * or b->u[j].cyc). */
-unsigned cpu_blk_exec(struct vl_machine *m, const struct vl_blk *b, uint64_t *rip);
+ * or b->u[j].cyc). With tabp (and nothing else) it only returns its
+ * handler table in *tabp (the builder's labels). */
+unsigned cpu_blk_exec(struct vl_machine *m, const struct vl_blk *b, uint64_t *rip, uint32_t ctx, unsigned uacc,
+		      const void *const **tabp);
 
 #endif

@@ -809,6 +809,8 @@ reload:
 	struct vl_dpage *const dp = p->fc_dp;
 	const uint32_t gen = dp->gen;
 	uint64_t rip = m->cpu.rip;   /* = m->cpu.rip: kept in a register across VL_CHAIN_SEQ */
+	const uint32_t ctx = vl_mem_ctx(m);   /* only non-chain instructions change these */
+	const unsigned uacc = cpu_uacc(m);
 	for (;;) {
 		if ((rip >> 12) != vpage)
 			break;
@@ -820,7 +822,7 @@ reload:
 		 * of its instructions would all pass, and its sums are theirs */
 		const struct vl_blk *b = cpu_blk_get(m, e, (unsigned)(rip & 0xfff), gen);
 		if (b && cyc + b->cyc_last < budget && n + b->n <= left) {
-			unsigned j = cpu_blk_exec(m, b, &rip);
+			unsigned j = cpu_blk_exec(m, b, &rip, ctx, uacc, NULL);
 			n += j;
 			if (__builtin_expect(j == b->n, 1)) {
 				cyc += b->cyc;

@@ -34,10 +34,10 @@ int op_jmp(struct vl_machine *m, const struct vl_insn *i);
 enum {
 	UK_END = 0, UK_NOP, UK_MOV8, UK_MOV4, UK_MOVI, UK_LEA8, UK_LEA4,
 	UK_LD8, UK_LD4, UK_ST8, UK_ST4, UK_PUSH8, UK_POP8, UK_ALUM,
-	UK_JMP, UK_CALL, UK_RET,
+	UK_JMP, UK_CALL, UK_RET, UK_CALLM, UK_MOVXR, UK_MOVXM, UK_INCDEC, UK_STI,
 	UK_JCC,                    /* + cc (16) */
-	UK_ALU = UK_JCC + 16,      /* + ((op * 2 + (sz == 4)) * 2 + imm) * 2 + live flags: op 0..6 (56) */
-	UK_SH = UK_ALU + 56,       /* + ((k * 2 + (sz == 4)) * 2 + live flags: SHL SHR SAR (12) */
+	UK_ALU = UK_JCC + 16,      /* + ((op * 4 + size index) * 2 + imm) * 2 + live flags: op 0..6 (112) */
+	UK_SH = UK_ALU + 112,      /* + ((k * 2 + (sz == 4)) * 2 + live flags: SHL SHR SAR (12) */
 	UK_COUNT = UK_SH + 12
 };
 
@@ -80,19 +80,26 @@ void cpu_blk_reset(struct vl_machine *m)
 
 #define CANON(v) ((uint64_t)((int64_t)((v) << 16) >> 16) == (v))
 
-static unsigned blk_run(struct vl_machine *m, const struct vl_blk *b, uint64_t *ripp, const void *const **tabp);
-
-unsigned cpu_blk_exec(struct vl_machine *m, const struct vl_blk *b, uint64_t *rip)
-{
-	return blk_run(m, b, rip, NULL);
-}
 
 /* ---- the executor ---------------------------------------------------------- */
 #define TR8(x) (x)
 #define TR4(x) ((uint64_t)(uint32_t)(x))
+#define TR2(x) ((x) & 0xffffull)
+#define TR1(x) ((x) & 0xffull)
 #define SZI8 0
 #define SZI4 1
-#define SRC_r(SZ) TR##SZ(g[u->s])
+#define SZI2 2
+#define SZI1 3
+/* register operands as reg_get / reg_set (byte registers AH..BH: shift 8) */
+#define RD8(r, sh) g[r]
+#define RD4(r, sh) TR4(g[r])
+#define RD2(r, sh) TR2(g[r])
+#define RD1(r, sh) ((g[r] >> (sh)) & 0xff)
+#define WR8(r, sh, v) (g[r] = (v))
+#define WR4(r, sh, v) (g[r] = (v))
+#define WR2(r, sh, v) (g[r] = (g[r] & ~0xffffull) | (v))
+#define WR1(r, sh, v) (g[r] = (g[r] & ~(0xffull << (sh))) | ((v) << (sh)))
+#define SRC_r(SZ) RD##SZ(u->s, u->sh)
 #define SRC_i(SZ) u->imm
 #define SRCI_r 0
 #define SRCI_i 1
@@ -115,20 +122,22 @@ unsigned cpu_blk_exec(struct vl_machine *m, const struct vl_blk *b, uint64_t *ri
 	X(0, ADD, +, LF_ADD, 1) X(1, SUB, -, LF_SUB, 1) \
 	X(2, AND, &, LF_LOGIC, 1) X(3, OR, |, LF_LOGIC, 1) \
 	X(4, XOR, ^, LF_LOGIC, 1) X(5, CMP, -, LF_SUB, 0) X(6, TEST, &, LF_LOGIC, 0)
+#define ALU_VARIANTS2(V, IDX, NM, OPR, LF, WB, SZ) \
+	V(IDX, NM, OPR, LF, WB, SZ, r, 0) V(IDX, NM, OPR, LF, WB, SZ, r, 1) \
+	V(IDX, NM, OPR, LF, WB, SZ, i, 0) V(IDX, NM, OPR, LF, WB, SZ, i, 1)
 #define ALU_VARIANTS(V, IDX, NM, OPR, LF, WB) \
-	V(IDX, NM, OPR, LF, WB, 8, r, 0) V(IDX, NM, OPR, LF, WB, 8, r, 1) \
-	V(IDX, NM, OPR, LF, WB, 8, i, 0) V(IDX, NM, OPR, LF, WB, 8, i, 1) \
-	V(IDX, NM, OPR, LF, WB, 4, r, 0) V(IDX, NM, OPR, LF, WB, 4, r, 1) \
-	V(IDX, NM, OPR, LF, WB, 4, i, 0) V(IDX, NM, OPR, LF, WB, 4, i, 1)
+	ALU_VARIANTS2(V, IDX, NM, OPR, LF, WB, 8) ALU_VARIANTS2(V, IDX, NM, OPR, LF, WB, 4) \
+	ALU_VARIANTS2(V, IDX, NM, OPR, LF, WB, 2) ALU_VARIANTS2(V, IDX, NM, OPR, LF, WB, 1)
 #define ALU_TAB1(IDX, NM, OPR, LF, WB, SZ, SRC, FL) \
-	[UK_ALU + ((IDX * 2 + SZI##SZ) * 2 + SRCI_##SRC) * 2 + FL] = &&l_alu_##NM##_##SZ##_##SRC##_##FL,
+	[UK_ALU + ((IDX * 4 + SZI##SZ) * 2 + SRCI_##SRC) * 2 + FL] = &&l_alu_##NM##_##SZ##_##SRC##_##FL,
 #define ALU_TAB(IDX, NM, OPR, LF, WB) ALU_VARIANTS(ALU_TAB1, IDX, NM, OPR, LF, WB)
+/* exec_fast.c falu / exec_int.c alu() on registers */
 #define ALU_BODY1(IDX, NM, OPR, LF, WB, SZ, SRC, FL)                    \
 	l_alu_##NM##_##SZ##_##SRC##_##FL : {                             \
-		uint64_t a = TR##SZ(g[u->d]), bb = SRC_##SRC(SZ);        \
+		uint64_t a = RD##SZ(u->d, u->dh), bb = SRC_##SRC(SZ);    \
 		uint64_t r = TR##SZ(a OPR bb);                           \
 		if (WB)                                                  \
-			g[u->d] = r;                                     \
+			WR##SZ(u->d, u->dh, r);                          \
 		if (FL)                                                  \
 			LFSET(LF, SZ, a, bb, r);                         \
 		NEXT;                                                    \
@@ -187,15 +196,16 @@ static inline __attribute__((always_inline)) uint64_t u_ea(const struct vl_machi
 	return u->seg != VL_SEG_NONE ? a + m->cpu.seg[u->seg].base : a;
 }
 
-static __attribute__((noinline)) unsigned blk_run(struct vl_machine *m, const struct vl_blk *b, uint64_t *ripp,
-						  const void *const **tabp)
+unsigned cpu_blk_exec(struct vl_machine *m, const struct vl_blk *b, uint64_t *ripp, uint32_t ctx, unsigned uacc,
+		      const void *const **tabp)
 {
 	static const void *const tab[UK_COUNT] = {
 		[UK_END] = &&l_end, [UK_NOP] = &&l_nop, [UK_MOV8] = &&l_mov8, [UK_MOV4] = &&l_mov4,
 		[UK_MOVI] = &&l_movi, [UK_LEA8] = &&l_lea8, [UK_LEA4] = &&l_lea4, [UK_LD8] = &&l_ld8,
 		[UK_LD4] = &&l_ld4, [UK_ST8] = &&l_st8, [UK_ST4] = &&l_st4, [UK_PUSH8] = &&l_push8,
 		[UK_POP8] = &&l_pop8, [UK_ALUM] = &&l_alum, [UK_JMP] = &&l_jmp, [UK_CALL] = &&l_call,
-		[UK_RET] = &&l_ret,
+		[UK_RET] = &&l_ret, [UK_CALLM] = &&l_callm, [UK_MOVXR] = &&l_movxr, [UK_MOVXM] = &&l_movxm,
+		[UK_INCDEC] = &&l_incdec, [UK_STI] = &&l_sti,
 		JCC_LIST(JCC_TAB)
 		ALU_OPS(ALU_TAB)
 		SH_KINDS(SH_TAB)
@@ -207,8 +217,6 @@ static __attribute__((noinline)) unsigned blk_run(struct vl_machine *m, const st
 	struct vl_cpu_priv *const p = &m->priv->cpu;
 	uint64_t *const g = m->cpu.gpr;
 	const uint64_t pg = *ripp & ~0xfffull;
-	const unsigned uacc = cpu_uacc(m);
-	const uint32_t ctx = vl_mem_ctx(m);
 	struct vl_tlb *const dtlb = &m->priv->mem.dtlb;
 	uint64_t *const dhits = &m->ctr->events[VL_EV_DTLB_HITS];
 	const struct vl_uop *u = b->u;
@@ -285,20 +293,26 @@ l_pop8: {
 	g[u->d] = v;   /* POP RSP: the popped value wins */
 	NEXT;
 }
-l_alum: {   /* cpu.c chain_mem VL_CHAIN_ALUM: forms 1 (reg, [mem]) and CMP/TEST 0, 2 */
+l_alum: {   /* exec_int.c alu() with a memory operand: forms 0 ([mem], reg), 1 (reg, [mem]), 2 ([mem], imm) */
 	unsigned sz = u->sz;
-	uint64_t mask = sz == 8 ? ~0ull : 0xffffffffull, a, bb, r, v = 0;
-	SOFT(u_ea(m, g, u, pg), sz, uacc);
-	if (sz == 8)
-		memcpy(&v, h, 8);
-	else
-		memcpy(&v, h, 4);
+	uint64_t mask = sz_mask(sz), va = u_ea(m, g, u, pg), a, bb, r, v = 0;
+	uint8_t *hw = NULL;
+	struct vl_soft_ent *sw = NULL;
+	s = cpu_soft_look_ctx(m, va, sz, uacc, ctx, &h);
+	if (!s)
+		goto bail;
+	if (u->wm && !(sw = cpu_soft_look_ctx(m, va, sz, uacc | VL_ACC_W, ctx, &hw)))
+		goto bail;   /* the write would not be a plain-RAM soft hit: all of it generic */
+	++*dhits;   /* mem_rd */
+	tlb_touch(dtlb, s->ent);
+	cpy_sz(&v, h, sz);
+	uint64_t rr = sz == 1 ? (g[u->d] >> u->dh) & 0xff : g[u->d] & mask;   /* reg_get(reg) */
 	if (u->form == 1) {
-		a = g[u->d] & mask;
+		a = rr;
 		bb = v;
 	} else {
 		a = v;
-		bb = u->form ? u->imm & mask : g[u->d] & mask;
+		bb = u->form == 2 ? u->imm & mask : rr;
 	}
 	unsigned lf;
 	switch (u->op) {
@@ -309,9 +323,52 @@ l_alum: {   /* cpu.c chain_mem VL_CHAIN_ALUM: forms 1 (reg, [mem]) and CMP/TEST 
 	default: r = a ^ bb; lf = LF_LOGIC; break;   /* VL_OP_XOR */
 	}
 	r &= mask;
-	if (u->op != VL_OP_CMP && u->op != VL_OP_TEST)
-		g[u->d] = r;
+	if (u->op != VL_OP_CMP && u->op != VL_OP_TEST) {
+		if (u->form == 1) {
+			switch (sz) {   /* reg_set(reg) */
+			case 1: WR1(u->d, u->dh, r); break;
+			case 2: WR2(u->d, 0, r); break;
+			default: g[u->d] = r; break;
+			}
+		} else {   /* mem_wr: the soft hit, then the bytes */
+			++*dhits;
+			tlb_touch(dtlb, sw->ent);
+			cpy_sz(hw, &r, sz);
+		}
+	}
 	LFSET(lf, sz, a, bb, r);
+	NEXT;
+}
+l_movxr: {   /* op_movzx / op_movsx / op_movsxd, register source */
+	uint64_t v = u->ssz == 1 ? (g[u->s] >> u->sh) & 0xff : u->ssz == 2 ? TR2(g[u->s]) : TR4(g[u->s]);
+	if (u->sgn)
+		v = (uint64_t)sx(v, u->ssz);
+	g[u->d] = u->sz == 4 ? TR4(v) : v;
+	NEXT;
+}
+l_movxm: {   /* the same, memory source (mem_rd) */
+	uint64_t v = 0;
+	SOFT(u_ea(m, g, u, pg), u->ssz, uacc);
+	cpy_sz(&v, h, u->ssz);
+	if (u->sgn)
+		v = (uint64_t)sx(v, u->ssz);
+	g[u->d] = u->sz == 4 ? TR4(v) : v;
+	NEXT;
+}
+l_incdec: {   /* exec_int.c incdec on a register (size 4 or 8): reads CF */
+	uint64_t a = u->sz == 4 ? TR4(g[u->d]) : g[u->d];
+	uint64_t r = u->op ? a + 1 : a - 1;
+	if (u->sz == 4)
+		r = TR4(r);
+	g[u->d] = r;
+	bool cf = cpu_cf(m);
+	flags_set(m, VL_FL_CF, cf ? VL_FL_CF : 0);
+	LFSET(u->op ? LF_INC : LF_DEC, u->sz, a, 1, r);
+	NEXT;
+}
+l_sti: {   /* op_mov_ei to memory (mem_wr of the immediate) */
+	SOFT(u_ea(m, g, u, pg), u->sz, uacc | VL_ACC_W);
+	cpy_sz(h, &u->imm, u->sz);
 	NEXT;
 }
 	ALU_OPS(ALU_BODY)
@@ -330,6 +387,25 @@ l_call: {   /* op_call, 64-bit: target checked before the push */
 		goto bail;
 	SOFT(g[VL_RSP] - 8, 8, uacc | VL_ACC_W);
 	memcpy(h, &ret, 8);
+	g[VL_RSP] -= 8;
+	nrip = t;
+	goto done;
+}
+l_callm: {   /* op_call_e, 64-bit, memory operand: read, target check, push */
+	uint64_t t, ret = pg + u->off + u->len;
+	uint8_t *hw;
+	struct vl_soft_ent *sw;
+	s = cpu_soft_look_ctx(m, u_ea(m, g, u, pg), 8, uacc, ctx, &h);
+	if (!s)
+		goto bail;
+	memcpy(&t, h, 8);
+	if (!CANON(t) || !(sw = cpu_soft_look_ctx(m, g[VL_RSP] - 8, 8, uacc | VL_ACC_W, ctx, &hw)))
+		goto bail;
+	++*dhits;
+	tlb_touch(dtlb, s->ent);
+	++*dhits;
+	tlb_touch(dtlb, sw->ent);
+	memcpy(hw, &ret, 8);
 	g[VL_RSP] -= 8;
 	nrip = t;
 	goto done;
@@ -382,6 +458,19 @@ static int alu_idx(unsigned op)
  * the generic handler do for it), or false when there is none. *fx: its
  * flags effect; *end: a control transfer (the block ends with it). The
  * op's kind for flag-writing ops is the dead-flags variant (+1 if live). */
+/* Byte register r as reg_get/reg_set address it: AH..BH (4..7 without
+ * REX) are bits 15:8 of RAX..RBX. */
+static void breg(const struct vl_insn *e, unsigned sz, unsigned r, uint8_t *reg, uint8_t *sh)
+{
+	if (sz == 1 && !e->rex && r >= 4 && r < 8) {
+		*reg = (uint8_t)(r - 4);
+		*sh = 8;
+	} else {
+		*reg = (uint8_t)r;
+		*sh = 0;
+	}
+}
+
 static bool uop_of(const struct vl_insn *e, struct vl_uop *u, int *fx, bool *end)
 {
 	unsigned sz = e->osz;
@@ -396,9 +485,10 @@ static bool uop_of(const struct vl_insn *e, struct vl_uop *u, int *fx, bool *end
 	u->seg = e->seg;
 	u->asz = e->asz;
 	u->sz = (uint8_t)sz;
-	if (sz != 8 && sz != 4)
+	if (sz != 8 && sz != 4 && sz != 2 && sz != 1)
 		return false;
-	bool s4 = sz == 4;
+	bool s4 = sz == 4, wide = sz >= 4;
+	uint64_t mask = sz_mask(sz);
 	switch (e->op) {
 	case VL_OP_NOP: case VL_OP_FENCE:
 		if (e->fn != op_nop)
@@ -406,11 +496,27 @@ static bool uop_of(const struct vl_insn *e, struct vl_uop *u, int *fx, bool *end
 		u->kind = UK_NOP;
 		return true;
 	case VL_OP_MOV_RI:
+		if (!wide)
+			return false;
 		u->kind = UK_MOVI;
 		u->d = e->reg;
 		u->imm = s4 ? (uint32_t)e->imm : e->imm;
 		return true;
+	case VL_OP_MOV_EI:
+		if (e->mod == 3) {
+			if (!wide)
+				return false;
+			u->kind = UK_MOVI;
+			u->d = e->rm;
+		} else {
+			u->kind = UK_STI;
+			*fx = FX_LOOK;
+		}
+		u->imm = e->imm & mask;
+		return true;
 	case VL_OP_MOV_EG:
+		if (!wide)
+			return false;
 		if (e->mod == 3) {
 			u->kind = s4 ? UK_MOV4 : UK_MOV8;
 			u->d = e->rm;
@@ -422,6 +528,8 @@ static bool uop_of(const struct vl_insn *e, struct vl_uop *u, int *fx, bool *end
 		}
 		return true;
 	case VL_OP_MOV_GE:
+		if (!wide)
+			return false;
 		if (e->mod == 3) {
 			u->kind = s4 ? UK_MOV4 : UK_MOV8;
 			u->d = e->reg;
@@ -432,40 +540,66 @@ static bool uop_of(const struct vl_insn *e, struct vl_uop *u, int *fx, bool *end
 			*fx = FX_LOOK;
 		}
 		return true;
+	case VL_OP_MOVZX: case VL_OP_MOVSX: case VL_OP_MOVSXD:
+		if (!wide)
+			return false;
+		u->ssz = e->op == VL_OP_MOVSXD ? 4 : e->imm2;
+		if (u->ssz != 1 && u->ssz != 2 && u->ssz != 4)
+			return false;
+		u->sgn = e->op != VL_OP_MOVZX;
+		u->d = e->reg;
+		if (e->mod == 3) {
+			u->kind = UK_MOVXR;
+			breg(e, u->ssz, e->rm, &u->s, &u->sh);
+		} else {
+			u->kind = UK_MOVXM;
+			*fx = FX_LOOK;
+		}
+		return true;
 	case VL_OP_LEA:
+		if (!wide)
+			return false;
 		u->kind = s4 ? UK_LEA4 : UK_LEA8;
 		u->d = e->reg;
+		return true;
+	case VL_OP_INC: case VL_OP_DEC:
+		if (!wide || e->mod != 3 || e->lock)
+			return false;
+		u->kind = UK_INCDEC;
+		u->op = e->op == VL_OP_INC;
+		u->d = e->rm;
+		*fx = FX_LOOK;   /* reads CF (the lazy record before it) */
 		return true;
 	case VL_OP_ADD: case VL_OP_SUB: case VL_OP_AND: case VL_OP_OR:
 	case VL_OP_XOR: case VL_OP_CMP: case VL_OP_TEST: {
 		if (e->lock || e->imm2 > 3)
 			return false;
 		if (e->imm2 < 3 && e->mod != 3) {
-			if (!(e->imm2 == 1 || e->op == VL_OP_CMP || e->op == VL_OP_TEST))
-				return false;
-			u->kind = UK_ALUM;   /* cpu.c VL_CHAIN_ALUM */
+			u->kind = UK_ALUM;
 			u->op = (uint8_t)e->op;
 			u->form = e->imm2;
-			u->d = e->reg;
+			u->wm = e->imm2 != 1 && e->op != VL_OP_CMP && e->op != VL_OP_TEST;
+			breg(e, sz, e->reg, &u->d, &u->dh);
 			u->imm = e->imm;
 			*fx = FX_LOOK;   /* may hand over to the generic path before writing its flags */
 			return true;
 		}
 		bool imm = e->imm2 >= 2;
 		switch (e->imm2) {
-		case 0: u->d = e->rm; u->s = e->reg; break;
-		case 1: u->d = e->reg; u->s = e->rm; break;
-		case 2: u->d = e->rm; break;
+		case 0: breg(e, sz, e->rm, &u->d, &u->dh); breg(e, sz, e->reg, &u->s, &u->sh); break;
+		case 1: breg(e, sz, e->reg, &u->d, &u->dh); breg(e, sz, e->rm, &u->s, &u->sh); break;
+		case 2: breg(e, sz, e->rm, &u->d, &u->dh); break;
 		default: u->d = VL_RAX; break;
 		}
 		if (imm)
-			u->imm = s4 ? (uint32_t)e->imm : e->imm;
-		u->kind = (uint8_t)(UK_ALU + ((alu_idx(e->op) * 2 + s4) * 2 + imm) * 2);
+			u->imm = e->imm & mask;
+		unsigned szi = sz == 8 ? 0 : sz == 4 ? 1 : sz == 2 ? 2 : 3;
+		u->kind = (uint8_t)(UK_ALU + ((alu_idx(e->op) * 4 + szi) * 2 + imm) * 2);
 		*fx = FX_WRITE;
 		return true;
 	}
 	case VL_OP_SHL: case VL_OP_SHR: case VL_OP_SAR: {
-		if (e->mod != 3 || e->imm2 == 2)
+		if (!wide || e->mod != 3 || e->imm2 == 2)
 			return false;
 		unsigned cnt = e->imm2 == 1 ? 1 : (unsigned)e->imm;
 		cnt &= s4 ? 31 : 63;
@@ -482,7 +616,7 @@ static bool uop_of(const struct vl_insn *e, struct vl_uop *u, int *fx, bool *end
 		return true;
 	}
 	case VL_OP_JCC:
-		if (s4)
+		if (sz != 8)
 			return false;   /* 32-bit code: EIP wraps (op_jcc) */
 		u->kind = (uint8_t)(UK_JCC + (e->imm2 & 15));
 		u->imm = e->imm;
@@ -490,7 +624,7 @@ static bool uop_of(const struct vl_insn *e, struct vl_uop *u, int *fx, bool *end
 		*end = true;
 		return true;
 	case VL_OP_JMP:
-		if (s4 || e->fn != op_jmp)
+		if (sz != 8 || e->fn != op_jmp)
 			return false;
 		u->kind = UK_JMP;
 		u->imm = e->imm;
@@ -498,29 +632,36 @@ static bool uop_of(const struct vl_insn *e, struct vl_uop *u, int *fx, bool *end
 		*end = true;
 		return true;
 	case VL_OP_CALL:
-		if (s4)
+		if (sz != 8)
 			return false;
 		u->kind = UK_CALL;
 		u->imm = e->imm;
 		*fx = FX_LOOK;
 		*end = true;
 		return true;
+	case VL_OP_CALL_E:
+		if (sz != 8 || e->mod == 3)
+			return false;
+		u->kind = UK_CALLM;
+		*fx = FX_LOOK;
+		*end = true;
+		return true;
 	case VL_OP_RET:
-		if (s4 || (e->imm & 0xffff))
+		if (sz != 8 || (e->imm & 0xffff))
 			return false;
 		u->kind = UK_RET;
 		*fx = FX_LOOK;
 		*end = true;
 		return true;
 	case VL_OP_PUSH_R:
-		if (s4)
+		if (sz != 8)
 			return false;
 		u->kind = UK_PUSH8;
 		u->s = e->reg;
 		*fx = FX_LOOK;
 		return true;
 	case VL_OP_POP_R:
-		if (s4)
+		if (sz != 8)
 			return false;
 		u->kind = UK_POP8;
 		u->d = e->reg;
@@ -535,7 +676,7 @@ const struct vl_blk *cpu_blk_build(struct vl_machine *m, struct vl_insn *e, unsi
 {
 	struct vl_blkc *bc = m->priv->cpu.blkc;
 	const void *const *tab;
-	blk_run(m, NULL, NULL, &tab);
+	cpu_blk_exec(m, NULL, NULL, 0, 0, &tab);
 	uint32_t x = e->blk;
 	struct vl_blk *b;
 	if (x && x != VL_BLK_NONE && x < bc->used && bc->b[x].slot == e && bc->b[x].gen == gen) {
