@@ -77,16 +77,27 @@ static inline const struct vl_blk *cpu_blk_get(struct vl_machine *m, struct vl_i
 	return cpu_blk_build(m, e, off, gen);
 }
 
+/* The chain's state a block run continues (cpu.c cpu_chain): pending
+ * retirements and cycles, and what bounds them. */
+struct vl_blk_run {
+	uint64_t n, cyc;        /* in/out: pending instructions and cycles */
+	uint64_t budget, left;  /* the chain runs an instruction while cyc < budget, stops at n == left */
+	struct vl_insn *ins;    /* the page's decode slots */
+	uint64_t vpage;
+	uint32_t gen, ctx;      /* decode generation; vl_mem_ctx(m) */
+	unsigned uacc;          /* cpu_uacc(m) */
+};
+
 /* Run block b from its start with *rip = its address (the chain checked
- * that its cycles and instructions fit before any event is due); ctx =
- * vl_mem_ctx(m), uacc = cpu_uacc(m) (the caller's, unchanged since).
- * Returns how many instructions retired: b->n, with *rip the next RIP, or
- * j < n: instruction j needs the generic path (memory access not on the
- * soft TLB's plain-RAM fast path, or a fault), nothing of it done, *rip its
- * address. cpu.rip = *rip on return; the counts are the caller's (b->cyc,
- * or b->u[j].cyc). With tabp (and nothing else) it only returns its
- * handler table in *tabp (the builder's labels). */
-unsigned cpu_blk_exec(struct vl_machine *m, const struct vl_blk *b, uint64_t *rip, uint32_t ctx, unsigned uacc,
-		      const void *const **tabp);
+ * that its cycles and instructions fit: all of its instructions would pass
+ * the chain's checks), then, while they fit too, the blocks that follow on
+ * the same page (already built, same generation). Adds their retirements
+ * and cycles to r->n and r->cyc. Returns 0 with *rip the next RIP, or 1:
+ * the instruction at *rip needs the generic path (memory access not on the
+ * soft TLB's plain-RAM fast path, or a fault), nothing of it done, the
+ * ones before it counted. cpu.rip = *rip on return. With tabp (and nothing
+ * else) it only returns its handler table in *tabp (the builder's labels). */
+int cpu_blk_exec(struct vl_machine *m, const struct vl_blk *b, uint64_t *rip, struct vl_blk_run *r,
+		 const void *const **tabp);
 
 #endif

@@ -794,15 +794,22 @@ static __attribute__((noinline)) void cpu_chain(struct vl_machine *m, uint64_t i
 {
 	struct vl_cpu_priv *p = &m->priv->cpu;
 	struct vl_tlb *itlb = &m->priv->mem.itlb;
-	uint64_t n = 0, cyc = 0;   /* pending: retirements (= ITLB hits), cycles */
+	uint64_t n = 0, cyc = 0;   /* pending: retirements, cycles */
+	/* 1: the fetch of the instruction at rip, the first since the last
+	 * flush, was counted already (a new page's fetch, below): the pending
+	 * ITLB hits are n - 1 once it retired here, and it counts none itself
+	 * when it goes through the generic path */
+	uint64_t fetched = 0;
 reload:
 	/* What only a non-chain instruction (or an event) can change, in locals.
 	 * The chain runs only while the ITLB entry of the page is already the
 	 * most recently used one: every fetch's tlb_touch is then a no-op (chain
 	 * instructions touch the DTLB at most), so the loop leaves it out. */
-	if (m->tsc >= p->next_event || m->cpu.intr_shadow || p->fc_vpage == ~0ull || p->fc_ent->id != p->fc_id ||
-	    itlb->mru != p->fc_ent)
+	if (m->tsc >= p->next_event || m->cpu.intr_shadow)
 		goto out;
+	if (p->fc_vpage != (m->cpu.rip >> 12) || p->fc_ent->id != p->fc_id || itlb->mru != p->fc_ent)
+		goto newpage;
+setup:;
 	const uint64_t vpage = p->fc_vpage, budget = p->next_event - m->tsc;
 	const uint64_t left = insn_limit > m->insns ? insn_limit - m->insns : 0;
 	struct vl_tlb_ent *const ent = p->fc_ent;
@@ -813,7 +820,7 @@ reload:
 	const unsigned uacc = cpu_uacc(m);
 	for (;;) {
 		if ((rip >> 12) != vpage)
-			break;
+			goto pagechg;
 		struct vl_insn *e = &dp->ins[rip & 0xfff];
 		if (e->gen != gen || cyc >= budget)
 			break;
@@ -822,16 +829,17 @@ reload:
 		 * of its instructions would all pass, and its sums are theirs */
 		const struct vl_blk *b = cpu_blk_get(m, e, (unsigned)(rip & 0xfff), gen);
 		if (b && cyc + b->cyc_last < budget && n + b->n <= left) {
-			unsigned j = cpu_blk_exec(m, b, &rip, ctx, uacc, NULL);
-			n += j;
-			if (__builtin_expect(j == b->n, 1)) {
-				cyc += b->cyc;
+			struct vl_blk_run r = { .n = n, .cyc = cyc, .budget = budget, .left = left, .ins = dp->ins,
+						.vpage = vpage, .gen = gen, .ctx = ctx, .uacc = uacc };
+			int bail = cpu_blk_exec(m, b, &rip, &r, NULL);
+			n = r.n;
+			cyc = r.cyc;
+			if (__builtin_expect(!bail, 1)) {
 				if (__builtin_expect(n >= left, 0))
 					break;
 				continue;
 			}
-			/* instruction j needs its handler: as below */
-			cyc += b->u[j].cyc;
+			/* the instruction at rip needs its handler: as below */
 			e = &dp->ins[rip & 0xfff];
 			goto generic;
 		}
@@ -841,7 +849,7 @@ reload:
 			rip += e->len;
 		} else if (k == VL_CHAIN_REG) {
 			if (__builtin_expect(e->fn(m, e) != VL_X_OK, 0)) {
-				chain_flush(m, n + 1, n, cyc);   /* Jcc to a non-canonical target: #GP */
+				chain_flush(m, n + 1 - fetched, n, cyc);   /* Jcc to a non-canonical target: #GP */
 				cpu_deliver_fault(m);
 				return;
 			}
@@ -850,10 +858,12 @@ reload:
 			/* any other instruction: what cpu_exec_one does after a fetch-cache
 			 * hit (the fetch's checks are the ones above), counts in memory */
 		generic:
-			chain_flush(m, n, n, cyc);
-			n = cyc = 0;
-			m->ctr->events[VL_EV_ITLB_HITS]++;
-			tlb_touch(itlb, ent);
+			chain_flush(m, n - (n ? fetched : 0), n, cyc);
+			if (!(fetched && !n)) {
+				m->ctr->events[VL_EV_ITLB_HITS]++;
+				tlb_touch(itlb, ent);
+			}
+			n = cyc = fetched = 0;
 			cpu_exec_insn(m, e, insn_limit);
 			if (m->state != VL_M_RUNNING || p->events || m->tsc >= p->next_event)
 				return;
@@ -865,11 +875,48 @@ reload:
 			break;
 	}
 out:
-	chain_flush(m, n, n, cyc);
+	chain_flush(m, n - (n ? fetched : 0), n, cyc);
 	if (n && m->insns >= insn_limit) {
 		vl_machine_stop(m, VL_M_TIMEOUT, "reached --max-instructions (%llu)", (unsigned long long)m->max_insns);
 		p->events = true;
 	}
+	return;
+pagechg:
+	/* RIP left the page: what the run loop would do next — the event check
+	 * (nothing is flagged: p->events is false inside a chain), then
+	 * cpu_exec_one: the fetch through the translation — and, when the new
+	 * page can chain, go on here with that fetch counted */
+	if (n) {
+		chain_flush(m, n - fetched, n, cyc);
+		if (m->insns >= insn_limit) {
+			vl_machine_stop(m, VL_M_TIMEOUT, "reached --max-instructions (%llu)", (unsigned long long)m->max_insns);
+			p->events = true;
+			return;
+		}
+		n = cyc = fetched = 0;
+	}
+	if (m->tsc >= p->next_event)
+		return;
+newpage: {
+	struct vl_insn tmp;
+	const struct vl_insn *i = cpu_fetch(m, &tmp);
+	if (__builtin_expect(i == NULL, 0)) {
+		cpu_deliver_fault(m);
+		return;
+	}
+	/* the fetch may have called the VMM (a hidden fault of the shadow MMU, a
+	 * nested fault): it runs this instruction whatever happened, but looks
+	 * at events before the next one */
+	if (i == &tmp || p->events || m->state != VL_M_RUNNING || m->tsc >= p->next_event ||
+	    p->fc_vpage != (m->cpu.rip >> 12) || p->fc_ent->id != p->fc_id || itlb->mru != p->fc_ent) {
+		cpu_exec_insn(m, i, insn_limit);
+		if (m->state != VL_M_RUNNING || p->events || m->tsc >= p->next_event)
+			return;
+		goto reload;
+	}
+	fetched = 1;
+	goto setup;
+}
 }
 
 enum vl_mstate vl_machine_run(struct vl_machine *m)

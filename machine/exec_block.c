@@ -196,8 +196,8 @@ static inline __attribute__((always_inline)) uint64_t u_ea(const struct vl_machi
 	return u->seg != VL_SEG_NONE ? a + m->cpu.seg[u->seg].base : a;
 }
 
-unsigned cpu_blk_exec(struct vl_machine *m, const struct vl_blk *b, uint64_t *ripp, uint32_t ctx, unsigned uacc,
-		      const void *const **tabp)
+int cpu_blk_exec(struct vl_machine *m, const struct vl_blk *b, uint64_t *ripp, struct vl_blk_run *run,
+		 const void *const **tabp)
 {
 	static const void *const tab[UK_COUNT] = {
 		[UK_END] = &&l_end, [UK_NOP] = &&l_nop, [UK_MOV8] = &&l_mov8, [UK_MOV4] = &&l_mov4,
@@ -217,6 +217,9 @@ unsigned cpu_blk_exec(struct vl_machine *m, const struct vl_blk *b, uint64_t *ri
 	struct vl_cpu_priv *const p = &m->priv->cpu;
 	uint64_t *const g = m->cpu.gpr;
 	const uint64_t pg = *ripp & ~0xfffull;
+	const unsigned uacc = run->uacc;
+	const uint32_t ctx = run->ctx;
+	const struct vl_blkc *const bc = p->blkc;
 	struct vl_tlb *const dtlb = &m->priv->mem.dtlb;
 	uint64_t *const dhits = &m->ctr->events[VL_EV_DTLB_HITS];
 	const struct vl_uop *u = b->u;
@@ -426,14 +429,31 @@ l_ret: {   /* op_ret, 64-bit, no imm16: the read counts even when the target fau
 }
 l_end:
 	nrip = pg + u->off;
-	m->cpu.rip = *ripp = nrip;
-	return b->n;
 done:
+	/* the block retired; the chain's checks for the next instruction, and
+	 * the next block when it is built and all of it fits */
+	run->n += b->n;
+	run->cyc += b->cyc;
+	if ((nrip & ~0xfffull) == pg && run->n < run->left && run->cyc < run->budget) {
+		struct vl_insn *e = &run->ins[nrip & 0xfff];
+		uint32_t x = e->blk;
+		if (e->gen == run->gen && x && x < bc->used) {
+			const struct vl_blk *nb = &bc->b[x];
+			if (nb->slot == e && nb->gen == run->gen && !nb->open && run->cyc + nb->cyc_last < run->budget &&
+			    run->n + nb->n <= run->left) {
+				b = nb;
+				u = b->u;
+				goto *u->lbl;
+			}
+		}
+	}
 	m->cpu.rip = *ripp = nrip;
-	return b->n;
+	return 0;
 bail:
+	run->n += (unsigned)(u - b->u);
+	run->cyc += u->cyc;
 	m->cpu.rip = *ripp = pg + u->off;
-	return (unsigned)(u - b->u);
+	return 1;
 #undef SOFT
 }
 
@@ -676,7 +696,7 @@ const struct vl_blk *cpu_blk_build(struct vl_machine *m, struct vl_insn *e, unsi
 {
 	struct vl_blkc *bc = m->priv->cpu.blkc;
 	const void *const *tab;
-	cpu_blk_exec(m, NULL, NULL, 0, 0, &tab);
+	cpu_blk_exec(m, NULL, NULL, NULL, &tab);
 	uint32_t x = e->blk;
 	struct vl_blk *b;
 	if (x && x != VL_BLK_NONE && x < bc->used && bc->b[x].slot == e && bc->b[x].gen == gen) {
