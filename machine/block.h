@@ -51,8 +51,8 @@ struct vl_blk {
  * is dropped (`flushes`) and indices restart. */
 struct vl_blkc {
 	struct vl_blk *b;     /* b[0] unused: index 0 = not built */
-	uint32_t cap, used;
-	uint64_t flushes;
+	uint32_t cap, used;    /* cap <= the array's size (vl_cpu_set_block_cap) */
+	uint64_t flushes, built;
 };
 
 int cpu_blk_init(struct vl_machine *m);

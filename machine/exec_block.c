@@ -34,7 +34,7 @@ int op_jmp(struct vl_machine *m, const struct vl_insn *i);
 enum {
 	UK_END = 0, UK_NOP, UK_MOV8, UK_MOV4, UK_MOVI, UK_LEA8, UK_LEA4,
 	UK_LD8, UK_LD4, UK_ST8, UK_ST4, UK_PUSH8, UK_POP8, UK_ALUM,
-	UK_JMP, UK_CALL, UK_RET, UK_CALLM, UK_MOVXR, UK_MOVXM, UK_INCDEC, UK_STI,
+	UK_JMP, UK_CALL, UK_RET, UK_CALLM, UK_MOVXR, UK_MOVXM, UK_INCDEC, UK_STI, UK_LDN, UK_STN, UK_MOVN, UK_SHCL,
 	UK_JCC,                    /* + cc (16) */
 	UK_ALU = UK_JCC + 16,      /* + ((op * 4 + size index) * 2 + imm) * 2 + live flags: op 0..6 (112) */
 	UK_SH = UK_ALU + 112,      /* + ((k * 2 + (sz == 4)) * 2 + live flags: SHL SHR SAR (12) */
@@ -67,6 +67,22 @@ void cpu_blk_free(struct vl_machine *m)
 	free(bc->b);
 	free(bc);
 	m->priv->cpu.blkc = NULL;
+}
+
+void vl_cpu_block_stats(const struct vl_machine *m, uint64_t *built, uint64_t *flushes)
+{
+	const struct vl_blkc *bc = m->priv->cpu.blkc;
+	*built = bc ? bc->built : 0;
+	*flushes = bc ? bc->flushes : 0;
+}
+
+void vl_cpu_set_block_cap(struct vl_machine *m, uint32_t cap)
+{
+	struct vl_blkc *bc = m->priv->cpu.blkc;
+	if (!bc)
+		return;
+	cpu_blk_reset(m);
+	bc->cap = cap < 2 ? 2 : cap > VL_BLK_CAP ? VL_BLK_CAP : cap;
 }
 
 void cpu_blk_reset(struct vl_machine *m)
@@ -205,7 +221,8 @@ int cpu_blk_exec(struct vl_machine *m, const struct vl_blk *b, uint64_t *ripp, s
 		[UK_LD4] = &&l_ld4, [UK_ST8] = &&l_st8, [UK_ST4] = &&l_st4, [UK_PUSH8] = &&l_push8,
 		[UK_POP8] = &&l_pop8, [UK_ALUM] = &&l_alum, [UK_JMP] = &&l_jmp, [UK_CALL] = &&l_call,
 		[UK_RET] = &&l_ret, [UK_CALLM] = &&l_callm, [UK_MOVXR] = &&l_movxr, [UK_MOVXM] = &&l_movxm,
-		[UK_INCDEC] = &&l_incdec, [UK_STI] = &&l_sti,
+		[UK_INCDEC] = &&l_incdec, [UK_STI] = &&l_sti, [UK_LDN] = &&l_ldn, [UK_STN] = &&l_stn,
+		[UK_MOVN] = &&l_movn, [UK_SHCL] = &&l_shcl,
 		JCC_LIST(JCC_TAB)
 		ALU_OPS(ALU_TAB)
 		SH_KINDS(SH_TAB)
@@ -227,14 +244,50 @@ int cpu_blk_exec(struct vl_machine *m, const struct vl_blk *b, uint64_t *ripp, s
 	uint8_t *h;
 	struct vl_soft_ent *s;
 
+	/* The soft-TLB entries used by this run: nothing inside a run fills,
+	 * evicts or flushes a TLB entry, writes a code frame or changes the
+	 * paging context, so a page the soft TLB gave plain RAM for stays so
+	 * until the run returns (a one-page cache for reads and one for
+	 * writes). The DTLB hits are added up in dhn and stored on every
+	 * return: no one reads the counter in between. */
+	uint64_t rv = ~0ull, wv = ~0ull, dhn = 0;
+	uint8_t *rh = NULL, *wh = NULL;
+	struct vl_tlb_ent *rent = NULL, *went = NULL, *te;
+	const uint64_t ram_pages = m->mem_size >> 12;
+
 /* cpu.c chain_soft: the plain-RAM soft-TLB hit, counted as that hit */
-#define SOFT(VA, SZ, ACC)                                                  \
-	do {                                                               \
-		s = cpu_soft_look_ctx(m, (VA), (SZ), (ACC), ctx, &h);      \
-		if (!s)                                                    \
-			goto bail;                                         \
-		++*dhits;                                                  \
-		tlb_touch(dtlb, s->ent);                                   \
+#define SOFT_LOOK(VA, SZ, ACC, V, H, ENT)                                          \
+	do {                                                                       \
+		uint64_t va_ = (VA);                                               \
+		if ((va_ >> 12) == V && (va_ & 0xfff) + (SZ) <= 4096) {            \
+			h = H + (va_ & 0xfff);                                     \
+			te = ENT;                                                  \
+		} else {                                                           \
+			s = cpu_soft_look_ctx(m, va_, (SZ), (ACC), ctx, &h);       \
+			if (!s)                                                    \
+				goto bail;                                         \
+			te = s->ent;                                               \
+			if (s->frame < ram_pages) {                                \
+				V = va_ >> 12;                                     \
+				H = h - (va_ & 0xfff);                             \
+				ENT = te;                                          \
+			}                                                          \
+		}                                                                  \
+	} while (0)
+#define HIT(TE)                         \
+	do {                            \
+		dhn++;                  \
+		tlb_touch(dtlb, (TE));  \
+	} while (0)
+#define SOFT_R(VA, SZ)                                          \
+	do {                                                    \
+		SOFT_LOOK(VA, SZ, uacc, rv, rh, rent);          \
+		HIT(te);                                        \
+	} while (0)
+#define SOFT_W(VA, SZ)                                                  \
+	do {                                                            \
+		SOFT_LOOK(VA, SZ, uacc | VL_ACC_W, wv, wh, went);       \
+		HIT(te);                                                \
 	} while (0)
 
 	goto *u->lbl;
@@ -258,39 +311,39 @@ l_lea4:
 	NEXT;
 l_ld8: {
 	uint64_t v;
-	SOFT(u_ea(m, g, u, pg), 8, uacc);
+	SOFT_R(u_ea(m, g, u, pg), 8);
 	memcpy(&v, h, 8);
 	g[u->d] = v;
 	NEXT;
 }
 l_ld4: {
 	uint32_t v;
-	SOFT(u_ea(m, g, u, pg), 4, uacc);
+	SOFT_R(u_ea(m, g, u, pg), 4);
 	memcpy(&v, h, 4);
 	g[u->d] = v;
 	NEXT;
 }
 l_st8:
-	SOFT(u_ea(m, g, u, pg), 8, uacc | VL_ACC_W);
+	SOFT_W(u_ea(m, g, u, pg), 8);
 	memcpy(h, &g[u->s], 8);
 	NEXT;
 l_st4: {
 	uint32_t v;
-	SOFT(u_ea(m, g, u, pg), 4, uacc | VL_ACC_W);
+	SOFT_W(u_ea(m, g, u, pg), 4);
 	v = (uint32_t)g[u->s];
 	memcpy(h, &v, 4);
 	NEXT;
 }
 l_push8: {
 	uint64_t v = g[u->s];   /* PUSH RSP pushes the old value */
-	SOFT(g[VL_RSP] - 8, 8, uacc | VL_ACC_W);
+	SOFT_W(g[VL_RSP] - 8, 8);
 	memcpy(h, &v, 8);
 	g[VL_RSP] -= 8;
 	NEXT;
 }
 l_pop8: {
 	uint64_t v;
-	SOFT(g[VL_RSP], 8, uacc);
+	SOFT_R(g[VL_RSP], 8);
 	memcpy(&v, h, 8);
 	g[VL_RSP] += 8;
 	g[u->d] = v;   /* POP RSP: the popped value wins */
@@ -299,16 +352,18 @@ l_pop8: {
 l_alum: {   /* exec_int.c alu() with a memory operand: forms 0 ([mem], reg), 1 (reg, [mem]), 2 ([mem], imm) */
 	unsigned sz = u->sz;
 	uint64_t mask = sz_mask(sz), va = u_ea(m, g, u, pg), a, bb, r, v = 0;
-	uint8_t *hw = NULL;
-	struct vl_soft_ent *sw = NULL;
-	s = cpu_soft_look_ctx(m, va, sz, uacc, ctx, &h);
-	if (!s)
-		goto bail;
-	if (u->wm && !(sw = cpu_soft_look_ctx(m, va, sz, uacc | VL_ACC_W, ctx, &hw)))
-		goto bail;   /* the write would not be a plain-RAM soft hit: all of it generic */
-	++*dhits;   /* mem_rd */
-	tlb_touch(dtlb, s->ent);
-	cpy_sz(&v, h, sz);
+	uint8_t *hw = NULL, *hr;
+	struct vl_tlb_ent *tr, *tw = NULL;
+	SOFT_LOOK(va, sz, uacc, rv, rh, rent);
+	hr = h;
+	tr = te;
+	if (u->wm) {   /* the write must be a plain-RAM soft hit too, else all of it is generic */
+		SOFT_LOOK(va, sz, uacc | VL_ACC_W, wv, wh, went);
+		hw = h;
+		tw = te;
+	}
+	HIT(tr);   /* mem_rd */
+	cpy_sz(&v, hr, sz);
 	uint64_t rr = sz == 1 ? (g[u->d] >> u->dh) & 0xff : g[u->d] & mask;   /* reg_get(reg) */
 	if (u->form == 1) {
 		a = rr;
@@ -334,8 +389,7 @@ l_alum: {   /* exec_int.c alu() with a memory operand: forms 0 ([mem], reg), 1 (
 			default: g[u->d] = r; break;
 			}
 		} else {   /* mem_wr: the soft hit, then the bytes */
-			++*dhits;
-			tlb_touch(dtlb, sw->ent);
+			HIT(tw);
 			cpy_sz(hw, &r, sz);
 		}
 	}
@@ -351,7 +405,7 @@ l_movxr: {   /* op_movzx / op_movsx / op_movsxd, register source */
 }
 l_movxm: {   /* the same, memory source (mem_rd) */
 	uint64_t v = 0;
-	SOFT(u_ea(m, g, u, pg), u->ssz, uacc);
+	SOFT_R(u_ea(m, g, u, pg), u->ssz);
 	cpy_sz(&v, h, u->ssz);
 	if (u->sgn)
 		v = (uint64_t)sx(v, u->ssz);
@@ -369,8 +423,52 @@ l_incdec: {   /* exec_int.c incdec on a register (size 4 or 8): reads CF */
 	LFSET(u->op ? LF_INC : LF_DEC, u->sz, a, 1, r);
 	NEXT;
 }
+l_ldn: {   /* op_mov_ge, 1 or 2 bytes from memory: mem_rd, reg_set */
+	uint64_t v = 0;
+	SOFT_R(u_ea(m, g, u, pg), u->sz);
+	cpy_sz(&v, h, u->sz);
+	if (u->sz == 1)
+		WR1(u->d, u->dh, v);
+	else
+		WR2(u->d, 0, v);
+	NEXT;
+}
+l_stn: {   /* op_mov_eg, 1 or 2 bytes to memory: reg_get, mem_wr */
+	uint64_t v = u->sz == 1 ? RD1(u->s, u->sh) : RD2(u->s, 0);
+	SOFT_W(u_ea(m, g, u, pg), u->sz);
+	cpy_sz(h, &v, u->sz);
+	NEXT;
+}
+l_movn: {   /* MOV between 1- or 2-byte registers */
+	if (u->sz == 1) {
+		uint64_t v = RD1(u->s, u->sh);
+		WR1(u->d, u->dh, v);
+	} else {
+		uint64_t v = RD2(u->s, 0);
+		WR2(u->d, 0, v);
+	}
+	NEXT;
+}
+l_shcl: {   /* exec_int.c op_shift, SHL/SHR/SAR of a 4- or 8-byte register by CL */
+	unsigned sz = u->sz, cnt = (unsigned)g[VL_RCX] & (sz == 8 ? 63 : 31);
+	uint64_t a = sz == 8 ? g[u->d] : TR4(g[u->d]), r;
+	if (!cnt) {
+		g[u->d] = a;   /* no flag changes; a 32-bit destination is zero-extended */
+		NEXT;
+	}
+	if (u->op == 0)
+		r = sz == 8 ? a << cnt : TR4(a << cnt);
+	else if (u->op == 1)
+		r = a >> cnt;
+	else
+		r = sz == 8 ? (uint64_t)((int64_t)a >> cnt) : TR4((uint64_t)(sx(a, 4) >> cnt));
+	g[u->d] = r;
+	if (u->form)   /* live flags */
+		LFSET(u->op == 0 ? LF_SHL : u->op == 1 ? LF_SHR : LF_SAR, sz, a, cnt, r);
+	NEXT;
+}
 l_sti: {   /* op_mov_ei to memory (mem_wr of the immediate) */
-	SOFT(u_ea(m, g, u, pg), u->sz, uacc | VL_ACC_W);
+	SOFT_W(u_ea(m, g, u, pg), u->sz);
 	cpy_sz(h, &u->imm, u->sz);
 	NEXT;
 }
@@ -388,7 +486,7 @@ l_call: {   /* op_call, 64-bit: target checked before the push */
 	uint64_t ret = pg + u->off + u->len, t = ret + u->imm;
 	if (!CANON(t))
 		goto bail;
-	SOFT(g[VL_RSP] - 8, 8, uacc | VL_ACC_W);
+	SOFT_W(g[VL_RSP] - 8, 8);
 	memcpy(h, &ret, 8);
 	g[VL_RSP] -= 8;
 	nrip = t;
@@ -396,33 +494,27 @@ l_call: {   /* op_call, 64-bit: target checked before the push */
 }
 l_callm: {   /* op_call_e, 64-bit, memory operand: read, target check, push */
 	uint64_t t, ret = pg + u->off + u->len;
-	uint8_t *hw;
-	struct vl_soft_ent *sw;
-	s = cpu_soft_look_ctx(m, u_ea(m, g, u, pg), 8, uacc, ctx, &h);
-	if (!s)
-		goto bail;
+	struct vl_tlb_ent *tr;
+	SOFT_LOOK(u_ea(m, g, u, pg), 8, uacc, rv, rh, rent);
+	tr = te;
 	memcpy(&t, h, 8);
-	if (!CANON(t) || !(sw = cpu_soft_look_ctx(m, g[VL_RSP] - 8, 8, uacc | VL_ACC_W, ctx, &hw)))
+	if (!CANON(t))
 		goto bail;
-	++*dhits;
-	tlb_touch(dtlb, s->ent);
-	++*dhits;
-	tlb_touch(dtlb, sw->ent);
-	memcpy(hw, &ret, 8);
+	SOFT_LOOK(g[VL_RSP] - 8, 8, uacc | VL_ACC_W, wv, wh, went);
+	HIT(tr);
+	HIT(te);
+	memcpy(h, &ret, 8);
 	g[VL_RSP] -= 8;
 	nrip = t;
 	goto done;
 }
 l_ret: {   /* op_ret, 64-bit, no imm16: the read counts even when the target faults */
 	uint64_t v;
-	s = cpu_soft_look_ctx(m, g[VL_RSP], 8, uacc, ctx, &h);
-	if (!s)
-		goto bail;
+	SOFT_LOOK(g[VL_RSP], 8, uacc, rv, rh, rent);
 	memcpy(&v, h, 8);
 	if (!CANON(v))
 		goto bail;   /* #GP: the handler reads again and faults */
-	++*dhits;
-	tlb_touch(dtlb, s->ent);
+	HIT(te);
 	g[VL_RSP] += 8;
 	nrip = v;
 	goto done;
@@ -447,18 +539,23 @@ done:
 			}
 		}
 	}
+	*dhits += dhn;
 	m->cpu.rip = *ripp = nrip;
 	return 0;
 bail:
+	*dhits += dhn;
 	run->n += (unsigned)(u - b->u);
 	run->cyc += u->cyc;
 	m->cpu.rip = *ripp = pg + u->off;
 	return 1;
-#undef SOFT
+#undef SOFT_LOOK
+#undef HIT
+#undef SOFT_R
+#undef SOFT_W
 }
 
 /* ---- the builder ------------------------------------------------------------ */
-enum { FX_NONE, FX_WRITE, FX_LOOK };   /* what an op does with the lazy flags, for dead-flag analysis */
+enum { FX_NONE, FX_WRITE, FX_LOOK, FX_MAYWRITE };   /* what an op does with the lazy flags, for dead-flag analysis */
 
 static int alu_idx(unsigned op)
 {
@@ -535,8 +632,17 @@ static bool uop_of(const struct vl_insn *e, struct vl_uop *u, int *fx, bool *end
 		u->imm = e->imm & mask;
 		return true;
 	case VL_OP_MOV_EG:
-		if (!wide)
-			return false;
+		if (!wide) {
+			breg(e, sz, e->reg, &u->s, &u->sh);
+			if (e->mod == 3) {
+				u->kind = UK_MOVN;
+				breg(e, sz, e->rm, &u->d, &u->dh);
+			} else {
+				u->kind = UK_STN;
+				*fx = FX_LOOK;
+			}
+			return true;
+		}
 		if (e->mod == 3) {
 			u->kind = s4 ? UK_MOV4 : UK_MOV8;
 			u->d = e->rm;
@@ -548,8 +654,17 @@ static bool uop_of(const struct vl_insn *e, struct vl_uop *u, int *fx, bool *end
 		}
 		return true;
 	case VL_OP_MOV_GE:
-		if (!wide)
-			return false;
+		if (!wide) {
+			breg(e, sz, e->reg, &u->d, &u->dh);
+			if (e->mod == 3) {
+				u->kind = UK_MOVN;
+				breg(e, sz, e->rm, &u->s, &u->sh);
+			} else {
+				u->kind = UK_LDN;
+				*fx = FX_LOOK;
+			}
+			return true;
+		}
 		if (e->mod == 3) {
 			u->kind = s4 ? UK_MOV4 : UK_MOV8;
 			u->d = e->reg;
@@ -575,6 +690,14 @@ static bool uop_of(const struct vl_insn *e, struct vl_uop *u, int *fx, bool *end
 			u->kind = UK_MOVXM;
 			*fx = FX_LOOK;
 		}
+		return true;
+	case VL_OP_CBW:   /* CWDE / CDQE: op_cbw */
+		if (!wide)
+			return false;
+		u->kind = UK_MOVXR;
+		u->d = u->s = VL_RAX;
+		u->ssz = (uint8_t)(sz / 2);
+		u->sgn = 1;
 		return true;
 	case VL_OP_LEA:
 		if (!wide)
@@ -619,8 +742,15 @@ static bool uop_of(const struct vl_insn *e, struct vl_uop *u, int *fx, bool *end
 		return true;
 	}
 	case VL_OP_SHL: case VL_OP_SHR: case VL_OP_SAR: {
-		if (!wide || e->mod != 3 || e->imm2 == 2)
+		if (!wide || e->mod != 3)
 			return false;
+		if (e->imm2 == 2) {   /* by CL: the count decides whether flags change */
+			u->kind = UK_SHCL;
+			u->d = e->rm;
+			u->op = e->op == VL_OP_SHL ? 0 : e->op == VL_OP_SHR ? 1 : 2;
+			*fx = FX_MAYWRITE;
+			return true;
+		}
 		unsigned cnt = e->imm2 == 1 ? 1 : (unsigned)e->imm;
 		cnt &= s4 ? 31 : 63;
 		u->d = e->rm;
@@ -747,6 +877,8 @@ const struct vl_blk *cpu_blk_build(struct vl_machine *m, struct vl_insn *e, unsi
 			live = false;
 		} else if (fx[k] == FX_LOOK) {
 			live = true;
+		} else if (fx[k] == FX_MAYWRITE) {
+			b->u[k].form = live;   /* writes its record only if live; what was live before it stays live */
 		}
 	}
 	for (unsigned k = 0; k < n; k++)
@@ -762,6 +894,7 @@ const struct vl_blk *cpu_blk_build(struct vl_machine *m, struct vl_insn *e, unsi
 	b->cyc = (uint32_t)cyc;
 	b->cyc_last = b->u[n - 1].cyc;
 	b->open = open;
+	bc->built++;
 	if (x == bc->used)
 		bc->used++;
 	e->blk = x;

@@ -210,6 +210,26 @@ static void test_page_crossing(void **state)
 
 /* limits.S: self-modifying code of every kind (7) and wild jumps into
  * random bytes at CPL 0, without an IDT and at CPL 3 (4-6). */
+/* 7: every form exec_block.c runs as a micro-op, interrupted by the timer */
+static void test_block_forms(void **state)
+{
+	struct vl_machine *m;
+	both(PROG, "7", 0, &m);
+	assert_int_equal(m->state, VL_M_EXITED);
+	assert_int_equal(m->exit_code, 0);
+	assert_true(R(m, 0) >= 20);   /* the timer really fired during the loop */
+	uint64_t r[256], c[256];
+	unsigned n = rips(m, r, c), inside = 0;
+	uint64_t lo = gp_sym(PROG, "forms"), hi = gp_sym(PROG, "ffunc");
+	for (unsigned i = 0; i < n; i++)
+		inside += r[i] > lo + 40 && r[i] < hi;
+	assert_true(inside >= 10);
+	uint64_t built, flushes;
+	vl_cpu_block_stats(m, &built, &flushes);
+	assert_true(built >= 5);   /* the fast core really ran them as blocks */
+	vl_machine_free(m);
+}
+
 static void test_limits_scenarios(void **state)
 {
 	static const char *const cmds[] = { "7", "4", "5", "6" };
@@ -243,6 +263,7 @@ int main(void)
 		cmocka_unit_test(test_rep_interrupted),
 		cmocka_unit_test(test_every_byte_bounded),
 		cmocka_unit_test(test_page_crossing),
+		cmocka_unit_test(test_block_forms),
 		cmocka_unit_test(test_limits_scenarios),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
