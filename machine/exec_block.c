@@ -33,7 +33,7 @@ int op_jmp(struct vl_machine *m, const struct vl_insn *i);
 
 enum {
 	UK_END = 0, UK_NOP, UK_MOV8, UK_MOV4, UK_MOVI, UK_LEA8, UK_LEA4,
-	UK_LD8, UK_LD4, UK_ST8, UK_ST4, UK_PUSH8, UK_POP8, UK_ALUM,
+	UK_LD8, UK_LD4, UK_ST8, UK_ST4, UK_PUSH8, UK_POP8, UK_ALUM /* + op (7) */ , UK_ALUM_END = UK_ALUM + 6,
 	UK_JMP, UK_CALL, UK_RET, UK_CALLM, UK_MOVXR, UK_MOVXM, UK_INCDEC, UK_STI, UK_LDN, UK_STN, UK_MOVN, UK_SHCL,
 	UK_JCC,                    /* + cc (16) */
 	UK_ALU = UK_JCC + 16,      /* + ((op * 4 + size index) * 2 + imm) * 2 + live flags: op 0..6 (112) */
@@ -147,6 +147,7 @@ void cpu_blk_reset(struct vl_machine *m)
 #define ALU_TAB1(IDX, NM, OPR, LF, WB, SZ, SRC, FL) \
 	[UK_ALU + ((IDX * 4 + SZI##SZ) * 2 + SRCI_##SRC) * 2 + FL] = &&l_alu_##NM##_##SZ##_##SRC##_##FL,
 #define ALU_TAB(IDX, NM, OPR, LF, WB) ALU_VARIANTS(ALU_TAB1, IDX, NM, OPR, LF, WB)
+#define ALUM_TAB(IDX, NM, OPR, LF, WB) [UK_ALUM + IDX] = &&l_alum_##NM,
 /* exec_fast.c falu / exec_int.c alu() on registers */
 #define ALU_BODY1(IDX, NM, OPR, LF, WB, SZ, SRC, FL)                    \
 	l_alu_##NM##_##SZ##_##SRC##_##FL : {                             \
@@ -219,12 +220,13 @@ int cpu_blk_exec(struct vl_machine *m, const struct vl_blk *b, uint64_t *ripp, s
 		[UK_END] = &&l_end, [UK_NOP] = &&l_nop, [UK_MOV8] = &&l_mov8, [UK_MOV4] = &&l_mov4,
 		[UK_MOVI] = &&l_movi, [UK_LEA8] = &&l_lea8, [UK_LEA4] = &&l_lea4, [UK_LD8] = &&l_ld8,
 		[UK_LD4] = &&l_ld4, [UK_ST8] = &&l_st8, [UK_ST4] = &&l_st4, [UK_PUSH8] = &&l_push8,
-		[UK_POP8] = &&l_pop8, [UK_ALUM] = &&l_alum, [UK_JMP] = &&l_jmp, [UK_CALL] = &&l_call,
+		[UK_POP8] = &&l_pop8, [UK_JMP] = &&l_jmp, [UK_CALL] = &&l_call,
 		[UK_RET] = &&l_ret, [UK_CALLM] = &&l_callm, [UK_MOVXR] = &&l_movxr, [UK_MOVXM] = &&l_movxm,
 		[UK_INCDEC] = &&l_incdec, [UK_STI] = &&l_sti, [UK_LDN] = &&l_ldn, [UK_STN] = &&l_stn,
 		[UK_MOVN] = &&l_movn, [UK_SHCL] = &&l_shcl,
 		JCC_LIST(JCC_TAB)
 		ALU_OPS(ALU_TAB)
+		ALU_OPS(ALUM_TAB)
 		SH_KINDS(SH_TAB)
 	};
 	if (__builtin_expect(tabp != NULL, 0)) {
@@ -349,53 +351,49 @@ l_pop8: {
 	g[u->d] = v;   /* POP RSP: the popped value wins */
 	NEXT;
 }
-l_alum: {   /* exec_int.c alu() with a memory operand: forms 0 ([mem], reg), 1 (reg, [mem]), 2 ([mem], imm) */
-	unsigned sz = u->sz;
-	uint64_t mask = sz_mask(sz), va = u_ea(m, g, u, pg), a, bb, r, v = 0;
-	uint8_t *hw = NULL, *hr;
-	struct vl_tlb_ent *tr, *tw = NULL;
-	SOFT_LOOK(va, sz, uacc, rv, rh, rent);
-	hr = h;
-	tr = te;
-	if (u->wm) {   /* the write must be a plain-RAM soft hit too, else all of it is generic */
-		SOFT_LOOK(va, sz, uacc | VL_ACC_W, wv, wh, went);
-		hw = h;
-		tw = te;
+	/* exec_int.c alu() with a memory operand: forms 0 ([mem], reg), 1 (reg,
+	 * [mem]), 2 ([mem], imm); one label per op */
+#define ALUM_BODY(IDX, NM, OPR, LF, WB)                                                     \
+	l_alum_##NM : {                                                                      \
+		unsigned sz = u->sz;                                                         \
+		uint64_t mask = sz_mask(sz), va = u_ea(m, g, u, pg), a, bb, r, v = 0;        \
+		uint8_t *hw = NULL, *hr;                                                     \
+		struct vl_tlb_ent *tr, *tw = NULL;                                           \
+		SOFT_LOOK(va, sz, uacc, rv, rh, rent);                                       \
+		hr = h;                                                                      \
+		tr = te;                                                                     \
+		if (WB && u->wm) {   /* the write must be a plain-RAM soft hit too */       \
+			SOFT_LOOK(va, sz, uacc | VL_ACC_W, wv, wh, went);                    \
+			hw = h;                                                              \
+			tw = te;                                                             \
+		}                                                                            \
+		HIT(tr);   /* mem_rd */                                                      \
+		cpy_sz(&v, hr, sz);                                                          \
+		uint64_t rr = sz == 1 ? (g[u->d] >> u->dh) & 0xff : g[u->d] & mask;          \
+		if (u->form == 1) {                                                          \
+			a = rr;                                                              \
+			bb = v;                                                              \
+		} else {                                                                     \
+			a = v;                                                               \
+			bb = u->form == 2 ? u->imm & mask : rr;                              \
+		}                                                                            \
+		r = (a OPR bb) & mask;                                                       \
+		if (WB) {                                                                    \
+			if (u->form == 1) {                                                  \
+				switch (sz) {   /* reg_set(reg) */                           \
+				case 1: WR1(u->d, u->dh, r); break;                          \
+				case 2: WR2(u->d, 0, r); break;                              \
+				default: g[u->d] = r; break;                                 \
+				}                                                            \
+			} else {   /* mem_wr: the soft hit, then the bytes */               \
+				HIT(tw);                                                     \
+				cpy_sz(hw, &r, sz);                                          \
+			}                                                                    \
+		}                                                                            \
+		LFSET(LF, sz, a, bb, r);                                                     \
+		NEXT;                                                                        \
 	}
-	HIT(tr);   /* mem_rd */
-	cpy_sz(&v, hr, sz);
-	uint64_t rr = sz == 1 ? (g[u->d] >> u->dh) & 0xff : g[u->d] & mask;   /* reg_get(reg) */
-	if (u->form == 1) {
-		a = rr;
-		bb = v;
-	} else {
-		a = v;
-		bb = u->form == 2 ? u->imm & mask : rr;
-	}
-	unsigned lf;
-	switch (u->op) {
-	case VL_OP_ADD: r = a + bb; lf = LF_ADD; break;
-	case VL_OP_SUB: case VL_OP_CMP: r = a - bb; lf = LF_SUB; break;
-	case VL_OP_OR: r = a | bb; lf = LF_LOGIC; break;
-	case VL_OP_AND: case VL_OP_TEST: r = a & bb; lf = LF_LOGIC; break;
-	default: r = a ^ bb; lf = LF_LOGIC; break;   /* VL_OP_XOR */
-	}
-	r &= mask;
-	if (u->op != VL_OP_CMP && u->op != VL_OP_TEST) {
-		if (u->form == 1) {
-			switch (sz) {   /* reg_set(reg) */
-			case 1: WR1(u->d, u->dh, r); break;
-			case 2: WR2(u->d, 0, r); break;
-			default: g[u->d] = r; break;
-			}
-		} else {   /* mem_wr: the soft hit, then the bytes */
-			HIT(tw);
-			cpy_sz(hw, &r, sz);
-		}
-	}
-	LFSET(lf, sz, a, bb, r);
-	NEXT;
-}
+	ALU_OPS(ALUM_BODY)
 l_movxr: {   /* op_movzx / op_movsx / op_movsxd, register source */
 	uint64_t v = u->ssz == 1 ? (g[u->s] >> u->sh) & 0xff : u->ssz == 2 ? TR2(g[u->s]) : TR4(g[u->s]);
 	if (u->sgn)
@@ -718,7 +716,7 @@ static bool uop_of(const struct vl_insn *e, struct vl_uop *u, int *fx, bool *end
 		if (e->lock || e->imm2 > 3)
 			return false;
 		if (e->imm2 < 3 && e->mod != 3) {
-			u->kind = UK_ALUM;
+			u->kind = (uint8_t)(UK_ALUM + alu_idx(e->op));
 			u->op = (uint8_t)e->op;
 			u->form = e->imm2;
 			u->wm = e->imm2 != 1 && e->op != VL_OP_CMP && e->op != VL_OP_TEST;
