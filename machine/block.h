@@ -44,6 +44,11 @@ struct vl_blk {
 	uint32_t cyc;                 /* cycles of all n */
 	uint32_t cyc_last;            /* cycles of the first n - 1 */
 	uint8_t open;                 /* ended at a slot not decoded yet: rebuilt once it is */
+	uint32_t epoch;               /* the block cache's epoch it was built in */
+	/* the blocks that followed last time on the same page: [0] at the
+	 * address after the block, [1] anywhere else (a taken branch, a call or
+	 * return); a hint, checked like vl_insn.blk before use */
+	const struct vl_blk *link[2];
 	struct vl_uop u[VL_BLK_MAXU + 1];   /* + the end op */
 };
 
@@ -52,6 +57,7 @@ struct vl_blk {
 struct vl_blkc {
 	struct vl_blk *b;     /* b[0] unused: index 0 = not built */
 	uint32_t cap, used;    /* cap <= the array's size (vl_cpu_set_block_cap) */
+	uint32_t epoch;        /* + 1 at every flush: a block of an older epoch is stale */
 	uint64_t flushes, built;
 };
 

@@ -90,6 +90,7 @@ void cpu_blk_reset(struct vl_machine *m)
 	struct vl_blkc *bc = m->priv->cpu.blkc;
 	if (bc && bc->used > 1) {
 		bc->used = 1;   /* an index >= used is never trusted (cpu_blk_get) */
+		bc->epoch++;    /* nor a link to an older block */
 		bc->flushes++;
 	}
 }
@@ -526,15 +527,24 @@ done:
 	run->cyc += b->cyc;
 	if ((nrip & ~0xfffull) == pg && run->n < run->left && run->cyc < run->budget) {
 		struct vl_insn *e = &run->ins[nrip & 0xfff];
-		uint32_t x = e->blk;
-		if (e->gen == run->gen && x && x < bc->used) {
-			const struct vl_blk *nb = &bc->b[x];
-			if (nb->slot == e && nb->gen == run->gen && !nb->open && run->cyc + nb->cyc_last < run->budget &&
-			    run->n + nb->n <= run->left) {
-				b = nb;
-				u = b->u;
-				goto *u->lbl;
+		unsigned k = (nrip & 0xfff) != b->u[b->n].off;
+		const struct vl_blk *nb = b->link[k];
+		/* a block of this epoch built from slot e in this generation is
+		 * the one vl_insn.blk names (a slot's decode, and so its block,
+		 * cannot change within a generation) */
+		if (!nb || nb->slot != e || nb->gen != run->gen || nb->epoch != bc->epoch || nb->open) {
+			uint32_t x = e->blk;
+			nb = NULL;
+			if (e->gen == run->gen && x && x < bc->used) {
+				const struct vl_blk *c = &bc->b[x];
+				if (c->slot == e && c->gen == run->gen && !c->open)
+					((struct vl_blk *)b)->link[k] = nb = c;
 			}
+		}
+		if (nb && run->cyc + nb->cyc_last < run->budget && run->n + nb->n <= run->left) {
+			b = nb;
+			u = b->u;
+			goto *u->lbl;
 		}
 	}
 	*dhits += dhn;
@@ -892,6 +902,8 @@ const struct vl_blk *cpu_blk_build(struct vl_machine *m, struct vl_insn *e, unsi
 	b->cyc = (uint32_t)cyc;
 	b->cyc_last = b->u[n - 1].cyc;
 	b->open = open;
+	b->epoch = bc->epoch;
+	b->link[0] = b->link[1] = NULL;
 	bc->built++;
 	if (x == bc->used)
 		bc->used++;
