@@ -111,6 +111,13 @@ static inline bool cpu_cond(struct vl_machine *m, unsigned cc)
 		}
 		return r ^ (cc & 1);
 	}
+	if (p->lf_op != LF_NONE && ((cc >> 1) == 2 || (cc >> 1) == 4)) {
+		/* E/NE, S/NS after any lazy op: cpu_flags_compute's ZF and SF are
+		 * those of the recorded result for every op */
+		uint64_t res = p->lf_res;
+		r = (cc >> 1) == 2 ? (res & sz_mask(p->lf_sz)) == 0 : (res & sz_sign(p->lf_sz)) != 0;
+		return r ^ (cc & 1);
+	}
 	if (p->lf_op == LF_LOGIC) {
 		uint64_t res = p->lf_res;
 		bool sf = (res & sz_sign(p->lf_sz)) != 0;
