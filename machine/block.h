@@ -43,7 +43,7 @@ struct vl_blk {
 	uint32_t n;                   /* instructions (micro-ops) */
 	uint32_t cyc;                 /* cycles of all n */
 	uint32_t cyc_last;            /* cycles of the first n - 1 */
-	uint8_t open;                 /* ended at a slot not decoded yet: rebuilt once it is */
+	uint8_t open;                 /* ended at a slot not decoded yet: rebuilt once it is (cpu_blk_get) */
 	uint32_t epoch;               /* the block cache's epoch it was built in */
 	/* the blocks that followed last time on the same page: [0] at the
 	 * address after the block, [1] anywhere else (a taken branch, a call or
@@ -77,7 +77,9 @@ static inline const struct vl_blk *cpu_blk_get(struct vl_machine *m, struct vl_i
 	const struct vl_blkc *bc = m->priv->cpu.blkc;
 	if (x && x < bc->used) {
 		const struct vl_blk *b = &bc->b[x];
-		if (b->slot == e && b->gen == gen && !b->open)
+		/* an open block runs as it is until the slot after it is decoded,
+		 * then it is rebuilt longer */
+		if (b->slot == e && b->gen == gen && (!b->open || e[b->u[b->n].off - off].gen != gen))
 			return b;
 	}
 	return cpu_blk_build(m, e, off, gen);

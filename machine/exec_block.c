@@ -183,16 +183,18 @@ void cpu_blk_reset(struct vl_machine *m)
 
 #define JCC_LIST(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13) X(14) X(15)
 #define JCC_TAB(CC) [UK_JCC + CC] = &&l_jcc_##CC,
+/* Jcc: taken leaves the block (a side exit), not taken goes on with the
+ * next op (the next instruction) */
 #define JCC_BODY(CC)                                                    \
 	l_jcc_##CC : {                                                   \
-		nrip = pg + u->off + u->len;                             \
 		if (cpu_cond(m, CC)) {                                   \
-			uint64_t t = nrip + u->imm;                      \
+			uint64_t t = pg + u->off + u->len + u->imm;      \
 			if (!CANON(t))                                   \
 				goto bail;   /* #GP: op_jcc faults */    \
 			nrip = t;                                        \
+			goto side;                                       \
 		}                                                        \
-		goto done;                                               \
+		NEXT;                                                    \
 	}
 
 /* cpu_ea / cpu_eff of the op's memory operand */
@@ -518,13 +520,20 @@ l_ret: {   /* op_ret, 64-bit, no imm16: the read counts even when the target fau
 	nrip = v;
 	goto done;
 }
+side:
+	/* a taken Jcc: it and the ops before it retired */
+	run->n += (unsigned)(u - b->u) + 1;
+	run->cyc += u[1].cyc;
+	goto next;
 l_end:
 	nrip = pg + u->off;
 done:
-	/* the block retired; the chain's checks for the next instruction, and
-	 * the next block when it is built and all of it fits */
+	/* the block retired */
 	run->n += b->n;
 	run->cyc += b->cyc;
+next:
+	/* the chain's checks for the next instruction, and the next block when
+	 * it is built and all of it fits */
 	if ((nrip & ~0xfffull) == pg && run->n < run->left && run->cyc < run->budget) {
 		struct vl_insn *e = &run->ins[nrip & 0xfff];
 		unsigned k = (nrip & 0xfff) != b->u[b->n].off;
@@ -532,12 +541,12 @@ done:
 		/* a block of this epoch built from slot e in this generation is
 		 * the one vl_insn.blk names (a slot's decode, and so its block,
 		 * cannot change within a generation) */
-		if (!nb || nb->slot != e || nb->gen != run->gen || nb->epoch != bc->epoch || nb->open) {
+		if (!nb || nb->slot != e || nb->gen != run->gen || nb->epoch != bc->epoch) {
 			uint32_t x = e->blk;
 			nb = NULL;
 			if (e->gen == run->gen && x && x < bc->used) {
 				const struct vl_blk *c = &bc->b[x];
-				if (c->slot == e && c->gen == run->gen && !c->open)
+				if (c->slot == e && c->gen == run->gen)
 					((struct vl_blk *)b)->link[k] = nb = c;
 			}
 		}
@@ -773,13 +782,12 @@ static bool uop_of(const struct vl_insn *e, struct vl_uop *u, int *fx, bool *end
 		*fx = FX_WRITE;
 		return true;
 	}
-	case VL_OP_JCC:
+	case VL_OP_JCC:   /* does not end the block: a taken branch is a side exit */
 		if (sz != 8)
 			return false;   /* 32-bit code: EIP wraps (op_jcc) */
 		u->kind = (uint8_t)(UK_JCC + (e->imm2 & 15));
 		u->imm = e->imm;
 		*fx = FX_LOOK;
-		*end = true;
 		return true;
 	case VL_OP_JMP:
 		if (sz != 8 || e->fn != op_jmp)
@@ -896,6 +904,7 @@ const struct vl_blk *cpu_blk_build(struct vl_machine *m, struct vl_insn *e, unsi
 	end->kind = UK_END;
 	end->lbl = tab[UK_END];
 	end->off = (uint16_t)off;   /* where a block without a control transfer continues */
+	end->cyc = (uint32_t)cyc;   /* a side exit at op j retires the cycles before op j + 1 */
 	b->slot = e;
 	b->gen = gen;
 	b->n = n;
