@@ -2,9 +2,10 @@
  * cpu.c cpu_chain). CPU half, private.
  *
  * A block is a run of consecutive cached decodes of one host frame, from
- * a slot to the first control transfer (Jcc, JMP, CALL, RET: included) or
- * the first instruction it has no micro-op for (excluded), at most
- * VL_BLK_MAXU instructions, translated into an array of micro-ops with
+ * a slot to the first unconditional control transfer (JMP, CALL, RET:
+ * included) or the first instruction it has no micro-op for (excluded), at
+ * most VL_BLK_MAXU instructions — a Jcc inside it leaves it when taken (a
+ * side exit retiring the instructions up to the Jcc) — translated into an array of micro-ops with
  * their operands pre-resolved and each handler's address in the op (direct
  * threading: every handler ends in its own indirect jump). Blocks hold
  * nothing that depends on the virtual address (RIP-relative operands and
