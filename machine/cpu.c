@@ -12,7 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "cpu.h"
+#include "block.h"
 
 /* ---- decode cache ---------------------------------------------------------
  * Per host-physical frame that held executed code: 4096 decoded slots
@@ -75,6 +75,12 @@ int vl_cpu_priv_init(struct vl_machine *m)
 	}
 	dc->cap = VL_DCACHE_CAP;
 	m->priv->cpu.dcache = dc;
+	if (cpu_blk_init(m)) {
+		free(dc->pages);
+		free(dc);
+		m->priv->cpu.dcache = NULL;
+		return -1;
+	}
 	const char *core = getenv("VIRTLAB_CORE");
 	m->priv->cpu.core_ref = core && !strcmp(core, "ref");
 	return 0;
@@ -119,6 +125,7 @@ void vl_cpu_set_dcache_cap(struct vl_machine *m, uint64_t cap)
 void vl_cpu_priv_free(struct vl_machine *m)
 {
 	struct vl_dcache *dc = m->priv->cpu.dcache;
+	cpu_blk_free(m);
 	if (!dc)
 		return;
 	for (uint64_t f = 0; f < dc->nframes; f++)
@@ -471,6 +478,7 @@ static struct vl_dpage *dcache_page(struct vl_machine *m, uint64_t frame)
 			}
 			dc->npages = 0;
 			dc->flushes++;
+			cpu_blk_reset(m);   /* blocks point at the freed slots */
 			m->priv->cpu.fc_vpage = ~0ull;   /* it pointed into a freed page */
 		}
 		dp = dpage_new();
@@ -786,34 +794,62 @@ static __attribute__((noinline)) void cpu_chain(struct vl_machine *m, uint64_t i
 {
 	struct vl_cpu_priv *p = &m->priv->cpu;
 	struct vl_tlb *itlb = &m->priv->mem.itlb;
-	uint64_t n = 0, cyc = 0;   /* pending: retirements (= ITLB hits), cycles */
+	uint64_t n = 0, cyc = 0;   /* pending: retirements, cycles */
+	/* 1: the fetch of the instruction at rip, the first since the last
+	 * flush, was counted already (a new page's fetch, below): the pending
+	 * ITLB hits are n - 1 once it retired here, and it counts none itself
+	 * when it goes through the generic path */
+	uint64_t fetched = 0;
 reload:
 	/* What only a non-chain instruction (or an event) can change, in locals.
 	 * The chain runs only while the ITLB entry of the page is already the
 	 * most recently used one: every fetch's tlb_touch is then a no-op (chain
 	 * instructions touch the DTLB at most), so the loop leaves it out. */
-	if (m->tsc >= p->next_event || m->cpu.intr_shadow || p->fc_vpage == ~0ull || p->fc_ent->id != p->fc_id ||
-	    itlb->mru != p->fc_ent)
+	if (m->tsc >= p->next_event || m->cpu.intr_shadow)
 		goto out;
+	if (p->fc_vpage != (m->cpu.rip >> 12) || p->fc_ent->id != p->fc_id || itlb->mru != p->fc_ent)
+		goto newpage;
+setup:;
 	const uint64_t vpage = p->fc_vpage, budget = p->next_event - m->tsc;
 	const uint64_t left = insn_limit > m->insns ? insn_limit - m->insns : 0;
 	struct vl_tlb_ent *const ent = p->fc_ent;
 	struct vl_dpage *const dp = p->fc_dp;
 	const uint32_t gen = dp->gen;
 	uint64_t rip = m->cpu.rip;   /* = m->cpu.rip: kept in a register across VL_CHAIN_SEQ */
+	const uint32_t ctx = vl_mem_ctx(m);   /* only non-chain instructions change these */
+	const unsigned uacc = cpu_uacc(m);
 	for (;;) {
 		if ((rip >> 12) != vpage)
-			break;
-		const struct vl_insn *e = &dp->ins[rip & 0xfff];
+			goto pagechg;
+		struct vl_insn *e = &dp->ins[rip & 0xfff];
 		if (e->gen != gen || cyc >= budget)
 			break;
+		/* a decoded block (exec_block.c), when all of it fits before the
+		 * next deadline and the instruction limit: the checks below for each
+		 * of its instructions would all pass, and its sums are theirs */
+		const struct vl_blk *b = cpu_blk_get(m, e, (unsigned)(rip & 0xfff), gen);
+		if (b && cyc + b->cyc_last < budget && n + b->n <= left) {
+			struct vl_blk_run r = { .n = n, .cyc = cyc, .budget = budget, .left = left, .ins = dp->ins,
+						.vpage = vpage, .gen = gen, .ctx = ctx, .uacc = uacc };
+			int bail = cpu_blk_exec(m, b, &rip, &r, NULL);
+			n = r.n;
+			cyc = r.cyc;
+			if (__builtin_expect(!bail, 1)) {
+				if (__builtin_expect(n >= left, 0))
+					break;
+				continue;
+			}
+			/* the instruction at rip needs its handler: as below */
+			e = &dp->ins[rip & 0xfff];
+			goto generic;
+		}
 		uint8_t k = e->chain;
 		if (k == VL_CHAIN_SEQ) {
 			e->fn(m, e);      /* VL_X_OK; it sets cpu.rip to the same rip + len */
 			rip += e->len;
 		} else if (k == VL_CHAIN_REG) {
 			if (__builtin_expect(e->fn(m, e) != VL_X_OK, 0)) {
-				chain_flush(m, n + 1, n, cyc);   /* Jcc to a non-canonical target: #GP */
+				chain_flush(m, n + 1 - fetched, n, cyc);   /* Jcc to a non-canonical target: #GP */
 				cpu_deliver_fault(m);
 				return;
 			}
@@ -821,10 +857,13 @@ reload:
 		} else if (!k || !chain_mem(m, e, &rip)) {
 			/* any other instruction: what cpu_exec_one does after a fetch-cache
 			 * hit (the fetch's checks are the ones above), counts in memory */
-			chain_flush(m, n, n, cyc);
-			n = cyc = 0;
-			m->ctr->events[VL_EV_ITLB_HITS]++;
-			tlb_touch(itlb, ent);
+		generic:
+			chain_flush(m, n - (n ? fetched : 0), n, cyc);
+			if (!(fetched && !n)) {
+				m->ctr->events[VL_EV_ITLB_HITS]++;
+				tlb_touch(itlb, ent);
+			}
+			n = cyc = fetched = 0;
 			cpu_exec_insn(m, e, insn_limit);
 			if (m->state != VL_M_RUNNING || p->events || m->tsc >= p->next_event)
 				return;
@@ -836,11 +875,48 @@ reload:
 			break;
 	}
 out:
-	chain_flush(m, n, n, cyc);
+	chain_flush(m, n - (n ? fetched : 0), n, cyc);
 	if (n && m->insns >= insn_limit) {
 		vl_machine_stop(m, VL_M_TIMEOUT, "reached --max-instructions (%llu)", (unsigned long long)m->max_insns);
 		p->events = true;
 	}
+	return;
+pagechg:
+	/* RIP left the page: what the run loop would do next — the event check
+	 * (nothing is flagged: p->events is false inside a chain), then
+	 * cpu_exec_one: the fetch through the translation — and, when the new
+	 * page can chain, go on here with that fetch counted */
+	if (n) {
+		chain_flush(m, n - fetched, n, cyc);
+		if (m->insns >= insn_limit) {
+			vl_machine_stop(m, VL_M_TIMEOUT, "reached --max-instructions (%llu)", (unsigned long long)m->max_insns);
+			p->events = true;
+			return;
+		}
+		n = cyc = fetched = 0;
+	}
+	if (m->tsc >= p->next_event)
+		return;
+newpage: {
+	struct vl_insn tmp;
+	const struct vl_insn *i = cpu_fetch(m, &tmp);
+	if (__builtin_expect(i == NULL, 0)) {
+		cpu_deliver_fault(m);
+		return;
+	}
+	/* the fetch may have called the VMM (a hidden fault of the shadow MMU, a
+	 * nested fault): it runs this instruction whatever happened, but looks
+	 * at events before the next one */
+	if (i == &tmp || p->events || m->state != VL_M_RUNNING || m->tsc >= p->next_event ||
+	    p->fc_vpage != (m->cpu.rip >> 12) || p->fc_ent->id != p->fc_id || itlb->mru != p->fc_ent) {
+		cpu_exec_insn(m, i, insn_limit);
+		if (m->state != VL_M_RUNNING || p->events || m->tsc >= p->next_event)
+			return;
+		goto reload;
+	}
+	fetched = 1;
+	goto setup;
+}
 }
 
 enum vl_mstate vl_machine_run(struct vl_machine *m)

@@ -111,6 +111,13 @@ static inline bool cpu_cond(struct vl_machine *m, unsigned cc)
 		}
 		return r ^ (cc & 1);
 	}
+	if (p->lf_op != LF_NONE && ((cc >> 1) == 2 || (cc >> 1) == 4)) {
+		/* E/NE, S/NS after any lazy op: cpu_flags_compute's ZF and SF are
+		 * those of the recorded result for every op */
+		uint64_t res = p->lf_res;
+		r = (cc >> 1) == 2 ? (res & sz_mask(p->lf_sz)) == 0 : (res & sz_sign(p->lf_sz)) != 0;
+		return r ^ (cc & 1);
+	}
 	if (p->lf_op == LF_LOGIC) {
 		uint64_t res = p->lf_res;
 		bool sf = (res & sz_sign(p->lf_sz)) != 0;
@@ -214,20 +221,27 @@ static inline void cpy_sz(void *d, const void *s, unsigned sz)
  * watched code (vl_mem_note_write could call a VMM). No effect; the caller
  * then counts the DTLB hit and refreshes LRU as that hit does (fast core:
  * cpu.c chains, exec_str.c bulk REP). NULL when the access is anything else. */
-static inline __attribute__((always_inline)) struct vl_soft_ent *cpu_soft_look(struct vl_machine *m, uint64_t va, unsigned sz, unsigned acc,
-						 uint8_t **host)
+static inline __attribute__((always_inline)) struct vl_soft_ent *cpu_soft_look_ctx(struct vl_machine *m, uint64_t va, unsigned sz,
+						     unsigned acc, uint32_t ctx, uint8_t **host)
 {
 	struct vl_mem_priv *mp = &m->priv->mem;
 	if ((va & 0xfff) + sz > 4096)
 		return NULL;
 	struct vl_soft_ent *s = &mp->soft[VL_SOFT_IDX(m, acc, va)];
-	if (s->vpage != (va >> 12) || s->id != s->ent->id || s->ctx != vl_mem_ctx(m))
+	if (s->vpage != (va >> 12) || s->id != s->ent->id || s->ctx != ctx)
 		return NULL;
 	uint64_t pa = ((uint64_t)s->frame << 12) | (va & 0xfff);
 	if (pa + sz > m->mem_size || ((acc & VL_ACC_W) && mp->code_frames[pa >> 12]))
 		return NULL;
 	*host = m->mem + pa;
 	return s;
+}
+/* The same, with vl_mem_ctx(m) (ctx: what the caller computed once while
+ * nothing could change it: exec_block.c). */
+static inline __attribute__((always_inline)) struct vl_soft_ent *cpu_soft_look(struct vl_machine *m, uint64_t va, unsigned sz, unsigned acc,
+						 uint8_t **host)
+{
+	return cpu_soft_look_ctx(m, va, sz, acc, vl_mem_ctx(m), host);
 }
 
 /* Read sz (1..8) bytes at linear va. 0 or VL_X_FAULT. */

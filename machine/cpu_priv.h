@@ -12,8 +12,11 @@ struct vl_dcache;
 struct vl_dpage;
 struct vl_tlb_ent;
 
+struct vl_blkc;
+
 struct vl_cpu_priv {
 	struct vl_dcache *dcache;     /* decode cache (cpu.c) */
+	struct vl_blkc *blkc;         /* decoded blocks of the fast core (exec_block.c) */
 	/* Lazy arithmetic flags: while lf_op != LF_NONE, CF PF AF ZF SF OF are
 	 * a function of (lf_op, lf_sz, lf_src1, lf_src2, lf_res) (and, for
 	 * INC/DEC, CF in cpu.rflags). Materialised into cpu.rflags whenever

@@ -125,15 +125,38 @@ static uint64_t str_bulk(struct vl_machine *m, const struct vl_insn *i, enum str
 		j = max;
 	struct vl_tlb *dtlb = &m->priv->mem.dtlb;
 	uint64_t v = g[VL_RAX];
-	for (uint64_t n = 0; n < j; n++) {
-		if (k == S_MOVS) {
-			tlb_touch(dtlb, ss->ent);
-			cpy_sz(dh + n * sz, sh + n * sz, sz);
-		} else {
-			cpy_sz(dh + n * sz, &v, sz);
-		}
-		tlb_touch(dtlb, ds->ent);
+	if (!j)
+		return 0;
+	/* LRU: what j rounds of touch(source), touch(destination) leave, in
+	 * closed form — the first round as it is; after it, re-touching the
+	 * most recent entry is a no-op, and alternating two entries stamps
+	 * each with the next clock values */
+	if (k == S_MOVS)
+		tlb_touch(dtlb, ss->ent);
+	tlb_touch(dtlb, ds->ent);
+	if (k == S_MOVS && ss->ent != ds->ent && j > 1) {
+		dtlb->clock += 2 * (j - 1);
+		ss->ent->lru = dtlb->clock - 1;
+		ds->ent->lru = dtlb->clock;
 	}
+	/* the elements in order, one fixed-size move each (overlapping
+	 * copies repeat as REP MOVS does) */
+#define STR_BULK_COPY(SZ)                                                             \
+	do {                                                                          \
+		if (k == S_MOVS)                                                      \
+			for (uint64_t n = 0; n < j; n++)                              \
+				memmove(dh + n * (SZ), sh + n * (SZ), (SZ));          \
+		else                                                                  \
+			for (uint64_t n = 0; n < j; n++)                              \
+				memcpy(dh + n * (SZ), &v, (SZ));                      \
+	} while (0)
+	switch (sz) {
+	case 8: STR_BULK_COPY(8); break;
+	case 4: STR_BULK_COPY(4); break;
+	case 2: STR_BULK_COPY(2); break;
+	default: STR_BULK_COPY(1); break;
+	}
+#undef STR_BULK_COPY
 	m->ctr->events[VL_EV_DTLB_HITS] += k == S_MOVS ? 2 * j : j;
 	g[VL_RDI] += j * sz;
 	if (k == S_MOVS)

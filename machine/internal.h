@@ -95,6 +95,11 @@ bool vl_cpu_core_ref(const struct vl_machine *m);
  * pages (default 1024, i.e. at most ~230 MB of decodes). */
 void vl_cpu_dcache_stats(const struct vl_machine *m, uint64_t *pages, uint64_t *flushes);
 void vl_cpu_set_dcache_cap(struct vl_machine *m, uint64_t cap);
+/* Decoded blocks of the fast core (exec_block.c, host statistics): built
+ * since creation, and how often the bounded block cache was emptied; the
+ * cap in blocks (default 8192). */
+void vl_cpu_block_stats(const struct vl_machine *m, uint64_t *built, uint64_t *flushes);
+void vl_cpu_set_block_cap(struct vl_machine *m, uint32_t cap);
 void vl_cpu_priv_free(struct vl_machine *m);
 int vl_mem_priv_init(struct vl_machine *m);     /* TLB arrays sized by the profile */
 void vl_mem_priv_free(struct vl_machine *m);

@@ -4,12 +4,14 @@
  * changes (PTE without and with INVLPG, MOV CR3, a CR3 switch), a
  * page-crossing instruction, interrupts landing in the middle of chains of
  * register-only instructions, REP string instructions interrupted by the
- * timer, wild jumps into random bytes. Each scenario runs once per core;
+ * timer, wild jumps into random bytes, every micro-op form of the decoded
+ * blocks (exec_block.c) under the timer. Each scenario runs once per core;
  * compared: every counter of every region, TSC, retired instructions, the
  * registers, RIP, RFLAGS, the machine state and all of guest memory. Then
  * what each scenario must have computed. Bad input: a jump to every byte of
- * a page and code on a thousand frames keep the decode cache bounded, with
- * counted flushes, and still give the reference results. */
+ * a page and code on a thousand frames keep the decode cache and the block
+ * cache bounded, with counted flushes, and still give the reference
+ * results. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -193,8 +195,21 @@ static void test_every_byte_bounded(void **state)
 	assert_true(pages <= 1024);
 	assert_memory_equal(a->region, b->region, sizeof a->region);
 	assert_int_equal(a->tsc, b->tsc);
+	/* the decoded blocks are bounded on their own: 4096 + 1024 one-RET
+	 * blocks through a cache of 16 flush it, counted, same counts */
+	struct vl_machine *c = boot(PROG, "5", false, 0);
+	vl_cpu_set_block_cap(c, 16);
+	assert_int_equal(vl_machine_run(c), VL_M_EXITED);
+	uint64_t built, bflushes;
+	vl_cpu_block_stats(c, &built, &bflushes);
+	assert_true(built >= 4096);
+	assert_true(bflushes >= 4096 / 16);
+	assert_memory_equal(a->region, c->region, sizeof a->region);
+	assert_int_equal(a->tsc, c->tsc);
+	assert_memory_equal(a->mem, c->mem, a->mem_size);
 	vl_machine_free(a);
 	vl_machine_free(b);
+	vl_machine_free(c);
 }
 
 static void test_page_crossing(void **state)
@@ -210,6 +225,26 @@ static void test_page_crossing(void **state)
 
 /* limits.S: self-modifying code of every kind (7) and wild jumps into
  * random bytes at CPL 0, without an IDT and at CPL 3 (4-6). */
+/* 7: every form exec_block.c runs as a micro-op, interrupted by the timer */
+static void test_block_forms(void **state)
+{
+	struct vl_machine *m;
+	both(PROG, "7", 0, &m);
+	assert_int_equal(m->state, VL_M_EXITED);
+	assert_int_equal(m->exit_code, 0);
+	assert_true(R(m, 0) >= 20);   /* the timer really fired during the loop */
+	uint64_t r[256], c[256];
+	unsigned n = rips(m, r, c), inside = 0;
+	uint64_t lo = gp_sym(PROG, "forms"), hi = gp_sym(PROG, "ffunc");
+	for (unsigned i = 0; i < n; i++)
+		inside += r[i] > lo + 40 && r[i] < hi;
+	assert_true(inside >= 10);
+	uint64_t built, flushes;
+	vl_cpu_block_stats(m, &built, &flushes);
+	assert_true(built >= 5);   /* the fast core really ran them as blocks */
+	vl_machine_free(m);
+}
+
 static void test_limits_scenarios(void **state)
 {
 	static const char *const cmds[] = { "7", "4", "5", "6" };
@@ -243,6 +278,7 @@ int main(void)
 		cmocka_unit_test(test_rep_interrupted),
 		cmocka_unit_test(test_every_byte_bounded),
 		cmocka_unit_test(test_page_crossing),
+		cmocka_unit_test(test_block_forms),
 		cmocka_unit_test(test_limits_scenarios),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

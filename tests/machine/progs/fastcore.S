@@ -18,6 +18,13 @@
  *      (the decode cache must stay bounded): res 0 = calls made
  *   6  an instruction that crosses a page boundary, run from both cores'
  *      caches, the second page patched between runs (res 0-1)
+ *   7  the forms the fast core's decoded blocks (exec_block.c) run as
+ *      micro-ops, in a loop under the fast timer: byte registers AH..BH,
+ *      16-bit ALU, MOVZX/MOVSX/MOVSXD/CDQE, 1- and 2-byte loads and stores,
+ *      MOV imm to memory, ALU read-modify-write on memory, shifts by CL
+ *      (count 0 leaves the flags), INC/DEC (CF kept), flags overwritten
+ *      before anyone reads them, CALL through memory to another page
+ *      (res 0 = ticks, res 1-7 = registers, res 8 = RFLAGS)
  */
 #include "prog.h"
 
@@ -63,6 +70,8 @@ main:
 	je every
 	cmpq $6, %rax
 	je cross
+	cmpq $7, %rax
+	je forms
 	ret
 
 /* ---- 1: self-modifying code in a tight loop ---- */
@@ -283,7 +292,87 @@ cross:
 	SAVE %rax, 1
 	ret
 
+/* ---- 7: the block micro-ops' forms under a fast timer ---- */
+forms:
+	call timer_on
+	movl $300, %r15d
+	movabsq $0x123456789abcdef1, %rax
+	movabsq $0x0fedcba987654321, %rbx
+	movl $3, %edx
+	xorl %r12d, %r12d
+	xorl %r13d, %r13d
+	xorl %r14d, %r14d
+	leaq fbuf(%rip), %rsi
+1:	addb %ah, %bl                   /* byte registers, AH..BH */
+	xorb $0x5a, %bh
+	subw %ax, %dx
+	testb $1, %bl
+	jz 2f
+	incq %rdx
+2:	movzbl %bh, %edi
+	movsbq %al, %r8
+	movswl %dx, %r9d
+	movslq %edx, %r10
+	cltq
+	movb %bl, 3(%rsi)
+	movw %dx, 6(%rsi)
+	movzbl 3(%rsi), %r11d
+	movw 6(%rsi), %cx
+	movl $0x77, 8(%rsi)             /* MOV imm to memory */
+	movq $-5, 16(%rsi)
+	addq %rax, 16(%rsi)             /* read-modify-write */
+	xorb %bl, 8(%rsi)
+	subw $3, 6(%rsi)
+	andl 8(%rsi), %edi
+	addq %r11, %r12
+	cmpq 16(%rsi), %rax
+	adcq $0, %r12                   /* CF of the CMP */
+	movl %r15d, %ecx
+	andl $7, %ecx                   /* counts 0..7 */
+	cmpq %rbx, %rax
+	shlq %cl, %rbx                  /* count 0: the CMP's flags stay */
+	sets %r11b
+	adcq %r11, %r12
+	sarl %cl, %edx
+	shrq %cl, %r8
+	addq $-1, %r13                  /* CF = 1 unless r13 was 0 */
+	incq %r14                       /* CF kept */
+	adcq $0, %r12
+	decl %r9d
+	adcq %r9, %r12
+	addq %rax, %rbx                 /* flags written and overwritten unread */
+	subq %rdx, %rbx
+	xorq %r8, %rbx
+	shlq $1, %rbx
+	call *fptr(%rip)                /* CALL through memory, to another page */
+	addq %rax, %r12
+	addq %r10, %r13
+	rorq $7, %rax
+	decl %r15d
+	jnz 1b
+	call timer_off
+	movq n_tick(%rip), %rcx
+	SAVE %rcx, 0
+	SAVE %rax, 1
+	SAVE %rbx, 2
+	SAVE %rdx, 3
+	SAVE %r12, 4
+	SAVE %r13, 5
+	SAVE %r14, 6
+	SAVE %rdi, 7
+	pushfq
+	popq %rcx
+	SAVE %rcx, 8
+	ret
+
+	.balign 4096
+ffunc:	leaq 1(%rax, %rbx), %rax
+	testq %rax, %rax
+	ret
+
 	.data
+fptr:	.quad ffunc
+fbuf:	.fill 32, 1, 0
 	.globl rips, rcxs, n_tick
 n_tick:	.quad 0
 rips:	.fill 256, 8, 0
