@@ -14,7 +14,11 @@ struct vl_tlb_ent {
 	uint64_t vpn;          /* va >> page_shift */
 	uint64_t pfn;          /* pa >> page_shift */
 	uint64_t lru;          /* larger = more recently used */
-	uint64_t id;           /* unique fill number (0 = invalid) */
+	uint64_t id;           /* fill stamp (0 = invalid): a soft-TLB or fetch-cache entry that
+				  remembers it stays valid while it is unchanged. A refill of
+				  the same slot with the identical translation gets its old
+				  stamp back (tlb_insert), else a new unique one. */
+	uint64_t old_id;       /* the stamp before the last kill (host side) */
 	uint16_t tag;          /* VPID / ASID */
 	uint16_t pcid;
 	uint8_t page_shift;
@@ -32,6 +36,15 @@ struct vl_tlb {
 	 * place in live. Invisible in every count: the same entries die. */
 	uint32_t *live, *pos;
 	uint32_t nlive;
+	/* Host-side hash index of the valid entries by (vpn, page size), so a
+	 * lookup or an INVLPG visits only entries that can match instead of
+	 * whole sets (a fully associative L1 is one set of 64-72). Chains hold
+	 * entry index + 1 (0 ends); nsize[k] counts valid entries of size
+	 * tlb_shifts[k] (sizes with none are not looked for). The lookup still
+	 * returns what the scan in way order would (tlb.c). */
+	uint32_t *hhead, *hnext, *hprev;
+	uint32_t hmask;
+	uint32_t nsize[3];
 };
 
 /* Page-walk cache / nested TLB entry (fully associative, LRU). */

@@ -23,11 +23,17 @@ int tlb_init(struct vl_tlb *t, uint64_t entries, uint64_t ways)
 	t->sets = (unsigned)(entries / ways);
 	if (t->sets == 0)
 		t->sets = 1;
-	size_t n = (size_t)t->sets * t->ways;
+	size_t n = (size_t)t->sets * t->ways, nb = 16;
+	while (nb < 2 * n)
+		nb *= 2;
+	t->hmask = (uint32_t)(nb - 1);
 	t->e = calloc(n, sizeof(*t->e));
 	t->live = calloc(n, sizeof(*t->live));
 	t->pos = calloc(n, sizeof(*t->pos));
-	return t->e && t->live && t->pos ? 0 : -1;
+	t->hhead = calloc(nb, sizeof(*t->hhead));
+	t->hnext = calloc(n, sizeof(*t->hnext));
+	t->hprev = calloc(n, sizeof(*t->hprev));
+	return t->e && t->live && t->pos && t->hhead && t->hnext && t->hprev ? 0 : -1;
 }
 
 void tlb_free(struct vl_tlb *t)
@@ -35,8 +41,12 @@ void tlb_free(struct vl_tlb *t)
 	free(t->e);
 	free(t->live);
 	free(t->pos);
+	free(t->hhead);
+	free(t->hnext);
+	free(t->hprev);
 	t->e = NULL;
 	t->live = t->pos = NULL;
+	t->hhead = t->hnext = t->hprev = NULL;
 	t->nlive = 0;
 }
 
@@ -52,39 +62,82 @@ static inline void live_del(struct vl_tlb *t, uint32_t i)
 	t->pos[last] = k;
 }
 
+static const unsigned tlb_shifts[3] = { 12, 21, 30 };
+
+/* ---- The hash index (host side) ----------------------------------------
+ * Every valid entry sits on the chain of bucket (vpn, size). A lookup walks
+ * the chains of the sizes present; among the entries that match it returns
+ * the one the modelled scan meets first: the lowest way of the set (for a
+ * set-associative TLB the sizes are scanned 4K, 2M, 1G, each in its own
+ * set; a fully associative one is a single pass over every way, any size).
+ * So duplicates — a 4K and a 2M entry covering one address, a global and a
+ * PCID-tagged entry of one page — resolve exactly as before. */
+static inline unsigned sz_idx(unsigned page_shift)
+{
+	return page_shift == 12 ? 0 : page_shift == 21 ? 1 : 2;
+}
+static inline uint32_t h_bucket(const struct vl_tlb *t, uint64_t vpn, unsigned k)
+{
+	return (uint32_t)(((vpn << 2 | k) * 0x9E3779B97F4A7C15ull) >> 40) & t->hmask;
+}
+static inline void h_link(struct vl_tlb *t, uint32_t i)
+{
+	const struct vl_tlb_ent *e = &t->e[i];
+	unsigned k = sz_idx(e->page_shift);
+	uint32_t b = h_bucket(t, e->vpn, k), h = t->hhead[b];
+
+	t->hnext[i] = h;
+	t->hprev[i] = 0;
+	if (h)
+		t->hprev[h - 1] = i + 1;
+	t->hhead[b] = i + 1;
+	t->nsize[k]++;
+}
+static inline void h_unlink(struct vl_tlb *t, uint32_t i)
+{
+	const struct vl_tlb_ent *e = &t->e[i];
+	unsigned k = sz_idx(e->page_shift);
+	uint32_t n = t->hnext[i], p = t->hprev[i];
+
+	if (p)
+		t->hnext[p - 1] = n;
+	else
+		t->hhead[h_bucket(t, e->vpn, k)] = n;
+	if (n)
+		t->hprev[n - 1] = p;
+	t->nsize[k]--;
+}
+
 void tlb_kill(struct vl_tlb *t, struct vl_tlb_ent *e)
 {
 	if (e->id) {
+		uint32_t i = (uint32_t)(e - t->e);
+		h_unlink(t, i);
+		e->old_id = e->id;
 		e->id = 0;
-		live_del(t, (uint32_t)(e - t->e));
+		live_del(t, i);
 	}
 }
 
-static const unsigned tlb_shifts[3] = { 12, 21, 30 };
-
 struct vl_tlb_ent *tlb_lookup(struct vl_tlb *t, uint64_t va, uint16_t tag, uint16_t pcid)
 {
-	if (t->sets == 1) {   /* fully associative: one pass over every size */
-		for (unsigned w = 0; w < t->ways; w++) {
-			struct vl_tlb_ent *e = &t->e[w];
-			if (e->id && e->vpn == va >> e->page_shift && e->tag == tag &&
-			    ((e->perms & VL_PERM_G) || e->pcid == pcid))
-				return e;
-		}
-		return NULL;
-	}
-	for (int s = 0; s < 3 && t->sets; s++) {
-		uint64_t vpn = va >> tlb_shifts[s];
-		struct vl_tlb_ent *set = t->e + (size_t)(vpn % t->sets) * t->ways;
+	struct vl_tlb_ent *best = NULL;
 
-		for (unsigned w = 0; w < t->ways; w++) {
-			struct vl_tlb_ent *e = &set[w];
-			if (e->id && e->vpn == vpn && e->page_shift == tlb_shifts[s] && e->tag == tag &&
-			    ((e->perms & VL_PERM_G) || e->pcid == pcid))
-				return e;
+	for (unsigned k = 0; k < 3; k++) {
+		if (!t->nsize[k])
+			continue;
+		unsigned sh = tlb_shifts[k];
+		uint64_t vpn = va >> sh;
+		for (uint32_t j = t->hhead[h_bucket(t, vpn, k)]; j; j = t->hnext[j - 1]) {
+			struct vl_tlb_ent *e = &t->e[j - 1];
+			if (e->vpn == vpn && e->page_shift == sh && e->tag == tag &&
+			    ((e->perms & VL_PERM_G) || e->pcid == pcid) && (!best || e < best))
+				best = e;
 		}
+		if (best && t->sets != 1)
+			return best;   /* set-associative: the first size with a match */
 	}
-	return NULL;
+	return best;
 }
 
 /* Insert a translation, evicting the set's least recently used entry. */
@@ -106,8 +159,17 @@ struct vl_tlb_ent *tlb_insert(struct vl_tlb *t, uint64_t va, uint64_t pa, unsign
 		if (set[w].lru < victim->lru)
 			victim = &set[w];
 	}
+	/* The slot's previous translation, if it is this one, keeps its stamp:
+	 * soft-TLB and fetch-cache entries made for it are right again (a
+	 * kernel 2M entry that every CR3 write flushes comes back to the same
+	 * slot, and the soft entries of its 512 4K pages with it). */
+	bool same = victim->vpn == vpn && victim->pfn == pa >> page_shift && victim->page_shift == page_shift &&
+		    victim->perms == perms && victim->dirty == dirty && victim->tag == tag && victim->pcid == pcid;
+	uint64_t prev = victim->id ? victim->id : victim->old_id;
 	if (!victim->id)
 		live_add(t, (uint32_t)(victim - t->e));
+	else
+		h_unlink(t, (uint32_t)(victim - t->e));
 	victim->vpn = vpn;
 	victim->pfn = pa >> page_shift;
 	victim->page_shift = (uint8_t)page_shift;
@@ -115,9 +177,10 @@ struct vl_tlb_ent *tlb_insert(struct vl_tlb *t, uint64_t va, uint64_t pa, unsign
 	victim->dirty = dirty;
 	victim->tag = tag;
 	victim->pcid = pcid;
-	victim->id = ++t->clock;
-	victim->lru = victim->id;
+	victim->lru = ++t->clock;
+	victim->id = same && prev ? prev : victim->lru;
 	t->mru = victim;
+	h_link(t, (uint32_t)(victim - t->e));
 	return victim;
 }
 
@@ -199,6 +262,8 @@ static inline __attribute__((always_inline)) void tlb_flush_if(struct vl_tlb *t,
 	for (uint32_t k = t->nlive; k-- > 0;) {
 		uint32_t i = t->live[k];
 		if (pred(&t->e[i], arg)) {
+			h_unlink(t, i);
+			t->e[i].old_id = t->e[i].id;
 			t->e[i].id = 0;   /* soft-TLB entries pointing here die with the id */
 			live_del(t, i);
 		}
@@ -279,22 +344,22 @@ void vl_tlb_flush_va(struct vl_machine *m, uint64_t va)
 	struct flush_arg a = flush_cur(m);
 
 	a.va = va;
-	/* only the sets the page can live in: an entry of size s sits in set
-	 * (va >> s) % sets, so these are exactly the entries pred_va matches */
+	/* only the index chains of the page at each size: every entry pred_va
+	 * matches sits on one of them */
 	struct vl_tlb *ts[3] = { &m->priv->mem.itlb, &m->priv->mem.dtlb, &m->priv->mem.stlb };
-	for (int k = 0; k < 3; k++) {
-		struct vl_tlb *t = ts[k];
-		if (!t->sets)
-			continue;
-		if (t->sets == 1) {
-			tlb_flush_if(t, pred_va, &a);
-			continue;
-		}
-		for (int s = 0; s < 3; s++) {
-			struct vl_tlb_ent *set = t->e + (size_t)((va >> tlb_shifts[s]) % t->sets) * t->ways;
-			for (unsigned w = 0; w < t->ways; w++)
-				if (set[w].id && set[w].page_shift == tlb_shifts[s] && pred_va(&set[w], &a))
-					tlb_kill(t, &set[w]);
+	for (int n = 0; n < 3; n++) {
+		struct vl_tlb *t = ts[n];
+		for (unsigned k = 0; k < 3; k++) {
+			if (!t->nsize[k])
+				continue;
+			unsigned sh = tlb_shifts[k];
+			uint32_t nx;
+			for (uint32_t j = t->hhead[h_bucket(t, va >> sh, k)]; j; j = nx) {
+				struct vl_tlb_ent *e = &t->e[j - 1];
+				nx = t->hnext[j - 1];
+				if (e->page_shift == sh && pred_va(e, &a))
+					tlb_kill(t, e);
+			}
 		}
 	}
 	pwc_flush(&m->priv->mem.pwc, false, a.tag);
