@@ -123,16 +123,43 @@ static uint64_t str_bulk(struct vl_machine *m, const struct vl_insn *i, enum str
 	}
 	if (j > max)
 		j = max;
+	if (!j)
+		return 0;
 	struct vl_tlb *dtlb = &m->priv->mem.dtlb;
 	uint64_t v = g[VL_RAX];
-	for (uint64_t n = 0; n < j; n++) {
-		if (k == S_MOVS) {
-			tlb_touch(dtlb, ss->ent);
-			cpy_sz(dh + n * sz, sh + n * sz, sz);
-		} else {
-			cpy_sz(dh + n * sz, &v, sz);
-		}
+	/* LRU: per element tlb_touch(source) (MOVS), then tlb_touch(dest) —
+	 * done here in closed form. Touching the most recent entry changes
+	 * nothing, so STOS (or a MOVS within one entry) bumps at most once; a
+	 * MOVS alternating two entries bumps the clock on every touch but a
+	 * first one on the entry already most recent, and leaves the source
+	 * one stamp below the destination. */
+	if (k == S_MOVS && ss->ent != ds->ent) {
+		dtlb->clock += 2 * j - (dtlb->mru == ss->ent);
+		ss->ent->lru = dtlb->clock - 1;
+		ds->ent->lru = dtlb->clock;
+		dtlb->mru = ds->ent;
+	} else {
 		tlb_touch(dtlb, ds->ent);
+	}
+	/* The bytes, as the element-at-a-time forward copy leaves them. */
+	if (k == S_MOVS) {
+		if (dh + j * sz <= sh || sh + j * sz <= dh) {
+			memcpy(dh, sh, j * sz);
+		} else {
+			for (uint64_t n = 0; n < j; n++)   /* overlapping: a repeating pattern */
+				cpy_sz(dh + n * sz, sh + n * sz, sz);
+		}
+	} else if (sz == 1 || v == 0) {
+		memset(dh, (int)(v & 0xff), j * sz);
+	} else if (sz == 8) {
+		for (uint64_t n = 0; n < j; n++)
+			memcpy(dh + n * 8, &v, 8);
+	} else if (sz == 4) {
+		for (uint64_t n = 0; n < j; n++)
+			memcpy(dh + n * 4, &v, 4);
+	} else {
+		for (uint64_t n = 0; n < j; n++)
+			memcpy(dh + n * 2, &v, 2);
 	}
 	m->ctr->events[VL_EV_DTLB_HITS] += k == S_MOVS ? 2 * j : j;
 	g[VL_RDI] += j * sz;

@@ -111,6 +111,7 @@ static inline void tlb_touch(struct vl_tlb *t, struct vl_tlb_ent *e)
 int pwc_init(struct vl_pwc *p, uint64_t entries);
 void pwc_free(struct vl_pwc *p);
 struct vl_pwc_ent *pwc_lookup(struct vl_pwc *p, uint64_t key, uint64_t root, uint16_t tag, unsigned level);
+struct vl_pwc_ent *pwc_lookup_walk(struct vl_pwc *p, uint64_t va48, uint64_t root, uint16_t tag);
 void pwc_insert(struct vl_pwc *p, uint64_t key, uint64_t root, uint16_t tag, unsigned level,
 		uint64_t val, unsigned perms, unsigned page_shift);
 void pwc_flush(struct vl_pwc *p, bool all_tags, uint16_t tag);
