@@ -64,6 +64,13 @@ struct vl_pwc {
 	struct vl_pwc_ent *e;
 	unsigned n;
 	uint64_t clock;
+	/* Host side, invisible in every count: hash chains of the valid
+	 * entries by (key, level, root, tag) (entry index + 1, 0 ends) and a
+	 * bitmap of the invalid ones, so a lookup and an insert's match are
+	 * one chain, its free slot one word scan (tlb.c). */
+	uint32_t *hhead, *hnext, *hprev;
+	uint32_t hmask;
+	uint64_t *freebits;
 };
 
 /* Host soft TLB: direct mapped, one array per access kind (acc & 7).

@@ -191,28 +191,111 @@ struct vl_tlb_ent *tlb_insert(struct vl_tlb *t, uint64_t va, uint64_t pa, unsign
 	return victim;
 }
 
-/* ---- Page-walk cache and nested TLB (fully associative, LRU) ---------- */
+/* ---- Page-walk cache and nested TLB (fully associative, LRU) ----------
+ * The model: a lookup returns the first valid entry in index order with the
+ * key, level, root and tag (and refreshes its stamp); an insert takes the
+ * first entry that matches or is invalid, else the least recently used.
+ * The hash chains and the free bitmap find exactly those entries without
+ * scanning (a nested walk looks up and inserts a dozen times). */
+static inline uint32_t pwc_bucket(const struct vl_pwc *p, uint64_t key, uint64_t root, uint16_t tag, unsigned level)
+{
+	uint64_t h = key * 0x9E3779B97F4A7C15ull ^ root * 0xC2B2AE3D27D4EB4Full ^
+		     ((uint64_t)level << 16 | tag) * 0x165667B19E3779F9ull;
+	return (uint32_t)(h >> 40) & p->hmask;
+}
+static inline void pwc_link(struct vl_pwc *p, uint32_t i)
+{
+	const struct vl_pwc_ent *e = &p->e[i];
+	uint32_t b = pwc_bucket(p, e->key, e->root, e->tag, e->level), h = p->hhead[b];
+
+	p->hnext[i] = h;
+	p->hprev[i] = 0;
+	if (h)
+		p->hprev[h - 1] = i + 1;
+	p->hhead[b] = i + 1;
+	p->freebits[i / 64] &= ~(1ull << (i % 64));
+}
+static inline void pwc_unlink(struct vl_pwc *p, uint32_t i)
+{
+	const struct vl_pwc_ent *e = &p->e[i];
+	uint32_t n = p->hnext[i], pr = p->hprev[i];
+
+	if (pr)
+		p->hnext[pr - 1] = n;
+	else
+		p->hhead[pwc_bucket(p, e->key, e->root, e->tag, e->level)] = n;
+	if (n)
+		p->hprev[n - 1] = pr;
+	p->freebits[i / 64] |= 1ull << (i % 64);
+}
+
 int pwc_init(struct vl_pwc *p, uint64_t entries)
 {
 	memset(p, 0, sizeof(*p));
 	if (!entries)
 		return 0;
+	size_t nb = 16;
+	while (nb < 2 * entries)
+		nb *= 2;
 	p->n = (unsigned)entries;
+	p->hmask = (uint32_t)(nb - 1);
 	p->e = calloc(p->n, sizeof(*p->e));
-	return p->e ? 0 : -1;
+	p->hhead = calloc(nb, sizeof(*p->hhead));
+	p->hnext = calloc(p->n, sizeof(*p->hnext));
+	p->hprev = calloc(p->n, sizeof(*p->hprev));
+	p->freebits = calloc((p->n + 63) / 64, sizeof(*p->freebits));
+	if (!p->e || !p->hhead || !p->hnext || !p->hprev || !p->freebits)
+		return -1;
+	for (unsigned i = 0; i < p->n; i++)
+		p->freebits[i / 64] |= 1ull << (i % 64);
+	return 0;
 }
 
 void pwc_free(struct vl_pwc *p)
 {
 	free(p->e);
+	free(p->hhead);
+	free(p->hnext);
+	free(p->hprev);
+	free(p->freebits);
 	p->e = NULL;
+	p->hhead = p->hnext = p->hprev = NULL;
+	p->freebits = NULL;
+}
+
+/* The first valid entry in index order with this key, level, root and tag. */
+static inline struct vl_pwc_ent *pwc_find(struct vl_pwc *p, uint64_t key, uint64_t root, uint16_t tag, unsigned level)
+{
+	struct vl_pwc_ent *best = NULL;
+
+	for (uint32_t j = p->hhead[pwc_bucket(p, key, root, tag, level)]; j; j = p->hnext[j - 1]) {
+		struct vl_pwc_ent *e = &p->e[j - 1];
+		if (e->key == key && e->level == level && e->root == root && e->tag == tag && (!best || e < best))
+			best = e;
+	}
+	return best;
 }
 
 struct vl_pwc_ent *pwc_lookup(struct vl_pwc *p, uint64_t key, uint64_t root, uint16_t tag, unsigned level)
 {
-	for (unsigned i = 0; i < p->n; i++) {
-		struct vl_pwc_ent *e = &p->e[i];
-		if (e->valid && e->key == key && e->level == level && e->root == root && e->tag == tag) {
+	struct vl_pwc_ent *e;
+
+	if (!p->n || !(e = pwc_find(p, key, root, tag, level)))
+		return NULL;
+	e->lru = ++p->clock;
+	return e;
+}
+
+/* The deepest of levels 2..4 of a walk whose entry is cached, keyed by
+ * va48 >> (12 + 9 * (level - 1)): what pwc_lookup for level 2, then 3,
+ * then 4 returns first, with the same LRU refresh of that entry only. */
+struct vl_pwc_ent *pwc_lookup_walk(struct vl_pwc *p, uint64_t va48, uint64_t root, uint16_t tag)
+{
+	if (!p->n)
+		return NULL;
+	for (unsigned l = 2; l <= 4; l++) {
+		struct vl_pwc_ent *e = pwc_find(p, va48 >> (12 + 9 * (l - 1)), root, tag, l);
+		if (e) {
 			e->lru = ++p->clock;
 			return e;
 		}
@@ -220,52 +303,38 @@ struct vl_pwc_ent *pwc_lookup(struct vl_pwc *p, uint64_t key, uint64_t root, uin
 	return NULL;
 }
 
-/* The deepest of levels 2..4 of a walk whose entry is cached, keyed by
- * va48 >> (12 + 9 * (level - 1)): exactly what pwc_lookup for level 2, then
- * 3, then 4 would return first (each the first match in index order), with
- * the same LRU refresh of that entry only — in one pass instead of three. */
-struct vl_pwc_ent *pwc_lookup_walk(struct vl_pwc *p, uint64_t va48, uint64_t root, uint16_t tag)
-{
-	struct vl_pwc_ent *f[5] = { NULL };
-
-	for (unsigned i = 0; i < p->n; i++) {
-		struct vl_pwc_ent *e = &p->e[i];
-		unsigned l = e->level;
-		if (e->valid && e->root == root && e->tag == tag && l >= 2 && l <= 4 && !f[l] &&
-		    e->key == va48 >> (12 + 9 * (l - 1)))
-			f[l] = e;
-	}
-	for (unsigned l = 2; l <= 4; l++)
-		if (f[l]) {
-			f[l]->lru = ++p->clock;
-			return f[l];
-		}
-	return NULL;
-}
-
 void pwc_insert(struct vl_pwc *p, uint64_t key, uint64_t root, uint16_t tag, unsigned level,
 		uint64_t val, unsigned perms, unsigned page_shift)
 {
-	struct vl_pwc_ent *v;
+	struct vl_pwc_ent *v, *mt;
+	unsigned bi = 0, fi = p->n;
 
 	if (!p->n)
 		return;
 	/* the first entry that matches or is invalid, else the least recently
-	 * used (the smallest stamp kept in a register) */
-	uint64_t best = UINT64_MAX;
-	unsigned bi = 0;
-	for (unsigned i = 0; i < p->n; i++) {
-		struct vl_pwc_ent *e = &p->e[i];
-		if (!e->valid || (e->key == key && e->level == level && e->root == root && e->tag == tag)) {
-			bi = i;
+	 * used (stamps of valid entries are distinct) */
+	for (unsigned w = 0; w < (p->n + 63) / 64; w++)
+		if (p->freebits[w]) {
+			fi = w * 64 + (unsigned)__builtin_ctzll(p->freebits[w]);
 			break;
 		}
-		if (e->lru < best) {
-			best = e->lru;
-			bi = i;
+	mt = pwc_find(p, key, root, tag, level);
+	if (mt && (unsigned)(mt - p->e) < fi) {
+		bi = (unsigned)(mt - p->e);
+	} else if (fi < p->n) {
+		bi = fi;
+	} else {
+		uint64_t best = UINT64_MAX;
+		for (unsigned i = 0; i < p->n; i++) {
+			uint64_t l = p->e[i].lru;
+			bool lt = l < best;
+			best = lt ? l : best;
+			bi = lt ? i : bi;
 		}
 	}
 	v = &p->e[bi];
+	if (v->valid)
+		pwc_unlink(p, bi);
 	v->key = key;
 	v->root = root;
 	v->tag = tag;
@@ -275,13 +344,16 @@ void pwc_insert(struct vl_pwc *p, uint64_t key, uint64_t root, uint16_t tag, uns
 	v->page_shift = (uint8_t)page_shift;
 	v->valid = 1;
 	v->lru = ++p->clock;
+	pwc_link(p, bi);
 }
 
 void pwc_flush(struct vl_pwc *p, bool all_tags, uint16_t tag)
 {
 	for (unsigned i = 0; i < p->n; i++)
-		if (all_tags || p->e[i].tag == tag)
+		if (p->e[i].valid && (all_tags || p->e[i].tag == tag)) {
+			pwc_unlink(p, i);
 			p->e[i].valid = 0;
+		}
 }
 
 /* ---- Flushes ----------------------------------------------------------- */

@@ -441,6 +441,91 @@ static void test_index_matches_scan(void **state)
 	index_random(6, 3, 12, 4, 5);
 }
 
+/* ---- Page-walk cache / nested TLB against the linear model ------------- */
+/* The structure as defined (tlb.c): lookup = first valid match in index
+ * order, refreshed; insert = first entry that matches or is invalid, else
+ * the least recently used; flush = by tag or all. */
+struct ref_pwc { struct vl_pwc_ent e[64]; unsigned n; uint64_t clock; };
+
+static int ref_lookup(struct ref_pwc *p, uint64_t key, uint64_t root, uint16_t tag, unsigned level)
+{
+	for (unsigned i = 0; i < p->n; i++)
+		if (p->e[i].valid && p->e[i].key == key && p->e[i].level == level && p->e[i].root == root &&
+		    p->e[i].tag == tag) {
+			p->e[i].lru = ++p->clock;
+			return (int)i;
+		}
+	return -1;
+}
+
+static void ref_insert(struct ref_pwc *p, uint64_t key, uint64_t root, uint16_t tag, unsigned level, uint64_t val)
+{
+	struct vl_pwc_ent *v = &p->e[0];
+	for (unsigned i = 0; i < p->n; i++) {
+		struct vl_pwc_ent *e = &p->e[i];
+		if (!e->valid || (e->key == key && e->level == level && e->root == root && e->tag == tag)) {
+			v = e;
+			break;
+		}
+		if (e->lru < v->lru)
+			v = e;
+	}
+	*v = (struct vl_pwc_ent){ .key = key, .root = root, .tag = tag, .level = (uint8_t)level, .val = val,
+				  .valid = 1, .lru = ++p->clock };
+}
+
+static void pwc_random(unsigned n, uint64_t seed)
+{
+	struct vl_pwc p;
+	struct ref_pwc r = { .n = n };
+	uint64_t s = seed, hits = 0;
+
+	assert_int_equal(pwc_init(&p, n), 0);
+	for (int i = 0; i < 50000; i++) {
+		uint64_t x = lcg(&s);
+		uint64_t key = (x >> 4) % 8, root = 0x1000 * ((x >> 10) % 2);
+		uint16_t tag = (uint16_t)((x >> 12) % 2);
+		unsigned level = 2 + (unsigned)((x >> 14) % 3), op = (unsigned)((x >> 20) % 100);
+		if (op < 45) {
+			struct vl_pwc_ent *e = pwc_lookup(&p, key, root, tag, level);
+			int want = ref_lookup(&r, key, root, tag, level);
+			assert_int_equal(e ? (int)(e - p.e) : -1, want);
+			hits += want >= 0;
+		} else if (op < 60) {
+			uint64_t va48 = x & ((1ull << 48) - 1);
+			struct vl_pwc_ent *e = pwc_lookup_walk(&p, va48, root, tag);
+			int want = -1;
+			for (unsigned l = 2; l <= 4 && want < 0; l++)
+				want = ref_lookup(&r, va48 >> (12 + 9 * (l - 1)), root, tag, l);
+			assert_int_equal(e ? (int)(e - p.e) : -1, want);
+		} else if (op < 97) {
+			pwc_insert(&p, key, root, tag, level, x, 0, 0);
+			ref_insert(&r, key, root, tag, level, x);
+		} else {
+			bool all = op == 99;
+			pwc_flush(&p, all, tag);
+			for (unsigned k = 0; k < n; k++)
+				if (all || r.e[k].tag == tag)
+					r.e[k].valid = 0;
+		}
+		for (unsigned k = 0; k < n; k++) {
+			assert_int_equal(p.e[k].valid, r.e[k].valid);
+			if (r.e[k].valid)
+				assert_true(p.e[k].key == r.e[k].key && p.e[k].lru == r.e[k].lru && p.e[k].val == r.e[k].val);
+		}
+	}
+	assert_true(n == 1 || hits > 1000);   /* both outcomes exercised */
+	pwc_free(&p);
+}
+
+static void test_pwc_matches_model(void **state)
+{
+	pwc_random(24, 7);   /* the profiles' PWC */
+	pwc_random(16, 8);   /* nested TLB */
+	pwc_random(1, 9);
+	pwc_random(64, 10);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -454,6 +539,7 @@ int main(void)
 		cmocka_unit_test(test_fastpath_exact),
 		cmocka_unit_test(test_fastpath_exact_big),
 		cmocka_unit_test(test_index_matches_scan),
+		cmocka_unit_test(test_pwc_matches_model),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
