@@ -45,6 +45,14 @@ struct vl_tlb {
 	uint32_t *hhead, *hnext, *hprev;
 	uint32_t hmask;
 	uint32_t nsize[3];
+	/* Fully associative only: the valid entries sorted by stamp when last
+	 * needed (snap_lru their stamps then). An entry whose stamp is still
+	 * the snapshot's was not touched since, and every entry touched or
+	 * filled since has a larger stamp: the first such entry in snapshot
+	 * order is the LRU victim (tlb_insert), no 64-72-way scan. */
+	uint32_t *snap;
+	uint64_t *snap_lru;
+	uint32_t snap_pos, snap_n;
 };
 
 /* Page-walk cache / nested TLB entry (fully associative, LRU). */
@@ -71,6 +79,10 @@ struct vl_pwc {
 	uint32_t *hhead, *hnext, *hprev;
 	uint32_t hmask;
 	uint64_t *freebits;
+	/* the valid entries in stamp order (index + 1): the head is the least
+	 * recently used (stamps only change in tlb.c, so the list is cheap) */
+	uint32_t *lnext, *lprev;
+	uint32_t lhead, ltail;
 };
 
 /* Host soft TLB: direct mapped, one array per access kind (acc & 7).

@@ -33,6 +33,12 @@ int tlb_init(struct vl_tlb *t, uint64_t entries, uint64_t ways)
 	t->hhead = calloc(nb, sizeof(*t->hhead));
 	t->hnext = calloc(n, sizeof(*t->hnext));
 	t->hprev = calloc(n, sizeof(*t->hprev));
+	if (t->sets == 1) {
+		t->snap = calloc(n, sizeof(*t->snap));
+		t->snap_lru = calloc(n, sizeof(*t->snap_lru));
+		if (!t->snap || !t->snap_lru)
+			return -1;
+	}
 	return t->e && t->live && t->pos && t->hhead && t->hnext && t->hprev ? 0 : -1;
 }
 
@@ -44,6 +50,10 @@ void tlb_free(struct vl_tlb *t)
 	free(t->hhead);
 	free(t->hnext);
 	free(t->hprev);
+	free(t->snap);
+	free(t->snap_lru);
+	t->snap = NULL;
+	t->snap_lru = NULL;
 	t->e = NULL;
 	t->live = t->pos = NULL;
 	t->hhead = t->hnext = t->hprev = NULL;
@@ -140,6 +150,36 @@ struct vl_tlb_ent *tlb_lookup(struct vl_tlb *t, uint64_t va, uint16_t tag, uint1
 	return best;
 }
 
+/* Fully associative and full: the least recently used entry, through the
+ * stamp-sorted snapshot (mem.h), rebuilt when no entry of it is unchanged. */
+static int snap_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+static unsigned tlb_lru_full(struct vl_tlb *t)
+{
+	for (;;) {
+		for (; t->snap_pos < t->snap_n; t->snap_pos++) {
+			uint32_t k = t->snap[t->snap_pos];
+			if (t->e[k].id && t->e[k].lru == t->snap_lru[t->snap_pos])
+				return k;
+		}
+		/* (stamp, way) pairs sorted by stamp: stamps of valid entries are
+		 * distinct and below 2^56 in any run, the way fits the low byte */
+		uint64_t *keys = t->snap_lru;
+		for (unsigned w = 0; w < t->ways; w++)
+			keys[w] = t->e[w].lru << 8 | w;
+		qsort(keys, t->ways, sizeof(*keys), snap_cmp);
+		for (unsigned w = 0; w < t->ways; w++) {
+			t->snap[w] = (uint32_t)(keys[w] & 0xff);
+			keys[w] >>= 8;
+		}
+		t->snap_pos = 0;
+		t->snap_n = t->ways;
+	}
+}
+
 /* Insert a translation, evicting the set's least recently used entry. */
 struct vl_tlb_ent *tlb_insert(struct vl_tlb *t, uint64_t va, uint64_t pa, unsigned page_shift,
 			      unsigned perms, bool dirty, uint16_t tag, uint16_t pcid)
@@ -155,6 +195,10 @@ struct vl_tlb_ent *tlb_insert(struct vl_tlb *t, uint64_t va, uint64_t pa, unsign
 	 * re-read through the candidate (a 72-way scan was latency-bound) */
 	uint64_t best = UINT64_MAX;
 	unsigned bw = 0;
+	if (t->sets == 1 && t->nlive == t->ways && t->ways <= 256 && t->clock < (1ull << 56)) {
+		bw = tlb_lru_full(t);
+		goto found;
+	}
 	for (unsigned w = 0; w < t->ways; w++) {
 		if (!set[w].id) {
 			bw = w;
@@ -165,6 +209,7 @@ struct vl_tlb_ent *tlb_insert(struct vl_tlb *t, uint64_t va, uint64_t pa, unsign
 		best = lt ? l : best;
 		bw = lt ? w : bw;
 	}
+found:
 	victim = &set[bw];
 	/* The slot's previous translation, if it is this one, keeps its stamp:
 	 * soft-TLB and fetch-cache entries made for it are right again (a
@@ -229,6 +274,42 @@ static inline void pwc_unlink(struct vl_pwc *p, uint32_t i)
 	p->freebits[i / 64] |= 1ull << (i % 64);
 }
 
+/* The stamp-order list: out, and in at the tail (newest stamp). */
+static inline void pwc_lru_out(struct vl_pwc *p, uint32_t i)
+{
+	uint32_t n = p->lnext[i], pr = p->lprev[i];
+
+	if (pr)
+		p->lnext[pr - 1] = n;
+	else
+		p->lhead = n;
+	if (n)
+		p->lprev[n - 1] = pr;
+	else
+		p->ltail = pr;
+}
+static inline void pwc_lru_in(struct vl_pwc *p, uint32_t i)
+{
+	p->lprev[i] = p->ltail;
+	p->lnext[i] = 0;
+	if (p->ltail)
+		p->lnext[p->ltail - 1] = i + 1;
+	else
+		p->lhead = i + 1;
+	p->ltail = i + 1;
+}
+/* A hit: the entry gets the newest stamp. */
+static inline void pwc_touch(struct vl_pwc *p, struct vl_pwc_ent *e)
+{
+	uint32_t i = (uint32_t)(e - p->e);
+
+	e->lru = ++p->clock;
+	if (p->ltail != i + 1) {
+		pwc_lru_out(p, i);
+		pwc_lru_in(p, i);
+	}
+}
+
 int pwc_init(struct vl_pwc *p, uint64_t entries)
 {
 	memset(p, 0, sizeof(*p));
@@ -244,7 +325,9 @@ int pwc_init(struct vl_pwc *p, uint64_t entries)
 	p->hnext = calloc(p->n, sizeof(*p->hnext));
 	p->hprev = calloc(p->n, sizeof(*p->hprev));
 	p->freebits = calloc((p->n + 63) / 64, sizeof(*p->freebits));
-	if (!p->e || !p->hhead || !p->hnext || !p->hprev || !p->freebits)
+	p->lnext = calloc(p->n, sizeof(*p->lnext));
+	p->lprev = calloc(p->n, sizeof(*p->lprev));
+	if (!p->e || !p->hhead || !p->hnext || !p->hprev || !p->freebits || !p->lnext || !p->lprev)
 		return -1;
 	for (unsigned i = 0; i < p->n; i++)
 		p->freebits[i / 64] |= 1ull << (i % 64);
@@ -258,8 +341,11 @@ void pwc_free(struct vl_pwc *p)
 	free(p->hnext);
 	free(p->hprev);
 	free(p->freebits);
+	free(p->lnext);
+	free(p->lprev);
 	p->e = NULL;
 	p->hhead = p->hnext = p->hprev = NULL;
+	p->lnext = p->lprev = NULL;
 	p->freebits = NULL;
 }
 
@@ -282,7 +368,7 @@ struct vl_pwc_ent *pwc_lookup(struct vl_pwc *p, uint64_t key, uint64_t root, uin
 
 	if (!p->n || !(e = pwc_find(p, key, root, tag, level)))
 		return NULL;
-	e->lru = ++p->clock;
+	pwc_touch(p, e);
 	return e;
 }
 
@@ -296,7 +382,7 @@ struct vl_pwc_ent *pwc_lookup_walk(struct vl_pwc *p, uint64_t va48, uint64_t roo
 	for (unsigned l = 2; l <= 4; l++) {
 		struct vl_pwc_ent *e = pwc_find(p, va48 >> (12 + 9 * (l - 1)), root, tag, l);
 		if (e) {
-			e->lru = ++p->clock;
+			pwc_touch(p, e);
 			return e;
 		}
 	}
@@ -324,17 +410,13 @@ void pwc_insert(struct vl_pwc *p, uint64_t key, uint64_t root, uint16_t tag, uns
 	} else if (fi < p->n) {
 		bi = fi;
 	} else {
-		uint64_t best = UINT64_MAX;
-		for (unsigned i = 0; i < p->n; i++) {
-			uint64_t l = p->e[i].lru;
-			bool lt = l < best;
-			best = lt ? l : best;
-			bi = lt ? i : bi;
-		}
+		bi = p->lhead - 1;   /* every entry valid: the smallest stamp */
 	}
 	v = &p->e[bi];
-	if (v->valid)
+	if (v->valid) {
 		pwc_unlink(p, bi);
+		pwc_lru_out(p, bi);
+	}
 	v->key = key;
 	v->root = root;
 	v->tag = tag;
@@ -345,6 +427,7 @@ void pwc_insert(struct vl_pwc *p, uint64_t key, uint64_t root, uint16_t tag, uns
 	v->valid = 1;
 	v->lru = ++p->clock;
 	pwc_link(p, bi);
+	pwc_lru_in(p, bi);
 }
 
 void pwc_flush(struct vl_pwc *p, bool all_tags, uint16_t tag)
@@ -352,6 +435,7 @@ void pwc_flush(struct vl_pwc *p, bool all_tags, uint16_t tag)
 	for (unsigned i = 0; i < p->n; i++)
 		if (p->e[i].valid && (all_tags || p->e[i].tag == tag)) {
 			pwc_unlink(p, i);
+			pwc_lru_out(p, i);
 			p->e[i].valid = 0;
 		}
 }

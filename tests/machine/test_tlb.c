@@ -393,8 +393,26 @@ static void index_random(uint64_t l1, uint64_t l1w, uint64_t l2, uint64_t l2w, u
 		if (op < 55) {
 			unsigned k = (unsigned)((r >> 20) % 3);
 			unsigned perms = (unsigned)((r >> 22) & 0xf) | VL_PERM_R;
+			/* the victim as defined: the set's first invalid way, else its
+			 * least recently used entry */
+			struct vl_tlb_ent *set = t->e + (size_t)((va >> sh[k]) % t->sets) * t->ways, *want = &set[0];
+			for (unsigned w = 0; w < t->ways; w++) {
+				if (!set[w].id) {
+					want = &set[w];
+					break;
+				}
+				if (set[w].lru < want->lru)
+					want = &set[w];
+			}
 			struct vl_tlb_ent *e = tlb_insert(t, va, ((r2 >> 12) % 4) << 30, sh[k], perms, (r >> 26) & 1, tag, pcid);
+			assert_ptr_equal(e, want);
 			stamp_check(tn, t, e);
+			if ((r >> 30) & 1)   /* touch some entries, as hits do */
+				for (int q = 0; q < 3; q++) {
+					struct vl_tlb_ent *h = &t->e[lcg(&s) % ((size_t)t->sets * t->ways)];
+					if (h->id)
+						tlb_touch(t, h);
+				}
 		} else if (op < 70) {
 			struct vl_tlb_ent *e = tlb_lookup(t, va, tag, pcid);
 			if (e)
@@ -434,6 +452,7 @@ static void index_random(uint64_t l1, uint64_t l1w, uint64_t l2, uint64_t l2w, u
 
 static void test_index_matches_scan(void **state)
 {
+	index_random(16, 16, 0, 0, 6);        /* fully associative, often full: the LRU snapshot */
 	index_random(64, 64, 0, 0, 1);        /* fully associative L1, no L2 (P4) */
 	index_random(72, 72, 3072, 8, 2);     /* Zen 4 */
 	index_random(64, 4, 1536, 12, 3);     /* Skylake-SP */
