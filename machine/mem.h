@@ -53,6 +53,7 @@ struct vl_tlb {
 	uint32_t *snap;
 	uint64_t *snap_lru;
 	uint32_t snap_pos, snap_n;
+	uint64_t set_magic;    /* floor(2^64 / sets) + 1 when sets is not a power of two (tlb.c) */
 };
 
 /* Page-walk cache / nested TLB entry (fully associative, LRU). */

@@ -27,6 +27,8 @@ int tlb_init(struct vl_tlb *t, uint64_t entries, uint64_t ways)
 	while (nb < 2 * n)
 		nb *= 2;
 	t->hmask = (uint32_t)(nb - 1);
+	if (t->sets & (t->sets - 1))
+		t->set_magic = UINT64_MAX / t->sets + 1;
 	t->e = calloc(n, sizeof(*t->e));
 	t->live = calloc(n, sizeof(*t->live));
 	t->pos = calloc(n, sizeof(*t->pos));
@@ -180,6 +182,18 @@ static unsigned tlb_lru_full(struct vl_tlb *t)
 	}
 }
 
+/* vpn % sets without a 64-bit division: a mask for a power of two, else
+ * the high half of vpn * floor(2^64 / sets) + 1, which is the quotient or
+ * one more (vpn < 2^52), corrected once. */
+static inline uint64_t tlb_set_of(const struct vl_tlb *t, uint64_t vpn)
+{
+	if (!t->set_magic)
+		return vpn & (t->sets - 1);
+	uint64_t q = (uint64_t)(((unsigned __int128)vpn * t->set_magic) >> 64);
+	uint64_t r = vpn - q * t->sets;
+	return (int64_t)r < 0 ? r + t->sets : r >= t->sets ? r - t->sets : r;
+}
+
 /* Insert a translation, evicting the set's least recently used entry. */
 struct vl_tlb_ent *tlb_insert(struct vl_tlb *t, uint64_t va, uint64_t pa, unsigned page_shift,
 			      unsigned perms, bool dirty, uint16_t tag, uint16_t pcid)
@@ -189,7 +203,7 @@ struct vl_tlb_ent *tlb_insert(struct vl_tlb *t, uint64_t va, uint64_t pa, unsign
 
 	if (!t->sets)
 		return NULL;
-	set = t->e + (size_t)((t->sets & (t->sets - 1)) ? vpn % t->sets : vpn & (t->sets - 1)) * t->ways;
+	set = t->e + (size_t)tlb_set_of(t, vpn) * t->ways;
 	/* the first invalid way, else the least recently used (stamps of valid
 	 * entries are distinct); the smallest stamp is kept in a register, not
 	 * re-read through the candidate (a 72-way scan was latency-bound) */

@@ -386,6 +386,8 @@ static void index_random(uint64_t l1, uint64_t l1w, uint64_t l2, uint64_t l2w, u
 		uint64_t va = ((r >> 4) % 6) << 12 | ((r >> 7) % 3) << 21 | ((r >> 9) % 2) << 30 | (r2 & 0xfff);
 		uint16_t tag = (uint16_t)((r >> 10) % 2), pcid = (uint16_t)((r >> 11) % 3);
 		unsigned op = (unsigned)((r >> 13) % 100);
+		if ((r2 >> 20) % 4 == 0)
+			va |= 0xffffff8000000000ull;   /* kernel half: large page numbers (set index) */
 
 		if (!ts[tn]->sets)
 			tn = 0;
@@ -434,6 +436,8 @@ static void index_random(uint64_t l1, uint64_t l1w, uint64_t l2, uint64_t l2w, u
 			uint64_t q = lcg(&s);
 			uint64_t pva = ((q >> 4) % 6) << 12 | ((q >> 7) % 3) << 21 | ((q >> 9) % 2) << 30 | (q & 0xfff);
 			uint16_t ptag = (uint16_t)((q >> 10) % 2), ppcid = (uint16_t)((q >> 11) % 3);
+			if ((q >> 40) % 4 == 0)
+				pva |= 0xffffff8000000000ull;
 			for (int n = 0; n < 2; n++) {
 				struct vl_tlb_ent *want = scan_lookup(ts[n], pva, ptag, ppcid);
 				assert_ptr_equal(tlb_lookup(ts[n], pva, ptag, ppcid), want);
