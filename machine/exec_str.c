@@ -123,40 +123,44 @@ static uint64_t str_bulk(struct vl_machine *m, const struct vl_insn *i, enum str
 	}
 	if (j > max)
 		j = max;
-	struct vl_tlb *dtlb = &m->priv->mem.dtlb;
-	uint64_t v = g[VL_RAX];
 	if (!j)
 		return 0;
-	/* LRU: what j rounds of touch(source), touch(destination) leave, in
-	 * closed form — the first round as it is; after it, re-touching the
-	 * most recent entry is a no-op, and alternating two entries stamps
-	 * each with the next clock values */
-	if (k == S_MOVS)
-		tlb_touch(dtlb, ss->ent);
-	tlb_touch(dtlb, ds->ent);
-	if (k == S_MOVS && ss->ent != ds->ent && j > 1) {
-		dtlb->clock += 2 * (j - 1);
+	struct vl_tlb *dtlb = &m->priv->mem.dtlb;
+	uint64_t v = g[VL_RAX];
+	/* LRU: per element tlb_touch(source) (MOVS), then tlb_touch(dest) —
+	 * done here in closed form. Touching the most recent entry changes
+	 * nothing, so STOS (or a MOVS within one entry) bumps at most once; a
+	 * MOVS alternating two entries bumps the clock on every touch but a
+	 * first one on the entry already most recent, and leaves the source
+	 * one stamp below the destination. */
+	if (k == S_MOVS && ss->ent != ds->ent) {
+		dtlb->clock += 2 * j - (dtlb->mru == ss->ent);
 		ss->ent->lru = dtlb->clock - 1;
 		ds->ent->lru = dtlb->clock;
+		dtlb->mru = ds->ent;
+	} else {
+		tlb_touch(dtlb, ds->ent);
 	}
-	/* the elements in order, one fixed-size move each (overlapping
-	 * copies repeat as REP MOVS does) */
-#define STR_BULK_COPY(SZ)                                                             \
-	do {                                                                          \
-		if (k == S_MOVS)                                                      \
-			for (uint64_t n = 0; n < j; n++)                              \
-				memmove(dh + n * (SZ), sh + n * (SZ), (SZ));          \
-		else                                                                  \
-			for (uint64_t n = 0; n < j; n++)                              \
-				memcpy(dh + n * (SZ), &v, (SZ));                      \
-	} while (0)
-	switch (sz) {
-	case 8: STR_BULK_COPY(8); break;
-	case 4: STR_BULK_COPY(4); break;
-	case 2: STR_BULK_COPY(2); break;
-	default: STR_BULK_COPY(1); break;
+	/* The bytes, as the element-at-a-time forward copy leaves them. */
+	if (k == S_MOVS) {
+		if (dh + j * sz <= sh || sh + j * sz <= dh) {
+			memcpy(dh, sh, j * sz);
+		} else {
+			for (uint64_t n = 0; n < j; n++)   /* overlapping: a repeating pattern */
+				cpy_sz(dh + n * sz, sh + n * sz, sz);
+		}
+	} else if (sz == 1 || v == 0) {
+		memset(dh, (int)(v & 0xff), j * sz);
+	} else if (sz == 8) {
+		for (uint64_t n = 0; n < j; n++)
+			memcpy(dh + n * 8, &v, 8);
+	} else if (sz == 4) {
+		for (uint64_t n = 0; n < j; n++)
+			memcpy(dh + n * 4, &v, 4);
+	} else {
+		for (uint64_t n = 0; n < j; n++)
+			memcpy(dh + n * 2, &v, 2);
 	}
-#undef STR_BULK_COPY
 	m->ctr->events[VL_EV_DTLB_HITS] += k == S_MOVS ? 2 * j : j;
 	g[VL_RDI] += j * sz;
 	if (k == S_MOVS)

@@ -77,21 +77,36 @@ static inline bool mem_usable(const struct vl_machine *m, const struct vl_tlb_en
 	return !(acc & VL_ACC_W) || e->dirty;
 }
 
-static void mem_soft_fill(struct vl_machine *m, uint64_t va, unsigned acc, struct vl_tlb_ent *e, uint64_t pa)
+/* The modelled path found L1 entry e for an access of kind acc at va: point
+ * acc's soft entry at it. When e was just filled (fill), a data access also
+ * points the soft entry of its partner kind (read <-> write, same
+ * privilege) at e when e is usable for it: the modelled path for (va,
+ * partner) would find e and hit, which is all a soft hit does (after a CR3
+ * flush a user stack page is then refilled once, not once for the read and
+ * again for the write). Only the partner: every kind filled evicts another
+ * page's soft entry of that kind. */
+static void mem_soft_fill(struct vl_machine *m, uint64_t va, unsigned acc, struct vl_tlb_ent *e, uint64_t pa,
+			  bool fill)
 {
 	struct vl_mem_priv *mp = &m->priv->mem;
-	struct vl_soft_ent *s = &mp->soft[VL_SOFT_IDX(m, acc, va)];
 	uint64_t frame = pa >> 12;
+	unsigned a = acc & 7;
 
 	if (mp->soft_off || !e || frame >= (m->mem_size >> 12) || frame > UINT32_MAX)
 		return;
 	if ((m->cpu.cr4 & (VL_CR4_SMEP | VL_CR4_SMAP)) && !(acc & VL_ACC_USER) && (e->perms & VL_PERM_U))
 		return;   /* SMAP's answer depends on EFLAGS.AC: always the modelled path */
-	s->vpage = va >> 12;
-	s->ctx = vl_mem_ctx(m);
-	s->id = e->id;
-	s->ent = e;
-	s->frame = (uint32_t)frame;
+	uint32_t ctx = vl_mem_ctx(m);
+	for (int k = 0; k < 2; k++, a ^= VL_ACC_W) {
+		if (k && (!fill || (acc & VL_ACC_X) || !mem_usable(m, e, a)))
+			break;
+		struct vl_soft_ent *s = &mp->soft[VL_SOFT_IDX(m, a, va)];
+		s->vpage = va >> 12;
+		s->ctx = ctx;
+		s->id = e->id;
+		s->ent = e;
+		s->frame = (uint32_t)frame;
+	}
 }
 
 /* The nested dimension faulted: the VMM handles it (VM exit), then the
@@ -161,7 +176,9 @@ static int mem_xlate_slow(struct vl_machine *m, uint64_t va, unsigned acc, uint6
 		tlb_touch(&mp->stlb, e2);
 		e = tlb_insert(l1, va, e2->pfn << e2->page_shift, e2->page_shift, e2->perms, e2->dirty,
 			       e2->tag, e2->pcid);
-		goto hit;
+		*pa = (e->pfn << e->page_shift) | (va & ((1ull << e->page_shift) - 1));
+		mem_soft_fill(m, va, acc, e, *pa, true);
+		return 0;
 	}
 	if (e2)
 		tlb_kill(&mp->stlb, e2);
@@ -188,12 +205,12 @@ static int mem_xlate_slow(struct vl_machine *m, uint64_t va, unsigned acc, uint6
 		tlb_insert(&mp->stlb, va, base, sh, r.perms, dirty, m->tlb_tag, pcid);
 		e = tlb_insert(l1, va, base, sh, r.perms, dirty, m->tlb_tag, pcid);
 		*pa = r.pa;
-		mem_soft_fill(m, va, acc, e, r.pa);
+		mem_soft_fill(m, va, acc, e, r.pa, true);
 		return 0;
 	}
 hit:
 	*pa = (e->pfn << e->page_shift) | (va & ((1ull << e->page_shift) - 1));
-	mem_soft_fill(m, va, acc, e, *pa);
+	mem_soft_fill(m, va, acc, e, *pa, false);
 	return 0;
 bad:
 	if (m->state == VL_M_RUNNING)

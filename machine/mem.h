@@ -14,7 +14,11 @@ struct vl_tlb_ent {
 	uint64_t vpn;          /* va >> page_shift */
 	uint64_t pfn;          /* pa >> page_shift */
 	uint64_t lru;          /* larger = more recently used */
-	uint64_t id;           /* unique fill number (0 = invalid) */
+	uint64_t id;           /* fill stamp (0 = invalid): a soft-TLB or fetch-cache entry that
+				  remembers it stays valid while it is unchanged. A refill of
+				  the same slot with the identical translation gets its old
+				  stamp back (tlb_insert), else a new unique one. */
+	uint64_t old_id;       /* the stamp before the last kill (host side) */
 	uint16_t tag;          /* VPID / ASID */
 	uint16_t pcid;
 	uint8_t page_shift;
@@ -32,6 +36,24 @@ struct vl_tlb {
 	 * place in live. Invisible in every count: the same entries die. */
 	uint32_t *live, *pos;
 	uint32_t nlive;
+	/* Host-side hash index of the valid entries by (vpn, page size), so a
+	 * lookup or an INVLPG visits only entries that can match instead of
+	 * whole sets (a fully associative L1 is one set of 64-72). Chains hold
+	 * entry index + 1 (0 ends); nsize[k] counts valid entries of size
+	 * tlb_shifts[k] (sizes with none are not looked for). The lookup still
+	 * returns what the scan in way order would (tlb.c). */
+	uint32_t *hhead, *hnext, *hprev;
+	uint32_t hmask;
+	uint32_t nsize[3];
+	/* Fully associative only: the valid entries sorted by stamp when last
+	 * needed (snap_lru their stamps then). An entry whose stamp is still
+	 * the snapshot's was not touched since, and every entry touched or
+	 * filled since has a larger stamp: the first such entry in snapshot
+	 * order is the LRU victim (tlb_insert), no 64-72-way scan. */
+	uint32_t *snap;
+	uint64_t *snap_lru;
+	uint32_t snap_pos, snap_n;
+	uint64_t set_magic;    /* floor(2^64 / sets) + 1 when sets is not a power of two (tlb.c) */
 };
 
 /* Page-walk cache / nested TLB entry (fully associative, LRU). */
@@ -51,6 +73,17 @@ struct vl_pwc {
 	struct vl_pwc_ent *e;
 	unsigned n;
 	uint64_t clock;
+	/* Host side, invisible in every count: hash chains of the valid
+	 * entries by (key, level, root, tag) (entry index + 1, 0 ends) and a
+	 * bitmap of the invalid ones, so a lookup and an insert's match are
+	 * one chain, its free slot one word scan (tlb.c). */
+	uint32_t *hhead, *hnext, *hprev;
+	uint32_t hmask;
+	uint64_t *freebits;
+	/* the valid entries in stamp order (index + 1): the head is the least
+	 * recently used (stamps only change in tlb.c, so the list is cheap) */
+	uint32_t *lnext, *lprev;
+	uint32_t lhead, ltail;
 };
 
 /* Host soft TLB: direct mapped, one array per access kind (VL_SOFT_IDX).
@@ -98,6 +131,7 @@ static inline void tlb_touch(struct vl_tlb *t, struct vl_tlb_ent *e)
 int pwc_init(struct vl_pwc *p, uint64_t entries);
 void pwc_free(struct vl_pwc *p);
 struct vl_pwc_ent *pwc_lookup(struct vl_pwc *p, uint64_t key, uint64_t root, uint16_t tag, unsigned level);
+struct vl_pwc_ent *pwc_lookup_walk(struct vl_pwc *p, uint64_t va48, uint64_t root, uint16_t tag);
 void pwc_insert(struct vl_pwc *p, uint64_t key, uint64_t root, uint16_t tag, unsigned level,
 		uint64_t val, unsigned perms, unsigned page_shift);
 void pwc_flush(struct vl_pwc *p, bool all_tags, uint16_t tag);

@@ -151,19 +151,15 @@ static int walk_dim(struct vl_machine *m, const struct wdim *d, uint64_t va, uns
 
 	/* Page-walk cache: deepest cached upper-level entry wins. */
 	if (use_pwc) {
-		for (int l = 2; l <= 4; l++) {
-			unsigned sh = 12 + 9 * (unsigned)(l - 1);
-			struct vl_pwc_ent *pe = pwc_lookup(&mp->pwc, (va & ((1ull << 48) - 1)) >> sh,
-							   d->root | ((uint64_t)d->pcid << 52), tag, (unsigned)l);
-			if (pe) {
-				vl_count(m, VL_EV_PWC_HITS, 1);
-				perms = pe->perms;
-				perms_at_first = perms;
-				table = pe->val & amask;
-				level = l - 1;
-				first = level;
-				break;
-			}
+		struct vl_pwc_ent *pe = pwc_lookup_walk(&mp->pwc, va & ((1ull << 48) - 1),
+							d->root | ((uint64_t)d->pcid << 52), tag);
+		if (pe) {
+			vl_count(m, VL_EV_PWC_HITS, 1);
+			perms = pe->perms;
+			perms_at_first = perms;
+			table = pe->val & amask;
+			level = pe->level - 1;
+			first = level;
 		}
 	}
 
