@@ -59,10 +59,11 @@
 #include "hv.h"
 
 /* Linear addresses of the monitor's structures (monitor hole, guest_abi.h). */
-#define VL_VCPU_MON_GDT   (VL_MONITOR_BASE + 0x0000)  /* shadow GDT, one page */
+#define VL_VCPU_MON_GDT   (VL_MONITOR_BASE + 0x10000) /* shadow GDT, VL_VCPU_GDT_PAGES pages (64 KiB: any guest GDT) */
+#define VL_VCPU_GDT_PAGES 16u
 #define VL_VCPU_MON_IDT   (VL_MONITOR_BASE + 0x1000)  /* empty IDT (all gates not present) */
 #define VL_VCPU_MON_TSS   (VL_MONITOR_BASE + 0x2000)  /* the monitor's TSS */
-#define VL_VCPU_MON_TSS_SEL 0xff0                      /* its descriptor: last 16 bytes of the shadow GDT */
+#define VL_VCPU_MON_TSS_SEL 0xfff0                     /* its descriptor: last 16 bytes of the shadow GDT */
 #define VL_VCPU_GDT_MAX   VL_VCPU_MON_TSS_SEL           /* guest GDT bytes the shadow can hold */
 
 /* What vl_vcpu_gp() / vl_vcpu_emulate() did (for the engine's exit table). */
