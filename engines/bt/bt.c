@@ -996,8 +996,14 @@ static int bt_callout(struct vl_machine *m, void *ctx, uint32_t id)
 			vec = VL_OF;
 		else if (ci[0].id == X86_INS_INTO)
 			soft = false, vec = 0;
-		else
-			soft = false;   /* SYSCALL/SYSENTER in kernel code: #UD (no compatibility paths modelled) */
+		else if (ci[0].id == X86_INS_SYSCALL) {
+			/* SYSCALL in kernel code: to LSTAR (CSTAR from compatibility
+			 * mode, AMD) at CPL 0, as the hardware (kvm-unit-tests' syscall test) */
+			cs_free(ci, 1);
+			rc = vl_vcpu_syscall(v, len);
+			break;
+		} else
+			soft = false;   /* SYSENTER: #UD (not modelled) */
 		cs_free(ci, 1);
 		if (ci && !soft && vec == 0) {   /* INTO without OF: nothing */
 			m->cpu.rip = gpc + len;

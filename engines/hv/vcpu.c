@@ -458,10 +458,14 @@ int vl_vcpu_syscall(struct vl_vcpu *v, unsigned len)
 	struct vl_cpu *c = &m->cpu;
 	if (!(v->efer & VL_EFER_SCE))
 		return vl_vcpu_deliver(v, VL_UD, VL_VCPU_EXC, false, 0, 0, 0);
+	/* from compatibility mode: to CSTAR on AMD, #UD on Intel (as the machine) */
+	bool compat = !(c->seg[VL_CS].attr & VL_SEG_ATTR_L);
+	if (!(v->efer & VL_EFER_LMA) || (compat && !strcmp(m->prof->cpu_vendor, "intel")))
+		return vl_vcpu_deliver(v, VL_UD, VL_VCPU_EXC, false, 0, 0, 0);
 	uint64_t fl = vl_vcpu_guest_rflags(v);
 	uint16_t sel = (uint16_t)(v->star >> 32);
 	unsigned r = v->ring;
-	c->gpr[VL_RCX] = c->rip + len;
+	c->gpr[VL_RCX] = compat ? (uint32_t)(c->rip + len) : c->rip + len;
 	c->gpr[VL_R11] = fl & ~VL_FL_RF;
 	c->seg[VL_CS] = (struct vl_seg){ .sel = (uint16_t)((sel & 0xfffc) | r), .base = 0, .limit = 0xffffffff,
 					 .attr = (uint16_t)(0xa09b | (r << 5)) };
@@ -474,26 +478,38 @@ int vl_vcpu_syscall(struct vl_vcpu *v, unsigned len)
 	v->vif = (nfl & VL_FL_IF) != 0;
 	v->viopl = (uint8_t)((nfl >> 12) & 3);
 	c->rflags = hw_flags(v, nfl);
-	c->rip = v->lstar;
+	c->rip = compat ? v->cstar : v->lstar;
 	return VL_HOOK_DONE;
 }
 
 int vl_vcpu_sysret(struct vl_vcpu *v)
 {
+	return vl_vcpu_sysret_to(v, true);
+}
+
+int vl_vcpu_sysret_to(struct vl_vcpu *v, bool to64)
+{
 	struct vl_machine *m = v->m;
 	struct vl_cpu *c = &m->cpu;
 	if (!(v->efer & VL_EFER_SCE))
 		return vl_vcpu_deliver(v, VL_UD, VL_VCPU_EXC, false, 0, 0, 0);
-	if (!canonical(c->gpr[VL_RCX]))
+	if (to64 && !canonical(c->gpr[VL_RCX]))
 		return vl_vcpu_deliver(v, VL_GP, VL_VCPU_EXC, true, 0, 0, 0);
 	uint16_t sel = (uint16_t)(v->star >> 48);
-	c->seg[VL_CS] = (struct vl_seg){ .sel = (uint16_t)((sel + 16) | 3), .base = 0, .limit = 0xffffffff, .attr = 0xa0fb };
+	if (to64)
+		c->seg[VL_CS] = (struct vl_seg){ .sel = (uint16_t)((sel + 16) | 3), .base = 0, .limit = 0xffffffff, .attr = 0xa0fb };
+	else   /* SYSRET without REX.W: to 32-bit code (compatibility mode) */
+		c->seg[VL_CS] = (struct vl_seg){ .sel = (uint16_t)(sel | 3), .base = 0, .limit = 0xffffffff, .attr = 0xc0fb };
 	c->seg[VL_SS] = (struct vl_seg){ .sel = (uint16_t)((sel + 8) | 3), .base = 0, .limit = 0xffffffff, .attr = 0xc0f3 };
 	c->rflags = (c->gpr[VL_R11] & 0x3c7fd7ull) | 2;
 	c->cpl = 3;
-	c->rip = c->gpr[VL_RCX];
+	c->rip = to64 ? c->gpr[VL_RCX] : (uint32_t)c->gpr[VL_RCX];
 	vl_count(m, VL_EV_PRIV_TRANSITIONS, 1);
 	release(v);   /* at CPL 3 the hardware IF is the guest's: nothing is held any more */
+	if (c->rflags & VL_FL_TF) {   /* single-step follows TF at the end of SYSRET: #DB (trap) before the next instruction */
+		v->dr[6] |= 1ull << 14;
+		return vl_vcpu_deliver(v, VL_DB, VL_VCPU_EXC, false, 0, 0, 0);
+	}
 	return VL_HOOK_DONE;
 }
 
@@ -718,6 +734,8 @@ static int msr_write(struct vl_vcpu *v, uint32_t msr, uint64_t val)
 		if ((v->cr0 & VL_CR0_PG) && ((val ^ v->efer) & VL_EFER_LME))
 			return -1;   /* LME changes only with paging off */
 		v->efer = (val & ~VL_EFER_LMA) | (v->efer & VL_EFER_LMA);
+		if ((v->efer & VL_EFER_LMA) && ((v->m->cpu.efer ^ v->efer) & VL_EFER_NXE))   /* the walker's NX bit: the guest's */
+			v->m->cpu.efer = (v->m->cpu.efer & ~VL_EFER_NXE) | (v->efer & VL_EFER_NXE);
 		return 0;
 	case VL_MSR_STAR: v->star = val; return 0;
 	case VL_MSR_LSTAR:
@@ -768,7 +786,8 @@ static int cr_write(struct vl_vcpu *v, unsigned cr, uint64_t val)
 			 * nonpaging root, in legacy mode (LME/LMA clear) as vtx/shadow */
 			bool lma = (v->cr0 & VL_CR0_PG) && (v->efer & VL_EFER_LME);
 			v->efer = lma ? v->efer | VL_EFER_LMA : v->efer & ~VL_EFER_LMA;
-			m->cpu.efer = lma ? v->efer : v->efer & ~(VL_EFER_LME | VL_EFER_LMA);
+			/* SCE on in the hardware: a user SYSCALL must reach the VMM */
+			m->cpu.efer = lma ? v->efer | VL_EFER_SCE : v->efer & ~(VL_EFER_LME | VL_EFER_LMA);
 		}
 		return 0;
 	}
@@ -1190,8 +1209,15 @@ int vl_vcpu_gp(struct vl_vcpu *v, uint32_t err, int *what)
 	case VL_SENS_RDTSC: case VL_SENS_RDTSCP:
 		break;
 	case VL_SENS_SYSRET:
-		if (!(d.rex & 8))
-			return vl_vcpu_deliver(v, VL_UD, VL_VCPU_EXC, false, 0, 0, 0);   /* to compatibility mode: not modelled */
+		if (!(d.rex & 8)) {   /* to compatibility mode */
+			uint64_t exc0 = m->ctr->events[VL_EV_EXCEPTIONS];
+			vmm(v, m->prof->vmm_emulate);
+			*what = VL_SENS_SYSRET;
+			rc = vl_vcpu_sysret_to(v, false);
+			if (rc == VL_HOOK_DONE && m->ctr->events[VL_EV_EXCEPTIONS] == exc0)
+				retire(v);
+			return rc;
+		}
 		break;
 	case VL_SENS_IO:   /* E4-E7 imm8 port, EC-EF DX, 6C-6F INS/OUTS; odd = word/dword */
 		ev.write = (op[0] & 0xf6) == 0xe6 || (op[0] & 0xfe) == 0x6e;

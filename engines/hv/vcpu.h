@@ -177,6 +177,7 @@ int vl_vcpu_emulate(struct vl_vcpu *v, const struct vl_sens_event *ev);
  * instruction at virtual CPL, RIP included; DONE or STOP. */
 int vl_vcpu_syscall(struct vl_vcpu *v, unsigned len);   /* to the guest's LSTAR at virtual CPL 0 */
 int vl_vcpu_sysret(struct vl_vcpu *v);                  /* at RIP: SYSRETQ to CPL 3 */
+int vl_vcpu_sysret_to(struct vl_vcpu *v, bool to64);    /* SYSRETQ, or SYSRET (no REX.W) to 32-bit code */
 int vl_vcpu_iret(struct vl_vcpu *v);                    /* at RIP: IRETQ from virtual CPL 0 */
 int vl_vcpu_swapgs(struct vl_vcpu *v, unsigned len);
 
