@@ -19,6 +19,8 @@
 #include "bt_translate.h"
 #include "bt.h"
 
+#define VL_NMI_VECTOR 2u
+
 /* ---- sizes (one place) ---------------------------------------------------- */
 #define BT_TC_SIZE      (2u << 20)        /* translation cache bytes */
 #define BT_MAX_BLOCKS   16384u            /* translations per TC generation */
@@ -588,6 +590,30 @@ static int bt_interrupt(struct vl_machine *m, void *ctx, unsigned vec)
 	return bt_resume(b, rc);
 }
 
+/* An NMI (nmi_intercept): delivered virtually through the guest's IDT
+ * (vector 2, not masked by the virtual IF), blocking further NMIs until
+ * the guest's IRET (vl_vcpu_iret), as the CPU does. */
+static int bt_nmi(struct vl_machine *m, void *ctx)
+{
+	struct bt_vmm *b = bt_of(ctx);
+	uint64_t t0 = m->tsc;
+	bt_hw_guest(b);
+	bt_sync_in(b);
+	if (vl_vcpu_cpl(&b->vcpu) == 0 && in_tc(b, m->cpu.rip) && !bt_to_guest(b, m->cpu.rip)) {
+		vl_machine_stop(m, VL_M_ERROR, "bt: NMI inside an atomic stretch of translated code at %#" PRIx64 " (not handled)", m->cpu.rip);
+		return VL_HOOK_STOP;
+	}
+	m->cpu.nmi_pending = false;
+	vl_vcpu_charge_trap(&b->vcpu);
+	int rc = vl_vcpu_deliver(&b->vcpu, VL_NMI_VECTOR, VL_VCPU_INTR, false, 0, 0, 0);
+	if (rc == VL_HOOK_DONE)
+		m->cpu.nmi_blocked = true;
+	bt_count(b, BX_INTR, t0);
+	if (m->trace)
+		vl_trace(m, "bt: NMI delivered through the guest IDT -> rip %#" PRIx64, m->cpu.rip);
+	return bt_resume(b, rc);
+}
+
 static int bt_intercept(struct vl_machine *m, void *ctx, const struct vl_sens_event *ev)
 {
 	struct bt_vmm *b = bt_of(ctx);
@@ -1066,6 +1092,7 @@ static const struct vl_vmm_ops bt_hooks = {
 	.exception = bt_exception,
 	.interrupt = bt_interrupt,
 	.callout = bt_callout,
+	.nmi = bt_nmi,
 };
 
 /* ---- engine ops ----------------------------------------------------------------------- */
@@ -1186,6 +1213,7 @@ static int bt_attach(struct vl_machine *m, const struct vl_mmu_ops *mmu, void **
 	b->vcr8_seen = ~0ull;
 	m->intercept = vl_vcpu_intercepts();
 	m->callouts = true;
+	m->nmi_intercept = true;
 	m->callout_gate = (struct vl_callout_gate){ .va_lo = BT_TC_VA, .va_hi = BT_TC_VA + BT_TC_SIZE,
 						    .pa_lo = b->tc_pa, .pa_hi = b->tc_pa + BT_TC_SIZE, .cpl = 1 };
 	m->code_write = bt_code_write;

@@ -640,6 +640,7 @@ int vl_vcpu_iret(struct vl_vcpu *v)
 	uint64_t gfl = vl_vcpu_guest_rflags(v);
 	if ((rc = far_return(v, fr[0], (uint16_t)fr[1], fr[3], (uint16_t)fr[4], true, &f)))
 		return after(v, rc, &f);
+	m->cpu.nmi_blocked = false;   /* IRET ends blocking by NMI (SDM 6.7.1) */
 	uint64_t chg = 0x3f7fd5ull;   /* every flag IRET at CPL 0 may load (VM/VIF/VIP stay clear) */
 	uint64_t nfl = ((gfl & ~chg) | (fr[2] & chg)) & ~(1ull << 17);
 	if (c->cpl == v->ring) {
