@@ -45,7 +45,7 @@ for k, v in want.items():
     if ev.get(k, 0) != v: bad.append(f"{k} = {ev.get(k, 0)}, expected {v}")
 if ev.get("div_sldt", 0) != 0: bad.append("div_sldt counted")
 r = d["guest_results"][0] if d["guest_results"] else {}
-for k, v in {"pushf_if": "1", "cs_rpl": "1", "ss_rpl": "1", "sgdt": "foreign", "sidt": "foreign", "str": "0xff0", "smsw_ts": "0"}.items():
+for k, v in {"pushf_if": "1", "cs_rpl": "1", "ss_rpl": "1", "sgdt": "foreign", "sidt": "foreign", "str": "0xfff0", "smsw_ts": "0"}.items():
     if r.get(k) != v: bad.append(f"guest saw {k}={r.get(k)}, expected {v} (the divergence must be guest-visible)")
 for b in bad: print("FAIL: trap sensitive:", b)
 if not bad: print("ok:   trap sensitive: " + d["reason"])
