@@ -1269,4 +1269,9 @@ const struct vl_engine_ops vl_engine_bt = {
 	.attach = bt_attach,
 	.detach = bt_detach,
 	.guest_rflags = bt_guest_rflags,
+	/* guest_instructions count the translated code executed: up to ~4
+	 * per guest instruction in memory-heavy kernel code (README: forkwait
+	 * 4.0 on p4; the confinement check is 11 per access), so the default
+	 * runaway limit is 8 times the run layer's (the fuzz oracle gives 64) */
+	.insn_budget = 8,
 };
