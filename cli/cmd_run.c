@@ -27,7 +27,7 @@ static const char run_usage[] =
 	"                        without --workload any ELF runs with `iters=N` only; a Multiboot v1\n"
 	"                        kernel (e.g. kvm-unit-tests *.flat) boots in 32-bit protected mode\n"
 	"  --append ARGS         a Multiboot kernel's command line after its name (as QEMU -append)\n"
-	"  --max-instructions N  stop with status timeout after N instructions (default 2e10)\n"
+	"  --max-instructions N  stop with status timeout after N instructions (default 2e10; bt 1.6e11: it counts translated code)\n"
 	"  --max-cycles N        stop with status timeout after N modelled cycles (default 1e13)\n"
 	"  --db FILE             results database (default " VL_CLI_DB_DOC "); --no-db: do not store\n"
 	"  --tag T               tag stored with the run (for `virtlab compare`)\n"

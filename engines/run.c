@@ -325,7 +325,7 @@ static int run_model(const struct vl_run_spec *spec, const struct vl_engine_ops 
 	struct vl_machine_config cfg = {
 		.prof = prof,
 		.ram_mb = spec->ram_mb,
-		.max_insns = spec->max_insns ? spec->max_insns : RUN_DEFAULT_MAX_INSNS,
+		.max_insns = spec->max_insns ? spec->max_insns : RUN_DEFAULT_MAX_INSNS * (eng->insn_budget ? eng->insn_budget : 1),
 		.max_cycles = spec->max_cycles ? spec->max_cycles : RUN_DEFAULT_MAX_CYCLES,
 	};
 	struct vl_machine *m = vl_machine_new(&cfg, err, sizeof err);

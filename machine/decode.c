@@ -673,8 +673,13 @@ static enum vl_dkind op_kind(unsigned op)
 
 int vl_decode_insn(const uint8_t *buf, size_t avail, uint64_t rip, struct vl_decoded *out)
 {
+	return vl_decode_insn_m(buf, avail, rip, false, out);
+}
+
+int vl_decode_insn_m(const uint8_t *buf, size_t avail, uint64_t rip, bool mode32, struct vl_decoded *out)
+{
 	struct vl_insn in;
-	int len = vl_decode(buf, avail, &in);
+	int len = vl_decode_mode(buf, avail, mode32 ? VL_DMODE_32 : VL_DMODE_64, &in);
 	memset(out, 0, sizeof *out);
 	if (len <= 0)
 		return len;
@@ -720,6 +725,8 @@ int vl_decode_insn(const uint8_t *buf, size_t avail, uint64_t rip, struct vl_dec
 	if (out->kind == VL_DK_JMP || out->kind == VL_DK_JCC || out->kind == VL_DK_CALL) {
 		out->has_target = true;
 		out->target = rip + in.len + in.imm;
+		if (mode32)
+			out->target = (uint32_t)out->target;   /* EIP wraps at 4 GiB */
 	}
 	return len;
 }

@@ -263,7 +263,12 @@ int op_syscall(struct vl_machine *m, const struct vl_insn *i)
 	if (!(m->cpu.efer & VL_EFER_SCE))
 		return X_UD();
 	struct vl_sens_event ev = { .gpr = 0xff };
-	HOOK(&ev);
+	int h = cpu_intercept(m, i, &ev);
+	if (h >= 0) {   /* a VMM redirected it: single-step follows TF at its end too */
+		if (!(m->cpu.rflags & VL_FL_TF))
+			cpu_priv(m)->tf_step = false;
+		return h;
+	}
 	struct vl_cpu *c = &m->cpu;
 	bool compat = cpu_dmode(m) != VL_DMODE_64;
 	if (compat && (!(c->efer & VL_EFER_LMA) || cpu_priv(m)->vendor_intel))

@@ -19,6 +19,8 @@
 #include "bt_translate.h"
 #include "bt.h"
 
+#define VL_NMI_VECTOR 2u
+
 /* ---- sizes (one place) ---------------------------------------------------- */
 #define BT_TC_SIZE      (2u << 20)        /* translation cache bytes */
 #define BT_MAX_BLOCKS   16384u            /* translations per TC generation */
@@ -48,8 +50,15 @@ struct bt_vmm {
 	const struct vl_mmu_ops *mmu;
 	void *mmu_ctx;
 	struct vl_machine *m;
-	csh cs;
+	csh cs, cs32;                 /* Capstone: 64-bit and 32-bit guest code */
 	bool confine;
+	/* 32-bit guest code runs translated as 64-bit code: while the CPU is in
+	 * the TC the hidden part of CS says L = 1 (and EFER LME/LMA, CR4.PAE
+	 * are on); the guest's values are kept here and put back at every VMM
+	 * entry (README: "32-bit guest code") */
+	bool ovr;
+	uint16_t g_cs_attr;
+	uint64_t g_efer, g_cr4;
 
 	uint64_t vstate_pa, confine_pa, hash_pa, tc_pa;
 	uint32_t tc_used, tc_size;
@@ -72,6 +81,42 @@ static uint64_t vs_rd(struct bt_vmm *b, unsigned off) { return vl_phys_read64(b-
 static void vs_wr(struct bt_vmm *b, unsigned off, uint64_t v) { vl_phys_write64(b->m, b->vstate_pa + off, v); }
 
 static bool in_tc(const struct bt_vmm *b, uint64_t va) { return va >= BT_TC_VA && va < BT_TC_VA + b->tc_used; }
+
+/* ---- 32-bit guest code: the hardware mode while in the TC ------------------------ */
+/* Back to the guest's own CS attributes, EFER and CR4 (every VMM entry:
+ * the VMM, the vCPU runtime and the machine's emulator see the guest's
+ * mode and decode its code as 32-bit code). */
+static void bt_hw_guest(struct bt_vmm *b)
+{
+	if (!b->ovr)
+		return;
+	struct vl_cpu *c = &b->m->cpu;
+	c->seg[VL_CS].attr = b->g_cs_attr;
+	c->efer = b->g_efer;
+	c->cr4 = b->g_cr4;
+	b->ovr = false;
+}
+/* The guest's 32-bit code is about to run from the TC: 64-bit mode for
+ * the translation (CS.L = 1, D = 0; EFER LME/LMA; CR4.PAE). The guest's
+ * selector, its descriptor in its GDT and every register it can read stay
+ * as they were; nothing the guest reads shows the change (segment reads
+ * and SGDT are callouts emulated with the guest's values). */
+static void bt_hw_tc(struct bt_vmm *b)
+{
+	struct vl_machine *m = b->m;
+	struct vl_cpu *c = &m->cpu;
+	if (b->ovr || m->state != VL_M_RUNNING || vl_vcpu_cpl(&b->vcpu) != 0 || !in_tc(b, c->rip) || vl_cpu_in_64bit_mode(c))
+		return;
+	b->g_cs_attr = c->seg[VL_CS].attr;
+	b->g_efer = c->efer;
+	b->g_cr4 = c->cr4;
+	c->seg[VL_CS].attr = (uint16_t)((c->seg[VL_CS].attr | VL_SEG_ATTR_L) & ~0x4000u);
+	c->efer |= VL_EFER_LME | VL_EFER_LMA;
+	c->cr4 |= VL_CR4_PAE;
+	b->ovr = true;
+}
+/* The guest runs 32-bit code now (valid outside the TC's override). */
+static bool bt_guest_m32(const struct bt_vmm *b) { return !vl_cpu_in_64bit_mode(&b->m->cpu); }
 
 /* ---- virtual CPU state shared with translated code ----------------------------- */
 /* TC -> vCPU: the virtual IF and CR8 translated code changed, the lookups it counted. */
@@ -103,6 +148,7 @@ static void bt_sync_out(struct bt_vmm *b)
 	}
 	vs_wr(b, BT_VS_FSBASE, m->cpu.seg[VL_FS].base);
 	vs_wr(b, BT_VS_GSBASE, m->cpu.seg[VL_GS].base);
+	bt_hw_tc(b);
 }
 
 /* ---- guest code access (the translator's fetch) ----------------------------------- */
@@ -111,6 +157,11 @@ static void bt_sync_out(struct bt_vmm *b)
 static bool bt_code_pa(struct bt_vmm *b, uint64_t va, uint64_t *hpa, uint32_t *pfec)
 {
 	struct vl_machine *m = b->m;
+	if (!(b->vcpu.cr0 & VL_CR0_PG)) {   /* guest paging off: linear = guest-physical */
+		*hpa = b->mmu->gpa_to_hpa ? b->mmu->gpa_to_hpa(m, b->mmu_ctx, va) : va;
+		*pfec = 0;
+		return va < m->ram_size && *hpa < m->ram_size;
+	}
 	uint64_t root = b->mmu->cr3_read ? b->mmu->cr3_read(m, b->mmu_ctx) : m->cpu.cr3;
 	struct vl_walk_req rq = { .root = root & VL_PTE_ADDR, .fmt = VL_PT_X86, .acc = VL_ACC_X, .software = true };
 	struct vl_walk_res r;
@@ -168,7 +219,7 @@ static bool bt_is_hot(void *arg, uint64_t pc)
 /* ---- the translation cache ------------------------------------------------------- */
 static uint32_t gmap_hash(uint64_t pc) { return (uint32_t)((pc * 0x9e3779b97f4a7c15ull) >> 40) & (BT_GMAP_SIZE - 1); }
 
-static struct bt_tblock *bt_find(struct bt_vmm *b, uint64_t pc)
+static struct bt_tblock *bt_find(struct bt_vmm *b, uint64_t pc, bool m32)
 {
 	uint32_t h = gmap_hash(pc);
 	for (uint32_t i = 0; i < BT_GMAP_SIZE; i++) {
@@ -176,7 +227,7 @@ static struct bt_tblock *bt_find(struct bt_vmm *b, uint64_t pc)
 		if (!e)
 			return NULL;
 		struct bt_tblock *t = &b->blk[e - 1];
-		if (t->valid && t->b.gva == pc)
+		if (t->valid && t->b.gva == pc && t->b.m32 == m32)   /* keyed by mode too */
 			return t;
 	}
 	return NULL;
@@ -274,7 +325,7 @@ static void bt_trace_block(struct bt_vmm *b, const struct bt_tblock *t)
 	vl_trace(m, "bt: translate %#" PRIx64 ": %u guest instructions (%u bytes) -> %u bytes of TC at %#" PRIx64 ", %u callouts",
 		 t->b.gva, t->b.ninsns, t->b.glen, t->b.tc_len, t->b.tc_va, t->b.ncallouts);
 	cs_insn *ci = NULL;
-	size_t k = cs_disasm(b->cs, code, n, t->b.gva, 0, &ci);
+	size_t k = cs_disasm(t->b.m32 ? b->cs32 : b->cs, code, n, t->b.gva, 0, &ci);
 	for (size_t i = 0; i < k; i++)
 		vl_trace(m, "bt:   %#" PRIx64 ": %s %s", ci[i].address, ci[i].mnemonic, ci[i].op_str);
 	if (k)
@@ -283,13 +334,14 @@ static void bt_trace_block(struct bt_vmm *b, const struct bt_tblock *t)
 
 /* Translate the block at guest PC pc. NULL with *pfec set when its first
  * instruction cannot be fetched (a #PF for the guest). */
-static struct bt_tblock *bt_translate_at(struct bt_vmm *b, uint64_t pc, uint32_t *pfec)
+static struct bt_tblock *bt_translate_at(struct bt_vmm *b, uint64_t pc, bool m32, uint32_t *pfec)
 {
 	struct vl_machine *m = b->m;
 	uint64_t pa0;
 	if (!bt_code_pa(b, pc, &pa0, pfec))
 		return NULL;
-	struct bt_xlate_env env = { .cs = b->cs, .fetch = bt_fetch, .hot = bt_is_hot, .arg = b, .confine = b->confine };
+	struct bt_xlate_env env = { .cs = m32 ? b->cs32 : b->cs, .fetch = bt_fetch, .hot = m32 ? NULL : bt_is_hot, .arg = b,
+				    .confine = b->confine, .m32 = m32 };
 	for (int attempt = 0; attempt < 2; attempt++) {
 		if (b->nblk >= BT_MAX_BLOCKS || b->nblk >= BT_GMAP_SIZE / 2)
 			bt_flush(b);
@@ -336,7 +388,7 @@ static struct bt_tblock *bt_translate_at(struct bt_vmm *b, uint64_t pc, uint32_t
 		uint32_t h = gmap_hash(pc);
 		for (uint32_t i = 0;; i++) {
 			uint32_t *s = &b->gmap[(h + i) & (BT_GMAP_SIZE - 1)];
-			if (!*s || !b->blk[*s - 1].valid || b->blk[*s - 1].b.gva == pc) {
+			if (!*s || !b->blk[*s - 1].valid || (b->blk[*s - 1].b.gva == pc && b->blk[*s - 1].b.m32 == m32)) {
 				*s = idx + 1;
 				break;
 			}
@@ -361,10 +413,11 @@ static int bt_dispatch(struct bt_vmm *b, struct bt_tblock **out)
 	uint64_t pc = m->cpu.rip;
 	vl_count(m, VL_EV_DISPATCHES, 1);
 	vl_charge(m, VL_CAT_TRANSLATE, m->prof->bt_dispatch);
-	struct bt_tblock *t = bt_find(b, pc);
+	bool m32 = bt_guest_m32(b);
+	struct bt_tblock *t = bt_find(b, pc, m32);
 	uint32_t pfec = 0;
 	if (!t)
-		t = bt_translate_at(b, pc, &pfec);
+		t = bt_translate_at(b, pc, m32, &pfec);
 	if (!t) {
 		if (m->state != VL_M_RUNNING)
 			return VL_HOOK_STOP;
@@ -411,7 +464,9 @@ static bool bt_to_guest(struct bt_vmm *b, uint64_t va)
 		if (me->saved & (1u << r))
 			m->cpu.gpr[r] = vs_rd(b, BT_VS_SLOT + 8 * r);
 	m->cpu.gpr[VL_RSP] -= (uint64_t)(int64_t)me->rsp_delta;
-	m->cpu.rip = t->b.gva + me->goff;
+	if (t->b.m32)
+		m->cpu.gpr[VL_RSP] = (uint32_t)m->cpu.gpr[VL_RSP];   /* ESP wraps at 4 GiB */
+	m->cpu.rip = t->b.m32 ? (uint32_t)(t->b.gva + me->goff) : t->b.gva + me->goff;
 	return true;
 }
 
@@ -444,6 +499,7 @@ static int bt_exception(struct vl_machine *m, void *ctx, unsigned vec, bool has_
 {
 	struct bt_vmm *b = bt_of(ctx);
 	uint64_t t0 = m->tsc, rip = m->cpu.rip;
+	bt_hw_guest(b);
 	bt_sync_in(b);
 	vl_vcpu_charge_trap(&b->vcpu);
 	unsigned slot = vec == VL_PF ? BX_PF : BX_EXC;
@@ -502,6 +558,7 @@ static int bt_interrupt(struct vl_machine *m, void *ctx, unsigned vec)
 {
 	struct bt_vmm *b = bt_of(ctx);
 	uint64_t t0 = m->tsc;
+	bt_hw_guest(b);
 	bt_sync_in(b);
 	int rc;
 	if (vl_vcpu_cpl(&b->vcpu) == 0 && in_tc(b, m->cpu.rip)) {
@@ -533,12 +590,37 @@ static int bt_interrupt(struct vl_machine *m, void *ctx, unsigned vec)
 	return bt_resume(b, rc);
 }
 
+/* An NMI (nmi_intercept): delivered virtually through the guest's IDT
+ * (vector 2, not masked by the virtual IF), blocking further NMIs until
+ * the guest's IRET (vl_vcpu_iret), as the CPU does. */
+static int bt_nmi(struct vl_machine *m, void *ctx)
+{
+	struct bt_vmm *b = bt_of(ctx);
+	uint64_t t0 = m->tsc;
+	bt_hw_guest(b);
+	bt_sync_in(b);
+	if (vl_vcpu_cpl(&b->vcpu) == 0 && in_tc(b, m->cpu.rip) && !bt_to_guest(b, m->cpu.rip)) {
+		vl_machine_stop(m, VL_M_ERROR, "bt: NMI inside an atomic stretch of translated code at %#" PRIx64 " (not handled)", m->cpu.rip);
+		return VL_HOOK_STOP;
+	}
+	m->cpu.nmi_pending = false;
+	vl_vcpu_charge_trap(&b->vcpu);
+	int rc = vl_vcpu_deliver(&b->vcpu, VL_NMI_VECTOR, VL_VCPU_INTR, false, 0, 0, 0);
+	if (rc == VL_HOOK_DONE)
+		m->cpu.nmi_blocked = true;
+	bt_count(b, BX_INTR, t0);
+	if (m->trace)
+		vl_trace(m, "bt: NMI delivered through the guest IDT -> rip %#" PRIx64, m->cpu.rip);
+	return bt_resume(b, rc);
+}
+
 static int bt_intercept(struct vl_machine *m, void *ctx, const struct vl_sens_event *ev)
 {
 	struct bt_vmm *b = bt_of(ctx);
 	struct vl_vcpu *v = &b->vcpu;
 	uint64_t t0 = m->tsc;
 	int rc;
+	bt_hw_guest(b);
 	bt_sync_in(b);
 	switch (ev->cls) {
 	case VL_SENS_SYSCALL:
@@ -572,7 +654,7 @@ static bool bt_guest_insn(struct bt_vmm *b, uint64_t pc, cs_insn **ci)
 {
 	uint8_t buf[16];
 	size_t n = bt_fetch(b, pc, buf, 15);
-	return n && cs_disasm(b->cs, buf, n, pc, 1, ci) == 1;
+	return n && cs_disasm(bt_guest_m32(b) ? b->cs32 : b->cs, buf, n, pc, 1, ci) == 1;
 }
 
 /* PTE_WRITE (adaptive BT): emulate the hot guest store, handing an aligned
@@ -752,6 +834,7 @@ static int bt_callout(struct vl_machine *m, void *ctx, uint32_t id)
 	struct vl_vcpu *v = &b->vcpu;
 	uint64_t t0 = m->tsc, co_rip = m->cpu.rip;
 	unsigned kind = BT_CO_KIND(id);
+	bt_hw_guest(b);
 	struct bt_tblock *t = bt_by_tc(b, co_rip);
 	const struct bt_mapent *me = t ? bt_map_find(&t->b, (uint32_t)(co_rip - t->b.tc_va)) : NULL;
 	if (!t || !me || kind >= BT_CO_COUNT) {
@@ -774,6 +857,7 @@ static int bt_callout(struct vl_machine *m, void *ctx, uint32_t id)
 			m->ctr = &m->region[m->region_id];
 		}
 		m->cpu.rip = co_rip + VL_CALLOUT_LEN;
+		bt_hw_tc(b);
 		return VL_HOOK_DONE;
 	}
 	vl_charge(m, VL_CAT_TRANSLATE, m->prof->bt_callout);
@@ -822,7 +906,7 @@ static int bt_callout(struct vl_machine *m, void *ctx, uint32_t id)
 		m->cpu.rip = target;
 		struct bt_tblock *to = NULL;
 		rc = bt_dispatch(b, &to);
-		if (rc == VL_HOOK_DONE && to) {
+		if (rc == VL_HOOK_DONE && to && !to->b.m32) {   /* the inline lookup is 64-bit code's only */
 			vl_phys_write64(m, b->hash_pa + (target & 0xffff) * 16, target);
 			vl_phys_write64(m, b->hash_pa + (target & 0xffff) * 16 + 8, to->b.tc_va);
 		}
@@ -892,6 +976,15 @@ static int bt_callout(struct vl_machine *m, void *ctx, uint32_t id)
 	}
 	case BT_CO_FAULT:
 		m->cpu.rip = gpc;
+		if (BT_CO_ARG(id) == BT_FAULT_UNTRANSLATED) {
+			cs_insn *ci = NULL;
+			bool ok = bt_guest_insn(b, gpc, &ci);
+			vl_machine_stop(m, VL_M_ERROR, "bt: the 32-bit guest instruction at %#" PRIx64 " (%s %s) is not translated (engines/bt/README.md, known gaps)",
+					gpc, ok ? ci[0].mnemonic : "?", ok ? ci[0].op_str : "");
+			if (ok)
+				cs_free(ci, 1);
+			return VL_HOOK_STOP;
+		}
 		rc = vl_vcpu_deliver(v, VL_UD, VL_VCPU_EXC, false, 0, 0, 0);
 		break;
 	case BT_CO_CONFINE:
@@ -929,8 +1022,14 @@ static int bt_callout(struct vl_machine *m, void *ctx, uint32_t id)
 			vec = VL_OF;
 		else if (ci[0].id == X86_INS_INTO)
 			soft = false, vec = 0;
-		else
-			soft = false;   /* SYSCALL/SYSENTER in kernel code: #UD (no compatibility paths modelled) */
+		else if (ci[0].id == X86_INS_SYSCALL) {
+			/* SYSCALL in kernel code: to LSTAR (CSTAR from compatibility
+			 * mode, AMD) at CPL 0, as the hardware (kvm-unit-tests' syscall test) */
+			cs_free(ci, 1);
+			rc = vl_vcpu_syscall(v, len);
+			break;
+		} else
+			soft = false;   /* SYSENTER: #UD (not modelled) */
 		cs_free(ci, 1);
 		if (ci && !soft && vec == 0) {   /* INTO without OF: nothing */
 			m->cpu.rip = gpc + len;
@@ -993,6 +1092,7 @@ static const struct vl_vmm_ops bt_hooks = {
 	.exception = bt_exception,
 	.interrupt = bt_interrupt,
 	.callout = bt_callout,
+	.nmi = bt_nmi,
 };
 
 /* ---- engine ops ----------------------------------------------------------------------- */
@@ -1017,6 +1117,8 @@ static void bt_free(struct bt_vmm *b)
 	free(b->scratch);
 	if (b->cs)
 		cs_close(&b->cs);
+	if (b->cs32)
+		cs_close(&b->cs32);
 	free(b);
 }
 
@@ -1063,13 +1165,17 @@ static int bt_attach(struct vl_machine *m, const struct vl_mmu_ops *mmu, void **
 	b->mmu = mmu;
 	b->confine = true;
 	b->tc_size = bt_tc_limit && bt_tc_limit < BT_TC_SIZE ? bt_tc_limit : BT_TC_SIZE;
-	if (bt_cs_open(&b->cs)) {
+	if (bt_cs_open(&b->cs) || bt_cs_open32(&b->cs32)) {
 		snprintf(err, errlen, "bt: cannot open Capstone");
 		bt_free(b);
 		return -1;
 	}
-	if (!vl_cpu_in_64bit_mode(&m->cpu)) {
-		snprintf(err, errlen, "bt: the guest starts outside 64-bit mode (a Multiboot kernel?); the translator handles 64-bit code only");
+	/* 64-bit mode, or 32-bit protected mode with paging off (a Multiboot
+	 * kernel's entry); 16-bit code and legacy paging are not translated */
+	bool boot64 = vl_cpu_in_64bit_mode(&m->cpu);
+	uint64_t boot_cr0 = m->cpu.cr0;
+	if (!boot64 && (!(boot_cr0 & VL_CR0_PE) || (boot_cr0 & VL_CR0_PG) || !(m->cpu.seg[VL_CS].attr & 0x4000u))) {
+		snprintf(err, errlen, "bt: the guest starts in a mode the translator does not handle (16-bit code or legacy paging)");
 		bt_free(b);
 		return VL_ATTACH_REFUSED;
 	}
@@ -1092,6 +1198,12 @@ static int bt_attach(struct vl_machine *m, const struct vl_mmu_ops *mmu, void **
 		bt_free(b);
 		return -1;
 	}
+	if (!boot64) {
+		/* the guest's view: paging off (the hardware pages through the
+		 * shadow MMU's nonpaging root) */
+		b->vcpu.cr0 = boot_cr0 | 0x10;   /* ET */
+		b->vcpu.hv.guest_cr0 = b->vcpu.cr0;
+	}
 	for (unsigned x = 0x80; x <= 0x87; x++) {
 		uint8_t one = 1;
 		vl_phys_write(m, b->confine_pa + x, &one, 1);
@@ -1101,6 +1213,7 @@ static int bt_attach(struct vl_machine *m, const struct vl_mmu_ops *mmu, void **
 	b->vcr8_seen = ~0ull;
 	m->intercept = vl_vcpu_intercepts();
 	m->callouts = true;
+	m->nmi_intercept = true;
 	m->callout_gate = (struct vl_callout_gate){ .va_lo = BT_TC_VA, .va_hi = BT_TC_VA + BT_TC_SIZE,
 						    .pa_lo = b->tc_pa, .pa_hi = b->tc_pa + BT_TC_SIZE, .cpl = 1 };
 	m->code_write = bt_code_write;
@@ -1126,6 +1239,7 @@ static void bt_detach(struct vl_machine *m, void *ctx)
 	struct bt_vmm *b = ctx;
 	if (!b)
 		return;
+	bt_hw_guest(b);
 	bt_sync_in(b);
 	if (b->mmu->fini)
 		b->mmu->fini(m, b->mmu_ctx);
@@ -1155,4 +1269,9 @@ const struct vl_engine_ops vl_engine_bt = {
 	.attach = bt_attach,
 	.detach = bt_detach,
 	.guest_rflags = bt_guest_rflags,
+	/* guest_instructions count the translated code executed: up to ~4
+	 * per guest instruction in memory-heavy kernel code (README: forkwait
+	 * 4.0 on p4; the confinement check is 11 per access), so the default
+	 * runaway limit is 8 times the run layer's (the fuzz oracle gives 64) */
+	.insn_budget = 8,
 };

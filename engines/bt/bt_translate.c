@@ -21,6 +21,14 @@ const char *const bt_callout_name[BT_CO_COUNT] = {
 #undef X
 };
 
+int bt_cs_open32(csh *cs)
+{
+	if (cs_open(CS_ARCH_X86, CS_MODE_32, cs) != CS_ERR_OK)
+		return -1;
+	cs_option(*cs, CS_OPT_DETAIL, CS_OPT_ON);
+	return 0;
+}
+
 int bt_cs_open(csh *cs)
 {
 	if (cs_open(CS_ARCH_X86, CS_MODE_64, cs) != CS_ERR_OK)
@@ -43,7 +51,7 @@ struct lay {
 	bool riprel;
 };
 
-static void layout(const uint8_t *b, int len, struct lay *l)
+static void layout(const uint8_t *b, int len, struct lay *l, bool m32)
 {
 	memset(l, 0, sizeof *l);
 	int i = 0;
@@ -57,7 +65,7 @@ static void layout(const uint8_t *b, int len, struct lay *l)
 	}
 	l->npfx = i;
 	l->rex = -1;
-	if (i < len && (b[i] & 0xf0) == 0x40)
+	if (!m32 && i < len && (b[i] & 0xf0) == 0x40)   /* 40-4F: INC/DEC in 32-bit code */
 		l->rex = i++;
 	l->op = i;
 	if (i < len && b[i] == 0x0f)
@@ -600,7 +608,7 @@ static void xl_insn(struct xl *x, const cs_insn *ci, const uint8_t *b, int len, 
 {
 	struct bt_emit *e = x->e;
 	struct lay l;
-	layout(b, len, &l);
+	layout(b, len, &l, false);
 	uint64_t next = pc + (uint64_t)len;
 	uint16_t gnext = (uint16_t)(x->goff + len);
 	unsigned cc;
@@ -914,6 +922,391 @@ static void xl_insn(struct xl *x, const cs_insn *ci, const uint8_t *b, int len, 
 		confine_reg_at(x, BT_RSP, (uint16_t)(x->goff + len));
 }
 
+/* ---- 32-bit guest code ---------------------------------------------------
+ * Guest code in legacy protected mode or compatibility mode (CS.D = 1) is
+ * decoded with Capstone in CS_MODE_32 and translated into 64-bit code for
+ * the same translation cache: while it runs the hardware CS is the guest's
+ * descriptor with L = 1 (the VMM sets the hidden part, bt.c), so the
+ * virtual CPU state, the scratch slots and the exits work as for 64-bit
+ * code. The guest's semantics are kept by re-encoding:
+ *   - every explicit memory operand gets the address-size prefix 67h: the
+ *     effective address is computed in 32 bits and zero-extended, as a
+ *     flat 32-bit segment gives it; [disp32] (ModRM mod 00 rm 101, which
+ *     67h would make EIP-relative in 64-bit mode) becomes the SIB form
+ *     without base or index; string instructions, MOV moffs, XLAT,
+ *     JECXZ/LOOP likewise take 67h (ESI/EDI/ECX);
+ *   - the stack is 32 bits wide: PUSH/POP/CALL/RET/LEAVE become a 32-bit
+ *     store or load at [ESP +- 4] and LEA ESP (67h: ESP wraps at 4 GiB);
+ *   - INC/DEC r32 (40-4F, REX in 64-bit mode) become FF /0, FF /1;
+ *   - what the model's 32-bit decoder refuses (#UD: BCD, BOUND, ARPL,
+ *     LES/LDS, INTO, SALC, 82h, 67h, 66h on near branches) is a FAULT
+ *     callout (#UD for the guest); what this translator does not handle
+ *     (PUSHA/POPA, PUSHFD/POPFD, ENTER, far CALL, PUSH/POP r/m, POP of a
+ *     data segment register) stops the run with its name, never runs
+ *     wrongly.
+ * Confinement: a 32-bit effective address is below 4 GiB, never in the
+ * monitor hole, so no per-access check is needed; only an FS/GS override
+ * (whose base, set with WRMSR, may be anything) is checked like 64-bit
+ * code's. Indirect control flow (RET, JMP/CALL r/m) calls out LOOKUP_MISS
+ * every time (no inline hash lookup for 32-bit code). */
+
+static bool has_pfx(const uint8_t *b, const struct lay *l, uint8_t p)
+{
+	for (int i = 0; i < l->npfx; i++)
+		if (b[i] == p)
+			return true;
+	return false;
+}
+
+/* Emit a 32-bit memory-operand instruction in 64-bit code: prefixes
+ * (minus 67h), 67h, the given opcode bytes, ModRM with reg field `reg`,
+ * SIB/disp as the guest wrote them ([disp32] rewritten to the SIB form),
+ * then `tail` bytes (the immediate). */
+static void enc_mem32(struct bt_emit *e, const uint8_t *b, const struct lay *l, bool prefixes,
+		      const uint8_t *op, int oplen, unsigned reg, const uint8_t *tail, int ntail)
+{
+	if (prefixes)
+		for (int i = 0; i < l->npfx; i++)
+			if (b[i] != 0x67)
+				bt_emit_u8(e, b[i]);
+	bt_emit_u8(e, 0x67);
+	bt_emit_bytes(e, op, (size_t)oplen);
+	uint8_t m = b[l->modrm], mod = m >> 6, rm = m & 7;
+	if (mod == 0 && rm == 5) {
+		bt_emit_u8(e, (uint8_t)(((reg & 7) << 3) | 4));
+		bt_emit_u8(e, 0x25);
+		bt_emit_bytes(e, b + l->disp, 4);
+	} else {
+		bt_emit_u8(e, (uint8_t)((mod << 6) | ((reg & 7) << 3) | rm));
+		if (l->sib >= 0)
+			bt_emit_u8(e, b[l->sib]);
+		bt_emit_bytes(e, b + l->disp, (size_t)l->dispsz);
+	}
+	if (ntail > 0)
+		bt_emit_bytes(e, tail, (size_t)ntail);
+}
+
+/* 67 89/8B ModRM(reg, [esp + d8]): mov [esp+d], r32 / mov r32, [esp+d] */
+static void esp_mov(struct bt_emit *e, bool store, unsigned reg, int8_t d)
+{
+	uint8_t c[5] = { 0x67, store ? 0x89 : 0x8b, (uint8_t)((d ? 0x44 : 0x04) | ((reg & 7) << 3)), 0x24, (uint8_t)d };
+	bt_emit_bytes(e, c, d ? 5 : 4);   /* mod 01 [esp+d8], or mod 00 [esp] */
+}
+/* 67 8D 64 24 d8 / 67 8D A4 24 d32: lea esp, [esp + d] (flags kept, ESP wraps) */
+static void esp_lea(struct bt_emit *e, int32_t d)
+{
+	if (d >= -128 && d <= 127) {
+		uint8_t c[5] = { 0x67, 0x8d, 0x64, 0x24, (uint8_t)d };
+		bt_emit_bytes(e, c, 5);
+	} else {
+		uint8_t c[4] = { 0x67, 0x8d, 0xa4, 0x24 };
+		bt_emit_bytes(e, c, 4);
+		bt_emit_u32(e, (uint32_t)d);
+	}
+}
+/* mov dword [esp-4], imm32; lea esp, [esp-4] — a 32-bit PUSH imm (the map
+ * entries around it: the store alone is restartable) */
+static void push32_imm(struct xl *x, uint32_t imm)
+{
+	static const uint8_t st[] = { 0x67, 0xc7, 0x44, 0x24, 0xfc };
+	bt_emit_bytes(x->e, st, sizeof st);
+	bt_emit_u32(x->e, imm);
+	esp_lea(x->e, -4);
+}
+
+static void untranslated(struct xl *x)
+{
+	mark(x, x->goff, 0, 0, 0);
+	callout(x, BT_CO_FAULT, BT_FAULT_UNTRANSLATED);
+	x->ended = true;
+}
+static void ud32(struct xl *x)
+{
+	mark(x, x->goff, 0, 0, 0);
+	callout(x, BT_CO_FAULT, 0);
+	x->ended = true;
+}
+
+/* Indirect control flow in 32-bit code: RAX = the guest target (RAX, RCX,
+ * RDX saved: the LOOKUP_MISS handler's contract), `delta` the RSP change;
+ * the VMM dispatches to the target's translation. */
+static void lookup32(struct xl *x, int8_t delta)
+{
+	mark(x, x->goff, (1u << BT_RAX) | (1u << BT_RCX) | (1u << BT_RDX), delta, 0);
+	callout(x, BT_CO_LOOKUP_MISS, 0);
+	x->ended = true;
+}
+
+static void save3(struct xl *x)
+{
+	mark(x, x->goff, 0, 0, 0);
+	save(x, BT_RAX);
+	mark(x, x->goff, 1u << BT_RAX, 0, 0);
+	save(x, BT_RCX);
+	mark(x, x->goff, (1u << BT_RAX) | (1u << BT_RCX), 0, 0);
+	save(x, BT_RDX);
+	mark(x, x->goff, (1u << BT_RAX) | (1u << BT_RCX) | (1u << BT_RDX), 0, 0);
+}
+
+/* The FS/GS-override check: the linear address (32-bit EA + the base
+ * mirror) looked up like 64-bit code's. */
+static void confine_mem32(struct xl *x, const uint8_t *b, const struct lay *l)
+{
+	struct bt_emit *e = x->e;
+	mark(x, x->goff, 0, 0, 0);
+	save(x, BT_RAX);
+	mark(x, x->goff, 1u << BT_RAX, 0, 0);
+	save(x, BT_RCX);
+	mark(x, x->goff, (1u << BT_RAX) | (1u << BT_RCX), 0, 0);
+	static const uint8_t lea[] = { 0x8d };
+	enc_mem32(e, b, l, false, lea, 1, BT_RAX, NULL, 0);        /* lea eax, [ea32] */
+	bt_emit_load_rip(e, BT_RCX, vs(l->seg == 0x64 ? BT_VS_FSBASE : BT_VS_GSBASE));
+	static const uint8_t add[] = { 0x48, 0x8d, 0x04, 0x08 };   /* lea rax, [rax+rcx] */
+	bt_emit_bytes(e, add, sizeof add);
+	confine_tail(x);
+	restore(x, BT_RCX);
+	mark(x, x->goff, 1u << BT_RAX, 0, 0);
+	restore(x, BT_RAX);
+	mark(x, x->goff, 0, 0, 0);
+}
+
+static void xl_insn32(struct xl *x, const cs_insn *ci, const uint8_t *b, int len, uint64_t pc)
+{
+	struct bt_emit *e = x->e;
+	struct lay l;
+	layout(b, len, &l, true);
+	uint32_t next = (uint32_t)(pc + (uint64_t)len);
+	uint16_t gnext = (uint16_t)(x->goff + len);
+	uint8_t o0 = l.op < len ? b[l.op] : 0, o1 = l.oplen > 1 ? b[l.op + 1] : 0;
+	bool o16 = has_pfx(b, &l, 0x66);
+	unsigned cc;
+	bool ends;
+
+	if (len == 7 && b[0] == 0x0f && b[1] == 0x1f && b[2] == 0x80 &&
+	    (((uint32_t)rd32(b + 3)) & VL_MARK_MAGIC_MASK) == VL_MARK_MAGIC) {
+		mark(x, x->goff, 0, 0, 0);
+		bt_emit_callout(e, BT_CO_ID(BT_CO_MARKER, 0));
+		mark(x, gnext, 0, 0, 0);
+		return;
+	}
+	/* refused by the model's 32-bit decoder: #UD */
+	if (l.asz32 /* 67h: 16-bit addressing */ ||
+	    (l.oplen == 1 && (o0 == 0x27 || o0 == 0x2f || o0 == 0x37 || o0 == 0x3f || o0 == 0x62 || o0 == 0x63 ||
+			      o0 == 0xc4 || o0 == 0xc5 || o0 == 0xce || o0 == 0xd4 || o0 == 0xd5 || o0 == 0xd6 || o0 == 0x82)))
+		return ud32(x);
+	bool branch = is_jcc(ci->id, &cc) || ci->id == X86_INS_JMP || ci->id == X86_INS_CALL || ci->id == X86_INS_RET ||
+		      ci->id == X86_INS_JECXZ || ci->id == X86_INS_JCXZ || ci->id == X86_INS_LOOP ||
+		      ci->id == X86_INS_LOOPE || ci->id == X86_INS_LOOPNE;
+	if (branch && o16)
+		return ud32(x);   /* 66h on a near branch (Intel and AMD disagree): #UD in the model */
+	if (is_jcc(ci->id, &cc)) {
+		mark(x, x->goff, 0, 0, 0);
+		exit_jmp(x, (uint32_t)branch_target(ci), cc, true);
+		exit_jmp(x, next, 0, false);
+		x->ended = true;
+		return;
+	}
+	switch (ci->id) {
+	case X86_INS_JMP:
+		if (ci->detail->x86.operands[0].type == X86_OP_IMM) {
+			mark(x, x->goff, 0, 0, 0);
+			exit_jmp(x, (uint32_t)branch_target(ci), 0, false);
+			x->ended = true;
+			return;
+		}
+		__attribute__((fallthrough));
+	case X86_INS_CALL: {
+		const cs_x86_op *o = &ci->detail->x86.operands[0];
+		if (o->type == X86_OP_IMM) {   /* CALL rel32: push the guest return address */
+			mark(x, x->goff, 0, 0, 0);
+			push32_imm(x, next);
+			mark(x, x->goff, 0, -4, 0);
+			exit_jmp(x, (uint32_t)branch_target(ci), 0, false);
+			x->ended = true;
+			return;
+		}
+		if (o->type == X86_OP_MEM && l.seg)
+			confine_mem32(x, b, &l);
+		save3(x);
+		if (o->type == X86_OP_REG) {
+			uint8_t mov[2] = { 0x89, (uint8_t)(0xc0 | ((b[l.modrm] & 7) << 3)) };   /* mov eax, r32 */
+			bt_emit_bytes(e, mov, 2);
+		} else {
+			static const uint8_t mov[] = { 0x8b };
+			enc_mem32(e, b, &l, true, mov, 1, BT_RAX, NULL, 0);                 /* mov eax, [ea32] */
+		}
+		int8_t delta = 0;
+		if (ci->id == X86_INS_CALL) {
+			push32_imm(x, next);
+			delta = -4;
+		}
+		lookup32(x, delta);
+		return;
+	}
+	case X86_INS_RET: {
+		int64_t n = ci->detail->x86.op_count == 1 && ci->detail->x86.operands[0].type == X86_OP_IMM ?
+			    ci->detail->x86.operands[0].imm & 0xffff : 0;
+		if (4 + n > 127)
+			return untranslated(x);   /* the map's delta is 8 bits */
+		save3(x);
+		esp_mov(e, false, BT_RAX, 0);   /* mov eax, [esp] */
+		esp_lea(e, (int32_t)(4 + n));
+		lookup32(x, (int8_t)(4 + n));
+		return;
+	}
+	case X86_INS_JECXZ: case X86_INS_JCXZ: case X86_INS_LOOP: case X86_INS_LOOPE: case X86_INS_LOOPNE:
+		if (ci->id == X86_INS_JCXZ)
+			return ud32(x);
+		mark(x, x->goff, 0, 0, 0);
+		bt_emit_u8(e, 0x67);                      /* ECX, as in 32-bit code */
+		bt_emit_bytes(e, b, (size_t)(len - 1));
+		bt_emit_u8(e, 5);
+		exit_jmp(x, next, 0, false);
+		exit_jmp(x, (uint32_t)branch_target(ci), 0, false);
+		x->ended = true;
+		return;
+	case X86_INS_CLI:
+		mark(x, x->goff, 0, 0, 0);
+		bt_emit_store_imm_rip(e, 0, vs(BT_VS_VIF));
+		mark(x, gnext, 0, 0, 0);
+		return;
+	case X86_INS_STI:
+		mark(x, x->goff, 0, 0, 0);
+		bt_emit_store_imm_rip(e, 0x200, vs(BT_VS_VIF));
+		mark(x, gnext, 0, 0, 0);
+		x->sti_shadow = true;
+		return;
+	case X86_INS_LEAVE:
+		if (o16)
+			return untranslated(x);
+		mark(x, x->goff, 0, 0, 0);
+		{
+			static const uint8_t mv[] = { 0x89, 0xec };   /* mov esp, ebp (restartable: LEAVE recomputes it) */
+			bt_emit_bytes(e, mv, 2);
+		}
+		esp_mov(e, false, BT_RBP, 0);                         /* mov ebp, [esp] */
+		mark(x, gnext, 0, -4, 0);
+		esp_lea(e, 4);
+		mark(x, gnext, 0, 0, 0);
+		return;
+	case X86_INS_PUSHAL: case X86_INS_POPAL: case X86_INS_PUSHAW: case X86_INS_POPAW:
+	case X86_INS_PUSHFD: case X86_INS_POPFD: case X86_INS_PUSHF: case X86_INS_POPF:
+	case X86_INS_ENTER: case X86_INS_LCALL:
+		return untranslated(x);
+	default:
+		break;
+	}
+	if (ci->id == X86_INS_INTO)
+		return ud32(x);
+
+	/* MOV to/from CR8 does not exist outside 64-bit mode (no REX.R): the
+	 * CR callouts below */
+	enum bt_callout k = sys_class(ci, b, &l, len, &ends);
+	if (k != BT_CO_COUNT) {
+		mark(x, x->goff, 0, 0, 0);
+		callout(x, k, 0);
+		mark(x, gnext, 0, 0, 0);
+		if (ends)
+			x->ended = true;
+		return;
+	}
+	if (ci->id == X86_INS_POP && l.oplen == 1 && (o0 == 0x07 || o0 == 0x1f))
+		return untranslated(x);   /* POP ES / POP DS */
+	if (ci->id == X86_INS_POP && l.oplen == 2 && o0 == 0x0f && (o1 == 0xa1 || o1 == 0xa9))
+		return untranslated(x);   /* POP FS / POP GS */
+
+	/* the 32-bit stack */
+	if (l.oplen == 1 && o0 >= 0x50 && o0 <= 0x5f && !o16 && l.npfx == 0) {
+		unsigned r = o0 & 7;
+		mark(x, x->goff, 0, 0, 0);
+		if (o0 < 0x58) {                 /* PUSH r32: store below ESP, then move ESP */
+			esp_mov(e, true, r, -4);
+			esp_lea(e, -4);
+		} else {                         /* POP r32: load, then move ESP (POP ESP: the load only) */
+			esp_mov(e, false, r, 0);
+			if (r != BT_RSP) {
+				mark(x, gnext, 0, -4, 0);
+				esp_lea(e, 4);
+			}
+		}
+		mark(x, gnext, 0, 0, 0);
+		return;
+	}
+	if (l.oplen == 1 && (o0 == 0x68 || o0 == 0x6a) && !o16 && l.npfx == 0) {
+		uint32_t imm = o0 == 0x68 ? (uint32_t)rd32(b + l.op + 1) : (uint32_t)(int32_t)(int8_t)b[l.op + 1];
+		mark(x, x->goff, 0, 0, 0);
+		push32_imm(x, imm);
+		mark(x, gnext, 0, 0, 0);
+		return;
+	}
+	if ((l.oplen == 1 && (o0 >= 0x50 && o0 <= 0x5f)) || (l.oplen == 1 && (o0 == 0x68 || o0 == 0x6a || o0 == 0x8f)) ||
+	    (ci->id == X86_INS_PUSH || ci->id == X86_INS_POP))
+		return untranslated(x);   /* 16-bit pushes, PUSH/POP r/m, prefixed forms */
+	if (l.oplen == 1 && (o0 == 0xea || o0 == 0x9a))
+		return untranslated(x);   /* (far JMP/CALL are callouts above) */
+
+	/* INC/DEC r32 (r16 with 66h): FF /0, FF /1 */
+	if (l.oplen == 1 && o0 >= 0x40 && o0 <= 0x4f) {
+		mark(x, x->goff, 0, 0, 0);
+		bt_emit_bytes(e, b, (size_t)l.op);
+		uint8_t c[2] = { 0xff, (uint8_t)(0xc0 | ((o0 & 8) ? 0x08 : 0) | (o0 & 7)) };
+		bt_emit_bytes(e, c, 2);
+		return;
+	}
+
+	/* string instructions, XLAT, MOV moffs: 67h (ESI/EDI/ECX, 32-bit offsets) */
+	bool str = false;
+	switch (ci->id) {
+	case X86_INS_MOVSB: case X86_INS_MOVSW: case X86_INS_MOVSD:
+	case X86_INS_STOSB: case X86_INS_STOSW: case X86_INS_STOSD:
+	case X86_INS_LODSB: case X86_INS_LODSW: case X86_INS_LODSD:
+	case X86_INS_SCASB: case X86_INS_SCASW: case X86_INS_SCASD:
+	case X86_INS_CMPSB: case X86_INS_CMPSW: case X86_INS_CMPSD:
+	case X86_INS_XLATB:
+		str = true;
+		break;
+	default:
+		break;
+	}
+	bool moffs = l.oplen == 1 && o0 >= 0xa0 && o0 <= 0xa3;
+	if (str || moffs) {
+		if (ci->id == X86_INS_MOVSD && l.oplen != 1)
+			return untranslated(x);   /* SSE MOVSD (not in the ISA: Capstone's name clash) */
+		if (l.seg && x->env->confine) {
+			if (moffs) {
+				/* the absolute offset as a [disp32] operand for the check */
+				uint8_t fake[8] = { 0x8b, 0x05 };
+				memcpy(fake + 2, b + l.op + 1, 4);
+				struct lay fl = { .seg = l.seg, .op = 0, .oplen = 1, .modrm = 1, .sib = -1, .disp = 2, .dispsz = 4 };
+				confine_mem32(x, fake, &fl);
+			} else {
+				untranslated(x);   /* a string instruction with FS/GS: not handled */
+				return;
+			}
+		}
+		mark(x, x->goff, 0, 0, 0);
+		bt_emit_bytes(e, b, (size_t)l.npfx);
+		bt_emit_u8(e, 0x67);
+		bt_emit_bytes(e, b + l.npfx, (size_t)(len - l.npfx));
+		return;
+	}
+
+	/* ModRM memory operands: 67h and [disp32] in the SIB form */
+	bool mem = is_modrm_mem(ci, b, &l, len);
+	if (mem) {
+		bool noaccess = ci->id == X86_INS_LEA || ci->id == X86_INS_NOP;
+		if (l.seg && !noaccess && x->env->confine)
+			confine_mem32(x, b, &l);
+		mark(x, x->goff, 0, 0, 0);
+		enc_mem32(e, b, &l, true, b + l.op, l.oplen, (b[l.modrm] >> 3) & 7, b + l.disp + l.dispsz,
+			  len - (l.disp + l.dispsz));
+		return;
+	}
+	/* register and immediate forms: the same bytes mean the same in 64-bit mode */
+	mark(x, x->goff, 0, 0, 0);
+	bt_emit_bytes(e, b, (size_t)len);
+}
+
 enum bt_xl_rc bt_translate(const struct bt_xlate_env *env, uint64_t gva, struct bt_emit *e, struct bt_block *blk)
 {
 	struct xl x = { .env = env, .e = e, .blk = blk, .start = e->len };
@@ -926,6 +1319,7 @@ enum bt_xl_rc bt_translate(const struct bt_xlate_env *env, uint64_t gva, struct 
 	blk->map = map;
 	blk->map_cap = map ? cap : 0;
 	blk->gva = gva;
+	blk->m32 = env->m32;
 	blk->tc_va = bt_emit_pc(e);
 	uint64_t pc = gva;
 	cs_insn *ci = cs_malloc(env->cs);
@@ -965,11 +1359,16 @@ enum bt_xl_rc bt_translate(const struct bt_xlate_env *env, uint64_t gva, struct 
 		int len = ci->size;
 		bool shadow = x.sti_shadow;
 		x.sti_shadow = false;
-		xl_insn(&x, ci, buf, len, pc);
+		if (env->m32)
+			xl_insn32(&x, ci, buf, len, pc);
+		else
+			xl_insn(&x, ci, buf, len, pc);
 		if (shadow && !x.ended && !x.sti_shadow)
 			pending_check(&x, (uint16_t)(x.goff + len), true);
 		blk->ninsns++;
 		pc += (uint64_t)len;
+		if (env->m32 && pc > 0xffffffffull)
+			break;   /* EIP wraps at 4 GiB: a new block there */
 		blk->glen = (uint32_t)(pc - gva);
 	}
 	cs_free(ci, 1);

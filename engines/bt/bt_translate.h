@@ -127,6 +127,7 @@ struct bt_block {
 	struct bt_mapent *map;  /* caller's storage for map_cap entries (BT_MAX_MAP always suffices) */
 	unsigned map_cap;
 	unsigned ncallouts;  /* callouts emitted (not counting exit stubs) */
+	bool m32;            /* guest code decoded as 32-bit code (legacy protected or compatibility mode) */
 };
 
 /* Guest code access: copy up to n bytes of guest-virtual memory at va into
@@ -137,12 +138,13 @@ typedef size_t (*bt_fetch_fn)(void *arg, uint64_t va, uint8_t *buf, size_t n);
 typedef bool (*bt_hot_fn)(void *arg, uint64_t va);
 
 struct bt_xlate_env {
-	csh cs;              /* Capstone handle, x86-64, detail on */
+	csh cs;              /* Capstone handle, detail on: CS_MODE_64, or CS_MODE_32 when m32 */
 	bt_fetch_fn fetch;
 	bt_hot_fn hot;
 	void *arg;
 	bool confine;        /* emit the monitor-hole check before explicit memory operands */
 	unsigned max_insns;  /* 0 = BT_MAX_INSNS */
+	bool m32;            /* translate 32-bit guest code (README: "32-bit guest code") */
 };
 
 enum bt_xl_rc {
@@ -162,5 +164,12 @@ const struct bt_mapent *bt_map_find(const struct bt_block *blk, uint32_t off);
 
 /* Open a Capstone handle as the translator needs it. 0 or -1. */
 int bt_cs_open(csh *cs);
+/* The same for 32-bit guest code (CS_MODE_32). */
+int bt_cs_open32(csh *cs);
+
+/* FAULT callout arguments: 0 = #UD for the guest (not an instruction of
+ * the model's ISA); BT_FAULT_UNTRANSLATED = a 32-bit instruction the
+ * translator does not handle (the VMM stops the run with its name). */
+#define BT_FAULT_UNTRANSLATED 1u
 
 #endif

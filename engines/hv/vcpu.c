@@ -21,6 +21,15 @@ static inline bool canonical(uint64_t va)
 	return (uint64_t)((int64_t)(va << 16) >> 16) == va;
 }
 
+/* Is the guest in 64-bit mode (virtual EFER.LMA and its CS.L)? Else it
+ * runs 32-bit code: legacy protected mode or compatibility mode (an engine
+ * that runs such code keeps the guest's CS attributes in m->cpu while the
+ * VMM works, engines/bt). */
+static bool guest64(const struct vl_vcpu *v)
+{
+	return (v->efer & VL_EFER_LMA) && (v->m->cpu.seg[VL_CS].attr & VL_SEG_ATTR_L);
+}
+
 /* A fault the virtual CPU raises (delivered to the guest, never to the host). */
 struct vfault {
 	unsigned vec;
@@ -106,21 +115,20 @@ static int shadow_gdt_build(struct vl_vcpu *v, struct vfault *f)
 	struct vl_machine *m = v->m;
 	uint8_t *g = vl_phys_ptr(m, v->gdt_pa);
 	size_t n = (size_t)v->gdtr.limit + 1;
+	uint64_t *d;
 	if (n > VL_VCPU_GDT_MAX) {
-		/* the shadow spans the largest GDTR limit (64 KiB); only a guest
-		 * table using its last 16 bytes collides with the monitor's TSS */
-		vl_machine_stop(m, VL_M_ERROR, "vcpu: guest GDT of %zu bytes; the shadow GDT holds at most %d "
-				"(its last 16 bytes are the monitor's TSS descriptor)", n, VL_VCPU_GDT_MAX);
+		vl_machine_stop(m, VL_M_ERROR, "vcpu: guest GDT of %zu bytes; the shadow GDT holds at most %d", n,
+				VL_VCPU_GDT_MAX);
 		return -1;
 	}
-	uint64_t *d = calloc(VL_VCPU_GDT_MAX / 8, sizeof *d);   /* read first: a fault leaves the shadow as it was */
-	if (!d) {
-		vl_machine_stop(m, VL_M_ERROR, "vcpu: out of host memory for the shadow GDT");
+	if (!(d = calloc(VL_VCPU_GDT_MAX / 8, 8))) {   /* 64 KiB: not on the stack */
+		vl_machine_stop(m, VL_M_ERROR, "vcpu: out of host memory");
 		return -1;
 	}
-	if (g_read(v, v->gdtr.base, d, n, f)) {
+	int rc = g_read(v, v->gdtr.base, d, n, f);
+	if (rc) {
 		free(d);
-		return 1;
+		return rc;
 	}
 	for (size_t i = 0; i < (n + 7) / 8; i++)
 		d[i] = shadow_desc(v, d[i]);
@@ -373,6 +381,13 @@ int vl_vcpu_deliver(struct vl_vcpu *v, unsigned vec, enum vl_vcpu_ev kind, bool 
 		    uint64_t cr2, unsigned len)
 {
 	struct vl_machine *m = v->m;
+	if (!(v->efer & VL_EFER_LMA)) {
+		/* as the machine (machine/README.md): 8-byte gates and 32-bit
+		 * frames are not modelled; a clean stop, never a wrong delivery */
+		vl_machine_stop(m, VL_M_ERROR, "vcpu: event delivery in legacy protected mode (vector %u at rip %#" PRIx64
+				") is not modelled", vec, m->cpu.rip);
+		return VL_HOOK_STOP;
+	}
 	if (v->storm_insns != m->insns) {
 		v->storm_insns = m->insns;
 		v->storm_n = 0;
@@ -443,10 +458,14 @@ int vl_vcpu_syscall(struct vl_vcpu *v, unsigned len)
 	struct vl_cpu *c = &m->cpu;
 	if (!(v->efer & VL_EFER_SCE))
 		return vl_vcpu_deliver(v, VL_UD, VL_VCPU_EXC, false, 0, 0, 0);
+	/* from compatibility mode: to CSTAR on AMD, #UD on Intel (as the machine) */
+	bool compat = !(c->seg[VL_CS].attr & VL_SEG_ATTR_L);
+	if (!(v->efer & VL_EFER_LMA) || (compat && !strcmp(m->prof->cpu_vendor, "intel")))
+		return vl_vcpu_deliver(v, VL_UD, VL_VCPU_EXC, false, 0, 0, 0);
 	uint64_t fl = vl_vcpu_guest_rflags(v);
 	uint16_t sel = (uint16_t)(v->star >> 32);
 	unsigned r = v->ring;
-	c->gpr[VL_RCX] = c->rip + len;
+	c->gpr[VL_RCX] = compat ? (uint32_t)(c->rip + len) : c->rip + len;
 	c->gpr[VL_R11] = fl & ~VL_FL_RF;
 	c->seg[VL_CS] = (struct vl_seg){ .sel = (uint16_t)((sel & 0xfffc) | r), .base = 0, .limit = 0xffffffff,
 					 .attr = (uint16_t)(0xa09b | (r << 5)) };
@@ -459,26 +478,38 @@ int vl_vcpu_syscall(struct vl_vcpu *v, unsigned len)
 	v->vif = (nfl & VL_FL_IF) != 0;
 	v->viopl = (uint8_t)((nfl >> 12) & 3);
 	c->rflags = hw_flags(v, nfl);
-	c->rip = v->lstar;
+	c->rip = compat ? v->cstar : v->lstar;
 	return VL_HOOK_DONE;
 }
 
 int vl_vcpu_sysret(struct vl_vcpu *v)
 {
+	return vl_vcpu_sysret_to(v, true);
+}
+
+int vl_vcpu_sysret_to(struct vl_vcpu *v, bool to64)
+{
 	struct vl_machine *m = v->m;
 	struct vl_cpu *c = &m->cpu;
 	if (!(v->efer & VL_EFER_SCE))
 		return vl_vcpu_deliver(v, VL_UD, VL_VCPU_EXC, false, 0, 0, 0);
-	if (!canonical(c->gpr[VL_RCX]))
+	if (to64 && !canonical(c->gpr[VL_RCX]))
 		return vl_vcpu_deliver(v, VL_GP, VL_VCPU_EXC, true, 0, 0, 0);
 	uint16_t sel = (uint16_t)(v->star >> 48);
-	c->seg[VL_CS] = (struct vl_seg){ .sel = (uint16_t)((sel + 16) | 3), .base = 0, .limit = 0xffffffff, .attr = 0xa0fb };
+	if (to64)
+		c->seg[VL_CS] = (struct vl_seg){ .sel = (uint16_t)((sel + 16) | 3), .base = 0, .limit = 0xffffffff, .attr = 0xa0fb };
+	else   /* SYSRET without REX.W: to 32-bit code (compatibility mode) */
+		c->seg[VL_CS] = (struct vl_seg){ .sel = (uint16_t)(sel | 3), .base = 0, .limit = 0xffffffff, .attr = 0xc0fb };
 	c->seg[VL_SS] = (struct vl_seg){ .sel = (uint16_t)((sel + 8) | 3), .base = 0, .limit = 0xffffffff, .attr = 0xc0f3 };
 	c->rflags = (c->gpr[VL_R11] & 0x3c7fd7ull) | 2;
 	c->cpl = 3;
-	c->rip = c->gpr[VL_RCX];
+	c->rip = to64 ? c->gpr[VL_RCX] : (uint32_t)c->gpr[VL_RCX];
 	vl_count(m, VL_EV_PRIV_TRANSITIONS, 1);
 	release(v);   /* at CPL 3 the hardware IF is the guest's: nothing is held any more */
+	if (c->rflags & VL_FL_TF) {   /* single-step follows TF at the end of SYSRET: #DB (trap) before the next instruction */
+		v->dr[6] |= 1ull << 14;
+		return vl_vcpu_deliver(v, VL_DB, VL_VCPU_EXC, false, 0, 0, 0);
+	}
 	return VL_HOOK_DONE;
 }
 
@@ -510,8 +541,9 @@ static int load_seg(struct vl_vcpu *v, unsigned sreg, uint16_t sel, unsigned ncp
 			return vf(f, VL_GP, true, sel & ~3u);
 		if (!p)
 			return vf(f, VL_NP, true, sel & ~3u);
-		if (!((lo >> 53) & 1) || ((lo >> 54) & 1))
-			return vf(f, VL_GP, true, sel & ~3u);   /* compatibility mode is not modelled; L = D = 1 is reserved (#GP, as the hardware) */
+		unsigned l = (lo >> 53) & 1, d = (lo >> 54) & 1;
+		if ((l && d) || (!l && !d) || (l && !(v->efer & VL_EFER_LMA)))
+			return vf(f, VL_GP, true, sel & ~3u);   /* L = D = 1 is reserved, 16-bit code is not modelled (#GP, as the machine) */
 	} else {
 		if (!s || (code && !(type & 2)) || ((!code || !(type & 4)) && (dpl < ncpl || dpl < (sel & 3u))))
 			return vf(f, VL_GP, true, sel & ~3u);
@@ -539,13 +571,17 @@ static int far_return(struct vl_vcpu *v, uint64_t rip, uint16_t cs, uint64_t rsp
 	int rc;
 	if (!(cs & ~3u))
 		return vf(f, VL_GP, true, 0);
-	if (!canonical(rip))
-		return vf(f, VL_GP, true, 0);
 	if (load_ss && !(ss & ~3u) && rpl == 3)
 		return vf(f, VL_GP, true, 0);
 	struct vl_seg save_cs = c->seg[VL_CS], save_ss = c->seg[VL_SS];
 	if ((rc = load_seg(v, VL_CS, cs, rpl, f)))
 		return rc;
+	if (!(c->seg[VL_CS].attr & VL_SEG_ATTR_L)) {
+		rip = (uint32_t)rip;   /* to 32-bit code (compatibility mode) */
+	} else if (!canonical(rip)) {
+		c->seg[VL_CS] = save_cs;
+		return vf(f, VL_GP, true, 0);
+	}
 	if (load_ss && (rc = load_seg(v, VL_SS, ss, rpl, f))) {
 		c->seg[VL_CS] = save_cs;
 		c->seg[VL_SS] = save_ss;
@@ -568,6 +604,28 @@ static int far_return(struct vl_vcpu *v, uint64_t rip, uint16_t cs, uint64_t rsp
 	return 0;
 }
 
+/* Far JMP at virtual CPL 0 to guest selector sel (a code segment of DPL
+ * 0 or conforming; no gates: #GP, as the machine), switching between
+ * 64-bit and compatibility mode by the descriptor's L bit. 0 or 1 (fault). */
+static int far_jump(struct vl_vcpu *v, uint64_t rip, uint16_t sel, struct vfault *f)
+{
+	struct vl_cpu *c = &v->m->cpu;
+	if (!(sel & ~3u) || (sel & 3))
+		return vf(f, VL_GP, true, sel & ~3u);
+	struct vl_seg save_cs = c->seg[VL_CS];
+	int rc = load_seg(v, VL_CS, sel, 0, f);
+	if (rc)
+		return rc;
+	if (!(c->seg[VL_CS].attr & VL_SEG_ATTR_L)) {
+		rip = (uint32_t)rip;
+	} else if (!canonical(rip)) {
+		c->seg[VL_CS] = save_cs;
+		return vf(f, VL_GP, true, 0);
+	}
+	c->rip = rip;
+	return 0;
+}
+
 int vl_vcpu_iret(struct vl_vcpu *v)
 {
 	struct vl_machine *m = v->m;
@@ -582,6 +640,7 @@ int vl_vcpu_iret(struct vl_vcpu *v)
 	uint64_t gfl = vl_vcpu_guest_rflags(v);
 	if ((rc = far_return(v, fr[0], (uint16_t)fr[1], fr[3], (uint16_t)fr[4], true, &f)))
 		return after(v, rc, &f);
+	m->cpu.nmi_blocked = false;   /* IRET ends blocking by NMI (SDM 6.7.1) */
 	uint64_t chg = 0x3f7fd5ull;   /* every flag IRET at CPL 0 may load (VM/VIF/VIP stay clear) */
 	uint64_t nfl = ((gfl & ~chg) | (fr[2] & chg)) & ~(1ull << 17);
 	if (c->cpl == v->ring) {
@@ -673,9 +732,11 @@ static int msr_write(struct vl_vcpu *v, uint32_t msr, uint64_t val)
 	case VL_MSR_EFER:
 		if (val & ~(VL_EFER_SCE | VL_EFER_LME | VL_EFER_LMA | VL_EFER_NXE))
 			return -1;
-		if (!(val & VL_EFER_LME))
-			return -1;   /* leaving long mode is not modelled (paging is on) */
+		if ((v->cr0 & VL_CR0_PG) && ((val ^ v->efer) & VL_EFER_LME))
+			return -1;   /* LME changes only with paging off */
 		v->efer = (val & ~VL_EFER_LMA) | (v->efer & VL_EFER_LMA);
+		if ((v->efer & VL_EFER_LMA) && ((v->m->cpu.efer ^ v->efer) & VL_EFER_NXE))   /* the walker's NX bit: the guest's */
+			v->m->cpu.efer = (v->m->cpu.efer & ~VL_EFER_NXE) | (v->efer & VL_EFER_NXE);
 		return 0;
 	case VL_MSR_STAR: v->star = val; return 0;
 	case VL_MSR_LSTAR:
@@ -709,13 +770,28 @@ static int cr_write(struct vl_vcpu *v, unsigned cr, uint64_t val)
 	struct vl_machine *m = v->m;
 	switch (cr) {
 	case 0:
-		if ((val >> 32) || ((val & VL_CR0_PG) && !(val & VL_CR0_PE)) || !(val & VL_CR0_PG) ||
-		    ((val & CR0_NW) && !(val & CR0_CD)))
+	{
+		if ((val >> 32) || ((val & VL_CR0_PG) && !(val & VL_CR0_PE)) || ((val & CR0_NW) && !(val & CR0_CD)))
 			return -1;
+		if (!(val & VL_CR0_PG) && guest64(v))
+			return -1;   /* paging off in 64-bit mode */
+		if ((val & VL_CR0_PG) && !(v->cr0 & VL_CR0_PG) && (v->efer & VL_EFER_LME) && !(v->cr4 & VL_CR4_PAE))
+			return -1;   /* IA-32e activation needs PAE */
+		uint64_t old = v->cr0;
 		v->cr0 = val | CR0_ET;
 		hv_cr0_4_write(&v->hv, 0, v->cr0);   /* the MMU engine sets the hardware's paging bits */
 		m->cpu.cr0 = (m->cpu.cr0 & CR0_GUEST_HW) | (v->hw_cr0 & ~CR0_GUEST_HW);
+		if ((old ^ v->cr0) & VL_CR0_PG) {
+			/* IA-32e mode (de)activation, virtually: the hardware runs a
+			 * paging-off guest with PG = 1 through the MMU engine's
+			 * nonpaging root, in legacy mode (LME/LMA clear) as vtx/shadow */
+			bool lma = (v->cr0 & VL_CR0_PG) && (v->efer & VL_EFER_LME);
+			v->efer = lma ? v->efer | VL_EFER_LMA : v->efer & ~VL_EFER_LMA;
+			/* SCE on in the hardware: a user SYSCALL must reach the VMM */
+			m->cpu.efer = lma ? v->efer | VL_EFER_SCE : v->efer & ~(VL_EFER_LME | VL_EFER_LMA);
+		}
 		return 0;
+	}
 	case 2:
 		v->cr2 = val;
 		return 0;
@@ -728,7 +804,8 @@ static int cr_write(struct vl_vcpu *v, unsigned cr, uint64_t val)
 		uint64_t ok = 0x1ull | 0x2ull | CR4_TSD | 0x8ull | VL_CR4_PSE | VL_CR4_PAE | 0x40ull | VL_CR4_PGE |
 			      (1ull << 8) | (1ull << 9) | (1ull << 10) | VL_CR4_PCIDE;
 		uint64_t gcr3 = v->mmu->cr3_read(m, v->mmu_ctx);
-		if ((val & ~ok) || !(val & VL_CR4_PAE) ||
+		if ((val & ~ok) || (!(val & VL_CR4_PAE) && (v->efer & VL_EFER_LMA)) ||
+		    ((val & VL_CR4_PCIDE) && !(v->efer & VL_EFER_LMA)) ||
 		    ((val & VL_CR4_PCIDE) && !(v->cr4 & VL_CR4_PCIDE) && (gcr3 & 0xfff)) ||
 		    ((val & VL_CR4_PCIDE) && !m->prof->features_pcid))
 			return -1;
@@ -991,8 +1068,9 @@ int vl_vcpu_emulate(struct vl_vcpu *v, const struct vl_sens_event *ev)
 		break;
 	case VL_SENS_LGDT:
 	case VL_SENS_LIDT: {
-		uint8_t d[10];
-		if ((rc = g_read(v, ev->addr, d, 10, &f)))
+		uint8_t d[10] = { 0 };
+		bool m32 = !guest64(v);   /* outside 64-bit mode: limit and a 32-bit base */
+		if ((rc = g_read(v, ev->addr, d, m32 ? 6 : 10, &f)))
 			return after(v, rc, &f);
 		struct vl_dtr t = { .limit = (uint16_t)(d[0] | d[1] << 8) };
 		memcpy(&t.base, d + 2, 8);
@@ -1114,11 +1192,12 @@ int vl_vcpu_gp(struct vl_vcpu *v, uint32_t err, int *what)
 		first = 15;
 	if ((rc = g_read(v, rip, buf, first, &f)))
 		return after(v, rc, &f);
-	len = vl_decode_insn(buf, first, rip, &d);
+	bool m32 = !guest64(v);
+	len = vl_decode_insn_m(buf, first, rip, m32, &d);
 	if (len == 0) {
 		if ((rc = g_read(v, rip + first, buf + first, 15 - first, &f)))
 			return after(v, rc, &f);
-		len = vl_decode_insn(buf, 15, rip, &d);
+		len = vl_decode_insn_m(buf, 15, rip, m32, &d);
 	}
 	if (len <= 0)
 		return vl_vcpu_deliver(v, VL_GP, VL_VCPU_EXC, true, err, 0, 0);
@@ -1131,8 +1210,15 @@ int vl_vcpu_gp(struct vl_vcpu *v, uint32_t err, int *what)
 	case VL_SENS_RDTSC: case VL_SENS_RDTSCP:
 		break;
 	case VL_SENS_SYSRET:
-		if (!(d.rex & 8))
-			return vl_vcpu_deliver(v, VL_UD, VL_VCPU_EXC, false, 0, 0, 0);   /* to compatibility mode: not modelled */
+		if (!(d.rex & 8)) {   /* to compatibility mode */
+			uint64_t exc0 = m->ctr->events[VL_EV_EXCEPTIONS];
+			vmm(v, m->prof->vmm_emulate);
+			*what = VL_SENS_SYSRET;
+			rc = vl_vcpu_sysret_to(v, false);
+			if (rc == VL_HOOK_DONE && m->ctr->events[VL_EV_EXCEPTIONS] == exc0)
+				retire(v);
+			return rc;
+		}
 		break;
 	case VL_SENS_IO:   /* E4-E7 imm8 port, EC-EF DX, 6C-6F INS/OUTS; odd = word/dword */
 		ev.write = (op[0] & 0xf6) == 0xe6 || (op[0] & 0xfe) == 0x6e;
@@ -1178,15 +1264,37 @@ int vl_vcpu_gp(struct vl_vcpu *v, uint32_t err, int *what)
 			*what = VL_VCPU_SEG;
 			goto emulated;
 		}
-		if ((op[0] == 0xca || op[0] == 0xcb) && d.osz == 8) {   /* RETF to an RPL 0 code selector */
-			uint64_t fr[2];
-			if ((rc = g_read(v, c->gpr[VL_RSP], fr, 16, &f)))
+		if ((op[0] == 0xca || op[0] == 0xcb) && (d.osz == 8 || (d.osz == 4 && m32))) {   /* RETF to an RPL 0 code selector */
+			uint64_t fr[2] = { 0, 0 };
+			unsigned w = d.osz;   /* 8, or 4: RETF in 32-bit code */
+			uint64_t sp = m32 ? (uint32_t)c->gpr[VL_RSP] : c->gpr[VL_RSP];
+			if ((rc = g_read(v, sp, &fr[0], w, &f)) || (rc = g_read(v, sp + w, &fr[1], w, &f)))
 				return after(v, rc, &f);
 			uint16_t cs = (uint16_t)fr[1];
 			uint64_t adj = op[0] == 0xca ? (d.imm & 0xffff) : 0;
 			if ((cs & 3) != 0)   /* to an outer level the hardware does it itself: this #GP is the guest's */
 				return vl_vcpu_deliver(v, VL_GP, VL_VCPU_EXC, true, err, 0, 0);
-			if ((rc = far_return(v, fr[0], cs, c->gpr[VL_RSP] + 16 + adj, 0, false, &f)))
+			if ((rc = far_return(v, fr[0], cs, sp + 2 * w + adj, 0, false, &f)))
+				return after(v, rc, &f);
+			vmm(v, m->prof->vmm_emulate);
+			*what = VL_VCPU_SEG;
+			goto emulated;
+		}
+		if ((op[0] == 0xea && m32) || (op[0] == 0xff && d.mem && (d.reg & 7) == 5)) {   /* far JMP (ptr16:32, m16:32/64) */
+			uint64_t off = 0;
+			uint16_t sel = 0;
+			if (op[0] == 0xea) {
+				uint32_t o32;
+				memcpy(&o32, op + 1, 4);
+				memcpy(&sel, op + 5, 2);
+				off = o32;
+			} else {
+				unsigned w = d.osz == 8 ? 8 : 4;
+				uint64_t ea = insn_ea(m, &d, rip);
+				if ((rc = g_read(v, ea, &off, w, &f)) || (rc = g_read(v, ea + w, &sel, 2, &f)))
+					return after(v, rc, &f);
+			}
+			if ((rc = far_jump(v, off, sel, &f)))
 				return after(v, rc, &f);
 			vmm(v, m->prof->vmm_emulate);
 			*what = VL_VCPU_SEG;
@@ -1278,13 +1386,13 @@ int vl_vcpu_init(struct vl_vcpu *v, struct vl_machine *m, const struct vl_mmu_op
 	}
 	/* the monitor's pages: GDT, IDT, TSS and the tables mapping them */
 	v->gdt_pa = vl_mem_alloc_page(m);
-	bool gdt_ok = v->gdt_pa != 0;
-	for (unsigned i = 1; i < VL_VCPU_GDT_PAGES && gdt_ok; i++)   /* the bump allocator: contiguous */
-		gdt_ok = vl_mem_alloc_page(m) == v->gdt_pa + 4096ull * i;
+	for (unsigned i = 1; i < VL_VCPU_GDT_PAGES; i++)   /* contiguous: the shadow GDT is written as one array */
+		if (vl_mem_alloc_page(m) != v->gdt_pa + 4096ull * i)
+			v->gdt_pa = 0;
 	v->idt_pa = vl_mem_alloc_page(m);
 	v->tss_pa = vl_mem_alloc_page(m);
-	if (!gdt_ok || !v->idt_pa || !v->tss_pa) {
-		snprintf(err, errlen, "vcpu: no monitor memory for the monitor's GDT/IDT/TSS");
+	if (!v->gdt_pa || !v->idt_pa || !v->tss_pa) {
+		snprintf(err, errlen, "vcpu: no (contiguous) monitor memory for the monitor's GDT/IDT/TSS");
 		return -1;
 	}
 	/* read-only, supervisor, not executable, in every root: the hardware

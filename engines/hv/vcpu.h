@@ -59,12 +59,12 @@
 #include "hv.h"
 
 /* Linear addresses of the monitor's structures (monitor hole, guest_abi.h). */
-#define VL_VCPU_MON_GDT   (VL_MONITOR_BASE + 0x0000)  /* shadow GDT, VL_VCPU_GDT_PAGES pages (64 KiB: the largest GDTR limit) */
-#define VL_VCPU_GDT_PAGES 16
-#define VL_VCPU_MON_IDT   (VL_MONITOR_BASE + 0x10000) /* empty IDT (all gates not present) */
-#define VL_VCPU_MON_TSS   (VL_MONITOR_BASE + 0x11000) /* the monitor's TSS */
+#define VL_VCPU_MON_GDT   (VL_MONITOR_BASE + 0x10000) /* shadow GDT, VL_VCPU_GDT_PAGES pages (64 KiB: any guest GDT) */
+#define VL_VCPU_GDT_PAGES 16u
+#define VL_VCPU_MON_IDT   (VL_MONITOR_BASE + 0x1000)  /* empty IDT (all gates not present) */
+#define VL_VCPU_MON_TSS   (VL_MONITOR_BASE + 0x2000)  /* the monitor's TSS */
 #define VL_VCPU_MON_TSS_SEL 0xfff0                     /* its descriptor: last 16 bytes of the shadow GDT */
-#define VL_VCPU_GDT_MAX   VL_VCPU_MON_TSS_SEL           /* guest GDT bytes the shadow can hold (limit <= 0xffef) */
+#define VL_VCPU_GDT_MAX   VL_VCPU_MON_TSS_SEL           /* guest GDT bytes the shadow can hold */
 
 /* What vl_vcpu_gp() / vl_vcpu_emulate() did (for the engine's exit table). */
 enum vl_vcpu_what {
@@ -93,7 +93,7 @@ struct vl_vcpu {
 	struct vl_seg ldtr, tr;        /* guest selectors and descriptors (guest GDT) */
 
 	/* the monitor's hardware structures */
-	uint64_t gdt_pa, idt_pa, tss_pa;   /* host-physical frames (mapped by the MMU engine's map_monitor); the GDT's VL_VCPU_GDT_PAGES are contiguous */
+	uint64_t gdt_pa, idt_pa, tss_pa;   /* host-physical frames (mapped by the MMU engine's map_monitor) */
 	uint64_t hw_cr0;                   /* CR0 bits the monitor owns (all but PE/PG/WP) */
 
 	/* interrupt hold */
@@ -177,6 +177,7 @@ int vl_vcpu_emulate(struct vl_vcpu *v, const struct vl_sens_event *ev);
  * instruction at virtual CPL, RIP included; DONE or STOP. */
 int vl_vcpu_syscall(struct vl_vcpu *v, unsigned len);   /* to the guest's LSTAR at virtual CPL 0 */
 int vl_vcpu_sysret(struct vl_vcpu *v);                  /* at RIP: SYSRETQ to CPL 3 */
+int vl_vcpu_sysret_to(struct vl_vcpu *v, bool to64);    /* SYSRETQ, or SYSRET (no REX.W) to 32-bit code */
 int vl_vcpu_iret(struct vl_vcpu *v);                    /* at RIP: IRETQ from virtual CPL 0 */
 int vl_vcpu_swapgs(struct vl_vcpu *v, unsigned len);
 

@@ -84,6 +84,9 @@ struct vl_decoded {
  *  -1  not an instruction of the model's ISA (the CPU raises #UD);
  *  -2  longer than 15 bytes (#GP(0)). */
 int vl_decode_insn(const uint8_t *buf, size_t avail, uint64_t rip, struct vl_decoded *out);
+/* The same in 32-bit code (legacy protected or compatibility mode: CS.D = 1)
+ * when mode32, else 64-bit mode (a VMM decoding a 32-bit guest's code). */
+int vl_decode_insn_m(const uint8_t *buf, size_t avail, uint64_t rip, bool mode32, struct vl_decoded *out);
 
 /* "o", "no", "b", ... for a condition code 0..15. */
 const char *vl_decode_cc_name(unsigned cc);

@@ -57,6 +57,13 @@ struct vl_engine_ops {
 	 * hardware's holds the VMM's IF and IOPL). NULL: the hardware's is the
 	 * guest's. For outcome comparison (tests/fuzz) and diagnostics. */
 	uint64_t (*guest_rflags)(struct vl_machine *m, void *ctx);
+
+	/* Optional: the default instruction limit (no --max-instructions) is
+	 * this many times the run layer's (0 = 1). For an engine whose
+	 * guest_instructions count more than the guest's own instructions
+	 * (bt: the translated code it executes), so the runaway guard stays
+	 * one on the guest's progress. */
+	unsigned insn_budget;
 };
 
 #define VL_ATTACH_REFUSED (-2)

@@ -971,7 +971,7 @@ static int shadow_map_monitor(struct vl_machine *m, void *ctx, uint64_t va, uint
 		sh->mon_slots++;
 		for (uint32_t i = 0; i < sh->nall; i++) {   /* every live root, cached or not */
 			struct sh_page *sp = sh->all[i];
-			if (sp->live && sp->level == 4 && !sp->direct) {
+			if (sp->live && sp->level == 4) {   /* the nonpaging root too (a guest-physical address never reaches the hole) */
 				uint64_t old = sh_rd(sh, sp->hpa + slot * 8ull);
 				if (old & VL_PTE_P)
 					sh_clear(sh, 4, sp->hpa + slot * 8ull);   /* a guest link there (a hostile guest) */

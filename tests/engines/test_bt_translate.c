@@ -865,6 +865,182 @@ static void test_exec_forged_callout_ud(void **st)
 	assert_int_equal(R.exc_rip, KPC + 0x800);
 }
 
+/* ---- 32-bit guest code -------------------------------------------------------
+ * A straight-line 32-bit block (INC/DEC short forms, PUSH/POP, PUSH imm8,
+ * [disp32] and MOV moffs stores, SIB addressing, [ebp+d8] read-modify-write,
+ * REP STOSB, flags) translated with env.m32 and run from the TC as 64-bit
+ * code, against the same bytes run by the machine itself in compatibility
+ * mode (CS.L = 0, D = 1): every register, the arithmetic flags, ESP and the
+ * memory it wrote are the same. */
+#define C32_PC   CODE_PA                  /* identity-mapped, below 4 GiB */
+#define C32_DATA (DATA_PA + 0x800)
+#define C32_SP   (STACK_PA + 0x800)
+
+struct st32 { uint64_t gpr[8]; uint64_t fl; uint8_t data[64], stack[32]; };
+
+static void c32_map(void)
+{
+	for (uint64_t o = 0; o < 0x200000; o += 0x1000)
+		map4k(&R, CODE_PA + o, CODE_PA + o, VL_PTE_RW);
+	vl_tlb_flush_all(R.m);
+}
+
+static void c32_init(void)
+{
+	struct vl_machine *m = R.m;
+	static const uint64_t init[8] = { 0x11, 5, 0x1000, 0x77, C32_SP, C32_DATA, 0x123, 0x456 };
+	for (int r = 0; r < 8; r++)
+		m->cpu.gpr[r] = init[r];
+	m->cpu.rflags = 0x202;
+	static const uint8_t z[64];
+	vl_phys_write(m, C32_DATA, z, sizeof z);
+	vl_phys_write(m, C32_SP - 16, z, 32);
+	m->state = VL_M_RUNNING;
+	R.co_id = 0xffffffffu;
+	R.exc_vec = -1;
+}
+
+static void c32_save(struct st32 *s)
+{
+	struct vl_machine *m = R.m;
+	for (int r = 0; r < 8; r++)
+		s->gpr[r] = (uint32_t)m->cpu.gpr[r];
+	s->fl = m->cpu.rflags & 0x8d5;   /* CF PF AF ZF SF OF */
+	memcpy(s->data, vl_phys_ptr(m, C32_DATA), sizeof s->data);
+	memcpy(s->stack, vl_phys_ptr(m, C32_SP - 16), sizeof s->stack);
+}
+
+static void test_exec_32bit_block(void **st)
+{
+	struct vl_machine *m = R.m;
+	static const uint8_t code[] = {
+		0x53,                                     /* push ebx */
+		0x40,                                     /* inc eax */
+		0x49,                                     /* dec ecx */
+		0xa3, 0x00, 0x08, 0x31, 0x00,             /* mov [C32_DATA], eax (moffs) */
+		0x89, 0x05, 0x04, 0x08, 0x31, 0x00,       /* mov [C32_DATA+4], eax ([disp32]) */
+		0x8b, 0x15, 0x00, 0x08, 0x31, 0x00,       /* mov edx, [C32_DATA] */
+		0x8d, 0x74, 0x88, 0x08,                   /* lea esi, [eax+ecx*4+8] */
+		0x6a, 0xfe,                               /* push -2 */
+		0x5f,                                     /* pop edi */
+		0x01, 0x7d, 0x08,                         /* add [ebp+8], edi */
+		0x89, 0x74, 0x8d, 0x10,                   /* mov [ebp+ecx*4+16], esi */
+		0x5b,                                     /* pop ebx */
+		0x57,                                     /* push edi */
+		0x89, 0xe0,                               /* mov eax, esp */
+		0xbf, 0x20, 0x08, 0x31, 0x00,             /* mov edi, C32_DATA+0x20 */
+		0xb9, 0x04, 0x00, 0x00, 0x00,             /* mov ecx, 4 */
+		0xb0, 0xaa,                               /* mov al, 0xaa */
+		0xf3, 0xaa,                               /* rep stosb */
+		0x39, 0xd6,                               /* cmp esi, edx */
+		0xf4,                                     /* hlt */
+	};
+	assert_int_equal(C32_DATA, 0x310800);
+	c32_map();
+	vl_phys_write(m, C32_PC, code, sizeof code);
+
+	/* the machine itself, in compatibility mode at CPL 1 (HLT: #GP) */
+	struct st32 ref, got;
+	uint16_t attr = m->cpu.seg[VL_CS].attr;
+	c32_init();
+	m->cpu.seg[VL_CS].attr = (uint16_t)((attr & ~VL_SEG_ATTR_L) | 0x4000u);
+	m->cpu.rip = C32_PC;
+	for (int i = 0; i < 100 && m->state == VL_M_RUNNING; i++)
+		vl_machine_step(m);
+	m->cpu.seg[VL_CS].attr = attr;
+	assert_int_equal(R.exc_vec, VL_GP);
+	assert_int_equal(R.exc_rip, C32_PC + sizeof code - 1);
+	c32_save(&ref);
+
+	/* translated (CS_MODE_32) and run from the TC as 64-bit code */
+	csh cs32;
+	assert_int_equal(bt_cs_open32(&cs32), 0);
+	static struct gcode g;
+	g = (struct gcode){ C32_PC, code, sizeof code };
+	struct bt_xlate_env env = { .cs = cs32, .fetch = fetch, .arg = &g, .confine = true, .m32 = true };
+	struct bt_emit e = { .buf = tcbuf, .va = BT_TC_VA + 0x4000, .cap = 0x4000 };
+	assert_int_equal(bt_translate(&env, C32_PC, &e, &blk), BT_XL_OK);
+	cs_close(&cs32);
+	assert_true(blk.m32);
+	assert_int_equal(blk.ninsns, 20);
+	vl_phys_write(m, R.tc_pa + 0x4000, tcbuf, e.len);
+	c32_init();
+	m->cpu.rip = BT_TC_VA + 0x4000;
+	for (int i = 0; i < 1000 && m->state == VL_M_RUNNING; i++)
+		vl_machine_step(m);
+	assert_int_equal(BT_CO_KIND(R.co_id), BT_CO_HLT);
+	assert_int_equal(bt_map_find(&blk, (uint32_t)(R.co_rip - BT_TC_VA - 0x4000))->goff, sizeof code - 1);
+	c32_save(&got);
+
+	for (int r = 0; r < 8; r++)
+		assert_int_equal(got.gpr[r], ref.gpr[r]);
+	assert_int_equal(got.fl, ref.fl);
+	assert_memory_equal(got.data, ref.data, sizeof ref.data);
+	assert_memory_equal(got.stack, ref.stack, sizeof ref.stack);
+	assert_int_equal(ref.gpr[VL_RSP], C32_SP - 4);   /* the 32-bit stack moved by 4 per slot */
+	assert_int_equal(ref.data[0x20], 0xaa);
+	m->cpu.gpr[VL_RSP] = KSTACK;
+}
+
+/* 32-bit classes: INC/DEC re-encoded, [disp32] with 67h in the SIB form,
+ * CALL pushes 4 bytes through [esp-4], RET loads EAX and calls out
+ * LOOKUP_MISS, the far JMP to a 64-bit segment a callout that ends the
+ * block; what the model's 32-bit decoder refuses (ARPL) is a FAULT. */
+static void mnops(const struct bt_emit *e, char *out, size_t outn)
+{
+	size_t off = 0, o = 0;
+	out[0] = 0;
+	while (off < e->len && callout_at(e, e->va + off) < 0 && o < outn) {
+		cs_insn *ci;
+		if (cs_disasm(cs, e->buf + off, e->len - off, e->va + off, 1, &ci) != 1)
+			break;
+		o += (size_t)snprintf(out + o, outn - o, "%s%s %s", o ? "; " : "", ci[0].mnemonic, ci[0].op_str);
+		off += ci[0].size;
+		cs_free(ci, 1);
+	}
+}
+
+static void test_32bit_classes(void **st)
+{
+	csh cs32;
+	assert_int_equal(bt_cs_open32(&cs32), 0);
+	static struct gcode g;
+	struct bt_emit e;
+	char mn[512];
+	static const uint8_t a[] = { 0x40, 0x4b, 0x89, 0x1d, 0x00, 0x10, 0x00, 0x00, 0xe8, 0x10, 0x00, 0x00, 0x00 };
+	g = (struct gcode){ 0x100000, a, sizeof a };
+	struct bt_xlate_env env = { .cs = cs32, .fetch = fetch, .arg = &g, .confine = true, .m32 = true };
+	e = (struct bt_emit){ .buf = tcbuf, .va = BT_TC_VA, .cap = sizeof tcbuf };
+	assert_int_equal(bt_translate(&env, 0x100000, &e, &blk), BT_XL_OK);
+	mnops(&e, mn, sizeof mn);
+	assert_non_null(strstr(mn, "inc eax; dec ebx; mov dword ptr [0x1000], ebx; mov dword ptr [esp - 4], 0x10000d; lea esp, [esp - 4]; jmp"));
+	assert_int_equal(blk.nexits, 1);
+	assert_int_equal(blk.exit[0].target, 0x10001d);
+	assert_int_equal(tcbuf[4], 0x67);   /* the [disp32] store (after FF C0, FF CB) has the address-size prefix */
+
+	static const uint8_t r[] = { 0xc3 };
+	g = (struct gcode){ 0x100000, r, sizeof r };
+	e = (struct bt_emit){ .buf = tcbuf, .va = BT_TC_VA, .cap = sizeof tcbuf };
+	assert_int_equal(bt_translate(&env, 0x100000, &e, &blk), BT_XL_OK);
+	assert_int_equal(count_callouts(&e, BT_CO_LOOKUP_MISS), 1);
+	mnops(&e, mn, sizeof mn);
+	assert_non_null(strstr(mn, "mov eax, dword ptr [esp]; lea esp, [esp + 4]"));
+
+	static const uint8_t fj[] = { 0xea, 0x48, 0x01, 0x40, 0x00, 0x08, 0x00, 0x90 };
+	g = (struct gcode){ 0x100000, fj, sizeof fj };
+	e = (struct bt_emit){ .buf = tcbuf, .va = BT_TC_VA, .cap = sizeof tcbuf };
+	assert_int_equal(bt_translate(&env, 0x100000, &e, &blk), BT_XL_OK);
+	assert_int_equal(count_callouts(&e, BT_CO_PRIV), 1);
+	assert_int_equal(blk.ninsns, 1);
+
+	static const uint8_t arpl[] = { 0x63, 0xc0 };
+	g = (struct gcode){ 0x100000, arpl, sizeof arpl };
+	e = (struct bt_emit){ .buf = tcbuf, .va = BT_TC_VA, .cap = sizeof tcbuf };
+	assert_int_equal(bt_translate(&env, 0x100000, &e, &blk), BT_XL_OK);
+	assert_int_equal(count_callouts(&e, BT_CO_FAULT), 1);
+	cs_close(&cs32);
+}
+
 int main(void)
 {
 	const struct CMUnitTest xl[] = {
@@ -884,6 +1060,7 @@ int main(void)
 		cmocka_unit_test(test_confine_sequence),
 		cmocka_unit_test(test_confine_rsp_loads),
 		cmocka_unit_test(test_block_bound_and_full),
+		cmocka_unit_test(test_32bit_classes),
 	};
 	const struct CMUnitTest ex[] = {
 		cmocka_unit_test(test_exec_virtual_if),
@@ -895,6 +1072,7 @@ int main(void)
 		cmocka_unit_test(test_exec_indirect_target_confined),
 		cmocka_unit_test(test_exec_rep_down_into_hole),
 		cmocka_unit_test(test_exec_forged_callout_ud),
+		cmocka_unit_test(test_exec_32bit_block),
 	};
 	int rc = cmocka_run_group_tests_name("bt translator", xl, grp_setup, grp_teardown);
 	if (bt_cs_open(&cs))

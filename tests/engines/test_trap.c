@@ -491,8 +491,8 @@ struct divcase {
 static const struct divcase divcases[] = {
 	{ "popf", { 0x68, 0x02, 0x02, 0, 0, 0x9d }, 6, VL_EV_DIV_POPF, "not virtualizable: POPF at CPL 1 ignored IF 0->1 at rip 0x200005" },
 	{ "pushf", { 0x9c }, 1, VL_EV_DIV_PUSHF, "not virtualizable: PUSHF at CPL 1 showed IF 1 IOPL 0 (virtual IF 0 IOPL 0) at rip 0x200000" },
-	{ "sgdt", { 0x0f, 0x01, 0x07 }, 3, VL_EV_DIV_SGDT, "not virtualizable: SGDT at CPL 1 revealed the monitor's GDT 0xffff800000000000/0xffff (guest's 0xa000/0x37) at rip 0x200000" },
-	{ "sidt", { 0x0f, 0x01, 0x0f }, 3, VL_EV_DIV_SIDT, "not virtualizable: SIDT at CPL 1 revealed the monitor's IDT 0xffff800000010000/0xfff (guest's 0x9000/0xfff) at rip 0x200000" },
+	{ "sgdt", { 0x0f, 0x01, 0x07 }, 3, VL_EV_DIV_SGDT, "not virtualizable: SGDT at CPL 1 revealed the monitor's GDT 0xffff800000010000/0xffff (guest's 0xa000/0x37) at rip 0x200000" },
+	{ "sidt", { 0x0f, 0x01, 0x0f }, 3, VL_EV_DIV_SIDT, "not virtualizable: SIDT at CPL 1 revealed the monitor's IDT 0xffff800000001000/0xfff (guest's 0x9000/0xfff) at rip 0x200000" },
 	{ "sldt", { 0x0f, 0x00, 0x07 }, 3, VL_EV_DIV_SLDT, "not virtualizable: SLDT at CPL 1 revealed LDTR 0x38 (guest's 0) at rip 0x200000" },
 	{ "str", { 0x0f, 0x00, 0x0f }, 3, VL_EV_DIV_STR, "not virtualizable: STR at CPL 1 revealed the monitor's TR 0xfff0 (guest's 0x28) at rip 0x200000" },
 	{ "smsw", { 0x0f, 0x01, 0x27 }, 3, VL_EV_DIV_SMSW, "not virtualizable: SMSW at CPL 1 revealed CR0 0x11 (virtual 0x19) at rip 0x200000" },
