@@ -3,7 +3,8 @@
  *
  * Every workload of workloads.def runs on the real guest ($GUEST, skipped
  * only when it is absent) through vl_run_execute, once with each core, on
- * the profiles p4, core2, zen4 and skylake-sp and every engine/MMU pair
+ * every shipped profile (p4, core2, zen4 and skylake-sp by name, the rest
+ * from the profile directory) and every engine/MMU pair
  * that exists on the profile (a pair the profile's CPU lacks is refused by
  * the runner and skipped: vtx on AMD, svm on Intel, nested on the P4).
  * Small iteration counts and timer=1000 (the guest's fastest timer), so
@@ -24,6 +25,7 @@
 #include <cmocka.h>
 
 #include "virtlab/machine.h"
+#include "virtlab/profile.h"
 #include "virtlab/run.h"
 #include "../../machine/internal.h"
 
@@ -166,6 +168,24 @@ static void test_core_core2(void **state) { each("core2"); }
 static void test_core_zen4(void **state) { each("zen4"); }
 static void test_core_skylake(void **state) { each("skylake-sp"); }
 
+/* Every other shipped profile (the profile directory's list): a profile
+ * added later is covered without editing this test. */
+static void test_core_other_profiles(void **state)
+{
+	char **names = NULL;
+	size_t n = vl_profile_list(&names);
+	unsigned others = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!strcmp(names[i], "p4") || !strcmp(names[i], "core2") || !strcmp(names[i], "zen4") ||
+		    !strcmp(names[i], "skylake-sp"))
+			continue;
+		each(names[i]);
+		others++;
+	}
+	vl_profile_list_free(names, n);
+	assert_true(others >= 4);   /* nehalem, sapphire-rapids, zen5, emerald-rapids at least */
+}
+
 int main(void)
 {
 	guest = getenv("GUEST");
@@ -178,6 +198,7 @@ int main(void)
 		cmocka_unit_test(test_core_core2),
 		cmocka_unit_test(test_core_zen4),
 		cmocka_unit_test(test_core_skylake),
+		cmocka_unit_test(test_core_other_profiles),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
