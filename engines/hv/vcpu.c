@@ -802,7 +802,8 @@ static int cr_write(struct vl_vcpu *v, unsigned cr, uint64_t val)
 		return 0;
 	case 4: {
 		uint64_t ok = 0x1ull | 0x2ull | CR4_TSD | 0x8ull | VL_CR4_PSE | VL_CR4_PAE | 0x40ull | VL_CR4_PGE |
-			      (1ull << 8) | (1ull << 9) | (1ull << 10) | VL_CR4_PCIDE;
+			      (1ull << 8) | (1ull << 9) | (1ull << 10) | VL_CR4_PCIDE |
+			      (m->prof->features_smep ? VL_CR4_SMEP : 0) | (m->prof->features_smap ? VL_CR4_SMAP : 0);
 		uint64_t gcr3 = v->mmu->cr3_read(m, v->mmu_ctx);
 		if ((val & ~ok) || (!(val & VL_CR4_PAE) && (v->efer & VL_EFER_LMA)) ||
 		    ((val & VL_CR4_PCIDE) && !(v->efer & VL_EFER_LMA)) ||
@@ -1173,6 +1174,27 @@ static const uint8_t *opcode(const uint8_t *b)
 	return b;
 }
 
+/* STAC / CLAC (0F 01 CB / CA) at virtual CPL 0 with SMAP in the profile:
+ * set / clear the guest's EFLAGS.AC, which is the hardware's (the machine
+ * checks SMAP against it: CPL 1 is a supervisor level, SDM Vol. 3A 4.6).
+ * The hardware raises #UD for them at CPL 1; at a virtual CPL > 0 or
+ * without SMAP the guest gets that #UD, as it would natively.
+ * 1: emulated (RIP advanced, retired), 0: not STAC/CLAC. */
+static int stac_clac(struct vl_vcpu *v, const uint8_t *op, unsigned len, int *what)
+{
+	struct vl_machine *m = v->m;
+	if (op[0] != 0x0f || op[1] != 0x01 || (op[2] != 0xca && op[2] != 0xcb))
+		return 0;
+	if (!m->prof->features_smap || vl_vcpu_cpl(v) != 0)
+		return vl_vcpu_deliver(v, VL_UD, VL_VCPU_EXC, false, 0, 0, 0), 1;
+	vmm(v, m->prof->vmm_emulate);
+	m->cpu.rflags = op[2] == 0xcb ? m->cpu.rflags | VL_FL_AC : m->cpu.rflags & ~VL_FL_AC;
+	m->cpu.rip += len;
+	*what = VL_VCPU_SEG;
+	retire(v);
+	return 1;
+}
+
 int vl_vcpu_gp(struct vl_vcpu *v, uint32_t err, int *what)
 {
 	struct vl_machine *m = v->m;
@@ -1202,6 +1224,8 @@ int vl_vcpu_gp(struct vl_vcpu *v, uint32_t err, int *what)
 	if (len <= 0)
 		return vl_vcpu_deliver(v, VL_GP, VL_VCPU_EXC, true, err, 0, 0);
 	const uint8_t *op = opcode(buf);
+	if (stac_clac(v, op, (unsigned)d.len, what))
+		return m->state == VL_M_RUNNING ? VL_HOOK_DONE : VL_HOOK_STOP;
 
 	struct vl_sens_event ev = { .cls = (enum vl_sens)d.sens, .len = d.len, .gpr = 0xff, .insn_rip = rip };
 	switch (d.sens) {
@@ -1340,6 +1364,12 @@ int vl_vcpu_exception(struct vl_vcpu *v, unsigned vec, bool has_err, uint32_t er
 		rc = vl_vcpu_gp(v, err, what);
 		vl_vcpu_sync(v);
 		return rc;
+	}
+	if (vec == VL_UD && m->cpu.cpl == v->ring) {   /* STAC / CLAC: #UD at the deprivileged level */
+		uint8_t b[3] = { 0, 0, 0 };
+		int dummy;
+		if (vl_vcpu_read(v, m->cpu.rip, b, 3) == 0 && stac_clac(v, b, 3, what ? what : &dummy))
+			return m->state == VL_M_RUNNING ? VL_HOOK_DONE : VL_HOOK_STOP;
 	}
 	return vl_vcpu_deliver(v, vec, VL_VCPU_EXC, has_err, err, cr2, 0);
 }
