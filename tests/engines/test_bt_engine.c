@@ -318,6 +318,57 @@ static void test_stac_clac_cr4_smap(void **st)
 	rig_eng = &vl_engine_bt;
 }
 
+/* CR4.SMEP set by the kernel after it ran code on a user page: the next
+ * call there is a #PF (instruction fetch), as natively — under bt the
+ * earlier translation of that page is gone (the TC is flushed when SMEP
+ * comes on), under trap the hardware's SMEP applies at CPL 1. The code at
+ * 0x200 sets U on the PML4E, PDPTE and the 2 MiB PDE of 0x400000 (the
+ * loader's tables), puts a RET there, calls it, sets SMEP, calls it again.
+ * #PF goes to the handler writing EAX (5); 7 means it ran. */
+static void test_smep_after_translation(void **st)
+{
+	static const uint8_t jmp[] = { 0xe9, 0x7b, 0x00, 0x00, 0x00 };   /* 0x180: jmp 0x200 */
+	static const uint8_t code[] = {
+		0x48, 0xc7, 0xc7, 0x00, 0x00, 0x40, 0x00,         /* mov rdi, 0x400000 */
+		0xc6, 0x07, 0xc3,                                 /* mov byte [rdi], 0xc3 (ret) */
+		0x48, 0x83, 0x0c, 0x25, 0x00, 0x10, 0x00, 0x00, 0x04, /* or qword [0x1000], U */
+		0x48, 0x83, 0x0c, 0x25, 0x00, 0x20, 0x00, 0x00, 0x04, /* or qword [0x2000], U */
+		0x48, 0x83, 0x0c, 0x25, 0x10, 0x30, 0x00, 0x00, 0x04, /* or qword [0x3010], U */
+		0x0f, 0x20, 0xdb, 0x0f, 0x22, 0xdb,               /* mov rbx, cr3; mov cr3, rbx */
+		0xff, 0xd7,                                       /* call rdi: runs */
+		0x0f, 0x20, 0xe1,                                 /* mov rcx, cr4 */
+		0x48, 0x0f, 0xba, 0xe9, 0x14,                     /* bts rcx, 20 (SMEP) */
+		0x0f, 0x22, 0xe1,                                 /* mov cr4, rcx */
+		0xff, 0xd7,                                       /* call rdi: #PF */
+		0xb8, 0x07, 0x00, 0x00, 0x00,                     /* mov eax, 7 */
+		0x66, 0xba, 0xf4, 0x00, 0xef, 0xf4,               /* mov dx, 0xf4; out dx, eax; hlt */
+	};
+	const struct vl_engine_ops *engs[] = { &vl_engine_bt, &vl_engine_trap };
+	for (size_t e = 0; e < 2; e++) {
+		size_t n;
+		static uint8_t img[0x300];
+		memset(img, 0x90, sizeof img);
+		const uint8_t *ui = ud_image(&n, jmp, sizeof jmp, 0x180);
+		memcpy(img, ui, n);
+		memcpy(img + 0x200, code, sizeof code);
+		uint16_t limit = 16 * 15 - 1;   /* #PF (14) to the handler too */
+		memcpy(img + 0x40, &limit, 2);
+		memcpy(img + 0x100 + 14 * 16, img + 0x100 + 6 * 16, 16);
+		struct rig r;
+		rig_eng = engs[e];
+		rig_smap = true;
+		rig_up(&r, img, sizeof img);
+		rig_smap = false;
+		vl_machine_run(r.m);
+		if (r.m->state != VL_M_EXITED || r.m->exit_code != 5)
+			fail_msg("%s: state %d exit %u: %s", rig_eng->name, r.m->state, r.m->exit_code, r.m->diag);
+		if (rig_eng == &vl_engine_bt)
+			assert_true(ev(&r, VL_EV_TC_FLUSHES) >= 1);
+		rig_down(&r);
+	}
+	rig_eng = &vl_engine_bt;
+}
+
 int main(void)
 {
 	const struct CMUnitTest t[] = {
@@ -327,6 +378,7 @@ int main(void)
 		cmocka_unit_test(test_rsp_into_monitor),
 		cmocka_unit_test(test_garbage_and_mid_instruction),
 		cmocka_unit_test(test_stac_clac_cr4_smap),
+		cmocka_unit_test(test_smep_after_translation),
 	};
 	return cmocka_run_group_tests_name("bt engine", t, NULL, NULL);
 }
