@@ -143,7 +143,7 @@ static int shadow_gdt_build(struct vl_vcpu *v, struct vfault *f)
  * Supervisor accesses through the current hardware root; the MMU engine
  * absorbs hidden faults. Split at page boundaries so a fault's address is
  * exact. 0, or 1 with the fault the guest must see, or -1 (machine stopped). */
-static int g_access(struct vl_vcpu *v, uint64_t va, void *buf, size_t n, bool write, struct vfault *f)
+static int g_access_k(struct vl_vcpu *v, uint64_t va, void *buf, size_t n, unsigned acc, struct vfault *f)
 {
 	struct vl_machine *m = v->m;
 	uint8_t *b = buf;
@@ -153,8 +153,8 @@ static int g_access(struct vl_vcpu *v, uint64_t va, void *buf, size_t n, bool wr
 			chunk = n;
 		for (int tries = 0;; tries++) {
 			uint32_t pfec = 0;
-			int rc = write ? vl_virt_write(m, va, b, chunk, VL_ACC_W, &pfec)
-				       : vl_virt_read(m, va, b, chunk, VL_ACC_R, &pfec);
+			int rc = (acc & VL_ACC_W) ? vl_virt_write(m, va, b, chunk, acc, &pfec)
+						  : vl_virt_read(m, va, b, chunk, acc, &pfec);
 			if (!rc)
 				break;
 			if (m->state != VL_M_RUNNING)
@@ -180,6 +180,16 @@ static int g_access(struct vl_vcpu *v, uint64_t va, void *buf, size_t n, bool wr
 		n -= chunk;
 	}
 	return 0;
+}
+static int g_access(struct vl_vcpu *v, uint64_t va, void *buf, size_t n, bool write, struct vfault *f)
+{
+	return g_access_k(v, va, buf, n, write ? VL_ACC_W : VL_ACC_R, f);
+}
+/* The guest's instruction bytes, read as the CPU fetches them (NX, SMEP;
+ * SMAP does not apply to fetches). */
+static int g_fetch(struct vl_vcpu *v, uint64_t va, void *dst, size_t n, struct vfault *f)
+{
+	return g_access_k(v, va, dst, n, VL_ACC_X, f);
 }
 static int g_read(struct vl_vcpu *v, uint64_t va, void *dst, size_t n, struct vfault *f)
 {
@@ -1212,12 +1222,12 @@ int vl_vcpu_gp(struct vl_vcpu *v, uint32_t err, int *what)
 
 	if (first > 15)
 		first = 15;
-	if ((rc = g_read(v, rip, buf, first, &f)))
+	if ((rc = g_fetch(v, rip, buf, first, &f)))
 		return after(v, rc, &f);
 	bool m32 = !guest64(v);
 	len = vl_decode_insn_m(buf, first, rip, m32, &d);
 	if (len == 0) {
-		if ((rc = g_read(v, rip + first, buf + first, 15 - first, &f)))
+		if ((rc = g_fetch(v, rip + first, buf + first, 15 - first, &f)))
 			return after(v, rc, &f);
 		len = vl_decode_insn_m(buf, 15, rip, m32, &d);
 	}
@@ -1367,8 +1377,9 @@ int vl_vcpu_exception(struct vl_vcpu *v, unsigned vec, bool has_err, uint32_t er
 	}
 	if (vec == VL_UD && m->cpu.cpl == v->ring) {   /* STAC / CLAC: #UD at the deprivileged level */
 		uint8_t b[3] = { 0, 0, 0 };
+		struct vfault f;
 		int dummy;
-		if (vl_vcpu_read(v, m->cpu.rip, b, 3) == 0 && stac_clac(v, b, 3, what ? what : &dummy))
+		if (g_fetch(v, m->cpu.rip, b, 3, &f) == 0 && stac_clac(v, b, 3, what ? what : &dummy))
 			return m->state == VL_M_RUNNING ? VL_HOOK_DONE : VL_HOOK_STOP;
 	}
 	return vl_vcpu_deliver(v, vec, VL_VCPU_EXC, has_err, err, cr2, 0);

@@ -369,6 +369,54 @@ static void test_smep_after_translation(void **st)
 	rig_eng = &vl_engine_bt;
 }
 
+/* CR4.SMAP on, AC = 0, and a privileged instruction (MOV from CR0) in
+ * kernel code on a user page: it runs, as natively (SMAP governs data
+ * accesses, not fetches) — the runtime reads the instruction as a fetch.
+ * #PF would reach the handler (EAX 5); 9 means it ran. */
+static void test_smap_priv_on_user_page(void **st)
+{
+	static const uint8_t jmp[] = { 0xe9, 0x7b, 0x00, 0x00, 0x00 };   /* 0x180: jmp 0x200 */
+	static const uint8_t code[] = {
+		0x48, 0xc7, 0xc7, 0x00, 0x00, 0x40, 0x00,         /* mov rdi, 0x400000 */
+		0xc7, 0x07, 0x0f, 0x20, 0xc0, 0xc3,               /* mov dword [rdi], "mov rax, cr0; ret" */
+		0x48, 0x83, 0x0c, 0x25, 0x00, 0x10, 0x00, 0x00, 0x04, /* or qword [0x1000], U */
+		0x48, 0x83, 0x0c, 0x25, 0x00, 0x20, 0x00, 0x00, 0x04, /* or qword [0x2000], U */
+		0x48, 0x83, 0x0c, 0x25, 0x10, 0x30, 0x00, 0x00, 0x04, /* or qword [0x3010], U */
+		0x0f, 0x20, 0xdb, 0x0f, 0x22, 0xdb,               /* mov rbx, cr3; mov cr3, rbx */
+		0x0f, 0x20, 0xe1,                                 /* mov rcx, cr4 */
+		0x48, 0x0f, 0xba, 0xe9, 0x15,                     /* bts rcx, 21 (SMAP) */
+		0x0f, 0x22, 0xe1,                                 /* mov cr4, rcx */
+		0x0f, 0x01, 0xca,                                 /* clac */
+		0xff, 0xd7,                                       /* call rdi: runs */
+		0xb8, 0x09, 0x00, 0x00, 0x00,                     /* mov eax, 9 */
+		0x66, 0xba, 0xf4, 0x00, 0xef, 0xf4,               /* mov dx, 0xf4; out dx, eax; hlt */
+	};
+	const struct vl_engine_ops *engs[] = { &vl_engine_bt, &vl_engine_trap };
+	for (size_t e = 0; e < 2; e++) {
+		size_t n;
+		static uint8_t img[0x300];
+		memset(img, 0x90, sizeof img);
+		const uint8_t *ui = ud_image(&n, jmp, sizeof jmp, 0x180);
+		memcpy(img, ui, n);
+		memcpy(img + 0x200, code, sizeof code);
+		uint16_t limit = 16 * 15 - 1;   /* #GP and #PF to the handler too */
+		memcpy(img + 0x40, &limit, 2);
+		memcpy(img + 0x100 + 13 * 16, img + 0x100 + 6 * 16, 16);
+		memcpy(img + 0x100 + 14 * 16, img + 0x100 + 6 * 16, 16);
+		struct rig r;
+		rig_eng = engs[e];
+		rig_smap = true;
+		rig_up(&r, img, sizeof img);
+		rig_smap = false;
+		vl_machine_run(r.m);
+		if (r.m->state != VL_M_EXITED || r.m->exit_code != 9)
+			fail_msg("%s: state %d exit %u: %s", rig_eng->name, r.m->state, r.m->exit_code, r.m->diag);
+		assert_true(r.m->cpu.cr4 & VL_CR4_SMAP);
+		rig_down(&r);
+	}
+	rig_eng = &vl_engine_bt;
+}
+
 int main(void)
 {
 	const struct CMUnitTest t[] = {
@@ -379,6 +427,7 @@ int main(void)
 		cmocka_unit_test(test_garbage_and_mid_instruction),
 		cmocka_unit_test(test_stac_clac_cr4_smap),
 		cmocka_unit_test(test_smep_after_translation),
+		cmocka_unit_test(test_smap_priv_on_user_page),
 	};
 	return cmocka_run_group_tests_name("bt engine", t, NULL, NULL);
 }
