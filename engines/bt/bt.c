@@ -1055,8 +1055,16 @@ static int bt_callout(struct vl_machine *m, void *ctx, uint32_t id)
 		 * emulates it at virtual CPL 0 (CR/MSR/IO/INVLPG/HLT/SWAPGS/SYSRET/
 		 * IRET/descriptor tables/segment loads ...) */
 		int what = VL_VCPU_REFLECT;
+		uint64_t cr4 = v->cr4;
 		m->cpu.rip = gpc;
 		rc = vl_vcpu_gp(v, 0, &what);
+		if (~cr4 & v->cr4 & VL_CR4_SMEP) {
+			/* SMEP on: the translator's fetch check (bt_code_pa) applies it
+			 * from now on; translations of user pages made before must go.
+			 * The flushed block is left for the dispatcher. */
+			bt_flush(b);
+			break;
+		}
 		if (rc == VL_HOOK_DONE && vl_vcpu_cpl(v) == 0 && (kind != BT_CO_SYSRET && kind != BT_CO_IRET)) {
 			cs_insn *ci = NULL;
 			if (bt_guest_insn(b, gpc, &ci)) {

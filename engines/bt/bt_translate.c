@@ -549,6 +549,7 @@ static enum bt_callout sys_class(const cs_insn *ci, const uint8_t *b, const stru
 	case X86_INS_WBINVD: case X86_INS_INVD: case X86_INS_RDPMC: case X86_INS_VMCALL: case X86_INS_VMMCALL:
 	case X86_INS_MONITOR: case X86_INS_MWAIT: case X86_INS_XSETBV:
 	case X86_INS_LAR: case X86_INS_LSL: case X86_INS_VERR: case X86_INS_VERW:
+	case X86_INS_STAC: case X86_INS_CLAC:   /* #UD at CPL 1: the VMM sets / clears the guest's AC */
 		return BT_CO_PRIV;
 	case X86_INS_RETF: case X86_INS_RETFQ: case X86_INS_LJMP: case X86_INS_LCALL:
 		*ends = true;   /* a far transfer: the VMM emulates it and dispatches */

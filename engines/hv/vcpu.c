@@ -143,7 +143,7 @@ static int shadow_gdt_build(struct vl_vcpu *v, struct vfault *f)
  * Supervisor accesses through the current hardware root; the MMU engine
  * absorbs hidden faults. Split at page boundaries so a fault's address is
  * exact. 0, or 1 with the fault the guest must see, or -1 (machine stopped). */
-static int g_access(struct vl_vcpu *v, uint64_t va, void *buf, size_t n, bool write, struct vfault *f)
+static int g_access_k(struct vl_vcpu *v, uint64_t va, void *buf, size_t n, unsigned acc, struct vfault *f)
 {
 	struct vl_machine *m = v->m;
 	uint8_t *b = buf;
@@ -153,8 +153,8 @@ static int g_access(struct vl_vcpu *v, uint64_t va, void *buf, size_t n, bool wr
 			chunk = n;
 		for (int tries = 0;; tries++) {
 			uint32_t pfec = 0;
-			int rc = write ? vl_virt_write(m, va, b, chunk, VL_ACC_W, &pfec)
-				       : vl_virt_read(m, va, b, chunk, VL_ACC_R, &pfec);
+			int rc = (acc & VL_ACC_W) ? vl_virt_write(m, va, b, chunk, acc, &pfec)
+						  : vl_virt_read(m, va, b, chunk, acc, &pfec);
 			if (!rc)
 				break;
 			if (m->state != VL_M_RUNNING)
@@ -180,6 +180,16 @@ static int g_access(struct vl_vcpu *v, uint64_t va, void *buf, size_t n, bool wr
 		n -= chunk;
 	}
 	return 0;
+}
+static int g_access(struct vl_vcpu *v, uint64_t va, void *buf, size_t n, bool write, struct vfault *f)
+{
+	return g_access_k(v, va, buf, n, write ? VL_ACC_W : VL_ACC_R, f);
+}
+/* The guest's instruction bytes, read as the CPU fetches them (NX, SMEP;
+ * SMAP does not apply to fetches). */
+static int g_fetch(struct vl_vcpu *v, uint64_t va, void *dst, size_t n, struct vfault *f)
+{
+	return g_access_k(v, va, dst, n, VL_ACC_X, f);
 }
 static int g_read(struct vl_vcpu *v, uint64_t va, void *dst, size_t n, struct vfault *f)
 {
@@ -802,7 +812,8 @@ static int cr_write(struct vl_vcpu *v, unsigned cr, uint64_t val)
 		return 0;
 	case 4: {
 		uint64_t ok = 0x1ull | 0x2ull | CR4_TSD | 0x8ull | VL_CR4_PSE | VL_CR4_PAE | 0x40ull | VL_CR4_PGE |
-			      (1ull << 8) | (1ull << 9) | (1ull << 10) | VL_CR4_PCIDE;
+			      (1ull << 8) | (1ull << 9) | (1ull << 10) | VL_CR4_PCIDE |
+			      (m->prof->features_smep ? VL_CR4_SMEP : 0) | (m->prof->features_smap ? VL_CR4_SMAP : 0);
 		uint64_t gcr3 = v->mmu->cr3_read(m, v->mmu_ctx);
 		if ((val & ~ok) || (!(val & VL_CR4_PAE) && (v->efer & VL_EFER_LMA)) ||
 		    ((val & VL_CR4_PCIDE) && !(v->efer & VL_EFER_LMA)) ||
@@ -1173,6 +1184,27 @@ static const uint8_t *opcode(const uint8_t *b)
 	return b;
 }
 
+/* STAC / CLAC (0F 01 CB / CA) at virtual CPL 0 with SMAP in the profile:
+ * set / clear the guest's EFLAGS.AC, which is the hardware's (the machine
+ * checks SMAP against it: CPL 1 is a supervisor level, SDM Vol. 3A 4.6).
+ * The hardware raises #UD for them at CPL 1; at a virtual CPL > 0 or
+ * without SMAP the guest gets that #UD, as it would natively.
+ * 1: emulated (RIP advanced, retired), 0: not STAC/CLAC. */
+static int stac_clac(struct vl_vcpu *v, const uint8_t *op, unsigned len, int *what)
+{
+	struct vl_machine *m = v->m;
+	if (op[0] != 0x0f || op[1] != 0x01 || (op[2] != 0xca && op[2] != 0xcb))
+		return 0;
+	if (!m->prof->features_smap || vl_vcpu_cpl(v) != 0)
+		return vl_vcpu_deliver(v, VL_UD, VL_VCPU_EXC, false, 0, 0, 0), 1;
+	vmm(v, m->prof->vmm_emulate);
+	m->cpu.rflags = op[2] == 0xcb ? m->cpu.rflags | VL_FL_AC : m->cpu.rflags & ~VL_FL_AC;
+	m->cpu.rip += len;
+	*what = VL_VCPU_SEG;
+	retire(v);
+	return 1;
+}
+
 int vl_vcpu_gp(struct vl_vcpu *v, uint32_t err, int *what)
 {
 	struct vl_machine *m = v->m;
@@ -1190,18 +1222,20 @@ int vl_vcpu_gp(struct vl_vcpu *v, uint32_t err, int *what)
 
 	if (first > 15)
 		first = 15;
-	if ((rc = g_read(v, rip, buf, first, &f)))
+	if ((rc = g_fetch(v, rip, buf, first, &f)))
 		return after(v, rc, &f);
 	bool m32 = !guest64(v);
 	len = vl_decode_insn_m(buf, first, rip, m32, &d);
 	if (len == 0) {
-		if ((rc = g_read(v, rip + first, buf + first, 15 - first, &f)))
+		if ((rc = g_fetch(v, rip + first, buf + first, 15 - first, &f)))
 			return after(v, rc, &f);
 		len = vl_decode_insn_m(buf, 15, rip, m32, &d);
 	}
 	if (len <= 0)
 		return vl_vcpu_deliver(v, VL_GP, VL_VCPU_EXC, true, err, 0, 0);
 	const uint8_t *op = opcode(buf);
+	if (stac_clac(v, op, (unsigned)d.len, what))
+		return m->state == VL_M_RUNNING ? VL_HOOK_DONE : VL_HOOK_STOP;
 
 	struct vl_sens_event ev = { .cls = (enum vl_sens)d.sens, .len = d.len, .gpr = 0xff, .insn_rip = rip };
 	switch (d.sens) {
@@ -1340,6 +1374,13 @@ int vl_vcpu_exception(struct vl_vcpu *v, unsigned vec, bool has_err, uint32_t er
 		rc = vl_vcpu_gp(v, err, what);
 		vl_vcpu_sync(v);
 		return rc;
+	}
+	if (vec == VL_UD && m->cpu.cpl == v->ring) {   /* STAC / CLAC: #UD at the deprivileged level */
+		uint8_t b[3] = { 0, 0, 0 };
+		struct vfault f;
+		int dummy;
+		if (g_fetch(v, m->cpu.rip, b, 3, &f) == 0 && stac_clac(v, b, 3, what ? what : &dummy))
+			return m->state == VL_M_RUNNING ? VL_HOOK_DONE : VL_HOOK_STOP;
 	}
 	return vl_vcpu_deliver(v, vec, VL_VCPU_EXC, has_err, err, cr2, 0);
 }

@@ -69,7 +69,7 @@
 /* What vl_vcpu_gp() / vl_vcpu_emulate() did (for the engine's exit table). */
 enum vl_vcpu_what {
 	/* 0 .. VL_SENS_COUNT-1: emulated an instruction of that vl_sens class */
-	VL_VCPU_SEG = VL_SENS_COUNT,   /* a segment load / far return with a kernel (RPL 0) selector */
+	VL_VCPU_SEG = VL_SENS_COUNT,   /* a segment load / far return with a kernel (RPL 0) selector; STAC / CLAC */
 	VL_VCPU_REFLECT,               /* not the VMM's: the #GP was reflected into the guest */
 	VL_VCPU_WHAT_COUNT
 };

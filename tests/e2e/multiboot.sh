@@ -7,7 +7,7 @@
 # (checksum, unknown required flags, a.out kludge, overlapping or out-of-RAM
 # segments, entry outside them, command line too long) are refused with one
 # line and status 2, and so is a Multiboot kernel under pv; under bt (32-bit
-# code translated, engines/bt/README.md) setjmp and rmap_chain pass with
+# code translated, engines/bt/README.md) setjmp, rmap_chain and smap pass with
 # native's console, deterministically; `suite kvm-unit-tests` reports
 # PASS/SKIP (multi-CPU entries: "needs N CPUs") and TAP.
 set -u
@@ -19,7 +19,7 @@ K=${KVM_UNIT_TESTS:-../shared/kvm-unit-tests}
 t=$(mktemp -d); trap 'rm -rf "$t"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 
-for k in setjmp rmap_chain; do
+for k in setjmp rmap_chain smap; do
 	"$V" run --no-db --image "$K/$k.flat" --format json >"$t/$k.a" || fail "$k did not pass"
 	"$V" run --no-db --image "$K/$k.flat" --format json >"$t/$k.b" || fail "$k (second run)"
 	python3 - "$t/$k.a" "$t/$k.b" <<'PY' || fail "json / determinism for $k"
@@ -32,10 +32,11 @@ for k in ["cycles", "exits", "events", "console", "guest_exit"]:
     assert a[k] == b[k], "run-to-run difference in " + k
 PY
 done
-echo "setjmp, rmap_chain pass on native; console, guest_exit, counters identical twice"
+echo "setjmp, rmap_chain, smap pass on native; console, guest_exit, counters identical twice"
 
-# bt: the 32-bit entry and the compatibility-mode return are translated
-for k in setjmp rmap_chain; do
+# bt: the 32-bit entry and the compatibility-mode return are translated;
+# smap: CR4.SMAP and STAC/CLAC in the deprivileged kernel (18 checks)
+for k in setjmp rmap_chain smap; do
 	"$V" run --no-db --engine bt --image "$K/$k.flat" --format json >"$t/$k.bt1" || fail "$k did not pass under bt"
 	"$V" run --no-db --engine bt --image "$K/$k.flat" --format json >"$t/$k.bt2" || fail "$k under bt (second run)"
 	python3 - "$t/$k.bt1" "$t/$k.bt2" "$t/$k.a" <<'PY' || fail "bt: json / determinism / native's console for $k"
@@ -48,7 +49,7 @@ for k in ["cycles", "exits", "events", "callouts", "console", "guest_exit"]:
     assert a[k] == b[k], "run-to-run difference in " + k
 PY
 done
-echo "setjmp, rmap_chain pass under bt with native's console; counters identical twice"
+echo "setjmp, rmap_chain, smap pass under bt with native's console; counters identical twice"
 
 # refusals: one line, status 2
 python3 - "$t" "$K/setjmp.flat" <<'PY'

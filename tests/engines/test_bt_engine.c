@@ -27,10 +27,16 @@
 #include "../../engines/bt/bt_translate.h"
 
 extern const struct vl_engine_ops vl_engine_bt;
+extern const struct vl_engine_ops vl_engine_trap;
 
 #define CODE_PA 0x200000ull
 
 struct rig { struct vl_profile p; struct vl_machine *m; void *ctx; };
+
+/* rig_up's engine (bt, or trap for the shared runtime's #UD path) and the
+ * profile's SMEP/SMAP */
+static const struct vl_engine_ops *rig_eng = &vl_engine_bt;
+static bool rig_smap;
 
 /* Boot `code` at CODE_PA (identity-mapped by the loader) under bt. */
 static void rig_up(struct rig *r, const uint8_t *code, size_t n)
@@ -39,6 +45,7 @@ static void rig_up(struct rig *r, const uint8_t *code, size_t n)
 	uint8_t *img = malloc(VL_MINI_ELF_SIZE(n));
 	assert_non_null(img);
 	vl_test_profile(&r->p);
+	r->p.features_smep = r->p.features_smap = rig_smap;
 	struct vl_machine_config cfg = { .prof = &r->p, .ram_mb = 16, .monitor_mb = 16, .max_insns = 10000000 };
 	r->m = vl_machine_new(&cfg, err, sizeof err);
 	assert_non_null(r->m);
@@ -47,18 +54,19 @@ static void rig_up(struct rig *r, const uint8_t *code, size_t n)
 	free(img);
 	const struct vl_mmu_ops *sh = vl_mmu_find("shadow");
 	assert_non_null(sh);
-	int rc = vl_engine_bt.attach(r->m, sh, &r->ctx, err, sizeof err);
+	int rc = rig_eng->attach(r->m, sh, &r->ctx, err, sizeof err);
 	if (rc)
 		print_error("attach: %s\n", err);
 	assert_int_equal(rc, 0);
 	/* the entry already runs from the TC */
-	assert_true(r->m->cpu.rip >= BT_TC_VA && r->m->cpu.rip < BT_TC_VA + (2u << 20));
+	if (rig_eng == &vl_engine_bt)
+		assert_true(r->m->cpu.rip >= BT_TC_VA && r->m->cpu.rip < BT_TC_VA + (2u << 20));
 	assert_int_equal(r->m->cpu.cpl, 1);
 }
 
 static void rig_down(struct rig *r)
 {
-	vl_engine_bt.detach(r->m, r->ctx);
+	rig_eng->detach(r->m, r->ctx);
 	vl_machine_free(r->m);
 }
 
@@ -245,6 +253,170 @@ static void test_rsp_into_monitor(void **st)
 	rig_down(&r);
 }
 
+/* STAC / CLAC and CR4.SMEP/SMAP in deprivileged kernel code: with SMAP in
+ * the profile STAC sets and CLAC clears the guest's EFLAGS.AC (PUSHFQ sees
+ * it), and MOV CR4 with SMAP is accepted and reaches the machine's
+ * CR4; without, STAC is #UD and the CR4 write #GP, as on hardware. Under
+ * bt (PRIV callouts) and under trap (the vCPU runtime's #UD path). The
+ * IDT sends #UD and #GP to the handler writing EAX (5) to the exit device. */
+static void test_stac_clac_cr4_smap(void **st)
+{
+	static const uint8_t ac[] = {
+		0x0f, 0x01, 0xcb,                   /* stac */
+		0x9c, 0x5b,                         /* pushfq; pop rbx */
+		0x0f, 0x01, 0xca,                   /* clac */
+		0x9c, 0x59,                         /* pushfq; pop rcx */
+		0x0f, 0x20, 0xe0,                   /* mov rax, cr4 */
+		0x48, 0x0d, 0x00, 0x00, 0x20, 0x00, /* or rax, SMAP */
+		0x0f, 0x22, 0xe0,                   /* mov cr4, rax */
+		0x0f, 0x20, 0xe6,                   /* mov rsi, cr4 */
+		0x0f, 0x01, 0xcb,                   /* stac (with CR4.SMAP on) */
+		0x9c, 0x5f,                         /* pushfq; pop rdi */
+		0x66, 0xba, 0xf4, 0x00,             /* mov dx, 0xf4 */
+		0x31, 0xc0, 0xef, 0xf4,             /* xor eax, eax; out dx, eax; hlt */
+	};
+	static const uint8_t cr4[] = {
+		0x0f, 0x20, 0xe1,                   /* mov rcx, cr4 */
+		0x48, 0x81, 0xc9, 0x00, 0x00, 0x20, 0x00, /* or rcx, SMAP */
+		0x0f, 0x22, 0xe1,                   /* mov cr4, rcx: #GP without SMAP */
+		0x31, 0xc0, 0x66, 0xba, 0xf4, 0x00, 0xef, 0xf4,
+	};
+	const struct vl_engine_ops *engs[] = { &vl_engine_bt, &vl_engine_trap };
+	for (size_t e = 0; e < 2; e++) {
+		rig_eng = engs[e];
+		for (int smap = 1; smap >= 0; smap--) {
+			for (int t = 0; t < 2; t++) {
+				size_t n;
+				uint8_t *img = ud_image(&n, t ? cr4 : ac, t ? sizeof cr4 : sizeof ac, 0x180);
+				/* a 14-gate IDT: #GP (13) to the handler too */
+				uint16_t limit = 16 * 14 - 1;
+				memcpy(img + 0x40, &limit, 2);
+				memcpy(img + 0x100 + 13 * 16, img + 0x100 + 6 * 16, 16);
+				struct rig r;
+				rig_smap = smap;
+				rig_up(&r, img, n);
+				rig_smap = false;
+				vl_machine_run(r.m);
+				unsigned want = smap ? 0 : 5;
+				if (r.m->state != VL_M_EXITED || r.m->exit_code != want)
+					fail_msg("%s smap %d case %d: state %d exit %u: %s", rig_eng->name, smap, t, r.m->state,
+						 r.m->exit_code, r.m->diag);
+				if (smap && !t) {
+					assert_true(r.m->cpu.gpr[VL_RBX] & VL_FL_AC);
+					assert_false(r.m->cpu.gpr[VL_RCX] & VL_FL_AC);
+					assert_true(r.m->cpu.gpr[VL_RDI] & VL_FL_AC);
+					assert_true(r.m->cpu.gpr[VL_RSI] & VL_CR4_SMAP);
+					assert_true(r.m->cpu.cr4 & VL_CR4_SMAP);
+					assert_true(r.m->cpu.rflags & VL_FL_AC);   /* the hardware's AC is the guest's */
+					if (rig_eng == &vl_engine_bt)   /* STAC, CLAC, STAC: PRIV callouts */
+						assert_true(r.m->region[0].exit_count[BT_CO_PRIV] >= 3);
+				}
+				rig_down(&r);
+			}
+		}
+	}
+	rig_eng = &vl_engine_bt;
+}
+
+/* CR4.SMEP set by the kernel after it ran code on a user page: the next
+ * call there is a #PF (instruction fetch), as natively — under bt the
+ * earlier translation of that page is gone (the TC is flushed when SMEP
+ * comes on), under trap the hardware's SMEP applies at CPL 1. The code at
+ * 0x200 sets U on the PML4E, PDPTE and the 2 MiB PDE of 0x400000 (the
+ * loader's tables), puts a RET there, calls it, sets SMEP, calls it again.
+ * #PF goes to the handler writing EAX (5); 7 means it ran. */
+static void test_smep_after_translation(void **st)
+{
+	static const uint8_t jmp[] = { 0xe9, 0x7b, 0x00, 0x00, 0x00 };   /* 0x180: jmp 0x200 */
+	static const uint8_t code[] = {
+		0x48, 0xc7, 0xc7, 0x00, 0x00, 0x40, 0x00,         /* mov rdi, 0x400000 */
+		0xc6, 0x07, 0xc3,                                 /* mov byte [rdi], 0xc3 (ret) */
+		0x48, 0x83, 0x0c, 0x25, 0x00, 0x10, 0x00, 0x00, 0x04, /* or qword [0x1000], U */
+		0x48, 0x83, 0x0c, 0x25, 0x00, 0x20, 0x00, 0x00, 0x04, /* or qword [0x2000], U */
+		0x48, 0x83, 0x0c, 0x25, 0x10, 0x30, 0x00, 0x00, 0x04, /* or qword [0x3010], U */
+		0x0f, 0x20, 0xdb, 0x0f, 0x22, 0xdb,               /* mov rbx, cr3; mov cr3, rbx */
+		0xff, 0xd7,                                       /* call rdi: runs */
+		0x0f, 0x20, 0xe1,                                 /* mov rcx, cr4 */
+		0x48, 0x0f, 0xba, 0xe9, 0x14,                     /* bts rcx, 20 (SMEP) */
+		0x0f, 0x22, 0xe1,                                 /* mov cr4, rcx */
+		0xff, 0xd7,                                       /* call rdi: #PF */
+		0xb8, 0x07, 0x00, 0x00, 0x00,                     /* mov eax, 7 */
+		0x66, 0xba, 0xf4, 0x00, 0xef, 0xf4,               /* mov dx, 0xf4; out dx, eax; hlt */
+	};
+	const struct vl_engine_ops *engs[] = { &vl_engine_bt, &vl_engine_trap };
+	for (size_t e = 0; e < 2; e++) {
+		size_t n;
+		static uint8_t img[0x300];
+		memset(img, 0x90, sizeof img);
+		const uint8_t *ui = ud_image(&n, jmp, sizeof jmp, 0x180);
+		memcpy(img, ui, n);
+		memcpy(img + 0x200, code, sizeof code);
+		uint16_t limit = 16 * 15 - 1;   /* #PF (14) to the handler too */
+		memcpy(img + 0x40, &limit, 2);
+		memcpy(img + 0x100 + 14 * 16, img + 0x100 + 6 * 16, 16);
+		struct rig r;
+		rig_eng = engs[e];
+		rig_smap = true;
+		rig_up(&r, img, sizeof img);
+		rig_smap = false;
+		vl_machine_run(r.m);
+		if (r.m->state != VL_M_EXITED || r.m->exit_code != 5)
+			fail_msg("%s: state %d exit %u: %s", rig_eng->name, r.m->state, r.m->exit_code, r.m->diag);
+		if (rig_eng == &vl_engine_bt)
+			assert_true(ev(&r, VL_EV_TC_FLUSHES) >= 1);
+		rig_down(&r);
+	}
+	rig_eng = &vl_engine_bt;
+}
+
+/* CR4.SMAP on, AC = 0, and a privileged instruction (MOV from CR0) in
+ * kernel code on a user page: it runs, as natively (SMAP governs data
+ * accesses, not fetches) — the runtime reads the instruction as a fetch.
+ * #PF would reach the handler (EAX 5); 9 means it ran. */
+static void test_smap_priv_on_user_page(void **st)
+{
+	static const uint8_t jmp[] = { 0xe9, 0x7b, 0x00, 0x00, 0x00 };   /* 0x180: jmp 0x200 */
+	static const uint8_t code[] = {
+		0x48, 0xc7, 0xc7, 0x00, 0x00, 0x40, 0x00,         /* mov rdi, 0x400000 */
+		0xc7, 0x07, 0x0f, 0x20, 0xc0, 0xc3,               /* mov dword [rdi], "mov rax, cr0; ret" */
+		0x48, 0x83, 0x0c, 0x25, 0x00, 0x10, 0x00, 0x00, 0x04, /* or qword [0x1000], U */
+		0x48, 0x83, 0x0c, 0x25, 0x00, 0x20, 0x00, 0x00, 0x04, /* or qword [0x2000], U */
+		0x48, 0x83, 0x0c, 0x25, 0x10, 0x30, 0x00, 0x00, 0x04, /* or qword [0x3010], U */
+		0x0f, 0x20, 0xdb, 0x0f, 0x22, 0xdb,               /* mov rbx, cr3; mov cr3, rbx */
+		0x0f, 0x20, 0xe1,                                 /* mov rcx, cr4 */
+		0x48, 0x0f, 0xba, 0xe9, 0x15,                     /* bts rcx, 21 (SMAP) */
+		0x0f, 0x22, 0xe1,                                 /* mov cr4, rcx */
+		0x0f, 0x01, 0xca,                                 /* clac */
+		0xff, 0xd7,                                       /* call rdi: runs */
+		0xb8, 0x09, 0x00, 0x00, 0x00,                     /* mov eax, 9 */
+		0x66, 0xba, 0xf4, 0x00, 0xef, 0xf4,               /* mov dx, 0xf4; out dx, eax; hlt */
+	};
+	const struct vl_engine_ops *engs[] = { &vl_engine_bt, &vl_engine_trap };
+	for (size_t e = 0; e < 2; e++) {
+		size_t n;
+		static uint8_t img[0x300];
+		memset(img, 0x90, sizeof img);
+		const uint8_t *ui = ud_image(&n, jmp, sizeof jmp, 0x180);
+		memcpy(img, ui, n);
+		memcpy(img + 0x200, code, sizeof code);
+		uint16_t limit = 16 * 15 - 1;   /* #GP and #PF to the handler too */
+		memcpy(img + 0x40, &limit, 2);
+		memcpy(img + 0x100 + 13 * 16, img + 0x100 + 6 * 16, 16);
+		memcpy(img + 0x100 + 14 * 16, img + 0x100 + 6 * 16, 16);
+		struct rig r;
+		rig_eng = engs[e];
+		rig_smap = true;
+		rig_up(&r, img, sizeof img);
+		rig_smap = false;
+		vl_machine_run(r.m);
+		if (r.m->state != VL_M_EXITED || r.m->exit_code != 9)
+			fail_msg("%s: state %d exit %u: %s", rig_eng->name, r.m->state, r.m->exit_code, r.m->diag);
+		assert_true(r.m->cpu.cr4 & VL_CR4_SMAP);
+		rig_down(&r);
+	}
+	rig_eng = &vl_engine_bt;
+}
+
 int main(void)
 {
 	const struct CMUnitTest t[] = {
@@ -253,6 +425,9 @@ int main(void)
 		cmocka_unit_test(test_tc_overflow_flush),
 		cmocka_unit_test(test_rsp_into_monitor),
 		cmocka_unit_test(test_garbage_and_mid_instruction),
+		cmocka_unit_test(test_stac_clac_cr4_smap),
+		cmocka_unit_test(test_smep_after_translation),
+		cmocka_unit_test(test_smap_priv_on_user_page),
 	};
 	return cmocka_run_group_tests_name("bt engine", t, NULL, NULL);
 }
