@@ -604,6 +604,60 @@ static uint64_t branch_target(const cs_insn *ci)
 	return (uint64_t)d->operands[0].imm;
 }
 
+/* Pieces the 64-bit (xl_insn) and 32-bit (xl_insn32) translators share. */
+
+/* A region marker (the zero-cost NOP of guest_abi.h): the VMM switches the
+ * region (and folds the counts translated code keeps) at exactly this
+ * point. False when b is not one. */
+static bool xl_marker(struct xl *x, const uint8_t *b, int len)
+{
+	if (!(len == 7 && b[0] == 0x0f && b[1] == 0x1f && b[2] == 0x80 &&
+	      (((uint32_t)rd32(b + 3)) & VL_MARK_MAGIC_MASK) == VL_MARK_MAGIC))
+		return false;
+	mark(x, x->goff, 0, 0, 0);
+	bt_emit_callout(x->e, BT_CO_ID(BT_CO_MARKER, 0));
+	mark(x, (uint16_t)(x->goff + len), 0, 0, 0);
+	return true;
+}
+
+/* Jcc: the taken exit on cc, then the fall-through; ends the block. */
+static void xl_jcc(struct xl *x, uint64_t taken, uint64_t next, unsigned cc)
+{
+	mark(x, x->goff, 0, 0, 0);
+	exit_jmp(x, taken, cc, true);
+	exit_jmp(x, next, 0, false);
+	x->ended = true;
+}
+
+/* JECXZ/JRCXZ/LOOPcc (rel8 only; pfx: 0x67 in 32-bit code, so the copy
+ * counts ECX there too): the instruction copied with its rel8 turned into a
+ * local hop over the fall-through exit to the taken one. Exits: [0]
+ * fall-through, [1] taken. */
+static void xl_rel8_hop(struct xl *x, const uint8_t *b, int len, uint64_t taken, uint64_t next, int pfx)
+{
+	mark(x, x->goff, 0, 0, 0);
+	if (pfx >= 0)
+		bt_emit_u8(x->e, (uint8_t)pfx);
+	bt_emit_bytes(x->e, b, (size_t)(len - 1));
+	bt_emit_u8(x->e, 5);
+	exit_jmp(x, next, 0, false);
+	exit_jmp(x, taken, 0, false);
+	x->ended = true;
+}
+
+/* CLI / STI: the virtual IF in the VMM's state, no exit. STI's
+ * one-instruction shadow: the pending check comes after the next
+ * instruction (sti; hlt sleeps with the interrupt arriving in the HLT, as on
+ * hardware). */
+static void xl_cli_sti(struct xl *x, int len, bool sti)
+{
+	mark(x, x->goff, 0, 0, 0);
+	bt_emit_store_imm_rip(x->e, sti ? 0x200 : 0, vs(BT_VS_VIF));
+	mark(x, (uint16_t)(x->goff + len), 0, 0, 0);
+	if (sti)
+		x->sti_shadow = true;
+}
+
 /* Translate one decoded guest instruction. */
 static void xl_insn(struct xl *x, const cs_insn *ci, const uint8_t *b, int len, uint64_t pc)
 {
@@ -621,22 +675,10 @@ static void xl_insn(struct xl *x, const cs_insn *ci, const uint8_t *b, int len, 
 		mark(x, gnext, 0, 0, 0);
 		return;
 	}
-	if (len == 7 && b[0] == 0x0f && b[1] == 0x1f && b[2] == 0x80 &&
-	    (((uint32_t)rd32(b + 3)) & VL_MARK_MAGIC_MASK) == VL_MARK_MAGIC) {
-		/* a region marker: the VMM switches the region (and folds the
-		 * counts translated code keeps) at exactly this point */
-		mark(x, x->goff, 0, 0, 0);
-		bt_emit_callout(e, BT_CO_ID(BT_CO_MARKER, 0));
-		mark(x, gnext, 0, 0, 0);
+	if (xl_marker(x, b, len))
 		return;
-	}
-	if (is_jcc(ci->id, &cc)) {
-		mark(x, x->goff, 0, 0, 0);
-		exit_jmp(x, branch_target(ci), cc, true);
-		exit_jmp(x, next, 0, false);
-		x->ended = true;
-		return;
-	}
+	if (is_jcc(ci->id, &cc))
+		return xl_jcc(x, branch_target(ci), next, cc);
 	switch (ci->id) {
 	case X86_INS_JMP:
 		if (ci->detail->x86.operands[0].type == X86_OP_IMM) {
@@ -740,31 +782,11 @@ static void xl_insn(struct xl *x, const cs_insn *ci, const uint8_t *b, int len, 
 		lookup(x, (int8_t)delta);
 		return;
 	}
-	case X86_INS_JRCXZ: case X86_INS_JECXZ: case X86_INS_LOOP: case X86_INS_LOOPE: case X86_INS_LOOPNE: {
-		/* rel8 only: a local hop to a rel32 jump for the taken side */
-		mark(x, x->goff, 0, 0, 0);
-		bt_emit_bytes(e, b, (size_t)(len - 1));
-		bt_emit_u8(e, 5);
-		exit_jmp(x, next, 0, false);
-		exit_jmp(x, branch_target(ci), 0, false);
-		/* exits: [0] fall-through, [1] taken */
-		x->ended = true;
-		return;
-	}
+	case X86_INS_JRCXZ: case X86_INS_JECXZ: case X86_INS_LOOP: case X86_INS_LOOPE: case X86_INS_LOOPNE:
+		return xl_rel8_hop(x, b, len, branch_target(ci), next, -1);
 	case X86_INS_CLI:
-		mark(x, x->goff, 0, 0, 0);
-		bt_emit_store_imm_rip(e, 0, vs(BT_VS_VIF));
-		mark(x, gnext, 0, 0, 0);
-		return;
 	case X86_INS_STI:
-		mark(x, x->goff, 0, 0, 0);
-		bt_emit_store_imm_rip(e, 0x200, vs(BT_VS_VIF));
-		mark(x, gnext, 0, 0, 0);
-		/* STI's one-instruction shadow: the pending check comes after the
-		 * next instruction (sti; hlt sleeps with the interrupt arriving
-		 * in the HLT, as on hardware). */
-		x->sti_shadow = true;
-		return;
+		return xl_cli_sti(x, len, ci->id == X86_INS_STI);
 	case X86_INS_PUSHFQ:
 		if (l.npfx == 0) {
 			mark(x, x->goff, 0, 0, 0);
@@ -1083,13 +1105,8 @@ static void xl_insn32(struct xl *x, const cs_insn *ci, const uint8_t *b, int len
 	unsigned cc;
 	bool ends;
 
-	if (len == 7 && b[0] == 0x0f && b[1] == 0x1f && b[2] == 0x80 &&
-	    (((uint32_t)rd32(b + 3)) & VL_MARK_MAGIC_MASK) == VL_MARK_MAGIC) {
-		mark(x, x->goff, 0, 0, 0);
-		bt_emit_callout(e, BT_CO_ID(BT_CO_MARKER, 0));
-		mark(x, gnext, 0, 0, 0);
+	if (xl_marker(x, b, len))
 		return;
-	}
 	/* refused by the model's 32-bit decoder: #UD */
 	if (l.asz32 /* 67h: 16-bit addressing */ ||
 	    (l.oplen == 1 && (o0 == 0x27 || o0 == 0x2f || o0 == 0x37 || o0 == 0x3f || o0 == 0x62 || o0 == 0x63 ||
@@ -1100,13 +1117,8 @@ static void xl_insn32(struct xl *x, const cs_insn *ci, const uint8_t *b, int len
 		      ci->id == X86_INS_LOOPE || ci->id == X86_INS_LOOPNE;
 	if (branch && o16)
 		return ud32(x);   /* 66h on a near branch (Intel and AMD disagree): #UD in the model */
-	if (is_jcc(ci->id, &cc)) {
-		mark(x, x->goff, 0, 0, 0);
-		exit_jmp(x, (uint32_t)branch_target(ci), cc, true);
-		exit_jmp(x, next, 0, false);
-		x->ended = true;
-		return;
-	}
+	if (is_jcc(ci->id, &cc))
+		return xl_jcc(x, (uint32_t)branch_target(ci), next, cc);
 	switch (ci->id) {
 	case X86_INS_JMP:
 		if (ci->detail->x86.operands[0].type == X86_OP_IMM) {
@@ -1158,25 +1170,10 @@ static void xl_insn32(struct xl *x, const cs_insn *ci, const uint8_t *b, int len
 	case X86_INS_JECXZ: case X86_INS_JCXZ: case X86_INS_LOOP: case X86_INS_LOOPE: case X86_INS_LOOPNE:
 		if (ci->id == X86_INS_JCXZ)
 			return ud32(x);
-		mark(x, x->goff, 0, 0, 0);
-		bt_emit_u8(e, 0x67);                      /* ECX, as in 32-bit code */
-		bt_emit_bytes(e, b, (size_t)(len - 1));
-		bt_emit_u8(e, 5);
-		exit_jmp(x, next, 0, false);
-		exit_jmp(x, (uint32_t)branch_target(ci), 0, false);
-		x->ended = true;
-		return;
+		return xl_rel8_hop(x, b, len, (uint32_t)branch_target(ci), next, 0x67);   /* ECX, as in 32-bit code */
 	case X86_INS_CLI:
-		mark(x, x->goff, 0, 0, 0);
-		bt_emit_store_imm_rip(e, 0, vs(BT_VS_VIF));
-		mark(x, gnext, 0, 0, 0);
-		return;
 	case X86_INS_STI:
-		mark(x, x->goff, 0, 0, 0);
-		bt_emit_store_imm_rip(e, 0x200, vs(BT_VS_VIF));
-		mark(x, gnext, 0, 0, 0);
-		x->sti_shadow = true;
-		return;
+		return xl_cli_sti(x, len, ci->id == X86_INS_STI);
 	case X86_INS_LEAVE:
 		if (o16)
 			return untranslated(x);
