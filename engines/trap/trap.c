@@ -287,10 +287,11 @@ static int trap_attach(struct vl_machine *m, const struct vl_mmu_ops *mmu, void 
 	t->last_class = -1;
 	if (!vl_cpu_in_64bit_mode(&m->cpu) || !(m->cpu.cr0 & VL_CR0_PG)) {
 		/* A Multiboot kernel boots in 32-bit protected mode with paging
-		 * off. Its GDT fits the shadow (64 KiB), but the deprivileged
-		 * vCPU runtime emulates 64-bit code only (no compatibility-mode
-		 * far transfers or 32-bit frames), and the shadow MMU's
-		 * paging-off root does not carry the monitor's GDT/IDT/TSS. */
+		 * off. Its GDT fits the shadow (64 KiB), and the shared vCPU
+		 * runtime now handles paging off and 32-bit code for bt, but
+		 * trap's own divergence checks and exit table are written for a
+		 * 64-bit kernel, and running 32-bit kernel code directly under
+		 * trap has not been built or tested: refused. */
 		snprintf(err, errlen, "trap: the guest starts in 32-bit protected mode with paging off (a Multiboot kernel?); "
 			 "the deprivileged vCPU runtime (engines/hv) runs a 64-bit kernel with paging on only");
 		free(t);
