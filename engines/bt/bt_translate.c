@@ -200,26 +200,39 @@ static void confine_tail(struct xl *x)
  * 47..40 up in the 256-byte table, call out CONFINE if it is in the hole.
  * A canonical address is in the hole exactly when those bits are 0x80..0x87
  * (a lower-half address has bit 47 clear). */
-static void confine_modrm(struct xl *x, const uint8_t *b, int len, uint64_t pc, const struct lay *l)
+/* The address check's frame, shared by the 64-bit (confine_modrm) and
+ * 32-bit (confine_mem32) forms: RAX and RCX saved; the caller puts the
+ * effective address in RAX; confine_leave adds the FS/GS base mirror (seg:
+ * the override prefix, 0 for none), looks the address up and restores. */
+static void confine_enter(struct xl *x)
 {
-	struct bt_emit *e = x->e;
 	mark(x, x->goff, 0, 0, 0);
 	save(x, BT_RAX);
 	mark(x, x->goff, 1u << BT_RAX, 0, 0);
 	save(x, BT_RCX);
 	mark(x, x->goff, (1u << BT_RAX) | (1u << BT_RCX), 0, 0);
-	static const uint8_t lea[] = { 0x8d };
-	enc_mem(e, b, len, pc, l, lea, 1, BT_RAX);
-	if (l->seg) {
-		bt_emit_load_rip(e, BT_RCX, vs(l->seg == 0x64 ? BT_VS_FSBASE : BT_VS_GSBASE));
+}
+
+static void confine_leave(struct xl *x, uint8_t seg)
+{
+	if (seg) {
+		bt_emit_load_rip(x->e, BT_RCX, vs(seg == 0x64 ? BT_VS_FSBASE : BT_VS_GSBASE));
 		static const uint8_t add[] = { 0x48, 0x8d, 0x04, 0x08 };   /* lea rax, [rax+rcx] */
-		bt_emit_bytes(e, add, sizeof add);
+		bt_emit_bytes(x->e, add, sizeof add);
 	}
 	confine_tail(x);
 	restore(x, BT_RCX);
 	mark(x, x->goff, 1u << BT_RAX, 0, 0);
 	restore(x, BT_RAX);
 	mark(x, x->goff, 0, 0, 0);
+}
+
+static void confine_modrm(struct xl *x, const uint8_t *b, int len, uint64_t pc, const struct lay *l)
+{
+	static const uint8_t lea[] = { 0x8d };
+	confine_enter(x);
+	enc_mem(x->e, b, len, pc, l, lea, 1, BT_RAX);
+	confine_leave(x, l->seg);
 }
 
 /* The same for a register holding an address: a string instruction's RSI
@@ -1075,22 +1088,10 @@ static void save3(struct xl *x)
  * mirror) looked up like 64-bit code's. */
 static void confine_mem32(struct xl *x, const uint8_t *b, const struct lay *l)
 {
-	struct bt_emit *e = x->e;
-	mark(x, x->goff, 0, 0, 0);
-	save(x, BT_RAX);
-	mark(x, x->goff, 1u << BT_RAX, 0, 0);
-	save(x, BT_RCX);
-	mark(x, x->goff, (1u << BT_RAX) | (1u << BT_RCX), 0, 0);
 	static const uint8_t lea[] = { 0x8d };
-	enc_mem32(e, b, l, false, lea, 1, BT_RAX, NULL, 0);        /* lea eax, [ea32] */
-	bt_emit_load_rip(e, BT_RCX, vs(l->seg == 0x64 ? BT_VS_FSBASE : BT_VS_GSBASE));
-	static const uint8_t add[] = { 0x48, 0x8d, 0x04, 0x08 };   /* lea rax, [rax+rcx] */
-	bt_emit_bytes(e, add, sizeof add);
-	confine_tail(x);
-	restore(x, BT_RCX);
-	mark(x, x->goff, 1u << BT_RAX, 0, 0);
-	restore(x, BT_RAX);
-	mark(x, x->goff, 0, 0, 0);
+	confine_enter(x);
+	enc_mem32(x->e, b, l, false, lea, 1, BT_RAX, NULL, 0);     /* lea eax, [ea32] */
+	confine_leave(x, l->seg);                                  /* called for FS/GS overrides only */
 }
 
 static void xl_insn32(struct xl *x, const cs_insn *ci, const uint8_t *b, int len, uint64_t pc)
