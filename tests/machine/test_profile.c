@@ -692,6 +692,11 @@ static void test_scaled_factor_class(void **st)
 		fail_msg("%s", err);
 	if (vl_profile_describe("core2", &p, &cv, &cn, err, sizeof err))
 		fail_msg("%s", err);
+	struct vl_profile_value *pv;
+	size_t pn;
+	if (vl_profile_describe("p4", &p, &pv, &pn, err, sizeof err))
+		fail_msg("%s", err);
+	assert_string_equal(vl_profile_class(value_of(pv, pn, "vmm", "exit_dispatch")), "estimated");
 	assert_string_not_equal(vl_profile_class(value_of(sv, sn, "vmm", "exit_dispatch")), "estimated");
 	/* an [insn] value core2 states as an estimate, for the third variant */
 	const char *est = NULL;
@@ -722,8 +727,11 @@ static void test_scaled_factor_class(void **st)
 				fail_msg("variant %zu: [%s] %s counts as %s; base %s, factor %s", l, v[i].section, v[i].key,
 					 vl_profile_class(&v[i]), vl_profile_class(base),
 					 vl_profile_class(value_of(v, n, "vmm", "exit_dispatch")));
-			/* the shipped core2 (estimated factor): every scaled value estimated */
-			assert_string_equal(vl_profile_class(value_of(cv, cn, v[i].section, v[i].key)), "estimated");
+			/* the shipped p4 (its factor still an estimate, SOURCES.md D2/D13):
+			 * every value it scales the same way is estimated */
+			const struct vl_profile_value *pw = value_of(pv, pn, v[i].section, v[i].key);
+			if (!strcmp(pw->expr, "scaled(skylake-sp, vmm.exit_dispatch)"))
+				assert_string_equal(vl_profile_class(pw), "estimated");
 		}
 		assert_true(scaled >= 10);
 		if (l == 0)
@@ -732,6 +740,51 @@ static void test_scaled_factor_class(void **st)
 	}
 	free(sv);
 	free(cv);
+	free(pv);
+}
+
+/* D13 on the shipped profiles: core2's kernel-code factor is Skylake-SP's
+ * exit dispatch times the ratio of the published 7-Zip LZMA decompression
+ * ratings per MHz (SOURCES.md G1, G2), derived because every input is; the
+ * values D2 scales with it follow it; the binary translator of the profiles
+ * that scale the Pentium 4's F3 figures does so by the factor ratio. */
+static void test_rule_d13(void **st)
+{
+	(void)st;
+	struct vl_profile sky, c2, p4, p;
+	struct vl_profile_value *v;
+	size_t n;
+	char err[512];
+	assert_int_equal(vl_profile_load("skylake-sp", &sky, err, sizeof err), 0);
+	assert_int_equal(vl_profile_load("p4", &p4, err, sizeof err), 0);
+	if (vl_profile_describe("core2", &c2, &v, &n, err, sizeof err))
+		fail_msg("%s", err);
+	double want = (double)sky.vmm_exit_dispatch * (2878.0 / 2900.0) / (2536.0 / 2660.0);
+	assert_int_equal(c2.vmm_exit_dispatch, (uint64_t)(want + 0.5));
+	assert_int_equal(c2.vmm_exit_dispatch, 183);   /* 176 x 0.99241 / 0.95338 = 183.2 */
+	assert_string_equal(vl_profile_class(value_of(v, n, "vmm", "exit_dispatch")), "derived");
+	/* a D6-derived Skylake-SP handler scaled by a derived factor is derived */
+	assert_int_equal(c2.vmm_msr, (sky.vmm_msr * c2.vmm_exit_dispatch * 2 + sky.vmm_exit_dispatch) /
+					     (2 * sky.vmm_exit_dispatch));
+	assert_string_equal(vl_profile_class(value_of(v, n, "vmm", "msr")), "derived");
+	/* the Pentium 4's factor is an estimate, so the translator values scaled from it are too */
+	assert_string_equal(vl_profile_class(value_of(v, n, "bt", "translate_insn")), "estimated");
+	free(v);
+	static const char *const bt_scaled[] = { "core2", "nehalem", "skylake-sp", "zen4", "sapphire-rapids" };
+	for (size_t k = 0; k < sizeof bt_scaled / sizeof bt_scaled[0]; k++) {
+		if (vl_profile_describe(bt_scaled[k], &p, &v, &n, err, sizeof err))
+			fail_msg("%s", err);
+		assert_string_equal(value_of(v, n, "bt", "translate_insn")->expr, "scaled(p4, vmm.exit_dispatch)");
+		assert_string_equal(value_of(v, n, "bt", "callout")->expr, "scaled(p4, vmm.exit_dispatch)");
+		double f = (double)p.vmm_exit_dispatch / (double)p4.vmm_exit_dispatch;
+		if (p.bt_translate_insn != (uint64_t)(p4.bt_translate_insn * f + 0.5) ||
+		    p.bt_callout != (uint64_t)(p4.bt_callout * f + 0.5))
+			fail_msg("%s: bt.translate_insn %llu, callout %llu; want p4's %llu, %llu x %llu/%llu", bt_scaled[k],
+				 (unsigned long long)p.bt_translate_insn, (unsigned long long)p.bt_callout,
+				 (unsigned long long)p4.bt_translate_insn, (unsigned long long)p4.bt_callout,
+				 (unsigned long long)p.vmm_exit_dispatch, (unsigned long long)p4.vmm_exit_dispatch);
+		free(v);
+	}
 }
 
 /* The shares of every shipped profile add up, and every source that cites
@@ -814,6 +867,7 @@ int main(void)
 		cmocka_unit_test(test_rules_d5_d9),
 		cmocka_unit_test(test_shipped_provenance),
 		cmocka_unit_test(test_scaled_factor_class),
+		cmocka_unit_test(test_rule_d13),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
