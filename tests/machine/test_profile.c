@@ -834,6 +834,46 @@ static void test_shipped_provenance(void **st)
 	vl_profile_list_free(names, n);
 }
 
+/* D20 (profiles/SOURCES.md): instruction-table figures for the model's
+ * classes. A published range is taken at its middle, one rounding half up,
+ * as a derived value (Skylake-X RDPMC 13-16 -> 14.5 -> 15, Nehalem 40-60 ->
+ * 50, SOURCES.md I3-I4); a stand-in taken whole is a source that names the
+ * rule (Prescott MOV sr, r/m 27 for desc_table, I1); a throughput below a
+ * cycle is rounded up to 1 (Zen 5 taken Jcc 0.5, I6). */
+static void test_rule_d20(void **st)
+{
+	(void)st;
+	static const struct {
+		const char *prof, *key, *cls, *cite;
+		uint64_t want;
+	} c[] = {
+		{ "skylake-sp", "other_sys", "derived", "I4", 15 },
+		{ "nehalem", "other_sys", "derived", "I3", 50 },
+		{ "p4", "desc_table", "sourced", "I1", 27 },
+		{ "p4", "other_sys", "sourced", "I1", 240 },
+		{ "core2", "desc_table", "sourced", "I2", 16 },
+		{ "zen4", "branch", "sourced", "I5", 1 },
+		{ "zen5", "branch", "sourced", "I6", 1 },
+	};
+	for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+		struct vl_profile p;
+		struct vl_profile_value *v;
+		size_t n;
+		char err[512];
+		if (vl_profile_describe(c[i].prof, &p, &v, &n, err, sizeof err))
+			fail_msg("%s", err);
+		const struct vl_profile_value *x = value_of(v, n, "insn", c[i].key);
+		assert_non_null(x);
+		if (strtoull(x->value, NULL, 10) != c[i].want || strcmp(vl_profile_class(x), c[i].cls) ||
+		    !strstr(x->note, c[i].cite))
+			fail_msg("%s [insn] %s = %s (%s), want %llu (%s) citing %s", c[i].prof, c[i].key, x->value,
+				 vl_profile_class(x), (unsigned long long)c[i].want, c[i].cls, c[i].cite);
+		if (!strcmp(c[i].key, "other_sys") || !strcmp(c[i].key, "desc_table"))
+			assert_non_null(strstr(x->note, "D20"));
+		free(v);
+	}
+}
+
 static int setup(void **st)
 {
 	snprintf(tmpdir, sizeof tmpdir, "/tmp/vl_test_profile_XXXXXX");
@@ -868,6 +908,7 @@ int main(void)
 		cmocka_unit_test(test_shipped_provenance),
 		cmocka_unit_test(test_scaled_factor_class),
 		cmocka_unit_test(test_rule_d13),
+		cmocka_unit_test(test_rule_d20),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
