@@ -672,6 +672,33 @@ static void test_rules_d5_d9(void **st)
 	assert_non_null(strstr(value_of(v, n, "exception", "delivery")->note, "D12"));
 	assert_non_null(strstr(value_of(v, n, "insn", "iret")->note, "D12"));
 	free(v);
+	/* D17: a Xen PV MMU entry operation is its locked read-modify-writes
+	 * (SOURCES.md M1: 7 per mmu_update entry, 2 per validated entry) at the
+	 * CPU's measured LOCK ADD [m64] latency (M2) plus the entry's own loads
+	 * and stores: Xeon 8160 7 * 18.0 + 3 * 4 + 1 = 139, 2 * 18.0 + 4 = 40;
+	 * Prescott 7 * 89.9 + 3 * 4 + 2 = 643.3, 2 * 89.9 + 4 = 183.8; EPYC 9654
+	 * 7 * 7.4 + 3 * 4 + 1 = 64.8, 2 * 7.4 + 4 = 18.8; derived everywhere */
+	assert_int_equal(sky.mmu_direct_update, 139);
+	assert_int_equal(sky.mmu_direct_validate, 40);
+	assert_int_equal(z.mmu_direct_update, 65);
+	assert_int_equal(z.mmu_direct_validate, 19);
+	static const char *const d17[] = { "p4", "core2", "skylake-sp", "zen4" };
+	for (size_t k = 0; k < sizeof d17 / sizeof d17[0]; k++) {
+		if (vl_profile_describe(d17[k], &p, &v, &n, err, sizeof err))
+			fail_msg("%s", err);
+		if (!strcmp(d17[k], "p4")) {
+			assert_int_equal(p.mmu_direct_update, 643);
+			assert_int_equal(p.mmu_direct_validate, 184);
+		}
+		assert_string_equal(vl_profile_class(value_of(v, n, "mmu", "direct_update")), "derived");
+		assert_string_equal(vl_profile_class(value_of(v, n, "mmu", "direct_validate")), "derived");
+		assert_non_null(strstr(value_of(v, n, "mmu", "direct_update")->note, "D17"));
+		free(v);
+	}
+	f = variant("zen4", "insn", "load", "load = 10 ; source: test load cost", NULL, NULL, "d17.ini");
+	assert_int_equal(vl_profile_load(f, &p, err, sizeof err), 0);
+	assert_int_equal(p.mmu_direct_update, 83);   /* 51.8 + 30 + 1 = 82.8 */
+	assert_int_equal(p.mmu_direct_validate, 25); /* 14.8 + 10 = 24.8 */
 }
 
 /* D2 scaling counts honestly: a value `scaled(skylake-sp, vmm.exit_dispatch)`
