@@ -46,7 +46,8 @@ static int list_mmus(void)
 static const char list_sources_usage[] =
 	"       virtlab list profiles --sources [--format table|json]\n"
 	"  every profile's values with their provenance and the shares sourced /\n"
-	"  derived / estimated per profile (they add up to the profile's value count)\n";
+	"  derived / estimated per profile (they add up to the profile's value count;\n"
+	"  a value the model does not read, class n/a, is listed but in no share)\n";
 
 /* The profile names (vl_profile_list), or 0 after one line saying where
  * none were found. */

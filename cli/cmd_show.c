@@ -14,9 +14,11 @@ static const char show_usage[] =
 	"  derived    computed by the loader from other values by a stated rule (the\n"
 	"             expression is shown); counted as estimated when an input is one\n"
 	"  estimated  an estimate, with its reasoning\n"
+	"  n/a        a value the model does not read in this profile (`; unused: why`,\n"
+	"             e.g. tlb.l2_ways without an L2 TLB): listed, in no share\n"
 	"and the shares of each. Rules a derivation may use:\n";
 
-struct prof_counts { size_t total, sourced, derived, estimated; };
+struct prof_counts { size_t total, sourced, derived, estimated, unused; };
 
 static void counts_of(const struct vl_profile_value *v, size_t n, struct prof_counts *c)
 {
@@ -24,6 +26,10 @@ static void counts_of(const struct vl_profile_value *v, size_t n, struct prof_co
 	for (size_t i = 0; i < n; i++) {
 		if (!v[i].present)
 			continue;
+		if (v[i].prov == VL_PROV_UNUSED) {   /* n/a: in no share */
+			c->unused++;
+			continue;
+		}
 		c->total++;
 		const char *k = vl_profile_class(&v[i]);
 		if (!strcmp(k, "sourced"))
@@ -38,7 +44,7 @@ static void counts_of(const struct vl_profile_value *v, size_t n, struct prof_co
 static double pct(size_t a, size_t t) { return t ? 100.0 * (double)a / (double)t : 0.0; }
 
 static const char *const prov_names[] = { [VL_PROV_SOURCE] = "source", [VL_PROV_DERIVED] = "derived",
-					  [VL_PROV_ESTIMATE] = "estimate" };
+					  [VL_PROV_ESTIMATE] = "estimate", [VL_PROV_UNUSED] = "unused" };
 
 static void print_table(FILE *out, const char *name, const struct vl_profile *p, const struct vl_profile_value *v,
 			size_t n, bool values)
@@ -46,9 +52,12 @@ static void print_table(FILE *out, const char *name, const struct vl_profile *p,
 	struct prof_counts c;
 	counts_of(v, n, &c);
 	fprintf(out, "%s — %s (%s)\n", name, p->cpu_model, p->path);
-	fprintf(out, "%zu values: %zu sourced (%.1f%%), %zu derived (%.1f%%), %zu estimated (%.1f%%)\n", c.total,
+	fprintf(out, "%zu values: %zu sourced (%.1f%%), %zu derived (%.1f%%), %zu estimated (%.1f%%)", c.total,
 		c.sourced, pct(c.sourced, c.total), c.derived, pct(c.derived, c.total), c.estimated,
 		pct(c.estimated, c.total));
+	if (c.unused)
+		fprintf(out, "; %zu n/a (not read by the model, in no share)", c.unused);
+	fputc('\n', out);
 	if (!values)
 		return;
 	const char *sec = "";
@@ -75,8 +84,8 @@ static void print_json(FILE *out, const char *name, const struct vl_profile *p, 
 	vl_cli_json_string(out, p->cpu_model);
 	fputs(", \"path\": ", out);
 	vl_cli_json_string(out, p->path);
-	fprintf(out, ", \"counts\": {\"total\": %zu, \"sourced\": %zu, \"derived\": %zu, \"estimated\": %zu}", c.total,
-		c.sourced, c.derived, c.estimated);
+	fprintf(out, ", \"counts\": {\"total\": %zu, \"sourced\": %zu, \"derived\": %zu, \"estimated\": %zu, \"n/a\": %zu}",
+		c.total, c.sourced, c.derived, c.estimated, c.unused);
 	fprintf(out, ", \"shares\": {\"sourced\": %.6f, \"derived\": %.6f, \"estimated\": %.6f}",
 		c.total ? (double)c.sourced / (double)c.total : 0.0, c.total ? (double)c.derived / (double)c.total : 0.0,
 		c.total ? (double)c.estimated / (double)c.total : 0.0);

@@ -120,7 +120,8 @@ static ssize_t prof_find(const char *sec, const char *key)
 }
 
 static const char *const prov_tags[] = { [VL_PROV_SOURCE] = "source:", [VL_PROV_DERIVED] = "derived:",
-					 [VL_PROV_ESTIMATE] = "estimate:" };
+					 [VL_PROV_ESTIMATE] = "estimate:", [VL_PROV_UNUSED] = "unused:" };
+#define PROV_NTAGS (sizeof prov_tags / sizeof prov_tags[0])
 
 /* Copy [b, e) trimmed of blanks into dst (truncated to n). */
 static void prof_trim_copy(char *dst, size_t n, const char *b, const char *e)
@@ -170,7 +171,7 @@ static void prof_scan_provenance(const char *raw, struct prof_parse *pp)
 				if (cm) {
 					char text[sizeof f->note + 16];
 					prof_trim_copy(text, sizeof text, cm + 1, end);
-					for (int t = 0; t < 3; t++) {
+					for (size_t t = 0; t < PROV_NTAGS; t++) {
 						size_t tl = strlen(prov_tags[t]);
 						if (!strncmp(text, prov_tags[t], tl)) {
 							f->tag = (enum vl_prov)t;
@@ -481,7 +482,8 @@ static bool prof_ev_eat(struct prof_ev *e, char c)
 
 static bool prof_is_est(const struct prof_fstate *f)
 {
-	return f->tag == VL_PROV_ESTIMATE || (f->tag == VL_PROV_DERIVED && f->on_est);
+	/* an unused value is no figure: a value derived from it is an estimate */
+	return f->tag == VL_PROV_ESTIMATE || f->tag == VL_PROV_UNUSED || (f->tag == VL_PROV_DERIVED && f->on_est);
 }
 
 static double prof_field_num(const struct vl_profile *p, size_t i)
@@ -694,6 +696,25 @@ static int prof_check_tlbs(const struct vl_profile *p, char *err, size_t errlen)
 	return 0;
 }
 
+/* `unused:` only where the model provably ignores the value: a second-level
+ * TLB's associativity when the profile has no second-level TLB (tlb_init
+ * builds nothing for 0 entries). 0 or -1 with the reason in err. */
+static int prof_check_unused(const struct prof_parse *pp, const struct vl_profile *p, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < PROF_NFIELDS; i++) {
+		if (!pp->f[i].seen || pp->f[i].tag != VL_PROV_UNUSED)
+			continue;
+		const struct prof_field *f = &prof_fields[i];
+		if (!strcmp(f->sec, "tlb") && !strcmp(f->key, "l2_ways") && p->tlb_l2_entries == 0)
+			continue;
+		snprintf(err, errlen,
+			 "%d: [%s] %s: 'unused:' only for a value the model does not read (here: tlb.l2_ways with tlb.l2_entries = 0)",
+			 pp->f[i].line, f->sec, f->key);
+		return -1;
+	}
+	return 0;
+}
+
 /* Load profile `name` at reference depth `depth`; on success *ppo (if given)
  * receives the per-field parse state (free it). `lazy` (a profile another one
  * refers to): parse and check presence only; derived values stay pending for
@@ -770,6 +791,10 @@ static int prof_load(const char *name, struct vl_profile *p, int depth, bool laz
 		}
 	}
 	char gerr[256];
+	if (!lazy && prof_check_unused(pp, p, gerr, sizeof gerr)) {
+		snprintf(err, errlen, "profile %s: %s:%s", base, path, gerr);
+		goto out;
+	}
 	if (!lazy && prof_check_tlbs(p, gerr, sizeof gerr)) {
 		snprintf(err, errlen, "profile %s: %s: %s", base, path, gerr);
 		goto out;
@@ -796,6 +821,8 @@ const char *vl_profile_class(const struct vl_profile_value *v)
 		return "sourced";
 	if (v->prov == VL_PROV_DERIVED && !v->on_estimate)
 		return "derived";
+	if (v->prov == VL_PROV_UNUSED)
+		return "n/a";
 	return "estimated";
 }
 

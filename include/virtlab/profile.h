@@ -35,7 +35,10 @@ struct vl_profile {
 #define VL_PROFILE_COST_MAX 1000000ull
 
 /* Provenance of one value (profiles/README.md): the tag of its line. */
-enum vl_prov { VL_PROV_SOURCE, VL_PROV_DERIVED, VL_PROV_ESTIMATE };
+enum vl_prov { VL_PROV_SOURCE, VL_PROV_DERIVED, VL_PROV_ESTIMATE, VL_PROV_UNUSED };
+/* VL_PROV_UNUSED (`; unused: why`): a value the model does not read in this
+ * profile (the loader accepts it only where it checks that: tlb.l2_ways with
+ * tlb.l2_entries = 0); its class is "n/a" and it is left out of the shares. */
 
 /* One field of a loaded profile, for `show profile` and `list profiles
  * --sources`. */
@@ -52,7 +55,8 @@ struct vl_profile_value {
 };
 
 /* The share class a value counts in: sourced, derived (from sourced or
- * derived inputs only) or estimated (an estimate, or derived from one). */
+ * derived inputs only) or estimated (an estimate, or derived from one); "n/a"
+ * for an unused value, which counts in no share. */
 const char *vl_profile_class(const struct vl_profile_value *v);
 
 /* Directory holding the shipped profiles: $VIRTLAB_PROFILES, else "profiles"

@@ -45,7 +45,7 @@ fi
 # show profile: every line of the file with a value appears with its class
 "$V" show profile p4 >"$d/show" || { echo "FAIL: show profile p4"; fail=1; }
 nvals=$(grep -cE '^[a-z0-9_]+ *= ' profiles/p4.ini)
-nshow=$(grep -cE '^  [a-z0-9_]+ += .* (sourced|derived|estimated) ' "$d/show")
+nshow=$(grep -cE '^  [a-z0-9_]+ += .* (sourced|derived|estimated|n/a) ' "$d/show")
 [ "$nvals" -eq "$nshow" ] || { echo "FAIL: p4.ini has $nvals values, show profile prints $nshow"; fail=1; }
 grep -q "^\[vmx\]" "$d/show" && grep -q "vmentry *= 2409 *sourced" "$d/show" || { echo "FAIL: show profile p4 lacks vmx.vmentry 2409 sourced"; fail=1; }
 expect2 "unknown profile 'nosuch'" show profile nosuch
@@ -65,12 +65,14 @@ assert allp["rules"], "rules listed"
 assert one["name"] == "zen4" and one == [p for p in allp["profiles"] if p["name"] == "zen4"][0]
 for p in allp["profiles"]:
     c, s, v = p["counts"], p["shares"], p["values"]
-    assert c["sourced"] + c["derived"] + c["estimated"] == c["total"] == len(v), p["name"]
+    # n/a: a value the model does not read (`; unused:`), listed but in no share
+    assert c["sourced"] + c["derived"] + c["estimated"] == c["total"] == len(v) - c["n/a"], p["name"]
+    assert c["n/a"] == sum(1 for x in v if x["class"] == "n/a" and x["provenance"] == "unused")
     assert abs(s["sourced"] + s["derived"] + s["estimated"] - 1) < 1e-5, p["name"]
     for k in ("sourced", "derived", "estimated"):
         assert c[k] == sum(1 for x in v if x["class"] == k)
     for x in v:
-        assert x["provenance"] in ("source", "derived", "estimate") and len(x["note"]) > 3, x
+        assert x["provenance"] in ("source", "derived", "estimate", "unused") and len(x["note"]) > 3, x
         if x["provenance"] == "derived":
             assert x["rule"], x
     assert "%d values: %d sourced" % (c["total"], c["sourced"]) in txt, p["name"]

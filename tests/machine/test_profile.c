@@ -260,8 +260,8 @@ static void test_name_mismatch(void **st)
 		fail_msg("%s", err);
 }
 
-/* Every value line of every shipped profile carries "; source:" or
- * "; estimate:" with text after it. */
+/* Every value line of every shipped profile carries "; source:",
+ * "; derived:", "; estimate:" or "; unused:" with text after it. */
 static void test_every_value_sourced(void **st)
 {
 	char **names;
@@ -286,7 +286,8 @@ static void test_every_value_sourced(void **st)
 			const char *tag = c ? c + 3 : NULL;
 			bool ok = tag && ((!strncmp(tag, "source:", 7) && strlen(tag + 7) > 3) ||
 					  (!strncmp(tag, "derived:", 8) && strlen(tag + 8) > 3) ||
-					  (!strncmp(tag, "estimate:", 9) && strlen(tag + 9) > 3));
+					  (!strncmp(tag, "estimate:", 9) && strlen(tag + 9) > 3) ||
+					  (!strncmp(tag, "unused:", 7) && strlen(tag + 7) > 3));
 			if (!ok) {
 				print_error("%s:%d: value without a source comment: %s\n", path, lineno, s);
 				bad++;
@@ -816,6 +817,42 @@ static void test_rule_d13(void **st)
 
 /* The shares of every shipped profile add up, and every source that cites
  * SOURCES.md names an entry that exists there; no source is "recalled". */
+/* `unused:` (class n/a, in no share) only where the model provably does not
+ * read the value: tlb.l2_ways without an L2 TLB. Anywhere else, and on an L2
+ * TLB that exists, the loader refuses it; a value derived from an unused one
+ * counts as estimated. */
+static void test_unused_values(void **st)
+{
+	(void)st;
+	struct vl_profile p;
+	struct vl_profile_value *v;
+	size_t n;
+	char err[512];
+	/* the shipped Pentium 4 has no L2 TLB: its l2_ways is n/a */
+	if (vl_profile_describe("p4", &p, &v, &n, err, sizeof err))
+		fail_msg("%s", err);
+	assert_int_equal(p.tlb_l2_entries, 0);
+	const struct vl_profile_value *w = value_of(v, n, "tlb", "l2_ways");
+	assert_int_equal(w->prov, VL_PROV_UNUSED);
+	assert_string_equal(vl_profile_class(w), "n/a");
+	free(v);
+	/* refused where the model reads the value */
+	expect_error(variant("zen4", "tlb", "l2_ways", "l2_ways = 8 ; unused: test", NULL, NULL, "u1.ini"),
+		     "[tlb] l2_ways: 'unused:' only for a value the model does not read");
+	expect_error(variant("zen4", "tlb", "walk_ref", "walk_ref = 14 ; unused: test", NULL, NULL, "u2.ini"),
+		     "[tlb] walk_ref: 'unused:' only for a value the model does not read");
+	expect_error(variant("p4", "tlb", "l1d_ways", "l1d_ways = 64 ; unused: test", NULL, NULL, "u3.ini"),
+		     "[tlb] l1d_ways: 'unused:'");
+	/* a derived value whose input is unused is an estimate, not derived */
+	const char *f = variant("p4", "tlb", "pwc_entries", "pwc_entries = tlb.l2_ways - 1 ; derived: test", NULL, NULL,
+				"u4.ini");
+	if (vl_profile_describe(f, &p, &v, &n, err, sizeof err))
+		fail_msg("%s", err);
+	assert_int_equal(p.tlb_pwc_entries, 0);
+	assert_string_equal(vl_profile_class(value_of(v, n, "tlb", "pwc_entries")), "estimated");
+	free(v);
+}
+
 static void test_shipped_provenance(void **st)
 {
 	char **names;
@@ -826,7 +863,7 @@ static void test_shipped_provenance(void **st)
 	for (size_t k = 0; k < n; k++) {
 		struct vl_profile p;
 		struct vl_profile_value *v;
-		size_t nv, present = 0, s = 0, d = 0, e = 0;
+		size_t nv, present = 0, s = 0, d = 0, e = 0, u = 0;
 		char err[512];
 		if (vl_profile_describe(names[k], &p, &v, &nv, err, sizeof err))
 			fail_msg("%s", err);
@@ -838,6 +875,7 @@ static void test_shipped_provenance(void **st)
 			s += !strcmp(c, "sourced");
 			d += !strcmp(c, "derived");
 			e += !strcmp(c, "estimated");
+			u += !strcmp(c, "n/a");
 			if (v[i].prov == VL_PROV_SOURCE && strstr(v[i].note, "recalled"))
 				fail_msg("%s [%s] %s: a recalled figure is not a source: %s", names[k], v[i].section,
 					 v[i].key, v[i].note);
@@ -853,7 +891,7 @@ static void test_shipped_provenance(void **st)
 						 v[i].section, v[i].key, id, want);
 			}
 		}
-		assert_int_equal(s + d + e, present);
+		assert_int_equal(s + d + e + u, present);
 		assert_true(present >= 70);
 		free(v);
 	}
@@ -933,6 +971,7 @@ int main(void)
 		cmocka_unit_test(test_derivation_errors),
 		cmocka_unit_test(test_rules_d5_d9),
 		cmocka_unit_test(test_shipped_provenance),
+		cmocka_unit_test(test_unused_values),
 		cmocka_unit_test(test_scaled_factor_class),
 		cmocka_unit_test(test_rule_d13),
 		cmocka_unit_test(test_rule_d20),
