@@ -702,6 +702,52 @@ static void test_rules_d5_d9(void **st)
 	assert_int_equal(p.mmu_direct_validate, 25); /* 14.8 + 10 = 24.8 */
 }
 
+/* D21: HLT costs the CPU's C1 exit latency from Linux's intel_idle tables
+ * (K1-K3), us() at the profile's clock, derived; where no table exists (p4,
+ * core2, zen4) the value stays an estimate. D22: MOV to CR3 is the measured
+ * __flush_tlb() taken whole (C4: Haswell Xeon 124 for skylake-sp, Westmere
+ * Xeon 108 for nehalem), sourced, the rule named in the note. */
+static void test_rules_d21_d22(void **st)
+{
+	(void)st;
+	static const struct { const char *name; unsigned long long hlt; } d21[] = {
+		{ "skylake-sp", 5000 },     /* 2 us at 2500 MHz */
+		{ "sapphire-rapids", 2600 }, /* 1 us at 2600 MHz */
+		{ "emerald-rapids", 2100 },  /* 1 us at 2100 MHz (spr_cstates) */
+		{ "nehalem", 8790 },         /* 3 us at 2930 MHz */
+	};
+	struct vl_profile p;
+	struct vl_profile_value *v;
+	size_t n;
+	char err[512];
+	for (size_t i = 0; i < sizeof d21 / sizeof d21[0]; i++) {
+		if (vl_profile_describe(d21[i].name, &p, &v, &n, err, sizeof err))
+			fail_msg("%s", err);
+		assert_int_equal(p.insn_hlt, d21[i].hlt);
+		assert_string_equal(vl_profile_class(value_of(v, n, "insn", "hlt")), "derived");
+		assert_non_null(strstr(value_of(v, n, "insn", "hlt")->note, "D21"));
+		free(v);
+	}
+	static const char *const no_table[] = { "p4", "core2", "zen4" };
+	for (size_t i = 0; i < sizeof no_table / sizeof no_table[0]; i++) {
+		if (vl_profile_describe(no_table[i], &p, &v, &n, err, sizeof err))
+			fail_msg("%s", err);
+		assert_string_equal(vl_profile_class(value_of(v, n, "insn", "hlt")), "estimated");
+		free(v);
+	}
+	static const struct { const char *name; unsigned long long cr3; } d22[] = {
+		{ "skylake-sp", 124 }, { "nehalem", 108 },
+	};
+	for (size_t i = 0; i < sizeof d22 / sizeof d22[0]; i++) {
+		if (vl_profile_describe(d22[i].name, &p, &v, &n, err, sizeof err))
+			fail_msg("%s", err);
+		assert_int_equal(p.insn_mov_cr3, d22[i].cr3);
+		assert_string_equal(vl_profile_class(value_of(v, n, "insn", "mov_cr3")), "sourced");
+		assert_non_null(strstr(value_of(v, n, "insn", "mov_cr3")->note, "D22"));
+		free(v);
+	}
+}
+
 /* D2 scaling counts honestly: a value `scaled(skylake-sp, vmm.exit_dispatch)`
  * is derived only when this profile's factor (its vmm.exit_dispatch) is
  * sourced or derived from sourced inputs AND the Skylake-SP value it scales
@@ -970,6 +1016,7 @@ int main(void)
 		cmocka_unit_test(test_derivations),
 		cmocka_unit_test(test_derivation_errors),
 		cmocka_unit_test(test_rules_d5_d9),
+		cmocka_unit_test(test_rules_d21_d22),
 		cmocka_unit_test(test_shipped_provenance),
 		cmocka_unit_test(test_unused_values),
 		cmocka_unit_test(test_scaled_factor_class),
