@@ -672,6 +672,15 @@ static void test_rules_d5_d9(void **st)
 	assert_non_null(strstr(value_of(v, n, "exception", "delivery")->note, "D12"));
 	assert_non_null(strstr(value_of(v, n, "insn", "iret")->note, "D12"));
 	free(v);
+	/* D15: the Pentium 4 672 takes the VMX controls the 65 nm NetBurst
+	 * VT-x parts report (Linux's tpr_shadow flag on a Pentium D 940 and
+	 * Xeon 50xx, SOURCES.md V1-V3): a sourced feature naming the rule */
+	if (vl_profile_describe("p4", &p, &v, &n, err, sizeof err))
+		fail_msg("%s", err);
+	assert_int_equal(p.features_tpr_shadow, 1);
+	assert_string_equal(vl_profile_class(value_of(v, n, "features", "tpr_shadow")), "sourced");
+	assert_non_null(strstr(value_of(v, n, "features", "tpr_shadow")->note, "D15"));
+	free(v);
 }
 
 /* D2 scaling counts honestly: a value `scaled(skylake-sp, vmm.exit_dispatch)`
