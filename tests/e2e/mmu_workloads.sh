@@ -7,7 +7,7 @@
 #     native engine on the same profile (minus the timed fields);
 #   - the exit signature a virtualization engineer predicts:
 #       syscall, callret, divzero, compute: no per-iteration exit;
-#       cr8wr: one CR exit per write without TPR shadow (p4), none with it;
+#       cr8wr: one CR exit per write without TPR shadow (features.tpr_shadow = 0), none with it;
 #       cpuid: one CPUID exit per iteration; in: one I/O exit per iteration;
 #       ptemod: shadow >= 1 exit per PTE write (traced write + INVLPG + refill
 #               = 3), nested none;

@@ -700,6 +700,15 @@ static void test_rules_d5_d9(void **st)
 	assert_int_equal(vl_profile_load(f, &p, err, sizeof err), 0);
 	assert_int_equal(p.mmu_direct_update, 83);   /* 51.8 + 30 + 1 = 82.8 */
 	assert_int_equal(p.mmu_direct_validate, 25); /* 14.8 + 10 = 24.8 */
+	/* D15: the Pentium 4 672 takes the VMX controls the 65 nm NetBurst
+	 * VT-x parts report (Linux's tpr_shadow flag on a Pentium D 940 and
+	 * Xeon 50xx, SOURCES.md V1-V3): a sourced feature naming the rule */
+	if (vl_profile_describe("p4", &p, &v, &n, err, sizeof err))
+		fail_msg("%s", err);
+	assert_int_equal(p.features_tpr_shadow, 1);
+	assert_string_equal(vl_profile_class(value_of(v, n, "features", "tpr_shadow")), "sourced");
+	assert_non_null(strstr(value_of(v, n, "features", "tpr_shadow")->note, "D15"));
+	free(v);
 }
 
 /* D21: HLT costs the CPU's C1 exit latency from Linux's intel_idle tables
