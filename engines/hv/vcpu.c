@@ -649,14 +649,14 @@ static int iret_w(struct vl_vcpu *v, unsigned w, bool m32)
 	if (c->rflags & VL_FL_NT)
 		return vl_vcpu_deliver(v, VL_GP, VL_VCPU_EXC, true, 0, 0, 0);
 	uint64_t sp = m32 ? (uint32_t)c->gpr[VL_RSP] : c->gpr[VL_RSP];
-	int rc = g_read(v, sp, raw, 3 * w, &f);
+	int rc = g_read(v, sp, raw, (m32 ? 3 : 5) * w, &f);   /* 64-bit mode: the whole frame at once */
 	if (rc)
 		return after(v, rc, &f);
 	for (unsigned k = 0; k < 3; k++)
 		memcpy(&fr[k], raw + k * w, w);
 	bool with_ss = !m32 || (fr[1] & 3) != 0;
 	if (with_ss) {
-		if ((rc = g_read(v, sp + 3 * w, raw + 3 * w, 2 * w, &f)))
+		if (m32 && (rc = g_read(v, sp + 3 * w, raw + 3 * w, 2 * w, &f)))
 			return after(v, rc, &f);
 		for (unsigned k = 3; k < 5; k++)
 			memcpy(&fr[k], raw + k * w, w);
