@@ -981,17 +981,20 @@ static void xl_insn(struct xl *x, const cs_insn *ci, const uint8_t *b, int len, 
  *   - the stack is 32 bits wide: PUSH/POP/CALL/RET/LEAVE become a 32-bit
  *     store or load at [ESP +- 4] and LEA ESP (67h: ESP wraps at 4 GiB);
  *   - INC/DEC r32 (40-4F, REX in 64-bit mode) become FF /0, FF /1;
+ *   - PUSHAD/POPAD and ENTER are stores/loads at [ESP +- d] done before
+ *     any register changes (restartable), PUSHFD/POPFD the 64-bit
+ *     PUSHFQ/POPFQ rewriting (virtual IF) on a monitor stack; far CALL is
+ *     a callout as far JMP;
  *   - what the model's 32-bit decoder refuses (#UD: BCD, BOUND, ARPL,
  *     LES/LDS, INTO, SALC, 82h, 67h, 66h on near branches) is a FAULT
  *     callout (#UD for the guest); what this translator does not handle
- *     (PUSHA/POPA, PUSHFD/POPFD, ENTER, far CALL, PUSH/POP r/m, POP of a
- *     data segment register) stops the run with its name, never runs
- *     wrongly.
+ *     (PUSH/POP r/m, POP of a data segment register, 16-bit stack forms,
+ *     XLAT with FS/GS) stops the run with its name, never runs wrongly.
  * Confinement: a 32-bit effective address is below 4 GiB, never in the
  * monitor hole, so no per-access check is needed; only an FS/GS override
  * (whose base, set with WRMSR, may be anything) is checked like 64-bit
- * code's. Indirect control flow (RET, JMP/CALL r/m) calls out LOOKUP_MISS
- * every time (no inline hash lookup for 32-bit code). */
+ * code's, string sources included. Indirect control flow (RET, JMP/CALL
+ * r/m) goes through the inline lookup with 32-bit keys (lookup). */
 
 static bool has_pfx(const uint8_t *b, const struct lay *l, uint8_t p)
 {
