@@ -816,11 +816,14 @@ static void xl_insn(struct xl *x, const cs_insn *ci, const uint8_t *b, int len, 
 			mark(x, x->goff, 0, -16, 0);
 			save(x, BT_RAX);
 			mark(x, x->goff, 1u << BT_RAX, -16, 0);
-			static const uint8_t fix[] = {
-				0x48, 0x8b, 0x44, 0x24, 0x08,          /* mov rax, [rsp+8] */
-				0x48, 0x25, 0xff, 0xfd, 0xff, 0xff,    /* and rax, ~0x200 */
-			};
-			bt_emit_bytes(e, fix, sizeof fix);
+			static const uint8_t ld[] = { 0x48, 0x8b, 0x44, 0x24, 0x08 };   /* mov rax, [rsp+8] */
+			bt_emit_bytes(e, ld, sizeof ld);
+			/* from the AND that clobbers the guest's arithmetic flags to
+			 * the POPFQ that brings them back nothing can fault and the
+			 * VMM holds interrupts: a restart there would lose them */
+			mark(x, x->goff, 1u << BT_RAX, -16, BT_MAP_ATOMIC);
+			static const uint8_t andif[] = { 0x48, 0x25, 0xff, 0xfd, 0xff, 0xff };   /* and rax, ~0x200 */
+			bt_emit_bytes(e, andif, sizeof andif);
 			/* or rax, [rip -> vif] */
 			{
 				static const uint8_t op[] = { 0x48, 0x0b, 0x05 };
@@ -830,7 +833,7 @@ static void xl_insn(struct xl *x, const cs_insn *ci, const uint8_t *b, int len, 
 			static const uint8_t st[] = { 0x48, 0x89, 0x44, 0x24, 0x08 };   /* mov [rsp+8], rax */
 			bt_emit_bytes(e, st, sizeof st);
 			restore(x, BT_RAX);
-			mark(x, x->goff, 0, -16, 0);
+			mark(x, x->goff, 0, -16, BT_MAP_ATOMIC);
 			bt_emit_u8(e, 0x9d);   /* popfq: the guest's arithmetic flags back */
 			mark(x, gnext, 0, 0, 0);
 			return;
@@ -841,11 +844,11 @@ static void xl_insn(struct xl *x, const cs_insn *ci, const uint8_t *b, int len, 
 			mark(x, x->goff, 0, 0, 0);
 			save(x, BT_RAX);
 			mark(x, x->goff, 1u << BT_RAX, 0, 0);
-			static const uint8_t ld[] = {
-				0x48, 0x8b, 0x04, 0x24,          /* mov rax, [rsp] */
-				0x25, 0x00, 0x02, 0x00, 0x00,    /* and eax, 0x200 */
-			};
+			static const uint8_t ld[] = { 0x48, 0x8b, 0x04, 0x24 };   /* mov rax, [rsp] */
 			bt_emit_bytes(e, ld, sizeof ld);
+			mark(x, x->goff, 1u << BT_RAX, 0, BT_MAP_ATOMIC);         /* the AND clobbers the guest's flags */
+			static const uint8_t andif[] = { 0x25, 0x00, 0x02, 0x00, 0x00 };   /* and eax, 0x200 */
+			bt_emit_bytes(e, andif, sizeof andif);
 			bt_emit_u8(e, 0x9d);   /* popfq: arithmetic flags (IF: ignored at CPL 1 > IOPL) */
 			mark(x, gnext, 1u << BT_RAX, 0, BT_MAP_ATOMIC);
 			bt_emit_store_rip(e, BT_RAX, vs(BT_VS_VIF));
@@ -1205,6 +1208,7 @@ static void xl_popfd(struct xl *x, uint16_t gnext)
 	mark(x, x->goff, ar, 4, 0);
 	bt_emit_store_rip(e, BT_RAX, vs(BT_VS_STK));
 	lea_mon_stack(x, 0);
+	mark(x, x->goff, ar, 4, BT_MAP_ATOMIC);                    /* the AND clobbers the guest's flags */
 	static const uint8_t andif[] = { 0x25, 0x00, 0x02, 0x00, 0x00 };   /* and eax, 0x200 */
 	bt_emit_bytes(e, andif, sizeof andif);
 	bt_emit_u8(e, 0x9d);                                       /* popfq: arithmetic flags, DF, AC, ... */
@@ -1359,8 +1363,10 @@ static void xl_insn32(struct xl *x, const cs_insn *ci, const uint8_t *b, int len
 		if (o16)
 			return untranslated(x);
 		mark(x, x->goff, 0, 0, 0);
+		save(x, BT_RSP);   /* the map gives ESP back while it holds EBP (a delivery there pushes at ESP) */
+		mark(x, x->goff, 1u << BT_RSP, 0, 0);
 		{
-			static const uint8_t mv[] = { 0x89, 0xec };   /* mov esp, ebp (restartable: LEAVE recomputes it) */
+			static const uint8_t mv[] = { 0x89, 0xec };   /* mov esp, ebp */
 			bt_emit_bytes(e, mv, 2);
 		}
 		esp_mov(e, false, BT_RBP, 0);                         /* mov ebp, [esp] */

@@ -1250,6 +1250,122 @@ static void test_exec_32bit_fs_strings(void **st)
 	m->cpu.rflags = 0x202;
 }
 
+/* Precise state at every point of a translation: the single-instruction
+ * block `code` (+ HLT) is stepped one machine instruction at a time from
+ * the TC; before each one, the guest state the VMM would rebuild there
+ * from the map (registers from their slots, RSP - delta; the real
+ * arithmetic flags and DF; the virtual IF) must be the state before the
+ * guest instruction (goff 0) or after it (goff = its length), unless the
+ * map marks the point atomic (the VMM then holds interrupts). */
+struct rstate { uint64_t gpr[8], fl, vif; };
+
+static void rs_init(bool m32, uint64_t image)
+{
+	struct vl_machine *m = R.m;
+	static const uint64_t init[8] = { 0x1111, 0x2222, 0x3333, 0x4444, 0, 0x5555, 0x6666, 0x7777 };
+	for (int r = 0; r < 8; r++)
+		m->cpu.gpr[r] = init[r];
+	m->cpu.gpr[VL_RBP] = m32 ? C32_SP + 0x40 : KSTACK - 0x40;
+	m->cpu.gpr[VL_RSP] = m32 ? C32_SP - 0x40 : KSTACK - 0x100;
+	m->cpu.rflags = 0x202 | 0xc5;   /* IF, CF PF ZF SF */
+	uint64_t sp = m32 ? C32_SP - 0x40 : STACK_PA + 0x1000 - 0x100;
+	for (int k = 0; k < 16; k++)
+		vl_phys_write64(m, sp + 8u * k, image + (uint64_t)k * 0x10001);
+	vs_wr(BT_VS_VIF, 0x200);
+	vs_wr(BT_VS_VPEND, 0);
+	m->state = VL_M_RUNNING;
+	R.co_id = 0xffffffffu;
+	R.exc_vec = -1;
+}
+
+static void rs_get(struct rstate *s, const struct bt_mapent *me, bool m32)
+{
+	struct vl_machine *m = R.m;
+	for (int r = 0; r < 8; r++)
+		s->gpr[r] = me && (me->saved & (1u << r)) ? vs_rd(BT_VS_SLOT + 8u * r) : m->cpu.gpr[r];
+	if (me)
+		s->gpr[VL_RSP] -= (uint64_t)(int64_t)me->rsp_delta;
+	if (m32)
+		for (int r = 0; r < 8; r++)
+			s->gpr[r] = (uint32_t)s->gpr[r];
+	s->fl = m->cpu.rflags & 0xcd5;
+	s->vif = vs_rd(BT_VS_VIF);
+}
+
+static void check_restartable(const uint8_t *insn, size_t n, bool m32, uint64_t image)
+{
+	struct vl_machine *m = R.m;
+	uint8_t code[16];
+	memcpy(code, insn, n);
+	code[n] = 0xf4;   /* hlt */
+	uint64_t pc = m32 ? C32_PC : KPC;
+	if (m32)
+		c32_map();
+	vl_phys_write(m, CODE_PA, code, n + 1);
+	csh h;
+	assert_int_equal(m32 ? bt_cs_open32(&h) : bt_cs_open(&h), 0);
+	static struct gcode g;
+	g = (struct gcode){ pc, code, n + 1 };
+	struct bt_xlate_env env = { .cs = h, .fetch = fetch, .arg = &g, .confine = true, .m32 = m32 };
+	struct bt_emit e = { .buf = tcbuf, .va = BT_TC_VA + 0x8000, .cap = 0x2000 };
+	assert_int_equal(bt_translate(&env, pc, &e, &blk), BT_XL_OK);
+	cs_close(&h);
+	vl_phys_write(m, R.tc_pa + 0x8000, tcbuf, e.len);
+	struct rstate before, after, at;
+	rs_init(m32, image);
+	rs_get(&before, NULL, m32);
+	m->cpu.rip = BT_TC_VA + 0x8000;
+	for (int i = 0; i < 500 && m->state == VL_M_RUNNING; i++)
+		vl_machine_step(m);
+	assert_int_equal(BT_CO_KIND(R.co_id), BT_CO_HLT);
+	rs_get(&after, NULL, m32);
+	rs_init(m32, image);
+	m->cpu.rip = BT_TC_VA + 0x8000;
+	unsigned points = 0;
+	for (int i = 0; i < 500 && m->state == VL_M_RUNNING; i++) {
+		uint32_t off = (uint32_t)(m->cpu.rip - BT_TC_VA - 0x8000);
+		const struct bt_mapent *me = bt_map_find(&blk, off);
+		assert_non_null(me);
+		if (!(me->flags & (BT_MAP_ATOMIC | BT_MAP_EXIT))) {
+			rs_get(&at, me, m32);
+			const struct rstate *want = me->goff == 0 ? &before : &after;
+			if (me->goff != 0 && me->goff != n)
+				fail_msg("TC offset %u maps to guest offset %u", off, me->goff);
+			if (memcmp(&at, want, sizeof at))
+				fail_msg("TC offset %u (guest offset %u, saved %#x, delta %d): rax %#llx/%#llx rsp %#llx/%#llx "
+					 "rbp %#llx/%#llx flags %#llx/%#llx vif %#llx/%#llx", off, me->goff, me->saved, me->rsp_delta,
+					 (unsigned long long)at.gpr[0], (unsigned long long)want->gpr[0],
+					 (unsigned long long)at.gpr[4], (unsigned long long)want->gpr[4],
+					 (unsigned long long)at.gpr[5], (unsigned long long)want->gpr[5],
+					 (unsigned long long)at.fl, (unsigned long long)want->fl,
+					 (unsigned long long)at.vif, (unsigned long long)want->vif);
+			points++;
+		}
+		vl_machine_step(m);
+	}
+	assert_int_equal(BT_CO_KIND(R.co_id), BT_CO_HLT);
+	assert_true(points >= 2);
+	m->cpu.gpr[VL_RSP] = KSTACK;
+	m->cpu.rflags = 0x202;
+}
+
+static void test_exec_map_restartable(void **st)
+{
+	static const struct { uint8_t b[4]; size_t n; bool m32; } t[] = {
+		{ { 0x9c }, 1, true },                      /* pushfd */
+		{ { 0x9d }, 1, true },                      /* popfd */
+		{ { 0x60 }, 1, true },                      /* pushad */
+		{ { 0x61 }, 1, true },                      /* popad */
+		{ { 0xc8, 0x08, 0x00, 0x00 }, 4, true },    /* enter 8, 0 */
+		{ { 0xc8, 0x08, 0x00, 0x03 }, 4, true },    /* enter 8, 3 */
+		{ { 0xc9 }, 1, true },                      /* leave */
+		{ { 0x9c }, 1, false },                     /* pushfq */
+		{ { 0x9d }, 1, false },                     /* popfq */
+	};
+	for (size_t k = 0; k < sizeof t / sizeof t[0]; k++)
+		check_restartable(t[k].b, t[k].n, t[k].m32, 0xcd4);   /* images: PF AF ZF SF OF DF, IF 0 */
+}
+
 /* 32-bit classes: INC/DEC re-encoded, [disp32] with 67h in the SIB form,
  * CALL pushes 4 bytes through [esp-4], RET loads EAX and calls out
  * LOOKUP_MISS, the far JMP to a 64-bit segment a callout that ends the
@@ -1345,6 +1461,7 @@ int main(void)
 		cmocka_unit_test(test_exec_32bit_popad_fault),
 		cmocka_unit_test(test_exec_32bit_ret_lookup),
 		cmocka_unit_test(test_exec_32bit_fs_strings),
+		cmocka_unit_test(test_exec_map_restartable),
 	};
 	int rc = cmocka_run_group_tests_name("bt translator", xl, grp_setup, grp_teardown);
 	if (bt_cs_open(&cs))
