@@ -613,8 +613,12 @@ static int bt_nmi(struct vl_machine *m, void *ctx)
 	bt_hw_guest(b);
 	bt_sync_in(b);
 	if (vl_vcpu_cpl(&b->vcpu) == 0 && in_tc(b, m->cpu.rip) && !bt_to_guest(b, m->cpu.rip)) {
-		vl_machine_stop(m, VL_M_ERROR, "bt: NMI inside an atomic stretch of translated code at %#" PRIx64 " (not handled)", m->cpu.rip);
-		return VL_HOOK_STOP;
+		/* inside an atomic stretch (a few instructions that cannot
+		 * fault): the NMI stays pending and is offered again after the
+		 * next instruction (the machine's one-instruction shadow) */
+		m->cpu.intr_shadow = 1;
+		bt_sync_out(b);
+		return VL_HOOK_HOLD;
 	}
 	m->cpu.nmi_pending = false;
 	vl_vcpu_charge_trap(&b->vcpu);

@@ -487,6 +487,68 @@ static void test_32bit_far_call_stack_iretd(void **st)
 	rig_down(&r);
 }
 
+/* An NMI at any point of translated code, atomic stretches included
+ * (PUSHFQ's and POPFQ's flag rewriting): a kernel loops over PUSHFQ;
+ * POPFQ with an NMI handler (vector 2: inc ebx; iretq) and writes 0x77 +
+ * EBX to the exit device; the NMI raised before the k-th instruction, for
+ * every k of the loop (from after the LIDT), is taken exactly once and the run
+ * ends with 0x78 (an NMI in an atomic stretch stopped the run before). */
+static void test_nmi_anywhere(void **st)
+{
+	static uint8_t img[0x180];
+	memset(img, 0x90, sizeof img);
+	static const uint8_t head[] = {
+		0x48, 0xc7, 0xc4, 0x00, 0x00, 0x30, 0x00,   /* 0x00 mov rsp, 0x300000 */
+		0x0f, 0x01, 0x1d, 0x32, 0x00, 0x00, 0x00,   /* 0x07 lidt [rip+0x32] -> 0x40 */
+		0x31, 0xdb,                                 /* 0x0e xor ebx, ebx */
+		0xb9, 0x06, 0x00, 0x00, 0x00,               /* 0x10 mov ecx, 6 */
+		0x9c,                                       /* 0x15 pushfq */
+		0x9d,                                       /* 0x16 popfq */
+		0xff, 0xc9,                                 /* 0x17 dec ecx */
+		0x75, 0xfa,                                 /* 0x19 jnz 0x15 */
+		0xb8, 0x77, 0x00, 0x00, 0x00,               /* 0x1b mov eax, 0x77 */
+		0x01, 0xd8,                                 /* 0x20 add eax, ebx */
+		0x66, 0xba, 0xf4, 0x00,                     /* 0x22 mov dx, 0xf4 */
+		0xef,                                       /* 0x26 out dx, eax */
+		0xf4,                                       /* 0x27 hlt */
+	};
+	memcpy(img, head, sizeof head);
+	uint16_t limit = 16 * 3 - 1;
+	uint64_t base = CODE_PA + 0x100;
+	memcpy(img + 0x40, &limit, 2);
+	memcpy(img + 0x42, &base, 8);
+	static const uint8_t handler[] = { 0xff, 0xc3, 0x48, 0xcf };   /* inc ebx; iretq */
+	memcpy(img + 0x80, handler, sizeof handler);
+	uint64_t off = CODE_PA + 0x80;
+	uint64_t lo = (off & 0xffff) | (0x08ull << 16) | (0x8eull << 40) | (((off >> 16) & 0xffff) << 48), hi = off >> 32;
+	memcpy(img + 0x100 + 2 * 16, &lo, 8);
+	memcpy(img + 0x100 + 2 * 16 + 8, &hi, 8);
+	unsigned tried = 0;
+	bool late = false;
+	for (int k = 20; k < 220; k++) {   /* from after the LIDT */
+		struct rig r;
+		rig_up(&r, img, sizeof img);
+		for (int i = 0; i < k && r.m->state == VL_M_RUNNING; i++)
+			vl_machine_step(r.m);
+		if (r.m->state != VL_M_RUNNING) {
+			rig_down(&r);
+			break;
+		}
+		r.m->cpu.nmi_pending = true;
+		vl_machine_run(r.m);
+		/* 0x77 once the NMI comes after the ADD (and from then on) */
+		if (r.m->state != VL_M_EXITED || r.m->exit_code != (late ? 0x77u : 0x78u)) {
+			if (!late && r.m->state == VL_M_EXITED && r.m->exit_code == 0x77 && tried >= 100)
+				late = true;
+			else
+				fail_msg("NMI before step %d: state %d exit %#x: %s", k, r.m->state, r.m->exit_code, r.m->diag);
+		}
+		tried += !late;
+		rig_down(&r);
+	}
+	assert_true(tried >= 100);
+}
+
 int main(void)
 {
 	const struct CMUnitTest t[] = {
@@ -499,6 +561,7 @@ int main(void)
 		cmocka_unit_test(test_smep_after_translation),
 		cmocka_unit_test(test_smap_priv_on_user_page),
 		cmocka_unit_test(test_32bit_far_call_stack_iretd),
+		cmocka_unit_test(test_nmi_anywhere),
 	};
 	return cmocka_run_group_tests_name("bt engine", t, NULL, NULL);
 }
