@@ -991,8 +991,9 @@ static void xl_insn(struct xl *x, const cs_insn *ci, const uint8_t *b, int len, 
  *   - what the model's 32-bit decoder refuses (#UD: BCD, BOUND, ARPL,
  *     LES/LDS, INTO, SALC, 82h, 67h, 66h on near branches) is a FAULT
  *     callout (#UD for the guest); what this translator does not handle
- *     (PUSH/POP r/m, POP of a data segment register, 16-bit stack forms,
- *     XLAT with FS/GS) stops the run with its name, never runs wrongly.
+ *     (POP m32 with FS/GS, POP of a data segment register, 16-bit stack
+ *     forms, XLAT with FS/GS) stops the run with its name, never runs
+ *     wrongly.
  * Confinement: a 32-bit effective address is below 4 GiB, never in the
  * monitor hole, so no per-access check is needed; only an FS/GS override
  * (whose base, set with WRMSR, may be anything) is checked like 64-bit
@@ -1278,6 +1279,84 @@ static void confine_reg32(struct xl *x, unsigned reg, uint8_t seg)
 	confine_mem32(x, fake, &fl);
 }
 
+/* Prefixes are at most one segment override (ES/CS/SS/DS are flat, FS/GS
+ * checked). */
+static bool seg_prefix_only(const uint8_t *b, const struct lay *l)
+{
+	if (l->npfx > 1)
+		return false;
+	return l->npfx == 0 || b[0] == 0x26 || b[0] == 0x2e || b[0] == 0x36 || b[0] == 0x3e || b[0] == 0x64 || b[0] == 0x65;
+}
+
+/* PUSH r/m32 (FF /6): the operand loaded (its address with the ESP before
+ * the push) into EAX, stored at [ESP-4], then ESP -= 4. POP r/m32 (8F /0):
+ * [ESP] loaded into a register the operand's address does not use, ESP
+ * += 4, then the store (its address computed with the new ESP, as the
+ * machine's); a fault in it restarts the POP with ESP and the register
+ * back. */
+static void xl_push_pop_rm(struct xl *x, const uint8_t *b, const struct lay *l, bool push, uint16_t gnext)
+{
+	struct bt_emit *e = x->e;
+	uint8_t m = b[l->modrm];
+	bool reg = (m >> 6) == 3;
+	unsigned rm = m & 7;
+	static const uint8_t ld[] = { 0x8b }, st[] = { 0x89 };
+	if (push) {
+		if (!reg && l->seg && x->env->confine)
+			confine_mem32(x, b, l);
+		mark(x, x->goff, 0, 0, 0);
+		save(x, BT_RAX);
+		mark(x, x->goff, 1u << BT_RAX, 0, 0);
+		if (reg) {
+			uint8_t mv[2] = { 0x89, (uint8_t)(0xc0 | (rm << 3)) };   /* mov eax, r32 */
+			bt_emit_bytes(e, mv, 2);
+		} else {
+			enc_mem32(e, b, l, true, ld, 1, BT_RAX, NULL, 0);         /* mov eax, [ea32] */
+		}
+		esp_mov(e, true, BT_RAX, -4);
+		esp_lea(e, -4);
+		mark(x, gnext, 1u << BT_RAX, 0, 0);
+		restore(x, BT_RAX);
+		mark(x, gnext, 0, 0, 0);
+		return;
+	}
+	/* the value's register: not one the destination address uses */
+	bool used[8] = { false };
+	if (!reg) {
+		if (l->sib >= 0) {
+			uint8_t sib = b[l->sib];
+			if (((sib >> 3) & 7) != 4)
+				used[(sib >> 3) & 7] = true;
+			if (!((sib & 7) == 5 && (m >> 6) == 0))
+				used[sib & 7] = true;
+		} else if (!(rm == 5 && (m >> 6) == 0)) {
+			used[rm] = true;
+		}
+	}
+	unsigned t = BT_RAX;
+	while (used[t])
+		t++;   /* RAX, RCX, RDX or RBX: an address uses at most two registers */
+	mark(x, x->goff, 0, 0, 0);
+	save(x, t);
+	mark(x, x->goff, (uint8_t)(1u << t), 0, 0);
+	esp_mov(e, false, t, 0);                                          /* mov t, [esp] */
+	esp_lea(e, 4);
+	mark(x, x->goff, (uint8_t)(1u << t), 4, 0);
+	if (reg && rm == t) {                                             /* POP EAX: the load was it */
+		mark(x, gnext, 0, 0, 0);
+		return;
+	}
+	if (reg) {
+		uint8_t mv[2] = { 0x89, (uint8_t)(0xc0 | (t << 3) | rm) };   /* mov r32, t (POP ESP: ESP = the value) */
+		bt_emit_bytes(e, mv, 2);
+	} else {
+		enc_mem32(e, b, l, true, st, 1, t, NULL, 0);                 /* mov [ea32], t */
+	}
+	mark(x, gnext, (uint8_t)(1u << t), 0, 0);
+	restore(x, t);
+	mark(x, gnext, 0, 0, 0);
+}
+
 static void xl_insn32(struct xl *x, const cs_insn *ci, const uint8_t *b, int len, uint64_t pc)
 {
 	struct bt_emit *e = x->e;
@@ -1442,9 +1521,14 @@ static void xl_insn32(struct xl *x, const cs_insn *ci, const uint8_t *b, int len
 		mark(x, gnext, 0, 0, 0);
 		return;
 	}
+	/* PUSH r/m32 (FF /6), POP r/m32 (8F /0; with FS/GS: not handled) */
+	if (l.oplen == 1 && !o16 && l.modrm < len && seg_prefix_only(b, &l) &&
+	    ((o0 == 0xff && ((b[l.modrm] >> 3) & 7) == 6) ||
+	     (o0 == 0x8f && ((b[l.modrm] >> 3) & 7) == 0 && !(l.seg && (b[l.modrm] >> 6) != 3))))
+		return xl_push_pop_rm(x, b, &l, o0 == 0xff, gnext);
 	if ((l.oplen == 1 && (o0 >= 0x50 && o0 <= 0x5f)) || (l.oplen == 1 && (o0 == 0x68 || o0 == 0x6a || o0 == 0x8f)) ||
 	    (ci->id == X86_INS_PUSH || ci->id == X86_INS_POP))
-		return untranslated(x);   /* 16-bit pushes, PUSH/POP r/m, prefixed forms */
+		return untranslated(x);   /* 16-bit pushes, prefixed forms, POP m32 with FS/GS */
 	if (l.oplen == 1 && (o0 == 0xea || o0 == 0x9a))
 		return untranslated(x);   /* (far JMP/CALL are callouts above) */
 

@@ -1080,6 +1080,38 @@ static void test_exec_32bit_stack_ops(void **st)
 	m->cpu.gpr[VL_RSP] = KSTACK;
 }
 
+/* PUSH r/m32 (memory: [disp32], [ESP]; register long form) and POP r/m32
+ * (into [EAX], [ESP+4] — addressed with the incremented ESP —, ECX, and
+ * [disp32]): the machine's registers, memory and stack. */
+static void test_exec_32bit_push_pop_rm(void **st)
+{
+	static const uint8_t code[] = {
+		0xb8, 0x10, 0x08, 0x31, 0x00,             /* mov eax, C32_DATA+0x10 */
+		0xc7, 0x05, 0x00, 0x08, 0x31, 0x00, 0x78, 0x56, 0x34, 0x12,   /* mov dword [C32_DATA], 0x12345678 */
+		0xff, 0x35, 0x00, 0x08, 0x31, 0x00,       /* push dword [C32_DATA] */
+		0xff, 0x34, 0x24,                         /* push dword [esp] */
+		0xff, 0xf3,                               /* push ebx (FF /6) */
+		0xff, 0xf0,                               /* push eax (FF /6) */
+		0x8f, 0x00,                               /* pop dword [eax] */
+		0x8f, 0x44, 0x24, 0x04,                   /* pop dword [esp+4] */
+		0x8f, 0xc1,                               /* pop ecx (8F /0) */
+		0x8f, 0x05, 0x04, 0x08, 0x31, 0x00,       /* pop dword [C32_DATA+4] */
+		0xf4,                                     /* hlt */
+	};
+	struct st32 ref, got;
+	c32_both(code, sizeof code, 11, 0x4000, &ref, &got);
+	st32_equal(&got, &ref);
+	assert_int_equal(got.gpr[VL_RSP], C32_SP);
+	assert_int_equal(got.gpr[VL_RCX], 0x12345678);
+	uint32_t w;
+	memcpy(&w, got.data + 4, 4);
+	assert_int_equal(w, 0x77);   /* EBX, through [ESP+4] */
+	memcpy(&w, got.data + 0x10, 4);
+	assert_int_equal(w, C32_DATA + 0x10);
+	R.m->cpu.gpr[VL_RSP] = KSTACK;
+	R.m->cpu.rflags = 0x202;
+}
+
 /* A fault inside POPAD (its last load) and inside PUSHFD's store restarts
  * the instruction: every register as before it (the map restores them). */
 static void test_exec_32bit_popad_fault(void **st)
@@ -1359,6 +1391,9 @@ static void test_exec_map_restartable(void **st)
 		{ { 0xc8, 0x08, 0x00, 0x00 }, 4, true },    /* enter 8, 0 */
 		{ { 0xc8, 0x08, 0x00, 0x03 }, 4, true },    /* enter 8, 3 */
 		{ { 0xc9 }, 1, true },                      /* leave */
+		{ { 0xff, 0x74, 0x24, 0x04 }, 4, true },    /* push dword [esp+4] */
+		{ { 0x8f, 0x44, 0x24, 0x04 }, 4, true },    /* pop dword [esp+4] */
+		{ { 0x8f, 0xc0 }, 2, true },                /* pop eax (8F /0) */
 		{ { 0x9c }, 1, false },                     /* pushfq */
 		{ { 0x9d }, 1, false },                     /* popfq */
 	};
@@ -1458,6 +1493,7 @@ int main(void)
 		cmocka_unit_test(test_exec_forged_callout_ud),
 		cmocka_unit_test(test_exec_32bit_block),
 		cmocka_unit_test(test_exec_32bit_stack_ops),
+		cmocka_unit_test(test_exec_32bit_push_pop_rm),
 		cmocka_unit_test(test_exec_32bit_popad_fault),
 		cmocka_unit_test(test_exec_32bit_ret_lookup),
 		cmocka_unit_test(test_exec_32bit_fs_strings),
