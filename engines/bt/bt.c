@@ -250,11 +250,25 @@ static struct bt_tblock *bt_by_tc(struct bt_vmm *b, uint64_t va)
 	return NULL;
 }
 
-static void hash_clear(struct bt_vmm *b, uint64_t pc)
+/* The inline lookup's table (bt_translate.c lookup): entry PC & 0xffff
+ * holds {key, TC address}; the key is the PC for a 64-bit translation,
+ * PC + 1 for a 32-bit one. An empty entry's key is non-canonical with low
+ * 16 bits index + 2, so no lookup of either mode can match it (a 64-bit
+ * lookup compares with a key whose low bits are the index, a 32-bit one
+ * with index + 1), whatever target the guest jumps to. */
+static uint64_t hash_key(uint64_t pc, bool m32) { return m32 ? pc + 1 : pc; }
+static uint64_t hash_empty(uint64_t idx) { return 0x8000000000000000ull | ((idx + 2) & 0xffff); }
+static void hash_reset(struct bt_vmm *b)
+{
+	for (uint64_t i = 0; i < BT_HASH_ENTRIES; i++)
+		vl_phys_write64(b->m, b->hash_pa + i * 16, hash_empty(i));
+}
+
+static void hash_clear(struct bt_vmm *b, uint64_t pc, bool m32)
 {
 	uint64_t e = b->hash_pa + (pc & 0xffff) * 16;
-	if (vl_phys_read64(b->m, e) == pc)
-		vl_phys_write64(b->m, e, 0x8000000000000000ull);   /* non-canonical: never a guest PC */
+	if (vl_phys_read64(b->m, e) == hash_key(pc, m32))
+		vl_phys_write64(b->m, e, hash_empty(pc & 0xffff));
 }
 
 /* Drop every translation (TC full or tables full): a new generation. */
@@ -271,8 +285,7 @@ static void bt_flush(struct bt_vmm *b)
 	b->nblk = 0;
 	b->tc_used = 0;
 	memset(b->gmap, 0, sizeof b->gmap);
-	for (uint64_t o = 0; o < (uint64_t)BT_HASH_ENTRIES * 16; o += 16)
-		vl_phys_write64(m, b->hash_pa + o, 0x8000000000000000ull);
+	hash_reset(b);
 	vl_count(m, VL_EV_TC_FLUSHES, 1);
 	if (m->trace)
 		vl_trace(m, "bt: translation cache flushed");
@@ -295,7 +308,7 @@ static void bt_invalidate(struct bt_vmm *b, struct bt_tblock *t)
 		vl_phys_write(m, b->tc_pa + (at - BT_TC_VA), &d, 4);
 	}
 	t->nin = 0;
-	hash_clear(b, t->b.gva);
+	hash_clear(b, t->b.gva, t->b.m32);
 	vl_count(m, VL_EV_INVALIDATIONS, 1);
 }
 
@@ -600,8 +613,12 @@ static int bt_nmi(struct vl_machine *m, void *ctx)
 	bt_hw_guest(b);
 	bt_sync_in(b);
 	if (vl_vcpu_cpl(&b->vcpu) == 0 && in_tc(b, m->cpu.rip) && !bt_to_guest(b, m->cpu.rip)) {
-		vl_machine_stop(m, VL_M_ERROR, "bt: NMI inside an atomic stretch of translated code at %#" PRIx64 " (not handled)", m->cpu.rip);
-		return VL_HOOK_STOP;
+		/* inside an atomic stretch (a few instructions that cannot
+		 * fault): the NMI stays pending and is offered again after the
+		 * next instruction (the machine's one-instruction shadow) */
+		m->cpu.intr_shadow = 1;
+		bt_sync_out(b);
+		return VL_HOOK_HOLD;
 	}
 	m->cpu.nmi_pending = false;
 	vl_vcpu_charge_trap(&b->vcpu);
@@ -899,6 +916,7 @@ static int bt_callout(struct vl_machine *m, void *ctx, uint32_t id)
 	}
 	case BT_CO_LOOKUP_MISS: {
 		uint64_t target = m->cpu.gpr[VL_RAX];
+		bool from32 = t->b.m32;   /* (t may be flushed by the dispatch) */
 		for (unsigned r = 0; r < 3; r++)
 			m->cpu.gpr[r] = vs_rd(b, BT_VS_SLOT + 8 * r);
 		vl_count(m, VL_EV_TC_LOOKUP_MISSES, 1);
@@ -906,8 +924,8 @@ static int bt_callout(struct vl_machine *m, void *ctx, uint32_t id)
 		m->cpu.rip = target;
 		struct bt_tblock *to = NULL;
 		rc = bt_dispatch(b, &to);
-		if (rc == VL_HOOK_DONE && to && !to->b.m32) {   /* the inline lookup is 64-bit code's only */
-			vl_phys_write64(m, b->hash_pa + (target & 0xffff) * 16, target);
+		if (rc == VL_HOOK_DONE && to && to->b.m32 == from32) {   /* keyed by mode (hash_key) */
+			vl_phys_write64(m, b->hash_pa + (target & 0xffff) * 16, hash_key(target, to->b.m32));
 			vl_phys_write64(m, b->hash_pa + (target & 0xffff) * 16 + 8, to->b.tc_va);
 		}
 		break;
@@ -1216,8 +1234,7 @@ static int bt_attach(struct vl_machine *m, const struct vl_mmu_ops *mmu, void **
 		uint8_t one = 1;
 		vl_phys_write(m, b->confine_pa + x, &one, 1);
 	}
-	for (uint64_t o = 0; o < (uint64_t)BT_HASH_ENTRIES * 16; o += 16)
-		vl_phys_write64(m, b->hash_pa + o, 0x8000000000000000ull);
+	hash_reset(b);
 	b->vcr8_seen = ~0ull;
 	m->intercept = vl_vcpu_intercepts();
 	m->callouts = true;

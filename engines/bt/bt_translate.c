@@ -430,8 +430,13 @@ static void ident(struct xl *x, const uint8_t *b, int len, uint64_t pc, const st
 /* The inline lookup: RAX = guest target, RAX and RCX saved; `delta` = the
  * RSP change made since the instruction began. Jumps to the target's
  * translation on a hit; a miss calls out LOOKUP_MISS (the VMM restores the
- * registers and resumes at the target's translation). */
-static void lookup(struct xl *x, int8_t delta)
+ * registers and resumes at the target's translation).
+ * One table for both code modes, entries at index PC & 0xffff: a 64-bit
+ * translation's key is its PC, a 32-bit one's is PC + 1 (m32: RAX holds a
+ * zero-extended EIP). A key's low 16 bits thus say its mode (index, or
+ * index + 1; an empty entry's are index + 2, bt.c), so a lookup never hits
+ * the other mode's translation, nor an empty entry, whatever the target. */
+static void lookup(struct xl *x, int8_t delta, bool m32)
 {
 	struct bt_emit *e = x->e;
 	const uint8_t sv2 = (1u << BT_RAX) | (1u << BT_RCX), sv3 = sv2 | (1u << BT_RDX);
@@ -452,10 +457,12 @@ static void lookup(struct xl *x, int8_t delta)
 	static const uint8_t cmp[] = {
 		0x48, 0x8b, 0x0a,              /* mov rcx, [rdx]         entry's guest PC */
 		0x48, 0xf7, 0xd1,              /* not rcx */
-		0x48, 0x8d, 0x4c, 0x01, 0x01,  /* lea rcx, [rcx+rax+1]   = target - entry PC */
+		0x48, 0x8d, 0x4c, 0x01, 0x01,  /* lea rcx, [rcx+rax+1]   = target - entry key (m32: +2, key = PC + 1) */
 		0xe3, VL_CALLOUT_LEN,          /* jrcxz hit */
 	};
 	bt_emit_bytes(e, cmp, sizeof cmp);
+	if (m32 && !e->full)
+		e->buf[e->len - 3] = 0x02;     /* the LEA's disp8 (nothing is written once e->full) */
 	callout(x, BT_CO_LOOKUP_MISS, 0);
 	static const uint8_t hit[] = { 0x48, 0x8b, 0x4a, 0x08 };   /* mov rcx, [rdx+8]: entry's TC address */
 	bt_emit_bytes(e, hit, sizeof hit);
@@ -766,7 +773,7 @@ static void xl_insn(struct xl *x, const cs_insn *ci, const uint8_t *b, int len, 
 			}
 			delta = -8;
 		}
-		lookup(x, delta);
+		lookup(x, delta, false);
 		return;
 	}
 	case X86_INS_RET: {
@@ -792,7 +799,7 @@ static void xl_insn(struct xl *x, const cs_insn *ci, const uint8_t *b, int len, 
 			x->e->full = true;
 			return;
 		}
-		lookup(x, (int8_t)delta);
+		lookup(x, (int8_t)delta, false);
 		return;
 	}
 	case X86_INS_JRCXZ: case X86_INS_JECXZ: case X86_INS_LOOP: case X86_INS_LOOPE: case X86_INS_LOOPNE:
@@ -809,11 +816,14 @@ static void xl_insn(struct xl *x, const cs_insn *ci, const uint8_t *b, int len, 
 			mark(x, x->goff, 0, -16, 0);
 			save(x, BT_RAX);
 			mark(x, x->goff, 1u << BT_RAX, -16, 0);
-			static const uint8_t fix[] = {
-				0x48, 0x8b, 0x44, 0x24, 0x08,          /* mov rax, [rsp+8] */
-				0x48, 0x25, 0xff, 0xfd, 0xff, 0xff,    /* and rax, ~0x200 */
-			};
-			bt_emit_bytes(e, fix, sizeof fix);
+			static const uint8_t ld[] = { 0x48, 0x8b, 0x44, 0x24, 0x08 };   /* mov rax, [rsp+8] */
+			bt_emit_bytes(e, ld, sizeof ld);
+			/* from the AND that clobbers the guest's arithmetic flags to
+			 * the POPFQ that brings them back nothing can fault and the
+			 * VMM holds interrupts: a restart there would lose them */
+			mark(x, x->goff, 1u << BT_RAX, -16, BT_MAP_ATOMIC);
+			static const uint8_t andif[] = { 0x48, 0x25, 0xff, 0xfd, 0xff, 0xff };   /* and rax, ~0x200 */
+			bt_emit_bytes(e, andif, sizeof andif);
 			/* or rax, [rip -> vif] */
 			{
 				static const uint8_t op[] = { 0x48, 0x0b, 0x05 };
@@ -823,7 +833,7 @@ static void xl_insn(struct xl *x, const cs_insn *ci, const uint8_t *b, int len, 
 			static const uint8_t st[] = { 0x48, 0x89, 0x44, 0x24, 0x08 };   /* mov [rsp+8], rax */
 			bt_emit_bytes(e, st, sizeof st);
 			restore(x, BT_RAX);
-			mark(x, x->goff, 0, -16, 0);
+			mark(x, x->goff, 0, -16, BT_MAP_ATOMIC);
 			bt_emit_u8(e, 0x9d);   /* popfq: the guest's arithmetic flags back */
 			mark(x, gnext, 0, 0, 0);
 			return;
@@ -834,11 +844,11 @@ static void xl_insn(struct xl *x, const cs_insn *ci, const uint8_t *b, int len, 
 			mark(x, x->goff, 0, 0, 0);
 			save(x, BT_RAX);
 			mark(x, x->goff, 1u << BT_RAX, 0, 0);
-			static const uint8_t ld[] = {
-				0x48, 0x8b, 0x04, 0x24,          /* mov rax, [rsp] */
-				0x25, 0x00, 0x02, 0x00, 0x00,    /* and eax, 0x200 */
-			};
+			static const uint8_t ld[] = { 0x48, 0x8b, 0x04, 0x24 };   /* mov rax, [rsp] */
 			bt_emit_bytes(e, ld, sizeof ld);
+			mark(x, x->goff, 1u << BT_RAX, 0, BT_MAP_ATOMIC);         /* the AND clobbers the guest's flags */
+			static const uint8_t andif[] = { 0x25, 0x00, 0x02, 0x00, 0x00 };   /* and eax, 0x200 */
+			bt_emit_bytes(e, andif, sizeof andif);
 			bt_emit_u8(e, 0x9d);   /* popfq: arithmetic flags (IF: ignored at CPL 1 > IOPL) */
 			mark(x, gnext, 1u << BT_RAX, 0, BT_MAP_ATOMIC);
 			bt_emit_store_rip(e, BT_RAX, vs(BT_VS_VIF));
@@ -974,17 +984,21 @@ static void xl_insn(struct xl *x, const cs_insn *ci, const uint8_t *b, int len, 
  *   - the stack is 32 bits wide: PUSH/POP/CALL/RET/LEAVE become a 32-bit
  *     store or load at [ESP +- 4] and LEA ESP (67h: ESP wraps at 4 GiB);
  *   - INC/DEC r32 (40-4F, REX in 64-bit mode) become FF /0, FF /1;
+ *   - PUSHAD/POPAD and ENTER are stores/loads at [ESP +- d] done before
+ *     any register changes (restartable), PUSHFD/POPFD the 64-bit
+ *     PUSHFQ/POPFQ rewriting (virtual IF) on a monitor stack; far CALL is
+ *     a callout as far JMP;
  *   - what the model's 32-bit decoder refuses (#UD: BCD, BOUND, ARPL,
  *     LES/LDS, INTO, SALC, 82h, 67h, 66h on near branches) is a FAULT
  *     callout (#UD for the guest); what this translator does not handle
- *     (PUSHA/POPA, PUSHFD/POPFD, ENTER, far CALL, PUSH/POP r/m, POP of a
- *     data segment register) stops the run with its name, never runs
+ *     (POP m32 with FS/GS, POP of a data segment register, 16-bit stack
+ *     forms, XLAT with FS/GS) stops the run with its name, never runs
  *     wrongly.
  * Confinement: a 32-bit effective address is below 4 GiB, never in the
  * monitor hole, so no per-access check is needed; only an FS/GS override
  * (whose base, set with WRMSR, may be anything) is checked like 64-bit
- * code's. Indirect control flow (RET, JMP/CALL r/m) calls out LOOKUP_MISS
- * every time (no inline hash lookup for 32-bit code). */
+ * code's, string sources included. Indirect control flow (RET, JMP/CALL
+ * r/m) goes through the inline lookup with 32-bit keys (lookup). */
 
 static bool has_pfx(const uint8_t *b, const struct lay *l, uint8_t p)
 {
@@ -1063,25 +1077,18 @@ static void ud32(struct xl *x)
 	x->ended = true;
 }
 
-/* Indirect control flow in 32-bit code: RAX = the guest target (RAX, RCX,
- * RDX saved: the LOOKUP_MISS handler's contract), `delta` the RSP change;
- * the VMM dispatches to the target's translation. */
-static void lookup32(struct xl *x, int8_t delta)
-{
-	mark(x, x->goff, (1u << BT_RAX) | (1u << BT_RCX) | (1u << BT_RDX), delta, 0);
-	callout(x, BT_CO_LOOKUP_MISS, 0);
-	x->ended = true;
-}
+/* Indirect control flow in 32-bit code: RAX = the guest target (a
+ * zero-extended EIP; RAX and RCX saved), `delta` the RSP change: the inline
+ * lookup of 64-bit code, keyed for 32-bit translations (lookup). */
+static void lookup32(struct xl *x, int8_t delta) { lookup(x, delta, true); }
 
-static void save3(struct xl *x)
+static void save2(struct xl *x)
 {
 	mark(x, x->goff, 0, 0, 0);
 	save(x, BT_RAX);
 	mark(x, x->goff, 1u << BT_RAX, 0, 0);
 	save(x, BT_RCX);
 	mark(x, x->goff, (1u << BT_RAX) | (1u << BT_RCX), 0, 0);
-	save(x, BT_RDX);
-	mark(x, x->goff, (1u << BT_RAX) | (1u << BT_RCX) | (1u << BT_RDX), 0, 0);
 }
 
 /* The FS/GS-override check: the linear address (32-bit EA + the base
@@ -1092,6 +1099,262 @@ static void confine_mem32(struct xl *x, const uint8_t *b, const struct lay *l)
 	confine_enter(x);
 	enc_mem32(x->e, b, l, false, lea, 1, BT_RAX, NULL, 0);     /* lea eax, [ea32] */
 	confine_leave(x, l->seg);                                  /* called for FS/GS overrides only */
+}
+
+/* The map's `saved` mask for registers r0..r0+n-1 of `order`. */
+static uint8_t savedmask(const unsigned *order, int n)
+{
+	uint8_t m = 0;
+	for (int i = 0; i < n; i++)
+		m |= (uint8_t)(1u << order[i]);
+	return m;
+}
+
+/* PUSHAD: the eight stores below ESP (EAX first, the original ESP fifth),
+ * then ESP -= 32: a fault in a store restarts the instruction with nothing
+ * changed but memory below ESP, as the machine's PUSHA. */
+static void xl_pushad(struct xl *x, uint16_t gnext)
+{
+	static const unsigned order[8] = { BT_RAX, BT_RCX, BT_RDX, BT_RBX, BT_RSP, BT_RBP, BT_RSI, BT_RDI };
+	mark(x, x->goff, 0, 0, 0);
+	for (int k = 0; k < 8; k++)
+		esp_mov(x->e, true, order[k], (int8_t)(-4 * (k + 1)));
+	esp_lea(x->e, -32);
+	mark(x, gnext, 0, 0, 0);
+}
+
+/* POPAD: the seven registers it loads saved first, then the eight loads in
+ * the machine's order (EDI at [ESP] up to EAX at [ESP+28], the saved ESP
+ * read and dropped), so a fault in any of them restarts the instruction
+ * with every register restored (the map names them), then ESP += 32. */
+static void xl_popad(struct xl *x, uint16_t gnext)
+{
+	static const unsigned order[8] = { BT_RDI, BT_RSI, BT_RBP, BT_RSP, BT_RBX, BT_RDX, BT_RCX, BT_RAX };
+	static const unsigned sv[7] = { BT_RDI, BT_RSI, BT_RBP, BT_RBX, BT_RDX, BT_RCX, BT_RAX };
+	mark(x, x->goff, 0, 0, 0);
+	for (int k = 0; k < 7; k++) {
+		save(x, sv[k]);
+		mark(x, x->goff, savedmask(sv, k + 1), 0, 0);
+	}
+	for (int k = 0; k < 8; k++)   /* the ESP slot is read into EBX, which the next load overwrites */
+		esp_mov(x->e, false, order[k] == BT_RSP ? BT_RBX : order[k], (int8_t)(4 * k));
+	esp_lea(x->e, 32);
+	mark(x, gnext, 0, 0, 0);
+}
+
+/* The RSP switch of 32-bit PUSHFD/POPFD: the guest's RSP into its slot,
+ * RSP = the monitor's one-quadword stack (BT_VS_STK), so PUSHFQ/POPFQ
+ * touch no guest byte (the guest's instruction moves 4 bytes, PUSHFQ/POPFQ
+ * 8) and a fault cannot come from them; the map restores RSP from the slot. */
+static void to_mon_stack(struct xl *x)
+{
+	bt_emit_store_rip(x->e, BT_RSP, slot(BT_RSP));
+}
+static void lea_mon_stack(struct xl *x, unsigned off)
+{
+	bt_emit_lea_rip(x->e, BT_RSP, vs(BT_VS_STK) + off);
+}
+
+/* PUSHFD: as 64-bit PUSHFQ — the flags image with the virtual IF in place
+ * of the real one (IOPL as the hardware shows it, RF and VM clear) —
+ * stored at [ESP-4], ESP -= 4. The flags are read on the monitor stack
+ * (to_mon_stack); from the AND that clobbers the arithmetic flags to the
+ * POPFQ that brings them back nothing can fault and interrupts are held
+ * (BT_MAP_ATOMIC), so no guest state is lost. */
+static void xl_pushfd(struct xl *x, uint16_t gnext)
+{
+	struct bt_emit *e = x->e;
+	const uint8_t a = 1u << BT_RAX, ar = a | (1u << BT_RSP);
+	mark(x, x->goff, 0, 0, 0);
+	save(x, BT_RAX);
+	mark(x, x->goff, a, 0, 0);
+	to_mon_stack(x);
+	mark(x, x->goff, ar, 0, 0);
+	lea_mon_stack(x, 8);
+	bt_emit_u8(e, 0x9c);                                       /* pushfq (onto BT_VS_STK) */
+	static const uint8_t ld[] = { 0x48, 0x8b, 0x04, 0x24 };   /* mov rax, [rsp] */
+	bt_emit_bytes(e, ld, sizeof ld);
+	mark(x, x->goff, ar, 0, BT_MAP_ATOMIC);
+	static const uint8_t andif[] = { 0x25, 0xff, 0xfd, 0xff, 0xff };   /* and eax, ~0x200 */
+	bt_emit_bytes(e, andif, sizeof andif);
+	static const uint8_t orvif[] = { 0x48, 0x0b, 0x05 };      /* or rax, [rip -> vif] */
+	bt_emit_bytes(e, orvif, sizeof orvif);
+	bt_emit_u32(e, (uint32_t)(vs(BT_VS_VIF) - (bt_emit_pc(e) + 4)));
+	bt_emit_u8(e, 0x9d);                                       /* popfq: the guest's flags back */
+	mark(x, x->goff, ar, 0, 0);
+	restore(x, BT_RSP);
+	mark(x, x->goff, a, 0, 0);
+	esp_mov(e, true, BT_RAX, -4);                              /* mov [esp-4], eax: may fault (restart) */
+	esp_lea(e, -4);
+	mark(x, gnext, a, 0, 0);
+	restore(x, BT_RAX);
+	mark(x, gnext, 0, 0, 0);
+}
+
+/* POPFD: as 64-bit POPFQ — the image from [ESP] (ESP += 4) loaded with a
+ * real POPFQ at CPL 1 (IF and IOPL ignored: CPL > IOPL), its IF bit into
+ * the virtual IF, then the pending-interrupt check. The POPFQ runs on the
+ * monitor stack (to_mon_stack) holding the zero-extended image. */
+static void xl_popfd(struct xl *x, uint16_t gnext)
+{
+	struct bt_emit *e = x->e;
+	const uint8_t a = 1u << BT_RAX, ar = a | (1u << BT_RSP);
+	mark(x, x->goff, 0, 0, 0);
+	save(x, BT_RAX);
+	mark(x, x->goff, a, 0, 0);
+	esp_mov(e, false, BT_RAX, 0);                              /* mov eax, [esp]: may fault (restart) */
+	esp_lea(e, 4);
+	mark(x, x->goff, a, 4, 0);
+	to_mon_stack(x);                                           /* the guest's ESP + 4 */
+	mark(x, x->goff, ar, 4, 0);
+	bt_emit_store_rip(e, BT_RAX, vs(BT_VS_STK));
+	lea_mon_stack(x, 0);
+	mark(x, x->goff, ar, 4, BT_MAP_ATOMIC);                    /* the AND clobbers the guest's flags */
+	static const uint8_t andif[] = { 0x25, 0x00, 0x02, 0x00, 0x00 };   /* and eax, 0x200 */
+	bt_emit_bytes(e, andif, sizeof andif);
+	bt_emit_u8(e, 0x9d);                                       /* popfq: arithmetic flags, DF, AC, ... */
+	mark(x, gnext, ar, 0, BT_MAP_ATOMIC);
+	bt_emit_store_rip(e, BT_RAX, vs(BT_VS_VIF));
+	mark(x, gnext, ar, 0, 0);
+	restore(x, BT_RSP);
+	mark(x, gnext, a, 0, 0);
+	restore(x, BT_RAX);
+	pending_check(x, gnext, true);
+}
+
+/* ENTER size, level (32-bit): the machine's order of accesses — [ESP-4] =
+ * EBP, the level-1 frame pointers copied from [EBP-4k] to [ESP-4-4k], the
+ * new frame pointer at [ESP-4-4*level] — all before a register changes
+ * (EBP and EAX, the copy register, saved: a fault restarts the
+ * instruction), then EBP = ESP - 4, ESP -= 4 + 4*level + size. */
+static void xl_enter(struct xl *x, uint16_t size, unsigned level, uint16_t gnext)
+{
+	struct bt_emit *e = x->e;
+	uint8_t sv = 1u << BT_RBP;
+	mark(x, x->goff, 0, 0, 0);
+	if (level > 1) {
+		save(x, BT_RAX);
+		mark(x, x->goff, 1u << BT_RAX, 0, 0);
+		sv |= 1u << BT_RAX;
+	}
+	save(x, BT_RBP);
+	mark(x, x->goff, sv, 0, 0);
+	esp_mov(e, true, BT_RBP, -4);                              /* mov [esp-4], ebp */
+	for (unsigned k = 1; k < level; k++) {
+		uint8_t ld[4] = { 0x67, 0x8b, 0x45, (uint8_t)(-4 * (int)k) };   /* mov eax, [ebp-4k] */
+		bt_emit_bytes(e, ld, 4);
+		esp_mov(e, true, BT_RAX, (int8_t)(-4 - 4 * (int)k));   /* mov [esp-4-4k], eax */
+	}
+	static const uint8_t frame[] = { 0x67, 0x8d, 0x6c, 0x24, 0xfc };   /* lea ebp, [esp-4] */
+	bt_emit_bytes(e, frame, sizeof frame);
+	if (level)
+		esp_mov(e, true, BT_RBP, (int8_t)(-4 - 4 * (int)level));   /* mov [esp-4-4*level], ebp */
+	esp_lea(e, -(int32_t)(4 + 4 * level + size));
+	mark(x, gnext, (uint8_t)(sv & ~(1u << BT_RBP)), 0, 0);
+	if (level > 1) {
+		restore(x, BT_RAX);
+		mark(x, gnext, 0, 0, 0);
+	}
+}
+
+/* MOVS, CMPS, LODS: the string instructions whose source (DS:[ESI]) an
+ * FS/GS override applies to. */
+static bool is_src_string(unsigned id)
+{
+	switch (id) {
+	case X86_INS_MOVSB: case X86_INS_MOVSW: case X86_INS_MOVSD:
+	case X86_INS_CMPSB: case X86_INS_CMPSW: case X86_INS_CMPSD:
+	case X86_INS_LODSB: case X86_INS_LODSW: case X86_INS_LODSD:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* The FS/GS check of a 32-bit register address: [reg32] + the base. */
+static void confine_reg32(struct xl *x, unsigned reg, uint8_t seg)
+{
+	uint8_t fake[2] = { 0x8b, (uint8_t)(reg & 7) };   /* ModRM mod 00: [reg] (not ESP/EBP: no SIB, no disp) */
+	struct lay fl = { .seg = seg, .op = 0, .oplen = 1, .modrm = 1, .sib = -1, .disp = 2, .dispsz = 0 };
+	confine_mem32(x, fake, &fl);
+}
+
+/* Prefixes are at most one segment override (ES/CS/SS/DS are flat, FS/GS
+ * checked). */
+static bool seg_prefix_only(const uint8_t *b, const struct lay *l)
+{
+	if (l->npfx > 1)
+		return false;
+	return l->npfx == 0 || b[0] == 0x26 || b[0] == 0x2e || b[0] == 0x36 || b[0] == 0x3e || b[0] == 0x64 || b[0] == 0x65;
+}
+
+/* PUSH r/m32 (FF /6): the operand loaded (its address with the ESP before
+ * the push) into EAX, stored at [ESP-4], then ESP -= 4. POP r/m32 (8F /0):
+ * [ESP] loaded into a register the operand's address does not use, ESP
+ * += 4, then the store (its address computed with the new ESP, as the
+ * machine's); a fault in it restarts the POP with ESP and the register
+ * back. */
+static void xl_push_pop_rm(struct xl *x, const uint8_t *b, const struct lay *l, bool push, uint16_t gnext)
+{
+	struct bt_emit *e = x->e;
+	uint8_t m = b[l->modrm];
+	bool reg = (m >> 6) == 3;
+	unsigned rm = m & 7;
+	static const uint8_t ld[] = { 0x8b }, st[] = { 0x89 };
+	if (push) {
+		if (!reg && l->seg && x->env->confine)
+			confine_mem32(x, b, l);
+		mark(x, x->goff, 0, 0, 0);
+		save(x, BT_RAX);
+		mark(x, x->goff, 1u << BT_RAX, 0, 0);
+		if (reg) {
+			uint8_t mv[2] = { 0x89, (uint8_t)(0xc0 | (rm << 3)) };   /* mov eax, r32 */
+			bt_emit_bytes(e, mv, 2);
+		} else {
+			enc_mem32(e, b, l, true, ld, 1, BT_RAX, NULL, 0);         /* mov eax, [ea32] */
+		}
+		esp_mov(e, true, BT_RAX, -4);
+		esp_lea(e, -4);
+		mark(x, gnext, 1u << BT_RAX, 0, 0);
+		restore(x, BT_RAX);
+		mark(x, gnext, 0, 0, 0);
+		return;
+	}
+	/* the value's register: not one the destination address uses */
+	bool used[8] = { false };
+	if (!reg) {
+		if (l->sib >= 0) {
+			uint8_t sib = b[l->sib];
+			if (((sib >> 3) & 7) != 4)
+				used[(sib >> 3) & 7] = true;
+			if (!((sib & 7) == 5 && (m >> 6) == 0))
+				used[sib & 7] = true;
+		} else if (!(rm == 5 && (m >> 6) == 0)) {
+			used[rm] = true;
+		}
+	}
+	unsigned t = BT_RAX;
+	while (used[t])
+		t++;   /* RAX, RCX, RDX or RBX: an address uses at most two registers */
+	mark(x, x->goff, 0, 0, 0);
+	save(x, t);
+	mark(x, x->goff, (uint8_t)(1u << t), 0, 0);
+	esp_mov(e, false, t, 0);                                          /* mov t, [esp] */
+	esp_lea(e, 4);
+	mark(x, x->goff, (uint8_t)(1u << t), 4, 0);
+	if (reg && rm == t) {                                             /* POP EAX: the load was it */
+		mark(x, gnext, 0, 0, 0);
+		return;
+	}
+	if (reg) {
+		uint8_t mv[2] = { 0x89, (uint8_t)(0xc0 | (t << 3) | rm) };   /* mov r32, t (POP ESP: ESP = the value) */
+		bt_emit_bytes(e, mv, 2);
+	} else {
+		enc_mem32(e, b, l, true, st, 1, t, NULL, 0);                 /* mov [ea32], t */
+	}
+	mark(x, gnext, (uint8_t)(1u << t), 0, 0);
+	restore(x, t);
+	mark(x, gnext, 0, 0, 0);
 }
 
 static void xl_insn32(struct xl *x, const cs_insn *ci, const uint8_t *b, int len, uint64_t pc)
@@ -1141,7 +1404,7 @@ static void xl_insn32(struct xl *x, const cs_insn *ci, const uint8_t *b, int len
 		}
 		if (o->type == X86_OP_MEM && l.seg)
 			confine_mem32(x, b, &l);
-		save3(x);
+		save2(x);
 		if (o->type == X86_OP_REG) {
 			uint8_t mov[2] = { 0x89, (uint8_t)(0xc0 | ((b[l.modrm] & 7) << 3)) };   /* mov eax, r32 */
 			bt_emit_bytes(e, mov, 2);
@@ -1162,7 +1425,7 @@ static void xl_insn32(struct xl *x, const cs_insn *ci, const uint8_t *b, int len
 			    ci->detail->x86.operands[0].imm & 0xffff : 0;
 		if (4 + n > 127)
 			return untranslated(x);   /* the map's delta is 8 bits */
-		save3(x);
+		save2(x);
 		esp_mov(e, false, BT_RAX, 0);   /* mov eax, [esp] */
 		esp_lea(e, (int32_t)(4 + n));
 		lookup32(x, (int8_t)(4 + n));
@@ -1179,8 +1442,10 @@ static void xl_insn32(struct xl *x, const cs_insn *ci, const uint8_t *b, int len
 		if (o16)
 			return untranslated(x);
 		mark(x, x->goff, 0, 0, 0);
+		save(x, BT_RSP);   /* the map gives ESP back while it holds EBP (a delivery there pushes at ESP) */
+		mark(x, x->goff, 1u << BT_RSP, 0, 0);
 		{
-			static const uint8_t mv[] = { 0x89, 0xec };   /* mov esp, ebp (restartable: LEAVE recomputes it) */
+			static const uint8_t mv[] = { 0x89, 0xec };   /* mov esp, ebp */
 			bt_emit_bytes(e, mv, 2);
 		}
 		esp_mov(e, false, BT_RBP, 0);                         /* mov ebp, [esp] */
@@ -1188,10 +1453,28 @@ static void xl_insn32(struct xl *x, const cs_insn *ci, const uint8_t *b, int len
 		esp_lea(e, 4);
 		mark(x, gnext, 0, 0, 0);
 		return;
-	case X86_INS_PUSHAL: case X86_INS_POPAL: case X86_INS_PUSHAW: case X86_INS_POPAW:
-	case X86_INS_PUSHFD: case X86_INS_POPFD: case X86_INS_PUSHF: case X86_INS_POPF:
-	case X86_INS_ENTER: case X86_INS_LCALL:
-		return untranslated(x);
+	case X86_INS_PUSHAL:
+		if (o16 || l.npfx)
+			return untranslated(x);
+		return xl_pushad(x, gnext);
+	case X86_INS_POPAL:
+		if (o16 || l.npfx)
+			return untranslated(x);
+		return xl_popad(x, gnext);
+	case X86_INS_PUSHFD:
+		if (o16 || l.npfx)
+			return untranslated(x);
+		return xl_pushfd(x, gnext);
+	case X86_INS_POPFD:
+		if (o16 || l.npfx)
+			return untranslated(x);
+		return xl_popfd(x, gnext);
+	case X86_INS_ENTER:
+		if (o16 || l.npfx || len != 4)
+			return untranslated(x);
+		return xl_enter(x, (uint16_t)(b[l.op + 1] | b[l.op + 2] << 8), b[l.op + 3] & 31u, gnext);
+	case X86_INS_PUSHAW: case X86_INS_POPAW: case X86_INS_PUSHF: case X86_INS_POPF:
+		return untranslated(x);   /* the 16-bit forms (66h) */
 	default:
 		break;
 	}
@@ -1238,9 +1521,14 @@ static void xl_insn32(struct xl *x, const cs_insn *ci, const uint8_t *b, int len
 		mark(x, gnext, 0, 0, 0);
 		return;
 	}
+	/* PUSH r/m32 (FF /6), POP r/m32 (8F /0; with FS/GS: not handled) */
+	if (l.oplen == 1 && !o16 && l.modrm < len && seg_prefix_only(b, &l) &&
+	    ((o0 == 0xff && ((b[l.modrm] >> 3) & 7) == 6) ||
+	     (o0 == 0x8f && ((b[l.modrm] >> 3) & 7) == 0 && !(l.seg && (b[l.modrm] >> 6) != 3))))
+		return xl_push_pop_rm(x, b, &l, o0 == 0xff, gnext);
 	if ((l.oplen == 1 && (o0 >= 0x50 && o0 <= 0x5f)) || (l.oplen == 1 && (o0 == 0x68 || o0 == 0x6a || o0 == 0x8f)) ||
 	    (ci->id == X86_INS_PUSH || ci->id == X86_INS_POP))
-		return untranslated(x);   /* 16-bit pushes, PUSH/POP r/m, prefixed forms */
+		return untranslated(x);   /* 16-bit pushes, prefixed forms, POP m32 with FS/GS */
 	if (l.oplen == 1 && (o0 == 0xea || o0 == 0x9a))
 		return untranslated(x);   /* (far JMP/CALL are callouts above) */
 
@@ -1278,9 +1566,25 @@ static void xl_insn32(struct xl *x, const cs_insn *ci, const uint8_t *b, int len
 				memcpy(fake + 2, b + l.op + 1, 4);
 				struct lay fl = { .seg = l.seg, .op = 0, .oplen = 1, .modrm = 1, .sib = -1, .disp = 2, .dispsz = 4 };
 				confine_mem32(x, fake, &fl);
-			} else {
-				untranslated(x);   /* a string instruction with FS/GS: not handled */
-				return;
+			} else if (ci->id == X86_INS_XLATB) {
+				return untranslated(x);   /* [EBX + AL] with FS/GS: not handled */
+			} else if (!has_pfx(b, &l, 0xf3) && !has_pfx(b, &l, 0xf2)) {
+				/* the source element ([ESI] + base; the override does not
+				 * apply to ES:[EDI], which lies below 4 GiB) */
+				if (is_src_string(ci->id))
+					confine_reg32(x, BT_RSI, l.seg);
+			} else if (is_src_string(ci->id)) {
+				/* REP: ESI wraps at 4 GiB, so every source element lies in
+				 * [base, base + 4 GiB + 3]; that window meets the hole only
+				 * if base is in it (a canonical base below the hole is in the
+				 * lower half: the window stays below 2^47 + 2^33). [ESI] +
+				 * base and base itself are checked (README: a base in the
+				 * hole's last 4 GiB is refused even if ESI would keep every
+				 * element above it) */
+				confine_reg32(x, BT_RSI, l.seg);
+				uint8_t fake[8] = { 0x8b, 0x05, 0, 0, 0, 0 };   /* [disp32 = 0]: the base alone */
+				struct lay fl = { .seg = l.seg, .op = 0, .oplen = 1, .modrm = 1, .sib = -1, .disp = 2, .dispsz = 4 };
+				confine_mem32(x, fake, &fl);
 			}
 		}
 		mark(x, x->goff, 0, 0, 0);

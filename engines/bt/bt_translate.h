@@ -44,8 +44,10 @@ enum {
 	BT_VS_S_ADDR = 0x20,    /* address being checked by the confinement sequence */
 	BT_VS_LOOKUPS = 0x28,   /* inline lookups executed (the TC counts them itself) */
 	BT_VS_FSBASE = 0x30, BT_VS_GSBASE = 0x38,   /* mirrors of the live FS/GS bases */
-	BT_VS_SLOT = 0x40,      /* + 8 * r: register r (0..7) saved by a sequence */
-	BT_VS_SIZE = 0x80
+	BT_VS_SLOT = 0x40,      /* + 8 * r: register r (0..7) saved by a sequence (RSP's: 32-bit PUSHFD/POPFD) */
+	BT_VS_STK = 0x80,       /* one quadword: the stack 32-bit PUSHFD/POPFD's PUSHFQ/POPFQ use (RSP here, the
+				 * guest's in its slot), so no guest byte beyond the instruction's own is touched */
+	BT_VS_SIZE = 0x88
 };
 
 /* ---- Callouts: translated code -> VMM ------------------------------------

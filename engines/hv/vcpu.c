@@ -636,20 +636,40 @@ static int far_jump(struct vl_vcpu *v, uint64_t rip, uint16_t sel, struct vfault
 	return 0;
 }
 
-int vl_vcpu_iret(struct vl_vcpu *v)
+/* IRET of operand size w (8: IRETQ, 4: IRETD, 2) at virtual CPL 0, as
+ * the machine's: 64-bit mode pops SS:RSP always, 32-bit code (m32, ESP)
+ * only on a return to an outer level. */
+static int iret_w(struct vl_vcpu *v, unsigned w, bool m32)
 {
 	struct vl_machine *m = v->m;
 	struct vl_cpu *c = &m->cpu;
 	struct vfault f;
-	uint64_t fr[5];
+	uint64_t fr[5] = { 0 };
+	uint8_t raw[40];
 	if (c->rflags & VL_FL_NT)
 		return vl_vcpu_deliver(v, VL_GP, VL_VCPU_EXC, true, 0, 0, 0);
-	int rc = g_read(v, c->gpr[VL_RSP], fr, sizeof fr, &f);
+	uint64_t sp = m32 ? (uint32_t)c->gpr[VL_RSP] : c->gpr[VL_RSP];
+	int rc = g_read(v, sp, raw, (m32 ? 3 : 5) * w, &f);   /* 64-bit mode: the whole frame at once */
 	if (rc)
 		return after(v, rc, &f);
+	for (unsigned k = 0; k < 3; k++)
+		memcpy(&fr[k], raw + k * w, w);
+	bool with_ss = !m32 || (fr[1] & 3) != 0;
+	if (with_ss) {
+		if (m32 && (rc = g_read(v, sp + 3 * w, raw + 3 * w, 2 * w, &f)))
+			return after(v, rc, &f);
+		for (unsigned k = 3; k < 5; k++)
+			memcpy(&fr[k], raw + k * w, w);
+	} else {
+		fr[3] = m32 ? (uint32_t)(sp + 3 * w) : sp + 3 * w;
+	}
+	if (w < 8)
+		fr[0] = w == 4 ? (uint32_t)fr[0] : (uint16_t)fr[0];
 	uint64_t gfl = vl_vcpu_guest_rflags(v);
-	if ((rc = far_return(v, fr[0], (uint16_t)fr[1], fr[3], (uint16_t)fr[4], true, &f)))
+	if ((rc = far_return(v, fr[0], (uint16_t)fr[1], fr[3], (uint16_t)fr[4], with_ss, &f)))
 		return after(v, rc, &f);
+	if (w == 2)
+		fr[2] = (gfl & ~0xffffull) | (fr[2] & 0xffff);   /* the upper flags stay */
 	m->cpu.nmi_blocked = false;   /* IRET ends blocking by NMI (SDM 6.7.1) */
 	uint64_t chg = 0x3f7fd5ull;   /* every flag IRET at CPL 0 may load (VM/VIF/VIP stay clear) */
 	uint64_t nfl = ((gfl & ~chg) | (fr[2] & chg)) & ~(1ull << 17);
@@ -664,6 +684,11 @@ int vl_vcpu_iret(struct vl_vcpu *v)
 		c->rflags = nfl | 2;
 	}
 	return VL_HOOK_DONE;
+}
+
+int vl_vcpu_iret(struct vl_vcpu *v)
+{
+	return iret_w(v, 8, false);
 }
 
 int vl_vcpu_swapgs(struct vl_vcpu *v, unsigned len)
@@ -1284,7 +1309,7 @@ int vl_vcpu_gp(struct vl_vcpu *v, uint32_t err, int *what)
 	case VL_SENS_IRET:
 		vmm(v, m->prof->vmm_emulate);
 		*what = VL_SENS_IRET;
-		rc = vl_vcpu_iret(v);
+		rc = iret_w(v, d.osz, m32);   /* IRETQ, or IRETD (32-bit code; 64-bit code without REX.W) */
 		retire(v);
 		return rc;
 	default:
@@ -1298,9 +1323,9 @@ int vl_vcpu_gp(struct vl_vcpu *v, uint32_t err, int *what)
 			*what = VL_VCPU_SEG;
 			goto emulated;
 		}
-		if ((op[0] == 0xca || op[0] == 0xcb) && (d.osz == 8 || (d.osz == 4 && m32))) {   /* RETF to an RPL 0 code selector */
+		if ((op[0] == 0xca || op[0] == 0xcb) && (d.osz == 8 || d.osz == 4)) {   /* RETF to an RPL 0 code selector */
 			uint64_t fr[2] = { 0, 0 };
-			unsigned w = d.osz;   /* 8, or 4: RETF in 32-bit code */
+			unsigned w = d.osz;   /* 8, or 4: RETF in 32-bit code, or without REX.W in 64-bit code */
 			uint64_t sp = m32 ? (uint32_t)c->gpr[VL_RSP] : c->gpr[VL_RSP];
 			if ((rc = g_read(v, sp, &fr[0], w, &f)) || (rc = g_read(v, sp + w, &fr[1], w, &f)))
 				return after(v, rc, &f);
@@ -1310,6 +1335,41 @@ int vl_vcpu_gp(struct vl_vcpu *v, uint32_t err, int *what)
 				return vl_vcpu_deliver(v, VL_GP, VL_VCPU_EXC, true, err, 0, 0);
 			if ((rc = far_return(v, fr[0], cs, sp + 2 * w + adj, 0, false, &f)))
 				return after(v, rc, &f);
+			vmm(v, m->prof->vmm_emulate);
+			*what = VL_VCPU_SEG;
+			goto emulated;
+		}
+		if (((op[0] == 0x9a && m32) || (op[0] == 0xff && d.mem && (d.reg & 7) == 3)) && d.osz != 2) {
+			/* far CALL (ptr16:32, m16:32/64): the far JMP's segment load,
+			 * then CS (the guest's selector) and the return address
+			 * pushed, CS first, as the machine (a push fault: nothing
+			 * loaded) */
+			uint64_t off = 0, ret = rip + (uint64_t)d.len;
+			uint16_t sel = 0, gcs = vl_vcpu_guest_sel(v, VL_CS);
+			unsigned w = d.osz;
+			if (op[0] == 0x9a) {
+				uint32_t o32;
+				memcpy(&o32, op + 1, 4);
+				memcpy(&sel, op + 5, 2);
+				off = o32;
+			} else {
+				uint64_t ea = insn_ea(m, &d, rip);
+				if ((rc = g_read(v, ea, &off, w, &f)) || (rc = g_read(v, ea + w, &sel, 2, &f)))
+					return after(v, rc, &f);
+			}
+			if (m32)
+				ret = (uint32_t)ret;
+			struct vl_seg save_cs = c->seg[VL_CS];
+			uint64_t sp = m32 ? (uint32_t)c->gpr[VL_RSP] : c->gpr[VL_RSP];
+			if ((rc = far_jump(v, off, sel, &f)))
+				return after(v, rc, &f);
+			uint64_t cs64 = gcs;
+			if ((rc = g_write(v, sp - w, &cs64, w, &f)) || (rc = g_write(v, sp - 2 * w, &ret, w, &f))) {
+				c->seg[VL_CS] = save_cs;
+				c->rip = rip;
+				return after(v, rc, &f);
+			}
+			c->gpr[VL_RSP] = m32 ? (uint32_t)(sp - 2 * w) : sp - 2 * w;
 			vmm(v, m->prof->vmm_emulate);
 			*what = VL_VCPU_SEG;
 			goto emulated;

@@ -417,6 +417,138 @@ static void test_smap_priv_on_user_page(void **st)
 	rig_eng = &vl_engine_bt;
 }
 
+/* 32-bit kernel code (compatibility mode, entered by a far JMP through
+ * the kernel's own GDT) with the instructions the 32-bit translator
+ * rewrites: PUSHAD, PUSHFD (CF through it), ENTER 16, 1 (its frame-pointer
+ * copy), LEAVE, POPFD, POPAD (registers back), a far CALL ptr16:32 to
+ * 32-bit code that returns with a 32-bit RETF, a far CALL m16:32 to 64-bit
+ * code that returns with RETF without REX.W (4-byte frame), an IRETD to
+ * the same level (EIP, CS, EFLAGS only); the result 0x1111 (0xdead on a
+ * wrong check) goes to the exit device. The machine itself (no engine, CPL
+ * 0) gives the same. Source: this file's history (GNU as, .code32/.code64
+ * at 0x200000):
+ *   mov $0x300000,%rsp; lgdt gdtr(%rip); ljmpl *p32(%rip)
+ *   c32: mov $0x2ff000,%esp; mov $0x11..0x77 -> eax,ecx,edx,ebx,ebp,esi,edi;
+ *   pushal; stc; pushfl; clc; enter $16,$1; cmp %ebp,-4(%ebp); jne bad;
+ *   movl $0xabc,-8(%ebp); leave; popfl; jnc bad; xor eax,ecx,edi,ebp; popal;
+ *   cmp $0x22,%ecx / $0x77,%edi / $0x55,%ebp (jne bad); lcall $0x18,$f32;
+ *   lcall *p64; pushfl; push $0x18; push $after; iretl;
+ *   after: cmp $0x2ff000,%esp; jne bad; out %eax,$0xf4 (dx); hlt
+ *   bad: out $0xdead; f32: add $0x100,%eax; lret;  f64 (.code64): add $0x1000,%eax; lret
+ *   gdt: null, 0x08 64-bit code, 0x10 data, 0x18 32-bit code; p32 = c32:0x18, p64 = f64:0x08 */
+static const uint8_t code32_prog[] = {
+		0x48, 0xc7, 0xc4, 0x00, 0x00, 0x30, 0x00, 0x0f, 0x01, 0x15, 0xba, 0x00,
+		0x00, 0x00, 0xff, 0x2d, 0xbe, 0x00, 0x00, 0x00, 0xbc, 0x00, 0xf0, 0x2f,
+		0x00, 0xb8, 0x11, 0x00, 0x00, 0x00, 0xb9, 0x22, 0x00, 0x00, 0x00, 0xba,
+		0x33, 0x00, 0x00, 0x00, 0xbb, 0x44, 0x00, 0x00, 0x00, 0xbd, 0x55, 0x00,
+		0x00, 0x00, 0xbe, 0x66, 0x00, 0x00, 0x00, 0xbf, 0x77, 0x00, 0x00, 0x00,
+		0x60, 0xf9, 0x9c, 0xf8, 0xc8, 0x10, 0x00, 0x01, 0x39, 0x6d, 0xfc, 0x75,
+		0x47, 0xc7, 0x45, 0xf8, 0xbc, 0x0a, 0x00, 0x00, 0xc9, 0x9d, 0x73, 0x3c,
+		0x31, 0xc0, 0x31, 0xc9, 0x31, 0xff, 0x31, 0xed, 0x61, 0x83, 0xf9, 0x22,
+		0x75, 0x2e, 0x83, 0xff, 0x77, 0x75, 0x29, 0x83, 0xfd, 0x55, 0x75, 0x24,
+		0x9a, 0x9b, 0x00, 0x20, 0x00, 0x18, 0x00, 0xff, 0x1d, 0xd8, 0x00, 0x20,
+		0x00, 0x9c, 0x6a, 0x18, 0x68, 0x82, 0x00, 0x20, 0x00, 0xcf, 0x81, 0xfc,
+		0x00, 0xf0, 0x2f, 0x00, 0x75, 0x06, 0x66, 0xba, 0xf4, 0x00, 0xef, 0xf4,
+		0x66, 0xba, 0xf4, 0x00, 0xb8, 0xad, 0xde, 0x00, 0x00, 0xef, 0xf4, 0x05,
+		0x00, 0x01, 0x00, 0x00, 0xcb, 0x05, 0x00, 0x10, 0x00, 0x00, 0xcb, 0x90,
+		0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0x00, 0x00,
+		0x00, 0x9a, 0xaf, 0x00, 0xff, 0xff, 0x00, 0x00, 0x00, 0x92, 0xcf, 0x00,
+		0xff, 0xff, 0x00, 0x00, 0x00, 0x9a, 0xcf, 0x00, 0x1f, 0x00, 0xa8, 0x00,
+		0x20, 0x00, 0x00, 0x00, 0x00, 0x00, 0x14, 0x00, 0x20, 0x00, 0x18, 0x00,
+		0xa1, 0x00, 0x20, 0x00, 0x08, 0x00,
+};
+
+static void test_32bit_far_call_stack_iretd(void **st)
+{
+	/* the machine alone */
+	char err[256] = "";
+	struct vl_profile p;
+	vl_test_profile(&p);
+	struct vl_machine_config cfg = { .prof = &p, .ram_mb = 16, .max_insns = 100000 };
+	struct vl_machine *m = vl_machine_new(&cfg, err, sizeof err);
+	assert_non_null(m);
+	uint8_t *img = malloc(VL_MINI_ELF_SIZE(sizeof code32_prog));
+	assert_non_null(img);
+	size_t len = vl_test_mini_elf(img, CODE_PA, code32_prog, sizeof code32_prog, PF_R | PF_W | PF_X);
+	assert_int_equal(vl_machine_load_elf_mem(m, img, len, "", err, sizeof err), 0);
+	free(img);
+	vl_machine_run(m);
+	if (m->state != VL_M_EXITED || m->exit_code != 0x1111)
+		fail_msg("machine: state %d exit %#x: %s", m->state, m->exit_code, m->diag);
+	vl_machine_free(m);
+	/* under bt */
+	struct rig r;
+	rig_up(&r, code32_prog, sizeof code32_prog);
+	vl_machine_run(r.m);
+	if (r.m->state != VL_M_EXITED || r.m->exit_code != 0x1111)
+		fail_msg("bt: state %d exit %#x: %s", r.m->state, r.m->exit_code, r.m->diag);
+	assert_int_equal(r.m->cpu.gpr[VL_RSP], 0x2ff000);
+	assert_int_equal(r.m->cpu.gpr[VL_RBX], 0x44);
+	rig_down(&r);
+}
+
+/* An NMI at any point of translated code, atomic stretches included
+ * (PUSHFQ's and POPFQ's flag rewriting): a kernel loops over PUSHFQ;
+ * POPFQ with an NMI handler (vector 2: inc ebx; iretq) and writes 0x77 +
+ * EBX to the exit device; the NMI raised before the k-th instruction, for
+ * every k of the loop (from after the LIDT), is taken exactly once and the run
+ * ends with 0x78 (an NMI in an atomic stretch stopped the run before). */
+static void test_nmi_anywhere(void **st)
+{
+	static uint8_t img[0x180];
+	memset(img, 0x90, sizeof img);
+	static const uint8_t head[] = {
+		0x48, 0xc7, 0xc4, 0x00, 0x00, 0x30, 0x00,   /* 0x00 mov rsp, 0x300000 */
+		0x0f, 0x01, 0x1d, 0x32, 0x00, 0x00, 0x00,   /* 0x07 lidt [rip+0x32] -> 0x40 */
+		0x31, 0xdb,                                 /* 0x0e xor ebx, ebx */
+		0xb9, 0x06, 0x00, 0x00, 0x00,               /* 0x10 mov ecx, 6 */
+		0x9c,                                       /* 0x15 pushfq */
+		0x9d,                                       /* 0x16 popfq */
+		0xff, 0xc9,                                 /* 0x17 dec ecx */
+		0x75, 0xfa,                                 /* 0x19 jnz 0x15 */
+		0xb8, 0x77, 0x00, 0x00, 0x00,               /* 0x1b mov eax, 0x77 */
+		0x01, 0xd8,                                 /* 0x20 add eax, ebx */
+		0x66, 0xba, 0xf4, 0x00,                     /* 0x22 mov dx, 0xf4 */
+		0xef,                                       /* 0x26 out dx, eax */
+		0xf4,                                       /* 0x27 hlt */
+	};
+	memcpy(img, head, sizeof head);
+	uint16_t limit = 16 * 3 - 1;
+	uint64_t base = CODE_PA + 0x100;
+	memcpy(img + 0x40, &limit, 2);
+	memcpy(img + 0x42, &base, 8);
+	static const uint8_t handler[] = { 0xff, 0xc3, 0x48, 0xcf };   /* inc ebx; iretq */
+	memcpy(img + 0x80, handler, sizeof handler);
+	uint64_t off = CODE_PA + 0x80;
+	uint64_t lo = (off & 0xffff) | (0x08ull << 16) | (0x8eull << 40) | (((off >> 16) & 0xffff) << 48), hi = off >> 32;
+	memcpy(img + 0x100 + 2 * 16, &lo, 8);
+	memcpy(img + 0x100 + 2 * 16 + 8, &hi, 8);
+	unsigned tried = 0;
+	bool late = false;
+	for (int k = 20; k < 220; k++) {   /* from after the LIDT */
+		struct rig r;
+		rig_up(&r, img, sizeof img);
+		for (int i = 0; i < k && r.m->state == VL_M_RUNNING; i++)
+			vl_machine_step(r.m);
+		if (r.m->state != VL_M_RUNNING) {
+			rig_down(&r);
+			break;
+		}
+		r.m->cpu.nmi_pending = true;
+		vl_machine_run(r.m);
+		/* 0x77 once the NMI comes after the ADD (and from then on) */
+		if (r.m->state != VL_M_EXITED || r.m->exit_code != (late ? 0x77u : 0x78u)) {
+			if (!late && r.m->state == VL_M_EXITED && r.m->exit_code == 0x77 && tried >= 100)
+				late = true;
+			else
+				fail_msg("NMI before step %d: state %d exit %#x: %s", k, r.m->state, r.m->exit_code, r.m->diag);
+		}
+		tried += !late;
+		rig_down(&r);
+	}
+	assert_true(tried >= 100);
+}
+
 int main(void)
 {
 	const struct CMUnitTest t[] = {
@@ -428,6 +560,8 @@ int main(void)
 		cmocka_unit_test(test_stac_clac_cr4_smap),
 		cmocka_unit_test(test_smep_after_translation),
 		cmocka_unit_test(test_smap_priv_on_user_page),
+		cmocka_unit_test(test_32bit_far_call_stack_iretd),
+		cmocka_unit_test(test_nmi_anywhere),
 	};
 	return cmocka_run_group_tests_name("bt engine", t, NULL, NULL);
 }

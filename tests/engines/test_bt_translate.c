@@ -475,7 +475,7 @@ struct rig {
 	uint32_t co_id;
 	uint64_t co_rip;
 	int exc_vec;
-	uint64_t exc_rip;
+	uint64_t exc_rip, exc_cr2;
 };
 static struct rig R;
 
@@ -514,6 +514,7 @@ static int exc_hook(struct vl_machine *m, void *ctx, unsigned vec, bool has_err,
 {
 	R.exc_vec = (int)vec;
 	R.exc_rip = m->cpu.rip;
+	R.exc_cr2 = cr2;
 	vl_machine_stop(m, VL_M_EXITED, "exception");
 	return VL_HOOK_STOP;
 }
@@ -876,7 +877,7 @@ static void test_exec_forged_callout_ud(void **st)
 #define C32_DATA (DATA_PA + 0x800)
 #define C32_SP   (STACK_PA + 0x800)
 
-struct st32 { uint64_t gpr[8]; uint64_t fl; uint8_t data[64], stack[32]; };
+struct st32 { uint64_t gpr[8]; uint64_t fl; uint8_t data[64], stack[144]; };
 
 static void c32_map(void)
 {
@@ -894,7 +895,8 @@ static void c32_init(void)
 	m->cpu.rflags = 0x202;
 	static const uint8_t z[64];
 	vl_phys_write(m, C32_DATA, z, sizeof z);
-	vl_phys_write(m, C32_SP - 16, z, 32);
+	static const uint8_t zs[144];
+	vl_phys_write(m, C32_SP - 128, zs, sizeof zs);
 	m->state = VL_M_RUNNING;
 	R.co_id = 0xffffffffu;
 	R.exc_vec = -1;
@@ -905,9 +907,9 @@ static void c32_save(struct st32 *s)
 	struct vl_machine *m = R.m;
 	for (int r = 0; r < 8; r++)
 		s->gpr[r] = (uint32_t)m->cpu.gpr[r];
-	s->fl = m->cpu.rflags & 0x8d5;   /* CF PF AF ZF SF OF */
+	s->fl = m->cpu.rflags & 0xcd5;   /* CF PF AF ZF SF OF, DF */
 	memcpy(s->data, vl_phys_ptr(m, C32_DATA), sizeof s->data);
-	memcpy(s->stack, vl_phys_ptr(m, C32_SP - 16), sizeof s->stack);
+	memcpy(s->stack, vl_phys_ptr(m, C32_SP - 128), sizeof s->stack);
 }
 
 static void test_exec_32bit_block(void **st)
@@ -980,6 +982,423 @@ static void test_exec_32bit_block(void **st)
 	assert_int_equal(ref.gpr[VL_RSP], C32_SP - 4);   /* the 32-bit stack moved by 4 per slot */
 	assert_int_equal(ref.data[0x20], 0xaa);
 	m->cpu.gpr[VL_RSP] = KSTACK;
+}
+
+/* Run the 32-bit block `code` (ending in HLT) twice from c32_init's
+ * state: by the machine itself in compatibility mode at CPL 1 (HLT: #GP)
+ * into *ref, and translated (env.m32) from the TC at tc_off into *got,
+ * which ends at the HLT callout. `ninsns`: the guest instructions the
+ * translation must hold (one block). */
+static void c32_both(const uint8_t *code, size_t n, unsigned ninsns, uint64_t tc_off, struct st32 *ref, struct st32 *got)
+{
+	struct vl_machine *m = R.m;
+	c32_map();
+	vl_phys_write(m, C32_PC, code, n);
+	uint16_t attr = m->cpu.seg[VL_CS].attr;
+	c32_init();
+	m->cpu.seg[VL_CS].attr = (uint16_t)((attr & ~VL_SEG_ATTR_L) | 0x4000u);
+	m->cpu.rip = C32_PC;
+	for (int i = 0; i < 200 && m->state == VL_M_RUNNING; i++)
+		vl_machine_step(m);
+	m->cpu.seg[VL_CS].attr = attr;
+	assert_int_equal(R.exc_vec, VL_GP);
+	assert_int_equal(R.exc_rip, C32_PC + n - 1);
+	c32_save(ref);
+
+	csh cs32;
+	assert_int_equal(bt_cs_open32(&cs32), 0);
+	static struct gcode g;
+	g = (struct gcode){ C32_PC, code, n };
+	struct bt_xlate_env env = { .cs = cs32, .fetch = fetch, .arg = &g, .confine = true, .m32 = true };
+	struct bt_emit e = { .buf = tcbuf, .va = BT_TC_VA + tc_off, .cap = 0x2000 };
+	assert_int_equal(bt_translate(&env, C32_PC, &e, &blk), BT_XL_OK);
+	cs_close(&cs32);
+	assert_int_equal(blk.ninsns, ninsns);
+	vl_phys_write(m, R.tc_pa + tc_off, tcbuf, e.len);
+	c32_init();
+	m->cpu.rip = BT_TC_VA + tc_off;
+	for (int i = 0; i < 2000 && m->state == VL_M_RUNNING; i++)
+		vl_machine_step(m);
+	assert_int_equal(R.exc_vec, -1);
+	assert_int_equal(BT_CO_KIND(R.co_id), BT_CO_HLT);
+	assert_int_equal(bt_map_find(&blk, (uint32_t)(R.co_rip - BT_TC_VA - tc_off))->goff, n - 1);
+	c32_save(got);
+}
+
+static void st32_equal(const struct st32 *got, const struct st32 *ref)
+{
+	for (int r = 0; r < 8; r++)
+		assert_int_equal(got->gpr[r], ref->gpr[r]);
+	assert_int_equal(got->fl, ref->fl);
+	assert_memory_equal(got->data, ref->data, sizeof ref->data);
+	assert_memory_equal(got->stack, ref->stack, sizeof ref->stack);
+}
+
+/* PUSHAD, PUSHFD, ENTER (levels 0, 1, 3), LEAVE, POPFD, POPAD in 32-bit
+ * code: registers, flags (DF too), the stack the machine writes; the
+ * virtual IF takes POPFD's IF (0) where the machine at CPL 1 keeps the
+ * real one, and PUSHFD shows the virtual IF. */
+static void test_exec_32bit_stack_ops(void **st)
+{
+	struct vl_machine *m = R.m;
+	static const uint8_t code[] = {
+		0x60,                                     /* pushad */
+		0xb8, 0x78, 0x56, 0x34, 0x12,             /* mov eax, 0x12345678 */
+		0x05, 0x00, 0x00, 0x00, 0x90,             /* add eax, 0x90000000: SF */
+		0x9c,                                     /* pushfd */
+		0xc8, 0x10, 0x00, 0x00,                   /* enter 16, 0 */
+		0xc8, 0x08, 0x00, 0x01,                   /* enter 8, 1 */
+		0x89, 0x6d, 0xf8,                         /* mov [ebp-8], ebp (a local the next ENTER copies) */
+		0xc8, 0x04, 0x00, 0x03,                   /* enter 4, 3 */
+		0x8b, 0x5d, 0xf8,                         /* mov ebx, [ebp-8] (copied frame pointer) */
+		0xc9, 0xc9, 0xc9,                         /* leave x3 */
+		0x5a,                                     /* pop edx: the flags image */
+		0x68, 0xd5, 0x0c, 0x00, 0x00,             /* push 0xcd5: CF PF AF ZF SF OF DF, IF 0 */
+		0x9d,                                     /* popfd */
+		0xc7, 0x44, 0x24, 0x1c, 0xef, 0xcd, 0xab, 0x00,   /* mov dword [esp+28], 0xabcdef (POPAD's EAX) */
+		0x89, 0x54, 0x24, 0x10,                   /* mov [esp+16], edx (POPAD's EBX) */
+		0x61,                                     /* popad */
+		0xf4,                                     /* hlt */
+	};
+	struct st32 ref, got;
+	vs_wr(BT_VS_VIF, 0x200);   /* as the machine's real IF */
+	vs_wr(BT_VS_VPEND, 0);
+	c32_both(code, sizeof code, 19, 0x4000, &ref, &got);
+	st32_equal(&got, &ref);
+	assert_int_equal(got.gpr[VL_RAX], 0xabcdef);
+	assert_int_equal(got.gpr[VL_RSP], C32_SP);
+	assert_int_equal(got.fl, 0xcd5);
+	assert_int_equal(got.gpr[VL_RBX] & (VL_FL_IF | VL_FL_SF), VL_FL_IF | VL_FL_SF);   /* PUSHFD's image */
+	assert_int_equal(vs_rd(BT_VS_VIF), 0);          /* POPFD cleared the virtual IF */
+	assert_true(m->cpu.rflags & VL_FL_IF);          /* the real IF never moved */
+	/* with the virtual IF 0, PUSHFD shows IF 0 (the machine would show 1) */
+	vs_wr(BT_VS_VIF, 0);
+	c32_both(code, sizeof code, 19, 0x4000, &ref, &got);
+	assert_int_equal(got.gpr[VL_RBX] & (VL_FL_IF | VL_FL_SF), VL_FL_SF);
+	assert_int_equal(ref.gpr[VL_RBX] & VL_FL_IF, VL_FL_IF);
+	m->cpu.rflags = 0x202;
+	m->cpu.gpr[VL_RSP] = KSTACK;
+}
+
+/* PUSH r/m32 (memory: [disp32], [ESP]; register long form) and POP r/m32
+ * (into [EAX], [ESP+4] — addressed with the incremented ESP —, ECX, and
+ * [disp32]): the machine's registers, memory and stack. */
+static void test_exec_32bit_push_pop_rm(void **st)
+{
+	static const uint8_t code[] = {
+		0xb8, 0x10, 0x08, 0x31, 0x00,             /* mov eax, C32_DATA+0x10 */
+		0xc7, 0x05, 0x00, 0x08, 0x31, 0x00, 0x78, 0x56, 0x34, 0x12,   /* mov dword [C32_DATA], 0x12345678 */
+		0xff, 0x35, 0x00, 0x08, 0x31, 0x00,       /* push dword [C32_DATA] */
+		0xff, 0x34, 0x24,                         /* push dword [esp] */
+		0xff, 0xf3,                               /* push ebx (FF /6) */
+		0xff, 0xf0,                               /* push eax (FF /6) */
+		0x8f, 0x00,                               /* pop dword [eax] */
+		0x8f, 0x44, 0x24, 0x04,                   /* pop dword [esp+4] */
+		0x8f, 0xc1,                               /* pop ecx (8F /0) */
+		0x8f, 0x05, 0x04, 0x08, 0x31, 0x00,       /* pop dword [C32_DATA+4] */
+		0xf4,                                     /* hlt */
+	};
+	struct st32 ref, got;
+	c32_both(code, sizeof code, 11, 0x4000, &ref, &got);
+	st32_equal(&got, &ref);
+	assert_int_equal(got.gpr[VL_RSP], C32_SP);
+	assert_int_equal(got.gpr[VL_RCX], 0x12345678);
+	uint32_t w;
+	memcpy(&w, got.data + 4, 4);
+	assert_int_equal(w, 0x77);   /* EBX, through [ESP+4] */
+	memcpy(&w, got.data + 0x10, 4);
+	assert_int_equal(w, C32_DATA + 0x10);
+	R.m->cpu.gpr[VL_RSP] = KSTACK;
+	R.m->cpu.rflags = 0x202;
+}
+
+/* A fault inside POPAD (its last load) and inside PUSHFD's store restarts
+ * the instruction: every register as before it (the map restores them). */
+static void test_exec_32bit_popad_fault(void **st)
+{
+	struct vl_machine *m = R.m;
+	static const uint8_t code[] = { 0x61, 0xf4 };   /* popad; hlt */
+	c32_map();
+	vl_phys_write(m, C32_PC, code, sizeof code);
+	csh cs32;
+	assert_int_equal(bt_cs_open32(&cs32), 0);
+	static struct gcode g;
+	g = (struct gcode){ C32_PC, code, sizeof code };
+	struct bt_xlate_env env = { .cs = cs32, .fetch = fetch, .arg = &g, .confine = true, .m32 = true };
+	struct bt_emit e = { .buf = tcbuf, .va = BT_TC_VA + 0x6000, .cap = 0x2000 };
+	assert_int_equal(bt_translate(&env, C32_PC, &e, &blk), BT_XL_OK);
+	cs_close(&cs32);
+	vl_phys_write(m, R.tc_pa + 0x6000, tcbuf, e.len);
+	c32_init();
+	/* ESP 12 bytes below an unmapped page: EDI, ESI, EBP load, the ESP slot faults */
+	const uint64_t top = 0x400000;   /* the end of c32_map's identity mapping */
+	m->cpu.gpr[VL_RSP] = top - 12;
+	uint64_t before[8];
+	memcpy(before, m->cpu.gpr, sizeof before);
+	m->cpu.rip = BT_TC_VA + 0x6000;
+	for (int i = 0; i < 200 && m->state == VL_M_RUNNING; i++)
+		vl_machine_step(m);
+	assert_int_equal(R.exc_vec, VL_PF);
+	assert_int_equal(R.exc_cr2, top);
+	const struct bt_mapent *me = bt_map_find(&blk, (uint32_t)(R.exc_rip - BT_TC_VA - 0x6000));
+	assert_non_null(me);
+	assert_int_equal(me->goff, 0);
+	assert_int_equal(me->rsp_delta, 0);
+	for (int r = 0; r < 8; r++) {
+		uint64_t v = (me->saved & (1u << r)) ? vs_rd(BT_VS_SLOT + 8u * r) : m->cpu.gpr[r];
+		assert_int_equal(v, before[r]);
+	}
+	assert_int_equal(me->saved, 0xef);   /* all but ESP */
+	m->cpu.gpr[VL_RSP] = KSTACK;
+	m->cpu.rflags = 0x202;
+}
+
+/* 32-bit RET through the inline lookup: a miss calls out LOOKUP_MISS with
+ * EAX = the target and ESP past it; an entry keyed for 64-bit code at the
+ * same PC (key = PC) misses too; the 32-bit key (PC + 1) hits and jumps to
+ * the entry's TC address with every register and the flags restored. */
+static void test_exec_32bit_ret_lookup(void **st)
+{
+	struct vl_machine *m = R.m;
+	static const uint8_t code[] = { 0xc3 };   /* ret */
+	const uint64_t target = 0x205678, slot_pa = R.hash_pa + (target & 0xffff) * 16;
+	static const uint8_t co[] = VL_CALLOUT_BYTES;
+	uint8_t stub[VL_CALLOUT_LEN];
+	memcpy(stub, co, 3);
+	uint32_t id = 0x77;
+	memcpy(stub + 3, &id, 4);
+	vl_phys_write(m, R.tc_pa + 0x3000, stub, sizeof stub);
+	c32_map();
+	vl_phys_write(m, C32_PC, code, sizeof code);
+	csh cs32;
+	assert_int_equal(bt_cs_open32(&cs32), 0);
+	static struct gcode g;
+	g = (struct gcode){ C32_PC, code, sizeof code };
+	struct bt_xlate_env env = { .cs = cs32, .fetch = fetch, .arg = &g, .confine = true, .m32 = true };
+	struct bt_emit e = { .buf = tcbuf, .va = BT_TC_VA + 0x6000, .cap = 0x2000 };
+	assert_int_equal(bt_translate(&env, C32_PC, &e, &blk), BT_XL_OK);
+	cs_close(&cs32);
+	vl_phys_write(m, R.tc_pa + 0x6000, tcbuf, e.len);
+	const uint64_t keys[3] = { 0x8000000000000000ull | ((target + 2) & 0xffff), target, target + 1 };
+	for (int k = 0; k < 3; k++) {
+		vl_phys_write64(m, slot_pa, keys[k]);
+		vl_phys_write64(m, slot_pa + 8, BT_TC_VA + 0x3000);
+		c32_init();
+		vl_phys_write64(m, C32_SP, target);   /* [ESP] = the return address */
+		m->cpu.rflags |= VL_FL_ZF;
+		uint64_t before = vs_rd(BT_VS_LOOKUPS);
+		m->cpu.rip = BT_TC_VA + 0x6000;
+		for (int i = 0; i < 200 && m->state == VL_M_RUNNING; i++)
+			vl_machine_step(m);
+		assert_int_equal(R.exc_vec, -1);
+		assert_int_equal(m->cpu.gpr[VL_RSP], C32_SP + 4);
+		assert_int_equal(vs_rd(BT_VS_LOOKUPS), before + 1);
+		if (k < 2) {
+			assert_int_equal(BT_CO_KIND(R.co_id), BT_CO_LOOKUP_MISS);
+			assert_int_equal(m->cpu.gpr[VL_RAX], target);
+			assert_int_equal(vs_rd(BT_VS_SLOT + 8 * 0), 0x11);
+			assert_int_equal(vs_rd(BT_VS_SLOT + 8 * 1), 5);
+			assert_int_equal(vs_rd(BT_VS_SLOT + 8 * 2), 0x1000);
+		} else {
+			assert_int_equal(R.co_id, 0x77);
+			assert_int_equal(R.co_rip, BT_TC_VA + 0x3000);
+			assert_int_equal(m->cpu.gpr[VL_RAX], 0x11);
+			assert_int_equal(m->cpu.gpr[VL_RCX], 5);
+			assert_int_equal(m->cpu.gpr[VL_RDX], 0x1000);
+			assert_true(m->cpu.rflags & VL_FL_ZF);
+		}
+	}
+	vl_phys_write64(m, slot_pa, 0x8000000000000000ull);
+	m->cpu.gpr[VL_RSP] = KSTACK;
+	m->cpu.rflags = 0x202;
+}
+
+/* String instructions with an FS override in 32-bit code: the source is
+ * [ESI] + the FS base. A base outside the hole: MOVSD and REP MOVSB move
+ * the machine's bytes; [ESI] + base in the hole, or a REP whose elements
+ * walk down into it from above (DF = 1), call out CONFINE before any
+ * element moves, with every register as before. */
+static void test_exec_32bit_fs_strings(void **st)
+{
+	struct vl_machine *m = R.m;
+	static const uint8_t code[] = {
+		0xbe, 0x00, 0x00, 0x31, 0x00,             /* mov esi, 0x310000 (FS base 0x800: C32_DATA) */
+		0xbf, 0x10, 0x08, 0x31, 0x00,             /* mov edi, C32_DATA+0x10 */
+		0x64, 0xa5,                               /* movsd fs:[esi] -> [edi] */
+		0xb9, 0x08, 0x00, 0x00, 0x00,             /* mov ecx, 8 */
+		0xf3, 0x64, 0xa4,                         /* rep movsb fs:[esi] -> [edi] */
+		0x64, 0xad,                               /* lodsd fs:[esi] */
+		0xf4,                                     /* hlt */
+	};
+	struct st32 ref, got;
+	m->cpu.seg[VL_FS].base = 0x800;
+	vs_wr(BT_VS_FSBASE, 0x800);
+	static const uint8_t pat[16] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 };
+	c32_map();
+	vl_phys_write(m, C32_DATA, pat, sizeof pat);
+	/* c32_init zeroes the data: the pattern goes in after it, in both runs */
+	vl_phys_write(m, C32_PC, code, sizeof code);
+	c32_both(code, sizeof code, 7, 0x4000, &ref, &got);
+	st32_equal(&got, &ref);
+
+	/* the base in the hole: CONFINE at the MOVSD, nothing moved */
+	static const uint8_t one[] = { 0x64, 0xa5, 0xf4 };
+	static const uint8_t repdown[] = { 0xfd, 0xf3, 0x64, 0xa4, 0xf4 };   /* std; rep movsb */
+	const struct { const uint8_t *b; size_t n; uint64_t base; uint32_t esi, ecx; uint16_t goff; } t[] = {
+		{ one, sizeof one, BT_HOLE_BASE + 0x1000, 0x10, 0, 0 },
+		/* from above the hole (base + ESI >= its end) down into it */
+		{ repdown, sizeof repdown, BT_HOLE_END - 0x100, 0x1000, 0x2000, 1 },
+	};
+	for (size_t k = 0; k < sizeof t / sizeof t[0]; k++) {
+		csh cs32;
+		assert_int_equal(bt_cs_open32(&cs32), 0);
+		static struct gcode g;
+		g = (struct gcode){ C32_PC, t[k].b, t[k].n };
+		struct bt_xlate_env env = { .cs = cs32, .fetch = fetch, .arg = &g, .confine = true, .m32 = true };
+		struct bt_emit e = { .buf = tcbuf, .va = BT_TC_VA + 0x6000, .cap = 0x2000 };
+		assert_int_equal(bt_translate(&env, C32_PC, &e, &blk), BT_XL_OK);
+		cs_close(&cs32);
+		vl_phys_write(m, R.tc_pa + 0x6000, tcbuf, e.len);
+		c32_init();
+		m->cpu.seg[VL_FS].base = t[k].base;
+		vs_wr(BT_VS_FSBASE, t[k].base);
+		m->cpu.gpr[VL_RSI] = t[k].esi;
+		m->cpu.gpr[VL_RCX] = t[k].ecx;
+		m->cpu.rip = BT_TC_VA + 0x6000;
+		for (int i = 0; i < 200 && m->state == VL_M_RUNNING; i++)
+			vl_machine_step(m);
+		assert_int_equal(R.exc_vec, -1);
+		assert_int_equal(BT_CO_KIND(R.co_id), BT_CO_CONFINE);
+		const struct bt_mapent *me = bt_map_find(&blk, (uint32_t)(R.co_rip - BT_TC_VA - 0x6000));
+		assert_int_equal(me->goff, t[k].goff);
+		uint64_t rsi = m->cpu.gpr[VL_RSI], rcx = (me->saved & 2) ? vs_rd(BT_VS_SLOT + 8) : m->cpu.gpr[VL_RCX];
+		assert_int_equal(rsi, t[k].esi);
+		assert_int_equal(rcx, t[k].ecx);
+		assert_int_equal(m->cpu.gpr[VL_RDI], 0x456);
+	}
+	m->cpu.seg[VL_FS].base = 0;
+	vs_wr(BT_VS_FSBASE, 0);
+	m->cpu.gpr[VL_RSP] = KSTACK;
+	m->cpu.rflags = 0x202;
+}
+
+/* Precise state at every point of a translation: the single-instruction
+ * block `code` (+ HLT) is stepped one machine instruction at a time from
+ * the TC; before each one, the guest state the VMM would rebuild there
+ * from the map (registers from their slots, RSP - delta; the real
+ * arithmetic flags and DF; the virtual IF) must be the state before the
+ * guest instruction (goff 0) or after it (goff = its length), unless the
+ * map marks the point atomic (the VMM then holds interrupts). */
+struct rstate { uint64_t gpr[8], fl, vif; };
+
+static void rs_init(bool m32, uint64_t image)
+{
+	struct vl_machine *m = R.m;
+	static const uint64_t init[8] = { 0x1111, 0x2222, 0x3333, 0x4444, 0, 0x5555, 0x6666, 0x7777 };
+	for (int r = 0; r < 8; r++)
+		m->cpu.gpr[r] = init[r];
+	m->cpu.gpr[VL_RBP] = m32 ? C32_SP + 0x40 : KSTACK - 0x40;
+	m->cpu.gpr[VL_RSP] = m32 ? C32_SP - 0x40 : KSTACK - 0x100;
+	m->cpu.rflags = 0x202 | 0xc5;   /* IF, CF PF ZF SF */
+	uint64_t sp = m32 ? C32_SP - 0x40 : STACK_PA + 0x1000 - 0x100;
+	for (int k = 0; k < 16; k++)
+		vl_phys_write64(m, sp + 8u * k, image + (uint64_t)k * 0x10001);
+	vs_wr(BT_VS_VIF, 0x200);
+	vs_wr(BT_VS_VPEND, 0);
+	m->state = VL_M_RUNNING;
+	R.co_id = 0xffffffffu;
+	R.exc_vec = -1;
+}
+
+static void rs_get(struct rstate *s, const struct bt_mapent *me, bool m32)
+{
+	struct vl_machine *m = R.m;
+	for (int r = 0; r < 8; r++)
+		s->gpr[r] = me && (me->saved & (1u << r)) ? vs_rd(BT_VS_SLOT + 8u * r) : m->cpu.gpr[r];
+	if (me)
+		s->gpr[VL_RSP] -= (uint64_t)(int64_t)me->rsp_delta;
+	if (m32)
+		for (int r = 0; r < 8; r++)
+			s->gpr[r] = (uint32_t)s->gpr[r];
+	s->fl = m->cpu.rflags & 0xcd5;
+	s->vif = vs_rd(BT_VS_VIF);
+}
+
+static void check_restartable(const uint8_t *insn, size_t n, bool m32, uint64_t image)
+{
+	struct vl_machine *m = R.m;
+	uint8_t code[16];
+	memcpy(code, insn, n);
+	code[n] = 0xf4;   /* hlt */
+	uint64_t pc = m32 ? C32_PC : KPC;
+	if (m32)
+		c32_map();
+	vl_phys_write(m, CODE_PA, code, n + 1);
+	csh h;
+	assert_int_equal(m32 ? bt_cs_open32(&h) : bt_cs_open(&h), 0);
+	static struct gcode g;
+	g = (struct gcode){ pc, code, n + 1 };
+	struct bt_xlate_env env = { .cs = h, .fetch = fetch, .arg = &g, .confine = true, .m32 = m32 };
+	struct bt_emit e = { .buf = tcbuf, .va = BT_TC_VA + 0x8000, .cap = 0x2000 };
+	assert_int_equal(bt_translate(&env, pc, &e, &blk), BT_XL_OK);
+	cs_close(&h);
+	vl_phys_write(m, R.tc_pa + 0x8000, tcbuf, e.len);
+	struct rstate before, after, at;
+	rs_init(m32, image);
+	rs_get(&before, NULL, m32);
+	m->cpu.rip = BT_TC_VA + 0x8000;
+	for (int i = 0; i < 500 && m->state == VL_M_RUNNING; i++)
+		vl_machine_step(m);
+	assert_int_equal(BT_CO_KIND(R.co_id), BT_CO_HLT);
+	rs_get(&after, NULL, m32);
+	rs_init(m32, image);
+	m->cpu.rip = BT_TC_VA + 0x8000;
+	unsigned points = 0;
+	for (int i = 0; i < 500 && m->state == VL_M_RUNNING; i++) {
+		uint32_t off = (uint32_t)(m->cpu.rip - BT_TC_VA - 0x8000);
+		const struct bt_mapent *me = bt_map_find(&blk, off);
+		assert_non_null(me);
+		if (!(me->flags & (BT_MAP_ATOMIC | BT_MAP_EXIT))) {
+			rs_get(&at, me, m32);
+			const struct rstate *want = me->goff == 0 ? &before : &after;
+			if (me->goff != 0 && me->goff != n)
+				fail_msg("TC offset %u maps to guest offset %u", off, me->goff);
+			if (memcmp(&at, want, sizeof at))
+				fail_msg("TC offset %u (guest offset %u, saved %#x, delta %d): rax %#llx/%#llx rsp %#llx/%#llx "
+					 "rbp %#llx/%#llx flags %#llx/%#llx vif %#llx/%#llx", off, me->goff, me->saved, me->rsp_delta,
+					 (unsigned long long)at.gpr[0], (unsigned long long)want->gpr[0],
+					 (unsigned long long)at.gpr[4], (unsigned long long)want->gpr[4],
+					 (unsigned long long)at.gpr[5], (unsigned long long)want->gpr[5],
+					 (unsigned long long)at.fl, (unsigned long long)want->fl,
+					 (unsigned long long)at.vif, (unsigned long long)want->vif);
+			points++;
+		}
+		vl_machine_step(m);
+	}
+	assert_int_equal(BT_CO_KIND(R.co_id), BT_CO_HLT);
+	assert_true(points >= 2);
+	m->cpu.gpr[VL_RSP] = KSTACK;
+	m->cpu.rflags = 0x202;
+}
+
+static void test_exec_map_restartable(void **st)
+{
+	static const struct { uint8_t b[4]; size_t n; bool m32; } t[] = {
+		{ { 0x9c }, 1, true },                      /* pushfd */
+		{ { 0x9d }, 1, true },                      /* popfd */
+		{ { 0x60 }, 1, true },                      /* pushad */
+		{ { 0x61 }, 1, true },                      /* popad */
+		{ { 0xc8, 0x08, 0x00, 0x00 }, 4, true },    /* enter 8, 0 */
+		{ { 0xc8, 0x08, 0x00, 0x03 }, 4, true },    /* enter 8, 3 */
+		{ { 0xc9 }, 1, true },                      /* leave */
+		{ { 0xff, 0x74, 0x24, 0x04 }, 4, true },    /* push dword [esp+4] */
+		{ { 0x8f, 0x44, 0x24, 0x04 }, 4, true },    /* pop dword [esp+4] */
+		{ { 0x8f, 0xc0 }, 2, true },                /* pop eax (8F /0) */
+		{ { 0x9c }, 1, false },                     /* pushfq */
+		{ { 0x9d }, 1, false },                     /* popfq */
+	};
+	for (size_t k = 0; k < sizeof t / sizeof t[0]; k++)
+		check_restartable(t[k].b, t[k].n, t[k].m32, 0xcd4);   /* images: PF AF ZF SF OF DF, IF 0 */
 }
 
 /* 32-bit classes: INC/DEC re-encoded, [disp32] with 67h in the SIB form,
@@ -1073,6 +1492,12 @@ int main(void)
 		cmocka_unit_test(test_exec_rep_down_into_hole),
 		cmocka_unit_test(test_exec_forged_callout_ud),
 		cmocka_unit_test(test_exec_32bit_block),
+		cmocka_unit_test(test_exec_32bit_stack_ops),
+		cmocka_unit_test(test_exec_32bit_push_pop_rm),
+		cmocka_unit_test(test_exec_32bit_popad_fault),
+		cmocka_unit_test(test_exec_32bit_ret_lookup),
+		cmocka_unit_test(test_exec_32bit_fs_strings),
+		cmocka_unit_test(test_exec_map_restartable),
 	};
 	int rc = cmocka_run_group_tests_name("bt translator", xl, grp_setup, grp_teardown);
 	if (bt_cs_open(&cs))
