@@ -169,11 +169,11 @@ for pdir in sorted({os.path.dirname(p["path"]) for p in src["profiles"]}):   # S
         continue
     for entry in re.split(r"\n(?=- \*\*)|\n\s*\n", text):   # one list entry, its lines joined
         entry = " ".join(entry.split())
-        mt = re.match(r"- \*\*([FSD]\d+)(?:\*\*)? — ([^*]*?)(?:\*\*|$)", entry)
+        mt = re.match(r"- \*\*([A-Z]\d+)(?:\*\*)? — ([^*]*?)(?:\*\*|$)", entry)
         if not mt:
             continue
         t = mt.group(2).strip()
-        if mt.group(1)[0] == "S":   # "S3** — what (where, when): ...": what, up to the first colon
+        if mt.group(1)[0] not in "FD":   # "S3** — what (where, when): ...": what, up to the first colon
             t = t.split(": ")[0]
             if len(t) > 70:   # at a word, parentheses closed
                 t = t[:t.rfind(" ", 0, 70)]
@@ -184,8 +184,8 @@ rules = sorted((i for i in titles if i[0] == "D"), key=lambda i: int(i[1:]))
 def short(s, n=90):
     s = " ".join(s.split())
     return s if len(s) <= n else s[:s.rfind(" ", 0, n)] + " ..."
-def idkey(i):
-    return ("FSD".index(i[0]), int(i[1:]))
+def idkey(i):   # F, S first (the oldest series), D (the rules) last, the other letters between
+    return ({"F": 0, "S": 1, "D": 3}.get(i[0], 2), i[0], int(i[1:]))
 blocks = []
 for p in src["profiles"]:
     if p["name"] not in profiles.split(","):
@@ -198,8 +198,8 @@ for p in src["profiles"]:
         elif v["class"] == "derived":
             nder += 1
         ids = []
-        for mref in re.finditer(r"SOURCES\.md ((?:[FSD]\d+(?:, *|;? *)?)+)", note):
-            ids += re.findall(r"[FSD]\d+", mref.group(1))
+        for mref in re.finditer(r"SOURCES\.md ((?:[A-Z]\d+(?:, *|;? *)?)+)", note):
+            ids += re.findall(r"[A-Z]\d+", mref.group(1))
         if ids:
             for i in set(ids):
                 cited[i] = cited.get(i, 0) + 1

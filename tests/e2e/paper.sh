@@ -59,10 +59,10 @@ ids = set()
 for p in json.load(sys.stdin)['profiles']:
     if p['name'] == 'zen4':
         for v in p['values']:
-            for m in re.finditer(r'SOURCES\.md ((?:[FSD]\d+(?:, *|;? *)?)+)', v['note'] or ''):
-                ids |= set(re.findall(r'[FSD]\d+', m.group(1)))
+            for m in re.finditer(r'SOURCES\.md ((?:[A-Z]\d+(?:, *|;? *)?)+)', v['note'] or ''):
+                ids |= set(re.findall(r'[A-Z]\d+', m.group(1)))
 print(' '.join(sorted(ids)))")
-got=$(grep -o '^\\quad [FSD][0-9]* ' "$T/out/gen/citations.tex" | awk '{print $2}' | sort | tr '\n' ' ' | sed 's/ $//')
+got=$(grep -o '^\\quad [A-Z][0-9]* ' "$T/out/gen/citations.tex" | awk '{print $2}' | sort | tr '\n' ' ' | sed 's/ $//')
 [ -n "$want" ] && [ "$got" = "$want" ] || bad "citations table names '$got', the profile's notes cite '$want'"
 # modelled and measured counts are the database's
 mr=$(sqlite3 "$T/p.db" "select count(*) from run where profile = 'zen4' and model = 1 and status = 'ok' and git_commit = (select git_commit from run limit 1)")
