@@ -954,6 +954,34 @@ static void test_shipped_provenance(void **st)
 	vl_profile_list_free(names, n);
 }
 
+/* D25 (profiles/SOURCES.md): on the AMD profiles a REP string element is
+ * D9's mean of the measured STOSQ/MOVSQ L1D bandwidths (EPYC 9654 0.20,
+ * Ryzen 9 9950X 0.10 cycles per 8 bytes), below a cycle, so charged the
+ * smallest non-zero cost, 1: a source naming the rule. */
+static void test_rule_d25(void **st)
+{
+	(void)st;
+	static const char *const amd[] = { "zen4", "zen5" };
+	struct vl_profile p;
+	struct vl_profile_value *v;
+	size_t n;
+	char err[512];
+	for (size_t i = 0; i < sizeof amd / sizeof amd[0]; i++) {
+		if (vl_profile_describe(amd[i], &p, &v, &n, err, sizeof err))
+			fail_msg("%s", err);
+		assert_int_equal(p.insn_string, 1);
+		assert_string_equal(vl_profile_class(value_of(v, n, "insn", "string")), "sourced");
+		assert_non_null(strstr(value_of(v, n, "insn", "string")->note, "D25"));
+		free(v);
+	}
+	/* the rule's reason: D9's expression itself rounds Zen 4's 0.20 to 0 */
+	const char *f = variant("zen4", "insn", "string",
+				"string = (8 / 30.88 + 8 / 56.69) / 2 ; derived: test D9 on the EPYC 9654", NULL, NULL,
+				"d25.ini");
+	assert_int_equal(vl_profile_load(f, &p, err, sizeof err), 0);
+	assert_int_equal(p.insn_string, 0);
+}
+
 /* D20 (profiles/SOURCES.md): instruction-table figures for the model's
  * classes. A published range is taken at its middle, one rounding half up,
  * as a derived value (Skylake-X RDPMC 13-16 -> 14.5 -> 15, Nehalem 40-60 ->
@@ -1031,6 +1059,7 @@ int main(void)
 		cmocka_unit_test(test_scaled_factor_class),
 		cmocka_unit_test(test_rule_d13),
 		cmocka_unit_test(test_rule_d20),
+		cmocka_unit_test(test_rule_d25),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
