@@ -1022,6 +1022,33 @@ static void test_rule_d20(void **st)
 	}
 }
 
+/* D23 (profiles/SOURCES.md): IRET to user mode costs at least the
+ * instruction table's user-mode IRET on the same core, taken whole as a
+ * source naming the rule: the Pentium 4's 325 (Prescott sheet, K20). Cores
+ * without an IRET row keep their own value (skylake-sp's D12 figure) or an
+ * estimate (core2). */
+static void test_rule_d23(void **st)
+{
+	(void)st;
+	struct vl_profile p;
+	struct vl_profile_value *v;
+	size_t n;
+	char err[512];
+	if (vl_profile_describe("p4", &p, &v, &n, err, sizeof err))
+		fail_msg("%s", err);
+	const struct vl_profile_value *x = value_of(v, n, "insn", "iret");
+	assert_non_null(x);
+	assert_int_equal(p.insn_iret, 325);
+	assert_string_equal(vl_profile_class(x), "sourced");
+	assert_non_null(strstr(x->note, "K20"));
+	assert_non_null(strstr(x->note, "D23"));
+	free(v);
+	if (vl_profile_describe("core2", &p, &v, &n, err, sizeof err))
+		fail_msg("%s", err);
+	assert_string_equal(vl_profile_class(value_of(v, n, "insn", "iret")), "estimated");
+	free(v);
+}
+
 static int setup(void **st)
 {
 	snprintf(tmpdir, sizeof tmpdir, "/tmp/vl_test_profile_XXXXXX");
@@ -1060,6 +1087,7 @@ int main(void)
 		cmocka_unit_test(test_rule_d13),
 		cmocka_unit_test(test_rule_d20),
 		cmocka_unit_test(test_rule_d25),
+		cmocka_unit_test(test_rule_d23),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
