@@ -853,6 +853,33 @@ static void test_rule_d13(void **st)
 	/* the Pentium 4's factor is an estimate, so the translator values scaled from it are too */
 	assert_string_equal(vl_profile_class(value_of(v, n, "bt", "translate_insn")), "estimated");
 	free(v);
+	/* nehalem: the Westmere core's 1-thread rating against the same Skylake
+	 * run, both p7zip 16.02 (SOURCES.md G1, G20): one version per ratio */
+	struct vl_profile nh;
+	if (vl_profile_describe("nehalem", &nh, &v, &n, err, sizeof err))
+		fail_msg("%s", err);
+	want = (double)sky.vmm_exit_dispatch * (2878.0 / 2900.0) / (2149.0 / 2130.0);
+	assert_int_equal(nh.vmm_exit_dispatch, (uint64_t)(want + 0.5));
+	assert_int_equal(nh.vmm_exit_dispatch, 173);   /* 176 x 0.99241 / 1.00892 = 173.1 */
+	const struct vl_profile_value *nd = value_of(v, n, "vmm", "exit_dispatch");
+	assert_string_equal(vl_profile_class(nd), "derived");
+	assert_non_null(strstr(nd->expr, "(2878 / 2900)"));   /* the Skylake run core2 uses */
+	assert_non_null(strstr(nd->note, "G20"));
+	assert_int_equal(nh.vmm_msr, (sky.vmm_msr * nh.vmm_exit_dispatch * 2 + sky.vmm_exit_dispatch) /
+					     (2 * sky.vmm_exit_dispatch));
+	assert_string_equal(vl_profile_class(value_of(v, n, "vmm", "msr")), "derived");
+	assert_string_equal(vl_profile_class(value_of(v, n, "bt", "translate_insn")), "estimated");
+	free(v);
+	/* no same-version pair for the Pentium 4 or Zen 4 (G22): their factors
+	 * stay estimates, stated as literals */
+	static const char *const est[] = { "p4", "zen4" };
+	for (size_t k = 0; k < sizeof est / sizeof est[0]; k++) {
+		if (vl_profile_describe(est[k], &p, &v, &n, err, sizeof err))
+			fail_msg("%s", err);
+		assert_string_equal(vl_profile_class(value_of(v, n, "vmm", "exit_dispatch")), "estimated");
+		assert_non_null(strstr(value_of(v, n, "vmm", "exit_dispatch")->note, "G22"));
+		free(v);
+	}
 	static const char *const bt_scaled[] = { "core2", "nehalem", "skylake-sp", "zen4", "sapphire-rapids" };
 	for (size_t k = 0; k < sizeof bt_scaled / sizeof bt_scaled[0]; k++) {
 		if (vl_profile_describe(bt_scaled[k], &p, &v, &n, err, sizeof err))
