@@ -912,6 +912,22 @@ static void c32_save(struct st32 *s)
 	memcpy(s->stack, vl_phys_ptr(m, C32_SP - 128), sizeof s->stack);
 }
 
+/* Translate the 32-bit guest code `code` (at C32_PC, CS_MODE_32) into the
+ * TC at tc_off (room `cap`): one block into `blk`, its bytes copied into the
+ * machine's TC. */
+static void xlate32_at(const uint8_t *code, size_t n, uint64_t tc_off, size_t cap)
+{
+	csh cs32;
+	assert_int_equal(bt_cs_open32(&cs32), 0);
+	static struct gcode g;
+	g = (struct gcode){ C32_PC, code, n };
+	struct bt_xlate_env env = { .cs = cs32, .fetch = fetch, .arg = &g, .confine = true, .m32 = true };
+	struct bt_emit e = { .buf = tcbuf, .va = BT_TC_VA + tc_off, .cap = cap };
+	assert_int_equal(bt_translate(&env, C32_PC, &e, &blk), BT_XL_OK);
+	cs_close(&cs32);
+	vl_phys_write(R.m, R.tc_pa + tc_off, tcbuf, e.len);
+}
+
 static void test_exec_32bit_block(void **st)
 {
 	struct vl_machine *m = R.m;
@@ -955,17 +971,9 @@ static void test_exec_32bit_block(void **st)
 	c32_save(&ref);
 
 	/* translated (CS_MODE_32) and run from the TC as 64-bit code */
-	csh cs32;
-	assert_int_equal(bt_cs_open32(&cs32), 0);
-	static struct gcode g;
-	g = (struct gcode){ C32_PC, code, sizeof code };
-	struct bt_xlate_env env = { .cs = cs32, .fetch = fetch, .arg = &g, .confine = true, .m32 = true };
-	struct bt_emit e = { .buf = tcbuf, .va = BT_TC_VA + 0x4000, .cap = 0x4000 };
-	assert_int_equal(bt_translate(&env, C32_PC, &e, &blk), BT_XL_OK);
-	cs_close(&cs32);
+	xlate32_at(code, sizeof code, 0x4000, 0x4000);
 	assert_true(blk.m32);
 	assert_int_equal(blk.ninsns, 20);
-	vl_phys_write(m, R.tc_pa + 0x4000, tcbuf, e.len);
 	c32_init();
 	m->cpu.rip = BT_TC_VA + 0x4000;
 	for (int i = 0; i < 1000 && m->state == VL_M_RUNNING; i++)
@@ -1005,16 +1013,8 @@ static void c32_both(const uint8_t *code, size_t n, unsigned ninsns, uint64_t tc
 	assert_int_equal(R.exc_rip, C32_PC + n - 1);
 	c32_save(ref);
 
-	csh cs32;
-	assert_int_equal(bt_cs_open32(&cs32), 0);
-	static struct gcode g;
-	g = (struct gcode){ C32_PC, code, n };
-	struct bt_xlate_env env = { .cs = cs32, .fetch = fetch, .arg = &g, .confine = true, .m32 = true };
-	struct bt_emit e = { .buf = tcbuf, .va = BT_TC_VA + tc_off, .cap = 0x2000 };
-	assert_int_equal(bt_translate(&env, C32_PC, &e, &blk), BT_XL_OK);
-	cs_close(&cs32);
+	xlate32_at(code, n, tc_off, 0x2000);
 	assert_int_equal(blk.ninsns, ninsns);
-	vl_phys_write(m, R.tc_pa + tc_off, tcbuf, e.len);
 	c32_init();
 	m->cpu.rip = BT_TC_VA + tc_off;
 	for (int i = 0; i < 2000 && m->state == VL_M_RUNNING; i++)
@@ -1120,15 +1120,7 @@ static void test_exec_32bit_popad_fault(void **st)
 	static const uint8_t code[] = { 0x61, 0xf4 };   /* popad; hlt */
 	c32_map();
 	vl_phys_write(m, C32_PC, code, sizeof code);
-	csh cs32;
-	assert_int_equal(bt_cs_open32(&cs32), 0);
-	static struct gcode g;
-	g = (struct gcode){ C32_PC, code, sizeof code };
-	struct bt_xlate_env env = { .cs = cs32, .fetch = fetch, .arg = &g, .confine = true, .m32 = true };
-	struct bt_emit e = { .buf = tcbuf, .va = BT_TC_VA + 0x6000, .cap = 0x2000 };
-	assert_int_equal(bt_translate(&env, C32_PC, &e, &blk), BT_XL_OK);
-	cs_close(&cs32);
-	vl_phys_write(m, R.tc_pa + 0x6000, tcbuf, e.len);
+	xlate32_at(code, sizeof code, 0x6000, 0x2000);
 	c32_init();
 	/* ESP 12 bytes below an unmapped page: EDI, ESI, EBP load, the ESP slot faults */
 	const uint64_t top = 0x400000;   /* the end of c32_map's identity mapping */
@@ -1170,15 +1162,7 @@ static void test_exec_32bit_ret_lookup(void **st)
 	vl_phys_write(m, R.tc_pa + 0x3000, stub, sizeof stub);
 	c32_map();
 	vl_phys_write(m, C32_PC, code, sizeof code);
-	csh cs32;
-	assert_int_equal(bt_cs_open32(&cs32), 0);
-	static struct gcode g;
-	g = (struct gcode){ C32_PC, code, sizeof code };
-	struct bt_xlate_env env = { .cs = cs32, .fetch = fetch, .arg = &g, .confine = true, .m32 = true };
-	struct bt_emit e = { .buf = tcbuf, .va = BT_TC_VA + 0x6000, .cap = 0x2000 };
-	assert_int_equal(bt_translate(&env, C32_PC, &e, &blk), BT_XL_OK);
-	cs_close(&cs32);
-	vl_phys_write(m, R.tc_pa + 0x6000, tcbuf, e.len);
+	xlate32_at(code, sizeof code, 0x6000, 0x2000);
 	const uint64_t keys[3] = { 0x8000000000000000ull | ((target + 2) & 0xffff), target, target + 1 };
 	for (int k = 0; k < 3; k++) {
 		vl_phys_write64(m, slot_pa, keys[k]);
@@ -1250,15 +1234,7 @@ static void test_exec_32bit_fs_strings(void **st)
 		{ repdown, sizeof repdown, BT_HOLE_END - 0x100, 0x1000, 0x2000, 1 },
 	};
 	for (size_t k = 0; k < sizeof t / sizeof t[0]; k++) {
-		csh cs32;
-		assert_int_equal(bt_cs_open32(&cs32), 0);
-		static struct gcode g;
-		g = (struct gcode){ C32_PC, t[k].b, t[k].n };
-		struct bt_xlate_env env = { .cs = cs32, .fetch = fetch, .arg = &g, .confine = true, .m32 = true };
-		struct bt_emit e = { .buf = tcbuf, .va = BT_TC_VA + 0x6000, .cap = 0x2000 };
-		assert_int_equal(bt_translate(&env, C32_PC, &e, &blk), BT_XL_OK);
-		cs_close(&cs32);
-		vl_phys_write(m, R.tc_pa + 0x6000, tcbuf, e.len);
+		xlate32_at(t[k].b, t[k].n, 0x6000, 0x2000);
 		c32_init();
 		m->cpu.seg[VL_FS].base = t[k].base;
 		vs_wr(BT_VS_FSBASE, t[k].base);
