@@ -256,6 +256,60 @@ static void confine_reg_at(struct xl *x, unsigned reg, uint16_t goff)
 }
 static void confine_reg(struct xl *x, unsigned reg) { confine_reg_at(x, reg, x->goff); }
 
+/* The same with an FS/GS override (seg): [reg] + the base mirror. */
+static void confine_reg_seg(struct xl *x, unsigned reg, uint8_t seg)
+{
+	confine_enter(x);
+	uint8_t mov[3] = { 0x48, 0x89, (uint8_t)(0xc0 | ((reg & 7) << 3)) };   /* mov rax, reg */
+	bt_emit_bytes(x->e, mov, 3);
+	confine_leave(x, seg);
+}
+
+/* An absolute address (MOV moffs) + the base mirror of the override. */
+static void confine_abs_seg(struct xl *x, uint64_t a, uint8_t seg)
+{
+	confine_enter(x);
+	bt_emit_mov_imm64(x->e, BT_RAX, a);
+	confine_leave(x, seg);
+}
+
+/* XLAT: [RBX + AL] ([EBX + AL] with 67h) + the base mirror of an override. */
+static void confine_xlat(struct xl *x, bool asz32, uint8_t seg)
+{
+	confine_enter(x);
+	static const uint8_t movzx[] = { 0x0f, 0xb6, 0xc0 };          /* movzx eax, al */
+	bt_emit_bytes(x->e, movzx, sizeof movzx);
+	static const uint8_t lea64[] = { 0x48, 0x8d, 0x04, 0x03 };    /* lea rax, [rbx+rax] */
+	static const uint8_t lea32[] = { 0x8d, 0x04, 0x03 };          /* lea eax, [ebx+eax] */
+	if (asz32)
+		bt_emit_bytes(x->e, lea32, sizeof lea32);
+	else
+		bt_emit_bytes(x->e, lea64, sizeof lea64);
+	confine_leave(x, seg);
+}
+
+/* Does the instruction load FS or GS from a descriptor (MOV Sreg, r/m;
+ * POP FS/GS; LFS/LGS)? It is copied as written (the load succeeds on the
+ * shadow GDT at ring 1) and may change the segment's base: the base
+ * mirror the FS/GS-override check reads is then stale until the next VMM
+ * entry, so a SEG callout (BT_SEG_REFRESH) follows it — an override
+ * access right after sees the new base. */
+static bool loads_fs_gs(const uint8_t *b, const struct lay *l, int len)
+{
+	uint8_t o0 = l->op < len ? b[l->op] : 0, o1 = l->oplen > 1 ? b[l->op + 1] : 0;
+	if (l->oplen == 1 && o0 == 0x8e && l->modrm < len) {
+		unsigned r = (b[l->modrm] >> 3) & 7;
+		return r == 4 || r == 5;
+	}
+	return l->oplen == 2 && o0 == 0x0f && (o1 == 0xa1 || o1 == 0xa9 || o1 == 0xb4 || o1 == 0xb5);
+}
+static void refresh_bases(struct xl *x, uint16_t gnext)
+{
+	mark(x, gnext, 0, 0, 0);
+	callout(x, BT_CO_SEG, BT_SEG_REFRESH);
+	mark(x, gnext, 0, 0, 0);
+}
+
 /* A REP string instruction with DF = 1 walks down from its start register
  * (checked by confine_reg): from above the hole it enters the hole iff
  * element RCX-1 does, i.e. RCX - 1 > (start - BT_HOLE_END) >> sh (sh =
@@ -940,10 +994,14 @@ static void xl_insn(struct xl *x, const cs_insn *ci, const uint8_t *b, int len, 
 		for (int i = 0; i < l.npfx; i++)
 			if (b[i] == 0xf3 || b[i] == 0xf2)
 				rep = true;
-		if (src)
+		if (src && l.seg)   /* the override applies to the source only */
+			confine_reg_seg(x, BT_RSI, l.seg);
+		else if (src)
 			confine_reg(x, BT_RSI);
 		if (dst)
 			confine_reg(x, BT_RDI);
+		if (ci->id == X86_INS_XLATB)
+			confine_xlat(x, l.asz32, l.seg);
 		if (rep && !l.asz32) {   /* a 32-bit address never reaches the hole */
 			if (src)
 				confine_rep_down(x, BT_RSI, sh);
@@ -955,15 +1013,21 @@ static void xl_insn(struct xl *x, const cs_insn *ci, const uint8_t *b, int len, 
 			uint64_t a = 0;
 			for (int i = 0; i < 8; i++)
 				a |= (uint64_t)b[l.op + 1 + i] << (8 * i);
-			if (in_hole(a)) {
+			if (in_hole(a) && !l.seg) {
 				mark(x, x->goff, 0, 0, 0);
 				callout(x, BT_CO_CONFINE, 0);
 				x->ended = true;
 				return;
 			}
+			if (l.seg)
+				confine_abs_seg(x, a, l.seg);
+		} else if (l.oplen == 1 && op0 >= 0xa0 && op0 <= 0xa3 && l.seg && len >= l.op + 5) {   /* MOV moffs32 (67h) */
+			confine_abs_seg(x, (uint32_t)rd32(b + l.op + 1), l.seg);
 		}
 	}
 	ident(x, b, len, pc, &l, mem);
+	if (loads_fs_gs(b, &l, len))
+		refresh_bases(x, gnext);
 	if (x->env->confine && !x->ended && loads_rsp(ci))
 		confine_reg_at(x, BT_RSP, (uint16_t)(x->goff + len));
 }
@@ -1603,11 +1667,15 @@ static void xl_insn32(struct xl *x, const cs_insn *ci, const uint8_t *b, int len
 		mark(x, x->goff, 0, 0, 0);
 		enc_mem32(e, b, &l, true, b + l.op, l.oplen, (b[l.modrm] >> 3) & 7, b + l.disp + l.dispsz,
 			  len - (l.disp + l.dispsz));
+		if (loads_fs_gs(b, &l, len))   /* MOV FS/GS, m16 */
+			refresh_bases(x, gnext);
 		return;
 	}
 	/* register and immediate forms: the same bytes mean the same in 64-bit mode */
 	mark(x, x->goff, 0, 0, 0);
 	bt_emit_bytes(e, b, (size_t)len);
+	if (loads_fs_gs(b, &l, len))   /* MOV FS/GS, r16 */
+		refresh_bases(x, gnext);
 }
 
 enum bt_xl_rc bt_translate(const struct bt_xlate_env *env, uint64_t gva, struct bt_emit *e, struct bt_block *blk)
