@@ -786,7 +786,10 @@ static void xl_insn(struct xl *x, const cs_insn *ci, const uint8_t *b, int len, 
 		/* indirect: RAX = target (read before the push, as the CPU does);
 		 * a target loaded from memory is confined like any other load */
 		if (o->type == X86_OP_MEM && l.modrm < len && (b[l.modrm] >> 6) != 3) {
-			if (l.riprel) {
+			if (l.riprel && l.seg && x->env->confine) {
+				/* + the FS/GS base: known only when it runs */
+				confine_abs_seg(x, next + (uint64_t)(int64_t)rd32(b + l.disp), l.seg);
+			} else if (l.riprel) {
 				uint64_t ptr = next + (uint64_t)(int64_t)rd32(b + l.disp);
 				if (in_hole(ptr) || in_hole(ptr + 7)) {
 					mark(x, x->goff, 0, 0, 0);
@@ -808,13 +811,21 @@ static void xl_insn(struct xl *x, const cs_insn *ci, const uint8_t *b, int len, 
 			uint8_t mov[3] = { (uint8_t)(0x48 | ((r & 8) ? 4 : 0)), 0x89, (uint8_t)(0xc0 | ((r & 7) << 3)) };   /* mov rax, r */
 			bt_emit_bytes(e, mov, 3);
 		} else {
+			/* the load keeps the guest's FS/GS override (the check above
+			 * added its base: without it the load went elsewhere) */
 			static const uint8_t mov[] = { 0x8b };
-			if (!enc_mem(e, b, len, pc, &l, mov, 1, BT_RAX)) {
+			uint64_t ptr = l.riprel ? next + (uint64_t)(int64_t)rd32(b + l.disp) : 0;
+			if (l.riprel && !fits_s32(ptr)) {
 				/* a RIP-relative pointer beyond +-2 GiB of 0: load it by address */
-				uint64_t ptr = next + (uint64_t)(int64_t)rd32(b + l.disp);
 				bt_emit_mov_imm64(e, BT_RAX, ptr);
+				if (l.seg)
+					bt_emit_u8(e, l.seg);
 				static const uint8_t ld[] = { 0x48, 0x8b, 0x00 };   /* mov rax, [rax] */
 				bt_emit_bytes(e, ld, 3);
+			} else {
+				if (l.seg)
+					bt_emit_u8(e, l.seg);
+				enc_mem(e, b, len, pc, &l, mov, 1, BT_RAX);
 			}
 		}
 		int8_t delta = 0;
@@ -953,7 +964,10 @@ static void xl_insn(struct xl *x, const cs_insn *ci, const uint8_t *b, int len, 
 			ci->id == X86_INS_PREFETCHT0 || ci->id == X86_INS_PREFETCHT1 ||
 			ci->id == X86_INS_PREFETCHT2 || ci->id == X86_INS_PREFETCHNTA;
 	if (mem && !noaccess) {
-		if (l.riprel) {
+		if (l.riprel && l.seg && x->env->confine) {
+			/* FS/GS + RIP-relative: the target + the base, known only when it runs */
+			confine_abs_seg(x, next + (uint64_t)(int64_t)rd32(b + l.disp), l.seg);
+		} else if (l.riprel) {
 			uint64_t t = next + (uint64_t)(int64_t)rd32(b + l.disp);
 			if (in_hole(t) || in_hole(t + 15)) {
 				mark(x, x->goff, 0, 0, 0);

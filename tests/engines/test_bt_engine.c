@@ -561,7 +561,11 @@ static void test_nmi_anywhere(void **st)
  * #PF, bt must refuse it (CONFINE: #GP) — and write nothing there. Before
  * the mirror of the base was refreshed after segment loads, a load after
  * the WRMSR left the check using the WRMSR's base: the read returned the
- * monitor's descriptor, the write landed in the vCPU state page. */
+ * monitor's descriptor, the write landed in the vCPU state page; and the
+ * override forms with an implicit or RIP-relative address (string source,
+ * MOV moffs, XLAT, [RIP + d], JMP [RIP + d]) and XLAT without one were not
+ * checked with the base at all: each read monitor memory (the JMP jumped
+ * through a pointer the kernel had planted in the shadow GDT). */
 #define FSI_LOAD  0x39   /* 6-byte slot: the segment load */
 #define FSI_ACC   0x53   /* 8-byte slot: the access */
 static const uint8_t fsi_code[] = {
@@ -585,7 +589,7 @@ static const uint8_t fsi_code[] = {
 	0xb8, 0x0d, 0x00, 0x00, 0x00, 0xeb, 0xf3,               /* 0x66 #GP: mov eax, 0xd; jmp out */
 	0xb8, 0x0e, 0x00, 0x00, 0x00, 0xeb, 0xec,               /* 0x6d #PF: mov eax, 0xe; jmp out */
 	0x18, 0x00,                                             /* 0x74 selector 0x18 */
-	0x1f, 0x00, 0x00, 0x02, 0x20, 0x00, 0x00, 0x00, 0x00, 0x00, /* 0x76 gdtr: 32 bytes at CODE_PA + 0x200 */
+	0x27, 0x00, 0x00, 0x02, 0x20, 0x00, 0x00, 0x00, 0x00, 0x00, /* 0x76 gdtr: 40 bytes at CODE_PA + 0x200 */
 	0xef, 0x00, 0x00, 0x03, 0x20, 0x00, 0x00, 0x00, 0x00, 0x00, /* 0x80 idtr: 15 gates at CODE_PA + 0x300 */
 };
 
@@ -598,6 +602,7 @@ struct fsi_case {
 	uint64_t addr;          /* RDI */
 	uint8_t acc[8];         /* the access (its override prefix patched for GS) */
 	bool store;             /* the access writes RAX = 0x4141... */
+	unsigned bt_want;       /* bt's exit: 0 = 0xd (CONFINE), else this (the machine's) */
 };
 
 static void fsi_gate(uint8_t *img, unsigned vec, uint64_t off)
@@ -624,9 +629,10 @@ static unsigned fsi_run(const struct fsi_case *c, bool bt, uint64_t *rax, bool *
 		for (int i = 0; i < 8; i++)
 			if (img[FSI_ACC + i] == 0x64)
 				img[FSI_ACC + i] = 0x65;
-	const uint64_t gdt[4] = {
+	const uint64_t gdt[5] = {
 		0, 0x00af9a000000ffffull, 0x00cf92000000ffffull,
 		0x00cf92000000ffffull | ((uint64_t)(c->desc_base & 0xffffff) << 16) | ((uint64_t)(c->desc_base >> 24) << 56),
+		CODE_PA + 0x5b,   /* not a descriptor (not present): a code pointer in the shadow GDT, for JMP */
 	};
 	memcpy(img + 0x200, gdt, sizeof gdt);
 	fsi_gate(img, 13, CODE_PA + 0x66);
@@ -680,25 +686,39 @@ static void test_fs_gs_override_confined(void **st)
 #define ST_FS     { 0x64, 0x48, 0x89, 0x07, 0x90, 0x90, 0x90, 0x90 }   /* mov fs:[rdi], rax */
 	int bad = 0;
 	const struct fsi_case cases[] = {
-		{ "MOV FS, r; read", false, 0, MOVFS_EAX, R, gdt1 - R, LD_FS, false },
-		{ "MOV FS, r; write", false, M, MOVFS_EAX, R, vsp - R, ST_FS, true },
-		{ "MOV FS, m; write", false, M, MOVFS_MEM, R, vsp - R, ST_FS, true },
-		{ "POP FS; write", false, M, POPFS, R, vsp - R, ST_FS, true },
-		{ "MOV GS, r; write", true, M, { 0x8e, 0xe8, 0x90, 0x90, 0x90, 0x90 }, R, vsp - R, ST_FS, true },
-		{ "POP GS; read", true, 0, { 0x6a, 0x18, 0x0f, 0xa9, 0x90, 0x90 }, R, gdt1 - R, LD_FS, false },
+		{ "MOV FS, r; read", false, 0, MOVFS_EAX, R, gdt1 - R, LD_FS, false, 0 },
+		{ "MOV FS, r; write", false, M, MOVFS_EAX, R, vsp - R, ST_FS, true, 0 },
+		{ "MOV FS, m; write", false, M, MOVFS_MEM, R, vsp - R, ST_FS, true, 0 },
+		{ "POP FS; write", false, M, POPFS, R, vsp - R, ST_FS, true, 0 },
+		{ "MOV GS, r; write", true, M, { 0x8e, 0xe8, 0x90, 0x90, 0x90, 0x90 }, R, vsp - R, ST_FS, true, 0 },
+		{ "POP GS; read", true, 0, { 0x6a, 0x18, 0x0f, 0xa9, 0x90, 0x90 }, R, gdt1 - R, LD_FS, false, 0 },
 		/* the base from WRMSR itself (no load), then the override forms with
 		 * implicit addresses: string source, MOV moffs, XLAT (also without one) */
-		{ "WRMSR FS; write", false, vsp, NOLOAD, R, 0, ST_FS, true },
-		{ "FS LODSQ", false, gdt1, NOLOAD, R, 0, { 0x48, 0x89, 0xfe, 0x64, 0x48, 0xad, 0x90, 0x90 }, false },
-		{ "FS MOVSQ", false, gdt1, NOLOAD, R, 0, { 0x48, 0x89, 0xfe, 0x64, 0x48, 0xa5, 0x90, 0x90 }, false },
-		{ "FS moffs32", false, gdt1, NOLOAD, R, 0, { 0x64, 0x67, 0xa1, 0x00, 0x00, 0x00, 0x00, 0x90 }, false },
-		{ "XLAT", false, 0, NOLOAD, R, gdt1, { 0x48, 0x89, 0xfb, 0xd7, 0x90, 0x90, 0x90, 0x90 }, false },
-		{ "FS XLAT", false, gdt1, NOLOAD, R, 0, { 0x48, 0x89, 0xfb, 0x64, 0xd7, 0x90, 0x90, 0x90 }, false },
+		{ "WRMSR FS; write", false, vsp, NOLOAD, R, 0, ST_FS, true, 0 },
+		{ "FS LODSQ", false, gdt1, NOLOAD, R, 0, { 0x48, 0x89, 0xfe, 0x64, 0x48, 0xad, 0x90, 0x90 }, false, 0 },
+		{ "FS MOVSQ", false, gdt1, NOLOAD, R, 0, { 0x48, 0x89, 0xfe, 0x64, 0x48, 0xa5, 0x90, 0x90 }, false, 0 },
+		{ "FS moffs32", false, gdt1, NOLOAD, R, 0, { 0x64, 0x67, 0xa1, 0x00, 0x00, 0x00, 0x00, 0x90 }, false, 0 },
+		{ "FS RIP-relative", false, VL_MONITOR_BASE + 0x10000, NOLOAD, R, 0, { 0x64, 0x48, 0x8b, 0x05, 0, 0, 0, 0 }, false, 0 },
+		{ "FS JMP [RIP-relative]", false, VL_MONITOR_BASE + 0x10018, NOLOAD, R, 0, { 0x64, 0xff, 0x25, 0, 0, 0, 0, 0x90 }, false, 0 },
+		/* JMP through FS:[RDI], RDI at a pointer the kernel planted in the
+		 * shadow GDT, the base moving the check's address out of the hole:
+		 * the pointer load dropped the override (it read the monitor's
+		 * copy and jumped there); with it the access is #PF, as natively */
+		{ "FS JMP [RDI]", false, M, NOLOAD, R, VL_MONITOR_BASE + 0x10020, { 0x64, 0xff, 0x27, 0x90, 0x90, 0x90, 0x90, 0x90 },
+		  false, 0xe },
+		{ "XLAT", false, 0, NOLOAD, R, gdt1, { 0x48, 0x89, 0xfb, 0xd7, 0x90, 0x90, 0x90, 0x90 }, false, 0 },
+		{ "FS XLAT", false, gdt1, NOLOAD, R, 0, { 0x48, 0x89, 0xfb, 0x64, 0xd7, 0x90, 0x90, 0x90 }, false, 0 },
 		/* the load that moves the base out of the hole: no false CONFINE */
-		{ "MOV FS out of the hole; read", false, vsp, MOVFS_EAX, R, CODE_PA - R, LD_FS, false },
+		{ "MOV FS out of the hole; read", false, vsp, MOVFS_EAX, R, CODE_PA - R, LD_FS, false, 0 },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		const struct fsi_case *c = &cases[i];
+		struct fsi_case c1 = cases[i];
+		const struct fsi_case *c = &c1;
+		if (c1.acc[3] == 0x05 || c1.acc[2] == 0x25) {   /* RIP-relative: the displacement to address 8 (+ base: gdt1) */
+			int at = c1.acc[3] == 0x05 ? 4 : 3, ilen = at + 4;
+			int32_t d = (int32_t)(8 - (int64_t)(CODE_PA + FSI_ACC + (uint64_t)ilen));
+			memcpy(c1.acc + at, &d, 4);
+		}
 		uint64_t rax_n, rax_b;
 		bool landed_n, landed_b;
 		unsigned n = fsi_run(c, false, &rax_n, &landed_n);
@@ -711,7 +731,7 @@ static void test_fs_gs_override_confined(void **st)
 		}
 		if (n != 0xe)   /* nothing mapped at the monitor's addresses natively */
 			bad++, print_error("%s: machine exit %#x\n", c->what, n);
-		if (b != 0xd || landed_b)
+		if (b != (c->bt_want ? c->bt_want : 0xd) || landed_b)
 			bad++, print_error("%s: bt exit %#x (0x600d: the access reached monitor memory), rax %#llx, %s\n", c->what, b,
 				 (unsigned long long)rax_b, landed_b ? "the store landed in monitor memory" : "nothing stored there");
 	}
