@@ -256,12 +256,16 @@ static void confine_reg_at(struct xl *x, unsigned reg, uint16_t goff)
 }
 static void confine_reg(struct xl *x, unsigned reg) { confine_reg_at(x, reg, x->goff); }
 
-/* The same with an FS/GS override (seg): [reg] + the base mirror. */
-static void confine_reg_seg(struct xl *x, unsigned reg, uint8_t seg)
+/* The same with an FS/GS override (seg): [reg] + the base mirror ([reg32]
+ * zero-extended with 67h, asz32). */
+static void confine_reg_seg(struct xl *x, unsigned reg, uint8_t seg, bool asz32)
 {
 	confine_enter(x);
-	uint8_t mov[3] = { 0x48, 0x89, (uint8_t)(0xc0 | ((reg & 7) << 3)) };   /* mov rax, reg */
-	bt_emit_bytes(x->e, mov, 3);
+	uint8_t mov[3] = { 0x48, 0x89, (uint8_t)(0xc0 | ((reg & 7) << 3)) };   /* mov rax, reg / mov eax, reg32 */
+	if (asz32)
+		bt_emit_bytes(x->e, mov + 1, 2);
+	else
+		bt_emit_bytes(x->e, mov, 3);
 	confine_leave(x, seg);
 }
 
@@ -318,7 +322,7 @@ static void refresh_bases(struct xl *x, uint16_t gnext)
  * from below the hole crosses non-canonical addresses first (#GP). A start
  * below the hole that wraps past 0 is left to the fences (README). Reads
  * DF with PUSHFQ, so the guest's flags are saved around it. */
-static void confine_rep_down(struct xl *x, unsigned reg, unsigned sh)
+static void confine_rep_down(struct xl *x, unsigned reg, unsigned sh, uint8_t seg)
 {
 	struct bt_emit *e = x->e;
 	const uint8_t sv = (1u << BT_RAX) | (1u << BT_RCX) | (1u << BT_RDX);
@@ -331,7 +335,7 @@ static void confine_rep_down(struct xl *x, unsigned reg, unsigned sh)
 	mark(x, x->goff, sv, 0, 0);
 	bt_emit_u8(e, 0x9c);                                        /* pushfq */
 	mark(x, x->goff, sv, -8, 0);
-	uint8_t c[64];
+	uint8_t c[96];
 	size_t n = 0, jz_df, jb_low, jz_cnt, jbe_in;
 	static const uint8_t head[] = {
 		0x48, 0x89, 0xca,                                   /* mov rdx, rcx     count */
@@ -341,6 +345,13 @@ static void confine_rep_down(struct xl *x, unsigned reg, unsigned sh)
 	};
 	memcpy(c + n, head, sizeof head); n += sizeof head; jz_df = n - 1;
 	c[n++] = 0x48; c[n++] = 0x89; c[n++] = (uint8_t)(0xc0 | ((reg & 7) << 3));   /* mov rax, reg */
+	if (seg) {   /* add rax, [rip -> the base mirror]: the walk starts at [reg] + base (flags saved) */
+		c[n++] = 0x48; c[n++] = 0x03; c[n++] = 0x05;
+		uint64_t end = x->e->va + x->e->len + n + 4;
+		uint32_t rel = (uint32_t)(vs(seg == 0x64 ? BT_VS_FSBASE : BT_VS_GSBASE) - end);
+		for (int i = 0; i < 4; i++)
+			c[n++] = (uint8_t)(rel >> (8 * i));
+	}
 	c[n++] = 0x48; c[n++] = 0xb9;                               /* mov rcx, BT_HOLE_END */
 	for (int i = 0; i < 8; i++)
 		c[n++] = (uint8_t)(BT_HOLE_END >> (8 * i));
@@ -1009,7 +1020,7 @@ static void xl_insn(struct xl *x, const cs_insn *ci, const uint8_t *b, int len, 
 			if (b[i] == 0xf3 || b[i] == 0xf2)
 				rep = true;
 		if (src && l.seg)   /* the override applies to the source only */
-			confine_reg_seg(x, BT_RSI, l.seg);
+			confine_reg_seg(x, BT_RSI, l.seg, l.asz32);
 		else if (src)
 			confine_reg(x, BT_RSI);
 		if (dst)
@@ -1018,9 +1029,9 @@ static void xl_insn(struct xl *x, const cs_insn *ci, const uint8_t *b, int len, 
 			confine_xlat(x, l.asz32, l.seg);
 		if (rep && !l.asz32) {   /* a 32-bit address never reaches the hole */
 			if (src)
-				confine_rep_down(x, BT_RSI, sh);
+				confine_rep_down(x, BT_RSI, sh, l.seg);
 			if (dst)
-				confine_rep_down(x, BT_RDI, sh);
+				confine_rep_down(x, BT_RDI, sh, 0);
 		}
 		uint8_t op0 = l.op < len ? b[l.op] : 0;
 		if (l.oplen == 1 && op0 >= 0xa0 && op0 <= 0xa3 && len >= l.op + 9) {   /* MOV moffs64 */

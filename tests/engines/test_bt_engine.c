@@ -706,6 +706,9 @@ static void test_fs_gs_override_confined(void **st)
 		 * copy and jumped there); with it the access is #PF, as natively */
 		{ "FS JMP [RDI]", false, M, NOLOAD, R, VL_MONITOR_BASE + 0x10020, { 0x64, 0xff, 0x27, 0x90, 0x90, 0x90, 0x90, 0x90 },
 		  false, 0xe },
+		/* 67h: the address is ESI (RSI's high half ignored), + the base */
+		{ "FS LODSD 67h", false, VL_MONITOR_BASE, NOLOAD, R, 0x0000100000010008ull,
+		  { 0x48, 0x89, 0xfe, 0x64, 0x67, 0xad, 0x90, 0x90 }, false, 0 },
 		{ "XLAT", false, 0, NOLOAD, R, gdt1, { 0x48, 0x89, 0xfb, 0xd7, 0x90, 0x90, 0x90, 0x90 }, false, 0 },
 		{ "FS XLAT", false, gdt1, NOLOAD, R, 0, { 0x48, 0x89, 0xfb, 0x64, 0xd7, 0x90, 0x90, 0x90 }, false, 0 },
 		/* the load that moves the base out of the hole: no false CONFINE */

@@ -844,6 +844,34 @@ static void test_exec_rep_down_into_hole(void **st)
 	assert_false(m->cpu.rflags & VL_FL_DF);
 }
 
+/* The same walk as a 64-bit FS-override source (std; rep lods qword
+ * fs:[rsi]): the elements are RSI + the FS base, so the end check must add
+ * the base (before, it looked at RSI alone — here 0x10, below the hole —
+ * and let the walk run down from BT_HOLE_END + 0x10 into the hole). */
+static void test_exec_fs_rep_down_into_hole(void **st)
+{
+	struct vl_machine *m = R.m;
+	static const uint8_t code[] = { 0xfd, 0xf3, 0x64, 0x48, 0xad, 0xfc, 0xf4 };
+	map_hole_top();
+	vl_phys_write64(m, ABOVE_PA, 0x1234);
+	m->cpu.seg[VL_FS].base = BT_HOLE_END;
+	vs_wr(BT_VS_FSBASE, BT_HOLE_END);
+	m->cpu.gpr[VL_RSI] = 0x10;
+	m->cpu.gpr[VL_RCX] = 4;   /* +0x10, +8, +0, -8: the last one in the hole */
+	run_tc(code, sizeof code, true, 0x7000);
+	assert_int_equal(BT_CO_KIND(R.co_id), BT_CO_CONFINE);
+	assert_int_equal(m->cpu.gpr[VL_RSI], 0x10);   /* nothing moved */
+	m->cpu.gpr[VL_RCX] = 3;   /* three elements stay above: executed */
+	m->cpu.gpr[VL_RSI] = 0x10;
+	run_tc(code, sizeof code, true, 0x7000);
+	assert_int_equal(BT_CO_KIND(R.co_id), BT_CO_HLT);
+	assert_int_equal(m->cpu.gpr[VL_RCX], 0);
+	assert_int_equal(m->cpu.gpr[VL_RAX], 0x1234);   /* the last element read: BT_HOLE_END + 0 */
+	assert_int_equal(m->cpu.gpr[VL_RSI], (uint64_t)-8);
+	m->cpu.seg[VL_FS].base = 0;
+	vs_wr(BT_VS_FSBASE, 0);
+}
+
 /* Callout gating: the escape bytes outside the TC (here: guest kernel
  * memory, at the same CPL) are #UD, never a VMM entry. */
 static void test_exec_forged_callout_ud(void **st)
@@ -1490,6 +1518,7 @@ int main(void)
 		cmocka_unit_test(test_exec_rsp_step_into_hole),
 		cmocka_unit_test(test_exec_indirect_target_confined),
 		cmocka_unit_test(test_exec_rep_down_into_hole),
+		cmocka_unit_test(test_exec_fs_rep_down_into_hole),
 		cmocka_unit_test(test_exec_forged_callout_ud),
 		cmocka_unit_test(test_exec_32bit_block),
 		cmocka_unit_test(test_exec_32bit_stack_ops),
