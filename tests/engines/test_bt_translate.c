@@ -1447,6 +1447,54 @@ static void mnops(const struct bt_emit *e, char *out, size_t outn)
 	}
 }
 
+/* FS/GS loads are copied and followed by a SEG callout with arg
+ * BT_SEG_REFRESH (the VMM entry refreshes the base mirrors the override
+ * check reads), whose map entry is the next instruction's start (the load
+ * done); DS/ES loads get none. 64-bit and 32-bit code. */
+static unsigned refresh_callouts(const struct bt_emit *e, uint16_t *goff)
+{
+	unsigned c = 0;
+	for (size_t off = 0; off + VL_CALLOUT_LEN <= e->len; off++) {
+		int64_t id = callout_at(e, e->va + off);
+		if (id >= 0 && (uint32_t)id == BT_CO_ID(BT_CO_SEG, BT_SEG_REFRESH)) {
+			c++;
+			*goff = bt_map_find(&blk, (uint32_t)off)->goff;
+		}
+	}
+	return c;
+}
+static void test_seg_load_refresh(void **st)
+{
+	static const struct { uint8_t b[4]; int n; unsigned want; } t[] = {
+		{ { 0x8e, 0xe0 }, 2, 1 },               /* mov fs, eax */
+		{ { 0x8e, 0x2b }, 2, 1 },               /* mov gs, [rbx] / [ebx] */
+		{ { 0x8e, 0xd8 }, 2, 0 },               /* mov ds, eax */
+		{ { 0x0f, 0xa1 }, 2, 1 },               /* pop fs (64-bit; 32-bit: not translated) */
+		{ { 0x0f, 0xa9 }, 2, 1 },               /* pop gs */
+	};
+	csh cs32;
+	assert_int_equal(bt_cs_open32(&cs32), 0);
+	for (int m32 = 0; m32 < 2; m32++)
+		for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+			if (m32 && t[i].b[0] == 0x0f)
+				continue;
+			uint8_t code[8];
+			memcpy(code, t[i].b, (size_t)t[i].n);
+			code[t[i].n] = 0x90;                /* nop */
+			code[t[i].n + 1] = 0xf4;            /* hlt */
+			static struct gcode g;
+			g = (struct gcode){ 0x100000, code, (size_t)t[i].n + 2 };
+			struct bt_xlate_env env = { .cs = m32 ? cs32 : cs, .fetch = fetch, .arg = &g, .confine = true, .m32 = m32 };
+			struct bt_emit e = { .buf = tcbuf, .va = BT_TC_VA, .cap = sizeof tcbuf };
+			assert_int_equal(bt_translate(&env, 0x100000, &e, &blk), BT_XL_OK);
+			uint16_t goff = 0xffff;
+			unsigned n = refresh_callouts(&e, &goff);
+			if (n != t[i].want || (n && goff != t[i].n))
+				fail_msg("m32 %d case %zu: %u refresh callouts (want %u), at goff %u", m32, i, n, t[i].want, goff);
+		}
+	cs_close(&cs32);
+}
+
 static void test_32bit_classes(void **st)
 {
 	csh cs32;
@@ -1508,6 +1556,7 @@ int main(void)
 		cmocka_unit_test(test_confine_rsp_loads),
 		cmocka_unit_test(test_block_bound_and_full),
 		cmocka_unit_test(test_32bit_classes),
+		cmocka_unit_test(test_seg_load_refresh),
 	};
 	const struct CMUnitTest ex[] = {
 		cmocka_unit_test(test_exec_virtual_if),
