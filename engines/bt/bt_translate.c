@@ -314,6 +314,38 @@ static void refresh_bases(struct xl *x, uint16_t gnext)
 	mark(x, gnext, 0, 0, 0);
 }
 
+/* OUTSB/W/D: log2 of the element size, or -1 for another instruction. */
+static int outs_shift(unsigned id)
+{
+	return id == X86_INS_OUTSB ? 0 : id == X86_INS_OUTSW ? 1 : id == X86_INS_OUTSD ? 2 : -1;
+}
+static bool has_rep(const uint8_t *b, const struct lay *l)
+{
+	for (int i = 0; i < l->npfx; i++)
+		if (b[i] == 0xf3 || b[i] == 0xf2)
+			return true;
+	return false;
+}
+
+static void confine_rep_down(struct xl *x, unsigned reg, unsigned sh, uint8_t seg);
+
+/* The source of a 64-bit-code string instruction with an FS/GS override
+ * (MOVS/CMPS/LODS, and OUTS before its IO callout: the vCPU runtime's
+ * emulation applies the base, its own hole check looks at RSI alone):
+ * [RSI] + base (ESI with 67h); a REP walking down adds the base in its end
+ * check; with 67h ESI wraps at 4 GiB, so the elements lie in [base, base
+ * + 4 GiB + 7], which meets the hole only if the base is in it (a
+ * canonical base below the hole is in the lower half): the base itself is
+ * checked. */
+static void confine_src_seg(struct xl *x, const struct lay *l, bool rep, unsigned sh)
+{
+	confine_reg_seg(x, BT_RSI, l->seg, l->asz32);
+	if (rep && l->asz32)
+		confine_abs_seg(x, 0, l->seg);
+	else if (rep)
+		confine_rep_down(x, BT_RSI, sh, l->seg);
+}
+
 /* A REP string instruction with DF = 1 walks down from its start register
  * (checked by confine_reg): from above the hole it enters the hole iff
  * element RCX-1 does, i.e. RCX - 1 > (start - BT_HOLE_END) >> sh (sh =
@@ -959,6 +991,8 @@ static void xl_insn(struct xl *x, const cs_insn *ci, const uint8_t *b, int len, 
 	if (k == BT_CO_COUNT && (ci->id == X86_INS_PUSHFQ || ci->id == X86_INS_POPFQ ||
 				 ci->id == X86_INS_PUSHF || ci->id == X86_INS_POPF))
 		k = BT_CO_PRIV;   /* 16-bit PUSHF/POPF: the VMM emulates */
+	if (k == BT_CO_IO && l.seg && x->env->confine && outs_shift(ci->id) >= 0)
+		confine_src_seg(x, &l, has_rep(b, &l), (unsigned)outs_shift(ci->id));
 	if (k != BT_CO_COUNT) {
 		mark(x, x->goff, 0, 0, 0);
 		callout(x, k, 0);
@@ -1015,12 +1049,9 @@ static void xl_insn(struct xl *x, const cs_insn *ci, const uint8_t *b, int len, 
 		default:
 			break;
 		}
-		bool rep = false;
-		for (int i = 0; i < l.npfx; i++)
-			if (b[i] == 0xf3 || b[i] == 0xf2)
-				rep = true;
+		bool rep = has_rep(b, &l);
 		if (src && l.seg)   /* the override applies to the source only */
-			confine_reg_seg(x, BT_RSI, l.seg, l.asz32);
+			confine_src_seg(x, &l, rep, sh);
 		else if (src)
 			confine_reg(x, BT_RSI);
 		if (dst)
@@ -1028,8 +1059,8 @@ static void xl_insn(struct xl *x, const cs_insn *ci, const uint8_t *b, int len, 
 		if (ci->id == X86_INS_XLATB)
 			confine_xlat(x, l.asz32, l.seg);
 		if (rep && !l.asz32) {   /* a 32-bit address never reaches the hole */
-			if (src)
-				confine_rep_down(x, BT_RSI, sh, l.seg);
+			if (src && !l.seg)   /* (with an override: confine_src_seg) */
+				confine_rep_down(x, BT_RSI, sh, 0);
 			if (dst)
 				confine_rep_down(x, BT_RDI, sh, 0);
 		}
@@ -1573,6 +1604,16 @@ static void xl_insn32(struct xl *x, const cs_insn *ci, const uint8_t *b, int len
 	/* MOV to/from CR8 does not exist outside 64-bit mode (no REX.R): the
 	 * CR callouts below */
 	enum bt_callout k = sys_class(ci, b, &l, len, &ends);
+	if (k == BT_CO_IO && l.seg && x->env->confine && outs_shift(ci->id) >= 0) {
+		/* OUTS from FS/GS: [ESI] + base, and for REP the base itself (as
+		 * MOVS/LODS below; the vCPU runtime's emulation applies the base) */
+		confine_reg32(x, BT_RSI, l.seg);
+		if (has_rep(b, &l)) {
+			uint8_t fake[8] = { 0x8b, 0x05, 0, 0, 0, 0 };   /* [disp32 = 0]: the base alone */
+			struct lay fl = { .seg = l.seg, .op = 0, .oplen = 1, .modrm = 1, .sib = -1, .disp = 2, .dispsz = 4 };
+			confine_mem32(x, fake, &fl);
+		}
+	}
 	if (k != BT_CO_COUNT) {
 		mark(x, x->goff, 0, 0, 0);
 		callout(x, k, 0);

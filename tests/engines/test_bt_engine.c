@@ -709,6 +709,7 @@ static void test_fs_gs_override_confined(void **st)
 		/* 67h: the address is ESI (RSI's high half ignored), + the base */
 		{ "FS LODSD 67h", false, VL_MONITOR_BASE, NOLOAD, R, 0x0000100000010008ull,
 		  { 0x48, 0x89, 0xfe, 0x64, 0x67, 0xad, 0x90, 0x90 }, false, 0 },
+		{ "FS OUTSB", false, gdt1, NOLOAD, R, 0, { 0x31, 0xf6, 0x66, 0xba, 0x80, 0x00, 0x64, 0x6e }, false, 0 },
 		{ "XLAT", false, 0, NOLOAD, R, gdt1, { 0x48, 0x89, 0xfb, 0xd7, 0x90, 0x90, 0x90, 0x90 }, false, 0 },
 		{ "FS XLAT", false, gdt1, NOLOAD, R, 0, { 0x48, 0x89, 0xfb, 0x64, 0xd7, 0x90, 0x90, 0x90 }, false, 0 },
 		/* the load that moves the base out of the hole: no false CONFINE */

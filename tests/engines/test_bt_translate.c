@@ -1495,6 +1495,42 @@ static void test_seg_load_refresh(void **st)
 	cs_close(&cs32);
 }
 
+/* OUTS from FS/GS: the vCPU runtime's emulation (the IO callout) applies
+ * the base while its own hole check looks at RSI alone, so the translator
+ * checks the source before the callout: [RSI] + base, and for REP the walk
+ * down (64-bit) or the base itself (67h / 32-bit code: ESI wraps at 4 GiB).
+ * Without an override nothing is added. */
+static void test_outs_fs_checked(void **st)
+{
+	static const struct { uint8_t b[4]; int n; bool m32; unsigned confines; } t[] = {
+		{ { 0x64, 0x6e }, 2, false, 1 },              /* outsb dx, fs:[rsi] */
+		{ { 0xf3, 0x64, 0x6e }, 3, false, 2 },        /* rep: + the walk down */
+		{ { 0xf3, 0x64, 0x67, 0x6e }, 4, false, 2 },  /* rep, 67h: + the base alone */
+		{ { 0x65, 0x6f }, 2, false, 1 },              /* outsd dx, gs:[rsi] */
+		{ { 0x6e }, 1, false, 0 },
+		{ { 0xf3, 0x6e }, 2, false, 0 },
+		{ { 0x64, 0x6e }, 2, true, 1 },               /* 32-bit: [esi] + base */
+		{ { 0xf3, 0x64, 0x6e }, 3, true, 2 },         /* + the base alone */
+		{ { 0x6e }, 1, true, 0 },
+	};
+	csh cs32;
+	assert_int_equal(bt_cs_open32(&cs32), 0);
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		uint8_t code[8];
+		memcpy(code, t[i].b, (size_t)t[i].n);
+		code[t[i].n] = 0xf4;   /* hlt */
+		static struct gcode g;
+		g = (struct gcode){ 0x100000, code, (size_t)t[i].n + 1 };
+		struct bt_xlate_env env = { .cs = t[i].m32 ? cs32 : cs, .fetch = fetch, .arg = &g, .confine = true, .m32 = t[i].m32 };
+		struct bt_emit e = { .buf = tcbuf, .va = BT_TC_VA, .cap = sizeof tcbuf };
+		assert_int_equal(bt_translate(&env, 0x100000, &e, &blk), BT_XL_OK);
+		unsigned io = count_callouts(&e, BT_CO_IO), co = count_callouts(&e, BT_CO_CONFINE);
+		if (io != 1 || co != t[i].confines)
+			fail_msg("case %zu: %u IO, %u CONFINE callouts (want 1, %u)", i, io, co, t[i].confines);
+	}
+	cs_close(&cs32);
+}
+
 static void test_32bit_classes(void **st)
 {
 	csh cs32;
@@ -1557,6 +1593,7 @@ int main(void)
 		cmocka_unit_test(test_block_bound_and_full),
 		cmocka_unit_test(test_32bit_classes),
 		cmocka_unit_test(test_seg_load_refresh),
+		cmocka_unit_test(test_outs_fs_checked),
 	};
 	const struct CMUnitTest ex[] = {
 		cmocka_unit_test(test_exec_virtual_if),
