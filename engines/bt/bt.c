@@ -1060,6 +1060,13 @@ static int bt_callout(struct vl_machine *m, void *ctx, uint32_t id)
 	case BT_CO_SEG:
 	case BT_CO_DESC: {
 		m->cpu.rip = gpc;
+		if (kind == BT_CO_SEG && BT_CO_ARG(id) == BT_SEG_REFRESH) {
+			/* after an FS/GS load copied as written (gpc: the next
+			 * instruction): nothing to emulate, bt_resume's bt_sync_out
+			 * copies the new bases into the mirrors the check reads */
+			cont = true;
+			break;
+		}
 		int r2 = bt_reveal(b, gpc);
 		if (r2 >= 0) {
 			rc = r2;

@@ -256,6 +256,96 @@ static void confine_reg_at(struct xl *x, unsigned reg, uint16_t goff)
 }
 static void confine_reg(struct xl *x, unsigned reg) { confine_reg_at(x, reg, x->goff); }
 
+/* The same with an FS/GS override (seg): [reg] + the base mirror ([reg32]
+ * zero-extended with 67h, asz32). */
+static void confine_reg_seg(struct xl *x, unsigned reg, uint8_t seg, bool asz32)
+{
+	confine_enter(x);
+	uint8_t mov[3] = { 0x48, 0x89, (uint8_t)(0xc0 | ((reg & 7) << 3)) };   /* mov rax, reg / mov eax, reg32 */
+	if (asz32)
+		bt_emit_bytes(x->e, mov + 1, 2);
+	else
+		bt_emit_bytes(x->e, mov, 3);
+	confine_leave(x, seg);
+}
+
+/* An absolute address (MOV moffs) + the base mirror of the override. */
+static void confine_abs_seg(struct xl *x, uint64_t a, uint8_t seg)
+{
+	confine_enter(x);
+	bt_emit_mov_imm64(x->e, BT_RAX, a);
+	confine_leave(x, seg);
+}
+
+/* XLAT: [RBX + AL] ([EBX + AL] with 67h) + the base mirror of an override. */
+static void confine_xlat(struct xl *x, bool asz32, uint8_t seg)
+{
+	confine_enter(x);
+	static const uint8_t movzx[] = { 0x0f, 0xb6, 0xc0 };          /* movzx eax, al */
+	bt_emit_bytes(x->e, movzx, sizeof movzx);
+	static const uint8_t lea64[] = { 0x48, 0x8d, 0x04, 0x03 };    /* lea rax, [rbx+rax] */
+	static const uint8_t lea32[] = { 0x8d, 0x04, 0x03 };          /* lea eax, [ebx+eax] */
+	if (asz32)
+		bt_emit_bytes(x->e, lea32, sizeof lea32);
+	else
+		bt_emit_bytes(x->e, lea64, sizeof lea64);
+	confine_leave(x, seg);
+}
+
+/* Does the instruction load FS or GS from a descriptor (MOV Sreg, r/m;
+ * POP FS/GS; LFS/LGS)? It is copied as written (the load succeeds on the
+ * shadow GDT at ring 1) and may change the segment's base: the base
+ * mirror the FS/GS-override check reads is then stale until the next VMM
+ * entry, so a SEG callout (BT_SEG_REFRESH) follows it — an override
+ * access right after sees the new base. */
+static bool loads_fs_gs(const uint8_t *b, const struct lay *l, int len)
+{
+	uint8_t o0 = l->op < len ? b[l->op] : 0, o1 = l->oplen > 1 ? b[l->op + 1] : 0;
+	if (l->oplen == 1 && o0 == 0x8e && l->modrm < len) {
+		unsigned r = (b[l->modrm] >> 3) & 7;
+		return r == 4 || r == 5;
+	}
+	return l->oplen == 2 && o0 == 0x0f && (o1 == 0xa1 || o1 == 0xa9 || o1 == 0xb4 || o1 == 0xb5);
+}
+static void refresh_bases(struct xl *x, uint16_t gnext)
+{
+	mark(x, gnext, 0, 0, 0);
+	callout(x, BT_CO_SEG, BT_SEG_REFRESH);
+	mark(x, gnext, 0, 0, 0);
+}
+
+/* OUTSB/W/D: log2 of the element size, or -1 for another instruction. */
+static int outs_shift(unsigned id)
+{
+	return id == X86_INS_OUTSB ? 0 : id == X86_INS_OUTSW ? 1 : id == X86_INS_OUTSD ? 2 : -1;
+}
+static bool has_rep(const uint8_t *b, const struct lay *l)
+{
+	for (int i = 0; i < l->npfx; i++)
+		if (b[i] == 0xf3 || b[i] == 0xf2)
+			return true;
+	return false;
+}
+
+static void confine_rep_down(struct xl *x, unsigned reg, unsigned sh, uint8_t seg);
+
+/* The source of a 64-bit-code string instruction with an FS/GS override
+ * (MOVS/CMPS/LODS, and OUTS before its IO callout: the vCPU runtime's
+ * emulation applies the base, its own hole check looks at RSI alone):
+ * [RSI] + base (ESI with 67h); a REP walking down adds the base in its end
+ * check; with 67h ESI wraps at 4 GiB, so the elements lie in [base, base
+ * + 4 GiB + 7], which meets the hole only if the base is in it (a
+ * canonical base below the hole is in the lower half): the base itself is
+ * checked. */
+static void confine_src_seg(struct xl *x, const struct lay *l, bool rep, unsigned sh)
+{
+	confine_reg_seg(x, BT_RSI, l->seg, l->asz32);
+	if (rep && l->asz32)
+		confine_abs_seg(x, 0, l->seg);
+	else if (rep)
+		confine_rep_down(x, BT_RSI, sh, l->seg);
+}
+
 /* A REP string instruction with DF = 1 walks down from its start register
  * (checked by confine_reg): from above the hole it enters the hole iff
  * element RCX-1 does, i.e. RCX - 1 > (start - BT_HOLE_END) >> sh (sh =
@@ -264,7 +354,7 @@ static void confine_reg(struct xl *x, unsigned reg) { confine_reg_at(x, reg, x->
  * from below the hole crosses non-canonical addresses first (#GP). A start
  * below the hole that wraps past 0 is left to the fences (README). Reads
  * DF with PUSHFQ, so the guest's flags are saved around it. */
-static void confine_rep_down(struct xl *x, unsigned reg, unsigned sh)
+static void confine_rep_down(struct xl *x, unsigned reg, unsigned sh, uint8_t seg)
 {
 	struct bt_emit *e = x->e;
 	const uint8_t sv = (1u << BT_RAX) | (1u << BT_RCX) | (1u << BT_RDX);
@@ -277,7 +367,7 @@ static void confine_rep_down(struct xl *x, unsigned reg, unsigned sh)
 	mark(x, x->goff, sv, 0, 0);
 	bt_emit_u8(e, 0x9c);                                        /* pushfq */
 	mark(x, x->goff, sv, -8, 0);
-	uint8_t c[64];
+	uint8_t c[96];
 	size_t n = 0, jz_df, jb_low, jz_cnt, jbe_in;
 	static const uint8_t head[] = {
 		0x48, 0x89, 0xca,                                   /* mov rdx, rcx     count */
@@ -287,6 +377,13 @@ static void confine_rep_down(struct xl *x, unsigned reg, unsigned sh)
 	};
 	memcpy(c + n, head, sizeof head); n += sizeof head; jz_df = n - 1;
 	c[n++] = 0x48; c[n++] = 0x89; c[n++] = (uint8_t)(0xc0 | ((reg & 7) << 3));   /* mov rax, reg */
+	if (seg) {   /* add rax, [rip -> the base mirror]: the walk starts at [reg] + base (flags saved) */
+		c[n++] = 0x48; c[n++] = 0x03; c[n++] = 0x05;
+		uint64_t end = x->e->va + x->e->len + n + 4;
+		uint32_t rel = (uint32_t)(vs(seg == 0x64 ? BT_VS_FSBASE : BT_VS_GSBASE) - end);
+		for (int i = 0; i < 4; i++)
+			c[n++] = (uint8_t)(rel >> (8 * i));
+	}
 	c[n++] = 0x48; c[n++] = 0xb9;                               /* mov rcx, BT_HOLE_END */
 	for (int i = 0; i < 8; i++)
 		c[n++] = (uint8_t)(BT_HOLE_END >> (8 * i));
@@ -732,7 +829,10 @@ static void xl_insn(struct xl *x, const cs_insn *ci, const uint8_t *b, int len, 
 		/* indirect: RAX = target (read before the push, as the CPU does);
 		 * a target loaded from memory is confined like any other load */
 		if (o->type == X86_OP_MEM && l.modrm < len && (b[l.modrm] >> 6) != 3) {
-			if (l.riprel) {
+			if (l.riprel && l.seg && x->env->confine) {
+				/* + the FS/GS base: known only when it runs */
+				confine_abs_seg(x, next + (uint64_t)(int64_t)rd32(b + l.disp), l.seg);
+			} else if (l.riprel) {
 				uint64_t ptr = next + (uint64_t)(int64_t)rd32(b + l.disp);
 				if (in_hole(ptr) || in_hole(ptr + 7)) {
 					mark(x, x->goff, 0, 0, 0);
@@ -754,13 +854,21 @@ static void xl_insn(struct xl *x, const cs_insn *ci, const uint8_t *b, int len, 
 			uint8_t mov[3] = { (uint8_t)(0x48 | ((r & 8) ? 4 : 0)), 0x89, (uint8_t)(0xc0 | ((r & 7) << 3)) };   /* mov rax, r */
 			bt_emit_bytes(e, mov, 3);
 		} else {
+			/* the load keeps the guest's FS/GS override (the check above
+			 * added its base: without it the load went elsewhere) */
 			static const uint8_t mov[] = { 0x8b };
-			if (!enc_mem(e, b, len, pc, &l, mov, 1, BT_RAX)) {
+			uint64_t ptr = l.riprel ? next + (uint64_t)(int64_t)rd32(b + l.disp) : 0;
+			if (l.riprel && !fits_s32(ptr)) {
 				/* a RIP-relative pointer beyond +-2 GiB of 0: load it by address */
-				uint64_t ptr = next + (uint64_t)(int64_t)rd32(b + l.disp);
 				bt_emit_mov_imm64(e, BT_RAX, ptr);
+				if (l.seg)
+					bt_emit_u8(e, l.seg);
 				static const uint8_t ld[] = { 0x48, 0x8b, 0x00 };   /* mov rax, [rax] */
 				bt_emit_bytes(e, ld, 3);
+			} else {
+				if (l.seg)
+					bt_emit_u8(e, l.seg);
+				enc_mem(e, b, len, pc, &l, mov, 1, BT_RAX);
 			}
 		}
 		int8_t delta = 0;
@@ -883,6 +991,8 @@ static void xl_insn(struct xl *x, const cs_insn *ci, const uint8_t *b, int len, 
 	if (k == BT_CO_COUNT && (ci->id == X86_INS_PUSHFQ || ci->id == X86_INS_POPFQ ||
 				 ci->id == X86_INS_PUSHF || ci->id == X86_INS_POPF))
 		k = BT_CO_PRIV;   /* 16-bit PUSHF/POPF: the VMM emulates */
+	if (k == BT_CO_IO && l.seg && x->env->confine && outs_shift(ci->id) >= 0)
+		confine_src_seg(x, &l, has_rep(b, &l), (unsigned)outs_shift(ci->id));
 	if (k != BT_CO_COUNT) {
 		mark(x, x->goff, 0, 0, 0);
 		callout(x, k, 0);
@@ -899,7 +1009,10 @@ static void xl_insn(struct xl *x, const cs_insn *ci, const uint8_t *b, int len, 
 			ci->id == X86_INS_PREFETCHT0 || ci->id == X86_INS_PREFETCHT1 ||
 			ci->id == X86_INS_PREFETCHT2 || ci->id == X86_INS_PREFETCHNTA;
 	if (mem && !noaccess) {
-		if (l.riprel) {
+		if (l.riprel && l.seg && x->env->confine) {
+			/* FS/GS + RIP-relative: the target + the base, known only when it runs */
+			confine_abs_seg(x, next + (uint64_t)(int64_t)rd32(b + l.disp), l.seg);
+		} else if (l.riprel) {
 			uint64_t t = next + (uint64_t)(int64_t)rd32(b + l.disp);
 			if (in_hole(t) || in_hole(t + 15)) {
 				mark(x, x->goff, 0, 0, 0);
@@ -936,34 +1049,41 @@ static void xl_insn(struct xl *x, const cs_insn *ci, const uint8_t *b, int len, 
 		default:
 			break;
 		}
-		bool rep = false;
-		for (int i = 0; i < l.npfx; i++)
-			if (b[i] == 0xf3 || b[i] == 0xf2)
-				rep = true;
-		if (src)
+		bool rep = has_rep(b, &l);
+		if (src && l.seg)   /* the override applies to the source only */
+			confine_src_seg(x, &l, rep, sh);
+		else if (src)
 			confine_reg(x, BT_RSI);
 		if (dst)
 			confine_reg(x, BT_RDI);
+		if (ci->id == X86_INS_XLATB)
+			confine_xlat(x, l.asz32, l.seg);
 		if (rep && !l.asz32) {   /* a 32-bit address never reaches the hole */
-			if (src)
-				confine_rep_down(x, BT_RSI, sh);
+			if (src && !l.seg)   /* (with an override: confine_src_seg) */
+				confine_rep_down(x, BT_RSI, sh, 0);
 			if (dst)
-				confine_rep_down(x, BT_RDI, sh);
+				confine_rep_down(x, BT_RDI, sh, 0);
 		}
 		uint8_t op0 = l.op < len ? b[l.op] : 0;
 		if (l.oplen == 1 && op0 >= 0xa0 && op0 <= 0xa3 && len >= l.op + 9) {   /* MOV moffs64 */
 			uint64_t a = 0;
 			for (int i = 0; i < 8; i++)
 				a |= (uint64_t)b[l.op + 1 + i] << (8 * i);
-			if (in_hole(a)) {
+			if (in_hole(a) && !l.seg) {
 				mark(x, x->goff, 0, 0, 0);
 				callout(x, BT_CO_CONFINE, 0);
 				x->ended = true;
 				return;
 			}
+			if (l.seg)
+				confine_abs_seg(x, a, l.seg);
+		} else if (l.oplen == 1 && op0 >= 0xa0 && op0 <= 0xa3 && l.seg && len >= l.op + 5) {   /* MOV moffs32 (67h) */
+			confine_abs_seg(x, (uint32_t)rd32(b + l.op + 1), l.seg);
 		}
 	}
 	ident(x, b, len, pc, &l, mem);
+	if (loads_fs_gs(b, &l, len))
+		refresh_bases(x, gnext);
 	if (x->env->confine && !x->ended && loads_rsp(ci))
 		confine_reg_at(x, BT_RSP, (uint16_t)(x->goff + len));
 }
@@ -1484,6 +1604,16 @@ static void xl_insn32(struct xl *x, const cs_insn *ci, const uint8_t *b, int len
 	/* MOV to/from CR8 does not exist outside 64-bit mode (no REX.R): the
 	 * CR callouts below */
 	enum bt_callout k = sys_class(ci, b, &l, len, &ends);
+	if (k == BT_CO_IO && l.seg && x->env->confine && outs_shift(ci->id) >= 0) {
+		/* OUTS from FS/GS: [ESI] + base, and for REP the base itself (as
+		 * MOVS/LODS below; the vCPU runtime's emulation applies the base) */
+		confine_reg32(x, BT_RSI, l.seg);
+		if (has_rep(b, &l)) {
+			uint8_t fake[8] = { 0x8b, 0x05, 0, 0, 0, 0 };   /* [disp32 = 0]: the base alone */
+			struct lay fl = { .seg = l.seg, .op = 0, .oplen = 1, .modrm = 1, .sib = -1, .disp = 2, .dispsz = 4 };
+			confine_mem32(x, fake, &fl);
+		}
+	}
 	if (k != BT_CO_COUNT) {
 		mark(x, x->goff, 0, 0, 0);
 		callout(x, k, 0);
@@ -1603,11 +1733,15 @@ static void xl_insn32(struct xl *x, const cs_insn *ci, const uint8_t *b, int len
 		mark(x, x->goff, 0, 0, 0);
 		enc_mem32(e, b, &l, true, b + l.op, l.oplen, (b[l.modrm] >> 3) & 7, b + l.disp + l.dispsz,
 			  len - (l.disp + l.dispsz));
+		if (loads_fs_gs(b, &l, len))   /* MOV FS/GS, m16 */
+			refresh_bases(x, gnext);
 		return;
 	}
 	/* register and immediate forms: the same bytes mean the same in 64-bit mode */
 	mark(x, x->goff, 0, 0, 0);
 	bt_emit_bytes(e, b, (size_t)len);
+	if (loads_fs_gs(b, &l, len))   /* MOV FS/GS, r16 */
+		refresh_bases(x, gnext);
 }
 
 enum bt_xl_rc bt_translate(const struct bt_xlate_env *env, uint64_t gva, struct bt_emit *e, struct bt_block *blk)

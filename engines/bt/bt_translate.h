@@ -174,4 +174,10 @@ int bt_cs_open32(csh *cs);
  * translator does not handle (the VMM stops the run with its name). */
 #define BT_FAULT_UNTRANSLATED 1u
 
+/* SEG callout argument: BT_SEG_REFRESH = after a segment load that may have
+ * changed the FS or GS base (MOV/POP to FS/GS, LFS/LGS), copied as written
+ * just before it: nothing to emulate, the VMM entry itself refreshes the
+ * base mirrors the FS/GS-override check reads (bt_sync_out). */
+#define BT_SEG_REFRESH 1u
+
 #endif

@@ -549,6 +549,205 @@ static void test_nmi_anywhere(void **st)
 	assert_true(tried >= 100);
 }
 
+
+/* FS/GS-override accesses never reach monitor memory, whatever way the
+ * kernel set the segment's base. A kernel (GDT: 0x08 code, 0x10 data, 0x18
+ * data with base R; IDT: #GP -> exit 0xd, #PF -> exit 0xe) writes an FS or
+ * GS base with WRMSR, optionally loads the segment from its descriptor
+ * (MOV Sreg, r / MOV Sreg, m / POP Sreg: base R, 32 bits), then makes one
+ * access through the override; 0x600d means the access went through. The
+ * address is in the monitor hole (the shadow GDT, read-only, or the bt
+ * vCPU state page, writable); the bare machine (nothing mapped there) has
+ * #PF, bt must refuse it (CONFINE: #GP) — and write nothing there. Before
+ * the mirror of the base was refreshed after segment loads, a load after
+ * the WRMSR left the check using the WRMSR's base: the read returned the
+ * monitor's descriptor, the write landed in the vCPU state page; and the
+ * override forms with an implicit or RIP-relative address (string source,
+ * MOV moffs, XLAT, [RIP + d], JMP [RIP + d]) and XLAT without one were not
+ * checked with the base at all: each read monitor memory (the JMP jumped
+ * through a pointer the kernel had planted in the shadow GDT). */
+#define FSI_LOAD  0x39   /* 6-byte slot: the segment load */
+#define FSI_ACC   0x53   /* 8-byte slot: the access */
+static const uint8_t fsi_code[] = {
+	0x48, 0xc7, 0xc4, 0x00, 0x00, 0x30, 0x00,               /* 0x00 mov rsp, 0x300000 */
+	0x0f, 0x01, 0x15, 0x68, 0x00, 0x00, 0x00,               /* 0x07 lgdt [rip] -> 0x76 */
+	0x0f, 0x01, 0x1d, 0x6b, 0x00, 0x00, 0x00,               /* 0x0e lidt [rip] -> 0x80 */
+	0x48, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0,                     /* 0x15 movabs rax, base (WRMSR) */
+	0x48, 0x89, 0xc2,                                       /* 0x1f mov rdx, rax */
+	0x48, 0xc1, 0xea, 0x20,                                 /* 0x22 shr rdx, 32 */
+	0xb9, 0x00, 0x01, 0x00, 0xc0,                           /* 0x26 mov ecx, FS_BASE (patched: GS) */
+	0x0f, 0x30,                                             /* 0x2b wrmsr */
+	0x48, 0x8d, 0x1d, 0x40, 0x00, 0x00, 0x00,               /* 0x2d lea rbx, [rip] -> 0x74: word 0x18 */
+	0xb8, 0x18, 0x00, 0x00, 0x00,                           /* 0x34 mov eax, 0x18 */
+	0x90, 0x90, 0x90, 0x90, 0x90, 0x90,                     /* 0x39 load slot */
+	0x48, 0xbf, 0, 0, 0, 0, 0, 0, 0, 0,                     /* 0x3f movabs rdi, address */
+	0x48, 0xb8, 0x41, 0x41, 0x41, 0x41, 0x41, 0x41, 0x41, 0x41, /* 0x49 movabs rax, 0x4141... */
+	0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90,         /* 0x53 access slot */
+	0xb8, 0x0d, 0x60, 0x00, 0x00,                           /* 0x5b mov eax, 0x600d */
+	0x66, 0xba, 0xf4, 0x00,                                 /* 0x60 out: mov dx, 0xf4 */
+	0xef, 0xf4,                                             /* 0x64 out dx, eax; hlt */
+	0xb8, 0x0d, 0x00, 0x00, 0x00, 0xeb, 0xf3,               /* 0x66 #GP: mov eax, 0xd; jmp out */
+	0xb8, 0x0e, 0x00, 0x00, 0x00, 0xeb, 0xec,               /* 0x6d #PF: mov eax, 0xe; jmp out */
+	0x18, 0x00,                                             /* 0x74 selector 0x18 */
+	0x27, 0x00, 0x00, 0x02, 0x20, 0x00, 0x00, 0x00, 0x00, 0x00, /* 0x76 gdtr: 40 bytes at CODE_PA + 0x200 */
+	0xef, 0x00, 0x00, 0x03, 0x20, 0x00, 0x00, 0x00, 0x00, 0x00, /* 0x80 idtr: 15 gates at CODE_PA + 0x300 */
+};
+
+struct fsi_case {
+	const char *what;
+	bool gs;                /* GS (and its MSR) instead of FS */
+	uint64_t msr_base;      /* the base WRMSR writes */
+	uint8_t load[6];        /* the segment load (NOPs: none) */
+	uint32_t desc_base;     /* the base of descriptor 0x18 */
+	uint64_t addr;          /* RDI */
+	uint8_t acc[8];         /* the access (its override prefix patched for GS) */
+	bool store;             /* the access writes RAX = 0x4141... */
+	unsigned bt_want;       /* bt's exit: 0 = 0xd (CONFINE), else this (the machine's) */
+};
+
+static void fsi_gate(uint8_t *img, unsigned vec, uint64_t off)
+{
+	uint64_t lo = (off & 0xffff) | (0x08ull << 16) | (0x8eull << 40) | (((off >> 16) & 0xffff) << 48), hi = off >> 32;
+	memcpy(img + 0x300 + vec * 16, &lo, 8);
+	memcpy(img + 0x300 + vec * 16 + 8, &hi, 8);
+}
+
+/* Runs the case on the bare machine (0 engine) or under bt; returns the
+ * exit code (0x600d: the access went through), the value read in *rax. */
+static unsigned fsi_run(const struct fsi_case *c, bool bt, uint64_t *rax, bool *landed)
+{
+	static uint8_t img[0x400];
+	memset(img, 0, sizeof img);
+	memcpy(img, fsi_code, sizeof fsi_code);
+	memcpy(img + 0x17, &c->msr_base, 8);
+	if (c->gs)
+		img[0x27] = 0x01;   /* GS_BASE 0xc0000101 */
+	memcpy(img + FSI_LOAD, c->load, 6);
+	memcpy(img + 0x41, &c->addr, 8);
+	memcpy(img + FSI_ACC, c->acc, 8);
+	if (c->gs)
+		for (int i = 0; i < 8; i++)
+			if (img[FSI_ACC + i] == 0x64)
+				img[FSI_ACC + i] = 0x65;
+	const uint64_t gdt[5] = {
+		0, 0x00af9a000000ffffull, 0x00cf92000000ffffull,
+		0x00cf92000000ffffull | ((uint64_t)(c->desc_base & 0xffffff) << 16) | ((uint64_t)(c->desc_base >> 24) << 56),
+		CODE_PA + 0x5b,   /* not a descriptor (not present): a code pointer in the shadow GDT, for JMP */
+	};
+	memcpy(img + 0x200, gdt, sizeof gdt);
+	fsi_gate(img, 13, CODE_PA + 0x66);
+	fsi_gate(img, 14, CODE_PA + 0x6d);
+	struct vl_machine *m;
+	struct rig r;
+	if (bt) {
+		rig_up(&r, img, sizeof img);
+		m = r.m;
+	} else {
+		char err[256] = "";
+		vl_test_profile(&r.p);
+		struct vl_machine_config cfg = { .prof = &r.p, .ram_mb = 16, .max_insns = 100000 };
+		m = vl_machine_new(&cfg, err, sizeof err);
+		assert_non_null(m);
+		uint8_t *elf = malloc(VL_MINI_ELF_SIZE(sizeof img));
+		assert_non_null(elf);
+		size_t len = vl_test_mini_elf(elf, CODE_PA, img, sizeof img, PF_R | PF_W | PF_X);
+		assert_int_equal(vl_machine_load_elf_mem(m, elf, len, "", err, sizeof err), 0);
+		free(elf);
+	}
+	vl_machine_run(m);
+	if (m->state != VL_M_EXITED)
+		fail_msg("%s (%s): state %d: %s", c->what, bt ? "bt" : "machine", m->state, m->diag);
+	unsigned code = m->exit_code;
+	*rax = m->cpu.gpr[VL_RSI];
+	*landed = false;
+	/* the store's target, offset 0x800 of a monitor page (RAX itself sits
+	 * in the vCPU state page's register slot, saved by the check) */
+	for (uint64_t pa = m->ram_size + 0x800; pa + 8 <= m->mem_size; pa += 4096)
+		if (vl_phys_read64(m, pa) == 0x4141414141414141ull)
+			*landed = true;
+	if (bt)
+		rig_down(&r);
+	else
+		vl_machine_free(m);
+	return code;
+}
+
+static void test_fs_gs_override_confined(void **st)
+{
+	const uint64_t R = 0x10000000;                  /* descriptor base */
+	const uint64_t gdt1 = VL_MONITOR_BASE + 0x10008; /* the shadow GDT's descriptor 1 (engines/hv/vcpu.h) */
+	const uint64_t vsp = BT_VSTATE_VA + 0x800;       /* the bt vCPU state page (writable) */
+	const uint64_t M = 1ull << 44;                  /* a WRMSR base that moves the stale check out of the hole */
+#define MOVFS_EAX { 0x8e, 0xe0, 0x90, 0x90, 0x90, 0x90 }
+#define MOVFS_MEM { 0x8e, 0x23, 0x90, 0x90, 0x90, 0x90 }   /* mov fs, [rbx] */
+#define POPFS     { 0x6a, 0x18, 0x0f, 0xa1, 0x90, 0x90 }   /* push 0x18; pop fs */
+#define NOLOAD    { 0x90, 0x90, 0x90, 0x90, 0x90, 0x90 }
+#define LD_FS     { 0x64, 0x48, 0x8b, 0x07, 0x48, 0x89, 0xc6, 0x90 }   /* mov rax, fs:[rdi]; mov rsi, rax */
+#define ST_FS     { 0x64, 0x48, 0x89, 0x07, 0x90, 0x90, 0x90, 0x90 }   /* mov fs:[rdi], rax */
+	int bad = 0;
+	const struct fsi_case cases[] = {
+		{ "MOV FS, r; read", false, 0, MOVFS_EAX, R, gdt1 - R, LD_FS, false, 0 },
+		{ "MOV FS, r; write", false, M, MOVFS_EAX, R, vsp - R, ST_FS, true, 0 },
+		{ "MOV FS, m; write", false, M, MOVFS_MEM, R, vsp - R, ST_FS, true, 0 },
+		{ "POP FS; write", false, M, POPFS, R, vsp - R, ST_FS, true, 0 },
+		{ "MOV GS, r; write", true, M, { 0x8e, 0xe8, 0x90, 0x90, 0x90, 0x90 }, R, vsp - R, ST_FS, true, 0 },
+		{ "POP GS; read", true, 0, { 0x6a, 0x18, 0x0f, 0xa9, 0x90, 0x90 }, R, gdt1 - R, LD_FS, false, 0 },
+		/* the base from WRMSR itself (no load), then the override forms with
+		 * implicit addresses: string source, MOV moffs, XLAT (also without one) */
+		{ "WRMSR FS; write", false, vsp, NOLOAD, R, 0, ST_FS, true, 0 },
+		{ "FS LODSQ", false, gdt1, NOLOAD, R, 0, { 0x48, 0x89, 0xfe, 0x64, 0x48, 0xad, 0x90, 0x90 }, false, 0 },
+		{ "FS MOVSQ", false, gdt1, NOLOAD, R, 0, { 0x48, 0x89, 0xfe, 0x64, 0x48, 0xa5, 0x90, 0x90 }, false, 0 },
+		{ "FS moffs32", false, gdt1, NOLOAD, R, 0, { 0x64, 0x67, 0xa1, 0x00, 0x00, 0x00, 0x00, 0x90 }, false, 0 },
+		{ "FS RIP-relative", false, VL_MONITOR_BASE + 0x10000, NOLOAD, R, 0, { 0x64, 0x48, 0x8b, 0x05, 0, 0, 0, 0 }, false, 0 },
+		{ "FS JMP [RIP-relative]", false, VL_MONITOR_BASE + 0x10018, NOLOAD, R, 0, { 0x64, 0xff, 0x25, 0, 0, 0, 0, 0x90 }, false, 0 },
+		/* JMP through FS:[RDI], RDI at a pointer the kernel planted in the
+		 * shadow GDT, the base moving the check's address out of the hole:
+		 * the pointer load dropped the override (it read the monitor's
+		 * copy and jumped there); with it the access is #PF, as natively */
+		{ "FS JMP [RDI]", false, M, NOLOAD, R, VL_MONITOR_BASE + 0x10020, { 0x64, 0xff, 0x27, 0x90, 0x90, 0x90, 0x90, 0x90 },
+		  false, 0xe },
+		/* 67h: the address is ESI (RSI's high half ignored), + the base */
+		{ "FS LODSD 67h", false, VL_MONITOR_BASE, NOLOAD, R, 0x0000100000010008ull,
+		  { 0x48, 0x89, 0xfe, 0x64, 0x67, 0xad, 0x90, 0x90 }, false, 0 },
+		{ "FS OUTSB", false, gdt1, NOLOAD, R, 0, { 0x31, 0xf6, 0x66, 0xba, 0x80, 0x00, 0x64, 0x6e }, false, 0 },
+		{ "XLAT", false, 0, NOLOAD, R, gdt1, { 0x48, 0x89, 0xfb, 0xd7, 0x90, 0x90, 0x90, 0x90 }, false, 0 },
+		{ "FS XLAT", false, gdt1, NOLOAD, R, 0, { 0x48, 0x89, 0xfb, 0x64, 0xd7, 0x90, 0x90, 0x90 }, false, 0 },
+		/* the load that moves the base out of the hole: no false CONFINE */
+		{ "MOV FS out of the hole; read", false, vsp, MOVFS_EAX, R, CODE_PA - R, LD_FS, false, 0 },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct fsi_case c1 = cases[i];
+		const struct fsi_case *c = &c1;
+		if (c1.acc[3] == 0x05 || c1.acc[2] == 0x25) {   /* RIP-relative: the displacement to address 8 (+ base: gdt1) */
+			int at = c1.acc[3] == 0x05 ? 4 : 3, ilen = at + 4;
+			int32_t d = (int32_t)(8 - (int64_t)(CODE_PA + FSI_ACC + (uint64_t)ilen));
+			memcpy(c1.acc + at, &d, 4);
+		}
+		uint64_t rax_n, rax_b;
+		bool landed_n, landed_b;
+		unsigned n = fsi_run(c, false, &rax_n, &landed_n);
+		unsigned b = fsi_run(c, true, &rax_b, &landed_b);
+		if (c->addr == CODE_PA - R) {   /* an ordinary access: bt as the machine */
+			if (n != 0x600d || b != 0x600d || rax_n != rax_b)
+				bad++, print_error("%s: machine %#x rax %#llx, bt %#x rax %#llx\n", c->what, n, (unsigned long long)rax_n, b,
+					 (unsigned long long)rax_b);
+			continue;
+		}
+		if (n != 0xe)   /* nothing mapped at the monitor's addresses natively */
+			bad++, print_error("%s: machine exit %#x\n", c->what, n);
+		if (b != (c->bt_want ? c->bt_want : 0xd) || landed_b)
+			bad++, print_error("%s: bt exit %#x (0x600d: the access reached monitor memory), rax %#llx, %s\n", c->what, b,
+				 (unsigned long long)rax_b, landed_b ? "the store landed in monitor memory" : "nothing stored there");
+	}
+	assert_int_equal(bad, 0);
+#undef MOVFS_EAX
+#undef MOVFS_MEM
+#undef POPFS
+#undef NOLOAD
+#undef LD_FS
+#undef ST_FS
+}
+
 int main(void)
 {
 	const struct CMUnitTest t[] = {
@@ -562,6 +761,7 @@ int main(void)
 		cmocka_unit_test(test_smap_priv_on_user_page),
 		cmocka_unit_test(test_32bit_far_call_stack_iretd),
 		cmocka_unit_test(test_nmi_anywhere),
+		cmocka_unit_test(test_fs_gs_override_confined),
 	};
 	return cmocka_run_group_tests_name("bt engine", t, NULL, NULL);
 }

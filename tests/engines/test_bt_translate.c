@@ -844,6 +844,34 @@ static void test_exec_rep_down_into_hole(void **st)
 	assert_false(m->cpu.rflags & VL_FL_DF);
 }
 
+/* The same walk as a 64-bit FS-override source (std; rep lods qword
+ * fs:[rsi]): the elements are RSI + the FS base, so the end check must add
+ * the base (before, it looked at RSI alone — here 0x10, below the hole —
+ * and let the walk run down from BT_HOLE_END + 0x10 into the hole). */
+static void test_exec_fs_rep_down_into_hole(void **st)
+{
+	struct vl_machine *m = R.m;
+	static const uint8_t code[] = { 0xfd, 0xf3, 0x64, 0x48, 0xad, 0xfc, 0xf4 };
+	map_hole_top();
+	vl_phys_write64(m, ABOVE_PA, 0x1234);
+	m->cpu.seg[VL_FS].base = BT_HOLE_END;
+	vs_wr(BT_VS_FSBASE, BT_HOLE_END);
+	m->cpu.gpr[VL_RSI] = 0x10;
+	m->cpu.gpr[VL_RCX] = 4;   /* +0x10, +8, +0, -8: the last one in the hole */
+	run_tc(code, sizeof code, true, 0x7000);
+	assert_int_equal(BT_CO_KIND(R.co_id), BT_CO_CONFINE);
+	assert_int_equal(m->cpu.gpr[VL_RSI], 0x10);   /* nothing moved */
+	m->cpu.gpr[VL_RCX] = 3;   /* three elements stay above: executed */
+	m->cpu.gpr[VL_RSI] = 0x10;
+	run_tc(code, sizeof code, true, 0x7000);
+	assert_int_equal(BT_CO_KIND(R.co_id), BT_CO_HLT);
+	assert_int_equal(m->cpu.gpr[VL_RCX], 0);
+	assert_int_equal(m->cpu.gpr[VL_RAX], 0x1234);   /* the last element read: BT_HOLE_END + 0 */
+	assert_int_equal(m->cpu.gpr[VL_RSI], (uint64_t)-8);
+	m->cpu.seg[VL_FS].base = 0;
+	vs_wr(BT_VS_FSBASE, 0);
+}
+
 /* Callout gating: the escape bytes outside the TC (here: guest kernel
  * memory, at the same CPL) are #UD, never a VMM entry. */
 static void test_exec_forged_callout_ud(void **st)
@@ -1395,6 +1423,90 @@ static void mnops(const struct bt_emit *e, char *out, size_t outn)
 	}
 }
 
+/* FS/GS loads are copied and followed by a SEG callout with arg
+ * BT_SEG_REFRESH (the VMM entry refreshes the base mirrors the override
+ * check reads), whose map entry is the next instruction's start (the load
+ * done); DS/ES loads get none. 64-bit and 32-bit code. */
+static unsigned refresh_callouts(const struct bt_emit *e, uint16_t *goff)
+{
+	unsigned c = 0;
+	for (size_t off = 0; off + VL_CALLOUT_LEN <= e->len; off++) {
+		int64_t id = callout_at(e, e->va + off);
+		if (id >= 0 && (uint32_t)id == BT_CO_ID(BT_CO_SEG, BT_SEG_REFRESH)) {
+			c++;
+			*goff = bt_map_find(&blk, (uint32_t)off)->goff;
+		}
+	}
+	return c;
+}
+static void test_seg_load_refresh(void **st)
+{
+	static const struct { uint8_t b[4]; int n; unsigned want; } t[] = {
+		{ { 0x8e, 0xe0 }, 2, 1 },               /* mov fs, eax */
+		{ { 0x8e, 0x2b }, 2, 1 },               /* mov gs, [rbx] / [ebx] */
+		{ { 0x8e, 0xd8 }, 2, 0 },               /* mov ds, eax */
+		{ { 0x0f, 0xa1 }, 2, 1 },               /* pop fs (64-bit; 32-bit: not translated) */
+		{ { 0x0f, 0xa9 }, 2, 1 },               /* pop gs */
+	};
+	csh cs32;
+	assert_int_equal(bt_cs_open32(&cs32), 0);
+	for (int m32 = 0; m32 < 2; m32++)
+		for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+			if (m32 && t[i].b[0] == 0x0f)
+				continue;
+			uint8_t code[8];
+			memcpy(code, t[i].b, (size_t)t[i].n);
+			code[t[i].n] = 0x90;                /* nop */
+			code[t[i].n + 1] = 0xf4;            /* hlt */
+			static struct gcode g;
+			g = (struct gcode){ 0x100000, code, (size_t)t[i].n + 2 };
+			struct bt_xlate_env env = { .cs = m32 ? cs32 : cs, .fetch = fetch, .arg = &g, .confine = true, .m32 = m32 };
+			struct bt_emit e = { .buf = tcbuf, .va = BT_TC_VA, .cap = sizeof tcbuf };
+			assert_int_equal(bt_translate(&env, 0x100000, &e, &blk), BT_XL_OK);
+			uint16_t goff = 0xffff;
+			unsigned n = refresh_callouts(&e, &goff);
+			if (n != t[i].want || (n && goff != t[i].n))
+				fail_msg("m32 %d case %zu: %u refresh callouts (want %u), at goff %u", m32, i, n, t[i].want, goff);
+		}
+	cs_close(&cs32);
+}
+
+/* OUTS from FS/GS: the vCPU runtime's emulation (the IO callout) applies
+ * the base while its own hole check looks at RSI alone, so the translator
+ * checks the source before the callout: [RSI] + base, and for REP the walk
+ * down (64-bit) or the base itself (67h / 32-bit code: ESI wraps at 4 GiB).
+ * Without an override nothing is added. */
+static void test_outs_fs_checked(void **st)
+{
+	static const struct { uint8_t b[4]; int n; bool m32; unsigned confines; } t[] = {
+		{ { 0x64, 0x6e }, 2, false, 1 },              /* outsb dx, fs:[rsi] */
+		{ { 0xf3, 0x64, 0x6e }, 3, false, 2 },        /* rep: + the walk down */
+		{ { 0xf3, 0x64, 0x67, 0x6e }, 4, false, 2 },  /* rep, 67h: + the base alone */
+		{ { 0x65, 0x6f }, 2, false, 1 },              /* outsd dx, gs:[rsi] */
+		{ { 0x6e }, 1, false, 0 },
+		{ { 0xf3, 0x6e }, 2, false, 0 },
+		{ { 0x64, 0x6e }, 2, true, 1 },               /* 32-bit: [esi] + base */
+		{ { 0xf3, 0x64, 0x6e }, 3, true, 2 },         /* + the base alone */
+		{ { 0x6e }, 1, true, 0 },
+	};
+	csh cs32;
+	assert_int_equal(bt_cs_open32(&cs32), 0);
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		uint8_t code[8];
+		memcpy(code, t[i].b, (size_t)t[i].n);
+		code[t[i].n] = 0xf4;   /* hlt */
+		static struct gcode g;
+		g = (struct gcode){ 0x100000, code, (size_t)t[i].n + 1 };
+		struct bt_xlate_env env = { .cs = t[i].m32 ? cs32 : cs, .fetch = fetch, .arg = &g, .confine = true, .m32 = t[i].m32 };
+		struct bt_emit e = { .buf = tcbuf, .va = BT_TC_VA, .cap = sizeof tcbuf };
+		assert_int_equal(bt_translate(&env, 0x100000, &e, &blk), BT_XL_OK);
+		unsigned io = count_callouts(&e, BT_CO_IO), co = count_callouts(&e, BT_CO_CONFINE);
+		if (io != 1 || co != t[i].confines)
+			fail_msg("case %zu: %u IO, %u CONFINE callouts (want 1, %u)", i, io, co, t[i].confines);
+	}
+	cs_close(&cs32);
+}
+
 static void test_32bit_classes(void **st)
 {
 	csh cs32;
@@ -1456,6 +1568,8 @@ int main(void)
 		cmocka_unit_test(test_confine_rsp_loads),
 		cmocka_unit_test(test_block_bound_and_full),
 		cmocka_unit_test(test_32bit_classes),
+		cmocka_unit_test(test_seg_load_refresh),
+		cmocka_unit_test(test_outs_fs_checked),
 	};
 	const struct CMUnitTest ex[] = {
 		cmocka_unit_test(test_exec_virtual_if),
@@ -1466,6 +1580,7 @@ int main(void)
 		cmocka_unit_test(test_exec_rsp_step_into_hole),
 		cmocka_unit_test(test_exec_indirect_target_confined),
 		cmocka_unit_test(test_exec_rep_down_into_hole),
+		cmocka_unit_test(test_exec_fs_rep_down_into_hole),
 		cmocka_unit_test(test_exec_forged_callout_ud),
 		cmocka_unit_test(test_exec_32bit_block),
 		cmocka_unit_test(test_exec_32bit_stack_ops),
