@@ -417,6 +417,23 @@ static void test_smap_priv_on_user_page(void **st)
 	rig_eng = &vl_engine_bt;
 }
 
+/* A machine without bt on the test profile (*p, which must outlive it) with
+ * `prog` loaded at CODE_PA as a minimal ELF, ready to run. */
+static struct vl_machine *bare_machine(struct vl_profile *p, const uint8_t *prog, size_t n)
+{
+	char err[256] = "";
+	vl_test_profile(p);
+	struct vl_machine_config cfg = { .prof = p, .ram_mb = 16, .max_insns = 100000 };
+	struct vl_machine *m = vl_machine_new(&cfg, err, sizeof err);
+	assert_non_null(m);
+	uint8_t *elf = malloc(VL_MINI_ELF_SIZE(n));
+	assert_non_null(elf);
+	size_t len = vl_test_mini_elf(elf, CODE_PA, prog, n, PF_R | PF_W | PF_X);
+	assert_int_equal(vl_machine_load_elf_mem(m, elf, len, "", err, sizeof err), 0);
+	free(elf);
+	return m;
+}
+
 /* 32-bit kernel code (compatibility mode, entered by a far JMP through
  * the kernel's own GDT) with the instructions the 32-bit translator
  * rewrites: PUSHAD, PUSHFD (CF through it), ENTER 16, 1 (its frame-pointer
@@ -461,17 +478,8 @@ static const uint8_t code32_prog[] = {
 static void test_32bit_far_call_stack_iretd(void **st)
 {
 	/* the machine alone */
-	char err[256] = "";
 	struct vl_profile p;
-	vl_test_profile(&p);
-	struct vl_machine_config cfg = { .prof = &p, .ram_mb = 16, .max_insns = 100000 };
-	struct vl_machine *m = vl_machine_new(&cfg, err, sizeof err);
-	assert_non_null(m);
-	uint8_t *img = malloc(VL_MINI_ELF_SIZE(sizeof code32_prog));
-	assert_non_null(img);
-	size_t len = vl_test_mini_elf(img, CODE_PA, code32_prog, sizeof code32_prog, PF_R | PF_W | PF_X);
-	assert_int_equal(vl_machine_load_elf_mem(m, img, len, "", err, sizeof err), 0);
-	free(img);
+	struct vl_machine *m = bare_machine(&p, code32_prog, sizeof code32_prog);
 	vl_machine_run(m);
 	if (m->state != VL_M_EXITED || m->exit_code != 0x1111)
 		fail_msg("machine: state %d exit %#x: %s", m->state, m->exit_code, m->diag);
@@ -643,16 +651,7 @@ static unsigned fsi_run(const struct fsi_case *c, bool bt, uint64_t *rax, bool *
 		rig_up(&r, img, sizeof img);
 		m = r.m;
 	} else {
-		char err[256] = "";
-		vl_test_profile(&r.p);
-		struct vl_machine_config cfg = { .prof = &r.p, .ram_mb = 16, .max_insns = 100000 };
-		m = vl_machine_new(&cfg, err, sizeof err);
-		assert_non_null(m);
-		uint8_t *elf = malloc(VL_MINI_ELF_SIZE(sizeof img));
-		assert_non_null(elf);
-		size_t len = vl_test_mini_elf(elf, CODE_PA, img, sizeof img, PF_R | PF_W | PF_X);
-		assert_int_equal(vl_machine_load_elf_mem(m, elf, len, "", err, sizeof err), 0);
-		free(elf);
+		m = bare_machine(&r.p, img, sizeof img);
 	}
 	vl_machine_run(m);
 	if (m->state != VL_M_EXITED)
