@@ -641,18 +641,24 @@ static void test_exec_popf(void **st)
 	vs_wr(BT_VS_VPEND, 0);
 }
 
+/* A callout (VL_CALLOUT_BYTES with `id`) at TC offset tc_off: what a
+ * test's fake translation of a branch target does when entered. */
+static void put_callout_stub(uint64_t tc_off, uint32_t id)
+{
+	static const uint8_t co[] = VL_CALLOUT_BYTES;
+	uint8_t stub[VL_CALLOUT_LEN];
+	memcpy(stub, co, 3);
+	memcpy(stub + 3, &id, 4);
+	vl_phys_write(R.m, R.tc_pa + tc_off, stub, sizeof stub);
+}
+
 static void test_exec_ret_lookup(void **st)
 {
 	struct vl_machine *m = R.m;
 	static const uint8_t code[] = { 0xc3 };
 	const uint64_t target = 0xffffffff80201234ull, target_tc = BT_TC_VA + 0x3000;
 	/* a callout waits at the target's "translation" */
-	static const uint8_t co[] = VL_CALLOUT_BYTES;
-	uint8_t stub[VL_CALLOUT_LEN];
-	memcpy(stub, co, 3);
-	uint32_t id = 0x77;
-	memcpy(stub + 3, &id, 4);
-	vl_phys_write(m, R.tc_pa + 0x3000, stub, sizeof stub);
+	put_callout_stub(0x3000, 0x77);
 	/* miss: the entry holds another PC */
 	vl_phys_write64(m, R.hash_pa + (target & 0xffff) * 16, 0x8000000000000000ull);
 	m->cpu.gpr[VL_RSP] = KSTACK - 8;
@@ -956,70 +962,6 @@ static void xlate32_at(const uint8_t *code, size_t n, uint64_t tc_off, size_t ca
 	vl_phys_write(R.m, R.tc_pa + tc_off, tcbuf, e.len);
 }
 
-static void test_exec_32bit_block(void **st)
-{
-	struct vl_machine *m = R.m;
-	static const uint8_t code[] = {
-		0x53,                                     /* push ebx */
-		0x40,                                     /* inc eax */
-		0x49,                                     /* dec ecx */
-		0xa3, 0x00, 0x08, 0x31, 0x00,             /* mov [C32_DATA], eax (moffs) */
-		0x89, 0x05, 0x04, 0x08, 0x31, 0x00,       /* mov [C32_DATA+4], eax ([disp32]) */
-		0x8b, 0x15, 0x00, 0x08, 0x31, 0x00,       /* mov edx, [C32_DATA] */
-		0x8d, 0x74, 0x88, 0x08,                   /* lea esi, [eax+ecx*4+8] */
-		0x6a, 0xfe,                               /* push -2 */
-		0x5f,                                     /* pop edi */
-		0x01, 0x7d, 0x08,                         /* add [ebp+8], edi */
-		0x89, 0x74, 0x8d, 0x10,                   /* mov [ebp+ecx*4+16], esi */
-		0x5b,                                     /* pop ebx */
-		0x57,                                     /* push edi */
-		0x89, 0xe0,                               /* mov eax, esp */
-		0xbf, 0x20, 0x08, 0x31, 0x00,             /* mov edi, C32_DATA+0x20 */
-		0xb9, 0x04, 0x00, 0x00, 0x00,             /* mov ecx, 4 */
-		0xb0, 0xaa,                               /* mov al, 0xaa */
-		0xf3, 0xaa,                               /* rep stosb */
-		0x39, 0xd6,                               /* cmp esi, edx */
-		0xf4,                                     /* hlt */
-	};
-	assert_int_equal(C32_DATA, 0x310800);
-	c32_map();
-	vl_phys_write(m, C32_PC, code, sizeof code);
-
-	/* the machine itself, in compatibility mode at CPL 1 (HLT: #GP) */
-	struct st32 ref, got;
-	uint16_t attr = m->cpu.seg[VL_CS].attr;
-	c32_init();
-	m->cpu.seg[VL_CS].attr = (uint16_t)((attr & ~VL_SEG_ATTR_L) | 0x4000u);
-	m->cpu.rip = C32_PC;
-	for (int i = 0; i < 100 && m->state == VL_M_RUNNING; i++)
-		vl_machine_step(m);
-	m->cpu.seg[VL_CS].attr = attr;
-	assert_int_equal(R.exc_vec, VL_GP);
-	assert_int_equal(R.exc_rip, C32_PC + sizeof code - 1);
-	c32_save(&ref);
-
-	/* translated (CS_MODE_32) and run from the TC as 64-bit code */
-	xlate32_at(code, sizeof code, 0x4000, 0x4000);
-	assert_true(blk.m32);
-	assert_int_equal(blk.ninsns, 20);
-	c32_init();
-	m->cpu.rip = BT_TC_VA + 0x4000;
-	for (int i = 0; i < 1000 && m->state == VL_M_RUNNING; i++)
-		vl_machine_step(m);
-	assert_int_equal(BT_CO_KIND(R.co_id), BT_CO_HLT);
-	assert_int_equal(bt_map_find(&blk, (uint32_t)(R.co_rip - BT_TC_VA - 0x4000))->goff, sizeof code - 1);
-	c32_save(&got);
-
-	for (int r = 0; r < 8; r++)
-		assert_int_equal(got.gpr[r], ref.gpr[r]);
-	assert_int_equal(got.fl, ref.fl);
-	assert_memory_equal(got.data, ref.data, sizeof ref.data);
-	assert_memory_equal(got.stack, ref.stack, sizeof ref.stack);
-	assert_int_equal(ref.gpr[VL_RSP], C32_SP - 4);   /* the 32-bit stack moved by 4 per slot */
-	assert_int_equal(ref.data[0x20], 0xaa);
-	m->cpu.gpr[VL_RSP] = KSTACK;
-}
-
 /* Run the 32-bit block `code` (ending in HLT) twice from c32_init's
  * state: by the machine itself in compatibility mode at CPL 1 (HLT: #GP)
  * into *ref, and translated (env.m32) from the TC at tc_off into *got,
@@ -1060,6 +1002,42 @@ static void st32_equal(const struct st32 *got, const struct st32 *ref)
 	assert_int_equal(got->fl, ref->fl);
 	assert_memory_equal(got->data, ref->data, sizeof ref->data);
 	assert_memory_equal(got->stack, ref->stack, sizeof ref->stack);
+}
+
+static void test_exec_32bit_block(void **st)
+{
+	static const uint8_t code[] = {
+		0x53,                                     /* push ebx */
+		0x40,                                     /* inc eax */
+		0x49,                                     /* dec ecx */
+		0xa3, 0x00, 0x08, 0x31, 0x00,             /* mov [C32_DATA], eax (moffs) */
+		0x89, 0x05, 0x04, 0x08, 0x31, 0x00,       /* mov [C32_DATA+4], eax ([disp32]) */
+		0x8b, 0x15, 0x00, 0x08, 0x31, 0x00,       /* mov edx, [C32_DATA] */
+		0x8d, 0x74, 0x88, 0x08,                   /* lea esi, [eax+ecx*4+8] */
+		0x6a, 0xfe,                               /* push -2 */
+		0x5f,                                     /* pop edi */
+		0x01, 0x7d, 0x08,                         /* add [ebp+8], edi */
+		0x89, 0x74, 0x8d, 0x10,                   /* mov [ebp+ecx*4+16], esi */
+		0x5b,                                     /* pop ebx */
+		0x57,                                     /* push edi */
+		0x89, 0xe0,                               /* mov eax, esp */
+		0xbf, 0x20, 0x08, 0x31, 0x00,             /* mov edi, C32_DATA+0x20 */
+		0xb9, 0x04, 0x00, 0x00, 0x00,             /* mov ecx, 4 */
+		0xb0, 0xaa,                               /* mov al, 0xaa */
+		0xf3, 0xaa,                               /* rep stosb */
+		0x39, 0xd6,                               /* cmp esi, edx */
+		0xf4,                                     /* hlt */
+	};
+	assert_int_equal(C32_DATA, 0x310800);
+	/* the machine itself in compatibility mode, and translated (CS_MODE_32)
+	 * and run from the TC as 64-bit code */
+	struct st32 ref, got;
+	c32_both(code, sizeof code, 20, 0x4000, &ref, &got);
+	assert_true(blk.m32);
+	st32_equal(&got, &ref);
+	assert_int_equal(ref.gpr[VL_RSP], C32_SP - 4);   /* the 32-bit stack moved by 4 per slot */
+	assert_int_equal(ref.data[0x20], 0xaa);
+	R.m->cpu.gpr[VL_RSP] = KSTACK;
 }
 
 /* PUSHAD, PUSHFD, ENTER (levels 0, 1, 3), LEAVE, POPFD, POPAD in 32-bit
@@ -1182,12 +1160,7 @@ static void test_exec_32bit_ret_lookup(void **st)
 	struct vl_machine *m = R.m;
 	static const uint8_t code[] = { 0xc3 };   /* ret */
 	const uint64_t target = 0x205678, slot_pa = R.hash_pa + (target & 0xffff) * 16;
-	static const uint8_t co[] = VL_CALLOUT_BYTES;
-	uint8_t stub[VL_CALLOUT_LEN];
-	memcpy(stub, co, 3);
-	uint32_t id = 0x77;
-	memcpy(stub + 3, &id, 4);
-	vl_phys_write(m, R.tc_pa + 0x3000, stub, sizeof stub);
+	put_callout_stub(0x3000, 0x77);
 	c32_map();
 	vl_phys_write(m, C32_PC, code, sizeof code);
 	xlate32_at(code, sizeof code, 0x6000, 0x2000);
