@@ -318,6 +318,32 @@ static void test_stac_clac_cr4_smap(void **st)
 	rig_eng = &vl_engine_bt;
 }
 
+/* Rig `code` as kernel code at 0x200 of a ud_image (its boot code jumps
+ * there from 0x180) on engine `eng` with CR4.SMAP available, the vectors in
+ * `vecs` (a bit each, below 15) routed to the image's #UD handler (EAX 5),
+ * and run it; the caller checks and calls rig_down. */
+static void run_at_0x200(struct rig *r, const struct vl_engine_ops *eng, const uint8_t *code, size_t len, unsigned vecs)
+{
+	static const uint8_t jmp[] = { 0xe9, 0x7b, 0x00, 0x00, 0x00 };   /* 0x180: jmp 0x200 */
+	static uint8_t img[0x300];
+	size_t n;
+	memset(img, 0x90, sizeof img);
+	const uint8_t *ui = ud_image(&n, jmp, sizeof jmp, 0x180);
+	memcpy(img, ui, n);
+	assert_true(len <= sizeof img - 0x200);
+	memcpy(img + 0x200, code, len);
+	uint16_t limit = 16 * 15 - 1;   /* the IDT reaches #PF (14) */
+	memcpy(img + 0x40, &limit, 2);
+	for (unsigned v = 0; v < 15; v++)
+		if (vecs & (1u << v))
+			memcpy(img + 0x100 + v * 16, img + 0x100 + 6 * 16, 16);
+	rig_eng = eng;
+	rig_smap = true;
+	rig_up(r, img, sizeof img);
+	rig_smap = false;
+	vl_machine_run(r->m);
+}
+
 /* CR4.SMEP set by the kernel after it ran code on a user page: the next
  * call there is a #PF (instruction fetch), as natively — under bt the
  * earlier translation of that page is gone (the TC is flushed when SMEP
@@ -327,7 +353,6 @@ static void test_stac_clac_cr4_smap(void **st)
  * #PF goes to the handler writing EAX (5); 7 means it ran. */
 static void test_smep_after_translation(void **st)
 {
-	static const uint8_t jmp[] = { 0xe9, 0x7b, 0x00, 0x00, 0x00 };   /* 0x180: jmp 0x200 */
 	static const uint8_t code[] = {
 		0x48, 0xc7, 0xc7, 0x00, 0x00, 0x40, 0x00,         /* mov rdi, 0x400000 */
 		0xc6, 0x07, 0xc3,                                 /* mov byte [rdi], 0xc3 (ret) */
@@ -345,21 +370,8 @@ static void test_smep_after_translation(void **st)
 	};
 	const struct vl_engine_ops *engs[] = { &vl_engine_bt, &vl_engine_trap };
 	for (size_t e = 0; e < 2; e++) {
-		size_t n;
-		static uint8_t img[0x300];
-		memset(img, 0x90, sizeof img);
-		const uint8_t *ui = ud_image(&n, jmp, sizeof jmp, 0x180);
-		memcpy(img, ui, n);
-		memcpy(img + 0x200, code, sizeof code);
-		uint16_t limit = 16 * 15 - 1;   /* #PF (14) to the handler too */
-		memcpy(img + 0x40, &limit, 2);
-		memcpy(img + 0x100 + 14 * 16, img + 0x100 + 6 * 16, 16);
 		struct rig r;
-		rig_eng = engs[e];
-		rig_smap = true;
-		rig_up(&r, img, sizeof img);
-		rig_smap = false;
-		vl_machine_run(r.m);
+		run_at_0x200(&r, engs[e], code, sizeof code, 1u << VL_PF);
 		if (r.m->state != VL_M_EXITED || r.m->exit_code != 5)
 			fail_msg("%s: state %d exit %u: %s", rig_eng->name, r.m->state, r.m->exit_code, r.m->diag);
 		if (rig_eng == &vl_engine_bt)
@@ -375,7 +387,6 @@ static void test_smep_after_translation(void **st)
  * #PF would reach the handler (EAX 5); 9 means it ran. */
 static void test_smap_priv_on_user_page(void **st)
 {
-	static const uint8_t jmp[] = { 0xe9, 0x7b, 0x00, 0x00, 0x00 };   /* 0x180: jmp 0x200 */
 	static const uint8_t code[] = {
 		0x48, 0xc7, 0xc7, 0x00, 0x00, 0x40, 0x00,         /* mov rdi, 0x400000 */
 		0xc7, 0x07, 0x0f, 0x20, 0xc0, 0xc3,               /* mov dword [rdi], "mov rax, cr0; ret" */
@@ -393,22 +404,8 @@ static void test_smap_priv_on_user_page(void **st)
 	};
 	const struct vl_engine_ops *engs[] = { &vl_engine_bt, &vl_engine_trap };
 	for (size_t e = 0; e < 2; e++) {
-		size_t n;
-		static uint8_t img[0x300];
-		memset(img, 0x90, sizeof img);
-		const uint8_t *ui = ud_image(&n, jmp, sizeof jmp, 0x180);
-		memcpy(img, ui, n);
-		memcpy(img + 0x200, code, sizeof code);
-		uint16_t limit = 16 * 15 - 1;   /* #GP and #PF to the handler too */
-		memcpy(img + 0x40, &limit, 2);
-		memcpy(img + 0x100 + 13 * 16, img + 0x100 + 6 * 16, 16);
-		memcpy(img + 0x100 + 14 * 16, img + 0x100 + 6 * 16, 16);
 		struct rig r;
-		rig_eng = engs[e];
-		rig_smap = true;
-		rig_up(&r, img, sizeof img);
-		rig_smap = false;
-		vl_machine_run(r.m);
+		run_at_0x200(&r, engs[e], code, sizeof code, 1u << VL_GP | 1u << VL_PF);
 		if (r.m->state != VL_M_EXITED || r.m->exit_code != 9)
 			fail_msg("%s: state %d exit %u: %s", rig_eng->name, r.m->state, r.m->exit_code, r.m->diag);
 		assert_true(r.m->cpu.cr4 & VL_CR4_SMAP);

@@ -536,6 +536,19 @@ static void test_derivation_errors(void **st)
 		     "only a number can be derived");
 }
 
+/* Shipped profile `prof`'s value sec.key counts in share class `cls`. */
+static void expect_class(const char *prof, const char *sec, const char *key, const char *cls)
+{
+	struct vl_profile p;
+	struct vl_profile_value *v;
+	size_t n;
+	char err[512];
+	if (vl_profile_describe(prof, &p, &v, &n, err, sizeof err))
+		fail_msg("%s", err);
+	assert_string_equal(vl_profile_class(value_of(v, n, sec, key)), cls);
+	free(v);
+}
+
 /* Rules D5-D9 (profiles/SOURCES.md) as the shipped profiles state them, and
  * their forms on a small variant: evaluated once (one rounding, half up, at
  * the end) and a negative round-trip difference refused, not clamped. */
@@ -623,18 +636,12 @@ static void test_rules_d5_d9(void **st)
 	/* D10: the STLB hit is the step of a page-random chase leaving the L1
 	 * DTLB's reach (i9-7900X NewMemLat at 4K stride: 23 - 14), derived */
 	assert_int_equal(sky.tlb_l2_hit, 9);
-	if (vl_profile_describe("skylake-sp", &p, &v, &n, err, sizeof err))
-		fail_msg("%s", err);
-	assert_string_equal(vl_profile_class(value_of(v, n, "tlb", "l2_hit")), "derived");
-	free(v);
+	expect_class("skylake-sp", "tlb", "l2_hit", "derived");
 	/* D10 on Zen 4 (Threadripper PRO 7995WX: 22 - 17, SOURCES.md N5) and on
 	 * Golden Cove (i9-12900K P-core: 22 - 15, N6); zen5 takes zen4's by same() */
 	assert_int_equal(z.tlb_l2_hit, 5);
 	assert_int_equal(spr.tlb_l2_hit, 7);
-	if (vl_profile_describe("zen4", &p, &v, &n, err, sizeof err))
-		fail_msg("%s", err);
-	assert_string_equal(vl_profile_class(value_of(v, n, "tlb", "l2_hit")), "derived");
-	free(v);
+	expect_class("zen4", "tlb", "l2_hit", "derived");
 	if (vl_profile_describe("zen5", &p, &v, &n, err, sizeof err))
 		fail_msg("%s", err);
 	assert_int_equal(p.tlb_l2_hit, 5);
@@ -646,10 +653,7 @@ static void test_rules_d5_d9(void **st)
 	 * (3878 - 3153) / 2 = 362.5 -> 363, SOURCES.md N10); emerald-rapids
 	 * takes it by same(); one rounding of the whole expression */
 	assert_int_equal(spr.insn_wrmsr, 363);
-	if (vl_profile_describe("sapphire-rapids", &p, &v, &n, err, sizeof err))
-		fail_msg("%s", err);
-	assert_string_equal(vl_profile_class(value_of(v, n, "insn", "wrmsr")), "derived");
-	free(v);
+	expect_class("sapphire-rapids", "insn", "wrmsr", "derived");
 	if (vl_profile_describe("emerald-rapids", &p, &v, &n, err, sizeof err))
 		fail_msg("%s", err);
 	assert_int_equal(p.insn_wrmsr, 363);
@@ -1070,10 +1074,7 @@ static void test_rule_d23(void **st)
 	assert_non_null(strstr(x->note, "K20"));
 	assert_non_null(strstr(x->note, "D23"));
 	free(v);
-	if (vl_profile_describe("core2", &p, &v, &n, err, sizeof err))
-		fail_msg("%s", err);
-	assert_string_equal(vl_profile_class(value_of(v, n, "insn", "iret")), "estimated");
-	free(v);
+	expect_class("core2", "insn", "iret", "estimated");
 }
 
 static int setup(void **st)
