@@ -23,6 +23,8 @@ void vl_counters_add(struct vl_counters *dst, const struct vl_counters *src)
 {
 	for (int i = 0; i < VL_CAT_COUNT; i++)
 		dst->cycles[i] += src->cycles[i];
+	for (int i = 0; i < VL_PF_SLOTS; i++)
+		dst->field_cycles[i] += src->field_cycles[i];
 	for (int i = 0; i < VL_EV_COUNT; i++)
 		dst->events[i] += src->events[i];
 	for (int i = 0; i < VL_MAX_EXIT_SLOTS; i++) {

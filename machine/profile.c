@@ -32,6 +32,13 @@ static const struct prof_field prof_fields[] = {
 #undef F
 };
 #define PROF_NFIELDS (sizeof prof_fields / sizeof prof_fields[0])
+_Static_assert(PROF_NFIELDS == VL_PF_COUNT, "enum vl_pf follows profile_fields.def");
+
+const char *const vl_pf_key[VL_PF_COUNT] = {
+#define F(s, k, kind, need, doc) [VL_PF_##s##_##k] = #s "." #k,
+#include "virtlab/profile_fields.def"
+#undef F
+};
 
 /* The parallel range table; a U64 field without a line is a cycle cost. */
 static const struct { const char *sec, *key; uint64_t min, max; } prof_ranges[] = {
@@ -866,5 +873,27 @@ int vl_profile_describe(const char *name, struct vl_profile *p, struct vl_profil
 	free(pp);
 	*vals = v;
 	*n = PROF_NFIELDS;
+	return 0;
+}
+
+int vl_profile_classes(const struct vl_profile *p, const char *cls[VL_PF_COUNT], char *err, size_t errlen)
+{
+	struct vl_profile file;
+	struct vl_profile_value *v;
+	size_t n;
+	if (vl_profile_describe(p->path, &file, &v, &n, err, errlen))
+		return -1;
+	for (size_t i = 0; i < PROF_NFIELDS && i < n; i++) {
+		const struct prof_field *f = &prof_fields[i];
+		const char *a = (const char *)p + f->off, *b = (const char *)&file + f->off;
+		bool same;
+		switch (f->kind) {
+		case PK_STR: same = !strcmp(a, b); break;
+		case PK_BOOL: same = *(const bool *)a == *(const bool *)b; break;
+		default: same = *(const uint64_t *)a == *(const uint64_t *)b; break;
+		}
+		cls[i] = !v[i].present ? "" : !same ? "set" : vl_profile_class(&v[i]);
+	}
+	free(v);
 	return 0;
 }

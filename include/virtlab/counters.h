@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <stddef.h>
 
+#include "virtlab/profile.h"
+
 /* Cost categories: where a modelled cycle went. JSON keys in vl_cat_name. */
 enum vl_cat {
 	VL_CAT_GUEST,      /* guest instructions executing (incl. TLB hit latency) */
@@ -40,8 +42,18 @@ struct vl_exit_desc {
 	const char *name;   /* vendor name: "CPUID", "IO_INSTRUCTION", "VMEXIT_CPUID", ... */
 };
 
+/* Cycles by the profile value that was charged (enum vl_pf, one slot per
+ * profile_fields.def line, plus VL_PF_NONE for cycles no profile value
+ * priced: the idle time an HLT waits for its wake-up event). Every charge
+ * names its value (machine.h vl_charge_pf), so the slots sum to the sum of
+ * `cycles`, and a result can say how much of it rests on sourced, derived
+ * and estimated values (vl_profile_classes). */
+#define VL_PF_NONE  VL_PF_COUNT
+#define VL_PF_SLOTS (VL_PF_COUNT + 1)
+
 struct vl_counters {
 	uint64_t cycles[VL_CAT_COUNT];
+	uint64_t field_cycles[VL_PF_SLOTS];
 	uint64_t events[VL_EV_COUNT];
 	uint64_t exit_count[VL_MAX_EXIT_SLOTS];
 	uint64_t exit_cycles[VL_MAX_EXIT_SLOTS];   /* exit + entry + handler cycles of that exit */

@@ -468,11 +468,21 @@ void vl_machine_stop(struct vl_machine *m, enum vl_mstate st, const char *fmt, .
 	__attribute__((format(printf, 3, 4)));
 
 /* ---- Costs -------------------------------------------------------------- */
-static inline void vl_charge(struct vl_machine *m, enum vl_cat cat, uint64_t cycles)
+/* Charge `cycles` to category `cat`, priced by profile value `pf` (enum
+ * vl_pf; counters.h field_cycles): the cycles are a multiple of that one
+ * value (n instructions of a class, n page-walk references, ...). A sum of
+ * several values is charged as one call per value. */
+static inline void vl_charge_pf(struct vl_machine *m, enum vl_cat cat, unsigned pf, uint64_t cycles)
 {
-	VL_ASSERT((unsigned)cat < VL_CAT_COUNT);
+	VL_ASSERT((unsigned)cat < VL_CAT_COUNT && pf < VL_PF_SLOTS);
 	m->tsc += cycles;
 	m->ctr->cycles[cat] += cycles;
+	m->ctr->field_cycles[pf] += cycles;
+}
+/* Charge cycles no profile value prices (VL_PF_NONE: an HLT's idle wait). */
+static inline void vl_charge(struct vl_machine *m, enum vl_cat cat, uint64_t cycles)
+{
+	vl_charge_pf(m, cat, VL_PF_NONE, cycles);
 }
 static inline void vl_count(struct vl_machine *m, enum vl_event ev, uint64_t n)
 {

@@ -27,6 +27,17 @@ struct vl_profile {
 	char path[512];          /* file it came from */
 };
 
+/* One index per profile_fields.def line, in table order (the order of
+ * vl_profile_describe's values): VL_PF_<section>_<key>. */
+enum vl_pf {
+#define F(s, k, kind, need, doc) VL_PF_##s##_##k,
+#include "virtlab/profile_fields.def"
+#undef F
+	VL_PF_COUNT
+};
+/* "section.key" of each field. */
+extern const char *const vl_pf_key[VL_PF_COUNT];
+
 /* A U64 field with no line in profile_ranges.def is a cycle cost in
  * [0, VL_PROFILE_COST_MAX]. 10^6 cycles is far above any primitive (the
  * largest, a Pentium 4 VM entry, is 2409), and it keeps sums safe: one modelled
@@ -58,6 +69,14 @@ struct vl_profile_value {
  * derived inputs only) or estimated (an estimate, or derived from one); "n/a"
  * for an unused value, which counts in no share. */
 const char *vl_profile_class(const struct vl_profile_value *v);
+
+/* The share class of every field of a loaded profile, for attributing a
+ * run's cycles (counters.h field_cycles): cls[i] is vl_profile_class() of
+ * field i as the profile's file (p->path) tags it; "set" where p's value
+ * differs from the file's (a sweep's or a test's value: no provenance);
+ * "" for a field the profile leaves out. 0, or -1 with a one-line reason
+ * (the file can no longer be read). The strings are static. */
+int vl_profile_classes(const struct vl_profile *p, const char *cls[VL_PF_COUNT], char *err, size_t errlen);
 
 /* Directory holding the shipped profiles: $VIRTLAB_PROFILES, else "profiles"
  * relative to the executable's source tree (see machine/profile.c). */
