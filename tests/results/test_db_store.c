@@ -129,6 +129,83 @@ static void test_model_run_round_trip(void **st)
 	vl_db_close(db);
 }
 
+/* value_cycles (v5): a row per value with cycles, with the value's class in
+ * the run's effective profile; "set" for a value the run changed, "unpriced"
+ * for the (none) slot, "unknown" without a profile to read provenance from;
+ * no rows for a run without per-value cycles. */
+static void test_value_cycles_round_trip(void **st)
+{
+	struct vl_db *db = synth_open(dir, "values.db", "abc");
+	sqlite3 *h = vl_db_sqlite(db);
+	struct vl_profile p, file;
+	synth_profile("zen4", &p);
+	file = p;
+	const char *cls[VL_PF_COUNT];
+	char err[512];
+	assert_int_equal(vl_profile_classes(&file, cls, err, sizeof err), 0);
+	p.svm_vmexit += 1;   /* as a sweep would: no provenance */
+	struct vl_run_result r;
+	synth_model(&r, "svm", "nested", "cpuid", "zen4", 100, 2);
+	synth_values(&r, &p);
+	int64_t id = synth_store(db, &r, NULL);
+	assert_int_equal(q_int(h, "SELECT count(*) FROM value_cycles WHERE run_id = ?", id), 5);
+	assert_int_equal(q_int(h, "SELECT sum(cycles) FROM value_cycles WHERE run_id = ?", id),
+			 q_int(h, "SELECT sum(value) FROM cycles WHERE run_id = ?", id));
+	struct vl_db_value *v;
+	size_t n;
+	assert_int_equal(vl_db_query_values(db, id, &v, &n, err, sizeof err), 0);
+	assert_int_equal(n, 5);
+	assert_string_equal(v[0].field, "insn.alu");   /* largest first */
+	assert_string_equal(v[0].cls, "sourced");
+	assert_true(v[0].cycles == (double)r.ctr.field_cycles[VL_PF_insn_alu]);
+	int seen = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!strcmp(v[i].field, "insn.popf")) {
+			assert_string_equal(v[i].cls, cls[VL_PF_insn_popf]);
+			seen |= 1;
+		} else if (!strcmp(v[i].field, "insn.io")) {
+			assert_string_equal(v[i].cls, cls[VL_PF_insn_io]);
+			assert_true(v[i].cycles == (double)r.ctr.field_cycles[VL_PF_insn_io]);
+			seen |= 2;
+		} else if (!strcmp(v[i].field, "svm.vmexit")) {
+			assert_string_equal(v[i].cls, "set");
+			assert_string_not_equal(cls[VL_PF_svm_vmexit], "set");
+			seen |= 4;
+		} else if (!strcmp(v[i].field, "(none)")) {
+			assert_string_equal(v[i].cls, "unpriced");
+			assert_true(v[i].cycles == (double)r.ctr.field_cycles[VL_PF_NONE]);
+			seen |= 8;
+		}
+	}
+	assert_int_equal(seen, 15);
+	free(v);
+	/* the metric view names them */
+	assert_int_equal(q_int(h, "SELECT value FROM metric WHERE run_id = ? AND kind = 'value_cycles' AND name = 'insn.alu'", id),
+			 (int64_t)r.ctr.field_cycles[VL_PF_insn_alu]);
+	/* the same profile text again (the writer's class cache): same classes */
+	int64_t id2 = synth_store(db, &r, NULL);
+	assert_int_equal(q_int(h, "SELECT count(*) FROM value_cycles WHERE run_id = ? AND class = 'set'", id2), 1);
+	/* the file's own values: nothing is "set" */
+	synth_values(&r, &file);
+	int64_t id3 = synth_store(db, &r, NULL);
+	assert_int_equal(q_int(h, "SELECT count(*) FROM value_cycles WHERE run_id = ? AND class = 'set'", id3), 0);
+	/* no profile to read provenance from: "unknown", cycles still stored */
+	free(r.profile_text);
+	r.profile_text = NULL;
+	int64_t id4 = synth_store(db, &r, NULL);
+	assert_int_equal(q_int(h, "SELECT count(*) FROM value_cycles WHERE run_id = ? AND class = 'unknown'", id4), 4);
+	assert_int_equal(q_int(h, "SELECT count(*) FROM value_cycles WHERE run_id = ? AND class = 'unpriced'", id4), 1);
+	/* a run without per-value cycles (stored by a model without them) has no rows */
+	synth_model(&r, "svm", "nested", "cpuid", "zen4", 100, 3);
+	int64_t id5 = synth_store(db, &r, NULL);
+	assert_int_equal(q_int(h, "SELECT count(*) FROM value_cycles WHERE run_id = ?", id5), 0);
+	assert_int_equal(vl_db_query_values(db, id5, &v, &n, err, sizeof err), 0);
+	assert_int_equal(n, 0);
+	free(v);
+	synth_free(&r);
+	vl_db_close(db);
+}
+
 static void test_real_run_samples(void **st)
 {
 	struct vl_db *db = synth_open(dir, "real.db", "c");
@@ -393,6 +470,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_model_run_round_trip),
+		cmocka_unit_test(test_value_cycles_round_trip),
 		cmocka_unit_test(test_real_run_samples),
 		cmocka_unit_test(test_failed_run),
 		cmocka_unit_test(test_hostile_strings_bound),
