@@ -113,6 +113,7 @@ cp "$T/k.db" "$T/k3.db"
 sqlite3 "$T/k3.db" >/dev/null <<'SQL' || bad "rewriting as v3"
 PRAGMA journal_mode = DELETE;
 DROP VIEW metric;
+DROP TABLE value_cycles;
 CREATE TABLE er3 (run_id INTEGER NOT NULL REFERENCES run(id) ON DELETE CASCADE, name TEXT NOT NULL,
   code INTEGER NOT NULL, count INTEGER NOT NULL, cycles INTEGER NOT NULL, PRIMARY KEY (run_id, code, name)) WITHOUT ROWID;
 INSERT INTO er3 SELECT run_id, name, code, count, cycles FROM exit_reason;
