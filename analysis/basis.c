@@ -221,13 +221,27 @@ static void basis_json(FILE *out, const struct vl_rep_table *t, const struct bas
 	fputs("]}\n", out);
 }
 
+/* A longtable (package longtable, as the paper's citations table): one row
+ * per modelled result can outgrow a page. */
 static void basis_latex(FILE *out, const struct vl_rep_table *t, const struct basis_row *r, size_t n)
 {
-	fprintf(out, "%% virtlab report --basis --format latex: profile %s, commit %s\n", t->profile,
-		t->commits[0] ? t->commits : "-");
-	fputs("\\begin{table}[htbp]\n\\centering\\small\n\\begin{tabular}{llrrrrrl}\n\\toprule\n"
-	      "workload & configuration & sourced & derived & estimated & set & unpriced & largest estimated value \\\\\n"
-	      "\\midrule\n", out);
+	static const char head[] = "\\toprule\nworkload & configuration & sourced & derived & estimated & set & unpriced"
+				   " & largest estimated value \\\\\n\\midrule\n";
+	fprintf(out, "%% virtlab report --basis --format latex: profile %s, commit %s (needs \\usepackage{longtable, booktabs})\n",
+		t->profile, t->commits[0] ? t->commits : "-");
+	fputs("{\\small\n\\begin{longtable}{llrrrrrl}\n\\caption{What each modelled result rests on, profile ", out);
+	an_tex_str(out, t->profile);
+	fputs(": percent of its modelled cycles priced by sourced, derived and estimated profile values, by values "
+	      "the run set itself, and unpriced (no value), with the estimated value that prices the most "
+	      "(\\texttt{virtlab report --basis}; -- where the run stored no per-value cycles", out);
+	bool partial = false;
+	for (size_t i = 0; i < n; i++)
+		partial |= r[i].b.nv && !r[i].b.exact;
+	if (partial)
+		fputs("; where a row sums to less than 100, the rest of its cycles is not attributed to a value", out);
+	fputs(").}\\label{tab:basis-", out);
+	an_tex_str(out, t->profile);
+	fprintf(out, "}\\\\\n%s\\endfirsthead\n%s\\endhead\n", head, head);
 	for (size_t i = 0; i < n; i++) {
 		const struct vl_basis *b = &r[i].b;
 		an_tex_str(out, r[i].work);
@@ -252,19 +266,7 @@ static void basis_latex(FILE *out, const struct vl_rep_table *t, const struct ba
 		}
 		fputs(" \\\\\n", out);
 	}
-	fputs("\\bottomrule\n\\end{tabular}\n\\caption{What each modelled result rests on, profile ", out);
-	an_tex_str(out, t->profile);
-	fputs(": percent of its modelled cycles priced by sourced, derived and estimated profile values, by values "
-	      "the run set itself, and unpriced (no value), with the estimated value that prices the most "
-	      "(\\texttt{virtlab report --basis}; -- where the run stored no per-value cycles", out);
-	bool partial = false;
-	for (size_t i = 0; i < n; i++)
-		partial |= r[i].b.nv && !r[i].b.exact;
-	if (partial)
-		fputs("; where the shares sum to less than 100, the rest of the cycles is not attributed to a value", out);
-	fputs(").}\n\\label{tab:basis-", out);
-	an_tex_str(out, t->profile);
-	fputs("}\n\\end{table}\n", out);
+	fputs("\\bottomrule\n\\end{longtable}}\n", out);
 }
 
 int vl_rep_basis_print(FILE *out, struct vl_db *db, const struct vl_rep_table *t, enum vl_an_format f, int latex,
