@@ -352,6 +352,12 @@ int vl_db_store_run(struct vl_db *db, const struct vl_run_result *res, const cha
 		snprintf(err, errlen, "run lacks an engine, workload or profile name");
 		return -1;
 	}
+	/* the classes of the run's profile values (value_cycles) are read from
+	 * the profile files before the write lock is taken: the transaction
+	 * then finds them in the connection's cache */
+	const char *cls[VL_PF_COUNT];
+	if (res->model)
+		(void)db_value_classes(db, res, cls);
 	int rc = SQLITE_BUSY;
 	char msg[256] = "";
 	for (int attempt = 0; attempt < DB_TX_RETRIES; attempt++) {
