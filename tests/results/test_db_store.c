@@ -206,6 +206,46 @@ static void test_value_cycles_round_trip(void **st)
 	vl_db_close(db);
 }
 
+/* Every shipped profile, stored as a run carries it (its canonical text and
+ * its file): every value charged gets its file's class — none "set" (the
+ * text loses nothing), none "unknown". */
+static void test_value_classes_every_profile(void **st)
+{
+	struct vl_db *db = synth_open(dir, "classes.db", "abc");
+	sqlite3 *h = vl_db_sqlite(db);
+	char **names;
+	size_t np = vl_profile_list(&names);
+	assert_true(np >= 8);
+	for (size_t i = 0; i < np; i++) {
+		struct vl_profile p;
+		synth_profile(names[i], &p);
+		const char *cls[VL_PF_COUNT];
+		char err[512];
+		assert_int_equal(vl_profile_classes(&p, cls, err, sizeof err), 0);
+		struct vl_run_result r;
+		synth_model(&r, "native", "native", "cpuid", names[i], 100, 1);
+		synth_values(&r, &p);
+		memset(r.ctr.field_cycles, 0, sizeof r.ctr.field_cycles);
+		for (int k = 0; k < VL_PF_COUNT; k++)   /* a cycle on every value the profile has */
+			r.ctr.field_cycles[k] = cls[k][0] ? (uint64_t)k + 1 : 0;
+		int64_t id = synth_store(db, &r, NULL);
+		if (q_int(h, "SELECT count(*) FROM value_cycles WHERE run_id = ? AND class IN ('set', 'unknown')", id))
+			fail_msg("profile %s: a value stored as set or unknown", names[i]);
+		for (int k = 0; k < VL_PF_COUNT; k++) {
+			if (!cls[k][0])
+				continue;
+			char sql[200], got[32];
+			snprintf(sql, sizeof sql, "SELECT class FROM value_cycles WHERE run_id = ? AND field = '%s'", vl_pf_key[k]);
+			q_text(h, sql, id, got, sizeof got);
+			if (strcmp(got, cls[k]))
+				fail_msg("profile %s: %s stored as %s, its file says %s", names[i], vl_pf_key[k], got, cls[k]);
+		}
+		synth_free(&r);
+	}
+	vl_profile_list_free(names, np);
+	vl_db_close(db);
+}
+
 static void test_real_run_samples(void **st)
 {
 	struct vl_db *db = synth_open(dir, "real.db", "c");
@@ -471,6 +511,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_model_run_round_trip),
 		cmocka_unit_test(test_value_cycles_round_trip),
+		cmocka_unit_test(test_value_classes_every_profile),
 		cmocka_unit_test(test_real_run_samples),
 		cmocka_unit_test(test_failed_run),
 		cmocka_unit_test(test_hostile_strings_bound),
