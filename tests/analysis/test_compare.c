@@ -113,6 +113,7 @@ static void test_value_cycles(void **st)
 	r.ctr.field_cycles[VL_PF_insn_io] += 40;   /* the same total, split otherwise */
 	r.ctr.field_cycles[VL_PF_NONE] -= 40;
 	synth_store(db, &r, "head");
+	synth_free(&r);
 	synth_model(&r, "svm", "nested", "syscall", "zen4", 100, 3);
 	synth_store(db, &r, "base");                 /* before v5: no per-value cycles */
 	synth_values(&r, &p);
