@@ -135,9 +135,12 @@ static int dep_exit_cmp(const void *a, const void *b)
 	return x->count < y->count ? 1 : x->count > y->count ? -1 : strcmp(x->name, y->name);
 }
 
-/* One cell: its categories (largest first, >= DEP_MIN_SHARE) and top exits. */
+/* One cell: its categories (largest first, >= DEP_MIN_SHARE) and top exits;
+ * with exact per-value cycles (b->exact), the values themselves instead of
+ * the categories' field lists. */
+#define DEP_MAX_VALUES 8     /* values named per cell (text) */
 static void dep_cell(FILE *out, const char *work, const struct vl_rep_config *cf, int64_t run_id,
-		     const struct vl_db_metric *m, size_t n, enum vl_an_format f, bool first)
+		     const struct vl_db_metric *m, size_t n, const struct vl_basis *b, enum vl_an_format f, bool first)
 {
 	const char *conf = cf->name;
 	char fb[256];
@@ -174,7 +177,18 @@ static void dep_cell(FILE *out, const char *work, const struct vl_rep_config *cf
 		an_json_str(out, work);
 		fputs(", \"config\": ", out);
 		an_json_str(out, conf);
-		fprintf(out, ", \"run_id\": %lld, \"categories\": [", (long long)run_id);
+		fprintf(out, ", \"run_id\": %lld, \"attribution\": \"%s\", \"values\": [", (long long)run_id,
+			b->exact ? "exact" : "category");
+		for (size_t i = 0; b->exact && i < b->nv; i++) {
+			fprintf(out, "%s{\"field\": ", i ? ", " : "");
+			an_json_str(out, b->v[i].field);
+			fputs(", \"class\": ", out);
+			an_json_str(out, b->v[i].cls);
+			fputs(", \"cycles\": ", out);
+			an_json_num(out, b->v[i].cycles);
+			fprintf(out, ", \"share\": %.6f}", b->v[i].cycles / b->total);
+		}
+		fputs("], \"categories\": [", out);
 		for (size_t i = 0; i < ncat; i++) {
 			fprintf(out, "%s{\"category\": \"%s\", \"share\": %.6f, \"fields\": ", i ? ", " : "", cat[i].name,
 				cat[i].cycles / total);
@@ -207,6 +221,21 @@ static void dep_cell(FILE *out, const char *work, const struct vl_rep_config *cf
 	}
 	fprintf(out, "%-10s %-14s", work, conf);
 	bool any = false;
+	if (b->exact) {
+		fputs(" by value:", out);
+		for (size_t i = 0, k = 0; i < b->nv && k < DEP_MAX_VALUES; i++) {
+			double share = b->v[i].cycles / b->total;
+			if (share < DEP_MIN_SHARE)
+				continue;
+			fprintf(out, "%s%s %.1f%% (%s)", k++ ? "; " : " ", b->v[i].field, 100 * share, b->v[i].cls);
+			any = true;
+		}
+		ncat = 0;   /* the categories' field lists are the approximation the values replace */
+	} else if (b->nv && b->total > 0) {
+		fprintf(out, " by category (values stored cover %.1f%%):", 100 * (1 - b->cycles[VL_BASIS_UNATTRIBUTED] / b->total));
+	} else {
+		fputs(" by category:", out);
+	}
 	for (size_t i = 0; i < ncat; i++) {
 		double share = cat[i].cycles / total;
 		if (share < DEP_MIN_SHARE)
@@ -252,8 +281,10 @@ int vl_rep_depends_print(FILE *out, struct vl_db *db, const struct vl_rep_table 
 		fputs(", \"depends\": [", out);
 	}
 	else
-		fprintf(out, "\nProfile values behind each result (profile %s): share of the cell's modelled cycles by cost\n"
-			     "category [the profile fields charged there]; categories under 1%% left out.\n", t->profile);
+		fprintf(out, "\nProfile values behind each result (profile %s): share of the cell's modelled cycles\n"
+			     "by value: on each profile value (its class), exact, from the per-value cycles the run stored;\n"
+			     "by category: by cost category [the profile fields charged there], for a run stored without\n"
+			     "them (or whose stored values do not cover every cycle). Shares under 1%% left out.\n", t->profile);
 	bool first = true;
 	for (size_t w = 0; w < t->nwork; w++) {
 		for (size_t c = 0; c < t->nconf; c++) {
@@ -264,8 +295,14 @@ int vl_rep_depends_print(FILE *out, struct vl_db *db, const struct vl_rep_table 
 			size_t n = 0;
 			if (vl_db_query_metrics(db, cell->run_id, &m, &n, err, errlen))
 				return -1;
-			dep_cell(out, t->work[w], &t->conf[c], cell->run_id, m, n, f, first);
+			struct vl_basis b;
+			if (vl_basis_read(db, cell->run_id, &b, err, errlen)) {
+				free(m);
+				return -1;
+			}
+			dep_cell(out, t->work[w], &t->conf[c], cell->run_id, m, n, &b, f, first);
 			first = false;
+			vl_basis_free(&b);
 			free(m);
 		}
 	}

@@ -212,6 +212,29 @@ static int exp_json(struct vl_db *db, const struct vl_db_run *runs, size_t n, FI
 			}
 			fputc('}', out);
 		}
+		/* cycles by the profile value that priced them (schema v5), with
+		 * its class: {} for a run stored before v5 or a real run */
+		{
+			struct vl_db_value *v = NULL;
+			size_t nv = 0;
+			if (vl_db_query_values(db, runs[i].id, &v, &nv, err, errlen)) {
+				free(m);
+				vl_db_samples_free(s, ns);
+				return -1;
+			}
+			fprintf(out, ",\"values\":{");
+			for (size_t k = 0; k < nv; k++) {
+				fprintf(out, "%s", k ? "," : "");
+				an_json_str(out, v[k].field);
+				fprintf(out, ":{\"cycles\":");
+				an_json_num(out, v[k].cycles);
+				fprintf(out, ",\"class\":");
+				an_json_str(out, v[k].cls);
+				fputc('}', out);
+			}
+			fputc('}', out);
+			free(v);
+		}
 		fprintf(out, ",\"samples\":{");
 		for (size_t k = 0; k < ns; k++) {
 			fprintf(out, "%s", k ? "," : "");

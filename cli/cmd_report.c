@@ -12,7 +12,7 @@
 static const char report_usage[] =
 	"usage: virtlab report [--profile P] [--tag T] [--commit REV] [--params \"k=v ...\"]\n"
 	"                      [--iterations N] [--format table|csv|json|markdown|latex] [--db FILE]\n"
-	"                      [--depends | --entries]\n"
+	"                      [--depends | --entries | --basis]\n"
 	"The comparison table: a row per workload, a column per configuration (native\n"
 	"first, then each engine+mmu), cycles per iteration and the ratio to native.\n"
 	"Each cell is the newest run of that configuration in the selection at the\n"
@@ -27,28 +27,36 @@ static const char report_usage[] =
 	"  --db FILE       results database (default " VL_CLI_DB_DOC ")\n"
 	"Columns marked * are real measurements (median of the raw samples).\n"
 	"--depends: after the table (text), or instead of it (json), for each modelled\n"
-	"  result the cost categories holding its cycles and the profile fields charged\n"
-	"  there (include/virtlab/cost_fields.def).\n"
+	"  result the profile values its cycles rest on: exactly, from the cycles the run\n"
+	"  stored per profile value (\"by value\", each with its class), or, for a run\n"
+	"  stored without them, the cost categories holding its cycles and the profile\n"
+	"  fields charged there (\"by category\", include/virtlab/cost_fields.def).\n"
 	"--entries: after the table (text, markdown), or instead of it (csv, json, latex), every\n"
 	"  VMM entry of each modelled result per iteration, with the cycles each costs, under\n"
 	"  its own heading: VM exits, callouts (binary translation), hypercalls (paravirtualization).\n"
+	"--basis: after the table (text, markdown), or instead of it (csv, json, latex), for\n"
+	"  each modelled result the share of its modelled cycles priced by sourced, derived\n"
+	"  and estimated profile values, by values the run set itself (a sweep), unpriced\n"
+	"  (no value: an HLT's idle wait), other (n/a, unknown) and unattributed (not covered\n"
+	"  by the stored per-value cycles), and its largest estimated values; attribution\n"
+	"  exact, partial, or none (a run stored without per-value cycles).\n"
 	"Exit status: 0 ok, 1 no runs selected, 2 bad usage.\n";
 
 int cmd_report(int argc, char **argv)
 {
-	enum { O_PROFILE = 256, O_TAG, O_COMMIT, O_PARAMS, O_ITERS, O_FORMAT, O_DB, O_HELP, O_DEPENDS, O_ENTRIES };
+	enum { O_PROFILE = 256, O_TAG, O_COMMIT, O_PARAMS, O_ITERS, O_FORMAT, O_DB, O_HELP, O_DEPENDS, O_ENTRIES, O_BASIS };
 	static const struct option opts[] = {
 		{ "profile", required_argument, 0, O_PROFILE }, { "tag", required_argument, 0, O_TAG },
 		{ "commit", required_argument, 0, O_COMMIT }, { "params", required_argument, 0, O_PARAMS },
 		{ "iterations", required_argument, 0, O_ITERS },
 		{ "format", required_argument, 0, O_FORMAT }, { "db", required_argument, 0, O_DB },
 		{ "help", no_argument, 0, O_HELP }, { "depends", no_argument, 0, O_DEPENDS },
-		{ "entries", no_argument, 0, O_ENTRIES }, { 0, 0, 0, 0 }
+		{ "entries", no_argument, 0, O_ENTRIES }, { "basis", no_argument, 0, O_BASIS }, { 0, 0, 0, 0 }
 	};
 	struct vl_rep_select sel = { 0 };
 	const char *dbpath = vl_data_db(), *commit = NULL;
 	enum vl_an_format fmt = VL_AN_TEXT;
-	bool depends = false, latex = false, entries = false;
+	bool depends = false, latex = false, entries = false, basis = false;
 	int c;
 	optind = 1;
 	opterr = 0;
@@ -65,6 +73,7 @@ int cmd_report(int argc, char **argv)
 		case O_DB:      dbpath = optarg; break;
 		case O_DEPENDS: depends = true; break;
 		case O_ENTRIES: entries = true; break;
+		case O_BASIS:   basis = true; break;
 		case O_FORMAT:
 			latex = !strcmp(optarg, "latex");
 			if (latex)
@@ -86,8 +95,8 @@ int cmd_report(int argc, char **argv)
 		return vl_cli_usage_error("report", "--depends: only with --format text or json");
 	if (depends && fmt != VL_AN_TEXT && fmt != VL_AN_JSON)
 		return vl_cli_usage_error("report", "--depends: only with --format text or json");
-	if (depends && entries)
-		return vl_cli_usage_error("report", "--depends and --entries exclude each other");
+	if (depends + entries + basis > 1)
+		return vl_cli_usage_error("report", "--depends, --entries and --basis exclude each other");
 	char hash[64];
 	if (commit) {
 		if (vl_cli_resolve_commit(commit, hash, sizeof hash))
@@ -118,6 +127,11 @@ int cmd_report(int argc, char **argv)
 			fprintf(stderr, "virtlab report: %s\n", err);
 			rc = VL_CLI_FAILED;
 		}
+	} else if (basis && (latex || fmt == VL_AN_JSON || fmt == VL_AN_CSV)) {
+		if (vl_rep_basis_print(stdout, db, &t, fmt, latex, err, sizeof err)) {
+			fprintf(stderr, "virtlab report: %s\n", err);
+			rc = VL_CLI_FAILED;
+		}
 	} else if (depends && fmt == VL_AN_JSON) {
 		if (vl_rep_depends_print(stdout, db, &t, fmt, err, sizeof err)) {
 			fprintf(stderr, "virtlab report: %s\n", err);
@@ -133,6 +147,10 @@ int cmd_report(int argc, char **argv)
 			rc = VL_CLI_FAILED;
 		}
 		if (entries && vl_rep_entries_print(stdout, db, &t, fmt, 0, err, sizeof err)) {
+			fprintf(stderr, "virtlab report: %s\n", err);
+			rc = VL_CLI_FAILED;
+		}
+		if (basis && vl_rep_basis_print(stdout, db, &t, fmt, 0, err, sizeof err)) {
 			fprintf(stderr, "virtlab report: %s\n", err);
 			rc = VL_CLI_FAILED;
 		}

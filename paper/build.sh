@@ -73,6 +73,7 @@ IFS=, read -ra PL <<<"$PROFILES"
 : >"$G/tables.tex"
 : >"$G/entries.tex"
 : >"$G/figures.tex"
+: >"$G/basis.tex"
 for p in "${PL[@]}"; do
 	"$V" report --db "$DB" --profile "$p" --commit "$COMMIT" --format latex $ITERARG >"$G/report-$p.tex" || die "report $p failed"
 	echo "\\input{gen/report-$p.tex}" >>"$G/tables.tex"
@@ -80,6 +81,12 @@ for p in "${PL[@]}"; do
 	"$V" report --db "$DB" --profile "$p" --commit "$COMMIT" --entries --format latex $ITERARG >"$G/entries-$p.tex" ||
 		die "report --entries $p failed"
 	echo "\\input{gen/entries-$p.tex}" >>"$G/entries.tex"
+	# what each result rests on: shares of its cycles on sourced, derived, estimated values
+	"$V" report --db "$DB" --profile "$p" --commit "$COMMIT" --basis --format latex $ITERARG >"$G/basis-$p.tex" ||
+		die "report --basis $p failed"
+	"$V" report --db "$DB" --profile "$p" --commit "$COMMIT" --basis --format json $ITERARG >"$G/basis-$p.json" ||
+		die "report --basis --format json $p failed"
+	echo "\\input{gen/basis-$p.tex}" >>"$G/basis.tex"
 	"$V" plot --db "$DB" --profile "$p" --commit "$COMMIT" --out "$G/plots-$p" --size page breakdown exits >"$G/plot-$p.log" 2>&1 ||
 		die "plot $p failed (see $G/plot-$p.log)"
 	for f in breakdown exits; do
@@ -235,6 +242,35 @@ for line in open(g + "/kinds.txt"):
 m("vlModelRuns", model_runs)
 m("vlMeasuredRuns", measured_runs)
 m("vlMeasuredConfigs", ", ".join(tex(x) for x in measured) if measured else "none")
+# what the results rest on (report --basis): of the modelled results the
+# tables report, those whose every modelled cycle is attributed to a profile
+# value, and on them the share priced by estimated values
+basis = []
+for p in profiles.split(","):
+    for c in json.load(open(g + "/basis-%s.json" % p))["basis"]:
+        c["profile"] = p
+        basis.append(c)
+exact = [c for c in basis if c["attribution"] == "exact"]
+m("vlBasisResults", len(basis))
+m("vlBasisExact", len(exact))
+def where(c):
+    return "\\texttt{%s} under %s on %s" % (tex(c["workload"]), tex(c["config"]), tex(c["profile"]))
+if exact:
+    est = sorted(exact, key=lambda c: (c["shares"]["estimated"], c["profile"], c["workload"], c["config"]))
+    sh = [c["shares"]["estimated"] for c in est]
+    med = sh[len(sh) // 2] if len(sh) % 2 else (sh[len(sh) // 2 - 1] + sh[len(sh) // 2]) / 2
+    tops = [(c["estimated_values"][0]["share"], c) for c in exact if c["estimated_values"]]
+    s = ("On the %d whose every modelled cycle is attributed to a profile value, the share priced by estimated "
+         "values ranges from %.1f\\%% (%s) to %.1f\\%% (%s), median %.1f\\%%."
+         % (len(exact), 100 * sh[0], where(est[0]), 100 * sh[-1], where(est[-1]), 100 * med))
+    if tops:
+        share, c = max(tops, key=lambda t: (t[0], t[1]["profile"], t[1]["workload"], t[1]["config"]))
+        s += (" The single estimated value that weighs most on a result is \\texttt{%s}: %.1f\\%% of the cycles of %s."
+              % (tex(c["estimated_values"][0]["field"]), 100 * share, where(c)))
+    m("vlBasisSentence", s)
+else:
+    m("vlBasisSentence", "None of them has every modelled cycle attributed to a profile value (their runs stored no "
+      "per-value cycles, or incomplete ones), so no share is stated; the tables show what was stored.")
 open(g + "/numbers.tex", "w").write("\n".join(out) + "\n")
 PY
 cp paper/virtlab.tex "$G/../virtlab.tex"

@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 #include <stdio.h>
 
+#include "virtlab/profile.h"
 #include "virtlab/results.h"
 
 /* How long one statement waits for another writer's lock (busy handler),
@@ -20,6 +21,11 @@ struct vl_db {
 	int dirty;
 	char compiler[160];
 	char version[32];
+	/* the share classes of the last profile stored (value_cycles), by
+	 * (profile_sha256, profile_path): a matrix stores many runs of one */
+	int cls_valid;
+	char cls_sha[65], cls_path[512];
+	const char *cls[VL_PF_COUNT];
 };
 
 /* Forward migrations: db_migrations[i] takes a database from user_version

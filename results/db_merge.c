@@ -22,7 +22,7 @@ static const char *const merge_key[] = {
 #define MERGE_NKEY (sizeof merge_key / sizeof merge_key[0])
 
 /* Tables whose rows belong to a run (column run_id). */
-static const char *const merge_child[] = { "event", "cycles", "exit_reason", "sample", "guest_result" };
+static const char *const merge_child[] = { "event", "cycles", "exit_reason", "sample", "guest_result", "value_cycles" };
 
 /* Column names of table in h, excluding skip (may be NULL). Returns count;
  * names in cols[] (malloc'ed, free each). */

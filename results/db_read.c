@@ -253,3 +253,42 @@ void vl_db_samples_free(struct vl_db_samples *s, size_t n)
 		free(s[i].v);
 	free(s);
 }
+
+int vl_db_query_values(struct vl_db *db, int64_t run_id, struct vl_db_value **v, size_t *n, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	*v = NULL;
+	*n = 0;
+	if (db_prepare(db->h, "SELECT field, cycles, class FROM value_cycles WHERE run_id = ? ORDER BY cycles DESC, field",
+		       &st, err, errlen))
+		return -1;
+	sqlite3_bind_int64(st, 1, run_id);
+	size_t cnt = 0, cap = 0;
+	struct vl_db_value *out = NULL;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (cnt == cap) {
+			cap = cap ? 2 * cap : 32;
+			struct vl_db_value *nv = realloc(out, cap * sizeof *nv);
+			if (!nv) {
+				rc = SQLITE_NOMEM;
+				break;
+			}
+			out = nv;
+		}
+		struct vl_db_value *x = &out[cnt++];
+		db_col_text(st, 0, x->field, sizeof x->field);
+		x->cycles = sqlite3_column_double(st, 1);
+		db_col_text(st, 2, x->cls, sizeof x->cls);
+	}
+	if (rc != SQLITE_DONE) {
+		db_fail(db->h, err, errlen, "query value cycles");
+		sqlite3_finalize(st);
+		free(out);
+		return -1;
+	}
+	sqlite3_finalize(st);
+	*v = out;
+	*n = cnt;
+	return 0;
+}

@@ -128,7 +128,34 @@ static const char migrate_4[] =
 	"  UNION ALL SELECT run_id, kind || '_count', name, code, count, 'count' FROM exit_reason"
 	"  UNION ALL SELECT run_id, kind || '_cycles', name, code, cycles, 'cycles' FROM exit_reason;";
 
-const char *const db_migrations[] = { migrate_1, migrate_2, migrate_3, migrate_4 };
+/* v4 -> v5: cycles by the profile value that priced them (counters.h
+ * field_cycles): one row per value a run was charged, field "section.key"
+ * (profile_fields.def) or "(none)" for cycles no value priced (an HLT's
+ * idle wait), with the share class of that value in the run's profile as
+ * it was stored: sourced, derived, estimated (machine/profile.c
+ * vl_profile_class), set (the run's value differs from its file's: a
+ * sweep's), n/a (an unused value), unpriced (the "(none)" row), unknown
+ * (the writer could not read the profile's provenance). Runs stored before
+ * v5 have no rows: their attribution is unknown, and readers say so. The
+ * metric view names them value_cycles. */
+static const char migrate_5[] =
+	"CREATE TABLE value_cycles ("
+	"  run_id INTEGER NOT NULL REFERENCES run(id) ON DELETE CASCADE,"
+	"  field TEXT NOT NULL,"                              /* "section.key" or "(none)" */
+	"  cycles INTEGER NOT NULL,"
+	"  class TEXT NOT NULL CHECK (class IN ('sourced','derived','estimated','set','n/a','unpriced','unknown')),"
+	"  PRIMARY KEY (run_id, field)) WITHOUT ROWID;"
+	"DROP VIEW metric;"
+	"CREATE VIEW metric(run_id, kind, name, code, value, unit) AS"
+	"  SELECT id, 'cycles_per_iter', 'cycles_per_iter', NULL, cycles_per_iter, 'cycles' FROM run"
+	"   WHERE cycles_per_iter IS NOT NULL"
+	"  UNION ALL SELECT run_id, 'cycles', category, NULL, value, unit FROM cycles"
+	"  UNION ALL SELECT run_id, 'event', name, NULL, value, unit FROM event"
+	"  UNION ALL SELECT run_id, kind || '_count', name, code, count, 'count' FROM exit_reason"
+	"  UNION ALL SELECT run_id, kind || '_cycles', name, code, cycles, 'cycles' FROM exit_reason"
+	"  UNION ALL SELECT run_id, 'value_cycles', field, NULL, cycles, 'cycles' FROM value_cycles;";
+
+const char *const db_migrations[] = { migrate_1, migrate_2, migrate_3, migrate_4, migrate_5 };
 const int db_migration_count = (int)(sizeof db_migrations / sizeof db_migrations[0]);
 
 _Static_assert(sizeof db_migrations / sizeof db_migrations[0] == VL_DB_SCHEMA_VERSION,

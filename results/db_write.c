@@ -4,6 +4,7 @@
  * (SQLite's WAL discards the uncommitted frames); another writer's lock is
  * waited for (busy timeout) and the whole transaction retried if needed.
  */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -173,6 +174,76 @@ static int db_insert_run_row(struct vl_db *db, const struct vl_run_result *r, co
 	return rc;
 }
 
+/* The share class of every profile value in the run's effective profile
+ * (profile.h vl_profile_classes): the effective text (profile_text, what
+ * the run used: a sweep's values included) is loaded back, and compared
+ * with the file it came from (profile_path) for each value's provenance.
+ * The loader reads files only, so the text goes through a temporary .ini.
+ * 0 with cls[], or -1 when they cannot be had (no profile text or path, the
+ * file gone or changed beyond loading): the rows are then class "unknown". */
+static int db_value_classes(struct vl_db *db, const struct vl_run_result *r, const char *cls[VL_PF_COUNT])
+{
+	if (!r->profile_text || !r->profile_sha256[0] || !r->profile_path[0])
+		return -1;
+	if (db->cls_valid && !strcmp(db->cls_sha, r->profile_sha256) && !strcmp(db->cls_path, r->profile_path)) {
+		memcpy(cls, db->cls, sizeof db->cls);
+		return 0;
+	}
+	const char *tmp = getenv("TMPDIR");
+	char path[4200], err[512];
+	snprintf(path, sizeof path, "%s/virtlab-profile-XXXXXX.ini", tmp && *tmp ? tmp : "/tmp");
+	int fd = mkstemps(path, 4);
+	if (fd < 0)
+		return -1;
+	size_t len = strlen(r->profile_text);
+	ssize_t w = write(fd, r->profile_text, len);
+	close(fd);
+	struct vl_profile *p = malloc(sizeof *p);
+	int rc = -1;
+	if (p && w == (ssize_t)len && !vl_profile_load(path, p, err, sizeof err)) {
+		snprintf(p->path, sizeof p->path, "%s", r->profile_path);
+		rc = vl_profile_classes(p, cls, err, sizeof err);
+	}
+	unlink(path);
+	free(p);
+	if (rc)
+		return -1;
+	memcpy(db->cls, cls, sizeof db->cls);
+	snprintf(db->cls_sha, sizeof db->cls_sha, "%s", r->profile_sha256);
+	snprintf(db->cls_path, sizeof db->cls_path, "%s", r->profile_path);
+	db->cls_valid = 1;
+	return 0;
+}
+
+/* value_cycles (v5): a row per profile value the run's measured region was
+ * charged (counters.h field_cycles; slots of 0 cycles have none). */
+static int db_insert_value_cycles(struct vl_db *db, const struct vl_run_result *r, int64_t id)
+{
+	const struct vl_counters *c = &r->ctr;
+	size_t any = 0;
+	for (int k = 0; k < VL_PF_SLOTS; k++)
+		any += c->field_cycles[k] != 0;
+	if (!any)
+		return SQLITE_OK;
+	const char *cls[VL_PF_COUNT];
+	bool known = !db_value_classes(db, r, cls);
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(db->h, "INSERT INTO value_cycles (run_id, field, cycles, class) VALUES (?,?,?,?)", -1,
+				    &st, NULL);
+	for (int k = 0; rc == SQLITE_OK && k < VL_PF_SLOTS; k++) {
+		if (!c->field_cycles[k])
+			continue;
+		const char *cl = k == VL_PF_NONE ? "unpriced" : known && cls[k][0] ? cls[k] : "unknown";
+		sqlite3_bind_int64(st, 1, id);
+		bind_text(st, 2, k == VL_PF_NONE ? "(none)" : vl_pf_key[k]);
+		bind_u64(st, 3, c->field_cycles[k]);
+		bind_text(st, 4, cl);
+		rc = step_done(st);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
 /* The metric rows of run `id`. Model counters only for model runs: a real
  * (QEMU) run has no modelled counters, and zeros would be a false claim. */
 static int db_insert_metrics(struct vl_db *db, const struct vl_run_result *r, int64_t id)
@@ -212,6 +283,8 @@ static int db_insert_metrics(struct vl_db *db, const struct vl_run_result *r, in
 			bind_text(ex, 6, vl_slot_kind_name(vl_run_slot_kind(r, k)));
 			rc = step_done(ex);
 		}
+		if (rc == SQLITE_OK)
+			rc = db_insert_value_cycles(db, r, id);
 	}
 	for (int s = 0; rc == SQLITE_OK && s < r->nsamples; s++) {
 		const struct vl_sample_set *set = &r->samples[s];
@@ -279,6 +352,12 @@ int vl_db_store_run(struct vl_db *db, const struct vl_run_result *res, const cha
 		snprintf(err, errlen, "run lacks an engine, workload or profile name");
 		return -1;
 	}
+	/* the classes of the run's profile values (value_cycles) are read from
+	 * the profile files before the write lock is taken: the transaction
+	 * then finds them in the connection's cache */
+	const char *cls[VL_PF_COUNT];
+	if (res->model)
+		(void)db_value_classes(db, res, cls);
 	int rc = SQLITE_BUSY;
 	char msg[256] = "";
 	for (int attempt = 0; attempt < DB_TX_RETRIES; attempt++) {

@@ -300,6 +300,37 @@ int vl_sweep_plot(const struct vl_sweep_data *d, const char *dir, const char *gn
 int vl_rep_entries_print(FILE *out, struct vl_db *db, const struct vl_rep_table *t, enum vl_an_format f, int latex,
 			 char *err, size_t errlen);
 
+/* ---- what a result rests on (analysis/basis.c, `report --basis`) ---- */
+/* A run's modelled cycles (the sum of its cost categories) split by the
+ * class of the profile value that priced them (results.h value_cycles,
+ * schema v5): sourced, derived, estimated; set (a value the run changed,
+ * a sweep's); unpriced (no value priced them: an HLT's idle wait); other
+ * (a value stored as n/a or unknown); unattributed (cycles the stored
+ * values do not cover). The seven sum to `total`. */
+enum { VL_BASIS_SOURCED, VL_BASIS_DERIVED, VL_BASIS_ESTIMATED, VL_BASIS_SET, VL_BASIS_UNPRICED, VL_BASIS_OTHER,
+       VL_BASIS_UNATTRIBUTED, VL_BASIS_NCLASS };
+extern const char *const vl_basis_class_name[VL_BASIS_NCLASS];
+struct vl_basis {
+	double total;                       /* modelled cycles of the run */
+	double cycles[VL_BASIS_NCLASS];
+	struct vl_db_value *v;              /* the stored values, largest first (malloc'ed) */
+	size_t nv;                          /* 0: the run stored no per-value cycles */
+	int exact;                          /* values cover every modelled cycle, some priced by a value */
+};
+/* Read run_id's basis. 0, or -1 + err. Free with vl_basis_free. */
+int vl_basis_read(struct vl_db *db, int64_t run_id, struct vl_basis *b, char *err, size_t errlen);
+void vl_basis_free(struct vl_basis *b);
+/* "exact", "partial" (values stored, but not covering every cycle, or
+ * none priced), "none" (no per-value cycles stored). */
+const char *vl_basis_state(const struct vl_basis *b);
+/* For every ok model cell of t: the shares of its modelled cycles by
+ * class and its largest estimated values. Text or markdown, CSV (one row
+ * per cell; shares as fractions, empty without values), JSON ({"profile",
+ * "basis": [...]}), or with latex a booktabs table (tab:basis-P, the
+ * paper's). 0, or -1 + err. */
+int vl_rep_basis_print(FILE *out, struct vl_db *db, const struct vl_rep_table *t, enum vl_an_format f, int latex,
+		       char *err, size_t errlen);
+
 /* The report table as a LaTeX fragment (booktabs table environment, for
  * \input; analysis/latex.c): `report --format latex`, the paper's table. */
 void vl_rep_print_latex(FILE *out, const struct vl_rep_table *t);

@@ -41,7 +41,7 @@ int vl_db_store_run(struct vl_db *db, const struct vl_run_result *res, const cha
 /* Current schema version (PRAGMA user_version) and the application_id that
  * marks a file as a virtlab database ("VLAB"). results/README.md lists what
  * each version added; results/db_schema.c holds the migrations. */
-#define VL_DB_SCHEMA_VERSION 4
+#define VL_DB_SCHEMA_VERSION 5
 #define VL_DB_APPLICATION_ID 0x564c4142
 
 /* Build facts stored with every run: the git commit the binary was built
@@ -146,6 +146,17 @@ int vl_db_query_samples(struct vl_db *db, int64_t run_id, struct vl_db_samples *
 			char *err, size_t errlen);
 void vl_db_samples_free(struct vl_db_samples *s, size_t n);
 
+/* Cycles of one run by the profile value that priced them (schema v5,
+ * table value_cycles): field "section.key" or "(none)" (no value priced
+ * them), class sourced | derived | estimated | set | n/a | unpriced |
+ * unknown. Largest first (then by field). A run stored before v5, or by a
+ * real engine, has none: *n = 0. 0, or -1 + err. */
+struct vl_db_value {
+	char field[48];
+	double cycles;
+	char cls[16];
+};
+int vl_db_query_values(struct vl_db *db, int64_t run_id, struct vl_db_value **v, size_t *n, char *err, size_t errlen);
 
 /* Fold every run of src (opened with vl_db_open_read: a foreign or newer
  * file is refused there) that db does not hold yet into db, with its

@@ -98,6 +98,41 @@ static void test_entry_kinds(void **st)
 	vl_db_close(db);
 }
 
+/* Per-value cycles (schema v5): a value whose cycles moved is listed
+ * (kind value_cycles, changed); a side stored without them (a run before
+ * v5) is not compared against zeros. */
+static void test_value_cycles(void **st)
+{
+	struct vl_db *db = synth_open(dir, "values.db", "c");
+	struct vl_profile p;
+	synth_profile("zen4", &p);
+	struct vl_run_result r;
+	synth_model(&r, "svm", "nested", "cpuid", "zen4", 100, 2);
+	synth_values(&r, &p);
+	synth_store(db, &r, "base");
+	r.ctr.field_cycles[VL_PF_insn_io] += 40;   /* the same total, split otherwise */
+	r.ctr.field_cycles[VL_PF_NONE] -= 40;
+	synth_store(db, &r, "head");
+	synth_free(&r);
+	synth_model(&r, "svm", "nested", "syscall", "zen4", 100, 3);
+	synth_store(db, &r, "base");                 /* before v5: no per-value cycles */
+	synth_values(&r, &p);
+	synth_store(db, &r, "head");
+	struct vl_cmp_result c;
+	assert_int_equal(run_cmp(db, "base", "head", NULL, &c), 0);
+	const struct vl_cmp_entry *e = find(&c, "cpuid", "value_cycles", "insn.io");
+	assert_non_null(e);
+	assert_true(e->head - e->base == 40);
+	assert_int_equal(e->verdict, VL_CMP_CHANGED);
+	assert_non_null(find(&c, "cpuid", "value_cycles", "(none)"));
+	assert_null(find(&c, "cpuid", "value_cycles", "insn.alu"));   /* unchanged */
+	assert_null(find(&c, "syscall", "value_cycles", NULL));
+	assert_int_equal(c.nregressed, 0);
+	vl_cmp_free(&c);
+	synth_free(&r);
+	vl_db_close(db);
+}
+
 static void test_model_changes(void **st)
 {
 	struct vl_db *db = synth_open(dir, "model.db", "c");
@@ -296,6 +331,7 @@ int main(void)
 		cmocka_unit_test(test_identical),
 		cmocka_unit_test(test_model_changes),
 		cmocka_unit_test(test_entry_kinds),
+		cmocka_unit_test(test_value_cycles),
 		cmocka_unit_test(test_real_samples),
 		cmocka_unit_test(test_status_and_sides),
 	};

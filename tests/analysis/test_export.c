@@ -186,6 +186,37 @@ static void test_entries(void **st)
 	free(csv);
 }
 
+/* Per-value cycles (schema v5): CSV kind value_cycles (name = the value),
+ * JSON "values" with each value's cycles and class; {} for a run without. */
+static void test_values(void **st)
+{
+	struct vl_run_result r;
+	struct vl_profile p;
+	synth_profile("zen4", &p);
+	synth_model(&r, "svm", "nested", "cpuid", "zen4", 100, 2);
+	synth_values(&r, &p);
+	synth_store(db, &r, "v");
+	char *js = export_tag(VL_AN_JSON, "v");
+	char want[160];
+	snprintf(want, sizeof want, "\"values\":{\"insn.alu\":{\"cycles\":%llu,\"class\":\"sourced\"},",
+		 (unsigned long long)r.ctr.field_cycles[VL_PF_insn_alu]);
+	if (!strstr(js, want))
+		fail_msg("JSON lacks %s in %s", want, js);
+	snprintf(want, sizeof want, "\"(none)\":{\"cycles\":%llu,\"class\":\"unpriced\"}",
+		 (unsigned long long)r.ctr.field_cycles[VL_PF_NONE]);
+	assert_non_null(strstr(js, want));
+	free(js);
+	char *csv = export_tag(VL_AN_CSV, "v");
+	snprintf(want, sizeof want, ",value_cycles,insn.io,,cycles,%llu\n", (unsigned long long)r.ctr.field_cycles[VL_PF_insn_io]);
+	assert_non_null(strstr(csv, want));
+	free(csv);
+	js = export(VL_AN_JSON);   /* the runs without per-value cycles */
+	assert_non_null(strstr(js, "\"values\":{},"));
+	assert_null(strstr(js, "\"values\":{\""));
+	free(js);
+	synth_free(&r);
+}
+
 static void test_bad_format(void **st)
 {
 	char err[256];
@@ -198,6 +229,7 @@ int main(void)
 		cmocka_unit_test(test_csv),
 		cmocka_unit_test(test_json),
 		cmocka_unit_test(test_entries),
+		cmocka_unit_test(test_values),
 		cmocka_unit_test(test_bad_format),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

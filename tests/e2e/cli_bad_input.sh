@@ -38,6 +38,7 @@ usage report "${D[@]}" --format xml
 usage report "${D[@]}" --iterations 0
 usage report "${D[@]}" --profile nosuch
 usage report "${D[@]}" --depends --entries
+usage report "${D[@]}" --basis --entries
 usage report "${D[@]}" stray
 usage report --db "$T/missing.db"
 usage compare "${D[@]}" base

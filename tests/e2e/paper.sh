@@ -46,6 +46,23 @@ for l in tab:report-zen4 tab:exits-zen4 tab:callouts-zen4 tab:hypercalls-zen4 ta
 	grep -qF "\newlabel{$l}" "$T/out/virtlab.aux" || bad "the paper has no $l"
 done
 grep -q "texttt{CPUID}" "$T/out/gen/entries-zen4.tex" || bad "bt's CPUID callout not in the entry tables"
+# what each result rests on: the basis table, and the methodology's sentence from report --basis
+grep -qF "\newlabel{tab:basis-zen4}" "$T/out/virtlab.aux" || bad "the paper has no tab:basis-zen4"
+python3 - "$T/out/gen/basis-zen4.json" "$T/out/gen/numbers.tex" <<'PY' || bad "the basis macros are not report --basis's"
+import json, re, sys
+b = json.load(open(sys.argv[1]))["basis"]
+tex = open(sys.argv[2]).read()
+assert "\\newcommand{\\vlBasisResults}{%d}" % len(b) in tex, len(b)
+exact = [c for c in b if c["attribution"] == "exact"]
+assert "\\newcommand{\\vlBasisExact}{%d}" % len(exact) in tex
+sent = re.search(r"\\newcommand\{\\vlBasisSentence\}\{(.*)\}$", tex, re.M).group(1)
+if exact:
+    lo = min(c["shares"]["estimated"] for c in exact)
+    hi = max(c["shares"]["estimated"] for c in exact)
+    assert ("ranges from %.1f\\%%" % (100 * lo)) in sent and ("to %.1f\\%%" % (100 * hi)) in sent, sent
+else:
+    assert sent.startswith("None of them"), sent
+PY
 if command -v pdftotext >/dev/null; then
 	pdftotext "$T/out/virtlab.pdf" "$T/pdf.txt" || bad "pdftotext"
 	grep -q "??" "$T/pdf.txt" && bad "an unresolved reference (??) in the PDF"

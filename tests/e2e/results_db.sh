@@ -34,7 +34,7 @@ PY
 commit=$("$V" version | sed -n 's/.*commit \([0-9a-f]*\).*/\1/p')
 [ "$(q "$T/a.db" 'select git_commit from run')" = "$commit" ] || bad "git_commit is not the binary's ($commit)"
 [ "$(q "$T/a.db" 'pragma journal_mode')" = wal ] || bad "not WAL"
-[ "$(q "$T/a.db" 'pragma user_version')" = 4 ] || bad "user_version"
+[ "$(q "$T/a.db" 'pragma user_version')" = 5 ] || bad "user_version"
 [ -n "$(q "$T/a.db" 'select host_cpu from run')" ] || bad "host_cpu empty"
 
 # ---- a refused run writes nothing (and creates no database)
@@ -91,7 +91,7 @@ PRAGMA application_id = 1447838018;
 SQL
 out=$("$V" report --db "$T/v1.db") || bad "report on a v1 database: status $?"
 echo "$out" | grep -q "cpuid *321.5" || { bad "v1 run not reported"; echo "$out"; }
-[ "$(q "$T/v1.db" 'pragma user_version')" = 4 ] || bad "v1 not migrated"
+[ "$(q "$T/v1.db" 'pragma user_version')" = 5 ] || bad "v1 not migrated"
 "$V" run --workload cpuid --iterations 100 --db "$T/v1.db" --tag after >/dev/null || bad "run into migrated db"
 [ "$(q "$T/v1.db" "select count(*) from run where tag = 'after'")" = 1 ] || bad "no tagged run after migration"
 
@@ -113,6 +113,7 @@ cp "$T/k.db" "$T/k3.db"
 sqlite3 "$T/k3.db" >/dev/null <<'SQL' || bad "rewriting as v3"
 PRAGMA journal_mode = DELETE;
 DROP VIEW metric;
+DROP TABLE value_cycles;
 CREATE TABLE er3 (run_id INTEGER NOT NULL REFERENCES run(id) ON DELETE CASCADE, name TEXT NOT NULL,
   code INTEGER NOT NULL, count INTEGER NOT NULL, cycles INTEGER NOT NULL, PRIMARY KEY (run_id, code, name)) WITHOUT ROWID;
 INSERT INTO er3 SELECT run_id, name, code, count, cycles FROM exit_reason;
@@ -127,7 +128,7 @@ CREATE VIEW metric(run_id, kind, name, code, value, unit) AS
 PRAGMA user_version = 3;
 SQL
 "$V" report --db "$T/k3.db" --entries >/dev/null || bad "report on the v3 copy"
-[ "$(q "$T/k3.db" 'pragma user_version')" = 4 ] || bad "v3 copy not migrated"
+[ "$(q "$T/k3.db" 'pragma user_version')" = 5 ] || bad "v3 copy not migrated"
 got=$(kinds "$T/k3.db")
 [ "$got" = "$want" ] || { bad "migrated kinds differ from the writer's"; echo "writer:   $want"; echo "migrated: $got"; }
 

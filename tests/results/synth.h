@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "virtlab/counters.h"
+#include "virtlab/profile.h"
+#include "virtlab/provenance.h"
 #include "virtlab/results.h"
 #include "virtlab/run.h"
 
@@ -122,6 +124,37 @@ static inline void synth_real(struct vl_run_result *r, const char *engine, const
 		}
 	r->cycles_per_iter = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 	free(s);
+}
+
+/* Per-value cycles (counters.h field_cycles) for a model run r, and the
+ * effective profile p as the run would carry it (text, SHA-256, path): of
+ * the run's modelled cycles T (the sum of its categories), T/2 on
+ * insn.alu, T/4 on insn.popf, T/8 on insn.io, T/16 on svm.vmexit, the rest
+ * unpriced (VL_PF_NONE). A test changes a value of p first to make it
+ * "set". */
+static inline void synth_values(struct vl_run_result *r, const struct vl_profile *p)
+{
+	uint64_t t = vl_counters_total(&r->ctr);
+	memset(r->ctr.field_cycles, 0, sizeof r->ctr.field_cycles);
+	r->ctr.field_cycles[VL_PF_insn_alu] = t / 2;
+	r->ctr.field_cycles[VL_PF_insn_popf] = t / 4;
+	r->ctr.field_cycles[VL_PF_insn_io] = t / 8;
+	r->ctr.field_cycles[VL_PF_svm_vmexit] = t / 16;
+	r->ctr.field_cycles[VL_PF_NONE] = t - t / 2 - t / 4 - t / 8 - t / 16;
+	free(r->profile_text);
+	r->profile_text = vl_profile_text(p);
+	vl_sha256_hex(r->profile_text, strlen(r->profile_text), r->profile_sha256);
+	snprintf(r->profile_path, sizeof r->profile_path, "%s", p->path);
+}
+
+/* Load a shipped profile (or die in the test). */
+static inline void synth_profile(const char *name, struct vl_profile *p)
+{
+	char err[512];
+	if (vl_profile_load(name, p, err, sizeof err)) {
+		fprintf(stderr, "vl_profile_load %s: %s\n", name, err);
+		abort();
+	}
 }
 
 static inline void synth_free(struct vl_run_result *r)

@@ -2,7 +2,8 @@
  * current schema (user_version, application_id, WAL); a v1 database built
  * here by hand, as the first schema wrote it, is migrated with its data
  * kept, and so is a v2 database (to v3, provenance) and a v3 one (to v4:
- * exit_reason.kind, bt/pv rows reclassified, merged shards keep kinds); files that are not ours (random bytes, a text file, a foreign SQLite
+ * exit_reason.kind, bt/pv rows reclassified, merged shards keep kinds) and a
+ * v4 one (to v5: value_cycles, carried by merge); files that are not ours (random bytes, a text file, a foreign SQLite
  * database, a newer schema, a corrupt virtlab database) are refused with a
  * reason and left byte-for-byte unchanged. */
 #include <setjmp.h>
@@ -397,6 +398,87 @@ static void test_merge_v3_shard(void **st)
 	refused_unchanged(path, "newer");
 }
 
+/* Migration 4 as it shipped (its reclassifying UPDATE left out: the file
+ * built below has no exit rows before it). */
+static const char v4_migration[] =
+	"ALTER TABLE exit_reason ADD COLUMN kind TEXT NOT NULL DEFAULT 'exit'"
+	"  CHECK (kind IN ('exit','callout','hypercall'));"
+	"DROP VIEW metric;"
+	"CREATE VIEW metric(run_id, kind, name, code, value, unit) AS"
+	"  SELECT id, 'cycles_per_iter', 'cycles_per_iter', NULL, cycles_per_iter, 'cycles' FROM run"
+	"   WHERE cycles_per_iter IS NOT NULL"
+	"  UNION ALL SELECT run_id, 'cycles', category, NULL, value, unit FROM cycles"
+	"  UNION ALL SELECT run_id, 'event', name, NULL, value, unit FROM event"
+	"  UNION ALL SELECT run_id, kind || '_count', name, code, count, 'count' FROM exit_reason"
+	"  UNION ALL SELECT run_id, kind || '_cycles', name, code, cycles, 'cycles' FROM exit_reason;"
+	"PRAGMA user_version = 4;";
+
+/* A v4 file (before value_cycles) with one svm run, its cycles and an exit. */
+static void build_v4(const char *path)
+{
+	sqlite3 *h;
+	assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
+	exec_ok(h, v1_schema);
+	exec_ok(h, v2_migration);
+	exec_ok(h, v3_migration);
+	exec_ok(h, v4_migration);
+	exec_ok(h, "INSERT INTO run VALUES (1, 'svm', 'nested', 'cpuid', 'zen4', '', 1000, 'ok', '', 0, 1, 1234.5, 99, 88,"
+		   " 0.1, 10.0, 1600000000, 1600000001, 'abcdef0123', 0, '0.0.1', 'gcc', 'h', 'cpu', 'Linux', 0, 0, '', NULL,"
+		   " NULL, NULL, NULL, NULL, NULL, NULL);"
+		   "INSERT INTO cycles VALUES (1, 'guest', 1000000, 'cycles');"
+		   "INSERT INTO cycles VALUES (1, 'exit', 234500, 'cycles');"
+		   "INSERT INTO exit_reason VALUES (1, 'VMEXIT_CPUID', 114, 1000, 234500, 'exit');");
+	sqlite3_close(h);
+}
+
+/* v4 -> v5: table value_cycles, empty for the runs already stored (their
+ * attribution is unknown); the metric view keeps every older row and names
+ * the new ones value_cycles; a new run stores its per-value cycles; merge
+ * carries them (with their class) and merging twice adds nothing. */
+static void test_migrate_v4(void **st)
+{
+	char path[600], err[512], buf[64];
+	path_of(path, sizeof path, "v4.db");
+	build_v4(path);
+	struct vl_db *db = synth_open(dir, "v4.db", "feed");
+	sqlite3 *h = vl_db_sqlite(db);
+	assert_int_equal(q_int(h, "PRAGMA user_version"), VL_DB_SCHEMA_VERSION);
+	assert_int_equal(q_int(h, "SELECT count(*) FROM value_cycles"), 0);
+	assert_int_equal(q_int(h, "SELECT count(*) FROM metric WHERE run_id = 1"), 5);   /* cpi, 2 cycles, count, cycles */
+	assert_int_equal(q_int(h, "SELECT value FROM metric WHERE run_id = 1 AND kind = 'exit_count'"), 1000);
+	/* the class is constrained */
+	assert_int_not_equal(sqlite3_exec(h, "INSERT INTO value_cycles VALUES (1, 'insn.alu', 5, 'guess')", NULL, NULL, NULL),
+			     SQLITE_OK);
+	struct vl_profile p;
+	synth_profile("zen4", &p);
+	struct vl_run_result r;
+	synth_model(&r, "svm", "nested", "cpuid", "zen4", 100, 5);
+	synth_values(&r, &p);
+	int64_t id = synth_store(db, &r, NULL);
+	char sql[200];
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM metric WHERE run_id = %lld AND kind = 'value_cycles'", (long long)id);
+	assert_int_equal(q_int(h, sql), 5);
+	vl_db_close(db);
+	/* merged into a fresh file: the rows and their classes come along */
+	struct vl_db *dst = synth_open(dir, "v4-merged.db", "feed"), *src = NULL;
+	assert_int_equal(vl_db_open_read(path, &src, err, sizeof err), 0);
+	size_t added, present;
+	assert_int_equal(vl_db_merge(dst, src, &added, &present, err, sizeof err), 0);
+	assert_int_equal(added, 2);
+	assert_int_equal(vl_db_merge(dst, src, &added, &present, err, sizeof err), 0);
+	assert_int_equal(added, 0);
+	sqlite3 *d = vl_db_sqlite(dst);
+	assert_int_equal(q_int(d, "SELECT count(*) FROM value_cycles"), 5);
+	snprintf(sql, sizeof sql, "SELECT sum(cycles) FROM value_cycles");
+	assert_int_equal(q_int(d, sql), (int64_t)vl_counters_total(&r.ctr));
+	assert_string_equal(q_text(d, "SELECT class FROM value_cycles WHERE field = 'insn.alu'", buf, sizeof buf), "sourced");
+	assert_string_equal(q_text(d, "SELECT class FROM value_cycles WHERE field = '(none)'", buf, sizeof buf), "unpriced");
+	assert_int_equal(q_int(d, "SELECT count(*) FROM value_cycles v JOIN run r ON r.id = v.run_id WHERE r.iterations = 100"), 5);
+	vl_db_close(src);
+	vl_db_close(dst);
+	synth_free(&r);
+}
+
 static void test_newer_schema_refused(void **st)
 {
 	char path[600];
@@ -500,6 +582,7 @@ int main(void)
 		cmocka_unit_test(test_migrate_v2),
 		cmocka_unit_test(test_migrate_v3),
 		cmocka_unit_test(test_merge_v3_shard),
+		cmocka_unit_test(test_migrate_v4),
 		cmocka_unit_test(test_newer_schema_refused),
 		cmocka_unit_test(test_foreign_sqlite_refused),
 		cmocka_unit_test(test_not_sqlite_refused),

@@ -129,6 +129,123 @@ static void test_model_run_round_trip(void **st)
 	vl_db_close(db);
 }
 
+/* value_cycles (v5): a row per value with cycles, with the value's class in
+ * the run's effective profile; "set" for a value the run changed, "unpriced"
+ * for the (none) slot, "unknown" without a profile to read provenance from;
+ * no rows for a run without per-value cycles. */
+static void test_value_cycles_round_trip(void **st)
+{
+	struct vl_db *db = synth_open(dir, "values.db", "abc");
+	sqlite3 *h = vl_db_sqlite(db);
+	struct vl_profile p, file;
+	synth_profile("zen4", &p);
+	file = p;
+	const char *cls[VL_PF_COUNT];
+	char err[512];
+	assert_int_equal(vl_profile_classes(&file, cls, err, sizeof err), 0);
+	p.svm_vmexit += 1;   /* as a sweep would: no provenance */
+	struct vl_run_result r;
+	synth_model(&r, "svm", "nested", "cpuid", "zen4", 100, 2);
+	synth_values(&r, &p);
+	int64_t id = synth_store(db, &r, NULL);
+	assert_int_equal(q_int(h, "SELECT count(*) FROM value_cycles WHERE run_id = ?", id), 5);
+	assert_int_equal(q_int(h, "SELECT sum(cycles) FROM value_cycles WHERE run_id = ?", id),
+			 q_int(h, "SELECT sum(value) FROM cycles WHERE run_id = ?", id));
+	struct vl_db_value *v;
+	size_t n;
+	assert_int_equal(vl_db_query_values(db, id, &v, &n, err, sizeof err), 0);
+	assert_int_equal(n, 5);
+	assert_string_equal(v[0].field, "insn.alu");   /* largest first */
+	assert_string_equal(v[0].cls, "sourced");
+	assert_true(v[0].cycles == (double)r.ctr.field_cycles[VL_PF_insn_alu]);
+	int seen = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!strcmp(v[i].field, "insn.popf")) {
+			assert_string_equal(v[i].cls, cls[VL_PF_insn_popf]);
+			seen |= 1;
+		} else if (!strcmp(v[i].field, "insn.io")) {
+			assert_string_equal(v[i].cls, cls[VL_PF_insn_io]);
+			assert_true(v[i].cycles == (double)r.ctr.field_cycles[VL_PF_insn_io]);
+			seen |= 2;
+		} else if (!strcmp(v[i].field, "svm.vmexit")) {
+			assert_string_equal(v[i].cls, "set");
+			assert_string_not_equal(cls[VL_PF_svm_vmexit], "set");
+			seen |= 4;
+		} else if (!strcmp(v[i].field, "(none)")) {
+			assert_string_equal(v[i].cls, "unpriced");
+			assert_true(v[i].cycles == (double)r.ctr.field_cycles[VL_PF_NONE]);
+			seen |= 8;
+		}
+	}
+	assert_int_equal(seen, 15);
+	free(v);
+	/* the metric view names them */
+	assert_int_equal(q_int(h, "SELECT value FROM metric WHERE run_id = ? AND kind = 'value_cycles' AND name = 'insn.alu'", id),
+			 (int64_t)r.ctr.field_cycles[VL_PF_insn_alu]);
+	/* the same profile text again (the writer's class cache): same classes */
+	int64_t id2 = synth_store(db, &r, NULL);
+	assert_int_equal(q_int(h, "SELECT count(*) FROM value_cycles WHERE run_id = ? AND class = 'set'", id2), 1);
+	/* the file's own values: nothing is "set" */
+	synth_values(&r, &file);
+	int64_t id3 = synth_store(db, &r, NULL);
+	assert_int_equal(q_int(h, "SELECT count(*) FROM value_cycles WHERE run_id = ? AND class = 'set'", id3), 0);
+	/* no profile to read provenance from: "unknown", cycles still stored */
+	free(r.profile_text);
+	r.profile_text = NULL;
+	int64_t id4 = synth_store(db, &r, NULL);
+	assert_int_equal(q_int(h, "SELECT count(*) FROM value_cycles WHERE run_id = ? AND class = 'unknown'", id4), 4);
+	assert_int_equal(q_int(h, "SELECT count(*) FROM value_cycles WHERE run_id = ? AND class = 'unpriced'", id4), 1);
+	/* a run without per-value cycles (stored by a model without them) has no rows */
+	synth_model(&r, "svm", "nested", "cpuid", "zen4", 100, 3);
+	int64_t id5 = synth_store(db, &r, NULL);
+	assert_int_equal(q_int(h, "SELECT count(*) FROM value_cycles WHERE run_id = ?", id5), 0);
+	assert_int_equal(vl_db_query_values(db, id5, &v, &n, err, sizeof err), 0);
+	assert_int_equal(n, 0);
+	free(v);
+	synth_free(&r);
+	vl_db_close(db);
+}
+
+/* Every shipped profile, stored as a run carries it (its canonical text and
+ * its file): every value charged gets its file's class — none "set" (the
+ * text loses nothing), none "unknown". */
+static void test_value_classes_every_profile(void **st)
+{
+	struct vl_db *db = synth_open(dir, "classes.db", "abc");
+	sqlite3 *h = vl_db_sqlite(db);
+	char **names;
+	size_t np = vl_profile_list(&names);
+	assert_true(np >= 8);
+	for (size_t i = 0; i < np; i++) {
+		struct vl_profile p;
+		synth_profile(names[i], &p);
+		const char *cls[VL_PF_COUNT];
+		char err[512];
+		assert_int_equal(vl_profile_classes(&p, cls, err, sizeof err), 0);
+		struct vl_run_result r;
+		synth_model(&r, "native", "native", "cpuid", names[i], 100, 1);
+		synth_values(&r, &p);
+		memset(r.ctr.field_cycles, 0, sizeof r.ctr.field_cycles);
+		for (int k = 0; k < VL_PF_COUNT; k++)   /* a cycle on every value the profile has */
+			r.ctr.field_cycles[k] = cls[k][0] ? (uint64_t)k + 1 : 0;
+		int64_t id = synth_store(db, &r, NULL);
+		if (q_int(h, "SELECT count(*) FROM value_cycles WHERE run_id = ? AND class IN ('set', 'unknown')", id))
+			fail_msg("profile %s: a value stored as set or unknown", names[i]);
+		for (int k = 0; k < VL_PF_COUNT; k++) {
+			if (!cls[k][0])
+				continue;
+			char sql[200], got[32];
+			snprintf(sql, sizeof sql, "SELECT class FROM value_cycles WHERE run_id = ? AND field = '%s'", vl_pf_key[k]);
+			q_text(h, sql, id, got, sizeof got);
+			if (strcmp(got, cls[k]))
+				fail_msg("profile %s: %s stored as %s, its file says %s", names[i], vl_pf_key[k], got, cls[k]);
+		}
+		synth_free(&r);
+	}
+	vl_profile_list_free(names, np);
+	vl_db_close(db);
+}
+
 static void test_real_run_samples(void **st)
 {
 	struct vl_db *db = synth_open(dir, "real.db", "c");
@@ -393,6 +510,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_model_run_round_trip),
+		cmocka_unit_test(test_value_cycles_round_trip),
+		cmocka_unit_test(test_value_classes_every_profile),
 		cmocka_unit_test(test_real_run_samples),
 		cmocka_unit_test(test_failed_run),
 		cmocka_unit_test(test_hostile_strings_bound),
