@@ -169,8 +169,8 @@ static void test_entries(void **st)
 		"\"exits\":{\"TRAP_SYSCALL\":{\"code\":20,\"count\":6,\"cycles\":600}}",
 		"\"callouts\":{\"BLOCK_EXIT\":{\"count\":2,\"cycles\":200},\"CPUID\":{\"count\":4,\"cycles\":400}}",
 		"\"exits\":{\"PAGE_FAULT\":{\"code\":259,\"count\":9,\"cycles\":900}}",
-		"\"hypercalls\":{\"read_cr\":{\"code\":5,\"count\":3,\"cycles\":300},"
-		"\"mmu_update\":{\"code\":14,\"count\":6,\"cycles\":600}}",
+		("\"hypercalls\":{\"read_cr\":{\"code\":5,\"count\":3,\"cycles\":300},"
+		 "\"mmu_update\":{\"code\":14,\"count\":6,\"cycles\":600}}"),   /* one key, concatenated on purpose */
 		"\"CPUID\":{\"count\":4,\"cycles\":400}},\"hypercalls\":{},", "\"callouts\":{},\"hypercalls\":{\"read_cr\"" };
 	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
 		if (!strstr(js, keys[i]))
