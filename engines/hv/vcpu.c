@@ -1381,6 +1381,25 @@ int vl_vcpu_gp(struct vl_vcpu *v, uint32_t err, int *what)
 			*what = VL_VCPU_SEG;
 			goto emulated;
 		}
+		if ((m32 && (op[0] == 0x07 || op[0] == 0x17 || op[0] == 0x1f)) || (op[0] == 0x0f && (op[1] == 0xa1 || op[1] == 0xa9))) {
+			/* POP ES/SS/DS (32-bit code), POP FS/GS: the selector read
+			 * from the stack top (d.osz bytes, ESP in 32-bit code), the
+			 * load with virtual CPL 0's checks (#GP/#SS/#NP with the
+			 * selector, as the hardware), then ESP/RSP moves; POP SS
+			 * blocks interrupts for one instruction, as MOV SS */
+			unsigned sreg = op[0] == 0x0f ? (op[1] == 0xa1 ? VL_FS : VL_GS) : (unsigned)(op[0] >> 3);
+			unsigned w = d.osz;
+			uint64_t sp = m32 ? (uint32_t)c->gpr[VL_RSP] : c->gpr[VL_RSP], sel = 0;
+			if ((rc = g_read(v, sp, &sel, w, &f)) || (rc = load_seg(v, sreg, (uint16_t)sel, 0, &f)))
+				return after(v, rc, &f);
+			c->gpr[VL_RSP] = m32 ? (uint32_t)(sp + w) : sp + w;
+			if (sreg == VL_SS)
+				c->intr_shadow = 1;
+			c->rip += d.len;
+			vmm(v, m->prof->vmm_emulate);
+			*what = VL_VCPU_SEG;
+			goto emulated;
+		}
 		if ((op[0] == 0xca || op[0] == 0xcb) && (d.osz == 8 || d.osz == 4)) {   /* RETF to an RPL 0 code selector */
 			uint64_t fr[2] = { 0, 0 };
 			unsigned w = d.osz;   /* 8, or 4: RETF in 32-bit code, or without REX.W in 64-bit code */

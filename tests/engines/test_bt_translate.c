@@ -1360,7 +1360,19 @@ static void check_restartable(const uint8_t *insn, size_t n, bool m32, uint64_t 
 
 static void test_exec_map_restartable(void **st)
 {
-	static const struct { uint8_t b[4]; size_t n; bool m32; } t[] = {
+	static const struct { uint8_t b[6]; size_t n; bool m32; } t[] = {
+		{ { 0x66, 0x9c }, 2, true },                /* pushfw */
+		{ { 0x66, 0x9d }, 2, true },                /* popfw */
+		{ { 0x66, 0x60 }, 2, true },                /* pushaw */
+		{ { 0x66, 0x61 }, 2, true },                /* popaw */
+		{ { 0x66, 0xc9 }, 2, true },                /* leavew */
+		{ { 0x66, 0x53 }, 2, true },                /* push bx */
+		{ { 0x66, 0x5c }, 2, true },                /* pop sp */
+		{ { 0x66, 0x6a, 0xfb }, 3, true },          /* pushw -5 */
+		{ { 0x66, 0xff, 0x74, 0x24, 0x02 }, 5, true },   /* push word [esp+2] */
+		{ { 0x66, 0x8f, 0x44, 0x24, 0x02 }, 5, true },   /* pop word [esp+2] */
+		{ { 0x36, 0x60 }, 2, true },                /* ss pushad */
+		{ { 0x3e, 0x9d }, 2, true },                /* ds popfd */
 		{ { 0x9c }, 1, true },                      /* pushfd */
 		{ { 0x9d }, 1, true },                      /* popfd */
 		{ { 0x60 }, 1, true },                      /* pushad */
