@@ -1491,6 +1491,19 @@ static void xl_push_pop_rm(struct xl *x, const uint8_t *b, const struct lay *l, 
 	unsigned t = BT_RAX;
 	while (used[t])
 		t++;   /* RAX, RCX, RDX or RBX: an address uses at most two registers */
+	if (!reg && l->seg && x->env->confine) {
+		/* POP m with FS/GS: the destination checked before anything moves,
+		 * at the address the store will use — computed with ESP + w when
+		 * ESP is its base (a SIB base of 4), + the base mirror */
+		static const uint8_t lea[] = { 0x8d };
+		confine_enter(x);
+		enc_mem32(e, b, l, false, lea, 1, BT_RAX, NULL, 0);             /* lea eax, [ea32] */
+		if (l->sib >= 0 && (b[l->sib] & 7) == 4) {
+			uint8_t adj[3] = { 0x8d, 0x40, (uint8_t)w };                 /* lea eax, [rax + w] (32 bits: wraps) */
+			bt_emit_bytes(e, adj, sizeof adj);
+		}
+		confine_leave(x, l->seg);
+	}
 	mark(x, x->goff, 0, 0, 0);
 	save(x, t);
 	mark(x, x->goff, (uint8_t)(1u << t), 0, 0);
@@ -1713,11 +1726,9 @@ static void xl_insn32(struct xl *x, const cs_insn *ci, const uint8_t *b, int len
 		mark(x, gnext, 0, 0, 0);
 		return;
 	}
-	/* PUSH r/m32 (FF /6), POP r/m32 (8F /0; with FS/GS: not handled), and
-	 * their 16-bit forms (66h) */
+	/* PUSH r/m32 (FF /6), POP r/m32 (8F /0), and their 16-bit forms (66h) */
 	if (l.oplen == 1 && l.modrm < len && stack_prefixes_ok(b, &l) &&
-	    ((o0 == 0xff && ((b[l.modrm] >> 3) & 7) == 6) ||
-	     (o0 == 0x8f && ((b[l.modrm] >> 3) & 7) == 0 && !(l.seg && (b[l.modrm] >> 6) != 3))))
+	    ((o0 == 0xff && ((b[l.modrm] >> 3) & 7) == 6) || (o0 == 0x8f && ((b[l.modrm] >> 3) & 7) == 0)))
 		return xl_push_pop_rm(x, b, &l, o0 == 0xff, gnext, o16 ? 2 : 4, -1);
 	if ((l.oplen == 1 && (o0 >= 0x50 && o0 <= 0x5f)) || (l.oplen == 1 && (o0 == 0x68 || o0 == 0x6a || o0 == 0x8f)) ||
 	    (ci->id == X86_INS_PUSH || ci->id == X86_INS_POP))
@@ -1760,7 +1771,7 @@ static void xl_insn32(struct xl *x, const cs_insn *ci, const uint8_t *b, int len
 				struct lay fl = { .seg = l.seg, .op = 0, .oplen = 1, .modrm = 1, .sib = -1, .disp = 2, .dispsz = 4 };
 				confine_mem32(x, fake, &fl);
 			} else if (ci->id == X86_INS_XLATB) {
-				return untranslated(x);   /* [EBX + AL] with FS/GS: not handled */
+				confine_xlat(x, true, l.seg);   /* base + (EBX + AL) mod 2^32 */
 			} else if (!has_pfx(b, &l, 0xf3) && !has_pfx(b, &l, 0xf2)) {
 				/* the source element ([ESI] + base; the override does not
 				 * apply to ES:[EDI], which lies below 4 GiB) */
