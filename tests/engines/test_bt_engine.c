@@ -636,6 +636,51 @@ static void test_32bit_seg_pops_and_16bit_stack(void **st)
 	vl_machine_free(m);
 }
 
+/* POP SS blocks interrupts (and NMIs) for one instruction, as MOV SS: in
+ * the seg16 program, an NMI raised right after `pop %ss` (0x120) is taken
+ * after `mov %esp,%esp` (0x121), with RIP 0x123 in its frame — the NMI
+ * handler (64-bit, vector 2) exits with its frame's RIP - 0x200000. Under
+ * bt the vCPU runtime emulates POP SS (a SEG callout) and sets the
+ * shadow; on the machine POP SS set none before. */
+static void test_32bit_pop_ss_shadow(void **st)
+{
+	static uint8_t img[0x1040];
+	static const uint8_t nmi_h[] = {
+		0x8b, 0x04, 0x24,                   /* mov eax, [rsp] (the frame's RIP) */
+		0x2d, 0x00, 0x00, 0x20, 0x00,       /* sub eax, 0x200000 */
+		0x66, 0xba, 0xf4, 0x00, 0xef, 0xf4, /* mov dx, 0xf4; out dx, eax; hlt */
+	};
+	memset(img, 0, sizeof img);
+	seg16_image(img, 0x10, (const uint8_t[2]){ 0x90, 0x1f });
+	memcpy(img + 0x60, nmi_h, sizeof nmi_h);
+	uint64_t lo = 0x60 | (0x08ull << 16) | (0x8eull << 40) | (0x20ull << 48);
+	memcpy(img + 0x400 + 16 * 2, &lo, 8);
+	for (int e = 0; e < 2; e++) {
+		struct vl_profile p;
+		struct rig r;
+		struct vl_machine *m;
+		if (e == 0) {
+			m = bare_machine(&p, img, sizeof img);
+		} else {
+			rig_up(&r, img, sizeof img);
+			m = r.m;
+		}
+		int i = 0;
+		while (m->state == VL_M_RUNNING && !m->cpu.intr_shadow && i++ < 100000)
+			vl_machine_step(m);
+		assert_int_equal(m->state, VL_M_RUNNING);
+		m->cpu.nmi_pending = true;
+		vl_machine_run(m);
+		if (m->state != VL_M_EXITED || m->exit_code != 0x123)
+			fail_msg("%s: state %d exit %#x (want 0x123: after the shadowed instruction): %s", e ? "bt" : "machine",
+				 m->state, m->exit_code, m->diag);
+		if (e == 0)
+			vl_machine_free(m);
+		else
+			rig_down(&r);
+	}
+}
+
 /* An NMI at any point of translated code, atomic stretches included
  * (PUSHFQ's and POPFQ's flag rewriting): a kernel loops over PUSHFQ;
  * POPFQ with an NMI handler (vector 2: inc ebx; iretq) and writes 0x77 +
@@ -901,6 +946,7 @@ int main(void)
 		cmocka_unit_test(test_smap_priv_on_user_page),
 		cmocka_unit_test(test_32bit_far_call_stack_iretd),
 		cmocka_unit_test(test_32bit_seg_pops_and_16bit_stack),
+		cmocka_unit_test(test_32bit_pop_ss_shadow),
 		cmocka_unit_test(test_nmi_anywhere),
 		cmocka_unit_test(test_fs_gs_override_confined),
 	};
