@@ -1110,10 +1110,12 @@ static void xl_insn(struct xl *x, const cs_insn *ci, const uint8_t *b, int len, 
  *     a callout as far JMP;
  *   - what the model's 32-bit decoder refuses (#UD: BCD, BOUND, ARPL,
  *     LES/LDS, INTO, SALC, 82h, 67h, 66h on near branches) is a FAULT
- *     callout (#UD for the guest); what this translator does not handle
- *     (POP m32 with FS/GS, POP of a data segment register, 16-bit stack
- *     forms, XLAT with FS/GS) stops the run with its name, never runs
- *     wrongly.
+ *     callout (#UD for the guest); the 16-bit (66h) stack forms store and
+ *     load words at [ESP +- 2]; POP ES/SS/DS/FS/GS are SEG callouts (the
+ *     vCPU runtime pops and loads with virtual CPL 0's checks); what this
+ *     translator does not handle (ENTER with 66h, RET n beyond the map's
+ *     delta, stack instructions with LOCK/REP) stops the run with its
+ *     name, never runs wrongly.
  * Confinement: a 32-bit effective address is below 4 GiB, never in the
  * monitor hole, so no per-access check is needed; only an FS/GS override
  * (whose base, set with WRMSR, may be anything) is checked like 64-bit
