@@ -1113,9 +1113,9 @@ static void xl_insn(struct xl *x, const cs_insn *ci, const uint8_t *b, int len, 
  *     callout (#UD for the guest); the 16-bit (66h) stack forms store and
  *     load words at [ESP +- 2]; POP ES/SS/DS/FS/GS are SEG callouts (the
  *     vCPU runtime pops and loads with virtual CPL 0's checks); what this
- *     translator does not handle (ENTER with 66h, RET n beyond the map's
- *     delta, stack instructions with LOCK/REP) stops the run with its
- *     name, never runs wrongly.
+ *     translator does not handle (RET n beyond the map's delta, stack
+ *     instructions with LOCK/REP) stops the run with its name, never runs
+ *     wrongly.
  * Confinement: a 32-bit effective address is below 4 GiB, never in the
  * monitor hole, so no per-access check is needed; only an FS/GS override
  * (whose base, set with WRMSR, may be anything) is checked like 64-bit
@@ -1372,7 +1372,7 @@ static void xl_popfd(struct xl *x, uint16_t gnext, unsigned w)
  * new frame pointer at [ESP-4-4*level] — all before a register changes
  * (EBP and EAX, the copy register, saved: a fault restarts the
  * instruction), then EBP = ESP - 4, ESP -= 4 + 4*level + size. */
-static void xl_enter(struct xl *x, uint16_t size, unsigned level, uint16_t gnext)
+static void xl_enter(struct xl *x, uint16_t size, unsigned level, uint16_t gnext, unsigned w)
 {
 	struct bt_emit *e = x->e;
 	uint8_t sv = 1u << BT_RBP;
@@ -1384,17 +1384,24 @@ static void xl_enter(struct xl *x, uint16_t size, unsigned level, uint16_t gnext
 	}
 	save(x, BT_RBP);
 	mark(x, x->goff, sv, 0, 0);
-	esp_mov(e, true, BT_RBP, -4);                              /* mov [esp-4], ebp */
+	/* w = 2 (66h): words, and only BP takes the new frame pointer (the
+	 * upper half of EBP kept, as the machine's ENTER with operand size 16) */
+	const int iw = (int)w;
+	esp_movw(e, true, BT_RBP, (int8_t)-iw, w);                 /* mov [esp-4], ebp */
 	for (unsigned k = 1; k < level; k++) {
-		uint8_t ld[4] = { 0x67, 0x8b, 0x45, (uint8_t)(-4 * (int)k) };   /* mov eax, [ebp-4k] */
+		if (w == 2)
+			bt_emit_u8(e, 0x66);
+		uint8_t ld[4] = { 0x67, 0x8b, 0x45, (uint8_t)(-iw * (int)k) };   /* mov eax, [ebp-4k] */
 		bt_emit_bytes(e, ld, 4);
-		esp_mov(e, true, BT_RAX, (int8_t)(-4 - 4 * (int)k));   /* mov [esp-4-4k], eax */
+		esp_movw(e, true, BT_RAX, (int8_t)(-iw - iw * (int)k), w);   /* mov [esp-4-4k], eax */
 	}
-	static const uint8_t frame[] = { 0x67, 0x8d, 0x6c, 0x24, 0xfc };   /* lea ebp, [esp-4] */
+	if (w == 2)
+		bt_emit_u8(e, 0x66);
+	uint8_t frame[5] = { 0x67, 0x8d, 0x6c, 0x24, (uint8_t)-iw };   /* lea ebp, [esp-4] */
 	bt_emit_bytes(e, frame, sizeof frame);
 	if (level)
-		esp_mov(e, true, BT_RBP, (int8_t)(-4 - 4 * (int)level));   /* mov [esp-4-4*level], ebp */
-	esp_lea(e, -(int32_t)(4 + 4 * level + size));
+		esp_movw(e, true, BT_RBP, (int8_t)(-iw - iw * (int)level), w);   /* mov [esp-4-4*level], ebp */
+	esp_lea(e, -(int32_t)(w + w * level + size));
 	mark(x, gnext, (uint8_t)(sv & ~(1u << BT_RBP)), 0, 0);
 	if (level > 1) {
 		restore(x, BT_RAX);
@@ -1645,9 +1652,9 @@ static void xl_insn32(struct xl *x, const cs_insn *ci, const uint8_t *b, int len
 			return untranslated(x);
 		return xl_popfd(x, gnext, o16 ? 2 : 4);
 	case X86_INS_ENTER:
-		if (o16 || !stack_prefixes_ok(b, &l) || len != l.op + 4)
-			return untranslated(x);   /* ENTER with 66h (a 16-bit frame on the 32-bit stack): not translated */
-		return xl_enter(x, (uint16_t)(b[l.op + 1] | b[l.op + 2] << 8), b[l.op + 3] & 31u, gnext);
+		if (!stack_prefixes_ok(b, &l) || len != l.op + 4)
+			return untranslated(x);
+		return xl_enter(x, (uint16_t)(b[l.op + 1] | b[l.op + 2] << 8), b[l.op + 3] & 31u, gnext, o16 ? 2 : 4);
 	default:
 		break;
 	}

@@ -1259,6 +1259,28 @@ static void test_exec_32bit_fs_strings(void **st)
 	m->cpu.rflags = 0x202;
 }
 
+/* ENTER with 66h (a 16-bit frame on the 32-bit stack; it stopped the run):
+ * levels 0, 1 and 3, LEAVE 66h between, as the machine — words stored,
+ * only BP takes the frame pointer (EBP's upper half kept). */
+static void test_exec_32bit_enter16(void **st)
+{
+	static const uint8_t code[] = {
+		0xbd, 0x40, 0x08, 0x31, 0x00,             /* mov ebp, C32_DATA + 0x40 */
+		0xc7, 0x45, 0xfc, 0x44, 0x33, 0x22, 0x11, /* mov dword [ebp-4], 0x11223344 (copied words) */
+		0x66, 0xc8, 0x10, 0x00, 0x00,             /* enter 16, 0 (66h) */
+		0x66, 0xc9,                               /* leave (66h) */
+		0x66, 0xc8, 0x08, 0x00, 0x01,             /* enter 8, 1 (66h) */
+		0x89, 0xeb,                               /* mov ebx, ebp */
+		0x66, 0xc8, 0x04, 0x00, 0x03,             /* enter 4, 3 (66h): copies [ebp-2], [ebp-4] */
+		0x89, 0xe9,                               /* mov ecx, ebp */
+		0xf4,                                     /* hlt */
+	};
+	struct st32 ref, got;
+	c32_both(code, sizeof code, 9, 0x4000, &ref, &got);
+	st32_equal(&got, &ref);
+	assert_int_equal(ref.gpr[VL_RBP] >> 16, C32_DATA >> 16);   /* only BP changed */
+}
+
 /* XLAT and POP m32 / m16 with an FS override in 32-bit code (they stopped
  * the run before): as the machine with the base outside the hole; with
  * base + address in the hole, CONFINE before anything moves (ESP, EAX as
@@ -1427,6 +1449,7 @@ static void test_exec_map_restartable(void **st)
 		{ { 0x66, 0x60 }, 2, true },                /* pushaw */
 		{ { 0x66, 0x61 }, 2, true },                /* popaw */
 		{ { 0x66, 0xc9 }, 2, true },                /* leavew */
+		{ { 0x66, 0xc8, 0x08, 0x00, 0x03 }, 5, true },   /* enterw 8, 3 */
 		{ { 0x66, 0x53 }, 2, true },                /* push bx */
 		{ { 0x66, 0x5c }, 2, true },                /* pop sp */
 		{ { 0x66, 0x6a, 0xfb }, 3, true },          /* pushw -5 */
@@ -1637,6 +1660,7 @@ int main(void)
 		cmocka_unit_test(test_exec_32bit_fs_strings),
 		cmocka_unit_test(test_exec_map_restartable),
 		cmocka_unit_test(test_exec_32bit_fs_xlat_pop),
+		cmocka_unit_test(test_exec_32bit_enter16),
 	};
 	int rc = cmocka_run_group_tests_name("bt translator", xl, grp_setup, grp_teardown);
 	if (bt_cs_open(&cs))
