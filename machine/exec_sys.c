@@ -711,6 +711,10 @@ int op_pop_seg(struct vl_machine *m, const struct vl_insn *i)
 	if (rc || (rc = cpu_load_seg(m, i->reg, (uint16_t)sel, m->cpu.cpl)))
 		return rc;
 	m->cpu.gpr[VL_RSP] += i->osz;
+	if (i->reg == VL_SS) {
+		m->cpu.intr_shadow = 2;   /* POP SS blocks as MOV SS does (SDM Vol. 2B POP) */
+		cpu_kick(m);
+	}
 	return next(m, i);
 }
 

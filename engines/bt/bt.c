@@ -71,6 +71,10 @@ struct bt_vmm {
 	struct bt_hot hot[BT_HOT_SIZE];
 	uint64_t lookups_seen;        /* vstate counter value already counted */
 	uint64_t vcr8_seen;
+	/* the interrupt shadow of an emulated MOV/POP SS (a SEG callout): TC
+	 * address right after the callout and the guest PC of the shadowed
+	 * instruction (ss_shadow_tc 0: none) */
+	uint64_t ss_shadow_tc, ss_shadow_gpc;
 };
 
 static struct bt_vmm *bt_of(void *ctx) { return ctx; }
@@ -275,6 +279,7 @@ static void hash_clear(struct bt_vmm *b, uint64_t pc, bool m32)
 static void bt_flush(struct bt_vmm *b)
 {
 	struct vl_machine *m = b->m;
+	b->ss_shadow_tc = 0;   /* its TC addresses are reused */
 	for (uint32_t i = 0; i < b->nblk; i++) {
 		for (int k = 0; k < 2; k++)
 			if (b->blk[i].frame[k] != ~0ull)
@@ -483,6 +488,26 @@ static bool bt_to_guest(struct bt_vmm *b, uint64_t va)
 	return true;
 }
 
+/* Is TC address va inside the translation of the instruction an emulated
+ * MOV/POP SS shadows (its map says "before it": the guest has not
+ * finished it)? The machine's own shadow covers one TC instruction; the
+ * VMM holds events through the rest, as in an atomic stretch, so an
+ * interrupt or NMI comes after the whole guest instruction, as natively.
+ * Reads nothing but the map. */
+static bool bt_in_ss_shadow(struct bt_vmm *b, uint64_t va)
+{
+	if (!b->ss_shadow_tc || va < b->ss_shadow_tc)
+		return false;
+	struct bt_tblock *t = bt_by_tc(b, va);
+	if (!t || t != bt_by_tc(b, b->ss_shadow_tc))
+		return false;
+	const struct bt_mapent *me = bt_map_find(&t->b, (uint32_t)(va - t->b.tc_va));
+	uint64_t g = me ? t->b.gva + me->goff : 0;
+	if (t->b.m32)
+		g = (uint32_t)g;
+	return me && !(me->flags & BT_MAP_EXIT) && g == b->ss_shadow_gpc;
+}
+
 /* ---- VMM entries ------------------------------------------------------------------- */
 static bool bt_guest_insn(struct bt_vmm *b, uint64_t pc, cs_insn **ci);
 
@@ -515,6 +540,7 @@ static int bt_exception(struct vl_machine *m, void *ctx, unsigned vec, bool has_
 	bt_hw_guest(b);
 	bt_sync_in(b);
 	vl_vcpu_charge_trap(&b->vcpu);
+	b->ss_shadow_tc = 0;
 	unsigned slot = vec == VL_PF ? BX_PF : BX_EXC;
 	int rc;
 	if (!in_tc(b, rip)) {
@@ -584,7 +610,7 @@ static int bt_interrupt(struct vl_machine *m, void *ctx, unsigned vec)
 			bt_count(b, BX_INTR, t0);
 			return VL_HOOK_HOLD;
 		}
-		if (!bt_to_guest(b, save_rip)) {   /* inside an atomic stretch: a few instructions more */
+		if (bt_in_ss_shadow(b, save_rip) || !bt_to_guest(b, save_rip)) {   /* inside an atomic stretch or a MOV/POP SS shadow: a few instructions more */
 			b->vcpu.held = true;
 			bt_sync_out(b);
 			vl_intr_release(m);
@@ -612,10 +638,12 @@ static int bt_nmi(struct vl_machine *m, void *ctx)
 	uint64_t t0 = m->tsc;
 	bt_hw_guest(b);
 	bt_sync_in(b);
-	if (vl_vcpu_cpl(&b->vcpu) == 0 && in_tc(b, m->cpu.rip) && !bt_to_guest(b, m->cpu.rip)) {
+	if (vl_vcpu_cpl(&b->vcpu) == 0 && in_tc(b, m->cpu.rip) &&
+	    (bt_in_ss_shadow(b, m->cpu.rip) || !bt_to_guest(b, m->cpu.rip))) {
 		/* inside an atomic stretch (a few instructions that cannot
-		 * fault): the NMI stays pending and is offered again after the
-		 * next instruction (the machine's one-instruction shadow) */
+		 * fault) or the rest of a MOV/POP SS shadow: the NMI stays
+		 * pending and is offered again after the next instruction (the
+		 * machine's one-instruction shadow) */
 		m->cpu.intr_shadow = 1;
 		bt_sync_out(b);
 		return VL_HOOK_HOLD;
@@ -882,6 +910,7 @@ static int bt_callout(struct vl_machine *m, void *ctx, uint32_t id)
 	uint64_t gpc = t->b.gva + me->goff;
 	int rc = VL_HOOK_DONE;
 	bool cont = false;   /* resume after the callout in the same translation */
+	bool ss_load = false;   /* MOV/POP SS emulated (a SEG callout continuing in the block) */
 	switch (kind) {
 	case BT_CO_EXIT: {
 		unsigned xi = BT_CO_ARG(id);
@@ -1083,6 +1112,7 @@ static int bt_callout(struct vl_machine *m, void *ctx, uint32_t id)
 		uint64_t cr4 = v->cr4;
 		m->cpu.rip = gpc;
 		rc = vl_vcpu_gp(v, 0, &what);
+		ss_load = kind == BT_CO_SEG && what == VL_VCPU_SEG && m->cpu.intr_shadow;   /* MOV/POP SS set the shadow */
 		if (~cr4 & v->cr4 & VL_CR4_SMEP) {
 			/* SMEP on: the translator's fetch check (bt_code_pa) applies it
 			 * from now on; translations of user pages made before must go.
@@ -1105,6 +1135,13 @@ static int bt_callout(struct vl_machine *m, void *ctx, uint32_t id)
 	 * no translated code after it: the dispatcher goes on from the guest RIP */
 	if (cont && co_rip + VL_CALLOUT_LEN >= t->b.tc_va + (t->b.nexits ? t->b.exit[0].stub_off : t->b.tc_len))
 		cont = false;
+	/* MOV/POP SS emulated: its shadow over the next guest instruction's
+	 * translation (bt_in_ss_shadow) */
+	b->ss_shadow_tc = 0;
+	if (cont && ss_load) {
+		b->ss_shadow_tc = co_rip + VL_CALLOUT_LEN;
+		b->ss_shadow_gpc = m->cpu.rip;
+	}
 	if (cont) {
 		m->cpu.rip = co_rip + VL_CALLOUT_LEN;
 		if (m->cpu.halted && b->vcpu.held) {   /* HLT with an interrupt waiting for it */

@@ -1110,9 +1110,11 @@ static void xl_insn(struct xl *x, const cs_insn *ci, const uint8_t *b, int len, 
  *     a callout as far JMP;
  *   - what the model's 32-bit decoder refuses (#UD: BCD, BOUND, ARPL,
  *     LES/LDS, INTO, SALC, 82h, 67h, 66h on near branches) is a FAULT
- *     callout (#UD for the guest); what this translator does not handle
- *     (POP m32 with FS/GS, POP of a data segment register, 16-bit stack
- *     forms, XLAT with FS/GS) stops the run with its name, never runs
+ *     callout (#UD for the guest); the 16-bit (66h) stack forms store and
+ *     load words at [ESP +- 2]; POP ES/SS/DS/FS/GS are SEG callouts (the
+ *     vCPU runtime pops and loads with virtual CPL 0's checks); what this
+ *     translator does not handle (RET n beyond the map's delta, stack
+ *     instructions with LOCK/REP) stops the run with its name, never runs
  *     wrongly.
  * Confinement: a 32-bit effective address is below 4 GiB, never in the
  * monitor hole, so no per-access check is needed; only an FS/GS override
@@ -1161,6 +1163,14 @@ static void esp_mov(struct bt_emit *e, bool store, unsigned reg, int8_t d)
 {
 	uint8_t c[5] = { 0x67, store ? 0x89 : 0x8b, (uint8_t)((d ? 0x44 : 0x04) | ((reg & 7) << 3)), 0x24, (uint8_t)d };
 	bt_emit_bytes(e, c, d ? 5 : 4);   /* mod 01 [esp+d8], or mod 00 [esp] */
+}
+/* esp_mov with operand size w (2: the 66h form, a 16-bit load keeps the
+ * register's upper half, as the guest's 16-bit POP does) */
+static void esp_movw(struct bt_emit *e, bool store, unsigned reg, int8_t d, unsigned w)
+{
+	if (w == 2)
+		bt_emit_u8(e, 0x66);
+	esp_mov(e, store, reg, d);
 }
 /* 67 8D 64 24 d8 / 67 8D A4 24 d32: lea esp, [esp + d] (flags kept, ESP wraps) */
 static void esp_lea(struct bt_emit *e, int32_t d)
@@ -1233,13 +1243,13 @@ static uint8_t savedmask(const unsigned *order, int n)
 /* PUSHAD: the eight stores below ESP (EAX first, the original ESP fifth),
  * then ESP -= 32: a fault in a store restarts the instruction with nothing
  * changed but memory below ESP, as the machine's PUSHA. */
-static void xl_pushad(struct xl *x, uint16_t gnext)
+static void xl_pushad(struct xl *x, uint16_t gnext, unsigned w)
 {
 	static const unsigned order[8] = { BT_RAX, BT_RCX, BT_RDX, BT_RBX, BT_RSP, BT_RBP, BT_RSI, BT_RDI };
 	mark(x, x->goff, 0, 0, 0);
-	for (int k = 0; k < 8; k++)
-		esp_mov(x->e, true, order[k], (int8_t)(-4 * (k + 1)));
-	esp_lea(x->e, -32);
+	for (int k = 0; k < 8; k++)   /* PUSHAW (w = 2): the low halves */
+		esp_movw(x->e, true, order[k], (int8_t)(-(int)w * (k + 1)), w);
+	esp_lea(x->e, -8 * (int32_t)w);
 	mark(x, gnext, 0, 0, 0);
 }
 
@@ -1247,7 +1257,7 @@ static void xl_pushad(struct xl *x, uint16_t gnext)
  * the machine's order (EDI at [ESP] up to EAX at [ESP+28], the saved ESP
  * read and dropped), so a fault in any of them restarts the instruction
  * with every register restored (the map names them), then ESP += 32. */
-static void xl_popad(struct xl *x, uint16_t gnext)
+static void xl_popad(struct xl *x, uint16_t gnext, unsigned w)
 {
 	static const unsigned order[8] = { BT_RDI, BT_RSI, BT_RBP, BT_RSP, BT_RBX, BT_RDX, BT_RCX, BT_RAX };
 	static const unsigned sv[7] = { BT_RDI, BT_RSI, BT_RBP, BT_RBX, BT_RDX, BT_RCX, BT_RAX };
@@ -1256,9 +1266,9 @@ static void xl_popad(struct xl *x, uint16_t gnext)
 		save(x, sv[k]);
 		mark(x, x->goff, savedmask(sv, k + 1), 0, 0);
 	}
-	for (int k = 0; k < 8; k++)   /* the ESP slot is read into EBX, which the next load overwrites */
-		esp_mov(x->e, false, order[k] == BT_RSP ? BT_RBX : order[k], (int8_t)(4 * k));
-	esp_lea(x->e, 32);
+	for (int k = 0; k < 8; k++)   /* the ESP slot is read into EBX, which the next load overwrites (POPAW: 16-bit loads) */
+		esp_movw(x->e, false, order[k] == BT_RSP ? BT_RBX : order[k], (int8_t)((int)w * k), w);
+	esp_lea(x->e, 8 * (int32_t)w);
 	mark(x, gnext, 0, 0, 0);
 }
 
@@ -1281,7 +1291,7 @@ static void lea_mon_stack(struct xl *x, unsigned off)
  * (to_mon_stack); from the AND that clobbers the arithmetic flags to the
  * POPFQ that brings them back nothing can fault and interrupts are held
  * (BT_MAP_ATOMIC), so no guest state is lost. */
-static void xl_pushfd(struct xl *x, uint16_t gnext)
+static void xl_pushfd(struct xl *x, uint16_t gnext, unsigned w)
 {
 	struct bt_emit *e = x->e;
 	const uint8_t a = 1u << BT_RAX, ar = a | (1u << BT_RSP);
@@ -1304,8 +1314,8 @@ static void xl_pushfd(struct xl *x, uint16_t gnext)
 	mark(x, x->goff, ar, 0, 0);
 	restore(x, BT_RSP);
 	mark(x, x->goff, a, 0, 0);
-	esp_mov(e, true, BT_RAX, -4);                              /* mov [esp-4], eax: may fault (restart) */
-	esp_lea(e, -4);
+	esp_movw(e, true, BT_RAX, (int8_t)-(int)w, w);             /* mov [esp-4], eax (PUSHFW: ax at [esp-2]): may fault (restart) */
+	esp_lea(e, -(int32_t)w);
 	mark(x, gnext, a, 0, 0);
 	restore(x, BT_RAX);
 	mark(x, gnext, 0, 0, 0);
@@ -1315,21 +1325,36 @@ static void xl_pushfd(struct xl *x, uint16_t gnext)
  * real POPFQ at CPL 1 (IF and IOPL ignored: CPL > IOPL), its IF bit into
  * the virtual IF, then the pending-interrupt check. The POPFQ runs on the
  * monitor stack (to_mon_stack) holding the zero-extended image. */
-static void xl_popfd(struct xl *x, uint16_t gnext)
+static void xl_popfd(struct xl *x, uint16_t gnext, unsigned w)
 {
 	struct bt_emit *e = x->e;
 	const uint8_t a = 1u << BT_RAX, ar = a | (1u << BT_RSP);
 	mark(x, x->goff, 0, 0, 0);
 	save(x, BT_RAX);
 	mark(x, x->goff, a, 0, 0);
-	esp_mov(e, false, BT_RAX, 0);                              /* mov eax, [esp]: may fault (restart) */
-	esp_lea(e, 4);
-	mark(x, x->goff, a, 4, 0);
-	to_mon_stack(x);                                           /* the guest's ESP + 4 */
-	mark(x, x->goff, ar, 4, 0);
-	bt_emit_store_rip(e, BT_RAX, vs(BT_VS_STK));
-	lea_mon_stack(x, 0);
-	mark(x, x->goff, ar, 4, BT_MAP_ATOMIC);                    /* the AND clobbers the guest's flags */
+	if (w == 2) {
+		static const uint8_t ldw[] = { 0x67, 0x0f, 0xb7, 0x04, 0x24 };   /* movzx eax, word [esp]: may fault (restart) */
+		bt_emit_bytes(e, ldw, sizeof ldw);
+	} else {
+		esp_mov(e, false, BT_RAX, 0);                      /* mov eax, [esp]: may fault (restart) */
+	}
+	esp_lea(e, (int32_t)w);
+	mark(x, x->goff, a, (int8_t)w, 0);
+	to_mon_stack(x);                                           /* the guest's ESP + w */
+	mark(x, x->goff, ar, (int8_t)w, 0);
+	if (w == 2) {
+		/* POPFW changes FLAGS (bits 15:0) only: the current RFLAGS pushed
+		 * on the monitor stack, its low word replaced by the image (no
+		 * flag changes until the AND below) */
+		lea_mon_stack(x, 8);
+		bt_emit_u8(e, 0x9c);                               /* pushfq */
+		static const uint8_t stw[] = { 0x66, 0x89, 0x04, 0x24 };   /* mov [rsp], ax */
+		bt_emit_bytes(e, stw, sizeof stw);
+	} else {
+		bt_emit_store_rip(e, BT_RAX, vs(BT_VS_STK));
+		lea_mon_stack(x, 0);
+	}
+	mark(x, x->goff, ar, (int8_t)w, BT_MAP_ATOMIC);            /* the AND clobbers the guest's flags */
 	static const uint8_t andif[] = { 0x25, 0x00, 0x02, 0x00, 0x00 };   /* and eax, 0x200 */
 	bt_emit_bytes(e, andif, sizeof andif);
 	bt_emit_u8(e, 0x9d);                                       /* popfq: arithmetic flags, DF, AC, ... */
@@ -1347,7 +1372,7 @@ static void xl_popfd(struct xl *x, uint16_t gnext)
  * new frame pointer at [ESP-4-4*level] — all before a register changes
  * (EBP and EAX, the copy register, saved: a fault restarts the
  * instruction), then EBP = ESP - 4, ESP -= 4 + 4*level + size. */
-static void xl_enter(struct xl *x, uint16_t size, unsigned level, uint16_t gnext)
+static void xl_enter(struct xl *x, uint16_t size, unsigned level, uint16_t gnext, unsigned w)
 {
 	struct bt_emit *e = x->e;
 	uint8_t sv = 1u << BT_RBP;
@@ -1359,17 +1384,24 @@ static void xl_enter(struct xl *x, uint16_t size, unsigned level, uint16_t gnext
 	}
 	save(x, BT_RBP);
 	mark(x, x->goff, sv, 0, 0);
-	esp_mov(e, true, BT_RBP, -4);                              /* mov [esp-4], ebp */
+	/* w = 2 (66h): words, and only BP takes the new frame pointer (the
+	 * upper half of EBP kept, as the machine's ENTER with operand size 16) */
+	const int iw = (int)w;
+	esp_movw(e, true, BT_RBP, (int8_t)-iw, w);                 /* mov [esp-4], ebp */
 	for (unsigned k = 1; k < level; k++) {
-		uint8_t ld[4] = { 0x67, 0x8b, 0x45, (uint8_t)(-4 * (int)k) };   /* mov eax, [ebp-4k] */
+		if (w == 2)
+			bt_emit_u8(e, 0x66);
+		uint8_t ld[4] = { 0x67, 0x8b, 0x45, (uint8_t)(-iw * (int)k) };   /* mov eax, [ebp-4k] */
 		bt_emit_bytes(e, ld, 4);
-		esp_mov(e, true, BT_RAX, (int8_t)(-4 - 4 * (int)k));   /* mov [esp-4-4k], eax */
+		esp_movw(e, true, BT_RAX, (int8_t)(-iw - iw * (int)k), w);   /* mov [esp-4-4k], eax */
 	}
-	static const uint8_t frame[] = { 0x67, 0x8d, 0x6c, 0x24, 0xfc };   /* lea ebp, [esp-4] */
+	if (w == 2)
+		bt_emit_u8(e, 0x66);
+	uint8_t frame[5] = { 0x67, 0x8d, 0x6c, 0x24, (uint8_t)-iw };   /* lea ebp, [esp-4] */
 	bt_emit_bytes(e, frame, sizeof frame);
 	if (level)
-		esp_mov(e, true, BT_RBP, (int8_t)(-4 - 4 * (int)level));   /* mov [esp-4-4*level], ebp */
-	esp_lea(e, -(int32_t)(4 + 4 * level + size));
+		esp_movw(e, true, BT_RBP, (int8_t)(-iw - iw * (int)level), w);   /* mov [esp-4-4*level], ebp */
+	esp_lea(e, -(int32_t)(w + w * level + size));
 	mark(x, gnext, (uint8_t)(sv & ~(1u << BT_RBP)), 0, 0);
 	if (level > 1) {
 		restore(x, BT_RAX);
@@ -1399,13 +1431,21 @@ static void confine_reg32(struct xl *x, unsigned reg, uint8_t seg)
 	confine_mem32(x, fake, &fl);
 }
 
-/* Prefixes are at most one segment override (ES/CS/SS/DS are flat, FS/GS
- * checked). */
-static bool seg_prefix_only(const uint8_t *b, const struct lay *l)
+/* Prefixes a stack instruction may carry here: 66h (16-bit operand) and
+ * one segment override (which does not change the stack's SS), at most
+ * one of each. */
+static bool stack_prefixes_ok(const uint8_t *b, const struct lay *l)
 {
-	if (l->npfx > 1)
-		return false;
-	return l->npfx == 0 || b[0] == 0x26 || b[0] == 0x2e || b[0] == 0x36 || b[0] == 0x3e || b[0] == 0x64 || b[0] == 0x65;
+	int n66 = 0, nseg = 0;
+	for (int i = 0; i < l->npfx; i++) {
+		if (b[i] == 0x66)
+			n66++;
+		else if (b[i] == 0x26 || b[i] == 0x2e || b[i] == 0x36 || b[i] == 0x3e || b[i] == 0x64 || b[i] == 0x65)
+			nseg++;
+		else
+			return false;
+	}
+	return n66 <= 1 && nseg <= 1;
 }
 
 /* PUSH r/m32 (FF /6): the operand loaded (its address with the ESP before
@@ -1413,11 +1453,15 @@ static bool seg_prefix_only(const uint8_t *b, const struct lay *l)
  * [ESP] loaded into a register the operand's address does not use, ESP
  * += 4, then the store (its address computed with the new ESP, as the
  * machine's); a fault in it restarts the POP with ESP and the register
- * back. */
-static void xl_push_pop_rm(struct xl *x, const uint8_t *b, const struct lay *l, bool push, uint16_t gnext)
+ * back. w = 2: the 16-bit forms (66h, copied onto the operand's load or
+ * store; a 16-bit load keeps the upper half of the register, as the
+ * guest's POP r16 does; POP SP: ESP moves, then SP = the value, as the
+ * machine). rreg >= 0: PUSH/POP r (50+r, 58+r, prefixed), no ModRM. */
+static void xl_push_pop_rm(struct xl *x, const uint8_t *b, const struct lay *l, bool push, uint16_t gnext,
+			   unsigned w, int rreg)
 {
 	struct bt_emit *e = x->e;
-	uint8_t m = b[l->modrm];
+	uint8_t m = rreg >= 0 ? (uint8_t)(0xc0 | rreg) : b[l->modrm];
 	bool reg = (m >> 6) == 3;
 	unsigned rm = m & 7;
 	static const uint8_t ld[] = { 0x8b }, st[] = { 0x89 };
@@ -1433,8 +1477,8 @@ static void xl_push_pop_rm(struct xl *x, const uint8_t *b, const struct lay *l, 
 		} else {
 			enc_mem32(e, b, l, true, ld, 1, BT_RAX, NULL, 0);         /* mov eax, [ea32] */
 		}
-		esp_mov(e, true, BT_RAX, -4);
-		esp_lea(e, -4);
+		esp_movw(e, true, BT_RAX, (int8_t)-(int)w, w);
+		esp_lea(e, -(int32_t)w);
 		mark(x, gnext, 1u << BT_RAX, 0, 0);
 		restore(x, BT_RAX);
 		mark(x, gnext, 0, 0, 0);
@@ -1456,17 +1500,32 @@ static void xl_push_pop_rm(struct xl *x, const uint8_t *b, const struct lay *l, 
 	unsigned t = BT_RAX;
 	while (used[t])
 		t++;   /* RAX, RCX, RDX or RBX: an address uses at most two registers */
+	if (!reg && l->seg && x->env->confine) {
+		/* POP m with FS/GS: the destination checked before anything moves,
+		 * at the address the store will use — computed with ESP + w when
+		 * ESP is its base (a SIB base of 4), + the base mirror */
+		static const uint8_t lea[] = { 0x8d };
+		confine_enter(x);
+		enc_mem32(e, b, l, false, lea, 1, BT_RAX, NULL, 0);             /* lea eax, [ea32] */
+		if (l->sib >= 0 && (b[l->sib] & 7) == 4) {
+			uint8_t adj[3] = { 0x8d, 0x40, (uint8_t)w };                 /* lea eax, [rax + w] (32 bits: wraps) */
+			bt_emit_bytes(e, adj, sizeof adj);
+		}
+		confine_leave(x, l->seg);
+	}
 	mark(x, x->goff, 0, 0, 0);
 	save(x, t);
 	mark(x, x->goff, (uint8_t)(1u << t), 0, 0);
-	esp_mov(e, false, t, 0);                                          /* mov t, [esp] */
-	esp_lea(e, 4);
-	mark(x, x->goff, (uint8_t)(1u << t), 4, 0);
+	esp_movw(e, false, t, 0, w);                                      /* mov t, [esp] */
+	esp_lea(e, (int32_t)w);
+	mark(x, x->goff, (uint8_t)(1u << t), (int8_t)w, 0);
 	if (reg && rm == t) {                                             /* POP EAX: the load was it */
 		mark(x, gnext, 0, 0, 0);
 		return;
 	}
 	if (reg) {
+		if (w == 2)
+			bt_emit_u8(e, 0x66);
 		uint8_t mv[2] = { 0x89, (uint8_t)(0xc0 | (t << 3) | rm) };   /* mov r32, t (POP ESP: ESP = the value) */
 		bt_emit_bytes(e, mv, 2);
 	} else {
@@ -1559,7 +1618,7 @@ static void xl_insn32(struct xl *x, const cs_insn *ci, const uint8_t *b, int len
 	case X86_INS_STI:
 		return xl_cli_sti(x, len, ci->id == X86_INS_STI);
 	case X86_INS_LEAVE:
-		if (o16)
+		if (!stack_prefixes_ok(b, &l))
 			return untranslated(x);
 		mark(x, x->goff, 0, 0, 0);
 		save(x, BT_RSP);   /* the map gives ESP back while it holds EBP (a delivery there pushes at ESP) */
@@ -1568,33 +1627,34 @@ static void xl_insn32(struct xl *x, const cs_insn *ci, const uint8_t *b, int len
 			static const uint8_t mv[] = { 0x89, 0xec };   /* mov esp, ebp */
 			bt_emit_bytes(e, mv, 2);
 		}
-		esp_mov(e, false, BT_RBP, 0);                         /* mov ebp, [esp] */
-		mark(x, gnext, 0, -4, 0);
-		esp_lea(e, 4);
+		esp_movw(e, false, BT_RBP, 0, o16 ? 2 : 4);           /* mov ebp, [esp] (66h: mov bp, [esp]) */
+		mark(x, gnext, 0, o16 ? -2 : -4, 0);
+		esp_lea(e, o16 ? 2 : 4);
 		mark(x, gnext, 0, 0, 0);
 		return;
-	case X86_INS_PUSHAL:
-		if (o16 || l.npfx)
+	/* PUSHAD/POPAD/PUSHFD/POPFD and their 16-bit forms (66h: PUSHAW,
+	 * POPAW, PUSHFW, POPFW); a segment prefix changes nothing (SS is the
+	 * stack's) */
+	case X86_INS_PUSHAL: case X86_INS_PUSHAW:
+		if (!stack_prefixes_ok(b, &l))
 			return untranslated(x);
-		return xl_pushad(x, gnext);
-	case X86_INS_POPAL:
-		if (o16 || l.npfx)
+		return xl_pushad(x, gnext, o16 ? 2 : 4);
+	case X86_INS_POPAL: case X86_INS_POPAW:
+		if (!stack_prefixes_ok(b, &l))
 			return untranslated(x);
-		return xl_popad(x, gnext);
-	case X86_INS_PUSHFD:
-		if (o16 || l.npfx)
+		return xl_popad(x, gnext, o16 ? 2 : 4);
+	case X86_INS_PUSHFD: case X86_INS_PUSHF:
+		if (!stack_prefixes_ok(b, &l))
 			return untranslated(x);
-		return xl_pushfd(x, gnext);
-	case X86_INS_POPFD:
-		if (o16 || l.npfx)
+		return xl_pushfd(x, gnext, o16 ? 2 : 4);
+	case X86_INS_POPFD: case X86_INS_POPF:
+		if (!stack_prefixes_ok(b, &l))
 			return untranslated(x);
-		return xl_popfd(x, gnext);
+		return xl_popfd(x, gnext, o16 ? 2 : 4);
 	case X86_INS_ENTER:
-		if (o16 || l.npfx || len != 4)
+		if (!stack_prefixes_ok(b, &l) || len != l.op + 4)
 			return untranslated(x);
-		return xl_enter(x, (uint16_t)(b[l.op + 1] | b[l.op + 2] << 8), b[l.op + 3] & 31u, gnext);
-	case X86_INS_PUSHAW: case X86_INS_POPAW: case X86_INS_PUSHF: case X86_INS_POPF:
-		return untranslated(x);   /* the 16-bit forms (66h) */
+		return xl_enter(x, (uint16_t)(b[l.op + 1] | b[l.op + 2] << 8), b[l.op + 3] & 31u, gnext, o16 ? 2 : 4);
 	default:
 		break;
 	}
@@ -1622,10 +1682,19 @@ static void xl_insn32(struct xl *x, const cs_insn *ci, const uint8_t *b, int len
 			x->ended = true;
 		return;
 	}
-	if (ci->id == X86_INS_POP && l.oplen == 1 && (o0 == 0x07 || o0 == 0x1f))
-		return untranslated(x);   /* POP ES / POP DS */
-	if (ci->id == X86_INS_POP && l.oplen == 2 && o0 == 0x0f && (o1 == 0xa1 || o1 == 0xa9))
-		return untranslated(x);   /* POP FS / POP GS */
+	if (ci->id == X86_INS_POP && ((l.oplen == 1 && (o0 == 0x07 || o0 == 0x1f)) ||
+				      (l.oplen == 2 && o0 == 0x0f && (o1 == 0xa1 || o1 == 0xa9)))) {
+		/* POP ES/DS/FS/GS: a SEG callout, as POP SS (sys_class): the vCPU
+		 * runtime pops the selector (2 or 4 bytes) and loads it with
+		 * virtual CPL 0's checks; the VMM entry refreshes the FS/GS base
+		 * mirrors (bt_sync_out), as BT_SEG_REFRESH does after a copied load */
+		if (!stack_prefixes_ok(b, &l))
+			return untranslated(x);
+		mark(x, x->goff, 0, 0, 0);
+		callout(x, BT_CO_SEG, 0);
+		mark(x, gnext, 0, 0, 0);
+		return;
+	}
 
 	/* the 32-bit stack */
 	if (l.oplen == 1 && o0 >= 0x50 && o0 <= 0x5f && !o16 && l.npfx == 0) {
@@ -1651,11 +1720,25 @@ static void xl_insn32(struct xl *x, const cs_insn *ci, const uint8_t *b, int len
 		mark(x, gnext, 0, 0, 0);
 		return;
 	}
-	/* PUSH r/m32 (FF /6), POP r/m32 (8F /0; with FS/GS: not handled) */
-	if (l.oplen == 1 && !o16 && l.modrm < len && seg_prefix_only(b, &l) &&
-	    ((o0 == 0xff && ((b[l.modrm] >> 3) & 7) == 6) ||
-	     (o0 == 0x8f && ((b[l.modrm] >> 3) & 7) == 0 && !(l.seg && (b[l.modrm] >> 6) != 3))))
-		return xl_push_pop_rm(x, b, &l, o0 == 0xff, gnext);
+	/* PUSH/POP r with prefixes (66h: r16; a segment override: no effect) */
+	if (l.oplen == 1 && o0 >= 0x50 && o0 <= 0x5f && stack_prefixes_ok(b, &l))
+		return xl_push_pop_rm(x, b, &l, o0 < 0x58, gnext, o16 ? 2 : 4, o0 & 7);
+	/* PUSH imm16 (66 68 iw, 66 6A ib) */
+	if (l.oplen == 1 && (o0 == 0x68 || o0 == 0x6a) && o16 && stack_prefixes_ok(b, &l)) {
+		uint16_t imm = o0 == 0x68 ? (uint16_t)(b[l.op + 1] | b[l.op + 2] << 8) : (uint16_t)(int16_t)(int8_t)b[l.op + 1];
+		uint8_t st[6] = { 0x66, 0x67, 0xc7, 0x44, 0x24, 0xfe };   /* mov word [esp-2], imm16 */
+		mark(x, x->goff, 0, 0, 0);
+		bt_emit_bytes(e, st, sizeof st);
+		bt_emit_u8(e, (uint8_t)imm);
+		bt_emit_u8(e, (uint8_t)(imm >> 8));
+		esp_lea(e, -2);
+		mark(x, gnext, 0, 0, 0);
+		return;
+	}
+	/* PUSH r/m32 (FF /6), POP r/m32 (8F /0), and their 16-bit forms (66h) */
+	if (l.oplen == 1 && l.modrm < len && stack_prefixes_ok(b, &l) &&
+	    ((o0 == 0xff && ((b[l.modrm] >> 3) & 7) == 6) || (o0 == 0x8f && ((b[l.modrm] >> 3) & 7) == 0)))
+		return xl_push_pop_rm(x, b, &l, o0 == 0xff, gnext, o16 ? 2 : 4, -1);
 	if ((l.oplen == 1 && (o0 >= 0x50 && o0 <= 0x5f)) || (l.oplen == 1 && (o0 == 0x68 || o0 == 0x6a || o0 == 0x8f)) ||
 	    (ci->id == X86_INS_PUSH || ci->id == X86_INS_POP))
 		return untranslated(x);   /* 16-bit pushes, prefixed forms, POP m32 with FS/GS */
@@ -1697,7 +1780,7 @@ static void xl_insn32(struct xl *x, const cs_insn *ci, const uint8_t *b, int len
 				struct lay fl = { .seg = l.seg, .op = 0, .oplen = 1, .modrm = 1, .sib = -1, .disp = 2, .dispsz = 4 };
 				confine_mem32(x, fake, &fl);
 			} else if (ci->id == X86_INS_XLATB) {
-				return untranslated(x);   /* [EBX + AL] with FS/GS: not handled */
+				confine_xlat(x, true, l.seg);   /* base + (EBX + AL) mod 2^32 */
 			} else if (!has_pfx(b, &l, 0xf3) && !has_pfx(b, &l, 0xf2)) {
 				/* the source element ([ESI] + base; the override does not
 				 * apply to ES:[EDI], which lies below 4 GiB) */

@@ -936,6 +936,42 @@ static int sio_write(struct vl_machine *m, void *ctx, uint64_t va, const void *d
 	return vl_virt_write(m, va, data, n, VL_ACC_W, &pfec);   /* supervisor: virtual CPL 0 */
 }
 
+/* 32-bit addressing (67h, or 32-bit code): the elements of a string
+ * instruction are at base + (o +- j * sz) mod 2^32, j = 0, 1, ... — with a
+ * segment base (an override) they may reach the monitor hole. Returns the
+ * first j whose element overlaps the hole, UINT64_MAX if none does. The
+ * offsets whose element overlaps it form one interval [lo, hi] of
+ * [0, 2^32) (the hole, 8 TiB, is wider than the 4 GiB the offsets span),
+ * and the walk visits the offsets = o (mod sz) in order, wrapping. */
+static uint64_t hole_step32(uint64_t base, uint32_t o, uint64_t sz, bool down)
+{
+	const uint64_t span = VL_MONITOR_END - 1 - (VL_MONITOR_BASE - sz + 1);   /* bad linear: [MB - sz + 1, ME - 1] */
+	const uint64_t s = VL_MONITOR_BASE - sz + 1 - base;                     /* bad offsets: (x - s) mod 2^64 <= span */
+	uint64_t lo, hi;
+	if (s <= 0xffffffffull) {
+		lo = s;
+		hi = 0xffffffffull;
+	} else if (s > UINT64_MAX - span) {   /* the interval wraps through offset 0 */
+		lo = 0;
+		hi = s + span;
+		if (hi > 0xffffffffull)
+			hi = 0xffffffffull;
+	} else {
+		return UINT64_MAX;
+	}
+	if (o >= lo && o <= hi)
+		return 0;
+	uint64_t m = sz - 1;   /* sz = 1, 2, 4: divides 2^32 */
+	if (!down) {
+		uint64_t t = lo + ((o - lo) & m);   /* the first bad offset the walk visits */
+		return t <= hi ? (uint32_t)(t - o) / sz : UINT64_MAX;
+	}
+	uint64_t back = (hi - o) & m;
+	if (back > hi || hi - back < lo)
+		return UINT64_MAX;
+	return (uint32_t)(o - (hi - back)) / sz;
+}
+
 static int string_io(struct vl_vcpu *v, const struct vl_sens_event *ev, bool *partial)
 {
 	static const struct vl_emul_ops sio_ops = { .write = sio_write };
@@ -948,24 +984,44 @@ static int string_io(struct vl_vcpu *v, const struct vl_sens_event *ev, bool *pa
 	size_t first = 4096 - (c->rip & 0xfff);
 	if ((rc = g_read(v, c->rip, ib, first < 15 ? first : 15, &f)))
 		return after(v, rc, &f);
-	bool a32 = false;
-	for (size_t i = 0; i < 15 && (ib[i] == 0x67 || ib[i] == 0x66 || ib[i] == 0xf2 || ib[i] == 0xf3 ||
-				      ib[i] == 0x2e || ib[i] == 0x36 || ib[i] == 0x3e || ib[i] == 0x26 ||
-				      ib[i] == 0x64 || ib[i] == 0x65); i++)
-		a32 |= ib[i] == 0x67;
+	/* the address size and the source's segment as the machine's emulator
+	 * will take them (its decoder, in the guest's mode): OUTS reads
+	 * seg:[RSI], the override's base added (FS/GS; in 32-bit code also
+	 * ES/CS/SS/DS); INS writes ES:[RDI], which no override changes */
+	struct vl_decoded d;
+	bool m32 = !guest64(v), a32 = m32;
+	uint64_t base = 0;
+	if (vl_decode_insn_m(ib, first < 15 ? first : 15, c->rip, m32, &d) > 0) {
+		a32 = d.asz == 4;
+		if (ev->write && d.seg < 6)
+			base = c->seg[d.seg].base;
+	} else {
+		for (size_t i = 0; i < 15 && (ib[i] == 0x67 || ib[i] == 0x66 || ib[i] == 0xf2 || ib[i] == 0xf3 ||
+					      ib[i] == 0x2e || ib[i] == 0x36 || ib[i] == 0x3e || ib[i] == 0x26 ||
+					      ib[i] == 0x64 || ib[i] == 0x65); i++)
+			a32 |= ib[i] == 0x67;
+	}
 	uint64_t rip = c->rip, sz = ev->size;
-	uint64_t a = c->gpr[ev->write ? VL_RSI : VL_RDI];
+	uint64_t reg = c->gpr[ev->write ? VL_RSI : VL_RDI];
 	uint64_t n = ev->rep ? (a32 ? (uint32_t)c->gpr[VL_RCX] : c->gpr[VL_RCX]) : 1;
 	bool down = (c->rflags & VL_FL_DF) != 0;
 	/* k = elements done before the first one in the hole (n: none) */
-	uint64_t k = n;
-	if (!a32 && n) {
-		if (a + sz > VL_MONITOR_BASE && a < VL_MONITOR_END)
+	uint64_t k = n, hole_va;
+	if (!a32) {
+		uint64_t a = reg + base;
+		if (n && a + sz > VL_MONITOR_BASE && a < VL_MONITOR_END)
 			k = 0;
-		else if (down && a >= VL_MONITOR_END && (a - VL_MONITOR_END) / sz + 1 < n)
+		else if (n && down && a >= VL_MONITOR_END && (a - VL_MONITOR_END) / sz + 1 < n)
 			k = (a - VL_MONITOR_END) / sz + 1;
+		hole_va = down ? a - k * sz : a + k * sz;
+	} else {
+		uint32_t o = (uint32_t)reg;
+		if (n) {
+			uint64_t j = hole_step32(base, o, sz, down);
+			k = j < n ? j : n;
+		}
+		hole_va = base + (uint32_t)(down ? o - (uint32_t)(k * sz) : o + (uint32_t)(k * sz));
 	}
-	uint64_t hole_va = down ? a - k * sz : a + k * sz;
 	if (k == 0 && n) {
 		vf(&f, VL_PF, true, ev->write ? 0 : VL_PFEC_W);
 		f.cr2 = hole_va;
@@ -1180,7 +1236,9 @@ static uint64_t insn_ea(const struct vl_machine *m, const struct vl_decoded *d, 
 		a += m->cpu.gpr[d->index] << d->scale;
 	if (d->asz == 4)
 		a = (uint32_t)a;
-	return (d->seg == VL_FS || d->seg == VL_GS) ? a + m->cpu.seg[d->seg].base : a;
+	/* an override's base, as the machine applies it (FS/GS; ES/CS/SS/DS in
+	 * 32-bit code, where its decoder names them) */
+	return d->seg < 6 ? a + m->cpu.seg[d->seg].base : a;
 }
 
 /* A 16-bit r/m operand (selector of LLDT/LTR/MOV SS, LMSW's value). */
@@ -1318,6 +1376,25 @@ int vl_vcpu_gp(struct vl_vcpu *v, uint32_t err, int *what)
 			if ((rc = insn_rm16(v, &d, rip, &sel, &f)) || (rc = load_seg(v, VL_SS, (uint16_t)sel, 0, &f)))
 				return after(v, rc, &f);
 			c->intr_shadow = 1;
+			c->rip += d.len;
+			vmm(v, m->prof->vmm_emulate);
+			*what = VL_VCPU_SEG;
+			goto emulated;
+		}
+		if ((m32 && (op[0] == 0x07 || op[0] == 0x17 || op[0] == 0x1f)) || (op[0] == 0x0f && (op[1] == 0xa1 || op[1] == 0xa9))) {
+			/* POP ES/SS/DS (32-bit code), POP FS/GS: the selector read
+			 * from the stack top (d.osz bytes, ESP in 32-bit code), the
+			 * load with virtual CPL 0's checks (#GP/#SS/#NP with the
+			 * selector, as the hardware), then ESP/RSP moves; POP SS
+			 * blocks interrupts for one instruction, as MOV SS */
+			unsigned sreg = op[0] == 0x0f ? (op[1] == 0xa1 ? VL_FS : VL_GS) : (unsigned)(op[0] >> 3);
+			unsigned w = d.osz;
+			uint64_t sp = m32 ? (uint32_t)c->gpr[VL_RSP] : c->gpr[VL_RSP], sel = 0;
+			if ((rc = g_read(v, sp, &sel, w, &f)) || (rc = load_seg(v, sreg, (uint16_t)sel, 0, &f)))
+				return after(v, rc, &f);
+			c->gpr[VL_RSP] = m32 ? (uint32_t)(sp + w) : sp + w;
+			if (sreg == VL_SS)
+				c->intr_shadow = 1;
 			c->rip += d.len;
 			vmm(v, m->prof->vmm_emulate);
 			*what = VL_VCPU_SEG;

@@ -492,6 +492,204 @@ static void test_32bit_far_call_stack_iretd(void **st)
 	rig_down(&r);
 }
 
+/* 32-bit kernel code with the 16-bit (66h) stack forms, prefixed PUSHAD/
+ * POPAD/PUSHFD/POPFD and POP of every data segment register, under bt and
+ * on the bare machine: the same registers, flags, stack and data bytes and
+ * segment selectors (the guest stores them with MOV from Sreg), then a POP
+ * into DS/ES/SS/FS of a selector from memory (sel16_sel) that must either
+ * load or fault as the hardware does (the exit code: vector << 16 | error
+ * code from a 64-bit handler, or 0x600d). Source (GNU as, at 0x200000;
+ * data page 0x201000: 0x1234beef, 0xcafef00d; GDT below):
+ *   .code64: mov $0x300000,%rsp; lgdt gdtr(%rip); lidt idtr(%rip); ljmpl *p32(%rip)
+ *   0x40 #NP: mov $0xb0000,%eax; jmp exc  0x48 #SS: mov $0xc0000,%eax; jmp exc
+ *   0x50 #GP: mov $0xd0000,%eax; exc: or (%rsp),%eax; mov $0xf4,%dx; out %eax,%dx; hlt
+ *   0x80 .code32: mov $0x2ff000,%esp; mov $0x11111111.. -> eax..edi;
+ *   pushw %ax; pushw %sp; pushw $0x5678; pushw $-5; pushw 0x201000;
+ *   popw %cx; popw %dx; popw 0x201002; popw %si; popw %bx; pushw %di;
+ *   popw 2(%esp); pushw -2(%esp); popw %ax; stc; pushfw; clc; std; popfw;
+ *   pushaw; xor eax,ecx,edi; popaw; pushw $0x5a5a; mov %esp,%ebp;
+ *   sub $16,%esp; leavew; ss pushal; xor %edx,%edx; ds popal; cs pushfl;
+ *   cld; es popfl; push $0x10; pop %es; push $0x20; pop %fs;
+ *   mov %fs:0,%eax; push $0x20; pop %gs; mov %gs:4,%ecx; pushw $0x20;
+ *   popw %ds; push $0x10; pop %ds; push $0x10; pop %ss; mov %esp,%esp;
+ *   mov %ds/%es/%fs/%gs/%ss -> 0x201010..0x201020; mov %esp,0x201024;
+ *   pushl 0x201030; 0x14d: nop; pop %ds (the slot); mov $0x600d,%eax; out; hlt */
+#define SEG16_SLOT 0x14d
+static const uint8_t seg16_prog[] = {
+	0x48, 0xc7, 0xc4, 0x00, 0x00, 0x30, 0x00, 0x0f, 0x01, 0x15, 0xf2, 0x02,
+	0x00, 0x00, 0x0f, 0x01, 0x1d, 0x6b, 0x03, 0x00, 0x00, 0xff, 0x2d, 0x6f,
+	0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x00, 0xb8, 0x00, 0x00, 0x0b, 0x00, 0xeb, 0x0e, 0x00,
+	0xb8, 0x00, 0x00, 0x0c, 0x00, 0xeb, 0x06, 0x00, 0xb8, 0x00, 0x00, 0x0d,
+	0x00, 0x0b, 0x04, 0x24, 0x66, 0xba, 0xf4, 0x00, 0xef, 0xf4, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xbc, 0x00, 0xf0, 0x2f,
+	0x00, 0xb8, 0x11, 0x11, 0x11, 0x11, 0xb9, 0x22, 0x22, 0x22, 0x22, 0xba,
+	0x33, 0x33, 0x33, 0x33, 0xbb, 0x44, 0x44, 0x44, 0x44, 0xbd, 0x55, 0x55,
+	0x55, 0x55, 0xbe, 0x66, 0x66, 0x66, 0x66, 0xbf, 0x77, 0x77, 0x77, 0x77,
+	0x66, 0x50, 0x66, 0x54, 0x66, 0x68, 0x78, 0x56, 0x66, 0x6a, 0xfb, 0x66,
+	0xff, 0x35, 0x00, 0x10, 0x20, 0x00, 0x66, 0x59, 0x66, 0x5a, 0x66, 0x8f,
+	0x05, 0x02, 0x10, 0x20, 0x00, 0x66, 0x5e, 0x66, 0x5b, 0x66, 0x57, 0x66,
+	0x8f, 0x44, 0x24, 0x02, 0x66, 0xff, 0x74, 0x24, 0xfe, 0x66, 0x58, 0xf9,
+	0x66, 0x9c, 0xf8, 0xfd, 0x66, 0x9d, 0x66, 0x60, 0x31, 0xc0, 0x31, 0xc9,
+	0x31, 0xff, 0x66, 0x61, 0x66, 0x68, 0x5a, 0x5a, 0x89, 0xe5, 0x83, 0xec,
+	0x10, 0x66, 0xc9, 0x36, 0x60, 0x31, 0xd2, 0x3e, 0x61, 0x2e, 0x9c, 0xfc,
+	0x26, 0x9d, 0x6a, 0x10, 0x07, 0x6a, 0x20, 0x0f, 0xa1, 0x64, 0xa1, 0x00,
+	0x00, 0x00, 0x00, 0x6a, 0x20, 0x0f, 0xa9, 0x65, 0x8b, 0x0d, 0x04, 0x00,
+	0x00, 0x00, 0x66, 0x6a, 0x20, 0x66, 0x1f, 0x6a, 0x10, 0x1f, 0x6a, 0x10,
+	0x17, 0x89, 0xe4, 0x8c, 0x1d, 0x10, 0x10, 0x20, 0x00, 0x8c, 0x05, 0x14,
+	0x10, 0x20, 0x00, 0x8c, 0x25, 0x18, 0x10, 0x20, 0x00, 0x8c, 0x2d, 0x1c,
+	0x10, 0x20, 0x00, 0x8c, 0x15, 0x20, 0x10, 0x20, 0x00, 0x89, 0x25, 0x24,
+	0x10, 0x20, 0x00, 0xff, 0x35, 0x30, 0x10, 0x20, 0x00, 0x90, 0x1f, 0xb8,
+	0x0d, 0x60, 0x00, 0x00, 0x66, 0xba, 0xf4, 0x00, 0xef, 0xf4,
+};
+
+static void seg16_image(uint8_t *img, uint32_t sel, const uint8_t slot[2])
+{
+	static const uint64_t gdt[10] = {
+		0, 0x00af9a000000ffffull,        /* 0x08 64-bit code */
+		0x00cf92000000ffffull,           /* 0x10 data */
+		0x00cf9a000000ffffull,           /* 0x18 32-bit code */
+		0x00cf92201000ffffull,           /* 0x20 data, base 0x201000 */
+		0x00cf12000000ffffull,           /* 0x28 data, not present */
+		0x00cf98000000ffffull,           /* 0x30 execute-only code */
+		0x00cff2000000ffffull,           /* 0x38 data, DPL 3 */
+		0x00cf90000000ffffull,           /* 0x40 read-only data */
+		0x00cf12000000ffffull,           /* 0x48 data, not present */
+	};
+	static const uint8_t gdtr[10] = { 0x4f, 0x00, 0x10, 0x03, 0x20 };   /* base 0x200310 */
+	static const uint8_t idtr_p32[16] = { 0xdf, 0x00, 0x00, 0x04, 0x20, 0, 0, 0, 0, 0,   /* IDT 0x200400 */
+					      0x80, 0x00, 0x20, 0x00, 0x18, 0x00 };             /* p32 = 0x18:0x200080 */
+	static const uint32_t data[2] = { 0x1234beef, 0xcafef00d };
+	memcpy(img, seg16_prog, sizeof seg16_prog);
+	memcpy(img + SEG16_SLOT, slot, 2);
+	memcpy(img + 0x300, gdtr, sizeof gdtr);
+	memcpy(img + 0x310, gdt, sizeof gdt);
+	memcpy(img + 0x380, idtr_p32, sizeof idtr_p32);
+	for (unsigned v = 11; v <= 13; v++) {   /* #NP, #SS, #GP -> 0x200040, 48, 50 */
+		uint64_t lo = (0x40u + 8 * (v - 11)) | (0x08ull << 16) | (0x8eull << 40) | (0x20ull << 48);
+		memcpy(img + 0x400 + 16 * v, &lo, 8);
+	}
+	memcpy(img + 0x1000, data, sizeof data);
+	memcpy(img + 0x1030, &sel, 4);
+}
+
+static void test_32bit_seg_pops_and_16bit_stack(void **st)
+{
+	static const struct { uint32_t sel; uint8_t slot[2]; uint32_t want; } c[] = {
+		{ 0x10, { 0x90, 0x1f }, 0x600d },     /* POP DS */
+		{ 0x00, { 0x90, 0x07 }, 0x600d },     /* POP ES, null */
+		{ 0x20, { 0x0f, 0xa1 }, 0x600d },     /* POP FS */
+		{ 0x10, { 0x90, 0x17 }, 0x600d },     /* POP SS */
+		{ 0x40, { 0x90, 0x1f }, 0x600d },     /* read-only data into DS */
+		{ 0x28, { 0x90, 0x1f }, 0xb0028 },    /* not present: #NP(0x28) */
+		{ 0x30, { 0x90, 0x07 }, 0xd0030 },    /* execute-only code: #GP(0x30) */
+		{ 0x13, { 0x90, 0x1f }, 0xd0010 },    /* RPL 3 > DPL 0: #GP(0x10) */
+		{ 0x11, { 0x0f, 0xa9 }, 0xd0010 },    /* RPL 1 > DPL 0 (GS): #GP(0x10) */
+		{ 0x58, { 0x0f, 0xa1 }, 0xd0058 },    /* beyond the GDT limit: #GP(0x58) */
+		{ 0x3b, { 0x90, 0x17 }, 0xd0038 },    /* SS: DPL 3 != CPL 0: #GP(0x38) */
+		{ 0x40, { 0x90, 0x17 }, 0xd0040 },    /* SS: read-only: #GP(0x40) */
+		{ 0x48, { 0x90, 0x17 }, 0xc0048 },    /* SS: not present: #SS(0x48) */
+		{ 0x11, { 0x90, 0x17 }, 0xd0010 },    /* SS: RPL 1 != CPL 0: #GP(0x10) */
+	};
+	static uint8_t img[0x1040];
+	for (size_t k = 0; k < sizeof c / sizeof c[0]; k++) {
+		memset(img, 0, sizeof img);
+		seg16_image(img, c[k].sel, c[k].slot);
+		struct vl_profile p;
+		struct vl_machine *m = bare_machine(&p, img, sizeof img);
+		vl_machine_run(m);
+		if (m->state != VL_M_EXITED || m->exit_code != c[k].want)
+			fail_msg("case %zu, machine: state %d exit %#x (want %#x): %s", k, m->state, m->exit_code, c[k].want, m->diag);
+		struct rig r;
+		rig_up(&r, img, sizeof img);
+		vl_machine_run(r.m);
+		if (r.m->state != VL_M_EXITED || r.m->exit_code != c[k].want)
+			fail_msg("case %zu, bt: state %d exit %#x (want %#x): %s", k, r.m->state, r.m->exit_code, c[k].want, r.m->diag);
+		for (unsigned g = 0; g < 8; g++)
+			if (r.m->cpu.gpr[g] != m->cpu.gpr[g])
+				fail_msg("case %zu: register %u: bt %#" PRIx64 ", machine %#" PRIx64, k, g, r.m->cpu.gpr[g], m->cpu.gpr[g]);
+		const uint64_t fl = 0xcd5 | VL_FL_DF;
+		assert_int_equal(vl_engine_bt.guest_rflags(r.m, r.ctx) & fl, m->cpu.rflags & fl);
+		assert_memory_equal(vl_phys_ptr(r.m, 0x2fe000), vl_phys_ptr(m, 0x2fe000), 0x1000);   /* the stack */
+		assert_memory_equal(vl_phys_ptr(r.m, 0x201000), vl_phys_ptr(m, 0x201000), 0x40);     /* data, selectors */
+		vl_machine_free(m);
+		rig_down(&r);
+	}
+	/* what the machine stored: the 16-bit pushes and pops, the selectors */
+	struct vl_profile p;
+	memset(img, 0, sizeof img);
+	seg16_image(img, 0x10, c[0].slot);
+	struct vl_machine *m = bare_machine(&p, img, sizeof img);
+	vl_machine_run(m);
+	const uint8_t *dpg = vl_phys_ptr(m, 0x201000);
+	uint16_t w[8];
+	memcpy(w, dpg + 0x10, sizeof w);
+	assert_int_equal(w[0], 0x10);   /* DS */
+	assert_int_equal(w[2], 0x10);   /* ES */
+	assert_int_equal(w[4], 0x20);   /* FS */
+	assert_int_equal(w[6], 0x20);   /* GS */
+	assert_int_equal(vl_phys_read64(m, 0x201000), 0xcafef00d5678beefull);   /* popw 0x201002 */
+	vl_machine_free(m);
+}
+
+/* POP SS blocks interrupts (and NMIs) for one instruction, as MOV SS: in
+ * the seg16 program, an NMI raised right after `pop %ss` (0x120) is taken
+ * after `mov %esp,%esp` (0x121), with RIP 0x123 in its frame — the NMI
+ * handler (64-bit, vector 2) exits with its frame's RIP - 0x200000. Under
+ * bt the vCPU runtime emulates POP SS (a SEG callout) and sets the
+ * shadow; on the machine POP SS set none before. With `push %eax; nop`
+ * in its place the shadowed instruction is two TC instructions (store,
+ * LEA): the NMI still comes after the PUSH (RIP 0x122; bt held it through
+ * the LEA, bt_in_ss_shadow — before, it was taken before the PUSH). */
+static void test_32bit_pop_ss_shadow(void **st)
+{
+	static uint8_t img[0x1040];
+	static const uint8_t nmi_h[] = {
+		0x8b, 0x04, 0x24,                   /* mov eax, [rsp] (the frame's RIP) */
+		0x2d, 0x00, 0x00, 0x20, 0x00,       /* sub eax, 0x200000 */
+		0x66, 0xba, 0xf4, 0x00, 0xef, 0xf4, /* mov dx, 0xf4; out dx, eax; hlt */
+	};
+	static const struct { uint8_t next[2]; uint32_t want; } c[] = {
+		{ { 0x89, 0xe4 }, 0x123 },          /* mov esp, esp (as the program has it) */
+		{ { 0x50, 0x90 }, 0x122 },          /* push eax; nop */
+	};
+	for (int e = 0; e < 4; e++) {
+		memset(img, 0, sizeof img);
+		seg16_image(img, 0x10, (const uint8_t[2]){ 0x90, 0x1f });
+		memcpy(img + 0x60, nmi_h, sizeof nmi_h);
+		uint64_t lo = 0x60 | (0x08ull << 16) | (0x8eull << 40) | (0x20ull << 48);
+		memcpy(img + 0x400 + 16 * 2, &lo, 8);
+		memcpy(img + 0x121, c[e >> 1].next, 2);
+		uint32_t want = c[e >> 1].want;
+		struct vl_profile p;
+		struct rig r;
+		struct vl_machine *m;
+		if ((e & 1) == 0) {
+			m = bare_machine(&p, img, sizeof img);
+		} else {
+			rig_up(&r, img, sizeof img);
+			m = r.m;
+		}
+		int i = 0;
+		while (m->state == VL_M_RUNNING && !m->cpu.intr_shadow && i++ < 100000)
+			vl_machine_step(m);
+		assert_int_equal(m->state, VL_M_RUNNING);
+		m->cpu.nmi_pending = true;
+		vl_machine_run(m);
+		if (m->state != VL_M_EXITED || m->exit_code != want)
+			fail_msg("%s: state %d exit %#x (want %#x: after the shadowed instruction): %s", (e & 1) ? "bt" : "machine",
+				 m->state, m->exit_code, want, m->diag);
+		if ((e & 1) == 0)
+			vl_machine_free(m);
+		else
+			rig_down(&r);
+	}
+}
+
 /* An NMI at any point of translated code, atomic stretches included
  * (PUSHFQ's and POPFQ's flag rewriting): a kernel loops over PUSHFQ;
  * POPFQ with an NMI handler (vector 2: inc ebx; iretq) and writes 0x77 +
@@ -756,6 +954,8 @@ int main(void)
 		cmocka_unit_test(test_smep_after_translation),
 		cmocka_unit_test(test_smap_priv_on_user_page),
 		cmocka_unit_test(test_32bit_far_call_stack_iretd),
+		cmocka_unit_test(test_32bit_seg_pops_and_16bit_stack),
+		cmocka_unit_test(test_32bit_pop_ss_shadow),
 		cmocka_unit_test(test_nmi_anywhere),
 		cmocka_unit_test(test_fs_gs_override_confined),
 	};

@@ -374,6 +374,84 @@ static void test_string_io_fault_cr2(void **state)
 	run_everywhere(code, sizeof code, "skylake-sp", VL_M_EXITED, 0);
 }
 
+/* OUTS with an FS override whose base (WRMSR FS_BASE) puts the source in
+ * the monitor hole while RSI / ESI alone is outside it: natively a #PF
+ * (nothing is mapped there), CR2 = the base: the monitor's shadow GDT
+ * (VL_VCPU_MON_GDT). The vCPU runtime's string-I/O check (engines/hv,
+ * used by trap, pv and bt) looked at RSI without the base, so trap and
+ * pv read the monitor's GDT through the hardware root
+ * and wrote it to the console port (64-bit addressing), and skipped the
+ * check altogether with 32-bit addressing (67h). The #PF handler exits 0
+ * when CR2 is the base; the #GP handler exits 2 — bt's own
+ * check (CONFINE, by design #GP) comes first; reaching the instruction
+ * after OUTS exits 3. Nothing may reach the console on any engine. */
+static void test_outs_fs_base_into_hole(void **state)
+{
+	static const uint8_t outs_forms[][4] = {
+		{ 0x64, 0x6f },                  /* fs outsd (RSI = 0) */
+		{ 0x67, 0x64, 0x6f },            /* addr32 fs outsd (ESI = 0) */
+		{ 0xf3, 0x64, 0x6e },            /* rep fs outsb (RCX = 3) */
+		{ 0xf3, 0x67, 0x64, 0x6e },      /* rep addr32 fs outsb */
+	};
+	static const uint8_t lens[] = { 2, 3, 3, 4 };
+	for (size_t f = 0; f < sizeof lens; f++) {
+		uint8_t code[0x510] = { 0 };
+		uint8_t main_code[64];
+		static const uint8_t pre[] = {
+			0x48, 0xb8, 0x00, 0x05, 0x10, 0, 0, 0, 0, 0,      /* mov rax, 0x100500 (IDTR) */
+			0x0f, 0x01, 0x18,                                 /* lidt [rax] */
+			0xb9, 0x00, 0x01, 0x00, 0xc0,                     /* mov ecx, 0xc0000100 (FS_BASE) */
+			0xb8, 0x00, 0x00, 0x01, 0x00,                     /* mov eax, 0x10000 */
+			0xba, 0x00, 0x80, 0xff, 0xff,                     /* mov edx, 0xffff8000 */
+			0x0f, 0x30,                                       /* wrmsr: FS base = 0xffff800000010000 */
+			0x31, 0xf6,                                       /* xor esi, esi */
+			0xb9, 0x03, 0, 0, 0,                              /* mov ecx, 3 */
+			0x66, 0xba, 0xe9, 0x00,                           /* mov dx, 0xe9 */
+		};
+		static const uint8_t post[] = { 0xb0, 0x03, 0xe6, 0xf4, 0xeb, 0xfe };   /* exit 3 */
+		size_t n = 0;
+		memcpy(main_code, pre, sizeof pre);
+		n += sizeof pre;
+		memcpy(main_code + n, outs_forms[f], lens[f]);
+		n += lens[f];
+		memcpy(main_code + n, post, sizeof post);
+		n += sizeof post;
+		static const uint8_t pf_handler[] = {
+			0x0f, 0x20, 0xd0,                                 /* mov rax, cr2 */
+			0x48, 0xb9, 0, 0, 0x01, 0, 0, 0x80, 0xff, 0xff,   /* mov rcx, 0xffff800000010000 */
+			0x48, 0x39, 0xc8,                                 /* cmp rax, rcx */
+			0x0f, 0x95, 0xc0,                                 /* setne al */
+			0xe6, 0xf4, 0xeb, 0xfe,                           /* out 0xf4, al */
+		};
+		static const uint8_t gp_handler[] = { 0xb0, 0x02, 0xe6, 0xf4, 0xeb, 0xfe };
+		static const uint8_t gate14[16] = { 0x00, 0x01, 0x08, 0x00, 0x00, 0x8e, 0x10, 0x00 };   /* -> 0x100100 */
+		static const uint8_t gate13[16] = { 0x80, 0x01, 0x08, 0x00, 0x00, 0x8e, 0x10, 0x00 };   /* -> 0x100180 */
+		static const uint8_t idtr[10] = { 0xff, 0x00, 0x00, 0x04, 0x10, 0x00 };               /* base 0x100400 */
+		memcpy(code, main_code, n);
+		memcpy(code + 0x100, pf_handler, sizeof pf_handler);
+		memcpy(code + 0x180, gp_handler, sizeof gp_handler);
+		memcpy(code + 0x400 + 13 * 16, gate13, sizeof gate13);
+		memcpy(code + 0x400 + 14 * 16, gate14, sizeof gate14);
+		memcpy(code + 0x500, idtr, sizeof idtr);
+		uint8_t img[VL_MINI_ELF_SIZE(2048)];
+		size_t isz = vl_test_mini_elf(img, CODE_PA, code, sizeof code, PF_R | PF_W | PF_X);
+		int deprivileged = 0;
+		for (int i = 0; i < ncfg; i++) {
+			const struct vl_grun_cfg *c = &cfgs[i];
+			struct vl_grun_out o;
+			assert_int_equal(vl_grun(c, img, isz, 1000, 0, &o), 0);
+			const char *e = c->eng->name;
+			bool bt = !strcmp(e, "bt"), rt = bt || !strcmp(e, "trap") || !strcmp(e, "pv");
+			uint32_t want = bt ? 2 : 0;
+			if (o.st != VL_M_EXITED || o.exit_code != want || o.console_len != 0)
+				fail_msg("form %zu, %s: %s exit %u, %zu console bytes (%s); want exit %u, none", f, c->name,
+					 vl_grun_state_name(o.st), o.exit_code, o.console_len, o.diag, want);
+			deprivileged += rt && !bt;
+		}
+		assert_true(deprivileged >= 2);   /* trap and pv ran it */
+	}
+}
+
 /* Class 7 (vtx): an intercepted OUTS right after MOV SS with IF = 0: the
  * interruptibility state said "blocking by STI" and VM entry failed. */
 static void test_movss_shadow_exit(void **state)
@@ -536,6 +614,7 @@ int main(void)
 		cmocka_unit_test(test_gate_to_l_and_d),
 		cmocka_unit_test(test_string_io_fault_cr2),
 		cmocka_unit_test(test_movss_shadow_exit),
+		cmocka_unit_test(test_outs_fs_base_into_hole),
 		cmocka_unit_test(test_exits_with_handlers),
 		cmocka_unit_test(test_far_return_l_and_d),
 		cmocka_unit_test(test_delivery_writes_page_table),
