@@ -19,6 +19,14 @@
 #include "cpu.h"
 
 #define VL_BLK_MAXU 32
+/* Attribution (counters.h field_cycles): a block holds only instructions
+ * priced by one of VL_BLK_LANES [insn] values (block_lane_pf: alu, load,
+ * store, branch, push_pop) at the cost the block cache saw when it was made
+ * (vl_blkc.lane_cost); each op carries how many instructions before it each
+ * value priced, one byte per value (at most VL_BLK_MAXU), so a run adds the
+ * retired prefix's counts in one 64-bit add and turns them into cycles now
+ * and then (exec_block.c blk_drain). */
+#define VL_BLK_LANES 5
 #define VL_BLK_NONE 0xffffffffu   /* vl_insn.blk: no block can start here (this generation) */
 
 struct vl_uop {
@@ -36,6 +44,7 @@ struct vl_uop {
 	uint8_t dh, sh;       /* byte registers AH..BH: 8 (bits 15:8 of d / s), else 0 */
 	uint8_t wm;           /* UK_ALUM: writes its memory operand */
 	uint8_t ssz, sgn;     /* UK_MOVX*: source size, sign-extend */
+	uint8_t npf[VL_BLK_LANES];   /* instructions before this one priced by each lane's value */
 };
 
 struct vl_blk {
@@ -60,6 +69,7 @@ struct vl_blkc {
 	uint32_t cap, used;    /* cap <= the array's size (vl_cpu_set_block_cap) */
 	uint32_t epoch;        /* + 1 at every flush: a block of an older epoch is stale */
 	uint64_t flushes, built;
+	uint32_t lane_cost[VL_BLK_LANES];   /* the cycles of each lane's value (cpu_blk_init) */
 };
 
 int cpu_blk_init(struct vl_machine *m);

@@ -55,6 +55,13 @@ int cpu_blk_init(struct vl_machine *m)
 	}
 	bc->cap = VL_BLK_CAP;
 	bc->used = 1;
+	const struct vl_profile *pr = m->prof;
+	if (pr) {
+		const uint64_t lc[VL_BLK_LANES] = { pr->insn_alu, pr->insn_load, pr->insn_store, pr->insn_branch,
+						    pr->insn_push_pop };
+		for (int j = 0; j < VL_BLK_LANES; j++)   /* clamped as cpu.c insn_cost does */
+			bc->lane_cost[j] = lc[j] > UINT32_MAX ? UINT32_MAX : (uint32_t)lc[j];
+	}
 	m->priv->cpu.blkc = bc;
 	return 0;
 }
@@ -216,6 +223,42 @@ static inline __attribute__((always_inline)) uint64_t u_ea(const struct vl_machi
 	return u->seg != VL_SEG_NONE ? a + m->cpu.seg[u->seg].base : a;
 }
 
+/* ---- attribution (block.h VL_BLK_LANES) ------------------------------------- */
+static const uint8_t block_lane_pf[VL_BLK_LANES] = {
+	VL_PF_insn_alu, VL_PF_insn_load, VL_PF_insn_store, VL_PF_insn_branch, VL_PF_insn_push_pop,
+};
+/* The lane of an instruction priced by pf at `cost`, or -1: none (it
+ * cannot be in a block). */
+static int blk_lane(const struct vl_blkc *bc, unsigned pf, uint32_t cost)
+{
+	for (int j = 0; j < VL_BLK_LANES; j++)
+		if (block_lane_pf[j] == pf)
+			return cost == bc->lane_cost[j] ? j : -1;
+	return -1;
+}
+/* An op's prefix counts, one byte per lane, and one block exit in the top
+ * byte: a lane holds the counts of BLK_DRAIN_EXITS exits (each adds at most
+ * VL_BLK_MAXU), then they go to field_cycles (blk_drain). */
+#define BLK_EXIT (1ull << 56)
+#define BLK_DRAIN_EXITS (255 / VL_BLK_MAXU)
+_Static_assert(VL_BLK_LANES <= 7, "lanes below the exit count");
+static inline uint64_t npf_get(const struct vl_uop *u)
+{
+	uint32_t lo;
+	memcpy(&lo, u->npf, 4);
+	return (lo | (uint64_t)u->npf[4] << 32) + BLK_EXIT;
+}
+/* The retired instructions' cycles counted in pa, to their profile values.
+ * The caller (cpu_chain) adds the same cycles to the guest category before
+ * anything reads a counter (chain_flush). */
+static void blk_drain(struct vl_machine *m, const struct vl_blkc *bc, uint64_t pa)
+{
+	uint64_t *const fc = m->ctr->field_cycles;
+	pa &= BLK_EXIT - 1;
+	for (unsigned j = 0; pa; j++, pa >>= 8)
+		fc[block_lane_pf[j]] += (pa & 0xff) * bc->lane_cost[j];
+}
+
 int cpu_blk_exec(struct vl_machine *m, const struct vl_blk *b, uint64_t *ripp, struct vl_blk_run *run,
 		 const void *const **tabp)
 {
@@ -256,6 +299,7 @@ int cpu_blk_exec(struct vl_machine *m, const struct vl_blk *b, uint64_t *ripp, s
 	 * writes). The DTLB hits are added up in dhn and stored on every
 	 * return: no one reads the counter in between. */
 	uint64_t rv = ~0ull, wv = ~0ull, dhn = 0;
+	uint64_t pa = 0;        /* retired instructions per lane and block exits (npf_get), not yet in field_cycles */
 	uint8_t *rh = NULL, *wh = NULL;
 	struct vl_tlb_ent *rent = NULL, *went = NULL, *te;
 	const uint64_t ram_pages = m->mem_size >> 12;
@@ -524,6 +568,7 @@ side:
 	/* a taken Jcc: it and the ops before it retired */
 	run->n += (unsigned)(u - b->u) + 1;
 	run->cyc += u[1].cyc;
+	pa += npf_get(&u[1]);
 	goto next;
 l_end:
 	nrip = pg + u->off;
@@ -531,7 +576,12 @@ done:
 	/* the block retired */
 	run->n += b->n;
 	run->cyc += b->cyc;
+	pa += npf_get(&b->u[b->n]);
 next:
+	if (__builtin_expect(pa >= BLK_DRAIN_EXITS * BLK_EXIT, 0)) {
+		blk_drain(m, bc, pa);
+		pa = 0;
+	}
 	/* the chain's checks for the next instruction, and the next block when
 	 * it is built and all of it fits */
 	if ((nrip & ~0xfffull) == pg && run->n < run->left && run->cyc < run->budget) {
@@ -557,12 +607,14 @@ next:
 		}
 	}
 	*dhits += dhn;
+	blk_drain(m, bc, pa);
 	m->cpu.rip = *ripp = nrip;
 	return 0;
 bail:
 	*dhits += dhn;
 	run->n += (unsigned)(u - b->u);
 	run->cyc += u->cyc;
+	blk_drain(m, bc, pa + npf_get(u));
 	m->cpu.rip = *ripp = pg + u->off;
 	return 1;
 #undef SOFT_LOOK
@@ -859,6 +911,7 @@ const struct vl_blk *cpu_blk_build(struct vl_machine *m, struct vl_insn *e, unsi
 	}
 	int fx[VL_BLK_MAXU];
 	unsigned n = 0;
+	uint8_t npf[VL_BLK_LANES] = { 0 };   /* instructions so far per lane */
 	uint64_t cyc = 0;
 	bool open = false;
 	const struct vl_insn *i = e;   /* slots of one page are contiguous, indexed by offset */
@@ -870,10 +923,13 @@ const struct vl_blk *cpu_blk_build(struct vl_machine *m, struct vl_insn *e, unsi
 			break;
 		}
 		bool end;
-		if (cyc + i->cost > UINT32_MAX || !uop_of(i, &b->u[n], &fx[n], &end))
+		int lane = blk_lane(bc, i->pf, i->cost);
+		if (lane < 0 || cyc + i->cost > UINT32_MAX || !uop_of(i, &b->u[n], &fx[n], &end))
 			break;
 		b->u[n].off = (uint16_t)off;
 		b->u[n].cyc = (uint32_t)cyc;
+		memcpy(b->u[n].npf, npf, sizeof npf);
+		npf[lane]++;
 		cyc += i->cost;
 		n++;
 		off += i->len;
@@ -905,6 +961,7 @@ const struct vl_blk *cpu_blk_build(struct vl_machine *m, struct vl_insn *e, unsi
 	end->lbl = tab[UK_END];
 	end->off = (uint16_t)off;   /* where a block without a control transfer continues */
 	end->cyc = (uint32_t)cyc;   /* a side exit at op j retires the cycles before op j + 1 */
+	memcpy(end->npf, npf, sizeof npf);
 	b->slot = e;
 	b->gen = gen;
 	b->n = n;
