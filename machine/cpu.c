@@ -670,9 +670,11 @@ static inline void cpu_exec_insn(struct vl_machine *m, const struct vl_insn *i, 
  * The same checks as the reference loop, in the same order, decide where
  * the chain ends; the counts added are the same sums, so every counter is
  * bit-identical (tests/engines/test_core_ref.c). */
-static inline void chain_flush(struct vl_machine *m, uint64_t nf, uint64_t n, uint64_t cyc)
+static inline void chain_flush(struct vl_machine *m, uint64_t nf, uint64_t n, uint64_t cyc, uint64_t pa)
 {
 	struct vl_counters *ctr = m->ctr;
+	if (pa)
+		cpu_blk_pend(m, pa);   /* the blocks' instructions to their profile values */
 	ctr->events[VL_EV_ITLB_HITS] += nf;
 	ctr->events[VL_EV_GUEST_INSNS] += n;
 	ctr->cycles[VL_CAT_GUEST] += cyc;
@@ -817,6 +819,7 @@ static __attribute__((noinline)) void cpu_chain(struct vl_machine *m, uint64_t i
 	struct vl_cpu_priv *p = &m->priv->cpu;
 	struct vl_tlb *itlb = &m->priv->mem.itlb;
 	uint64_t n = 0, cyc = 0;   /* pending: retirements, cycles */
+	uint64_t pa = 0;           /* pending: the blocks' retirements per profile value (block.h vl_blk_run.pa) */
 	/* 1: the fetch of the instruction at rip, the first since the last
 	 * flush, was counted already (a new page's fetch, below): the pending
 	 * ITLB hits are n - 1 once it retired here, and it counts none itself
@@ -852,11 +855,12 @@ setup:;
 		 * of its instructions would all pass, and its sums are theirs */
 		const struct vl_blk *b = cpu_blk_get(m, e, (unsigned)(rip & 0xfff), gen);
 		if (b && cyc + b->cyc_last < budget && n + b->n <= left) {
-			struct vl_blk_run r = { .n = n, .cyc = cyc, .budget = budget, .left = left, .ins = dp->ins,
+			struct vl_blk_run r = { .n = n, .cyc = cyc, .pa = pa, .budget = budget, .left = left, .ins = dp->ins,
 						.vpage = vpage, .gen = gen, .ctx = ctx, .uacc = uacc };
 			int bail = cpu_blk_exec(m, b, &rip, &r, NULL);
 			n = r.n;
 			cyc = r.cyc;
+			pa = r.pa;
 			if (__builtin_expect(!bail, 1)) {
 				if (__builtin_expect(n >= left, 0))
 					break;
@@ -872,7 +876,7 @@ setup:;
 			rip += e->len;
 		} else if (k == VL_CHAIN_REG) {
 			if (__builtin_expect(e->fn(m, e) != VL_X_OK, 0)) {
-				chain_flush(m, n + 1 - fetched, n, cyc);   /* Jcc to a non-canonical target: #GP */
+				chain_flush(m, n + 1 - fetched, n, cyc, pa);   /* Jcc to a non-canonical target: #GP */
 				cpu_deliver_fault(m);
 				return;
 			}
@@ -881,12 +885,12 @@ setup:;
 			/* any other instruction: what cpu_exec_one does after a fetch-cache
 			 * hit (the fetch's checks are the ones above), counts in memory */
 		generic:
-			chain_flush(m, n - (n ? fetched : 0), n, cyc);
+			chain_flush(m, n - (n ? fetched : 0), n, cyc, pa);
 			if (!(fetched && !n)) {
 				m->ctr->events[VL_EV_ITLB_HITS]++;
 				tlb_touch(itlb, ent);
 			}
-			n = cyc = fetched = 0;
+			n = cyc = fetched = pa = 0;
 			cpu_exec_insn(m, e, insn_limit);
 			if (m->state != VL_M_RUNNING || p->events || m->tsc >= p->next_event)
 				return;
@@ -899,7 +903,7 @@ setup:;
 			break;
 	}
 out:
-	chain_flush(m, n - (n ? fetched : 0), n, cyc);
+	chain_flush(m, n - (n ? fetched : 0), n, cyc, pa);
 	if (n && m->insns >= insn_limit) {
 		vl_machine_stop(m, VL_M_TIMEOUT, "reached --max-instructions (%llu)", (unsigned long long)m->max_insns);
 		p->events = true;
@@ -911,13 +915,13 @@ pagechg:
 	 * cpu_exec_one: the fetch through the translation — and, when the new
 	 * page can chain, go on here with that fetch counted */
 	if (n) {
-		chain_flush(m, n - fetched, n, cyc);
+		chain_flush(m, n - fetched, n, cyc, pa);
 		if (m->insns >= insn_limit) {
 			vl_machine_stop(m, VL_M_TIMEOUT, "reached --max-instructions (%llu)", (unsigned long long)m->max_insns);
 			p->events = true;
 			return;
 		}
-		n = cyc = fetched = 0;
+		n = cyc = fetched = pa = 0;
 	}
 	if (m->tsc >= p->next_event)
 		return;
@@ -969,6 +973,7 @@ enum vl_mstate vl_machine_run(struct vl_machine *m)
 		}
 	}
 	cpu_flags_sync(m);
+	cpu_blk_sync(m);
 	return m->state;
 }
 

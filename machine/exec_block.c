@@ -236,27 +236,23 @@ static int blk_lane(const struct vl_blkc *bc, unsigned pf, uint32_t cost)
 			return cost == bc->lane_cost[j] ? j : -1;
 	return -1;
 }
-/* An op's prefix counts, one byte per lane, and one block exit in the top
- * byte: a lane holds the counts of BLK_DRAIN_EXITS exits (each adds at most
- * VL_BLK_MAXU), then they go to field_cycles (blk_drain). */
-#define BLK_EXIT (1ull << 56)
-#define BLK_DRAIN_EXITS (255 / VL_BLK_MAXU)
-_Static_assert(VL_BLK_LANES <= 7, "lanes below the exit count");
-static inline uint64_t npf_get(const struct vl_uop *u)
+/* The k instructions of a block before op u: their counts per lane, one
+ * byte each, and k in the top byte (block.h BLK_UNIT). */
+_Static_assert(VL_BLK_LANES <= 7, "lanes below the instruction count");
+static inline uint64_t npf_get(const struct vl_uop *u, uint64_t k)
 {
 	uint32_t lo;
 	memcpy(&lo, u->npf, 4);
-	return (lo | (uint64_t)u->npf[4] << 32) + BLK_EXIT;
+	return lo | (uint64_t)u->npf[4] << 32 | k << 56;
 }
 /* The retired instructions' cycles counted in pa, to their profile values.
- * The caller (cpu_chain) adds the same cycles to the guest category before
- * anything reads a counter (chain_flush). */
-static void blk_drain(struct vl_machine *m, const struct vl_blkc *bc, uint64_t pa)
+ * With the same cycles to the guest category (cpu.c chain_flush), before
+ * anything reads a counter. */
+void cpu_blk_drain(const struct vl_blkc *bc, struct vl_counters *ctr, uint64_t pa)
 {
-	uint64_t *const fc = m->ctr->field_cycles;
-	pa &= BLK_EXIT - 1;
-	for (unsigned j = 0; pa; j++, pa >>= 8)
-		fc[block_lane_pf[j]] += (pa & 0xff) * bc->lane_cost[j];
+	uint64_t *const fc = ctr->field_cycles;
+	for (unsigned j = 0; j < VL_BLK_LANES; j++)   /* unrolled, no branch */
+		fc[block_lane_pf[j]] += ((pa >> 8 * j) & 0xff) * bc->lane_cost[j];
 }
 
 int cpu_blk_exec(struct vl_machine *m, const struct vl_blk *b, uint64_t *ripp, struct vl_blk_run *run,
@@ -299,7 +295,6 @@ int cpu_blk_exec(struct vl_machine *m, const struct vl_blk *b, uint64_t *ripp, s
 	 * writes). The DTLB hits are added up in dhn and stored on every
 	 * return: no one reads the counter in between. */
 	uint64_t rv = ~0ull, wv = ~0ull, dhn = 0;
-	uint64_t pa = 0;        /* retired instructions per lane and block exits (npf_get), not yet in field_cycles */
 	uint8_t *rh = NULL, *wh = NULL;
 	struct vl_tlb_ent *rent = NULL, *went = NULL, *te;
 	const uint64_t ram_pages = m->mem_size >> 12;
@@ -566,9 +561,10 @@ l_ret: {   /* op_ret, 64-bit, no imm16: the read counts even when the target fau
 }
 side:
 	/* a taken Jcc: it and the ops before it retired */
-	run->n += (unsigned)(u - b->u) + 1;
+	unsigned k = (unsigned)(u - b->u) + 1;
+	run->n += k;
 	run->cyc += u[1].cyc;
-	pa += npf_get(&u[1]);
+	run->pa += npf_get(&u[1], k);   /* in memory: no register held across the ops */
 	goto next;
 l_end:
 	nrip = pg + u->off;
@@ -576,11 +572,11 @@ done:
 	/* the block retired */
 	run->n += b->n;
 	run->cyc += b->cyc;
-	pa += npf_get(&b->u[b->n]);
+	run->pa += npf_get(&b->u[b->n], b->n);
 next:
-	if (__builtin_expect(pa >= BLK_DRAIN_EXITS * BLK_EXIT, 0)) {
-		blk_drain(m, bc, pa);
-		pa = 0;
+	if (__builtin_expect(run->pa >= BLK_DRAIN_AT, 0)) {
+		cpu_blk_drain(bc, m->ctr, run->pa);
+		run->pa = 0;
 	}
 	/* the chain's checks for the next instruction, and the next block when
 	 * it is built and all of it fits */
@@ -607,14 +603,14 @@ next:
 		}
 	}
 	*dhits += dhn;
-	blk_drain(m, bc, pa);
 	m->cpu.rip = *ripp = nrip;
 	return 0;
 bail:
 	*dhits += dhn;
-	run->n += (unsigned)(u - b->u);
+	unsigned kb = (unsigned)(u - b->u);
+	run->n += kb;
 	run->cyc += u->cyc;
-	blk_drain(m, bc, pa + npf_get(u));
+	run->pa += npf_get(u, kb);
 	m->cpu.rip = *ripp = pg + u->off;
 	return 1;
 #undef SOFT_LOOK

@@ -89,7 +89,8 @@ static int run_checked(const char *engine, const char *mmu, const char *profile,
 {
 	struct ends e = { 0 };
 	struct vl_run_spec spec = { .engine = engine, .mmu = mmu, .workload = wl, .iterations = iters,
-				    .profile = profile, .image = guest, .machine_hook = hook, .machine_hook_arg = &e };
+				    .profile = profile, .image = guest, .machine_hook = hook, .machine_hook_arg = &e,
+				    .profile_classes = true };
 	int rc = vl_run_execute(&spec, res);
 	if (rc == 2) {
 		vl_run_result_free(res);
