@@ -559,13 +559,14 @@ l_ret: {   /* op_ret, 64-bit, no imm16: the read counts even when the target fau
 	nrip = v;
 	goto done;
 }
-side:
+side: {
 	/* a taken Jcc: it and the ops before it retired */
 	unsigned k = (unsigned)(u - b->u) + 1;
 	run->n += k;
 	run->cyc += u[1].cyc;
 	run->pa += npf_get(&u[1], k);   /* in memory: no register held across the ops */
 	goto next;
+}
 l_end:
 	nrip = pg + u->off;
 done:
@@ -605,14 +606,15 @@ next:
 	*dhits += dhn;
 	m->cpu.rip = *ripp = nrip;
 	return 0;
-bail:
+bail: {
 	*dhits += dhn;
-	unsigned kb = (unsigned)(u - b->u);
-	run->n += kb;
+	unsigned k = (unsigned)(u - b->u);
+	run->n += k;
 	run->cyc += u->cyc;
-	run->pa += npf_get(u, kb);
+	run->pa += npf_get(u, k);
 	m->cpu.rip = *ripp = pg + u->off;
 	return 1;
+}
 #undef SOFT_LOOK
 #undef HIT
 #undef SOFT_R
