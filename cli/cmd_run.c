@@ -210,6 +210,7 @@ int cmd_run(int argc, char **argv)
 		spec.progress_arg = &err_tty;
 	}
 	struct vl_run_result res;
+	spec.profile_classes = true;   /* the output's share classes (output.c) */
 	int rc = vl_run_execute(&spec, &res);
 	if (rc == 2 || res.status == VL_RUN_REFUSED) {
 		vl_cli_usage_error("run", "%s", res.reason);

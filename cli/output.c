@@ -75,6 +75,108 @@ static void json_slots(FILE *out, const struct vl_run_result *r, enum vl_slot_ki
 	}
 }
 
+/* ---- attribution: the measured region's cycles by the profile value that
+ * priced them (counters.h field_cycles) and by that value's share class
+ * (run.h pf_class). */
+enum { PV_SOURCED, PV_DERIVED, PV_ESTIMATED, PV_SET, PV_UNPRICED, PV_UNKNOWN, PV_N };
+static const char *const pv_name[PV_N] = { "sourced", "derived", "estimated", "set", "unpriced", "unknown" };
+
+/* The share a slot's cycles count in: its value's class; unpriced for
+ * VL_PF_NONE; unknown when the classes could not be had, or for a class
+ * that is no share ("n/a", a value the profile leaves out). */
+static int pv_bucket(const struct vl_run_result *r, unsigned pf)
+{
+	if (pf == VL_PF_NONE)
+		return PV_UNPRICED;
+	const char *c = r->pf_class[pf];
+	for (int k = 0; c && k < PV_UNPRICED; k++)
+		if (!strcmp(c, pv_name[k]))
+			return k;
+	return PV_UNKNOWN;
+}
+
+/* The class name a slot is printed with. */
+static const char *pv_class(const struct vl_run_result *r, unsigned pf)
+{
+	if (pf == VL_PF_NONE)
+		return "unpriced";
+	const char *c = r->pf_class[pf];
+	return !c ? "unknown" : !c[0] ? "absent" : c;
+}
+
+/* The slots with cycles, most cycles first (then in table order); returns how many. */
+static size_t pv_sorted(const struct vl_counters *c, unsigned idx[VL_PF_SLOTS])
+{
+	size_t n = 0;
+	for (unsigned pf = 0; pf < VL_PF_SLOTS; pf++) {
+		if (!c->field_cycles[pf])
+			continue;
+		size_t k = n++;
+		for (; k > 0 && c->field_cycles[idx[k - 1]] < c->field_cycles[pf]; k--)
+			idx[k] = idx[k - 1];
+		idx[k] = pf;
+	}
+	return n;
+}
+
+static void pv_shares(const struct vl_run_result *r, uint64_t share[PV_N])
+{
+	memset(share, 0, PV_N * sizeof share[0]);
+	for (unsigned pf = 0; pf < VL_PF_SLOTS; pf++)
+		share[pv_bucket(r, pf)] += r->ctr.field_cycles[pf];
+}
+
+static void json_attribution(FILE *out, const struct vl_run_result *r)
+{
+	unsigned idx[VL_PF_SLOTS];
+	size_t n = pv_sorted(&r->ctr, idx);
+	fprintf(out, ",\"profile_values\":{");
+	for (size_t k = 0; k < n; k++) {
+		fprintf(out, "%s", k ? "," : "");
+		vl_cli_json_string(out, idx[k] == VL_PF_NONE ? "(none)" : vl_pf_key[idx[k]]);
+		fprintf(out, ":{\"cycles\":%llu,\"class\":", (unsigned long long)r->ctr.field_cycles[idx[k]]);
+		vl_cli_json_string(out, pv_class(r, idx[k]));
+		fputc('}', out);
+	}
+	uint64_t share[PV_N];
+	pv_shares(r, share);
+	fprintf(out, "},\"provenance\":{");
+	for (int k = 0; k < PV_N; k++)
+		fprintf(out, "%s\"%s\":%llu", k ? "," : "", pv_name[k], (unsigned long long)share[k]);
+	fputc('}', out);
+}
+
+/* One line of shares, and the values of the estimated share that weigh most. */
+static void table_attribution(FILE *out, const struct vl_run_result *r)
+{
+	uint64_t share[PV_N], total = 0;
+	pv_shares(r, share);
+	for (int k = 0; k < PV_N; k++)
+		total += share[k];
+	if (!total)
+		return;
+	fprintf(out, "\ncost basis        ");
+	bool first = true;
+	for (int k = 0; k < PV_N; k++) {
+		if (!share[k] && k != PV_SOURCED && k != PV_DERIVED && k != PV_ESTIMATED)
+			continue;
+		fprintf(out, "%s%.1f%% %s", first ? "" : ", ", 100.0 * share[k] / total, pv_name[k]);
+		first = false;
+	}
+	fprintf(out, " (profile values' provenance)\n");
+	unsigned idx[VL_PF_SLOTS];
+	size_t n = pv_sorted(&r->ctr, idx), shown = 0;
+	for (size_t k = 0; k < n && shown < 3; k++) {
+		if (pv_bucket(r, idx[k]) != PV_ESTIMATED)
+			continue;
+		fprintf(out, "%s%s %.1f%%", shown ? ", " : "  top estimated   ", vl_pf_key[idx[k]],
+			100.0 * r->ctr.field_cycles[idx[k]] / total);
+		shown++;
+	}
+	if (shown)
+		fputc('\n', out);
+}
+
 static void json_str_or_null(FILE *out, const char *s)
 {
 	if (s && *s)
@@ -158,6 +260,8 @@ void vl_cli_json_result(FILE *out, const struct vl_run_result *r)
 			fputc('}', out);
 		}
 		fprintf(out, "}}");
+	} else {
+		json_attribution(out, r);
 	}
 	fprintf(out, ",\"total\":{\"instructions\":%llu,\"cycles\":%llu}",
 		(unsigned long long)r->total_insns, (unsigned long long)r->total_cycles);
@@ -269,6 +373,7 @@ static void table_result(FILE *out, const struct vl_run_result *r)
 			fprintf(out, " %10s\n", "-");
 	}
 	fprintf(out, "  %-12s %24llu\n", "total", (unsigned long long)total);
+	table_attribution(out, r);
 	table_slots(out, r, VL_SLOT_HYPERCALL, "\nhypercalls (measured region)     code      count      cycles  cycles/call\n");
 	table_slots(out, r, VL_SLOT_CALLOUT, "\ncallouts (measured region)                   count      cycles  cycles/callout\n");
 	bool any = table_slots(out, r, VL_SLOT_EXIT, "\nexits (measured region)          code      count      cycles  cycles/exit\n");

@@ -592,6 +592,9 @@ int vl_run_execute(const struct vl_run_spec *spec, struct vl_run_result *res)
 		goto out;
 	}
 	vl_sha256_file(image, res->guest_sha256);
+	char cerr[256];
+	if (spec->profile_classes && vl_profile_classes(prof, res->pf_class, cerr, sizeof cerr))
+		memset(res->pf_class, 0, sizeof res->pf_class);   /* unknown; the run goes on */
 	rc = run_model(spec, eng, mmu, prof, image, cmdline, foreign, res);
 	if (foreign && res->status == VL_RUN_OK)
 		run_parse_kut_vmexit(res, image);

@@ -19,6 +19,14 @@
 #include "cpu.h"
 
 #define VL_BLK_MAXU 32
+/* Attribution (counters.h field_cycles): a block holds only instructions
+ * priced by one of VL_BLK_LANES [insn] values (block_lane_pf: alu, load,
+ * store, branch, push_pop) at the cost the block cache saw when it was made
+ * (vl_blkc.lane_cost); each op carries how many instructions before it each
+ * value priced, one byte per value (at most VL_BLK_MAXU), so a run adds the
+ * retired prefix's counts in one 64-bit add and turns them into cycles now
+ * and then (exec_block.c blk_drain). */
+#define VL_BLK_LANES 5
 #define VL_BLK_NONE 0xffffffffu   /* vl_insn.blk: no block can start here (this generation) */
 
 struct vl_uop {
@@ -36,6 +44,7 @@ struct vl_uop {
 	uint8_t dh, sh;       /* byte registers AH..BH: 8 (bits 15:8 of d / s), else 0 */
 	uint8_t wm;           /* UK_ALUM: writes its memory operand */
 	uint8_t ssz, sgn;     /* UK_MOVX*: source size, sign-extend */
+	uint8_t npf[VL_BLK_LANES];   /* instructions before this one priced by each lane's value */
 };
 
 struct vl_blk {
@@ -60,6 +69,7 @@ struct vl_blkc {
 	uint32_t cap, used;    /* cap <= the array's size (vl_cpu_set_block_cap) */
 	uint32_t epoch;        /* + 1 at every flush: a block of an older epoch is stale */
 	uint64_t flushes, built;
+	uint32_t lane_cost[VL_BLK_LANES];   /* the cycles of each lane's value (cpu_blk_init) */
 };
 
 int cpu_blk_init(struct vl_machine *m);
@@ -90,6 +100,8 @@ static inline const struct vl_blk *cpu_blk_get(struct vl_machine *m, struct vl_i
  * retirements and cycles, and what bounds them. */
 struct vl_blk_run {
 	uint64_t n, cyc;        /* in/out: pending instructions and cycles */
+	uint64_t pa;            /* in/out: pending attribution of the blocks' instructions (exec_block.c
+	                         * npf_get): the caller hands it to cpu_blk_drain with the cycles */
 	uint64_t budget, left;  /* the chain runs an instruction while cyc < budget, stops at n == left */
 	struct vl_insn *ins;    /* the page's decode slots */
 	uint64_t vpage;
@@ -106,6 +118,37 @@ struct vl_blk_run {
  * soft TLB's plain-RAM fast path, or a fault), nothing of it done, the
  * ones before it counted. cpu.rip = *rip on return. With tabp (and nothing
  * else) it only returns its handler table in *tabp (the builder's labels). */
+/* Add the instructions counted in pa (vl_blk_run.pa) to the profile values
+ * that price them (counters.h field_cycles of ctr). */
+void cpu_blk_drain(const struct vl_blkc *bc, struct vl_counters *ctr, uint64_t pa);
+/* A pa: the retired instructions of each lane in bytes 0..VL_BLK_LANES-1,
+ * their total in the top byte (BLK_UNIT each), the bound of every lane. A
+ * block exit adds at most VL_BLK_MAXU: a pa reaching BLK_DRAIN_AT goes to
+ * field_cycles before the next, so no byte overflows. */
+#define BLK_UNIT (1ull << 56)
+#define BLK_DRAIN_AT ((256 - VL_BLK_MAXU) * BLK_UNIT)
+/* Keep pa (the current region's) pending in the CPU; it reaches field_cycles
+ * when the pending counts fill, the region changes, or cpu_blk_sync. */
+static inline void cpu_blk_pend(struct vl_machine *m, uint64_t pa)
+{
+	struct vl_cpu_priv *p = &m->priv->cpu;
+	if (p->blk_pa_ctr != m->ctr || (p->blk_pa >> 56) + (pa >> 56) >= 256 - VL_BLK_MAXU) {
+		if (p->blk_pa)
+			cpu_blk_drain(p->blkc, p->blk_pa_ctr, p->blk_pa);
+		p->blk_pa = 0;
+		p->blk_pa_ctr = m->ctr;
+	}
+	p->blk_pa += pa;
+}
+/* Every pending count into field_cycles (before anyone reads them). */
+static inline void cpu_blk_sync(struct vl_machine *m)
+{
+	struct vl_cpu_priv *p = &m->priv->cpu;
+	if (p->blk_pa)
+		cpu_blk_drain(p->blkc, p->blk_pa_ctr, p->blk_pa);
+	p->blk_pa = 0;
+}
+
 int cpu_blk_exec(struct vl_machine *m, const struct vl_blk *b, uint64_t *rip, struct vl_blk_run *r,
 		 const void *const **tabp);
 

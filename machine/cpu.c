@@ -162,43 +162,65 @@ void vl_cpu_reset(struct vl_machine *m)
 	p->dmode = 0xff;   /* unknown: the first event check sets it (and drops stale decodes) */
 }
 
-/* Cycles an instruction is charged when it retires (profile [insn]). */
-static uint32_t insn_cost(const struct vl_profile *pr, const struct vl_insn *i)
+/* Cycles an instruction is charged when it retires: exactly one profile
+ * [insn] value, whose enum vl_pf goes to *pf (counters.h field_cycles);
+ * VL_PF_NONE with 0 cycles for the string and INS/OUTS instructions, whose
+ * handlers charge every iteration themselves (exec_str.c). */
+static uint32_t insn_cost(const struct vl_profile *pr, const struct vl_insn *i, uint8_t *pf)
 {
+	unsigned f;
 	uint64_t c;
+#define PF(k) (f = VL_PF_insn_##k, c = pr->insn_##k)
 	switch (i->cclass) {
 	case VL_CC_ALU:
-		c = i->mod == 3 || i->mod == 0xff || i->op == VL_OP_LEA || i->op == VL_OP_NOP ? pr->insn_alu
-		  : (i->opf & OPF_WRM) ? pr->insn_store : pr->insn_load;
+		if (i->mod == 3 || i->mod == 0xff || i->op == VL_OP_LEA || i->op == VL_OP_NOP)
+			PF(alu);
+		else if (i->opf & OPF_WRM)
+			PF(store);
+		else
+			PF(load);
 		break;
-	case VL_CC_LOAD:       c = pr->insn_load; break;
-	case VL_CC_STORE:      c = pr->insn_store; break;
-	case VL_CC_BRANCH:     c = pr->insn_branch; break;
-	case VL_CC_MUL:        c = pr->insn_mul; break;
-	case VL_CC_DIV:        c = pr->insn_div; break;
-	case VL_CC_PUSH_POP:   c = pr->insn_push_pop; break;
-	case VL_CC_STRING:     c = 0; break;   /* charged per iteration by the handler */
-	case VL_CC_PUSHF:      c = pr->insn_pushf; break;
-	case VL_CC_POPF:       c = pr->insn_popf; break;
-	case VL_CC_CLI_STI:    c = pr->insn_cli_sti; break;
-	case VL_CC_MOV_CR:     c = (i->op == VL_OP_MOV_TO_CR && i->reg == 3) ? pr->insn_mov_cr3 : pr->insn_mov_cr; break;
-	case VL_CC_INVLPG:     c = pr->insn_invlpg; break;
-	case VL_CC_CPUID:      c = pr->insn_cpuid; break;
-	case VL_CC_RDTSC:      c = pr->insn_rdtsc; break;
-	case VL_CC_RDMSR:      c = pr->insn_rdmsr; break;
-	case VL_CC_WRMSR:      c = pr->insn_wrmsr; break;
-	case VL_CC_IO:         c = (i->op == VL_OP_INS || i->op == VL_OP_OUTS) ? 0 : pr->insn_io; break;
-	case VL_CC_SYSCALL:    c = pr->insn_syscall; break;
-	case VL_CC_SYSRET:     c = pr->insn_sysret; break;
-	case VL_CC_IRET:       c = pr->insn_iret; break;
-	case VL_CC_SWAPGS:     c = pr->insn_swapgs; break;
-	case VL_CC_DESC_TABLE: c = pr->insn_desc_table; break;
-	case VL_CC_HLT:        c = pr->insn_hlt; break;
-	case VL_CC_OTHER_SYS:  c = pr->insn_other_sys; break;
-	default:               c = 0; break;
+	case VL_CC_LOAD:       PF(load); break;
+	case VL_CC_STORE:      PF(store); break;
+	case VL_CC_BRANCH:     PF(branch); break;
+	case VL_CC_MUL:        PF(mul); break;
+	case VL_CC_DIV:        PF(div); break;
+	case VL_CC_PUSH_POP:   PF(push_pop); break;
+	case VL_CC_PUSHF:      PF(pushf); break;
+	case VL_CC_POPF:       PF(popf); break;
+	case VL_CC_CLI_STI:    PF(cli_sti); break;
+	case VL_CC_MOV_CR:
+		if (i->op == VL_OP_MOV_TO_CR && i->reg == 3)
+			PF(mov_cr3);
+		else
+			PF(mov_cr);
+		break;
+	case VL_CC_INVLPG:     PF(invlpg); break;
+	case VL_CC_CPUID:      PF(cpuid); break;
+	case VL_CC_RDTSC:      PF(rdtsc); break;
+	case VL_CC_RDMSR:      PF(rdmsr); break;
+	case VL_CC_WRMSR:      PF(wrmsr); break;
+	case VL_CC_IO:
+		if (i->op == VL_OP_INS || i->op == VL_OP_OUTS)
+			f = VL_PF_NONE, c = 0;   /* charged per iteration by the handler */
+		else
+			PF(io);
+		break;
+	case VL_CC_SYSCALL:    PF(syscall); break;
+	case VL_CC_SYSRET:     PF(sysret); break;
+	case VL_CC_IRET:       PF(iret); break;
+	case VL_CC_SWAPGS:     PF(swapgs); break;
+	case VL_CC_DESC_TABLE: PF(desc_table); break;
+	case VL_CC_HLT:        PF(hlt); break;
+	case VL_CC_OTHER_SYS:  PF(other_sys); break;
+	case VL_CC_STRING:     /* charged per iteration by the handler */
+	default:               f = VL_PF_NONE, c = 0; break;
 	}
+#undef PF
+	*pf = (uint8_t)f;
 	return c > UINT32_MAX ? UINT32_MAX : (uint32_t)c;
 }
+_Static_assert(VL_PF_NONE <= UINT8_MAX, "vl_insn.pf holds every enum vl_pf");
 
 /* ---- lazy flags -------------------------------------------------------------- */
 uint64_t cpu_flags_compute(const struct vl_machine *m)
@@ -523,7 +545,7 @@ static const struct vl_insn *cpu_decode(struct vl_machine *m, uint64_t pa, struc
 		cpu_fault(m, VL_UD, false, 0);
 		return NULL;
 	}
-	tmp->cost = insn_cost(m->prof, tmp);
+	tmp->cost = insn_cost(m->prof, tmp, &tmp->pf);
 	if (cross || !dp)
 		return tmp;
 	struct vl_insn *e = &dp->ins[off];
@@ -614,7 +636,7 @@ static inline void cpu_exec_insn(struct vl_machine *m, const struct vl_insn *i, 
 	uint8_t shadow = m->cpu.intr_shadow;
 	int rc = i->fn(m, i);
 	if (__builtin_expect(rc == VL_X_OK, 1)) {
-		vl_charge(m, VL_CAT_GUEST, i->cost);
+		vl_charge_pf(m, VL_CAT_GUEST, i->pf, i->cost);
 	} else if (rc == VL_X_FAULT) {
 		struct vl_fault *f = &m->priv->fault;
 		if (f->noncanon && i->mod < 3 && (i->base == VL_RSP || i->base == VL_RBP))
@@ -648,9 +670,11 @@ static inline void cpu_exec_insn(struct vl_machine *m, const struct vl_insn *i, 
  * The same checks as the reference loop, in the same order, decide where
  * the chain ends; the counts added are the same sums, so every counter is
  * bit-identical (tests/engines/test_core_ref.c). */
-static inline void chain_flush(struct vl_machine *m, uint64_t nf, uint64_t n, uint64_t cyc)
+static inline void chain_flush(struct vl_machine *m, uint64_t nf, uint64_t n, uint64_t cyc, uint64_t pa)
 {
 	struct vl_counters *ctr = m->ctr;
+	if (pa)
+		cpu_blk_pend(m, pa);   /* the blocks' instructions to their profile values */
 	ctr->events[VL_EV_ITLB_HITS] += nf;
 	ctr->events[VL_EV_GUEST_INSNS] += n;
 	ctr->cycles[VL_CAT_GUEST] += cyc;
@@ -795,6 +819,7 @@ static __attribute__((noinline)) void cpu_chain(struct vl_machine *m, uint64_t i
 	struct vl_cpu_priv *p = &m->priv->cpu;
 	struct vl_tlb *itlb = &m->priv->mem.itlb;
 	uint64_t n = 0, cyc = 0;   /* pending: retirements, cycles */
+	uint64_t pa = 0;           /* pending: the blocks' retirements per profile value (block.h vl_blk_run.pa) */
 	/* 1: the fetch of the instruction at rip, the first since the last
 	 * flush, was counted already (a new page's fetch, below): the pending
 	 * ITLB hits are n - 1 once it retired here, and it counts none itself
@@ -817,6 +842,7 @@ setup:;
 	const uint32_t gen = dp->gen;
 	uint64_t rip = m->cpu.rip;   /* = m->cpu.rip: kept in a register across VL_CHAIN_SEQ */
 	const uint32_t ctx = vl_mem_ctx(m);   /* only non-chain instructions change these */
+	uint64_t *const fc = m->ctr->field_cycles;   /* (a marker switches m->ctr) */
 	const unsigned uacc = cpu_uacc(m);
 	for (;;) {
 		if ((rip >> 12) != vpage)
@@ -829,11 +855,12 @@ setup:;
 		 * of its instructions would all pass, and its sums are theirs */
 		const struct vl_blk *b = cpu_blk_get(m, e, (unsigned)(rip & 0xfff), gen);
 		if (b && cyc + b->cyc_last < budget && n + b->n <= left) {
-			struct vl_blk_run r = { .n = n, .cyc = cyc, .budget = budget, .left = left, .ins = dp->ins,
+			struct vl_blk_run r = { .n = n, .cyc = cyc, .pa = pa, .budget = budget, .left = left, .ins = dp->ins,
 						.vpage = vpage, .gen = gen, .ctx = ctx, .uacc = uacc };
 			int bail = cpu_blk_exec(m, b, &rip, &r, NULL);
 			n = r.n;
 			cyc = r.cyc;
+			pa = r.pa;
 			if (__builtin_expect(!bail, 1)) {
 				if (__builtin_expect(n >= left, 0))
 					break;
@@ -849,7 +876,7 @@ setup:;
 			rip += e->len;
 		} else if (k == VL_CHAIN_REG) {
 			if (__builtin_expect(e->fn(m, e) != VL_X_OK, 0)) {
-				chain_flush(m, n + 1 - fetched, n, cyc);   /* Jcc to a non-canonical target: #GP */
+				chain_flush(m, n + 1 - fetched, n, cyc, pa);   /* Jcc to a non-canonical target: #GP */
 				cpu_deliver_fault(m);
 				return;
 			}
@@ -858,12 +885,12 @@ setup:;
 			/* any other instruction: what cpu_exec_one does after a fetch-cache
 			 * hit (the fetch's checks are the ones above), counts in memory */
 		generic:
-			chain_flush(m, n - (n ? fetched : 0), n, cyc);
+			chain_flush(m, n - (n ? fetched : 0), n, cyc, pa);
 			if (!(fetched && !n)) {
 				m->ctr->events[VL_EV_ITLB_HITS]++;
 				tlb_touch(itlb, ent);
 			}
-			n = cyc = fetched = 0;
+			n = cyc = fetched = pa = 0;
 			cpu_exec_insn(m, e, insn_limit);
 			if (m->state != VL_M_RUNNING || p->events || m->tsc >= p->next_event)
 				return;
@@ -871,11 +898,12 @@ setup:;
 		}
 		n++;
 		cyc += e->cost;
+		fc[e->pf] += e->cost;
 		if (__builtin_expect(n >= left, 0))
 			break;
 	}
 out:
-	chain_flush(m, n - (n ? fetched : 0), n, cyc);
+	chain_flush(m, n - (n ? fetched : 0), n, cyc, pa);
 	if (n && m->insns >= insn_limit) {
 		vl_machine_stop(m, VL_M_TIMEOUT, "reached --max-instructions (%llu)", (unsigned long long)m->max_insns);
 		p->events = true;
@@ -887,13 +915,13 @@ pagechg:
 	 * cpu_exec_one: the fetch through the translation — and, when the new
 	 * page can chain, go on here with that fetch counted */
 	if (n) {
-		chain_flush(m, n - fetched, n, cyc);
+		chain_flush(m, n - fetched, n, cyc, pa);
 		if (m->insns >= insn_limit) {
 			vl_machine_stop(m, VL_M_TIMEOUT, "reached --max-instructions (%llu)", (unsigned long long)m->max_insns);
 			p->events = true;
 			return;
 		}
-		n = cyc = fetched = 0;
+		n = cyc = fetched = pa = 0;
 	}
 	if (m->tsc >= p->next_event)
 		return;
@@ -945,6 +973,7 @@ enum vl_mstate vl_machine_run(struct vl_machine *m)
 		}
 	}
 	cpu_flags_sync(m);
+	cpu_blk_sync(m);
 	return m->state;
 }
 

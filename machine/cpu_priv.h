@@ -17,6 +17,8 @@ struct vl_blkc;
 struct vl_cpu_priv {
 	struct vl_dcache *dcache;     /* decode cache (cpu.c) */
 	struct vl_blkc *blkc;         /* decoded blocks of the fast core (exec_block.c) */
+	uint64_t blk_pa;              /* blocks' retirements not yet in blk_pa_ctr->field_cycles (block.h) */
+	struct vl_counters *blk_pa_ctr;
 	/* Lazy arithmetic flags: while lf_op != LF_NONE, CF PF AF ZF SF OF are
 	 * a function of (lf_op, lf_sz, lf_src1, lf_src2, lf_res) (and, for
 	 * INC/DEC, CF in cpu.rflags). Materialised into cpu.rflags whenever

@@ -82,6 +82,8 @@ struct vl_insn {
 	                     * registers, RIP and the lazy flags (no memory, devices, events or
 	                     * counters) and returns VL_X_OK or, Jcc only, VL_X_FAULT; 2.. = a
 	                     * load/store/push/pop the chain may do inline; 0 from vl_decode */
+	uint8_t pf;         /* enum vl_pf of the [insn] value `cost` is (cpu.c insn_cost; VL_PF_NONE
+	                     * when cost is 0: string and INS/OUTS iterations charge themselves) */
 	uint32_t blk;       /* fast core (exec_block.c): index of the decoded block starting here,
 	                     * VL_BLK_NONE when none can, 0 not built yet; 0 from vl_decode */
 } __attribute__((aligned(64)));   /* one cache line per decode-cache slot (cpu.c) */

@@ -191,7 +191,7 @@ static int deliver_once(struct vl_machine *m, unsigned vec, bool has_err, uint32
 	c->rflags = fl;
 	c->halted = false;
 	c->intr_shadow = 0;
-	vl_charge(m, VL_CAT_EXCEPTION, m->prof->exception_delivery);
+	VL_CHARGE(m, VL_CAT_EXCEPTION, exception_delivery);
 	if (kind == EV_INTR) {
 		vl_count(m, VL_EV_INTERRUPTS, 1);
 	} else {

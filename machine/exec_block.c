@@ -55,6 +55,13 @@ int cpu_blk_init(struct vl_machine *m)
 	}
 	bc->cap = VL_BLK_CAP;
 	bc->used = 1;
+	const struct vl_profile *pr = m->prof;
+	if (pr) {
+		const uint64_t lc[VL_BLK_LANES] = { pr->insn_alu, pr->insn_load, pr->insn_store, pr->insn_branch,
+						    pr->insn_push_pop };
+		for (int j = 0; j < VL_BLK_LANES; j++)   /* clamped as cpu.c insn_cost does */
+			bc->lane_cost[j] = lc[j] > UINT32_MAX ? UINT32_MAX : (uint32_t)lc[j];
+	}
 	m->priv->cpu.blkc = bc;
 	return 0;
 }
@@ -214,6 +221,38 @@ static inline __attribute__((always_inline)) uint64_t u_ea(const struct vl_machi
 {
 	uint64_t a = u_eff(g, u, pg);
 	return u->seg != VL_SEG_NONE ? a + m->cpu.seg[u->seg].base : a;
+}
+
+/* ---- attribution (block.h VL_BLK_LANES) ------------------------------------- */
+static const uint8_t block_lane_pf[VL_BLK_LANES] = {
+	VL_PF_insn_alu, VL_PF_insn_load, VL_PF_insn_store, VL_PF_insn_branch, VL_PF_insn_push_pop,
+};
+/* The lane of an instruction priced by pf at `cost`, or -1: none (it
+ * cannot be in a block). */
+static int blk_lane(const struct vl_blkc *bc, unsigned pf, uint32_t cost)
+{
+	for (int j = 0; j < VL_BLK_LANES; j++)
+		if (block_lane_pf[j] == pf)
+			return cost == bc->lane_cost[j] ? j : -1;
+	return -1;
+}
+/* The k instructions of a block before op u: their counts per lane, one
+ * byte each, and k in the top byte (block.h BLK_UNIT). */
+_Static_assert(VL_BLK_LANES <= 7, "lanes below the instruction count");
+static inline uint64_t npf_get(const struct vl_uop *u, uint64_t k)
+{
+	uint32_t lo;
+	memcpy(&lo, u->npf, 4);
+	return lo | (uint64_t)u->npf[4] << 32 | k << 56;
+}
+/* The retired instructions' cycles counted in pa, to their profile values.
+ * With the same cycles to the guest category (cpu.c chain_flush), before
+ * anything reads a counter. */
+void cpu_blk_drain(const struct vl_blkc *bc, struct vl_counters *ctr, uint64_t pa)
+{
+	uint64_t *const fc = ctr->field_cycles;
+	for (unsigned j = 0; j < VL_BLK_LANES; j++)   /* unrolled, no branch */
+		fc[block_lane_pf[j]] += ((pa >> 8 * j) & 0xff) * bc->lane_cost[j];
 }
 
 int cpu_blk_exec(struct vl_machine *m, const struct vl_blk *b, uint64_t *ripp, struct vl_blk_run *run,
@@ -520,18 +559,26 @@ l_ret: {   /* op_ret, 64-bit, no imm16: the read counts even when the target fau
 	nrip = v;
 	goto done;
 }
-side:
+side: {
 	/* a taken Jcc: it and the ops before it retired */
-	run->n += (unsigned)(u - b->u) + 1;
+	unsigned k = (unsigned)(u - b->u) + 1;
+	run->n += k;
 	run->cyc += u[1].cyc;
+	run->pa += npf_get(&u[1], k);   /* in memory: no register held across the ops */
 	goto next;
+}
 l_end:
 	nrip = pg + u->off;
 done:
 	/* the block retired */
 	run->n += b->n;
 	run->cyc += b->cyc;
+	run->pa += npf_get(&b->u[b->n], b->n);
 next:
+	if (__builtin_expect(run->pa >= BLK_DRAIN_AT, 0)) {
+		cpu_blk_drain(bc, m->ctr, run->pa);
+		run->pa = 0;
+	}
 	/* the chain's checks for the next instruction, and the next block when
 	 * it is built and all of it fits */
 	if ((nrip & ~0xfffull) == pg && run->n < run->left && run->cyc < run->budget) {
@@ -559,12 +606,15 @@ next:
 	*dhits += dhn;
 	m->cpu.rip = *ripp = nrip;
 	return 0;
-bail:
+bail: {
 	*dhits += dhn;
-	run->n += (unsigned)(u - b->u);
+	unsigned k = (unsigned)(u - b->u);
+	run->n += k;
 	run->cyc += u->cyc;
+	run->pa += npf_get(u, k);
 	m->cpu.rip = *ripp = pg + u->off;
 	return 1;
+}
 #undef SOFT_LOOK
 #undef HIT
 #undef SOFT_R
@@ -859,6 +909,7 @@ const struct vl_blk *cpu_blk_build(struct vl_machine *m, struct vl_insn *e, unsi
 	}
 	int fx[VL_BLK_MAXU];
 	unsigned n = 0;
+	uint8_t npf[VL_BLK_LANES] = { 0 };   /* instructions so far per lane */
 	uint64_t cyc = 0;
 	bool open = false;
 	const struct vl_insn *i = e;   /* slots of one page are contiguous, indexed by offset */
@@ -870,10 +921,13 @@ const struct vl_blk *cpu_blk_build(struct vl_machine *m, struct vl_insn *e, unsi
 			break;
 		}
 		bool end;
-		if (cyc + i->cost > UINT32_MAX || !uop_of(i, &b->u[n], &fx[n], &end))
+		int lane = blk_lane(bc, i->pf, i->cost);
+		if (lane < 0 || cyc + i->cost > UINT32_MAX || !uop_of(i, &b->u[n], &fx[n], &end))
 			break;
 		b->u[n].off = (uint16_t)off;
 		b->u[n].cyc = (uint32_t)cyc;
+		memcpy(b->u[n].npf, npf, sizeof npf);
+		npf[lane]++;
 		cyc += i->cost;
 		n++;
 		off += i->len;
@@ -905,6 +959,7 @@ const struct vl_blk *cpu_blk_build(struct vl_machine *m, struct vl_insn *e, unsi
 	end->lbl = tab[UK_END];
 	end->off = (uint16_t)off;   /* where a block without a control transfer continues */
 	end->cyc = (uint32_t)cyc;   /* a side exit at op j retires the cycles before op j + 1 */
+	memcpy(end->npf, npf, sizeof npf);
 	b->slot = e;
 	b->gen = gen;
 	b->n = n;

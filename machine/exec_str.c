@@ -27,10 +27,10 @@ static inline int64_t step(const struct vl_machine *m, const struct vl_insn *i)
 }
 
 /* Charge n iterations (nothing while the VMM's emulator runs the handler). */
-static inline void str_charge(struct vl_machine *m, uint64_t n, uint64_t each)
+static inline void str_charge(struct vl_machine *m, uint64_t n, unsigned pf, uint64_t each)
 {
 	if (!m->priv->cpu.emul)
-		vl_charge(m, VL_CAT_GUEST, n * each);
+		vl_charge_pf(m, VL_CAT_GUEST, pf, n * each);
 }
 
 enum str_kind { S_MOVS, S_CMPS, S_STOS, S_LODS, S_SCAS, S_INS, S_OUTS };
@@ -169,13 +169,14 @@ static uint64_t str_bulk(struct vl_machine *m, const struct vl_insn *i, enum str
 	return j;
 }
 
-static int str_exec(struct vl_machine *m, const struct vl_insn *i, enum str_kind k, uint64_t each)
+/* each: the cycles of one iteration, profile value pf (insn.string, insn.io). */
+static int str_exec(struct vl_machine *m, const struct vl_insn *i, enum str_kind k, unsigned pf, uint64_t each)
 {
 	int rc;
 	if (!i->rep) {
 		if ((rc = str_one(m, i, k)))
 			return rc;
-		str_charge(m, 1, each);
+		str_charge(m, 1, pf, each);
 		m->cpu.rip += i->len;
 		return VL_X_OK;
 	}
@@ -186,7 +187,7 @@ static int str_exec(struct vl_machine *m, const struct vl_insn *i, enum str_kind
 		    !(m->cpu.rflags & VL_FL_DF) && (i->osz == 8 || i->osz == 4 || i->osz == 2 || i->osz == 1);
 	while (cnt_get(m, i)) {
 		if (n == chunk) {
-			str_charge(m, n, each);
+			str_charge(m, n, pf, each);
 			return VL_X_AGAIN;
 		}
 		if (bulk) {
@@ -198,13 +199,13 @@ static int str_exec(struct vl_machine *m, const struct vl_insn *i, enum str_kind
 		}
 		rc = str_one(m, i, k);
 		if (rc) {
-			str_charge(m, n, each);
+			str_charge(m, n, pf, each);
 			return rc;
 		}
 		n++;
 		reg_adv(m, i, VL_RCX, -1);
 		if (m->state != VL_M_RUNNING) {
-			str_charge(m, n, each);
+			str_charge(m, n, pf, each);
 			return VL_X_STOP;
 		}
 		if (cond) {
@@ -213,16 +214,16 @@ static int str_exec(struct vl_machine *m, const struct vl_insn *i, enum str_kind
 				break;
 		}
 	}
-	str_charge(m, n ? n : 1, each);
+	str_charge(m, n ? n : 1, pf, each);
 	m->cpu.rip += i->len;
 	return VL_X_OK;
 }
 
-int op_movs(struct vl_machine *m, const struct vl_insn *i) { return str_exec(m, i, S_MOVS, m->prof->insn_string); }
-int op_cmps(struct vl_machine *m, const struct vl_insn *i) { return str_exec(m, i, S_CMPS, m->prof->insn_string); }
-int op_stos(struct vl_machine *m, const struct vl_insn *i) { return str_exec(m, i, S_STOS, m->prof->insn_string); }
-int op_lods(struct vl_machine *m, const struct vl_insn *i) { return str_exec(m, i, S_LODS, m->prof->insn_string); }
-int op_scas(struct vl_machine *m, const struct vl_insn *i) { return str_exec(m, i, S_SCAS, m->prof->insn_string); }
+int op_movs(struct vl_machine *m, const struct vl_insn *i) { return str_exec(m, i, S_MOVS, VL_PF_insn_string, m->prof->insn_string); }
+int op_cmps(struct vl_machine *m, const struct vl_insn *i) { return str_exec(m, i, S_CMPS, VL_PF_insn_string, m->prof->insn_string); }
+int op_stos(struct vl_machine *m, const struct vl_insn *i) { return str_exec(m, i, S_STOS, VL_PF_insn_string, m->prof->insn_string); }
+int op_lods(struct vl_machine *m, const struct vl_insn *i) { return str_exec(m, i, S_LODS, VL_PF_insn_string, m->prof->insn_string); }
+int op_scas(struct vl_machine *m, const struct vl_insn *i) { return str_exec(m, i, S_SCAS, VL_PF_insn_string, m->prof->insn_string); }
 
 /* I/O privilege: CPL > IOPL faults. The TSS I/O permission bitmap is not
  * modelled (the guest does port I/O at CPL 0 only); documented in the README. */
@@ -244,7 +245,7 @@ static int str_io(struct vl_machine *m, const struct vl_insn *i, bool out)
 	if (h >= 0)
 		return h;
 	cpu_kick(m);
-	return str_exec(m, &t, out ? S_OUTS : S_INS, m->prof->insn_io);
+	return str_exec(m, &t, out ? S_OUTS : S_INS, VL_PF_insn_io, m->prof->insn_io);
 }
 int op_ins(struct vl_machine *m, const struct vl_insn *i) { return str_io(m, i, false); }
 int op_outs(struct vl_machine *m, const struct vl_insn *i) { return str_io(m, i, true); }

@@ -172,7 +172,7 @@ static int mem_xlate_slow(struct vl_machine *m, uint64_t va, unsigned acc, uint6
 	e2 = tlb_lookup(&mp->stlb, va, m->tlb_tag, pcid);
 	if (e2 && mem_usable(m, e2, acc)) {
 		vl_count(m, VL_EV_STLB_HITS, 1);
-		vl_charge(m, VL_CAT_WALK, m->prof->tlb_l2_hit);
+		VL_CHARGE(m, VL_CAT_WALK, tlb_l2_hit);
 		tlb_touch(&mp->stlb, e2);
 		e = tlb_insert(l1, va, e2->pfn << e2->page_shift, e2->page_shift, e2->perms, e2->dirty,
 			       e2->tag, e2->pcid);

@@ -61,10 +61,10 @@ static void walk_ref(struct vl_machine *m, const struct wdim *d, struct vl_walk_
 	if (d->quiet)
 		return;
 	if (d->software) {
-		vl_charge(m, VL_CAT_VMM, m->prof->tlb_walk_ref);
+		VL_CHARGE(m, VL_CAT_VMM, tlb_walk_ref);
 		return;
 	}
-	vl_charge(m, VL_CAT_WALK, m->prof->tlb_walk_ref);
+	VL_CHARGE(m, VL_CAT_WALK, tlb_walk_ref);
 	vl_count(m, VL_EV_WALK_REFS, 1);
 	if (d->nested_dim)
 		vl_count(m, VL_EV_NESTED_WALK_REFS, 1);

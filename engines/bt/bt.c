@@ -411,7 +411,7 @@ static struct bt_tblock *bt_translate_at(struct bt_vmm *b, uint64_t pc, bool m32
 				break;
 			}
 		}
-		vl_charge(m, VL_CAT_TRANSLATE, (uint64_t)m->prof->bt_translate_insn * t->b.ninsns);
+		VL_CHARGE_N(m, VL_CAT_TRANSLATE, bt_translate_insn, t->b.ninsns);
 		vl_count(m, VL_EV_TRANSLATIONS, 1);
 		vl_count(m, VL_EV_TRANSLATED_INSNS, t->b.ninsns);
 		vl_count(m, VL_EV_TC_BYTES, t->b.tc_len);
@@ -430,7 +430,7 @@ static int bt_dispatch(struct bt_vmm *b, struct bt_tblock **out)
 	struct vl_machine *m = b->m;
 	uint64_t pc = m->cpu.rip;
 	vl_count(m, VL_EV_DISPATCHES, 1);
-	vl_charge(m, VL_CAT_TRANSLATE, m->prof->bt_dispatch);
+	VL_CHARGE(m, VL_CAT_TRANSLATE, bt_dispatch);
 	bool m32 = bt_guest_m32(b);
 	struct bt_tblock *t = bt_find(b, pc, m32);
 	uint32_t pfec = 0;
@@ -604,7 +604,7 @@ static int bt_interrupt(struct vl_machine *m, void *ctx, unsigned vec)
 		uint64_t save_rip = m->cpu.rip;
 		if (!b->vcpu.vif || (vec >> 4) <= vl_apic_get_tpr(m)) {
 			b->vcpu.held = true;   /* released by the INTR_WINDOW callout after STI / POPF / MOV CR8 */
-			vl_charge(m, VL_CAT_VMM, m->prof->vmm_intr);
+			VL_CHARGE(m, VL_CAT_VMM, vmm_intr);
 			vl_count(m, VL_EV_INTR_HOLDS, 1);
 			bt_sync_out(b);
 			bt_count(b, BX_INTR, t0);
@@ -669,8 +669,9 @@ static int bt_intercept(struct vl_machine *m, void *ctx, const struct vl_sens_ev
 	bt_sync_in(b);
 	switch (ev->cls) {
 	case VL_SENS_SYSCALL:
-		vl_charge(m, VL_CAT_EXIT, m->prof->insn_syscall + m->prof->insn_iret);
-		vl_charge(m, VL_CAT_VMM, m->prof->vmm_exit_dispatch);
+		VL_CHARGE(m, VL_CAT_EXIT, insn_syscall);
+		VL_CHARGE(m, VL_CAT_EXIT, insn_iret);
+		VL_CHARGE(m, VL_CAT_VMM, vmm_exit_dispatch);
 		rc = vl_vcpu_syscall(v, ev->len);
 		bt_count(b, BX_SYSCALL, t0);
 		break;
@@ -854,7 +855,7 @@ static int bt_reveal(struct bt_vmm *b, uint64_t gpc)
 	uint32_t pfec = 0;
 	m->cpu.rip = gpc;
 	bt_prefault(b, gpc);
-	vl_charge(m, VL_CAT_VMM, m->prof->vmm_emulate);
+	VL_CHARGE(m, VL_CAT_VMM, vmm_emulate);
 	int rc = vl_emulate_one(m, &ops, &w, &pfec);
 	if (rc == VL_PF)
 		return vl_vcpu_deliver(v, VL_PF, VL_VCPU_EXC, true, pfec, w.va, 0);
@@ -905,7 +906,7 @@ static int bt_callout(struct vl_machine *m, void *ctx, uint32_t id)
 		bt_hw_tc(b);
 		return VL_HOOK_DONE;
 	}
-	vl_charge(m, VL_CAT_TRANSLATE, m->prof->bt_callout);
+	VL_CHARGE(m, VL_CAT_TRANSLATE, bt_callout);
 	vl_count(m, VL_EV_CALLOUTS, 1);
 	uint64_t gpc = t->b.gva + me->goff;
 	int rc = VL_HOOK_DONE;
@@ -949,7 +950,7 @@ static int bt_callout(struct vl_machine *m, void *ctx, uint32_t id)
 		for (unsigned r = 0; r < 3; r++)
 			m->cpu.gpr[r] = vs_rd(b, BT_VS_SLOT + 8 * r);
 		vl_count(m, VL_EV_TC_LOOKUP_MISSES, 1);
-		vl_charge(m, VL_CAT_TRANSLATE, m->prof->bt_lookup_miss);
+		VL_CHARGE(m, VL_CAT_TRANSLATE, bt_lookup_miss);
 		m->cpu.rip = target;
 		struct bt_tblock *to = NULL;
 		rc = bt_dispatch(b, &to);
@@ -973,7 +974,7 @@ static int bt_callout(struct vl_machine *m, void *ctx, uint32_t id)
 		m->cpu.gpr[VL_RBX] = out[1];
 		m->cpu.gpr[VL_RCX] = out[2];
 		m->cpu.gpr[VL_RDX] = out[3];
-		vl_charge(m, VL_CAT_VMM, m->prof->vmm_cpuid);
+		VL_CHARGE(m, VL_CAT_VMM, vmm_cpuid);
 		vl_retire_emulated(m);
 		cont = true;
 		break;
@@ -983,7 +984,7 @@ static int bt_callout(struct vl_machine *m, void *ctx, uint32_t id)
 		static const struct vl_emul_ops ops = { .write = bt_ptw_write };
 		uint32_t pfec = 0;
 		m->cpu.rip = gpc;
-		vl_charge(m, VL_CAT_VMM, m->prof->vmm_emulate);
+		VL_CHARGE(m, VL_CAT_VMM, vmm_emulate);
 		int er = bt_prefault(b, gpc) ? vl_emulate_one(m, &ops, &p, &pfec) : -1;
 		if (!er && !p.rc && m->cpu.rip == gpc) {
 			/* a REP store made progress without finishing: the callout

@@ -8,7 +8,8 @@
 #include "virtlab/guest_abi.h"
 #include "hv.h"
 
-static void hv_charge(struct hv *hv, uint64_t c) { vl_charge(hv->m, VL_CAT_VMM, c); }
+/* Charge VMM work priced by profile value f (a struct vl_profile member). */
+#define hv_charge(hv, f) VL_CHARGE((hv)->m, VL_CAT_VMM, f)
 
 int hv_check_hw(const struct vl_profile *p, enum vl_mmu_kind mmu, const char *engine, const char *vendor,
 		bool has_hw, const char *hw, const char *hw_key, bool has_nested, const char *nested,
@@ -78,7 +79,7 @@ int hv_cpuid(struct hv *hv)
 	const struct hv_vendor_ops *vo = hv->vo;
 	uint32_t r[4];
 	uint32_t leaf = (uint32_t)vo->get_gpr(hv->vendor, VL_RAX), sub = (uint32_t)vo->get_gpr(hv->vendor, VL_RCX);
-	hv_charge(hv, hv->m->prof->vmm_cpuid);
+	hv_charge(hv, vmm_cpuid);
 	hv_cpuid_table(hv->m, leaf, sub, r);
 	vo->set_gpr(hv->vendor, VL_RAX, r[0]);
 	vo->set_gpr(hv->vendor, VL_RBX, r[1]);
@@ -95,7 +96,7 @@ int hv_msr(struct hv *hv, bool write)
 	const struct hv_vendor_ops *vo = hv->vo;
 	uint32_t msr = (uint32_t)vo->get_gpr(hv->vendor, VL_RCX);
 	bool apic = msr >= VL_MSR_X2APIC_FIRST && msr <= VL_MSR_X2APIC_LAST;
-	hv_charge(hv, m->prof->vmm_msr);
+	hv_charge(hv, vmm_msr);
 	if (write) {
 		uint64_t val = (vo->get_gpr(hv->vendor, VL_RDX) << 32) | (uint32_t)vo->get_gpr(hv->vendor, VL_RAX);
 		int rc = apic ? vl_apic_wrmsr(m, msr, val) : vl_msr_write(m, msr, val);
@@ -143,7 +144,7 @@ int hv_emulate(struct hv *hv)
 	const struct hv_vendor_ops *vo = hv->vo;
 	static const struct vl_emul_ops ops = { .write = hv_emul_write };
 	uint32_t pfec = 0;
-	hv_charge(hv, m->prof->vmm_emulate);
+	hv_charge(hv, vmm_emulate);
 	m->cpu.rip = vo->get_rip(hv->vendor);
 	m->cpu.gpr[VL_RAX] = vo->get_gpr(hv->vendor, VL_RAX);
 	uint64_t cr2 = m->cpu.cr2;
@@ -270,7 +271,7 @@ uint64_t hv_cr8_read(struct hv *hv)
 void hv_invlpg(struct hv *hv, uint64_t va)
 {
 	struct vl_machine *m = hv->m;
-	hv_charge(hv, m->prof->vmm_invlpg);
+	hv_charge(hv, vmm_invlpg);
 	if (hv->mmu->invlpg)
 		hv->mmu->invlpg(m, hv->mmu_ctx, va);
 	else
@@ -281,7 +282,7 @@ void hv_invlpg(struct hv *hv, uint64_t va)
 
 void hv_vmcall(struct hv *hv)
 {
-	hv_charge(hv, hv->m->prof->vmm_vmcall);
+	hv_charge(hv, vmm_vmcall);
 	hv->vo->set_gpr(hv->vendor, VL_RAX, (uint64_t)-1000);   /* -KVM_ENOSYS: no hypercalls under hardware assist */
 	hv->vo->skip(hv->vendor);
 }

@@ -44,13 +44,14 @@ static int vf(struct vfault *f, unsigned vec, bool has_err, uint32_t err)
 }
 
 /* ---- charging ------------------------------------------------------------ */
-static void vmm(struct vl_vcpu *v, uint64_t c) { vl_charge(v->m, VL_CAT_VMM, c); }
+/* Charge VMM work priced by profile value f (a struct vl_profile member). */
+#define vmm(v, f) VL_CHARGE((v)->m, VL_CAT_VMM, f)
 
 void vl_vcpu_charge_trap(struct vl_vcpu *v)
 {
-	const struct vl_profile *p = v->m->prof;
-	vl_charge(v->m, VL_CAT_EXIT, p->exception_delivery + p->insn_iret);
-	vmm(v, p->vmm_exit_dispatch);
+	VL_CHARGE(v->m, VL_CAT_EXIT, exception_delivery);
+	VL_CHARGE(v->m, VL_CAT_EXIT, insn_iret);
+	vmm(v, vmm_exit_dispatch);
 }
 
 /* ---- views: virtual CPL, flags, selectors ---------------------------------- */
@@ -135,7 +136,7 @@ static int shadow_gdt_build(struct vl_vcpu *v, struct vfault *f)
 	memset(g, 0, VL_VCPU_GDT_MAX);
 	memcpy(g, d, n);
 	free(d);
-	vl_charge(m, VL_CAT_VMM, m->prof->vmm_emulate);   /* copying and adjusting the table */
+	VL_CHARGE(m, VL_CAT_VMM, vmm_emulate);   /* copying and adjusting the table */
 	return 0;
 }
 
@@ -369,10 +370,10 @@ static int deliver_once(struct vl_vcpu *v, unsigned vec, enum vl_vcpu_ev kind, b
 	c->intr_shadow = 0;
 	if (kind == VL_VCPU_INTR) {
 		vl_count(m, VL_EV_INTERRUPTS, 1);
-		vmm(v, m->prof->vmm_intr);
+		vmm(v, vmm_intr);
 	} else {
 		vl_count(m, VL_EV_EXCEPTIONS, 1);
-		vmm(v, m->prof->vmm_exception);
+		vmm(v, vmm_exception);
 		if (vec == VL_PF && kind == VL_VCPU_EXC) {
 			v->cr2 = cr2;
 			vl_count(m, VL_EV_PAGE_FAULTS, 1);
@@ -1080,13 +1081,12 @@ int vl_vcpu_emulate(struct vl_vcpu *v, const struct vl_sens_event *ev)
 {
 	struct vl_machine *m = v->m;
 	struct vl_cpu *c = &m->cpu;
-	const struct vl_profile *p = m->prof;
 	struct vfault f;
 	uint64_t val;
 	int rc;
 
 	if (!v->no_decode)
-		vmm(v, p->vmm_emulate);
+		vmm(v, vmm_emulate);
 	switch (ev->cls) {
 	case VL_SENS_CLI:
 		v->vif = false;
@@ -1096,7 +1096,7 @@ int vl_vcpu_emulate(struct vl_vcpu *v, const struct vl_sens_event *ev)
 		vl_vcpu_set_vif(v, true, true);
 		goto done_noadv;
 	case VL_SENS_HLT:
-		vmm(v, p->vmm_hlt);
+		vmm(v, vmm_hlt);
 		if (!v->vif) {
 			vl_machine_stop(m, VL_M_ERROR, "HLT at rip %#" PRIx64 " with the virtual IF 0: nothing can wake the vCPU", c->rip);
 			return VL_HOOK_STOP;
@@ -1105,7 +1105,7 @@ int vl_vcpu_emulate(struct vl_vcpu *v, const struct vl_sens_event *ev)
 		c->halted = true;
 		goto done_noadv;
 	case VL_SENS_IO:
-		vmm(v, p->vmm_io);
+		vmm(v, vmm_io);
 		if (ev->string) {
 			bool partial;
 			rc = string_io(v, ev, &partial);
@@ -1120,7 +1120,7 @@ int vl_vcpu_emulate(struct vl_vcpu *v, const struct vl_sens_event *ev)
 	case VL_SENS_RDMSR:
 		if ((rc = msr_read(v, (uint32_t)c->gpr[VL_RCX], &val)) > 0)
 			goto shared;
-		vmm(v, p->vmm_msr);
+		vmm(v, vmm_msr);
 		if (rc)
 			return gp0(v);
 		c->gpr[VL_RAX] = (uint32_t)val;
@@ -1129,16 +1129,16 @@ int vl_vcpu_emulate(struct vl_vcpu *v, const struct vl_sens_event *ev)
 	case VL_SENS_WRMSR:
 		if ((rc = msr_write(v, (uint32_t)c->gpr[VL_RCX], (c->gpr[VL_RDX] << 32) | (uint32_t)c->gpr[VL_RAX])) > 0)
 			goto shared;
-		vmm(v, p->vmm_msr);
+		vmm(v, vmm_msr);
 		if (rc)
 			return gp0(v);
 		break;
 	case VL_SENS_CR_READ:
-		vmm(v, p->vmm_cr);
+		vmm(v, vmm_cr);
 		c->gpr[ev->gpr & 15] = cr_read(v, ev->reg);
 		break;
 	case VL_SENS_CR_WRITE:
-		vmm(v, p->vmm_cr);
+		vmm(v, vmm_cr);
 		rc = cr_write(v, ev->reg, c->gpr[ev->gpr & 15]);
 		vl_vcpu_sync(v);
 		if (m->state != VL_M_RUNNING)
@@ -1280,7 +1280,7 @@ static int stac_clac(struct vl_vcpu *v, const uint8_t *op, unsigned len, int *wh
 		return 0;
 	if (!m->prof->features_smap || vl_vcpu_cpl(v) != 0)
 		return vl_vcpu_deliver(v, VL_UD, VL_VCPU_EXC, false, 0, 0, 0), 1;
-	vmm(v, m->prof->vmm_emulate);
+	vmm(v, vmm_emulate);
 	m->cpu.rflags = op[2] == 0xcb ? m->cpu.rflags | VL_FL_AC : m->cpu.rflags & ~VL_FL_AC;
 	m->cpu.rip += len;
 	*what = VL_VCPU_SEG;
@@ -1329,7 +1329,7 @@ int vl_vcpu_gp(struct vl_vcpu *v, uint32_t err, int *what)
 	case VL_SENS_SYSRET:
 		if (!(d.rex & 8)) {   /* to compatibility mode */
 			uint64_t exc0 = m->ctr->events[VL_EV_EXCEPTIONS];
-			vmm(v, m->prof->vmm_emulate);
+			vmm(v, vmm_emulate);
 			*what = VL_SENS_SYSRET;
 			rc = vl_vcpu_sysret_to(v, false);
 			if (rc == VL_HOOK_DONE && m->ctr->events[VL_EV_EXCEPTIONS] == exc0)
@@ -1365,7 +1365,7 @@ int vl_vcpu_gp(struct vl_vcpu *v, uint32_t err, int *what)
 			return after(v, rc, &f);
 		break;
 	case VL_SENS_IRET:
-		vmm(v, m->prof->vmm_emulate);
+		vmm(v, vmm_emulate);
 		*what = VL_SENS_IRET;
 		rc = iret_w(v, d.osz, m32);   /* IRETQ, or IRETD (32-bit code; 64-bit code without REX.W) */
 		retire(v);
@@ -1377,7 +1377,7 @@ int vl_vcpu_gp(struct vl_vcpu *v, uint32_t err, int *what)
 				return after(v, rc, &f);
 			c->intr_shadow = 1;
 			c->rip += d.len;
-			vmm(v, m->prof->vmm_emulate);
+			vmm(v, vmm_emulate);
 			*what = VL_VCPU_SEG;
 			goto emulated;
 		}
@@ -1412,7 +1412,7 @@ int vl_vcpu_gp(struct vl_vcpu *v, uint32_t err, int *what)
 				return vl_vcpu_deliver(v, VL_GP, VL_VCPU_EXC, true, err, 0, 0);
 			if ((rc = far_return(v, fr[0], cs, sp + 2 * w + adj, 0, false, &f)))
 				return after(v, rc, &f);
-			vmm(v, m->prof->vmm_emulate);
+			vmm(v, vmm_emulate);
 			*what = VL_VCPU_SEG;
 			goto emulated;
 		}
@@ -1447,7 +1447,7 @@ int vl_vcpu_gp(struct vl_vcpu *v, uint32_t err, int *what)
 				return after(v, rc, &f);
 			}
 			c->gpr[VL_RSP] = m32 ? (uint32_t)(sp - 2 * w) : sp - 2 * w;
-			vmm(v, m->prof->vmm_emulate);
+			vmm(v, vmm_emulate);
 			*what = VL_VCPU_SEG;
 			goto emulated;
 		}
@@ -1467,7 +1467,7 @@ int vl_vcpu_gp(struct vl_vcpu *v, uint32_t err, int *what)
 			}
 			if ((rc = far_jump(v, off, sel, &f)))
 				return after(v, rc, &f);
-			vmm(v, m->prof->vmm_emulate);
+			vmm(v, vmm_emulate);
 			*what = VL_VCPU_SEG;
 			goto emulated;
 		}
@@ -1525,7 +1525,7 @@ int vl_vcpu_exception(struct vl_vcpu *v, unsigned vec, bool has_err, uint32_t er
 int vl_vcpu_interrupt(struct vl_vcpu *v, unsigned vec)
 {
 	if (vl_vcpu_cpl(v) == 0 && !v->vif) {
-		vmm(v, v->m->prof->vmm_intr);
+		vmm(v, vmm_intr);
 		hold(v);
 		return VL_HOOK_HOLD;
 	}

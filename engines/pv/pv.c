@@ -370,12 +370,12 @@ static int pv_hypercall(struct pv_vmm *p, unsigned len)
 {
 	struct vl_machine *m = p->vcpu.m;
 	struct vl_cpu *c = &m->cpu;
-	const struct vl_profile *pr = m->prof;
 	uint64_t t0 = m->tsc, back = c->rip + len, fl = c->rflags;
 	uint64_t nr = c->gpr[VL_RAX];
 	const uint64_t a[5] = { c->gpr[VL_RDI], c->gpr[VL_RSI], c->gpr[VL_RDX], c->gpr[VL_R10], c->gpr[VL_R8] };
-	vl_charge(m, VL_CAT_HYPERCALL, pr->insn_syscall + pr->insn_iret);
-	vl_charge(m, VL_CAT_VMM, pr->vmm_exit_dispatch);
+	VL_CHARGE(m, VL_CAT_HYPERCALL, insn_syscall);
+	VL_CHARGE(m, VL_CAT_HYPERCALL, insn_iret);
+	VL_CHARGE(m, VL_CAT_VMM, vmm_exit_dispatch);
 	unsigned slot = nr < VL_HC_COUNT && pv_hc_table[nr] ? (unsigned)nr : PX_HC_BAD;
 	int64_t ret = -VL_HC_ENOSYS;
 	int rc = HC_RET;
@@ -407,7 +407,7 @@ static int pv_cpuid(struct pv_vmm *p, unsigned len)
 	uint64_t t0 = m->tsc;
 	uint32_t r[4], leaf = (uint32_t)c->gpr[VL_RAX];
 	vl_vcpu_charge_trap(&p->vcpu);
-	vl_charge(m, VL_CAT_VMM, m->prof->vmm_cpuid);
+	VL_CHARGE(m, VL_CAT_VMM, vmm_cpuid);
 	hv_cpuid_table(m, leaf, (uint32_t)c->gpr[VL_RCX], r);
 	if (leaf == VL_CPUID_HV_LEAF) {
 		static const char sig[13] = VL_PV_SIGNATURE;
@@ -441,8 +441,9 @@ static int pv_intercept(struct vl_machine *m, void *ctx, const struct vl_sens_ev
 		/* user system call: into the monitor, bounced to the guest kernel's LSTAR;
 		 * so is a kernel SYSCALL of a guest that never read the PV signature
 		 * (not PV-aware: the instruction keeps its architectural meaning) */
-		vl_charge(m, VL_CAT_EXIT, m->prof->insn_syscall + m->prof->insn_iret);
-		vl_charge(m, VL_CAT_VMM, m->prof->vmm_exit_dispatch);
+		VL_CHARGE(m, VL_CAT_EXIT, insn_syscall);
+		VL_CHARGE(m, VL_CAT_EXIT, insn_iret);
+		VL_CHARGE(m, VL_CAT_VMM, vmm_exit_dispatch);
 		rc = vl_vcpu_syscall(v, ev->len);
 		vl_count_exit(m, PX_SYSCALL, m->tsc - t0);
 		break;
@@ -467,7 +468,7 @@ static int pv_intercept(struct vl_machine *m, void *ctx, const struct vl_sens_ev
 		}
 		/* to an RPL 0 frame: #GP at ring 1, emulated (the pv guest uses VL_HC_IRET) */
 		vl_vcpu_charge_trap(v);
-		vl_charge(m, VL_CAT_VMM, m->prof->vmm_emulate);
+		VL_CHARGE(m, VL_CAT_VMM, vmm_emulate);
 		if (p->switched)
 			unparavirt(p, "IRETQ to a kernel frame", m->cpu.rip);
 		rc = vl_vcpu_iret(v);

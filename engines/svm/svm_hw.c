@@ -163,7 +163,7 @@ int svm_vmrun(struct svm_vcpu *v)
 {
 	struct vl_machine *m = v->m;
 	uint64_t vmcb = v->vmcb;
-	vl_charge(m, VL_CAT_EXIT, m->prof->svm_vmrun);
+	VL_CHARGE(m, VL_CAT_EXIT, svm_vmrun);
 	if (svm_vmrun_check(m, vmcb, v->why, sizeof v->why)) {
 		vmcb_set(m, vmcb, VMCB_EXITCODE, 8, (uint64_t)(int64_t)-1);   /* VMEXIT_INVALID */
 		vl_machine_stop(m, VL_M_ERROR, "AMD-V VMRUN failed: VMEXIT_INVALID (%s)", v->why);
@@ -209,7 +209,7 @@ static int svm_exit(struct svm_vcpu *v, uint32_t code, uint64_t info1, uint64_t 
 		 vi->vec | (uint64_t)vi->type << SVM_EVTINJ_TYPE_SHIFT | (vi->has_err ? SVM_EVTINJ_VALID_ERR : 0) |
 		 SVM_EVTINJ_VALID | (uint64_t)vi->err << 32);
 	vmcb_set(m, vmcb, VMCB_NRIP, 8, nrip);
-	vl_charge(m, VL_CAT_EXIT, m->prof->svm_vmexit);
+	VL_CHARGE(m, VL_CAT_EXIT, svm_vmexit);
 	if (m->trace) {
 		char dis[160] = "";
 		vl_disasm(m, m->cpu.rip, 1, dis, sizeof dis);
@@ -387,7 +387,7 @@ static void svm_hook_shutdown(struct vl_machine *m, void *ctx)
 	v->exit_tsc = m->tsc;
 	svm_save_guest(v);
 	vmcb_set(m, v->vmcb, VMCB_EXITCODE, 8, SVM_VMEXIT_SHUTDOWN);
-	vl_charge(m, VL_CAT_EXIT, m->prof->svm_vmexit);
+	VL_CHARGE(m, VL_CAT_EXIT, svm_vmexit);
 	vl_trace(m, "svm exit VMEXIT_SHUTDOWN(0x7f) rip=%#" PRIx64, m->cpu.rip);
 	v->handle_exit(v);
 	vl_count_exit(m, svm_exit_slot(SVM_VMEXIT_SHUTDOWN), m->tsc - v->exit_tsc);

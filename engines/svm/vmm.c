@@ -30,7 +30,7 @@ static uint64_t svm_rd(struct svm_vmm *vm, unsigned off, unsigned size)
 {
 	struct vl_machine *m = vm->vcpu.m;
 	vl_count(m, VL_EV_VMCB_ACCESSES, 1);
-	vl_charge(m, VL_CAT_VMM, m->prof->svm_vmcb_access);
+	VL_CHARGE(m, VL_CAT_VMM, svm_vmcb_access);
 	return vmcb_get(m, vm->vcpu.vmcb, off, size);
 }
 
@@ -38,11 +38,12 @@ static void svm_wr(struct svm_vmm *vm, unsigned off, unsigned size, uint64_t val
 {
 	struct vl_machine *m = vm->vcpu.m;
 	vl_count(m, VL_EV_VMCB_ACCESSES, 1);
-	vl_charge(m, VL_CAT_VMM, m->prof->svm_vmcb_access);
+	VL_CHARGE(m, VL_CAT_VMM, svm_vmcb_access);
 	vmcb_set(m, vm->vcpu.vmcb, off, size, val);
 }
 
-static void svm_charge(struct svm_vmm *vm, uint64_t c) { vl_charge(vm->vcpu.m, VL_CAT_VMM, c); }
+/* Charge VMM work priced by profile value f (a struct vl_profile member). */
+#define svm_charge(vm, f) VL_CHARGE((vm)->vcpu.m, VL_CAT_VMM, f)
 
 /* Advance RIP to the next instruction: nRIP (next-RIP save, APM 15.7.1). */
 static void svm_skip(struct svm_vmm *vm)
@@ -53,7 +54,7 @@ static void svm_skip(struct svm_vmm *vm)
 
 static void svm_inject_exception(struct svm_vmm *vm, unsigned vec, bool has_err, uint32_t err)
 {
-	svm_charge(vm, vm->vcpu.m->prof->vmm_exception);
+	svm_charge(vm, vmm_exception);
 	svm_wr(vm, VMCB_EVENTINJ, 8, vec | (SVM_EVTINJ_TYPE_EXEPT << SVM_EVTINJ_TYPE_SHIFT) |
 	       (has_err ? SVM_EVTINJ_VALID_ERR : 0) | SVM_EVTINJ_VALID | ((uint64_t)err << 32));
 }
@@ -125,7 +126,7 @@ static int svm_ioio(struct svm_vmm *vm)
 	uint64_t i1 = svm_rd(vm, VMCB_EXITINFO1, 8);
 	unsigned size = (i1 & (4u << SVM_IOIO_SIZE_SHIFT)) ? 4 : (i1 & (2u << SVM_IOIO_SIZE_SHIFT)) ? 2 : 1;
 	uint16_t port = (uint16_t)(i1 >> SVM_IOIO_PORT_SHIFT);
-	svm_charge(vm, m->prof->vmm_io);
+	svm_charge(vm, vmm_io);
 	if (i1 & SVM_IOIO_STR)
 		return svm_emulate(vm);
 	uint64_t mask = size == 4 ? 0xffffffffull : size == 2 ? 0xffff : 0xff;
@@ -153,7 +154,7 @@ static int svm_cr(struct svm_vmm *vm)
 	uint64_t i1 = svm_rd(vm, VMCB_EXITINFO1, 8);
 	unsigned cr = code & 15, gpr = i1 & 15;
 	bool write = code >= SVM_VMEXIT_CR0_WRITE;
-	svm_charge(vm, m->prof->vmm_cr);
+	svm_charge(vm, vmm_cr);
 	if (!(i1 & SVM_CR_VALID)) {
 		/* SMSW, LMSW, CLTS: no decode assist (APM 15.8.1): the VMM decodes
 		 * and executes the instruction itself on the guest's CR0; a new
@@ -207,11 +208,10 @@ static int svm_invlpg(struct svm_vmm *vm)
 
 static int svm_exception(struct svm_vmm *vm)
 {
-	struct vl_machine *m = vm->vcpu.m;
 	unsigned vec = (unsigned)svm_rd(vm, VMCB_EXITCODE, 8) - 0x40u;
 	uint32_t err = (uint32_t)svm_rd(vm, VMCB_EXITINFO1, 8);
 	bool has_err = vec == VL_DF || (vec >= VL_TS && vec <= VL_PF) || vec == VL_AC;
-	svm_charge(vm, m->prof->vmm_exception);
+	svm_charge(vm, vmm_exception);
 	if (vec == VL_PF && vm->hv.mmu->page_fault) {
 		int rc = hv_page_fault(&vm->hv, svm_rd(vm, VMCB_EXITINFO2, 8), &err, NULL);
 		if (rc != VL_HOOK_PASS)
@@ -223,9 +223,8 @@ static int svm_exception(struct svm_vmm *vm)
 
 static int svm_intr(struct svm_vmm *vm)
 {
-	struct vl_machine *m = vm->vcpu.m;
 	unsigned vec = (unsigned)svm_rd(vm, VMCB_EXITINFO1, 8) & 0xff;
-	svm_charge(vm, m->prof->vmm_intr);
+	svm_charge(vm, vmm_intr);
 	svm_wr(vm, VMCB_EVENTINJ, 8, vec | (SVM_EVTINJ_TYPE_INTR << SVM_EVTINJ_TYPE_SHIFT) | SVM_EVTINJ_VALID);
 	return 0;
 }
@@ -233,14 +232,14 @@ static int svm_intr(struct svm_vmm *vm)
 /* The guest's NMI (see svm_hw.c): inject it, as KVM's svm_inject_nmi. */
 static int svm_nmi(struct svm_vmm *vm)
 {
-	svm_charge(vm, vm->vcpu.m->prof->vmm_intr);
+	svm_charge(vm, vmm_intr);
 	svm_wr(vm, VMCB_EVENTINJ, 8, VL_NMI | (SVM_EVTINJ_TYPE_NMI << SVM_EVTINJ_TYPE_SHIFT) | SVM_EVTINJ_VALID);
 	return 0;
 }
 
 static int svm_hlt(struct svm_vmm *vm)
 {
-	svm_charge(vm, vm->vcpu.m->prof->vmm_hlt);
+	svm_charge(vm, vmm_hlt);
 	svm_skip(vm);
 	vm->vcpu.m->cpu.halted = true;   /* block until the next interrupt (re-entered halted) */
 	return 0;
@@ -309,7 +308,7 @@ static int svm_handle_exit(struct svm_vcpu *vc)
 {
 	struct svm_vmm *vm = vc->vmm;
 	struct vl_machine *m = vc->m;
-	vl_charge(m, VL_CAT_VMM, m->prof->vmm_exit_dispatch);
+	VL_CHARGE(m, VL_CAT_VMM, vmm_exit_dispatch);
 	uint64_t code = svm_rd(vm, VMCB_EXITCODE, 8);
 	svm_handler h = code < SVM_DISPATCH_MAX ? svm_handlers[code] : code == SVM_VMEXIT_NPF ? svm_npf : NULL;
 	if (!h) {

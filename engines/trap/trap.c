@@ -179,8 +179,9 @@ static int trap_intercept(struct vl_machine *m, void *ctx, const struct vl_sens_
 	switch (ev->cls) {
 	case VL_SENS_SYSCALL:
 		/* SYSCALL enters the monitor at ring 0 (its own LSTAR); it IRETs to the guest's */
-		vl_charge(m, VL_CAT_EXIT, m->prof->insn_syscall + m->prof->insn_iret);
-		vl_charge(m, VL_CAT_VMM, m->prof->vmm_exit_dispatch);
+		VL_CHARGE(m, VL_CAT_EXIT, insn_syscall);
+		VL_CHARGE(m, VL_CAT_EXIT, insn_iret);
+		VL_CHARGE(m, VL_CAT_VMM, vmm_exit_dispatch);
 		rc = vl_vcpu_syscall(v, ev->len);
 		vl_count_exit(m, TX_SYSCALL, m->tsc - t0);
 		break;
@@ -199,7 +200,7 @@ static int trap_intercept(struct vl_machine *m, void *ctx, const struct vl_sens_
 		}
 		/* to an RPL 0 frame: #GP at the real ring, emulated */
 		vl_vcpu_charge_trap(v);
-		vl_charge(m, VL_CAT_VMM, m->prof->vmm_emulate);
+		VL_CHARGE(m, VL_CAT_VMM, vmm_emulate);
 		rc = vl_vcpu_iret(v);
 		vl_vcpu_sync(v);
 		vl_count_exit(m, TX_IRET, m->tsc - t0);

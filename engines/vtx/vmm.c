@@ -35,7 +35,7 @@ static uint64_t vtx_vmread(struct vtx_vmm *vm, uint32_t enc)
 	struct vl_machine *m = vm->vcpu.m;
 	uint64_t val = 0;
 	vl_count(m, VL_EV_VMREADS, 1);
-	vl_charge(m, VL_CAT_VMM, m->prof->vmx_vmread);
+	VL_CHARGE(m, VL_CAT_VMM, vmx_vmread);
 	if (vmcs_vmread(&vm->vcpu.vmcs, enc, &val))
 		vl_machine_stop(m, VL_M_ERROR, "vtx VMM: VMREAD of unsupported field %#x", enc);
 	return val;
@@ -45,15 +45,13 @@ static void vtx_vmwrite(struct vtx_vmm *vm, uint32_t enc, uint64_t val)
 {
 	struct vl_machine *m = vm->vcpu.m;
 	vl_count(m, VL_EV_VMWRITES, 1);
-	vl_charge(m, VL_CAT_VMM, m->prof->vmx_vmwrite);
+	VL_CHARGE(m, VL_CAT_VMM, vmx_vmwrite);
 	if (vmcs_vmwrite(&vm->vcpu.vmcs, enc, val))
 		vl_machine_stop(m, VL_M_ERROR, "vtx VMM: VMWRITE of unsupported/read-only field %#x", enc);
 }
 
-static void vtx_charge(struct vtx_vmm *vm, uint64_t cycles)
-{
-	vl_charge(vm->vcpu.m, VL_CAT_VMM, cycles);
-}
+/* Charge VMM work priced by profile value f (a struct vl_profile member). */
+#define vtx_charge(vm, f) VL_CHARGE((vm)->vcpu.m, VL_CAT_VMM, f)
 
 /* Advance past the exiting instruction (KVM skip_emulated_instruction):
  * RIP += VM_EXIT_INSTRUCTION_LEN; clear STI/MOV-SS blocking if set. */
@@ -69,7 +67,7 @@ static void vtx_skip(struct vtx_vmm *vm)
 
 static void vtx_inject_exception(struct vtx_vmm *vm, unsigned vec, bool has_err, uint32_t err)
 {
-	vtx_charge(vm, vm->vcpu.m->prof->vmm_exception);
+	vtx_charge(vm, vmm_exception);
 	vtx_vmwrite(vm, VMCS_VM_ENTRY_INTR_INFO_FIELD,
 		    vec | (INTR_TYPE_HARD_EXCEPTION << INTR_INFO_TYPE_SHIFT) |
 		    (has_err ? INTR_INFO_DELIVER_CODE : 0) | INTR_INFO_VALID);
@@ -151,7 +149,7 @@ static int vtx_io(struct vtx_vmm *vm)
 	uint64_t q = vtx_vmread(vm, VMCS_EXIT_QUALIFICATION);
 	unsigned size = (unsigned)(q & 7) + 1;
 	uint16_t port = (uint16_t)(q >> 16);
-	vtx_charge(vm, m->prof->vmm_io);
+	vtx_charge(vm, vmm_io);
 	if (q & IOQ_STRING)
 		return vtx_emulate(vm);
 	uint64_t mask = size == 4 ? 0xffffffffull : size == 2 ? 0xffff : 0xff;
@@ -185,7 +183,7 @@ static int vtx_cr_access(struct vtx_vmm *vm)
 	struct vl_machine *m = vm->vcpu.m;
 	uint64_t q = vtx_vmread(vm, VMCS_EXIT_QUALIFICATION);
 	unsigned cr = q & 15, type = (q >> 4) & 3, gpr = (q >> 8) & 15;
-	vtx_charge(vm, m->prof->vmm_cr);
+	vtx_charge(vm, vmm_cr);
 	switch (type) {
 	case CRQ_ACCESS_MOV_TO_CR: {
 		uint64_t val = vtx_get_gpr(vm, gpr);
@@ -239,13 +237,12 @@ static int vtx_invlpg(struct vtx_vmm *vm)
  * intercepted exception is reflected unchanged. */
 static int vtx_exception(struct vtx_vmm *vm)
 {
-	struct vl_machine *m = vm->vcpu.m;
 	uint32_t info = (uint32_t)vtx_vmread(vm, VMCS_VM_EXIT_INTR_INFO);
 	unsigned vec = info & INTR_INFO_VECTOR_MASK;
 	if (((info >> INTR_INFO_TYPE_SHIFT) & 7) == INTR_TYPE_NMI) {
 		/* The guest's NMI (the machine's APIC is the guest's): inject it
 		 * on this entry, as KVM's vmx_inject_nmi */
-		vtx_charge(vm, m->prof->vmm_intr);
+		vtx_charge(vm, vmm_intr);
 		vtx_vmwrite(vm, VMCS_VM_ENTRY_INTR_INFO_FIELD,
 			    VL_NMI | (INTR_TYPE_NMI << INTR_INFO_TYPE_SHIFT) | INTR_INFO_VALID);
 		if (vtx_vmread(vm, VMCS_GUEST_ACTIVITY_STATE) == GUEST_ACTIVITY_HLT)
@@ -253,7 +250,7 @@ static int vtx_exception(struct vtx_vmm *vm)
 		return 0;
 	}
 	uint32_t err = (info & INTR_INFO_DELIVER_CODE) ? (uint32_t)vtx_vmread(vm, VMCS_VM_EXIT_INTR_ERROR_CODE) : 0;
-	vtx_charge(vm, m->prof->vmm_exception);
+	vtx_charge(vm, vmm_exception);
 	if (vec == VL_PF && vm->hv.mmu->page_fault) {
 		int rc = hv_page_fault(&vm->hv, vtx_vmread(vm, VMCS_EXIT_QUALIFICATION), &err, NULL);
 		if (rc != VL_HOOK_PASS)
@@ -266,9 +263,8 @@ static int vtx_exception(struct vtx_vmm *vm)
 
 static int vtx_ext_intr(struct vtx_vmm *vm)
 {
-	struct vl_machine *m = vm->vcpu.m;
 	uint32_t info = (uint32_t)vtx_vmread(vm, VMCS_VM_EXIT_INTR_INFO);
-	vtx_charge(vm, m->prof->vmm_intr);
+	vtx_charge(vm, vmm_intr);
 	/* The machine's APIC is the guest's virtual APIC: the interrupt is the
 	 * guest's, injected on this entry (the machine offers it only when the
 	 * guest can take it). */
@@ -281,7 +277,7 @@ static int vtx_ext_intr(struct vtx_vmm *vm)
 
 static int vtx_hlt(struct vtx_vmm *vm)
 {
-	vtx_charge(vm, vm->vcpu.m->prof->vmm_hlt);
+	vtx_charge(vm, vmm_hlt);
 	vtx_skip(vm);
 	/* Block the vCPU: enter in the HLT activity state; the next interrupt
 	 * exit injects and wakes it. */
@@ -356,7 +352,7 @@ static int vtx_handle_exit(struct vmx_vcpu *vc)
 {
 	struct vtx_vmm *vm = vc->vmm;
 	struct vl_machine *m = vc->m;
-	vl_charge(m, VL_CAT_VMM, m->prof->vmm_exit_dispatch);
+	VL_CHARGE(m, VL_CAT_VMM, vmm_exit_dispatch);
 	uint32_t reason = (uint32_t)vtx_vmread(vm, VMCS_VM_EXIT_REASON) & 0xffffu;
 	if (reason >= VMX_EXIT_REASON_MAX || !vtx_handlers[reason]) {
 		vm->unknown_exits++;

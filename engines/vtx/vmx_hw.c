@@ -182,7 +182,7 @@ int vmx_vmentry(struct vmx_vcpu *vc)
 	struct vl_machine *m = vc->m;
 	struct vmcs *v = &vc->vmcs;
 	enum vmx_entry_rc rc = vmx_entry_check(m, v, vc->why, sizeof vc->why);
-	vl_charge(m, VL_CAT_EXIT, m->prof->vmx_vmentry);
+	VL_CHARGE(m, VL_CAT_EXIT, vmx_vmentry);
 	switch (rc) {
 	case VMX_ENTRY_OK:
 		break;
@@ -235,7 +235,7 @@ static int vmx_exit(struct vmx_vcpu *vc, uint32_t reason, uint64_t qual, unsigne
 	  vi->vec | vi->type << INTR_INFO_TYPE_SHIFT | (vi->has_err ? INTR_INFO_DELIVER_CODE : 0) | INTR_INFO_VALID);
 	W(v, VMCS_SLOT_IDT_VECTORING_ERROR_CODE, vi->valid ? vi->err : 0);
 	W(v, VMCS_SLOT_VM_ENTRY_INTR_INFO_FIELD, F(v, VMCS_SLOT_VM_ENTRY_INTR_INFO_FIELD) & ~INTR_INFO_VALID);
-	vl_charge(m, VL_CAT_EXIT, m->prof->vmx_vmexit);
+	VL_CHARGE(m, VL_CAT_EXIT, vmx_vmexit);
 	if (!(vmx_secondary(v) & SEC_ENABLE_VPID))
 		vl_tlb_flush_all(m);   /* no VPID: the exit invalidates the guest's mappings */
 	if (m->trace) {
@@ -338,7 +338,7 @@ static int vmx_hook_intercept(struct vl_machine *m, void *ctx, const struct vl_s
 				if (seen != real) {   /* hardware substitutes shadow bits, no exit */
 					m->cpu.gpr[ev->gpr] = seen;
 					m->cpu.rip = ev->insn_rip + ev->len;
-					vl_charge(m, VL_CAT_GUEST, m->prof->insn_mov_cr);
+					VL_CHARGE(m, VL_CAT_GUEST, insn_mov_cr);
 					return VL_HOOK_DONE;
 				}
 			}
@@ -424,7 +424,7 @@ static void vmx_hook_shutdown(struct vl_machine *m, void *ctx)
 	vc->exit_tsc = m->tsc;
 	vmx_save_guest(vc);
 	W(&vc->vmcs, VMCS_SLOT_VM_EXIT_REASON, EXIT_REASON_TRIPLE_FAULT);
-	vl_charge(m, VL_CAT_EXIT, m->prof->vmx_vmexit);
+	VL_CHARGE(m, VL_CAT_EXIT, vmx_vmexit);
 	vl_trace(m, "vtx exit TRIPLE_FAULT(2) rip=%#" PRIx64, m->cpu.rip);
 	vc->handle_exit(vc);
 	vl_count_exit(m, vmx_exit_slot(EXIT_REASON_TRIPLE_FAULT), m->tsc - vc->exit_tsc);

@@ -479,6 +479,11 @@ static inline void vl_charge_pf(struct vl_machine *m, enum vl_cat cat, unsigned 
 	m->ctr->cycles[cat] += cycles;
 	m->ctr->field_cycles[pf] += cycles;
 }
+/* Charge profile value `f` — a struct vl_profile member, which is also its
+ * enum vl_pf suffix (vmm_cpuid: VL_PF_vmm_cpuid, m->prof->vmm_cpuid) — once,
+ * or n times, to `cat`: the value and its attribution cannot disagree. */
+#define VL_CHARGE(m, cat, f) vl_charge_pf((m), (cat), VL_PF_##f, (m)->prof->f)
+#define VL_CHARGE_N(m, cat, f, n) vl_charge_pf((m), (cat), VL_PF_##f, (uint64_t)(n) * (m)->prof->f)
 /* Charge cycles no profile value prices (VL_PF_NONE: an HLT's idle wait). */
 static inline void vl_charge(struct vl_machine *m, enum vl_cat cat, uint64_t cycles)
 {

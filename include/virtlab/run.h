@@ -74,6 +74,9 @@ struct vl_run_spec {
 	/* The profile itself, already loaded (a sweep's derived profile, whose
 	 * label `profile` names it); NULL = load `profile` by name or path. */
 	const struct vl_profile *profile_data;
+	/* Fill vl_run_result.pf_class (model runs): vl_profile_classes reads
+	 * the profile's file again, about as long as loading it. */
+	bool profile_classes;
 };
 
 /* One RESULT line from the guest, parsed. */
@@ -142,6 +145,14 @@ struct vl_run_result {
 	char profile_commit[48];   /* git HEAD of the profile's tree at run time; "" outside git */
 	int profile_dirty;         /* 1: that tree differs from HEAD; 0 clean; -1 unknown */
 	char guest_sha256[65];     /* SHA-256 of the guest image file; "" when none was read */
+
+	/* model runs with vl_run_spec.profile_classes: the share class of each
+	 * profile value the counters' field_cycles attribute cycles to —
+	 * vl_profile_classes() of the run's profile (static strings: "sourced",
+	 * "derived", "estimated", "n/a", "set", "" absent); all NULL without
+	 * the flag or when that failed (the profile's file could not be read
+	 * again: the classes are unknown) */
+	const char *pf_class[VL_PF_COUNT];
 };
 
 /* Execute a run. Always fills res identity and status; returns

@@ -151,7 +151,7 @@ static uint64_t snap_leaves(struct vl_machine *m, struct dp *d, uint64_t base, u
 			e = p2m(d, pa) | fl;
 		}
 		vl_phys_write64(m, t + j * 8, e);
-		vl_charge(m, VL_CAT_VMM, m->prof->mmu_direct_validate);
+		VL_CHARGE(m, VL_CAT_VMM, mmu_direct_validate);
 	}
 	return t;
 }
@@ -192,7 +192,7 @@ static uint64_t snap_copy(struct vl_machine *m, struct dp *d, uint64_t g, int lv
 			ne = p2m(d, pa) | fl;
 		}
 		vl_phys_write64(m, t + i * 8, ne);
-		vl_charge(m, VL_CAT_VMM, m->prof->mmu_direct_validate);
+		VL_CHARGE(m, VL_CAT_VMM, mmu_direct_validate);
 	}
 	if (lvl == 4)
 		put_mon_slots(m, d, t, true);
@@ -273,7 +273,7 @@ static int64_t get_type(struct vl_machine *m, struct dp *d, uint64_t f, int t)
 		uint64_t e = rd(m, base + i * 8);
 		if (!(e & VL_PTE_P) || mon_slot(t, i))
 			continue;
-		vl_charge(m, VL_CAT_VMM, m->prof->mmu_direct_validate);
+		VL_CHARGE(m, VL_CAT_VMM, mmu_direct_validate);
 		int64_t r = get_entry(m, d, t, i, e);
 		if (r < 0) {
 			for (unsigned j = 0; j < i; j++)
@@ -306,7 +306,7 @@ static void put_type(struct vl_machine *m, struct dp *d, uint64_t f)
 		uint64_t e = rd(m, base + i * 8);
 		if (!(e & VL_PTE_P) || mon_slot(t, i))
 			continue;
-		vl_charge(m, VL_CAT_VMM, m->prof->mmu_direct_validate);
+		VL_CHARGE(m, VL_CAT_VMM, mmu_direct_validate);
 		vl_count(m, VL_EV_PV_MMU_VALIDATIONS, 1);
 		put_entry(m, d, t, i, e);
 	}
@@ -343,7 +343,7 @@ static int64_t mmu_update_one(struct vl_machine *m, struct dp *d, uint64_t ptr, 
 	uint64_t pa = ptr & ~7ull, old = rd(m, pa);
 	if (mon_slot(t, idx))
 		return -VL_HC_EACCES;
-	vl_charge(m, VL_CAT_VMM, m->prof->mmu_direct_update);
+	VL_CHARGE(m, VL_CAT_VMM, mmu_direct_update);
 	if ((r = get_entry(m, d, t, idx, val)))
 		return r;
 	vl_phys_write64(m, pa, val);
@@ -377,7 +377,7 @@ static int64_t mmuext_one(struct vl_machine *m, struct dp *d, uint64_t cmd, uint
 {
 	uint64_t f = 0;
 	int64_t r;
-	vl_charge(m, VL_CAT_VMM, m->prof->mmu_direct_ext);
+	VL_CHARGE(m, VL_CAT_VMM, mmu_direct_ext);
 	switch (cmd) {
 	case VL_MMUEXT_PIN_L4:
 	case VL_MMUEXT_UNPIN:
@@ -459,7 +459,7 @@ static void dp_cr3_write(struct vl_machine *m, void *ctx, uint64_t val)
 {
 	struct dp *d = ctx;
 	uint64_t f;
-	vl_charge(m, VL_CAT_VMM, m->prof->mmu_direct_ext);
+	VL_CHARGE(m, VL_CAT_VMM, mmu_direct_ext);
 	val &= ~(1ull << 63);   /* the no-flush hint (CR4.PCIDE = 1; the runtime refused it otherwise): not stored */
 	if (d->boot) {
 		uint64_t old = d->guest_cr3;

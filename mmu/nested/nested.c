@@ -79,12 +79,12 @@ static int nested_map(struct nested *n, uint64_t gpa, uint64_t hpa)
 	for (int level = 4; level > 1; level--) {
 		uint64_t ea = table + ((gpa >> (12 + 9 * (level - 1))) & 511) * 8;
 		uint64_t e = vl_phys_read64(m, ea);
-		vl_charge(m, VL_CAT_VMM, m->prof->tlb_walk_ref);
+		VL_CHARGE(m, VL_CAT_VMM, tlb_walk_ref);
 		if (!nested_present(n, e)) {
 			uint64_t t = vl_mem_alloc_page(m);
 			if (!t)
 				return -1;
-			vl_charge(m, VL_CAT_VMM, m->prof->mmu_nested_alloc);
+			VL_CHARGE(m, VL_CAT_VMM, mmu_nested_alloc);
 			n->tables++;
 			e = nested_nonleaf(n, t);
 			vl_phys_write64(m, ea, e);
@@ -92,7 +92,7 @@ static int nested_map(struct nested *n, uint64_t gpa, uint64_t hpa)
 		table = e & N_ADDR;
 	}
 	uint64_t ea = table + ((gpa >> 12) & 511) * 8;
-	vl_charge(m, VL_CAT_VMM, m->prof->tlb_walk_ref);
+	VL_CHARGE(m, VL_CAT_VMM, tlb_walk_ref);
 	if (!nested_present(n, vl_phys_read64(m, ea)))
 		*(gpa < m->ram_size ? &n->mapped : &n->unassigned) += 1;
 	vl_phys_write64(m, ea, nested_leaf(n, hpa & N_ADDR));
@@ -108,7 +108,7 @@ static int nested_fault(struct vl_machine *m, void *ctx, uint64_t gpa, uint64_t 
 {
 	struct nested *n = ctx;
 
-	vl_charge(m, VL_CAT_VMM, m->prof->mmu_nested_fault);
+	VL_CHARGE(m, VL_CAT_VMM, mmu_nested_fault);
 	if (gpa >> n->maxphy)
 		return VL_HOOK_PASS;
 	bool dev = gpa >= m->ram_size && vl_mmio_frame(m, gpa);   /* a device: through to it */

@@ -123,9 +123,10 @@ static int sh_mon_slot(const struct shadow *sh, uint64_t va)
 }
 
 /* ---- costs ---------------------------------------------------------------- */
-static void sh_charge(struct shadow *sh, uint64_t c) { vl_charge(sh->m, VL_CAT_VMM, c); }
+/* Charge MMU-engine work priced by profile value f (a struct vl_profile member). */
+#define sh_charge(sh, f) VL_CHARGE((sh)->m, VL_CAT_VMM, f)
 /* One software reference to a shadow table entry (cached memory, like a walk ref). */
-static void sh_ref(struct shadow *sh) { sh_charge(sh, sh->m->prof->tlb_walk_ref); }
+static void sh_ref(struct shadow *sh) { sh_charge(sh, tlb_walk_ref); }
 
 /* ---- shadow table memory ---------------------------------------------------- */
 static uint64_t sh_rd(struct shadow *sh, uint64_t hpa)
@@ -257,7 +258,7 @@ static void sh_zap(struct shadow *sh, struct sh_page *sp)
 {
 	if (!sp->live)
 		return;
-	sh_charge(sh, sh->m->prof->mmu_shadow_zap);
+	sh_charge(sh, mmu_shadow_zap);
 	sp->live = false;
 	for (unsigned i = 0; i < 512; i++)
 		if (sh_rd(sh, sp->hpa + i * 8ull) & VL_PTE_P)
@@ -298,7 +299,7 @@ static void sh_write_protect(struct shadow *sh, uint64_t gfn)
 		if (v & VL_PTE_RW) {
 			sh_wr(sh, r->e[i], v & ~(VL_PTE_RW | VL_PTE_D));
 			sh->need_flush = true;
-			sh_charge(sh, sh->m->prof->mmu_shadow_fill);
+			sh_charge(sh, mmu_shadow_fill);
 		}
 	}
 }
@@ -322,7 +323,7 @@ static struct sh_page *sh_alloc(struct shadow *sh, unsigned level, bool direct, 
 		sh->by_hpa[(hpa - sh->mon_base) >> 12] = sp;
 	}
 	/* a torn-down page has all entries clear already; a new one is zeroed */
-	sh_charge(sh, sh->m->prof->mmu_shadow_alloc);
+	sh_charge(sh, mmu_shadow_alloc);
 	sp->gfn = gfn;
 	sp->level = (uint8_t)level;
 	sp->direct = direct;
@@ -343,7 +344,7 @@ static struct sh_page *sh_alloc(struct shadow *sh, unsigned level, bool direct, 
 		for (unsigned i = 0; i < 512; i++)
 			if (sh->mon_pml4e[i]) {
 				sh_wr(sh, sp->hpa + i * 8ull, sh->mon_pml4e[i]);
-				sh_charge(sh, sh->m->prof->mmu_shadow_fill);
+				sh_charge(sh, mmu_shadow_fill);
 			}
 	return sp;
 }
@@ -443,7 +444,7 @@ static struct sh_page *sh_link(struct shadow *sh, struct sh_page *sp, unsigned i
 				 * holds upper-level permissions and is not re-walked */
 				sh->need_flush = true;
 				sh_wr(sh, ent, want);
-				sh_charge(sh, sh->m->prof->mmu_shadow_fill);
+				sh_charge(sh, mmu_shadow_fill);
 				(*fills)++;
 			}
 			return c;
@@ -455,7 +456,7 @@ static struct sh_page *sh_link(struct shadow *sh, struct sh_page *sp, unsigned i
 		return NULL;
 	sh_wr(sh, ent, c->hpa | VL_PTE_P | VL_PTE_A | perms);
 	parents_add(sh, c, ent);
-	sh_charge(sh, sh->m->prof->mmu_shadow_fill);
+	sh_charge(sh, mmu_shadow_fill);
 	(*fills)++;
 	return c;
 }
@@ -483,7 +484,7 @@ static int sh_fill(struct shadow *sh, uint64_t va, const struct vl_walk_res *r, 
 				uint64_t v = sh_leaf_val(sh, (ge & VL_PTE_ADDR) >> 12, ge, (ge & VL_PTE_RW) && (ge & VL_PTE_D));
 				if (sh_rd(sh, sp->hpa + idx * 8ull) != v) {
 					sh_leaf_write(sh, sp->hpa + idx * 8ull, v);
-					sh_charge(sh, sh->m->prof->mmu_shadow_fill);
+					sh_charge(sh, mmu_shadow_fill);
 					fills++;
 				}
 				break;
@@ -501,7 +502,7 @@ static int sh_fill(struct shadow *sh, uint64_t va, const struct vl_walk_res *r, 
 			uint64_t v = sh_leaf_val(sh, frame, large & VL_PTE_G, (large & VL_PTE_D) != 0) | VL_PTE_US;
 			if (sh_rd(sh, sp->hpa + idx * 8ull) != v) {
 				sh_leaf_write(sh, sp->hpa + idx * 8ull, v);
-				sh_charge(sh, sh->m->prof->mmu_shadow_fill);
+				sh_charge(sh, mmu_shadow_fill);
 				fills++;
 			}
 			break;
@@ -675,7 +676,7 @@ static void sh_resync(struct shadow *sh, struct sh_page *sp, unsigned idx)
 	uint64_t ent = sp->hpa + idx * 8ull, old = sh_rd(sh, ent);
 	uint64_t ge = vl_phys_read64(sh->m, (sp->gfn << 12) + idx * 8ull);
 
-	sh_charge(sh, sh->m->prof->mmu_shadow_trace);
+	sh_charge(sh, mmu_shadow_trace);
 	if (sp->level == 1) {
 		if ((ge & VL_PTE_P) && (ge & VL_PTE_A) && !sh_guest_rsvd(sh, ge)) {
 			uint64_t v = sh_leaf_val(sh, (ge & VL_PTE_ADDR) >> 12, ge, (ge & VL_PTE_RW) && (ge & VL_PTE_D));
@@ -802,7 +803,7 @@ static int shadow_page_fault_kind(struct vl_machine *m, struct shadow *sh, uint6
 	 * to learn the same thing). */
 	if (!(*pfec & (VL_PFEC_I | VL_PFEC_W)) && (m->cpu.cr4 & VL_CR4_SMAP) && va - m->cpu.rip < 15)
 		acc |= VL_ACC_X;
-	sh_charge(sh, m->prof->mmu_shadow_pf);
+	sh_charge(sh, mmu_shadow_pf);
 	if (sh_finish(sh))
 		return VL_HOOK_STOP;
 	if (sh_mon_slot(sh, va) >= 0) {
@@ -869,7 +870,7 @@ static int shadow_page_fault_kind(struct vl_machine *m, struct shadow *sh, uint6
 	sh->emu_gpa = r.pa & ~0xfffull;
 	sh->emu_fault = false;
 	sh->emu_traced = false;
-	sh_charge(sh, m->prof->vmm_emulate);
+	sh_charge(sh, vmm_emulate);
 	int erc = vl_emulate_one(m, &sh_emul_ops, sh, &epfec);
 	sh->emu_page = ~0ull;
 	if (m->state != VL_M_RUNNING)
@@ -950,7 +951,7 @@ static uint64_t sh_mon_table(struct shadow *sh, uint64_t ent)
 	if (!pa)
 		return 0;
 	sh_wr(sh, ent, pa | VL_PTE_P | VL_PTE_RW | VL_PTE_US | VL_PTE_A);
-	sh_charge(sh, sh->m->prof->mmu_shadow_fill);
+	sh_charge(sh, mmu_shadow_fill);
 	return pa;
 }
 
@@ -976,7 +977,7 @@ static int shadow_map_monitor(struct vl_machine *m, void *ctx, uint64_t va, uint
 				if (old & VL_PTE_P)
 					sh_clear(sh, 4, sp->hpa + slot * 8ull);   /* a guest link there (a hostile guest) */
 				sh_wr(sh, sp->hpa + slot * 8ull, sh->mon_pml4e[slot]);
-				sh_charge(sh, m->prof->mmu_shadow_fill);
+				sh_charge(sh, mmu_shadow_fill);
 			}
 		}
 	}
@@ -989,7 +990,7 @@ static int shadow_map_monitor(struct vl_machine *m, void *ctx, uint64_t va, uint
 		     (!(perms & VL_PERM_X) && (m->cpu.efer & VL_EFER_NXE) ? VL_PTE_NX : 0);
 	uint64_t old = sh_rd(sh, ent);
 	sh_wr(sh, ent, v);
-	sh_charge(sh, m->prof->mmu_shadow_fill);
+	sh_charge(sh, mmu_shadow_fill);
 	if ((old & VL_PTE_P) && old != v)
 		vl_tlb_flush_all(m);   /* every tag: the mapping is in every root */
 	return sh_finish(sh);
@@ -1000,7 +1001,7 @@ static void shadow_cr3_write(struct vl_machine *m, void *ctx, uint64_t cr3)
 	struct shadow *sh = ctx;
 	bool noflush = (sh->gcr4 & VL_CR4_PCIDE) && (cr3 & (1ull << 63));
 
-	sh_charge(sh, m->prof->mmu_shadow_cr3);
+	sh_charge(sh, mmu_shadow_cr3);
 	sh->gcr3 = cr3 & ~(1ull << 63);
 	if (sh->nonpaging)
 		return;   /* used once the guest turns paging on */
@@ -1057,7 +1058,7 @@ static void shadow_invlpg(struct vl_machine *m, void *ctx, uint64_t va)
 	struct shadow *sh = ctx;
 	struct sh_page *sp = sh->nonpaging ? NULL : sh->cur;
 
-	sh_charge(sh, m->prof->mmu_shadow_invlpg);
+	sh_charge(sh, mmu_shadow_invlpg);
 	for (unsigned level = 4; sp && level >= 1; level--) {
 		uint64_t ent = sp->hpa + (((va >> (12 + 9 * (level - 1))) & 511) * 8);
 		uint64_t e;
