@@ -1396,7 +1396,7 @@ int vl_vcpu_gp(struct vl_vcpu *v, uint32_t err, int *what)
 			if (sreg == VL_SS)
 				c->intr_shadow = 1;
 			c->rip += d.len;
-			vmm(v, m->prof->vmm_emulate);
+			vmm(v, vmm_emulate);
 			*what = VL_VCPU_SEG;
 			goto emulated;
 		}
