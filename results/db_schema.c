@@ -108,6 +108,16 @@ static const char migrate_3[] =
 	"  text TEXT NOT NULL) WITHOUT ROWID;"                 /* canonical .ini, loadable */
 	"CREATE INDEX run_by_profile_sha ON run(profile_sha256);";
 
+/* The metric view as v4 defines it (v5 appends value_cycles to it). */
+#define DB_METRIC_VIEW_V4 \
+	"CREATE VIEW metric(run_id, kind, name, code, value, unit) AS" \
+	"  SELECT id, 'cycles_per_iter', 'cycles_per_iter', NULL, cycles_per_iter, 'cycles' FROM run" \
+	"   WHERE cycles_per_iter IS NOT NULL" \
+	"  UNION ALL SELECT run_id, 'cycles', category, NULL, value, unit FROM cycles" \
+	"  UNION ALL SELECT run_id, 'event', name, NULL, value, unit FROM event" \
+	"  UNION ALL SELECT run_id, kind || '_count', name, code, count, 'count' FROM exit_reason" \
+	"  UNION ALL SELECT run_id, kind || '_cycles', name, code, cycles, 'cycles' FROM exit_reason"
+
 /* v3 -> v4: what a VMM entry is. exit_reason holds every entry into the
  * VMM that a run counted, and until v3 did not say which kind: a vendor VM
  * exit (vtx, svm; trap's and the software VMMs' own traps), a binary
@@ -120,13 +130,7 @@ static const char migrate_4[] =
 	"  CHECK (kind IN ('exit','callout','hypercall'));"
 	DB_RECLASSIFY_V3 ";"
 	"DROP VIEW metric;"
-	"CREATE VIEW metric(run_id, kind, name, code, value, unit) AS"
-	"  SELECT id, 'cycles_per_iter', 'cycles_per_iter', NULL, cycles_per_iter, 'cycles' FROM run"
-	"   WHERE cycles_per_iter IS NOT NULL"
-	"  UNION ALL SELECT run_id, 'cycles', category, NULL, value, unit FROM cycles"
-	"  UNION ALL SELECT run_id, 'event', name, NULL, value, unit FROM event"
-	"  UNION ALL SELECT run_id, kind || '_count', name, code, count, 'count' FROM exit_reason"
-	"  UNION ALL SELECT run_id, kind || '_cycles', name, code, cycles, 'cycles' FROM exit_reason;";
+	DB_METRIC_VIEW_V4 ";";
 
 /* v4 -> v5: cycles by the profile value that priced them (counters.h
  * field_cycles): one row per value a run was charged, field "section.key"
@@ -146,13 +150,7 @@ static const char migrate_5[] =
 	"  class TEXT NOT NULL CHECK (class IN ('sourced','derived','estimated','set','n/a','unpriced','unknown')),"
 	"  PRIMARY KEY (run_id, field)) WITHOUT ROWID;"
 	"DROP VIEW metric;"
-	"CREATE VIEW metric(run_id, kind, name, code, value, unit) AS"
-	"  SELECT id, 'cycles_per_iter', 'cycles_per_iter', NULL, cycles_per_iter, 'cycles' FROM run"
-	"   WHERE cycles_per_iter IS NOT NULL"
-	"  UNION ALL SELECT run_id, 'cycles', category, NULL, value, unit FROM cycles"
-	"  UNION ALL SELECT run_id, 'event', name, NULL, value, unit FROM event"
-	"  UNION ALL SELECT run_id, kind || '_count', name, code, count, 'count' FROM exit_reason"
-	"  UNION ALL SELECT run_id, kind || '_cycles', name, code, cycles, 'cycles' FROM exit_reason"
+	DB_METRIC_VIEW_V4
 	"  UNION ALL SELECT run_id, 'value_cycles', field, NULL, cycles, 'cycles' FROM value_cycles;";
 
 const char *const db_migrations[] = { migrate_1, migrate_2, migrate_3, migrate_4, migrate_5 };

@@ -27,26 +27,10 @@
 #include "virtlab/machine.h"
 #include "virtlab/run.h"
 
+#include "../support/test_profile.h"
+
 static const char *guest;
 
-/* The value of U64 field pf, by the profile_fields.def table (an oracle
- * independent of the machine's charge sites); 0 for STR and BOOL fields. */
-static uint64_t pf_value(const struct vl_profile *p, unsigned pf)
-{
-	switch (pf) {
-#define F_U64(s, k) case VL_PF_##s##_##k: return p->s##_##k;
-#define F_STR(s, k)
-#define F_BOOL(s, k)
-#define F(s, k, kind, need, doc) F_##kind(s, k)
-#include "virtlab/profile_fields.def"
-#undef F
-#undef F_U64
-#undef F_STR
-#undef F_BOOL
-	default:
-		return 0;
-	}
-}
 
 struct ends {
 	bool ended;
@@ -131,7 +115,7 @@ static int run_checked(const char *engine, const char *mmu, const char *profile,
 	for (unsigned pf = 0; pf < VL_PF_COUNT; pf++) {
 		if (!c->field_cycles[pf])
 			continue;
-		uint64_t v = pf_value(prof, pf);
+		uint64_t v = vl_test_pf_value(prof, pf);
 		if (!v || c->field_cycles[pf] % v)
 			fail_msg("%s: %s holds %llu cycles, not a multiple of its value %llu", id, vl_pf_key[pf],
 				 (unsigned long long)c->field_cycles[pf], (unsigned long long)v);
@@ -195,7 +179,7 @@ static void known(const char *engine, const char *mmu, const char *profile, cons
 	struct vl_run_result res;
 	struct vl_profile prof;
 	assert_int_equal(run_checked(engine, mmu, profile, wl, 30, &res, &prof), 0);
-	uint64_t n = per_iter ? res.iterations : slot_count(&res, slot), v = pf_value(&prof, pf);
+	uint64_t n = per_iter ? res.iterations : slot_count(&res, slot), v = vl_test_pf_value(&prof, pf);
 	assert_true(n >= 30);
 	assert_true(v > 0);
 	if (res.ctr.field_cycles[pf] != n * v)

@@ -22,23 +22,6 @@
 
 static struct vl_profile prof;
 
-/* The value of U64 field pf by the profile_fields.def table; 0 otherwise. */
-static uint64_t pf_value(const struct vl_profile *p, unsigned pf)
-{
-	switch (pf) {
-#define F_U64(s, k) case VL_PF_##s##_##k: return p->s##_##k;
-#define F_STR(s, k)
-#define F_BOOL(s, k)
-#define F(s, k, kind, need, doc) F_##kind(s, k)
-#include "virtlab/profile_fields.def"
-#undef F
-#undef F_U64
-#undef F_STR
-#undef F_BOOL
-	default:
-		return 0;
-	}
-}
 
 static struct vl_machine *run(const char *prog, const char *cmd, bool ref, uint64_t max_cycles)
 {
@@ -67,7 +50,7 @@ static uint64_t check(struct vl_machine *m, const char *what)
 			fail_msg("%s: region %d: field_cycles %llu, cycles %llu", what, r, (unsigned long long)fc,
 				 (unsigned long long)cyc);
 		for (unsigned pf = 0; pf < VL_PF_COUNT; pf++) {
-			uint64_t v = pf_value(&prof, pf);
+			uint64_t v = vl_test_pf_value(&prof, pf);
 			if (c->field_cycles[pf] && (!v || c->field_cycles[pf] % v))
 				fail_msg("%s: region %d: %s holds %llu, not a multiple of %llu", what, r, vl_pf_key[pf],
 					 (unsigned long long)c->field_cycles[pf], (unsigned long long)v);

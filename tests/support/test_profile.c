@@ -48,3 +48,20 @@ void vl_test_profile_amd(struct vl_profile *p)
 	p->features_ept = false;
 	p->features_vpid = false;
 }
+
+uint64_t vl_test_pf_value(const struct vl_profile *p, unsigned pf)
+{
+	switch (pf) {
+#define F_U64(s, k) case VL_PF_##s##_##k: return p->s##_##k;
+#define F_STR(s, k)
+#define F_BOOL(s, k)
+#define F(s, k, kind, need, doc) F_##kind(s, k)
+#include "virtlab/profile_fields.def"
+#undef F
+#undef F_U64
+#undef F_STR
+#undef F_BOOL
+	default:
+		return 0;
+	}
+}

@@ -10,4 +10,8 @@
  * PWC 24, nested TLB 16 (Bhargava et al. 2008 sizes), walk_ref 2, l2_hit 7. */
 void vl_test_profile(struct vl_profile *p);
 void vl_test_profile_amd(struct vl_profile *p);
+/* The value of U64 field pf (enum vl_pf) read through the
+ * profile_fields.def table (an oracle independent of the machine's charge
+ * sites); 0 for STR and BOOL fields. */
+uint64_t vl_test_pf_value(const struct vl_profile *p, unsigned pf);
 #endif
