@@ -179,10 +179,15 @@ static int db_insert_run_row(struct vl_db *db, const struct vl_run_result *r, co
  * the run used: a sweep's values included) is loaded back, and compared
  * with the file it came from (profile_path) for each value's provenance.
  * The loader reads files only, so the text goes through a temporary .ini.
+ * A run whose runner filled vl_run_result.pf_class (`run`) brings them.
  * 0 with cls[], or -1 when they cannot be had (no profile text or path, the
  * file gone or changed beyond loading): the rows are then class "unknown". */
 static int db_value_classes(struct vl_db *db, const struct vl_run_result *r, const char *cls[VL_PF_COUNT])
 {
+	if (r->pf_class[0]) {   /* the runner has them (vl_run_spec.profile_classes): not read twice */
+		memcpy(cls, r->pf_class, sizeof r->pf_class);
+		return 0;
+	}
 	if (!r->profile_text || !r->profile_sha256[0] || !r->profile_path[0])
 		return -1;
 	if (db->cls_valid && !strcmp(db->cls_sha, r->profile_sha256) && !strcmp(db->cls_path, r->profile_path)) {

@@ -42,6 +42,18 @@ for i in range(1, n + 1):
     assert prov["unknown"] == 0 and prov["set"] == 0, what
     print("%-28s %s" % (what, " ".join("%s %.1f%%" % (k, 100.0 * v / total) for k, v in prov.items() if v)))
 PY
+# a stored run (its classes from the runner, results/db_write.c) has one
+# value_cycles row per value of its JSON, same cycles, same class
+"$V" run --engine pv --mmu direct --workload pgfault --profile p4 --iterations 30 --image "$G" --db "$d/s.db" --format json \
+	>"$d/s.json" || { echo "stored run failed"; exit 1; }
+python3 - "$d" <<'PY' || exit 1
+import json, sqlite3, sys
+d = sys.argv[1]
+pv = json.load(open(d + "/s.json"))["profile_values"]
+rows = {f: (c, k) for f, c, k in sqlite3.connect(d + "/s.db").execute("SELECT field, cycles, class FROM value_cycles")}
+want = {f: (v["cycles"], "unpriced" if f == "(none)" else v["class"]) for f, v in pv.items()}
+assert rows == want, "stored value_cycles differ from the run's JSON: %r vs %r" % (rows, want)
+PY
 # the table: the shares and the estimated values that weigh most
 "$V" run --engine vtx --mmu shadow --workload cpuid --profile p4 --iterations 30 --image "$G" --no-db >"$d/t.txt" || exit 1
 grep -Eq '^cost basis +[0-9.]+% sourced, [0-9.]+% derived, [0-9.]+% estimated' "$d/t.txt" || { echo "table: no cost basis line"; cat "$d/t.txt"; exit 1; }
